@@ -1,0 +1,1 @@
+"""The DIGIT edge: authentication, one method per DIGIT operation, typed errors."""

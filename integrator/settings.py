@@ -1,0 +1,193 @@
+"""Every setting the integrator reads, read once from the environment.
+
+`Settings.from_env()` is the only place that touches `os.environ`; everything else receives a
+`Settings`. Each field has a default and a one-line comment; `.env.example` and the README's table
+list the same names. A missing secret stops start-up with the variable's name.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+SANDBOX_USERNAME = "INTEGRATOR_SYSTEM"
+SANDBOX_PASSWORD = "sandbox-password"  # the sandbox's seeded system account; never a real secret
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def _str(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name)
+    return default if value is None or value.strip() == "" else value.strip()
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = _str(env, name, str(default))
+    try:
+        return int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = _str(env, name, str(default))
+    try:
+        return float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+
+
+def _decimal(env: Mapping[str, str], name: str, default: str) -> Decimal:
+    raw = _str(env, name, default)
+    try:
+        return Decimal(raw)
+    except ArithmeticError:
+        raise SettingsError(f"{name} must be a decimal number, got {raw!r}") from None
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = _str(env, name, "true" if default else "false").lower()
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+def _list(env: Mapping[str, str], name: str, default: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in _str(env, name, default).split(",") if item.strip())
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Typed, immutable settings. Build with `from_env` (or `for_tests`)."""
+
+    # --- DIGIT ---
+    digit_base_url: str  # DIGIT's gateway URL; empty means the embedded sandbox
+    digit_username: str  # a dedicated EMPLOYEE system account, used by no person
+    digit_password: str = field(repr=False)  # its password (never logged)
+    digit_tenant_id: str  # tenant the system account logs in to, e.g. pb or pb.amritsar
+    digit_state_tenant: str  # state tenant for MDMS masters (default: DIGIT_TENANT_ID's state)
+    digit_user_type: str  # EMPLOYEE: citizens may not create payments (digest 2.6)
+    digit_client_id: str  # OAuth client id (DIGIT's default egov-user-client)
+    digit_client_secret: str = field(repr=False)  # OAuth client secret (DIGIT's default: empty)
+    digit_connect_timeout: float  # seconds to open a connection to DIGIT
+    digit_read_timeout: float  # seconds to wait for DIGIT's answer
+    digit_timezone: ZoneInfo  # the zone of DIGIT's dates
+    digit_ca_bundle: str | None  # CA bundle for DIGIT's TLS; verification is always on
+    digit_pool_size: int  # pooled connections to DIGIT per process
+    token_leeway_seconds: int  # renew the shared token this long before it expires
+    mdms_cache_seconds: int  # how long payment rules and tenants from MDMS are kept
+    collectable_services: tuple[str, ...]  # businessServices fetched by mobile number
+    # --- Redis ---
+    redis_url: str  # where payments, idempotency records, tokens and the queue live
+    redis_durability_override: bool  # start even if Redis is not appendonly/always/noeviction
+    # --- PoS API and payments ---
+    registration_budget_seconds: float  # wait this long inline for DIGIT before answering 202
+    advance_cap: Decimal  # most a payment may exceed a bill by when advance is allowed
+    bill_expiry_margin_seconds: int  # a bill expiring sooner than this is not payable
+    snapshot_max_age_seconds: int  # a served bill may vouch for a payment this long if DIGIT is down
+    device_rate_limit_per_minute: int  # requests per device per minute before 429
+    mobile_fetch_concurrency: int  # DIGIT calls in flight per bills-by-mobile request
+    lease_ttl_seconds: float  # a registration attempt's lease (> DIGIT read timeout + margin)
+    idempotency_retention_days: int  # idempotency records outlive their payment's final state
+    max_body_bytes: int  # larger request bodies are refused with 413
+    # --- Web ---
+    sandbox_mode: bool  # derived: true when DIGIT_BASE_URL is unset (embedded sandbox)
+    log_level: str  # DEBUG, INFO, WARNING, ...
+
+    @property
+    def digit_verify(self) -> str | bool:
+        """What `requests` gets as `verify`: a CA bundle path, or True. Never False."""
+        return self.digit_ca_bundle or True
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, dotenv: bool = True
+    ) -> Settings:
+        """Read every setting once. `.env` in the working directory is honoured."""
+        env: dict[str, str] = {}
+        if dotenv and environ is None:
+            from dotenv import dotenv_values
+
+            env.update({k: v for k, v in dotenv_values(".env").items() if v is not None})
+        env.update(os.environ if environ is None else environ)
+
+        base_url = _str(env, "DIGIT_BASE_URL", "")
+        sandbox_mode = base_url == ""
+        if sandbox_mode:
+            base_url = f"http://127.0.0.1:{_int(env, 'SANDBOX_PORT', 8090)}"
+            username = _str(env, "DIGIT_USERNAME", SANDBOX_USERNAME)
+            password = _str(env, "DIGIT_PASSWORD", SANDBOX_PASSWORD)
+        else:
+            username = _str(env, "DIGIT_USERNAME", "")
+            password = env.get("DIGIT_PASSWORD", "")
+            for name, value in (("DIGIT_USERNAME", username), ("DIGIT_PASSWORD", password)):
+                if not value:
+                    raise SettingsError(f"{name} is required when DIGIT_BASE_URL is set")
+        if not base_url.startswith(("http://", "https://")):
+            raise SettingsError(f"DIGIT_BASE_URL must be an http(s) URL, got {base_url!r}")
+
+        tenant = _str(env, "DIGIT_TENANT_ID", "pb.amritsar" if sandbox_mode else "")
+        if not tenant:
+            raise SettingsError("DIGIT_TENANT_ID is required when DIGIT_BASE_URL is set")
+        tz_name = _str(env, "DIGIT_TIMEZONE", "Asia/Kolkata")
+        try:
+            tz = ZoneInfo(tz_name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise SettingsError(f"DIGIT_TIMEZONE is not a known time zone: {tz_name!r}") from None
+        ca_bundle = _str(env, "DIGIT_CA_BUNDLE", "") or None
+        if ca_bundle is not None and not Path(ca_bundle).is_file():
+            raise SettingsError(f"DIGIT_CA_BUNDLE does not name a file: {ca_bundle!r}")
+        user_type = _str(env, "DIGIT_USER_TYPE", "EMPLOYEE").upper()
+        if user_type not in {"EMPLOYEE", "SYSTEM", "CITIZEN", "BUSINESS"}:
+            raise SettingsError(f"DIGIT_USER_TYPE must be a DIGIT user type, got {user_type!r}")
+
+        redis_port = _int(env, "REDIS_PORT", 6390)
+        return cls(
+            digit_base_url=base_url.rstrip("/"),
+            digit_username=username,
+            digit_password=password,
+            digit_tenant_id=tenant,
+            digit_state_tenant=_str(env, "DIGIT_STATE_TENANT", tenant.split(".")[0]),
+            digit_user_type=user_type,
+            digit_client_id=_str(env, "DIGIT_CLIENT_ID", "egov-user-client"),
+            digit_client_secret=env.get("DIGIT_CLIENT_SECRET", ""),
+            digit_connect_timeout=_float(env, "DIGIT_CONNECT_TIMEOUT", 3.05),
+            digit_read_timeout=_float(env, "DIGIT_READ_TIMEOUT", 20.0),
+            digit_timezone=tz,
+            digit_ca_bundle=ca_bundle,
+            digit_pool_size=_int(env, "DIGIT_POOL_SIZE", 200),
+            token_leeway_seconds=_int(env, "DIGIT_TOKEN_LEEWAY_SECONDS", 300),
+            mdms_cache_seconds=_int(env, "MDMS_CACHE_SECONDS", 900),
+            collectable_services=_list(env, "COLLECTABLE_SERVICES", "WS,SW,PT,TL"),
+            redis_url=_str(env, "REDIS_URL", f"redis://127.0.0.1:{redis_port}/0"),
+            redis_durability_override=_bool(env, "REDIS_DURABILITY_OVERRIDE", False),
+            registration_budget_seconds=_float(env, "REGISTRATION_BUDGET_SECONDS", 5.0),
+            advance_cap=_decimal(env, "ADVANCE_CAP", "10000"),
+            bill_expiry_margin_seconds=_int(env, "BILL_EXPIRY_MARGIN_SECONDS", 900),
+            snapshot_max_age_seconds=_int(env, "SNAPSHOT_MAX_AGE_SECONDS", 86400),
+            device_rate_limit_per_minute=_int(env, "DEVICE_RATE_LIMIT_PER_MINUTE", 600),
+            mobile_fetch_concurrency=_int(env, "MOBILE_FETCH_CONCURRENCY", 8),
+            lease_ttl_seconds=_float(env, "LEASE_TTL_SECONDS", 0.0)
+            or _float(env, "DIGIT_READ_TIMEOUT", 20.0) + 10.0,
+            idempotency_retention_days=_int(env, "IDEMPOTENCY_RETENTION_DAYS", 30),
+            max_body_bytes=_int(env, "MAX_BODY_BYTES", 64 * 1024),
+            sandbox_mode=sandbox_mode,
+            log_level=_str(env, "LOG_LEVEL", "INFO").upper(),
+        )
+
+    def with_changes(self, **changes: Any) -> Settings:
+        """A copy with some fields replaced (tests and the CLI use this)."""
+        known = {f.name for f in fields(self)}
+        unknown = set(changes) - known
+        if unknown:
+            raise SettingsError(f"unknown settings: {sorted(unknown)}")
+        return replace(self, **changes)

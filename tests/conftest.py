@@ -1,0 +1,60 @@
+"""Shared fixtures: a real redis-server and the DIGIT sandbox over HTTP, both started by the tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis as redis_lib
+import requests
+
+from integrator.settings import Settings
+from tests.support.processes import redis_server, sandbox_server
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with redis_server(Path(tmp_path_factory.mktemp("redis"))) as (url, _proc):
+        yield url
+
+
+@pytest.fixture
+def redis(redis_url: str) -> Iterator[redis_lib.Redis]:
+    """A clean database for each test: flushed before and after."""
+    client = redis_lib.Redis.from_url(redis_url)
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def sandbox_url() -> Iterator[str]:
+    # token TTL and back-update lag short but above zero, as the issue asks of tests
+    with sandbox_server(extra_args=("--token-ttl", "600", "--backupdate-lag", "1.0")) as url:
+        yield url
+
+
+@pytest.fixture
+def sandbox(sandbox_url: str) -> Iterator[str]:
+    """The sandbox, reset to its seed data and no faults, for one test."""
+    requests.post(f"{sandbox_url}/_sandbox/reset", timeout=5).raise_for_status()
+    yield sandbox_url
+    requests.post(f"{sandbox_url}/_sandbox/reset", timeout=5).raise_for_status()
+
+
+@pytest.fixture
+def settings(redis_url: str, sandbox_url: str) -> Settings:
+    """Settings pointing at the test Redis and the test sandbox (the sandbox's system account)."""
+    return Settings.from_env(
+        {
+            "DIGIT_BASE_URL": sandbox_url,
+            "DIGIT_USERNAME": "INTEGRATOR_SYSTEM",
+            "DIGIT_PASSWORD": "sandbox-password",
+            "DIGIT_TENANT_ID": "pb.amritsar",
+            "REDIS_URL": redis_url,
+            "DIGIT_READ_TIMEOUT": "5",
+            "REGISTRATION_BUDGET_SECONDS": "3",
+        }
+    )
