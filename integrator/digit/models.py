@@ -1,4 +1,4 @@
-"""Typed values going in and out of DIGIT. Amounts are Decimal; DIGIT's epoch-ms are aware datetimes.
+"""Typed values going in and out of DIGIT. Amounts are Decimal; epoch-ms are aware datetimes.
 
 These are the DIGIT edge's vocabulary; the domain maps them to its own models. Parsing from DIGIT's
 JSON lives in `integrator.digit.parse`, building request bodies in `integrator.digit.client`.

@@ -1,0 +1,220 @@
+"""HTTP to DIGIT: the pooled session, timeouts, RequestInfo, and how an answer becomes an error.
+
+The only module (with `integrator.digit.auth`'s use of it) that touches `requests`: every
+`requests` exception is caught here and turned into a `DigitUnavailable`. Logs carry the endpoint,
+status, latency and error codes; never the token, the password, or a full mobile number.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from integrator import jsonutil
+from integrator.digit.errors import (
+    INVALID_TOKEN_CODE,
+    DigitErrorDetail,
+    DigitForbidden,
+    DigitOutcomeUnknown,
+    DigitRejected,
+    DigitUnavailable,
+    all_validation_codes,
+)
+from integrator.settings import Settings
+
+log = logging.getLogger("integrator.digit")
+
+API_ID = "Rainmaker"  # what DIGIT's own UIs send (digest 3)
+API_VERSION = ".01"
+
+_sessions: dict[tuple[int, int, str | bool], requests.Session] = {}
+_sessions_lock = threading.Lock()
+
+
+def session_for(settings: Settings) -> requests.Session:
+    """The process's pooled session to DIGIT (one per process: a forked child builds its own)."""
+    key = (os.getpid(), settings.digit_pool_size, settings.digit_verify)
+    with _sessions_lock:
+        session = _sessions.get(key)
+        if session is None:
+            session = build_session(settings)
+            _sessions[key] = session
+        return session
+
+
+def build_session(settings: Settings) -> requests.Session:
+    """A new session with a connection pool sized from settings and TLS verification on."""
+    session = requests.Session()
+    adapter = HTTPAdapter(
+        pool_connections=4, pool_maxsize=max(1, settings.digit_pool_size), max_retries=0
+    )
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.verify = settings.digit_verify
+    return session
+
+
+def mask_mobile(mobile: str | None) -> str:
+    """`******3210`: only the last four digits of a mobile number ever reach a log."""
+    if not mobile:
+        return ""
+    return "*" * max(0, len(mobile) - 4) + mobile[-4:]
+
+
+def request_info(auth_token: str | None, *, action: str = "") -> dict[str, Any]:
+    """The one place a DIGIT RequestInfo is built (digest 3). The gateway adds userInfo."""
+    info: dict[str, Any] = {
+        "apiId": API_ID,
+        "ver": API_VERSION,
+        "ts": int(time.time() * 1000),
+        "action": action,
+        "msgId": f"{uuid.uuid4()}|en_IN",
+    }
+    if auth_token is not None:
+        info["authToken"] = auth_token
+    return info
+
+
+class TokenRejected(Exception):
+    """Internal signal: DIGIT refused the token (401 or InvalidAccessTokenException)."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A DIGIT answer: HTTP status and the body parsed with Decimal numbers (None if not JSON)."""
+
+    status: int
+    body: Any
+
+
+def error_details(body: Any) -> tuple[DigitErrorDetail, ...]:
+    """`Errors[]` of a DIGIT ErrorRes (empty if the body is not one)."""
+    if not isinstance(body, Mapping):
+        return ()
+    errors = body.get("Errors") or body.get("errors")
+    if not isinstance(errors, list):
+        return ()
+    details = []
+    for entry in errors:
+        if isinstance(entry, Mapping) and entry.get("code") is not None:
+            details.append(
+                DigitErrorDetail(
+                    code=str(entry.get("code")),
+                    message=str(entry.get("message") or ""),
+                    description=str(entry.get("description") or ""),
+                )
+            )
+    return tuple(details)
+
+
+class Transport:
+    """Sends requests to DIGIT with explicit (connect, read) timeouts and classifies answers."""
+
+    def __init__(self, *, settings: Settings, session: requests.Session) -> None:
+        self._settings = settings
+        self._session = session
+        self.base_url = settings.digit_base_url.rstrip("/")
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        return (self._settings.digit_connect_timeout, self._settings.digit_read_timeout)
+
+    def send(
+        self,
+        endpoint: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        form: Mapping[str, str] | None = None,
+        auth: requests.auth.AuthBase | None = None,
+        timeout: tuple[float, float] | None = None,
+        method: str = "POST",
+    ) -> Answer:
+        """One HTTP exchange. Raises DigitUnavailable when there is no answer at all."""
+        url = f"{self.base_url}/{endpoint.lstrip('/')}"
+        headers = {"Accept": "application/json"}
+        data: Any = None
+        if json_body is not None:
+            headers["Content-Type"] = "application/json;charset=UTF-8"
+            data = jsonutil.dumps(json_body).encode("utf-8")
+        elif form is not None:
+            data = dict(form)
+        started = time.monotonic()
+        try:
+            response = self._session.request(
+                method,
+                url,
+                params=dict(params or {}),
+                data=data,
+                headers=headers,
+                auth=auth,
+                timeout=timeout or self.timeout,
+                verify=self._settings.digit_verify,
+                allow_redirects=False,
+            )
+        except requests.Timeout as exc:
+            log.warning(
+                "digit %s: timeout after %.0f ms (%s)",
+                endpoint, (time.monotonic() - started) * 1000, type(exc).__name__,
+            )
+            raise DigitUnavailable(f"DIGIT timed out ({type(exc).__name__})", endpoint=endpoint
+                                   ) from exc
+        except requests.RequestException as exc:
+            log.warning("digit %s: no answer (%s)", endpoint, type(exc).__name__)
+            raise DigitUnavailable(f"DIGIT is unreachable ({type(exc).__name__})",
+                                   endpoint=endpoint) from exc
+        latency_ms = (time.monotonic() - started) * 1000
+        body: Any
+        try:
+            body = jsonutil.loads(response.content) if response.content else None
+        except ValueError:
+            body = None
+        codes = [d.code for d in error_details(body)]
+        log.info(
+            "digit %s: %s in %.0f ms%s",
+            endpoint, response.status_code, latency_ms, f" codes={codes}" if codes else "",
+        )
+        return Answer(status=response.status_code, body=body)
+
+
+def check(endpoint: str, answer: Answer, *, write: bool = False) -> Any:
+    """The body of a successful answer, or the error this answer means (digest 2.6, 3).
+
+    Raises `TokenRejected` for 401 / InvalidAccessTokenException (the caller re-logs in and
+    retries once), `DigitForbidden` for 403, `DigitUnavailable` for 429/5xx/other statuses,
+    `DigitRejected` for a 400 whose codes are all validation codes, `DigitOutcomeUnknown` for
+    any other 400 (and for a success that is not JSON on a write).
+    """
+    status, body = answer.status, answer.body
+    details = error_details(body)
+    codes = [d.code for d in details]
+    if status == 401 or INVALID_TOKEN_CODE in codes:
+        raise TokenRejected(endpoint)
+    if 200 <= status < 300:
+        if not isinstance(body, Mapping):
+            cls = DigitOutcomeUnknown if write else DigitUnavailable
+            raise cls("DIGIT answered with a body that is not a JSON object",
+                      endpoint=endpoint, status=status)
+        return body
+    if status == 403:
+        raise DigitForbidden("DIGIT refused our account this endpoint (RBAC)",
+                             endpoint=endpoint, status=status, errors=details)
+    if status == 400:
+        if all_validation_codes(codes):
+            raise DigitRejected("DIGIT refused the request", endpoint=endpoint,
+                                status=status, errors=details)
+        raise DigitOutcomeUnknown("DIGIT failed with an error that is not a refusal",
+                                  endpoint=endpoint, status=status, errors=details)
+    # 429, 5xx (the gateway's 502 included) and anything unexpected (404, 405...): no usable
+    # answer, and nothing was accepted.
+    raise DigitUnavailable(f"DIGIT answered HTTP {status}", endpoint=endpoint,
+                           status=status, errors=details)

@@ -1,0 +1,7 @@
+"""`python -m integrator.sandbox`."""
+
+import sys
+
+from integrator.sandbox.server import main
+
+sys.exit(main())

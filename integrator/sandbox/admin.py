@@ -1,0 +1,244 @@
+"""`/_sandbox/*`: the JSON admin API that resets the world, injects faults and moves the clock.
+
+No auth; never part of DIGIT. Each view is a thin call into `World` or the DIGIT modules.
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from flask import Blueprint
+
+from integrator.sandbox import seed
+from integrator.sandbox.billing import expire_active_bills, fetch_for
+from integrator.sandbox.collection import create_payment
+from integrator.sandbox.errors import SandboxError
+from integrator.sandbox.http import json_body, json_response
+from integrator.sandbox.world import KOLKATA, Consumer, World
+
+COUNTER_CLERK = ("COUNTER_CLERK", "EMPLOYEE")
+
+
+def _bad(message: str, status: int = 400) -> SandboxError:
+    return SandboxError(status, {"error": message})
+
+
+def _number(body: dict[str, Any], key: str) -> Decimal | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, Decimal | int | float | str):
+        raise _bad(f"{key} must be a number")
+    try:
+        return Decimal(str(value))
+    except ArithmeticError:
+        raise _bad(f"{key} must be a number") from None
+
+
+def _matching(world: World, body: dict[str, Any]) -> list[Consumer]:
+    return [
+        c
+        for c in world.consumers
+        if all(
+            body.get(key) in (None, value)
+            for key, value in (
+                ("tenantId", c.tenant_id),
+                ("businessService", c.business_service),
+                ("consumerCode", c.consumer_code),
+            )
+        )
+    ]
+
+
+def set_faults(world: World, body: dict[str, Any]) -> dict[str, Any]:
+    with world.lock:
+        faults = world.faults
+        for key in ("latency_ms", "timeout_after_commit", "unknown_400_after_commit"):
+            value = _number(body, key)
+            if value is not None:
+                setattr(faults, key, max(int(value), 0))
+        rate = _number(body, "error_rate")
+        if rate is not None:
+            if not 0 <= rate <= 1:
+                raise _bad("error_rate must be between 0 and 1")
+            faults.error_rate = float(rate)
+        hang = _number(body, "hang_seconds")
+        if hang is not None:
+            faults.hang_seconds = float(hang)
+        if "down" in body:
+            faults.down = bool(body["down"])
+        return faults.as_json()
+
+
+def counter_payment(world: World, body: dict[str, Any]) -> dict[str, Any]:
+    """Pay the consumer's current bill as a counter CASH payment by another user."""
+    with world.lock:
+        world.settle()
+        consumers = _matching(world, body)
+        if len(consumers) != 1 or not body.get("consumerCode"):
+            raise _bad("give tenantId, businessService and consumerCode of one seed consumer")
+        consumer = consumers[0]
+        bill, _ = fetch_for(world, consumer)
+        if bill is None:
+            raise _bad("nothing is due for this consumer", 409)
+        amount = _number(body, "amount") or bill["totalAmount"]
+        clerk = world.users[COUNTER_CLERK]
+        request = {
+            "Payment": {
+                "tenantId": consumer.tenant_id,
+                "paymentMode": "CASH",
+                "totalAmountPaid": amount,
+                "paidBy": consumer.payer_name,
+                "payerName": consumer.payer_name,
+                "mobileNumber": consumer.mobile_number,
+                "additionalDetails": {"source": "sandbox-counter"},
+                "paymentDetails": [
+                    {
+                        "billId": bill["id"],
+                        "businessService": consumer.business_service,
+                        "totalAmountPaid": amount,
+                    }
+                ],
+            }
+        }
+        return create_payment(world, request, clerk)
+
+
+def new_demand(world: World, body: dict[str, Any]) -> list[dict[str, Any]]:
+    """A new monthly (or yearly) demand per matching consumer; their ACTIVE bills expire."""
+    created = []
+    with world.lock:
+        world.settle()
+        for consumer in _matching(world, body):
+            service = consumer.business_service
+            if service == "WS":
+                lines = seed.water_period(int(_number(body, "units") or 25), arrear=False)
+            elif service == "SW":
+                lines = seed.sewerage(["150"])[0]
+            elif service == "PT":
+                lines = seed.property_tax(["1000"])[0]
+            else:
+                lines = seed.trade_licence("1500")[0]
+            existing = [d for d in world.demands if d.consumer_code == consumer.consumer_code]
+            latest_end = max((d.to_period_ms for d in existing), default=None)
+            if latest_end is None:
+                period = seed.month_period(world.now(), 0)
+            else:
+                after = datetime.fromtimestamp((latest_end + 1) / 1000, tz=KOLKATA)
+                period = seed.month_period(after, 0)
+            demand = seed.make_demand(consumer, lines, period)
+            world.demands.append(demand)
+            expire_active_bills(world, consumer)
+            created.append(
+                {
+                    "id": demand.id,
+                    "tenantId": consumer.tenant_id,
+                    "businessService": service,
+                    "consumerCode": consumer.consumer_code,
+                    "fromPeriod": demand.from_period_ms,
+                    "toPeriod": demand.to_period_ms,
+                    "amount": demand.due,
+                }
+            )
+    return created
+
+
+def set_clock(world: World, body: dict[str, Any]) -> dict[str, Any]:
+    if "advance_seconds" in body:
+        seconds = _number(body, "advance_seconds")
+        assert seconds is not None
+        world.advance_clock(float(seconds))
+    elif "now" in body:
+        raw = body["now"]
+        if isinstance(raw, str) and not raw.strip().lstrip("-").isdigit():
+            moment = datetime.fromisoformat(raw)
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=KOLKATA)
+            world.set_clock(int(moment.timestamp() * 1000))
+        else:
+            value = _number(body, "now")
+            assert value is not None
+            world.set_clock(int(value))
+    else:
+        raise _bad("give now (ISO or epoch ms) or advance_seconds")
+    return clock_state(world)
+
+
+def clock_state(world: World) -> dict[str, Any]:
+    return {"now": world.now_ms(), "iso": world.now().isoformat()}
+
+
+def create_blueprint(world: World) -> Blueprint:
+    bp = Blueprint("sandbox_admin", __name__, url_prefix="/_sandbox")
+
+    @bp.get("/health")
+    def health() -> Any:
+        return json_response({"status": "UP"})
+
+    @bp.post("/reset")
+    def reset() -> Any:
+        world.reset()
+        return json_response({"status": "reset"})
+
+    @bp.get("/faults")
+    def faults() -> Any:
+        with world.lock:
+            return json_response(world.faults.as_json())
+
+    @bp.post("/faults")
+    def faults_set() -> Any:
+        return json_response(set_faults(world, json_body()))
+
+    @bp.post("/revoke-tokens")
+    def revoke_tokens() -> Any:
+        with world.lock:
+            revoked = len(world.tokens)
+            world.tokens.clear()
+            world.token_by_key.clear()
+            world.refresh_tokens.clear()
+        return json_response({"revoked": revoked})
+
+    @bp.post("/backupdate-lag")
+    def backupdate_lag() -> Any:
+        seconds = _number(json_body(), "seconds")
+        if seconds is None or seconds < 0:
+            raise _bad("seconds must be a number >= 0")
+        with world.lock:
+            world.backupdate_lag_seconds = float(seconds)
+        return json_response({"seconds": seconds})
+
+    @bp.post("/counter-payment")
+    def counter() -> Any:
+        return json_response({"Payments": [counter_payment(world, json_body())]})
+
+    @bp.post("/new-demand")
+    def demand() -> Any:
+        return json_response({"demands": new_demand(world, json_body())})
+
+    @bp.get("/clock")
+    def clock() -> Any:
+        return json_response(clock_state(world))
+
+    @bp.post("/clock")
+    def clock_set() -> Any:
+        return json_response(set_clock(world, json_body()))
+
+    @bp.get("/counters")
+    def counters() -> Any:
+        with world.lock:
+            return json_response(dict(world.counters))
+
+    @bp.get("/payments")
+    def payments() -> Any:
+        with world.lock:
+            world.settle()
+            return json_response({"Payments": copy.deepcopy(world.payments)})
+
+    @bp.get("/consumers")
+    def consumers() -> Any:
+        return json_response({"consumers": seed.seed_listing()})
+
+    return bp

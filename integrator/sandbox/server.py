@@ -1,0 +1,69 @@
+"""`main(argv)`: run the sandbox on werkzeug's threaded server; stop cleanly on SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from types import FrameType
+
+from werkzeug.serving import make_server
+
+from integrator.sandbox.app import create_sandbox_app
+from integrator.sandbox.seed import seed_listing
+from integrator.sandbox.world import SandboxConfig
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="integrator sandbox", description="Run the DIGIT sandbox (billing, collection, auth)."
+    )
+    parser.add_argument("--port", type=int, default=8090, help="port to listen on (8090)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    parser.add_argument(
+        "--token-ttl", type=int, default=604800, help="access token lifetime in seconds (7 days)"
+    )
+    parser.add_argument(
+        "--backupdate-lag",
+        type=_positive,
+        default=2.0,
+        help="seconds before a payment reaches billing (2.0; must be > 0)",
+    )
+    parser.add_argument("--list", action="store_true", help="print the seed consumers and exit")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.list:
+        for row in seed_listing():
+            print(
+                f"{row['tenantId']}\t{row['businessService']}\t{row['consumerCode']}"
+                f"\t{row['mobileNumber']}\t{row['amountDue']}"
+            )
+        return 0
+    config = SandboxConfig(
+        token_ttl_seconds=args.token_ttl, backupdate_lag_seconds=args.backupdate_lag
+    )
+    server = make_server(args.host, args.port, create_sandbox_app(config), threaded=True)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    print(f"DIGIT sandbox listening on http://{args.host}:{server.port}", file=sys.stderr)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0

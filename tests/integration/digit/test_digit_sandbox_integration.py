@@ -1,0 +1,191 @@
+"""The DIGIT client against the sandbox over real HTTP, with the token in a real Redis."""
+
+from __future__ import annotations
+
+import multiprocessing
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import redis as redis_lib
+import requests
+from digit_procs import fetch_in_own_process
+
+from integrator.digit.client import DigitClient
+from integrator.digit.errors import (
+    DigitAuthError,
+    DigitAuthLocked,
+    DigitForbidden,
+    DigitOutcomeUnknown,
+    DigitUnavailable,
+)
+from integrator.digit.models import Bill, PaymentCreate, PaymentLine
+from integrator.settings import Settings
+
+WS_CONSUMER = "WS/107/2019-20/000022"
+RAMESH_MOBILE = "9876543210"
+
+
+def _counters(sandbox: str) -> dict[str, Any]:
+    answer = requests.get(f"{sandbox}/_sandbox/counters", timeout=5)
+    answer.raise_for_status()
+    return dict(answer.json())
+
+
+def _faults(sandbox: str, **faults: Any) -> None:
+    requests.post(f"{sandbox}/_sandbox/faults", json=faults, timeout=5).raise_for_status()
+
+
+def _client(settings: Settings, redis: redis_lib.Redis) -> DigitClient:
+    return DigitClient(settings=settings, redis=redis)
+
+
+def _ws_bill(client: DigitClient) -> Bill:
+    [bill] = client.fetch_bills(tenant_id="pb.amritsar", business_service="WS",
+                                consumer_code=WS_CONSUMER)
+    return bill
+
+
+def _pay(bill: Bill, amount: Decimal | None = None) -> PaymentCreate:
+    return PaymentCreate(
+        tenant_id=bill.tenant_id, payment_mode="CASH", paid_by="Ramesh Kumar",
+        payer_name="Ramesh Kumar", mobile_number=RAMESH_MOBILE, transaction_number="POS-IT-1",
+        lines=(PaymentLine(bill_id=bill.id, business_service=bill.business_service,
+                           amount=amount if amount is not None else bill.total_amount,
+                           total_due=bill.total_amount),),
+        additional_details={"posTxnId": "POS-IT-1"},
+    )
+
+
+def test_fetch_a_seed_bill(sandbox, settings, redis):
+    bill = _ws_bill(_client(settings, redis))
+    assert bill.consumer_code == WS_CONSUMER and bill.status == "ACTIVE"
+    assert type(bill.total_amount) is Decimal and bill.total_amount > 0
+    assert bill.expires_at is not None and bill.expires_at.tzinfo is not None
+    assert _counters(sandbox)["login"] == 1
+
+
+def test_bills_for_a_mobile_across_services_and_cities(sandbox, settings, redis):
+    bills = _client(settings, redis).bills_for_mobile(tenant_id="pb", mobile_number=RAMESH_MOBILE)
+    assert {b.tenant_id for b in bills} == {"pb.amritsar", "pb.jalandhar"}
+    assert {"WS", "SW", "PT"} <= {b.business_service for b in bills}
+    assert all(b.status == "ACTIVE" for b in bills)
+
+
+def test_payment_create_then_search_by_bill_id(sandbox, settings, redis):
+    client = _client(settings, redis)
+    bill = _ws_bill(client)
+
+    created = client.create_payment(_pay(bill))
+
+    [detail] = created.details
+    assert detail.bill_id == bill.id and detail.receipt_number
+    assert created.total_amount_paid == bill.total_amount
+    found = client.search_payments(tenant_id="pb.amritsar", module="WS", bill_ids=[bill.id])
+    assert [p.id for p in found] == [created.id]
+    assert found[0].details[0].receipt_number == detail.receipt_number
+
+
+def test_eight_processes_needing_a_token_at_once_cause_exactly_one_login(sandbox, settings):
+    ctx = multiprocessing.get_context("spawn")
+    start, results = ctx.Event(), ctx.Queue()
+    env = {
+        "DIGIT_BASE_URL": settings.digit_base_url, "DIGIT_USERNAME": settings.digit_username,
+        "DIGIT_PASSWORD": settings.digit_password, "DIGIT_TENANT_ID": settings.digit_tenant_id,
+        "REDIS_URL": settings.redis_url, "DIGIT_READ_TIMEOUT": "5",
+    }
+    redis_lib.Redis.from_url(settings.redis_url).flushdb()
+    procs = [ctx.Process(target=fetch_in_own_process, args=(env, start, results))
+             for _ in range(8)]
+    for p in procs:
+        p.start()
+    try:
+        import time
+
+        time.sleep(1.5)  # let every interpreter start and build its client
+        start.set()
+        outcomes = [results.get(timeout=30) for _ in procs]
+    finally:
+        for p in procs:
+            p.join(10)
+    assert outcomes == [("ok", 1)] * 8
+    assert _counters(sandbox)["login"] == 1
+
+
+def test_revoked_token_causes_one_relogin_and_success(sandbox, settings, redis):
+    client = _client(settings, redis)
+    _ws_bill(client)
+    requests.post(f"{sandbox}/_sandbox/revoke-tokens", timeout=5).raise_for_status()
+
+    _ws_bill(client)
+
+    assert _counters(sandbox)["login"] == 2
+
+
+def test_sandbox_down_is_unavailable(sandbox, settings, redis):
+    client = _client(settings, redis)
+    _ws_bill(client)  # logged in
+    _faults(sandbox, down=True)
+    with pytest.raises(DigitUnavailable):
+        _ws_bill(client)
+    assert client.ping() is False
+    _faults(sandbox, down=False)
+    assert client.ping() is True
+
+
+def test_timeout_after_commit_is_unavailable_and_the_payment_is_found_by_search(
+        sandbox, settings, redis):
+    short = settings.with_changes(digit_read_timeout=1.0)
+    client = _client(short, redis)
+    bill = _ws_bill(client)
+    _faults(sandbox, timeout_after_commit=1, hang_seconds=3)
+
+    with pytest.raises(DigitUnavailable):
+        client.create_payment(_pay(bill))
+
+    found = client.search_payments(tenant_id="pb.amritsar", module="WS", bill_ids=[bill.id])
+    assert len(found) == 1  # committed, although the answer never came
+
+
+def test_unknown_400_after_commit_is_outcome_unknown(sandbox, settings, redis):
+    client = _client(settings, redis)
+    bill = _ws_bill(client)
+    _faults(sandbox, unknown_400_after_commit=1)
+
+    with pytest.raises(DigitOutcomeUnknown) as err:
+        client.create_payment(_pay(bill))
+
+    assert err.value.status == 400 and err.value.codes
+
+
+def test_bad_password_stops_after_two_logins(sandbox, settings, redis):
+    client = _client(settings.with_changes(digit_password="wrong-password"), redis)
+    with pytest.raises(DigitAuthError):
+        _ws_bill(client)
+    for _ in range(3):
+        with pytest.raises(DigitAuthLocked):
+            _ws_bill(client)
+    assert _counters(sandbox)["login"] == 2
+    assert client.auth_state().locked
+
+
+def test_a_citizen_account_may_not_create_payments(sandbox, settings, redis):
+    employee = _client(settings, redis)
+    bill = _ws_bill(employee)
+    redis.flushdb()  # the citizen gets its own token
+    citizen = _client(settings.with_changes(
+        digit_username="9876500000", digit_password="citizen-password",
+        digit_user_type="CITIZEN", digit_tenant_id="pb"), redis)
+
+    with pytest.raises(DigitForbidden) as err:
+        citizen.create_payment(_pay(bill))
+
+    assert err.value.status == 403
+
+
+def test_payment_rules_and_tenants_from_the_sandbox_mdms(sandbox, settings, redis):
+    client = _client(settings, redis)
+    rules = client.payment_rules()
+    assert client.last_source["BillingService.BusinessService"] == "mdms"
+    assert rules["WS"].part_payment_allowed and rules["WS"].min_amount_payable == Decimal(100)
+    assert {"pb.amritsar", "pb.jalandhar"} <= {t.code for t in client.tenants()}
