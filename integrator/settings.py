@@ -65,6 +65,17 @@ def _list(env: Mapping[str, str], name: str, default: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in _str(env, name, default).split(",") if item.strip())
 
 
+def _seconds_list(env: Mapping[str, str], name: str, default: str) -> tuple[int, ...]:
+    items = _list(env, name, default)
+    try:
+        values = tuple(int(item) for item in items)
+    except ValueError:
+        raise SettingsError(f"{name} must be comma-separated whole seconds, got {items!r}") from None
+    if not values or any(v <= 0 for v in values):
+        raise SettingsError(f"{name} must list at least one positive number of seconds")
+    return values
+
+
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     """Typed, immutable settings. Build with `from_env` (or `for_tests`)."""
@@ -89,19 +100,34 @@ class Settings:
     # --- Redis ---
     redis_url: str  # where payments, idempotency records, tokens and the queue live
     redis_durability_override: bool  # start even if Redis is not appendonly/always/noeviction
+    redis_embedded: bool  # derived: true when REDIS_URL is unset (`make run` starts one)
+    redis_port: int  # port of that private Redis (REDIS_PORT)
+    sandbox_port: int  # port of the embedded DIGIT sandbox (SANDBOX_PORT)
     # --- PoS API and payments ---
     registration_budget_seconds: float  # wait this long inline for DIGIT before answering 202
     advance_cap: Decimal  # most a payment may exceed a bill by when advance is allowed
     bill_expiry_margin_seconds: int  # a bill expiring sooner than this is not payable
-    snapshot_max_age_seconds: int  # a served bill may vouch for a payment this long if DIGIT is down
+    snapshot_max_age_seconds: int  # a served bill vouches for a payment this long if DIGIT is down
     device_rate_limit_per_minute: int  # requests per device per minute before 429
     mobile_fetch_concurrency: int  # DIGIT calls in flight per bills-by-mobile request
     lease_ttl_seconds: float  # a registration attempt's lease (> DIGIT read timeout + margin)
     idempotency_retention_days: int  # idempotency records outlive their payment's final state
     max_body_bytes: int  # larger request bodies are refused with 413
+    # --- Registration worker (integrator.jobs) ---
+    retry_schedule_seconds: tuple[int, ...]  # waits after each failed attempt; the last repeats
+    retry_max_age_seconds: int  # a payment still failing this long after acceptance: NEEDS_ATTENTION
+    auth_blocked_retry_seconds: int  # wait while we have no DIGIT token (no attempt spent)
+    sweeper_period_seconds: float  # how often PENDING payments without a live job are re-enqueued
+    digit_probe_seconds: float  # how often an unavailable DIGIT is pinged
+    registration_job_timeout_seconds: int  # RQ kills a registration job running longer than this
+    worker_maintenance_seconds: int  # RQ's own registry clean-up and scheduler take-over period
     # --- Web ---
     sandbox_mode: bool  # derived: true when DIGIT_BASE_URL is unset (embedded sandbox)
     log_level: str  # DEBUG, INFO, WARNING, ...
+    port: int  # the web app's HTTP port (PORT; gunicorn binds it)
+    web_workers: int  # gunicorn worker processes (WEB_WORKERS)
+    web_threads: int  # threads per gunicorn worker (WEB_THREADS)
+    var_dir: str  # where `make run` keeps local state, e.g. var/redis (VAR_DIR)
 
     @property
     def digit_verify(self) -> str | bool:
@@ -151,6 +177,7 @@ class Settings:
             raise SettingsError(f"DIGIT_USER_TYPE must be a DIGIT user type, got {user_type!r}")
 
         redis_port = _int(env, "REDIS_PORT", 6390)
+        redis_url = _str(env, "REDIS_URL", "")
         return cls(
             digit_base_url=base_url.rstrip("/"),
             digit_username=username,
@@ -168,8 +195,11 @@ class Settings:
             token_leeway_seconds=_int(env, "DIGIT_TOKEN_LEEWAY_SECONDS", 300),
             mdms_cache_seconds=_int(env, "MDMS_CACHE_SECONDS", 900),
             collectable_services=_list(env, "COLLECTABLE_SERVICES", "WS,SW,PT,TL"),
-            redis_url=_str(env, "REDIS_URL", f"redis://127.0.0.1:{redis_port}/0"),
+            redis_url=redis_url or f"redis://127.0.0.1:{redis_port}/0",
             redis_durability_override=_bool(env, "REDIS_DURABILITY_OVERRIDE", False),
+            redis_embedded=redis_url == "",
+            redis_port=redis_port,
+            sandbox_port=_int(env, "SANDBOX_PORT", 8090),
             registration_budget_seconds=_float(env, "REGISTRATION_BUDGET_SECONDS", 5.0),
             advance_cap=_decimal(env, "ADVANCE_CAP", "10000"),
             bill_expiry_margin_seconds=_int(env, "BILL_EXPIRY_MARGIN_SECONDS", 900),
@@ -180,8 +210,21 @@ class Settings:
             or _float(env, "DIGIT_READ_TIMEOUT", 20.0) + 10.0,
             idempotency_retention_days=_int(env, "IDEMPOTENCY_RETENTION_DAYS", 30),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", 64 * 1024),
+            retry_schedule_seconds=_seconds_list(
+                env, "RETRY_SCHEDULE_SECONDS", "10,30,120,600,1800,3600"
+            ),
+            retry_max_age_seconds=_int(env, "RETRY_MAX_AGE_SECONDS", 172800),
+            auth_blocked_retry_seconds=_int(env, "AUTH_BLOCKED_RETRY_SECONDS", 60),
+            sweeper_period_seconds=_float(env, "SWEEPER_PERIOD_SECONDS", 30.0),
+            digit_probe_seconds=_float(env, "DIGIT_PROBE_SECONDS", 30.0),
+            registration_job_timeout_seconds=_int(env, "REGISTRATION_JOB_TIMEOUT_SECONDS", 300),
+            worker_maintenance_seconds=_int(env, "WORKER_MAINTENANCE_SECONDS", 120),
             sandbox_mode=sandbox_mode,
             log_level=_str(env, "LOG_LEVEL", "INFO").upper(),
+            port=_int(env, "PORT", 8000),
+            web_workers=_int(env, "WEB_WORKERS", 2),
+            web_threads=_int(env, "WEB_THREADS", 32),
+            var_dir=_str(env, "VAR_DIR", "var"),
         )
 
     def with_changes(self, **changes: Any) -> Settings:

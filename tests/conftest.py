@@ -1,4 +1,4 @@
-"""Shared fixtures: a real redis-server and the DIGIT sandbox over HTTP, both started by the tests."""
+"""Shared fixtures: a real redis-server and the DIGIT sandbox over HTTP, started by the tests."""
 
 from __future__ import annotations
 

@@ -1,0 +1,37 @@
+"""The HTTP edge: the PoS API (/v1), its OpenAPI document and docs page, and the one error mapper.
+
+    init_api(app, dependencies=ApiDependencies(...))     called once by create_app
+
+reads as the edge's policy: who may call what is attached where each blueprint is registered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Blueprint, Flask
+
+from integrator.api import errors, json
+from integrator.api.access import require_device
+from integrator.api.context import ApiDependencies, install
+from integrator.api.openapi import docs_bp
+from integrator.api.pos import pos_bp
+
+__all__ = ["ApiDependencies", "init_api"]
+
+
+def init_api(app: Flask, *, dependencies: ApiDependencies) -> None:
+    """Register the JSON provider, the error mapper and the blueprints with their auth policy."""
+    install(app, dependencies)
+    app.config["MAX_CONTENT_LENGTH"] = dependencies.max_body_bytes
+    json.init_app(app)
+    errors.init_app(app)
+    app.register_blueprint(pos_bp, url_prefix="/v1")
+    before_blueprint(app, pos_bp, require_device)  # PoS devices and aggregators: device key
+    app.register_blueprint(docs_bp)  # /openapi.json and /docs: public
+
+
+def before_blueprint(app: Flask, blueprint: Blueprint, check: Callable[[], None]) -> None:
+    """`blueprint.before_request(check)` for this app only (blueprints are module-level, and one
+    process may build several apps: tests do)."""
+    app.before_request_funcs.setdefault(blueprint.name, []).append(check)

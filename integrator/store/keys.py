@@ -96,9 +96,7 @@ def payments_by_idempotency_key(key: str) -> str:
 
 def consumer_lock(tenant_id: str, business_service: str, consumer_code: str) -> str:
     """The id of the one unfinished payment of a consumer; deleted when it reaches a final state."""
-    return _key(
-        "consumer-lock", _part(tenant_id), _part(business_service), _part(consumer_code)
-    )
+    return _key("consumer-lock", _part(tenant_id), _part(business_service), _part(consumer_code))
 
 
 def idempotency(device_id: str, key: str) -> str:

@@ -1,0 +1,47 @@
+# The integrator's commands. On a fresh Debian machine, `make run` and `make test` are enough:
+# they create .venv, install the pinned dependencies, and install redis-server with apt if missing.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: help install run test lint format redis-server constraints clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	PYTHON=$(PYTHON) bin/ensure-venv $(VENV)
+
+$(STAMP): pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install the pinned dependencies (constraints.txt)
+
+redis-server:  ## install redis-server with apt-get if it is missing
+	@bin/ensure-redis
+
+run: install  ## run Redis, the DIGIT sandbox, the web app and a worker locally (Ctrl-C stops all)
+	$(BIN)/python bin/run-local
+
+lint: install  ## ruff and mypy (strict on integrator/), in one command
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+format: install  ## reformat with ruff
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: install redis-server lint  ## lint, then the whole test suite (starts its own Redis and sandbox)
+	$(BIN)/python -m pytest
+
+constraints: install  ## re-pin constraints.txt from .venv after changing dependencies
+	{ sed -n '1,2p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable | grep -v '^integrator=='; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
+
+clean:  ## remove caches (keeps .venv and var/)
+	rm -rf .mypy_cache .ruff_cache .pytest_cache build *.egg-info

@@ -1,0 +1,72 @@
+"""What the HTTP edge needs from the rest of the app, handed to it once by `init_api`.
+
+The edge never builds its collaborators: `create_app` passes the use cases, the device
+authenticator and the rate limiter, and views reach them through `api_dependencies()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Protocol
+
+from flask import Flask, current_app
+
+from integrator.payments.use_cases import PaymentUseCases
+
+if TYPE_CHECKING:
+    from integrator.payments.devices import Device
+
+EXTENSION_KEY = "integrator.api"
+
+
+class DeviceAuthenticator(Protocol):
+    """Finds the device holding an API key (store.devices.DeviceStore)."""
+
+    def authenticate(self, key: str) -> Device | None:
+        """The device, or None when the key is unknown or revoked."""
+        ...
+
+
+class RateDecision(Protocol):
+    @property
+    def allowed(self) -> bool: ...
+
+    @property
+    def retry_after(self) -> float: ...
+
+
+class RateLimiter(Protocol):
+    """Counts a device's requests (store.ratelimit)."""
+
+    def hit(self, device_id: str, limit_per_minute: int, now: datetime) -> RateDecision:
+        """Count one request at `now` (aware): allowed, or how long to wait."""
+        ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApiDependencies:
+    """The edge's collaborators. `payments` is a factory so it may be built lazily per app."""
+
+    payments: Callable[[], PaymentUseCases]
+    devices: DeviceAuthenticator
+    rate_limiter: RateLimiter
+    rate_limit_per_minute: int
+    max_body_bytes: int
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+
+def install(app: Flask, dependencies: ApiDependencies) -> None:
+    app.extensions[EXTENSION_KEY] = dependencies
+
+
+def api_dependencies() -> ApiDependencies:
+    dependencies = current_app.extensions[EXTENSION_KEY]
+    assert isinstance(dependencies, ApiDependencies)
+    return dependencies
+
+
+def payments() -> PaymentUseCases:
+    """The payment use cases of the current app."""
+    return api_dependencies().payments()

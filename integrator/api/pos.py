@@ -1,0 +1,179 @@
+"""The PoS API (/v1): thin views. Each loads with a schema, calls one use case, dumps with a schema.
+
+Authentication (`access.require_device`) is attached where the blueprint is registered
+(`integrator.api.init_api`); errors are mapped in `integrator.api.errors`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, cast
+
+from flask import Blueprint, Response, current_app, request, url_for
+from marshmallow import Schema
+
+from integrator import jsonutil
+from integrator.api.access import current_device
+from integrator.api.context import payments
+from integrator.api.errors import ApiError, FieldError
+from integrator.api.schemas import (
+    BillSchema,
+    BillsQuery,
+    BillsQuerySchema,
+    PaymentLookupSchema,
+    PaymentRequestSchema,
+    PaymentSchema,
+    ReceiptQuerySchema,
+    ReceiptSchema,
+    ValidationResponseSchema,
+    validation_view,
+)
+from integrator.payments.devices import Device
+from integrator.payments.models import PaymentStatus
+from integrator.payments.use_cases import AcceptOutcome, BillOffer
+
+pos_bp = Blueprint("pos", __name__)
+
+IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+_KEY = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+# --- views -----------------------------------------------------------------------------------
+
+
+@pos_bp.get("/bills")
+def list_bills() -> Any:
+    query: BillsQuery = load_args(BillsQuerySchema())
+    offers = bills_for(query, current_device(for_tenant=query.tenant_id))
+    return {"bills": BillSchema(many=True).dump(offers)}
+
+
+@pos_bp.post("/payments")
+def create_payment() -> Response:
+    payment_request = load_json(PaymentRequestSchema())
+    outcome = payments().accept_payment(
+        device=current_device(for_tenant=payment_request.tenant_id),
+        idempotency_key=idempotency_key(),
+        request=payment_request,
+    )
+    return accepted(outcome)
+
+
+@pos_bp.post("/payments/validate")
+def validate_payment() -> Any:
+    payment_request = load_json(PaymentRequestSchema())
+    offers = payments().validate_payment(
+        device=current_device(for_tenant=payment_request.tenant_id), request=payment_request
+    )
+    return ValidationResponseSchema().dump(validation_view(payment_request, offers))
+
+
+@pos_bp.get("/payments/<payment_id>")
+def get_payment(payment_id: str) -> Any:
+    payment = payments().get_payment(device=current_device(), payment_id=payment_id)
+    return PaymentSchema().dump(payment)
+
+
+@pos_bp.get("/payments")
+def find_payment() -> Any:
+    lookup = load_args(PaymentLookupSchema())
+    payment = payments().find_payment(
+        device=current_device(), idempotency_key=lookup["idempotency_key"]
+    )
+    return PaymentSchema().dump(payment)
+
+
+@pos_bp.get("/receipts")
+def get_receipt() -> Any:
+    query = load_args(ReceiptQuerySchema())
+    receipt = payments().receipt(
+        device=current_device(for_tenant=query.tenant_id),
+        tenant_id=query.tenant_id,
+        business_service=query.business_service,
+        receipt_number=query.receipt_number,
+    )
+    return ReceiptSchema().dump(receipt)
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def bills_for(query: BillsQuery, device: Device) -> list[BillOffer]:
+    """Dispatch the two forms of GET /v1/bills (the schema guarantees exactly one)."""
+    if query.mobile_number is not None:
+        return payments().bills_for_mobile(
+            device=device,
+            tenant_id=query.tenant_id,
+            mobile_number=query.mobile_number,
+            business_service=query.business_service,
+        )
+    assert query.business_service is not None and query.consumer_code is not None
+    return payments().bills_for_consumer(
+        device=device,
+        tenant_id=query.tenant_id,
+        business_service=query.business_service,
+        consumer_code=query.consumer_code,
+    )
+
+
+def load_json(schema: Schema) -> Any:
+    """The JSON body, parsed with Decimal numbers, loaded with `schema` (ValidationError: 422)."""
+    if not request.is_json:
+        raise ApiError(
+            "The body must be JSON (Content-Type: application/json).",
+            status=415,
+            code="UNSUPPORTED_MEDIA_TYPE",
+        )
+    raw = request.get_data(cache=True)  # over MAX_CONTENT_LENGTH: 413
+    try:
+        body = current_app.json.loads(raw)
+    except jsonutil.JSONNumberError as error:
+        raise ApiError(f"The body is not usable JSON: {error}.", code="INVALID_NUMBER") from None
+    except ValueError:
+        raise ApiError("The body is not valid JSON.", code="INVALID_JSON") from None
+    return schema.load(body)
+
+
+def load_args(schema: Schema) -> Any:
+    """The query string loaded with `schema`; a repeated parameter is refused as not a string."""
+    args = {k: v[0] if len(v) == 1 else v for k, v in request.args.lists()}
+    return schema.load(args)
+
+
+def idempotency_key() -> str:
+    """The Idempotency-Key header: 1-64 of [A-Za-z0-9._:-], bare or as a quoted sf-string."""
+    raw = request.headers.get(IDEMPOTENCY_KEY_HEADER)
+    if raw is None:
+        message = "The Idempotency-Key header is required."
+        raise ApiError(
+            message,
+            code="IDEMPOTENCY_KEY_MISSING",
+            errors=[FieldError(IDEMPOTENCY_KEY_HEADER, "IDEMPOTENCY_KEY_MISSING", message)],
+        )
+    value = raw.strip()
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        value = value[1:-1]
+    if _KEY.fullmatch(value) is None:
+        message = "Idempotency-Key must be 1-64 of A-Z a-z 0-9 . _ : - (optionally in quotes)."
+        raise ApiError(
+            message,
+            code="IDEMPOTENCY_KEY_INVALID",
+            errors=[FieldError(IDEMPOTENCY_KEY_HEADER, "IDEMPOTENCY_KEY_INVALID", message)],
+        )
+    return value
+
+
+def accepted(outcome: AcceptOutcome) -> Response:
+    """200 + Idempotent-Replayed for a replay, 201 once registered, else 202; Location always."""
+    payment = outcome.payment
+    response = cast(Response, current_app.json.response(PaymentSchema().dump(payment)))
+    response.headers["Location"] = url_for("pos.get_payment", payment_id=payment.id)
+    if outcome.replayed:
+        response.status_code = 200
+        response.headers[REPLAYED_HEADER] = "true"
+    elif payment.status == PaymentStatus.REGISTERED:
+        response.status_code = 201
+    else:
+        response.status_code = 202
+    return response

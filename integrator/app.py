@@ -1,0 +1,111 @@
+"""The application factory: the only place where the layers are wired together.
+
+`create_app()` reads like a table of contents; each step is a small `init_*`/`register_*` function
+below it. Nothing happens at import time: gunicorn imports `integrator.wsgi`, which calls it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import redis as redis_lib
+from flask import Flask
+
+from integrator import health, logs
+from integrator.services import EXTENSION_KEY, Services
+from integrator.settings import Settings
+from integrator.store import redis_conn
+
+if TYPE_CHECKING:
+    from integrator.digit.client import DigitClient
+    from integrator.payments.service import RegistrationScheduler
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the web app. Refuses to start on bad settings or a Redis that could lose payments."""
+    settings = settings if settings is not None else Settings.from_env()
+    app = Flask("integrator")
+    init_config(app, settings)
+    init_logging(app, settings)
+    redis = init_redis(settings)
+    services = init_services(app, settings, redis)
+    register_health(app)
+    register_api(app, services)
+    log.info(
+        "integrator app ready",
+        extra={"digit_base_url": settings.digit_base_url, "sandbox_mode": settings.sandbox_mode},
+    )
+    return app
+
+
+def init_config(app: Flask, settings: Settings) -> None:
+    """Flask's own knobs, derived from Settings (never from the environment directly)."""
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["JSON_SORT_KEYS"] = False
+
+
+def init_logging(app: Flask, settings: Settings) -> None:
+    """JSON lines on stderr; secrets redacted; a request id on every record."""
+    logs.init_logging(settings.log_level)
+    logs.register_secret(settings.digit_password)
+    logs.register_secret(settings.digit_client_secret)
+    logs.init_request_id(app)
+
+
+def init_redis(settings: Settings) -> redis_lib.Redis:
+    """Connect, and refuse to start unless Redis is durable (or the override is set)."""
+    redis = redis_conn.connect(settings)
+    try:
+        redis_conn.check_durability(redis, override=settings.redis_durability_override)
+    except redis_conn.RedisDurabilityError:
+        redis.close()
+        raise
+    return redis
+
+
+def init_services(app: Flask, settings: Settings, redis: redis_lib.Redis) -> Services:
+    """Shared per-app objects in app.extensions["integrator"]; the DIGIT client is built lazily."""
+
+    def build_digit_client() -> DigitClient:
+        from integrator.digit.client import DigitClient
+
+        return DigitClient(settings=settings, redis=redis)
+
+    def build_scheduler() -> RegistrationScheduler:
+        from integrator.jobs.scheduling import RqRegistrationScheduler
+
+        return RqRegistrationScheduler(redis=redis, settings=settings)
+
+    services = Services(
+        settings=settings,
+        redis=redis,
+        digit_factory=build_digit_client,
+        scheduler_factory=build_scheduler,
+    )
+    app.extensions[EXTENSION_KEY] = services
+    return services
+
+
+def register_health(app: Flask) -> None:
+    """/healthz and /readyz, unauthenticated."""
+    health.init_app(app)
+
+
+def register_api(app: Flask, services: Services) -> None:
+    """The HTTP edge: the PoS API under /v1 (device keys), its OpenAPI document and docs."""
+    from integrator.api import ApiDependencies, init_api
+
+    init_api(
+        app,
+        dependencies=ApiDependencies(
+            payments=lambda: services.payments,
+            devices=services.devices,
+            rate_limiter=services.rate_limiter,
+            rate_limit_per_minute=services.settings.device_rate_limit_per_minute,
+            max_body_bytes=services.settings.max_body_bytes,
+            clock=services.clock,
+        ),
+    )

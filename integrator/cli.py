@@ -1,0 +1,124 @@
+"""`integrator`: the ops command line (a click group).
+
+    integrator check                 validate settings and Redis durability; exit 0 when OK
+    integrator worker [--burst]      run an RQ worker (what the Procfile runs)
+    integrator sandbox [ARGS...]     run the DIGIT sandbox (arguments passed through)
+    integrator digit status|unlock   DIGIT reachability and token state; lift the login lock
+
+Command groups live one per module in `integrator/commands/` and are listed in COMMAND_GROUPS
+("module:attribute"); they are imported only when the CLI starts, so adding a group is one file
+plus one line here. Commands get Settings with `load_settings(ctx)` (tests pass `obj=settings`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import click
+
+from integrator.settings import Settings, SettingsError
+
+# Add a group: write integrator/commands/<area>.py with a `click.Group`, list it here.
+COMMAND_GROUPS: tuple[str, ...] = (
+    "integrator.commands.digit:digit",
+    "integrator.commands.devices:devices",
+)
+
+
+def load_settings(ctx: click.Context) -> Settings:
+    """The Settings given by the caller (`obj=`), else read once from the environment."""
+    root = ctx.find_root()
+    if isinstance(root.obj, Settings):
+        return root.obj
+    with startup_errors():
+        settings = Settings.from_env()
+    root.obj = settings
+    return settings
+
+
+@contextmanager
+def startup_errors() -> Iterator[None]:
+    """Turn the start-up refusals into a one-line message and exit code 1 (no traceback)."""
+    from integrator.store.redis_conn import RedisDurabilityError, RedisUnavailableError
+
+    try:
+        yield
+    except (SettingsError, RedisDurabilityError, RedisUnavailableError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.group(name="integrator")
+def main() -> None:
+    """DIGIT bill-collection integrator: ops commands."""
+
+
+@main.command()
+@click.pass_context
+def check(ctx: click.Context) -> None:
+    """Validate settings and Redis durability; print OK or the reason (exit code 1)."""
+    from integrator.store import redis_conn
+
+    settings = load_settings(ctx)
+    with startup_errors():
+        client = redis_conn.connect(settings)
+        try:
+            problems = redis_conn.check_durability(
+                client, override=settings.redis_durability_override
+            )
+        finally:
+            client.close()
+    for problem in problems:
+        click.echo(f"WARNING (REDIS_DURABILITY_OVERRIDE is set): {problem}", err=True)
+    mode = "sandbox" if settings.sandbox_mode else "DIGIT"
+    click.echo(
+        f"OK: settings valid; Redis {redis_conn.safe_url(settings.redis_url)} durable"
+        f"{' (overridden)' if problems else ''}; {mode} at {settings.digit_base_url}"
+    )
+
+
+@main.command()
+@click.option("--burst", is_flag=True, help="Exit once the queues are empty (tests, one-off runs).")
+@click.option(
+    "--queue", "queues", multiple=True, help="Serve only this queue (repeatable). Default: all."
+)
+@click.option("--no-scheduler", is_flag=True, help="Do not run the RQ scheduler in this worker.")
+@click.pass_context
+def worker(ctx: click.Context, burst: bool, queues: tuple[str, ...], no_scheduler: bool) -> None:
+    """Run an RQ worker with the scheduler, after the Redis durability check."""
+    from integrator.worker import QUEUES, run_worker
+
+    settings = load_settings(ctx)
+    unknown = set(queues) - set(QUEUES)
+    if unknown:
+        raise click.BadParameter(f"unknown queues {sorted(unknown)}; known: {list(QUEUES)}")
+    with startup_errors():
+        run_worker(settings, burst=burst, queues=queues or QUEUES, with_scheduler=not no_scheduler)
+
+
+@main.command(
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    add_help_option=False,
+)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def sandbox(args: tuple[str, ...]) -> None:
+    """Run the DIGIT sandbox; every argument goes to it (try `integrator sandbox --help`)."""
+    from integrator.sandbox import main as sandbox_main
+
+    raise SystemExit(sandbox_main(list(args)))
+
+
+def _register_groups(group: click.Group) -> None:
+    for dotted in COMMAND_GROUPS:
+        module_name, _, attribute = dotted.partition(":")
+        command = getattr(importlib.import_module(module_name), attribute)
+        assert isinstance(command, click.Command), dotted
+        group.add_command(command)
+
+
+_register_groups(main)
+
+
+if __name__ == "__main__":  # `python -m integrator.cli` (bin/run-local uses it)
+    main()

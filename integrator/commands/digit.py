@@ -1,0 +1,73 @@
+"""`integrator digit ...`: DIGIT reachability, token state, and lifting the login lock."""
+
+from __future__ import annotations
+
+import click
+import redis as redis_lib
+
+from integrator import jsonutil
+from integrator.settings import Settings
+
+
+def _redis(ctx: click.Context) -> tuple[Settings, redis_lib.Redis]:
+    from integrator.cli import load_settings, startup_errors
+    from integrator.store import redis_conn
+
+    settings = load_settings(ctx)
+    with startup_errors():
+        return settings, redis_conn.connect(settings)
+
+
+@click.group()
+def digit() -> None:
+    """The DIGIT edge: status and the login lock."""
+
+
+@digit.command()
+@click.pass_context
+def status(ctx: click.Context) -> None:
+    """Is DIGIT reachable, what is the token's state (never the token)? Exit 1 if unreachable."""
+    from integrator.digit.client import DigitClient
+
+    settings, redis = _redis(ctx)
+    try:
+        client = DigitClient(settings=settings, redis=redis)
+        reachable = client.ping()
+        state = client.auth_state()
+    finally:
+        redis.close()
+    click.echo(
+        jsonutil.dumps(
+            {
+                "digit_base_url": settings.digit_base_url,
+                "reachable": reachable,
+                "auth": {
+                    "has_token": state.has_token,
+                    "expires_at": state.expires_at,
+                    "locked": state.locked,
+                    "locked_reason": state.locked_reason,
+                    "failed_logins": state.failed_logins,
+                },
+            },
+            compact=False,
+        )
+    )
+    if not reachable:
+        ctx.exit(1)
+
+
+@digit.command()
+@click.pass_context
+def unlock(ctx: click.Context) -> None:
+    """Allow DIGIT logins again after they were suspended for bad credentials.
+
+    Fix DIGIT_USERNAME / DIGIT_PASSWORD first: DIGIT locks the account after 5 bad logins.
+    """
+    from integrator.digit.auth import unlock as unlock_logins
+
+    _settings, redis = _redis(ctx)
+    try:
+        unlock_logins(redis)
+    finally:
+        redis.close()
+    click.echo("OK: DIGIT logins unlocked; the next request will log in again.")

@@ -1,0 +1,521 @@
+"""The one registration path: turn a PENDING payment into DIGIT receipts, exactly once.
+
+Used inline by the PoS API (within the registration budget) and by the RQ worker. One attempt:
+
+1. takes the payment's lease (SET NX PX + fencing token): no two attempts for a payment overlap;
+2. if an earlier create may have reached DIGIT (`create_sent`), *looks before creating*: searches
+   DIGIT's payments for every billId ever targeted, each under its module. A DIGIT payment that
+   carries our payment id is adopted (REGISTERED, receipts stored); one made by someone else means
+   NEEDS_ATTENTION; nothing found means it is safe to create;
+3. records "create sent" and the billIds it targets, durably, *before* calling `payments/_create`;
+4. calls `payments/_create` once and records what came back.
+
+Outcomes (`AttemptResult`): REGISTERED and NEEDS_ATTENTION are decided; RETRY_LATER means DIGIT
+gave no usable answer (the payment stays PENDING and a later attempt looks first); AUTH_BLOCKED
+means we have no usable DIGIT token (no attempt is spent); BUSY means another attempt holds the
+lease; FINISHED means the payment was already past PENDING.
+
+An attempt whose create timed out (or got any answer that does not settle the outcome) leaves its
+lease to expire instead of releasing it: DIGIT may still be committing that create, and the next
+attempt must not search before the lease TTL (> DIGIT's read timeout) has passed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from integrator.digit.client import DigitClient
+from integrator.digit.errors import (
+    DigitAuthError,
+    DigitError,
+    DigitOutcomeUnknown,
+    DigitRejected,
+    DigitUnavailable,
+)
+from integrator.digit.models import DigitPayment, PaymentCreate, PaymentLine
+from integrator.payments import states
+from integrator.payments.models import HistoryEntry, Payment, PaymentBill, PaymentStatus
+from integrator.payments.rules import instrument_date_start
+from integrator.store.leases import LeaseStore
+from integrator.store.payments import PaymentStore, PaymentStoreError
+
+log = logging.getLogger("integrator.registration")
+
+#: Modes for which DIGIT requires the device's own transaction number (digest 5.1). For every
+#: other mode we send our payment id (DIGIT overwrites it for CASH anyway).
+DEVICE_TRANSACTION_MODES = frozenset({"CARD", "ONLINE", "ONLINE_NEFT", "ONLINE_RTGS"})
+
+#: The key in DIGIT's `Payment.additionalDetails` that names our payment: how we recognise ours.
+PAYMENT_ID_KEY = "integratorPaymentId"
+
+#: DIGIT refusal codes after which the bill may already carry a payment (ours or not): look.
+LOOK_AFTER_CODES = frozenset({"BILL_ALREADY_PAID"})
+
+#: DIGIT's refusal of a superseded bill (digest 5.6 step 5): fetch the current bill, re-target.
+BILL_EXPIRED = "BILL_EXPIRED"
+
+#: NEEDS_ATTENTION reasons decided here (besides DIGIT_REJECTED, BILL_PAID_ELSEWHERE, ...).
+RETRIES_EXHAUSTED = "RETRIES_EXHAUSTED"
+BILL_EXPIRED_TOTAL_CHANGED = "BILL_EXPIRED_TOTAL_CHANGED"
+BILL_EXPIRED_NO_BILL = "BILL_EXPIRED_NO_BILL"
+
+
+class AttemptResult(StrEnum):
+    REGISTERED = "REGISTERED"
+    NEEDS_ATTENTION = "NEEDS_ATTENTION"
+    RETRY_LATER = "RETRY_LATER"
+    AUTH_BLOCKED = "AUTH_BLOCKED"
+    BUSY = "BUSY"
+    FINISHED = "FINISHED"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttemptOutcome:
+    result: AttemptResult
+    payment: Payment | None = None
+    error: str | None = None
+    codes: tuple[str, ...] = ()
+    #: For RETRY_LATER / AUTH_BLOCKED: the class name of the DIGIT error (e.g. DigitUnavailable).
+    cause: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Lookup:
+    """What DIGIT holds for the billIds a payment targeted."""
+
+    ours: DigitPayment | None
+    others: tuple[DigitPayment, ...]
+
+
+class _KeepLease(Exception):
+    """Internal: the attempt ended with DIGIT's outcome unknown; let the lease expire."""
+
+    def __init__(self, outcome: AttemptOutcome) -> None:
+        super().__init__(outcome.result)
+        self.outcome = outcome
+
+
+class Registrar:
+    """Runs registration attempts. Thread-safe: all state lives in Redis and DIGIT."""
+
+    def __init__(
+        self,
+        *,
+        payments: PaymentStore,
+        leases: LeaseStore,
+        digit: DigitClient,
+        lease_ttl_seconds: float,
+        timezone: Any,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._payments = payments
+        self._leases = leases
+        self._digit = digit
+        self._lease_ttl = lease_ttl_seconds
+        self._tz = timezone
+        self._clock = clock
+
+    def attempt(self, payment_id: str, *, actor: str) -> AttemptOutcome:
+        """One registration attempt for `payment_id` (see the module docstring)."""
+        fence = self._leases.acquire(payment_id, ttl_seconds=self._lease_ttl)
+        if fence is None:
+            return AttemptOutcome(result=AttemptResult.BUSY)
+        try:
+            outcome = self._attempt(payment_id, fence=fence, actor=actor)
+        except _KeepLease as keep:
+            return keep.outcome
+        except BaseException:
+            # An unexpected failure (a bug, Redis gone): DIGIT may have been called; be as
+            # careful as after a timeout.
+            raise
+        self._leases.release(payment_id, fence)
+        return outcome
+
+    # --- the attempt ---
+
+    def _attempt(self, payment_id: str, *, fence: int, actor: str) -> AttemptOutcome:
+        payment = self._payments.get(payment_id)
+        if payment is None or payment.status is not PaymentStatus.PENDING:
+            return AttemptOutcome(result=AttemptResult.FINISHED, payment=payment)
+        started = time.monotonic()
+        try:
+            if payment.create_sent:
+                decided = self._settle_from_lookup(payment, fence=fence, actor=actor,
+                                                   started=started)
+                if decided is not None:
+                    return decided
+            payment = self._save(
+                states.mark_create_sent(payment, payment.bill_ids, actor=actor,
+                                        at=self._clock()),
+                fence,
+            )
+            created = self._digit.create_payment(self.digit_request(payment))
+        except DigitRejected as exc:
+            if LOOK_AFTER_CODES & set(exc.codes):
+                return self._after_already_paid(payment, exc, fence=fence, actor=actor,
+                                                started=started)
+            if BILL_EXPIRED in exc.codes:
+                return self._after_bill_expired(payment, exc, fence=fence, actor=actor,
+                                                started=started)
+            return self._needs_attention(
+                payment, reason="DIGIT_REJECTED", codes=exc.codes, error=str(exc),
+                fence=fence, actor=actor, started=started,
+            )
+        except DigitAuthError as exc:
+            outcome = self._pending(payment, result=AttemptResult.AUTH_BLOCKED, exc=exc,
+                                    fence=fence, actor=actor, started=started, spend=False)
+            return outcome
+        except (DigitUnavailable, DigitOutcomeUnknown) as exc:
+            outcome = self._pending(payment, result=AttemptResult.RETRY_LATER, exc=exc,
+                                    fence=fence, actor=actor, started=started, spend=True)
+            if payment.create_sent:
+                raise _KeepLease(outcome) from exc
+            return outcome
+        return self._registered(payment, created, reason="created", fence=fence, actor=actor,
+                                started=started)
+
+    def _settle_from_lookup(
+        self, payment: Payment, *, fence: int, actor: str, started: float
+    ) -> AttemptOutcome | None:
+        """Look before creating again. None when DIGIT holds nothing for these bills."""
+        found = self.lookup(payment)
+        if found.ours is not None:
+            return self._registered(payment, found.ours, reason="adopted", fence=fence,
+                                    actor=actor, started=started)
+        if found.others:
+            return self._paid_elsewhere(payment, found.others, fence=fence, actor=actor,
+                                        started=started)
+        return None
+
+    def _after_already_paid(
+        self, payment: Payment, exc: DigitRejected, *, fence: int, actor: str, started: float
+    ) -> AttemptOutcome:
+        """BILL_ALREADY_PAID: either our own earlier create, or someone else's payment."""
+        try:
+            found = self.lookup(payment)
+        except (DigitUnavailable, DigitOutcomeUnknown) as lookup_exc:
+            return self._pending(payment, result=AttemptResult.RETRY_LATER, exc=lookup_exc,
+                                 fence=fence, actor=actor, started=started, spend=True)
+        if found.ours is not None:
+            return self._registered(payment, found.ours, reason="adopted", fence=fence,
+                                    actor=actor, started=started)
+        if found.others:
+            return self._paid_elsewhere(payment, found.others, fence=fence, actor=actor,
+                                        started=started)
+        return self._needs_attention(
+            payment, reason="DIGIT_REJECTED", codes=exc.codes, error=str(exc),
+            fence=fence, actor=actor, started=started,
+        )
+
+    def _after_bill_expired(
+        self, payment: Payment, exc: DigitRejected, *, fence: int, actor: str, started: float
+    ) -> AttemptOutcome:
+        """BILL_EXPIRED: DIGIT superseded a bill. The create was refused (nothing written), so
+        the payment may move onto the consumer's current bill if that cannot change what the
+        payer owes: same total, or the payment was already partial. Then create once more.
+        """
+        try:
+            moved = self._retargeted(payment)
+        except (DigitUnavailable, DigitOutcomeUnknown, DigitAuthError) as fetch_exc:
+            return self._pending(payment, result=AttemptResult.RETRY_LATER, exc=fetch_exc,
+                                 fence=fence, actor=actor, started=started, spend=True)
+        if isinstance(moved, str):
+            return self._needs_attention(payment, reason=moved, codes=exc.codes,
+                                         error=f"{moved}: {exc}", fence=fence, actor=actor,
+                                         started=started)
+        payment = self._save(moved, fence)
+        try:
+            payment = self._save(
+                states.mark_create_sent(payment, payment.bill_ids, actor=actor,
+                                        at=self._clock()),
+                fence,
+            )
+            created = self._digit.create_payment(self.digit_request(payment))
+        except DigitRejected as again:
+            if LOOK_AFTER_CODES & set(again.codes):
+                return self._after_already_paid(payment, again, fence=fence, actor=actor,
+                                                started=started)
+            return self._needs_attention(
+                payment, reason="DIGIT_REJECTED", codes=again.codes, error=str(again),
+                fence=fence, actor=actor, started=started,
+            )
+        except DigitAuthError as auth_exc:
+            return self._pending(payment, result=AttemptResult.AUTH_BLOCKED, exc=auth_exc,
+                                 fence=fence, actor=actor, started=started, spend=False)
+        except (DigitUnavailable, DigitOutcomeUnknown) as unknown:
+            outcome = self._pending(payment, result=AttemptResult.RETRY_LATER, exc=unknown,
+                                    fence=fence, actor=actor, started=started, spend=True)
+            raise _KeepLease(outcome) from unknown
+        return self._registered(payment, created, reason="created", fence=fence, actor=actor,
+                                started=started)
+
+    def _retargeted(self, payment: Payment) -> Payment | str:
+        """`payment` moved onto each consumer's current bill, or the NEEDS_ATTENTION reason."""
+        bills: list[PaymentBill] = []
+        moves: list[dict[str, str]] = []
+        for bill in payment.bills:
+            current = self._digit.fetch_bills(
+                tenant_id=payment.tenant_id, business_service=bill.business_service,
+                consumer_code=bill.consumer_code,
+            )
+            if not current:
+                return BILL_EXPIRED_NO_BILL
+            successor = current[0]
+            if successor.id == bill.bill_id:
+                bills.append(bill)
+                continue
+            if not may_retarget(bill, successor.total_amount):
+                return BILL_EXPIRED_TOTAL_CHANGED
+            moved = retarget(bill, new_bill_id=successor.id,
+                             new_bill_number=successor.bill_number,
+                             new_total=successor.total_amount)
+            bills.append(replace(moved, balance_left=successor.total_amount - bill.amount))
+            moves.append({"from": bill.bill_id, "to": successor.id,
+                          "total": str(successor.total_amount)})
+        if not moves:
+            # DIGIT still serves the same bills: nothing to move onto; a person must look.
+            return BILL_EXPIRED_NO_BILL
+        log.info("payment re-targeted", extra={"payment_id": payment.id, "moves": moves})
+        return states.record(replace(payment, bills=tuple(bills)), event="retargeted",
+                             actor="registrar", at=self._clock(), reason=BILL_EXPIRED,
+                             detail={"moves": moves})
+
+    # --- giving up ---
+
+    def give_up(self, payment_id: str, *, actor: str,
+                reason: str = RETRIES_EXHAUSTED) -> AttemptOutcome:
+        """Stop retrying a PENDING payment: NEEDS_ATTENTION with `reason` and the last DIGIT
+        codes. If a create may have reached DIGIT, look first (a found payment is adopted);
+        when DIGIT cannot be asked, the operator decides. Never deletes anything.
+        """
+        fence = self._leases.acquire(payment_id, ttl_seconds=self._lease_ttl)
+        if fence is None:
+            return AttemptOutcome(result=AttemptResult.BUSY)
+        payment = self._payments.get(payment_id)
+        if payment is None or payment.status is not PaymentStatus.PENDING:
+            self._leases.release(payment_id, fence)
+            return AttemptOutcome(result=AttemptResult.FINISHED, payment=payment)
+        started = time.monotonic()
+        if payment.create_sent:
+            try:
+                decided = self._settle_from_lookup(payment, fence=fence, actor=actor,
+                                                   started=started)
+            except DigitError as exc:
+                log.warning("look-up before giving up failed", extra={
+                    "payment_id": payment.id, "error": type(exc).__name__})
+                decided = None
+            if decided is not None:
+                self._leases.release(payment_id, fence)
+                return decided
+        last = last_attempt(payment)
+        codes = last.codes if last is not None else ()
+        error = f"{reason}: last error {payment.last_error or 'none'}"
+        outcome = self._needs_attention(payment, reason=reason, codes=codes, error=error,
+                                        fence=fence, actor=actor, started=started, count=False)
+        self._leases.release(payment_id, fence)
+        return outcome
+
+    # --- looking in DIGIT ---
+
+    def lookup(self, payment: Payment) -> Lookup:
+        """Search DIGIT's payments for every billId the payment ever targeted, per module."""
+        modules = self._modules_by_bill(payment)
+        by_module: dict[str, list[str]] = {}
+        for bill_id in sorted(payment.targeted_bill_ids | set(payment.bill_ids)):
+            by_module.setdefault(modules[bill_id], []).append(bill_id)
+        ours: DigitPayment | None = None
+        others: dict[str, DigitPayment] = {}
+        for module, bill_ids in sorted(by_module.items()):
+            for found in self._digit.search_payments(
+                tenant_id=payment.tenant_id, module=module, bill_ids=bill_ids
+            ):
+                if is_ours(found, payment.id):
+                    ours = found
+                elif found.is_live:
+                    others[found.id] = found
+        return Lookup(ours=ours, others=tuple(others.values()))
+
+    @staticmethod
+    def _modules_by_bill(payment: Payment) -> dict[str, str]:
+        modules: dict[str, str] = {}
+        for bill in payment.bills:
+            modules[bill.bill_id] = bill.business_service
+            if bill.retargeted_from:
+                modules[bill.retargeted_from] = bill.business_service
+        # Every targeted id came from one of the bills above (re-targeting keeps the origin).
+        fallback = payment.bills[0].business_service
+        return {bid: modules.get(bid, fallback) for bid in
+                payment.targeted_bill_ids | set(payment.bill_ids)}
+
+    # --- what we send ---
+
+    def digit_request(self, payment: Payment) -> PaymentCreate:
+        """The `payments/_create` request for `payment`: one paymentDetail per bill."""
+        mode = payment.payment_mode
+        if mode in DEVICE_TRANSACTION_MODES and payment.transaction_number:
+            transaction_number = payment.transaction_number
+        else:
+            transaction_number = payment.id
+        return PaymentCreate(
+            tenant_id=payment.tenant_id,
+            payment_mode=mode,
+            paid_by=payment.paid_by,
+            payer_name=payment.payer_name,
+            mobile_number=payment.mobile_number,
+            lines=tuple(
+                PaymentLine(bill_id=b.bill_id, business_service=b.business_service,
+                            amount=b.amount, total_due=b.total_due)
+                for b in payment.bills
+            ),
+            transaction_number=transaction_number,
+            instrument_number=payment.instrument_number,
+            instrument_date=(
+                instrument_date_start(payment.instrument_date, self._tz)
+                if payment.instrument_date else None
+            ),
+            additional_details={
+                PAYMENT_ID_KEY: payment.id,
+                "deviceId": payment.device_id,
+                "idempotencyKey": payment.idempotency_key,
+                "collectedAt": payment.collected_at.isoformat() if payment.collected_at else None,
+            },
+        )
+
+    # --- recording outcomes ---
+
+    def _registered(
+        self, payment: Payment, digit_payment: DigitPayment, *, reason: str, fence: int,
+        actor: str, started: float,
+    ) -> AttemptOutcome:
+        receipts = {d.bill_id: d for d in digit_payment.details}
+        bills = tuple(
+            replace(b, receipt_number=receipts[b.bill_id].receipt_number,
+                    receipt_date=receipts[b.bill_id].receipt_date)
+            if b.bill_id in receipts else b
+            for b in payment.bills
+        )
+        missing = [b.bill_id for b in bills if not b.receipt_number]
+        now = self._clock()
+        latency = _ms_since(started)
+        payment = replace(payment, bills=bills, digit_payment_id=digit_payment.id,
+                          attempts=payment.attempts + 1, last_error=None)
+        payment = states.record(payment, event="attempt", actor=actor, at=now,
+                                reason=reason, latency_ms=latency,
+                                detail={"digitPaymentId": digit_payment.id})
+        if missing:
+            # DIGIT holds our payment but not for every bill: a person must look.
+            return self._needs_attention(
+                payment, reason="RECEIPT_MISSING", codes=(), fence=fence, actor=actor,
+                started=started, error=f"no receipt for bills {missing}", count=False,
+            )
+        payment = self._save(
+            states.transition(payment, PaymentStatus.REGISTERED, actor=actor, reason=reason,
+                              at=now, latency_ms=latency),
+            fence,
+        )
+        log.info("payment registered", extra={"payment_id": payment.id, "how": reason,
+                                              "latency_ms": latency})
+        return AttemptOutcome(result=AttemptResult.REGISTERED, payment=payment)
+
+    def _paid_elsewhere(
+        self, payment: Payment, others: Iterable[DigitPayment], *, fence: int, actor: str,
+        started: float,
+    ) -> AttemptOutcome:
+        receipts = sorted(d.receipt_number for p in others for d in p.details
+                          if d.bill_id in payment.targeted_bill_ids | set(payment.bill_ids))
+        return self._needs_attention(
+            payment, reason="BILL_PAID_ELSEWHERE", codes=("BILL_ALREADY_PAID",), fence=fence,
+            actor=actor, started=started,
+            error=f"DIGIT holds another payment for these bills: receipts {receipts}",
+        )
+
+    def _needs_attention(
+        self, payment: Payment, *, reason: str, codes: Iterable[str], fence: int, actor: str,
+        started: float, error: str | None = None, count: bool = True,
+    ) -> AttemptOutcome:
+        now = self._clock()
+        codes = tuple(codes)
+        latency = _ms_since(started)
+        if count:
+            payment = replace(payment, attempts=payment.attempts + 1)
+            payment = states.record(payment, event="attempt", actor=actor, at=now,
+                                    reason=reason, codes=codes, latency_ms=latency)
+        payment = replace(payment, last_error=error or reason)
+        payment = self._save(
+            states.transition(payment, PaymentStatus.NEEDS_ATTENTION, actor=actor,
+                              reason=reason, at=now, codes=codes, latency_ms=latency),
+            fence,
+        )
+        log.warning("payment needs attention", extra={"payment_id": payment.id,
+                                                       "reason": reason, "codes": list(codes)})
+        return AttemptOutcome(result=AttemptResult.NEEDS_ATTENTION, payment=payment,
+                              error=error or reason, codes=codes)
+
+    def _pending(
+        self, payment: Payment, *, result: AttemptResult, exc: DigitError, fence: int,
+        actor: str, started: float, spend: bool,
+    ) -> AttemptOutcome:
+        """The attempt ended without an answer: record it, stay PENDING."""
+        now = self._clock()
+        error = f"{type(exc).__name__}: {exc}"
+        if spend:
+            payment = replace(payment, attempts=payment.attempts + 1)
+        payment = replace(payment, last_error=error)
+        payment = states.record(
+            payment, event="attempt", actor=actor, at=now, reason=type(exc).__name__,
+            codes=exc.codes, latency_ms=_ms_since(started),
+            detail={"spent": spend},
+        )
+        try:
+            payment = self._save(payment, fence)
+        except PaymentStoreError:
+            log.exception("could not record attempt", extra={"payment_id": payment.id})
+        return AttemptOutcome(result=result, payment=payment, error=error, codes=exc.codes,
+                              cause=type(exc).__name__)
+
+    def _save(self, payment: Payment, fence: int) -> Payment:
+        return self._payments.save(payment, fence=fence)
+
+
+def is_ours(digit_payment: DigitPayment, payment_id: str) -> bool:
+    """Whether a DIGIT payment is the one we created for `payment_id`."""
+    details: Mapping[str, Any] = digit_payment.additional_details or {}
+    return str(details.get(PAYMENT_ID_KEY, "")) == payment_id
+
+
+def last_attempt(payment: Payment) -> HistoryEntry | None:
+    """The payment's most recent recorded attempt, if any."""
+    for entry in reversed(payment.history):
+        if entry.event == "attempt":
+            return entry
+    return None
+
+
+def may_retarget(bill: PaymentBill, new_total: Decimal) -> bool:
+    """Whether a payment on `bill` may move onto a successor bill of `new_total`.
+
+    Same total: nothing changed for the payer. A part payment (less than the bill's total) stays
+    a part payment if the successor still needs at least that much. Anything else (penalty or
+    interest added, or the balance fell below what was paid) needs a person.
+    """
+    if new_total == bill.total_due:
+        return True
+    return bill.amount < bill.total_due and bill.amount <= new_total
+
+
+def _ms_since(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+def retarget(bill: PaymentBill, *, new_bill_id: str, new_bill_number: str,
+             new_total: Any) -> PaymentBill:
+    """`bill` moved onto DIGIT's successor bill (kept for the worker's BILL_EXPIRED path)."""
+    return replace(bill, bill_id=new_bill_id, bill_number=new_bill_number, total_due=new_total,
+                   retargeted_from=bill.retargeted_from or bill.bill_id)

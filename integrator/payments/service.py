@@ -1,0 +1,446 @@
+"""The PoS use cases (`PaymentUseCases`): bills, payment checks, acceptance and receipts.
+
+Acceptance is where money changes hands, so its order is deliberate:
+1. claim the (device, Idempotency-Key) pair for this request's fingerprint (replays and reuse of a
+   key for another body are answered here, before DIGIT is asked anything);
+2. check everything (schema already checked at the edge): amounts, modes, instruments, and each
+   bill re-read from DIGIT by id (payable, not superseded, not already paid in DIGIT). If DIGIT
+   cannot be reached, a bill snapshot served to a device recently vouches for it and the payment
+   is `provisional`; with neither, DigitUnreachable and nothing is stored;
+3. store the payment, its idempotency record and its consumer locks in one atomic write;
+4. schedule a safety-net registration job, then run the one registration path inline within the
+   budget: REGISTERED -> 201, anything else -> 202 and the worker finishes it.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, Protocol
+
+from integrator.digit.client import DigitClient
+from integrator.digit.errors import DigitAuthError, DigitOutcomeUnknown, DigitUnavailable
+from integrator.digit.models import Bill, DigitPayment, PaymentRule
+from integrator.payments import rules
+from integrator.payments.devices import Device
+from integrator.payments.models import (
+    HistoryEntry,
+    Payment,
+    PaymentBill,
+    PaymentRejected,
+    PaymentStatus,
+    Violation,
+)
+from integrator.payments.registration import Registrar
+from integrator.payments.use_cases import (
+    AcceptOutcome,
+    BillOffer,
+    DigitUnreachable,
+    IdempotencyKeyReused,
+    PaymentInProgress,
+    PaymentNotFound,
+    PaymentRequest,
+    PendingPayment,
+    Receipt,
+    ReceiptLine,
+    ReceiptNotFound,
+    RequestInFlight,
+)
+from integrator.settings import Settings
+from integrator.store.idempotency import ClaimOutcome, IdempotencyStore
+from integrator.store.leases import LeaseStore
+from integrator.store.payments import CreateOutcome, PaymentStore
+from integrator.store.snapshots import SnapshotStore
+
+log = logging.getLogger("integrator.payments")
+
+#: DIGIT failures after which a check falls back to bill snapshots (no usable answer).
+NO_ANSWER = (DigitUnavailable, DigitOutcomeUnknown, DigitAuthError)
+
+#: Retry-After (seconds) when DIGIT cannot vouch for a bill and no snapshot can.
+DIGIT_RETRY_AFTER = 30
+
+
+class RegistrationScheduler(Protocol):
+    """Where the service hands payments to the worker (implemented in integrator.jobs)."""
+
+    def schedule(self, payment_id: str, *, delay_seconds: float) -> None: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Checked:
+    offers: list[BillOffer]
+    provisional: bool
+
+
+def new_payment_id() -> str:
+    """Our payment id: unguessable (the store indexes payments by time)."""
+    return "pay_" + secrets.token_hex(12)
+
+
+class PaymentService:
+    """Implements `integrator.payments.use_cases.PaymentUseCases`."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        digit: DigitClient,
+        payments: PaymentStore,
+        idempotency: IdempotencyStore,
+        leases: LeaseStore,
+        snapshots: SnapshotStore,
+        registrar: Registrar,
+        scheduler: RegistrationScheduler,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._settings = settings
+        self._digit = digit
+        self._payments = payments
+        self._idempotency = idempotency
+        self._leases = leases
+        self._snapshots = snapshots
+        self._registrar = registrar
+        self._scheduler = scheduler
+        self._clock = clock
+        self._inline = ThreadPoolExecutor(max_workers=64, thread_name_prefix="register-inline")
+        self._lock = threading.Lock()
+
+    # --- bills ---
+
+    def bills_for_consumer(
+        self, *, device: Device, tenant_id: str, business_service: str, consumer_code: str
+    ) -> list[BillOffer]:
+        bills = self._digit.fetch_bills(
+            tenant_id=tenant_id, business_service=business_service, consumer_code=consumer_code
+        )
+        return self._offers(bills)
+
+    def bills_for_mobile(
+        self, *, device: Device, tenant_id: str, mobile_number: str, business_service: str | None
+    ) -> list[BillOffer]:
+        bills = self._digit.bills_for_mobile(
+            tenant_id=tenant_id, mobile_number=mobile_number, business_service=business_service
+        )
+        # A state-scoped search may find consumers in cities this device may not act for.
+        return self._offers([b for b in bills if device.may_act_for(b.tenant_id)])
+
+    def _offers(self, bills: Sequence[Bill]) -> list[BillOffer]:
+        payment_rules = self._digit.payment_rules()
+        now = self._clock()
+        offers = []
+        for bill in bills:
+            rule = payment_rules.get(bill.business_service) or _strict_rule(bill.business_service)
+            self._snapshots.save(bill, now)
+            offers.append(
+                BillOffer(
+                    bill=bill,
+                    payability=rules.payability(bill, rule, advance_cap=self._settings.advance_cap),
+                    pending_payment=self._pending_for(bill),
+                )
+            )
+        return offers
+
+    def _pending_for(self, bill: Bill) -> PendingPayment | None:
+        payment_id = self._payments.pending_for_consumer(
+            bill.tenant_id, bill.business_service, bill.consumer_code
+        )
+        if payment_id is None:
+            return None
+        payment = self._payments.get(payment_id)
+        if payment is None:
+            return None
+        return PendingPayment(id=payment.id, status=payment.status.value)
+
+    # --- checking a payment ---
+
+    def validate_payment(self, *, device: Device, request: PaymentRequest) -> list[BillOffer]:
+        return self._check(request).offers
+
+    def _check(self, request: PaymentRequest) -> _Checked:
+        now = self._clock()
+        violations: list[Violation] = []
+        for i, line in enumerate(request.bills):
+            violations += rules.check_amount_shape(f"bills[{i}].amount", line.amount)
+        violations += rules.check_instrument(
+            request.payment_mode,
+            request.instrument_number,
+            request.instrument_date,
+            request.transaction_number,
+            today=rules.local_today(now, self._settings.digit_timezone),
+        )
+        bills, provisional = self._current_bills(request, now)
+        payment_rules = self._digit.payment_rules()
+        offers: list[BillOffer] = []
+        margin = timedelta(seconds=self._settings.bill_expiry_margin_seconds)
+        mode_rules: list[PaymentRule] = []
+        for i, line in enumerate(request.bills):
+            field = f"bills[{i}].billId"
+            bill = bills.get(line.bill_id)
+            if bill is None or bill.tenant_id != request.tenant_id:
+                violations.append(Violation(
+                    code="BILL_NOT_FOUND", field=field,
+                    message=f"no bill {line.bill_id} in {request.tenant_id}"))
+                continue
+            rule = payment_rules.get(bill.business_service) or _strict_rule(bill.business_service)
+            mode_rules.append(rule)
+            refused = rules.check_bill_payable(bill, now=now, margin=margin, field=field)
+            if refused is not None:
+                violations.append(refused)
+                continue
+            payability = rules.payability(bill, rule, advance_cap=self._settings.advance_cap)
+            if not rules.check_amount_shape(f"bills[{i}].amount", line.amount):
+                violations += rules.check_amount(f"bills[{i}].amount", line.amount, payability)
+            offers.append(BillOffer(bill=bill, payability=payability,
+                                    pending_payment=self._pending_for(bill)))
+        violations += rules.check_mode(request.payment_mode, mode_rules)
+        if not provisional and offers and not violations:
+            violations += self._digit_side_checks(request, [o.bill for o in offers])
+        if violations:
+            raise PaymentRejected(violations)
+        for offer in offers:
+            if offer.pending_payment is not None:
+                raise PaymentInProgress(offer.pending_payment.id, bill_id=offer.bill.id)
+        return _Checked(offers=offers, provisional=provisional)
+
+    def _current_bills(
+        self, request: PaymentRequest, now: datetime
+    ) -> tuple[dict[str, Bill], bool]:
+        """Each requested bill re-read from DIGIT by id, or (DIGIT unreachable) from snapshots."""
+        ids = [line.bill_id for line in request.bills]
+        try:
+            found = self._digit.search_bills(tenant_id=request.tenant_id, bill_ids=ids)
+            return {b.id: b for b in found}, False
+        except NO_ANSWER as exc:
+            log.warning("DIGIT unreachable while checking a payment; trying snapshots",
+                        extra={"error": type(exc).__name__})
+        max_age = timedelta(seconds=self._settings.snapshot_max_age_seconds)
+        snapshots: dict[str, Bill] = {}
+        for bill_id in ids:
+            snapshot = self._snapshots.get(bill_id, max_age=max_age, now=now)
+            if snapshot is None:
+                raise DigitUnreachable(retry_after=DIGIT_RETRY_AFTER)
+            snapshots[bill_id] = snapshot
+        return snapshots, True
+
+    def _digit_side_checks(self, request: PaymentRequest, bills: Sequence[Bill]) -> list[Violation]:
+        """BILL_SUPERSEDED and BILL_ALREADY_PAID: both need DIGIT (a lag-proof paid check)."""
+        field_of = {line.bill_id: f"bills[{i}].billId" for i, line in enumerate(request.bills)}
+        by_service: dict[str, list[Bill]] = {}
+        for bill in bills:
+            by_service.setdefault(bill.business_service, []).append(bill)
+        violations: list[Violation] = []
+        try:
+            for service, group in sorted(by_service.items()):
+                latest = {
+                    b.consumer_code: b
+                    for b in self._digit.search_bills(
+                        tenant_id=request.tenant_id, business_service=service,
+                        consumer_codes=sorted({b.consumer_code for b in group}),
+                    )
+                }
+                for bill in group:
+                    newest = latest.get(bill.consumer_code)
+                    if newest is not None and newest.id != bill.id:
+                        violations.append(Violation(
+                            code="BILL_SUPERSEDED", field=field_of[bill.id],
+                            message=f"bill {bill.id} was replaced by {newest.id}; fetch again"))
+                # DIGIT's back-update lags: a paid bill still looks ACTIVE for a while (digest 6)
+                paid = self._digit.search_payments(
+                    tenant_id=request.tenant_id, module=service,
+                    bill_ids=[b.id for b in group],
+                )
+                paid_ids = {d.bill_id for p in paid if p.is_live for d in p.details}
+                for bill in group:
+                    if bill.id in paid_ids:
+                        violations.append(Violation(
+                            code="BILL_ALREADY_PAID", field=field_of[bill.id],
+                            message=f"DIGIT already holds a payment for bill {bill.id}"))
+        except NO_ANSWER as exc:
+            # The bill itself was read a moment ago; without these checks we cannot accept.
+            raise DigitUnreachable(retry_after=DIGIT_RETRY_AFTER) from exc
+        return violations
+
+    # --- accepting a payment ---
+
+    def accept_payment(
+        self, *, device: Device, idempotency_key: str, request: PaymentRequest
+    ) -> AcceptOutcome:
+        fingerprint = rules.fingerprint(canonical(request))
+        now = self._clock()
+        claim = self._idempotency.claim(device.id, idempotency_key, fingerprint, now=now)
+        if claim.outcome is ClaimOutcome.MISMATCH:
+            raise IdempotencyKeyReused(claim.payment_id)
+        if claim.outcome is ClaimOutcome.IN_FLIGHT:
+            raise RequestInFlight(retry_after=1)
+        if claim.outcome is ClaimOutcome.REPLAY:
+            return self._replay(claim.payment_id)
+        try:
+            checked = self._check(request)
+            payment = self._new_payment(device, idempotency_key, fingerprint, request, checked)
+            created = self._payments.create(payment)
+        except BaseException:
+            self._idempotency.release(device.id, idempotency_key, claim.token)
+            raise
+        if created.outcome is CreateOutcome.REPLAY:
+            return self._replay(created.payment_id)
+        if created.outcome is CreateOutcome.MISMATCH:
+            raise IdempotencyKeyReused(created.payment_id)
+        if created.outcome is CreateOutcome.CONFLICT:
+            self._idempotency.release(device.id, idempotency_key, claim.token)
+            raise PaymentInProgress(created.payment_id or "")
+        log.info("payment accepted", extra={
+            "payment_id": payment.id, "device_id": device.id, "provisional": payment.provisional,
+            "amount": str(payment.total_amount), "bills": len(payment.bills)})
+        # The safety net first: if this process dies mid-registration, the worker finishes it.
+        self._scheduler.schedule(payment.id, delay_seconds=self._settings.lease_ttl_seconds)
+        return AcceptOutcome(payment=self._register_within_budget(payment))
+
+    def _replay(self, payment_id: str | None) -> AcceptOutcome:
+        payment = self._payments.get(payment_id or "")
+        if payment is None:  # cannot happen: the record and the payment are written together
+            raise RequestInFlight(retry_after=1)
+        if (payment.status is PaymentStatus.PENDING and payment.attempts == 0
+                and self._leases.current(payment.id) is not None
+                and self._clock() - payment.created_at
+                < timedelta(seconds=self._settings.registration_budget_seconds + 1)):
+            # The first request is still registering it inline and has not answered yet.
+            raise RequestInFlight(retry_after=1)
+        return AcceptOutcome(payment=payment, replayed=True)
+
+    def _new_payment(
+        self, device: Device, key: str, fingerprint: str, request: PaymentRequest,
+        checked: _Checked,
+    ) -> Payment:
+        now = self._clock()
+        amounts = {line.bill_id: line.amount for line in request.bills}
+        bills = tuple(
+            PaymentBill(
+                bill_id=o.bill.id,
+                bill_number=o.bill.bill_number,
+                consumer_code=o.bill.consumer_code,
+                business_service=o.bill.business_service,
+                amount=amounts[o.bill.id],
+                total_due=o.bill.total_amount,
+            )
+            for o in checked.offers
+        )
+        actor = f"device:{device.id}"
+        return Payment(
+            id=new_payment_id(),
+            device_id=device.id,
+            idempotency_key=key,
+            fingerprint=fingerprint,
+            status=PaymentStatus.PENDING,
+            provisional=checked.provisional,
+            tenant_id=request.tenant_id,
+            payment_mode=request.payment_mode.upper(),
+            paid_by=request.paid_by,
+            payer_name=request.payer_name,
+            mobile_number=request.mobile_number,
+            instrument_number=request.instrument_number,
+            instrument_date=request.instrument_date,
+            transaction_number=request.transaction_number,
+            collected_at=request.collected_at,
+            bills=bills,
+            created_at=now,
+            history=(HistoryEntry(at=now, actor=actor, event="accepted",
+                                  to_status=PaymentStatus.PENDING,
+                                  reason="provisional" if checked.provisional else "checked"),),
+        )
+
+    def _register_within_budget(self, payment: Payment) -> Payment:
+        future = self._inline.submit(self._registrar.attempt, payment.id, actor="inline")
+        try:
+            outcome = future.result(timeout=self._settings.registration_budget_seconds)
+        except FutureTimeout:
+            return self._payments.get(payment.id) or payment
+        except Exception:
+            log.exception("inline registration failed", extra={"payment_id": payment.id})
+            return self._payments.get(payment.id) or payment
+        return outcome.payment or self._payments.get(payment.id) or payment
+
+    # --- reading ---
+
+    def get_payment(self, *, device: Device, payment_id: str) -> Payment:
+        payment = self._payments.get(payment_id)
+        if payment is None or payment.device_id != device.id:
+            raise PaymentNotFound(payment_id)
+        return payment
+
+    def find_payment(self, *, device: Device, idempotency_key: str) -> Payment:
+        payment = self._payments.get_by_idempotency(device.id, idempotency_key)
+        if payment is None:
+            raise PaymentNotFound(idempotency_key)
+        return payment
+
+    def receipt(
+        self, *, device: Device, tenant_id: str, business_service: str, receipt_number: str
+    ) -> Receipt:
+        try:
+            found = self._digit.search_payments(
+                tenant_id=tenant_id, module=business_service, receipt_numbers=[receipt_number]
+            )
+        except NO_ANSWER as exc:
+            raise DigitUnreachable(retry_after=DIGIT_RETRY_AFTER) from exc
+        for digit_payment in found:
+            for detail in digit_payment.details:
+                if detail.receipt_number == receipt_number:
+                    return _receipt(digit_payment, detail_index=digit_payment.details.index(detail))
+        raise ReceiptNotFound(receipt_number)
+
+    def close(self) -> None:
+        self._inline.shutdown(wait=False, cancel_futures=False)
+
+
+def canonical(request: PaymentRequest) -> dict[str, Any]:
+    """The request as compared for idempotency: bills sorted, mode upper-cased."""
+    return {
+        "tenantId": request.tenant_id,
+        "paymentMode": request.payment_mode.upper(),
+        "paidBy": request.paid_by,
+        "payerName": request.payer_name,
+        "mobileNumber": request.mobile_number,
+        "instrumentNumber": request.instrument_number,
+        "instrumentDate": request.instrument_date,
+        "transactionNumber": request.transaction_number,
+        "collectedAt": request.collected_at,
+        "bills": sorted(
+            ({"billId": line.bill_id, "amount": line.amount} for line in request.bills),
+            key=lambda b: str(b["billId"]),
+        ),
+    }
+
+
+def _strict_rule(business_service: str) -> PaymentRule:
+    """No MDMS rule for the service: the strictest reading (exact amount only)."""
+    return PaymentRule(business_service=business_service, part_payment_allowed=False,
+                       advance_allowed=False, min_amount_payable=None)
+
+
+def _receipt(payment: DigitPayment, *, detail_index: int) -> Receipt:
+    detail = payment.details[detail_index]
+    return Receipt(
+        receipt_number=detail.receipt_number,
+        receipt_date=detail.receipt_date,
+        tenant_id=payment.tenant_id,
+        business_service=detail.business_service,
+        consumer_code=detail.consumer_code,
+        bill_id=detail.bill_id,
+        bill_number=detail.bill_number,
+        payer_name=payment.payer_name,
+        paid_by=payment.paid_by,
+        payment_mode=payment.payment_mode,
+        amount_paid=detail.amount_paid,
+        total_due=detail.total_due,
+        lines=tuple(ReceiptLine(tax_head_code=line.tax_head_code, amount=line.adjusted_amount)
+                    for line in detail.lines if line.adjusted_amount != Decimal(0)),
+        payment_id=payment.id,
+    )

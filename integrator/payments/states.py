@@ -1,0 +1,133 @@
+"""The payment state machine: the one place where a payment's status changes.
+
+    PENDING ──────────► REGISTERED        (final)
+       │  ▲
+       ▼  │ operator retry
+    NEEDS_ATTENTION ──► RESOLVED          (final)
+
+Every change is recorded in the payment's history with time, actor and reason. Final states are
+never retried; the store releases the consumer locks when a payment reaches one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from integrator.payments.models import HistoryEntry, InvalidTransition, Payment, PaymentStatus
+
+ALLOWED: Mapping[PaymentStatus, frozenset[PaymentStatus]] = {
+    PaymentStatus.PENDING: frozenset({PaymentStatus.REGISTERED, PaymentStatus.NEEDS_ATTENTION}),
+    PaymentStatus.NEEDS_ATTENTION: frozenset({PaymentStatus.PENDING, PaymentStatus.RESOLVED}),
+    PaymentStatus.REGISTERED: frozenset(),
+    PaymentStatus.RESOLVED: frozenset(),
+}
+
+FINAL: frozenset[PaymentStatus] = frozenset(s for s, targets in ALLOWED.items() if not targets)
+
+#: Statuses in which a payment holds its consumers' locks.
+UNFINISHED: frozenset[PaymentStatus] = frozenset(PaymentStatus) - FINAL
+
+
+def is_final(status: PaymentStatus) -> bool:
+    return status in FINAL
+
+
+def can_transition(from_status: PaymentStatus, to_status: PaymentStatus) -> bool:
+    return to_status in ALLOWED[from_status]
+
+
+def allowed_sources(to_status: PaymentStatus) -> frozenset[PaymentStatus]:
+    """The statuses from which `to_status` may be reached (the store re-checks with these)."""
+    return frozenset(s for s, targets in ALLOWED.items() if to_status in targets)
+
+
+def transition(
+    payment: Payment,
+    to: PaymentStatus,
+    *,
+    actor: str,
+    reason: str,
+    at: datetime,
+    codes: Iterable[str] = (),
+    latency_ms: int | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> Payment:
+    """`payment` moved to `to`, with the change appended to its history.
+
+    Raises `InvalidTransition` unless `to` is in `ALLOWED[payment.status]`. Side fields follow the
+    status: REGISTERED sets `registered_at`; NEEDS_ATTENTION sets `needs_attention_reason`;
+    RESOLVED sets `resolution`; an operator retry (NEEDS_ATTENTION -> PENDING) clears
+    `needs_attention_reason` and `last_error`.
+    """
+    if not can_transition(payment.status, to):
+        raise InvalidTransition(payment.id, payment.status, to)
+    entry = HistoryEntry(
+        at=at,
+        actor=actor,
+        event="transition",
+        from_status=payment.status,
+        to_status=to,
+        reason=reason,
+        codes=tuple(codes),
+        latency_ms=latency_ms,
+        detail=dict(detail or {}),
+    )
+    changes: dict[str, Any] = {"status": to, "history": (*payment.history, entry)}
+    if to is PaymentStatus.REGISTERED:
+        changes["registered_at"] = at
+    elif to is PaymentStatus.NEEDS_ATTENTION:
+        changes["needs_attention_reason"] = reason
+    elif to is PaymentStatus.RESOLVED:
+        changes["resolution"] = reason
+    elif to is PaymentStatus.PENDING:
+        changes["needs_attention_reason"] = None
+        changes["last_error"] = None
+    return replace(payment, **changes)
+
+
+def record(
+    payment: Payment,
+    event: str,
+    *,
+    actor: str,
+    at: datetime,
+    reason: str | None = None,
+    codes: Iterable[str] = (),
+    latency_ms: int | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> Payment:
+    """`payment` with a non-status event appended to its history (an attempt, a lookup...)."""
+    entry = HistoryEntry(
+        at=at,
+        actor=actor,
+        event=event,
+        reason=reason,
+        codes=tuple(codes),
+        latency_ms=latency_ms,
+        detail=dict(detail or {}),
+    )
+    return replace(payment, history=(*payment.history, entry))
+
+
+def mark_create_sent(
+    payment: Payment, bill_ids: Iterable[str], *, actor: str, at: datetime
+) -> Payment:
+    """`payment` recorded as about to call payments/_create for `bill_ids`.
+
+    Save this (with the attempt's fence) *before* calling DIGIT: from then on the outcome may be
+    unknown and DIGIT must be searched by these billIds before anything is resent. The set of
+    targeted billIds only grows. Only a PENDING payment may be sent.
+    """
+    if payment.status is not PaymentStatus.PENDING:
+        raise InvalidTransition(payment.id, payment.status, PaymentStatus.PENDING)
+    ids = frozenset(bill_ids)
+    entry = HistoryEntry(at=at, actor=actor, event="create_sent", detail={"bill_ids": sorted(ids)})
+    return replace(
+        payment,
+        create_sent=True,
+        targeted_bill_ids=payment.targeted_bill_ids | ids,
+        history=(*payment.history, entry),
+    )

@@ -1,0 +1,249 @@
+"""The port the HTTP edge calls: what a PoS device may ask of the payments domain.
+
+`integrator.api` depends on this module only (never on the service, Redis or DIGIT); the service
+(`integrator.payments.service`) implements `PaymentUseCases`. Values crossing the port are frozen
+dataclasses with `Decimal` money; failures are the exceptions below, each mapped to one HTTP status
+in `integrator.api.errors`:
+
+    PaymentError (payments.models)
+    ├── PaymentRejected(violations)       422  a business rule refused the payment
+    └── UseCaseError
+        ├── IdempotencyKeyReused          422  the key was used by this device for another body
+        ├── PaymentInProgress(payment_id) 409  one of our payments for the bill is not finished
+        ├── RequestInFlight(retry_after)  409  the same key is being processed right now
+        ├── DigitUnreachable(retry_after) 503  DIGIT cannot be reached and no snapshot vouches
+        │                                      for the bill: nothing was stored
+        └── NotFound                      404  no such payment / receipt for this device
+            ├── PaymentNotFound
+            └── ReceiptNotFound
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Protocol
+
+from integrator.payments.models import PaymentError, PaymentRejected
+
+if TYPE_CHECKING:
+    from integrator.digit.models import Bill
+    from integrator.payments.devices import Device
+    from integrator.payments.models import Payability, Payment
+
+__all__ = [
+    "AcceptOutcome",
+    "BillLine",
+    "BillOffer",
+    "DigitUnreachable",
+    "IdempotencyKeyReused",
+    "NotFound",
+    "PaymentInProgress",
+    "PaymentNotFound",
+    "PaymentRejected",
+    "PaymentRequest",
+    "PaymentUseCases",
+    "PendingPayment",
+    "Receipt",
+    "ReceiptLine",
+    "ReceiptNotFound",
+    "RequestInFlight",
+    "UseCaseError",
+]
+
+# --- values ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class BillLine:
+    """One bill of a payment request and the amount the payer hands over for it."""
+
+    bill_id: str
+    amount: Decimal
+
+
+@dataclass(frozen=True, kw_only=True)
+class PaymentRequest:
+    """A payment as the edge validated it: canonical strings, Decimal amounts, distinct bills."""
+
+    tenant_id: str
+    payment_mode: str
+    paid_by: str
+    bills: tuple[BillLine, ...]
+    payer_name: str | None = None
+    mobile_number: str | None = None
+    instrument_number: str | None = None
+    instrument_date: date | None = None
+    transaction_number: str | None = None
+    collected_at: datetime | None = None
+
+    @property
+    def total_amount(self) -> Decimal:
+        return sum((line.amount for line in self.bills), Decimal(0))
+
+
+@dataclass(frozen=True, kw_only=True)
+class PendingPayment:
+    """One of our payments for a consumer that is not finished yet."""
+
+    id: str
+    status: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class BillOffer:
+    """A bill as a device may pay it: DIGIT's bill, what may be paid, and any unfinished payment."""
+
+    bill: Bill
+    payability: Payability
+    pending_payment: PendingPayment | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AcceptOutcome:
+    """The payment a POST /v1/payments produced; `replayed` when the key had been seen before."""
+
+    payment: Payment
+    replayed: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReceiptLine:
+    """What one tax head of a receipt received."""
+
+    tax_head_code: str
+    amount: Decimal
+
+
+@dataclass(frozen=True, kw_only=True)
+class Receipt:
+    """One DIGIT receipt (one bill of one DIGIT payment)."""
+
+    receipt_number: str
+    receipt_date: datetime | None
+    tenant_id: str
+    business_service: str
+    consumer_code: str | None
+    bill_id: str
+    bill_number: str | None
+    payer_name: str | None
+    paid_by: str | None
+    payment_mode: str
+    amount_paid: Decimal
+    total_due: Decimal | None = None
+    lines: tuple[ReceiptLine, ...] = ()
+    payment_id: str | None = None
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+class UseCaseError(PaymentError):
+    """Base of the errors a use case raises besides PaymentRejected; one HTTP status each."""
+
+
+class IdempotencyKeyReused(UseCaseError):
+    """This device already used the key for a payment with a different body."""
+
+    def __init__(self, payment_id: str | None = None) -> None:
+        self.payment_id = payment_id
+        super().__init__("idempotency key already used for a different payment")
+
+
+class PaymentInProgress(UseCaseError):
+    """One of our payments for the same bill is not finished; paying again could pay twice."""
+
+    def __init__(self, payment_id: str, *, bill_id: str | None = None) -> None:
+        self.payment_id = payment_id
+        self.bill_id = bill_id
+        super().__init__(f"payment {payment_id} for this bill is still in progress")
+
+
+class RequestInFlight(UseCaseError):
+    """A request with the same idempotency key is being processed right now."""
+
+    def __init__(self, retry_after: int = 1) -> None:
+        self.retry_after = retry_after
+        super().__init__("a request with this idempotency key is in progress")
+
+
+class DigitUnreachable(UseCaseError):
+    """DIGIT cannot be reached and nothing vouches for the bill; nothing was stored."""
+
+    def __init__(self, retry_after: int = 30) -> None:
+        self.retry_after = retry_after
+        super().__init__("DIGIT cannot be reached")
+
+
+class NotFound(UseCaseError):
+    """No such resource for this device."""
+
+    code = "NOT_FOUND"
+
+
+class PaymentNotFound(NotFound):
+    code = "PAYMENT_NOT_FOUND"
+
+
+class ReceiptNotFound(NotFound):
+    code = "RECEIPT_NOT_FOUND"
+
+
+# --- the port --------------------------------------------------------------------------------
+
+
+class PaymentUseCases(Protocol):
+    """What the PoS API asks of the payments domain. Every method is keyword-only.
+
+    `device` is the authenticated caller; the edge has already checked that it may act for the
+    tenant named in the request. Payments are only ever visible to the device that made them.
+    """
+
+    def bills_for_consumer(
+        self, *, device: Device, tenant_id: str, business_service: str, consumer_code: str
+    ) -> list[BillOffer]:
+        """The consumer's bills that are due (empty when nothing is due)."""
+        ...
+
+    def bills_for_mobile(
+        self,
+        *,
+        device: Device,
+        tenant_id: str,
+        mobile_number: str,
+        business_service: str | None,
+    ) -> list[BillOffer]:
+        """Bills due for a payer's mobile number, across the collectable services (or one)."""
+        ...
+
+    def validate_payment(self, *, device: Device, request: PaymentRequest) -> list[BillOffer]:
+        """Every check `accept_payment` makes, nothing stored: the offers, in the request's order.
+
+        Raises PaymentRejected, PaymentInProgress or DigitUnreachable.
+        """
+        ...
+
+    def accept_payment(
+        self, *, device: Device, idempotency_key: str, request: PaymentRequest
+    ) -> AcceptOutcome:
+        """Record the payment and try to register it with DIGIT within the budget.
+
+        Raises PaymentRejected, IdempotencyKeyReused, PaymentInProgress, RequestInFlight or
+        DigitUnreachable.
+        """
+        ...
+
+    def get_payment(self, *, device: Device, payment_id: str) -> Payment:
+        """One of this device's payments; PaymentNotFound otherwise."""
+        ...
+
+    def find_payment(self, *, device: Device, idempotency_key: str) -> Payment:
+        """This device's payment made with `idempotency_key`; PaymentNotFound otherwise."""
+        ...
+
+    def receipt(
+        self, *, device: Device, tenant_id: str, business_service: str, receipt_number: str
+    ) -> Receipt:
+        """A DIGIT receipt of the tenant; ReceiptNotFound otherwise (DigitUnreachable if down)."""
+        ...

@@ -1,0 +1,162 @@
+"""The per-process object graph views and jobs share, kept in `app.extensions["integrator"]`.
+
+`create_app` builds one `Services`; the web views and the worker's jobs reach it with
+`current_services()`. Collaborators that talk to DIGIT or hold threads are built on first use, so
+start-up never waits for DIGIT and a process builds each of them once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import redis as redis_lib
+from flask import Flask, current_app
+
+from integrator.settings import Settings
+from integrator.store.devices import DeviceStore
+from integrator.store.idempotency import IdempotencyStore
+from integrator.store.leases import LeaseStore
+from integrator.store.payments import PaymentStore
+from integrator.store.ratelimit import RateLimiter
+from integrator.store.snapshots import SnapshotStore
+
+if TYPE_CHECKING:
+    from integrator.digit.client import DigitClient
+    from integrator.payments.registration import Registrar
+    from integrator.payments.service import PaymentService, RegistrationScheduler
+
+EXTENSION_KEY = "integrator"
+T = TypeVar("T")
+
+#: How long an idempotency claim without a payment blocks its key (a crashed request's claim).
+IDEMPOTENCY_CLAIM_SECONDS = 60
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(eq=False)
+class Services:
+    """Settings, Redis, the stores, the DIGIT client and the payment use cases of one process."""
+
+    settings: Settings
+    redis: redis_lib.Redis
+    digit_factory: Callable[[], DigitClient]
+    scheduler_factory: Callable[[], RegistrationScheduler] | None = None
+    clock: Callable[[], datetime] = utc_now
+    _built: dict[str, Any] = field(default_factory=dict, repr=False)
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+    def _once(self, name: str, build: Callable[[], T]) -> T:
+        if name not in self._built:
+            with self._lock:
+                if name not in self._built:
+                    self._built[name] = build()
+        value: T = self._built[name]
+        return value
+
+    # --- DIGIT ---
+    @property
+    def digit(self) -> DigitClient:
+        """The DIGIT client, built on first use so start-up never waits for DIGIT."""
+        return self._once("digit", self.digit_factory)
+
+    @property
+    def digit_built(self) -> bool:
+        return "digit" in self._built
+
+    def use_digit(self, client: DigitClient) -> None:
+        """Replace the DIGIT client (tests use this for fakes)."""
+        with self._lock:
+            self._built["digit"] = client
+
+    # --- stores ---
+    @property
+    def payments_store(self) -> PaymentStore:
+        return self._once("payments_store", lambda: PaymentStore(self.redis))
+
+    @property
+    def leases(self) -> LeaseStore:
+        return self._once("leases", lambda: LeaseStore(self.redis))
+
+    @property
+    def devices(self) -> DeviceStore:
+        return self._once("devices", lambda: DeviceStore(self.redis, clock=self.clock))
+
+    @property
+    def rate_limiter(self) -> RateLimiter:
+        return self._once("rate_limiter", lambda: RateLimiter(self.redis))
+
+    @property
+    def snapshots(self) -> SnapshotStore:
+        return self._once(
+            "snapshots",
+            lambda: SnapshotStore(
+                self.redis, retention_seconds=self.settings.snapshot_max_age_seconds
+            ),
+        )
+
+    @property
+    def idempotency(self) -> IdempotencyStore:
+        return self._once(
+            "idempotency",
+            lambda: IdempotencyStore(self.redis, claim_ttl_seconds=IDEMPOTENCY_CLAIM_SECONDS),
+        )
+
+    # --- the payment domain ---
+    @property
+    def registrar(self) -> Registrar:
+        from integrator.payments.registration import Registrar
+
+        return self._once(
+            "registrar",
+            lambda: Registrar(
+                payments=self.payments_store,
+                leases=self.leases,
+                digit=self.digit,
+                lease_ttl_seconds=self.settings.lease_ttl_seconds,
+                timezone=self.settings.digit_timezone,
+                clock=self.clock,
+            ),
+        )
+
+    @property
+    def scheduler(self) -> RegistrationScheduler:
+        if self.scheduler_factory is None:
+            raise RuntimeError("no registration scheduler configured")
+        return self._once("scheduler", self.scheduler_factory)
+
+    @property
+    def payments(self) -> PaymentService:
+        from integrator.payments.service import PaymentService
+
+        return self._once(
+            "payments",
+            lambda: PaymentService(
+                settings=self.settings,
+                digit=self.digit,
+                payments=self.payments_store,
+                idempotency=self.idempotency,
+                leases=self.leases,
+                snapshots=self.snapshots,
+                registrar=self.registrar,
+                scheduler=self.scheduler,
+                clock=self.clock,
+            ),
+        )
+
+
+def services_of(app: Flask) -> Services:
+    services = app.extensions[EXTENSION_KEY]
+    assert isinstance(services, Services)
+    return services
+
+
+def current_services() -> Services:
+    """The Services of the current app (request, app context, or a worker's job)."""
+    return services_of(current_app)

@@ -1,0 +1,163 @@
+"""Leases with fencing tokens, and Idempotency-Key claims, against the real Redis."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+import redis as redis_lib
+
+from integrator.store import keys
+from integrator.store.idempotency import ClaimOutcome, IdempotencyStore
+from integrator.store.leases import LeaseStore
+from integrator.store.payments import CreateOutcome, PaymentStore
+from tests.unit.payments.payment_factories import NOW, make_payment
+
+
+@pytest.fixture
+def leases(redis: redis_lib.Redis) -> LeaseStore:
+    return LeaseStore(redis)
+
+
+@pytest.fixture
+def claims(redis: redis_lib.Redis) -> IdempotencyStore:
+    return IdempotencyStore(redis, claim_ttl_seconds=30, in_flight_bound_seconds=10)
+
+
+# --- leases ---
+
+
+def test_a_held_lease_cannot_be_acquired_again(leases: LeaseStore, redis: redis_lib.Redis) -> None:
+    token = leases.acquire("p1", ttl_seconds=5)
+    assert token is not None
+    assert leases.acquire("p1", ttl_seconds=5) is None
+    assert leases.current("p1") == token
+    assert 0 < redis.pttl(keys.lease("p1")) <= 5000
+    assert leases.acquire("p2", ttl_seconds=5) is not None  # per payment
+
+
+def test_release_is_compare_and_delete_and_tokens_only_grow(leases: LeaseStore) -> None:
+    first = leases.acquire("p1", ttl_seconds=5)
+    assert first is not None
+    assert not leases.release("p1", first + 1)
+    assert leases.current("p1") == first
+    assert leases.release("p1", first)
+    assert leases.current("p1") is None
+    second = leases.acquire("p1", ttl_seconds=5)
+    assert second is not None and second > first
+    assert not leases.release("p1", first)
+
+
+def test_an_expired_lease_can_be_taken_and_the_old_holder_cannot_renew(leases: LeaseStore) -> None:
+    first = leases.acquire("p1", ttl_seconds=0.05)
+    assert first is not None
+    assert leases.renew("p1", first, ttl_seconds=0.05)
+    time.sleep(0.12)
+    assert leases.current("p1") is None
+    second = leases.acquire("p1", ttl_seconds=5)
+    assert second is not None and second > first
+    assert not leases.renew("p1", first, ttl_seconds=5)
+    assert not leases.release("p1", first)
+    assert leases.current("p1") == second
+
+
+def test_concurrent_attempts_never_overlap(leases: LeaseStore) -> None:
+    barrier = threading.Barrier(20)
+    tokens: list[int | None] = []
+
+    def go() -> None:
+        barrier.wait()
+        tokens.append(leases.acquire("p1", ttl_seconds=5))
+
+    threads = [threading.Thread(target=go) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    held = [t for t in tokens if t is not None]
+    assert len(held) == 1 and leases.current("p1") == held[0]
+
+
+def test_a_lease_needs_a_positive_ttl(leases: LeaseStore) -> None:
+    with pytest.raises(ValueError):
+        leases.acquire("p1", ttl_seconds=0)
+
+
+# --- idempotency claims ---
+
+
+def test_claim_outcomes(claims: IdempotencyStore, redis: redis_lib.Redis) -> None:
+    first = claims.claim("dev-1", "k", "fp-a", now=NOW)
+    assert first.outcome is ClaimOutcome.NEW and first.token
+    assert 0 < redis.pttl(keys.idempotency("dev-1", "k")) <= 30_000  # crash-safe: expires
+    assert claims.claim("dev-1", "k", "fp-a", now=NOW).outcome is ClaimOutcome.IN_FLIGHT
+    assert claims.claim("dev-1", "k", "fp-b", now=NOW).outcome is ClaimOutcome.MISMATCH
+    assert claims.claim("dev-2", "k", "fp-b", now=NOW).outcome is ClaimOutcome.NEW
+
+
+def test_a_released_claim_frees_the_key_but_only_for_its_holder(claims: IdempotencyStore) -> None:
+    first = claims.claim("dev-1", "k", "fp-a", now=NOW)
+    assert not claims.release("dev-1", "k", "someone-else")
+    assert claims.claim("dev-1", "k", "fp-a", now=NOW).outcome is ClaimOutcome.IN_FLIGHT
+    assert claims.release("dev-1", "k", first.token)
+    # validation failed, nothing stored: the key may be used again, even with another body
+    assert claims.claim("dev-1", "k", "fp-b", now=NOW).outcome is ClaimOutcome.NEW
+
+
+def test_an_abandoned_claim_is_taken_over_after_the_bound(claims: IdempotencyStore) -> None:
+    claims.claim("dev-1", "k", "fp-a", now=NOW)
+    assert claims.claim("dev-1", "k", "fp-a", now=NOW + timedelta(seconds=9)).outcome is (
+        ClaimOutcome.IN_FLIGHT
+    )
+    late = claims.claim("dev-1", "k", "fp-a", now=NOW + timedelta(seconds=10))
+    assert late.outcome is ClaimOutcome.NEW
+
+
+def test_after_the_payment_is_stored_the_key_replays_forever(
+    claims: IdempotencyStore, redis: redis_lib.Redis
+) -> None:
+    store = PaymentStore(redis)
+    claim = claims.claim("dev-1", "k", "fp-a", now=NOW)
+    payment = make_payment(idempotency_key="k", fingerprint="fp-a")
+    assert store.create(payment).outcome is CreateOutcome.CREATED
+    assert redis.ttl(keys.idempotency("dev-1", "k")) == -1
+    replay = claims.claim("dev-1", "k", "fp-a", now=NOW + timedelta(days=400))
+    assert (replay.outcome, replay.payment_id) == (ClaimOutcome.REPLAY, payment.id)
+    mismatch = claims.claim("dev-1", "k", "fp-b", now=NOW)
+    assert (mismatch.outcome, mismatch.payment_id) == (ClaimOutcome.MISMATCH, payment.id)
+    assert not claims.release("dev-1", "k", claim.token)  # never released once answered
+    assert not claims.release("dev-1", "k")
+    assert claims.payment_id("dev-1", "k") == payment.id
+
+
+def test_mark_answered_binds_once(claims: IdempotencyStore, redis: redis_lib.Redis) -> None:
+    claims.claim("dev-1", "k", "fp-a", now=NOW)
+    assert claims.mark_answered("dev-1", "k", "fp-a", "pay-1")
+    assert claims.mark_answered("dev-1", "k", "fp-a", "pay-1")  # idempotent
+    assert not claims.mark_answered("dev-1", "k", "fp-a", "pay-2")
+    assert not claims.mark_answered("dev-1", "k", "fp-b", "pay-1")
+    assert redis.ttl(keys.idempotency("dev-1", "k")) == -1
+
+
+def test_concurrent_identical_claims_let_exactly_one_request_in(claims: IdempotencyStore) -> None:
+    barrier = threading.Barrier(16)
+    outcomes: list[ClaimOutcome] = []
+
+    def go() -> None:
+        barrier.wait()
+        outcomes.append(claims.claim("dev-1", "k", "fp-a", now=NOW).outcome)
+
+    threads = [threading.Thread(target=go) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count(ClaimOutcome.NEW) == 1
+    assert outcomes.count(ClaimOutcome.IN_FLIGHT) == 15
+
+
+def test_keys_with_colons_do_not_collide(claims: IdempotencyStore) -> None:
+    assert claims.claim("a:b", "c", "fp", now=NOW).outcome is ClaimOutcome.NEW
+    assert claims.claim("a", "b:c", "fp", now=NOW).outcome is ClaimOutcome.NEW

@@ -1,0 +1,243 @@
+"""`integrator` CLI: CliRunner for the commands, real subprocesses for the worker and `make run`."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis as redis_lib
+import requests
+from click.testing import CliRunner
+from rq import Queue
+
+from integrator import cli
+from integrator.settings import Settings
+from integrator.worker import REGISTRATION_QUEUE
+from tests.support.processes import free_port, redis_server, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def stamp_job_id(key: str) -> str:
+    """A job for the worker test: records the job id its logs carry, via the app's Services."""
+    from integrator.logs import job_id_var
+    from integrator.services import current_services
+
+    job_id = job_id_var.get() or "none"
+    current_services().redis.set(key, job_id, ex=60)
+    logging.getLogger("tests.job").info("job ran")
+    return job_id
+
+
+@pytest.fixture(autouse=True)
+def _restore_root_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def env_for(redis_url: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DIGIT_", "REDIS_"))}
+    env.update(
+        {
+            "DIGIT_BASE_URL": "http://127.0.0.1:9",
+            "DIGIT_USERNAME": "INTEGRATOR_SYSTEM",
+            "DIGIT_PASSWORD": "cli-test-password",
+            "DIGIT_TENANT_ID": "pb.amritsar",
+            "REDIS_URL": redis_url,
+            **extra,
+        }
+    )
+    return env
+
+
+def test_check_says_ok_on_good_settings_and_a_durable_redis(settings: Settings) -> None:
+    result = CliRunner().invoke(cli.main, ["check"], obj=settings)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("OK:")
+    assert settings.digit_password not in result.output
+
+
+def test_check_fails_naming_appendfsync_on_a_non_durable_redis(
+    settings: Settings, tmp_path: Path
+) -> None:
+    with redis_server(tmp_path, durable=False) as (url, _proc):
+        result = CliRunner().invoke(cli.main, ["check"], obj=settings.with_changes(redis_url=url))
+    assert result.exit_code == 1
+    assert "appendfsync" in result.output
+
+
+def test_check_fails_naming_a_missing_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env here
+    env = env_for("redis://127.0.0.1:1/0")
+    env["DIGIT_PASSWORD"] = ""
+    result = CliRunner().invoke(cli.main, ["check"], env=env)
+    assert result.exit_code == 1
+    assert "DIGIT_PASSWORD is required" in result.output
+
+
+def test_sandbox_passes_every_argument_through(monkeypatch: pytest.MonkeyPatch) -> None:
+    import integrator.sandbox
+
+    seen: list[list[str] | None] = []
+
+    def fake_main(argv: list[str] | None = None) -> int:
+        seen.append(argv)
+        return 3
+
+    monkeypatch.setattr(integrator.sandbox, "main", fake_main)
+    result = CliRunner().invoke(cli.main, ["sandbox", "--port", "9999", "--list", "--help"])
+    assert result.exit_code == 3
+    assert seen == [["--port", "9999", "--list", "--help"]]
+
+
+def test_digit_status_reports_the_sandbox_without_secrets(settings: Settings, sandbox: str) -> None:
+    result = CliRunner().invoke(cli.main, ["digit", "status"], obj=settings)
+    assert result.exit_code == 0, result.output
+    assert '"reachable": true' in result.output
+    assert settings.digit_password not in result.output
+
+
+def test_digit_status_exits_1_when_digit_is_unreachable(settings: Settings) -> None:
+    down = settings.with_changes(digit_base_url=f"http://127.0.0.1:{free_port()}")
+    result = CliRunner().invoke(cli.main, ["digit", "status"], obj=down)
+    assert result.exit_code == 1
+    assert '"reachable": false' in result.output
+
+
+def test_digit_unlock_lifts_the_login_lock(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import integrator.digit.auth
+
+    calls: list[redis_lib.Redis] = []
+    monkeypatch.setattr(integrator.digit.auth, "unlock", calls.append)
+    result = CliRunner().invoke(cli.main, ["digit", "unlock"], obj=settings)
+    assert result.exit_code == 0, result.output
+    assert "unlocked" in result.output
+    assert len(calls) == 1
+
+
+def test_the_cli_lists_its_groups() -> None:
+    result = CliRunner().invoke(cli.main, ["--help"])
+    assert result.exit_code == 0
+    for name in ("check", "worker", "sandbox", "digit"):
+        assert name in result.output
+
+
+def test_worker_rejects_an_unknown_queue(settings: Settings) -> None:
+    result = CliRunner().invoke(cli.main, ["worker", "--burst", "--queue", "nope"], obj=settings)
+    assert result.exit_code == 2
+    assert "unknown queues" in result.output
+
+
+def test_a_real_worker_process_runs_a_job_with_its_id_on_the_logs(
+    redis: redis_lib.Redis, redis_url: str
+) -> None:
+    job = Queue(REGISTRATION_QUEUE, connection=redis).enqueue(
+        "tests.integration.test_cli.stamp_job_id", "integrator:test:stamped", job_id="stamp-1"
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "integrator.cli", "worker", "--burst"],
+        cwd=ROOT,
+        env=env_for(redis_url),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert redis.get("integrator:test:stamped") == b"stamp-1"
+    job.refresh()
+    assert job.get_status() == "finished"
+    assert '"job_id":"stamp-1"' in out.stderr
+    assert "cli-test-password" not in out.stdout + out.stderr
+
+
+def test_a_real_worker_refuses_a_non_durable_redis(tmp_path: Path) -> None:
+    with redis_server(tmp_path, durable=False) as (url, _proc):
+        out = subprocess.run(
+            [sys.executable, "-m", "integrator.cli", "worker", "--burst"],
+            cwd=ROOT,
+            env=env_for(url),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert out.returncode == 1
+    assert "appendfsync" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie (exited, not yet reaped by its parent) counts as gone
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_run_local_serves_healthz_and_stops_everything_on_ctrl_c(tmp_path: Path) -> None:
+    port, redis_port, sandbox_port = free_port(), free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DIGIT_", "REDIS_URL"))}
+    env.update(
+        PORT=str(port),
+        REDIS_PORT=str(redis_port),
+        SANDBOX_PORT=str(sandbox_port),
+        VAR_DIR=str(tmp_path / "var"),
+        WEB_WORKERS="1",
+        WEB_THREADS="4",
+    )
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "bin" / "run-local")],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    pids: list[int] = []
+    try:
+        wait_for(
+            lambda: requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok,
+            timeout=25,
+            what="run-local's /healthz",
+        )
+        ready = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["redis"] == "ok"
+        pid_file = tmp_path / "var" / "run-local.pids"
+        pids = [int(line.split()[1]) for line in pid_file.read_text().splitlines()]
+        assert len(pids) == 4  # redis, sandbox, web, worker
+        assert (tmp_path / "var" / "redis").is_dir()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            output, _ = proc.communicate(timeout=25)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            output, _ = proc.communicate()
+            pytest.fail(f"run-local did not stop on SIGINT:\n{output[-3000:]}")
+    assert proc.returncode == 0, output[-3000:]
+    assert "http://127.0.0.1:" in output
+    assert not [pid for pid in pids if _alive(pid)]
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+    assert time.monotonic() - started < 45
