@@ -77,7 +77,7 @@ def init_services(app: Flask, settings: Settings, redis: redis_lib.Redis) -> Ser
     def build_scheduler() -> RegistrationScheduler:
         from integrator.jobs.scheduling import RqRegistrationScheduler
 
-        return RqRegistrationScheduler(redis=redis, settings=settings)
+        return RqRegistrationScheduler(redis, settings)
 
     services = Services(
         settings=settings,

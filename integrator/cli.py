@@ -24,6 +24,10 @@ from integrator.settings import Settings, SettingsError
 COMMAND_GROUPS: tuple[str, ...] = (
     "integrator.commands.digit:digit",
     "integrator.commands.devices:devices",
+    "integrator.commands.reports:reports",
+    "integrator.commands.payments:payments",
+    "integrator.commands.queue:queue",
+    "integrator.ops.commands:ops",
 )
 
 

@@ -70,11 +70,18 @@ def _seconds_list(env: Mapping[str, str], name: str, default: str) -> tuple[int,
     try:
         values = tuple(int(item) for item in items)
     except ValueError:
-        raise SettingsError(f"{name} must be comma-separated whole seconds, got {items!r}") from None
+        raise SettingsError(f"{name} must be whole seconds, comma-separated: {items!r}") from None
     if not values or any(v <= 0 for v in values):
         raise SettingsError(f"{name} must list at least one positive number of seconds")
     return values
 
+
+def _zone(env: Mapping[str, str], name: str, default: str) -> ZoneInfo:
+    raw = _str(env, name, default)
+    try:
+        return ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(f"{name} is not a known time zone: {raw!r}") from None
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
@@ -100,6 +107,8 @@ class Settings:
     # --- Redis ---
     redis_url: str  # where payments, idempotency records, tokens and the queue live
     redis_durability_override: bool  # start even if Redis is not appendonly/always/noeviction
+    redis_wait_replicas: int  # acknowledge a payment only once this many replicas have it (0: off)
+    redis_wait_timeout_ms: int  # how long that WAIT may take before the request fails
     redis_embedded: bool  # derived: true when REDIS_URL is unset (`make run` starts one)
     redis_port: int  # port of that private Redis (REDIS_PORT)
     sandbox_port: int  # port of the embedded DIGIT sandbox (SANDBOX_PORT)
@@ -115,7 +124,7 @@ class Settings:
     max_body_bytes: int  # larger request bodies are refused with 413
     # --- Registration worker (integrator.jobs) ---
     retry_schedule_seconds: tuple[int, ...]  # waits after each failed attempt; the last repeats
-    retry_max_age_seconds: int  # a payment still failing this long after acceptance: NEEDS_ATTENTION
+    retry_max_age_seconds: int  # still failing this long after acceptance: NEEDS_ATTENTION
     auth_blocked_retry_seconds: int  # wait while we have no DIGIT token (no attempt spent)
     sweeper_period_seconds: float  # how often PENDING payments without a live job are re-enqueued
     digit_probe_seconds: float  # how often an unavailable DIGIT is pinged
@@ -126,9 +135,20 @@ class Settings:
     log_level: str  # DEBUG, INFO, WARNING, ...
     port: int  # the web app's HTTP port (PORT; gunicorn binds it)
     web_workers: int  # gunicorn worker processes (WEB_WORKERS)
-    web_threads: int  # threads per gunicorn worker (WEB_THREADS)
+    web_threads: int  # threads per gunicorn worker (WEB_THREADS; gthread worker class only)
+    web_worker_class: str  # gunicorn worker class: gevent (default) or gthread
+    web_connections: int  # concurrent requests per gevent worker (WEB_CONNECTIONS)
+    trusted_proxy_count: int  # reverse proxies in front whose X-Forwarded-* we trust (0: none)
     var_dir: str  # where `make run` keeps local state, e.g. var/redis (VAR_DIR)
+    # --- Ops console (integrator.ops) ---
+    secret_key: str | None = field(repr=False)  # signs ops sessions; required unless sandbox
+    ops_users: tuple[str, ...] = field(repr=False)  # name:role:werkzeug-hash, comma-separated
+    ops_cookie_secure: bool  # mark the ops session cookie Secure (set true behind TLS)
+    ops_login_attempts_per_minute: int  # sign-in attempts per account per minute
 
+    # --- Reports, reconciliation, metrics (integrator.payments.settlement/reconciliation) ---
+    settlement_timezone: ZoneInfo  # the zone whose calendar day a settlement report covers
+    reconcile_lookback_days: int  # reconciliation re-checks REGISTERED payments this recent
     @property
     def digit_verify(self) -> str | bool:
         """What `requests` gets as `verify`: a CA bundle path, or True. Never False."""
@@ -197,6 +217,8 @@ class Settings:
             collectable_services=_list(env, "COLLECTABLE_SERVICES", "WS,SW,PT,TL"),
             redis_url=redis_url or f"redis://127.0.0.1:{redis_port}/0",
             redis_durability_override=_bool(env, "REDIS_DURABILITY_OVERRIDE", False),
+            redis_wait_replicas=_int(env, "REDIS_WAIT_REPLICAS", 0),
+            redis_wait_timeout_ms=_int(env, "REDIS_WAIT_TIMEOUT_MS", 1000),
             redis_embedded=redis_url == "",
             redis_port=redis_port,
             sandbox_port=_int(env, "SANDBOX_PORT", 8090),
@@ -224,7 +246,16 @@ class Settings:
             port=_int(env, "PORT", 8000),
             web_workers=_int(env, "WEB_WORKERS", 2),
             web_threads=_int(env, "WEB_THREADS", 32),
+            web_worker_class=_str(env, "WEB_WORKER_CLASS", "gevent"),
+            web_connections=_int(env, "WEB_CONNECTIONS", 1000),
+            trusted_proxy_count=_int(env, "TRUSTED_PROXY_COUNT", 0),
             var_dir=_str(env, "VAR_DIR", "var"),
+            secret_key=_str(env, "SECRET_KEY", "") or None,
+            ops_users=_list(env, "OPS_USERS", ""),
+            ops_cookie_secure=_bool(env, "OPS_COOKIE_SECURE", False),
+            ops_login_attempts_per_minute=_int(env, "OPS_LOGIN_ATTEMPTS_PER_MINUTE", 10),
+            settlement_timezone=_zone(env, "SETTLEMENT_TIMEZONE", "Asia/Kolkata"),
+            reconcile_lookback_days=_int(env, "RECONCILE_LOOKBACK_DAYS", 7),
         )
 
     def with_changes(self, **changes: Any) -> Settings:

@@ -1,9 +1,9 @@
 """The RQ worker: what the Procfile's `worker: integrator worker` line runs.
 
-It starts like the web app (settings, JSON logs, the Redis durability check, the shared Services)
-and then works the queues with the RQ scheduler enabled, so retries with intervals and
-`enqueue_in` jobs run. Jobs run inside the app context: a job reaches Redis and DIGIT with
-`integrator.services.current_services()`, and every record it logs carries its `job_id`.
+It starts like the web app (settings, JSON logs, the Redis durability check) and then hands over
+to `integrator.jobs.runner`, which works the queues with the RQ scheduler enabled (scheduled
+retries) and runs the sweeper and the DIGIT probe beside them. Every record a job logs carries
+its `job_id`.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from rq.job import Job
 
 from integrator import logs
 from integrator.app import create_app
+from integrator.jobs.scheduling import REGISTRATION_QUEUE
 from integrator.services import services_of
 from integrator.settings import Settings
 
 # Every queue the integrator uses, in priority order (the worker serves them in this order).
-REGISTRATION_QUEUE: Final = "registration"  # register accepted payments with DIGIT
 QUEUES: Final[tuple[str, ...]] = (REGISTRATION_QUEUE,)
 
 
@@ -43,16 +43,16 @@ def run_worker(
 
     Refuses to start, like the web app, if Redis is not durable. Returns whether any job ran.
     """
+    from integrator.jobs.runner import run_worker as run_registration_worker
+
+    # The same start-up as the web app: settings, JSON logs, the Redis durability check.
     app = create_app(settings)
     services = services_of(app)
-    connection = services.redis
-    worker = IntegratorWorker(
-        [Queue(name, connection=connection) for name in queues], connection=connection
+    services.redis.close()
+    return run_registration_worker(
+        services.settings,
+        burst=burst,
+        with_scheduler=with_scheduler,
+        queues=queues,
+        worker_class=IntegratorWorker,
     )
-    with app.app_context():
-        worked = worker.work(
-            burst=burst,
-            with_scheduler=with_scheduler,
-            logging_level=services.settings.log_level,
-        )
-    return bool(worked)

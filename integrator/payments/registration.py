@@ -40,6 +40,7 @@ from integrator.digit.errors import (
     DigitUnavailable,
 )
 from integrator.digit.models import DigitPayment, PaymentCreate, PaymentLine
+from integrator.observability import events
 from integrator.payments import states
 from integrator.payments.models import HistoryEntry, Payment, PaymentBill, PaymentStatus
 from integrator.payments.rules import instrument_date_start
@@ -420,6 +421,7 @@ class Registrar:
                               at=now, latency_ms=latency),
             fence,
         )
+        events.current().payment_registered(payment)
         log.info("payment registered", extra={"payment_id": payment.id, "how": reason,
                                               "latency_ms": latency})
         return AttemptOutcome(result=AttemptResult.REGISTERED, payment=payment)
@@ -453,6 +455,7 @@ class Registrar:
                               reason=reason, at=now, codes=codes, latency_ms=latency),
             fence,
         )
+        events.current().payment_needs_attention(payment)
         log.warning("payment needs attention", extra={"payment_id": payment.id,
                                                        "reason": reason, "codes": list(codes)})
         return AttemptOutcome(result=AttemptResult.NEEDS_ATTENTION, payment=payment,

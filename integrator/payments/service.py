@@ -28,6 +28,7 @@ from typing import Any, Protocol
 from integrator.digit.client import DigitClient
 from integrator.digit.errors import DigitAuthError, DigitOutcomeUnknown, DigitUnavailable
 from integrator.digit.models import Bill, DigitPayment, PaymentRule
+from integrator.observability import events
 from integrator.payments import rules
 from integrator.payments.devices import Device
 from integrator.payments.models import (
@@ -296,11 +297,17 @@ class PaymentService:
         if created.outcome is CreateOutcome.CONFLICT:
             self._idempotency.release(device.id, idempotency_key, claim.token)
             raise PaymentInProgress(created.payment_id or "")
+        events.current().payment_accepted(payment)
         log.info("payment accepted", extra={
             "payment_id": payment.id, "device_id": device.id, "provisional": payment.provisional,
             "amount": str(payment.total_amount), "bills": len(payment.bills)})
         # The safety net first: if this process dies mid-registration, the worker finishes it.
-        self._scheduler.schedule(payment.id, delay_seconds=self._settings.lease_ttl_seconds)
+        # The payment is already stored: a failure to schedule must not turn into an error
+        # answer (the worker's sweeper re-enqueues PENDING payments that have no job).
+        try:
+            self._scheduler.schedule(payment.id, delay_seconds=self._settings.lease_ttl_seconds)
+        except Exception:
+            log.exception("could not schedule registration", extra={"payment_id": payment.id})
         return AcceptOutcome(payment=self._register_within_budget(payment))
 
     def _replay(self, payment_id: str | None) -> AcceptOutcome:

@@ -26,12 +26,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def stamp_job_id(key: str) -> str:
-    """A job for the worker test: records the job id its logs carry, via the app's Services."""
+    """A job for the worker test: records the job id its logs carry, via the job context."""
+    from integrator.jobs import context
     from integrator.logs import job_id_var
-    from integrator.services import current_services
 
     job_id = job_id_var.get() or "none"
-    current_services().redis.set(key, job_id, ex=60)
+    context.current().redis.set(key, job_id, ex=60)
     logging.getLogger("tests.job").info("job ran")
     return job_id
 

@@ -1,0 +1,102 @@
+"""What registration jobs need, built once per worker process (`JobContext`).
+
+`run_worker` calls `configure(settings)` in the worker process before it forks work horses, so
+every horse inherits the objects instead of building them per job (their Redis pools reconnect
+after the fork by themselves; the parent never uses these objects, so no connection is shared).
+A job run by any other worker (e.g. plain `rq worker`) builds the context from the environment
+on first use.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import redis as redis_lib
+
+from integrator.digit.client import DigitClient
+from integrator.jobs.outage import DigitOutage
+from integrator.jobs.policy import RetryPolicy
+from integrator.jobs.scheduling import RqRegistrationScheduler
+from integrator.payments.registration import Registrar
+from integrator.settings import Settings
+from integrator.store.leases import LeaseStore
+from integrator.store.payments import PaymentStore
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobContext:
+    settings: Settings
+    redis: redis_lib.Redis
+    digit: DigitClient
+    payments: PaymentStore
+    leases: LeaseStore
+    registrar: Registrar
+    scheduler: RqRegistrationScheduler
+    outage: DigitOutage
+    policy: RetryPolicy
+    clock: Callable[[], datetime]
+
+
+def build_context(settings: Settings, *, redis: redis_lib.Redis | None = None) -> JobContext:
+    """A fresh context (the maintenance loop builds its own; jobs use `current()`)."""
+    if redis is None:
+        redis = redis_lib.Redis.from_url(
+            settings.redis_url, socket_connect_timeout=3, socket_timeout=10,
+            health_check_interval=30, retry_on_timeout=True,
+        )
+    digit = DigitClient(settings=settings, redis=redis)
+    payments = PaymentStore(redis)
+    leases = LeaseStore(redis)
+    registrar = Registrar(
+        payments=payments, leases=leases, digit=digit,
+        lease_ttl_seconds=settings.lease_ttl_seconds, timezone=settings.digit_timezone,
+        clock=utc_now,
+    )
+    return JobContext(
+        settings=settings, redis=redis, digit=digit, payments=payments, leases=leases,
+        registrar=registrar, scheduler=RqRegistrationScheduler(redis, settings),
+        outage=DigitOutage(redis), policy=RetryPolicy.from_settings(settings), clock=utc_now,
+    )
+
+
+_lock = threading.Lock()
+_context: JobContext | None = None
+_settings: Settings | None = None
+
+
+def configure(settings: Settings) -> JobContext:
+    """Build (or rebuild, for other settings) the process's context now."""
+    global _context, _settings
+    with _lock:
+        if _context is None or _settings is not settings:
+            _context = build_context(settings)
+            _settings = settings
+        return _context
+
+
+def current() -> JobContext:
+    """The process's context; built from the environment if `configure` was not called."""
+    context = _context
+    if context is not None:
+        return context
+    return configure(Settings.from_env())
+
+
+def reset() -> None:
+    """Forget the cached context (tests)."""
+    global _context, _settings
+    with _lock:
+        _context = None
+        _settings = None
+
+
+# A forked child keeps the parent's lock state; give it a fresh lock.
+os.register_at_fork(after_in_child=lambda: globals().__setitem__("_lock", threading.Lock()))

@@ -1,0 +1,52 @@
+"""`run_worker`: what `integrator worker` runs. An RQ worker on the registration queue, with RQ's
+scheduler (it moves `enqueue_in` jobs and returned `Retry`s to the queue when due) and the
+maintenance loop (sweeper + DIGIT probe) in a background thread of the worker process.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from rq import Queue, Worker
+
+from integrator.jobs import context
+from integrator.jobs.context import build_context
+from integrator.jobs.maintenance import MaintenanceLoop
+from integrator.jobs.scheduling import REGISTRATION_QUEUE
+from integrator.settings import Settings
+
+log = logging.getLogger("integrator.jobs")
+
+
+def run_worker(
+    settings: Settings,
+    *,
+    burst: bool = False,
+    with_scheduler: bool = True,
+    queues: Sequence[str] = (REGISTRATION_QUEUE,),
+    worker_class: type[Worker] = Worker,
+    with_maintenance: bool = True,
+) -> bool:
+    """Work the queues until stopped (or, with `burst`, until empty). Returns whether a job ran.
+
+    `worker_class` lets `integrator.worker` pass its own subclass (job id on log records).
+    The caller does the start-up checks (settings, Redis durability) first.
+    """
+    context.configure(settings)  # built before the fork: every work horse inherits it
+    loop_ctx = build_context(settings)  # the loop's own clients (threads and fork don't share)
+    connection = loop_ctx.redis
+    worker = worker_class(
+        [Queue(name, connection=connection) for name in queues],
+        connection=connection,
+        maintenance_interval=settings.worker_maintenance_seconds,
+    )
+    loop = MaintenanceLoop(loop_ctx) if with_maintenance and not burst else None
+    if loop is not None:
+        loop.start()
+    try:
+        return bool(worker.work(burst=burst, with_scheduler=with_scheduler,
+                                logging_level=settings.log_level))
+    finally:
+        if loop is not None:
+            loop.stop()

@@ -1,0 +1,186 @@
+"""`RqRegistrationScheduler`: hands payments to the "registration" queue, one job per payment.
+
+The job id is `register-{payment_id}` (RQ 3 allows only letters, digits, `_` and `-`).
+RQ's `unique=True` refuses a second job hash with that id atomically, and a per-payment lock
+makes "replace a dead job" safe against a concurrent schedule.
+Finished jobs are deleted at once (`result_ttl=0`), so a later schedule (an operator's retry) can
+create the id again. What `schedule` does with the payment's job, by its state:
+
+    none, finished, failed, stopped, canceled, or stuck   -> a new job, due in `delay_seconds`
+    scheduled                                             -> moved earlier if asked (never later)
+    queued or running                                     -> left alone (it runs, and decides
+                                                             its own follow-up)
+
+A job is *stuck* when RQ's bookkeeping says queued/scheduled/started but it cannot run: not in its
+queue or registry, or started longer ago than the job timeout (its worker died: SIGKILL, OOM).
+Duplicates are still harmless: the payment's lease makes a concurrent attempt BUSY.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Final
+
+import redis as redis_lib
+from rq import Queue
+from rq.exceptions import DuplicateJobError, NoSuchJobError
+from rq.job import Job, JobStatus
+
+from integrator.jobs import keys
+from integrator.settings import Settings
+
+log = logging.getLogger("integrator.jobs")
+
+REGISTRATION_QUEUE: Final = "registration"
+#: The job function, by import path (the web app never imports the worker's code).
+REGISTER_PAYMENT: Final = "integrator.jobs.registration.register_payment"
+SCHEDULE_LOCK_MS: Final = 5_000
+#: A started job is considered abandoned this long after its timeout has passed.
+STUCK_GRACE_SECONDS: Final = 5
+
+
+def job_id_for(payment_id: str) -> str:
+    """The deterministic RQ job id of a payment's registration job."""
+    return f"register-{payment_id}"
+
+
+class JobState(StrEnum):
+    NONE = "NONE"  # no job, or a finished/failed one: a new one may be made
+    SCHEDULED = "SCHEDULED"
+    QUEUED = "QUEUED"
+    STARTED = "STARTED"
+    STUCK = "STUCK"  # RQ thinks it will run, but it cannot
+
+
+class RqRegistrationScheduler:
+    """Implements `integrator.payments.service.RegistrationScheduler` on RQ."""
+
+    def __init__(self, redis: redis_lib.Redis, settings: Settings) -> None:
+        self._redis = redis
+        self._job_timeout = settings.registration_job_timeout_seconds
+        self.queue = Queue(REGISTRATION_QUEUE, connection=redis)
+
+    # --- the RegistrationScheduler protocol ---
+
+    def schedule(self, payment_id: str, *, delay_seconds: float) -> None:
+        """Make sure the payment's job runs within `delay_seconds` (see the module docstring)."""
+        self._schedule(payment_id, delay_seconds=delay_seconds, only_if_missing=False)
+
+    # --- used by the sweeper ---
+
+    def ensure_scheduled(self, payment_id: str) -> bool:
+        """Enqueue the payment's job now if it has none that can run; True if it did."""
+        return self._schedule(payment_id, delay_seconds=0, only_if_missing=True)
+
+    def state(self, payment_id: str) -> JobState:
+        return self._state(self._fetch(job_id_for(payment_id)))
+
+    # --- internals ---
+
+    def _schedule(self, payment_id: str, *, delay_seconds: float, only_if_missing: bool) -> bool:
+        job_id = job_id_for(payment_id)
+        with self._locked(payment_id):
+            job = self._fetch(job_id)
+            state = self._state(job)
+            if state in (JobState.QUEUED, JobState.STARTED):
+                return False
+            if state is JobState.SCHEDULED:
+                if not only_if_missing:
+                    self._move_earlier(job_id, delay_seconds)
+                return False
+            if job is not None:
+                log.warning("replacing registration job", extra={
+                    "payment_id": payment_id, "job_state": state.value,
+                    "rq_status": str(job.get_status(refresh=False))})
+                job.delete()
+            return self._create(payment_id, delay_seconds)
+
+    def _create(self, payment_id: str, delay_seconds: float) -> bool:
+        options = {
+            "job_id": job_id_for(payment_id),
+            "unique": True,
+            "job_timeout": self._job_timeout,
+            "result_ttl": 0,
+            "description": f"register payment {payment_id}",
+        }
+        try:
+            if delay_seconds <= 0:
+                self.queue.enqueue(REGISTER_PAYMENT, payment_id, **options)
+            else:
+                self.queue.enqueue_in(timedelta(seconds=delay_seconds), REGISTER_PAYMENT,
+                                      payment_id, **options)
+        except DuplicateJobError:
+            return False  # made meanwhile (outside our lock, e.g. by RQ's retry): it will run
+        log.info("registration job scheduled", extra={"payment_id": payment_id,
+                                                      "delay_seconds": delay_seconds})
+        return True
+
+    def _move_earlier(self, job_id: str, delay_seconds: float) -> None:
+        registry = self.queue.scheduled_job_registry
+        when = time.time() + max(delay_seconds, 0)
+        # XX: only while still scheduled (the RQ scheduler may be moving it to the queue now);
+        # LT: only ever earlier.
+        self._redis.zadd(registry.key, {job_id: int(when)}, xx=True, lt=True)
+
+    def _fetch(self, job_id: str) -> Job | None:
+        try:
+            return Job.fetch(job_id, connection=self._redis)
+        except NoSuchJobError:
+            return None
+
+    def _state(self, job: Job | None) -> JobState:
+        if job is None:
+            return JobState.NONE
+        status = job.get_status(refresh=False)
+        now = datetime.now(UTC)
+        if status == JobStatus.SCHEDULED:
+            registry = self.queue.scheduled_job_registry
+            in_registry = self._redis.zscore(registry.key, job.id) is not None
+            return JobState.SCHEDULED if in_registry else self._queued_or_stuck(job, now)
+        if status in (JobStatus.QUEUED, JobStatus.DEFERRED):
+            return self._queued_or_stuck(job, now)
+        if status == JobStatus.STARTED:
+            started = _aware(job.started_at or job.enqueued_at)
+            limit = timedelta(seconds=self._job_timeout + STUCK_GRACE_SECONDS)
+            if started is not None and now - started > limit:
+                return JobState.STUCK
+            return JobState.STARTED
+        return JobState.NONE  # finished, failed, stopped, canceled
+
+    def _queued_or_stuck(self, job: Job, now: datetime) -> JobState:
+        """Queued counts only while the id is in the queue (or was just moved there)."""
+        if self._redis.lpos(self.queue.key, job.id) is not None:
+            return JobState.QUEUED
+        enqueued = _aware(job.enqueued_at)
+        if enqueued is not None and now - enqueued < timedelta(seconds=STUCK_GRACE_SECONDS):
+            return JobState.QUEUED
+        return JobState.STUCK
+
+    @contextmanager
+    def _locked(self, payment_id: str) -> Iterator[None]:
+        key = keys.schedule_lock(payment_id)
+        token = secrets.token_hex(8).encode()
+        deadline = time.monotonic() + SCHEDULE_LOCK_MS / 1000
+        while not self._redis.set(key, token, nx=True, px=SCHEDULE_LOCK_MS):
+            if time.monotonic() > deadline:
+                # the holder died mid-schedule; its lock expires by itself. Go ahead: unique=True
+                # still refuses a second live job.
+                break
+            time.sleep(0.02)
+        try:
+            yield
+        finally:
+            if self._redis.get(key) == token:
+                self._redis.delete(key)
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -1,0 +1,77 @@
+"""The retry policy: waits by outcome, attempts and deadline (no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from integrator.jobs.policy import RetryPolicy
+from integrator.payments import states
+from integrator.payments.registration import AttemptOutcome, AttemptResult
+from tests.unit.payments.payment_factories import NOW, make_payment
+
+R = AttemptResult
+
+
+def policy(**overrides: object) -> RetryPolicy:
+    values: dict[str, object] = {
+        "schedule_seconds": (10, 30, 120, 600, 1800, 3600),
+        "max_age_seconds": 172800,
+        "auth_blocked_seconds": 60,
+        "lease_ttl_seconds": 30.0,
+        "rng": lambda: 0.5,  # no jitter
+    }
+    values.update(overrides)
+    return RetryPolicy(**values)  # type: ignore[arg-type]
+
+
+def retry_later(attempts: int, *, create_sent: bool = False, age: float = 0) -> AttemptOutcome:
+    payment = make_payment(created_at=NOW - timedelta(seconds=age))
+    payment = replace(payment, attempts=attempts, create_sent=create_sent)
+    return AttemptOutcome(result=R.RETRY_LATER, payment=payment, cause="DigitUnavailable")
+
+
+@pytest.mark.parametrize(
+    ("attempts", "wait"),
+    [(1, 10), (2, 30), (3, 120), (4, 600), (5, 1800), (6, 3600), (7, 3600), (40, 3600)],
+)
+def test_retry_later_waits_follow_the_schedule_then_hourly(attempts: int, wait: int) -> None:
+    assert policy().next_delay(retry_later(attempts), NOW) == wait
+
+
+def test_jitter_spreads_waits_by_at_most_ten_percent() -> None:
+    low = policy(rng=lambda: 0.0).next_delay(retry_later(6), NOW)
+    high = policy(rng=lambda: 0.999999).next_delay(retry_later(6), NOW)
+    assert low == 3240 and high == 3960
+
+
+def test_a_create_with_unknown_outcome_waits_at_least_the_lease() -> None:
+    assert policy().next_delay(retry_later(1, create_sent=True), NOW) == 31
+
+
+def test_waits_never_run_past_the_deadline() -> None:
+    outcome = retry_later(30, age=172800 - 100)
+    assert policy().next_delay(outcome, NOW) == 100
+
+
+@pytest.mark.parametrize(
+    ("result", "wait"),
+    [(R.AUTH_BLOCKED, 60), (R.BUSY, 31), (R.REGISTERED, None), (R.NEEDS_ATTENTION, None),
+     (R.FINISHED, None)],
+)
+def test_other_outcomes(result: AttemptResult, wait: int | None) -> None:
+    assert policy().next_delay(AttemptOutcome(result=result), NOW) == wait
+
+
+def test_exhausted_only_past_the_deadline_after_a_spent_attempt() -> None:
+    p = policy(max_age_seconds=100)
+    fresh = make_payment(created_at=NOW - timedelta(seconds=50))
+    old = make_payment(created_at=NOW - timedelta(seconds=150))
+    spent = states.record(old, "attempt", actor="worker", at=NOW, detail={"spent": True})
+    blocked = states.record(old, "attempt", actor="worker", at=NOW, detail={"spent": False})
+    assert not p.exhausted(fresh, NOW)
+    assert not p.exhausted(old, NOW)  # never attempted
+    assert p.exhausted(spent, NOW)
+    assert not p.exhausted(blocked, NOW)  # only waiting for a token: no attempt was spent
