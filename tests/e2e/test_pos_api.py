@@ -419,3 +419,57 @@ def test_openapi_document_validates_and_lists_every_v1_route(live: str, app: Any
         path = path.replace("{string:", "{").replace("{path:", "{")
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert (path, method) in documented, (path, method)
+
+
+def test_same_key_while_the_first_request_is_in_flight_is_409_with_retry_after(
+    pos: Pos, world: Sandbox
+) -> None:
+    bill = current_bill(pos, TL_AMRITSAR, "TL")
+    body = payment_body([(bill["billId"], 1500)])
+    world.faults(latency_ms=1500)  # the first request is still waiting on DIGIT
+    first: list[requests.Response] = []
+    thread = threading.Thread(target=lambda: first.append(pos.pay(body, key="in-flight-1")))
+    thread.start()
+    try:
+        import time
+
+        time.sleep(0.5)
+        second = pos.pay(body, key="in-flight-1")
+    finally:
+        thread.join()
+
+    assert second.status_code == 409, second.text
+    assert body_of(second)["code"] == "REQUEST_IN_FLIGHT"
+    assert int(second.headers["Retry-After"]) >= 1
+    assert first[0].status_code in (201, 202)
+
+
+def test_card_payment_carries_the_devices_transaction_number_and_our_references(
+    pos: Pos, world: Sandbox, services: Services
+) -> None:
+    bill = current_bill(pos, WS_RAMESH)
+    body = payment_body([(bill["billId"], 815)], paymentMode="CARD",
+                        transactionNumber="RRN-000123456", instrumentNumber="4111-XXXX-1111")
+
+    made = pos.pay(body, key="card-1")
+
+    assert made.status_code == 201, made.text
+    [digit_payment] = world.payments_for_bill(bill["billId"])
+    assert digit_payment["transactionNumber"] == "RRN-000123456"
+    details = digit_payment["additionalDetails"]
+    device = services.devices.list()[0]
+    assert details["integratorPaymentId"] == body_of(made)["id"]
+    assert details["deviceId"] == device.id
+    assert details["idempotencyKey"] == "card-1"
+    assert pos.key not in str(digit_payment)
+
+
+def test_cash_payment_sends_our_payment_id_as_transaction_number(
+    pos: Pos, world: Sandbox
+) -> None:
+    bill = current_bill(pos, TL_AMRITSAR, "TL")
+    made = body_of(pos.pay(payment_body([(bill["billId"], 1500)]), key="cash-txn"))
+    [digit_payment] = world.payments_for_bill(bill["billId"])
+    # DIGIT overwrites a CASH transaction number (digest 5.1), so it is never used to find ours
+    assert digit_payment["transactionNumber"] != made["id"]
+    assert digit_payment["additionalDetails"]["integratorPaymentId"] == made["id"]
