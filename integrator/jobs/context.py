@@ -13,7 +13,7 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import redis as redis_lib
 
@@ -22,13 +22,10 @@ from integrator.jobs.outage import DigitOutage
 from integrator.jobs.policy import RetryPolicy
 from integrator.jobs.scheduling import RqRegistrationScheduler
 from integrator.payments.registration import Registrar
+from integrator.services import Services, utc_now
 from integrator.settings import Settings
 from integrator.store.leases import LeaseStore
 from integrator.store.payments import PaymentStore
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,17 +49,19 @@ def build_context(settings: Settings, *, redis: redis_lib.Redis | None = None) -
             settings.redis_url, socket_connect_timeout=3, socket_timeout=10,
             health_check_interval=30, retry_on_timeout=True,
         )
-    digit = DigitClient(settings=settings, redis=redis)
-    payments = PaymentStore(redis)
-    leases = LeaseStore(redis)
-    registrar = Registrar(
-        payments=payments, leases=leases, digit=digit,
-        lease_ttl_seconds=settings.lease_ttl_seconds, timezone=settings.digit_timezone,
+    # The same object graph as the web app's (integrator.services), built for this process.
+    scheduler = RqRegistrationScheduler(redis, settings)
+    services = Services(
+        settings=settings,
+        redis=redis,
+        digit_factory=lambda: DigitClient(settings=settings, redis=redis),
+        scheduler_factory=lambda: scheduler,
         clock=utc_now,
     )
     return JobContext(
-        settings=settings, redis=redis, digit=digit, payments=payments, leases=leases,
-        registrar=registrar, scheduler=RqRegistrationScheduler(redis, settings),
+        settings=settings, redis=redis, digit=services.digit, payments=services.payments_store,
+        leases=services.leases, registrar=services.registrar,
+        scheduler=scheduler,
         outage=DigitOutage(redis), policy=RetryPolicy.from_settings(settings), clock=utc_now,
     )
 
