@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install run test lint format redis-server constraints clean
+.PHONY: help install run test lint format redis-server browser constraints clean bench chaos
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -36,8 +36,19 @@ format: install  ## reformat with ruff
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: install redis-server lint  ## lint, then the whole test suite (starts its own Redis and sandbox)
+browser:  ## install Debian's chromium and chromium-driver (the ops console's browser tests)
+	@bin/ensure-browser
+
+test: install redis-server browser lint  ## lint, then the whole test suite (starts its own Redis and sandbox)
 	$(BIN)/python -m pytest
+
+bench: install redis-server  ## load test: integrator vs DIGIT sandbox vs bare proxy (bench/results/latest.json)
+	bench/ensure-tools
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+CHAOS_PAYMENTS ?= 2000
+chaos: install redis-server  ## chaos run, checked against DIGIT's records (CI: make chaos CHAOS_PAYMENTS=300)
+	$(BIN)/python -m chaos --payments $(CHAOS_PAYMENTS)
 
 constraints: install  ## re-pin constraints.txt from .venv after changing dependencies
 	{ sed -n '1,2p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable | grep -v '^integrator=='; } > constraints.txt.new

@@ -1,8 +1,19 @@
 """gunicorn settings for the web app: `gunicorn -c config/gunicorn.conf.py integrator.wsgi:app`.
 
-Port, workers and threads come from the integrator's Settings (PORT, WEB_WORKERS, WEB_THREADS), so
-the environment is still read in one place. Logs are JSON lines through integrator.logs, with the
-same redaction as the app (the access log's query strings can carry mobile numbers).
+Port, workers and connections come from the integrator's Settings (PORT, WEB_WORKERS,
+WEB_WORKER_CLASS, WEB_CONNECTIONS, WEB_THREADS), so the environment is still read in one place.
+Logs are JSON lines through integrator.logs, with the same redaction as the app (the access log's
+query strings can carry mobile numbers).
+
+Why gevent (docs/performance.md has the measurements): almost all of a request's time is spent
+waiting for DIGIT (hundreds of ms). A sync or gthread worker holds a slot (a process or an OS
+thread) for that whole wait; with gevent each request is a greenlet, so one process per core
+waits on hundreds of DIGIT calls at once for a few kB each. gunicorn's gevent worker monkey-patches
+the standard library *before* it imports the app (no preload_app), so `requests`/urllib3 sockets,
+redis-py and the ThreadPoolExecutors (DigitClient.bills_for_mobile, PaymentService's inline
+registration) all become cooperative: their "threads" are greenlets. The DIGIT connection pool
+(DIGIT_POOL_SIZE, default 200) must stay >= the connections a worker serves at once, or requests
+queue for a pooled connection; WEB_CONNECTIONS caps those per worker.
 """
 
 from integrator.settings import Settings
@@ -11,13 +22,18 @@ _settings = Settings.from_env()
 
 bind = f"0.0.0.0:{_settings.port}"
 workers = _settings.web_workers
-# gthread for now: a DIGIT call blocks a thread up to DIGIT_READ_TIMEOUT (a later issue tunes this)
-worker_class = "gthread"
+# gevent (default): one greenlet per request, WEB_CONNECTIONS of them per worker process.
+# gthread stays available (WEB_WORKER_CLASS=gthread, WEB_THREADS threads) for debugging.
+worker_class = _settings.web_worker_class
+worker_connections = _settings.web_connections
 threads = _settings.web_threads
 # a request may wait REGISTRATION_BUDGET_SECONDS for DIGIT, plus a DIGIT read; stay well above that
 timeout = int(max(60.0, _settings.registration_budget_seconds + _settings.digit_read_timeout + 15))
 graceful_timeout = 30
-keepalive = 5
+# devices and nginx reuse connections; a little longer than nginx's upstream keepalive_timeout
+keepalive = 75
+# a burst of PoS devices connecting at once must queue in the kernel, not be refused
+backlog = 2048
 max_requests = 0
 forwarded_allow_ips = "127.0.0.1"
 # gunicorn 27's control socket defaults to one path per user ($HOME/.gunicorn/gunicorn.ctl), which

@@ -13,6 +13,7 @@ import redis as redis_lib
 from flask import Flask
 
 from integrator import health, logs
+from integrator.proxy import init_proxy_fix
 from integrator.services import EXTENSION_KEY, Services
 from integrator.settings import Settings
 from integrator.store import redis_conn
@@ -29,11 +30,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings if settings is not None else Settings.from_env()
     app = Flask("integrator")
     init_config(app, settings)
+    init_proxy_fix(app, settings)
     init_logging(app, settings)
     redis = init_redis(settings)
     services = init_services(app, settings, redis)
     register_health(app)
     register_api(app, services)
+    register_reports_and_metrics(app, services)
+    register_ops(app, services)
     log.info(
         "integrator app ready",
         extra={"digit_base_url": settings.digit_base_url, "sandbox_mode": settings.sandbox_mode},
@@ -49,10 +53,15 @@ def init_config(app: Flask, settings: Settings) -> None:
 
 def init_logging(app: Flask, settings: Settings) -> None:
     """JSON lines on stderr; secrets redacted; a request id on every record."""
+    init_process_logging(settings)
+    logs.init_request_id(app)
+
+
+def init_process_logging(settings: Settings) -> None:
+    """What every process (web or worker) logs through: JSON lines, secrets redacted."""
     logs.init_logging(settings.log_level)
     logs.register_secret(settings.digit_password)
     logs.register_secret(settings.digit_client_secret)
-    logs.init_request_id(app)
 
 
 def init_redis(settings: Settings) -> redis_lib.Redis:
@@ -109,3 +118,23 @@ def register_api(app: Flask, services: Services) -> None:
             clock=services.clock,
         ),
     )
+
+
+def register_reports_and_metrics(app: Flask, services: Services) -> None:
+    """GET /v1/reports/settlement (device key) and GET /metrics (public, for Prometheus)."""
+    from integrator.api.reports import init_reports
+    from integrator.observability.web import init_metrics
+
+    init_reports(
+        app,
+        payments_store=services.payments_store,
+        timezone=services.settings.settlement_timezone,
+    )
+    init_metrics(app, services)
+
+
+def register_ops(app: Flask, services: Services) -> None:
+    """/ops: the ops console (ops accounts, viewer/operator roles, CSRF on every POST)."""
+    from integrator.ops import init_ops
+
+    init_ops(app, services)

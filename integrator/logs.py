@@ -54,6 +54,11 @@ _SECRET_FIELD = re.compile(
     ([^"'\s,;&}\]]+)
     """
 )
+# A structured field (`extra=` key, or a dict key inside one) whose name says it holds a credential.
+_SECRET_KEY = re.compile(
+    r"""(?ix)^(?:auth[_-]?token|access[_-]?token|refresh[_-]?token|id[_-]?token|password|passwd
+        |client[_-]?secret|authorization|x-device-key|device[_-]?key|api[_-]?key)$"""
+)
 # Indian mobile numbers: 10 digits starting 6-9, optionally after +91 / 0091 / 91 / 0.
 _MOBILE = re.compile(r"(?<![\w])(?:(?:\+|00)?91[ -]?|0)?([6-9]\d{5}[ -]?\d{4})(?!\d)")
 
@@ -91,10 +96,17 @@ def _redact_value(value: Any) -> Any:
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
-        return {k: _redact_value(v) for k, v in value.items()}
+        return {k: _redact_field(k, v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [_redact_value(v) for v in value]
     return value
+
+
+def _redact_field(key: Any, value: Any) -> Any:
+    """A field named like a credential is redacted whole; any other is redacted by content."""
+    if isinstance(key, str) and _SECRET_KEY.match(key) and value not in (None, ""):
+        return REDACTED
+    return _redact_value(value)
 
 
 # Attributes every LogRecord has; anything else was passed with `extra=` and is logged as a field.
@@ -123,7 +135,7 @@ class RedactingFilter(logging.Filter):
             record.stack_info = redact(record.stack_info)
         for key, value in list(vars(record).items()):
             if key not in _STANDARD_ATTRS:
-                setattr(record, key, _redact_value(value))
+                setattr(record, key, _redact_field(key, value))
         return True
 
 

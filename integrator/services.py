@@ -22,6 +22,7 @@ from integrator.store.idempotency import IdempotencyStore
 from integrator.store.leases import LeaseStore
 from integrator.store.payments import PaymentStore
 from integrator.store.ratelimit import RateLimiter
+from integrator.store.replication import ReplicationLagError, wait_for_replicas
 from integrator.store.snapshots import SnapshotStore
 
 if TYPE_CHECKING:
@@ -147,8 +148,19 @@ class Services:
                 registrar=self.registrar,
                 scheduler=self.scheduler,
                 clock=self.clock,
+                replicate=self.replicated,
             ),
         )
+
+    def replicated(self) -> bool:
+        """Whether REDIS_WAIT_REPLICAS replicas hold every write so far (True when 0)."""
+        try:
+            wait_for_replicas(
+                self.redis, self.settings.redis_wait_replicas, self.settings.redis_wait_timeout_ms
+            )
+        except ReplicationLagError:
+            return False
+        return True
 
 
 def services_of(app: Flask) -> Services:

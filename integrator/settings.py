@@ -120,7 +120,6 @@ class Settings:
     device_rate_limit_per_minute: int  # requests per device per minute before 429
     mobile_fetch_concurrency: int  # DIGIT calls in flight per bills-by-mobile request
     lease_ttl_seconds: float  # a registration attempt's lease (> DIGIT read timeout + margin)
-    idempotency_retention_days: int  # idempotency records outlive their payment's final state
     max_body_bytes: int  # larger request bodies are refused with 413
     # --- Registration worker (integrator.jobs) ---
     retry_schedule_seconds: tuple[int, ...]  # waits after each failed attempt; the last repeats
@@ -230,7 +229,6 @@ class Settings:
             mobile_fetch_concurrency=_int(env, "MOBILE_FETCH_CONCURRENCY", 8),
             lease_ttl_seconds=_float(env, "LEASE_TTL_SECONDS", 0.0)
             or _float(env, "DIGIT_READ_TIMEOUT", 20.0) + 10.0,
-            idempotency_retention_days=_int(env, "IDEMPOTENCY_RETENTION_DAYS", 30),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", 64 * 1024),
             retry_schedule_seconds=_seconds_list(
                 env, "RETRY_SCHEDULE_SECONDS", "10,30,120,600,1800,3600"

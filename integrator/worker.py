@@ -9,19 +9,16 @@ its `job_id`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any
 
 from rq import Queue, Worker
 from rq.job import Job
 
 from integrator import logs
-from integrator.app import create_app
-from integrator.jobs.scheduling import REGISTRATION_QUEUE
-from integrator.services import services_of
+from integrator.app import init_process_logging, init_redis
+from integrator.jobs.scheduling import QUEUES as QUEUES
+from integrator.jobs.scheduling import REGISTRATION_QUEUE as REGISTRATION_QUEUE
 from integrator.settings import Settings
-
-# Every queue the integrator uses, in priority order (the worker serves them in this order).
-QUEUES: Final[tuple[str, ...]] = (REGISTRATION_QUEUE,)
 
 
 class IntegratorWorker(Worker):
@@ -45,12 +42,12 @@ def run_worker(
     """
     from integrator.jobs.runner import run_worker as run_registration_worker
 
-    # The same start-up as the web app: settings, JSON logs, the Redis durability check.
-    app = create_app(settings)
-    services = services_of(app)
-    services.redis.close()
+    # The web app's start-up checks: settings, JSON logs, the Redis durability check.
+    settings = settings if settings is not None else Settings.from_env()
+    init_process_logging(settings)
+    init_redis(settings).close()
     return run_registration_worker(
-        services.settings,
+        settings,
         burst=burst,
         with_scheduler=with_scheduler,
         queues=queues,

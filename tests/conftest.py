@@ -12,6 +12,8 @@ import requests
 from integrator.settings import Settings
 from tests.support.processes import redis_server, sandbox_server
 
+pytest_plugins = ["tests.support.secrets_guard"]  # no secret in any log line or sent to DIGIT
+
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
@@ -56,5 +58,6 @@ def settings(redis_url: str, sandbox_url: str) -> Settings:
             "REDIS_URL": redis_url,
             "DIGIT_READ_TIMEOUT": "5",
             "REGISTRATION_BUDGET_SECONDS": "3",
+            "SECRET_KEY": "test-secret-key-0123456789abcdef",
         }
     )

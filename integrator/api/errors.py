@@ -12,7 +12,9 @@
 | PaymentInProgress                        | 409    | PAYMENT_IN_PROGRESS                    |
 | RequestInFlight                          | 409    | REQUEST_IN_FLIGHT + Retry-After        |
 | DigitUnreachable                         | 503    | DIGIT_UNAVAILABLE + Retry-After        |
+| NotReplicated                            | 503    | NOT_REPLICATED + Retry-After           |
 | NotFound (PaymentNotFound, ...)          | 404    | its code                               |
+| redis ConnectionError / TimeoutError     | 503    | STORE_UNAVAILABLE + Retry-After        |
 | digit DigitUnavailable/OutcomeUnknown    | 503    | DIGIT_UNAVAILABLE + Retry-After        |
 | digit DigitAuthError                     | 503    | DIGIT_UNAVAILABLE + Retry-After        |
 | digit DigitRejected                      | 502    | DIGIT_REJECTED (DIGIT's codes listed)  |
@@ -31,6 +33,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import redis as redis_lib
 from flask import Flask, Response, current_app
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
@@ -48,6 +51,7 @@ from integrator.payments.use_cases import (
     DigitUnreachable,
     IdempotencyKeyReused,
     NotFound,
+    NotReplicated,
     PaymentInProgress,
     PaymentRejected,
     RequestInFlight,
@@ -57,6 +61,7 @@ log = logging.getLogger(__name__)
 
 PROBLEM_MIMETYPE = "application/problem+json"
 DIGIT_RETRY_AFTER_SECONDS = 30  # when DIGIT is down and the use case did not say how long
+STORE_RETRY_AFTER_SECONDS = 5  # when Redis cannot be reached
 
 
 @dataclass(frozen=True)
@@ -229,6 +234,13 @@ def handle_payment_error(error: PaymentError) -> Response:
         )
     if isinstance(error, DigitUnreachable):
         return _digit_unavailable(error.retry_after)
+    if isinstance(error, NotReplicated):
+        return problem(
+            503,
+            "NOT_REPLICATED",
+            "The payment is stored but not yet replicated; retry with the same Idempotency-Key.",
+            headers={"Retry-After": _seconds(error.retry_after)},
+        )
     if isinstance(error, NotFound):
         return problem(404, error.code, "Not found.")
     return handle_unexpected(error)  # e.g. InvalidTransition: a bug, not the caller's fault
@@ -292,4 +304,17 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(PaymentError, handle_payment_error)
     app.register_error_handler(DigitError, handle_digit_error)
     app.register_error_handler(HTTPException, handle_http_exception)
+    # Redis unreachable: nothing can be stored, so nothing was accepted; the device may retry.
+    app.register_error_handler(redis_lib.exceptions.ConnectionError, handle_store_unavailable)
+    app.register_error_handler(redis_lib.exceptions.TimeoutError, handle_store_unavailable)
     app.register_error_handler(Exception, handle_unexpected)
+
+
+def handle_store_unavailable(error: Exception) -> Response:
+    log.error("Redis unavailable: %s", type(error).__name__)
+    return problem(
+        503,
+        "STORE_UNAVAILABLE",
+        "The integrator cannot reach its store right now; retry with the same Idempotency-Key.",
+        headers={"Retry-After": _seconds(STORE_RETRY_AFTER_SECONDS)},
+    )

@@ -6,6 +6,7 @@ new route without documentation fails the build.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
@@ -18,6 +19,7 @@ from integrator.api import schemas
 docs_bp = Blueprint("docs", __name__)
 
 SPEC_EXTENSION_KEY = "integrator.api.openapi"
+EXTRA_PATHS_KEY = "integrator.api.openapi.extra_paths"
 PROBLEM = "application/problem+json"
 JSON = "application/json"
 
@@ -255,11 +257,19 @@ def _paths(spec: APISpec) -> None:
     )
 
 
+def add_paths(app: Flask, document: Callable[[APISpec], None]) -> None:
+    """Let a module that registers more /v1 routes on `app` document them in its spec."""
+    app.extensions.setdefault(EXTRA_PATHS_KEY, []).append(document)
+
+
 def spec_dict(app: Flask) -> dict[str, Any]:
     """The document, built once per app."""
     cached = app.extensions.get(SPEC_EXTENSION_KEY)
     if cached is None:
-        cached = build_spec().to_dict()
+        spec = build_spec()
+        for document in app.extensions.get(EXTRA_PATHS_KEY, ()):
+            document(spec)
+        cached = spec.to_dict()
         app.extensions[SPEC_EXTENSION_KEY] = cached
     assert isinstance(cached, dict)
     return cached

@@ -25,6 +25,7 @@ from authlib.integrations.requests_client.oauth2_session import OAuth2ClientAuth
 from integrator.digit.errors import DigitAuthError, DigitAuthLocked, DigitUnavailable
 from integrator.digit.http import Transport
 from integrator.digit.models import AuthState
+from integrator.observability import events
 from integrator.settings import Settings
 from integrator.store.tokens import LoginLock, StoredToken, TokenStore
 
@@ -156,10 +157,12 @@ class TokenManager:
         if current is not None and current.refresh_token:
             try:
                 new = self._refresh(current.refresh_token)
+                events.current().token_renewed("refresh")
             except _RefreshFailed:
                 log.info("DIGIT refused the refresh token; logging in again")
         if new is None:
             new = self._login()
+            events.current().token_renewed("login")
         self._store.save(new, now=self._clock())
         return new.access_token
 

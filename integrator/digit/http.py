@@ -29,6 +29,7 @@ from integrator.digit.errors import (
     DigitUnavailable,
     all_validation_codes,
 )
+from integrator.observability import events
 from integrator.settings import Settings
 
 log = logging.getLogger("integrator.digit")
@@ -162,6 +163,7 @@ class Transport:
                 allow_redirects=False,
             )
         except requests.Timeout as exc:
+            events.current().digit_call(endpoint, "timeout", time.monotonic() - started, ())
             log.warning(
                 "digit %s: timeout after %.0f ms (%s)",
                 endpoint, (time.monotonic() - started) * 1000, type(exc).__name__,
@@ -169,6 +171,7 @@ class Transport:
             raise DigitUnavailable(f"DIGIT timed out ({type(exc).__name__})", endpoint=endpoint
                                    ) from exc
         except requests.RequestException as exc:
+            events.current().digit_call(endpoint, "unreachable", time.monotonic() - started, ())
             log.warning("digit %s: no answer (%s)", endpoint, type(exc).__name__)
             raise DigitUnavailable(f"DIGIT is unreachable ({type(exc).__name__})",
                                    endpoint=endpoint) from exc
@@ -179,6 +182,7 @@ class Transport:
         except ValueError:
             body = None
         codes = [d.code for d in error_details(body)]
+        events.current().digit_call(endpoint, str(response.status_code), latency_ms / 1000, codes)
         log.info(
             "digit %s: %s in %.0f ms%s",
             endpoint, response.status_code, latency_ms, f" codes={codes}" if codes else "",

@@ -21,6 +21,7 @@ from integrator.digit.client import DigitClient
 from integrator.jobs.outage import DigitOutage
 from integrator.jobs.policy import RetryPolicy
 from integrator.jobs.scheduling import RqRegistrationScheduler
+from integrator.observability.web import install_recorder
 from integrator.payments.registration import Registrar
 from integrator.services import Services, utc_now
 from integrator.settings import Settings
@@ -78,6 +79,8 @@ def configure(settings: Settings) -> JobContext:
         if _context is None or _settings is not settings:
             _context = build_context(settings)
             _settings = settings
+            # count this process's DIGIT calls and payment moves in /metrics
+            install_recorder(_context.redis)
         return _context
 
 

@@ -6,6 +6,8 @@
              is what guarantees a payment is never left behind.
     probe    every `digit_probe_seconds` while "digit down since" is set: `DigitClient.ping()`;
              on an answer, every payment waiting for DIGIT runs now (`DigitOutage.release`).
+    reconcile  hourly: makes sure today's reconciliation job (jobs/reconcile.py) is on the
+             maintenance queue; its deterministic id makes it run once a day.
 
 Every worker process runs the loop; a Redis lock (PX = the shortest period) lets one of them act
 per period. The loop uses its own Redis and DIGIT clients, never the jobs' (see context.py).
@@ -17,10 +19,12 @@ import logging
 import secrets
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from integrator.jobs import keys
 from integrator.jobs.context import JobContext
+from integrator.jobs.reconcile import enqueue_daily
+from integrator.jobs.scheduling import MAINTENANCE_QUEUE
 from integrator.payments.models import PaymentStatus
 
 log = logging.getLogger("integrator.jobs.maintenance")
@@ -60,6 +64,16 @@ def probe(ctx: JobContext) -> int | None:
     return ctx.outage.release(ctx.scheduler)
 
 
+#: How often the loop makes sure today's reconciliation job exists (it runs once a day).
+RECONCILE_CHECK_SECONDS = 3600
+
+
+def enqueue_reconciliation(ctx: JobContext) -> bool:
+    """Enqueue today's reconciliation of REGISTERED payments against DIGIT, once per day."""
+    today = datetime.now(ctx.settings.settlement_timezone).date()
+    return enqueue_daily(ctx.redis, MAINTENANCE_QUEUE, today)
+
+
 class MaintenanceLoop:
     """Runs `sweep` and `probe` on their periods in a daemon thread until `stop()`."""
 
@@ -82,8 +96,12 @@ class MaintenanceLoop:
         settings = self._ctx.settings
         next_sweep = time.monotonic() + settings.sweeper_period_seconds
         next_probe = time.monotonic() + settings.digit_probe_seconds
+        next_reconcile = time.monotonic()
         while not self._stop.wait(self._tick):
             now = time.monotonic()
+            if now >= next_reconcile:
+                next_reconcile = now + RECONCILE_CHECK_SECONDS
+                self._guarded("reconcile", RECONCILE_CHECK_SECONDS, enqueue_reconciliation)
             if now >= next_probe:
                 next_probe = now + settings.digit_probe_seconds
                 self._guarded("probe", settings.digit_probe_seconds, probe)

@@ -45,6 +45,7 @@ from integrator.payments.use_cases import (
     BillOffer,
     DigitUnreachable,
     IdempotencyKeyReused,
+    NotReplicated,
     PaymentInProgress,
     PaymentNotFound,
     PaymentRequest,
@@ -101,6 +102,7 @@ class PaymentService:
         registrar: Registrar,
         scheduler: RegistrationScheduler,
         clock: Callable[[], datetime],
+        replicate: Callable[[], bool] = lambda: True,
     ) -> None:
         self._settings = settings
         self._digit = digit
@@ -111,6 +113,7 @@ class PaymentService:
         self._registrar = registrar
         self._scheduler = scheduler
         self._clock = clock
+        self._replicate = replicate
         self._inline = ThreadPoolExecutor(max_workers=64, thread_name_prefix="register-inline")
         self._lock = threading.Lock()
 
@@ -297,6 +300,7 @@ class PaymentService:
         if created.outcome is CreateOutcome.CONFLICT:
             self._idempotency.release(device.id, idempotency_key, claim.token)
             raise PaymentInProgress(created.payment_id or "")
+        self._ensure_replicated()
         events.current().payment_accepted(payment)
         log.info("payment accepted", extra={
             "payment_id": payment.id, "device_id": device.id, "provisional": payment.provisional,
@@ -310,7 +314,13 @@ class PaymentService:
             log.exception("could not schedule registration", extra={"payment_id": payment.id})
         return AcceptOutcome(payment=self._register_within_budget(payment))
 
+    def _ensure_replicated(self) -> None:
+        """With REDIS_WAIT_REPLICAS, answer only once the replicas hold the payment."""
+        if not self._replicate():
+            raise NotReplicated(retry_after=2)
+
     def _replay(self, payment_id: str | None) -> AcceptOutcome:
+        self._ensure_replicated()
         payment = self._payments.get(payment_id or "")
         if payment is None:  # cannot happen: the record and the payment are written together
             raise RequestInFlight(retry_after=1)

@@ -13,6 +13,7 @@ in `integrator.api.errors`:
         ├── RequestInFlight(retry_after)  409  the same key is being processed right now
         ├── DigitUnreachable(retry_after) 503  DIGIT cannot be reached and no snapshot vouches
         │                                      for the bill: nothing was stored
+        ├── NotReplicated(retry_after)    503  stored, but no replica has it yet: retry the key
         └── NotFound                      404  no such payment / receipt for this device
             ├── PaymentNotFound
             └── ReceiptNotFound
@@ -39,6 +40,7 @@ __all__ = [
     "DigitUnreachable",
     "IdempotencyKeyReused",
     "NotFound",
+    "NotReplicated",
     "PaymentInProgress",
     "PaymentNotFound",
     "PaymentRejected",
@@ -174,6 +176,17 @@ class DigitUnreachable(UseCaseError):
     def __init__(self, retry_after: int = 30) -> None:
         self.retry_after = retry_after
         super().__init__("DIGIT cannot be reached")
+
+
+class NotReplicated(UseCaseError):
+    """The payment is stored, but not yet on the Redis replicas REDIS_WAIT_REPLICAS asks for.
+
+    Answered 503 + Retry-After: the device retries with the same key and gets the payment.
+    """
+
+    def __init__(self, retry_after: int = 2) -> None:
+        self.retry_after = retry_after
+        super().__init__("the payment is not yet replicated")
 
 
 class NotFound(UseCaseError):

@@ -6,11 +6,14 @@ No auth; never part of DIGIT. Each view is a thin call into `World` or the DIGIT
 from __future__ import annotations
 
 import copy
+import itertools
+import threading
+from collections import deque
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from flask import Blueprint
+from flask import Blueprint, Response, request
 
 from integrator.sandbox import seed
 from integrator.sandbox.billing import expire_active_bills, fetch_for
@@ -171,8 +174,75 @@ def clock_state(world: World) -> dict[str, Any]:
     return {"now": world.now_ms(), "iso": world.now().isoformat()}
 
 
+RECORDED_REQUESTS = 2000  # the ring buffer of GET /_sandbox/requests
+RECORDED_BODY_CHARS = 16384  # a recorded body is cut after this many characters
+RECORDED_TOKENS = 10000  # GET /_sandbox/tokens: every token issued (the newest this many)
+
+
+class Recorder:
+    """What DIGIT was sent (a bounded ring buffer) and every token it issued; survives reset.
+
+    Tests use it to prove that no device key reaches DIGIT and that no DIGIT token is logged.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seq = itertools.count(1)
+        self.requests: deque[dict[str, Any]] = deque(maxlen=RECORDED_REQUESTS)
+        self.tokens: deque[str] = deque(maxlen=RECORDED_TOKENS)
+
+    def record(self, response: Response) -> None:
+        if request.path.startswith("/_sandbox/"):
+            return
+        body = request.get_data(cache=True, as_text=True)
+        if not body and request.form:  # a form already parsed (the token endpoint)
+            body = "&".join(f"{k}={v}" for k, v in request.form.items(multi=True))
+        entry = {
+            "method": request.method,
+            "path": request.path,
+            "query": request.query_string.decode("latin-1"),
+            "headers": dict(request.headers.items()),
+            "body": body[:RECORDED_BODY_CHARS],
+            "status": response.status_code,
+        }
+        issued: list[str] = []
+        if request.path == "/user/oauth/token" and response.status_code == 200:
+            answer = response.get_json(silent=True) or {}
+            issued = [str(answer[k]) for k in ("access_token", "refresh_token") if answer.get(k)]
+        with self._lock:
+            entry["seq"] = next(self._seq)
+            self.requests.append(entry)
+            self.tokens.extend(t for t in issued if t not in self.tokens)
+
+    def issued(self) -> list[str]:
+        with self._lock:
+            return list(self.tokens)
+
+    def since(self, seq: int) -> list[dict[str, Any]]:
+        with self._lock:
+            return [copy.deepcopy(e) for e in self.requests if e["seq"] > seq]
+
+
 def create_blueprint(world: World) -> Blueprint:
     bp = Blueprint("sandbox_admin", __name__, url_prefix="/_sandbox")
+    recorder = Recorder()
+
+    @bp.after_app_request
+    def record(response: Response) -> Response:
+        recorder.record(response)
+        return response
+
+    @bp.get("/requests")
+    def requests_seen() -> Any:
+        """Requests to DIGIT's paths (newest last), after `?since=<seq>`."""
+        since = request.args.get("since", "0")
+        seen = recorder.since(int(since) if since.isdigit() else 0)
+        return json_response({"requests": seen})
+
+    @bp.get("/tokens")
+    def tokens_issued() -> Any:
+        """Every access and refresh token issued since the sandbox started (resets included)."""
+        return json_response({"tokens": recorder.issued()})
 
     @bp.get("/health")
     def health() -> Any:

@@ -131,6 +131,40 @@ SEED: tuple[SeedConsumer, ...] = (
 )
 
 
+EXTRA_SERVICES = ("WS", "SW", "PT", "TL")
+EXTRA_NAMES = (
+    "Amrit Pal", "Baljit Kaur", "Charan Singh", "Daljeet Kaur", "Inder Mohan", "Jasbir Gill",
+    "Kamal Preet", "Lakhwinder Singh", "Mohan Lal", "Navdeep Kaur", "Paramjit Sidhu",
+)
+
+
+def extra_seed(count: int) -> tuple[SeedConsumer, ...]:
+    """`count` more consumers with dues (chaos runs: one consumer per simulated payment).
+
+    Deterministic: consumer i is in Amritsar (even i) or Jalandhar (odd i), of service
+    WS, SW, PT, TL in turn (by i // 2), with codes like `WS/CHAOS/000004`, mobile 7000000000 + i
+    and amounts that depend only on i. Every fourth WS/SW/PT consumer has an arrear period too.
+    """
+    extras: list[SeedConsumer] = []
+    for i in range(count):
+        tenant = AMR if i % 2 == 0 else JAL
+        service = EXTRA_SERVICES[(i // 2) % len(EXTRA_SERVICES)]
+        who = (EXTRA_NAMES[i % len(EXTRA_NAMES)], f"{7000000000 + i}")
+        arrear = i % 4 == 0
+        if service == "WS":
+            units = [8 + i % 50] + ([12 + i % 30] if arrear else [])
+            extras.append(_ws(tenant, f"WS/CHAOS/{i:06d}", who, units))
+        elif service == "SW":
+            charge = str(100 + (i % 9) * 25)
+            extras.append(_sw(tenant, f"SW/CHAOS/{i:06d}", who, [charge] * (2 if arrear else 1)))
+        elif service == "PT":
+            tax = str(800 + (i % 23) * 37)
+            extras.append(_pt(tenant, f"PT-CHAOS-{i:06d}", who, [tax] * (2 if arrear else 1)))
+        else:
+            extras.append(_tl(tenant, f"PB-TL-CHAOS-{i:06d}", who, str(500 + (i % 11) * 100)))
+    return tuple(extras)
+
+
 def seed_users() -> list[User]:
     """EMPLOYEE system account, a counter clerk (for out-of-band payments), and a CITIZEN."""
     return [
@@ -213,7 +247,8 @@ def seed_world(world: World) -> None:
     for user in seed_users():
         world.users[(user.user_name, user.type)] = user
     now = world.now()
-    for entry in SEED:
+    entries = SEED + extra_seed(world.config.extra_consumers)
+    for entry in entries:
         world.consumers.append(entry.consumer)
         count = len(entry.periods)
         for i, lines in enumerate(entry.periods):
@@ -224,14 +259,14 @@ def seed_world(world: World) -> None:
                 for detail in demand.details:
                     detail.collection_amount = detail.tax_amount
             world.demands.append(demand)
-    for entry in SEED:
+    for entry in entries:
         generate_bill(world, entry.consumer)
 
 
-def seed_listing() -> list[dict[str, object]]:
+def seed_listing(extra_consumers: int = 0) -> list[dict[str, object]]:
     """The seed consumers with what they owe, for `--list` and `GET /_sandbox/consumers`."""
     rows: list[dict[str, object]] = []
-    for entry in SEED:
+    for entry in SEED + extra_seed(extra_consumers):
         c = entry.consumer
         due = sum((sum(lines.values(), Decimal(0)) for lines in entry.periods), Decimal(0))
         if entry.settled:

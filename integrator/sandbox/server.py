@@ -38,22 +38,45 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds before a payment reaches billing (2.0; must be > 0)",
     )
     parser.add_argument("--list", action="store_true", help="print the seed consumers and exit")
+    parser.add_argument(
+        "--extra-consumers",
+        type=int,
+        default=0,
+        help="seed this many more consumers with dues (chaos runs; seed.extra_seed)",
+    )
+    parser.add_argument(
+        "--lean",
+        action="store_true",
+        help="benchmark mode: precomputed answers on an asyncio server (integrator.sandbox.lean)",
+    )
+    parser.add_argument(
+        "--latency-ms", type=int, default=0, help="added DIGIT latency in ms (faults.latency_ms)"
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.list:
-        for row in seed_listing():
+        for row in seed_listing(args.extra_consumers):
             print(
                 f"{row['tenantId']}\t{row['businessService']}\t{row['consumerCode']}"
                 f"\t{row['mobileNumber']}\t{row['amountDue']}"
             )
         return 0
     config = SandboxConfig(
-        token_ttl_seconds=args.token_ttl, backupdate_lag_seconds=args.backupdate_lag
+        token_ttl_seconds=args.token_ttl,
+        backupdate_lag_seconds=args.backupdate_lag,
+        extra_consumers=max(args.extra_consumers, 0),
     )
-    server = make_server(args.host, args.port, create_sandbox_app(config), threaded=True)
+    if args.lean:
+        from integrator.sandbox import lean
+
+        return lean.run(host=args.host, port=args.port, latency_ms=args.latency_ms, config=config)
+    app = create_sandbox_app(config)
+    if args.latency_ms:
+        app.extensions["sandbox_world"].faults.latency_ms = args.latency_ms
+    server = make_server(args.host, args.port, app, threaded=True)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()

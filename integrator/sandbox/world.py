@@ -33,6 +33,7 @@ class SandboxConfig:
     token_ttl_seconds: int = 604800
     backupdate_lag_seconds: float = 2.0
     bill_expiry_days: int = 15
+    extra_consumers: int = 0  # chaos runs: deterministic consumers beyond SEED (seed.extra_seed)
 
 
 @dataclass(kw_only=True)

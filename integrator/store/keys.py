@@ -143,3 +143,31 @@ def device_rate(device_id: str) -> str:
 def bill_snapshot(bill_id: str) -> str:
     """JSON of a bill as served to a device, with served_at; expires after the snapshot max age."""
     return _key("snapshot", "bill", _part(bill_id))
+
+
+# --- reconciliation and metrics (integrator.store.reconciliation, integrator.observability) ---
+
+
+def payments_flagged() -> str:
+    """ZSET of the payment ids reconciliation flagged for ops, score = flagged_at epoch ms."""
+    return _key("payments", "flagged")
+
+
+def reconciliation_flag(payment_id: str) -> str:
+    """Hash: why reconciliation flagged a payment (reason, DIGIT payment id and status, when)."""
+    return _key("reconciliation", "flag", _part(payment_id))
+
+
+def reconciliation_last_run() -> str:
+    """Hash: summary of the last finished reconciliation run (finished_at, checked, flagged...)."""
+    return _key("reconciliation", "last-run")
+
+
+def metric_counter(name: str) -> str:
+    """Hash of one Redis-backed counter family: JSON of the label values -> count."""
+    return _key("metrics", "counter", name)
+
+
+def metric_histogram(name: str) -> str:
+    """Hash of one Redis-backed histogram family: JSON [labels, bucket|"sum"] -> value."""
+    return _key("metrics", "histogram", name)

@@ -16,6 +16,10 @@ def run(settings: Settings, *args: str) -> str:
     return result.output
 
 
+def new_key(settings: Settings, name: str) -> str:
+    return run(settings, "devices", "add", name, "--tenant", "pb").strip().splitlines()[-1]
+
+
 def bills_status(live: str, key: str) -> int:
     return requests.get(
         f"{live}/v1/bills",
@@ -43,7 +47,7 @@ def test_add_prints_a_working_key_last_and_stores_only_its_hash(
 
 
 def test_revoked_key_is_refused_at_once(e2e_settings: Settings, live: str) -> None:
-    key = run(e2e_settings, "devices", "add", "counter-8", "--tenant", "pb").strip().splitlines()[-1]
+    key = new_key(e2e_settings, "counter-8")
     run(e2e_settings, "devices", "revoke", "counter-8")
     assert bills_status(live, key) == 401
     assert "revoked" in run(e2e_settings, "devices", "list")
@@ -52,7 +56,7 @@ def test_revoked_key_is_refused_at_once(e2e_settings: Settings, live: str) -> No
 def test_rotated_key_keeps_the_device_and_drops_the_old_key(
     e2e_settings: Settings, live: str, services: Services
 ) -> None:
-    old = run(e2e_settings, "devices", "add", "counter-9", "--tenant", "pb").strip().splitlines()[-1]
+    old = new_key(e2e_settings, "counter-9")
     device_id = services.devices.authenticate(old).id  # type: ignore[union-attr]
 
     new = run(e2e_settings, "devices", "rotate-key", "counter-9").strip().splitlines()[-1]

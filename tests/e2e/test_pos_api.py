@@ -473,3 +473,27 @@ def test_cash_payment_sends_our_payment_id_as_transaction_number(
     # DIGIT overwrites a CASH transaction number (digest 5.1), so it is never used to find ours
     assert digit_payment["transactionNumber"] != made["id"]
     assert digit_payment["additionalDetails"]["integratorPaymentId"] == made["id"]
+
+
+def test_without_the_replicas_redis_wait_asks_for_the_answer_is_503_and_the_payment_kept(
+    e2e_settings: Any, redis: Any, sandbox: str
+) -> None:
+    from integrator.app import create_app
+    from integrator.services import services_of
+    from tests.support.live_app import serve
+
+    app = create_app(e2e_settings.with_changes(redis_wait_replicas=1, redis_wait_timeout_ms=50))
+    services = services_of(app)
+    _device, key = services.devices.add("pos-wait", ["pb"])
+    with serve(app) as base:
+        device = Pos(base=base, key=key)
+        bill = current_bill(device, TL_AMRITSAR, "TL")
+        response = device.pay(payment_body([(bill["billId"], 1500)]), key="wait-1")
+        again = device.pay(payment_body([(bill["billId"], 1500)]), key="wait-1")
+
+    assert response.status_code == 503, response.text
+    assert body_of(response)["code"] == "NOT_REPLICATED" and "Retry-After" in response.headers
+    assert again.status_code == 503  # a retry is a replay: still no second payment
+    [stored] = [p for p in services.payments_store.list_recent().payments]
+    assert stored.idempotency_key == "wait-1"
+    services.redis.close()

@@ -26,6 +26,7 @@ def settings_for(redis_url: str, **env: str) -> Settings:
             "DIGIT_PASSWORD": "factory-test-password",
             "DIGIT_TENANT_ID": "pb.amritsar",
             "REDIS_URL": redis_url,
+            "SECRET_KEY": "test-secret-key-0123456789abcdef",
             **env,
         }
     )

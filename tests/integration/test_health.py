@@ -63,6 +63,7 @@ def settings_for(redis_url: str) -> Settings:
             "DIGIT_PASSWORD": PASSWORD,
             "DIGIT_TENANT_ID": "pb.amritsar",
             "REDIS_URL": redis_url,
+            "SECRET_KEY": "test-secret-key-0123456789abcdef",
         }
     )
 

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 import redis as redis_lib
 import requests
-from digit_procs import fetch_in_own_process
 
 from integrator.digit.client import DigitClient
 from integrator.digit.errors import (
@@ -21,6 +20,7 @@ from integrator.digit.errors import (
 )
 from integrator.digit.models import Bill, PaymentCreate, PaymentLine
 from integrator.settings import Settings
+from tests.integration.digit.digit_procs import fetch_in_own_process
 
 WS_CONSUMER = "WS/107/2019-20/000022"
 RAMESH_MOBILE = "9876543210"

@@ -7,8 +7,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from conftest import KEY, REVOKED_KEY, Edge, build_edge, make_bill, make_offer, valid_body
-from test_api_requests import problem_of
 
 from integrator.digit.errors import DigitErrorDetail, DigitRejected, DigitUnavailable
 from integrator.payments.models import InvalidTransition, PaymentRejected, PaymentStatus, Violation
@@ -19,6 +17,16 @@ from integrator.payments.use_cases import (
     PendingPayment,
     RequestInFlight,
 )
+from tests.unit.api.conftest import (
+    KEY,
+    REVOKED_KEY,
+    Edge,
+    build_edge,
+    make_bill,
+    make_offer,
+    valid_body,
+)
+from tests.unit.api.test_api_requests import problem_of
 
 BILLS = "/v1/bills?tenantId=pb.amritsar&businessService=WS&consumerCode=WS/107/2024-25/000123"
 
@@ -349,7 +357,12 @@ def test_an_unexpected_error_is_a_generic_500_with_the_traceback_only_in_the_log
     assert response.status_code == 500
     assert problem_of(response)["code"] == "INTERNAL_ERROR"
     assert "Traceback" not in text and "internals" not in text and "ZeroDivision" not in text
-    assert any(r.exc_info and r.exc_info[0] is ZeroDivisionError for r in caplog.records)
+    # the JSON log handler's redaction turns exc_info into a (redacted) exc_text in place
+    assert any(
+        (r.exc_info and r.exc_info[0] is ZeroDivisionError)
+        or "ZeroDivisionError" in (r.exc_text or "")
+        for r in caplog.records
+    )
 
 
 @pytest.mark.parametrize(
@@ -396,3 +409,15 @@ def test_bill_dump_handles_missing_dates_and_mobile(edge: Edge) -> None:
         None,
         [],
     )
+
+
+def test_an_unreachable_redis_is_a_503_not_a_500(edge: Edge) -> None:
+    import redis
+
+    edge.payments.raise_error = redis.exceptions.ConnectionError("Connection refused")
+
+    response = edge.client.get(BILLS, headers=edge.headers())
+
+    assert response.status_code == 503
+    assert problem_of(response)["code"] == "STORE_UNAVAILABLE"
+    assert "Retry-After" in response.headers

@@ -7,8 +7,9 @@ import re
 from typing import Any
 
 import pytest
-from conftest import Edge
 from openapi_spec_validator import validate
+
+from tests.unit.api.conftest import Edge
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from conftest import DROP, Edge, build_edge, valid_body
 
 from integrator.api.schemas import NAME_PATTERN
+from tests.unit.api.conftest import DROP, Edge, build_edge, valid_body
 
 
 def problem_of(response: Any) -> dict[str, Any]:

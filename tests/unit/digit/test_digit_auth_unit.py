@@ -12,15 +12,6 @@ from urllib.parse import parse_qs
 import pytest
 import redis as redis_lib
 import responses as responses_lib
-from digit_unit_helpers import (
-    FETCH_URL,
-    TOKEN_URL,
-    add_json,
-    bill_response,
-    error_res,
-    make_bill,
-    token_answer,
-)
 
 from integrator import jsonutil
 from integrator.digit.auth import credentials_fingerprint, unlock
@@ -29,6 +20,15 @@ from integrator.digit.errors import DigitAuthError, DigitAuthLocked, DigitUnavai
 from integrator.digit.http import build_session
 from integrator.store import keys
 from integrator.store.tokens import StoredToken, TokenStore
+from tests.unit.digit.digit_unit_helpers import (
+    FETCH_URL,
+    TOKEN_URL,
+    add_json,
+    bill_response,
+    error_res,
+    make_bill,
+    token_answer,
+)
 
 
 def _form(call: responses_lib.Call) -> dict[str, str]:

@@ -10,7 +10,21 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import requests
-from digit_unit_helpers import (
+
+from integrator import jsonutil
+from integrator.digit.client import DEFAULT_CONFIG_DIR, DigitClient
+from integrator.digit.errors import (
+    DigitAuthError,
+    DigitForbidden,
+    DigitOutcomeUnknown,
+    DigitRejected,
+    DigitUnavailable,
+)
+from integrator.digit.http import build_session, mask_mobile, request_info
+from integrator.digit.models import PaymentCreate, PaymentLine
+from integrator.digit.parse import datetime_to_epoch_ms, epoch_ms_to_datetime
+from integrator.store import keys
+from tests.unit.digit.digit_unit_helpers import (
     BASE,
     CREATE_URL,
     EXPIRY_MS,
@@ -26,20 +40,6 @@ from digit_unit_helpers import (
     payment_response,
     token_answer,
 )
-
-from integrator import jsonutil
-from integrator.digit.client import DEFAULT_CONFIG_DIR, DigitClient
-from integrator.digit.errors import (
-    DigitAuthError,
-    DigitForbidden,
-    DigitOutcomeUnknown,
-    DigitRejected,
-    DigitUnavailable,
-)
-from integrator.digit.http import build_session, mask_mobile, request_info
-from integrator.digit.models import PaymentCreate, PaymentLine
-from integrator.digit.parse import datetime_to_epoch_ms, epoch_ms_to_datetime
-from integrator.store import keys
 
 
 @pytest.fixture

@@ -7,12 +7,12 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
-from payment_factories import NOW, make_bill, make_line, make_payment
 
 from integrator.payments import states
 from integrator.payments.devices import Device, InvalidTenantScope, normalise_scopes, scope_covers
 from integrator.payments.models import ConsumerKey, PaymentStatus
 from integrator.store import codec
+from tests.unit.payments.payment_factories import NOW, make_bill, make_line, make_payment
 
 
 def test_total_amount_and_consumer_keys() -> None:

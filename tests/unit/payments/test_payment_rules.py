@@ -7,7 +7,6 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
-from payment_factories import NOW, PT, RULES, SW, TL, WC, WS, make_bill
 
 from integrator.digit.models import PaymentRule
 from integrator.payments.models import AmountExactness, Payability
@@ -22,6 +21,7 @@ from integrator.payments.rules import (
     local_today,
     payability,
 )
+from tests.unit.payments.payment_factories import NOW, PT, RULES, SW, TL, WC, WS, make_bill
 
 KOLKATA = ZoneInfo("Asia/Kolkata")
 CAP = Decimal(10000)

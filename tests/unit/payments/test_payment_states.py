@@ -6,10 +6,10 @@ import itertools
 from datetime import timedelta
 
 import pytest
-from payment_factories import NOW, make_payment
 
 from integrator.payments import states
 from integrator.payments.models import InvalidTransition, PaymentStatus
+from tests.unit.payments.payment_factories import NOW, make_payment
 
 P, R, N, X = (
     PaymentStatus.PENDING,

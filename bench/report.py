@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""Render bench/results/latest.json as the table of docs/performance.md (between its markers).
+
+    .venv/bin/python bench/report.py [bench/results/latest.json] [docs/performance.md]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+BEGIN = "<!-- bench:begin (written by bench/report.py from bench/results/latest.json) -->"
+END = "<!-- bench:end -->"
+
+
+def ok(value: bool | None) -> str:
+    return "n/a" if value is None else ("met" if value else "**missed**")
+
+
+def markdown(result: dict[str, Any]) -> str:
+    m, v, mach = result["measurements"], result["verdicts"], result["machine"]
+    rows = ["| # | measure | result | ratio | target | verdict |", "|---|---|---|---|---|---|"]
+    lat = m.get("latency")
+    if lat:
+        d, i = lat["direct"], lat["integrator"]
+        rows.append(
+            f"| 1 | bills by consumer, {d['connections']} connections, "
+            f"{lat['latency_ms']} ms DIGIT "
+            f"| integrator {i['ok_rps']:.0f}/s, p50 {i['p50_ms']} ms, p99 {i['p99_ms']} ms; direct "
+            f"{d['ok_rps']:.0f}/s, p50 {d['p50_ms']} ms, p99 {d['p99_ms']} ms "
+            f"| {lat['throughput_ratio']:.2f}x throughput, {lat['p99_ratio']:.2f}x p99 "
+            f"| >= 0.9x, p99 <= 1.5x | {ok(v['1_throughput'])} / {ok(v['1_p99'])} |")
+    nol = m.get("no_latency")
+    if nol:
+        i, b = nol["integrator"], nol["bare_proxy"]
+        rows.append(
+            f"| 2 | same, no added latency | integrator {i['ok_rps']:.0f}/s "
+            f"(p99 {i['p99_ms']} ms); "
+            f"bare Flask+requests proxy {b['ok_rps']:.0f}/s; sandbox alone "
+            f"{nol['direct']['ok_rps']:.0f}/s | {nol['bare_proxy_ratio']:.2f}x | >= 0.7x "
+            f"| {ok(v['2_bare_proxy'])} |")
+    e2e = m.get("payments_e2e")
+    if e2e:
+        rows.append(
+            f"| 3a | payments end to end (accept + inline registration), {e2e['latency_ms']} ms "
+            f"DIGIT | {e2e['payments']} payments: {e2e['outcomes']}; p50 {e2e['accept_p50_ms']} "
+            f"ms | - | 201 REGISTERED | - |")
+    drain = m.get("drain") or {}
+    if "ratio" in drain:
+        rows.append(
+            f"| 3b | drain of {drain['backlog']} PENDING payments after an outage, "
+            f"{drain['workers']} workers, {drain['latency_ms']} ms DIGIT "
+            f"| {drain['drain_seconds']} s"
+            f" ({drain['registered_per_s']}/s; {drain['statuses']}) vs limit "
+            f"{drain['limit_seconds']} s ({drain['limit_per_s']}/s) | {drain['ratio']:.2f}x "
+            f"| >= 0.8x | {ok(v['3_drain'])} |")
+    elif drain:
+        rows.append(f"| 3b | drain | {drain.get('skipped')} | - | >= 0.8x | n/a |")
+    rows.append(f"| 4 | DIGIT logins over the whole run | {m['logins']} | - | exactly 1 "
+                f"| {ok(v['4_one_login'])} |")
+    rss = ", ".join(f"{k} {val}" for k, val in m["peak_rss_mb"].items())
+    rows.append(f"| 5 | peak RSS (VmHWM, MB) | {rss} | - | <= 120 MB | {ok(v['5_rss'])} |")
+    lines = [
+        BEGIN,
+        "",
+        f"Run {result['started_at']}: `{result['command']}`",
+        "",
+        f"Machine: {mach['nproc']} cores ({mach['cpu_model']}), {mach['memory_gb']} GB, "
+        f"{mach['os']}, kernel {mach['kernel']}, Python {mach['python']}, {mach['wrk']}; "
+        f"{mach['taskset']}.",
+        "",
+        *rows,
+        "",
+        f"gunicorn: {m.get('gunicorn', {}).get('effective', '')}",
+        "",
+        END,
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    source = Path(argv[1]) if len(argv) > 1 else ROOT / "bench" / "results" / "latest.json"
+    target = Path(argv[2]) if len(argv) > 2 else ROOT / "docs" / "performance.md"
+    block = markdown(json.loads(source.read_text()))
+    text = target.read_text() if target.exists() else f"{BEGIN}\n{END}\n"
+    if BEGIN not in text or END not in text:
+        text = text.rstrip() + f"\n\n{BEGIN}\n{END}\n"
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    target.write_text(head + block + tail)
+    print(f"report: wrote {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

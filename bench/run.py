@@ -1,0 +1,723 @@
+#!/usr/bin/env python3
+"""`make bench`: the integrator under its production gunicorn configuration, against DIGIT's
+latency, on one machine. Prints a table and writes bench/results/latest.json.
+
+    .venv/bin/python bench/run.py [--duration 15] [--drain-backlog 5000] [--skip-drain]
+
+What runs (all on 127.0.0.1, every process started here and stopped at the end):
+  * a private redis-server (durable: appendonly, appendfsync always, noeviction, as production);
+  * the DIGIT sandbox in lean mode (`integrator sandbox --lean`): precomputed read answers after a
+    non-blocking latency, so the upstream is not the bottleneck;
+  * the integrator: `gunicorn -c config/gunicorn.conf.py integrator.wsgi:app` (production config);
+  * the bare proxy (bench/bare_proxy.py) under the same gunicorn model;
+  * wrk (Debian's package, bench/ensure-tools) as the load generator, 2 threads;
+  * for the drain, N `integrator worker` processes.
+
+Measurements:
+  1. bills by consumer at 100 connections with 200 ms DIGIT latency: integrator vs straight to
+     the sandbox (throughput ratio, p50/p99);
+  2. the same with no added latency: integrator vs the bare proxy;
+  3. payments end to end (accept + inline register through the API) and the drain of a backlog of
+     PENDING payments (already sent once: each needs a search and a create) from the moment DIGIT
+     recovers, vs concurrency / (2 x latency);
+  4. DIGIT logins over the whole run (sandbox counters);
+  5. peak RSS (VmHWM) of every web and worker process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import redis as redis_lib
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+BENCH = ROOT / "bench"
+RESULTS = BENCH / "results"
+PYTHON = sys.executable
+
+TENANT = "pb.amritsar"
+# Seed consumers with something due (`integrator sandbox --list`), all in pb.amritsar.
+FETCH_TARGETS = [
+    (TENANT, "WS", "WS/107/2019-20/000022"),
+    (TENANT, "SW", "SW/107/2019-20/000011"),
+    (TENANT, "PT", "PT-107-000123"),
+    (TENANT, "WS", "WS/107/2019-20/000023"),
+    (TENANT, "TL", "PB-TL-2024-07-04-002271"),
+    (TENANT, "PT", "PT-107-000124"),
+    (TENANT, "SW", "SW/107/2019-20/000012"),
+    (TENANT, "WS", "WS/107/2020-21/000031"),
+    (TENANT, "WS", "WS/107/2020-21/000032"),
+]
+TARGETS = {
+    "direct_throughput_ratio": 0.9,
+    "p99_ratio_max": 1.5,
+    "bare_proxy_ratio": 0.7,
+    "drain_ratio": 0.8,
+    "logins": 1,
+    "rss_mb_max": 120,
+}
+
+
+def log(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(check: Any, *, timeout: float = 30.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except Exception as exc:  # not up yet
+            last = exc
+        time.sleep(0.1)
+    raise RuntimeError(f"timed out waiting for {what}: {last!r}")
+
+
+# --- processes --------------------------------------------------------------------------------
+
+
+@dataclass
+class Proc:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.popen.wait(timeout=timeout)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(timeout=5)
+
+
+@dataclass
+class Fleet:
+    workdir: Path
+    procs: list[Proc] = field(default_factory=list)
+
+    def start(self, name: str, args: list[str], env: dict[str, str] | None = None,
+              cwd: Path = ROOT) -> Proc:
+        log_path = self.workdir / f"{name}.log"
+        handle = log_path.open("wb")
+        popen = subprocess.Popen(args, cwd=cwd, env=env, stdout=handle, stderr=subprocess.STDOUT,
+                                 start_new_session=True)
+        proc = Proc(name, popen, log_path)
+        self.procs.append(proc)
+        return proc
+
+    def stop(self, proc: Proc) -> None:
+        proc.stop()
+        if proc in self.procs:
+            self.procs.remove(proc)
+
+    def stop_all(self) -> None:
+        for proc in reversed(list(self.procs)):
+            proc.stop()
+        self.procs.clear()
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of `pid` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            stat = (entry / "stat").read_text()
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            if ppid == pid:
+                found.append(int(entry.name))
+    return sorted(found)
+
+
+def proc_status(pid: int, field_name: str) -> int | None:
+    """A kB field (VmHWM, VmRSS) of /proc/<pid>/status, in kB."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field_name + ":"):
+                return int(line.split()[1])
+    return None
+
+
+class RssWatch:
+    """Peak RSS (VmHWM) per process: gunicorn workers and RQ workers (and their work horses)."""
+
+    def __init__(self) -> None:
+        self.peak_kb: dict[str, int] = {}
+
+    def sample(self, label: str, pid: int) -> None:
+        hwm = proc_status(pid, "VmHWM")
+        if hwm is not None:
+            self.peak_kb[label] = max(self.peak_kb.get(label, 0), hwm)
+
+    def sample_gunicorn(self, label: str, master: Proc) -> None:
+        self.sample(f"{label} master", master.pid)
+        for i, pid in enumerate(children(master.pid)):
+            self.sample(f"{label} worker {i + 1}", pid)
+
+    def sample_rq(self, workers: list[Proc]) -> None:
+        for i, proc in enumerate(workers):
+            self.sample(f"rq worker {i + 1}", proc.pid)
+            for pid in children(proc.pid):
+                self.sample(f"rq worker {i + 1} work horse", pid)
+
+    def megabytes(self) -> dict[str, float]:
+        return {k: round(v / 1024, 1) for k, v in sorted(self.peak_kb.items())}
+
+
+# --- machine ----------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem_kb = 0
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_kb = int(line.split()[1])
+    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": model,
+        "memory_gb": round(mem_kb / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "os": _os_name(),
+        "python": platform.python_version(),
+        "wrk": (wrk_version.stdout + wrk_version.stderr).split("\n")[0].strip(),
+        "taskset": "none (all processes share all cores)",
+    }
+
+
+def _os_name() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                return line.split("=", 1)[1].strip('"')
+    return platform.system()
+
+
+# --- load -------------------------------------------------------------------------------------
+
+
+def wrk(url: str, *, connections: int, duration: int, mode: str, keys: list[str],
+        threads: int = 2) -> dict[str, Any]:
+    env = dict(os.environ)
+    env["BENCH_MODE"] = mode
+    env["BENCH_KEYS"] = ",".join(keys)
+    env["BENCH_TARGETS"] = ";".join("|".join(t) for t in FETCH_TARGETS)
+    args = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration}s",
+            "--timeout", "10s", "-s", str(BENCH / "lua" / "fetch.lua"), url]
+    out = subprocess.run(args, capture_output=True, text=True, env=env, check=False,
+                         timeout=duration + 60)
+    match = re.search(r"WRKJSON (\{.*\})", out.stdout)
+    if match is None:
+        raise RuntimeError(f"wrk gave no summary: {out.stdout}\n{out.stderr}")
+    raw = json.loads(match.group(1))
+    seconds = raw["duration_us"] / 1e6
+    errors = sum(raw[k] for k in raw if k.startswith("errors_"))
+    return {
+        "requests": raw["requests"],
+        "errors": errors,
+        "errors_detail": {k[7:]: raw[k] for k in raw if k.startswith("errors_") and raw[k]},
+        "rps": round(raw["requests"] / seconds, 1),
+        "ok_rps": round((raw["requests"] - raw["errors_status"]) / seconds, 1),
+        "p50_ms": round(raw["p50_us"] / 1000, 1),
+        "p90_ms": round(raw["p90_us"] / 1000, 1),
+        "p99_ms": round(raw["p99_us"] / 1000, 1),
+        "max_ms": round(raw["max_us"] / 1000, 1),
+        "seconds": round(seconds, 2),
+        "connections": connections,
+    }
+
+
+class Sandbox:
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.http = requests.Session()
+
+    def faults(self, **values: Any) -> dict[str, Any]:
+        answer = self.http.post(f"{self.base}/_sandbox/faults", json=values, timeout=5)
+        answer.raise_for_status()
+        return dict(answer.json())
+
+    def counters(self) -> dict[str, int]:
+        answer = self.http.get(f"{self.base}/_sandbox/counters", timeout=5)
+        answer.raise_for_status()
+        return {k: int(v) for k, v in answer.json().items()}
+
+
+# --- the bench --------------------------------------------------------------------------------
+
+
+@dataclass
+class Context:
+    args: argparse.Namespace
+    fleet: Fleet
+    env: dict[str, str]
+    sandbox: Sandbox
+    redis: redis_lib.Redis
+    web_url: str
+    bare_url: str
+    web: Proc
+    bare: Proc
+    rss: RssWatch
+    keys: list[str]
+
+
+def base_env(*, redis_url: str, sandbox_url: str, port: int, workdir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DIGIT_", "REDIS_", "WEB_"))}
+    env.update({
+        "REDIS_URL": redis_url,
+        "DIGIT_BASE_URL": sandbox_url,
+        "DIGIT_USERNAME": "INTEGRATOR_SYSTEM",
+        "DIGIT_PASSWORD": "sandbox-password",
+        "DIGIT_TENANT_ID": TENANT,
+        "PORT": str(port),
+        "LOG_LEVEL": "WARNING",
+        "SECRET_KEY": secrets.token_hex(16),
+        # 100 devices hammering as fast as they can: the limiter still runs, but must not refuse
+        "DEVICE_RATE_LIMIT_PER_MINUTE": "100000000",
+        "VAR_DIR": str(workdir / "var"),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    })
+    return env
+
+
+def start_redis(fleet: Fleet, workdir: Path) -> tuple[str, Proc]:
+    port = free_port()
+    data = workdir / "redis"
+    data.mkdir(parents=True, exist_ok=True)
+    proc = fleet.start("redis", [
+        "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data),
+        "--save", "", "--appendonly", "yes", "--appendfsync", "always",
+        "--maxmemory-policy", "noeviction", "--daemonize", "no",
+    ])
+    client = redis_lib.Redis(port=port)
+    wait_until(client.ping, what="redis")
+    return f"redis://127.0.0.1:{port}/0", proc
+
+
+def add_devices(env: dict[str, str], count: int) -> list[str]:
+    """`count` device keys for pb.amritsar, written straight to the store (the CLI's path)."""
+    from integrator.settings import Settings
+    from integrator.store.devices import DeviceStore
+
+    settings = Settings.from_env(env, dotenv=False)
+    client = redis_lib.Redis.from_url(settings.redis_url)
+    store = DeviceStore(client, clock=lambda: datetime.now(UTC))
+    keys = []
+    for i in range(count):
+        _, key = store.add(f"bench-{i:03d}-{secrets.token_hex(3)}", [TENANT])
+        keys.append(key)
+    client.close()
+    return keys
+
+
+def measure_fetch(ctx: Context) -> dict[str, Any]:
+    args = ctx.args
+    results: dict[str, Any] = {}
+    sandbox_url = ctx.sandbox.base
+    # (1) 200 ms: straight to the sandbox, then through the integrator
+    ctx.sandbox.faults(latency_ms=args.latency_ms, down=False)
+    log(f"(1) {args.connections} connections, {args.latency_ms} ms DIGIT latency")
+    wrk(sandbox_url, connections=args.connections, duration=3, mode="direct", keys=[])  # warm
+    direct = wrk(sandbox_url, connections=args.connections, duration=args.duration,
+                 mode="direct", keys=[])
+    log(f"    direct: {direct['rps']} rps p50 {direct['p50_ms']} p99 {direct['p99_ms']}")
+    wrk(ctx.web_url, connections=args.connections, duration=3, mode="integrator", keys=ctx.keys)
+    before = ctx.sandbox.counters().get("fetchbill", 0)
+    through = wrk(ctx.web_url, connections=args.connections, duration=args.duration,
+                  mode="integrator", keys=ctx.keys)
+    after = ctx.sandbox.counters().get("fetchbill", 0)
+    ctx.rss.sample_gunicorn("web", ctx.web)
+    log(f"    integrator: {through['rps']} rps p50 {through['p50_ms']} p99 {through['p99_ms']}"
+        f" errors {through['errors']}")
+    results["latency"] = {
+        "latency_ms": args.latency_ms,
+        "direct": direct,
+        "integrator": through,
+        "throughput_ratio": round(through["ok_rps"] / direct["ok_rps"], 3),
+        "p99_ratio": round(through["p99_ms"] / direct["p99_ms"], 3),
+        "sandbox_fetchbill_calls": after - before,
+        "every_fetch_reached_digit": after - before >= through["requests"] - through["errors"],
+    }
+    # (2) no latency: integrator vs the bare proxy (and, for reference, the sandbox itself)
+    ctx.sandbox.faults(latency_ms=0)
+    log(f"(2) {args.connections} connections, no added latency")
+    direct0 = wrk(sandbox_url, connections=args.connections, duration=args.duration,
+                  mode="direct", keys=[])
+    wrk(ctx.bare_url, connections=args.connections, duration=3, mode="integrator", keys=[])
+    bare = wrk(ctx.bare_url, connections=args.connections, duration=args.duration,
+               mode="integrator", keys=[])
+    ctx.rss.sample_gunicorn("bare proxy", ctx.bare)
+    log(f"    bare proxy: {bare['rps']} rps p99 {bare['p99_ms']}")
+    before = ctx.sandbox.counters().get("fetchbill", 0)
+    through0 = wrk(ctx.web_url, connections=args.connections, duration=args.duration,
+                   mode="integrator", keys=ctx.keys)
+    after = ctx.sandbox.counters().get("fetchbill", 0)
+    ctx.rss.sample_gunicorn("web", ctx.web)
+    log(f"    integrator: {through0['rps']} rps p99 {through0['p99_ms']}"
+        f" errors {through0['errors']}")
+    results["no_latency"] = {
+        "direct": direct0,
+        "bare_proxy": bare,
+        "integrator": through0,
+        "bare_proxy_ratio": round(through0["ok_rps"] / bare["ok_rps"], 3),
+        "sandbox_fetchbill_calls": after - before,
+        "every_fetch_reached_digit": after - before >= through0["requests"] - through0["errors"],
+    }
+    return results
+
+
+def measure_payments_e2e(ctx: Context) -> dict[str, Any]:
+    """Accept + inline registration through the API, one payment per seed consumer's bill."""
+    ctx.sandbox.faults(latency_ms=ctx.args.latency_ms, down=False)
+    http = requests.Session()
+    headers = {"Authorization": f"Bearer {ctx.keys[0]}"}
+    timings: list[float] = []
+    statuses: dict[str, int] = {}
+    for tenant, service, code in FETCH_TARGETS:
+        bills = http.get(f"{ctx.web_url}/v1/bills", headers=headers, timeout=30, params={
+            "tenantId": tenant, "businessService": service, "consumerCode": code}).json()
+        for offer in bills.get("bills", []):
+            bill = offer.get("bill", offer)
+            amount = bill.get("totalAmount")
+            body = {"tenantId": tenant, "paymentMode": "CASH", "paidBy": "OWNER",
+                    "payerName": "Bench Payer", "mobileNumber": "9876543210",
+                    "bills": [{"billId": bill["billId"], "amount": amount}]}
+            started = time.perf_counter()
+            answer = http.post(f"{ctx.web_url}/v1/payments", timeout=60, data=json.dumps(body),
+                               headers={**headers, "Idempotency-Key": secrets.token_hex(12),
+                                        "Content-Type": "application/json"})
+            timings.append((time.perf_counter() - started) * 1000)
+            status = f"{answer.status_code} {answer.json().get('status', '')}".strip()
+            statuses[status] = statuses.get(status, 0) + 1
+    timings.sort()
+    return {
+        "latency_ms": ctx.args.latency_ms,
+        "payments": len(timings),
+        "outcomes": statuses,
+        "accept_p50_ms": round(timings[len(timings) // 2], 1) if timings else None,
+        "accept_max_ms": round(timings[-1], 1) if timings else None,
+        "digit_calls_per_accept_note": "bill search by id, bill search by consumer, payment "
+                                       "search, payment create (inline) = 4 x latency",
+    }
+
+
+def make_backlog(ctx: Context, count: int) -> list[str]:
+    """`count` PENDING payments whose create was already sent once (an outage interrupted it):
+    each needs a payment search, then a create. Stored with PaymentStore.create, as the API does."""
+    from integrator.payments import states
+    from integrator.payments.models import HistoryEntry, Payment, PaymentBill, PaymentStatus
+    from integrator.store.payments import CreateOutcome, PaymentStore
+
+    store = PaymentStore(ctx.redis)
+    now = datetime.now(UTC)
+    ids = []
+    for i in range(count):
+        bill_id = f"bench-bill-{i:06d}-{secrets.token_hex(4)}"
+        payment_id = "pay_" + secrets.token_hex(12)
+        payment = Payment(
+            id=payment_id, device_id="bench-drain", idempotency_key=f"drain-{i}",
+            fingerprint=secrets.token_hex(8), status=PaymentStatus.PENDING, tenant_id=TENANT,
+            payment_mode="CASH", paid_by="OWNER", payer_name="Backlog Payer",
+            mobile_number="9876543210", instrument_number=None, instrument_date=None,
+            transaction_number=None, collected_at=now,
+            bills=(PaymentBill(bill_id=bill_id, bill_number=f"BN-{i}",
+                               consumer_code=f"BENCH/{i:06d}", business_service="WS",
+                               amount=Decimal("100.00"), total_due=Decimal("100.00")),),
+            created_at=now,
+            history=(HistoryEntry(at=now, actor="bench", event="accepted",
+                                  to_status=PaymentStatus.PENDING, reason="checked"),),
+        )
+        payment = states.mark_create_sent(payment, payment.bill_ids, actor="bench", at=now)
+        created = store.create(payment)
+        if created.outcome is not CreateOutcome.CREATED:
+            raise RuntimeError(f"backlog payment {i} not created: {created}")
+        ids.append(payment_id)
+    return ids
+
+
+def measure_drain(ctx: Context) -> dict[str, Any]:
+    args = ctx.args
+    jobs_dir = ROOT / "integrator" / "jobs"
+    if not (jobs_dir / "scheduling.py").exists():
+        return {"skipped": "integrator/jobs (the RQ worker) is not there yet"}
+    from integrator.jobs.scheduling import RqRegistrationScheduler
+    from integrator.payments.models import PaymentStatus
+    from integrator.settings import Settings
+    from integrator.store.payments import PaymentStore
+
+    settings = Settings.from_env(ctx.env, dotenv=False)
+    ctx.sandbox.faults(latency_ms=args.drain_latency_ms, down=True)
+    log(f"(3) drain: DIGIT down; storing {args.drain_backlog} PENDING payments")
+    ids = make_backlog(ctx, args.drain_backlog)
+    worker_env = dict(ctx.env)
+    worker_env["DIGIT_PROBE_SECONDS"] = "1"
+    workers = [
+        ctx.fleet.start(f"worker-{i + 1}", [PYTHON, "-m", "integrator.cli", "worker"],
+                        env=worker_env)
+        for i in range(args.drain_workers)
+    ]
+    time.sleep(3.0)  # let them start (imports, Redis check) before DIGIT recovers
+    for proc in workers:
+        if proc.popen.poll() is not None:
+            raise RuntimeError(f"{proc.name} exited: see {proc.log_path}")
+    scheduler = RqRegistrationScheduler(redis=ctx.redis, settings=settings)
+    store = PaymentStore(ctx.redis)
+    limit = args.drain_workers / (2 * args.drain_latency_ms / 1000)
+    ctx.sandbox.faults(down=False)
+    started = time.monotonic()
+    log(f"    DIGIT recovered; releasing {len(ids)} payments to {len(workers)} workers "
+        f"(limit {limit:.1f}/s)")
+    for payment_id in ids:
+        scheduler.schedule(payment_id, delay_seconds=0)
+    enqueue_seconds = time.monotonic() - started
+    deadline = started + args.drain_timeout
+    registered = 0
+    while time.monotonic() < deadline:
+        counts = store.count_by_status()
+        registered = counts.get(PaymentStatus.REGISTERED, 0)
+        ctx.rss.sample_rq(workers)
+        if counts.get(PaymentStatus.PENDING, 0) == 0:
+            break
+        time.sleep(0.25)
+    elapsed = time.monotonic() - started
+    counts = {k.value: v for k, v in store.count_by_status().items()}
+    ctx.rss.sample_rq(workers)
+    for proc in workers:
+        ctx.fleet.stop(proc)
+    rate = registered / elapsed if elapsed else 0.0
+    sandbox_counters = ctx.sandbox.counters()
+    return {
+        "backlog": len(ids),
+        "workers": len(workers),
+        "latency_ms": args.drain_latency_ms,
+        "limit_per_s": round(limit, 2),
+        "limit_seconds": round(len(ids) / limit, 1),
+        "drain_seconds": round(elapsed, 2),
+        "enqueue_seconds": round(enqueue_seconds, 2),
+        "registered_per_s": round(rate, 2),
+        "ratio": round(rate / limit, 3),
+        "statuses": counts,
+        "completed": counts.get("PENDING", 0) == 0,
+        "sandbox_payment_creates": sandbox_counters.get("payment_create", 0),
+    }
+
+
+def table(result: dict[str, Any]) -> str:
+    rows: list[tuple[str, str, str, str]] = []
+    m = result["measurements"]
+    lat = m.get("latency")
+    if lat:
+        d, i = lat["direct"], lat["integrator"]
+        rows.append((f"1. bills, {lat['latency_ms']} ms DIGIT, {d['connections']} conns",
+                     f"{i['ok_rps']:.0f}/s vs direct {d['ok_rps']:.0f}/s; p50 {i['p50_ms']} vs "
+                     f"{d['p50_ms']} ms; p99 {i['p99_ms']} vs {d['p99_ms']} ms",
+                     f"{lat['throughput_ratio']:.2f}x, p99 {lat['p99_ratio']:.2f}x",
+                     ">= 0.9x, p99 <= 1.5x"))
+    nol = m.get("no_latency")
+    if nol:
+        i, b = nol["integrator"], nol["bare_proxy"]
+        rows.append(("2. bills, no added latency",
+                     f"{i['ok_rps']:.0f}/s (p99 {i['p99_ms']} ms) vs bare proxy "
+                     f"{b['ok_rps']:.0f}/s; sandbox alone {nol['direct']['ok_rps']:.0f}/s",
+                     f"{nol['bare_proxy_ratio']:.2f}x", ">= 0.7x"))
+    e2e = m.get("payments_e2e")
+    if e2e:
+        rows.append((f"3a. payments e2e, {e2e['latency_ms']} ms DIGIT",
+                     f"{e2e['payments']} accepted: {e2e['outcomes']}; p50 "
+                     f"{e2e['accept_p50_ms']} ms", "-", "201 REGISTERED"))
+    drain = m.get("drain")
+    if drain and "skipped" not in drain:
+        rows.append((f"3b. drain {drain['backlog']}, {drain['workers']} workers, "
+                     f"{drain['latency_ms']} ms",
+                     f"{drain['drain_seconds']} s ({drain['registered_per_s']}/s) vs limit "
+                     f"{drain['limit_seconds']} s ({drain['limit_per_s']}/s)",
+                     f"{drain['ratio']:.2f}x", ">= 0.8x"))
+    elif drain:
+        rows.append(("3b. drain", drain["skipped"], "-", ">= 0.8x"))
+    rows.append(("4. DIGIT logins, whole run", str(m["logins"]), "-", "exactly 1"))
+    rss = m["peak_rss_mb"]
+    worst = max((v for k, v in rss.items() if "bare" not in k), default=0.0)
+    rows.append(("5. peak RSS per process", f"max {worst} MB over {len(rss)} processes", "-",
+                 "<= 120 MB"))
+    widths = [max(len(r[c]) for r in [("measure", "result", "ratio", "target"), *rows])
+              for c in range(4)]
+    lines = []
+    for r in [("measure", "result", "ratio", "target"), *rows]:
+        lines.append(" | ".join(cell.ljust(widths[c]) for c, cell in enumerate(r)))
+        if len(lines) == 1:
+            lines.append("-+-".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def verdicts(m: dict[str, Any]) -> dict[str, bool | None]:
+    lat, nol, drain = m.get("latency"), m.get("no_latency"), m.get("drain") or {}
+    rss = [v for k, v in m["peak_rss_mb"].items() if "bare" not in k]
+    return {
+        "1_throughput": None if not lat else lat["throughput_ratio"] >= 0.9,
+        "1_p99": None if not lat else lat["p99_ratio"] <= 1.5,
+        "1_no_bill_cache": None if not lat else lat["every_fetch_reached_digit"],
+        "2_bare_proxy": None if not nol else nol["bare_proxy_ratio"] >= 0.7,
+        "3_drain": None if "ratio" not in drain else drain["ratio"] >= 0.8,
+        "4_one_login": m["logins"] == 1,
+        "5_rss": bool(rss) and max(rss) <= 120,
+    }
+
+
+@contextlib.contextmanager
+def running(args: argparse.Namespace) -> Iterator[Context]:
+    workdir = RESULTS / "run"
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    fleet = Fleet(workdir)
+    try:
+        redis_url, _ = start_redis(fleet, workdir)
+        sandbox_port = free_port()
+        fleet.start("sandbox", [PYTHON, "-m", "integrator.sandbox", "--lean", "--port",
+                                str(sandbox_port)])
+        sandbox = Sandbox(f"http://127.0.0.1:{sandbox_port}")
+        wait_until(lambda: sandbox.http.get(f"{sandbox.base}/_sandbox/health", timeout=1).ok,
+                   what="sandbox")
+        web_port, bare_port = free_port(), free_port()
+        env = base_env(redis_url=redis_url, sandbox_url=sandbox.base, port=web_port,
+                       workdir=workdir)
+        if args.web_workers:
+            env["WEB_WORKERS"] = str(args.web_workers)
+        env.update(dict(item.split("=", 1) for item in args.env))
+        web = fleet.start("web", [PYTHON, "-m", "gunicorn", "-c",
+                                  str(ROOT / "config" / "gunicorn.conf.py"),
+                                  "integrator.wsgi:app"], env=env)
+        bare_env = dict(env, PORT=str(bare_port), BARE_UPSTREAM=sandbox.base)
+        bare = fleet.start("bare", [PYTHON, "-m", "gunicorn", "-c",
+                                    str(BENCH / "bare_gunicorn.conf.py"), "--chdir", str(BENCH),
+                                    "bare_proxy:app"], env=bare_env)
+        web_url, bare_url = f"http://127.0.0.1:{web_port}", f"http://127.0.0.1:{bare_port}"
+        wait_until(lambda: requests.get(f"{web_url}/healthz", timeout=1).ok, timeout=60,
+                   what=f"integrator (see {web.log_path})")
+        wait_until(lambda: requests.get(f"{bare_url}/v1/bills", timeout=2).status_code, timeout=60,
+                   what=f"bare proxy (see {bare.log_path})")
+        keys = add_devices(env, args.connections)
+        client = redis_lib.Redis.from_url(redis_url)
+        yield Context(args=args, fleet=fleet, env=env, sandbox=sandbox, redis=client,
+                      web_url=web_url, bare_url=bare_url, web=web, bare=bare, rss=RssWatch(),
+                      keys=keys)
+    finally:
+        fleet.stop_all()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=int, default=15, help="seconds per wrk run (15)")
+    parser.add_argument("--connections", type=int, default=100, help="concurrent devices (100)")
+    parser.add_argument("--latency-ms", type=int, default=200, help="DIGIT latency for (1) (200)")
+    parser.add_argument("--web-workers", type=int, default=0,
+                        help="WEB_WORKERS override (default: the production setting)")
+    parser.add_argument("--drain-backlog", type=int, default=5000)
+    parser.add_argument("--drain-workers", type=int, default=8)
+    parser.add_argument("--drain-latency-ms", type=int, default=100)
+    parser.add_argument("--drain-timeout", type=float, default=600.0)
+    parser.add_argument("--skip-drain", action="store_true")
+    parser.add_argument("--only", choices=["latency", "all"], default="all",
+                        help="latency: only measurement (1), for tuning runs")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra environment for the integrator (tuning runs)")
+    parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        subprocess.run([str(BENCH / "ensure-tools")], check=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    started = datetime.now(UTC)
+    measurements: dict[str, Any] = {}
+    with running(args) as ctx:
+        if args.only == "latency":
+            ctx.sandbox.faults(latency_ms=args.latency_ms)
+            direct = wrk(ctx.sandbox.base, connections=args.connections,
+                         duration=args.duration, mode="direct", keys=[])
+            wrk(ctx.web_url, connections=args.connections, duration=3, mode="integrator",
+                keys=ctx.keys)
+            through = wrk(ctx.web_url, connections=args.connections, duration=args.duration,
+                          mode="integrator", keys=ctx.keys)
+            print(json.dumps({"direct": direct, "integrator": through}, indent=1))
+            return 0
+        measurements.update(measure_fetch(ctx))
+        measurements["payments_e2e"] = measure_payments_e2e(ctx)
+        if not args.skip_drain:
+            measurements["drain"] = measure_drain(ctx)
+        ctx.rss.sample_gunicorn("web", ctx.web)
+        measurements["sandbox_counters"] = ctx.sandbox.counters()
+        measurements["logins"] = measurements["sandbox_counters"].get("login", 0)
+        measurements["peak_rss_mb"] = ctx.rss.megabytes()
+        measurements["gunicorn"] = gunicorn_model(ctx.env)
+    result = {
+        "started_at": started.isoformat(timespec="seconds"),
+        "command": "make bench  (.venv/bin/python bench/run.py " + " ".join(argv or sys.argv[1:])
+                   + ")",
+        "machine": machine(),
+        "measurements": measurements,
+        "targets": TARGETS,
+    }
+    result["verdicts"] = verdicts(measurements)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / "latest.md").write_text(table(result) + "\n")
+    print(table(result))
+    print(f"\nverdicts: {result['verdicts']}")
+    print(f"machine: {result['machine']}")
+    print(f"written: {args.out}")
+    return 0
+
+
+def gunicorn_model(env: dict[str, str]) -> dict[str, Any]:
+    out = subprocess.run(
+        [PYTHON, "-c", "import runpy; c = runpy.run_path('config/gunicorn.conf.py'); "
+         "print({k: c[k] for k in ('workers', 'worker_class', 'worker_connections', 'threads', "
+         "'keepalive', 'backlog')})"],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+    )
+    return {"config": "config/gunicorn.conf.py", "effective": out.stdout.strip()}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,257 @@
+"""`python -m chaos` (`make chaos`): the whole integrator under fire, then a strict check.
+
+Starts its own Redis (config/redis.conf: appendonly, appendfsync always) on a free port with a
+fresh data dir, the DIGIT sandbox (with one extra consumer per planned bill), two gunicorn web
+instances (config/gunicorn.conf.py as-is) and two `integrator worker`s; registers devices with
+`integrator devices add`; runs the devices and the fault timeline (chaos.faults); waits for the
+queue to drain; checks our store and the devices' answers against the sandbox's own records
+(chaos.check); prints a table, writes chaos/results/latest.json and exits 1 on any loss,
+duplicate, orphan, wrong receipt, unexplained NEEDS_ATTENTION or payment left PENDING.
+
+Every schedule is shortened through the environment (CHAOS_ENV below), as tests do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+import redis as redis_lib
+import requests
+
+from chaos.check import check, table
+from chaos.devices import Fleet, plan
+from chaos.faults import Chaos
+from chaos.procs import ROOT, Cluster, free_port
+from integrator.payments.models import Payment, PaymentStatus
+from integrator.store.payments import PaymentStore
+
+RESULTS = ROOT / "chaos" / "results"
+
+#: The integrator's settings for a chaos run: every wait shortened so a run takes minutes.
+CHAOS_ENV = {
+    "DIGIT_USERNAME": "INTEGRATOR_SYSTEM",
+    "DIGIT_PASSWORD": "sandbox-password",
+    "DIGIT_TENANT_ID": "pb.amritsar",
+    "SECRET_KEY": "chaos-run-not-a-secret",
+    "DIGIT_READ_TIMEOUT": "2",
+    "LEASE_TTL_SECONDS": "4",
+    "REGISTRATION_BUDGET_SECONDS": "2",
+    "RETRY_SCHEDULE_SECONDS": "1,2,3",
+    "RETRY_MAX_AGE_SECONDS": "3600",  # nothing may give up within a run: that would hide a bug
+    "AUTH_BLOCKED_RETRY_SECONDS": "1",
+    "SWEEPER_PERIOD_SECONDS": "2",
+    "DIGIT_PROBE_SECONDS": "1",
+    "REGISTRATION_JOB_TIMEOUT_SECONDS": "30",
+    "WORKER_MAINTENANCE_SECONDS": "5",
+    "DEVICE_RATE_LIMIT_PER_MINUTE": "1000000",
+    "WEB_WORKERS": "1",
+    "LOG_LEVEL": "INFO",
+}
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m chaos", description=__doc__.split("\n")[0])
+    parser.add_argument("--payments", type=int,
+                        default=int(os.environ.get("CHAOS_PAYMENTS", "2000")),
+                        help="payments to attempt (CHAOS_PAYMENTS; 2000; CI: 300)")
+    parser.add_argument("--seed", type=int, default=1, help="plan and device seed (1)")
+    parser.add_argument("--devices", type=int, default=0,
+                        help="device threads (0: 12, or 20 above 500 payments)")
+    parser.add_argument("--workers", type=int, default=2, help="integrator workers (2)")
+    parser.add_argument("--phase-seconds", type=float, default=0.0,
+                        help="spread the payments over this long (0: max(40, payments*0.075))")
+    parser.add_argument("--client-timeout", type=float, default=2.0,
+                        help="device read timeout in seconds (2.0)")
+    parser.add_argument("--deadline", type=float, default=90.0,
+                        help="a device gives up on one payment after this long (90)")
+    parser.add_argument("--drain-timeout", type=float, default=0.0,
+                        help="wait this long for PENDING to reach 0 (0: 90 + payments*0.03)")
+    args = parser.parse_args(argv)
+    if args.payments < 1:
+        parser.error("--payments must be at least 1")
+    args.devices = args.devices or (12 if args.payments <= 500 else 20)
+    args.phase_seconds = args.phase_seconds or max(40.0, args.payments * 0.075)
+    args.drain_timeout = args.drain_timeout or 90.0 + args.payments * 0.03
+    return args
+
+
+def log(message: str) -> None:
+    print(f"chaos {datetime.now(UTC):%H:%M:%S} {message}", flush=True)
+
+
+def add_devices(env: dict[str, str], count: int) -> list[str]:
+    """`integrator devices add` for each device; the key is the last line printed."""
+    def add(i: int) -> str:
+        out = subprocess.run(
+            [sys.executable, "-m", "integrator.cli", "devices", "add", f"chaos-{i:02d}",
+             "--tenant", "pb"],
+            cwd=ROOT, env=env, capture_output=True, text=True, check=True, timeout=60)
+        return out.stdout.strip().splitlines()[-1]
+
+    began = time.monotonic()
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        keys = list(pool.map(add, range(count)))
+    log(f"{count} devices added in {time.monotonic() - began:.1f}s")
+    return keys
+
+
+def stored_view(payment: Payment) -> dict[str, Any]:
+    return {
+        "id": payment.id,
+        "idempotency_key": payment.idempotency_key,
+        "status": str(payment.status),
+        "reason": payment.needs_attention_reason,
+        "tenant_id": payment.tenant_id,
+        "provisional": payment.provisional,
+        "attempts": payment.attempts,
+        "bills": [
+            {"bill_id": b.bill_id, "amount": str(b.amount),
+             "consumer": [payment.tenant_id, b.business_service, b.consumer_code],
+             "receipt_number": b.receipt_number}
+            for b in payment.bills
+        ],
+        "history": [
+            {"event": h.event, "actor": h.actor, "reason": h.reason, "codes": list(h.codes),
+             "to": str(h.to_status) if h.to_status else None}
+            for h in payment.history
+        ] if payment.status is not PaymentStatus.REGISTERED else [],
+    }
+
+
+def all_stored(store: PaymentStore) -> list[Payment]:
+    found: list[Payment] = []
+    for status in PaymentStatus:
+        offset = 0
+        while ids := store.ids_by_status(status, offset=offset, limit=500):
+            found += store.get_many(ids)
+            offset += len(ids)
+    return found
+
+
+def drain(store: PaymentStore, timeout: float) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        try:
+            pending = store.count_by_status()[PaymentStatus.PENDING]
+        except redis_lib.RedisError:
+            pending = -1
+        if pending == 0:
+            break
+        time.sleep(1)
+    return round(time.monotonic() - started, 1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    started = time.monotonic()
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    run_dir = RESULTS / f"run-{stamp}"
+    planned, extra_consumers = plan(args.payments, seed=args.seed)
+    redis_port, sandbox_port = free_port(), free_port()
+    web_ports = [free_port(), free_port()]
+    redis_url = f"redis://127.0.0.1:{redis_port}/0"
+    env = {**os.environ, **CHAOS_ENV, "REDIS_URL": redis_url,
+           "DIGIT_BASE_URL": f"http://127.0.0.1:{sandbox_port}", "VAR_DIR": str(run_dir)}
+    cluster = Cluster(run_dir=run_dir, env=env, redis_port=redis_port,
+                      sandbox_port=sandbox_port, web_ports=web_ports, workers=args.workers,
+                      extra_consumers=extra_consumers)
+    log(f"{args.payments} payments, {args.devices} devices, phase {args.phase_seconds:.0f}s; "
+        f"logs in {run_dir}")
+    fleet: Fleet | None = None
+    chaos: Chaos | None = None
+    try:
+        keys: list[str] = []
+        cluster.start(then=lambda: keys.extend(add_devices(env, args.devices)))
+        log(f"started in {time.monotonic() - started:.0f}s")
+        log(f"up: Redis :{redis_port}, sandbox :{sandbox_port}, web {web_ports}, "
+            f"{args.workers} workers, {len(keys)} devices")
+        fleet = Fleet(web_urls=cluster.web_urls, device_keys=keys, planned=planned,
+                      phase_seconds=args.phase_seconds, client_timeout=args.client_timeout,
+                      deadline_seconds=args.deadline, seed=args.seed)
+        chaos = Chaos(cluster=cluster, fleet=fleet, redis_url=redis_url,
+                      phase_seconds=args.phase_seconds,
+                      targets=max(4, args.payments // 40), log=log)
+        fleet.start()
+        chaos.start()
+        chaos.join(timeout=args.phase_seconds * 1.5 + 120)
+        chaos.stop()
+        if not fleet.join(timeout=args.phase_seconds + args.deadline + 30):
+            fleet.stop.set()
+            fleet.join(timeout=args.deadline)
+        log(f"devices done after {time.monotonic() - started:.0f}s; draining")
+        store = PaymentStore(redis_lib.Redis.from_url(redis_url, socket_timeout=10))
+        drain_seconds = drain(store, args.drain_timeout)
+        stored = all_stored(store)
+        digit = requests.get(f"{cluster.sandbox_url}/_sandbox/payments", timeout=60).json()
+        counters = requests.get(f"{cluster.sandbox_url}/_sandbox/counters", timeout=10).json()
+        queue_left = store_queue_length(redis_url)
+    finally:
+        cluster.stop()
+    assert fleet is not None and chaos is not None
+    answers = [a.as_json() for a in fleet.answers.values()]
+    verdict = check(answers=answers, stored=[stored_view(p) for p in stored],
+                    digit=digit["Payments"],
+                    injected={"counter": chaos.counter, "demand": chaos.demand})
+    outcomes: dict[str, int] = {}
+    for answer in answers:
+        outcomes[answer["outcome"]] = outcomes.get(answer["outcome"], 0) + 1
+    window = chaos.redis_window
+    during = sum(1 for t in fleet.internal_errors if window and window[0] <= t <= window[1])
+    internal = {"during_redis_restart": during, "other": len(fleet.internal_errors) - during}
+    result = {
+        "started_at": stamp,
+        "planned": len(planned),
+        "settings": {"payments": args.payments, "devices": args.devices,
+                     "workers": args.workers, "phase_seconds": args.phase_seconds,
+                     "client_timeout": args.client_timeout, "seed": args.seed,
+                     "extra_consumers": extra_consumers, "env": CHAOS_ENV},
+        "verdict": verdict,
+        "faults": dict(chaos.injected),
+        "faults_refused": dict(chaos.refused),
+        "fault_timeline_error": chaos.error,
+        "notes": chaos.notes,
+        "injected": {"counter": chaos.counter, "demand": chaos.demand},
+        "devices": {"requests": fleet.requests, "retries": fleet.retries,
+                    "timeouts": fleet.timeouts,
+                    "http": dict(sorted(fleet.http.items())),
+                    "internal_errors_500": internal,
+                    "outcomes": dict(sorted(outcomes.items()))},
+        "processes": {"restarts": dict(cluster.restarts), "crashes": cluster.crashes,
+                      "starts": {p.name: p.starts for p in cluster.parts}},
+        "sandbox_counters": counters,
+        "queue_left": queue_left,
+        "drain_seconds": drain_seconds,
+        "duration_seconds": round(time.monotonic() - started, 1),
+        "run_dir": str(run_dir.relative_to(ROOT)),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (run_dir / "answers.json").write_text(json.dumps(answers, indent=1))
+    (run_dir / "stored.json").write_text(
+        json.dumps([stored_view(p) for p in stored], indent=1, default=str))
+    (RESULTS / "latest.json").write_text(json.dumps(result, indent=2, default=str))
+    print("\nchaos run summary\n" + table(result), flush=True)
+    for kind, items in verdict["failures"].items():
+        for item in items[:10]:
+            print(f"  {kind}: {item}", flush=True)
+    print(f"\n  details: {RESULTS / 'latest.json'}", flush=True)
+    return 0 if verdict["ok"] else 1
+
+
+def store_queue_length(redis_url: str) -> int | None:
+    from rq import Queue
+
+    from integrator.jobs.scheduling import REGISTRATION_QUEUE
+
+    try:
+        return len(Queue(REGISTRATION_QUEUE,
+                         connection=redis_lib.Redis.from_url(redis_url, socket_timeout=5)))
+    except redis_lib.RedisError:
+        return None

@@ -1,0 +1,44 @@
+"""`integrator queue status`: the registration workers and queue, at a glance."""
+
+from __future__ import annotations
+
+import click
+
+from integrator import jsonutil
+
+
+@click.group()
+def queue() -> None:
+    """The registration queue: status."""
+
+
+@queue.command()
+@click.pass_context
+def status(ctx: click.Context) -> None:
+    """Workers alive, queued and scheduled jobs, oldest pending payment, Redis memory (JSON).
+    Exit 1 when no worker is alive."""
+    from integrator.cli import load_settings, startup_errors
+    from integrator.ops.health import queue_health
+    from integrator.services import utc_now
+    from integrator.store import redis_conn
+
+    settings = load_settings(ctx)
+    with startup_errors():
+        redis = redis_conn.connect(settings)
+    try:
+        health = queue_health(redis, now=utc_now())
+    finally:
+        redis.close()
+    click.echo(jsonutil.dumps({
+        "workers": [{"name": w.name, "state": w.state, "queues": list(w.queues),
+                     "last_heartbeat": w.last_heartbeat} for w in health.workers],
+        "queued": health.queued,
+        "scheduled": health.scheduled,
+        "failed": health.failed,
+        "oldest_pending_at": health.oldest_pending_at,
+        "oldest_pending_age_seconds": health.oldest_pending_age_seconds,
+        "redis_memory": health.redis_memory,
+        "errors": list(health.errors),
+    }, compact=False))
+    if not health.workers:
+        ctx.exit(1)

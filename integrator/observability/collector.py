@@ -1,0 +1,166 @@
+"""The /metrics collector: recorded counters and histograms from Redis, gauges read at scrape time.
+
+Every number comes from Redis, so each gunicorn worker answers a scrape with the same values
+(no PROMETHEUS_MULTIPROC_DIR needed). A part that cannot be read is skipped and logged; the
+scrape still answers, with `integrator_redis_up 0` when Redis is down.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
+from typing import Any, cast
+
+import redis as redis_lib
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from integrator.observability import catalog
+from integrator.observability.catalog import Family
+from integrator.observability.recorder import RedisMetrics
+from integrator.payments.models import PaymentStatus
+from integrator.store import keys
+from integrator.store.reconciliation import ReconciliationStore
+from integrator.store.tokens import TokenStore
+
+log = logging.getLogger("integrator.metrics")
+
+
+def _gauge(family: Family) -> GaugeMetricFamily:
+    return GaugeMetricFamily(family.name, family.help, labels=family.labels or None)
+
+
+class IntegratorCollector(Collector):
+    """Collects every family of `catalog.ALL` from one Redis connection."""
+
+    def __init__(
+        self,
+        redis: redis_lib.Redis,
+        *,
+        queues: Sequence[str],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._redis = redis
+        self._metrics = RedisMetrics(redis)
+        self._queues = tuple(queues)
+        self._clock = clock
+
+    def describe(self) -> list[Metric]:
+        return []  # names are known but values need Redis: no collect() at registration
+
+    def collect(self) -> Iterator[Metric]:
+        up = _gauge(catalog.REDIS_UP)
+        try:
+            self._redis.ping()
+            up.add_metric([], 1)
+        except redis_lib.RedisError:
+            up.add_metric([], 0)
+            yield up
+            return
+        yield up
+        for family in catalog.RECORDED:
+            yield from self._guard(family, partial(self._recorded, family))
+        for family, read in (
+            (catalog.PAYMENTS_BY_STATUS, self._payments_by_status),
+            (catalog.PAYMENTS_FLAGGED, self._flagged),
+            (catalog.OLDEST_PENDING, self._oldest_pending),
+            (catalog.QUEUE_JOBS, self._queue_jobs),
+            (catalog.WORKERS_ALIVE, self._workers),
+            (catalog.AUTH_LOCKED, self._auth_locked),
+            (catalog.BAD_LOGINS, self._bad_logins),
+            (catalog.REDIS_MEMORY, self._redis_memory),
+            (catalog.REDIS_MAXMEMORY, self._redis_maxmemory),
+            (catalog.RECONCILIATION_LAST_RUN, self._last_reconciliation),
+        ):
+            yield from self._guard(family, partial(self._gauged, family, read))
+
+    def _guard(self, family: Family, build: Callable[[], Metric]) -> Iterator[Metric]:
+        try:
+            yield build()
+        except Exception:
+            log.exception("could not collect %s", family.name)
+
+    # --- recorded in Redis ---
+
+    def _recorded(self, family: Family) -> Metric:
+        if family.kind == "counter":
+            counter = CounterMetricFamily(family.name, family.help, labels=family.labels)
+            for labels, value in self._metrics.counters(family):
+                counter.add_metric(labels, value)
+            return counter
+        histogram = HistogramMetricFamily(family.name, family.help, labels=family.labels)
+        for labels, data in self._metrics.histograms(family):
+            histogram.add_metric(labels, buckets=data.buckets, sum_value=data.total)
+        return histogram
+
+    # --- gauges ---
+
+    def _gauged(
+        self, family: Family, read: Callable[[], list[tuple[list[str], float]]]
+    ) -> Metric:
+        gauge = _gauge(family)
+        for labels, value in read():
+            gauge.add_metric(labels, value)
+        return gauge
+
+    def _payments_by_status(self) -> list[tuple[list[str], float]]:
+        pipe = self._redis.pipeline(transaction=False)
+        statuses = list(PaymentStatus)
+        for status in statuses:
+            pipe.zcard(keys.payments_by_status(status.value))
+        return [([s.value], float(n)) for s, n in zip(statuses, pipe.execute(), strict=True)]
+
+    def _flagged(self) -> list[tuple[list[str], float]]:
+        return [([], float(ReconciliationStore(self._redis).count()))]
+
+    def _oldest_pending(self) -> list[tuple[list[str], float]]:
+        rows = cast(list[tuple[Any, float]], self._redis.zrange(
+            keys.payments_by_status(PaymentStatus.PENDING.value), 0, 0, withscores=True))
+        if not rows:
+            return [([], 0.0)]
+        return [([], max(0.0, self._clock() - rows[0][1] / 1000))]
+
+    def _queue_jobs(self) -> list[tuple[list[str], float]]:
+        from rq import Queue
+
+        out: list[tuple[list[str], float]] = []
+        for name in self._queues:
+            queue = Queue(name, connection=self._redis)
+            out += [
+                ([name, "queued"], float(queue.count)),
+                ([name, "scheduled"], float(queue.scheduled_job_registry.count)),
+                ([name, "started"], float(queue.started_job_registry.count)),
+                ([name, "failed"], float(queue.failed_job_registry.count)),
+            ]
+        return out
+
+    def _workers(self) -> list[tuple[list[str], float]]:
+        from rq import Worker
+
+        return [([], float(len(Worker.all(connection=self._redis))))]
+
+    def _auth_locked(self) -> list[tuple[list[str], float]]:
+        return [([], 1.0 if TokenStore(self._redis).login_lock() is not None else 0.0)]
+
+    def _bad_logins(self) -> list[tuple[list[str], float]]:
+        return [([], float(TokenStore(self._redis).bad_logins()))]
+
+    def _memory_info(self) -> dict[str, Any]:
+        return self._redis.info("memory")
+
+    def _redis_memory(self) -> list[tuple[list[str], float]]:
+        return [([], float(self._memory_info().get("used_memory", 0)))]
+
+    def _redis_maxmemory(self) -> list[tuple[list[str], float]]:
+        return [([], float(self._memory_info().get("maxmemory", 0)))]
+
+    def _last_reconciliation(self) -> list[tuple[list[str], float]]:
+        finished = ReconciliationStore(self._redis).last_run().get("finished_at_epoch")
+        return [([], float(finished or 0))]

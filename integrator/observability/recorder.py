@@ -1,0 +1,163 @@
+"""`RedisMetrics`: counters and histograms kept in Redis, so they are exact across processes.
+
+Each family is one Redis hash (`store.keys.metric_counter/metric_histogram`); a field is the JSON
+list of the label values (plus, for histograms, the bucket's upper bound or `+sum`). One event is
+one pipelined round trip. Recording never raises: a lost increment is logged, the payment goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
+
+import redis as redis_lib
+
+from integrator.observability import catalog
+from integrator.observability.catalog import Family
+from integrator.store import keys
+
+if TYPE_CHECKING:
+    from integrator.payments.models import Payment
+
+log = logging.getLogger("integrator.metrics")
+
+SUM_FIELD = "+sum"
+INF = "+Inf"
+
+
+def field_name(label_values: Sequence[str], suffix: str | None = None) -> str:
+    parts = [*label_values, suffix] if suffix is not None else list(label_values)
+    return json.dumps(parts, separators=(",", ":"))
+
+
+def bucket_label(bound: float) -> str:
+    """Prometheus' spelling of a bucket bound (`1.0`, `0.25`, `+Inf`)."""
+    return INF if math.isinf(bound) else repr(float(bound))
+
+
+def bucket_for(family: Family, value: float) -> str:
+    """The (non-cumulative) bucket an observation falls in."""
+    for bound in family.buckets:
+        if value <= bound:
+            return bucket_label(bound)
+    return INF
+
+
+@dataclass(frozen=True)
+class HistogramData:
+    buckets: list[tuple[str, float]]  # cumulative, ending with +Inf
+    count: float
+    total: float
+
+
+class RedisMetrics:
+    """Implements `integrator.observability.events.Observer` by writing to Redis."""
+
+    def __init__(self, redis: redis_lib.Redis) -> None:
+        self._redis = redis
+
+    # --- primitives ---
+
+    def inc(self, family: Family, labels: Mapping[str, str], amount: int = 1) -> None:
+        self._write([(family, labels, None, amount)])
+
+    def observe(self, family: Family, labels: Mapping[str, str], value: float) -> None:
+        self._write([(family, labels, value, 0)])
+
+    def _write(
+        self, events: Sequence[tuple[Family, Mapping[str, str], float | None, int]]
+    ) -> None:
+        try:
+            pipe = self._redis.pipeline(transaction=False)
+            for family, labels, value, amount in events:
+                values = [str(labels.get(name, "")) for name in family.labels]
+                if family.kind == "counter":
+                    pipe.hincrby(keys.metric_counter(family.name), field_name(values), amount)
+                elif family.kind == "histogram" and value is not None:
+                    key = keys.metric_histogram(family.name)
+                    pipe.hincrby(key, field_name(values, bucket_for(family, value)), 1)
+                    pipe.hincrbyfloat(key, field_name(values, SUM_FIELD), value)
+                else:
+                    raise ValueError(f"{family.name}: cannot record a {family.kind} here")
+            pipe.execute()
+        except redis_lib.RedisError as exc:
+            log.warning("could not record metrics", extra={"error": type(exc).__name__})
+
+    # --- reading (the collector) ---
+
+    def counters(self, family: Family) -> list[tuple[list[str], float]]:
+        raw = cast(dict[bytes, bytes], self._redis.hgetall(keys.metric_counter(family.name)))
+        return sorted(
+            (json.loads(k), float(v)) for k, v in raw.items()
+        )
+
+    def histograms(self, family: Family) -> list[tuple[list[str], HistogramData]]:
+        raw = cast(dict[bytes, bytes], self._redis.hgetall(keys.metric_histogram(family.name)))
+        series: dict[tuple[str, ...], dict[str, float]] = {}
+        for k, v in raw.items():
+            parts = json.loads(k)
+            series.setdefault(tuple(parts[:-1]), {})[parts[-1]] = float(v)
+        out = []
+        bounds = [bucket_label(b) for b in family.buckets] + [INF]
+        for labels, data in sorted(series.items()):
+            running = 0.0
+            cumulative = []
+            for bound in bounds:
+                running += data.get(bound, 0.0)
+                cumulative.append((bound, running))
+            out.append((list(labels), HistogramData(
+                buckets=cumulative, count=running, total=data.get(SUM_FIELD, 0.0))))
+        return out
+
+    # --- events.Observer ---
+
+    def digit_call(
+        self, endpoint: str, outcome: str, seconds: float, codes: Sequence[str]
+    ) -> None:
+        events: list[tuple[Family, Mapping[str, str], float | None, int]] = [
+            (catalog.DIGIT_REQUESTS, {"endpoint": endpoint, "status": outcome}, None, 1),
+            (catalog.DIGIT_LATENCY, {"endpoint": endpoint}, seconds, 0),
+        ]
+        for code in sorted(set(codes)):
+            events.append((catalog.DIGIT_ERRORS, {"endpoint": endpoint, "code": code}, None, 1))
+        self._write(events)
+
+    def token_renewed(self, kind: str) -> None:
+        self.inc(catalog.TOKEN_RENEWALS, {"kind": kind})
+
+    def payment_accepted(self, payment: Payment) -> None:
+        self._write(_per_service(catalog.PAYMENTS_ACCEPTED, payment))
+
+    def payment_registered(self, payment: Payment) -> None:
+        events = _per_service(catalog.PAYMENTS_REGISTERED, payment)
+        if payment.registered_at is not None:
+            seconds = (payment.registered_at - payment.created_at).total_seconds()
+            events.append((catalog.REGISTRATION_LATENCY, {"tenant": payment.tenant_id},
+                           max(seconds, 0.0), 0))
+        events.append((catalog.REGISTRATION_ATTEMPTS, {"outcome": "REGISTERED"},
+                       float(payment.attempts), 0))
+        self._write(events)
+
+    def payment_needs_attention(self, payment: Payment) -> None:
+        reason = payment.needs_attention_reason or ""
+        events = _per_service(catalog.PAYMENTS_NEEDS_ATTENTION, payment, reason=reason)
+        events.append((catalog.REGISTRATION_ATTEMPTS, {"outcome": "NEEDS_ATTENTION"},
+                       float(payment.attempts), 0))
+        self._write(events)
+
+    def reconciliation_flagged(self, reason: str) -> None:
+        self.inc(catalog.RECONCILIATION_FLAGS, {"reason": reason})
+
+
+def _per_service(
+    family: Family, payment: Payment, **extra: str
+) -> list[tuple[Family, Mapping[str, str], float | None, int]]:
+    services = sorted({bill.business_service for bill in payment.bills})
+    return [
+        (family, {"tenant": payment.tenant_id, "service": service, **extra}, None, 1)
+        for service in services
+    ]

@@ -1,0 +1,79 @@
+"""The ops console under /ops: server-rendered pages for people who look after payments.
+
+    init_ops(app, services)     what `create_app` calls: checks the ops settings, configures the
+                                session cookie, registers the blueprint
+
+Who may do what is decided here and in `views.py` (`before_request`): every page needs a signed-in
+ops account (OPS_USERS); every POST needs the session's CSRF token; retry and resolve need the
+`operator` role. Sessions are Flask's signed cookies (SECRET_KEY), HttpOnly, SameSite=Lax, Secure
+when OPS_COOKIE_SECURE is set, scoped to /ops.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import timedelta
+
+import redis as redis_lib
+from flask import Flask
+
+from integrator import logs
+from integrator.services import Services
+from integrator.settings import Settings, SettingsError
+from integrator.store import keys
+from integrator.store.codec import as_text
+
+log = logging.getLogger("integrator.ops")
+
+URL_PREFIX = "/ops"
+SESSION_COOKIE = "integrator_ops"
+SESSION_HOURS = 8
+
+
+def sandbox_secret_key_name() -> str:
+    """Redis key of the random session key shared by a sandbox run's web workers (belongs in
+    store.keys; here until the lead moves it)."""
+    return f"{keys.PREFIX}:ops:sandbox-secret-key"
+
+
+def secret_key_for(settings: Settings, redis: redis_lib.Redis) -> str:
+    """SECRET_KEY; required unless in sandbox mode. There, a random key is made once and kept in
+    Redis, so every web worker of the run signs sessions with the same key."""
+    if settings.secret_key:
+        if len(settings.secret_key) < 16:
+            raise SettingsError("SECRET_KEY must be at least 16 characters")
+        return settings.secret_key
+    if not settings.sandbox_mode:
+        raise SettingsError(
+            "SECRET_KEY is required when DIGIT_BASE_URL is set (it signs ops console sessions)"
+        )
+    redis.set(sandbox_secret_key_name(), secrets.token_urlsafe(32), nx=True)
+    return as_text(redis.get(sandbox_secret_key_name()))
+
+
+def init_ops(app: Flask, services: Services) -> None:
+    """Register the ops console on `app`. Refuses to start on a missing SECRET_KEY (outside
+    sandbox mode) or a malformed OPS_USERS, naming the variable."""
+    from integrator.ops.accounts import parse_accounts
+    from integrator.ops.views import OpsContext, create_blueprint
+    from integrator.ops.wiring import build_operations
+
+    settings = services.settings
+    secret_key = secret_key_for(settings, services.redis)
+    accounts = parse_accounts(settings.ops_users)
+    logs.register_secret(secret_key)
+    app.secret_key = secret_key
+    app.config.update(
+        SESSION_COOKIE_NAME=SESSION_COOKIE,
+        SESSION_COOKIE_PATH=URL_PREFIX,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.ops_cookie_secure,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS),
+    )
+    context = OpsContext(services=services, accounts=accounts,
+                         operations=build_operations(services))
+    app.register_blueprint(create_blueprint(context), url_prefix=URL_PREFIX)
+    if not accounts:
+        log.warning("no ops accounts: set OPS_USERS to sign in to the ops console")

@@ -1,0 +1,102 @@
+"""Health at a glance: DIGIT, the registration workers and queue, the oldest pending payment,
+Redis memory. Each part is gathered on its own, so one failing part never hides the others."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import redis as redis_lib
+from rq import Queue, Worker
+
+from integrator.digit.client import DigitClient
+from integrator.digit.models import AuthState
+from integrator.ops.indexes import RedisStatusRangeIndex
+from integrator.payments.models import PaymentStatus
+
+#: The queue the registration jobs run on (integrator.worker.REGISTRATION_QUEUE).
+REGISTRATION_QUEUE = "registration"
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkerInfo:
+    name: str
+    state: str
+    queues: tuple[str, ...]
+    last_heartbeat: datetime | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueueHealth:
+    workers: tuple[WorkerInfo, ...] = ()
+    queued: int = 0
+    scheduled: int = 0
+    failed: int = 0
+    oldest_pending_at: datetime | None = None
+    oldest_pending_age_seconds: int | None = None
+    redis_memory: str = "?"
+    errors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class DigitHealth:
+    reachable: bool | None = None  # None: not asked
+    auth: AuthState | None = None
+    errors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Health:
+    queue: QueueHealth
+    digit: DigitHealth = field(default_factory=DigitHealth)
+
+
+def queue_health(redis: redis_lib.Redis, *, now: datetime) -> QueueHealth:
+    """Workers alive, queue depth, scheduled jobs, oldest PENDING payment, Redis memory."""
+    errors: list[str] = []
+    workers: list[WorkerInfo] = []
+    queued = scheduled = failed = 0
+    try:
+        for worker in Worker.all(connection=redis):
+            workers.append(WorkerInfo(
+                name=str(worker.name), state=str(worker.get_state()),
+                queues=tuple(str(q) for q in worker.queue_names()),
+                last_heartbeat=worker.last_heartbeat,
+            ))
+        queue = Queue(REGISTRATION_QUEUE, connection=redis)
+        queued = int(queue.count)
+        scheduled = int(queue.scheduled_job_registry.count)
+        failed = int(queue.failed_job_registry.count)
+    except redis_lib.RedisError as exc:
+        errors.append(f"queue: {type(exc).__name__}")
+    oldest: datetime | None = None
+    memory = "?"
+    try:
+        oldest = RedisStatusRangeIndex(redis).oldest_created(PaymentStatus.PENDING)
+        info: dict[str, Any] = redis.info("memory")
+        memory = str(info.get("used_memory_human", "?"))
+    except redis_lib.RedisError as exc:
+        errors.append(f"redis: {type(exc).__name__}")
+    return QueueHealth(
+        workers=tuple(sorted(workers, key=lambda w: w.name)),
+        queued=queued, scheduled=scheduled, failed=failed,
+        oldest_pending_at=oldest,
+        oldest_pending_age_seconds=None if oldest is None else int((now - oldest).total_seconds()),
+        redis_memory=memory, errors=tuple(errors),
+    )
+
+
+def digit_health(digit: Callable[[], DigitClient]) -> DigitHealth:
+    """Is DIGIT's gateway answering (a ping, a few seconds at most), and our login state."""
+    errors: list[str] = []
+    reachable: bool | None = None
+    auth: AuthState | None = None
+    try:
+        client = digit()
+        reachable = client.ping()
+        auth = client.auth_state()
+    except Exception as exc:  # a health page shows what broke, it never breaks itself
+        errors.append(f"digit: {type(exc).__name__}")
+    return DigitHealth(reachable=reachable, auth=auth, errors=tuple(errors))

@@ -1,0 +1,26 @@
+"""Builds the operator use cases from a process's `Services` (the console and the CLI share it)."""
+
+from __future__ import annotations
+
+from integrator.ops.indexes import RedisStatusRangeIndex
+from integrator.payments.operations import PaymentFinder, PaymentOperations
+from integrator.services import Services
+
+
+def build_operations(services: Services) -> PaymentOperations:
+    """PaymentOperations over `services`; DIGIT, the registrar and RQ are built on first use."""
+    settings = services.settings
+    return PaymentOperations(
+        payments=services.payments_store,
+        finder=PaymentFinder(
+            payments=services.payments_store,
+            index=RedisStatusRangeIndex(services.redis),
+            tz=settings.digit_timezone,
+        ),
+        leases=services.leases,
+        lease_ttl_seconds=settings.lease_ttl_seconds,
+        digit=lambda: services.digit,
+        registrar=lambda: services.registrar,
+        scheduler=lambda: services.scheduler,
+        clock=services.clock,
+    )

@@ -1,0 +1,218 @@
+"""The settlement report: the payments accepted on one calendar day, one row per bill.
+
+    settlement_rows(store, day, tz, device_id=None, cursor=None, limit=100) -> SettlementPage
+    iter_settlement_rows(store, day, tz, device_id=None)                      -> every row (CSV)
+
+"Accepted on `day`" means `created_at` in [day 00:00, next day 00:00) in `tz` (the
+SETTLEMENT_TIMEZONE, Asia/Kolkata by default). Rows come newest payment first, bills in payment
+order. The cursor names the last row shown (`<created ms>.<payment id>.<bill index>`), so payments
+accepted while a device pages through today do not shift or repeat rows. Amounts stay Decimal.
+The web view (`integrator.api.reports`) filters by the calling device; the ops console passes
+`device_id=None` for every device.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from integrator.payments.models import Payment
+
+__all__ = [
+    "CSV_COLUMNS",
+    "InvalidCursor",
+    "SettlementPage",
+    "SettlementRow",
+    "csv_record",
+    "day_bounds",
+    "iter_settlement_rows",
+    "settlement_rows",
+]
+
+#: Payments loaded per round trip while scanning a day.
+SCAN_BATCH = 200
+MAX_LIMIT = 500
+_CURSOR = re.compile(r"(\d{1,16})\.([A-Za-z0-9_-]{1,64})\.(\d{1,3})")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class PaymentsByDay(Protocol):
+    """What the report reads (store.payments.PaymentStore)."""
+
+    def ids_created_between(
+        self, start: datetime, end: datetime, *, offset: int = 0, limit: int = 100
+    ) -> list[str]: ...
+
+    def get_many(self, payment_ids: Sequence[str]) -> list[Payment]: ...
+
+
+class InvalidCursor(ValueError):
+    """The cursor was not produced by this report."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SettlementRow:
+    """One bill of one accepted payment."""
+
+    payment_id: str
+    device_id: str
+    idempotency_key: str
+    tenant_id: str
+    bill_id: str
+    bill_number: str
+    consumer_code: str
+    business_service: str
+    amount: Decimal
+    payment_mode: str
+    status: str
+    receipt_number: str | None
+    collected_at: datetime | None
+    accepted_at: datetime
+    registered_at: datetime | None
+    resolution: str | None
+    cursor: str  # the cursor that continues after this row
+
+
+@dataclass(frozen=True, kw_only=True)
+class SettlementPage:
+    rows: tuple[SettlementRow, ...]
+    next_cursor: str | None
+
+
+def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """[start, end) of `day` in `tz`, as aware datetimes."""
+    start = datetime.combine(day, time(0), tzinfo=tz)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
+    return start, end
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _parse_cursor(cursor: str) -> tuple[int, str, int]:
+    match = _CURSOR.fullmatch(cursor)
+    if match is None:
+        raise InvalidCursor(cursor)
+    return int(match.group(1)), match.group(2), int(match.group(3))
+
+
+def _row(payment: Payment, index: int, tz: ZoneInfo) -> SettlementRow:
+    bill = payment.bills[index]
+
+    def local(moment: datetime | None) -> datetime | None:
+        return moment.astimezone(tz) if moment is not None else None
+
+    accepted = payment.created_at.astimezone(tz)
+    return SettlementRow(
+        payment_id=payment.id,
+        device_id=payment.device_id,
+        idempotency_key=payment.idempotency_key,
+        tenant_id=payment.tenant_id,
+        bill_id=bill.bill_id,
+        bill_number=bill.bill_number,
+        consumer_code=bill.consumer_code,
+        business_service=bill.business_service,
+        amount=bill.amount,
+        payment_mode=payment.payment_mode,
+        status=payment.status.value,
+        receipt_number=bill.receipt_number,
+        collected_at=local(payment.collected_at),
+        accepted_at=accepted,
+        registered_at=local(payment.registered_at),
+        resolution=payment.resolution,
+        cursor=f"{_ms(payment.created_at)}.{payment.id}.{index}",
+    )
+
+
+def _scan(
+    store: PaymentsByDay, day: date, tz: ZoneInfo, device_id: str | None, cursor: str | None
+) -> Iterator[SettlementRow]:
+    start, end = day_bounds(day, tz)
+    after: tuple[int, str, int] | None = None
+    upper = end
+    if cursor is not None:
+        after = _parse_cursor(cursor)
+        # Up to and including the cursor's millisecond (+0.5 ms against float rounding).
+        upper = min(end, _EPOCH + timedelta(microseconds=(after[0] + 1) * 1000 + 500))
+    seen: set[str] = set()
+    offset = 0
+    while True:
+        ids = store.ids_created_between(start, upper, offset=offset, limit=SCAN_BATCH)
+        offset += len(ids)
+        # A payment accepted meanwhile shifts the window by one: skip what was already read.
+        for payment in store.get_many([i for i in ids if i not in seen]):
+            seen.add(payment.id)
+            if device_id is not None and payment.device_id != device_id:
+                continue
+            first = 0
+            if after is not None and _ms(payment.created_at) == after[0]:
+                # Equal scores come in descending id order (store.payments).
+                if payment.id > after[1]:
+                    continue
+                if payment.id == after[1]:
+                    first = after[2] + 1
+            for index in range(first, len(payment.bills)):
+                yield _row(payment, index, tz)
+        if len(ids) < SCAN_BATCH:
+            return
+
+
+def settlement_rows(
+    store: PaymentsByDay,
+    day: date,
+    tz: ZoneInfo,
+    device_id: str | None = None,
+    cursor: str | None = None,
+    limit: int = 100,
+) -> SettlementPage:
+    """One page of `day`'s rows (all devices when `device_id` is None). InvalidCursor for a
+    cursor this report did not produce; `limit` is 1..MAX_LIMIT."""
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValueError(f"limit must be 1..{MAX_LIMIT}")
+    rows: list[SettlementRow] = []
+    for row in _scan(store, day, tz, device_id, cursor):
+        if len(rows) == limit:
+            return SettlementPage(rows=tuple(rows), next_cursor=rows[-1].cursor)
+        rows.append(row)
+    return SettlementPage(rows=tuple(rows), next_cursor=None)
+
+
+def iter_settlement_rows(
+    store: PaymentsByDay, day: date, tz: ZoneInfo, device_id: str | None = None
+) -> Iterator[SettlementRow]:
+    """Every row of `day` (the CSV download streams these)."""
+    return _scan(store, day, tz, device_id, None)
+
+
+CSV_COLUMNS: tuple[str, ...] = (
+    "paymentId", "deviceId", "idempotencyKey", "tenantId", "billId", "billNumber",
+    "consumerCode", "businessService", "amount", "paymentMode", "status", "receiptNumber",
+    "collectedAt", "acceptedAt", "registeredAt", "resolution",
+)
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return format(value, "f")  # exact, never 1E+3
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def csv_record(row: SettlementRow) -> list[str]:
+    """`row` as CSV cells in CSV_COLUMNS order."""
+    values = (
+        row.payment_id, row.device_id, row.idempotency_key, row.tenant_id, row.bill_id,
+        row.bill_number, row.consumer_code, row.business_service, row.amount, row.payment_mode,
+        row.status, row.receipt_number, row.collected_at, row.accepted_at, row.registered_at,
+        row.resolution,
+    )
+    return [_text(v) for v in values]

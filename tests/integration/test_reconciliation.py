@@ -1,0 +1,246 @@
+"""Reconciliation and the settlement report against a real Redis (DIGIT faked by its search)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import redis as redis_lib
+
+from integrator.digit.errors import DigitUnavailable
+from integrator.digit.models import DigitPayment, DigitPaymentDetail
+from integrator.observability import catalog
+from integrator.observability.recorder import RedisMetrics
+from integrator.payments import settlement, states
+from integrator.payments.models import Payment, PaymentStatus
+from integrator.payments.reconciliation import FLAGGED_EVENT, Reconciler
+from integrator.payments.registration import PAYMENT_ID_KEY
+from integrator.store.payments import PaymentStore
+from integrator.store.reconciliation import ReconciliationStore
+from tests.unit.payments.payment_factories import make_line, make_payment
+
+NOW = datetime(2026, 3, 31, 12, 0, tzinfo=UTC)
+KOLKATA = ZoneInfo("Asia/Kolkata")
+
+
+def digit_payment(payment: Payment, *, id: str = "DP-1", status: str = "NEW",
+                  ours: bool = True) -> DigitPayment:
+    return DigitPayment(
+        id=id, tenant_id=payment.tenant_id, payment_mode="CASH", payment_status=status,
+        instrument_status="APPROVED", total_amount_paid=payment.total_amount,
+        transaction_number=payment.id, transaction_date=NOW, paid_by="x", payer_name="x",
+        mobile_number=None,
+        additional_details={PAYMENT_ID_KEY: payment.id if ours else "pay_other"},
+        details=tuple(
+            DigitPaymentDetail(id=f"pd-{b.bill_id}", bill_id=b.bill_id,
+                               business_service=b.business_service, receipt_number="RCPT",
+                               receipt_date=NOW, total_due=b.total_due, amount_paid=b.amount)
+            for b in payment.bills),
+    )
+
+
+class FakeDigit:
+    """DIGIT's payment search: what it holds per bill id, or an outage."""
+
+    def __init__(self) -> None:
+        self.by_bill: dict[str, list[DigitPayment]] = {}
+        self.down = False
+        self.calls = 0
+
+    def search_payments(self, *, tenant_id: str, module: str,
+                        bill_ids: Sequence[str] = ()) -> list[DigitPayment]:
+        self.calls += 1
+        if self.down:
+            raise DigitUnavailable("down", endpoint="search")
+        found: dict[str, DigitPayment] = {}
+        for bill_id in bill_ids:
+            for p in self.by_bill.get(bill_id, []):
+                found[p.id] = p
+        return list(found.values())
+
+
+def store_registered(store: PaymentStore, *, created_at: datetime = NOW,
+                     digit_payment_id: str | None = "DP-1", **overrides: Any) -> Payment:
+    payment = make_payment(created_at=created_at, **overrides)
+    assert store.create(payment).outcome.value == "CREATED"
+    registered = states.transition(payment, PaymentStatus.REGISTERED, actor="test",
+                                   reason="created", at=created_at)
+    return store.save(replace(registered, digit_payment_id=digit_payment_id), fence=None)
+
+
+@pytest.fixture
+def store(redis: redis_lib.Redis) -> PaymentStore:
+    return PaymentStore(redis)
+
+
+@pytest.fixture
+def flags(redis: redis_lib.Redis) -> ReconciliationStore:
+    return ReconciliationStore(redis)
+
+
+@pytest.fixture
+def digit() -> FakeDigit:
+    return FakeDigit()
+
+
+@pytest.fixture
+def reconciler(store: PaymentStore, flags: ReconciliationStore, digit: FakeDigit,
+               redis: redis_lib.Redis) -> Reconciler:
+    return Reconciler(payments=store, digit=digit, flags=flags, clock=lambda: NOW,
+                      on_flag=RedisMetrics(redis).reconciliation_flagged)
+
+
+def _line(n: int) -> Any:
+    return make_line(bill_id=f"bill-{n}", consumer_code=f"WS/1/{n:06d}")
+
+
+# --- reconciliation ---
+
+
+def test_healthy_payment_is_not_flagged(store: PaymentStore, flags: ReconciliationStore,
+                                        digit: FakeDigit, reconciler: Reconciler) -> None:
+    payment = store_registered(store, bills=(_line(1),))
+    digit.by_bill["bill-1"] = [digit_payment(payment)]
+
+    report = reconciler.run(lookback=timedelta(days=7))
+
+    assert report.checked == 1 and report.healthy == 1 and report.newly_flagged == []
+    assert flags.count() == 0
+
+
+@pytest.mark.parametrize(("status", "reason"), [("CANCELLED", "CANCELLED"),
+                                                 ("DISHONOURED", "DISHONOURED")])
+def test_cancelled_or_dishonoured_payment_is_flagged_and_stays_registered(
+    status: str, reason: str, store: PaymentStore, flags: ReconciliationStore,
+    digit: FakeDigit, reconciler: Reconciler, redis: redis_lib.Redis,
+) -> None:
+    payment = store_registered(store, bills=(_line(1),))
+    digit.by_bill["bill-1"] = [digit_payment(payment, status=status)]
+
+    report = reconciler.run(lookback=timedelta(days=7))
+
+    assert report.newly_flagged == [payment.id]
+    flag = flags.get(payment.id)
+    assert flag is not None and flag.reason == reason and flag.digit_payment_id == "DP-1"
+    stored = store.get(payment.id)
+    assert stored is not None and stored.status is PaymentStatus.REGISTERED
+    assert stored.history[-1].event == FLAGGED_EVENT and stored.history[-1].reason == reason
+    assert RedisMetrics(redis).counters(catalog.RECONCILIATION_FLAGS) == [([reason], 1.0)]
+
+
+def test_payment_missing_in_digit_is_flagged_once(
+    store: PaymentStore, flags: ReconciliationStore, digit: FakeDigit, reconciler: Reconciler
+) -> None:
+    payment = store_registered(store, bills=(_line(1),), digit_payment_id="DP-FAKE")
+    # DIGIT holds someone else's payment for the bill, not ours
+    digit.by_bill["bill-1"] = [digit_payment(payment, id="DP-2", ours=False)]
+
+    first = reconciler.run(lookback=timedelta(days=7))
+    second = reconciler.run(lookback=timedelta(days=7))
+
+    assert first.newly_flagged == [payment.id] and second.still_flagged == [payment.id]
+    assert flags.flagged_ids() == [payment.id]
+    stored = store.get(payment.id)
+    assert stored is not None
+    assert [e.event for e in stored.history].count(FLAGGED_EVENT) == 1
+
+
+def test_flag_is_cleared_when_digit_shows_the_payment_live_again(
+    store: PaymentStore, flags: ReconciliationStore, digit: FakeDigit, reconciler: Reconciler
+) -> None:
+    payment = store_registered(store, bills=(_line(1),))
+    reconciler.run(lookback=timedelta(days=7))
+    assert flags.is_flagged(payment.id)
+
+    digit.by_bill["bill-1"] = [digit_payment(payment)]
+    report = reconciler.run(lookback=timedelta(days=7))
+
+    assert report.cleared == [payment.id] and not flags.is_flagged(payment.id)
+
+
+def test_only_registered_payments_within_the_lookback_are_checked(
+    store: PaymentStore, digit: FakeDigit, reconciler: Reconciler
+) -> None:
+    store_registered(store, bills=(_line(1),), created_at=NOW - timedelta(days=10))
+    recent = store_registered(store, bills=(_line(2),), created_at=NOW - timedelta(days=1))
+    store.create(make_payment(bills=(_line(3),)))  # PENDING: not reconciled
+
+    report = reconciler.run(lookback=timedelta(days=7))
+
+    assert report.checked == 1 and report.newly_flagged == [recent.id]
+
+
+def test_run_stops_without_verdicts_when_digit_is_unavailable(
+    store: PaymentStore, flags: ReconciliationStore, digit: FakeDigit, reconciler: Reconciler
+) -> None:
+    store_registered(store, bills=(_line(1),))
+    digit.down = True
+
+    report = reconciler.run(lookback=timedelta(days=7))
+
+    assert not report.complete and report.stopped_by == "DigitUnavailable"
+    assert flags.count() == 0
+    assert flags.last_run()["complete"] is False
+
+
+# --- settlement rows over the real store ---
+
+
+def _accepted(store: PaymentStore, n: int, at: datetime, device: str = "dev-1",
+              bills: int = 1) -> Payment:
+    payment = make_payment(
+        id=f"pay_{n:04d}", device_id=device, created_at=at,
+        bills=tuple(make_line(bill_id=f"b{n}-{i}", consumer_code=f"C{n}-{i}",
+                              amount=Decimal("100.50") + i) for i in range(bills)))
+    assert store.create(payment).outcome.value == "CREATED"
+    return payment
+
+
+def test_settlement_day_follows_the_settlement_time_zone(store: PaymentStore) -> None:
+    # 18:29:59 UTC is 23:59:59 in Kolkata; 18:30 UTC is the next day there
+    _accepted(store, 1, datetime(2026, 3, 30, 18, 29, 59, tzinfo=UTC))
+    _accepted(store, 2, datetime(2026, 3, 30, 18, 30, 0, tzinfo=UTC))
+
+    day30 = settlement.settlement_rows(store, date(2026, 3, 30), KOLKATA)
+    day31 = settlement.settlement_rows(store, date(2026, 3, 31), KOLKATA)
+
+    assert [r.payment_id for r in day30.rows] == ["pay_0001"]
+    assert [r.payment_id for r in day31.rows] == ["pay_0002"]
+    assert day31.rows[0].accepted_at.isoformat() == "2026-03-31T00:00:00+05:30"
+
+
+def test_settlement_pages_cover_every_bill_once_even_with_equal_times(
+    store: PaymentStore,
+) -> None:
+    same = datetime(2026, 3, 31, 6, 0, tzinfo=UTC)
+    for n in range(1, 6):
+        _accepted(store, n, same if n % 2 else same + timedelta(minutes=n), bills=n % 3 + 1)
+    _accepted(store, 9, same, device="dev-2")
+    expected = list(settlement.iter_settlement_rows(store, date(2026, 3, 31), KOLKATA, "dev-1"))
+
+    rows: list[settlement.SettlementRow] = []
+    cursor: str | None = None
+    while True:
+        page = settlement.settlement_rows(store, date(2026, 3, 31), KOLKATA, "dev-1",
+                                          cursor=cursor, limit=2)
+        rows += page.rows
+        assert len(page.rows) <= 2
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+
+    assert [(r.payment_id, r.bill_id) for r in rows] == [
+        (r.payment_id, r.bill_id) for r in expected]
+    assert len(rows) == sum(n % 3 + 1 for n in range(1, 6))
+    assert {r.device_id for r in rows} == {"dev-1"}
+    assert rows[0].amount == Decimal("100.50")
+
+
+def test_a_foreign_cursor_is_refused(store: PaymentStore) -> None:
+    with pytest.raises(settlement.InvalidCursor):
+        settlement.settlement_rows(store, date(2026, 3, 31), KOLKATA, cursor="nope")

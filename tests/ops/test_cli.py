@@ -1,0 +1,109 @@
+"""`integrator payments ...`, `integrator queue status`, `integrator ops hash-password`."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+from werkzeug.security import check_password_hash
+
+from integrator import cli
+from integrator.payments.models import PaymentStatus
+from integrator.services import Services
+from integrator.settings import Settings
+from tests.e2e.conftest import Sandbox
+from tests.ops.conftest import counter_payment, make_payment
+
+
+def run(settings: Settings, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli.main, list(args), obj=settings)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_payments_list_filters_and_pages(ops_settings: Settings, services: Services) -> None:
+    made = [make_payment(services, bill_id=f"b-{i}", tenant_id=f"pb.t{i}") for i in range(3)]
+
+    code, out, err = run(ops_settings, "payments", "list", "--status", "NEEDS_ATTENTION",
+                         "--limit", "2")
+    assert code == 0, err
+    assert [line.split("\t")[1] for line in out.splitlines()] == [made[2].id, made[1].id]
+    cursor = err.split("--cursor ")[1].strip()
+
+    code, out, _ = run(ops_settings, "payments", "list", "--status", "NEEDS_ATTENTION",
+                       "--cursor", cursor)
+    assert [line.split("\t")[1] for line in out.splitlines()] == [made[0].id]
+
+    code, out, _ = run(ops_settings, "payments", "list", "--bill", "b-1")
+    assert [line.split("\t")[1] for line in out.splitlines()] == [made[1].id]
+
+
+def test_payments_show_prints_the_history(ops_settings: Settings, services: Services) -> None:
+    payment = make_payment(services, bill_id="b-1")
+    code, out, err = run(ops_settings, "payments", "show", payment.id)
+    assert code == 0, err
+    shown = json.loads(out)
+    assert shown["id"] == payment.id
+    assert shown["history"][-1]["reason"] == "DIGIT_REJECTED"
+
+    code, _, err = run(ops_settings, "payments", "show", "no-such-payment")
+    assert code == 1 and "NOT_FOUND" in err
+
+
+def test_payments_retry_records_the_operator(ops_settings: Settings, services: Services) -> None:
+    payment = make_payment(services, bill_id="b-1")
+    code, _out, err = run(ops_settings, "payments", "retry", payment.id, "--operator", "carol")
+    assert code == 0, err
+    stored = services.payments_store.get(payment.id)
+    assert stored is not None and stored.status is PaymentStatus.PENDING
+    assert stored.history[-1].actor == "operator:carol"
+
+
+def test_payments_retry_all_needs_attention_of_a_filter(ops_settings: Settings,
+                                                        services: Services) -> None:
+    a = make_payment(services, bill_id="b-1", consumer_code="C-1")
+    b = make_payment(services, bill_id="b-2", consumer_code="C-2")
+    code, out, err = run(ops_settings, "payments", "retry", "--all-needs-attention",
+                         "--consumer", "C-1", "--operator", "carol")
+    assert code == 0, err
+    assert out.splitlines() == [f"{a.id}\tretried"]
+    assert services.payments_store.get(b.id).status is PaymentStatus.NEEDS_ATTENTION  # type: ignore[union-attr]
+
+
+def test_payments_resolve_refunded_is_refused_while_digit_holds_a_payment(
+    ops_settings: Settings, services: Services, world: Sandbox
+) -> None:
+    payment = make_payment(services)
+    counter_payment(world)
+    code, _, err = run(ops_settings, "payments", "resolve", payment.id, "--as", "REFUNDED",
+                       "--note", "cash back", "--operator", "carol")
+    assert code == 1 and "DIGIT_HOLDS_PAYMENT" in err
+
+
+def test_payments_resolve_receipted_by_hand(ops_settings: Settings, services: Services,
+                                            world: Sandbox) -> None:
+    payment = make_payment(services)
+    receipt = counter_payment(world)["paymentDetails"][0]["receiptNumber"]
+    code, out, err = run(ops_settings, "payments", "resolve", payment.id, "--as",
+                         "RECEIPTED_BY_HAND", "--receipt", receipt, "--note", "counter",
+                         "--operator", "carol")
+    assert code == 0, err
+    assert out.strip() == f"{payment.id}\tRESOLVED\tRECEIPTED_BY_HAND"
+
+
+def test_queue_status_reports_no_worker_with_exit_1(ops_settings: Settings,
+                                                    services: Services) -> None:
+    make_payment(services, bill_id="b-1", status=PaymentStatus.PENDING)
+    code, out, _ = run(ops_settings, "queue", "status")
+    report = json.loads(out)
+    assert code == 1
+    assert report["workers"] == [] and report["queued"] == 0
+    assert report["oldest_pending_at"] is not None and report["redis_memory"]
+
+
+def test_ops_hash_password_makes_a_werkzeug_hash() -> None:
+    result = CliRunner().invoke(cli.main, ["ops", "hash-password"],
+                                input="a-long-password\na-long-password\n")
+    assert result.exit_code == 0, result.output
+    digest = result.stdout.strip().splitlines()[-1]
+    assert check_password_hash(digest, "a-long-password")
+    assert "a-long-password" not in result.stdout.replace(digest, "")

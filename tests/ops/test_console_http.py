@@ -1,0 +1,138 @@
+"""The ops console over real HTTP without a browser: sign-in, cookies, CSRF, roles, start-up."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import requests
+from flask import Flask
+
+from integrator.ops import init_ops, secret_key_for
+from integrator.payments.models import PaymentStatus
+from integrator.services import Services
+from integrator.settings import Settings, SettingsError
+from tests.ops.conftest import PASSWORDS, csrf_of, make_payment, signed_in
+
+
+def test_pages_need_a_signed_in_account(live: str) -> None:
+    for path in ("/ops/", "/ops/payments", "/ops/payments/x"):
+        answer = requests.get(f"{live}{path}", allow_redirects=False, timeout=10)
+        assert answer.status_code == 302 and answer.headers["Location"].endswith("/ops/login")
+
+
+def test_session_cookie_is_httponly_samesite_and_scoped_to_ops(live: str) -> None:
+    http, _csrf = signed_in(live, "alice")
+    cookie = next(c for c in http.cookies if c.name == "integrator_ops")
+    assert cookie.path == "/ops"
+    assert cookie.has_nonstandard_attr("HttpOnly")
+    assert cookie.get_nonstandard_attr("SameSite") == "Lax"
+    assert not cookie.secure  # OPS_COOKIE_SECURE defaults to false (local, no TLS)
+
+
+def test_a_wrong_password_is_refused_and_logged_without_the_password(
+    live: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    http = requests.Session()
+    page = http.get(f"{live}/ops/login", timeout=10)
+    with caplog.at_level(logging.WARNING, logger="integrator.ops"):
+        answer = http.post(f"{live}/ops/login", data={
+            "username": "alice", "password": "guessed-secret-9", "csrf_token": csrf_of(page.text),
+        }, timeout=10)
+    assert answer.status_code == 401
+    failures = [r for r in caplog.records if r.getMessage() == "ops sign-in failed"]
+    assert failures and getattr(failures[0], "user", None) == "alice"
+    assert "guessed-secret-9" not in caplog.text
+
+
+def test_sign_in_attempts_are_rate_limited(live: str, ops_settings: Settings) -> None:
+    http = requests.Session()
+    token = csrf_of(http.get(f"{live}/ops/login", timeout=10).text)
+    codes = [
+        http.post(f"{live}/ops/login", data={"username": "bob", "password": "nope-nope-nope",
+                                             "csrf_token": token}, timeout=10).status_code
+        for _ in range(ops_settings.ops_login_attempts_per_minute + 1)
+    ]
+    assert codes[-1] == 429 and set(codes[:-1]) == {401}
+
+
+def test_sign_in_without_a_csrf_token_is_refused(live: str) -> None:
+    http = requests.Session()
+    http.get(f"{live}/ops/login", timeout=10)
+    answer = http.post(f"{live}/ops/login",
+                       data={"username": "alice", "password": PASSWORDS["alice"]}, timeout=10)
+    assert answer.status_code == 400
+
+
+@pytest.mark.parametrize("token", [None, "", "wrong-token"])
+def test_an_action_without_the_csrf_token_is_refused(live: str, services: Services,
+                                                     token: str | None) -> None:
+    payment = make_payment(services, bill_id="b-1")
+    http, _csrf = signed_in(live, "alice")
+    data = {} if token is None else {"csrf_token": token}
+
+    answer = http.post(f"{live}/ops/payments/{payment.id}/retry", data=data,
+                       allow_redirects=False, timeout=10)
+
+    assert answer.status_code == 400
+    assert services.payments_store.get(payment.id).status is PaymentStatus.NEEDS_ATTENTION  # type: ignore[union-attr]
+
+
+def test_a_viewer_cannot_act(live: str, services: Services) -> None:
+    payment = make_payment(services, bill_id="b-1")
+    http, csrf = signed_in(live, "bob")
+
+    page = http.get(f"{live}/ops/payments/{payment.id}", timeout=10)
+    assert page.status_code == 200 and 'id="retry"' not in page.text
+    for action, data in (("retry", {}), ("resolve", {"resolution": "REFUNDED", "note": "x"})):
+        answer = http.post(f"{live}/ops/payments/{payment.id}/{action}",
+                           data={"csrf_token": csrf, **data}, allow_redirects=False, timeout=10)
+        assert answer.status_code == 403, action
+    answer = http.post(f"{live}/ops/payments/retry-matching", data={"csrf_token": csrf},
+                       allow_redirects=False, timeout=10)
+    assert answer.status_code == 403
+    assert services.payments_store.get(payment.id).status is PaymentStatus.NEEDS_ATTENTION  # type: ignore[union-attr]
+
+
+def test_signing_out_ends_the_session(live: str) -> None:
+    http, csrf = signed_in(live, "alice")
+    http.post(f"{live}/ops/logout", data={"csrf_token": csrf}, timeout=10)
+    answer = http.get(f"{live}/ops/", allow_redirects=False, timeout=10)
+    assert answer.status_code == 302
+
+
+def test_the_dashboard_shows_counts_and_health(live: str, services: Services) -> None:
+    make_payment(services, bill_id="b-1")
+    http, _csrf = signed_in(live, "alice")
+    page = http.get(f"{live}/ops/", timeout=10).text
+    assert 'id="count-NEEDS_ATTENTION"' in page
+    assert "Workers alive" in page and "Redis memory" in page and "Reachable" in page
+
+
+def test_missing_secret_key_stops_start_up_outside_sandbox_mode(ops_settings: Settings,
+                                                                services: Services) -> None:
+    with pytest.raises(SettingsError, match="SECRET_KEY"):
+        secret_key_for(ops_settings.with_changes(secret_key=None), services.redis)
+
+
+def test_in_sandbox_mode_every_web_worker_gets_the_same_random_key(
+    ops_settings: Settings, services: Services
+) -> None:
+    sandbox = ops_settings.with_changes(secret_key=None, sandbox_mode=True)
+    first = secret_key_for(sandbox, services.redis)
+    assert len(first) >= 32 and first != ops_settings.secret_key
+    assert secret_key_for(sandbox, services.redis) == first
+
+
+def test_a_malformed_ops_users_entry_stops_start_up(ops_settings: Settings,
+                                                   services: Services) -> None:
+    from dataclasses import replace
+
+    bad = replace(services, settings=ops_settings.with_changes(ops_users=("carol:admin:x$y$z",)))
+    with pytest.raises(SettingsError, match="OPS_USERS"):
+        init_ops(Flask("t"), bad)
+
+
+def test_the_css_is_served_locally(live: str) -> None:
+    answer = requests.get(f"{live}/ops/static/ops.css", timeout=10)
+    assert answer.status_code == 200 and "text/css" in answer.headers["Content-Type"]
