@@ -101,6 +101,7 @@ class Settings:
     digit_timezone: ZoneInfo  # the zone of DIGIT's dates
     digit_ca_bundle: str | None  # CA bundle for DIGIT's TLS; verification is always on
     digit_pool_size: int  # pooled connections to DIGIT per process
+    digit_proxy_url: str | None  # an HTTP(S) proxy on the way to DIGIT; empty: direct
     token_leeway_seconds: int  # renew the shared token this long before it expires
     mdms_cache_seconds: int  # how long payment rules and tenants from MDMS are kept
     collectable_services: tuple[str, ...]  # businessServices fetched by mobile number
@@ -211,6 +212,7 @@ class Settings:
             digit_timezone=tz,
             digit_ca_bundle=ca_bundle,
             digit_pool_size=_int(env, "DIGIT_POOL_SIZE", 200),
+            digit_proxy_url=_str(env, "DIGIT_PROXY_URL", "") or None,
             token_leeway_seconds=_int(env, "DIGIT_TOKEN_LEEWAY_SECONDS", 300),
             mdms_cache_seconds=_int(env, "MDMS_CACHE_SECONDS", 900),
             collectable_services=_list(env, "COLLECTABLE_SERVICES", "WS,SW,PT,TL"),

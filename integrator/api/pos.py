@@ -38,20 +38,30 @@ IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 _KEY = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
+# Schemas are built once: marshmallow schemas are reusable and building one costs CPU per request.
+BILLS_QUERY = BillsQuerySchema()
+PAYMENT_REQUEST = PaymentRequestSchema()
+VALIDATION_RESPONSE = ValidationResponseSchema()
+PAYMENT = PaymentSchema()
+PAYMENT_LOOKUP = PaymentLookupSchema()
+RECEIPT_QUERY = ReceiptQuerySchema()
+RECEIPT = ReceiptSchema()
+BILLS = BillSchema(many=True)
+
 
 # --- views -----------------------------------------------------------------------------------
 
 
 @pos_bp.get("/bills")
 def list_bills() -> Any:
-    query: BillsQuery = load_args(BillsQuerySchema())
+    query: BillsQuery = load_args(BILLS_QUERY)
     offers = bills_for(query, current_device(for_tenant=query.tenant_id))
-    return {"bills": BillSchema(many=True).dump(offers)}
+    return {"bills": BILLS.dump(offers)}
 
 
 @pos_bp.post("/payments")
 def create_payment() -> Response:
-    payment_request = load_json(PaymentRequestSchema())
+    payment_request = load_json(PAYMENT_REQUEST)
     outcome = payments().accept_payment(
         device=current_device(for_tenant=payment_request.tenant_id),
         idempotency_key=idempotency_key(),
@@ -62,38 +72,38 @@ def create_payment() -> Response:
 
 @pos_bp.post("/payments/validate")
 def validate_payment() -> Any:
-    payment_request = load_json(PaymentRequestSchema())
+    payment_request = load_json(PAYMENT_REQUEST)
     offers = payments().validate_payment(
         device=current_device(for_tenant=payment_request.tenant_id), request=payment_request
     )
-    return ValidationResponseSchema().dump(validation_view(payment_request, offers))
+    return VALIDATION_RESPONSE.dump(validation_view(payment_request, offers))
 
 
 @pos_bp.get("/payments/<payment_id>")
 def get_payment(payment_id: str) -> Any:
     payment = payments().get_payment(device=current_device(), payment_id=payment_id)
-    return PaymentSchema().dump(payment)
+    return PAYMENT.dump(payment)
 
 
 @pos_bp.get("/payments")
 def find_payment() -> Any:
-    lookup = load_args(PaymentLookupSchema())
+    lookup = load_args(PAYMENT_LOOKUP)
     payment = payments().find_payment(
         device=current_device(), idempotency_key=lookup["idempotency_key"]
     )
-    return PaymentSchema().dump(payment)
+    return PAYMENT.dump(payment)
 
 
 @pos_bp.get("/receipts")
 def get_receipt() -> Any:
-    query = load_args(ReceiptQuerySchema())
+    query = load_args(RECEIPT_QUERY)
     receipt = payments().receipt(
         device=current_device(for_tenant=query.tenant_id),
         tenant_id=query.tenant_id,
         business_service=query.business_service,
         receipt_number=query.receipt_number,
     )
-    return ReceiptSchema().dump(receipt)
+    return RECEIPT.dump(receipt)
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -167,7 +177,7 @@ def idempotency_key() -> str:
 def accepted(outcome: AcceptOutcome) -> Response:
     """200 + Idempotent-Replayed for a replay, 201 once registered, else 202; Location always."""
     payment = outcome.payment
-    response = cast(Response, current_app.json.response(PaymentSchema().dump(payment)))
+    response = cast(Response, current_app.json.response(PAYMENT.dump(payment)))
     response.headers["Location"] = url_for("pos.get_payment", payment_id=payment.id)
     if outcome.replayed:
         response.status_code = 200

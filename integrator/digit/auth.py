@@ -58,6 +58,10 @@ class _RefreshFailed(Exception):
     """The refresh token was refused; fall back to a password login."""
 
 
+#: How long a process reuses the shared token it last read from Redis before reading it again.
+TOKEN_MEMO_SECONDS = 5.0
+
+
 class TokenManager:
     """Gets, shares, renews and invalidates the DIGIT token (see the module docstring)."""
 
@@ -79,6 +83,9 @@ class TokenManager:
             settings.digit_client_secret,
             auth_method="client_secret_basic",
         )
+        # The shared token, remembered in this process for a little while: one Redis read per
+        # TOKEN_MEMO_SECONDS instead of one per DIGIT call. A refused token clears it at once.
+        self._memo: tuple[StoredToken, float] | None = None
         # A login may take a connect + read timeout; the lock must outlive it.
         self._lock_ttl_ms = int(
             (settings.digit_connect_timeout + settings.digit_read_timeout) * 1000 + 2000
@@ -88,9 +95,14 @@ class TokenManager:
     def token(self) -> str:
         """A usable shared token, renewing it (single-flight) when due."""
         now = self._clock()
+        memo = self._memo
+        if memo is not None and time.monotonic() < memo[1] and memo[0].fresh(now):
+            return memo[0].access_token
         current = self._store.get()
         if current is not None and current.fresh(now):
+            self._memo = (current, time.monotonic() + TOKEN_MEMO_SECONDS)
             return current.access_token
+        self._memo = None
         self._raise_if_locked()
         deadline = time.monotonic() + self._lock_ttl_ms / 1000 + 1
         while True:
@@ -112,6 +124,7 @@ class TokenManager:
 
     def invalidate(self, failed_token: str) -> None:
         """DIGIT refused `failed_token`: drop it unless another process already replaced it."""
+        self._memo = None
         if self._store.delete_if(failed_token):
             log.info("dropped the shared DIGIT token after DIGIT refused it")
 

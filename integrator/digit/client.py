@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -55,6 +57,8 @@ MDMS_SEARCH = "egov-mdms-service/v1/_search"
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 PAYMENT_RULES_FILE = "payment-rules.json"
 TENANTS_FILE = "tenants.json"
+#: How long a process keeps parsed master data before reading the shared cache again.
+MEMO_SECONDS = 60
 #: A fallback answer is cached this briefly, so an MDMS outage does not cost a timeout per call.
 FALLBACK_CACHE_SECONDS = 60
 
@@ -85,6 +89,10 @@ class DigitClient:
         self._tz = settings.digit_timezone
         #: Where the last `payment_rules()` / `tenants()` answer came from (for /readyz, logs).
         self.last_source: dict[str, Source] = {}
+        # Parsed master data, kept in this process for MEMO_SECONDS (Redis holds the shared
+        # copy for MDMS_CACHE_SECONDS): no Redis read and no parsing on every bills request.
+        self._memo: dict[str, tuple[float, Any]] = {}
+        self._memo_lock = threading.Lock()
 
     # --- authentication ---
     def auth_state(self) -> AuthState:
@@ -262,12 +270,37 @@ class DigitClient:
     # --- MDMS ---
     def payment_rules(self) -> dict[str, PaymentRule]:
         """MDMS BillingService.BusinessService by code; cached; falls back to config/."""
-        records = self._mdms_master("BillingService", "BusinessService", PAYMENT_RULES_FILE)
-        return parse.payment_rules(records)
+        rules: dict[str, PaymentRule] = self._memoized(
+            "rules",
+            lambda: parse.payment_rules(
+                self._mdms_master("BillingService", "BusinessService", PAYMENT_RULES_FILE)
+            ),
+        )
+        return dict(rules)
 
     def tenants(self) -> list[Tenant]:
         """MDMS tenant.tenants; cached; falls back to config/."""
-        return parse.tenants(self._mdms_master("tenant", "tenants", TENANTS_FILE))
+        tenants: list[Tenant] = self._memoized(
+            "tenants", lambda: parse.tenants(self._mdms_master("tenant", "tenants", TENANTS_FILE))
+        )
+        return list(tenants)
+
+    def _memoized(self, name: str, load: Callable[[], T]) -> T:
+        """`load()`'s answer, kept for MEMO_SECONDS; one load at a time per process, so a burst
+        of requests on a cold cache makes one MDMS call, not one each."""
+        entry = self._memo.get(name)
+        if entry is not None and time.monotonic() < entry[0]:
+            value: T = entry[1]
+            return value
+        with self._memo_lock:
+            entry = self._memo.get(name)
+            if entry is not None and time.monotonic() < entry[0]:
+                cached: T = entry[1]
+                return cached
+            loaded = load()
+            ttl = min(MEMO_SECONDS, self._settings.mdms_cache_seconds)
+            self._memo[name] = (time.monotonic() + ttl, loaded)
+            return loaded
 
     def _mdms_master(self, module: str, master: str, fallback_file: str) -> list[Any]:
         name = f"{module}.{master}"

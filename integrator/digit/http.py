@@ -61,6 +61,11 @@ def build_session(settings: Settings) -> requests.Session:
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     session.verify = settings.digit_verify
+    # Everything comes from Settings, nothing from the environment per call: requests would
+    # otherwise look up proxy variables and .netrc on every request (about a millisecond each).
+    session.trust_env = False
+    if settings.digit_proxy_url:
+        session.proxies = {"http": settings.digit_proxy_url, "https": settings.digit_proxy_url}
     return session
 
 

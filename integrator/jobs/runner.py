@@ -19,6 +19,10 @@ from integrator.settings import Settings
 log = logging.getLogger("integrator.jobs")
 
 
+#: RQ's worker heartbeat TTL; also bounds how long an idle worker waits before its maintenance.
+WORKER_TTL_SECONDS = 45
+
+
 def run_worker(
     settings: Settings,
     *,
@@ -40,6 +44,9 @@ def run_worker(
         [Queue(name, connection=connection) for name in queues],
         connection=connection,
         maintenance_interval=settings.worker_maintenance_seconds,
+        # An idle worker blocks in dequeue for worker_ttl - 15 s and runs RQ's maintenance
+        # (which restarts a dead scheduler) only in between: keep that wait short.
+        worker_ttl=WORKER_TTL_SECONDS,
     )
     loop = MaintenanceLoop(loop_ctx) if with_maintenance and not burst else None
     if loop is not None:

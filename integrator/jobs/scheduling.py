@@ -8,6 +8,7 @@ create the id again. What `schedule` does with the payment's job, by its state:
 
     none, finished, failed, stopped, canceled, or stuck   -> a new job, due in `delay_seconds`
     scheduled                                             -> moved earlier if asked (never later)
+    scheduled but overdue (RQ's scheduler is not running) -> moved to the queue now
     queued or running                                     -> left alone (it runs, and decides
                                                              its own follow-up)
 
@@ -46,6 +47,10 @@ REGISTER_PAYMENT: Final = "integrator.jobs.registration.register_payment"
 SCHEDULE_LOCK_MS: Final = 5_000
 #: A started job is considered abandoned this long after its timeout has passed.
 STUCK_GRACE_SECONDS: Final = 5
+#: A scheduled job this far past its time is not being moved by RQ's scheduler (its process died,
+#: e.g. when Redis restarted, and idle workers only restart it between long blocking dequeues):
+#: the sweeper moves it to the queue itself.
+OVERDUE_SECONDS: Final = 15
 
 
 def job_id_for(payment_id: str) -> str:
@@ -59,6 +64,7 @@ class JobState(StrEnum):
     QUEUED = "QUEUED"
     STARTED = "STARTED"
     STUCK = "STUCK"  # RQ thinks it will run, but it cannot
+    OVERDUE = "OVERDUE"  # scheduled, long past its time: RQ's scheduler is not running
 
 
 class RqRegistrationScheduler:
@@ -97,6 +103,8 @@ class RqRegistrationScheduler:
                 if not only_if_missing:
                     self._move_earlier(job_id, delay_seconds)
                 return False
+            if state is JobState.OVERDUE and job is not None:
+                return self._enqueue_overdue(job)
             if job is not None:
                 log.warning("replacing registration job", extra={
                     "payment_id": payment_id, "job_state": state.value,
@@ -124,6 +132,15 @@ class RqRegistrationScheduler:
                                                       "delay_seconds": delay_seconds})
         return True
 
+    def _enqueue_overdue(self, job: Job) -> bool:
+        """Do what RQ's scheduler would: move the due job from its registry to the queue."""
+        if not self._redis.zrem(self.queue.scheduled_job_registry.key, job.id):
+            return False  # RQ's scheduler (or another sweeper) moved it meanwhile
+        self.queue.enqueue_job(job)
+        log.warning("moved an overdue registration job to the queue (RQ scheduler not running)",
+                    extra={"job_id": job.id})
+        return True
+
     def _move_earlier(self, job_id: str, delay_seconds: float) -> None:
         registry = self.queue.scheduled_job_registry
         when = time.time() + max(delay_seconds, 0)
@@ -144,8 +161,12 @@ class RqRegistrationScheduler:
         now = datetime.now(UTC)
         if status == JobStatus.SCHEDULED:
             registry = self.queue.scheduled_job_registry
-            in_registry = self._redis.zscore(registry.key, job.id) is not None
-            return JobState.SCHEDULED if in_registry else self._queued_or_stuck(job, now)
+            due = self._redis.zscore(registry.key, job.id)
+            if due is None:
+                return self._queued_or_stuck(job, now)
+            if now.timestamp() - due > OVERDUE_SECONDS:
+                return JobState.OVERDUE
+            return JobState.SCHEDULED
         if status in (JobStatus.QUEUED, JobStatus.DEFERRED):
             return self._queued_or_stuck(job, now)
         if status == JobStatus.STARTED:

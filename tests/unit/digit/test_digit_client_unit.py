@@ -400,10 +400,14 @@ def test_payment_rules_come_from_mdms_for_the_state_tenant_and_are_cached(logged
 
     rules = client.payment_rules()
     assert client.last_source["BillingService.BusinessService"] == "mdms"
-    again = client.payment_rules()
+    again = client.payment_rules()  # this process's memo: no Redis read, no parsing
+    # another process (a new client) reads the shared copy in Redis, not MDMS
+    other = DigitClient(settings=digit_settings, redis=redis,
+                        session=build_session(digit_settings))
+    from_cache = other.payment_rules()
 
-    assert rules == again
-    assert client.last_source["BillingService.BusinessService"] == "cache"
+    assert rules == again == from_cache
+    assert other.last_source["BillingService.BusinessService"] == "cache"
     assert len(_business_calls(logged_in)) == 1
     body = jsonutil.loads(_business_calls(logged_in)[0].request.body)
     assert body["MdmsCriteria"] == {"tenantId": "pb", "moduleDetails": [
@@ -468,3 +472,12 @@ def test_ping_needs_no_login(rsps, client, status, up):
 def test_ping_is_false_when_digit_cannot_be_reached(rsps, client):
     rsps.add("POST", SEARCH_URL, body=requests.ConnectionError("refused"))
     assert client.ping() is False
+
+
+def test_the_session_reads_nothing_from_the_environment_and_uses_the_configured_proxy(
+        digit_settings):
+    direct = build_session(digit_settings)
+    assert direct.trust_env is False and direct.proxies == {}
+    proxied = build_session(digit_settings.with_changes(digit_proxy_url="http://proxy:3128"))
+    assert proxied.proxies == {"http": "http://proxy:3128", "https": "http://proxy:3128"}
+    assert proxied.verify is not False
