@@ -130,6 +130,7 @@ class Settings:
     digit_probe_seconds: float  # how often an unavailable DIGIT is pinged
     registration_job_timeout_seconds: int  # RQ kills a registration job running longer than this
     worker_maintenance_seconds: int  # RQ's own registry clean-up and scheduler take-over period
+    webhook_retry_seconds: tuple[int, ...]  # waits between webhook delivery attempts, then failed
     # --- Web ---
     sandbox_mode: bool  # derived: true when DIGIT_BASE_URL is unset (embedded sandbox)
     log_level: str  # DEBUG, INFO, WARNING, ...
@@ -241,6 +242,9 @@ class Settings:
             digit_probe_seconds=_float(env, "DIGIT_PROBE_SECONDS", 30.0),
             registration_job_timeout_seconds=_int(env, "REGISTRATION_JOB_TIMEOUT_SECONDS", 300),
             worker_maintenance_seconds=_int(env, "WORKER_MAINTENANCE_SECONDS", 120),
+            webhook_retry_seconds=_seconds_list(
+                env, "WEBHOOK_RETRY_SECONDS", "10,30,60,300,900,1800,3600,3600"
+            ),
             sandbox_mode=sandbox_mode,
             log_level=_str(env, "LOG_LEVEL", "INFO").upper(),
             port=_int(env, "PORT", 8000),

@@ -1,20 +1,27 @@
 """`integrator devices ...`: register PoS devices and aggregators, and manage their keys.
 
 A key is printed once, as the last line of `add` and `rotate-key`; only its hash is stored.
+A webhook's signing secret is printed once, as the last line of `set-webhook`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import click
 
 from integrator.store.devices import DeviceStore
 
+if TYPE_CHECKING:
+    import redis as redis_lib
+
+    from integrator.store.webhooks import WebhookStore
+
 
 @contextmanager
-def _devices(ctx: click.Context) -> Iterator[DeviceStore]:
+def _redis(ctx: click.Context) -> Iterator[redis_lib.Redis]:
     from integrator.cli import load_settings, startup_errors
     from integrator.store import redis_conn
 
@@ -22,9 +29,23 @@ def _devices(ctx: click.Context) -> Iterator[DeviceStore]:
     with startup_errors():
         redis = redis_conn.connect(settings)
     try:
-        yield DeviceStore(redis)
+        yield redis
     finally:
         redis.close()
+
+
+@contextmanager
+def _devices(ctx: click.Context) -> Iterator[DeviceStore]:
+    with _redis(ctx) as redis:
+        yield DeviceStore(redis)
+
+
+@contextmanager
+def _devices_and_webhooks(ctx: click.Context) -> Iterator[tuple[DeviceStore, WebhookStore]]:
+    from integrator.store.webhooks import WebhookStore
+
+    with _redis(ctx) as redis:
+        yield DeviceStore(redis), WebhookStore(redis)
 
 
 def _fail(exc: Exception) -> click.ClickException:
@@ -33,7 +54,7 @@ def _fail(exc: Exception) -> click.ClickException:
 
 @click.group()
 def devices() -> None:
-    """PoS devices and aggregators: add, list, revoke, rotate-key."""
+    """PoS devices and aggregators: add, list, revoke, rotate-key, set-webhook, clear-webhook."""
 
 
 @devices.command()
@@ -102,3 +123,43 @@ def rotate_key(ctx: click.Context, name: str) -> None:
             raise _fail(exc) from exc
     click.echo(f"device {name}: new key, shown only now:")
     click.echo(key)
+
+
+@devices.command(name="set-webhook")
+@click.argument("name")
+@click.option("--url", required=True, help="Where to POST the device's events (https://).")
+@click.pass_context
+def set_webhook(ctx: click.Context, name: str, url: str) -> None:
+    """POST the device's REGISTERED / NEEDS_ATTENTION events to URL, signed with a new secret
+    (the last line printed, shown once; any previous secret stops signing at once)."""
+    from integrator.store.devices import DeviceError, DeviceNotFound, DeviceRevoked
+    from integrator.webhooks.models import InvalidWebhookUrl
+
+    with _devices_and_webhooks(ctx) as (store, webhooks):
+        try:
+            device = store.get_by_name(name)
+            if device is None:
+                raise DeviceNotFound(name)
+            if device.revoked:
+                raise DeviceRevoked(name)
+            endpoint = webhooks.set(device.id, url)
+        except (DeviceError, InvalidWebhookUrl) as exc:
+            raise _fail(exc) from exc
+    click.echo(f"device {device.name}: webhooks go to {endpoint.url}")
+    click.echo("its signing secret, shown only now (verify X-Integrator-Signature with it):")
+    click.echo(endpoint.secret)
+
+
+@devices.command(name="clear-webhook")
+@click.argument("name")
+@click.pass_context
+def clear_webhook(ctx: click.Context, name: str) -> None:
+    """Stop the device's webhooks (deliveries already queued are dropped when they run)."""
+    from integrator.store.devices import DeviceNotFound
+
+    with _devices_and_webhooks(ctx) as (store, webhooks):
+        device = store.get_by_name(name)
+        if device is None:
+            raise _fail(DeviceNotFound(name))
+        had = webhooks.clear(device.id)
+    click.echo(f"device {device.name}: " + ("webhook cleared" if had else "had no webhook"))

@@ -122,6 +122,10 @@ def error_details(body: Any) -> tuple[DigitErrorDetail, ...]:
     return tuple(details)
 
 
+#: Endpoints whose successful calls are always logged at INFO: writes and logins.
+LOGGED_ENDPOINTS = frozenset({"collection-services/payments/_create", "user/oauth/token"})
+
+
 class Transport:
     """Sends requests to DIGIT with explicit (connect, read) timeouts and classifies answers."""
 
@@ -188,7 +192,13 @@ class Transport:
             body = None
         codes = [d.code for d in error_details(body)]
         events.current().digit_call(endpoint, str(response.status_code), latency_ms / 1000, codes)
-        log.info(
+        # Every call is counted and timed in /metrics; the log keeps what someone may need to
+        # read later (writes, refusals, errors) and leaves plain successful reads to DEBUG.
+        quiet = method == "POST" and 200 <= response.status_code < 300 and not codes and (
+            endpoint not in LOGGED_ENDPOINTS
+        )
+        log.log(
+            logging.DEBUG if quiet else logging.INFO,
             "digit %s: %s in %.0f ms%s",
             endpoint, response.status_code, latency_ms, f" codes={codes}" if codes else "",
         )

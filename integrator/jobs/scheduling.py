@@ -40,8 +40,9 @@ log = logging.getLogger("integrator.jobs")
 
 REGISTRATION_QUEUE: Final = "registration"  # register accepted payments with DIGIT
 MAINTENANCE_QUEUE: Final = "maintenance"  # long, rare jobs (daily reconciliation)
+WEBHOOKS_QUEUE: Final = "webhooks"  # signed POSTs to aggregators (integrator.jobs.webhooks)
 #: Every queue the integrator uses, in priority order (a worker serves them in this order).
-QUEUES: Final[tuple[str, ...]] = (REGISTRATION_QUEUE, MAINTENANCE_QUEUE)
+QUEUES: Final[tuple[str, ...]] = (REGISTRATION_QUEUE, MAINTENANCE_QUEUE, WEBHOOKS_QUEUE)
 #: The job function, by import path (the web app never imports the worker's code).
 REGISTER_PAYMENT: Final = "integrator.jobs.registration.register_payment"
 SCHEDULE_LOCK_MS: Final = 5_000

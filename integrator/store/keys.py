@@ -171,3 +171,16 @@ def metric_counter(name: str) -> str:
 def metric_histogram(name: str) -> str:
     """Hash of one Redis-backed histogram family: JSON [labels, bucket|"sum"] -> value."""
     return _key("metrics", "histogram", name)
+
+
+# --- webhooks (integrator.store.webhooks) ---
+
+
+def webhook(device_id: str) -> str:
+    """Hash of one device's webhook: url, secret (kept as-is: we sign with it), created_at."""
+    return _key("webhook", _part(device_id))
+
+
+def webhook_deliveries(payment_id: str) -> str:
+    """List of a payment's webhook delivery attempts (JSON, newest first, bounded)."""
+    return _key("webhook", "deliveries", _part(payment_id))

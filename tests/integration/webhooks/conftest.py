@@ -1,0 +1,128 @@
+"""Webhook fixtures: a tiny receiving HTTP server, worker processes with the webhook observer,
+payments of a real device, and the registration fixtures of tests/integration/jobs."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+from integrator.digit.client import DigitClient
+from integrator.payments.models import HistoryEntry, Payment, PaymentBill, PaymentStatus
+from integrator.store.payments import CreateOutcome, PaymentStore
+from tests.integration.jobs.conftest import (  # noqa: F401 (fixtures)
+    WS,
+    digit,
+    job_env,
+    job_settings,
+    store,
+)
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Receiver:
+    """Records each POST; answers with `statuses` in turn (then 200)."""
+
+    url: str = ""
+    statuses: list[int] = field(default_factory=list)
+    received: list[Received] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def app(self, environ: Any, start_response: Any) -> Any:
+        request = Request(environ)
+        with self.lock:
+            self.received.append(Received(dict(request.headers), request.get_data()))
+            status = self.statuses.pop(0) if self.statuses else 200
+        return Response("ok", status=status)(environ, start_response)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    found = Receiver()
+    server = make_server("127.0.0.1", 0, found.app, threaded=True)
+    found.url = f"http://127.0.0.1:{server.server_port}/hooks/digit"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield found
+    server.shutdown()
+    thread.join(timeout=5)
+    server.server_close()
+
+
+@pytest.fixture
+def webhook_workers(job_env: dict[str, str], tmp_path: Path  # noqa: F811
+                    ) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """Start worker processes (registration + webhooks) logging to tmp_path (secrets guard)."""
+    started: list[subprocess.Popen[bytes]] = []
+    logs: list[Any] = []
+
+    def start(**overrides: str) -> subprocess.Popen[bytes]:
+        env = {**os.environ, **job_env, **overrides}
+        log = open(tmp_path / f"worker-{len(started)}.log", "wb")  # noqa: SIM115
+        logs.append(log)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.integration.webhooks.worker_main"], env=env,
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        _signal_group(proc.pid, signal.SIGTERM)
+    for proc in started:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            _signal_group(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+        _signal_group(proc.pid, signal.SIGKILL)  # the scheduler child, if orphaned
+    for log in logs:
+        log.close()
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+def make_device_payment(digit: DigitClient, store: PaymentStore, device_id: str,  # noqa: F811
+                        consumer: tuple[str, str] = WS) -> Payment:
+    """A PENDING payment of `device_id` on the consumer's real current bill."""
+    service, code = consumer
+    bill = digit.fetch_bills(tenant_id="pb.amritsar", business_service=service,
+                             consumer_code=code)[0]
+    now = datetime.now(UTC)
+    pid = f"pay_{os.urandom(8).hex()}"
+    payment = Payment(
+        id=pid, device_id=device_id, idempotency_key=f"key-{pid}", fingerprint="fp",
+        status=PaymentStatus.PENDING, tenant_id="pb.amritsar", payment_mode="CASH",
+        paid_by="Ramesh Kumar", payer_name="Ramesh Kumar", mobile_number=None,
+        instrument_number=None, instrument_date=None, transaction_number=None,
+        collected_at=now,
+        bills=(PaymentBill(bill_id=bill.id, bill_number=bill.bill_number, consumer_code=code,
+                           business_service=service, amount=bill.total_amount,
+                           total_due=bill.total_amount),),
+        created_at=now,
+        history=(HistoryEntry(at=now, actor=f"device:{device_id}", event="accepted",
+                              to_status=PaymentStatus.PENDING),),
+    )
+    assert store.create(payment).outcome is CreateOutcome.CREATED
+    return payment

@@ -1,0 +1,123 @@
+"""Several event observers side by side, and the webhook observer's decisions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from integrator.observability import events
+from integrator.webhooks.models import WebhookEvent
+from integrator.webhooks.observer import WebhookObserver
+
+NOW = datetime(2024, 7, 4, 10, 0, tzinfo=UTC)
+
+
+@dataclass
+class FakePayment:
+    id: str = "pay_1"
+    device_id: str = "dev-1"
+
+
+class Recording(events.NullObserver):
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, Any]] = []
+
+    def payment_registered(self, payment: Any) -> None:
+        self.seen.append(("registered", payment.id))
+
+    def token_renewed(self, kind: str) -> None:
+        self.seen.append(("token", kind))
+
+
+class Exploding(events.NullObserver):
+    def payment_registered(self, payment: Any) -> None:
+        raise RuntimeError("boom")
+
+
+@pytest.fixture(autouse=True)
+def _clean_events() -> Iterator[None]:
+    events.uninstall()
+    yield
+    events.uninstall()
+
+
+def test_observers_in_different_slots_all_receive_each_event() -> None:
+    metrics, webhooks = Recording(), Recording()
+    events.install(metrics)
+    events.install(webhooks, slot="webhooks")
+    events.current().payment_registered(FakePayment())  # type: ignore[arg-type]
+    events.current().token_renewed("login")
+    assert metrics.seen == webhooks.seen == [("registered", "pay_1"), ("token", "login")]
+
+
+def test_installing_again_in_a_slot_replaces_only_that_slot() -> None:
+    old, new, other = Recording(), Recording(), Recording()
+    events.install(old)
+    events.install(other, slot="webhooks")
+    events.install(new)
+    events.current().token_renewed("refresh")
+    assert old.seen == [] and new.seen == other.seen == [("token", "refresh")]
+
+
+def test_a_failing_observer_does_not_stop_the_others() -> None:
+    after = Recording()
+    events.install(Exploding())
+    events.install(after, slot="webhooks")
+    events.current().payment_registered(FakePayment())  # type: ignore[arg-type]
+    assert after.seen == [("registered", "pay_1")]
+
+
+def test_uninstall_of_one_slot_keeps_the_other_and_plain_uninstall_removes_all() -> None:
+    metrics, webhooks = Recording(), Recording()
+    events.install(metrics)
+    events.install(webhooks, slot="webhooks")
+    events.uninstall("webhooks")
+    assert events.current() is metrics
+    events.uninstall()
+    assert isinstance(events.current(), events.NullObserver)
+
+
+@dataclass
+class FakeEndpoints:
+    with_webhook: set[str] = field(default_factory=lambda: {"dev-1"})
+
+    def has(self, device_id: str) -> bool:
+        return device_id in self.with_webhook
+
+
+@dataclass
+class FakeScheduler:
+    asked: list[tuple[str, WebhookEvent, datetime]] = field(default_factory=list)
+    fail: bool = False
+
+    def enqueue(self, *, payment_id: str, event: WebhookEvent, occurred_at: datetime) -> bool:
+        if self.fail:
+            raise ConnectionError("redis went away")
+        self.asked.append((payment_id, event, occurred_at))
+        return True
+
+
+def test_webhook_observer_enqueues_each_event_for_a_device_with_a_webhook() -> None:
+    scheduler = FakeScheduler()
+    observer = WebhookObserver(endpoints=FakeEndpoints(), scheduler=scheduler, clock=lambda: NOW)
+    observer.payment_registered(FakePayment())  # type: ignore[arg-type]
+    observer.payment_needs_attention(FakePayment(id="pay_2"))  # type: ignore[arg-type]
+    observer.payment_accepted(FakePayment(id="pay_3"))  # type: ignore[arg-type]
+    assert scheduler.asked == [("pay_1", WebhookEvent.REGISTERED, NOW),
+                               ("pay_2", WebhookEvent.NEEDS_ATTENTION, NOW)]
+
+
+def test_webhook_observer_ignores_devices_without_a_webhook() -> None:
+    scheduler = FakeScheduler()
+    observer = WebhookObserver(endpoints=FakeEndpoints(set()), scheduler=scheduler)
+    observer.payment_registered(FakePayment())  # type: ignore[arg-type]
+    assert scheduler.asked == []
+
+
+def test_webhook_observer_never_raises() -> None:
+    observer = WebhookObserver(endpoints=FakeEndpoints(), scheduler=FakeScheduler(fail=True))
+    observer.payment_registered(FakePayment())  # type: ignore[arg-type]
