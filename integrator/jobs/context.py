@@ -21,6 +21,7 @@ from integrator.digit.client import DigitClient
 from integrator.jobs.outage import DigitOutage
 from integrator.jobs.policy import RetryPolicy
 from integrator.jobs.scheduling import RqRegistrationScheduler
+from integrator.jobs.webhooks import install_webhooks
 from integrator.observability.web import install_recorder
 from integrator.payments.registration import Registrar
 from integrator.services import Services, utc_now
@@ -81,6 +82,8 @@ def configure(settings: Settings) -> JobContext:
             _settings = settings
             # count this process's DIGIT calls and payment moves in /metrics
             install_recorder(_context.redis)
+            # and tell devices with a webhook about REGISTERED / NEEDS_ATTENTION
+            install_webhooks(_context.redis)
         return _context
 
 

@@ -13,7 +13,7 @@ from rq import Queue, Worker
 from integrator.jobs import context
 from integrator.jobs.context import build_context
 from integrator.jobs.maintenance import MaintenanceLoop
-from integrator.jobs.scheduling import REGISTRATION_QUEUE
+from integrator.jobs.scheduling import QUEUES
 from integrator.settings import Settings
 
 log = logging.getLogger("integrator.jobs")
@@ -28,7 +28,7 @@ def run_worker(
     *,
     burst: bool = False,
     with_scheduler: bool = True,
-    queues: Sequence[str] = (REGISTRATION_QUEUE,),
+    queues: Sequence[str] = QUEUES,
     worker_class: type[Worker] = Worker,
     with_maintenance: bool = True,
 ) -> bool:

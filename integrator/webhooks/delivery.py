@@ -54,7 +54,7 @@ class WebhookSender:
         session: requests.Session | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._session = session or requests.Session()
+        self._session = session or _session()
         self._clock = clock
 
     def close(self) -> None:
@@ -88,3 +88,10 @@ class WebhookSender:
         if 200 <= status < 300:
             return DeliveryResult(delivered=True, status_code=status)
         return DeliveryResult(delivered=False, status_code=status, error=f"HTTP {status}")
+
+
+def _session() -> requests.Session:
+    """A session that reads nothing from the environment (no proxy or .netrc surprises)."""
+    session = requests.Session()
+    session.trust_env = False
+    return session

@@ -79,7 +79,7 @@ def webhook_workers(job_env: dict[str, str], tmp_path: Path  # noqa: F811
         log = open(tmp_path / f"worker-{len(started)}.log", "wb")  # noqa: SIM115
         logs.append(log)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.integration.webhooks.worker_main"], env=env,
+            [sys.executable, "-m", "integrator.jobs"], env=env,
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         started.append(proc)
         return proc
