@@ -160,16 +160,17 @@ class Transport:
             data = dict(form)
         started = time.monotonic()
         try:
-            response = self._session.request(
-                method,
-                url,
-                params=dict(params or {}),
-                data=data,
-                headers=headers,
-                auth=auth,
+            # Prepared here and sent on the pooled session: nothing to merge from the session
+            # (no cookies, no environment), which `Session.request` would redo on every call.
+            prepared = requests.Request(
+                method, url, params=dict(params or {}), data=data, headers=headers, auth=auth
+            ).prepare()
+            response = self._session.send(
+                prepared,
                 timeout=timeout or self.timeout,
                 verify=self._settings.digit_verify,
                 allow_redirects=False,
+                proxies=self._session.proxies,
             )
         except requests.Timeout as exc:
             events.current().digit_call(endpoint, "timeout", time.monotonic() - started, ())

@@ -9,14 +9,28 @@ import logging
 from collections.abc import Sequence
 
 from rq import Queue, Worker
+from rq.executions import Execution
+from rq.job import Job
 
 from integrator.jobs import context
 from integrator.jobs.context import build_context
 from integrator.jobs.maintenance import MaintenanceLoop
 from integrator.jobs.scheduling import QUEUES
+from integrator.observability import events
 from integrator.settings import Settings
 
 log = logging.getLogger("integrator.jobs")
+
+
+class JobWorker(Worker):
+    """An RQ worker whose work horse writes buffered metrics before it exits (RQ ends a horse
+    with os._exit, so nothing else would)."""
+
+    def perform_job(self, job: Job, queue: Queue, execution: Execution) -> bool:
+        try:
+            return bool(super().perform_job(job, queue, execution))
+        finally:
+            events.flush()
 
 
 #: RQ's worker heartbeat TTL; also bounds how long an idle worker waits before its maintenance.
@@ -29,7 +43,7 @@ def run_worker(
     burst: bool = False,
     with_scheduler: bool = True,
     queues: Sequence[str] = QUEUES,
-    worker_class: type[Worker] = Worker,
+    worker_class: type[Worker] = JobWorker,
     with_maintenance: bool = True,
 ) -> bool:
     """Work the queues until stopped (or, with `burst`, until empty). Returns whether a job ran.

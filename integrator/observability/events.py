@@ -132,3 +132,17 @@ def _rebuild() -> None:
 
 def current() -> Observer:
     return _current
+
+
+def flush() -> None:
+    """Write what observers hold in memory (a job's end: an RQ work horse exits right after)."""
+    for observer in list(_slots.values()):
+        flush_observer = getattr(observer, "flush", None)
+        if callable(flush_observer):
+            try:
+                flush_observer()
+            except Exception:
+                logging.getLogger("integrator.events").exception(
+                    "an event observer failed to flush",
+                    extra={"observer": type(observer).__name__},
+                )

@@ -10,6 +10,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
@@ -54,11 +57,64 @@ class HistogramData:
     total: float
 
 
+#: DIGIT call metrics (one event per DIGIT call, the hot path) are summed in the process and
+#: written at most this often; payment events are written at once.
+FLUSH_SECONDS = 1.0
+
+_Event = tuple[Family, Mapping[str, str], float | None, int]
+
+
 class RedisMetrics:
     """Implements `integrator.observability.events.Observer` by writing to Redis."""
 
-    def __init__(self, redis: redis_lib.Redis) -> None:
+    def __init__(self, redis: redis_lib.Redis, *, flush_seconds: float = FLUSH_SECONDS) -> None:
         self._redis = redis
+        self._flush_seconds = flush_seconds
+        self._buffer: dict[tuple[str, str, str], float] = {}  # (op, key, field) -> amount
+        self._buffer_lock = threading.Lock()
+        self._flusher_pid: int | None = None
+
+    # --- buffering (DIGIT calls) ---
+
+    def _buffered(self, events: Sequence[_Event]) -> None:
+        with self._buffer_lock:
+            for op, key, field, amount in _operations(events):
+                self._buffer[(op, key, field)] = self._buffer.get((op, key, field), 0) + amount
+        self._ensure_flusher()
+
+    def flush(self) -> None:
+        """Write what the process has summed so far (the scrape, a job's end, the flusher)."""
+        with self._buffer_lock:
+            pending, self._buffer = self._buffer, {}
+        if not pending:
+            return
+        try:
+            pipe = self._redis.pipeline(transaction=False)
+            for (op, key, field), amount in pending.items():
+                if op == "incr":
+                    pipe.hincrby(key, field, int(amount))
+                else:
+                    pipe.hincrbyfloat(key, field, amount)
+            pipe.execute()
+        except redis_lib.RedisError as exc:
+            log.warning("could not record metrics", extra={"error": type(exc).__name__})
+
+    def _ensure_flusher(self) -> None:
+        # One daemon thread per process (a greenlet under gevent); a forked child (an RQ work
+        # horse) starts its own, and its job flushes on the way out.
+        pid = os.getpid()
+        if self._flusher_pid == pid:
+            return
+        with self._buffer_lock:
+            if self._flusher_pid == pid:
+                return
+            self._flusher_pid = pid
+        threading.Thread(target=self._flush_forever, name="metrics-flusher", daemon=True).start()
+
+    def _flush_forever(self) -> None:
+        while True:
+            time.sleep(self._flush_seconds)
+            self.flush()
 
     # --- primitives ---
 
@@ -68,21 +124,14 @@ class RedisMetrics:
     def observe(self, family: Family, labels: Mapping[str, str], value: float) -> None:
         self._write([(family, labels, value, 0)])
 
-    def _write(
-        self, events: Sequence[tuple[Family, Mapping[str, str], float | None, int]]
-    ) -> None:
+    def _write(self, events: Sequence[_Event]) -> None:
         try:
             pipe = self._redis.pipeline(transaction=False)
-            for family, labels, value, amount in events:
-                values = [str(labels.get(name, "")) for name in family.labels]
-                if family.kind == "counter":
-                    pipe.hincrby(keys.metric_counter(family.name), field_name(values), amount)
-                elif family.kind == "histogram" and value is not None:
-                    key = keys.metric_histogram(family.name)
-                    pipe.hincrby(key, field_name(values, bucket_for(family, value)), 1)
-                    pipe.hincrbyfloat(key, field_name(values, SUM_FIELD), value)
+            for op, key, field, amount in _operations(events):
+                if op == "incr":
+                    pipe.hincrby(key, field, int(amount))
                 else:
-                    raise ValueError(f"{family.name}: cannot record a {family.kind} here")
+                    pipe.hincrbyfloat(key, field, amount)
             pipe.execute()
         except redis_lib.RedisError as exc:
             log.warning("could not record metrics", extra={"error": type(exc).__name__})
@@ -124,7 +173,7 @@ class RedisMetrics:
         ]
         for code in sorted(set(codes)):
             events.append((catalog.DIGIT_ERRORS, {"endpoint": endpoint, "code": code}, None, 1))
-        self._write(events)
+        self._buffered(events)
 
     def token_renewed(self, kind: str) -> None:
         self.inc(catalog.TOKEN_RENEWALS, {"kind": kind})
@@ -151,6 +200,23 @@ class RedisMetrics:
 
     def reconciliation_flagged(self, reason: str) -> None:
         self.inc(catalog.RECONCILIATION_FLAGS, {"reason": reason})
+
+
+def _operations(events: Sequence[_Event]) -> list[tuple[str, str, str, float]]:
+    """The Redis hash increments that record `events`: (incr|incrfloat, key, field, amount)."""
+    operations: list[tuple[str, str, str, float]] = []
+    for family, labels, value, amount in events:
+        values = [str(labels.get(name, "")) for name in family.labels]
+        if family.kind == "counter":
+            operations.append(("incr", keys.metric_counter(family.name), field_name(values),
+                               amount))
+        elif family.kind == "histogram" and value is not None:
+            key = keys.metric_histogram(family.name)
+            operations.append(("incr", key, field_name(values, bucket_for(family, value)), 1))
+            operations.append(("incrfloat", key, field_name(values, SUM_FIELD), value))
+        else:
+            raise ValueError(f"{family.name}: cannot record a {family.kind} here")
+    return operations
 
 
 def _per_service(

@@ -45,6 +45,7 @@ def init_metrics(app: Flask, services: Services) -> None:
 
 
 def metrics() -> Response:
+    events.flush()  # this process's buffered DIGIT-call counts, before reading Redis
     registry = current_app.extensions[EXTENSION_KEY]
     assert isinstance(registry, CollectorRegistry)
     return Response(generate_latest(registry), status=200, content_type=CONTENT_TYPE_LATEST)

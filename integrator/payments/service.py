@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
@@ -138,30 +138,34 @@ class PaymentService:
 
     def _offers(self, bills: Sequence[Bill]) -> list[BillOffer]:
         payment_rules = self._digit.payment_rules()
-        now = self._clock()
-        offers = []
-        for bill in bills:
-            rule = payment_rules.get(bill.business_service) or _strict_rule(bill.business_service)
-            self._snapshots.save(bill, now)
-            offers.append(
-                BillOffer(
-                    bill=bill,
-                    payability=rules.payability(bill, rule, advance_cap=self._settings.advance_cap),
-                    pending_payment=self._pending_for(bill),
-                )
+        # A snapshot of every bill served, for the fallback check while DIGIT is down.
+        self._snapshots.save_many(bills, self._clock())
+        pending = self._pending_payments(bills)
+        return [
+            BillOffer(
+                bill=bill,
+                payability=rules.payability(
+                    bill,
+                    payment_rules.get(bill.business_service)
+                    or _strict_rule(bill.business_service),
+                    advance_cap=self._settings.advance_cap,
+                ),
+                pending_payment=pending[i],
             )
-        return offers
+            for i, bill in enumerate(bills)
+        ]
 
-    def _pending_for(self, bill: Bill) -> PendingPayment | None:
-        payment_id = self._payments.pending_for_consumer(
-            bill.tenant_id, bill.business_service, bill.consumer_code
+    def _pending_payments(self, bills: Sequence[Bill]) -> list[PendingPayment | None]:
+        """For each bill, our unfinished payment for its consumer (one Redis read for all)."""
+        ids = self._payments.pending_for_consumers(
+            [(b.tenant_id, b.business_service, b.consumer_code) for b in bills]
         )
-        if payment_id is None:
-            return None
-        payment = self._payments.get(payment_id)
-        if payment is None:
-            return None
-        return PendingPayment(id=payment.id, status=payment.status.value)
+        found = {p.id: p for p in self._payments.get_many([i for i in ids if i])}
+        return [
+            PendingPayment(id=found[i].id, status=found[i].status.value)
+            if i and i in found else None
+            for i in ids
+        ]
 
     # --- checking a payment ---
 
@@ -202,8 +206,9 @@ class PaymentService:
             payability = rules.payability(bill, rule, advance_cap=self._settings.advance_cap)
             if not rules.check_amount_shape(f"bills[{i}].amount", line.amount):
                 violations += rules.check_amount(f"bills[{i}].amount", line.amount, payability)
-            offers.append(BillOffer(bill=bill, payability=payability,
-                                    pending_payment=self._pending_for(bill)))
+            offers.append(BillOffer(bill=bill, payability=payability))
+        pending = self._pending_payments([o.bill for o in offers])
+        offers = [replace(o, pending_payment=p) for o, p in zip(offers, pending, strict=True)]
         violations += rules.check_mode(request.payment_mode, mode_rules)
         if not provisional and offers and not violations:
             violations += self._digit_side_checks(request, [o.bill for o in offers])

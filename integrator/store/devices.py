@@ -76,6 +76,16 @@ return 1
 """
 
 
+# KEYS[1] devices:by-key-hash; ARGV[1] the key's hash, ARGV[2] the device key prefix.
+# (The device key is built inside the script, which a Redis Cluster would refuse; the integrator
+# runs on one Redis primary. Device ids are uuids, so the prefix needs no escaping.)
+_AUTHENTICATE = """
+local id = redis.call('HGET', KEYS[1], ARGV[1])
+if not id then return false end
+return redis.call('GET', ARGV[2] .. id)
+"""
+
+
 class DeviceStore:
     """Registered devices: add, authenticate, list, revoke, rotate-key."""
 
@@ -86,6 +96,7 @@ class DeviceStore:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._add = redis.register_script(_ADD)
         self._update = redis.register_script(_UPDATE)
+        self._authenticate = redis.register_script(_AUTHENTICATE)
 
     def add(self, name: str, tenants: list[str] | tuple[str, ...]) -> tuple[Device, str]:
         """A new device and its key. The key is returned once and never stored: show it now."""
@@ -118,11 +129,12 @@ class DeviceStore:
         if not key:
             return None
         digest = hash_key(key)
-        device_id = as_opt_text(self._redis.hget(keys.devices_by_key_hash(), digest))
-        if device_id is None:
+        # key hash -> id -> record in one round trip (every API request comes through here)
+        doc = self._authenticate(keys=[keys.devices_by_key_hash()], args=[digest, keys.device("")])
+        if doc is None:
             return None
-        device = self.get(device_id)
-        if device is None or device.revoked:
+        device = load_device(doc)
+        if device.revoked:
             return None
         if not secrets.compare_digest(device.key_hash, digest):
             return None

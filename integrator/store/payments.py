@@ -336,6 +336,15 @@ class PaymentStore:
             self._redis.get(keys.consumer_lock(tenant_id, business_service, consumer_code))
         )
 
+    def pending_for_consumers(
+        self, consumers: Sequence[tuple[str, str, str]]
+    ) -> list[str | None]:
+        """`pending_for_consumer` for many (tenant, service, consumer) at once: one MGET."""
+        if not consumers:
+            return []
+        found = self._redis.mget([keys.consumer_lock(*consumer) for consumer in consumers])
+        return [as_opt_text(value) for value in found]
+
     def ids_by_status(
         self, status: PaymentStatus, *, offset: int = 0, limit: int = 100
     ) -> list[str]:

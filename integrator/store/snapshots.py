@@ -7,6 +7,7 @@ expired (a bill with no expiry counts as expired). Each snapshot also expires in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import redis as redis_lib
@@ -32,8 +33,18 @@ class SnapshotStore:
 
     def save(self, bill: Bill, served_at: datetime) -> None:
         """Keep `bill` as served at `served_at` (replaces an older snapshot of the same bill)."""
-        doc = {"served_at": _aware(served_at, "served_at").isoformat(), "bill": bill_to_dict(bill)}
-        self._redis.set(keys.bill_snapshot(bill.id), jsonutil.dumps(doc), px=self._retention_ms)
+        self.save_many([bill], served_at)
+
+    def save_many(self, bills: Sequence[Bill], served_at: datetime) -> None:
+        """`save` for every bill served in one answer: one round trip."""
+        if not bills:
+            return
+        served = _aware(served_at, "served_at").isoformat()
+        pipe = self._redis.pipeline(transaction=False)
+        for bill in bills:
+            doc = {"served_at": served, "bill": bill_to_dict(bill)}
+            pipe.set(keys.bill_snapshot(bill.id), jsonutil.dumps(doc), px=self._retention_ms)
+        pipe.execute()
 
     def get(self, bill_id: str, *, max_age: timedelta, now: datetime) -> Bill | None:
         """The bill as last served, if served within `max_age` of `now` and not expired at `now`."""

@@ -56,8 +56,9 @@ class _Spy:
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
         self.verify: Any = False  # even a session misconfigured to False must be overridden
+        self.proxies: dict[str, str] = {}
 
-    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         self.calls.append(kwargs)
         response = requests.Response()
         response.status_code = 200
