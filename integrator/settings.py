@@ -130,6 +130,7 @@ class Settings:
     digit_probe_seconds: float  # how often an unavailable DIGIT is pinged
     registration_job_timeout_seconds: int  # RQ kills a registration job running longer than this
     worker_maintenance_seconds: int  # RQ's own registry clean-up and scheduler take-over period
+    worker_fork_per_job: bool  # fork a work horse per job (RQ's default), not run jobs inline
     webhook_retry_seconds: tuple[int, ...]  # waits between webhook delivery attempts, then failed
     # --- Web ---
     sandbox_mode: bool  # derived: true when DIGIT_BASE_URL is unset (embedded sandbox)
@@ -242,13 +243,16 @@ class Settings:
             digit_probe_seconds=_float(env, "DIGIT_PROBE_SECONDS", 30.0),
             registration_job_timeout_seconds=_int(env, "REGISTRATION_JOB_TIMEOUT_SECONDS", 300),
             worker_maintenance_seconds=_int(env, "WORKER_MAINTENANCE_SECONDS", 120),
+            worker_fork_per_job=_bool(env, "WORKER_FORK_PER_JOB", False),
             webhook_retry_seconds=_seconds_list(
                 env, "WEBHOOK_RETRY_SECONDS", "10,30,60,300,900,1800,3600,3600"
             ),
             sandbox_mode=sandbox_mode,
             log_level=_str(env, "LOG_LEVEL", "INFO").upper(),
             port=_int(env, "PORT", 8000),
-            web_workers=_int(env, "WEB_WORKERS", 2),
+            # two gevent processes per core: each waits on DIGIT for hundreds of requests, and two
+            # per core keep the web app's share of the CPU when other processes need it too
+            web_workers=_int(env, "WEB_WORKERS", 2 * (os.cpu_count() or 1)),
             web_threads=_int(env, "WEB_THREADS", 32),
             web_worker_class=_str(env, "WEB_WORKER_CLASS", "gevent"),
             web_connections=_int(env, "WEB_CONNECTIONS", 1000),

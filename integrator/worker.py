@@ -9,25 +9,11 @@ its `job_id`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from rq import Queue
-from rq.job import Job
-
-from integrator import logs
 from integrator.app import init_process_logging, init_redis
-from integrator.jobs.runner import JobWorker
 from integrator.jobs.scheduling import QUEUES as QUEUES
 from integrator.jobs.scheduling import REGISTRATION_QUEUE as REGISTRATION_QUEUE
 from integrator.settings import Settings
-
-
-class IntegratorWorker(JobWorker):
-    """An RQ worker that stamps the job id on every log record of the job."""
-
-    def execute_job(self, job: Job, queue: Queue) -> Any:
-        with logs.bind_job_id(job.id):
-            return super().execute_job(job, queue)
 
 
 def run_worker(
@@ -52,5 +38,4 @@ def run_worker(
         burst=burst,
         with_scheduler=with_scheduler,
         queues=queues,
-        worker_class=IntegratorWorker,
     )

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
-from rq import Queue, Worker
+from rq import Queue, SimpleWorker, Worker
 from rq.executions import Execution
 from rq.job import Job
 
+from integrator import logs
 from integrator.jobs import context
 from integrator.jobs.context import build_context
 from integrator.jobs.maintenance import MaintenanceLoop
@@ -22,15 +24,31 @@ from integrator.settings import Settings
 log = logging.getLogger("integrator.jobs")
 
 
-class JobWorker(Worker):
-    """An RQ worker whose work horse writes buffered metrics before it exits (RQ ends a horse
+class _JobHooks:
+    """What every integrator worker does around a job: the job id on every log record, and
+    buffered metrics written before the job's process may exit (RQ ends a forked work horse
     with os._exit, so nothing else would)."""
+
+    def execute_job(self, job: Job, queue: Queue) -> Any:
+        with logs.bind_job_id(job.id):
+            return super().execute_job(job, queue)  # type: ignore[misc]
 
     def perform_job(self, job: Job, queue: Queue, execution: Execution) -> bool:
         try:
-            return bool(super().perform_job(job, queue, execution))
+            return bool(super().perform_job(job, queue, execution))  # type: ignore[misc]
         finally:
             events.flush()
+
+
+class JobWorker(_JobHooks, SimpleWorker):
+    """Runs each job in the worker process itself (the default). Registration jobs are thin and
+    mostly wait on DIGIT: a fork per job cost about a fifth of the drain rate of a backlog
+    (docs/performance.md). A worker killed mid-job loses nothing: the job's lease expires and
+    the sweeper re-enqueues the payment, which then looks in DIGIT before creating."""
+
+
+class ForkingJobWorker(_JobHooks, Worker):
+    """RQ's default isolation: a work horse forked per job (WORKER_FORK_PER_JOB=true)."""
 
 
 #: RQ's worker heartbeat TTL; also bounds how long an idle worker waits before its maintenance.
@@ -43,18 +61,21 @@ def run_worker(
     burst: bool = False,
     with_scheduler: bool = True,
     queues: Sequence[str] = QUEUES,
-    worker_class: type[Worker] = JobWorker,
+    worker_class: type[Worker] | None = None,
     with_maintenance: bool = True,
 ) -> bool:
     """Work the queues until stopped (or, with `burst`, until empty). Returns whether a job ran.
 
-    `worker_class` lets `integrator.worker` pass its own subclass (job id on log records).
+    `worker_class` overrides the choice WORKER_FORK_PER_JOB makes (tests).
     The caller does the start-up checks (settings, Redis durability) first.
     """
     context.configure(settings)  # built before the fork: every work horse inherits it
     loop_ctx = build_context(settings)  # the loop's own clients (threads and fork don't share)
     connection = loop_ctx.redis
-    worker = worker_class(
+    chosen: Any = worker_class or (
+        ForkingJobWorker if settings.worker_fork_per_job else JobWorker
+    )
+    worker = chosen(
         [Queue(name, connection=connection) for name in queues],
         connection=connection,
         maintenance_interval=settings.worker_maintenance_seconds,

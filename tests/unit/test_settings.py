@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ def test_an_empty_environment_runs_the_embedded_sandbox_and_redis_on_default_por
     assert settings.redis_embedded
     assert settings.redis_url == "redis://127.0.0.1:6390/0"
     assert settings.port == 8000
-    assert (settings.web_workers, settings.web_threads) == (2, 32)
+    assert (settings.web_workers, settings.web_threads) == (2 * (os.cpu_count() or 1), 32)
     assert settings.digit_user_type == "EMPLOYEE"
     assert not settings.redis_durability_override
 
