@@ -81,17 +81,29 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str]) -> int:
-    source = Path(argv[1]) if len(argv) > 1 else ROOT / "bench" / "results" / "latest.json"
-    target = Path(argv[2]) if len(argv) > 2 else ROOT / "docs" / "performance.md"
-    block = markdown(json.loads(source.read_text()))
-    text = target.read_text() if target.exists() else f"{BEGIN}\n{END}\n"
+def write_block(target: Path, block: str, *, create: bool) -> bool:
+    """Replace the text between the markers in `target` (append them when `create`)."""
+    text = target.read_text() if target.exists() else ""
     if BEGIN not in text or END not in text:
+        if not create:
+            return False
         text = text.rstrip() + f"\n\n{BEGIN}\n{END}\n"
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
     target.write_text(head + block + tail)
     print(f"report: wrote {target}")
+    return True
+
+
+def main(argv: list[str]) -> int:
+    source = Path(argv[1]) if len(argv) > 1 else ROOT / "bench" / "results" / "latest.json"
+    block = markdown(json.loads(source.read_text()))
+    if len(argv) > 2:
+        write_block(Path(argv[2]), block, create=True)
+        return 0
+    # docs/performance.md and the README's Performance section show the same latest run
+    write_block(ROOT / "docs" / "performance.md", block, create=True)
+    write_block(ROOT / "README.md", block, create=False)
     return 0
 
 

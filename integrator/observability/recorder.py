@@ -86,18 +86,8 @@ class RedisMetrics:
         """Write what the process has summed so far (the scrape, a job's end, the flusher)."""
         with self._buffer_lock:
             pending, self._buffer = self._buffer, {}
-        if not pending:
-            return
-        try:
-            pipe = self._redis.pipeline(transaction=False)
-            for (op, key, field), amount in pending.items():
-                if op == "incr":
-                    pipe.hincrby(key, field, int(amount))
-                else:
-                    pipe.hincrbyfloat(key, field, amount)
-            pipe.execute()
-        except redis_lib.RedisError as exc:
-            log.warning("could not record metrics", extra={"error": type(exc).__name__})
+        if pending:
+            self._apply([(op, key, field, amount) for (op, key, field), amount in pending.items()])
 
     def _ensure_flusher(self) -> None:
         # One daemon thread per process (a greenlet under gevent); a forked child (an RQ work
@@ -125,9 +115,13 @@ class RedisMetrics:
         self._write([(family, labels, value, 0)])
 
     def _write(self, events: Sequence[_Event]) -> None:
+        self._apply(_operations(events))
+
+    def _apply(self, operations: Sequence[tuple[str, str, str, float]]) -> None:
+        """One pipelined round trip of hash increments; a failure is logged, never raised."""
         try:
             pipe = self._redis.pipeline(transaction=False)
-            for op, key, field, amount in _operations(events):
+            for op, key, field, amount in operations:
                 if op == "incr":
                     pipe.hincrby(key, field, int(amount))
                 else:
