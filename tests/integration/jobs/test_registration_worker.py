@@ -207,3 +207,46 @@ def test_two_jobs_for_one_payment_at_once_make_one_digit_create(
     counters = requests.get(f"{sandbox}/_sandbox/counters", timeout=5).json()
     creates = {k: v for k, v in counters.items() if "create" in k.lower()}
     assert sum(creates.values()) == 1, counters
+
+
+def test_expired_bill_whose_total_changed_needs_attention_for_a_full_payment(
+    redis: redis_lib.Redis, sandbox: str, job_settings: Settings, digit: DigitClient,
+    store: PaymentStore, workers: Workers,
+) -> None:
+    payment = make_pending(digit, store, TL)  # the full 1500
+    # a new demand expires the bill and the successor asks for more (penalty, a new period)
+    requests.post(f"{sandbox}/_sandbox/new-demand", timeout=5, json={
+        "tenantId": "pb.amritsar", "businessService": TL[0], "consumerCode": TL[1],
+    }).raise_for_status()
+    requests.post(f"{sandbox}/_sandbox/clock", json={"advance_seconds": 20 * 86400},
+                  timeout=5).raise_for_status()
+    _schedule(redis, job_settings, payment.id)
+    workers()
+    done = wait_for_status(store, payment.id, PaymentStatus.NEEDS_ATTENTION)
+    assert done.needs_attention_reason == "BILL_EXPIRED_TOTAL_CHANGED"
+    assert digit_payments_for(sandbox, set(done.targeted_bill_ids)) == []
+
+
+def test_expired_bill_of_a_partial_payment_is_retargeted_even_if_the_total_grew(
+    redis: redis_lib.Redis, sandbox: str, job_settings: Settings, digit: DigitClient,
+    store: PaymentStore, workers: Workers,
+) -> None:
+    from decimal import Decimal
+
+    from tests.integration.jobs.conftest import WS
+
+    payment = make_pending(digit, store, WS, amount=Decimal(300))  # 300 of 815: partial
+    requests.post(f"{sandbox}/_sandbox/new-demand", timeout=5, json={
+        "tenantId": "pb.amritsar", "businessService": WS[0], "consumerCode": WS[1],
+    }).raise_for_status()
+    requests.post(f"{sandbox}/_sandbox/clock", json={"advance_seconds": 20 * 86400},
+                  timeout=5).raise_for_status()
+    _schedule(redis, job_settings, payment.id)
+    workers()
+    done = wait_for_status(store, payment.id, PaymentStatus.REGISTERED)
+    (bill,) = done.bills
+    assert bill.retargeted_from == payment.bills[0].bill_id
+    assert bill.amount == Decimal(300)
+    assert bill.total_due > payment.bills[0].total_due
+    assert bill.balance_left == bill.total_due - Decimal(300)
+    assert len(digit_payments_for(sandbox, {bill.bill_id})) == 1
