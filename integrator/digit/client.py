@@ -27,6 +27,7 @@ from integrator.digit.errors import (
     DigitAuthError,
     DigitError,
     DigitOutcomeUnknown,
+    DigitTokenRefused,
     DigitUnavailable,
 )
 from integrator.digit.http import Answer, TokenRejected, Transport, check, mask_mobile, request_info
@@ -112,6 +113,12 @@ class DigitClient:
             return False
         return answer.status < 500 and answer.status != 429
 
+    def ensure_token(self) -> None:
+        """Obtain the shared token now (a login may take a while): callers that must not be
+        slowed down mid-operation, like a registration attempt about to create, call this first.
+        Raises DigitAuthError / DigitUnavailable like any call."""
+        self._auth.token()
+
     # --- the one authenticated call path ---
     def _call(
         self,
@@ -131,9 +138,16 @@ class DigitClient:
                 result: Mapping[str, Any] = check(endpoint, answer, write=write)
                 return result
             except TokenRejected:
-                # A refused token means the gateway stopped the call before the service: it is
-                # safe to send again, even for a create.
+                # A refused token means the gateway stopped the call before the service, so
+                # nothing was written. A read is sent again at once; a write is not: a fresh
+                # login could outlast the caller's lease, so the caller's next attempt (which
+                # looks in DIGIT first) sends it with the new token.
                 self._auth.invalidate(token)
+                if write:
+                    raise DigitTokenRefused(
+                        "DIGIT refused our token for a write; it was not processed",
+                        endpoint=endpoint, status=answer.status,
+                    ) from None
                 if attempt == 2:
                     raise DigitAuthError("DIGIT refused a freshly obtained token",
                                          endpoint=endpoint, status=answer.status) from None

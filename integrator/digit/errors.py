@@ -9,6 +9,7 @@
     ├── DigitRejected           DIGIT answered no: every Errors[].code is a known validation code.
     │                           Retrying the same request cannot succeed.
     └── DigitAuthError          we cannot obtain a usable token
+        ├── DigitTokenRefused   the gateway refused our token on a write: nothing was processed
         ├── DigitAuthLocked     bad credentials: logins are suspended until settings change or an
         │                       operator runs `integrator digit unlock` (DIGIT locks the account
         │                       after 5 bad logins in 30 minutes; we stop after 2).
@@ -149,6 +150,11 @@ class DigitRejected(DigitError):
 
 class DigitAuthError(DigitError):
     """No usable token could be obtained."""
+
+
+class DigitTokenRefused(DigitAuthError):
+    """DIGIT's gateway refused our token on a write: nothing was processed; the token is
+    dropped and the write is left to the caller's next attempt."""
 
 
 class DigitAuthLocked(DigitAuthError):

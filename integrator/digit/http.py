@@ -163,7 +163,8 @@ class Transport:
             # Prepared here and sent on the pooled session: nothing to merge from the session
             # (no cookies, no environment), which `Session.request` would redo on every call.
             prepared = requests.Request(
-                method, url, params=dict(params or {}), data=data, headers=headers, auth=auth
+                method, url, params=dict(params or {}), data=data, headers=headers, auth=auth,
+                hooks=self._session.hooks,  # the session's response hooks still run
             ).prepare()
             response = self._session.send(
                 prepared,

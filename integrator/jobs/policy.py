@@ -48,7 +48,9 @@ class RetryPolicy:
         )
 
     def deadline(self, payment: Payment) -> datetime:
-        return payment.created_at + timedelta(seconds=self.max_age_seconds)
+        """RETRY_MAX_AGE_SECONDS after acceptance, or after the last time the payment was put
+        back to PENDING (an operator's retry gives it a fresh round of attempts)."""
+        return retry_window_start(payment) + timedelta(seconds=self.max_age_seconds)
 
     def exhausted(self, payment: Payment | None, now: datetime) -> bool:
         """A PENDING payment past its deadline whose last attempt spent one (RETRY_LATER)."""
@@ -57,7 +59,11 @@ class RetryPolicy:
         if now < self.deadline(payment):
             return False
         last = last_attempt(payment)
-        return last is not None and bool(last.detail.get("spent", True))
+        return (
+            last is not None
+            and last.at >= retry_window_start(payment)  # an attempt of this round
+            and bool(last.detail.get("spent", True))
+        )
 
     def next_delay(self, outcome: AttemptOutcome, now: datetime) -> int | None:
         """Whole seconds until the next attempt, or None when the payment is decided."""
@@ -87,3 +93,12 @@ class RetryPolicy:
 def _whole(seconds: float) -> int:
     """RQ's Retry takes whole seconds (0 would mean "now", which a retry never is)."""
     return max(1, math.ceil(seconds))
+
+
+def retry_window_start(payment: Payment) -> datetime:
+    """When the payment's current round of attempts began: its last return to PENDING (an
+    operator's retry), else its acceptance."""
+    for entry in reversed(payment.history):
+        if entry.event == "transition" and entry.to_status is PaymentStatus.PENDING:
+            return entry.at
+    return payment.created_at

@@ -34,7 +34,7 @@ from integrator.digit.errors import DigitError, DigitRejected
 from integrator.digit.models import DigitPayment
 from integrator.payments import states
 from integrator.payments.models import Payment, PaymentError, PaymentStatus
-from integrator.payments.registration import Registrar
+from integrator.payments.registration import PAYMENT_ID_KEY, Registrar
 from integrator.payments.service import RegistrationScheduler
 from integrator.store.leases import LeaseStore
 from integrator.store.payments import (
@@ -421,6 +421,19 @@ class PaymentOperations:
                 ):
                     if not found.is_live:
                         continue
+                    owner = found.additional_details.get(PAYMENT_ID_KEY)
+                    if owner and str(owner) != payment.id:
+                        raise OperationRefused(
+                            "RECEIPT_OF_ANOTHER_PAYMENT",
+                            f"receipt {receipt_number} belongs to our payment {owner}",
+                        )
+                    claimed = [i for i in self._payments.ids_for_receipt(receipt_number)
+                               if i != payment.id]
+                    if claimed:
+                        raise OperationRefused(
+                            "RECEIPT_OF_ANOTHER_PAYMENT",
+                            f"receipt {receipt_number} is already recorded on {claimed[0]}",
+                        )
                     details = [d for d in found.details
                                if d.receipt_number == receipt_number and d.bill_id in targets]
                     if details:

@@ -91,8 +91,14 @@ class AttemptOutcome:
 class Lookup:
     """What DIGIT holds for the billIds a payment targeted."""
 
-    ours: DigitPayment | None
-    others: tuple[DigitPayment, ...]
+    ours: DigitPayment | None  # the DIGIT payment carrying our payment id (live ones first)
+    others: tuple[DigitPayment, ...]  # live payments made by someone else
+    all_ours: tuple[DigitPayment, ...] = ()  # every DIGIT payment carrying our id
+
+    @property
+    def duplicated(self) -> bool:
+        """More than one live DIGIT payment carries our payment id: a person must look."""
+        return sum(1 for p in self.all_ours if p.is_live) > 1
 
 
 class _KeepLease(Exception):
@@ -152,12 +158,10 @@ class Registrar:
                                                    started=started)
                 if decided is not None:
                     return decided
-            payment = self._save(
-                states.mark_create_sent(payment, payment.bill_ids, actor=actor,
-                                        at=self._clock()),
-                fence,
-            )
-            created = self._digit.create_payment(self.digit_request(payment))
+            payment = self._record_create_sent(payment, fence=fence, actor=actor)
+            created_payment = self._create(payment, fence=fence)
+            if created_payment is None:  # the lease was lost: another attempt runs now
+                return AttemptOutcome(result=AttemptResult.BUSY, payment=payment)
         except DigitRejected as exc:
             if LOOK_AFTER_CODES & set(exc.codes):
                 return self._after_already_paid(payment, exc, fence=fence, actor=actor,
@@ -179,14 +183,33 @@ class Registrar:
             if payment.create_sent:
                 raise _KeepLease(outcome) from exc
             return outcome
-        return self._registered(payment, created, reason="created", fence=fence, actor=actor,
-                                started=started)
+        return self._registered(payment, created_payment, reason="created", fence=fence,
+                                actor=actor, started=started)
+
+    def _record_create_sent(self, payment: Payment, *, fence: int, actor: str) -> Payment:
+        """Get the token first (a login may take a while), then record durably that a create
+        for these bills is about to be sent: from now on, look before creating again."""
+        self._digit.ensure_token()
+        return self._save(
+            states.mark_create_sent(payment, payment.bill_ids, actor=actor, at=self._clock()),
+            fence,
+        )
+
+    def _create(self, payment: Payment, *, fence: int) -> DigitPayment | None:
+        """`payments/_create` under a freshly renewed lease: the create (never re-sent within a
+        call by the client) has the whole lease, longer than connect + read timeout, so no other
+        attempt can look or create meanwhile. None when the lease was lost (nothing sent)."""
+        if not self._leases.renew(payment.id, fence, ttl_seconds=self._lease_ttl):
+            return None
+        return self._digit.create_payment(self.digit_request(payment))
 
     def _settle_from_lookup(
         self, payment: Payment, *, fence: int, actor: str, started: float
     ) -> AttemptOutcome | None:
         """Look before creating again. None when DIGIT holds nothing for these bills."""
         found = self.lookup(payment)
+        if found.duplicated:
+            return self._duplicated(payment, found, fence=fence, actor=actor, started=started)
         if found.ours is not None:
             return self._registered(payment, found.ours, reason="adopted", fence=fence,
                                     actor=actor, started=started)
@@ -204,6 +227,11 @@ class Registrar:
         except (DigitUnavailable, DigitOutcomeUnknown) as lookup_exc:
             return self._pending(payment, result=AttemptResult.RETRY_LATER, exc=lookup_exc,
                                  fence=fence, actor=actor, started=started, spend=True)
+        except DigitAuthError as lookup_exc:
+            return self._pending(payment, result=AttemptResult.AUTH_BLOCKED, exc=lookup_exc,
+                                 fence=fence, actor=actor, started=started, spend=False)
+        if found.duplicated:
+            return self._duplicated(payment, found, fence=fence, actor=actor, started=started)
         if found.ours is not None:
             return self._registered(payment, found.ours, reason="adopted", fence=fence,
                                     actor=actor, started=started)
@@ -224,7 +252,9 @@ class Registrar:
         """
         try:
             moved = self._retargeted(payment)
-        except (DigitUnavailable, DigitOutcomeUnknown, DigitAuthError) as fetch_exc:
+        except (DigitUnavailable, DigitOutcomeUnknown, DigitAuthError, DigitRejected
+                ) as fetch_exc:
+            # the create was refused (nothing written); the fetch gave no usable answer
             return self._pending(payment, result=AttemptResult.RETRY_LATER, exc=fetch_exc,
                                  fence=fence, actor=actor, started=started, spend=True)
         if isinstance(moved, str):
@@ -233,12 +263,10 @@ class Registrar:
                                          started=started)
         payment = self._save(moved, fence)
         try:
-            payment = self._save(
-                states.mark_create_sent(payment, payment.bill_ids, actor=actor,
-                                        at=self._clock()),
-                fence,
-            )
-            created = self._digit.create_payment(self.digit_request(payment))
+            payment = self._record_create_sent(payment, fence=fence, actor=actor)
+            created_payment = self._create(payment, fence=fence)
+            if created_payment is None:
+                return AttemptOutcome(result=AttemptResult.BUSY, payment=payment)
         except DigitRejected as again:
             if LOOK_AFTER_CODES & set(again.codes):
                 return self._after_already_paid(payment, again, fence=fence, actor=actor,
@@ -254,8 +282,8 @@ class Registrar:
             outcome = self._pending(payment, result=AttemptResult.RETRY_LATER, exc=unknown,
                                     fence=fence, actor=actor, started=started, spend=True)
             raise _KeepLease(outcome) from unknown
-        return self._registered(payment, created, reason="created", fence=fence, actor=actor,
-                                started=started)
+        return self._registered(payment, created_payment, reason="created", fence=fence,
+                                actor=actor, started=started)
 
     def _retargeted(self, payment: Payment) -> Payment | str:
         """`payment` moved onto each consumer's current bill, or the NEEDS_ATTENTION reason."""
@@ -331,17 +359,20 @@ class Registrar:
         by_module: dict[str, list[str]] = {}
         for bill_id in sorted(payment.targeted_bill_ids | set(payment.bill_ids)):
             by_module.setdefault(modules[bill_id], []).append(bill_id)
-        ours: DigitPayment | None = None
+        ours: dict[str, DigitPayment] = {}
         others: dict[str, DigitPayment] = {}
         for module, bill_ids in sorted(by_module.items()):
             for found in self._digit.search_payments(
                 tenant_id=payment.tenant_id, module=module, bill_ids=bill_ids
             ):
                 if is_ours(found, payment.id):
-                    ours = found
+                    ours[found.id] = found
                 elif found.is_live:
                     others[found.id] = found
-        return Lookup(ours=ours, others=tuple(others.values()))
+        # a live payment of ours is the one to adopt; a cancelled one only if nothing else
+        ranked = sorted(ours.values(), key=lambda p: not p.is_live)
+        return Lookup(ours=ranked[0] if ranked else None, others=tuple(others.values()),
+                      all_ours=tuple(ranked))
 
     @staticmethod
     def _modules_by_bill(payment: Payment) -> dict[str, str]:
@@ -425,6 +456,17 @@ class Registrar:
         log.info("payment registered", extra={"payment_id": payment.id, "how": reason,
                                               "latency_ms": latency})
         return AttemptOutcome(result=AttemptResult.REGISTERED, payment=payment)
+
+    def _duplicated(
+        self, payment: Payment, found: Lookup, *, fence: int, actor: str, started: float
+    ) -> AttemptOutcome:
+        receipts = sorted(d.receipt_number for p in found.all_ours if p.is_live
+                          for d in p.details)
+        return self._needs_attention(
+            payment, reason="DUPLICATE_IN_DIGIT", codes=(), fence=fence, actor=actor,
+            started=started,
+            error=f"DIGIT holds more than one payment of ours: receipts {receipts}",
+        )
 
     def _paid_elsewhere(
         self, payment: Payment, others: Iterable[DigitPayment], *, fence: int, actor: str,

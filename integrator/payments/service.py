@@ -305,18 +305,18 @@ class PaymentService:
         if created.outcome is CreateOutcome.CONFLICT:
             self._idempotency.release(device.id, idempotency_key, claim.token)
             raise PaymentInProgress(created.payment_id or "")
-        self._ensure_replicated()
-        events.current().payment_accepted(payment)
-        log.info("payment accepted", extra={
-            "payment_id": payment.id, "device_id": device.id, "provisional": payment.provisional,
-            "amount": str(payment.total_amount), "bills": len(payment.bills)})
-        # The safety net first: if this process dies mid-registration, the worker finishes it.
-        # The payment is already stored: a failure to schedule must not turn into an error
-        # answer (the worker's sweeper re-enqueues PENDING payments that have no job).
+        # Stored: the safety net first, before anything else can fail. If this process dies
+        # mid-registration the worker finishes it; a failure to schedule is logged, never an
+        # error answer (the worker's sweeper re-enqueues PENDING payments that have no job).
         try:
             self._scheduler.schedule(payment.id, delay_seconds=self._settings.lease_ttl_seconds)
         except Exception:
             log.exception("could not schedule registration", extra={"payment_id": payment.id})
+        events.current().payment_accepted(payment)
+        log.info("payment accepted", extra={
+            "payment_id": payment.id, "device_id": device.id, "provisional": payment.provisional,
+            "amount": str(payment.total_amount), "bills": len(payment.bills)})
+        self._ensure_replicated()
         return AcceptOutcome(payment=self._register_within_budget(payment))
 
     def _ensure_replicated(self) -> None:

@@ -224,3 +224,21 @@ def test_finder_pages_with_a_cursor_without_gaps_or_repeats(
             break
         cursor = page.next_cursor
     assert seen == [p.id for p in reversed(made)]
+
+
+def test_a_receipt_already_recorded_on_another_payment_cannot_close_this_one(
+    services: Services, operations: PaymentOperations, world: Sandbox
+) -> None:
+    first = make_payment(services)
+    receipt = counter_payment(world)["paymentDetails"][0]["receiptNumber"]
+    operations.resolve(first.id, operator="alice", resolution=Resolution.RECEIPTED_BY_HAND,
+                       receipt_number=receipt, note="the clerk took it at the counter")
+    second = make_payment(services, tenant_id="pb.amritsar", bill_id=first.bills[0].bill_id)
+
+    with pytest.raises(OperationRefused) as refused:
+        operations.resolve(second.id, operator="alice",
+                           resolution=Resolution.RECEIPTED_BY_HAND, receipt_number=receipt,
+                           note="the same receipt again")
+
+    assert refused.value.code == "RECEIPT_OF_ANOTHER_PAYMENT"
+    assert services.payments_store.get(second.id).status is PaymentStatus.NEEDS_ATTENTION  # type: ignore[union-attr]

@@ -57,6 +57,7 @@ class _Spy:
         self.calls: list[dict[str, Any]] = []
         self.verify: Any = False  # even a session misconfigured to False must be overridden
         self.proxies: dict[str, str] = {}
+        self.hooks: dict[str, list[Any]] = {"response": []}
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         self.calls.append(kwargs)

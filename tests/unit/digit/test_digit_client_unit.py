@@ -481,3 +481,19 @@ def test_the_session_reads_nothing_from_the_environment_and_uses_the_configured_
     proxied = build_session(digit_settings.with_changes(digit_proxy_url="http://proxy:3128"))
     assert proxied.proxies == {"http": "http://proxy:3128", "https": "http://proxy:3128"}
     assert proxied.verify is not False
+
+
+def test_a_refused_token_on_a_create_is_not_resent_within_the_call(logged_in, client, redis):
+    from integrator.digit.errors import DigitAuthError, DigitTokenRefused
+
+    add_json(logged_in, CREATE_URL, {"ResponseInfo": None, "Errors": [
+        {"code": "InvalidAccessTokenException", "message": "An unhandled exception occurred"}]},
+        status=401)
+
+    with pytest.raises(DigitTokenRefused) as refused:
+        _create(client)
+
+    assert isinstance(refused.value, DigitAuthError)
+    creates = [c for c in logged_in.calls if c.request.url.startswith(CREATE_URL)]
+    assert len(creates) == 1  # the caller's next attempt (which looks first) sends it again
+    assert redis.get(keys.digit_token()) is None  # the refused token was dropped

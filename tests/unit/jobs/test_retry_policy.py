@@ -75,3 +75,22 @@ def test_exhausted_only_past_the_deadline_after_a_spent_attempt() -> None:
     assert not p.exhausted(old, NOW)  # never attempted
     assert p.exhausted(spent, NOW)
     assert not p.exhausted(blocked, NOW)  # only waiting for a token: no attempt was spent
+
+
+def test_an_operator_retry_starts_a_fresh_round_of_attempts() -> None:
+    created = NOW - timedelta(days=3)
+    payment = make_payment(created_at=created)
+    old = created + timedelta(hours=1)
+    payment = states.record(payment, event="attempt", actor="worker", at=old,
+                            detail={"spent": True})
+    payment = replace(payment, attempts=9)
+    payment = states.transition(payment, states.PaymentStatus.NEEDS_ATTENTION, actor="worker",
+                                reason="RETRIES_EXHAUSTED", at=old)
+    assert policy().exhausted(payment, NOW) is False  # not PENDING: not the policy's call
+
+    retried = states.transition(payment, states.PaymentStatus.PENDING, actor="operator:asha",
+                                reason="OPERATOR_RETRY", at=NOW - timedelta(minutes=1))
+
+    assert policy().deadline(retried) == NOW - timedelta(minutes=1) + timedelta(days=2)
+    assert policy().exhausted(retried, NOW) is False  # the old attempt belongs to the old round
+    assert policy().exhausted(retried, NOW + timedelta(days=3)) is False  # no attempt yet

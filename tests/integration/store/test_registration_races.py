@@ -1,0 +1,166 @@
+"""Registration races against a real Redis and a fake DIGIT that commits when a slow create
+finishes (found by review: the lease must cover the whole create, duplicates must surface, an
+operator's retry must reach DIGIT)."""
+import threading
+import time
+import types
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from integrator.digit.errors import DigitErrorDetail, DigitRejected
+from integrator.digit.models import DigitPayment, DigitPaymentDetail
+from integrator.jobs import context as job_context
+from integrator.jobs import registration as job_registration
+from integrator.jobs.policy import RetryPolicy
+from integrator.payments import states
+from integrator.payments.models import PaymentStatus
+from integrator.payments.operations import PaymentOperations
+from integrator.payments.registration import AttemptResult, Registrar
+from integrator.store.leases import LeaseStore
+from integrator.store.payments import PaymentStore
+from tests.unit.payments.payment_factories import make_line, make_payment
+
+
+class FakeDigit:
+    """DIGIT that validates on arrival and commits when the (slow) create finishes."""
+
+    def __init__(self, *, first_search_delay=0.0, create_delay=0.0, refuse=None):
+        self.lock = threading.Lock()
+        self.committed: list[DigitPayment] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.creates = 0
+        self.searches = 0
+        self.first_search_delay = first_search_delay
+        self.create_delay = create_delay
+        self.refuse = refuse
+
+    def ensure_token(self):
+        pass
+
+    def search_payments(self, *, tenant_id, module, bill_ids=(), **_):
+        with self.lock:
+            self.searches += 1
+            first = self.searches == 1
+        if first:
+            time.sleep(self.first_search_delay)
+        with self.lock:
+            return [p for p in self.committed if {d.bill_id for d in p.details} & set(bill_ids)]
+
+    def create_payment(self, req):
+        with self.lock:
+            self.creates += 1
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            paid = {d.bill_id for p in self.committed for d in p.details}
+            if self.refuse:
+                self.in_flight -= 1
+                raise DigitRejected("no", errors=(DigitErrorDetail(code=self.refuse),))
+            if paid & {line.bill_id for line in req.lines}:
+                self.in_flight -= 1
+                raise DigitRejected("paid", errors=(DigitErrorDetail(code="BILL_ALREADY_PAID"),))
+        time.sleep(self.create_delay)
+        n = len(self.committed) + 1
+        dp = DigitPayment(
+            id=f"dp-{n}", tenant_id=req.tenant_id, payment_mode=req.payment_mode,
+            payment_status="NEW", instrument_status="APPROVED",
+            total_amount_paid=req.total_amount, transaction_number=req.transaction_number,
+            transaction_date=None, paid_by=req.paid_by, payer_name=req.payer_name,
+            mobile_number=req.mobile_number, additional_details=dict(req.additional_details),
+            details=tuple(DigitPaymentDetail(
+                id=f"pd-{n}-{i}", bill_id=line.bill_id, business_service=line.business_service,
+                receipt_number=f"RCPT-{n}-{i}", receipt_date=None, total_due=line.total_due,
+                amount_paid=line.amount) for i, line in enumerate(req.lines)))
+        with self.lock:
+            self.committed.append(dp)
+            self.in_flight -= 1
+        return dp
+
+
+def _registrar(redis, digit, ttl):
+    return Registrar(payments=PaymentStore(redis), leases=LeaseStore(redis), digit=digit,
+                     lease_ttl_seconds=ttl, timezone=UTC, clock=lambda: datetime.now(UTC))
+
+
+def _pending_with_create_sent(store, bill_id):
+    p = make_payment(bills=(make_line(bill_id=bill_id),), created_at=datetime.now(UTC))
+    store.create(p)
+    p = store.get(p.id)
+    # an earlier attempt sent a create that timed out; DIGIT never committed it
+    return store.save(states.mark_create_sent(p, p.bill_ids, actor="t", at=datetime.now(UTC)),
+                      fence=None)
+
+
+def test_a_slow_look_does_not_shorten_the_lease_the_create_runs_under(redis):
+    """The look-up takes most of the lease; the create is still covered by a full lease (renewed
+    right before it), so a second attempt arriving meanwhile is BUSY: one create, one payment."""
+    store = PaymentStore(redis)
+    p = _pending_with_create_sent(store, "bill-A")
+    # scaled: LEASE_TTL 1 s; a look of 0.8 s; a create of 0.6 s (< the lease, as read timeouts are)
+    digit = FakeDigit(first_search_delay=0.8, create_delay=0.6)
+    reg = _registrar(redis, digit, ttl=1.0)
+    results = {}
+
+    def run(name):
+        results[name] = reg.attempt(p.id, actor=name).result
+
+    a = threading.Thread(target=run, args=("A",))
+    a.start()
+    time.sleep(1.1)  # past the lease A took before its look-up
+    b = threading.Thread(target=run, args=("B",))
+    b.start()
+    a.join()
+    b.join()
+
+    assert results == {"A": AttemptResult.REGISTERED, "B": AttemptResult.BUSY}
+    assert digit.max_in_flight == 1 and len(digit.committed) == 1
+
+
+def test_two_payments_of_ours_in_digit_need_attention_instead_of_being_adopted(redis):
+    store = PaymentStore(redis)
+    p = _pending_with_create_sent(store, "bill-D")
+    digit = FakeDigit()
+    reg = _registrar(redis, digit, ttl=5)
+    request = reg.digit_request(p)
+    digit.committed = []
+    digit.create_payment(request)
+    digit.committed.append(replace(digit.committed[0], id="dp-twin"))  # a double commit
+
+    outcome = reg.attempt(p.id, actor="worker")
+
+    assert outcome.result is AttemptResult.NEEDS_ATTENTION
+    assert outcome.payment.needs_attention_reason == "DUPLICATE_IN_DIGIT"
+    assert digit.creates == 1  # nothing more was sent
+
+
+def test_an_operator_retry_of_an_old_payment_reaches_digit(redis):
+    """NEEDS_ATTENTION older than RETRY_MAX_AGE_SECONDS: the operator's retry starts a fresh
+    round of attempts instead of being given up at once."""
+    store = PaymentStore(redis)
+    leases = LeaseStore(redis)
+    old = datetime.now(UTC) - timedelta(days=3)
+    p = make_payment(bills=(make_line(bill_id="bill-B"),), created_at=old)
+    store.create(p)
+    digit = FakeDigit(refuse="INVALID_PAYMENTDETAIL")
+    reg = _registrar(redis, digit, ttl=5)
+    assert reg.attempt(p.id, actor="worker").result is AttemptResult.NEEDS_ATTENTION
+    digit.refuse = None  # the operator fixed the cause in DIGIT
+
+    ops = PaymentOperations(payments=store, finder=None, leases=leases, lease_ttl_seconds=5,
+                            digit=lambda: digit, registrar=lambda: reg,
+                            scheduler=lambda: types.SimpleNamespace(schedule=lambda *a, **k: None),
+                            clock=lambda: datetime.now(UTC))
+    assert ops.retry(p.id, operator="alice").status is PaymentStatus.PENDING
+    policy = RetryPolicy(schedule_seconds=(10,), max_age_seconds=172800,
+                         auth_blocked_seconds=60, lease_ttl_seconds=5)
+    job_context._context = types.SimpleNamespace(
+        clock=lambda: datetime.now(UTC), payments=store, policy=policy, registrar=reg,
+        outage=types.SimpleNamespace(note=lambda *a, **k: None))
+    try:
+        job_registration.register_payment(p.id)
+    finally:
+        job_context._context = None
+
+    after = store.get(p.id)
+    assert digit.creates == 2  # the refused one, then the retry's
+    assert after.status is PaymentStatus.REGISTERED
