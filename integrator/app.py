@@ -117,6 +117,7 @@ def register_api(app: Flask, services: Services) -> None:
             rate_limit_per_minute=services.settings.device_rate_limit_per_minute,
             max_body_bytes=services.settings.max_body_bytes,
             clock=services.clock,
+            admission=services.devices,
         ),
     )
 

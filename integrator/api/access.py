@@ -35,13 +35,20 @@ def require_device() -> None:
     key = bearer_key(request.headers.get("Authorization"))
     if key is None:
         raise Unauthorized("An Authorization: Bearer <device key> header is required.")
-    device = dependencies.devices.authenticate(key)
+    if dependencies.admission is not None:
+        device, decision = dependencies.admission.admit(
+            key, dependencies.rate_limit_per_minute, dependencies.clock()
+        )
+    else:
+        device = dependencies.devices.authenticate(key)
+        decision = None
     if device is None or device.revoked:
         log.info("refused an unknown or revoked device key", extra={"path": request.path})
         raise Unauthorized("The device key is unknown or revoked.")
-    decision = dependencies.rate_limiter.hit(
-        device.id, dependencies.rate_limit_per_minute, dependencies.clock()
-    )
+    if decision is None:
+        decision = dependencies.rate_limiter.hit(
+            device.id, dependencies.rate_limit_per_minute, dependencies.clock()
+        )
     if not decision.allowed:
         log.info("device over its rate limit", extra={"device_id": device.id})
         raise RateLimited(decision.retry_after)

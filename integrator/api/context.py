@@ -45,6 +45,16 @@ class RateLimiter(Protocol):
         ...
 
 
+class DeviceAdmission(Protocol):
+    """Authenticates a key and counts the request in one step (store.devices.DeviceStore)."""
+
+    def admit(
+        self, key: str, limit_per_minute: int, now: datetime
+    ) -> tuple[Device | None, RateDecision]:
+        """(the live device or None, the rate decision for it)."""
+        ...
+
+
 @dataclass(frozen=True, kw_only=True)
 class ApiDependencies:
     """The edge's collaborators. `payments` is a factory so it may be built lazily per app."""
@@ -55,6 +65,8 @@ class ApiDependencies:
     rate_limit_per_minute: int
     max_body_bytes: int
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    #: When given, authentication and the rate limit take one round trip instead of two.
+    admission: DeviceAdmission | None = None
 
 
 def install(app: Flask, dependencies: ApiDependencies) -> None:

@@ -23,6 +23,13 @@ import redis as redis_lib
 from integrator.payments.devices import Device, normalise_scopes
 from integrator.store import keys
 from integrator.store.codec import as_opt_text, as_text, dump_device, load_device
+from integrator.store.ratelimit import (
+    SLIDING_WINDOW_LUA,
+    WINDOW_MS,
+    RateDecision,
+    decision,
+    new_member,
+)
 
 KEY_BYTES = 32  # 256 random bits per key
 
@@ -86,6 +93,26 @@ return redis.call('GET', ARGV[2] .. id)
 """
 
 
+# authenticate + the per-device rate limit in one round trip (every API request comes here).
+# KEYS[1] devices:by-key-hash; ARGV: key hash, device key prefix, rate key prefix, now ms,
+# window ms, limit, member. A revoked device is not counted.
+_ADMIT = """
+local id = redis.call('HGET', KEYS[1], ARGV[1])
+if not id then return {false, 0, '0', '0'} end
+local doc = redis.call('GET', ARGV[2] .. id)
+if not doc then return {false, 0, '0', '0'} end
+local decoded, device = pcall(cjson.decode, doc)
+if decoded and device['revoked'] then return {doc, 0, '0', '0'} end
+local rate_key = ARGV[3] .. id
+local now = tonumber(ARGV[4])
+local window = tonumber(ARGV[5])
+local limit = tonumber(ARGV[6])
+local member = ARGV[7]
+""" + SLIDING_WINDOW_LUA + """
+return {doc, allowed, tostring(remaining), tostring(wait)}
+"""
+
+
 class DeviceStore:
     """Registered devices: add, authenticate, list, revoke, rotate-key."""
 
@@ -97,6 +124,7 @@ class DeviceStore:
         self._add = redis.register_script(_ADD)
         self._update = redis.register_script(_UPDATE)
         self._authenticate = redis.register_script(_AUTHENTICATE)
+        self._admit = redis.register_script(_ADMIT)
 
     def add(self, name: str, tenants: list[str] | tuple[str, ...]) -> tuple[Device, str]:
         """A new device and its key. The key is returned once and never stored: show it now."""
@@ -139,6 +167,34 @@ class DeviceStore:
         if not secrets.compare_digest(device.key_hash, digest):
             return None
         return device
+
+    def admit(
+        self, key: str, limit_per_minute: int, now: datetime
+    ) -> tuple[Device | None, RateDecision]:
+        """`authenticate(key)` and, for a live device, `RateLimiter.hit` in one round trip.
+
+        (None, a refusal) for an unknown, rotated-away or revoked key (nothing counted).
+        """
+        refused = RateDecision(allowed=False, retry_after=60)
+        if not key:
+            return None, refused
+        if limit_per_minute <= 0:
+            return self.authenticate(key), refused
+        if now.tzinfo is None:
+            raise ValueError("now must be timezone-aware")
+        digest = hash_key(key)
+        now_ms = int(now.timestamp() * 1000)
+        reply = self._admit(
+            keys=[keys.devices_by_key_hash()],
+            args=[digest, keys.device(""), keys.device_rate(""), now_ms, WINDOW_MS,
+                  limit_per_minute, new_member(now_ms)],
+        )
+        if not reply[0]:
+            return None, refused
+        device = load_device(reply[0])
+        if device.revoked or not secrets.compare_digest(device.key_hash, digest):
+            return None, refused
+        return device, decision(reply[1], reply[2], reply[3])
 
     def list(self) -> list[Device]:
         """Every device, revoked ones included, by name."""

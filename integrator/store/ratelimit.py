@@ -19,21 +19,32 @@ from integrator.store.codec import as_text
 
 WINDOW_MS = 60_000
 
+#: The sliding-window check-and-count, shared by `RateLimiter.hit` and `DeviceStore.admit` (which
+#: authenticates and counts in one round trip). Expects the Lua locals rate_key, now, window,
+#: limit and member; leaves allowed (0/1), remaining and wait (ms).
+SLIDING_WINDOW_LUA = """
+redis.call('ZREMRANGEBYSCORE', rate_key, '-inf', now - window)
+local count = redis.call('ZCARD', rate_key)
+local allowed, remaining, wait = 0, 0, 0
+if count < limit then
+  redis.call('ZADD', rate_key, now, member)
+  redis.call('PEXPIRE', rate_key, window)
+  allowed, remaining = 1, limit - count - 1
+else
+  local oldest = redis.call('ZRANGE', rate_key, 0, 0, 'WITHSCORES')
+  wait = window
+  if oldest[2] then wait = tonumber(oldest[2]) + window - now end
+end
+"""
+
 _HIT = """
+local rate_key = KEYS[1]
 local now = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-local count = redis.call('ZCARD', KEYS[1])
-if count < limit then
-  redis.call('ZADD', KEYS[1], now, ARGV[4])
-  redis.call('PEXPIRE', KEYS[1], window)
-  return {1, tostring(limit - count - 1), '0'}
-end
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-local wait = window
-if oldest[2] then wait = tonumber(oldest[2]) + window - now end
-return {0, '0', tostring(wait)}
+local member = ARGV[4]
+""" + SLIDING_WINDOW_LUA + """
+return {allowed, tostring(remaining), tostring(wait)}
 """
 
 
@@ -55,15 +66,24 @@ class RateLimiter:
         if limit_per_minute <= 0:
             return RateDecision(allowed=False, retry_after=60)
         now_ms = int(now.timestamp() * 1000)
-        member = f"{now_ms}-{secrets.token_hex(6)}"
+        member = new_member(now_ms)
         reply = self._hit(
             keys=[keys.device_rate(device_id)],
             args=[now_ms, WINDOW_MS, limit_per_minute, member],
         )
-        allowed = int(reply[0]) == 1
-        wait_ms = int(as_text(reply[2]))
-        return RateDecision(
-            allowed=allowed,
-            retry_after=0 if allowed else max(1, math.ceil(wait_ms / 1000)),
-            remaining=int(as_text(reply[1])),
-        )
+        return decision(reply[0], reply[1], reply[2])
+
+
+def new_member(now_ms: int) -> str:
+    """A unique sorted-set member for one request at `now_ms`."""
+    return f"{now_ms}-{secrets.token_hex(6)}"
+
+
+def decision(allowed: object, remaining: object, wait_ms: object) -> RateDecision:
+    """The RateDecision of SLIDING_WINDOW_LUA's allowed / remaining / wait."""
+    ok = int(as_text(allowed)) == 1
+    return RateDecision(
+        allowed=ok,
+        retry_after=0 if ok else max(1, math.ceil(int(as_text(wait_ms)) / 1000)),
+        remaining=int(as_text(remaining)),
+    )
