@@ -14,22 +14,12 @@ from integrator.app import create_app
 from integrator.services import Services, services_of
 from integrator.settings import Settings
 from integrator.store.redis_conn import RedisDurabilityError, RedisUnavailableError
+from tests.support.offline import offline_settings
 from tests.support.processes import free_port, redis_server
 
 
 def settings_for(redis_url: str, **env: str) -> Settings:
-    """Settings for a real-DIGIT shape (nothing is called at start-up) and the given Redis."""
-    return Settings.from_env(
-        {
-            "DIGIT_BASE_URL": "http://127.0.0.1:9",
-            "DIGIT_USERNAME": "INTEGRATOR_SYSTEM",
-            "DIGIT_PASSWORD": "factory-test-password",
-            "DIGIT_TENANT_ID": "pb.amritsar",
-            "REDIS_URL": redis_url,
-            "SECRET_KEY": "test-secret-key-0123456789abcdef",
-            **env,
-        }
-    )
+    return offline_settings(redis_url, password="factory-test-password", **env)
 
 
 @pytest.fixture(autouse=True)

@@ -18,6 +18,7 @@ from integrator.app import create_app
 from integrator.digit.models import AuthState
 from integrator.services import services_of
 from integrator.settings import Settings
+from tests.support.offline import offline_settings
 from tests.support.processes import redis_server
 
 PASSWORD = "health-test-password"
@@ -56,16 +57,7 @@ class FakeDigit:
 
 
 def settings_for(redis_url: str) -> Settings:
-    return Settings.from_env(
-        {
-            "DIGIT_BASE_URL": "http://127.0.0.1:9",
-            "DIGIT_USERNAME": "INTEGRATOR_SYSTEM",
-            "DIGIT_PASSWORD": PASSWORD,
-            "DIGIT_TENANT_ID": "pb.amritsar",
-            "REDIS_URL": redis_url,
-            "SECRET_KEY": "test-secret-key-0123456789abcdef",
-        }
-    )
+    return offline_settings(redis_url, password=PASSWORD)
 
 
 @pytest.fixture(autouse=True)

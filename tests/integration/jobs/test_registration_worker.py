@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from subprocess import Popen
 
+import pytest
 import redis as redis_lib
 import requests
 
@@ -63,29 +64,24 @@ def test_digit_down_then_up_registers_once_promptly_after_recovery(
     assert not redis.exists(job_keys.digit_down_since())
 
 
-def test_timeout_after_commit_is_adopted_without_a_second_receipt(
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"timeout_after_commit": 1, "hang_seconds": 3},  # committed, the answer never arrives
+        {"unknown_400_after_commit": 1},  # committed, then an unhandled-exception 400
+    ],
+    ids=["timeout-after-commit", "unknown-400-after-commit"],
+)
+def test_a_create_committed_without_a_usable_answer_is_adopted_not_created_twice(
     redis: redis_lib.Redis, sandbox: str, job_settings: Settings, digit: DigitClient,
-    store: PaymentStore, workers: Workers,
+    store: PaymentStore, workers: Workers, fault: dict[str, int],
 ) -> None:
     payment = make_pending(digit, store)
-    faults(sandbox, timeout_after_commit=1, hang_seconds=3)
+    faults(sandbox, **fault)
     _schedule(redis, job_settings, payment.id)
     workers()
     done = wait_for_status(store, payment.id, PaymentStatus.REGISTERED, timeout=25)
     assert done.receipt_numbers
-    assert any(h.reason == "adopted" for h in done.history)
-    assert len(digit_payments_for(sandbox, set(done.bill_ids))) == 1
-
-
-def test_unknown_400_after_commit_is_adopted(
-    redis: redis_lib.Redis, sandbox: str, job_settings: Settings, digit: DigitClient,
-    store: PaymentStore, workers: Workers,
-) -> None:
-    payment = make_pending(digit, store)
-    faults(sandbox, unknown_400_after_commit=1)
-    _schedule(redis, job_settings, payment.id)
-    workers()
-    done = wait_for_status(store, payment.id, PaymentStatus.REGISTERED, timeout=20)
     assert any(h.reason == "adopted" for h in done.history)
     assert len(digit_payments_for(sandbox, set(done.bill_ids))) == 1
 
