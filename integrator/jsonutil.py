@@ -27,20 +27,13 @@ def _default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def loads(text: str | bytes) -> Any:
-    """Parse JSON with every number (integers included) as Decimal; refuse NaN/Infinity."""
-    return simplejson.loads(
-        text,
-        use_decimal=True,
-        parse_int=Decimal,
-        parse_constant=_refuse_constant,
-    )
-
-
-def dumps(value: Any, *, compact: bool = True) -> str:
-    """Serialise with Decimal as plain JSON numbers (never floats, never strings)."""
-    return simplejson.dumps(
-        value,
+# Built once: `simplejson.loads/dumps` with options build a new decoder/encoder on every call,
+# which costs more than parsing a DIGIT answer (every request parses and dumps several documents).
+_DECODER = simplejson.JSONDecoder(
+    parse_float=Decimal, parse_int=Decimal, parse_constant=_refuse_constant
+)
+_ENCODERS = {
+    compact: simplejson.JSONEncoder(
         use_decimal=True,
         default=_default,
         ensure_ascii=False,
@@ -48,3 +41,17 @@ def dumps(value: Any, *, compact: bool = True) -> str:
         separators=(",", ":") if compact else None,
         sort_keys=False,
     )
+    for compact in (True, False)
+}
+
+
+def loads(text: str | bytes) -> Any:
+    """Parse JSON with every number (integers included) as Decimal; refuse NaN/Infinity."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    return _DECODER.decode(text)
+
+
+def dumps(value: Any, *, compact: bool = True) -> str:
+    """Serialise with Decimal as plain JSON numbers (never floats, never strings)."""
+    return _ENCODERS[compact].encode(value)
