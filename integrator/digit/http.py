@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -132,7 +133,11 @@ class Transport:
     def __init__(self, *, settings: Settings, session: requests.Session) -> None:
         self._settings = settings
         self._session = session
-        self.base_url = settings.digit_base_url.rstrip("/")
+        # Normalised once, as requests would on every call (IDNA host, quoting): each request's
+        # URL is then this base, a quoted path and an urlencoded query (`_url`).
+        base = requests.PreparedRequest()
+        base.prepare_url(settings.digit_base_url.rstrip("/"), None)
+        self.base_url = (base.url or "").rstrip("/")
 
     @property
     def timeout(self) -> tuple[float, float]:
@@ -150,7 +155,7 @@ class Transport:
         method: str = "POST",
     ) -> Answer:
         """One HTTP exchange. Raises DigitUnavailable when there is no answer at all."""
-        url = f"{self.base_url}/{endpoint.lstrip('/')}"
+        url = self._url(endpoint, params)
         headers = {"Accept": "application/json"}
         data: Any = None
         if json_body is not None:
@@ -160,19 +165,8 @@ class Transport:
             data = dict(form)
         started = time.monotonic()
         try:
-            # Prepared here and sent on the pooled session: nothing to merge from the session
-            # (no cookies, no environment), which `Session.request` would redo on every call.
-            prepared = requests.Request(
-                method, url, params=dict(params or {}), data=data, headers=headers, auth=auth,
-                hooks=self._session.hooks,  # the session's response hooks still run
-            ).prepare()
-            response = self._session.send(
-                prepared,
-                timeout=timeout or self.timeout,
-                verify=self._settings.digit_verify,
-                allow_redirects=False,
-                proxies=self._session.proxies,
-            )
+            response = self._exchange(method, url, headers=headers, data=data, auth=auth,
+                                      timeout=timeout or self.timeout)
         except requests.Timeout as exc:
             events.current().digit_call(endpoint, "timeout", time.monotonic() - started, ())
             log.warning(
@@ -205,6 +199,46 @@ class Transport:
             endpoint, response.status_code, latency_ms, f" codes={codes}" if codes else "",
         )
         return Answer(status=response.status_code, body=body)
+
+    def _url(self, endpoint: str, params: Mapping[str, str] | None) -> str:
+        url = f"{self.base_url}/{quote(endpoint.lstrip('/'), safe='/')}"
+        return f"{url}?{urlencode(params)}" if params else url
+
+    def _exchange(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str],
+        data: Any,
+        auth: requests.auth.AuthBase | None,
+        timeout: tuple[float, float],
+    ) -> requests.Response:
+        """One request through the session's adapter, without `Session.send`'s per-call work.
+
+        DIGIT needs none of what `Session.request`/`send` add on every call (environment and
+        .netrc lookups, cookie jars, redirects): it costs more CPU than the exchange itself under
+        load. What remains is requests' own: a PreparedRequest (the URL built by `_url` from the
+        base normalised once), the mounted adapter and its pool, and the response hooks.
+        """
+        prepared = requests.PreparedRequest()
+        prepared.prepare_method(method)
+        prepared.url = url
+        prepared.prepare_headers(headers)
+        prepared.prepare_body(data, None)
+        prepared.prepare_auth(auth, url)
+        prepared.prepare_hooks(self._session.hooks)  # the session's response hooks still run
+        response = self._session.get_adapter(url).send(
+            prepared,
+            timeout=timeout,
+            verify=self._settings.digit_verify,
+            proxies=self._session.proxies,
+        )
+        hooked: requests.Response = requests.hooks.dispatch_hook(  # type: ignore[no-untyped-call]
+            "response", prepared.hooks, response
+        )
+        hooked.content  # noqa: B018 - the whole body now, inside the caller's error mapping
+        return hooked
 
 
 def check(endpoint: str, answer: Answer, *, write: bool = False) -> Any:

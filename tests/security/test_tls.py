@@ -50,14 +50,12 @@ def test_settings_cannot_be_changed_to_verify_false() -> None:
         assert settings.with_changes(digit_ca_bundle=value).digit_verify is True
 
 
-class _Spy:
-    """A session that records what `requests` would be asked to do."""
+class _SpyAdapter(requests.adapters.BaseAdapter):
+    """An adapter that records what `requests` is asked to do for each request."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.calls: list[dict[str, Any]] = []
-        self.verify: Any = False  # even a session misconfigured to False must be overridden
-        self.proxies: dict[str, str] = {}
-        self.hooks: dict[str, list[Any]] = {"response": []}
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         self.calls.append(kwargs)
@@ -66,11 +64,17 @@ class _Spy:
         response._content = b"{}"
         return response
 
+    def close(self) -> None:
+        pass
+
 
 def test_every_request_to_digit_passes_verify_explicitly() -> None:
     settings = Settings.from_env(BASE)
-    spy = _Spy()
-    transport = Transport(settings=settings, session=spy)  # type: ignore[arg-type]
+    spy = _SpyAdapter()
+    session = requests.Session()
+    session.verify = False  # even a session misconfigured to False must be overridden
+    session.mount("https://", spy)
+    transport = Transport(settings=settings, session=session)
     transport.send("/billing-service/bill/v2/_fetchbill", json_body={})
     transport.send("/user/oauth/token", form={"grant_type": "password"})
     transport.send("/egov-mdms-service/v1/_search", method="GET")
