@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import flask
 import pytest
 import requests
 from flask import Flask
@@ -28,6 +29,16 @@ def test_session_cookie_is_httponly_samesite_and_scoped_to_ops(live: str) -> Non
     assert cookie.has_nonstandard_attr("HttpOnly")
     assert cookie.get_nonstandard_attr("SameSite") == "Lax"
     assert not cookie.secure  # OPS_COOKIE_SECURE defaults to false (local, no TLS)
+
+
+def test_only_the_console_opens_a_session(app: Flask) -> None:
+    """Outside the cookie's path (/v1, /metrics) Flask's null session: never built, never set."""
+    for path, null in (("/v1/bills", True), ("/metrics", True), ("/ops/", False),
+                       ("/ops/payments", False)):
+        with app.test_request_context(path):
+            opened = app.session_interface.open_session(app, flask.request)
+            assert opened is not None
+            assert app.session_interface.is_null_session(opened) is null, path
 
 
 def test_a_wrong_password_is_refused_and_logged_without_the_password(
