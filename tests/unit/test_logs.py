@@ -72,6 +72,15 @@ def test_a_registered_secret_never_appears_anywhere_in_a_line(capture: Capture) 
         ("login with password=hunter22 failed", "hunter22"),
         ('{"password":"pa55word!"}', "pa55word!"),
         ("X-Device-Key: dk_live_abcdef", "dk_live_abcdef"),
+        # every keyword, in other cases too (redact() skips a pattern when no keyword is present)
+        ("AUTHORIZATION: BEARER Zm9vYmFyYmF6", "Zm9vYmFyYmF6"),
+        ("PASSWD=Sup3rSecret", "Sup3rSecret"),
+        ("refresh_token=rt-998877", "rt-998877"),
+        ("Id-Token: idt-445566", "idt-445566"),
+        ("client_secret=cs-112233", "cs-112233"),
+        ("device_key=dk-778899", "dk-778899"),
+        ("API_KEY: ak-001122", "ak-001122"),
+        ("apikey=ak-334455", "ak-334455"),
     ],
 )
 def test_credentials_are_redacted_by_pattern(capture: Capture, message: str, leaked: str) -> None:

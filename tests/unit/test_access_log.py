@@ -1,0 +1,61 @@
+"""The access line integrator.access_log formats: gunicorn's line for our format, redacted."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import timedelta
+from types import SimpleNamespace
+from typing import Any
+
+from gunicorn.config import Config
+from gunicorn.glogging import Logger
+
+from integrator.access_log import AccessLogger
+from integrator.logs import make_handler
+
+#: The format gunicorn was configured with before AccessLogger formatted the line itself.
+GUNICORN_FORMAT = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s agent="%(a)s"'
+
+ENVIRON = {
+    "REMOTE_ADDR": "10.0.0.7",
+    "REQUEST_METHOD": "GET",
+    "RAW_URI": "/v1/bills?tenantId=pb.amritsar&mobileNumber=9876543210",
+    "PATH_INFO": "/v1/bills",
+    "QUERY_STRING": "tenantId=pb.amritsar&mobileNumber=9876543210",
+    "SERVER_PROTOCOL": "HTTP/1.1",
+    "HTTP_USER_AGENT": "pos-fleet/2.1",
+}
+
+
+def _line(logger_class: type[Logger], resp: Any, environ: dict[str, str]) -> dict[str, Any]:
+    cfg = Config()
+    cfg.set("accesslog", "-")
+    cfg.set("access_log_format", GUNICORN_FORMAT)
+    logger = logger_class(cfg)
+    stream = io.StringIO()
+    logger.access_log.handlers = [make_handler(stream)]
+    logger.access(resp, SimpleNamespace(headers=[]), environ, timedelta(milliseconds=37))
+    record: dict[str, Any] = json.loads(stream.getvalue())
+    return record
+
+
+def test_the_line_is_gunicorns_for_our_format_with_the_mobile_masked() -> None:
+    resp = SimpleNamespace(status="200 OK", sent=1234,
+                           headers=[("Content-Type", "application/json"),
+                                    ("X-Request-ID", "req-42")])
+    ours = _line(AccessLogger, resp, ENVIRON)
+    assert ours["message"] == _line(Logger, resp, ENVIRON)["message"]
+    assert ours["message"] == (
+        '10.0.0.7 "GET /v1/bills?tenantId=pb.amritsar&mobileNumber=******3210 HTTP/1.1" 200 1234'
+        ' 37ms request_id=req-42 agent="pos-fleet/2.1"'
+    )
+    assert ours["logger"] == "gunicorn.access"
+
+
+def test_missing_fields_are_dashes_as_in_gunicorn() -> None:
+    resp = SimpleNamespace(status="404 NOT FOUND", sent=None, headers=[])
+    environ = {k: v for k, v in ENVIRON.items() if k not in ("HTTP_USER_AGENT", "REMOTE_ADDR")}
+    ours = _line(AccessLogger, resp, environ)
+    assert ours["message"] == _line(Logger, resp, environ)["message"]
+    assert ' 404 - 37ms request_id=- agent="-"' in ours["message"]
