@@ -23,6 +23,7 @@ from integrator.store.leases import LeaseStore
 from integrator.store.payments import PaymentStore
 from integrator.store.ratelimit import RateLimiter
 from integrator.store.replication import ReplicationLagError, wait_for_replicas
+from integrator.store.served import ServedBills
 from integrator.store.snapshots import SnapshotStore
 
 if TYPE_CHECKING:
@@ -145,6 +146,9 @@ class Services:
                 idempotency=self.idempotency,
                 leases=self.leases,
                 snapshots=self.snapshots,
+                served=ServedBills(
+                    self.redis, snapshots=self.snapshots, payments=self.payments_store
+                ),
                 registrar=self.registrar,
                 scheduler=self.scheduler,
                 clock=self.clock,

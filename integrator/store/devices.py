@@ -11,6 +11,7 @@ Layout (see `store.keys`): `device:{id}` = codec JSON; hash `devices:by-name` na
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 import uuid
@@ -113,6 +114,14 @@ return {doc, allowed, tostring(remaining), tostring(wait)}
 """
 
 
+@functools.lru_cache(maxsize=4096)
+def _parsed_device(doc: bytes) -> Device:
+    """`load_device`, remembered per stored document: every API request reads its device's
+    record, which changes only on revoke or rotate (a new document, parsed anew). Device is
+    frozen, so sharing one parsed copy between requests is safe."""
+    return load_device(doc)
+
+
 class DeviceStore:
     """Registered devices: add, authenticate, list, revoke, rotate-key."""
 
@@ -191,7 +200,7 @@ class DeviceStore:
         )
         if not reply[0]:
             return None, refused
-        device = load_device(reply[0])
+        device = _parsed_device(reply[0])
         if device.revoked or not secrets.compare_digest(device.key_hash, digest):
             return None, refused
         return device, decision(reply[1], reply[2], reply[3])

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import redis as redis_lib
+from redis.client import Pipeline
 
 from integrator import jsonutil
 from integrator.digit.models import Bill
@@ -39,12 +40,16 @@ class SnapshotStore:
         """`save` for every bill served in one answer: one round trip."""
         if not bills:
             return
-        served = _aware(served_at, "served_at").isoformat()
         pipe = self._redis.pipeline(transaction=False)
+        self.queue_save(pipe, bills, served_at)
+        pipe.execute()
+
+    def queue_save(self, pipe: Pipeline, bills: Sequence[Bill], served_at: datetime) -> None:
+        """`save_many`'s writes, queued on `pipe` (the caller executes it with its own)."""
+        served = _aware(served_at, "served_at").isoformat()
         for bill in bills:
             doc = {"served_at": served, "bill": bill_to_dict(bill)}
             pipe.set(keys.bill_snapshot(bill.id), jsonutil.dumps(doc), px=self._retention_ms)
-        pipe.execute()
 
     def get(self, bill_id: str, *, max_age: timedelta, now: datetime) -> Bill | None:
         """The bill as last served, if served within `max_age` of `now` and not expired at `now`."""

@@ -1,0 +1,64 @@
+"""ServedBills on the real Redis: snapshots written, pending payments read, in one round trip."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import redis as redis_lib
+
+from integrator.store.payments import PaymentStore
+from integrator.store.served import ServedBills
+from integrator.store.snapshots import SnapshotStore
+from tests.unit.payments.payment_factories import NOW, make_bill, make_line, make_payment
+
+
+class _CountingRedis(redis_lib.Redis):
+    """Counts the round trips: each plain command, and each pipeline execution."""
+
+    round_trips = 0
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        type(self).round_trips += 1
+        return super().execute_command(*args, **options)
+
+    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Any:
+        pipe = super().pipeline(transaction, shard_hint)
+        execute = pipe.execute
+
+        def counted(raise_on_error: bool = True) -> Any:
+            type(self).round_trips += 1
+            return execute(raise_on_error)
+
+        pipe.execute = counted  # type: ignore[method-assign]
+        return pipe
+
+
+def test_record_snapshots_every_bill_and_finds_the_pending_payments_in_one_round_trip(
+    redis: redis_lib.Redis,
+) -> None:
+    counting = _CountingRedis(connection_pool=redis.connection_pool)
+    snapshots = SnapshotStore(counting, retention_seconds=3600)
+    payments = PaymentStore(counting)
+    busy, free = make_bill(consumer_code="C-BUSY"), make_bill(consumer_code="C-FREE")
+    holder = make_payment(bills=(make_line(bill_id=busy.id, consumer_code="C-BUSY"),))
+    payments.create(holder)
+    served = ServedBills(counting, snapshots=snapshots, payments=payments)
+
+    _CountingRedis.round_trips = 0
+    pending = served.record([busy, free], NOW)
+
+    assert _CountingRedis.round_trips == 1
+    assert pending == [holder.id, None]
+    for bill in (busy, free):
+        kept = snapshots.get(bill.id, max_age=timedelta(minutes=5), now=NOW)
+        assert kept == bill
+
+
+def test_no_bills_no_round_trip(redis: redis_lib.Redis) -> None:
+    counting = _CountingRedis(connection_pool=redis.connection_pool)
+    served = ServedBills(counting, snapshots=SnapshotStore(counting, retention_seconds=60),
+                         payments=PaymentStore(counting))
+    _CountingRedis.round_trips = 0
+    assert served.record([], NOW) == []
+    assert _CountingRedis.round_trips == 0
