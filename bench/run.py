@@ -660,8 +660,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drain-latency-ms", type=int, default=100)
     parser.add_argument("--drain-timeout", type=float, default=600.0)
     parser.add_argument("--skip-drain", action="store_true")
-    parser.add_argument("--only", choices=["latency", "all"], default="all",
-                        help="latency: only measurement (1), for tuning runs")
+    parser.add_argument("--only", choices=["latency", "proxy", "all"], default="all",
+                        help="latency: only measurement (1); proxy: only (2) (tuning runs)")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="extra environment for the integrator (tuning runs)")
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
@@ -681,6 +681,17 @@ def main(argv: list[str] | None = None) -> int:
             through = wrk(ctx.web_url, connections=args.connections, duration=args.duration,
                           mode="integrator", keys=ctx.keys)
             print(json.dumps({"direct": direct, "integrator": through}, indent=1))
+            return 0
+        if args.only == "proxy":
+            ctx.sandbox.faults(latency_ms=0)
+            found = {}
+            for name, url, keys in (("bare_proxy", ctx.bare_url, []),
+                                    ("integrator", ctx.web_url, ctx.keys)):
+                wrk(url, connections=args.connections, duration=3, mode="integrator", keys=keys)
+                found[name] = wrk(url, connections=args.connections, duration=args.duration,
+                                  mode="integrator", keys=keys)
+            found["ratio"] = round(found["integrator"]["ok_rps"] / found["bare_proxy"]["ok_rps"], 3)
+            print(json.dumps(found, indent=1))
             return 0
         measurements.update(measure_fetch(ctx))
         measurements["payments_e2e"] = measure_payments_e2e(ctx)

@@ -1,7 +1,8 @@
 """JSON that keeps money exact: every number is parsed as `Decimal` and dumped unchanged.
 
 One module for the app, the DIGIT client and the store, so no money path ever meets a float.
-simplejson is used because it dumps `Decimal` as a JSON number (the stdlib cannot).
+simplejson parses every number as `Decimal` and dumps `Decimal` as a JSON number (the stdlib
+cannot); compact dumps go through orjson first, for speed, with the same output (see `dumps`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import simplejson
 
 
@@ -28,7 +30,7 @@ def _default(value: Any) -> Any:
 
 
 # Built once: `simplejson.loads/dumps` with options build a new decoder/encoder on every call,
-# which costs more than parsing a DIGIT answer (every request parses and dumps several documents).
+# which costs more than parsing a DIGIT answer (every request parses several documents).
 _DECODER = simplejson.JSONDecoder(
     parse_float=Decimal, parse_int=Decimal, parse_constant=_refuse_constant
 )
@@ -44,6 +46,24 @@ _ENCODERS = {
     for compact in (True, False)
 }
 
+# Compact dumps go through orjson, 4-5x faster than simplejson on our documents (a bill snapshot:
+# 74 -> 16 us), with the same text: a finite Decimal is written as its own digits (a Fragment is
+# copied verbatim), dates and dataclasses go to `_default` as with simplejson. Anything orjson
+# refuses (an integer over 64 bits, a lone surrogate, NaN or Infinity as a Decimal) is dumped by
+# simplejson instead, which gives its own answer or error. One difference remains: orjson writes a
+# float NaN or Infinity as null where simplejson raises; money is never a float.
+_ORJSON_OPTIONS = (
+    orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+)
+
+
+def _orjson_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"{value} is not a JSON number")
+        return orjson.Fragment(str(value))
+    return _default(value)
+
 
 def loads(text: str | bytes) -> Any:
     """Parse JSON with every number (integers included) as Decimal; refuse NaN/Infinity."""
@@ -54,4 +74,9 @@ def loads(text: str | bytes) -> Any:
 
 def dumps(value: Any, *, compact: bool = True) -> str:
     """Serialise with Decimal as plain JSON numbers (never floats, never strings)."""
+    if compact:
+        try:
+            return orjson.dumps(value, default=_orjson_default, option=_ORJSON_OPTIONS).decode()
+        except orjson.JSONEncodeError:
+            pass  # simplejson's answer, or its error
     return _ENCODERS[compact].encode(value)
