@@ -17,7 +17,6 @@ from integrator.api.access import current_device
 from integrator.api.context import payments
 from integrator.api.errors import ApiError, FieldError
 from integrator.api.schemas import (
-    BillSchema,
     BillsQuery,
     BillsQuerySchema,
     PaymentLookupSchema,
@@ -26,6 +25,7 @@ from integrator.api.schemas import (
     ReceiptQuerySchema,
     ReceiptSchema,
     ValidationResponseSchema,
+    bill_view,
     validation_view,
 )
 from integrator.payments.devices import Device
@@ -46,7 +46,6 @@ PAYMENT = PaymentSchema()
 PAYMENT_LOOKUP = PaymentLookupSchema()
 RECEIPT_QUERY = ReceiptQuerySchema()
 RECEIPT = ReceiptSchema()
-BILLS = BillSchema(many=True)
 
 
 # --- views -----------------------------------------------------------------------------------
@@ -56,7 +55,7 @@ BILLS = BillSchema(many=True)
 def list_bills() -> Any:
     query: BillsQuery = load_args(BILLS_QUERY)
     offers = bills_for(query, current_device(for_tenant=query.tenant_id))
-    return {"bills": BILLS.dump(offers)}
+    return {"bills": [bill_view(offer) for offer in offers]}  # BillSchema's JSON, built directly
 
 
 @pos_bp.post("/payments")
