@@ -146,9 +146,7 @@ class Services:
                 idempotency=self.idempotency,
                 leases=self.leases,
                 snapshots=self.snapshots,
-                served=ServedBills(
-                    self.redis, snapshots=self.snapshots, payments=self.payments_store
-                ),
+                served=ServedBills(self.redis, snapshots=self.snapshots),
                 registrar=self.registrar,
                 scheduler=self.scheduler,
                 clock=self.clock,

@@ -18,14 +18,13 @@ Index sets only grow (a payment once found under a bill id stays findable there)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, cast
 
 import redis as redis_lib
-from redis.client import Pipeline
 
 from integrator.payments import states
 from integrator.payments.models import ConsumerKey, Payment, PaymentStatus
@@ -341,20 +340,10 @@ class PaymentStore:
         self, consumers: Sequence[tuple[str, str, str]]
     ) -> list[str | None]:
         """`pending_for_consumer` for many (tenant, service, consumer) at once: one MGET."""
-        pipe = self._redis.pipeline(transaction=False)
-        read = self.queue_pending_for_consumers(pipe, consumers)
-        return read(pipe.execute()[-1]) if consumers else []
-
-    def queue_pending_for_consumers(
-        self, pipe: Pipeline, consumers: Sequence[tuple[str, str, str]]
-    ) -> Callable[[Any], list[str | None]]:
-        """`pending_for_consumer` for many (tenant, service, consumer): one MGET, queued last on
-        `pipe`. The function it returns turns that command's result into the ids (the caller
-        executes `pipe`, with its own commands: integrator.store.served)."""
         if not consumers:
-            return lambda _found: []
-        pipe.mget([keys.consumer_lock(*consumer) for consumer in consumers])
-        return lambda found: [as_opt_text(value) for value in found]
+            return []
+        found = self._redis.mget([keys.consumer_lock(*consumer) for consumer in consumers])
+        return [as_opt_text(value) for value in found]
 
     def ids_by_status(
         self, status: PaymentStatus, *, offset: int = 0, limit: int = 100

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import redis as redis_lib
-from redis.client import Pipeline
 
 from integrator import jsonutil
 from integrator.digit.models import Bill
@@ -41,15 +40,23 @@ class SnapshotStore:
         if not bills:
             return
         pipe = self._redis.pipeline(transaction=False)
-        self.queue_save(pipe, bills, served_at)
+        for key, doc in self.documents(bills, served_at):
+            pipe.set(key, doc, px=self.retention_ms)
         pipe.execute()
 
-    def queue_save(self, pipe: Pipeline, bills: Sequence[Bill], served_at: datetime) -> None:
-        """`save_many`'s writes, queued on `pipe` (the caller executes it with its own)."""
+    @property
+    def retention_ms(self) -> int:
+        return self._retention_ms
+
+    def documents(self, bills: Sequence[Bill], served_at: datetime) -> list[tuple[str, str]]:
+        """(key, JSON) of each bill's snapshot, for `save_many` or a caller writing them with
+        its own commands (integrator.store.served); each expires after `retention_ms`."""
         served = _aware(served_at, "served_at").isoformat()
-        for bill in bills:
-            doc = {"served_at": served, "bill": bill_to_dict(bill)}
-            pipe.set(keys.bill_snapshot(bill.id), jsonutil.dumps(doc), px=self._retention_ms)
+        return [
+            (keys.bill_snapshot(bill.id),
+             jsonutil.dumps({"served_at": served, "bill": bill_to_dict(bill)}))
+            for bill in bills
+        ]
 
     def get(self, bill_id: str, *, max_age: timedelta, now: datetime) -> Bill | None:
         """The bill as last served, if served within `max_age` of `now` and not expired at `now`."""
