@@ -63,6 +63,14 @@ def markdown(result: dict[str, Any]) -> str:
                 f"| {ok(v['4_one_login'])} |")
     rss = ", ".join(f"{k} {val}" for k, val in m["peak_rss_mb"].items())
     rows.append(f"| 5 | peak RSS (VmHWM, MB) | {rss} | - | <= 120 MB | {ok(v['5_rss'])} |")
+    rounds = []
+    for label, key, a, b in (("(1)", "latency", "integrator", "direct"),
+                             ("(2)", "no_latency", "integrator", "bare_proxy")):
+        block = m.get(key) or {}
+        if "runs" in block.get(a, {}) and "runs" in block.get(b, {}):
+            pairs = zip(block[a]["runs"], block[b]["runs"], strict=True)
+            ratios = ", ".join(f"{x['ok_rps'] / y['ok_rps']:.2f}x" for x, y in pairs)
+            rounds.append(f"{label} {ratios}")
     lines = [
         BEGIN,
         "",
@@ -74,6 +82,9 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         *rows,
         "",
+        *([f"Each side of (1) and (2) ran {len(m['latency']['direct']['runs'])} times, "
+           f"alternating A B B A; the figures above combine them, and the ratio of each round "
+           f"was: {'; '.join(rounds)}.", ""] if rounds else []),
         f"gunicorn: {m.get('gunicorn', {}).get('effective', '')}",
         "",
         END,

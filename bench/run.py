@@ -354,58 +354,95 @@ def add_devices(env: dict[str, str], count: int) -> list[str]:
     return keys
 
 
+def combined(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several wrk runs of one target as one: throughput over all of them, the mean of their
+    percentiles, and every run as measured."""
+    seconds = sum(r["seconds"] for r in runs)
+    requests_ = sum(r["requests"] for r in runs)
+    ok = sum(r["ok_rps"] * r["seconds"] for r in runs)
+    out: dict[str, Any] = {
+        "requests": requests_,
+        "errors": sum(r["errors"] for r in runs),
+        "rps": round(requests_ / seconds, 1),
+        "ok_rps": round(ok / seconds, 1),
+        "seconds": round(seconds, 2),
+        "connections": runs[0]["connections"],
+    }
+    for key in ("p50_ms", "p90_ms", "p99_ms"):
+        out[key] = round(sum(r[key] for r in runs) / len(runs), 1)
+    out["max_ms"] = max(r["max_ms"] for r in runs)
+    out["sandbox_fetchbill_calls"] = sum(r.get("sandbox_fetchbill_calls", 0) for r in runs)
+    out["runs"] = runs
+    return out
+
+
+def side_by_side(ctx: Context, targets: dict[str, tuple[str, str, list[str]]]
+                 ) -> dict[str, dict[str, Any]]:
+    """Each of the two targets measured `--rounds` times, alternating A B B A ... so that a drift
+    of the machine during the run (other tenants, CPU frequency) weighs on both alike; combined."""
+    args = ctx.args
+    names = list(targets)
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    for name in names:  # warm: connections, pools, MDMS and token memos
+        url, mode, keys = targets[name]
+        wrk(url, connections=args.connections, duration=3, mode=mode, keys=keys)
+    for round_ in range(args.rounds):
+        for name in names if round_ % 2 == 0 else reversed(names):
+            url, mode, keys = targets[name]
+            before = ctx.sandbox.counters().get("fetchbill", 0)
+            run = wrk(url, connections=args.connections, duration=args.duration, mode=mode,
+                      keys=keys)
+            run["sandbox_fetchbill_calls"] = ctx.sandbox.counters().get("fetchbill", 0) - before
+            runs[name].append(run)
+    return {name: combined(found) for name, found in runs.items()}
+
+
 def measure_fetch(ctx: Context) -> dict[str, Any]:
     args = ctx.args
     results: dict[str, Any] = {}
     sandbox_url = ctx.sandbox.base
-    # (1) 200 ms: straight to the sandbox, then through the integrator
+    # (1) 200 ms: straight to the sandbox and through the integrator
     ctx.sandbox.faults(latency_ms=args.latency_ms, down=False)
-    log(f"(1) {args.connections} connections, {args.latency_ms} ms DIGIT latency")
-    wrk(sandbox_url, connections=args.connections, duration=3, mode="direct", keys=[])  # warm
-    direct = wrk(sandbox_url, connections=args.connections, duration=args.duration,
-                 mode="direct", keys=[])
-    log(f"    direct: {direct['rps']} rps p50 {direct['p50_ms']} p99 {direct['p99_ms']}")
-    wrk(ctx.web_url, connections=args.connections, duration=3, mode="integrator", keys=ctx.keys)
-    before = ctx.sandbox.counters().get("fetchbill", 0)
-    through = wrk(ctx.web_url, connections=args.connections, duration=args.duration,
-                  mode="integrator", keys=ctx.keys)
-    after = ctx.sandbox.counters().get("fetchbill", 0)
+    log(f"(1) {args.connections} connections, {args.latency_ms} ms DIGIT latency, "
+        f"{args.rounds} rounds")
+    found = side_by_side(ctx, {"direct": (sandbox_url, "direct", []),
+                               "integrator": (ctx.web_url, "integrator", ctx.keys)})
+    direct, through = found["direct"], found["integrator"]
     ctx.rss.sample_gunicorn("web", ctx.web)
+    log(f"    direct: {direct['rps']} rps p50 {direct['p50_ms']} p99 {direct['p99_ms']}")
     log(f"    integrator: {through['rps']} rps p50 {through['p50_ms']} p99 {through['p99_ms']}"
         f" errors {through['errors']}")
+    reached = through["sandbox_fetchbill_calls"]  # counted by the sandbox around each run
     results["latency"] = {
         "latency_ms": args.latency_ms,
         "direct": direct,
         "integrator": through,
         "throughput_ratio": round(through["ok_rps"] / direct["ok_rps"], 3),
         "p99_ratio": round(through["p99_ms"] / direct["p99_ms"], 3),
-        "sandbox_fetchbill_calls": after - before,
-        "every_fetch_reached_digit": after - before >= through["requests"] - through["errors"],
+        "sandbox_fetchbill_calls": reached,
+        "every_fetch_reached_digit": reached >= through["requests"] - through["errors"],
     }
     # (2) no latency: integrator vs the bare proxy (and, for reference, the sandbox itself)
     ctx.sandbox.faults(latency_ms=0)
-    log(f"(2) {args.connections} connections, no added latency")
+    log(f"(2) {args.connections} connections, no added latency, {args.rounds} rounds")
     direct0 = wrk(sandbox_url, connections=args.connections, duration=args.duration,
                   mode="direct", keys=[])
-    wrk(ctx.bare_url, connections=args.connections, duration=3, mode="integrator", keys=[])
-    bare = wrk(ctx.bare_url, connections=args.connections, duration=args.duration,
-               mode="integrator", keys=[])
+    found = side_by_side(ctx, {"bare_proxy": (ctx.bare_url, "integrator", []),
+                               "integrator": (ctx.web_url, "integrator", ctx.keys)})
+    bare, through0 = found["bare_proxy"], found["integrator"]
     ctx.rss.sample_gunicorn("bare proxy", ctx.bare)
-    log(f"    bare proxy: {bare['rps']} rps p99 {bare['p99_ms']}")
-    before = ctx.sandbox.counters().get("fetchbill", 0)
-    through0 = wrk(ctx.web_url, connections=args.connections, duration=args.duration,
-                   mode="integrator", keys=ctx.keys)
-    after = ctx.sandbox.counters().get("fetchbill", 0)
     ctx.rss.sample_gunicorn("web", ctx.web)
+    log(f"    bare proxy: {bare['rps']} rps p99 {bare['p99_ms']}")
     log(f"    integrator: {through0['rps']} rps p99 {through0['p99_ms']}"
         f" errors {through0['errors']}")
+    reached = through0["sandbox_fetchbill_calls"]
     results["no_latency"] = {
         "direct": direct0,
         "bare_proxy": bare,
         "integrator": through0,
         "bare_proxy_ratio": round(through0["ok_rps"] / bare["ok_rps"], 3),
-        "sandbox_fetchbill_calls": after - before,
-        "every_fetch_reached_digit": after - before >= through0["requests"] - through0["errors"],
+        "sandbox_fetchbill_calls": reached,
+        "every_fetch_reached_digit": reached >= through0["requests"] - through0["errors"],
     }
     return results
 
@@ -652,6 +689,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=int, default=15, help="seconds per wrk run (15)")
     parser.add_argument("--connections", type=int, default=100, help="concurrent devices (100)")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="runs of each side in (1) and (2), alternating A B B A (2)")
     parser.add_argument("--latency-ms", type=int, default=200, help="DIGIT latency for (1) (200)")
     parser.add_argument("--web-workers", type=int, default=0,
                         help="WEB_WORKERS override (default: the production setting)")
