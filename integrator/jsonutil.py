@@ -50,8 +50,9 @@ _ENCODERS = {
 # 74 -> 16 us), with the same text: a finite Decimal is written as its own digits (a Fragment is
 # copied verbatim), dates and dataclasses go to `_default` as with simplejson. Anything orjson
 # refuses (an integer over 64 bits, a lone surrogate, NaN or Infinity as a Decimal) is dumped by
-# simplejson instead, which gives its own answer or error. One difference remains: orjson writes a
-# float NaN or Infinity as null where simplejson raises; money is never a float.
+# simplejson instead, which gives its own answer or error. Floats differ (money is never one):
+# orjson may spell a float differently (2.5e-05 as 0.000025, the same value) and writes NaN or
+# Infinity as null where simplejson raises.
 _ORJSON_OPTIONS = (
     orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 )
