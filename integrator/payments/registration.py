@@ -207,7 +207,14 @@ class Registrar:
         self, payment: Payment, *, fence: int, actor: str, started: float
     ) -> AttemptOutcome | None:
         """Look before creating again. None when DIGIT holds nothing for these bills."""
-        found = self.lookup(payment)
+        return self._settle(payment, self.lookup(payment), fence=fence, actor=actor,
+                            started=started)
+
+    def _settle(
+        self, payment: Payment, found: Lookup, *, fence: int, actor: str, started: float
+    ) -> AttemptOutcome | None:
+        """What DIGIT's payments for these bills settle: duplicated, ours (adopted), someone
+        else's; None when DIGIT holds none."""
         if found.duplicated:
             return self._duplicated(payment, found, fence=fence, actor=actor, started=started)
         if found.ours is not None:
@@ -230,14 +237,9 @@ class Registrar:
         except DigitAuthError as lookup_exc:
             return self._pending(payment, result=AttemptResult.AUTH_BLOCKED, exc=lookup_exc,
                                  fence=fence, actor=actor, started=started, spend=False)
-        if found.duplicated:
-            return self._duplicated(payment, found, fence=fence, actor=actor, started=started)
-        if found.ours is not None:
-            return self._registered(payment, found.ours, reason="adopted", fence=fence,
-                                    actor=actor, started=started)
-        if found.others:
-            return self._paid_elsewhere(payment, found.others, fence=fence, actor=actor,
-                                        started=started)
+        settled = self._settle(payment, found, fence=fence, actor=actor, started=started)
+        if settled is not None:
+            return settled
         return self._needs_attention(
             payment, reason="DIGIT_REJECTED", codes=exc.codes, error=str(exc),
             fence=fence, actor=actor, started=started,
