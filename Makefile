@@ -28,8 +28,9 @@ redis-server:  ## install redis-server with apt-get if it is missing
 run: install  ## run Redis, the DIGIT sandbox, the web app and a worker locally (Ctrl-C stops all)
 	$(BIN)/python bin/run-local
 
-lint: install  ## ruff and mypy (strict on integrator/), in one command
+lint: install  ## ruff (lint and format check) and mypy (strict on integrator/), in one command
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 format: install  ## reformat with ruff

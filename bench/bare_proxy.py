@@ -36,5 +36,6 @@ def bills() -> Response:
         json={"RequestInfo": {"apiId": "Rainmaker", "authToken": "bench"}},
         timeout=(3.05, 20),
     )
-    return Response(upstream.content, status=200 if upstream.ok else 502,
-                    mimetype="application/json")
+    return Response(
+        upstream.content, status=200 if upstream.ok else 502, mimetype="application/json"
+    )

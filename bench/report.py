@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Render bench/results/latest.json as the table of docs/performance.md (between its markers).
 
-    .venv/bin/python bench/report.py [bench/results/latest.json] [docs/performance.md]
+.venv/bin/python bench/report.py [bench/results/latest.json] [docs/performance.md]
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ def markdown(result: dict[str, Any]) -> str:
             f"| integrator {i['ok_rps']:.0f}/s, p50 {i['p50_ms']} ms, p99 {i['p99_ms']} ms; direct "
             f"{d['ok_rps']:.0f}/s, p50 {d['p50_ms']} ms, p99 {d['p99_ms']} ms "
             f"| {lat['throughput_ratio']:.2f}x throughput, {lat['p99_ratio']:.2f}x p99 "
-            f"| >= 0.9x, p99 <= 1.5x | {ok(v['1_throughput'])} / {ok(v['1_p99'])} |")
+            f"| >= 0.9x, p99 <= 1.5x | {ok(v['1_throughput'])} / {ok(v['1_p99'])} |"
+        )
     nol = m.get("no_latency")
     if nol:
         i, b = nol["integrator"], nol["bare_proxy"]
@@ -41,13 +42,15 @@ def markdown(result: dict[str, Any]) -> str:
             f"(p99 {i['p99_ms']} ms); "
             f"bare Flask+requests proxy {b['ok_rps']:.0f}/s; sandbox alone "
             f"{nol['direct']['ok_rps']:.0f}/s | {nol['bare_proxy_ratio']:.2f}x | >= 0.7x "
-            f"| {ok(v['2_bare_proxy'])} |")
+            f"| {ok(v['2_bare_proxy'])} |"
+        )
     e2e = m.get("payments_e2e")
     if e2e:
         rows.append(
             f"| 3a | payments end to end (accept + inline registration), {e2e['latency_ms']} ms "
             f"DIGIT | {e2e['payments']} payments: {e2e['outcomes']}; p50 {e2e['accept_p50_ms']} "
-            f"ms | - | 201 REGISTERED | - |")
+            f"ms | - | 201 REGISTERED | - |"
+        )
     drain = m.get("drain") or {}
     if "ratio" in drain:
         rows.append(
@@ -56,16 +59,21 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {drain['drain_seconds']} s"
             f" ({drain['registered_per_s']}/s; {drain['statuses']}) vs limit "
             f"{drain['limit_seconds']} s ({drain['limit_per_s']}/s) | {drain['ratio']:.2f}x "
-            f"| >= 0.8x | {ok(v['3_drain'])} |")
+            f"| >= 0.8x | {ok(v['3_drain'])} |"
+        )
     elif drain:
         rows.append(f"| 3b | drain | {drain.get('skipped')} | - | >= 0.8x | n/a |")
-    rows.append(f"| 4 | DIGIT logins over the whole run | {m['logins']} | - | exactly 1 "
-                f"| {ok(v['4_one_login'])} |")
+    rows.append(
+        f"| 4 | DIGIT logins over the whole run | {m['logins']} | - | exactly 1 "
+        f"| {ok(v['4_one_login'])} |"
+    )
     rss = ", ".join(f"{k} {val}" for k, val in m["peak_rss_mb"].items())
     rows.append(f"| 5 | peak RSS (VmHWM, MB) | {rss} | - | <= 120 MB | {ok(v['5_rss'])} |")
     rounds = []
-    for label, key, a, b in (("(1)", "latency", "integrator", "direct"),
-                             ("(2)", "no_latency", "integrator", "bare_proxy")):
+    for label, key, a, b in (
+        ("(1)", "latency", "integrator", "direct"),
+        ("(2)", "no_latency", "integrator", "bare_proxy"),
+    ):
         block = m.get(key) or {}
         if "runs" in block.get(a, {}) and "runs" in block.get(b, {}):
             pairs = zip(block[a]["runs"], block[b]["runs"], strict=True)
@@ -82,9 +90,16 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         *rows,
         "",
-        *([f"Each side of (1) and (2) ran {len(m['latency']['direct']['runs'])} times, "
-           f"alternating A B B A; the figures above combine them, and the ratio of each round "
-           f"was: {'; '.join(rounds)}.", ""] if rounds else []),
+        *(
+            [
+                f"Each side of (1) and (2) ran {len(m['latency']['direct']['runs'])} times, "
+                f"alternating A B B A; the figures above combine them, and the ratio of each round "
+                f"was: {'; '.join(rounds)}.",
+                "",
+            ]
+            if rounds
+            else []
+        ),
         f"gunicorn: {m.get('gunicorn', {}).get('effective', '')}",
         "",
         END,

@@ -131,12 +131,14 @@ class Fleet:
     workdir: Path
     procs: list[Proc] = field(default_factory=list)
 
-    def start(self, name: str, args: list[str], env: dict[str, str] | None = None,
-              cwd: Path = ROOT) -> Proc:
+    def start(
+        self, name: str, args: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT
+    ) -> Proc:
         log_path = self.workdir / f"{name}.log"
         handle = log_path.open("wb")
-        popen = subprocess.Popen(args, cwd=cwd, env=env, stdout=handle, stderr=subprocess.STDOUT,
-                                 start_new_session=True)
+        popen = subprocess.Popen(
+            args, cwd=cwd, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+        )
         proc = Proc(name, popen, log_path)
         self.procs.append(proc)
         return proc
@@ -240,16 +242,30 @@ def _os_name() -> str:
 # --- load -------------------------------------------------------------------------------------
 
 
-def wrk(url: str, *, connections: int, duration: int, mode: str, keys: list[str],
-        threads: int = 2) -> dict[str, Any]:
+def wrk(
+    url: str, *, connections: int, duration: int, mode: str, keys: list[str], threads: int = 2
+) -> dict[str, Any]:
     env = dict(os.environ)
     env["BENCH_MODE"] = mode
     env["BENCH_KEYS"] = ",".join(keys)
     env["BENCH_TARGETS"] = ";".join("|".join(t) for t in FETCH_TARGETS)
-    args = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration}s",
-            "--timeout", "10s", "-s", str(BENCH / "lua" / "fetch.lua"), url]
-    out = subprocess.run(args, capture_output=True, text=True, env=env, check=False,
-                         timeout=duration + 60)
+    args = [
+        "wrk",
+        "-t",
+        str(threads),
+        "-c",
+        str(connections),
+        "-d",
+        f"{duration}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(BENCH / "lua" / "fetch.lua"),
+        url,
+    ]
+    out = subprocess.run(
+        args, capture_output=True, text=True, env=env, check=False, timeout=duration + 60
+    )
     match = re.search(r"WRKJSON (\{.*\})", out.stdout)
     if match is None:
         raise RuntimeError(f"wrk gave no summary: {out.stdout}\n{out.stderr}")
@@ -307,20 +323,22 @@ class Context:
 
 def base_env(*, redis_url: str, sandbox_url: str, port: int, workdir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DIGIT_", "REDIS_", "WEB_"))}
-    env.update({
-        "REDIS_URL": redis_url,
-        "DIGIT_BASE_URL": sandbox_url,
-        "DIGIT_USERNAME": "INTEGRATOR_SYSTEM",
-        "DIGIT_PASSWORD": "sandbox-password",
-        "DIGIT_TENANT_ID": TENANT,
-        "PORT": str(port),
-        "LOG_LEVEL": "WARNING",
-        "SECRET_KEY": secrets.token_hex(16),
-        # 100 devices hammering as fast as they can: the limiter still runs, but must not refuse
-        "DEVICE_RATE_LIMIT_PER_MINUTE": "100000000",
-        "VAR_DIR": str(workdir / "var"),
-        "PYTHONDONTWRITEBYTECODE": "1",
-    })
+    env.update(
+        {
+            "REDIS_URL": redis_url,
+            "DIGIT_BASE_URL": sandbox_url,
+            "DIGIT_USERNAME": "INTEGRATOR_SYSTEM",
+            "DIGIT_PASSWORD": "sandbox-password",
+            "DIGIT_TENANT_ID": TENANT,
+            "PORT": str(port),
+            "LOG_LEVEL": "WARNING",
+            "SECRET_KEY": secrets.token_hex(16),
+            # 100 devices hammering as fast as they can: the limiter still runs, but must not refuse
+            "DEVICE_RATE_LIMIT_PER_MINUTE": "100000000",
+            "VAR_DIR": str(workdir / "var"),
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+    )
     return env
 
 
@@ -328,11 +346,28 @@ def start_redis(fleet: Fleet, workdir: Path) -> tuple[str, Proc]:
     port = free_port()
     data = workdir / "redis"
     data.mkdir(parents=True, exist_ok=True)
-    proc = fleet.start("redis", [
-        "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data),
-        "--save", "", "--appendonly", "yes", "--appendfsync", "always",
-        "--maxmemory-policy", "noeviction", "--daemonize", "no",
-    ])
+    proc = fleet.start(
+        "redis",
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(data),
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--maxmemory-policy",
+            "noeviction",
+            "--daemonize",
+            "no",
+        ],
+    )
     client = redis_lib.Redis(port=port)
     wait_until(client.ping, what="redis")
     return f"redis://127.0.0.1:{port}/0", proc
@@ -376,8 +411,9 @@ def combined(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def side_by_side(ctx: Context, targets: dict[str, tuple[str, str, list[str]]]
-                 ) -> dict[str, dict[str, Any]]:
+def side_by_side(
+    ctx: Context, targets: dict[str, tuple[str, str, list[str]]]
+) -> dict[str, dict[str, Any]]:
     """Each of the two targets measured `--rounds` times, alternating A B B A ... so that a drift
     of the machine during the run (other tenants, CPU frequency) weighs on both alike; combined."""
     args = ctx.args
@@ -390,8 +426,9 @@ def side_by_side(ctx: Context, targets: dict[str, tuple[str, str, list[str]]]
         for name in names if round_ % 2 == 0 else reversed(names):
             url, mode, keys = targets[name]
             before = ctx.sandbox.counters().get("fetchbill", 0)
-            run = wrk(url, connections=args.connections, duration=args.duration, mode=mode,
-                      keys=keys)
+            run = wrk(
+                url, connections=args.connections, duration=args.duration, mode=mode, keys=keys
+            )
             run["sandbox_fetchbill_calls"] = ctx.sandbox.counters().get("fetchbill", 0) - before
             runs[name].append(run)
     return {name: combined(found) for name, found in runs.items()}
@@ -403,15 +440,24 @@ def measure_fetch(ctx: Context) -> dict[str, Any]:
     sandbox_url = ctx.sandbox.base
     # (1) 200 ms: straight to the sandbox and through the integrator
     ctx.sandbox.faults(latency_ms=args.latency_ms, down=False)
-    log(f"(1) {args.connections} connections, {args.latency_ms} ms DIGIT latency, "
-        f"{args.rounds} rounds")
-    found = side_by_side(ctx, {"direct": (sandbox_url, "direct", []),
-                               "integrator": (ctx.web_url, "integrator", ctx.keys)})
+    log(
+        f"(1) {args.connections} connections, {args.latency_ms} ms DIGIT latency, "
+        f"{args.rounds} rounds"
+    )
+    found = side_by_side(
+        ctx,
+        {
+            "direct": (sandbox_url, "direct", []),
+            "integrator": (ctx.web_url, "integrator", ctx.keys),
+        },
+    )
     direct, through = found["direct"], found["integrator"]
     ctx.rss.sample_gunicorn("web", ctx.web)
     log(f"    direct: {direct['rps']} rps p50 {direct['p50_ms']} p99 {direct['p99_ms']}")
-    log(f"    integrator: {through['rps']} rps p50 {through['p50_ms']} p99 {through['p99_ms']}"
-        f" errors {through['errors']}")
+    log(
+        f"    integrator: {through['rps']} rps p50 {through['p50_ms']} p99 {through['p99_ms']}"
+        f" errors {through['errors']}"
+    )
     reached = through["sandbox_fetchbill_calls"]  # counted by the sandbox around each run
     results["latency"] = {
         "latency_ms": args.latency_ms,
@@ -425,16 +471,24 @@ def measure_fetch(ctx: Context) -> dict[str, Any]:
     # (2) no latency: integrator vs the bare proxy (and, for reference, the sandbox itself)
     ctx.sandbox.faults(latency_ms=0)
     log(f"(2) {args.connections} connections, no added latency, {args.rounds} rounds")
-    direct0 = wrk(sandbox_url, connections=args.connections, duration=args.duration,
-                  mode="direct", keys=[])
-    found = side_by_side(ctx, {"bare_proxy": (ctx.bare_url, "integrator", []),
-                               "integrator": (ctx.web_url, "integrator", ctx.keys)})
+    direct0 = wrk(
+        sandbox_url, connections=args.connections, duration=args.duration, mode="direct", keys=[]
+    )
+    found = side_by_side(
+        ctx,
+        {
+            "bare_proxy": (ctx.bare_url, "integrator", []),
+            "integrator": (ctx.web_url, "integrator", ctx.keys),
+        },
+    )
     bare, through0 = found["bare_proxy"], found["integrator"]
     ctx.rss.sample_gunicorn("bare proxy", ctx.bare)
     ctx.rss.sample_gunicorn("web", ctx.web)
     log(f"    bare proxy: {bare['rps']} rps p99 {bare['p99_ms']}")
-    log(f"    integrator: {through0['rps']} rps p99 {through0['p99_ms']}"
-        f" errors {through0['errors']}")
+    log(
+        f"    integrator: {through0['rps']} rps p99 {through0['p99_ms']}"
+        f" errors {through0['errors']}"
+    )
     reached = through0["sandbox_fetchbill_calls"]
     results["no_latency"] = {
         "direct": direct0,
@@ -455,18 +509,34 @@ def measure_payments_e2e(ctx: Context) -> dict[str, Any]:
     timings: list[float] = []
     statuses: dict[str, int] = {}
     for tenant, service, code in FETCH_TARGETS:
-        bills = http.get(f"{ctx.web_url}/v1/bills", headers=headers, timeout=30, params={
-            "tenantId": tenant, "businessService": service, "consumerCode": code}).json()
+        bills = http.get(
+            f"{ctx.web_url}/v1/bills",
+            headers=headers,
+            timeout=30,
+            params={"tenantId": tenant, "businessService": service, "consumerCode": code},
+        ).json()
         for offer in bills.get("bills", []):
             bill = offer.get("bill", offer)
             amount = bill.get("totalAmount")
-            body = {"tenantId": tenant, "paymentMode": "CASH", "paidBy": "OWNER",
-                    "payerName": "Bench Payer", "mobileNumber": "9876543210",
-                    "bills": [{"billId": bill["billId"], "amount": amount}]}
+            body = {
+                "tenantId": tenant,
+                "paymentMode": "CASH",
+                "paidBy": "OWNER",
+                "payerName": "Bench Payer",
+                "mobileNumber": "9876543210",
+                "bills": [{"billId": bill["billId"], "amount": amount}],
+            }
             started = time.perf_counter()
-            answer = http.post(f"{ctx.web_url}/v1/payments", timeout=60, data=json.dumps(body),
-                               headers={**headers, "Idempotency-Key": secrets.token_hex(12),
-                                        "Content-Type": "application/json"})
+            answer = http.post(
+                f"{ctx.web_url}/v1/payments",
+                timeout=60,
+                data=json.dumps(body),
+                headers={
+                    **headers,
+                    "Idempotency-Key": secrets.token_hex(12),
+                    "Content-Type": "application/json",
+                },
+            )
             timings.append((time.perf_counter() - started) * 1000)
             status = f"{answer.status_code} {answer.json().get('status', '')}".strip()
             statuses[status] = statuses.get(status, 0) + 1
@@ -478,7 +548,7 @@ def measure_payments_e2e(ctx: Context) -> dict[str, Any]:
         "accept_p50_ms": round(timings[len(timings) // 2], 1) if timings else None,
         "accept_max_ms": round(timings[-1], 1) if timings else None,
         "digit_calls_per_accept_note": "bill search by id, bill search by consumer, payment "
-                                       "search, payment create (inline) = 4 x latency",
+        "search, payment create (inline) = 4 x latency",
     }
 
 
@@ -496,17 +566,40 @@ def make_backlog(ctx: Context, count: int) -> list[str]:
         bill_id = f"bench-bill-{i:06d}-{secrets.token_hex(4)}"
         payment_id = "pay_" + secrets.token_hex(12)
         payment = Payment(
-            id=payment_id, device_id="bench-drain", idempotency_key=f"drain-{i}",
-            fingerprint=secrets.token_hex(8), status=PaymentStatus.PENDING, tenant_id=TENANT,
-            payment_mode="CASH", paid_by="OWNER", payer_name="Backlog Payer",
-            mobile_number="9876543210", instrument_number=None, instrument_date=None,
-            transaction_number=None, collected_at=now,
-            bills=(PaymentBill(bill_id=bill_id, bill_number=f"BN-{i}",
-                               consumer_code=f"BENCH/{i:06d}", business_service="WS",
-                               amount=Decimal("100.00"), total_due=Decimal("100.00")),),
+            id=payment_id,
+            device_id="bench-drain",
+            idempotency_key=f"drain-{i}",
+            fingerprint=secrets.token_hex(8),
+            status=PaymentStatus.PENDING,
+            tenant_id=TENANT,
+            payment_mode="CASH",
+            paid_by="OWNER",
+            payer_name="Backlog Payer",
+            mobile_number="9876543210",
+            instrument_number=None,
+            instrument_date=None,
+            transaction_number=None,
+            collected_at=now,
+            bills=(
+                PaymentBill(
+                    bill_id=bill_id,
+                    bill_number=f"BN-{i}",
+                    consumer_code=f"BENCH/{i:06d}",
+                    business_service="WS",
+                    amount=Decimal("100.00"),
+                    total_due=Decimal("100.00"),
+                ),
+            ),
             created_at=now,
-            history=(HistoryEntry(at=now, actor="bench", event="accepted",
-                                  to_status=PaymentStatus.PENDING, reason="checked"),),
+            history=(
+                HistoryEntry(
+                    at=now,
+                    actor="bench",
+                    event="accepted",
+                    to_status=PaymentStatus.PENDING,
+                    reason="checked",
+                ),
+            ),
         )
         payment = states.mark_create_sent(payment, payment.bill_ids, actor="bench", at=now)
         created = store.create(payment)
@@ -533,8 +626,9 @@ def measure_drain(ctx: Context) -> dict[str, Any]:
     worker_env = dict(ctx.env)
     worker_env["DIGIT_PROBE_SECONDS"] = "1"
     workers = [
-        ctx.fleet.start(f"worker-{i + 1}", [PYTHON, "-m", "integrator.cli", "worker"],
-                        env=worker_env)
+        ctx.fleet.start(
+            f"worker-{i + 1}", [PYTHON, "-m", "integrator.cli", "worker"], env=worker_env
+        )
         for i in range(args.drain_workers)
     ]
     time.sleep(3.0)  # let them start (imports, Redis check) before DIGIT recovers
@@ -546,8 +640,10 @@ def measure_drain(ctx: Context) -> dict[str, Any]:
     limit = args.drain_workers / (2 * args.drain_latency_ms / 1000)
     ctx.sandbox.faults(down=False)
     started = time.monotonic()
-    log(f"    DIGIT recovered; releasing {len(ids)} payments to {len(workers)} workers "
-        f"(limit {limit:.1f}/s)")
+    log(
+        f"    DIGIT recovered; releasing {len(ids)} payments to {len(workers)} workers "
+        f"(limit {limit:.1f}/s)"
+    )
     for payment_id in ids:
         scheduler.schedule(payment_id, delay_seconds=0)
     enqueue_seconds = time.monotonic() - started
@@ -589,39 +685,60 @@ def table(result: dict[str, Any]) -> str:
     lat = m.get("latency")
     if lat:
         d, i = lat["direct"], lat["integrator"]
-        rows.append((f"1. bills, {lat['latency_ms']} ms DIGIT, {d['connections']} conns",
-                     f"{i['ok_rps']:.0f}/s vs direct {d['ok_rps']:.0f}/s; p50 {i['p50_ms']} vs "
-                     f"{d['p50_ms']} ms; p99 {i['p99_ms']} vs {d['p99_ms']} ms",
-                     f"{lat['throughput_ratio']:.2f}x, p99 {lat['p99_ratio']:.2f}x",
-                     ">= 0.9x, p99 <= 1.5x"))
+        rows.append(
+            (
+                f"1. bills, {lat['latency_ms']} ms DIGIT, {d['connections']} conns",
+                f"{i['ok_rps']:.0f}/s vs direct {d['ok_rps']:.0f}/s; p50 {i['p50_ms']} vs "
+                f"{d['p50_ms']} ms; p99 {i['p99_ms']} vs {d['p99_ms']} ms",
+                f"{lat['throughput_ratio']:.2f}x, p99 {lat['p99_ratio']:.2f}x",
+                ">= 0.9x, p99 <= 1.5x",
+            )
+        )
     nol = m.get("no_latency")
     if nol:
         i, b = nol["integrator"], nol["bare_proxy"]
-        rows.append(("2. bills, no added latency",
-                     f"{i['ok_rps']:.0f}/s (p99 {i['p99_ms']} ms) vs bare proxy "
-                     f"{b['ok_rps']:.0f}/s; sandbox alone {nol['direct']['ok_rps']:.0f}/s",
-                     f"{nol['bare_proxy_ratio']:.2f}x", ">= 0.7x"))
+        rows.append(
+            (
+                "2. bills, no added latency",
+                f"{i['ok_rps']:.0f}/s (p99 {i['p99_ms']} ms) vs bare proxy "
+                f"{b['ok_rps']:.0f}/s; sandbox alone {nol['direct']['ok_rps']:.0f}/s",
+                f"{nol['bare_proxy_ratio']:.2f}x",
+                ">= 0.7x",
+            )
+        )
     e2e = m.get("payments_e2e")
     if e2e:
-        rows.append((f"3a. payments e2e, {e2e['latency_ms']} ms DIGIT",
-                     f"{e2e['payments']} accepted: {e2e['outcomes']}; p50 "
-                     f"{e2e['accept_p50_ms']} ms", "-", "201 REGISTERED"))
+        rows.append(
+            (
+                f"3a. payments e2e, {e2e['latency_ms']} ms DIGIT",
+                f"{e2e['payments']} accepted: {e2e['outcomes']}; p50 {e2e['accept_p50_ms']} ms",
+                "-",
+                "201 REGISTERED",
+            )
+        )
     drain = m.get("drain")
     if drain and "skipped" not in drain:
-        rows.append((f"3b. drain {drain['backlog']}, {drain['workers']} workers, "
-                     f"{drain['latency_ms']} ms",
-                     f"{drain['drain_seconds']} s ({drain['registered_per_s']}/s) vs limit "
-                     f"{drain['limit_seconds']} s ({drain['limit_per_s']}/s)",
-                     f"{drain['ratio']:.2f}x", ">= 0.8x"))
+        rows.append(
+            (
+                f"3b. drain {drain['backlog']}, {drain['workers']} workers, "
+                f"{drain['latency_ms']} ms",
+                f"{drain['drain_seconds']} s ({drain['registered_per_s']}/s) vs limit "
+                f"{drain['limit_seconds']} s ({drain['limit_per_s']}/s)",
+                f"{drain['ratio']:.2f}x",
+                ">= 0.8x",
+            )
+        )
     elif drain:
         rows.append(("3b. drain", drain["skipped"], "-", ">= 0.8x"))
     rows.append(("4. DIGIT logins, whole run", str(m["logins"]), "-", "exactly 1"))
     rss = m["peak_rss_mb"]
     worst = max((v for k, v in rss.items() if "bare" not in k), default=0.0)
-    rows.append(("5. peak RSS per process", f"max {worst} MB over {len(rss)} processes", "-",
-                 "<= 120 MB"))
-    widths = [max(len(r[c]) for r in [("measure", "result", "ratio", "target"), *rows])
-              for c in range(4)]
+    rows.append(
+        ("5. peak RSS per process", f"max {worst} MB over {len(rss)} processes", "-", "<= 120 MB")
+    )
+    widths = [
+        max(len(r[c]) for r in [("measure", "result", "ratio", "target"), *rows]) for c in range(4)
+    ]
     lines = []
     for r in [("measure", "result", "ratio", "target"), *rows]:
         lines.append(" | ".join(cell.ljust(widths[c]) for c, cell in enumerate(r)))
@@ -653,34 +770,74 @@ def running(args: argparse.Namespace) -> Iterator[Context]:
     try:
         redis_url, _ = start_redis(fleet, workdir)
         sandbox_port = free_port()
-        fleet.start("sandbox", [PYTHON, "-m", "integrator.sandbox", "--lean", "--port",
-                                str(sandbox_port)])
+        fleet.start(
+            "sandbox", [PYTHON, "-m", "integrator.sandbox", "--lean", "--port", str(sandbox_port)]
+        )
         sandbox = Sandbox(f"http://127.0.0.1:{sandbox_port}")
-        wait_until(lambda: sandbox.http.get(f"{sandbox.base}/_sandbox/health", timeout=1).ok,
-                   what="sandbox")
+        wait_until(
+            lambda: sandbox.http.get(f"{sandbox.base}/_sandbox/health", timeout=1).ok,
+            what="sandbox",
+        )
         web_port, bare_port = free_port(), free_port()
-        env = base_env(redis_url=redis_url, sandbox_url=sandbox.base, port=web_port,
-                       workdir=workdir)
+        env = base_env(
+            redis_url=redis_url, sandbox_url=sandbox.base, port=web_port, workdir=workdir
+        )
         if args.web_workers:
             env["WEB_WORKERS"] = str(args.web_workers)
         env.update(dict(item.split("=", 1) for item in args.env))
-        web = fleet.start("web", [PYTHON, "-m", "gunicorn", "-c",
-                                  str(ROOT / "config" / "gunicorn.conf.py"),
-                                  "integrator.wsgi:app"], env=env)
+        web = fleet.start(
+            "web",
+            [
+                PYTHON,
+                "-m",
+                "gunicorn",
+                "-c",
+                str(ROOT / "config" / "gunicorn.conf.py"),
+                "integrator.wsgi:app",
+            ],
+            env=env,
+        )
         bare_env = dict(env, PORT=str(bare_port), BARE_UPSTREAM=sandbox.base)
-        bare = fleet.start("bare", [PYTHON, "-m", "gunicorn", "-c",
-                                    str(BENCH / "bare_gunicorn.conf.py"), "--chdir", str(BENCH),
-                                    "bare_proxy:app"], env=bare_env)
+        bare = fleet.start(
+            "bare",
+            [
+                PYTHON,
+                "-m",
+                "gunicorn",
+                "-c",
+                str(BENCH / "bare_gunicorn.conf.py"),
+                "--chdir",
+                str(BENCH),
+                "bare_proxy:app",
+            ],
+            env=bare_env,
+        )
         web_url, bare_url = f"http://127.0.0.1:{web_port}", f"http://127.0.0.1:{bare_port}"
-        wait_until(lambda: requests.get(f"{web_url}/healthz", timeout=1).ok, timeout=60,
-                   what=f"integrator (see {web.log_path})")
-        wait_until(lambda: requests.get(f"{bare_url}/v1/bills", timeout=2).status_code, timeout=60,
-                   what=f"bare proxy (see {bare.log_path})")
+        wait_until(
+            lambda: requests.get(f"{web_url}/healthz", timeout=1).ok,
+            timeout=60,
+            what=f"integrator (see {web.log_path})",
+        )
+        wait_until(
+            lambda: requests.get(f"{bare_url}/v1/bills", timeout=2).status_code,
+            timeout=60,
+            what=f"bare proxy (see {bare.log_path})",
+        )
         keys = add_devices(env, args.connections)
         client = redis_lib.Redis.from_url(redis_url)
-        yield Context(args=args, fleet=fleet, env=env, sandbox=sandbox, redis=client,
-                      web_url=web_url, bare_url=bare_url, web=web, bare=bare, rss=RssWatch(),
-                      keys=keys)
+        yield Context(
+            args=args,
+            fleet=fleet,
+            env=env,
+            sandbox=sandbox,
+            redis=client,
+            web_url=web_url,
+            bare_url=bare_url,
+            web=web,
+            bare=bare,
+            rss=RssWatch(),
+            keys=keys,
+        )
     finally:
         fleet.stop_all()
 
@@ -689,20 +846,37 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=int, default=15, help="seconds per wrk run (15)")
     parser.add_argument("--connections", type=int, default=100, help="concurrent devices (100)")
-    parser.add_argument("--rounds", type=int, default=2,
-                        help="runs of each side in (1) and (2), alternating A B B A (2)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="runs of each side in (1) and (2), alternating A B B A (2)",
+    )
     parser.add_argument("--latency-ms", type=int, default=200, help="DIGIT latency for (1) (200)")
-    parser.add_argument("--web-workers", type=int, default=0,
-                        help="WEB_WORKERS override (default: the production setting)")
+    parser.add_argument(
+        "--web-workers",
+        type=int,
+        default=0,
+        help="WEB_WORKERS override (default: the production setting)",
+    )
     parser.add_argument("--drain-backlog", type=int, default=5000)
     parser.add_argument("--drain-workers", type=int, default=8)
     parser.add_argument("--drain-latency-ms", type=int, default=100)
     parser.add_argument("--drain-timeout", type=float, default=600.0)
     parser.add_argument("--skip-drain", action="store_true")
-    parser.add_argument("--only", choices=["latency", "proxy", "all"], default="all",
-                        help="latency: only measurement (1); proxy: only (2) (tuning runs)")
-    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
-                        help="extra environment for the integrator (tuning runs)")
+    parser.add_argument(
+        "--only",
+        choices=["latency", "proxy", "all"],
+        default="all",
+        help="latency: only measurement (1); proxy: only (2) (tuning runs)",
+    )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment for the integrator (tuning runs)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
@@ -713,22 +887,44 @@ def main(argv: list[str] | None = None) -> int:
     with running(args) as ctx:
         if args.only == "latency":
             ctx.sandbox.faults(latency_ms=args.latency_ms)
-            direct = wrk(ctx.sandbox.base, connections=args.connections,
-                         duration=args.duration, mode="direct", keys=[])
-            wrk(ctx.web_url, connections=args.connections, duration=3, mode="integrator",
-                keys=ctx.keys)
-            through = wrk(ctx.web_url, connections=args.connections, duration=args.duration,
-                          mode="integrator", keys=ctx.keys)
+            direct = wrk(
+                ctx.sandbox.base,
+                connections=args.connections,
+                duration=args.duration,
+                mode="direct",
+                keys=[],
+            )
+            wrk(
+                ctx.web_url,
+                connections=args.connections,
+                duration=3,
+                mode="integrator",
+                keys=ctx.keys,
+            )
+            through = wrk(
+                ctx.web_url,
+                connections=args.connections,
+                duration=args.duration,
+                mode="integrator",
+                keys=ctx.keys,
+            )
             print(json.dumps({"direct": direct, "integrator": through}, indent=1))
             return 0
         if args.only == "proxy":
             ctx.sandbox.faults(latency_ms=0)
             found = {}
-            for name, url, keys in (("bare_proxy", ctx.bare_url, []),
-                                    ("integrator", ctx.web_url, ctx.keys)):
+            for name, url, keys in (
+                ("bare_proxy", ctx.bare_url, []),
+                ("integrator", ctx.web_url, ctx.keys),
+            ):
                 wrk(url, connections=args.connections, duration=3, mode="integrator", keys=keys)
-                found[name] = wrk(url, connections=args.connections, duration=args.duration,
-                                  mode="integrator", keys=keys)
+                found[name] = wrk(
+                    url,
+                    connections=args.connections,
+                    duration=args.duration,
+                    mode="integrator",
+                    keys=keys,
+                )
             found["ratio"] = round(found["integrator"]["ok_rps"] / found["bare_proxy"]["ok_rps"], 3)
             print(json.dumps(found, indent=1))
             return 0
@@ -743,8 +939,9 @@ def main(argv: list[str] | None = None) -> int:
         measurements["gunicorn"] = gunicorn_model(ctx.env)
     result = {
         "started_at": started.isoformat(timespec="seconds"),
-        "command": "make bench  (.venv/bin/python bench/run.py " + " ".join(argv or sys.argv[1:])
-                   + ")",
+        "command": "make bench  (.venv/bin/python bench/run.py "
+        + " ".join(argv or sys.argv[1:])
+        + ")",
         "machine": machine(),
         "measurements": measurements,
         "targets": TARGETS,
@@ -761,10 +958,18 @@ def main(argv: list[str] | None = None) -> int:
 
 def gunicorn_model(env: dict[str, str]) -> dict[str, Any]:
     out = subprocess.run(
-        [PYTHON, "-c", "import runpy; c = runpy.run_path('config/gunicorn.conf.py'); "
-         "print({k: c[k] for k in ('workers', 'worker_class', 'worker_connections', 'threads', "
-         "'keepalive', 'backlog')})"],
-        cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+        [
+            PYTHON,
+            "-c",
+            "import runpy; c = runpy.run_path('config/gunicorn.conf.py'); "
+            "print({k: c[k] for k in ('workers', 'worker_class', 'worker_connections', 'threads', "
+            "'keepalive', 'backlog')})",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     return {"config": "config/gunicorn.conf.py", "effective": out.stdout.strip()}
 

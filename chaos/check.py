@@ -85,13 +85,15 @@ def check(
         ids = set(answer.get("payment_ids") or ())
         if len(ids) > 1:
             failures["duplicated"].append(
-                {"key": answer["key"], "why": f"one key answered with payments {sorted(ids)}"})
+                {"key": answer["key"], "why": f"one key answered with payments {sorted(ids)}"}
+            )
         if answer.get("accepted"):
             accepted_ids |= ids
             for pid in ids:
                 if pid not in stored_by_id:
                     failures["lost"].append(
-                        {"id": pid, "key": answer["key"], "why": "accepted, not in our store"})
+                        {"id": pid, "key": answer["key"], "why": "accepted, not in our store"}
+                    )
 
     # --- what DIGIT holds ---
     ours_by_pid: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
@@ -107,14 +109,19 @@ def check(
         pid = ours_id(payment)
         if pid is None or pid not in stored_by_id:
             failures["orphan"].append(
-                {"digit_payment": payment["id"], "id": pid,
-                 "why": "DIGIT payment without an accepted payment of ours"})
+                {
+                    "digit_payment": payment["id"],
+                    "id": pid,
+                    "why": "DIGIT payment without an accepted payment of ours",
+                }
+            )
             continue
         ours_by_pid[pid].append(payment)
     for bill_id, ids in sorted(live_by_bill.items()):
         if len(ids) > 1:
             failures["duplicated"].append(
-                {"bill_id": bill_id, "why": f"{len(ids)} live DIGIT payments: {sorted(ids)}"})
+                {"bill_id": bill_id, "why": f"{len(ids)} live DIGIT payments: {sorted(ids)}"}
+            )
 
     # --- our store, payment by payment ---
     statuses: Counter[str] = Counter()
@@ -126,7 +133,8 @@ def check(
         found = ours_by_pid.get(pid, [])
         if len(found) > 1:
             failures["duplicated"].append(
-                {"id": pid, "why": f"{len(found)} DIGIT payments carry our id"})
+                {"id": pid, "why": f"{len(found)} DIGIT payments carry our id"}
+            )
         if status == "PENDING":
             failures["stuck"].append({"id": pid, "why": "still PENDING"})
         elif status == "REGISTERED":
@@ -141,11 +149,16 @@ def check(
             hit = {"counter": counter_consumers, "demand": demand_consumers}.get(source or "")
             if found:
                 failures["unexplained"].append(
-                    {"id": pid, "reason": reason,
-                     "why": "NEEDS_ATTENTION but DIGIT holds our payment (not adopted)"})
+                    {
+                        "id": pid,
+                        "reason": reason,
+                        "why": "NEEDS_ATTENTION but DIGIT holds our payment (not adopted)",
+                    }
+                )
             elif hit is None or not (_consumers(payment) & hit):
                 failures["unexplained"].append(
-                    {"id": pid, "reason": reason, "why": "no injected cause on its consumers"})
+                    {"id": pid, "reason": reason, "why": "no injected cause on its consumers"}
+                )
         else:
             failures["unexplained"].append({"id": pid, "why": f"status {status}"})
 
@@ -174,8 +187,10 @@ def _registered_mismatch(payment: Mapping[str, Any], found: list[Mapping[str, An
         if detail is None:
             return f"no DIGIT receipt for bill {bill['bill_id']}"
         if Decimal(str(detail["totalAmountPaid"])) != Decimal(str(bill["amount"])):
-            return (f"bill {bill['bill_id']}: DIGIT has {detail['totalAmountPaid']}, "
-                    f"we have {bill['amount']}")
+            return (
+                f"bill {bill['bill_id']}: DIGIT has {detail['totalAmountPaid']}, "
+                f"we have {bill['amount']}"
+            )
         if not detail.get("receiptNumber"):
             return f"bill {bill['bill_id']}: no receipt number"
     if details:
@@ -202,8 +217,10 @@ def table(result: Mapping[str, Any]) -> str:
         ("wrong receipts/amounts", verdict["counts"]["wrong"]),
         ("unexplained needs attention", verdict["counts"]["unexplained"]),
         ("stuck PENDING", verdict["counts"]["stuck"]),
-        ("DIGIT payments (ours + counter)",
-         f"{verdict['digit_payments']} ({verdict['digit_counter_payments']} counter)"),
+        (
+            "DIGIT payments (ours + counter)",
+            f"{verdict['digit_payments']} ({verdict['digit_counter_payments']} counter)",
+        ),
         ("faults injected", _compact(result["faults"])),
         ("device requests", result["devices"]["requests"]),
         ("device retries", result["devices"]["retries"]),

@@ -40,8 +40,9 @@ class PlannedPayment:
     key: str  # the device's Idempotency-Key
 
 
-def plan(payments: int, *, seed: int, multi_share: float = 0.15,
-         partial_share: float = 0.3) -> tuple[list[PlannedPayment], int]:
+def plan(
+    payments: int, *, seed: int, multi_share: float = 0.15, partial_share: float = 0.3
+) -> tuple[list[PlannedPayment], int]:
     """The payments of a run and how many extra sandbox consumers they need."""
     rng = random.Random(seed)
     needed = int(payments * (1 + 2 * multi_share)) + 8
@@ -60,9 +61,16 @@ def plan(payments: int, *, seed: int, multi_share: float = 0.15,
             break
         consumers = tuple(pool[tenant].pop() for _ in range(count))
         mode = rng.choices(("CASH", "CARD", "CHEQUE"), weights=(5, 3, 2))[0]
-        planned.append(PlannedPayment(
-            index=index, tenant=tenant, consumers=consumers, mode=mode,
-            partial=rng.random() < partial_share, key=f"chaos-{seed}-{index:06d}"))
+        planned.append(
+            PlannedPayment(
+                index=index,
+                tenant=tenant,
+                consumers=consumers,
+                mode=mode,
+                partial=rng.random() < partial_share,
+                key=f"chaos-{seed}-{index:06d}",
+            )
+        )
     return planned, needed
 
 
@@ -80,17 +88,32 @@ class Answer:
     accepted: bool = False
 
     def as_json(self) -> dict[str, Any]:
-        return {"key": self.key, "index": self.index, "statuses": self.statuses,
-                "codes": self.codes, "payment_ids": sorted(set(self.payment_ids)),
-                "bills": self.bills, "outcome": self.outcome, "accepted": self.accepted}
+        return {
+            "key": self.key,
+            "index": self.index,
+            "statuses": self.statuses,
+            "codes": self.codes,
+            "payment_ids": sorted(set(self.payment_ids)),
+            "bills": self.bills,
+            "outcome": self.outcome,
+            "accepted": self.accepted,
+        }
 
 
 class Fleet:
     """The device threads of a run, paced so the plan spreads over `phase_seconds`."""
 
-    def __init__(self, *, web_urls: list[str], device_keys: list[str],
-                 planned: list[PlannedPayment], phase_seconds: float, client_timeout: float,
-                 deadline_seconds: float, seed: int) -> None:
+    def __init__(
+        self,
+        *,
+        web_urls: list[str],
+        device_keys: list[str],
+        planned: list[PlannedPayment],
+        phase_seconds: float,
+        client_timeout: float,
+        deadline_seconds: float,
+        seed: int,
+    ) -> None:
         self.web_urls = web_urls
         self.device_keys = device_keys
         self.planned = planned
@@ -116,8 +139,9 @@ class Fleet:
     def start(self) -> None:
         self._started = time.monotonic()
         for i, key in enumerate(self.device_keys):
-            thread = threading.Thread(target=self._device, args=(i, key), daemon=True,
-                                      name=f"device-{i}")
+            thread = threading.Thread(
+                target=self._device, args=(i, key), daemon=True, name=f"device-{i}"
+            )
             thread.start()
             self._threads.append(thread)
 
@@ -135,7 +159,7 @@ class Fleet:
         """Plan entries no device has started yet, `skip` past the next one."""
         with self._lock:
             start = self.next_index + skip
-        return self.planned[start:start + count]
+        return self.planned[start : start + count]
 
     def _take(self) -> PlannedPayment | None:
         with self._lock:
@@ -166,8 +190,14 @@ class Fleet:
 
     # --- one payment ---
 
-    def _pay(self, session: requests.Session, item: PlannedPayment, answer: Answer,
-             rng: random.Random, turn: int) -> int:
+    def _pay(
+        self,
+        session: requests.Session,
+        item: PlannedPayment,
+        answer: Answer,
+        rng: random.Random,
+        turn: int,
+    ) -> int:
         deadline = time.monotonic() + self.deadline_seconds
         bills: list[dict[str, Any]] = []
         for tenant, service, code in item.consumers:
@@ -194,8 +224,9 @@ class Fleet:
             attempt += 1
             url = self.web_urls[turn % len(self.web_urls)]
             turn += 1
-            status, problem, payload = self._call(session, "POST", f"{url}/v1/payments",
-                                                  data=data, headers=headers)
+            status, problem, payload = self._call(
+                session, "POST", f"{url}/v1/payments", data=data, headers=headers
+            )
             if status:
                 answer.statuses.append(status)
                 answer.codes.append(problem)
@@ -212,8 +243,15 @@ class Fleet:
                 answer.outcome = "pay_gave_up"
                 return turn
 
-    def _fetch(self, session: requests.Session, tenant: str, service: str, code: str,
-               deadline: float, turn: int) -> tuple[list[dict[str, Any]] | None, int]:
+    def _fetch(
+        self,
+        session: requests.Session,
+        tenant: str,
+        service: str,
+        code: str,
+        deadline: float,
+        turn: int,
+    ) -> tuple[list[dict[str, Any]] | None, int]:
         params = {"tenantId": tenant, "businessService": service, "consumerCode": code}
         attempt = 0
         while time.monotonic() < deadline and not self.stop.is_set():
@@ -224,22 +262,21 @@ class Fleet:
             attempt += 1
             url = self.web_urls[turn % len(self.web_urls)]
             turn += 1
-            status, _problem, payload = self._call(session, "GET", f"{url}/v1/bills",
-                                                   params=params)
+            status, _problem, payload = self._call(session, "GET", f"{url}/v1/bills", params=params)
             if status == 200 and payload is not None:
                 return list(payload.get("bills") or []), turn
             if status in {400, 401, 403, 404, 422}:
                 return None, turn
         return None, turn
 
-    def _call(self, session: requests.Session, method: str, url: str,
-              **kwargs: Any) -> tuple[int, str, dict[str, Any] | None]:
+    def _call(
+        self, session: requests.Session, method: str, url: str, **kwargs: Any
+    ) -> tuple[int, str, dict[str, Any] | None]:
         """(status, problem code, JSON body); status 0 when no answer came."""
         with self._lock:
             self.requests += 1
         try:
-            response = session.request(method, url, timeout=(1.0, self.client_timeout),
-                                       **kwargs)
+            response = session.request(method, url, timeout=(1.0, self.client_timeout), **kwargs)
         except requests.Timeout:
             with self._lock:
                 self.timeouts += 1
@@ -266,11 +303,15 @@ class Fleet:
         return response.status_code, problem, payload if isinstance(payload, dict) else None
 
     @staticmethod
-    def _body(item: PlannedPayment, bills: list[dict[str, Any]],
-              rng: random.Random) -> dict[str, Any]:
+    def _body(
+        item: PlannedPayment, bills: list[dict[str, Any]], rng: random.Random
+    ) -> dict[str, Any]:
         refused = {m for b in bills for m in b.get("paymentModesNotAllowed") or ()}
-        mode = item.mode if item.mode not in refused else next(
-            m for m in ("CASH", "CARD", "CHEQUE") if m not in refused)
+        mode = (
+            item.mode
+            if item.mode not in refused
+            else next(m for m in ("CASH", "CARD", "CHEQUE") if m not in refused)
+        )
         lines = []
         for bill in bills:
             total = Decimal(str(bill["totalAmount"]))
@@ -281,8 +322,10 @@ class Fleet:
                 amount = min(amount, total - 1)
             lines.append({"billId": bill["billId"], "amount": amount})
         body: dict[str, Any] = {
-            "tenantId": item.tenant, "paymentMode": mode,
-            "paidBy": bills[0].get("payerName") or "Chaos Payer", "bills": lines,
+            "tenantId": item.tenant,
+            "paymentMode": mode,
+            "paidBy": bills[0].get("payerName") or "Chaos Payer",
+            "bills": lines,
         }
         if mode == "CARD":
             body["transactionNumber"] = f"TXN{item.index:08d}"

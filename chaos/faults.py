@@ -32,9 +32,13 @@ from integrator.store.payments import PaymentStore
 Consumer = tuple[str, str, str]
 
 #: How each DIGIT fault is named in the report; PER_CALL ones count the calls they spoil.
-COUNTED = {"error_rate": "error_rate_window", "latency_ms": "latency_spike", "down": "digit_down",
-           "timeout_after_commit": "timeout_after_commit",
-           "unknown_400_after_commit": "unknown_400_after_commit"}
+COUNTED = {
+    "error_rate": "error_rate_window",
+    "latency_ms": "latency_spike",
+    "down": "digit_down",
+    "timeout_after_commit": "timeout_after_commit",
+    "unknown_400_after_commit": "unknown_400_after_commit",
+}
 PER_CALL = {"timeout_after_commit", "unknown_400_after_commit"}
 
 #: Past the sandbox's 15-day bill expiry, well inside DIGIT's 90-day cheque window.
@@ -44,8 +48,16 @@ CLOCK_JUMP_SECONDS = 16 * 86400
 class Chaos:
     """Runs the fault timeline in a thread; `stop()` ends it early and clears DIGIT's faults."""
 
-    def __init__(self, *, cluster: Cluster, fleet: Fleet, redis_url: str, phase_seconds: float,
-                 targets: int, log: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        *,
+        cluster: Cluster,
+        fleet: Fleet,
+        redis_url: str,
+        phase_seconds: float,
+        targets: int,
+        log: Callable[[str], None],
+    ) -> None:
         self.cluster = cluster
         self.fleet = fleet
         self.redis_url = redis_url
@@ -75,8 +87,14 @@ class Chaos:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=60)
-        self.faults(latency_ms=0, error_rate=0, timeout_after_commit=0,
-                    unknown_400_after_commit=0, down=False, count=False)
+        self.faults(
+            latency_ms=0,
+            error_rate=0,
+            timeout_after_commit=0,
+            unknown_400_after_commit=0,
+            down=False,
+            count=False,
+        )
 
     def _at(self, fraction: float) -> bool:
         """Sleep until `fraction` of the phase; False when the run is stopping."""
@@ -84,8 +102,9 @@ class Chaos:
         return not self._stop.wait(max(0.0, due - time.monotonic()))
 
     def _admin(self, path: str, body: dict[str, Any]) -> requests.Response:
-        return self._session.post(f"{self.cluster.sandbox_url}/_sandbox/{path}", json=body,
-                                  timeout=10)
+        return self._session.post(
+            f"{self.cluster.sandbox_url}/_sandbox/{path}", json=body, timeout=10
+        )
 
     def faults(self, *, count: bool = True, **values: Any) -> None:
         self._admin("faults", values).raise_for_status()
@@ -96,8 +115,9 @@ class Chaos:
         self.log(f"faults {values}")
 
     def note(self, what: str, **detail: Any) -> None:
-        self.notes.append({"at": round(time.monotonic() - self._started, 1), "what": what,
-                           **detail})
+        self.notes.append(
+            {"at": round(time.monotonic() - self._started, 1), "what": what, **detail}
+        )
         self.log(f"{what} {detail}")
 
     # --- the timeline ---
@@ -113,19 +133,34 @@ class Chaos:
         steps: list[tuple[float, Callable[[], None]]] = [
             (0.02, lambda: self.faults(error_rate=0.1)),
             (0.08, lambda: self._spike(1200, 3)),
-            (0.12, lambda: self.faults(timeout_after_commit=3, hang_seconds=3,
-                                       unknown_400_after_commit=3)),
+            (
+                0.12,
+                lambda: self.faults(
+                    timeout_after_commit=3, hang_seconds=3, unknown_400_after_commit=3
+                ),
+            ),
             (0.20, self._revoke),
             (0.25, lambda: self._kill_worker(0)),
             (0.33, lambda: self.faults(error_rate=0)),
             (0.36, lambda: self._spike(2500, 3)),
             (0.42, self._outage),
             (0.64, self._redis_restart),
-            (0.74, lambda: self.faults(timeout_after_commit=2, hang_seconds=3,
-                                       unknown_400_after_commit=2, error_rate=0.05)),
+            (
+                0.74,
+                lambda: self.faults(
+                    timeout_after_commit=2,
+                    hang_seconds=3,
+                    unknown_400_after_commit=2,
+                    error_rate=0.05,
+                ),
+            ),
             (0.80, lambda: self._spike(1500, 2)),
-            (0.88, lambda: self.faults(error_rate=0, timeout_after_commit=0,
-                                       unknown_400_after_commit=0, count=False)),
+            (
+                0.88,
+                lambda: self.faults(
+                    error_rate=0, timeout_after_commit=0, unknown_400_after_commit=0, count=False
+                ),
+            ),
         ]
         for fraction, step in steps:
             if not self._at(fraction):
@@ -145,8 +180,12 @@ class Chaos:
     def _kill_worker(self, index: int) -> None:
         self.injected["worker_sigkill"] += 1
         self.note("worker SIGKILL", worker=self.cluster.workers[index].name)
-        threading.Thread(target=self.cluster.kill_worker, args=(index,),
-                         kwargs={"restart_after": 5.0}, daemon=True).start()
+        threading.Thread(
+            target=self.cluster.kill_worker,
+            args=(index,),
+            kwargs={"restart_after": 5.0},
+            daemon=True,
+        ).start()
 
     def _outage(self) -> None:
         """DIGIT down for a while; meanwhile, counter payments and new demands behind our back
@@ -167,13 +206,19 @@ class Chaos:
 
     def _behind_our_back(self) -> None:
         store = PaymentStore(redis_lib.Redis.from_url(self.redis_url, socket_timeout=5))
-        pending = [p for p in store.get_many(store.ids_by_status(PaymentStatus.PENDING,
-                                                                  limit=500))
-                   if p.status is PaymentStatus.PENDING]
+        pending = [
+            p
+            for p in store.get_many(store.ids_by_status(PaymentStatus.PENDING, limit=500))
+            if p.status is PaymentStatus.PENDING
+        ]
         # only payments DIGIT does not hold yet: a create that committed before the outage
         # (timeout after commit) is adopted later, whatever happens to the consumer now
-        held = {ours_id(p) for p in self._session.get(
-            f"{self.cluster.sandbox_url}/_sandbox/payments", timeout=30).json()["Payments"]}
+        held = {
+            ours_id(p)
+            for p in self._session.get(
+                f"{self.cluster.sandbox_url}/_sandbox/payments", timeout=30
+            ).json()["Payments"]
+        }
         pending = [p for p in pending if p.id not in held]
         self.note("pending at the outage, not in DIGIT", count=len(pending))
         half = max(1, self.targets // 2)
@@ -187,8 +232,10 @@ class Chaos:
 
     def _counter(self, consumer: Consumer) -> None:
         tenant, service, code = consumer
-        response = self._admin("counter-payment", {"tenantId": tenant, "businessService": service,
-                                                   "consumerCode": code})
+        response = self._admin(
+            "counter-payment",
+            {"tenantId": tenant, "businessService": service, "consumerCode": code},
+        )
         if response.status_code == 200:
             self.counter.append(consumer)
             self.injected["counter_payment"] += 1
@@ -197,8 +244,9 @@ class Chaos:
 
     def _new_demand(self, consumer: Consumer) -> None:
         tenant, service, code = consumer
-        response = self._admin("new-demand", {"tenantId": tenant, "businessService": service,
-                                              "consumerCode": code})
+        response = self._admin(
+            "new-demand", {"tenantId": tenant, "businessService": service, "consumerCode": code}
+        )
         if response.status_code == 200 and response.json().get("demands"):
             self.demand.append(consumer)
             self.injected["new_demand"] += 1
@@ -219,6 +267,9 @@ class Chaos:
             ok = http_ok(f"{url}/readyz", timeout=3)
             ready[part.name] = round(time.monotonic() - self._started, 1) if ok else None
         self.redis_window = (killed, time.monotonic() + 1.0)
-        self.note("web readiness after the Redis restart", ready=ready,
-                  web_starts={p.name: p.starts for p in self.cluster.webs},
-                  worker_starts={p.name: p.starts for p in self.cluster.workers})
+        self.note(
+            "web readiness after the Redis restart",
+            ready=ready,
+            web_starts={p.name: p.starts for p in self.cluster.webs},
+            worker_starts={p.name: p.starts for p in self.cluster.workers},
+        )

@@ -40,8 +40,13 @@ def http_ok(url: str, timeout: float = 1.0) -> bool:
 
 
 def redis_ping(port: int) -> bool:
-    out = subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True,
-                         check=False, timeout=5)
+    out = subprocess.run(
+        ["redis-cli", "-p", str(port), "ping"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=5,
+    )
     return out.stdout.strip() == "PONG"
 
 
@@ -59,8 +64,14 @@ def descendants(pid: int) -> list[int]:
 class Part:
     """One supervised process: its command, environment, log and current Popen."""
 
-    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path,
-                 ready: Callable[[], bool] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        args: list[str],
+        env: dict[str, str],
+        log_dir: Path,
+        ready: Callable[[], bool] | None = None,
+    ) -> None:
         self.name = name
         self.args = args
         self.env = env
@@ -77,8 +88,14 @@ class Part:
         self._log = open(self.log_path, "ab")  # noqa: SIM115 (kept open while it runs)
         self._log.write(f"\n--- chaos: start #{self.starts + 1} at {time.time():.3f}\n".encode())
         self._log.flush()
-        self.proc = subprocess.Popen(self.args, cwd=ROOT, env=self.env, stdout=self._log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.args,
+            cwd=ROOT,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.starts += 1
 
     def running(self) -> bool:
@@ -124,9 +141,17 @@ class Part:
 class Cluster:
     """Redis, the sandbox, two web instances and the workers of one run."""
 
-    def __init__(self, *, run_dir: Path, env: dict[str, str], redis_port: int,
-                 sandbox_port: int, web_ports: list[int], workers: int,
-                 extra_consumers: int) -> None:
+    def __init__(
+        self,
+        *,
+        run_dir: Path,
+        env: dict[str, str],
+        redis_port: int,
+        sandbox_port: int,
+        web_ports: list[int],
+        workers: int,
+        extra_consumers: int,
+    ) -> None:
         self.run_dir = run_dir
         self.log_dir = run_dir / "logs"
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -141,20 +166,52 @@ class Cluster:
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
         python = sys.executable
-        self.redis = Part("redis", [
-            "redis-server", str(ROOT / "config" / "redis.conf"), "--port", str(redis_port),
-            "--dir", str(self.redis_dir), "--logfile", str(self.log_dir / "redis-server.log"),
-        ], env, self.log_dir, ready=lambda: redis_ping(redis_port))
-        self.sandbox = Part("sandbox", [
-            python, "-m", "integrator.sandbox", "--port", str(sandbox_port),
-            "--extra-consumers", str(extra_consumers),
-        ], env, self.log_dir, ready=lambda: http_ok(f"{self.sandbox_url}/_sandbox/health"))
+        self.redis = Part(
+            "redis",
+            [
+                "redis-server",
+                str(ROOT / "config" / "redis.conf"),
+                "--port",
+                str(redis_port),
+                "--dir",
+                str(self.redis_dir),
+                "--logfile",
+                str(self.log_dir / "redis-server.log"),
+            ],
+            env,
+            self.log_dir,
+            ready=lambda: redis_ping(redis_port),
+        )
+        self.sandbox = Part(
+            "sandbox",
+            [
+                python,
+                "-m",
+                "integrator.sandbox",
+                "--port",
+                str(sandbox_port),
+                "--extra-consumers",
+                str(extra_consumers),
+            ],
+            env,
+            self.log_dir,
+            ready=lambda: http_ok(f"{self.sandbox_url}/_sandbox/health"),
+        )
         self.webs = [
-            Part(f"web{i + 1}", [
-                python, "-m", "gunicorn", "-c", str(ROOT / "config" / "gunicorn.conf.py"),
-                "integrator.wsgi:app",
-            ], {**env, "PORT": str(port)}, self.log_dir,
-                ready=lambda url=url: http_ok(f"{url}/readyz", timeout=3))  # type: ignore[misc]
+            Part(
+                f"web{i + 1}",
+                [
+                    python,
+                    "-m",
+                    "gunicorn",
+                    "-c",
+                    str(ROOT / "config" / "gunicorn.conf.py"),
+                    "integrator.wsgi:app",
+                ],
+                {**env, "PORT": str(port)},
+                self.log_dir,
+                ready=lambda url=url: http_ok(f"{url}/readyz", timeout=3),
+            )  # type: ignore[misc]
             for i, (port, url) in enumerate(zip(web_ports, self.web_urls, strict=True))
         ]
         self.workers = [
@@ -188,8 +245,7 @@ class Cluster:
                     if part.expected_down or part.running() or self._stop.is_set():
                         continue
                     code = part.proc.returncode if part.proc is not None else None
-                    self.crashes.append({"part": part.name, "returncode": code,
-                                         "at": time.time()})
+                    self.crashes.append({"part": part.name, "returncode": code, "at": time.time()})
                     self.restarts[part.name] += 1
                     print(f"chaos: {part.name} exited with {code}; restarting it", flush=True)
                     part.start()

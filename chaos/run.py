@@ -59,21 +59,38 @@ CHAOS_ENV = {
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m chaos", description=__doc__.split("\n")[0])
-    parser.add_argument("--payments", type=int,
-                        default=int(os.environ.get("CHAOS_PAYMENTS", "2000")),
-                        help="payments to attempt (CHAOS_PAYMENTS; 2000; CI: 300)")
+    parser.add_argument(
+        "--payments",
+        type=int,
+        default=int(os.environ.get("CHAOS_PAYMENTS", "2000")),
+        help="payments to attempt (CHAOS_PAYMENTS; 2000; CI: 300)",
+    )
     parser.add_argument("--seed", type=int, default=1, help="plan and device seed (1)")
-    parser.add_argument("--devices", type=int, default=0,
-                        help="device threads (0: 12, or 20 above 500 payments)")
+    parser.add_argument(
+        "--devices", type=int, default=0, help="device threads (0: 12, or 20 above 500 payments)"
+    )
     parser.add_argument("--workers", type=int, default=2, help="integrator workers (2)")
-    parser.add_argument("--phase-seconds", type=float, default=0.0,
-                        help="spread the payments over this long (0: max(40, payments*0.075))")
-    parser.add_argument("--client-timeout", type=float, default=2.0,
-                        help="device read timeout in seconds (2.0)")
-    parser.add_argument("--deadline", type=float, default=90.0,
-                        help="a device gives up on one payment after this long (90)")
-    parser.add_argument("--drain-timeout", type=float, default=0.0,
-                        help="wait this long for PENDING to reach 0 (0: 90 + payments*0.03)")
+    parser.add_argument(
+        "--phase-seconds",
+        type=float,
+        default=0.0,
+        help="spread the payments over this long (0: max(40, payments*0.075))",
+    )
+    parser.add_argument(
+        "--client-timeout", type=float, default=2.0, help="device read timeout in seconds (2.0)"
+    )
+    parser.add_argument(
+        "--deadline",
+        type=float,
+        default=90.0,
+        help="a device gives up on one payment after this long (90)",
+    )
+    parser.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=0.0,
+        help="wait this long for PENDING to reach 0 (0: 90 + payments*0.03)",
+    )
     args = parser.parse_args(argv)
     if args.payments < 1:
         parser.error("--payments must be at least 1")
@@ -89,11 +106,26 @@ def log(message: str) -> None:
 
 def add_devices(env: dict[str, str], count: int) -> list[str]:
     """`integrator devices add` for each device; the key is the last line printed."""
+
     def add(i: int) -> str:
         out = subprocess.run(
-            [sys.executable, "-m", "integrator.cli", "devices", "add", f"chaos-{i:02d}",
-             "--tenant", "pb"],
-            cwd=ROOT, env=env, capture_output=True, text=True, check=True, timeout=60)
+            [
+                sys.executable,
+                "-m",
+                "integrator.cli",
+                "devices",
+                "add",
+                f"chaos-{i:02d}",
+                "--tenant",
+                "pb",
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
         return out.stdout.strip().splitlines()[-1]
 
     began = time.monotonic()
@@ -113,16 +145,26 @@ def stored_view(payment: Payment) -> dict[str, Any]:
         "provisional": payment.provisional,
         "attempts": payment.attempts,
         "bills": [
-            {"bill_id": b.bill_id, "amount": str(b.amount),
-             "consumer": [payment.tenant_id, b.business_service, b.consumer_code],
-             "receipt_number": b.receipt_number}
+            {
+                "bill_id": b.bill_id,
+                "amount": str(b.amount),
+                "consumer": [payment.tenant_id, b.business_service, b.consumer_code],
+                "receipt_number": b.receipt_number,
+            }
             for b in payment.bills
         ],
         "history": [
-            {"event": h.event, "actor": h.actor, "reason": h.reason, "codes": list(h.codes),
-             "to": str(h.to_status) if h.to_status else None}
+            {
+                "event": h.event,
+                "actor": h.actor,
+                "reason": h.reason,
+                "codes": list(h.codes),
+                "to": str(h.to_status) if h.to_status else None,
+            }
             for h in payment.history
-        ] if payment.status is not PaymentStatus.REGISTERED else [],
+        ]
+        if payment.status is not PaymentStatus.REGISTERED
+        else [],
     }
 
 
@@ -158,27 +200,53 @@ def main(argv: list[str] | None = None) -> int:
     redis_port, sandbox_port = free_port(), free_port()
     web_ports = [free_port(), free_port()]
     redis_url = f"redis://127.0.0.1:{redis_port}/0"
-    env = {**os.environ, **CHAOS_ENV, "REDIS_URL": redis_url,
-           "DIGIT_BASE_URL": f"http://127.0.0.1:{sandbox_port}", "VAR_DIR": str(run_dir)}
-    cluster = Cluster(run_dir=run_dir, env=env, redis_port=redis_port,
-                      sandbox_port=sandbox_port, web_ports=web_ports, workers=args.workers,
-                      extra_consumers=extra_consumers)
-    log(f"{args.payments} payments, {args.devices} devices, phase {args.phase_seconds:.0f}s; "
-        f"logs in {run_dir}")
+    env = {
+        **os.environ,
+        **CHAOS_ENV,
+        "REDIS_URL": redis_url,
+        "DIGIT_BASE_URL": f"http://127.0.0.1:{sandbox_port}",
+        "VAR_DIR": str(run_dir),
+    }
+    cluster = Cluster(
+        run_dir=run_dir,
+        env=env,
+        redis_port=redis_port,
+        sandbox_port=sandbox_port,
+        web_ports=web_ports,
+        workers=args.workers,
+        extra_consumers=extra_consumers,
+    )
+    log(
+        f"{args.payments} payments, {args.devices} devices, phase {args.phase_seconds:.0f}s; "
+        f"logs in {run_dir}"
+    )
     fleet: Fleet | None = None
     chaos: Chaos | None = None
     try:
         keys: list[str] = []
         cluster.start(then=lambda: keys.extend(add_devices(env, args.devices)))
         log(f"started in {time.monotonic() - started:.0f}s")
-        log(f"up: Redis :{redis_port}, sandbox :{sandbox_port}, web {web_ports}, "
-            f"{args.workers} workers, {len(keys)} devices")
-        fleet = Fleet(web_urls=cluster.web_urls, device_keys=keys, planned=planned,
-                      phase_seconds=args.phase_seconds, client_timeout=args.client_timeout,
-                      deadline_seconds=args.deadline, seed=args.seed)
-        chaos = Chaos(cluster=cluster, fleet=fleet, redis_url=redis_url,
-                      phase_seconds=args.phase_seconds,
-                      targets=max(4, args.payments // 40), log=log)
+        log(
+            f"up: Redis :{redis_port}, sandbox :{sandbox_port}, web {web_ports}, "
+            f"{args.workers} workers, {len(keys)} devices"
+        )
+        fleet = Fleet(
+            web_urls=cluster.web_urls,
+            device_keys=keys,
+            planned=planned,
+            phase_seconds=args.phase_seconds,
+            client_timeout=args.client_timeout,
+            deadline_seconds=args.deadline,
+            seed=args.seed,
+        )
+        chaos = Chaos(
+            cluster=cluster,
+            fleet=fleet,
+            redis_url=redis_url,
+            phase_seconds=args.phase_seconds,
+            targets=max(4, args.payments // 40),
+            log=log,
+        )
         fleet.start()
         chaos.start()
         chaos.join(timeout=args.phase_seconds * 1.5 + 120)
@@ -197,9 +265,12 @@ def main(argv: list[str] | None = None) -> int:
         cluster.stop()
     assert fleet is not None and chaos is not None
     answers = [a.as_json() for a in fleet.answers.values()]
-    verdict = check(answers=answers, stored=[stored_view(p) for p in stored],
-                    digit=digit["Payments"],
-                    injected={"counter": chaos.counter, "demand": chaos.demand})
+    verdict = check(
+        answers=answers,
+        stored=[stored_view(p) for p in stored],
+        digit=digit["Payments"],
+        injected={"counter": chaos.counter, "demand": chaos.demand},
+    )
     outcomes: dict[str, int] = {}
     for answer in answers:
         outcomes[answer["outcome"]] = outcomes.get(answer["outcome"], 0) + 1
@@ -209,23 +280,35 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "started_at": stamp,
         "planned": len(planned),
-        "settings": {"payments": args.payments, "devices": args.devices,
-                     "workers": args.workers, "phase_seconds": args.phase_seconds,
-                     "client_timeout": args.client_timeout, "seed": args.seed,
-                     "extra_consumers": extra_consumers, "env": CHAOS_ENV},
+        "settings": {
+            "payments": args.payments,
+            "devices": args.devices,
+            "workers": args.workers,
+            "phase_seconds": args.phase_seconds,
+            "client_timeout": args.client_timeout,
+            "seed": args.seed,
+            "extra_consumers": extra_consumers,
+            "env": CHAOS_ENV,
+        },
         "verdict": verdict,
         "faults": dict(chaos.injected),
         "faults_refused": dict(chaos.refused),
         "fault_timeline_error": chaos.error,
         "notes": chaos.notes,
         "injected": {"counter": chaos.counter, "demand": chaos.demand},
-        "devices": {"requests": fleet.requests, "retries": fleet.retries,
-                    "timeouts": fleet.timeouts,
-                    "http": dict(sorted(fleet.http.items())),
-                    "internal_errors_500": internal,
-                    "outcomes": dict(sorted(outcomes.items()))},
-        "processes": {"restarts": dict(cluster.restarts), "crashes": cluster.crashes,
-                      "starts": {p.name: p.starts for p in cluster.parts}},
+        "devices": {
+            "requests": fleet.requests,
+            "retries": fleet.retries,
+            "timeouts": fleet.timeouts,
+            "http": dict(sorted(fleet.http.items())),
+            "internal_errors_500": internal,
+            "outcomes": dict(sorted(outcomes.items())),
+        },
+        "processes": {
+            "restarts": dict(cluster.restarts),
+            "crashes": cluster.crashes,
+            "starts": {p.name: p.starts for p in cluster.parts},
+        },
         "sandbox_counters": counters,
         "queue_left": queue_left,
         "drain_seconds": drain_seconds,
@@ -235,7 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (run_dir / "answers.json").write_text(json.dumps(answers, indent=1))
     (run_dir / "stored.json").write_text(
-        json.dumps([stored_view(p) for p in stored], indent=1, default=str))
+        json.dumps([stored_view(p) for p in stored], indent=1, default=str)
+    )
     (RESULTS / "latest.json").write_text(json.dumps(result, indent=2, default=str))
     print("\nchaos run summary\n" + table(result), flush=True)
     for kind, items in verdict["failures"].items():
@@ -251,7 +335,10 @@ def store_queue_length(redis_url: str) -> int | None:
     from integrator.jobs.scheduling import REGISTRATION_QUEUE
 
     try:
-        return len(Queue(REGISTRATION_QUEUE,
-                         connection=redis_lib.Redis.from_url(redis_url, socket_timeout=5)))
+        return len(
+            Queue(
+                REGISTRATION_QUEUE, connection=redis_lib.Redis.from_url(redis_url, socket_timeout=5)
+            )
+        )
     except redis_lib.RedisError:
         return None

@@ -24,8 +24,7 @@ _REQUEST_ID = REQUEST_ID_HEADER.lower()
 
 
 class AccessLogger(Logger):  # type: ignore[misc]  # gunicorn ships no type hints
-    def access(self, resp: Any, req: Any, environ: dict[str, Any],
-               request_time: timedelta) -> None:
+    def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: timedelta) -> None:
         if not self.access_log_enabled:
             return
         status = resp.status

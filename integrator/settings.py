@@ -83,6 +83,7 @@ def _zone(env: Mapping[str, str], name: str, default: str) -> ZoneInfo:
     except (ZoneInfoNotFoundError, ValueError):
         raise SettingsError(f"{name} is not a known time zone: {raw!r}") from None
 
+
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     """Typed, immutable settings. Build with `from_env` (or `for_tests`)."""
@@ -151,15 +152,14 @@ class Settings:
     # --- Reports, reconciliation, metrics (integrator.payments.settlement/reconciliation) ---
     settlement_timezone: ZoneInfo  # the zone whose calendar day a settlement report covers
     reconcile_lookback_days: int  # reconciliation re-checks REGISTERED payments this recent
+
     @property
     def digit_verify(self) -> str | bool:
         """What `requests` gets as `verify`: a CA bundle path, or True. Never False."""
         return self.digit_ca_bundle or True
 
     @classmethod
-    def from_env(
-        cls, environ: Mapping[str, str] | None = None, *, dotenv: bool = True
-    ) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None, *, dotenv: bool = True) -> Settings:
         """Read every setting once. `.env` in the working directory is honoured."""
         env: dict[str, str] = {}
         if dotenv and environ is None:

@@ -79,8 +79,9 @@ class SettlementQuerySchema(StrictSchema):
     )
     limit = fields.Integer(
         load_default=DEFAULT_LIMIT,
-        validate=validate.Range(min=1, max=settlement.MAX_LIMIT,
-                                error=coded("LIMIT_OUT_OF_RANGE", "From 1 to 500.")),
+        validate=validate.Range(
+            min=1, max=settlement.MAX_LIMIT, error=coded("LIMIT_OUT_OF_RANGE", "From 1 to 500.")
+        ),
         metadata={"description": "Rows per page (JSON only)."},
     )
 
@@ -124,19 +125,34 @@ def settlement_report() -> Any:
         rows = settlement.iter_settlement_rows(config.payments, day, config.timezone, device.id)
         response = Response(_csv_lines(rows), status=200, mimetype=CSV)
         response.headers["Content-Disposition"] = (
-            f'attachment; filename="settlement-{day.isoformat()}.csv"')
+            f'attachment; filename="settlement-{day.isoformat()}.csv"'
+        )
         return response
     try:
-        page = settlement.settlement_rows(config.payments, day, config.timezone,
-                                          device_id=device.id, cursor=query["cursor"],
-                                          limit=query["limit"])
+        page = settlement.settlement_rows(
+            config.payments,
+            day,
+            config.timezone,
+            device_id=device.id,
+            cursor=query["cursor"],
+            limit=query["limit"],
+        )
     except settlement.InvalidCursor:
         message = "The cursor is not one this report returned."
-        raise ApiError(message, status=422, code="INVALID_CURSOR",
-                       errors=[FieldError("cursor", "INVALID_CURSOR", message)]) from None
-    return SettlementPageSchema().dump({
-        "date": day, "timezone": config.timezone.key, "rows": page.rows,
-        "next_cursor": page.next_cursor})
+        raise ApiError(
+            message,
+            status=422,
+            code="INVALID_CURSOR",
+            errors=[FieldError("cursor", "INVALID_CURSOR", message)],
+        ) from None
+    return SettlementPageSchema().dump(
+        {
+            "date": day,
+            "timezone": config.timezone.key,
+            "rows": page.rows,
+            "next_cursor": page.next_cursor,
+        }
+    )
 
 
 def _wants_csv(explicit: str | None) -> bool:

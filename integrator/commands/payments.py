@@ -35,7 +35,8 @@ def _operations(ctx: click.Context) -> Iterator[PaymentOperations]:
     with startup_errors():
         redis = redis_conn.connect(settings)
     services = Services(
-        settings=settings, redis=redis,
+        settings=settings,
+        redis=redis,
         digit_factory=lambda: DigitClient(settings=settings, redis=redis),
         scheduler_factory=lambda: RqRegistrationScheduler(redis=redis, settings=settings),
     )
@@ -49,40 +50,60 @@ def _operations(ctx: click.Context) -> Iterator[PaymentOperations]:
 
 def _line(p: Payment) -> str:
     reason = p.needs_attention_reason or p.resolution or ""
-    return "\t".join((
-        p.created_at.isoformat(timespec="seconds"), p.id, p.status.value, p.tenant_id,
-        ",".join(f"{b.business_service}:{b.consumer_code}" for b in p.bills),
-        str(p.total_amount), ",".join(p.receipt_numbers), reason,
-    ))
+    return "\t".join(
+        (
+            p.created_at.isoformat(timespec="seconds"),
+            p.id,
+            p.status.value,
+            p.tenant_id,
+            ",".join(f"{b.business_service}:{b.consumer_code}" for b in p.bills),
+            str(p.total_amount),
+            ",".join(p.receipt_numbers),
+            reason,
+        )
+    )
 
 
 def _filters(func: click.decorators.FC) -> click.decorators.FC:
     options = [
-        click.option("--status", type=click.Choice([s.value for s in PaymentStatus],
-                                                   case_sensitive=False)),
+        click.option(
+            "--status", type=click.Choice([s.value for s in PaymentStatus], case_sensitive=False)
+        ),
         click.option("--key", "idempotency_key", help="Idempotency key."),
         click.option("--bill", "bill_id", help="DIGIT bill id."),
         click.option("--consumer", "consumer_code", help="Consumer code."),
         click.option("--receipt", "receipt_number", help="DIGIT receipt number."),
         click.option("--mobile", "mobile_digits", help="Last 4+ digits of the payer's mobile."),
-        click.option("--from", "created_from", type=click.DateTime(["%Y-%m-%d"]),
-                     help="Created on or after this day (DIGIT's time zone)."),
-        click.option("--to", "created_to", type=click.DateTime(["%Y-%m-%d"]),
-                     help="Created on or before this day (DIGIT's time zone)."),
+        click.option(
+            "--from",
+            "created_from",
+            type=click.DateTime(["%Y-%m-%d"]),
+            help="Created on or after this day (DIGIT's time zone).",
+        ),
+        click.option(
+            "--to",
+            "created_to",
+            type=click.DateTime(["%Y-%m-%d"]),
+            help="Created on or before this day (DIGIT's time zone).",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
     return func
 
 
-def _query(status: str | None, created_from: object, created_to: object,
-           **criteria: str | None) -> PaymentQuery:
+def _query(
+    status: str | None, created_from: object, created_to: object, **criteria: str | None
+) -> PaymentQuery:
     def day(value: object) -> date | None:
         return value.date() if hasattr(value, "date") else None
 
-    return PaymentQuery(status=PaymentStatus(status.upper()) if status else None,
-                        created_from=day(created_from), created_to=day(created_to),
-                        **criteria)
+    return PaymentQuery(
+        status=PaymentStatus(status.upper()) if status else None,
+        created_from=day(created_from),
+        created_to=day(created_to),
+        **criteria,
+    )
 
 
 @click.group()
@@ -95,9 +116,16 @@ def payments() -> None:
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--cursor", help="The cursor printed after the previous page.")
 @click.pass_context
-def list_payments(ctx: click.Context, /, status: str | None, created_from: object,
-                  created_to: object, limit: int, cursor: str | None,
-                  **criteria: str | None) -> None:
+def list_payments(
+    ctx: click.Context,
+    /,
+    status: str | None,
+    created_from: object,
+    created_to: object,
+    limit: int,
+    cursor: str | None,
+    **criteria: str | None,
+) -> None:
     """Payments newest first (tab-separated), filtered; prints the next page's cursor."""
     query = _query(status, created_from, created_to, **criteria)
     with _operations(ctx) as ops:
@@ -124,14 +152,26 @@ def show(ctx: click.Context, payment_id: str) -> None:
 
 @payments.command()
 @click.argument("payment_ids", nargs=-1)
-@click.option("--all-needs-attention", "all_matching", is_flag=True,
-              help="Retry every NEEDS_ATTENTION payment matching the filters.")
+@click.option(
+    "--all-needs-attention",
+    "all_matching",
+    is_flag=True,
+    help="Retry every NEEDS_ATTENTION payment matching the filters.",
+)
 @_filters
 @click.option("--operator", required=True, help="Your name: recorded in each payment's history.")
 @click.pass_context
-def retry(ctx: click.Context, /, payment_ids: tuple[str, ...], all_matching: bool,
-          status: str | None, created_from: object, created_to: object, operator: str,
-          **criteria: str | None) -> None:
+def retry(
+    ctx: click.Context,
+    /,
+    payment_ids: tuple[str, ...],
+    all_matching: bool,
+    status: str | None,
+    created_from: object,
+    created_to: object,
+    operator: str,
+    **criteria: str | None,
+) -> None:
     """Register now: PENDING is scheduled at once; NEEDS_ATTENTION goes back to PENDING."""
     if bool(payment_ids) == all_matching:
         raise click.UsageError("give payment ids, or --all-needs-attention with filters")
@@ -143,8 +183,7 @@ def retry(ctx: click.Context, /, payment_ids: tuple[str, ...], all_matching: boo
                 click.echo(f"{pid}\tretried")
             for pid, code in summary.refused.items():
                 click.echo(f"{pid}\trefused {code}")
-            click.echo(f"retried {len(summary.retried)}, refused {len(summary.refused)}",
-                       err=True)
+            click.echo(f"retried {len(summary.retried)}, refused {len(summary.refused)}", err=True)
             return
         failed = False
         for pid in payment_ids:
@@ -161,18 +200,35 @@ def retry(ctx: click.Context, /, payment_ids: tuple[str, ...], all_matching: boo
 
 @payments.command()
 @click.argument("payment_id")
-@click.option("--as", "resolution", required=True,
-              type=click.Choice([r.value for r in Resolution], case_sensitive=False))
-@click.option("--receipt", "receipt_number",
-              help="DIGIT's receipt number (RECEIPTED_BY_HAND; verified in DIGIT).")
+@click.option(
+    "--as",
+    "resolution",
+    required=True,
+    type=click.Choice([r.value for r in Resolution], case_sensitive=False),
+)
+@click.option(
+    "--receipt",
+    "receipt_number",
+    help="DIGIT's receipt number (RECEIPTED_BY_HAND; verified in DIGIT).",
+)
 @click.option("--note", required=True, help="What was done (kept in the history).")
 @click.option("--operator", required=True, help="Your name: recorded in the payment's history.")
 @click.pass_context
-def resolve(ctx: click.Context, payment_id: str, resolution: str, receipt_number: str | None,
-            note: str, operator: str) -> None:
+def resolve(
+    ctx: click.Context,
+    payment_id: str,
+    resolution: str,
+    receipt_number: str | None,
+    note: str,
+    operator: str,
+) -> None:
     """Close a NEEDS_ATTENTION payment as RESOLVED, after checking DIGIT agrees."""
     with _operations(ctx) as ops:
-        done = ops.resolve(payment_id, operator=operator,
-                           resolution=Resolution(resolution.upper()), note=note,
-                           receipt_number=receipt_number)
+        done = ops.resolve(
+            payment_id,
+            operator=operator,
+            resolution=Resolution(resolution.upper()),
+            note=note,
+            receipt_number=receipt_number,
+        )
     click.echo(f"{done.id}\t{done.status.value}\t{done.resolution}")

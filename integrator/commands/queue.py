@@ -29,16 +29,28 @@ def status(ctx: click.Context) -> None:
         health = queue_health(redis, now=utc_now())
     finally:
         redis.close()
-    click.echo(jsonutil.dumps({
-        "workers": [{"name": w.name, "state": w.state, "queues": list(w.queues),
-                     "last_heartbeat": w.last_heartbeat} for w in health.workers],
-        "queued": health.queued,
-        "scheduled": health.scheduled,
-        "failed": health.failed,
-        "oldest_pending_at": health.oldest_pending_at,
-        "oldest_pending_age_seconds": health.oldest_pending_age_seconds,
-        "redis_memory": health.redis_memory,
-        "errors": list(health.errors),
-    }, compact=False))
+    click.echo(
+        jsonutil.dumps(
+            {
+                "workers": [
+                    {
+                        "name": w.name,
+                        "state": w.state,
+                        "queues": list(w.queues),
+                        "last_heartbeat": w.last_heartbeat,
+                    }
+                    for w in health.workers
+                ],
+                "queued": health.queued,
+                "scheduled": health.scheduled,
+                "failed": health.failed,
+                "oldest_pending_at": health.oldest_pending_at,
+                "oldest_pending_age_seconds": health.oldest_pending_age_seconds,
+                "redis_memory": health.redis_memory,
+                "errors": list(health.errors),
+            },
+            compact=False,
+        )
+    )
     if not health.workers:
         ctx.exit(1)

@@ -17,9 +17,13 @@ def reports() -> None:
 
 
 @reports.command()
-@click.option("--lookback-days", type=click.IntRange(min=0), default=None,
-              help="Check REGISTERED payments accepted this many days back "
-                   "(default RECONCILE_LOOKBACK_DAYS).")
+@click.option(
+    "--lookback-days",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Check REGISTERED payments accepted this many days back "
+    "(default RECONCILE_LOOKBACK_DAYS).",
+)
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Check at most N.")
 @click.pass_context
 def reconcile(ctx: click.Context, lookback_days: int | None, limit: int | None) -> None:
@@ -35,8 +39,11 @@ def reconcile(ctx: click.Context, lookback_days: int | None, limit: int | None) 
         redis = redis_conn.connect(settings)
     try:
         report = run_reconciliation(
-            settings=settings, redis=redis, digit=DigitClient(settings=settings, redis=redis),
-            lookback_days=lookback_days, limit=limit,
+            settings=settings,
+            redis=redis,
+            digit=DigitClient(settings=settings, redis=redis),
+            lookback_days=lookback_days,
+            limit=limit,
         )
     finally:
         redis.close()
@@ -46,8 +53,13 @@ def reconcile(ctx: click.Context, lookback_days: int | None, limit: int | None) 
 
 
 @reports.command()
-@click.option("--date", "day", required=True, type=click.DateTime(formats=["%Y-%m-%d"]),
-              help="The day (YYYY-MM-DD) in SETTLEMENT_TIMEZONE.")
+@click.option(
+    "--date",
+    "day",
+    required=True,
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="The day (YYYY-MM-DD) in SETTLEMENT_TIMEZONE.",
+)
 @click.option("--device", "device_id", default=None, help="Only this device id.")
 @click.pass_context
 def settlement(ctx: click.Context, day: datetime, device_id: str | None) -> None:
@@ -64,8 +76,9 @@ def settlement(ctx: click.Context, day: datetime, device_id: str | None) -> None
         writer = csv.writer(sys.stdout, lineterminator="\r\n")
         writer.writerow(CSV_COLUMNS)
         wanted: date = day.date()
-        for row in iter_settlement_rows(PaymentStore(redis), wanted,
-                                        settings.settlement_timezone, device_id):
+        for row in iter_settlement_rows(
+            PaymentStore(redis), wanted, settings.settlement_timezone, device_id
+        ):
             writer.writerow(csv_record(row))
     finally:
         redis.close()

@@ -42,8 +42,12 @@ _WAIT_STEP_SECONDS = 0.05
 def credentials_fingerprint(settings: Settings) -> str:
     """A hash of what identifies the login; stored with a lock so new settings lift it."""
     material = "\x00".join(
-        (settings.digit_username, settings.digit_password, settings.digit_base_url,
-         settings.digit_tenant_id)
+        (
+            settings.digit_username,
+            settings.digit_password,
+            settings.digit_base_url,
+            settings.digit_tenant_id,
+        )
     )
     return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
@@ -117,8 +121,9 @@ class TokenManager:
             if current is not None and current.usable(self._clock()):
                 return current.access_token
             if time.monotonic() > deadline:
-                raise DigitUnavailable("timed out waiting for another process's DIGIT login",
-                                       endpoint=TOKEN_ENDPOINT)
+                raise DigitUnavailable(
+                    "timed out waiting for another process's DIGIT login", endpoint=TOKEN_ENDPOINT
+                )
             time.sleep(_WAIT_STEP_SECONDS)
             self._raise_if_locked()
 
@@ -136,9 +141,7 @@ class TokenManager:
         locked = lock is not None and lock.fingerprint == self._fingerprint
         return AuthState(
             has_token=current is not None and current.usable(now),
-            expires_at=(
-                datetime.fromtimestamp(int(current.expires_at), UTC) if current else None
-            ),
+            expires_at=(datetime.fromtimestamp(int(current.expires_at), UTC) if current else None),
             locked=locked,
             locked_reason=lock.reason if lock is not None and locked else None,
             failed_logins=self._store.bad_logins(),
@@ -184,8 +187,11 @@ class TokenManager:
         answer = self._transport.send(TOKEN_ENDPOINT, form=form, auth=self._client_auth)
         if answer.status != 200 or not isinstance(answer.body, dict):
             if answer.status == 429 or answer.status >= 500:
-                raise DigitUnavailable(f"DIGIT token endpoint answered {answer.status}",
-                                       endpoint=TOKEN_ENDPOINT, status=answer.status)
+                raise DigitUnavailable(
+                    f"DIGIT token endpoint answered {answer.status}",
+                    endpoint=TOKEN_ENDPOINT,
+                    status=answer.status,
+                )
             raise _RefreshFailed()
         return self._parse_token(answer.body)
 
@@ -204,39 +210,47 @@ class TokenManager:
         if answer.status == 200 and body.get("access_token"):
             return self._parse_token(body)
         if answer.status == 429 or answer.status >= 500:
-            raise DigitUnavailable(f"DIGIT login answered {answer.status}",
-                                   endpoint=TOKEN_ENDPOINT, status=answer.status)
+            raise DigitUnavailable(
+                f"DIGIT login answered {answer.status}",
+                endpoint=TOKEN_ENDPOINT,
+                status=answer.status,
+            )
         description = str(body.get("error_description") or "")
         error = str(body.get("error") or "")
         if answer.status == 400 and description in BAD_CREDENTIAL_MESSAGES:
             self._record_bad_login(description)
         raise DigitAuthError(
             f"DIGIT login failed: {error or answer.status} {description}".strip(),
-            endpoint=TOKEN_ENDPOINT, status=answer.status,
+            endpoint=TOKEN_ENDPOINT,
+            status=answer.status,
         )
 
     def _record_bad_login(self, description: str) -> None:
         count = self._store.record_bad_login(window_seconds=BAD_LOGIN_WINDOW_SECONDS)
-        log.error("DIGIT refused the integrator's credentials (%s), %d in this window",
-                  description, count)
+        log.error(
+            "DIGIT refused the integrator's credentials (%s), %d in this window", description, count
+        )
         if count >= MAX_BAD_LOGINS or description == "Account locked":
             reason = f"{count} refused login(s), last: {description}"
             self._store.set_login_lock(
                 LoginLock(fingerprint=self._fingerprint, reason=reason, since=self._clock())
             )
-            raise DigitAuthLocked(f"DIGIT logins are suspended: {reason}",
-                                  endpoint=TOKEN_ENDPOINT, status=400)
+            raise DigitAuthLocked(
+                f"DIGIT logins are suspended: {reason}", endpoint=TOKEN_ENDPOINT, status=400
+            )
 
     def _parse_token(self, body: dict[str, object]) -> StoredToken:
         access = body.get("access_token")
         if not isinstance(access, str) or not access:
-            raise DigitAuthError("DIGIT's token answer has no access_token",
-                                 endpoint=TOKEN_ENDPOINT)
+            raise DigitAuthError(
+                "DIGIT's token answer has no access_token", endpoint=TOKEN_ENDPOINT
+            )
         try:
             expires_in = int(str(body.get("expires_in")))
         except ValueError:
-            raise DigitAuthError("DIGIT's token answer has no valid expires_in",
-                                 endpoint=TOKEN_ENDPOINT) from None
+            raise DigitAuthError(
+                "DIGIT's token answer has no valid expires_in", endpoint=TOKEN_ENDPOINT
+            ) from None
         refresh = body.get("refresh_token")
         now = self._clock()
         # Renew `leeway` before expiry, but never sooner than halfway (a short-lived token must
@@ -248,5 +262,3 @@ class TokenManager:
             expires_at=now + expires_in,
             renew_at=now + expires_in - lead,
         )
-
-

@@ -102,12 +102,16 @@ class DigitClient:
     def ping(self) -> bool:
         """Is DIGIT's gateway answering? No token, no login: an unauthenticated bill search,
         which the gateway answers itself (401) without reaching billing-service."""
-        timeout = (self._settings.digit_connect_timeout,
-                   min(self._settings.digit_read_timeout, 3.0))
+        timeout = (
+            self._settings.digit_connect_timeout,
+            min(self._settings.digit_read_timeout, 3.0),
+        )
         try:
             answer = self._transport.send(
-                SEARCH_BILL, params={"tenantId": self._settings.digit_tenant_id},
-                json_body={"RequestInfo": request_info(None, action="_search")}, timeout=timeout,
+                SEARCH_BILL,
+                params={"tenantId": self._settings.digit_tenant_id},
+                json_body={"RequestInfo": request_info(None, action="_search")},
+                timeout=timeout,
             )
         except DigitError:
             return False
@@ -146,11 +150,15 @@ class DigitClient:
                 if write:
                     raise DigitTokenRefused(
                         "DIGIT refused our token for a write; it was not processed",
-                        endpoint=endpoint, status=answer.status,
+                        endpoint=endpoint,
+                        status=answer.status,
                     ) from None
                 if attempt == 2:
-                    raise DigitAuthError("DIGIT refused a freshly obtained token",
-                                         endpoint=endpoint, status=answer.status) from None
+                    raise DigitAuthError(
+                        "DIGIT refused a freshly obtained token",
+                        endpoint=endpoint,
+                        status=answer.status,
+                    ) from None
                 log.info("digit %s: token refused; renewing it and retrying once", endpoint)
         raise AssertionError("unreachable")
 
@@ -164,13 +172,17 @@ class DigitClient:
             raise cls(f"DIGIT's answer is malformed: {exc}", endpoint=endpoint) from exc
 
     # --- billing-service ---
-    def fetch_bills(self, *, tenant_id: str, business_service: str, consumer_code: str
-                    ) -> list[Bill]:
+    def fetch_bills(
+        self, *, tenant_id: str, business_service: str, consumer_code: str
+    ) -> list[Bill]:
         """The consumer's current bill(s) (`_fetchbill`, HTTP 201). `[]` means nothing is due."""
         body = self._call(
             FETCH_BILL,
-            params={"tenantId": tenant_id, "businessService": business_service,
-                    "consumerCode": consumer_code},
+            params={
+                "tenantId": tenant_id,
+                "businessService": business_service,
+                "consumerCode": consumer_code,
+            },
         )
         return self._parsed(FETCH_BILL, lambda: parse.bills(body, self._tz))
 
@@ -218,23 +230,28 @@ class DigitClient:
         services = set(self._settings.collectable_services)
         if business_service is not None:
             services &= {business_service}
-        found = self.search_bills(tenant_id=tenant_id, mobile_number=mobile_number,
-                                  business_service=business_service)
-        consumers = sorted(
-            {(b.tenant_id, b.business_service, b.consumer_code)
-             for b in found if b.business_service in services}
+        found = self.search_bills(
+            tenant_id=tenant_id, mobile_number=mobile_number, business_service=business_service
         )
-        log.info("digit bills for mobile %s: %d consumer(s)", mask_mobile(mobile_number),
-                 len(consumers))
+        consumers = sorted(
+            {
+                (b.tenant_id, b.business_service, b.consumer_code)
+                for b in found
+                if b.business_service in services
+            }
+        )
+        log.info(
+            "digit bills for mobile %s: %d consumer(s)", mask_mobile(mobile_number), len(consumers)
+        )
         if not consumers:
             return []
-        workers = max(1, min(max_in_flight or self._settings.mobile_fetch_concurrency,
-                             len(consumers)))
+        workers = max(
+            1, min(max_in_flight or self._settings.mobile_fetch_concurrency, len(consumers))
+        )
 
         def fetch(consumer: tuple[str, str, str]) -> list[Bill]:
             tenant, service, code = consumer
-            return self.fetch_bills(tenant_id=tenant, business_service=service,
-                                    consumer_code=code)
+            return self.fetch_bills(tenant_id=tenant, business_service=service, consumer_code=code)
 
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="digit-fetch") as pool:
             results = list(pool.map(fetch, consumers))  # the first failure propagates
@@ -243,13 +260,16 @@ class DigitClient:
     # --- collection-services ---
     def create_payment(self, payment: PaymentCreate) -> DigitPayment:
         """`payments/_create` (HTTP 200): one Payment, one receipt number per bill."""
-        body = self._call(CREATE_PAYMENT, payload={"Payment": payment_body(payment)},
-                          action="_create", write=True)
-        created = self._parsed(CREATE_PAYMENT, lambda: parse.payments(body, self._tz),
-                               write=True)
+        body = self._call(
+            CREATE_PAYMENT, payload={"Payment": payment_body(payment)}, action="_create", write=True
+        )
+        created = self._parsed(CREATE_PAYMENT, lambda: parse.payments(body, self._tz), write=True)
         if len(created) != 1:
-            raise DigitOutcomeUnknown(f"expected one Payment, DIGIT returned {len(created)}",
-                                      endpoint=CREATE_PAYMENT, status=200)
+            raise DigitOutcomeUnknown(
+                f"expected one Payment, DIGIT returned {len(created)}",
+                endpoint=CREATE_PAYMENT,
+                status=200,
+            )
         return created[0]
 
     def search_payments(
@@ -330,24 +350,29 @@ class DigitClient:
             source: Source = "mdms"
             ttl = self._settings.mdms_cache_seconds
         except DigitError as exc:
-            log.warning("MDMS %s unavailable (%s); using %s", name, type(exc).__name__,
-                        fallback_file)
+            log.warning(
+                "MDMS %s unavailable (%s); using %s", name, type(exc).__name__, fallback_file
+            )
             records = self._fallback(fallback_file, module, master)
             source = "fallback"
             ttl = min(FALLBACK_CACHE_SECONDS, self._settings.mdms_cache_seconds)
-        self._store.set_cached(key, jsonutil.dumps({"source": source, "records": records}),
-                               ttl_seconds=ttl)
+        self._store.set_cached(
+            key, jsonutil.dumps({"source": source, "records": records}), ttl_seconds=ttl
+        )
         self.last_source[name] = source
         return records
 
     def _mdms_search(self, module: str, master: str, tenant_id: str) -> list[Any]:
-        criteria = {"tenantId": tenant_id,
-                    "moduleDetails": [{"moduleName": module, "masterDetails": [{"name": master}]}]}
+        criteria = {
+            "tenantId": tenant_id,
+            "moduleDetails": [{"moduleName": module, "masterDetails": [{"name": master}]}],
+        }
         body = self._call(MDMS_SEARCH, payload={"MdmsCriteria": criteria})
         records = (body.get("MdmsRes") or {}).get(module, {}).get(master)
         if not isinstance(records, list) or not records:
-            raise DigitOutcomeUnknown(f"MDMS has no {module}.{master} for {tenant_id}",
-                                      endpoint=MDMS_SEARCH)
+            raise DigitOutcomeUnknown(
+                f"MDMS has no {module}.{master} for {tenant_id}", endpoint=MDMS_SEARCH
+            )
         return records
 
     def _fallback(self, filename: str, module: str, master: str) -> list[Any]:
@@ -372,8 +397,11 @@ def payment_body(payment: PaymentCreate) -> dict[str, Any]:
         "paymentMode": payment.payment_mode,
         "transactionNumber": payment.transaction_number,
         "instrumentNumber": payment.instrument_number,
-        "instrumentDate": (parse.datetime_to_epoch_ms(payment.instrument_date)
-                           if payment.instrument_date is not None else None),
+        "instrumentDate": (
+            parse.datetime_to_epoch_ms(payment.instrument_date)
+            if payment.instrument_date is not None
+            else None
+        ),
         "additionalDetails": dict(payment.additional_details),
         "paymentDetails": [
             {

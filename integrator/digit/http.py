@@ -165,21 +165,26 @@ class Transport:
             data = dict(form)
         started = time.monotonic()
         try:
-            response = self._exchange(method, url, headers=headers, data=data, auth=auth,
-                                      timeout=timeout or self.timeout)
+            response = self._exchange(
+                method, url, headers=headers, data=data, auth=auth, timeout=timeout or self.timeout
+            )
         except requests.Timeout as exc:
             events.current().digit_call(endpoint, "timeout", time.monotonic() - started, ())
             log.warning(
                 "digit %s: timeout after %.0f ms (%s)",
-                endpoint, (time.monotonic() - started) * 1000, type(exc).__name__,
+                endpoint,
+                (time.monotonic() - started) * 1000,
+                type(exc).__name__,
             )
-            raise DigitUnavailable(f"DIGIT timed out ({type(exc).__name__})", endpoint=endpoint
-                                   ) from exc
+            raise DigitUnavailable(
+                f"DIGIT timed out ({type(exc).__name__})", endpoint=endpoint
+            ) from exc
         except requests.RequestException as exc:
             events.current().digit_call(endpoint, "unreachable", time.monotonic() - started, ())
             log.warning("digit %s: no answer (%s)", endpoint, type(exc).__name__)
-            raise DigitUnavailable(f"DIGIT is unreachable ({type(exc).__name__})",
-                                   endpoint=endpoint) from exc
+            raise DigitUnavailable(
+                f"DIGIT is unreachable ({type(exc).__name__})", endpoint=endpoint
+            ) from exc
         latency_ms = (time.monotonic() - started) * 1000
         body: Any
         try:
@@ -190,13 +195,19 @@ class Transport:
         events.current().digit_call(endpoint, str(response.status_code), latency_ms / 1000, codes)
         # Every call is counted and timed in /metrics; the log keeps what someone may need to
         # read later (writes, refusals, errors) and leaves plain successful reads to DEBUG.
-        quiet = method == "POST" and 200 <= response.status_code < 300 and not codes and (
-            endpoint not in LOGGED_ENDPOINTS
+        quiet = (
+            method == "POST"
+            and 200 <= response.status_code < 300
+            and not codes
+            and (endpoint not in LOGGED_ENDPOINTS)
         )
         log.log(
             logging.DEBUG if quiet else logging.INFO,
             "digit %s: %s in %.0f ms%s",
-            endpoint, response.status_code, latency_ms, f" codes={codes}" if codes else "",
+            endpoint,
+            response.status_code,
+            latency_ms,
+            f" codes={codes}" if codes else "",
         )
         return Answer(status=response.status_code, body=body)
 
@@ -257,19 +268,32 @@ def check(endpoint: str, answer: Answer, *, write: bool = False) -> Any:
     if 200 <= status < 300:
         if not isinstance(body, Mapping):
             cls = DigitOutcomeUnknown if write else DigitUnavailable
-            raise cls("DIGIT answered with a body that is not a JSON object",
-                      endpoint=endpoint, status=status)
+            raise cls(
+                "DIGIT answered with a body that is not a JSON object",
+                endpoint=endpoint,
+                status=status,
+            )
         return body
     if status == 403:
-        raise DigitForbidden("DIGIT refused our account this endpoint (RBAC)",
-                             endpoint=endpoint, status=status, errors=details)
+        raise DigitForbidden(
+            "DIGIT refused our account this endpoint (RBAC)",
+            endpoint=endpoint,
+            status=status,
+            errors=details,
+        )
     if status == 400:
         if all_validation_codes(codes):
-            raise DigitRejected("DIGIT refused the request", endpoint=endpoint,
-                                status=status, errors=details)
-        raise DigitOutcomeUnknown("DIGIT failed with an error that is not a refusal",
-                                  endpoint=endpoint, status=status, errors=details)
+            raise DigitRejected(
+                "DIGIT refused the request", endpoint=endpoint, status=status, errors=details
+            )
+        raise DigitOutcomeUnknown(
+            "DIGIT failed with an error that is not a refusal",
+            endpoint=endpoint,
+            status=status,
+            errors=details,
+        )
     # 429, 5xx (the gateway's 502 included) and anything unexpected (404, 405...): no usable
     # answer, and nothing was accepted.
-    raise DigitUnavailable(f"DIGIT answered HTTP {status}", endpoint=endpoint,
-                           status=status, errors=details)
+    raise DigitUnavailable(
+        f"DIGIT answered HTTP {status}", endpoint=endpoint, status=status, errors=details
+    )

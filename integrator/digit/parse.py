@@ -92,12 +92,15 @@ def bill(raw: Any, tz: tzinfo) -> Bill:
             BillAccountDetail(
                 tax_head_code=str(a.get("taxHeadCode") or ""),
                 amount=money(a.get("amount"), field="billAccountDetail.amount"),
-                adjusted_amount=money(a.get("adjustedAmount") or Decimal(0),
-                                      field="billAccountDetail.adjustedAmount"),
+                adjusted_amount=money(
+                    a.get("adjustedAmount") or Decimal(0), field="billAccountDetail.adjustedAmount"
+                ),
                 order=int(a.get("order") or 0),
             )
-            for a in (_obj(x, "billAccountDetail")
-                      for x in _list(d.get("billAccountDetails"), "billAccountDetails"))
+            for a in (
+                _obj(x, "billAccountDetail")
+                for x in _list(d.get("billAccountDetails"), "billAccountDetails")
+            )
         )
         details.append(
             BillDetail(
@@ -144,8 +147,9 @@ def payment(raw: Any, tz: tzinfo) -> DigitPayment:
             ReceiptLine(
                 tax_head_code=str(a.get("taxHeadCode") or ""),
                 amount=money(a.get("amount"), field="billAccountDetail.amount"),
-                adjusted_amount=money(a.get("adjustedAmount") or Decimal(0),
-                                      field="billAccountDetail.adjustedAmount"),
+                adjusted_amount=money(
+                    a.get("adjustedAmount") or Decimal(0), field="billAccountDetail.adjustedAmount"
+                ),
             )
             for bd in _list(b.get("billDetails"), "bill.billDetails")
             for a in _list(_obj(bd, "billDetail").get("billAccountDetails"), "billAccountDetails")
@@ -209,8 +213,8 @@ def payment_rules(records: Sequence[Any]) -> dict[str, PaymentRule]:
             advance_allowed=_bool(r.get("isAdvanceAllowed")),
             min_amount_payable=_opt_money(r.get("minAmountPayable"), field="minAmountPayable"),
             modes_not_allowed=frozenset(
-                str(m).upper() for m in _list(r.get("collectionModesNotAllowed"),
-                                              "collectionModesNotAllowed")
+                str(m).upper()
+                for m in _list(r.get("collectionModesNotAllowed"), "collectionModesNotAllowed")
             ),
         )
     return rules

@@ -48,8 +48,11 @@ def build_context(settings: Settings, *, redis: redis_lib.Redis | None = None) -
     """A fresh context (the maintenance loop builds its own; jobs use `current()`)."""
     if redis is None:
         redis = redis_lib.Redis.from_url(
-            settings.redis_url, socket_connect_timeout=3, socket_timeout=10,
-            health_check_interval=30, retry_on_timeout=True,
+            settings.redis_url,
+            socket_connect_timeout=3,
+            socket_timeout=10,
+            health_check_interval=30,
+            retry_on_timeout=True,
         )
     # The same object graph as the web app's (integrator.services), built for this process.
     scheduler = RqRegistrationScheduler(redis, settings)
@@ -61,10 +64,16 @@ def build_context(settings: Settings, *, redis: redis_lib.Redis | None = None) -
         clock=utc_now,
     )
     return JobContext(
-        settings=settings, redis=redis, digit=services.digit, payments=services.payments_store,
-        leases=services.leases, registrar=services.registrar,
+        settings=settings,
+        redis=redis,
+        digit=services.digit,
+        payments=services.payments_store,
+        leases=services.leases,
+        registrar=services.registrar,
         scheduler=scheduler,
-        outage=DigitOutage(redis), policy=RetryPolicy.from_settings(settings), clock=utc_now,
+        outage=DigitOutage(redis),
+        policy=RetryPolicy.from_settings(settings),
+        clock=utc_now,
     )
 
 

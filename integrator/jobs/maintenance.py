@@ -80,10 +80,12 @@ class MaintenanceLoop:
     def __init__(self, ctx: JobContext) -> None:
         self._ctx = ctx
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="integrator-maintenance",
-                                        daemon=True)
-        self._tick = max(0.2, min(ctx.settings.sweeper_period_seconds,
-                                  ctx.settings.digit_probe_seconds) / 2)
+        self._thread = threading.Thread(
+            target=self._run, name="integrator-maintenance", daemon=True
+        )
+        self._tick = max(
+            0.2, min(ctx.settings.sweeper_period_seconds, ctx.settings.digit_probe_seconds) / 2
+        )
 
     def start(self) -> None:
         self._thread.start()
@@ -113,8 +115,9 @@ class MaintenanceLoop:
         """Run `task` unless another worker did this period; never let it kill the loop."""
         key = f"{keys.sweep_lock()}:{name}"
         try:
-            if not self._ctx.redis.set(key, secrets.token_hex(4), nx=True,
-                                       px=max(int(period * 1000 * 0.9), 100)):
+            if not self._ctx.redis.set(
+                key, secrets.token_hex(4), nx=True, px=max(int(period * 1000 * 0.9), 100)
+            ):
                 return
             assert callable(task)
             task(self._ctx)

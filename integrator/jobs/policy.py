@@ -1,13 +1,13 @@
 """The retry policy of registration jobs: the one place that decides when to try again.
 
-    RETRY_LATER   next wait from `retry_schedule_seconds` by the payment's spent attempts (the last
-                  entry repeats: 10 s, 30 s, 2 min, 10 min, 30 min, then hourly), with jitter; a
-                  payment whose create may still be committing waits at least the lease TTL; the
-                  wait never runs past the payment's deadline (created + retry_max_age_seconds),
-                  after which the job gives up: NEEDS_ATTENTION, RETRIES_EXHAUSTED
-    AUTH_BLOCKED  `auth_blocked_retry_seconds`, no attempt spent (the payment's last_error says why)
-    BUSY          another attempt holds the lease: after the lease TTL
-    REGISTERED, NEEDS_ATTENTION, FINISHED: decided, no further job
+RETRY_LATER   next wait from `retry_schedule_seconds` by the payment's spent attempts (the last
+              entry repeats: 10 s, 30 s, 2 min, 10 min, 30 min, then hourly), with jitter; a
+              payment whose create may still be committing waits at least the lease TTL; the
+              wait never runs past the payment's deadline (created + retry_max_age_seconds),
+              after which the job gives up: NEEDS_ATTENTION, RETRIES_EXHAUSTED
+AUTH_BLOCKED  `auth_blocked_retry_seconds`, no attempt spent (the payment's last_error says why)
+BUSY          another attempt holds the lease: after the lease TTL
+REGISTERED, NEEDS_ATTENTION, FINISHED: decided, no further job
 """
 
 from __future__ import annotations

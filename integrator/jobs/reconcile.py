@@ -48,8 +48,12 @@ def build_reconciler(
 
 
 def run_reconciliation(
-    *, settings: Settings, redis: redis_lib.Redis, digit: PaymentSearch,
-    lookback_days: int | None = None, limit: int | None = None,
+    *,
+    settings: Settings,
+    redis: redis_lib.Redis,
+    digit: PaymentSearch,
+    lookback_days: int | None = None,
+    limit: int | None = None,
     clock: Callable[[], datetime] = utc_now,
 ) -> RunReport:
     """One run, inline."""
@@ -63,8 +67,13 @@ def reconcile_payments(lookback_days: int | None = None) -> dict[str, Any]:
     from integrator.jobs import context
 
     ctx = context.current()
-    report = run_reconciliation(settings=ctx.settings, redis=ctx.redis, digit=ctx.digit,
-                                lookback_days=lookback_days, clock=ctx.clock)
+    report = run_reconciliation(
+        settings=ctx.settings,
+        redis=ctx.redis,
+        digit=ctx.digit,
+        lookback_days=lookback_days,
+        clock=ctx.clock,
+    )
     return report.summary()
 
 
@@ -81,8 +90,11 @@ def enqueue_daily(redis: redis_lib.Redis, queue_name: str, today: date) -> bool:
     except NoSuchJobError:
         pass
     Queue(queue_name, connection=redis).enqueue(
-        reconcile_payments, job_id=job_id, job_timeout=JOB_TIMEOUT_SECONDS,
-        result_ttl=RESULT_TTL_SECONDS, failure_ttl=RESULT_TTL_SECONDS,
+        reconcile_payments,
+        job_id=job_id,
+        job_timeout=JOB_TIMEOUT_SECONDS,
+        result_ttl=RESULT_TTL_SECONDS,
+        failure_ttl=RESULT_TTL_SECONDS,
         description=f"reconcile REGISTERED payments ({today.isoformat()})",
     )
     return True

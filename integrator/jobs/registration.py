@@ -34,8 +34,9 @@ def register_payment(payment_id: str) -> Retry | None:
         outcome = ctx.registrar.give_up(payment_id, actor=ACTOR, reason=RETRIES_EXHAUSTED)
     else:
         outcome = ctx.registrar.attempt(payment_id, actor=ACTOR)
-        if (outcome.result is AttemptResult.RETRY_LATER
-                and ctx.policy.exhausted(outcome.payment, ctx.clock())):
+        if outcome.result is AttemptResult.RETRY_LATER and ctx.policy.exhausted(
+            outcome.payment, ctx.clock()
+        ):
             outcome = ctx.registrar.give_up(payment_id, actor=ACTOR, reason=RETRIES_EXHAUSTED)
     ctx.outage.note(payment_id, outcome, at=now)
     delay = ctx.policy.next_delay(outcome, ctx.clock())
@@ -46,6 +47,13 @@ def register_payment(payment_id: str) -> Retry | None:
 
 
 def _log(payment_id: str, outcome: AttemptOutcome, delay: int | None) -> None:
-    log.info("registration attempt ended", extra={
-        "payment_id": payment_id, "result": outcome.result.value, "cause": outcome.cause,
-        "codes": list(outcome.codes), "next_attempt_in_seconds": delay})
+    log.info(
+        "registration attempt ended",
+        extra={
+            "payment_id": payment_id,
+            "result": outcome.result.value,
+            "cause": outcome.cause,
+            "codes": list(outcome.codes),
+            "next_attempt_in_seconds": delay,
+        },
+    )

@@ -72,9 +72,7 @@ def run_worker(
     context.configure(settings)  # built before the fork: every work horse inherits it
     loop_ctx = build_context(settings)  # the loop's own clients (threads and fork don't share)
     connection = loop_ctx.redis
-    chosen: Any = worker_class or (
-        ForkingJobWorker if settings.worker_fork_per_job else JobWorker
-    )
+    chosen: Any = worker_class or (ForkingJobWorker if settings.worker_fork_per_job else JobWorker)
     worker = chosen(
         [Queue(name, connection=connection) for name in queues],
         connection=connection,
@@ -87,8 +85,11 @@ def run_worker(
     if loop is not None:
         loop.start()
     try:
-        return bool(worker.work(burst=burst, with_scheduler=with_scheduler,
-                                logging_level=settings.log_level))
+        return bool(
+            worker.work(
+                burst=burst, with_scheduler=with_scheduler, logging_level=settings.log_level
+            )
+        )
     finally:
         if loop is not None:
             loop.stop()

@@ -107,9 +107,14 @@ class RqRegistrationScheduler:
             if state is JobState.OVERDUE and job is not None:
                 return self._enqueue_overdue(job)
             if job is not None:
-                log.warning("replacing registration job", extra={
-                    "payment_id": payment_id, "job_state": state.value,
-                    "rq_status": str(job.get_status(refresh=False))})
+                log.warning(
+                    "replacing registration job",
+                    extra={
+                        "payment_id": payment_id,
+                        "job_state": state.value,
+                        "rq_status": str(job.get_status(refresh=False)),
+                    },
+                )
                 job.delete()
             return self._create(payment_id, delay_seconds)
 
@@ -125,12 +130,15 @@ class RqRegistrationScheduler:
             if delay_seconds <= 0:
                 self.queue.enqueue(REGISTER_PAYMENT, payment_id, **options)
             else:
-                self.queue.enqueue_in(timedelta(seconds=delay_seconds), REGISTER_PAYMENT,
-                                      payment_id, **options)
+                self.queue.enqueue_in(
+                    timedelta(seconds=delay_seconds), REGISTER_PAYMENT, payment_id, **options
+                )
         except DuplicateJobError:
             return False  # made meanwhile (outside our lock, e.g. by RQ's retry): it will run
-        log.info("registration job scheduled", extra={"payment_id": payment_id,
-                                                      "delay_seconds": delay_seconds})
+        log.info(
+            "registration job scheduled",
+            extra={"payment_id": payment_id, "delay_seconds": delay_seconds},
+        )
         return True
 
     def _enqueue_overdue(self, job: Job) -> bool:
@@ -138,8 +146,10 @@ class RqRegistrationScheduler:
         if not self._redis.zrem(self.queue.scheduled_job_registry.key, job.id):
             return False  # RQ's scheduler (or another sweeper) moved it meanwhile
         self.queue.enqueue_job(job)
-        log.warning("moved an overdue registration job to the queue (RQ scheduler not running)",
-                    extra={"job_id": job.id})
+        log.warning(
+            "moved an overdue registration job to the queue (RQ scheduler not running)",
+            extra={"job_id": job.id},
+        )
         return True
 
     def _move_earlier(self, job_id: str, delay_seconds: float) -> None:

@@ -58,10 +58,16 @@ class RqWebhookScheduler:
     def enqueue(self, *, payment_id: str, event: WebhookEvent, occurred_at: datetime) -> bool:
         try:
             self.queue.enqueue(
-                DELIVER_WEBHOOK, payment_id, event.value, occurred_at.isoformat(),
+                DELIVER_WEBHOOK,
+                payment_id,
+                event.value,
+                occurred_at.isoformat(),
                 str(uuid.uuid4()),  # X-Integrator-Delivery: the same on every retry
-                job_id=job_id_for(payment_id, event), unique=True,
-                job_timeout=JOB_TIMEOUT_SECONDS, result_ttl=0, failure_ttl=FAILURE_TTL_SECONDS,
+                job_id=job_id_for(payment_id, event),
+                unique=True,
+                job_timeout=JOB_TIMEOUT_SECONDS,
+                result_ttl=0,
+                failure_ttl=FAILURE_TTL_SECONDS,
                 description=f"deliver {event.value} webhook for payment {payment_id}",
             )
         except DuplicateJobError:
@@ -109,11 +115,28 @@ def deliver_webhook(
         outcome = "failed"
     else:
         outcome = "retrying"
-    webhooks.record(payment_id, DeliveryRecord(
-        delivery_id=delivery_id, event=event.value, attempt=attempt, at=ctx.clock(),
-        outcome=outcome, status_code=result.status_code, error=result.error))
+    webhooks.record(
+        payment_id,
+        DeliveryRecord(
+            delivery_id=delivery_id,
+            event=event.value,
+            attempt=attempt,
+            at=ctx.clock(),
+            outcome=outcome,
+            status_code=result.status_code,
+            error=result.error,
+        ),
+    )
     log_at = logging.WARNING if outcome == "failed" else logging.INFO
-    log.log(log_at, "webhook attempt ended", extra={
-        **where, "attempt": attempt, "outcome": outcome, "status_code": result.status_code,
-        "error": result.error})
+    log.log(
+        log_at,
+        "webhook attempt ended",
+        extra={
+            **where,
+            "attempt": attempt,
+            "outcome": outcome,
+            "status_code": result.status_code,
+            "error": result.error,
+        },
+    )
     return policy if outcome == "retrying" else None

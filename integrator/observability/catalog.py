@@ -36,77 +36,146 @@ _ATTEMPTS = (1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 21.0)
 _BY_SERVICE = ("tenant", "service")
 
 PAYMENTS_ACCEPTED = Family(
-    name="integrator_payments_accepted", kind="counter", labels=_BY_SERVICE,
-    help="Payments accepted from devices (a payment counts once per business service it pays).")
+    name="integrator_payments_accepted",
+    kind="counter",
+    labels=_BY_SERVICE,
+    help="Payments accepted from devices (a payment counts once per business service it pays).",
+)
 PAYMENTS_REGISTERED = Family(
-    name="integrator_payments_registered", kind="counter", labels=_BY_SERVICE,
-    help="Payments that reached REGISTERED (once per business service they pay).")
+    name="integrator_payments_registered",
+    kind="counter",
+    labels=_BY_SERVICE,
+    help="Payments that reached REGISTERED (once per business service they pay).",
+)
 PAYMENTS_NEEDS_ATTENTION = Family(
-    name="integrator_payments_needs_attention", kind="counter", labels=(*_BY_SERVICE, "reason"),
-    help="Moves of payments to NEEDS_ATTENTION, by reason.")
+    name="integrator_payments_needs_attention",
+    kind="counter",
+    labels=(*_BY_SERVICE, "reason"),
+    help="Moves of payments to NEEDS_ATTENTION, by reason.",
+)
 REGISTRATION_LATENCY = Family(
-    name="integrator_registration_latency_seconds", kind="histogram", labels=("tenant",),
-    buckets=_REGISTRATION, help="From acceptance to REGISTERED.")
+    name="integrator_registration_latency_seconds",
+    kind="histogram",
+    labels=("tenant",),
+    buckets=_REGISTRATION,
+    help="From acceptance to REGISTERED.",
+)
 REGISTRATION_ATTEMPTS = Family(
-    name="integrator_registration_attempts", kind="histogram", labels=("outcome",),
-    buckets=_ATTEMPTS, help="Attempts a payment took when it was decided (REGISTERED or "
-    "NEEDS_ATTENTION).")
+    name="integrator_registration_attempts",
+    kind="histogram",
+    labels=("outcome",),
+    buckets=_ATTEMPTS,
+    help="Attempts a payment took when it was decided (REGISTERED or NEEDS_ATTENTION).",
+)
 DIGIT_REQUESTS = Family(
-    name="integrator_digit_requests", kind="counter", labels=("endpoint", "status"),
-    help="HTTP exchanges with DIGIT by endpoint and status (or timeout/unreachable).")
+    name="integrator_digit_requests",
+    kind="counter",
+    labels=("endpoint", "status"),
+    help="HTTP exchanges with DIGIT by endpoint and status (or timeout/unreachable).",
+)
 DIGIT_ERRORS = Family(
-    name="integrator_digit_errors", kind="counter", labels=("endpoint", "code"),
-    help="DIGIT Errors[].code values received, by endpoint.")
+    name="integrator_digit_errors",
+    kind="counter",
+    labels=("endpoint", "code"),
+    help="DIGIT Errors[].code values received, by endpoint.",
+)
 DIGIT_LATENCY = Family(
-    name="integrator_digit_request_duration_seconds", kind="histogram", labels=("endpoint",),
-    buckets=_LATENCY, help="Latency of DIGIT calls, answered or not.")
+    name="integrator_digit_request_duration_seconds",
+    kind="histogram",
+    labels=("endpoint",),
+    buckets=_LATENCY,
+    help="Latency of DIGIT calls, answered or not.",
+)
 TOKEN_RENEWALS = Family(
-    name="integrator_digit_token_renewals", kind="counter", labels=("kind",),
-    help="Renewals of the shared DIGIT token: kind=login|refresh.")
+    name="integrator_digit_token_renewals",
+    kind="counter",
+    labels=("kind",),
+    help="Renewals of the shared DIGIT token: kind=login|refresh.",
+)
 RECONCILIATION_FLAGS = Family(
-    name="integrator_reconciliation_flags", kind="counter", labels=("reason",),
-    help="Payments newly flagged by reconciliation (MISSING, CANCELLED, DISHONOURED...).")
+    name="integrator_reconciliation_flags",
+    kind="counter",
+    labels=("reason",),
+    help="Payments newly flagged by reconciliation (MISSING, CANCELLED, DISHONOURED...).",
+)
 
 # --- gauges, computed at scrape time ---
 PAYMENTS_BY_STATUS = Family(
-    name="integrator_payments", kind="gauge", labels=("status",),
-    help="Payments now in each status.")
+    name="integrator_payments",
+    kind="gauge",
+    labels=("status",),
+    help="Payments now in each status.",
+)
 PAYMENTS_FLAGGED = Family(
-    name="integrator_payments_flagged", kind="gauge",
-    help="REGISTERED payments reconciliation flagged for ops (not cleared).")
+    name="integrator_payments_flagged",
+    kind="gauge",
+    help="REGISTERED payments reconciliation flagged for ops (not cleared).",
+)
 OLDEST_PENDING = Family(
-    name="integrator_oldest_pending_age_seconds", kind="gauge",
-    help="Age of the oldest PENDING payment (0 when there is none).")
+    name="integrator_oldest_pending_age_seconds",
+    kind="gauge",
+    help="Age of the oldest PENDING payment (0 when there is none).",
+)
 QUEUE_JOBS = Family(
-    name="integrator_queue_jobs", kind="gauge", labels=("queue", "state"),
-    help="RQ jobs per queue: state=queued|scheduled|started|failed.")
+    name="integrator_queue_jobs",
+    kind="gauge",
+    labels=("queue", "state"),
+    help="RQ jobs per queue: state=queued|scheduled|started|failed.",
+)
 WORKERS_ALIVE = Family(
-    name="integrator_workers_alive", kind="gauge",
-    help="RQ workers registered in Redis (their heartbeat keeps them there).")
+    name="integrator_workers_alive",
+    kind="gauge",
+    help="RQ workers registered in Redis (their heartbeat keeps them there).",
+)
 AUTH_LOCKED = Family(
-    name="integrator_digit_auth_locked", kind="gauge",
-    help="1 while DIGIT logins are suspended after refused credentials.")
+    name="integrator_digit_auth_locked",
+    kind="gauge",
+    help="1 while DIGIT logins are suspended after refused credentials.",
+)
 BAD_LOGINS = Family(
-    name="integrator_digit_bad_logins", kind="gauge",
-    help="Logins DIGIT refused in the current window.")
+    name="integrator_digit_bad_logins",
+    kind="gauge",
+    help="Logins DIGIT refused in the current window.",
+)
 REDIS_MEMORY = Family(
-    name="integrator_redis_used_memory_bytes", kind="gauge", help="Redis used_memory.")
+    name="integrator_redis_used_memory_bytes", kind="gauge", help="Redis used_memory."
+)
 REDIS_MAXMEMORY = Family(
-    name="integrator_redis_maxmemory_bytes", kind="gauge", help="Redis maxmemory (0: none).")
+    name="integrator_redis_maxmemory_bytes", kind="gauge", help="Redis maxmemory (0: none)."
+)
 REDIS_UP = Family(
-    name="integrator_redis_up", kind="gauge", help="1 when this scrape could read Redis.")
+    name="integrator_redis_up", kind="gauge", help="1 when this scrape could read Redis."
+)
 RECONCILIATION_LAST_RUN = Family(
-    name="integrator_reconciliation_last_run_timestamp_seconds", kind="gauge",
-    help="When the last reconciliation run finished (0: never).")
+    name="integrator_reconciliation_last_run_timestamp_seconds",
+    kind="gauge",
+    help="When the last reconciliation run finished (0: never).",
+)
 
 RECORDED: tuple[Family, ...] = (
-    PAYMENTS_ACCEPTED, PAYMENTS_REGISTERED, PAYMENTS_NEEDS_ATTENTION, REGISTRATION_LATENCY,
-    REGISTRATION_ATTEMPTS, DIGIT_REQUESTS, DIGIT_ERRORS, DIGIT_LATENCY, TOKEN_RENEWALS,
+    PAYMENTS_ACCEPTED,
+    PAYMENTS_REGISTERED,
+    PAYMENTS_NEEDS_ATTENTION,
+    REGISTRATION_LATENCY,
+    REGISTRATION_ATTEMPTS,
+    DIGIT_REQUESTS,
+    DIGIT_ERRORS,
+    DIGIT_LATENCY,
+    TOKEN_RENEWALS,
     RECONCILIATION_FLAGS,
 )
 GAUGES: tuple[Family, ...] = (
-    PAYMENTS_BY_STATUS, PAYMENTS_FLAGGED, OLDEST_PENDING, QUEUE_JOBS, WORKERS_ALIVE,
-    AUTH_LOCKED, BAD_LOGINS, REDIS_MEMORY, REDIS_MAXMEMORY, REDIS_UP, RECONCILIATION_LAST_RUN,
+    PAYMENTS_BY_STATUS,
+    PAYMENTS_FLAGGED,
+    OLDEST_PENDING,
+    QUEUE_JOBS,
+    WORKERS_ALIVE,
+    AUTH_LOCKED,
+    BAD_LOGINS,
+    REDIS_MEMORY,
+    REDIS_MAXMEMORY,
+    REDIS_UP,
+    RECONCILIATION_LAST_RUN,
 )
 ALL: tuple[Family, ...] = RECORDED + GAUGES
 

@@ -102,9 +102,7 @@ class IntegratorCollector(Collector):
 
     # --- gauges ---
 
-    def _gauged(
-        self, family: Family, read: Callable[[], list[tuple[list[str], float]]]
-    ) -> Metric:
+    def _gauged(self, family: Family, read: Callable[[], list[tuple[list[str], float]]]) -> Metric:
         gauge = _gauge(family)
         for labels, value in read():
             gauge.add_metric(labels, value)
@@ -121,8 +119,12 @@ class IntegratorCollector(Collector):
         return [([], float(ReconciliationStore(self._redis).count()))]
 
     def _oldest_pending(self) -> list[tuple[list[str], float]]:
-        rows = cast(list[tuple[Any, float]], self._redis.zrange(
-            keys.payments_by_status(PaymentStatus.PENDING.value), 0, 0, withscores=True))
+        rows = cast(
+            list[tuple[Any, float]],
+            self._redis.zrange(
+                keys.payments_by_status(PaymentStatus.PENDING.value), 0, 0, withscores=True
+            ),
+        )
         if not rows:
             return [([], 0.0)]
         return [([], max(0.0, self._clock() - rows[0][1] / 1000))]

@@ -27,9 +27,7 @@ if TYPE_CHECKING:
 class Observer(Protocol):
     """What the domain and the DIGIT edge report."""
 
-    def digit_call(
-        self, endpoint: str, outcome: str, seconds: float, codes: Sequence[str]
-    ) -> None:
+    def digit_call(self, endpoint: str, outcome: str, seconds: float, codes: Sequence[str]) -> None:
         """One exchange with DIGIT: `outcome` is the HTTP status, or `timeout`/`unreachable`."""
 
     def token_renewed(self, kind: str) -> None:
@@ -48,9 +46,7 @@ class Observer(Protocol):
 class NullObserver:
     """Counts nothing (the default, and what unit tests get)."""
 
-    def digit_call(
-        self, endpoint: str, outcome: str, seconds: float, codes: Sequence[str]
-    ) -> None:
+    def digit_call(self, endpoint: str, outcome: str, seconds: float, codes: Sequence[str]) -> None:
         pass
 
     def token_renewed(self, kind: str) -> None:
@@ -79,12 +75,11 @@ class FanOut:
                 getattr(observer, event)(*args)
             except Exception:
                 logging.getLogger("integrator.events").exception(
-                    "an event observer failed", extra={"event": event,
-                                                       "observer": type(observer).__name__})
+                    "an event observer failed",
+                    extra={"event": event, "observer": type(observer).__name__},
+                )
 
-    def digit_call(
-        self, endpoint: str, outcome: str, seconds: float, codes: Sequence[str]
-    ) -> None:
+    def digit_call(self, endpoint: str, outcome: str, seconds: float, codes: Sequence[str]) -> None:
         self._each("digit_call", endpoint, outcome, seconds, codes)
 
     def token_renewed(self, kind: str) -> None:

@@ -134,9 +134,7 @@ class RedisMetrics:
 
     def counters(self, family: Family) -> list[tuple[list[str], float]]:
         raw = cast(dict[bytes, bytes], self._redis.hgetall(keys.metric_counter(family.name)))
-        return sorted(
-            (json.loads(k), float(v)) for k, v in raw.items()
-        )
+        return sorted((json.loads(k), float(v)) for k, v in raw.items())
 
     def histograms(self, family: Family) -> list[tuple[list[str], HistogramData]]:
         raw = cast(dict[bytes, bytes], self._redis.hgetall(keys.metric_histogram(family.name)))
@@ -152,15 +150,19 @@ class RedisMetrics:
             for bound in bounds:
                 running += data.get(bound, 0.0)
                 cumulative.append((bound, running))
-            out.append((list(labels), HistogramData(
-                buckets=cumulative, count=running, total=data.get(SUM_FIELD, 0.0))))
+            out.append(
+                (
+                    list(labels),
+                    HistogramData(
+                        buckets=cumulative, count=running, total=data.get(SUM_FIELD, 0.0)
+                    ),
+                )
+            )
         return out
 
     # --- events.Observer ---
 
-    def digit_call(
-        self, endpoint: str, outcome: str, seconds: float, codes: Sequence[str]
-    ) -> None:
+    def digit_call(self, endpoint: str, outcome: str, seconds: float, codes: Sequence[str]) -> None:
         events: list[tuple[Family, Mapping[str, str], float | None, int]] = [
             (catalog.DIGIT_REQUESTS, {"endpoint": endpoint, "status": outcome}, None, 1),
             (catalog.DIGIT_LATENCY, {"endpoint": endpoint}, seconds, 0),
@@ -179,17 +181,25 @@ class RedisMetrics:
         events = _per_service(catalog.PAYMENTS_REGISTERED, payment)
         if payment.registered_at is not None:
             seconds = (payment.registered_at - payment.created_at).total_seconds()
-            events.append((catalog.REGISTRATION_LATENCY, {"tenant": payment.tenant_id},
-                           max(seconds, 0.0), 0))
-        events.append((catalog.REGISTRATION_ATTEMPTS, {"outcome": "REGISTERED"},
-                       float(payment.attempts), 0))
+            events.append(
+                (catalog.REGISTRATION_LATENCY, {"tenant": payment.tenant_id}, max(seconds, 0.0), 0)
+            )
+        events.append(
+            (catalog.REGISTRATION_ATTEMPTS, {"outcome": "REGISTERED"}, float(payment.attempts), 0)
+        )
         self._write(events)
 
     def payment_needs_attention(self, payment: Payment) -> None:
         reason = payment.needs_attention_reason or ""
         events = _per_service(catalog.PAYMENTS_NEEDS_ATTENTION, payment, reason=reason)
-        events.append((catalog.REGISTRATION_ATTEMPTS, {"outcome": "NEEDS_ATTENTION"},
-                       float(payment.attempts), 0))
+        events.append(
+            (
+                catalog.REGISTRATION_ATTEMPTS,
+                {"outcome": "NEEDS_ATTENTION"},
+                float(payment.attempts),
+                0,
+            )
+        )
         self._write(events)
 
     def reconciliation_flagged(self, reason: str) -> None:
@@ -202,8 +212,9 @@ def _operations(events: Sequence[_Event]) -> list[tuple[str, str, str, float]]:
     for family, labels, value, amount in events:
         values = [str(labels.get(name, "")) for name in family.labels]
         if family.kind == "counter":
-            operations.append(("incr", keys.metric_counter(family.name), field_name(values),
-                               amount))
+            operations.append(
+                ("incr", keys.metric_counter(family.name), field_name(values), amount)
+            )
         elif family.kind == "histogram" and value is not None:
             key = keys.metric_histogram(family.name)
             operations.append(("incr", key, field_name(values, bucket_for(family, value)), 1))

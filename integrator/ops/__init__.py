@@ -88,8 +88,9 @@ def init_ops(app: Flask, services: Services) -> None:
         SESSION_COOKIE_SECURE=settings.ops_cookie_secure,
         PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS),
     )
-    context = OpsContext(services=services, accounts=accounts,
-                         operations=build_operations(services))
+    context = OpsContext(
+        services=services, accounts=accounts, operations=build_operations(services)
+    )
     app.register_blueprint(create_blueprint(context), url_prefix=URL_PREFIX)
     if not accounts:
         log.warning("no ops accounts: set OPS_USERS to sign in to the ops console")

@@ -69,8 +69,7 @@ def _dummy_hash() -> str:
     return generate_password_hash("not-a-password-of-anyone")
 
 
-def authenticate(accounts: Mapping[str, OpsAccount], name: str,
-                 password: str) -> OpsAccount | None:
+def authenticate(accounts: Mapping[str, OpsAccount], name: str, password: str) -> OpsAccount | None:
     """The account if `password` is its password. An unknown name costs the same hash check."""
     account = accounts.get(name)
     if account is None:

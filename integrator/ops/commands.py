@@ -11,8 +11,12 @@ def ops() -> None:
 
 
 @ops.command(name="hash-password")
-@click.password_option("--password", prompt="Password", confirmation_prompt=True,
-                       help="Read from a prompt when not given (it is never logged).")
+@click.password_option(
+    "--password",
+    prompt="Password",
+    confirmation_prompt=True,
+    help="Read from a prompt when not given (it is never logged).",
+)
 def hash_password(password: str) -> None:
     """Print a password hash for one OPS_USERS entry: name:role:<hash>."""
     from integrator.ops.accounts import hash_password as make_hash

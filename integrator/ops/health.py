@@ -60,11 +60,14 @@ def queue_health(redis: redis_lib.Redis, *, now: datetime) -> QueueHealth:
     queued = scheduled = failed = 0
     try:
         for worker in Worker.all(connection=redis):
-            workers.append(WorkerInfo(
-                name=str(worker.name), state=str(worker.get_state()),
-                queues=tuple(str(q) for q in worker.queue_names()),
-                last_heartbeat=worker.last_heartbeat,
-            ))
+            workers.append(
+                WorkerInfo(
+                    name=str(worker.name),
+                    state=str(worker.get_state()),
+                    queues=tuple(str(q) for q in worker.queue_names()),
+                    last_heartbeat=worker.last_heartbeat,
+                )
+            )
         queue = Queue(REGISTRATION_QUEUE, connection=redis)
         queued = int(queue.count)
         scheduled = int(queue.scheduled_job_registry.count)
@@ -81,10 +84,13 @@ def queue_health(redis: redis_lib.Redis, *, now: datetime) -> QueueHealth:
         errors.append(f"redis: {type(exc).__name__}")
     return QueueHealth(
         workers=tuple(sorted(workers, key=lambda w: w.name)),
-        queued=queued, scheduled=scheduled, failed=failed,
+        queued=queued,
+        scheduled=scheduled,
+        failed=failed,
         oldest_pending_at=oldest,
         oldest_pending_age_seconds=None if oldest is None else int((now - oldest).total_seconds()),
-        redis_memory=memory, errors=tuple(errors),
+        redis_memory=memory,
+        errors=tuple(errors),
     )
 
 

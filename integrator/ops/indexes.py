@@ -39,8 +39,10 @@ class RedisStatusRangeIndex:
 
     def oldest_created(self, status: PaymentStatus) -> datetime | None:
         """When the oldest payment now in `status` was created (None: there is none)."""
-        rows = cast(list[Any], self._redis.zrange(
-            keys.payments_by_status(status.value), 0, 0, withscores=True))
+        rows = cast(
+            list[Any],
+            self._redis.zrange(keys.payments_by_status(status.value), 0, 0, withscores=True),
+        )
         if not rows:
             return None
         return datetime.fromtimestamp(float(rows[0][1]) / 1000, UTC)

@@ -98,15 +98,26 @@ def query_from(args: Mapping[str, str]) -> PaymentQuery:
     if mobile is not None and len([c for c in mobile if c.isdigit()]) < 4:
         raise BadSearch("mobile: give at least the last 4 digits")
     return PaymentQuery(
-        payment_id=text("id"), idempotency_key=text("key"), bill_id=text("bill"),
-        consumer_code=text("consumer"), receipt_number=text("receipt"), mobile_digits=mobile,
-        created_from=day("from"), created_to=day("to"), status=status,
+        payment_id=text("id"),
+        idempotency_key=text("key"),
+        bill_id=text("bill"),
+        consumer_code=text("consumer"),
+        receipt_number=text("receipt"),
+        mobile_digits=mobile,
+        created_from=day("from"),
+        created_to=day("to"),
+        status=status,
     )
 
 
 def create_blueprint(ctx: OpsContext) -> Blueprint:
-    bp = Blueprint("ops", __name__, template_folder="templates", static_folder="static",
-                   static_url_path="/static")
+    bp = Blueprint(
+        "ops",
+        __name__,
+        template_folder="templates",
+        static_folder="static",
+        static_url_path="/static",
+    )
     ops = ctx.operations
     settings = ctx.services.settings
 
@@ -134,28 +145,36 @@ def create_blueprint(ctx: OpsContext) -> Blueprint:
             response.headers["Server-Timing"] = f"app;dur={elapsed:.1f}"
         response.headers.setdefault("Cache-Control", "no-store")
         response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Content-Security-Policy",
-                                    "default-src 'self'; frame-ancestors 'none'")
+        response.headers.setdefault(
+            "Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'"
+        )
         return response
 
     @bp.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> tuple[str, int]:
         code = exc.code or 500
-        return render_template("ops/error.html", code=code, name=exc.name,
-                               description=exc.description), code
+        return render_template(
+            "ops/error.html", code=code, name=exc.name, description=exc.description
+        ), code
 
     @bp.context_processor
     def template_globals() -> dict[str, Any]:
-        return {"csrf_token": session.get(CSRF_FIELD, ""), "account": g.get("ops_account"),
-                "statuses": list(PaymentStatus), "resolutions": list(Resolution),
-                "search_fields": SEARCH_FIELDS, "is_final": states.is_final}
+        return {
+            "csrf_token": session.get(CSRF_FIELD, ""),
+            "account": g.get("ops_account"),
+            "statuses": list(PaymentStatus),
+            "resolutions": list(Resolution),
+            "search_fields": SEARCH_FIELDS,
+            "is_final": states.is_final,
+        }
 
     def require_csrf() -> None:
         sent = request.form.get(CSRF_FIELD, "")
         expected = session.get(CSRF_FIELD, "")
         if not sent or not expected or not hmac.compare_digest(str(sent), str(expected)):
-            log.warning("ops request refused: CSRF token missing or wrong",
-                        extra={"path": request.path})
+            log.warning(
+                "ops request refused: CSRF token missing or wrong", extra={"path": request.path}
+            )
             abort(400, description="The form's CSRF token is missing or wrong: reload the page.")
 
     def current_account() -> OpsAccount | None:
@@ -185,18 +204,22 @@ def create_blueprint(ctx: OpsContext) -> Blueprint:
         name = (request.form.get("username") or "").strip()
         password = request.form.get("password") or ""
         decision = ctx.services.rate_limiter.hit(
-            f"ops-login:{name.lower()}", settings.ops_login_attempts_per_minute,
+            f"ops-login:{name.lower()}",
+            settings.ops_login_attempts_per_minute,
             ctx.services.clock(),
         )
         if not decision.allowed:
-            log.warning("ops sign-in refused: too many attempts",
-                        extra={"user": name, "remote_addr": request.remote_addr})
+            log.warning(
+                "ops sign-in refused: too many attempts",
+                extra={"user": name, "remote_addr": request.remote_addr},
+            )
             flash(f"Too many sign-in attempts; wait {decision.retry_after} s.", "error")
             return render_template("ops/login.html", username=name), 429
         account = authenticate(ctx.accounts, name, password)
         if account is None:
-            log.warning("ops sign-in failed", extra={"user": name,
-                                                     "remote_addr": request.remote_addr})
+            log.warning(
+                "ops sign-in failed", extra={"user": name, "remote_addr": request.remote_addr}
+            )
             flash("Wrong name or password.", "error")
             return render_template("ops/login.html", username=name), 401
         session.clear()  # a new session (and CSRF token) on every sign-in: no fixation
@@ -228,18 +251,30 @@ def create_blueprint(ctx: OpsContext) -> Blueprint:
     def payments() -> tuple[str, int] | str:
         try:
             query = query_from(request.args)
-            page = ops.finder.find(query, cursor=request.args.get("cursor") or None,
-                                   limit=PAGE_SIZE)
+            page = ops.finder.find(
+                query, cursor=request.args.get("cursor") or None, limit=PAGE_SIZE
+            )
         except (BadSearch, OperationRefused) as exc:
             flash(str(exc), "error")
-            return render_template("ops/payments.html", payments=(), next_cursor=None,
-                                   args=request.args, searching=True), 400
-        searching = any((request.args.get(k) or "").strip() for k in
-                        (*SEARCH_FIELDS, "from", "to", "status"))
+            return render_template(
+                "ops/payments.html",
+                payments=(),
+                next_cursor=None,
+                args=request.args,
+                searching=True,
+            ), 400
+        searching = any(
+            (request.args.get(k) or "").strip() for k in (*SEARCH_FIELDS, "from", "to", "status")
+        )
         next_args = {k: v for k, v in request.args.items() if k != "cursor" and v}
-        return render_template("ops/payments.html", payments=page.payments,
-                               next_cursor=page.next_cursor, next_args=next_args,
-                               args=request.args, searching=searching)
+        return render_template(
+            "ops/payments.html",
+            payments=page.payments,
+            next_cursor=page.next_cursor,
+            next_args=next_args,
+            args=request.args,
+            searching=searching,
+        )
 
     @bp.get("/payments/<payment_id>")
     def payment(payment_id: str) -> str:
@@ -247,8 +282,7 @@ def create_blueprint(ctx: OpsContext) -> Blueprint:
             found = ops.get(payment_id)
         except OperationRefused:
             abort(404, description=f"No payment {payment_id}.")
-        return render_template("ops/payment.html", payment=found,
-                               tz=settings.digit_timezone)
+        return render_template("ops/payment.html", payment=found, tz=settings.digit_timezone)
 
     # --- actions (operators only) ---
 
@@ -273,7 +307,9 @@ def create_blueprint(ctx: OpsContext) -> Blueprint:
             return redirect(url_for("ops.payment", payment_id=payment_id))
         try:
             done = ops.resolve(
-                payment_id, operator=operator_name(), resolution=resolution,
+                payment_id,
+                operator=operator_name(),
+                resolution=resolution,
                 note=request.form.get("note", ""),
                 receipt_number=request.form.get("receipt_number"),
             )

@@ -111,8 +111,7 @@ class PaymentQuery:
         }
         if self.bill_id and self.bill_id not in targeted:
             return False
-        if self.consumer_code and all(b.consumer_code != self.consumer_code
-                                      for b in payment.bills):
+        if self.consumer_code and all(b.consumer_code != self.consumer_code for b in payment.bills):
             return False
         if self.receipt_number and self.receipt_number not in payment.receipt_numbers:
             return False
@@ -126,8 +125,11 @@ class PaymentQuery:
 def day_bounds(first: date | None, last: date | None, tz: tzinfo) -> tuple[datetime, datetime]:
     """[start of `first`, start of the day after `last`) in `tz`; open ends are far away."""
     start = datetime.combine(first, time(0), tz) if first else datetime(1970, 1, 2, tzinfo=tz)
-    end = (datetime.combine(last + timedelta(days=1), time(0), tz) if last
-           else datetime(9999, 1, 1, tzinfo=tz))
+    end = (
+        datetime.combine(last + timedelta(days=1), time(0), tz)
+        if last
+        else datetime(9999, 1, 1, tzinfo=tz)
+    )
     return start, end
 
 
@@ -162,8 +164,9 @@ class PaymentFinder:
         self._index = index
         self._tz = tz
 
-    def find(self, query: PaymentQuery, *, cursor: str | None = None,
-             limit: int = 50) -> PaymentPage:
+    def find(
+        self, query: PaymentQuery, *, cursor: str | None = None, limit: int = 50
+    ) -> PaymentPage:
         if limit <= 0:
             raise OperationRefused("BAD_QUERY", "limit must be positive")
         if query.payment_id:
@@ -183,8 +186,9 @@ class PaymentFinder:
         offset = _offset(cursor)
         start, end = day_bounds(query.created_from, query.created_to, self._tz)
         if query.status is not None and query.has_dates:
-            ids = self._index.ids_by_status_between(query.status, start, end, offset=offset,
-                                                    limit=limit + 1)
+            ids = self._index.ids_by_status_between(
+                query.status, start, end, offset=offset, limit=limit + 1
+            )
         elif query.status is not None:
             ids = self._payments.ids_by_status(query.status, offset=offset, limit=limit + 1)
         else:
@@ -228,12 +232,13 @@ class PaymentFinder:
         others = [set(other) for other in lists[1:]]
         return [pid for pid in lists[0] if all(pid in other for other in others)]
 
-    def _filtered(self, query: PaymentQuery, candidates: Sequence[str], offset: int,
-                  limit: int) -> PaymentPage:
+    def _filtered(
+        self, query: PaymentQuery, candidates: Sequence[str], offset: int, limit: int
+    ) -> PaymentPage:
         hits: list[Payment] = []
         position = offset
         while position < len(candidates):
-            chunk = candidates[position:position + self.CHUNK]
+            chunk = candidates[position : position + self.CHUNK]
             loaded = {p.id: p for p in self._payments.get_many(chunk)}
             for i, payment_id in enumerate(chunk):
                 payment = loaded.get(payment_id)
@@ -317,24 +322,37 @@ class PaymentOperations:
         payment = self.get(payment_id)
         actor, now = actor_of(operator), self._clock()
         if payment.status is PaymentStatus.PENDING:
-            updated = states.record(payment, "operator_retry", actor=actor, at=now,
-                                    reason="retry now")
+            updated = states.record(
+                payment, "operator_retry", actor=actor, at=now, reason="retry now"
+            )
         elif payment.status is PaymentStatus.NEEDS_ATTENTION:
             updated = states.transition(
-                payment, PaymentStatus.PENDING, actor=actor, reason="OPERATOR_RETRY", at=now,
+                payment,
+                PaymentStatus.PENDING,
+                actor=actor,
+                reason="OPERATOR_RETRY",
+                at=now,
                 detail={"previousReason": payment.needs_attention_reason},
             )
         else:
-            raise OperationRefused("NOT_RETRYABLE",
-                                   f"payment {payment_id} is {payment.status}: it is final")
+            raise OperationRefused(
+                "NOT_RETRYABLE", f"payment {payment_id} is {payment.status}: it is final"
+            )
         saved = self._save(updated, fence=None)
         self._scheduler().schedule(payment_id, delay_seconds=0)
-        log.info("operator retry", extra={"payment_id": payment_id, "operator": operator,
-                                          "from_status": payment.status.value})
+        log.info(
+            "operator retry",
+            extra={
+                "payment_id": payment_id,
+                "operator": operator,
+                "from_status": payment.status.value,
+            },
+        )
         return saved
 
-    def retry_matching(self, query: PaymentQuery, *, operator: str,
-                       limit: int = RETRY_MATCHING_LIMIT) -> RetrySummary:
+    def retry_matching(
+        self, query: PaymentQuery, *, operator: str, limit: int = RETRY_MATCHING_LIMIT
+    ) -> RetrySummary:
         """Retry every NEEDS_ATTENTION payment matching `query` (its status is ignored)."""
         query = replace(query, status=PaymentStatus.NEEDS_ATTENTION)
         ids = list(self.finder.iter_ids(query, limit=limit))
@@ -377,8 +395,9 @@ class PaymentOperations:
         self._require_resolvable(payment)
         fence = self._leases.acquire(payment_id, ttl_seconds=self._lease_ttl)
         if fence is None:
-            raise OperationRefused("BUSY", "a registration attempt holds this payment; retry "
-                                           "in a minute")
+            raise OperationRefused(
+                "BUSY", "a registration attempt holds this payment; retry in a minute"
+            )
         try:
             payment = self.get(payment_id)  # re-read under the lease
             self._require_resolvable(payment)
@@ -390,14 +409,20 @@ class PaymentOperations:
             else:
                 self._require_nothing_in_digit(payment)
             resolved = states.transition(
-                payment, PaymentStatus.RESOLVED, actor=actor_of(operator),
-                reason=resolution.value, at=self._clock(), detail=detail,
+                payment,
+                PaymentStatus.RESOLVED,
+                actor=actor_of(operator),
+                reason=resolution.value,
+                at=self._clock(),
+                detail=detail,
             )
             saved = self._save(resolved, fence=fence)
         finally:
             self._leases.release(payment_id, fence)
-        log.info("operator resolved payment", extra={
-            "payment_id": payment_id, "operator": operator, "resolution": resolution.value})
+        log.info(
+            "operator resolved payment",
+            extra={"payment_id": payment_id, "operator": operator, "resolution": resolution.value},
+        )
         return saved
 
     @staticmethod
@@ -408,8 +433,9 @@ class PaymentOperations:
                 f"payment {payment.id} is {payment.status}: only NEEDS_ATTENTION can be resolved",
             )
 
-    def _with_verified_receipt(self, payment: Payment,
-                               receipt_number: str) -> tuple[Payment, DigitPayment]:
+    def _with_verified_receipt(
+        self, payment: Payment, receipt_number: str
+    ) -> tuple[Payment, DigitPayment]:
         targets = payment.targeted_bill_ids | {
             i for b in payment.bills for i in (b.bill_id, b.retargeted_from) if i
         }
@@ -427,15 +453,19 @@ class PaymentOperations:
                             "RECEIPT_OF_ANOTHER_PAYMENT",
                             f"receipt {receipt_number} belongs to our payment {owner}",
                         )
-                    claimed = [i for i in self._payments.ids_for_receipt(receipt_number)
-                               if i != payment.id]
+                    claimed = [
+                        i for i in self._payments.ids_for_receipt(receipt_number) if i != payment.id
+                    ]
                     if claimed:
                         raise OperationRefused(
                             "RECEIPT_OF_ANOTHER_PAYMENT",
                             f"receipt {receipt_number} is already recorded on {claimed[0]}",
                         )
-                    details = [d for d in found.details
-                               if d.receipt_number == receipt_number and d.bill_id in targets]
+                    details = [
+                        d
+                        for d in found.details
+                        if d.receipt_number == receipt_number and d.bill_id in targets
+                    ]
                     if details:
                         return _with_receipts(payment, found), found
         raise OperationRefused(
@@ -489,8 +519,10 @@ def _with_receipts(payment: Payment, found: DigitPayment) -> Payment:
             by_bill.get(bill.retargeted_from) if bill.retargeted_from else None
         )
         if detail is not None and bill.receipt_number is None:
-            bill = replace(bill, receipt_number=detail.receipt_number,
-                           receipt_date=detail.receipt_date)
+            bill = replace(
+                bill, receipt_number=detail.receipt_number, receipt_date=detail.receipt_date
+            )
         bills.append(bill)
-    return replace(payment, bills=tuple(bills),
-                   digit_payment_id=payment.digit_payment_id or found.id)
+    return replace(
+        payment, bills=tuple(bills), digit_payment_id=payment.digit_payment_id or found.id
+    )

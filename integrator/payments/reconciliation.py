@@ -68,8 +68,14 @@ class FlagStore(Protocol):
     """Where flags live (store.reconciliation.ReconciliationStore)."""
 
     def flag(
-        self, payment_id: str, *, reason: str, digit_payment_id: str | None,
-        digit_status: str | None, at: datetime, detail: Mapping[str, Any] | None = None,
+        self,
+        payment_id: str,
+        *,
+        reason: str,
+        digit_payment_id: str | None,
+        digit_status: str | None,
+        at: datetime,
+        detail: Mapping[str, Any] | None = None,
     ) -> bool: ...
 
     def clear(self, payment_id: str) -> bool: ...
@@ -163,7 +169,8 @@ class Reconciler:
         found: list[DigitPayment] = []
         for module, bill_ids in sorted(by_module.items()):
             found += self._digit.search_payments(
-                tenant_id=payment.tenant_id, module=module, bill_ids=bill_ids)
+                tenant_id=payment.tenant_id, module=module, bill_ids=bill_ids
+            )
         verdict, digit_payment = verdict_for(payment, found)
         return Check(payment_id=payment.id, verdict=verdict, digit_payment=digit_payment)
 
@@ -176,24 +183,36 @@ class Reconciler:
             report.healthy += 1
             if self._flags.clear(payment.id):
                 report.cleared.append(payment.id)
-                self._record(payment.id, CLEARED_EVENT, reason="live in DIGIT again",
-                             detail=self._detail(payment, result))
+                self._record(
+                    payment.id,
+                    CLEARED_EVENT,
+                    reason="live in DIGIT again",
+                    detail=self._detail(payment, result),
+                )
             return result
         digit = result.digit_payment
         new = self._flags.flag(
-            payment.id, reason=result.verdict.value,
+            payment.id,
+            reason=result.verdict.value,
             digit_payment_id=digit.id if digit else payment.digit_payment_id,
-            digit_status=(digit.payment_status if digit else None), at=now,
+            digit_status=(digit.payment_status if digit else None),
+            at=now,
             detail=self._detail(payment, result),
         )
         if new:
             report.newly_flagged.append(payment.id)
-            self._record(payment.id, FLAGGED_EVENT, reason=result.verdict.value,
-                         detail=self._detail(payment, result))
+            self._record(
+                payment.id,
+                FLAGGED_EVENT,
+                reason=result.verdict.value,
+                detail=self._detail(payment, result),
+            )
             if self._on_flag is not None:
                 self._on_flag(result.verdict.value)
-            log.warning("reconciliation flagged a payment", extra={
-                "payment_id": payment.id, "verdict": result.verdict.value})
+            log.warning(
+                "reconciliation flagged a payment",
+                extra={"payment_id": payment.id, "verdict": result.verdict.value},
+            )
         else:
             report.still_flagged.append(payment.id)
         return result
@@ -207,7 +226,8 @@ class Reconciler:
         try:
             while limit is None or report.checked < limit:
                 ids = self._payments.ids_by_status(
-                    PaymentStatus.REGISTERED, offset=offset, limit=BATCH)
+                    PaymentStatus.REGISTERED, offset=offset, limit=BATCH
+                )
                 offset += len(ids)
                 batch = self._payments.get_many([i for i in ids if i not in seen])
                 for payment in batch:
@@ -225,20 +245,30 @@ class Reconciler:
                         raise
                     except DigitError as exc:
                         report.errors += 1
-                        log.warning("reconciliation could not check a payment", extra={
-                            "payment_id": payment.id, "error": type(exc).__name__})
+                        log.warning(
+                            "reconciliation could not check a payment",
+                            extra={"payment_id": payment.id, "error": type(exc).__name__},
+                        )
                 if len(ids) < BATCH:
                     break
         except STOP_ON as exc:
             report.complete = False
             report.stopped_by = type(exc).__name__
-            log.warning("reconciliation stopped: DIGIT gives no usable answer",
-                        extra={"error": type(exc).__name__})
+            log.warning(
+                "reconciliation stopped: DIGIT gives no usable answer",
+                extra={"error": type(exc).__name__},
+            )
         report.finished_at = self._clock()
         self._flags.save_last_run(report.summary())
-        log.info("reconciliation finished", extra={
-            "checked": report.checked, "flagged": len(report.newly_flagged),
-            "cleared": len(report.cleared), "complete": report.complete})
+        log.info(
+            "reconciliation finished",
+            extra={
+                "checked": report.checked,
+                "flagged": len(report.newly_flagged),
+                "cleared": len(report.cleared),
+                "complete": report.complete,
+            },
+        )
         return report
 
     # --- the payment's history ---
@@ -254,8 +284,9 @@ class Reconciler:
             "billIds": list(payment.bill_ids),
         }
 
-    def _record(self, payment_id: str, event: str, *, reason: str,
-                detail: Mapping[str, Any]) -> None:
+    def _record(
+        self, payment_id: str, event: str, *, reason: str, detail: Mapping[str, Any]
+    ) -> None:
         """Append a history entry (status unchanged); retried when the payment moved meanwhile."""
         for _ in range(3):
             payment = self._payments.get(payment_id)
@@ -263,8 +294,9 @@ class Reconciler:
                 return
             try:
                 self._payments.save(
-                    states.record(payment, event, actor=ACTOR, at=self._clock(), reason=reason,
-                                  detail=detail),
+                    states.record(
+                        payment, event, actor=ACTOR, at=self._clock(), reason=reason, detail=detail
+                    ),
                     fence=None,
                 )
                 return

@@ -154,8 +154,9 @@ class Registrar:
         started = time.monotonic()
         try:
             if payment.create_sent:
-                decided = self._settle_from_lookup(payment, fence=fence, actor=actor,
-                                                   started=started)
+                decided = self._settle_from_lookup(
+                    payment, fence=fence, actor=actor, started=started
+                )
                 if decided is not None:
                     return decided
             payment = self._record_create_sent(payment, fence=fence, actor=actor)
@@ -164,27 +165,49 @@ class Registrar:
                 return AttemptOutcome(result=AttemptResult.BUSY, payment=payment)
         except DigitRejected as exc:
             if LOOK_AFTER_CODES & set(exc.codes):
-                return self._after_already_paid(payment, exc, fence=fence, actor=actor,
-                                                started=started)
+                return self._after_already_paid(
+                    payment, exc, fence=fence, actor=actor, started=started
+                )
             if BILL_EXPIRED in exc.codes:
-                return self._after_bill_expired(payment, exc, fence=fence, actor=actor,
-                                                started=started)
+                return self._after_bill_expired(
+                    payment, exc, fence=fence, actor=actor, started=started
+                )
             return self._needs_attention(
-                payment, reason="DIGIT_REJECTED", codes=exc.codes, error=str(exc),
-                fence=fence, actor=actor, started=started,
+                payment,
+                reason="DIGIT_REJECTED",
+                codes=exc.codes,
+                error=str(exc),
+                fence=fence,
+                actor=actor,
+                started=started,
             )
         except DigitAuthError as exc:
-            outcome = self._pending(payment, result=AttemptResult.AUTH_BLOCKED, exc=exc,
-                                    fence=fence, actor=actor, started=started, spend=False)
+            outcome = self._pending(
+                payment,
+                result=AttemptResult.AUTH_BLOCKED,
+                exc=exc,
+                fence=fence,
+                actor=actor,
+                started=started,
+                spend=False,
+            )
             return outcome
         except (DigitUnavailable, DigitOutcomeUnknown) as exc:
-            outcome = self._pending(payment, result=AttemptResult.RETRY_LATER, exc=exc,
-                                    fence=fence, actor=actor, started=started, spend=True)
+            outcome = self._pending(
+                payment,
+                result=AttemptResult.RETRY_LATER,
+                exc=exc,
+                fence=fence,
+                actor=actor,
+                started=started,
+                spend=True,
+            )
             if payment.create_sent:
                 raise _KeepLease(outcome) from exc
             return outcome
-        return self._registered(payment, created_payment, reason="created", fence=fence,
-                                actor=actor, started=started)
+        return self._registered(
+            payment, created_payment, reason="created", fence=fence, actor=actor, started=started
+        )
 
     def _record_create_sent(self, payment: Payment, *, fence: int, actor: str) -> Payment:
         """Get the token first (a login may take a while), then record durably that a create
@@ -207,8 +230,9 @@ class Registrar:
         self, payment: Payment, *, fence: int, actor: str, started: float
     ) -> AttemptOutcome | None:
         """Look before creating again. None when DIGIT holds nothing for these bills."""
-        return self._settle(payment, self.lookup(payment), fence=fence, actor=actor,
-                            started=started)
+        return self._settle(
+            payment, self.lookup(payment), fence=fence, actor=actor, started=started
+        )
 
     def _settle(
         self, payment: Payment, found: Lookup, *, fence: int, actor: str, started: float
@@ -218,11 +242,13 @@ class Registrar:
         if found.duplicated:
             return self._duplicated(payment, found, fence=fence, actor=actor, started=started)
         if found.ours is not None:
-            return self._registered(payment, found.ours, reason="adopted", fence=fence,
-                                    actor=actor, started=started)
+            return self._registered(
+                payment, found.ours, reason="adopted", fence=fence, actor=actor, started=started
+            )
         if found.others:
-            return self._paid_elsewhere(payment, found.others, fence=fence, actor=actor,
-                                        started=started)
+            return self._paid_elsewhere(
+                payment, found.others, fence=fence, actor=actor, started=started
+            )
         return None
 
     def _after_already_paid(
@@ -232,17 +258,36 @@ class Registrar:
         try:
             found = self.lookup(payment)
         except (DigitUnavailable, DigitOutcomeUnknown) as lookup_exc:
-            return self._pending(payment, result=AttemptResult.RETRY_LATER, exc=lookup_exc,
-                                 fence=fence, actor=actor, started=started, spend=True)
+            return self._pending(
+                payment,
+                result=AttemptResult.RETRY_LATER,
+                exc=lookup_exc,
+                fence=fence,
+                actor=actor,
+                started=started,
+                spend=True,
+            )
         except DigitAuthError as lookup_exc:
-            return self._pending(payment, result=AttemptResult.AUTH_BLOCKED, exc=lookup_exc,
-                                 fence=fence, actor=actor, started=started, spend=False)
+            return self._pending(
+                payment,
+                result=AttemptResult.AUTH_BLOCKED,
+                exc=lookup_exc,
+                fence=fence,
+                actor=actor,
+                started=started,
+                spend=False,
+            )
         settled = self._settle(payment, found, fence=fence, actor=actor, started=started)
         if settled is not None:
             return settled
         return self._needs_attention(
-            payment, reason="DIGIT_REJECTED", codes=exc.codes, error=str(exc),
-            fence=fence, actor=actor, started=started,
+            payment,
+            reason="DIGIT_REJECTED",
+            codes=exc.codes,
+            error=str(exc),
+            fence=fence,
+            actor=actor,
+            started=started,
         )
 
     def _after_bill_expired(
@@ -254,15 +299,27 @@ class Registrar:
         """
         try:
             moved = self._retargeted(payment)
-        except (DigitUnavailable, DigitOutcomeUnknown, DigitAuthError, DigitRejected
-                ) as fetch_exc:
+        except (DigitUnavailable, DigitOutcomeUnknown, DigitAuthError, DigitRejected) as fetch_exc:
             # the create was refused (nothing written); the fetch gave no usable answer
-            return self._pending(payment, result=AttemptResult.RETRY_LATER, exc=fetch_exc,
-                                 fence=fence, actor=actor, started=started, spend=True)
+            return self._pending(
+                payment,
+                result=AttemptResult.RETRY_LATER,
+                exc=fetch_exc,
+                fence=fence,
+                actor=actor,
+                started=started,
+                spend=True,
+            )
         if isinstance(moved, str):
-            return self._needs_attention(payment, reason=moved, codes=exc.codes,
-                                         error=f"{moved}: {exc}", fence=fence, actor=actor,
-                                         started=started)
+            return self._needs_attention(
+                payment,
+                reason=moved,
+                codes=exc.codes,
+                error=f"{moved}: {exc}",
+                fence=fence,
+                actor=actor,
+                started=started,
+            )
         payment = self._save(moved, fence)
         try:
             payment = self._record_create_sent(payment, fence=fence, actor=actor)
@@ -271,21 +328,42 @@ class Registrar:
                 return AttemptOutcome(result=AttemptResult.BUSY, payment=payment)
         except DigitRejected as again:
             if LOOK_AFTER_CODES & set(again.codes):
-                return self._after_already_paid(payment, again, fence=fence, actor=actor,
-                                                started=started)
+                return self._after_already_paid(
+                    payment, again, fence=fence, actor=actor, started=started
+                )
             return self._needs_attention(
-                payment, reason="DIGIT_REJECTED", codes=again.codes, error=str(again),
-                fence=fence, actor=actor, started=started,
+                payment,
+                reason="DIGIT_REJECTED",
+                codes=again.codes,
+                error=str(again),
+                fence=fence,
+                actor=actor,
+                started=started,
             )
         except DigitAuthError as auth_exc:
-            return self._pending(payment, result=AttemptResult.AUTH_BLOCKED, exc=auth_exc,
-                                 fence=fence, actor=actor, started=started, spend=False)
+            return self._pending(
+                payment,
+                result=AttemptResult.AUTH_BLOCKED,
+                exc=auth_exc,
+                fence=fence,
+                actor=actor,
+                started=started,
+                spend=False,
+            )
         except (DigitUnavailable, DigitOutcomeUnknown) as unknown:
-            outcome = self._pending(payment, result=AttemptResult.RETRY_LATER, exc=unknown,
-                                    fence=fence, actor=actor, started=started, spend=True)
+            outcome = self._pending(
+                payment,
+                result=AttemptResult.RETRY_LATER,
+                exc=unknown,
+                fence=fence,
+                actor=actor,
+                started=started,
+                spend=True,
+            )
             raise _KeepLease(outcome) from unknown
-        return self._registered(payment, created_payment, reason="created", fence=fence,
-                                actor=actor, started=started)
+        return self._registered(
+            payment, created_payment, reason="created", fence=fence, actor=actor, started=started
+        )
 
     def _retargeted(self, payment: Payment) -> Payment | str:
         """`payment` moved onto each consumer's current bill, or the NEEDS_ATTENTION reason."""
@@ -293,7 +371,8 @@ class Registrar:
         moves: list[dict[str, str]] = []
         for bill in payment.bills:
             current = self._digit.fetch_bills(
-                tenant_id=payment.tenant_id, business_service=bill.business_service,
+                tenant_id=payment.tenant_id,
+                business_service=bill.business_service,
                 consumer_code=bill.consumer_code,
             )
             if not current:
@@ -304,24 +383,34 @@ class Registrar:
                 continue
             if not may_retarget(bill, successor.total_amount):
                 return BILL_EXPIRED_TOTAL_CHANGED
-            moved = retarget(bill, new_bill_id=successor.id,
-                             new_bill_number=successor.bill_number,
-                             new_total=successor.total_amount)
+            moved = retarget(
+                bill,
+                new_bill_id=successor.id,
+                new_bill_number=successor.bill_number,
+                new_total=successor.total_amount,
+            )
             bills.append(replace(moved, balance_left=successor.total_amount - bill.amount))
-            moves.append({"from": bill.bill_id, "to": successor.id,
-                          "total": str(successor.total_amount)})
+            moves.append(
+                {"from": bill.bill_id, "to": successor.id, "total": str(successor.total_amount)}
+            )
         if not moves:
             # DIGIT still serves the same bills: nothing to move onto; a person must look.
             return BILL_EXPIRED_NO_BILL
         log.info("payment re-targeted", extra={"payment_id": payment.id, "moves": moves})
-        return states.record(replace(payment, bills=tuple(bills)), event="retargeted",
-                             actor="registrar", at=self._clock(), reason=BILL_EXPIRED,
-                             detail={"moves": moves})
+        return states.record(
+            replace(payment, bills=tuple(bills)),
+            event="retargeted",
+            actor="registrar",
+            at=self._clock(),
+            reason=BILL_EXPIRED,
+            detail={"moves": moves},
+        )
 
     # --- giving up ---
 
-    def give_up(self, payment_id: str, *, actor: str,
-                reason: str = RETRIES_EXHAUSTED) -> AttemptOutcome:
+    def give_up(
+        self, payment_id: str, *, actor: str, reason: str = RETRIES_EXHAUSTED
+    ) -> AttemptOutcome:
         """Stop retrying a PENDING payment: NEEDS_ATTENTION with `reason` and the last DIGIT
         codes. If a create may have reached DIGIT, look first (a found payment is adopted);
         when DIGIT cannot be asked, the operator decides. Never deletes anything.
@@ -336,11 +425,14 @@ class Registrar:
         started = time.monotonic()
         if payment.create_sent:
             try:
-                decided = self._settle_from_lookup(payment, fence=fence, actor=actor,
-                                                   started=started)
+                decided = self._settle_from_lookup(
+                    payment, fence=fence, actor=actor, started=started
+                )
             except DigitError as exc:
-                log.warning("look-up before giving up failed", extra={
-                    "payment_id": payment.id, "error": type(exc).__name__})
+                log.warning(
+                    "look-up before giving up failed",
+                    extra={"payment_id": payment.id, "error": type(exc).__name__},
+                )
                 decided = None
             if decided is not None:
                 self._leases.release(payment_id, fence)
@@ -348,8 +440,16 @@ class Registrar:
         last = last_attempt(payment)
         codes = last.codes if last is not None else ()
         error = f"{reason}: last error {payment.last_error or 'none'}"
-        outcome = self._needs_attention(payment, reason=reason, codes=codes, error=error,
-                                        fence=fence, actor=actor, started=started, count=False)
+        outcome = self._needs_attention(
+            payment,
+            reason=reason,
+            codes=codes,
+            error=error,
+            fence=fence,
+            actor=actor,
+            started=started,
+            count=False,
+        )
         self._leases.release(payment_id, fence)
         return outcome
 
@@ -373,8 +473,11 @@ class Registrar:
                     others[found.id] = found
         # a live payment of ours is the one to adopt; a cancelled one only if nothing else
         ranked = sorted(ours.values(), key=lambda p: not p.is_live)
-        return Lookup(ours=ranked[0] if ranked else None, others=tuple(others.values()),
-                      all_ours=tuple(ranked))
+        return Lookup(
+            ours=ranked[0] if ranked else None,
+            others=tuple(others.values()),
+            all_ours=tuple(ranked),
+        )
 
     @staticmethod
     def _modules_by_bill(payment: Payment) -> dict[str, str]:
@@ -385,8 +488,10 @@ class Registrar:
                 modules[bill.retargeted_from] = bill.business_service
         # Every targeted id came from one of the bills above (re-targeting keeps the origin).
         fallback = payment.bills[0].business_service
-        return {bid: modules.get(bid, fallback) for bid in
-                payment.targeted_bill_ids | set(payment.bill_ids)}
+        return {
+            bid: modules.get(bid, fallback)
+            for bid in payment.targeted_bill_ids | set(payment.bill_ids)
+        }
 
     # --- what we send ---
 
@@ -404,15 +509,20 @@ class Registrar:
             payer_name=payment.payer_name,
             mobile_number=payment.mobile_number,
             lines=tuple(
-                PaymentLine(bill_id=b.bill_id, business_service=b.business_service,
-                            amount=b.amount, total_due=b.total_due)
+                PaymentLine(
+                    bill_id=b.bill_id,
+                    business_service=b.business_service,
+                    amount=b.amount,
+                    total_due=b.total_due,
+                )
                 for b in payment.bills
             ),
             transaction_number=transaction_number,
             instrument_number=payment.instrument_number,
             instrument_date=(
                 instrument_date_start(payment.instrument_date, self._tz)
-                if payment.instrument_date else None
+                if payment.instrument_date
+                else None
             ),
             additional_details={
                 PAYMENT_ID_KEY: payment.id,
@@ -425,89 +535,175 @@ class Registrar:
     # --- recording outcomes ---
 
     def _registered(
-        self, payment: Payment, digit_payment: DigitPayment, *, reason: str, fence: int,
-        actor: str, started: float,
+        self,
+        payment: Payment,
+        digit_payment: DigitPayment,
+        *,
+        reason: str,
+        fence: int,
+        actor: str,
+        started: float,
     ) -> AttemptOutcome:
         receipts = {d.bill_id: d for d in digit_payment.details}
         bills = tuple(
-            replace(b, receipt_number=receipts[b.bill_id].receipt_number,
-                    receipt_date=receipts[b.bill_id].receipt_date)
-            if b.bill_id in receipts else b
+            replace(
+                b,
+                receipt_number=receipts[b.bill_id].receipt_number,
+                receipt_date=receipts[b.bill_id].receipt_date,
+            )
+            if b.bill_id in receipts
+            else b
             for b in payment.bills
         )
         missing = [b.bill_id for b in bills if not b.receipt_number]
         now = self._clock()
         latency = _ms_since(started)
-        payment = replace(payment, bills=bills, digit_payment_id=digit_payment.id,
-                          attempts=payment.attempts + 1, last_error=None)
-        payment = states.record(payment, event="attempt", actor=actor, at=now,
-                                reason=reason, latency_ms=latency,
-                                detail={"digitPaymentId": digit_payment.id})
+        payment = replace(
+            payment,
+            bills=bills,
+            digit_payment_id=digit_payment.id,
+            attempts=payment.attempts + 1,
+            last_error=None,
+        )
+        payment = states.record(
+            payment,
+            event="attempt",
+            actor=actor,
+            at=now,
+            reason=reason,
+            latency_ms=latency,
+            detail={"digitPaymentId": digit_payment.id},
+        )
         if missing:
             # DIGIT holds our payment but not for every bill: a person must look.
             return self._needs_attention(
-                payment, reason="RECEIPT_MISSING", codes=(), fence=fence, actor=actor,
-                started=started, error=f"no receipt for bills {missing}", count=False,
+                payment,
+                reason="RECEIPT_MISSING",
+                codes=(),
+                fence=fence,
+                actor=actor,
+                started=started,
+                error=f"no receipt for bills {missing}",
+                count=False,
             )
         payment = self._save(
-            states.transition(payment, PaymentStatus.REGISTERED, actor=actor, reason=reason,
-                              at=now, latency_ms=latency),
+            states.transition(
+                payment,
+                PaymentStatus.REGISTERED,
+                actor=actor,
+                reason=reason,
+                at=now,
+                latency_ms=latency,
+            ),
             fence,
         )
         events.current().payment_registered(payment)
-        log.info("payment registered", extra={"payment_id": payment.id, "how": reason,
-                                              "latency_ms": latency})
+        log.info(
+            "payment registered",
+            extra={"payment_id": payment.id, "how": reason, "latency_ms": latency},
+        )
         return AttemptOutcome(result=AttemptResult.REGISTERED, payment=payment)
 
     def _duplicated(
         self, payment: Payment, found: Lookup, *, fence: int, actor: str, started: float
     ) -> AttemptOutcome:
-        receipts = sorted(d.receipt_number for p in found.all_ours if p.is_live
-                          for d in p.details)
+        receipts = sorted(d.receipt_number for p in found.all_ours if p.is_live for d in p.details)
         return self._needs_attention(
-            payment, reason="DUPLICATE_IN_DIGIT", codes=(), fence=fence, actor=actor,
+            payment,
+            reason="DUPLICATE_IN_DIGIT",
+            codes=(),
+            fence=fence,
+            actor=actor,
             started=started,
             error=f"DIGIT holds more than one payment of ours: receipts {receipts}",
         )
 
     def _paid_elsewhere(
-        self, payment: Payment, others: Iterable[DigitPayment], *, fence: int, actor: str,
+        self,
+        payment: Payment,
+        others: Iterable[DigitPayment],
+        *,
+        fence: int,
+        actor: str,
         started: float,
     ) -> AttemptOutcome:
-        receipts = sorted(d.receipt_number for p in others for d in p.details
-                          if d.bill_id in payment.targeted_bill_ids | set(payment.bill_ids))
+        receipts = sorted(
+            d.receipt_number
+            for p in others
+            for d in p.details
+            if d.bill_id in payment.targeted_bill_ids | set(payment.bill_ids)
+        )
         return self._needs_attention(
-            payment, reason="BILL_PAID_ELSEWHERE", codes=("BILL_ALREADY_PAID",), fence=fence,
-            actor=actor, started=started,
+            payment,
+            reason="BILL_PAID_ELSEWHERE",
+            codes=("BILL_ALREADY_PAID",),
+            fence=fence,
+            actor=actor,
+            started=started,
             error=f"DIGIT holds another payment for these bills: receipts {receipts}",
         )
 
     def _needs_attention(
-        self, payment: Payment, *, reason: str, codes: Iterable[str], fence: int, actor: str,
-        started: float, error: str | None = None, count: bool = True,
+        self,
+        payment: Payment,
+        *,
+        reason: str,
+        codes: Iterable[str],
+        fence: int,
+        actor: str,
+        started: float,
+        error: str | None = None,
+        count: bool = True,
     ) -> AttemptOutcome:
         now = self._clock()
         codes = tuple(codes)
         latency = _ms_since(started)
         if count:
             payment = replace(payment, attempts=payment.attempts + 1)
-            payment = states.record(payment, event="attempt", actor=actor, at=now,
-                                    reason=reason, codes=codes, latency_ms=latency)
+            payment = states.record(
+                payment,
+                event="attempt",
+                actor=actor,
+                at=now,
+                reason=reason,
+                codes=codes,
+                latency_ms=latency,
+            )
         payment = replace(payment, last_error=error or reason)
         payment = self._save(
-            states.transition(payment, PaymentStatus.NEEDS_ATTENTION, actor=actor,
-                              reason=reason, at=now, codes=codes, latency_ms=latency),
+            states.transition(
+                payment,
+                PaymentStatus.NEEDS_ATTENTION,
+                actor=actor,
+                reason=reason,
+                at=now,
+                codes=codes,
+                latency_ms=latency,
+            ),
             fence,
         )
         events.current().payment_needs_attention(payment)
-        log.warning("payment needs attention", extra={"payment_id": payment.id,
-                                                       "reason": reason, "codes": list(codes)})
-        return AttemptOutcome(result=AttemptResult.NEEDS_ATTENTION, payment=payment,
-                              error=error or reason, codes=codes)
+        log.warning(
+            "payment needs attention",
+            extra={"payment_id": payment.id, "reason": reason, "codes": list(codes)},
+        )
+        return AttemptOutcome(
+            result=AttemptResult.NEEDS_ATTENTION,
+            payment=payment,
+            error=error or reason,
+            codes=codes,
+        )
 
     def _pending(
-        self, payment: Payment, *, result: AttemptResult, exc: DigitError, fence: int,
-        actor: str, started: float, spend: bool,
+        self,
+        payment: Payment,
+        *,
+        result: AttemptResult,
+        exc: DigitError,
+        fence: int,
+        actor: str,
+        started: float,
+        spend: bool,
     ) -> AttemptOutcome:
         """The attempt ended without an answer: record it, stay PENDING."""
         now = self._clock()
@@ -516,16 +712,22 @@ class Registrar:
             payment = replace(payment, attempts=payment.attempts + 1)
         payment = replace(payment, last_error=error)
         payment = states.record(
-            payment, event="attempt", actor=actor, at=now, reason=type(exc).__name__,
-            codes=exc.codes, latency_ms=_ms_since(started),
+            payment,
+            event="attempt",
+            actor=actor,
+            at=now,
+            reason=type(exc).__name__,
+            codes=exc.codes,
+            latency_ms=_ms_since(started),
             detail={"spent": spend},
         )
         try:
             payment = self._save(payment, fence)
         except PaymentStoreError:
             log.exception("could not record attempt", extra={"payment_id": payment.id})
-        return AttemptOutcome(result=result, payment=payment, error=error, codes=exc.codes,
-                              cause=type(exc).__name__)
+        return AttemptOutcome(
+            result=result, payment=payment, error=error, codes=exc.codes, cause=type(exc).__name__
+        )
 
     def _save(self, payment: Payment, fence: int) -> Payment:
         return self._payments.save(payment, fence=fence)
@@ -561,8 +763,14 @@ def _ms_since(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
 
-def retarget(bill: PaymentBill, *, new_bill_id: str, new_bill_number: str,
-             new_total: Any) -> PaymentBill:
+def retarget(
+    bill: PaymentBill, *, new_bill_id: str, new_bill_number: str, new_total: Any
+) -> PaymentBill:
     """`bill` moved onto DIGIT's successor bill (kept for the worker's BILL_EXPIRED path)."""
-    return replace(bill, bill_id=new_bill_id, bill_number=new_bill_number, total_due=new_total,
-                   retargeted_from=bill.retargeted_from or bill.bill_id)
+    return replace(
+        bill,
+        bill_id=new_bill_id,
+        bill_number=new_bill_number,
+        total_due=new_total,
+        retargeted_from=bill.retargeted_from or bill.bill_id,
+    )

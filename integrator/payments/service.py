@@ -149,8 +149,7 @@ class PaymentService:
                 bill=bill,
                 payability=rules.payability(
                     bill,
-                    payment_rules.get(bill.business_service)
-                    or _strict_rule(bill.business_service),
+                    payment_rules.get(bill.business_service) or _strict_rule(bill.business_service),
                     advance_cap=self._settings.advance_cap,
                 ),
                 pending_payment=pending[i],
@@ -160,9 +159,11 @@ class PaymentService:
 
     def _pending_payments(self, bills: Sequence[Bill]) -> list[PendingPayment | None]:
         """For each bill, our unfinished payment for its consumer (one Redis read for all)."""
-        return self._pending_by_ids(self._payments.pending_for_consumers(
-            [(b.tenant_id, b.business_service, b.consumer_code) for b in bills]
-        ))
+        return self._pending_by_ids(
+            self._payments.pending_for_consumers(
+                [(b.tenant_id, b.business_service, b.consumer_code) for b in bills]
+            )
+        )
 
     def _pending_by_ids(self, ids: Sequence[str | None]) -> list[PendingPayment | None]:
         """The unfinished payments `ids` name (None where none), read in one go."""
@@ -170,7 +171,8 @@ class PaymentService:
         by_id = {p.id: p for p in found}
         return [
             PendingPayment(id=by_id[i].id, status=by_id[i].status.value)
-            if i and i in by_id else None
+            if i and i in by_id
+            else None
             for i in ids
         ]
 
@@ -200,9 +202,13 @@ class PaymentService:
             field = f"bills[{i}].billId"
             bill = bills.get(line.bill_id)
             if bill is None or bill.tenant_id != request.tenant_id:
-                violations.append(Violation(
-                    code="BILL_NOT_FOUND", field=field,
-                    message=f"no bill {line.bill_id} in {request.tenant_id}"))
+                violations.append(
+                    Violation(
+                        code="BILL_NOT_FOUND",
+                        field=field,
+                        message=f"no bill {line.bill_id} in {request.tenant_id}",
+                    )
+                )
                 continue
             rule = payment_rules.get(bill.business_service) or _strict_rule(bill.business_service)
             mode_rules.append(rule)
@@ -235,8 +241,10 @@ class PaymentService:
             found = self._digit.search_bills(tenant_id=request.tenant_id, bill_ids=ids)
             return {b.id: b for b in found}, False
         except NO_ANSWER as exc:
-            log.warning("DIGIT unreachable while checking a payment; trying snapshots",
-                        extra={"error": type(exc).__name__})
+            log.warning(
+                "DIGIT unreachable while checking a payment; trying snapshots",
+                extra={"error": type(exc).__name__},
+            )
         max_age = timedelta(seconds=self._settings.snapshot_max_age_seconds)
         snapshots: dict[str, Bill] = {}
         for bill_id in ids:
@@ -258,27 +266,37 @@ class PaymentService:
                 latest = {
                     b.consumer_code: b
                     for b in self._digit.search_bills(
-                        tenant_id=request.tenant_id, business_service=service,
+                        tenant_id=request.tenant_id,
+                        business_service=service,
                         consumer_codes=sorted({b.consumer_code for b in group}),
                     )
                 }
                 for bill in group:
                     newest = latest.get(bill.consumer_code)
                     if newest is not None and newest.id != bill.id:
-                        violations.append(Violation(
-                            code="BILL_SUPERSEDED", field=field_of[bill.id],
-                            message=f"bill {bill.id} was replaced by {newest.id}; fetch again"))
+                        violations.append(
+                            Violation(
+                                code="BILL_SUPERSEDED",
+                                field=field_of[bill.id],
+                                message=f"bill {bill.id} was replaced by {newest.id}; fetch again",
+                            )
+                        )
                 # DIGIT's back-update lags: a paid bill still looks ACTIVE for a while (digest 6)
                 paid = self._digit.search_payments(
-                    tenant_id=request.tenant_id, module=service,
+                    tenant_id=request.tenant_id,
+                    module=service,
                     bill_ids=[b.id for b in group],
                 )
                 paid_ids = {d.bill_id for p in paid if p.is_live for d in p.details}
                 for bill in group:
                     if bill.id in paid_ids:
-                        violations.append(Violation(
-                            code="BILL_ALREADY_PAID", field=field_of[bill.id],
-                            message=f"DIGIT already holds a payment for bill {bill.id}"))
+                        violations.append(
+                            Violation(
+                                code="BILL_ALREADY_PAID",
+                                field=field_of[bill.id],
+                                message=f"DIGIT already holds a payment for bill {bill.id}",
+                            )
+                        )
         except NO_ANSWER as exc:
             # The bill itself was read a moment ago; without these checks we cannot accept.
             raise DigitUnreachable(retry_after=DIGIT_RETRY_AFTER) from exc
@@ -320,9 +338,16 @@ class PaymentService:
         except Exception:
             log.exception("could not schedule registration", extra={"payment_id": payment.id})
         events.current().payment_accepted(payment)
-        log.info("payment accepted", extra={
-            "payment_id": payment.id, "device_id": device.id, "provisional": payment.provisional,
-            "amount": str(payment.total_amount), "bills": len(payment.bills)})
+        log.info(
+            "payment accepted",
+            extra={
+                "payment_id": payment.id,
+                "device_id": device.id,
+                "provisional": payment.provisional,
+                "amount": str(payment.total_amount),
+                "bills": len(payment.bills),
+            },
+        )
         self._ensure_replicated()
         return AcceptOutcome(payment=self._register_within_budget(payment))
 
@@ -336,16 +361,23 @@ class PaymentService:
         payment = self._payments.get(payment_id or "")
         if payment is None:  # cannot happen: the record and the payment are written together
             raise RequestInFlight(retry_after=1)
-        if (payment.status is PaymentStatus.PENDING and payment.attempts == 0
-                and self._leases.current(payment.id) is not None
-                and self._clock() - payment.created_at
-                < timedelta(seconds=self._settings.registration_budget_seconds + 1)):
+        if (
+            payment.status is PaymentStatus.PENDING
+            and payment.attempts == 0
+            and self._leases.current(payment.id) is not None
+            and self._clock() - payment.created_at
+            < timedelta(seconds=self._settings.registration_budget_seconds + 1)
+        ):
             # The first request is still registering it inline and has not answered yet.
             raise RequestInFlight(retry_after=1)
         return AcceptOutcome(payment=payment, replayed=True)
 
     def _new_payment(
-        self, device: Device, key: str, fingerprint: str, request: PaymentRequest,
+        self,
+        device: Device,
+        key: str,
+        fingerprint: str,
+        request: PaymentRequest,
         checked: _Checked,
     ) -> Payment:
         now = self._clock()
@@ -380,9 +412,15 @@ class PaymentService:
             collected_at=request.collected_at,
             bills=bills,
             created_at=now,
-            history=(HistoryEntry(at=now, actor=actor, event="accepted",
-                                  to_status=PaymentStatus.PENDING,
-                                  reason="provisional" if checked.provisional else "checked"),),
+            history=(
+                HistoryEntry(
+                    at=now,
+                    actor=actor,
+                    event="accepted",
+                    to_status=PaymentStatus.PENDING,
+                    reason="provisional" if checked.provisional else "checked",
+                ),
+            ),
         )
 
     def _register_within_budget(self, payment: Payment) -> Payment:
@@ -450,8 +488,12 @@ def canonical(request: PaymentRequest) -> dict[str, Any]:
 
 def _strict_rule(business_service: str) -> PaymentRule:
     """No MDMS rule for the service: the strictest reading (exact amount only)."""
-    return PaymentRule(business_service=business_service, part_payment_allowed=False,
-                       advance_allowed=False, min_amount_payable=None)
+    return PaymentRule(
+        business_service=business_service,
+        part_payment_allowed=False,
+        advance_allowed=False,
+        min_amount_payable=None,
+    )
 
 
 def _receipt(payment: DigitPayment, *, detail_index: int) -> Receipt:
@@ -469,7 +511,10 @@ def _receipt(payment: DigitPayment, *, detail_index: int) -> Receipt:
         payment_mode=payment.payment_mode,
         amount_paid=detail.amount_paid,
         total_due=detail.total_due,
-        lines=tuple(ReceiptLine(tax_head_code=line.tax_head_code, amount=line.adjusted_amount)
-                    for line in detail.lines if line.adjusted_amount != Decimal(0)),
+        lines=tuple(
+            ReceiptLine(tax_head_code=line.tax_head_code, amount=line.adjusted_amount)
+            for line in detail.lines
+            if line.adjusted_amount != Decimal(0)
+        ),
         payment_id=payment.id,
     )

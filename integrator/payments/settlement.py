@@ -191,9 +191,22 @@ def iter_settlement_rows(
 
 
 CSV_COLUMNS: tuple[str, ...] = (
-    "paymentId", "deviceId", "idempotencyKey", "tenantId", "billId", "billNumber",
-    "consumerCode", "businessService", "amount", "paymentMode", "status", "receiptNumber",
-    "collectedAt", "acceptedAt", "registeredAt", "resolution",
+    "paymentId",
+    "deviceId",
+    "idempotencyKey",
+    "tenantId",
+    "billId",
+    "billNumber",
+    "consumerCode",
+    "businessService",
+    "amount",
+    "paymentMode",
+    "status",
+    "receiptNumber",
+    "collectedAt",
+    "acceptedAt",
+    "registeredAt",
+    "resolution",
 )
 
 
@@ -210,9 +223,21 @@ def _text(value: object) -> str:
 def csv_record(row: SettlementRow) -> list[str]:
     """`row` as CSV cells in CSV_COLUMNS order."""
     values = (
-        row.payment_id, row.device_id, row.idempotency_key, row.tenant_id, row.bill_id,
-        row.bill_number, row.consumer_code, row.business_service, row.amount, row.payment_mode,
-        row.status, row.receipt_number, row.collected_at, row.accepted_at, row.registered_at,
+        row.payment_id,
+        row.device_id,
+        row.idempotency_key,
+        row.tenant_id,
+        row.bill_id,
+        row.bill_number,
+        row.consumer_code,
+        row.business_service,
+        row.amount,
+        row.payment_mode,
+        row.status,
+        row.receipt_number,
+        row.collected_at,
+        row.accepted_at,
+        row.registered_at,
         row.resolution,
     )
     return [_text(v) for v in values]

@@ -48,23 +48,41 @@ CACHED_PATHS = frozenset({FETCH_PATH, BILL_SEARCH_PATH, MDMS_PATH})
 MAX_HEADER_BYTES = 64 * 1024
 MAX_BODY_BYTES = 1024 * 1024
 
-_REASONS = {200: "OK", 201: "Created", 400: "Bad Request", 404: "Not Found",
-            500: "Internal Server Error", 502: "Bad Gateway"}
-_UNREACHABLE = jsonutil.dumps({
-    "ResponseInfo": None,
-    "Errors": [{"code": "ResourceAccessException",
+_REASONS = {
+    200: "OK",
+    201: "Created",
+    400: "Bad Request",
+    404: "Not Found",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+}
+_UNREACHABLE = jsonutil.dumps(
+    {
+        "ResponseInfo": None,
+        "Errors": [
+            {
+                "code": "ResourceAccessException",
                 "message": "The backend service is unreachable",
-                "description": "The backend service is unreachable", "params": None}],
-}).encode()
+                "description": "The backend service is unreachable",
+                "params": None,
+            }
+        ],
+    }
+).encode()
 
 
-def http_response(status: int, body: bytes, *, keep_alive: bool = True,
-                  content_type: bytes = b"application/json") -> bytes:
+def http_response(
+    status: int, body: bytes, *, keep_alive: bool = True, content_type: bytes = b"application/json"
+) -> bytes:
     """One HTTP/1.1 response, headers and body, ready to write."""
     head = (
-        f"HTTP/1.1 {status} {_REASONS.get(status, 'OK')}\r\n"
-        f"Content-Length: {len(body)}\r\n"
-    ).encode() + b"Content-Type: " + content_type + b"\r\n"
+        (
+            f"HTTP/1.1 {status} {_REASONS.get(status, 'OK')}\r\nContent-Length: {len(body)}\r\n"
+        ).encode()
+        + b"Content-Type: "
+        + content_type
+        + b"\r\n"
+    )
     if not keep_alive:
         head += b"Connection: close\r\n"
     return head + b"\r\n" + body
@@ -92,21 +110,27 @@ class Ledger:
         for detail in details_in:
             number = next(self._numbers)
             bill_id = str(detail.get("billId"))
-            details.append({
-                "id": str(uuid.uuid4()),
-                "tenantId": request.get("tenantId"),
-                "paymentId": payment_id,
-                "billId": bill_id,
-                "businessService": detail.get("businessService"),
-                "totalDue": detail.get("totalDue", detail.get("totalAmountPaid")),
-                "totalAmountPaid": detail.get("totalAmountPaid"),
-                "receiptNumber": f"LEAN/{number:08d}",
-                "receiptDate": now_ms,
-                "receiptType": "BILLBASED",
-                "bill": {"id": bill_id, "businessService": detail.get("businessService"),
-                         "consumerCode": detail.get("consumerCode") or f"LEAN-{bill_id}",
-                         "billNumber": f"LEANBILL-{number:08d}", "billDetails": []},
-            })
+            details.append(
+                {
+                    "id": str(uuid.uuid4()),
+                    "tenantId": request.get("tenantId"),
+                    "paymentId": payment_id,
+                    "billId": bill_id,
+                    "businessService": detail.get("businessService"),
+                    "totalDue": detail.get("totalDue", detail.get("totalAmountPaid")),
+                    "totalAmountPaid": detail.get("totalAmountPaid"),
+                    "receiptNumber": f"LEAN/{number:08d}",
+                    "receiptDate": now_ms,
+                    "receiptType": "BILLBASED",
+                    "bill": {
+                        "id": bill_id,
+                        "businessService": detail.get("businessService"),
+                        "consumerCode": detail.get("consumerCode") or f"LEAN-{bill_id}",
+                        "billNumber": f"LEANBILL-{number:08d}",
+                        "billDetails": [],
+                    },
+                }
+            )
         payment = {
             "id": payment_id,
             "tenantId": request.get("tenantId"),
@@ -139,16 +163,23 @@ class Ledger:
 
 
 def _errors(code: str, message: str) -> dict[str, Any]:
-    return {"ResponseInfo": None,
-            "Errors": [{"code": code, "message": message, "description": message,
-                        "params": None}]}
+    return {
+        "ResponseInfo": None,
+        "Errors": [{"code": code, "message": message, "description": message, "params": None}],
+    }
 
 
 def _response_info(body: Mapping[str, Any]) -> dict[str, Any]:
     info = body.get("RequestInfo") if isinstance(body.get("RequestInfo"), Mapping) else {}
     assert isinstance(info, Mapping)
-    return {"apiId": info.get("apiId"), "ver": info.get("ver"), "ts": info.get("ts"),
-            "resMsgId": "uief87324", "msgId": info.get("msgId"), "status": "successful"}
+    return {
+        "apiId": info.get("apiId"),
+        "ver": info.get("ver"),
+        "ts": info.get("ts"),
+        "resMsgId": "uief87324",
+        "msgId": info.get("msgId"),
+        "status": "successful",
+    }
 
 
 class LeanSandbox:
@@ -168,11 +199,18 @@ class LeanSandbox:
         """A token of our own, for computing cached answers with the full app (not counted)."""
         from integrator.settings import SANDBOX_PASSWORD, SANDBOX_USERNAME
 
-        answer = self.client.post(LOGIN_PATH, data={
-            "grant_type": "password", "username": SANDBOX_USERNAME,
-            "password": SANDBOX_PASSWORD, "tenantId": "pb.amritsar", "userType": "EMPLOYEE",
-            "scope": "read",
-        }, headers={"Authorization": "Basic ZWdvdi11c2VyLWNsaWVudDo="})
+        answer = self.client.post(
+            LOGIN_PATH,
+            data={
+                "grant_type": "password",
+                "username": SANDBOX_USERNAME,
+                "password": SANDBOX_PASSWORD,
+                "tenantId": "pb.amritsar",
+                "userType": "EMPLOYEE",
+                "scope": "read",
+            },
+            headers={"Authorization": "Basic ZWdvdi11c2VyLWNsaWVudDo="},
+        )
         token = answer.get_json()["access_token"]
         self.full.extensions["sandbox_world"].counters.clear()
         return str(token)
@@ -185,8 +223,14 @@ class LeanSandbox:
         self.latency_ms = 0
 
     def faults(self) -> dict[str, Any]:
-        return {"latency_ms": self.latency_ms, "down": self.down, "error_rate": 0,
-                "hang_seconds": 0, "timeout_after_commit": 0, "unknown_400_after_commit": 0}
+        return {
+            "latency_ms": self.latency_ms,
+            "down": self.down,
+            "error_rate": 0,
+            "hang_seconds": 0,
+            "timeout_after_commit": 0,
+            "unknown_400_after_commit": 0,
+        }
 
     def admin(self, method: str, path: str, body: bytes) -> tuple[int, bytes]:
         if path == "/_sandbox/health":
@@ -211,8 +255,9 @@ class LeanSandbox:
         return 404, jsonutil.dumps(_errors("NotFound", f"no lean admin endpoint {path}")).encode()
 
     # --- DIGIT ---
-    def digit(self, method: str, target: str, headers: Mapping[str, str],
-              body: bytes) -> tuple[int, bytes]:
+    def digit(
+        self, method: str, target: str, headers: Mapping[str, str], body: bytes
+    ) -> tuple[int, bytes]:
         """Count, then answer (after the latency the caller adds)."""
         split = urlsplit(target)
         path = split.path
@@ -237,8 +282,9 @@ class LeanSandbox:
             return 200, jsonutil.dumps(answer).encode()
         return self._from_full(method, target, headers, body)
 
-    def _from_full(self, method: str, target: str, headers: Mapping[str, str],
-                   body: bytes) -> tuple[int, bytes]:
+    def _from_full(
+        self, method: str, target: str, headers: Mapping[str, str], body: bytes
+    ) -> tuple[int, bytes]:
         if body and headers.get("content-type", "").startswith("application/json"):
             data = jsonutil.loads(body)
             if isinstance(data, dict) and isinstance(data.get("RequestInfo"), dict):
@@ -259,8 +305,9 @@ def _without_token(body: bytes) -> bytes:
     return jsonutil.dumps(data).encode()
 
 
-async def _handle(sandbox: LeanSandbox, reader: asyncio.StreamReader,
-                  writer: asyncio.StreamWriter) -> None:
+async def _handle(
+    sandbox: LeanSandbox, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
     try:
         while True:
             try:
@@ -299,11 +346,16 @@ async def _handle(sandbox: LeanSandbox, reader: asyncio.StreamReader,
             writer.close()
 
 
-async def serve(host: str, port: int, sandbox: LeanSandbox, *, ready: asyncio.Event | None = None
-                ) -> None:
+async def serve(
+    host: str, port: int, sandbox: LeanSandbox, *, ready: asyncio.Event | None = None
+) -> None:
     """Serve until SIGTERM/SIGINT (or cancellation)."""
     server = await asyncio.start_server(
-        lambda r, w: _handle(sandbox, r, w), host, port, backlog=2048, limit=MAX_HEADER_BYTES,
+        lambda r, w: _handle(sandbox, r, w),
+        host,
+        port,
+        backlog=2048,
+        limit=MAX_HEADER_BYTES,
     )
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()

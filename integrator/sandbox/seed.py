@@ -133,8 +133,17 @@ SEED: tuple[SeedConsumer, ...] = (
 
 EXTRA_SERVICES = ("WS", "SW", "PT", "TL")
 EXTRA_NAMES = (
-    "Amrit Pal", "Baljit Kaur", "Charan Singh", "Daljeet Kaur", "Inder Mohan", "Jasbir Gill",
-    "Kamal Preet", "Lakhwinder Singh", "Mohan Lal", "Navdeep Kaur", "Paramjit Sidhu",
+    "Amrit Pal",
+    "Baljit Kaur",
+    "Charan Singh",
+    "Daljeet Kaur",
+    "Inder Mohan",
+    "Jasbir Gill",
+    "Kamal Preet",
+    "Lakhwinder Singh",
+    "Mohan Lal",
+    "Navdeep Kaur",
+    "Paramjit Sidhu",
 )
 
 

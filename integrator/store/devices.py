@@ -97,7 +97,8 @@ return redis.call('GET', ARGV[2] .. id)
 # authenticate + the per-device rate limit in one round trip (every API request comes here).
 # KEYS[1] devices:by-key-hash; ARGV: key hash, device key prefix, rate key prefix, now ms,
 # window ms, limit, member. A revoked device is not counted.
-_ADMIT = """
+_ADMIT = (
+    """
 local id = redis.call('HGET', KEYS[1], ARGV[1])
 if not id then return {false, 0, '0', '0'} end
 local doc = redis.call('GET', ARGV[2] .. id)
@@ -109,9 +110,12 @@ local now = tonumber(ARGV[4])
 local window = tonumber(ARGV[5])
 local limit = tonumber(ARGV[6])
 local member = ARGV[7]
-""" + SLIDING_WINDOW_LUA + """
+"""
+    + SLIDING_WINDOW_LUA
+    + """
 return {doc, allowed, tostring(remaining), tostring(wait)}
 """
+)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -195,8 +199,15 @@ class DeviceStore:
         now_ms = int(now.timestamp() * 1000)
         reply = self._admit(
             keys=[keys.devices_by_key_hash()],
-            args=[digest, keys.device(""), keys.device_rate(""), now_ms, WINDOW_MS,
-                  limit_per_minute, new_member(now_ms)],
+            args=[
+                digest,
+                keys.device(""),
+                keys.device_rate(""),
+                now_ms,
+                WINDOW_MS,
+                limit_per_minute,
+                new_member(now_ms),
+            ],
         )
         if not reply[0]:
             return None, refused

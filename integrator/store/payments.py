@@ -336,9 +336,7 @@ class PaymentStore:
             self._redis.get(keys.consumer_lock(tenant_id, business_service, consumer_code))
         )
 
-    def pending_for_consumers(
-        self, consumers: Sequence[tuple[str, str, str]]
-    ) -> list[str | None]:
+    def pending_for_consumers(self, consumers: Sequence[tuple[str, str, str]]) -> list[str | None]:
         """`pending_for_consumer` for many (tenant, service, consumer) at once: one MGET."""
         if not consumers:
             return []

@@ -37,15 +37,19 @@ else
 end
 """
 
-_HIT = """
+_HIT = (
+    """
 local rate_key = KEYS[1]
 local now = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
 local member = ARGV[4]
-""" + SLIDING_WINDOW_LUA + """
+"""
+    + SLIDING_WINDOW_LUA
+    + """
 return {allowed, tostring(remaining), tostring(wait)}
 """
+)
 
 
 @dataclass(frozen=True, kw_only=True)

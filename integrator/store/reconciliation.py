@@ -62,8 +62,14 @@ class ReconciliationStore:
         self._flag = redis.register_script(_FLAG)
 
     def flag(
-        self, payment_id: str, *, reason: str, digit_payment_id: str | None,
-        digit_status: str | None, at: datetime, detail: Mapping[str, Any] | None = None,
+        self,
+        payment_id: str,
+        *,
+        reason: str,
+        digit_payment_id: str | None,
+        digit_status: str | None,
+        at: datetime,
+        detail: Mapping[str, Any] | None = None,
     ) -> bool:
         """Flag (or refresh the flag of) a payment; True when it was not flagged before."""
         fields = {
@@ -76,8 +82,9 @@ class ReconciliationStore:
         args: list[str] = [payment_id, str(_ms(at))]
         for name, value in fields.items():
             args += [name, value]
-        new = self._flag(keys=[keys.reconciliation_flag(payment_id), keys.payments_flagged()],
-                         args=args)
+        new = self._flag(
+            keys=[keys.reconciliation_flag(payment_id), keys.payments_flagged()], args=args
+        )
         return bool(int(new))
 
     def clear(self, payment_id: str) -> bool:

@@ -43,8 +43,9 @@ class ServedBills:
         if not bills:
             return []
         documents = self._snapshots.documents(bills, served_at)
-        locks = [keys.consumer_lock(b.tenant_id, b.business_service, b.consumer_code)
-                 for b in bills]
+        locks = [
+            keys.consumer_lock(b.tenant_id, b.business_service, b.consumer_code) for b in bills
+        ]
         found = self._record(
             keys=[key for key, _ in documents] + locks,
             args=[self._snapshots.retention_ms, *(doc for _, doc in documents)],

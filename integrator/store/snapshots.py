@@ -53,8 +53,10 @@ class SnapshotStore:
         its own commands (integrator.store.served); each expires after `retention_ms`."""
         served = _aware(served_at, "served_at").isoformat()
         return [
-            (keys.bill_snapshot(bill.id),
-             jsonutil.dumps({"served_at": served, "bill": bill_to_dict(bill)}))
+            (
+                keys.bill_snapshot(bill.id),
+                jsonutil.dumps({"served_at": served, "bill": bill_to_dict(bill)}),
+            )
             for bill in bills
         ]
 

@@ -147,9 +147,7 @@ class TokenStore:
     # --- bad-login guard ---
     def record_bad_login(self, *, window_seconds: int) -> int:
         """Count one refused login; returns the count in the current window."""
-        return int(
-            self._count_in_window(keys=[keys.digit_bad_logins()], args=[window_seconds])
-        )
+        return int(self._count_in_window(keys=[keys.digit_bad_logins()], args=[window_seconds]))
 
     def bad_logins(self) -> int:
         value = self._redis.get(keys.digit_bad_logins())
@@ -157,7 +155,9 @@ class TokenStore:
 
     def set_login_lock(self, lock: LoginLock) -> None:
         mapping: dict[FieldT, EncodableT] = {
-            "fingerprint": lock.fingerprint, "reason": lock.reason, "since": repr(lock.since),
+            "fingerprint": lock.fingerprint,
+            "reason": lock.reason,
+            "since": repr(lock.since),
         }
         self._redis.hset(keys.digit_auth_lock(), mapping=mapping)
 

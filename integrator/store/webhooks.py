@@ -45,14 +45,24 @@ class WebhookStore:
     def set(self, device_id: str, url: str) -> WebhookEndpoint:
         """Point the device's events at `url` with a new secret (any old secret stops signing).
         The returned endpoint's secret is the only time it is shown."""
-        endpoint = WebhookEndpoint(device_id=device_id, url=validate_url(url),
-                                   secret=new_secret(), created_at=self._clock())
+        endpoint = WebhookEndpoint(
+            device_id=device_id,
+            url=validate_url(url),
+            secret=new_secret(),
+            created_at=self._clock(),
+        )
         logs.register_secret(endpoint.secret)
         key = keys.webhook(device_id)
         pipe = self._redis.pipeline(transaction=True)
         pipe.delete(key)
-        pipe.hset(key, mapping={"url": endpoint.url, "secret": endpoint.secret,
-                                "created_at": endpoint.created_at.isoformat()})
+        pipe.hset(
+            key,
+            mapping={
+                "url": endpoint.url,
+                "secret": endpoint.secret,
+                "created_at": endpoint.created_at.isoformat(),
+            },
+        )
         pipe.execute()
         return endpoint
 
@@ -69,19 +79,29 @@ class WebhookStore:
             return None
         fields = {as_text(k): as_text(v) for k, v in raw.items()}
         logs.register_secret(fields["secret"])  # loaded: never let it reach a log line
-        return WebhookEndpoint(device_id=device_id, url=fields["url"], secret=fields["secret"],
-                               created_at=datetime.fromisoformat(fields["created_at"]))
+        return WebhookEndpoint(
+            device_id=device_id,
+            url=fields["url"],
+            secret=fields["secret"],
+            created_at=datetime.fromisoformat(fields["created_at"]),
+        )
 
     # --- the delivery log ---
 
     def record(self, payment_id: str, entry: DeliveryRecord) -> None:
         """Append one attempt to the payment's delivery log (bounded, expiring)."""
         key = keys.webhook_deliveries(payment_id)
-        doc = jsonutil.dumps({
-            "deliveryId": entry.delivery_id, "event": entry.event, "attempt": entry.attempt,
-            "at": entry.at, "outcome": entry.outcome, "statusCode": entry.status_code,
-            "error": entry.error,
-        })
+        doc = jsonutil.dumps(
+            {
+                "deliveryId": entry.delivery_id,
+                "event": entry.event,
+                "attempt": entry.attempt,
+                "at": entry.at,
+                "outcome": entry.outcome,
+                "statusCode": entry.status_code,
+                "error": entry.error,
+            }
+        )
         pipe = self._redis.pipeline(transaction=True)
         pipe.lpush(key, doc)
         pipe.ltrim(key, 0, DELIVERY_LOG_LENGTH - 1)
@@ -97,7 +117,11 @@ class WebhookStore:
 def _load_record(doc: dict[str, Any]) -> DeliveryRecord:
     status = doc.get("statusCode")
     return DeliveryRecord(
-        delivery_id=str(doc["deliveryId"]), event=str(doc["event"]), attempt=int(doc["attempt"]),
-        at=datetime.fromisoformat(str(doc["at"])), outcome=str(doc["outcome"]),
-        status_code=None if status is None else int(status), error=doc.get("error"),
+        delivery_id=str(doc["deliveryId"]),
+        event=str(doc["event"]),
+        attempt=int(doc["attempt"]),
+        at=datetime.fromisoformat(str(doc["at"])),
+        outcome=str(doc["outcome"]),
+        status_code=None if status is None else int(status),
+        error=doc.get("error"),
     )

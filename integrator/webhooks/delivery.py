@@ -31,11 +31,13 @@ _PAYMENT = PaymentSchema()
 
 def build_body(event: WebhookEvent, occurred_at: datetime, payment: Payment) -> bytes:
     """`{event, occurredAt, payment}`; the payment as GET /v1/payments/{id} shows it (now)."""
-    return jsonutil.dumps({
-        "event": event.value,
-        "occurredAt": occurred_at.isoformat(),
-        "payment": _PAYMENT.dump(payment),
-    }).encode("utf-8")
+    return jsonutil.dumps(
+        {
+            "event": event.value,
+            "occurredAt": occurred_at.isoformat(),
+            "payment": _PAYMENT.dump(payment),
+        }
+    ).encode("utf-8")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,7 +74,9 @@ class WebhookSender:
         }
         try:
             response = self._session.post(
-                endpoint.url, data=body, headers=headers,
+                endpoint.url,
+                data=body,
+                headers=headers,
                 timeout=(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS),
                 allow_redirects=False,  # a redirected POST is not a delivery; say so instead
                 stream=True,  # the receiver's body is not read: only its status counts

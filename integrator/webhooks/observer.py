@@ -54,19 +54,22 @@ class WebhookObserver:
         try:
             if not self._endpoints.has(payment.device_id):
                 return
-            if self._scheduler.enqueue(payment_id=payment.id, event=event,
-                                       occurred_at=self._clock()):
-                log.info("webhook delivery enqueued",
-                         extra={"payment_id": payment.id, "event": event.value})
+            if self._scheduler.enqueue(
+                payment_id=payment.id, event=event, occurred_at=self._clock()
+            ):
+                log.info(
+                    "webhook delivery enqueued",
+                    extra={"payment_id": payment.id, "event": event.value},
+                )
         except Exception as exc:
-            log.warning("could not enqueue a webhook delivery", extra={
-                "payment_id": payment.id, "event": event.value, "error": type(exc).__name__})
+            log.warning(
+                "could not enqueue a webhook delivery",
+                extra={"payment_id": payment.id, "event": event.value, "error": type(exc).__name__},
+            )
 
     # --- the events a webhook does not report ---
 
-    def digit_call(
-        self, endpoint: str, outcome: str, seconds: float, codes: Sequence[str]
-    ) -> None:
+    def digit_call(self, endpoint: str, outcome: str, seconds: float, codes: Sequence[str]) -> None:
         pass
 
     def token_renewed(self, kind: str) -> None:

@@ -13,32 +13,62 @@ WS = ("pb.amritsar", "WS", "WS/CHAOS/000000")
 PT = ("pb.amritsar", "PT", "PT-CHAOS-000004")
 
 
-def make_stored(pid: str = "pay_1", *, status: str = "REGISTERED", reason: str | None = None,
-                bill_id: str = "bill-1", amount: str = "221", consumer: tuple[str, ...] = WS
-                ) -> dict[str, Any]:
-    return {"id": pid, "idempotency_key": f"key-{pid}", "status": status, "reason": reason,
-            "tenant_id": consumer[0],
-            "bills": [{"bill_id": bill_id, "amount": amount, "consumer": list(consumer)}]}
+def make_stored(
+    pid: str = "pay_1",
+    *,
+    status: str = "REGISTERED",
+    reason: str | None = None,
+    bill_id: str = "bill-1",
+    amount: str = "221",
+    consumer: tuple[str, ...] = WS,
+) -> dict[str, Any]:
+    return {
+        "id": pid,
+        "idempotency_key": f"key-{pid}",
+        "status": status,
+        "reason": reason,
+        "tenant_id": consumer[0],
+        "bills": [{"bill_id": bill_id, "amount": amount, "consumer": list(consumer)}],
+    }
 
 
-def make_digit(pid: str | None = "pay_1", *, bill_id: str = "bill-1", amount: Any = 221,
-               digit_id: str = "d-1", counter: bool = False) -> dict[str, Any]:
-    details: dict[str, Any] = {"source": "sandbox-counter"} if counter else {
-        "integratorPaymentId": pid}
-    return {"id": digit_id, "instrumentStatus": "APPROVED", "additionalDetails": details,
-            "paymentDetails": [{"billId": bill_id, "totalAmountPaid": amount,
-                                "receiptNumber": f"R-{digit_id}"}]}
+def make_digit(
+    pid: str | None = "pay_1",
+    *,
+    bill_id: str = "bill-1",
+    amount: Any = 221,
+    digit_id: str = "d-1",
+    counter: bool = False,
+) -> dict[str, Any]:
+    details: dict[str, Any] = (
+        {"source": "sandbox-counter"} if counter else {"integratorPaymentId": pid}
+    )
+    return {
+        "id": digit_id,
+        "instrumentStatus": "APPROVED",
+        "additionalDetails": details,
+        "paymentDetails": [
+            {"billId": bill_id, "totalAmountPaid": amount, "receiptNumber": f"R-{digit_id}"}
+        ],
+    }
 
 
 def make_answer(pid: str = "pay_1", *, accepted: bool = True) -> dict[str, Any]:
     return {"key": f"key-{pid}", "payment_ids": [pid], "accepted": accepted}
 
 
-def run(answers: list[Any] | None = None, stored: list[Any] | None = None,
-        digit: list[Any] | None = None, **injected: Any) -> dict[str, Any]:
-    return check(answers=answers if answers is not None else [make_answer()],
-                 stored=stored if stored is not None else [make_stored()],
-                 digit=digit if digit is not None else [make_digit()], injected=injected)
+def run(
+    answers: list[Any] | None = None,
+    stored: list[Any] | None = None,
+    digit: list[Any] | None = None,
+    **injected: Any,
+) -> dict[str, Any]:
+    return check(
+        answers=answers if answers is not None else [make_answer()],
+        stored=stored if stored is not None else [make_stored()],
+        digit=digit if digit is not None else [make_digit()],
+        injected=injected,
+    )
 
 
 def test_a_registered_payment_with_its_one_receipt_passes() -> None:
@@ -59,42 +89,57 @@ def test_two_live_payments_on_one_bill_are_a_duplicate() -> None:
 
 def test_one_key_answered_with_two_payment_ids_is_a_duplicate() -> None:
     answer = {"key": "k", "payment_ids": ["pay_1", "pay_2"], "accepted": True}
-    verdict = run(answers=[answer], stored=[make_stored(), make_stored("pay_2", bill_id="b2")],
-                  digit=[make_digit(), make_digit("pay_2", bill_id="b2", digit_id="d-2")])
+    verdict = run(
+        answers=[answer],
+        stored=[make_stored(), make_stored("pay_2", bill_id="b2")],
+        digit=[make_digit(), make_digit("pay_2", bill_id="b2", digit_id="d-2")],
+    )
     assert verdict["counts"]["duplicated"] == 1
 
 
 def test_a_digit_payment_nobody_accepted_is_an_orphan_but_counter_payments_are_not() -> None:
-    verdict = run(digit=[make_digit(), make_digit("pay_x", bill_id="b9", digit_id="d-9"),
-                         make_digit(None, bill_id="b8", digit_id="d-8", counter=True)])
+    verdict = run(
+        digit=[
+            make_digit(),
+            make_digit("pay_x", bill_id="b9", digit_id="d-9"),
+            make_digit(None, bill_id="b8", digit_id="d-8", counter=True),
+        ]
+    )
     assert verdict["counts"]["orphan"] == 1
     assert verdict["digit_counter_payments"] == 1
 
 
-@pytest.mark.parametrize(("amount", "bill_id", "why"), [
-    (200, "bill-1", "DIGIT has 200"),
-    (221, "bill-other", "no DIGIT receipt"),
-])
+@pytest.mark.parametrize(
+    ("amount", "bill_id", "why"),
+    [
+        (200, "bill-1", "DIGIT has 200"),
+        (221, "bill-other", "no DIGIT receipt"),
+    ],
+)
 def test_a_registered_payment_must_match_digit(amount: int, bill_id: str, why: str) -> None:
     verdict = run(digit=[make_digit(amount=amount, bill_id=bill_id)])
     assert verdict["counts"]["wrong"] == 1
     assert why in verdict["failures"]["wrong"][0]["why"]
 
 
-@pytest.mark.parametrize(("reason", "injected", "explained"), [
-    ("BILL_PAID_ELSEWHERE", {"counter": [WS]}, True),
-    ("BILL_PAID_ELSEWHERE", {"counter": [PT]}, False),
-    ("BILL_PAID_ELSEWHERE", {"demand": [WS]}, False),
-    ("BILL_EXPIRED_TOTAL_CHANGED", {"demand": [WS]}, True),
-    ("BILL_EXPIRED_TOTAL_CHANGED", {"counter": [WS]}, False),
-    ("RETRIES_EXHAUSTED", {"counter": [WS], "demand": [WS]}, False),
-    ("DIGIT_REJECTED", {}, False),
-])
+@pytest.mark.parametrize(
+    ("reason", "injected", "explained"),
+    [
+        ("BILL_PAID_ELSEWHERE", {"counter": [WS]}, True),
+        ("BILL_PAID_ELSEWHERE", {"counter": [PT]}, False),
+        ("BILL_PAID_ELSEWHERE", {"demand": [WS]}, False),
+        ("BILL_EXPIRED_TOTAL_CHANGED", {"demand": [WS]}, True),
+        ("BILL_EXPIRED_TOTAL_CHANGED", {"counter": [WS]}, False),
+        ("RETRIES_EXHAUSTED", {"counter": [WS], "demand": [WS]}, False),
+        ("DIGIT_REJECTED", {}, False),
+    ],
+)
 def test_needs_attention_is_explained_only_by_its_injected_cause(
     reason: str, injected: dict[str, Any], explained: bool
 ) -> None:
-    verdict = run(stored=[make_stored(status="NEEDS_ATTENTION", reason=reason)], digit=[],
-                  **injected)
+    verdict = run(
+        stored=[make_stored(status="NEEDS_ATTENTION", reason=reason)], digit=[], **injected
+    )
     assert verdict["ok"] is explained, verdict["failures"]
     assert verdict["needs_attention"] == {reason: 1}
 
@@ -122,11 +167,22 @@ def test_the_plan_is_deterministic_and_gives_every_payment_its_own_consumers() -
 
 
 def test_the_table_names_every_failure_kind() -> None:
-    result = {"verdict": run(), "planned": 1, "faults": {"digit_down": 1},
-              "devices": {"outcomes": {"accepted_201": 1}, "requests": 2, "retries": 1,
-                          "timeouts": 0, "http": {"POST 201": 1},
-                          "internal_errors_500": {"other": 0}},
-              "processes": {"restarts": {}}, "drain_seconds": 1.0, "duration_seconds": 9.0}
+    result = {
+        "verdict": run(),
+        "planned": 1,
+        "faults": {"digit_down": 1},
+        "devices": {
+            "outcomes": {"accepted_201": 1},
+            "requests": 2,
+            "retries": 1,
+            "timeouts": 0,
+            "http": {"POST 201": 1},
+            "internal_errors_500": {"other": 0},
+        },
+        "processes": {"restarts": {}},
+        "drain_seconds": 1.0,
+        "duration_seconds": 9.0,
+    }
     text = table(result)
     for label in ("lost", "duplicated", "unexplained", "PASS"):
         assert label in text

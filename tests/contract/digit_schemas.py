@@ -20,8 +20,10 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
 CONTRACTS = Path(__file__).resolve().parents[3] / "shared" / "digit-contracts"
-COMMON_URL = ("https://raw.githubusercontent.com/egovernments/egov-services/master/docs/common/"
-              "contracts/v1-0-0.yml")
+COMMON_URL = (
+    "https://raw.githubusercontent.com/egovernments/egov-services/master/docs/common/"
+    "contracts/v1-0-0.yml"
+)
 BILLING_URI = "urn:digit:billingservice-V-2.0.yml"
 COLLECTION_URI = "urn:digit:collection-services-V-2-0.yml"
 
@@ -87,14 +89,14 @@ def _patch_billing(billing: dict[str, Any]) -> None:
     d = billing["definitions"]
     # Digest 9.2: the response key is really `ResposneInfo` (sic), not `ResponseInfo`.
     d["BillResponse"]["properties"]["ResposneInfo"] = d["BillResponse"]["properties"].pop(
-        "ResponseInfo")
+        "ResponseInfo"
+    )
     # Digest 9.3 / 4.3: Bill.status also takes PARTIALLY_PAID and PAYMENT_CANCELLED.
     d["Bill"]["properties"]["status"]["enum"] += ["PARTIALLY_PAID", "PAYMENT_CANCELLED"]
     # Digest 4.3: numbers DIGIT writes for these are JSON numbers (BigDecimal) - already so.
 
 
-PAYMENT_MODES_ADDED = ["OFFLINE_NEFT", "OFFLINE_RTGS", "ONLINE_NEFT", "ONLINE_RTGS",
-                       "POSTAL_ORDER"]
+PAYMENT_MODES_ADDED = ["OFFLINE_NEFT", "OFFLINE_RTGS", "ONLINE_NEFT", "ONLINE_RTGS", "POSTAL_ORDER"]
 
 
 def _patch_collection(collection: dict[str, Any]) -> None:
@@ -115,8 +117,14 @@ def _patch_collection(collection: dict[str, Any]) -> None:
     payment["paymentMode"]["enum"] += PAYMENT_MODES_ADDED
     # Digest 9.7: instrumentStatus is APPROVAL_PENDING / TO_BE_SUBMITTED (with underscores).
     payment["instrumentStatus"]["enum"] = [
-        "APPROVED", "APPROVAL_PENDING", "TO_BE_SUBMITTED", "REMITTED", "REJECTED", "CANCELLED",
-        "DISHONOURED"]
+        "APPROVED",
+        "APPROVAL_PENDING",
+        "TO_BE_SUBMITTED",
+        "REMITTED",
+        "REJECTED",
+        "CANCELLED",
+        "DISHONOURED",
+    ]
     # Digest 5.1: additionalDetails is free JSON (the yml types PaymentDetail's as integer).
     d["PaymentDetail"]["properties"]["additionalDetails"] = {"type": "object"}
     # Digest 5.3: collection's Bill status enum is ACTIVE CANCELLED PAID EXPIRED - as in the yml.
@@ -137,8 +145,10 @@ def _documents() -> dict[str, dict[str, Any]]:
 
 @functools.cache
 def _registry() -> Registry:
-    resources = [(uri, Resource.from_contents(doc, default_specification=DRAFT4))
-                 for uri, doc in _documents().items()]
+    resources = [
+        (uri, Resource.from_contents(doc, default_specification=DRAFT4))
+        for uri, doc in _documents().items()
+    ]
     return Registry().with_resources(resources)
 
 

@@ -32,16 +32,23 @@ class Pos:
         return headers
 
     def get(self, path: str, **params: Any) -> requests.Response:
-        return requests.get(f"{self.base}{path}", params=params, headers=self.headers(),
-                            timeout=30)
+        return requests.get(f"{self.base}{path}", params=params, headers=self.headers(), timeout=30)
 
     def pay(self, body: dict[str, Any], key: str) -> requests.Response:
-        return requests.post(f"{self.base}/v1/payments", data=jsonutil.dumps(body),
-                             headers=self.headers(key), timeout=30)
+        return requests.post(
+            f"{self.base}/v1/payments",
+            data=jsonutil.dumps(body),
+            headers=self.headers(key),
+            timeout=30,
+        )
 
     def validate(self, body: dict[str, Any]) -> requests.Response:
-        return requests.post(f"{self.base}/v1/payments/validate", data=jsonutil.dumps(body),
-                             headers=self.headers(), timeout=30)
+        return requests.post(
+            f"{self.base}/v1/payments/validate",
+            data=jsonutil.dumps(body),
+            headers=self.headers(),
+            timeout=30,
+        )
 
     def bills(self, **params: Any) -> list[dict[str, Any]]:
         response = self.get("/v1/bills", **params)
@@ -61,8 +68,12 @@ class Sandbox:
         self.base = base
 
     def admin(self, path: str, **body: Any) -> Any:
-        response = requests.post(f"{self.base}/_sandbox/{path}", data=jsonutil.dumps(body),
-                                 headers={"Content-Type": "application/json"}, timeout=10)
+        response = requests.post(
+            f"{self.base}/_sandbox/{path}",
+            data=jsonutil.dumps(body),
+            headers={"Content-Type": "application/json"},
+            timeout=10,
+        )
         response.raise_for_status()
         return body_of(response)
 
@@ -71,7 +82,8 @@ class Sandbox:
 
     def counters(self) -> dict[str, int]:
         counters: dict[str, int] = body_of(
-            requests.get(f"{self.base}/_sandbox/counters", timeout=10))
+            requests.get(f"{self.base}/_sandbox/counters", timeout=10)
+        )
         return counters
 
     def payments(self) -> list[dict[str, Any]]:
@@ -79,8 +91,9 @@ class Sandbox:
         return list(found["Payments"] if isinstance(found, dict) else found)
 
     def payments_for_bill(self, bill_id: str) -> list[dict[str, Any]]:
-        return [p for p in self.payments()
-                if any(d["billId"] == bill_id for d in p["paymentDetails"])]
+        return [
+            p for p in self.payments() if any(d["billId"] == bill_id for d in p["paymentDetails"])
+        ]
 
     def pass_backupdate_lag(self) -> None:
         self.admin("clock", advance_seconds=60)

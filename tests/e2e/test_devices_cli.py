@@ -23,8 +23,11 @@ def new_key(settings: Settings, name: str) -> str:
 def bills_status(live: str, key: str) -> int:
     return requests.get(
         f"{live}/v1/bills",
-        params={"tenantId": "pb.amritsar", "businessService": "TL",
-                "consumerCode": "PB-TL-2024-07-04-002271"},
+        params={
+            "tenantId": "pb.amritsar",
+            "businessService": "TL",
+            "consumerCode": "PB-TL-2024-07-04-002271",
+        },
         headers={"Authorization": f"Bearer {key}"},
         timeout=10,
     ).status_code

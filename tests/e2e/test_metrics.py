@@ -48,10 +48,15 @@ def scrape(base: str) -> dict[str, list[tuple[str, dict[str, str], float]]]:
     }
 
 
-def value(metrics: dict[str, list[tuple[str, dict[str, str], float]]], sample: str,
-          **labels: str) -> float:
-    return sum(v for family in metrics.values() for name, got, v in family
-               if name == sample and labels.items() <= got.items())
+def value(
+    metrics: dict[str, list[tuple[str, dict[str, str], float]]], sample: str, **labels: str
+) -> float:
+    return sum(
+        v
+        for family in metrics.values()
+        for name, got, v in family
+        if name == sample and labels.items() <= got.items()
+    )
 
 
 def test_metrics_count_a_registered_payment(live: str, pos: Pos) -> None:
@@ -69,10 +74,23 @@ def test_metrics_count_a_registered_payment(live: str, pos: Pos) -> None:
     assert value(metrics, "integrator_payments", status="PENDING") == 0
     assert value(metrics, "integrator_oldest_pending_age_seconds") == 0
     assert value(metrics, "integrator_digit_token_renewals_total", kind="login") >= 1
-    assert value(metrics, "integrator_digit_requests_total",
-                 endpoint="collection-services/payments/_create", status="200") == 1
-    assert value(metrics, "integrator_digit_request_duration_seconds_count",
-                 endpoint="collection-services/payments/_create") == 1
+    assert (
+        value(
+            metrics,
+            "integrator_digit_requests_total",
+            endpoint="collection-services/payments/_create",
+            status="200",
+        )
+        == 1
+    )
+    assert (
+        value(
+            metrics,
+            "integrator_digit_request_duration_seconds_count",
+            endpoint="collection-services/payments/_create",
+        )
+        == 1
+    )
     assert value(metrics, "integrator_digit_auth_locked") == 0
     assert value(metrics, "integrator_redis_up") == 1
     assert value(metrics, "integrator_redis_used_memory_bytes") > 0
@@ -111,12 +129,22 @@ def registered_copy(services: Services, original_id: str, *, digit_payment_id: s
     store = services.payments_store
     original = store.get(original_id)
     assert original is not None
-    copy = replace(original, id="pay_" + "f" * 24, idempotency_key="lost-1",
-                   status=PaymentStatus.PENDING, history=(), version=0, registered_at=None,
-                   create_sent=False, targeted_bill_ids=frozenset(), digit_payment_id=None)
+    copy = replace(
+        original,
+        id="pay_" + "f" * 24,
+        idempotency_key="lost-1",
+        status=PaymentStatus.PENDING,
+        history=(),
+        version=0,
+        registered_at=None,
+        create_sent=False,
+        targeted_bill_ids=frozenset(),
+        digit_payment_id=None,
+    )
     assert store.create(copy).outcome.value == "CREATED"
-    registered = states.transition(copy, PaymentStatus.REGISTERED, actor="test",
-                                   reason="created", at=original.created_at)
+    registered = states.transition(
+        copy, PaymentStatus.REGISTERED, actor="test", reason="created", at=original.created_at
+    )
     store.save(replace(registered, digit_payment_id=digit_payment_id), fence=None)
     return copy.id
 
@@ -128,8 +156,7 @@ def test_reconciliation_flags_a_payment_digit_does_not_hold(
     healthy = body_of(pos.pay(payment_body([(bill["billId"], 815)]), key="r-1"))["id"]
     lost = registered_copy(services, healthy, digit_payment_id="DIGIT-PAYMENT-THAT-NEVER-WAS")
 
-    report = run_reconciliation(settings=e2e_settings, redis=services.redis,
-                                digit=services.digit)
+    report = run_reconciliation(settings=e2e_settings, redis=services.redis, digit=services.digit)
 
     assert report.complete and report.checked == 2 and report.healthy == 1
     assert report.newly_flagged == [lost]

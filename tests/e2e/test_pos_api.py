@@ -66,8 +66,10 @@ def test_trade_licence_bill_is_exact(pos: Pos) -> None:
 
 
 def test_nothing_due_is_an_empty_list(pos: Pos) -> None:
-    assert pos.bills(tenantId=AMRITSAR, businessService="WS",
-                     consumerCode="WS/107/2019-20/000024") == []
+    assert (
+        pos.bills(tenantId=AMRITSAR, businessService="WS", consumerCode="WS/107/2019-20/000024")
+        == []
+    )
 
 
 def test_bills_by_mobile_span_services_and_cities(pos: Pos) -> None:
@@ -85,8 +87,12 @@ def test_bills_by_mobile_span_services_and_cities(pos: Pos) -> None:
 
 
 def test_a_city_device_cannot_act_for_another_city(other_pos: Pos) -> None:
-    response = other_pos.get("/v1/bills", tenantId="pb.jalandhar", businessService="WS",
-                             consumerCode="WS/1013/2019-20/000101")
+    response = other_pos.get(
+        "/v1/bills",
+        tenantId="pb.jalandhar",
+        businessService="WS",
+        consumerCode="WS/1013/2019-20/000101",
+    )
     assert response.status_code == 403
     assert response.headers["Content-Type"].startswith("application/problem+json")
 
@@ -115,9 +121,7 @@ def test_partial_payment_registers_and_the_remainder_is_a_new_bill(
     assert remainder["totalAmount"] == Decimal(315)
 
 
-def test_paying_again_inside_the_back_update_window_is_refused(
-    pos: Pos, other_pos: Pos
-) -> None:
+def test_paying_again_inside_the_back_update_window_is_refused(pos: Pos, other_pos: Pos) -> None:
     bill = current_bill(pos, WS_RAMESH)
     assert pos.pay(payment_body([(bill["billId"], 815)]), key="first").status_code == 201
 
@@ -316,7 +320,12 @@ def _attempt_until_decided(services: Services, payment_id: str, *, tries: int = 
     ],
 )
 def test_amount_rules_refuse_before_digit_is_written(
-    pos: Pos, world: Sandbox, services: Services, consumer: str, service: str, amount: Any,
+    pos: Pos,
+    world: Sandbox,
+    services: Services,
+    consumer: str,
+    service: str,
+    amount: Any,
     code: str,
 ) -> None:
     bill = current_bill(pos, consumer, service)
@@ -329,15 +338,23 @@ def test_amount_rules_refuse_before_digit_is_written(
     assert problem["code"] == code
     assert problem["errors"][0]["field"] == "bills/0/amount"
     assert world.counters().get("payment_create", 0) == 0
-    assert services.payments_store.get_by_idempotency(
-        services.devices.list()[0].id, f"bad-{code}") is None
+    assert (
+        services.payments_store.get_by_idempotency(services.devices.list()[0].id, f"bad-{code}")
+        is None
+    )
 
 
 def test_mode_not_allowed_for_the_service_is_refused(pos: Pos) -> None:
     bill = current_bill(pos, WS_RAMESH)
-    response = pos.pay(payment_body([(bill["billId"], 815)], paymentMode="DD",
-                                    instrumentNumber="123456", instrumentDate="2026-11-20"),
-                       key="dd-1")
+    response = pos.pay(
+        payment_body(
+            [(bill["billId"], 815)],
+            paymentMode="DD",
+            instrumentNumber="123456",
+            instrumentDate="2026-11-20",
+        ),
+        key="dd-1",
+    )
     assert response.status_code == 422
     assert body_of(response)["code"] == "PAYMENT_MODE_NOT_ALLOWED"
 
@@ -388,8 +405,9 @@ def test_receipt_can_be_reprinted(pos: Pos) -> None:
     made = body_of(pos.pay(payment_body([(bill["billId"], 815)]), key="reprint-1"))
     number = made["receipts"][0]["receiptNumber"]
 
-    response = pos.get("/v1/receipts", receiptNumber=number, tenantId=AMRITSAR,
-                       businessService="WS")
+    response = pos.get(
+        "/v1/receipts", receiptNumber=number, tenantId=AMRITSAR, businessService="WS"
+    )
 
     assert response.status_code == 200, response.text
     receipt = body_of(response)
@@ -448,8 +466,12 @@ def test_card_payment_carries_the_devices_transaction_number_and_our_references(
     pos: Pos, world: Sandbox, services: Services
 ) -> None:
     bill = current_bill(pos, WS_RAMESH)
-    body = payment_body([(bill["billId"], 815)], paymentMode="CARD",
-                        transactionNumber="RRN-000123456", instrumentNumber="4111-XXXX-1111")
+    body = payment_body(
+        [(bill["billId"], 815)],
+        paymentMode="CARD",
+        transactionNumber="RRN-000123456",
+        instrumentNumber="4111-XXXX-1111",
+    )
 
     made = pos.pay(body, key="card-1")
 
@@ -464,9 +486,7 @@ def test_card_payment_carries_the_devices_transaction_number_and_our_references(
     assert pos.key not in str(digit_payment)
 
 
-def test_cash_payment_sends_our_payment_id_as_transaction_number(
-    pos: Pos, world: Sandbox
-) -> None:
+def test_cash_payment_sends_our_payment_id_as_transaction_number(pos: Pos, world: Sandbox) -> None:
     bill = current_bill(pos, TL_AMRITSAR, "TL")
     made = body_of(pos.pay(payment_body([(bill["billId"], 1500)]), key="cash-txn"))
     [digit_payment] = world.payments_for_bill(bill["billId"])

@@ -32,8 +32,7 @@ def wired_app(settings: Settings) -> Flask:
     """create_app plus the reporting parts (idempotent if create_app already wires them)."""
     app = create_app(settings)
     services = services_of(app)
-    init_reports(app, payments_store=services.payments_store,
-                 timezone=settings.settlement_timezone)
+    init_reports(app, payments_store=services.payments_store, timezone=settings.settlement_timezone)
     init_metrics(app, services)
     return app
 
@@ -84,7 +83,9 @@ def test_json_report_pages_through_the_device_s_rows_with_exact_amounts(
 
     rows = page1["rows"] + page2["rows"]
     assert {r["consumerCode"]: r["amount"] for r in rows} == {
-        WS_RAMESH: Decimal(815), SW_RAMESH: Decimal(200)}
+        WS_RAMESH: Decimal(815),
+        SW_RAMESH: Decimal(200),
+    }
     assert re.search(r'"amount":\s*815[,}]', report(pos, date=today()).text)  # not 815.0
     row = rows[0]
     assert row["idempotencyKey"] == "settle-1" and row["status"] == "REGISTERED"
@@ -96,8 +97,12 @@ def test_json_report_pages_through_the_device_s_rows_with_exact_amounts(
 
 def test_csv_report_by_format_or_accept_header(pos: Pos, paid: None) -> None:
     by_param = report(pos, date=today(), format="csv")
-    by_accept = requests.get(f"{pos.base}/v1/reports/settlement", params={"date": today()},
-                             headers={**pos.headers(), "Accept": "text/csv"}, timeout=30)
+    by_accept = requests.get(
+        f"{pos.base}/v1/reports/settlement",
+        params={"date": today()},
+        headers={**pos.headers(), "Accept": "text/csv"},
+        timeout=30,
+    )
 
     for response in (by_param, by_accept):
         assert response.status_code == 200
@@ -119,9 +124,16 @@ def test_the_previous_day_in_kolkata_is_empty(pos: Pos, paid: None) -> None:
     assert body_of(report(pos, date=yesterday))["rows"] == []
 
 
-@pytest.mark.parametrize("params", [{}, {"date": "31-03-2026"}, {"date": "2026-03-31",
-                                    "format": "xml"}, {"date": "2026-03-31", "limit": 0},
-                                    {"date": "2026-03-31", "cursor": "forged"}])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"date": "31-03-2026"},
+        {"date": "2026-03-31", "format": "xml"},
+        {"date": "2026-03-31", "limit": 0},
+        {"date": "2026-03-31", "cursor": "forged"},
+    ],
+)
 def test_bad_queries_are_422_problems(pos: Pos, params: dict[str, Any]) -> None:
     response = report(pos, **params)
     assert response.status_code == 422, response.text
@@ -129,8 +141,7 @@ def test_bad_queries_are_422_problems(pos: Pos, params: dict[str, Any]) -> None:
 
 
 def test_the_report_needs_a_device_key(live: str) -> None:
-    response = requests.get(f"{live}/v1/reports/settlement", params={"date": today()},
-                            timeout=10)
+    response = requests.get(f"{live}/v1/reports/settlement", params={"date": today()}, timeout=10)
     assert response.status_code == 401
 
 
@@ -139,7 +150,8 @@ def test_the_report_is_documented_in_openapi(live: str, app: Flask) -> None:
     validate(document)
     routes = {
         (re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule), method.lower())
-        for rule in app.url_map.iter_rules() if rule.rule.startswith("/v1/")
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith("/v1/")
         for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}
     }
     documented = {(path, m) for path, ops in document["paths"].items() for m in ops}

@@ -62,8 +62,9 @@ def fuzz_schema(live: str) -> Any:
     return schemathesis.openapi.from_url(f"{live}/openapi.json")
 
 
-def test_every_operation_answers_as_documented(fuzz_schema: Any, fuzzer_key: str,
-                                               live: str) -> None:
+def test_every_operation_answers_as_documented(
+    fuzz_schema: Any, fuzzer_key: str, live: str
+) -> None:
     headers = {"Authorization": f"Bearer {fuzzer_key}"}
     session = requests.Session()
     failures: dict[str, str] = {}

@@ -28,19 +28,34 @@ NOW = datetime(2026, 3, 31, 12, 0, tzinfo=UTC)
 KOLKATA = ZoneInfo("Asia/Kolkata")
 
 
-def digit_payment(payment: Payment, *, id: str = "DP-1", status: str = "NEW",
-                  ours: bool = True) -> DigitPayment:
+def digit_payment(
+    payment: Payment, *, id: str = "DP-1", status: str = "NEW", ours: bool = True
+) -> DigitPayment:
     return DigitPayment(
-        id=id, tenant_id=payment.tenant_id, payment_mode="CASH", payment_status=status,
-        instrument_status="APPROVED", total_amount_paid=payment.total_amount,
-        transaction_number=payment.id, transaction_date=NOW, paid_by="x", payer_name="x",
+        id=id,
+        tenant_id=payment.tenant_id,
+        payment_mode="CASH",
+        payment_status=status,
+        instrument_status="APPROVED",
+        total_amount_paid=payment.total_amount,
+        transaction_number=payment.id,
+        transaction_date=NOW,
+        paid_by="x",
+        payer_name="x",
         mobile_number=None,
         additional_details={PAYMENT_ID_KEY: payment.id if ours else "pay_other"},
         details=tuple(
-            DigitPaymentDetail(id=f"pd-{b.bill_id}", bill_id=b.bill_id,
-                               business_service=b.business_service, receipt_number="RCPT",
-                               receipt_date=NOW, total_due=b.total_due, amount_paid=b.amount)
-            for b in payment.bills),
+            DigitPaymentDetail(
+                id=f"pd-{b.bill_id}",
+                bill_id=b.bill_id,
+                business_service=b.business_service,
+                receipt_number="RCPT",
+                receipt_date=NOW,
+                total_due=b.total_due,
+                amount_paid=b.amount,
+            )
+            for b in payment.bills
+        ),
     )
 
 
@@ -52,8 +67,9 @@ class FakeDigit:
         self.down = False
         self.calls = 0
 
-    def search_payments(self, *, tenant_id: str, module: str,
-                        bill_ids: Sequence[str] = ()) -> list[DigitPayment]:
+    def search_payments(
+        self, *, tenant_id: str, module: str, bill_ids: Sequence[str] = ()
+    ) -> list[DigitPayment]:
         self.calls += 1
         if self.down:
             raise DigitUnavailable("down", endpoint="search")
@@ -64,12 +80,18 @@ class FakeDigit:
         return list(found.values())
 
 
-def store_registered(store: PaymentStore, *, created_at: datetime = NOW,
-                     digit_payment_id: str | None = "DP-1", **overrides: Any) -> Payment:
+def store_registered(
+    store: PaymentStore,
+    *,
+    created_at: datetime = NOW,
+    digit_payment_id: str | None = "DP-1",
+    **overrides: Any,
+) -> Payment:
     payment = make_payment(created_at=created_at, **overrides)
     assert store.create(payment).outcome.value == "CREATED"
-    registered = states.transition(payment, PaymentStatus.REGISTERED, actor="test",
-                                   reason="created", at=created_at)
+    registered = states.transition(
+        payment, PaymentStatus.REGISTERED, actor="test", reason="created", at=created_at
+    )
     return store.save(replace(registered, digit_payment_id=digit_payment_id), fence=None)
 
 
@@ -89,10 +111,16 @@ def digit() -> FakeDigit:
 
 
 @pytest.fixture
-def reconciler(store: PaymentStore, flags: ReconciliationStore, digit: FakeDigit,
-               redis: redis_lib.Redis) -> Reconciler:
-    return Reconciler(payments=store, digit=digit, flags=flags, clock=lambda: NOW,
-                      on_flag=RedisMetrics(redis).reconciliation_flagged)
+def reconciler(
+    store: PaymentStore, flags: ReconciliationStore, digit: FakeDigit, redis: redis_lib.Redis
+) -> Reconciler:
+    return Reconciler(
+        payments=store,
+        digit=digit,
+        flags=flags,
+        clock=lambda: NOW,
+        on_flag=RedisMetrics(redis).reconciliation_flagged,
+    )
 
 
 def _line(n: int) -> Any:
@@ -102,8 +130,9 @@ def _line(n: int) -> Any:
 # --- reconciliation ---
 
 
-def test_healthy_payment_is_not_flagged(store: PaymentStore, flags: ReconciliationStore,
-                                        digit: FakeDigit, reconciler: Reconciler) -> None:
+def test_healthy_payment_is_not_flagged(
+    store: PaymentStore, flags: ReconciliationStore, digit: FakeDigit, reconciler: Reconciler
+) -> None:
     payment = store_registered(store, bills=(_line(1),))
     digit.by_bill["bill-1"] = [digit_payment(payment)]
 
@@ -113,11 +142,17 @@ def test_healthy_payment_is_not_flagged(store: PaymentStore, flags: Reconciliati
     assert flags.count() == 0
 
 
-@pytest.mark.parametrize(("status", "reason"), [("CANCELLED", "CANCELLED"),
-                                                 ("DISHONOURED", "DISHONOURED")])
+@pytest.mark.parametrize(
+    ("status", "reason"), [("CANCELLED", "CANCELLED"), ("DISHONOURED", "DISHONOURED")]
+)
 def test_cancelled_or_dishonoured_payment_is_flagged_and_stays_registered(
-    status: str, reason: str, store: PaymentStore, flags: ReconciliationStore,
-    digit: FakeDigit, reconciler: Reconciler, redis: redis_lib.Redis,
+    status: str,
+    reason: str,
+    store: PaymentStore,
+    flags: ReconciliationStore,
+    digit: FakeDigit,
+    reconciler: Reconciler,
+    redis: redis_lib.Redis,
 ) -> None:
     payment = store_registered(store, bills=(_line(1),))
     digit.by_bill["bill-1"] = [digit_payment(payment, status=status)]
@@ -191,12 +226,18 @@ def test_run_stops_without_verdicts_when_digit_is_unavailable(
 # --- settlement rows over the real store ---
 
 
-def _accepted(store: PaymentStore, n: int, at: datetime, device: str = "dev-1",
-              bills: int = 1) -> Payment:
+def _accepted(
+    store: PaymentStore, n: int, at: datetime, device: str = "dev-1", bills: int = 1
+) -> Payment:
     payment = make_payment(
-        id=f"pay_{n:04d}", device_id=device, created_at=at,
-        bills=tuple(make_line(bill_id=f"b{n}-{i}", consumer_code=f"C{n}-{i}",
-                              amount=Decimal("100.50") + i) for i in range(bills)))
+        id=f"pay_{n:04d}",
+        device_id=device,
+        created_at=at,
+        bills=tuple(
+            make_line(bill_id=f"b{n}-{i}", consumer_code=f"C{n}-{i}", amount=Decimal("100.50") + i)
+            for i in range(bills)
+        ),
+    )
     assert store.create(payment).outcome.value == "CREATED"
     return payment
 
@@ -226,8 +267,9 @@ def test_settlement_pages_cover_every_bill_once_even_with_equal_times(
     rows: list[settlement.SettlementRow] = []
     cursor: str | None = None
     while True:
-        page = settlement.settlement_rows(store, date(2026, 3, 31), KOLKATA, "dev-1",
-                                          cursor=cursor, limit=2)
+        page = settlement.settlement_rows(
+            store, date(2026, 3, 31), KOLKATA, "dev-1", cursor=cursor, limit=2
+        )
         rows += page.rows
         assert len(page.rows) <= 2
         cursor = page.next_cursor
@@ -235,7 +277,8 @@ def test_settlement_pages_cover_every_bill_once_even_with_equal_times(
             break
 
     assert [(r.payment_id, r.bill_id) for r in rows] == [
-        (r.payment_id, r.bill_id) for r in expected]
+        (r.payment_id, r.bill_id) for r in expected
+    ]
     assert len(rows) == sum(n % 3 + 1 for n in range(1, 6))
     assert {r.device_id for r in rows} == {"dev-1"}
     assert rows[0].amount == Decimal("100.50")

@@ -33,8 +33,12 @@ from tests.support.processes import free_port, redis_server, sandbox_server, wai
 ROOT = Path(__file__).resolve().parents[2]
 TENANT = "pb.amritsar"
 # seed consumers with something due (`integrator sandbox --list`)
-CONSUMERS = [("WS", "WS/107/2019-20/000022"), ("SW", "SW/107/2019-20/000011"),
-             ("PT", "PT-107-000123"), ("WS", "WS/107/2019-20/000023")]
+CONSUMERS = [
+    ("WS", "WS/107/2019-20/000022"),
+    ("SW", "SW/107/2019-20/000011"),
+    ("PT", "PT-107-000123"),
+    ("WS", "WS/107/2019-20/000023"),
+]
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -59,18 +63,30 @@ class Cluster:
         return {"Authorization": f"Bearer {self.key}", **extra}
 
     def bills(self, web: str, service: str, code: str) -> list[dict[str, Any]]:
-        answer = requests.get(f"{web}/v1/bills", headers=self.headers(), timeout=30, params={
-            "tenantId": TENANT, "businessService": service, "consumerCode": code})
+        answer = requests.get(
+            f"{web}/v1/bills",
+            headers=self.headers(),
+            timeout=30,
+            params={"tenantId": TENANT, "businessService": service, "consumerCode": code},
+        )
         assert answer.status_code == 200, answer.text
         return list(jsonutil.loads(answer.content)["bills"])
 
     def pay(self, web: str, bill: dict[str, Any], key: str) -> requests.Response:
-        body = {"tenantId": TENANT, "paymentMode": "CASH", "paidBy": "OWNER",
-                "payerName": "Scale Out", "mobileNumber": "9876543210",
-                "bills": [{"billId": bill["billId"], "amount": bill["totalAmount"]}]}
-        return requests.post(f"{web}/v1/payments", data=jsonutil.dumps(body), timeout=60,
-                             headers=self.headers(**{"Idempotency-Key": key,
-                                                     "Content-Type": "application/json"}))
+        body = {
+            "tenantId": TENANT,
+            "paymentMode": "CASH",
+            "paidBy": "OWNER",
+            "payerName": "Scale Out",
+            "mobileNumber": "9876543210",
+            "bills": [{"billId": bill["billId"], "amount": bill["totalAmount"]}],
+        }
+        return requests.post(
+            f"{web}/v1/payments",
+            data=jsonutil.dumps(body),
+            timeout=60,
+            headers=self.headers(**{"Idempotency-Key": key, "Content-Type": "application/json"}),
+        )
 
     def counters(self) -> dict[str, int]:
         return dict(requests.get(f"{self.sandbox}/_sandbox/counters", timeout=5).json())
@@ -95,26 +111,31 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         pytest.skip("the RQ worker (integrator/jobs) is not there")
     tmp = tmp_path_factory.mktemp("scale-out")
     with redis_server(tmp / "redis") as (redis_url, _), sandbox_server() as sandbox:
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("DIGIT_", "REDIS_", "WEB_", "PORT"))}
-        env.update({
-            "REDIS_URL": redis_url,
-            "DIGIT_BASE_URL": sandbox,
-            "DIGIT_USERNAME": "INTEGRATOR_SYSTEM",
-            "DIGIT_PASSWORD": "sandbox-password",
-            "DIGIT_TENANT_ID": TENANT,
-            "SECRET_KEY": secrets.token_hex(16),
-            "LOG_LEVEL": "WARNING",
-            "WEB_WORKERS": "1",
-            # short clocks so an outage is over in seconds, not minutes
-            "DIGIT_READ_TIMEOUT": "3",
-            "LEASE_TTL_SECONDS": "4",
-            "RETRY_SCHEDULE_SECONDS": "1",
-            "DIGIT_PROBE_SECONDS": "1",
-            "SWEEPER_PERIOD_SECONDS": "1",
-            "REGISTRATION_BUDGET_SECONDS": "2",
-            "VAR_DIR": str(tmp / "var"),
-        })
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("DIGIT_", "REDIS_", "WEB_", "PORT"))
+        }
+        env.update(
+            {
+                "REDIS_URL": redis_url,
+                "DIGIT_BASE_URL": sandbox,
+                "DIGIT_USERNAME": "INTEGRATOR_SYSTEM",
+                "DIGIT_PASSWORD": "sandbox-password",
+                "DIGIT_TENANT_ID": TENANT,
+                "SECRET_KEY": secrets.token_hex(16),
+                "LOG_LEVEL": "WARNING",
+                "WEB_WORKERS": "1",
+                # short clocks so an outage is over in seconds, not minutes
+                "DIGIT_READ_TIMEOUT": "3",
+                "LEASE_TTL_SECONDS": "4",
+                "RETRY_SCHEDULE_SECONDS": "1",
+                "DIGIT_PROBE_SECONDS": "1",
+                "SWEEPER_PERIOD_SECONDS": "1",
+                "REGISTRATION_BUDGET_SECONDS": "2",
+                "VAR_DIR": str(tmp / "var"),
+            }
+        )
         procs: list[subprocess.Popen[bytes]] = []
         logs = tmp / "logs"
         logs.mkdir()
@@ -123,20 +144,40 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             for i in range(2):
                 port = free_port()
                 with (logs / f"web-{i}.log").open("wb") as out:
-                    procs.append(subprocess.Popen(
-                        [sys.executable, "-m", "gunicorn", "-c",
-                         str(ROOT / "config" / "gunicorn.conf.py"), "integrator.wsgi:app"],
-                        cwd=ROOT, env={**env, "PORT": str(port)}, stdout=out,
-                        stderr=subprocess.STDOUT))
+                    procs.append(
+                        subprocess.Popen(
+                            [
+                                sys.executable,
+                                "-m",
+                                "gunicorn",
+                                "-c",
+                                str(ROOT / "config" / "gunicorn.conf.py"),
+                                "integrator.wsgi:app",
+                            ],
+                            cwd=ROOT,
+                            env={**env, "PORT": str(port)},
+                            stdout=out,
+                            stderr=subprocess.STDOUT,
+                        )
+                    )
                 webs.append(f"http://127.0.0.1:{port}")
             for i in range(3):
                 with (logs / f"worker-{i}.log").open("wb") as out:
-                    procs.append(subprocess.Popen(
-                        [sys.executable, "-m", "integrator.cli", "worker"], cwd=ROOT, env=env,
-                        stdout=out, stderr=subprocess.STDOUT))
+                    procs.append(
+                        subprocess.Popen(
+                            [sys.executable, "-m", "integrator.cli", "worker"],
+                            cwd=ROOT,
+                            env=env,
+                            stdout=out,
+                            stderr=subprocess.STDOUT,
+                        )
+                    )
             for web in webs:
-                wait_for(lambda web=web: requests.get(f"{web}/healthz", timeout=1).ok,
-                         timeout=45, what=f"web {web} (logs in {logs})")
+                wait_for(
+                    lambda web=web: requests.get(f"{web}/healthz", timeout=1).ok,
+                    timeout=45,
+                    what=f"web {web} (logs in {logs})",
+                )
             client = redis_lib.Redis.from_url(redis_url)
             _, key = DeviceStore(client, clock=lambda: datetime.now(UTC)).add("scale-out", [TENANT])
             client.close()
@@ -150,9 +191,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 def test_two_instances_and_three_workers_share_one_digit_login(cluster: Cluster) -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
-        results = list(pool.map(
-            lambda i: cluster.bills(cluster.webs[i % 2], *CONSUMERS[i % len(CONSUMERS)]),
-            range(16)))
+        results = list(
+            pool.map(
+                lambda i: cluster.bills(cluster.webs[i % 2], *CONSUMERS[i % len(CONSUMERS)]),
+                range(16),
+            )
+        )
     assert all(results)
     assert cluster.counters().get("login", 0) == 1
 
@@ -167,23 +211,35 @@ def test_one_idempotency_key_sent_to_both_instances_makes_one_payment(cluster: C
         if all(a.status_code in (200, 201, 202) for a in answers):
             break
         time.sleep(0.5)
-        answers = [a if a.status_code in (200, 201, 202) else cluster.pay(web, bill, key)
-                   for a, web in zip(answers, cluster.webs, strict=True)]
+        answers = [
+            a if a.status_code in (200, 201, 202) else cluster.pay(web, bill, key)
+            for a, web in zip(answers, cluster.webs, strict=True)
+        ]
     ids = {jsonutil.loads(a.content)["id"] for a in answers}
     assert len(ids) == 1, [a.text for a in answers]
-    wait_for(lambda: sum(1 for p in cluster.digit_payments()
-                         if any(d["billId"] == bill["billId"] for d in p["paymentDetails"])) == 1,
-             timeout=20, what="one DIGIT payment for the bill")
+    wait_for(
+        lambda: (
+            sum(
+                1
+                for p in cluster.digit_payments()
+                if any(d["billId"] == bill["billId"] for d in p["paymentDetails"])
+            )
+            == 1
+        ),
+        timeout=20,
+        what="one DIGIT payment for the bill",
+    )
     assert cluster.counters().get("login", 0) == 1
 
 
 def test_payments_accepted_during_an_outage_are_registered_once_each(cluster: Cluster) -> None:
-    offers = [_bill(cluster.bills(cluster.webs[i % 2], *c)[0])
-              for i, c in enumerate(CONSUMERS[1:])]
+    offers = [_bill(cluster.bills(cluster.webs[i % 2], *c)[0]) for i, c in enumerate(CONSUMERS[1:])]
     cluster.faults(down=True)
     try:
-        answers = [cluster.pay(cluster.webs[i % 2], bill, secrets.token_hex(12))
-                   for i, bill in enumerate(offers)]
+        answers = [
+            cluster.pay(cluster.webs[i % 2], bill, secrets.token_hex(12))
+            for i, bill in enumerate(offers)
+        ]
     finally:
         cluster.faults(down=False)
     assert [a.status_code for a in answers] == [202] * len(offers), [a.text for a in answers]
@@ -195,8 +251,11 @@ def test_payments_accepted_during_an_outage_are_registered_once_each(cluster: Cl
         return all(p is not None and p.status is PaymentStatus.REGISTERED for p in found)
 
     wait_for(all_registered, timeout=40, interval=0.25, what="the workers to register them")
-    creates = [p for p in cluster.digit_payments()
-               if (p.get("additionalDetails") or {}).get("integratorPaymentId") in ids]
+    creates = [
+        p
+        for p in cluster.digit_payments()
+        if (p.get("additionalDetails") or {}).get("integratorPaymentId") in ids
+    ]
     assert sorted(p["additionalDetails"]["integratorPaymentId"] for p in creates) == sorted(ids)
     assert cluster.counters().get("login", 0) == 1
 
@@ -220,13 +279,22 @@ def test_a_backup_restored_into_a_fresh_redis_has_the_same_payments(
     port = cluster.redis.connection_pool.connection_kwargs["port"]
     backup = subprocess.run(
         [str(ROOT / "deploy" / "redis-backup.sh"), str(tmp_path / "backups")],
-        env={**os.environ, "REDIS_PORT": str(port)}, capture_output=True, text=True,
-        check=True, timeout=30)
+        env={**os.environ, "REDIS_PORT": str(port)},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
     rdb = Path(backup.stdout.strip().splitlines()[-1])
     assert rdb.is_file()
     restored = tmp_path / "restored"
-    subprocess.run([str(ROOT / "deploy" / "redis-restore.sh"), str(rdb), str(restored)],
-                   capture_output=True, text=True, check=True, timeout=60)
+    subprocess.run(
+        [str(ROOT / "deploy" / "redis-restore.sh"), str(rdb), str(restored)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
     # the durable configuration (appendonly yes) must start from what the restore left
     with redis_server(restored, durable=True) as (fresh_url, _):
         assert _payment_snapshot(fresh_url) == before
@@ -238,22 +306,35 @@ def test_restore_refuses_a_data_directory_that_is_not_empty(tmp_path: Path) -> N
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "appendonlydir").mkdir()
     (tmp_path / "x.rdb").write_bytes(b"REDIS0009")
-    out = subprocess.run([str(ROOT / "deploy" / "redis-restore.sh"), str(tmp_path / "x.rdb"),
-                          str(tmp_path / "data")], capture_output=True, text=True, check=False,
-                         timeout=10)
+    out = subprocess.run(
+        [
+            str(ROOT / "deploy" / "redis-restore.sh"),
+            str(tmp_path / "x.rdb"),
+            str(tmp_path / "data"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=10,
+    )
     assert out.returncode != 0
     assert "not empty" in out.stderr
 
 
 def test_wait_for_replicas_returns_once_a_replica_holds_the_write(tmp_path: Path) -> None:
-    with redis_server(tmp_path / "primary") as (primary_url, _), \
-            redis_server(tmp_path / "replica") as (replica_url, _):
+    with (
+        redis_server(tmp_path / "primary") as (primary_url, _),
+        redis_server(tmp_path / "replica") as (replica_url, _),
+    ):
         primary = redis_lib.Redis.from_url(primary_url)
         replica = redis_lib.Redis.from_url(replica_url)
         port = primary.connection_pool.connection_kwargs["port"]
         replica.replicaof("127.0.0.1", port)
-        wait_for(lambda: replica.info("replication")["master_link_status"] == "up",
-                 timeout=15, what="the replica to sync")
+        wait_for(
+            lambda: replica.info("replication")["master_link_status"] == "up",
+            timeout=15,
+            what="the replica to sync",
+        )
         primary.set("payment:x", "stored")  # on another pooled connection than WAIT's
         assert wait_for_replicas(primary, 1, 2000) == 1
         assert replica.get("payment:x") == b"stored"
@@ -278,8 +359,10 @@ def test_proxy_fix_trusts_forwarded_headers_only_when_configured(
         app = Flask("proxied")
         app.add_url_rule("/ip", "ip", lambda: f"{request.remote_addr} {request.scheme}")
         assert init_proxy_fix(app, base.with_changes(trusted_proxy_count=hops)) is (hops > 0)
-        answer = app.test_client().get("/ip", environ_base={"REMOTE_ADDR": "127.0.0.1"},
-                                       headers={"X-Forwarded-For": "203.0.113.7",
-                                                "X-Forwarded-Proto": "https"})
+        answer = app.test_client().get(
+            "/ip",
+            environ_base={"REMOTE_ADDR": "127.0.0.1"},
+            headers={"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"},
+        )
         scheme = "https" if hops else "http"
         assert answer.get_data(as_text=True) == f"{expected} {scheme}"

@@ -47,8 +47,11 @@ def ops_users() -> tuple[str, ...]:
 @pytest.fixture
 def ops_settings(settings: Settings, ops_users: tuple[str, ...]) -> Settings:
     return settings.with_changes(
-        secret_key=SECRET_KEY, ops_users=ops_users, digit_read_timeout=2.0,
-        registration_budget_seconds=3.0, lease_ttl_seconds=3.0,
+        secret_key=SECRET_KEY,
+        ops_users=ops_users,
+        digit_read_timeout=2.0,
+        registration_budget_seconds=3.0,
+        lease_ttl_seconds=3.0,
     )
 
 
@@ -103,19 +106,36 @@ def make_payment(
     """
     n = next(_counter)
     if bill_id is None:
-        bills = services.digit.fetch_bills(tenant_id=AMRITSAR, business_service=business_service,
-                                           consumer_code=consumer_code)
+        bills = services.digit.fetch_bills(
+            tenant_id=AMRITSAR, business_service=business_service, consumer_code=consumer_code
+        )
         bill_id = bills[0].id
     created = created_at or datetime.now(UTC)
     payment = Payment(
-        id=f"pay-test-{n:06d}", device_id="dev-1", idempotency_key=f"key-{n:06d}",
-        fingerprint="f" * 64, status=PaymentStatus.PENDING, tenant_id=AMRITSAR,
-        payment_mode="CASH", paid_by="Ramesh Kumar", payer_name="Ramesh Kumar",
-        mobile_number=mobile_number, instrument_number=None, instrument_date=None,
-        transaction_number=None, collected_at=created,
-        bills=(PaymentBill(bill_id=bill_id, bill_number=f"BILL-{n}", consumer_code=consumer_code,
-                           business_service=business_service, amount=amount,
-                           total_due=amount),),
+        id=f"pay-test-{n:06d}",
+        device_id="dev-1",
+        idempotency_key=f"key-{n:06d}",
+        fingerprint="f" * 64,
+        status=PaymentStatus.PENDING,
+        tenant_id=AMRITSAR,
+        payment_mode="CASH",
+        paid_by="Ramesh Kumar",
+        payer_name="Ramesh Kumar",
+        mobile_number=mobile_number,
+        instrument_number=None,
+        instrument_date=None,
+        transaction_number=None,
+        collected_at=created,
+        bills=(
+            PaymentBill(
+                bill_id=bill_id,
+                bill_number=f"BILL-{n}",
+                consumer_code=consumer_code,
+                business_service=business_service,
+                amount=amount,
+                total_due=amount,
+            ),
+        ),
         created_at=created,
     )
     payment = replace(payment, **overrides)
@@ -128,19 +148,28 @@ def make_payment(
     if status is PaymentStatus.NEEDS_ATTENTION:
         moved = states.transition(
             states.mark_create_sent(payment, payment.bill_ids, actor="worker", at=created),
-            PaymentStatus.NEEDS_ATTENTION, actor="worker", reason="DIGIT_REJECTED",
-            at=created, codes=("SOME_CODE",), latency_ms=42,
+            PaymentStatus.NEEDS_ATTENTION,
+            actor="worker",
+            reason="DIGIT_REJECTED",
+            at=created,
+            codes=("SOME_CODE",),
+            latency_ms=42,
         )
     else:
         moved = states.transition(payment, status, actor="worker", reason="created", at=created)
     return services.payments_store.save(moved, fence=None)
 
 
-def counter_payment(world: Sandbox, consumer_code: str = WS_RAMESH,
-                    business_service: str = "WS") -> dict[str, Any]:
+def counter_payment(
+    world: Sandbox, consumer_code: str = WS_RAMESH, business_service: str = "WS"
+) -> dict[str, Any]:
     """Pay the consumer's current bill at DIGIT's counter (someone else's payment)."""
-    found = world.admin("counter-payment", tenantId=AMRITSAR, businessService=business_service,
-                        consumerCode=consumer_code)
+    found = world.admin(
+        "counter-payment",
+        tenantId=AMRITSAR,
+        businessService=business_service,
+        consumerCode=consumer_code,
+    )
     payment: dict[str, Any] = found["Payments"][0]
     return payment
 
@@ -160,8 +189,14 @@ def signed_in(base: str, name: str) -> tuple[requests.Session, str]:
     """A requests session signed in as `name`, and its CSRF token."""
     http = requests.Session()
     page = http.get(f"{base}/ops/login", timeout=10)
-    answer = http.post(f"{base}/ops/login", data={
-        "username": name, "password": PASSWORDS[name], "csrf_token": csrf_of(page.text),
-    }, timeout=10)
+    answer = http.post(
+        f"{base}/ops/login",
+        data={
+            "username": name,
+            "password": PASSWORDS[name],
+            "csrf_token": csrf_of(page.text),
+        },
+        timeout=10,
+    )
     assert answer.status_code == 200 and f"{name} (" in answer.text, answer.text[:500]
     return http, csrf_of(answer.text)

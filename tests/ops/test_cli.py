@@ -23,14 +23,16 @@ def run(settings: Settings, *args: str) -> tuple[int, str, str]:
 def test_payments_list_filters_and_pages(ops_settings: Settings, services: Services) -> None:
     made = [make_payment(services, bill_id=f"b-{i}", tenant_id=f"pb.t{i}") for i in range(3)]
 
-    code, out, err = run(ops_settings, "payments", "list", "--status", "NEEDS_ATTENTION",
-                         "--limit", "2")
+    code, out, err = run(
+        ops_settings, "payments", "list", "--status", "NEEDS_ATTENTION", "--limit", "2"
+    )
     assert code == 0, err
     assert [line.split("\t")[1] for line in out.splitlines()] == [made[2].id, made[1].id]
     cursor = err.split("--cursor ")[1].strip()
 
-    code, out, _ = run(ops_settings, "payments", "list", "--status", "NEEDS_ATTENTION",
-                       "--cursor", cursor)
+    code, out, _ = run(
+        ops_settings, "payments", "list", "--status", "NEEDS_ATTENTION", "--cursor", cursor
+    )
     assert [line.split("\t")[1] for line in out.splitlines()] == [made[0].id]
 
     code, out, _ = run(ops_settings, "payments", "list", "--bill", "b-1")
@@ -58,12 +60,21 @@ def test_payments_retry_records_the_operator(ops_settings: Settings, services: S
     assert stored.history[-1].actor == "operator:carol"
 
 
-def test_payments_retry_all_needs_attention_of_a_filter(ops_settings: Settings,
-                                                        services: Services) -> None:
+def test_payments_retry_all_needs_attention_of_a_filter(
+    ops_settings: Settings, services: Services
+) -> None:
     a = make_payment(services, bill_id="b-1", consumer_code="C-1")
     b = make_payment(services, bill_id="b-2", consumer_code="C-2")
-    code, out, err = run(ops_settings, "payments", "retry", "--all-needs-attention",
-                         "--consumer", "C-1", "--operator", "carol")
+    code, out, err = run(
+        ops_settings,
+        "payments",
+        "retry",
+        "--all-needs-attention",
+        "--consumer",
+        "C-1",
+        "--operator",
+        "carol",
+    )
     assert code == 0, err
     assert out.splitlines() == [f"{a.id}\tretried"]
     assert services.payments_store.get(b.id).status is PaymentStatus.NEEDS_ATTENTION  # type: ignore[union-attr]
@@ -74,24 +85,47 @@ def test_payments_resolve_refunded_is_refused_while_digit_holds_a_payment(
 ) -> None:
     payment = make_payment(services)
     counter_payment(world)
-    code, _, err = run(ops_settings, "payments", "resolve", payment.id, "--as", "REFUNDED",
-                       "--note", "cash back", "--operator", "carol")
+    code, _, err = run(
+        ops_settings,
+        "payments",
+        "resolve",
+        payment.id,
+        "--as",
+        "REFUNDED",
+        "--note",
+        "cash back",
+        "--operator",
+        "carol",
+    )
     assert code == 1 and "DIGIT_HOLDS_PAYMENT" in err
 
 
-def test_payments_resolve_receipted_by_hand(ops_settings: Settings, services: Services,
-                                            world: Sandbox) -> None:
+def test_payments_resolve_receipted_by_hand(
+    ops_settings: Settings, services: Services, world: Sandbox
+) -> None:
     payment = make_payment(services)
     receipt = counter_payment(world)["paymentDetails"][0]["receiptNumber"]
-    code, out, err = run(ops_settings, "payments", "resolve", payment.id, "--as",
-                         "RECEIPTED_BY_HAND", "--receipt", receipt, "--note", "counter",
-                         "--operator", "carol")
+    code, out, err = run(
+        ops_settings,
+        "payments",
+        "resolve",
+        payment.id,
+        "--as",
+        "RECEIPTED_BY_HAND",
+        "--receipt",
+        receipt,
+        "--note",
+        "counter",
+        "--operator",
+        "carol",
+    )
     assert code == 0, err
     assert out.strip() == f"{payment.id}\tRESOLVED\tRECEIPTED_BY_HAND"
 
 
-def test_queue_status_reports_no_worker_with_exit_1(ops_settings: Settings,
-                                                    services: Services) -> None:
+def test_queue_status_reports_no_worker_with_exit_1(
+    ops_settings: Settings, services: Services
+) -> None:
     make_payment(services, bill_id="b-1", status=PaymentStatus.PENDING)
     code, out, _ = run(ops_settings, "queue", "status")
     report = json.loads(out)
@@ -101,8 +135,9 @@ def test_queue_status_reports_no_worker_with_exit_1(ops_settings: Settings,
 
 
 def test_ops_hash_password_makes_a_werkzeug_hash() -> None:
-    result = CliRunner().invoke(cli.main, ["ops", "hash-password"],
-                                input="a-long-password\na-long-password\n")
+    result = CliRunner().invoke(
+        cli.main, ["ops", "hash-password"], input="a-long-password\na-long-password\n"
+    )
     assert result.exit_code == 0, result.output
     digest = result.stdout.strip().splitlines()[-1]
     assert check_password_hash(digest, "a-long-password")

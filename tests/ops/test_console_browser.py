@@ -47,11 +47,18 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
     os.environ.setdefault("SE_AVOID_STATS", "true")  # no Selenium Manager telemetry
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage",
-                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(20)
@@ -87,8 +94,9 @@ def flashes(driver: WebDriver) -> str:
     return " ".join(e.text for e in driver.find_elements(By.CSS_SELECTOR, ".flash"))
 
 
-def test_operator_signs_in_searches_and_retries(page: WebDriver, live: str,
-                                                services: Services) -> None:
+def test_operator_signs_in_searches_and_retries(
+    page: WebDriver, live: str, services: Services
+) -> None:
     payment = make_payment(services, bill_id="b-retry", consumer_code="WS/OPS/1")
     make_payment(services, bill_id="b-other", consumer_code="WS/OPS/2")
 
@@ -103,8 +111,9 @@ def test_operator_signs_in_searches_and_retries(page: WebDriver, live: str,
 
     page.find_element(By.LINK_TEXT, payment.id).click()
     history = page.find_elements(By.CSS_SELECTOR, "tr.history-row")
-    assert any("DIGIT_REJECTED" in r.text and "SOME_CODE" in r.text and "42 ms" in r.text
-               for r in history)
+    assert any(
+        "DIGIT_REJECTED" in r.text and "SOME_CODE" in r.text and "42 ms" in r.text for r in history
+    )
     submit(page, "retry")
 
     assert "Retry scheduled" in flashes(page)
@@ -114,8 +123,9 @@ def test_operator_signs_in_searches_and_retries(page: WebDriver, live: str,
     assert job_id_for(payment.id) in Queue("registration", connection=services.redis).job_ids
 
 
-def test_operator_resolves_a_payment_as_refunded(page: WebDriver, live: str,
-                                                 services: Services) -> None:
+def test_operator_resolves_a_payment_as_refunded(
+    page: WebDriver, live: str, services: Services
+) -> None:
     payment = make_payment(services)  # the sandbox's current WS bill: nothing paid in DIGIT
 
     sign_in(page, live, "alice")
@@ -133,8 +143,9 @@ def test_operator_resolves_a_payment_as_refunded(page: WebDriver, live: str,
     assert stored is not None and stored.status is PaymentStatus.RESOLVED
 
 
-def test_a_refused_resolution_is_shown_and_changes_nothing(page: WebDriver, live: str,
-                                                           services: Services) -> None:
+def test_a_refused_resolution_is_shown_and_changes_nothing(
+    page: WebDriver, live: str, services: Services
+) -> None:
     payment = make_payment(services, bill_id="b-1")
 
     sign_in(page, live, "alice")
@@ -148,8 +159,9 @@ def test_a_refused_resolution_is_shown_and_changes_nothing(page: WebDriver, live
     assert page.find_element(By.ID, "payment-status").text == "NEEDS_ATTENTION"
 
 
-def test_a_viewer_sees_payments_but_no_actions(page: WebDriver, live: str,
-                                               services: Services) -> None:
+def test_a_viewer_sees_payments_but_no_actions(
+    page: WebDriver, live: str, services: Services
+) -> None:
     payment = make_payment(services, bill_id="b-1")
 
     sign_in(page, live, "bob")

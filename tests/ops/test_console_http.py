@@ -33,8 +33,12 @@ def test_session_cookie_is_httponly_samesite_and_scoped_to_ops(live: str) -> Non
 
 def test_only_the_console_opens_a_session(app: Flask) -> None:
     """Outside the cookie's path (/v1, /metrics) Flask's null session: never built, never set."""
-    for path, null in (("/v1/bills", True), ("/metrics", True), ("/ops/", False),
-                       ("/ops/payments", False)):
+    for path, null in (
+        ("/v1/bills", True),
+        ("/metrics", True),
+        ("/ops/", False),
+        ("/ops/payments", False),
+    ):
         with app.test_request_context(path):
             opened = app.session_interface.open_session(app, flask.request)
             assert opened is not None
@@ -47,9 +51,15 @@ def test_a_wrong_password_is_refused_and_logged_without_the_password(
     http = requests.Session()
     page = http.get(f"{live}/ops/login", timeout=10)
     with caplog.at_level(logging.WARNING, logger="integrator.ops"):
-        answer = http.post(f"{live}/ops/login", data={
-            "username": "alice", "password": "guessed-secret-9", "csrf_token": csrf_of(page.text),
-        }, timeout=10)
+        answer = http.post(
+            f"{live}/ops/login",
+            data={
+                "username": "alice",
+                "password": "guessed-secret-9",
+                "csrf_token": csrf_of(page.text),
+            },
+            timeout=10,
+        )
     assert answer.status_code == 401
     failures = [r for r in caplog.records if r.getMessage() == "ops sign-in failed"]
     assert failures and getattr(failures[0], "user", None) == "alice"
@@ -60,8 +70,11 @@ def test_sign_in_attempts_are_rate_limited(live: str, ops_settings: Settings) ->
     http = requests.Session()
     token = csrf_of(http.get(f"{live}/ops/login", timeout=10).text)
     codes = [
-        http.post(f"{live}/ops/login", data={"username": "bob", "password": "nope-nope-nope",
-                                             "csrf_token": token}, timeout=10).status_code
+        http.post(
+            f"{live}/ops/login",
+            data={"username": "bob", "password": "nope-nope-nope", "csrf_token": token},
+            timeout=10,
+        ).status_code
         for _ in range(ops_settings.ops_login_attempts_per_minute + 1)
     ]
     assert codes[-1] == 429 and set(codes[:-1]) == {401}
@@ -70,20 +83,23 @@ def test_sign_in_attempts_are_rate_limited(live: str, ops_settings: Settings) ->
 def test_sign_in_without_a_csrf_token_is_refused(live: str) -> None:
     http = requests.Session()
     http.get(f"{live}/ops/login", timeout=10)
-    answer = http.post(f"{live}/ops/login",
-                       data={"username": "alice", "password": PASSWORDS["alice"]}, timeout=10)
+    answer = http.post(
+        f"{live}/ops/login", data={"username": "alice", "password": PASSWORDS["alice"]}, timeout=10
+    )
     assert answer.status_code == 400
 
 
 @pytest.mark.parametrize("token", [None, "", "wrong-token"])
-def test_an_action_without_the_csrf_token_is_refused(live: str, services: Services,
-                                                     token: str | None) -> None:
+def test_an_action_without_the_csrf_token_is_refused(
+    live: str, services: Services, token: str | None
+) -> None:
     payment = make_payment(services, bill_id="b-1")
     http, _csrf = signed_in(live, "alice")
     data = {} if token is None else {"csrf_token": token}
 
-    answer = http.post(f"{live}/ops/payments/{payment.id}/retry", data=data,
-                       allow_redirects=False, timeout=10)
+    answer = http.post(
+        f"{live}/ops/payments/{payment.id}/retry", data=data, allow_redirects=False, timeout=10
+    )
 
     assert answer.status_code == 400
     assert services.payments_store.get(payment.id).status is PaymentStatus.NEEDS_ATTENTION  # type: ignore[union-attr]
@@ -96,11 +112,19 @@ def test_a_viewer_cannot_act(live: str, services: Services) -> None:
     page = http.get(f"{live}/ops/payments/{payment.id}", timeout=10)
     assert page.status_code == 200 and 'id="retry"' not in page.text
     for action, data in (("retry", {}), ("resolve", {"resolution": "REFUNDED", "note": "x"})):
-        answer = http.post(f"{live}/ops/payments/{payment.id}/{action}",
-                           data={"csrf_token": csrf, **data}, allow_redirects=False, timeout=10)
+        answer = http.post(
+            f"{live}/ops/payments/{payment.id}/{action}",
+            data={"csrf_token": csrf, **data},
+            allow_redirects=False,
+            timeout=10,
+        )
         assert answer.status_code == 403, action
-    answer = http.post(f"{live}/ops/payments/retry-matching", data={"csrf_token": csrf},
-                       allow_redirects=False, timeout=10)
+    answer = http.post(
+        f"{live}/ops/payments/retry-matching",
+        data={"csrf_token": csrf},
+        allow_redirects=False,
+        timeout=10,
+    )
     assert answer.status_code == 403
     assert services.payments_store.get(payment.id).status is PaymentStatus.NEEDS_ATTENTION  # type: ignore[union-attr]
 
@@ -120,8 +144,9 @@ def test_the_dashboard_shows_counts_and_health(live: str, services: Services) ->
     assert "Workers alive" in page and "Redis memory" in page and "Reachable" in page
 
 
-def test_missing_secret_key_stops_start_up_outside_sandbox_mode(ops_settings: Settings,
-                                                                services: Services) -> None:
+def test_missing_secret_key_stops_start_up_outside_sandbox_mode(
+    ops_settings: Settings, services: Services
+) -> None:
     with pytest.raises(SettingsError, match="SECRET_KEY"):
         secret_key_for(ops_settings.with_changes(secret_key=None), services.redis)
 
@@ -135,8 +160,9 @@ def test_in_sandbox_mode_every_web_worker_gets_the_same_random_key(
     assert secret_key_for(sandbox, services.redis) == first
 
 
-def test_a_malformed_ops_users_entry_stops_start_up(ops_settings: Settings,
-                                                   services: Services) -> None:
+def test_a_malformed_ops_users_entry_stops_start_up(
+    ops_settings: Settings, services: Services
+) -> None:
     from dataclasses import replace
 
     bad = replace(services, settings=ops_settings.with_changes(ops_users=("carol:admin:x$y$z",)))

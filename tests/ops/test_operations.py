@@ -35,7 +35,10 @@ def test_retry_moves_needs_attention_back_to_pending_and_schedules_it_now(
     assert done.needs_attention_reason is None
     last = done.history[-1]
     assert (last.actor, last.from_status, last.to_status) == (
-        "operator:alice", PaymentStatus.NEEDS_ATTENTION, PaymentStatus.PENDING)
+        "operator:alice",
+        PaymentStatus.NEEDS_ATTENTION,
+        PaymentStatus.PENDING,
+    )
     assert registration_jobs(services) == [job_id_for(payment.id)]
 
 
@@ -47,13 +50,11 @@ def test_retry_of_a_pending_payment_is_recorded_and_scheduled(
     done = operations.retry(payment.id, operator="alice")
 
     assert done.status is PaymentStatus.PENDING
-    assert (done.history[-1].event, done.history[-1].actor) == ("operator_retry",
-                                                                "operator:alice")
+    assert (done.history[-1].event, done.history[-1].actor) == ("operator_retry", "operator:alice")
     assert registration_jobs(services) == [job_id_for(payment.id)]
 
 
-def test_a_final_payment_is_not_retried(services: Services,
-                                        operations: PaymentOperations) -> None:
+def test_a_final_payment_is_not_retried(services: Services, operations: PaymentOperations) -> None:
     payment = make_payment(services, status=PaymentStatus.REGISTERED)
     with pytest.raises(OperationRefused) as refused:
         operations.retry(payment.id, operator="alice")
@@ -65,13 +66,14 @@ def test_retry_matching_retries_only_needs_attention_payments_of_the_filter(
 ) -> None:
     # one unfinished payment per consumer and tenant (the consumer lock): vary the tenant
     ws = [make_payment(services, bill_id=f"ws-bill-{i}", tenant_id=f"pb.t{i}") for i in range(3)]
-    sw = make_payment(services, consumer_code=SW_RAMESH, business_service="SW",
-                      bill_id="sw-bill-1")
-    pending = make_payment(services, status=PaymentStatus.PENDING, bill_id="ws-bill-p",
-                           consumer_code="WS/OTHER")
+    sw = make_payment(services, consumer_code=SW_RAMESH, business_service="SW", bill_id="sw-bill-1")
+    pending = make_payment(
+        services, status=PaymentStatus.PENDING, bill_id="ws-bill-p", consumer_code="WS/OTHER"
+    )
 
-    summary = operations.retry_matching(PaymentQuery(consumer_code=ws[0].bills[0].consumer_code),
-                                        operator="alice")
+    summary = operations.retry_matching(
+        PaymentQuery(consumer_code=ws[0].bills[0].consumer_code), operator="alice"
+    )
 
     assert sorted(summary.retried) == sorted(p.id for p in ws)
     assert services.payments_store.get(sw.id).status is PaymentStatus.NEEDS_ATTENTION  # type: ignore[union-attr]
@@ -85,8 +87,9 @@ def test_refunded_is_refused_while_digit_holds_a_payment_for_the_bill(
     receipt = counter_payment(world)["paymentDetails"][0]["receiptNumber"]
 
     with pytest.raises(OperationRefused) as refused:
-        operations.resolve(payment.id, operator="alice", resolution=Resolution.REFUNDED,
-                           note="cash given back")
+        operations.resolve(
+            payment.id, operator="alice", resolution=Resolution.REFUNDED, note="cash given back"
+        )
 
     assert refused.value.code == "DIGIT_HOLDS_PAYMENT"
     assert receipt in refused.value.message
@@ -100,8 +103,9 @@ def test_refunded_is_refused_while_digit_is_unreachable(
     world.faults(down=True)
 
     with pytest.raises(OperationRefused) as refused:
-        operations.resolve(payment.id, operator="alice", resolution=Resolution.REFUNDED,
-                           note="cash given back")
+        operations.resolve(
+            payment.id, operator="alice", resolution=Resolution.REFUNDED, note="cash given back"
+        )
 
     assert refused.value.code == "DIGIT_UNREACHABLE"
     assert services.payments_store.get(payment.id).status is PaymentStatus.NEEDS_ATTENTION  # type: ignore[union-attr]
@@ -112,16 +116,24 @@ def test_refunded_after_digit_shows_no_payment_resolves_with_the_note(
 ) -> None:
     payment = make_payment(services)
 
-    done = operations.resolve(payment.id, operator="alice", resolution=Resolution.REFUNDED,
-                              note="cash given back at the counter")
+    done = operations.resolve(
+        payment.id,
+        operator="alice",
+        resolution=Resolution.REFUNDED,
+        note="cash given back at the counter",
+    )
 
     assert (done.status, done.resolution) == (PaymentStatus.RESOLVED, "REFUNDED")
     last = done.history[-1]
     assert last.actor == "operator:alice"
     assert last.detail["note"] == "cash given back at the counter"
     # final: the consumer is free for a new payment
-    assert services.payments_store.pending_for_consumer("pb.amritsar", "WS",
-                                                        payment.bills[0].consumer_code) is None
+    assert (
+        services.payments_store.pending_for_consumer(
+            "pb.amritsar", "WS", payment.bills[0].consumer_code
+        )
+        is None
+    )
 
 
 def test_receipted_by_hand_verifies_the_receipt_in_digit_and_keeps_it(
@@ -130,9 +142,13 @@ def test_receipted_by_hand_verifies_the_receipt_in_digit_and_keeps_it(
     payment = make_payment(services)
     receipt = counter_payment(world)["paymentDetails"][0]["receiptNumber"]
 
-    done = operations.resolve(payment.id, operator="alice",
-                              resolution=Resolution.RECEIPTED_BY_HAND, receipt_number=receipt,
-                              note="the clerk took it at the counter")
+    done = operations.resolve(
+        payment.id,
+        operator="alice",
+        resolution=Resolution.RECEIPTED_BY_HAND,
+        receipt_number=receipt,
+        note="the clerk took it at the counter",
+    )
 
     assert (done.status, done.resolution) == (PaymentStatus.RESOLVED, "RECEIPTED_BY_HAND")
     assert done.receipt_numbers == (receipt,)
@@ -146,45 +162,66 @@ def test_receipted_by_hand_with_a_receipt_digit_does_not_know_is_refused(
 ) -> None:
     payment = make_payment(services)
     other_bill_receipt = counter_payment(world, SW_RAMESH, "SW")["paymentDetails"][0][
-        "receiptNumber"]
+        "receiptNumber"
+    ]
 
     for receipt in ("NO/SUCH/RECEIPT", other_bill_receipt):
         with pytest.raises(OperationRefused) as refused:
-            operations.resolve(payment.id, operator="alice",
-                               resolution=Resolution.RECEIPTED_BY_HAND, receipt_number=receipt,
-                               note="by hand")
+            operations.resolve(
+                payment.id,
+                operator="alice",
+                resolution=Resolution.RECEIPTED_BY_HAND,
+                receipt_number=receipt,
+                note="by hand",
+            )
         assert refused.value.code == "RECEIPT_NOT_FOUND", receipt
 
 
-@pytest.mark.parametrize(("kwargs", "code"), [
-    ({"resolution": Resolution.REFUNDED, "note": "  "}, "NOTE_REQUIRED"),
-    ({"resolution": Resolution.RECEIPTED_BY_HAND, "note": "x"}, "RECEIPT_REQUIRED"),
-])
-def test_resolve_needs_a_note_and_a_receipt(services: Services, operations: PaymentOperations,
-                                            kwargs: dict[str, object], code: str) -> None:
+@pytest.mark.parametrize(
+    ("kwargs", "code"),
+    [
+        ({"resolution": Resolution.REFUNDED, "note": "  "}, "NOTE_REQUIRED"),
+        ({"resolution": Resolution.RECEIPTED_BY_HAND, "note": "x"}, "RECEIPT_REQUIRED"),
+    ],
+)
+def test_resolve_needs_a_note_and_a_receipt(
+    services: Services, operations: PaymentOperations, kwargs: dict[str, object], code: str
+) -> None:
     payment = make_payment(services, bill_id="b-1")
     with pytest.raises(OperationRefused) as refused:
         operations.resolve(payment.id, operator="alice", **kwargs)  # type: ignore[arg-type]
     assert refused.value.code == code
 
 
-def test_a_pending_payment_cannot_be_resolved(services: Services,
-                                              operations: PaymentOperations) -> None:
+def test_a_pending_payment_cannot_be_resolved(
+    services: Services, operations: PaymentOperations
+) -> None:
     payment = make_payment(services, status=PaymentStatus.PENDING, bill_id="b-1")
     with pytest.raises(OperationRefused) as refused:
-        operations.resolve(payment.id, operator="alice", resolution=Resolution.REFUNDED,
-                           note="x")
+        operations.resolve(payment.id, operator="alice", resolution=Resolution.REFUNDED, note="x")
     assert refused.value.code == "NOT_RESOLVABLE"
 
 
-def test_finder_answers_each_criterion_newest_first(services: Services,
-                                                    operations: PaymentOperations) -> None:
+def test_finder_answers_each_criterion_newest_first(
+    services: Services, operations: PaymentOperations
+) -> None:
     base = datetime(2026, 3, 10, 6, 0, tzinfo=UTC)
-    old = make_payment(services, bill_id="b-old", created_at=base - timedelta(days=5),
-                       consumer_code="C-1", mobile_number="9000001111")
-    new = make_payment(services, bill_id="b-new", created_at=base, consumer_code="C-1",
-                       tenant_id="pb.jalandhar",
-                       status=PaymentStatus.PENDING, mobile_number="9000002222")
+    old = make_payment(
+        services,
+        bill_id="b-old",
+        created_at=base - timedelta(days=5),
+        consumer_code="C-1",
+        mobile_number="9000001111",
+    )
+    new = make_payment(
+        services,
+        bill_id="b-new",
+        created_at=base,
+        consumer_code="C-1",
+        tenant_id="pb.jalandhar",
+        status=PaymentStatus.PENDING,
+        mobile_number="9000002222",
+    )
     find = operations.finder.find
 
     def ids(**criteria: object) -> list[str]:
@@ -201,24 +238,38 @@ def test_finder_answers_each_criterion_newest_first(services: Services,
     assert ids(created_from=date(2026, 3, 10)) == [new.id]
     assert ids(created_to=date(2026, 3, 9)) == [old.id]
     assert ids(status=PaymentStatus.NEEDS_ATTENTION) == [old.id]
-    assert ids(status=PaymentStatus.NEEDS_ATTENTION, created_from=date(2026, 3, 1),
-               created_to=date(2026, 3, 31)) == [old.id]
+    assert ids(
+        status=PaymentStatus.NEEDS_ATTENTION,
+        created_from=date(2026, 3, 1),
+        created_to=date(2026, 3, 31),
+    ) == [old.id]
     assert ids(status=PaymentStatus.PENDING, created_to=date(2026, 3, 9)) == []
 
 
-@pytest.mark.parametrize("criteria", [{}, {"consumer_code": "C-9"},
-                                      {"status": PaymentStatus.NEEDS_ATTENTION}])
+@pytest.mark.parametrize(
+    "criteria", [{}, {"consumer_code": "C-9"}, {"status": PaymentStatus.NEEDS_ATTENTION}]
+)
 def test_finder_pages_with_a_cursor_without_gaps_or_repeats(
     services: Services, operations: PaymentOperations, criteria: dict[str, object]
 ) -> None:
-    made = [make_payment(services, bill_id=f"b-{i}", consumer_code="C-9", tenant_id=f"pb.t{i}",
-                         created_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=i))
-            for i in range(7)]
+    made = [
+        make_payment(
+            services,
+            bill_id=f"b-{i}",
+            consumer_code="C-9",
+            tenant_id=f"pb.t{i}",
+            created_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=i),
+        )
+        for i in range(7)
+    ]
     seen: list[str] = []
     cursor = None
     while True:
-        page = operations.finder.find(PaymentQuery(**criteria), cursor=cursor,  # type: ignore[arg-type]
-                                      limit=3)
+        page = operations.finder.find(
+            PaymentQuery(**criteria),
+            cursor=cursor,  # type: ignore[arg-type]
+            limit=3,
+        )
         seen += [p.id for p in page.payments]
         if page.next_cursor is None:
             break
@@ -231,14 +282,23 @@ def test_a_receipt_already_recorded_on_another_payment_cannot_close_this_one(
 ) -> None:
     first = make_payment(services)
     receipt = counter_payment(world)["paymentDetails"][0]["receiptNumber"]
-    operations.resolve(first.id, operator="alice", resolution=Resolution.RECEIPTED_BY_HAND,
-                       receipt_number=receipt, note="the clerk took it at the counter")
+    operations.resolve(
+        first.id,
+        operator="alice",
+        resolution=Resolution.RECEIPTED_BY_HAND,
+        receipt_number=receipt,
+        note="the clerk took it at the counter",
+    )
     second = make_payment(services, tenant_id="pb.amritsar", bill_id=first.bills[0].bill_id)
 
     with pytest.raises(OperationRefused) as refused:
-        operations.resolve(second.id, operator="alice",
-                           resolution=Resolution.RECEIPTED_BY_HAND, receipt_number=receipt,
-                           note="the same receipt again")
+        operations.resolve(
+            second.id,
+            operator="alice",
+            resolution=Resolution.RECEIPTED_BY_HAND,
+            receipt_number=receipt,
+            note="the same receipt again",
+        )
 
     assert refused.value.code == "RECEIPT_OF_ANOTHER_PAYMENT"
     assert services.payments_store.get(second.id).status is PaymentStatus.NEEDS_ATTENTION  # type: ignore[union-attr]

@@ -27,18 +27,33 @@ from tests.ops.conftest import signed_in
 N = 100_000
 BUDGET_MS = 300.0
 START = datetime(2026, 1, 1, tzinfo=UTC)
-STATUSES = ([PaymentStatus.REGISTERED] * 90 + [PaymentStatus.PENDING] * 5
-            + [PaymentStatus.NEEDS_ATTENTION] * 4 + [PaymentStatus.RESOLVED])
+STATUSES = (
+    [PaymentStatus.REGISTERED] * 90
+    + [PaymentStatus.PENDING] * 5
+    + [PaymentStatus.NEEDS_ATTENTION] * 4
+    + [PaymentStatus.RESOLVED]
+)
 
 
 def seed(redis: redis_lib.Redis, n: int = N) -> list[Payment]:
     """`n` payments over 100 days (one every ~86 s), as the store would hold them."""
     rng = random.Random(7)
     template = Payment(
-        id="", device_id="dev-1", idempotency_key="", fingerprint="f" * 64,
-        status=PaymentStatus.PENDING, tenant_id="pb.amritsar", payment_mode="CASH",
-        paid_by="Payer", payer_name="Payer", mobile_number=None, instrument_number=None,
-        instrument_date=None, transaction_number=None, collected_at=None, bills=(),
+        id="",
+        device_id="dev-1",
+        idempotency_key="",
+        fingerprint="f" * 64,
+        status=PaymentStatus.PENDING,
+        tenant_id="pb.amritsar",
+        payment_mode="CASH",
+        paid_by="Payer",
+        payer_name="Payer",
+        mobile_number=None,
+        instrument_number=None,
+        instrument_date=None,
+        transaction_number=None,
+        collected_at=None,
+        bills=(),
         created_at=START,
     )
     made: list[Payment] = []
@@ -70,27 +85,44 @@ return 1
 """
 
 
-def _seed(redis: redis_lib.Redis, template: Payment, rng: random.Random, made: list[Payment],
-          n: int) -> None:
+def _seed(
+    redis: redis_lib.Redis, template: Payment, rng: random.Random, made: list[Payment], n: int
+) -> None:
     write = redis.register_script(_WRITE_BATCH)
     batch: list[str | int] = [keys.payments_by_created()]
     for i in range(n):
         status = rng.choice(STATUSES)
         created = START + timedelta(seconds=i * 86)
         receipt = f"PB/WS/{i:07d}" if status is PaymentStatus.REGISTERED else None
-        bill = PaymentBill(bill_id=f"bill-{i:07d}", bill_number=f"WS/{i}",
-                           consumer_code=f"WS/107/{i % 20000:05d}", business_service="WS",
-                           amount=Decimal(500), total_due=Decimal(500), receipt_number=receipt)
+        bill = PaymentBill(
+            bill_id=f"bill-{i:07d}",
+            bill_number=f"WS/{i}",
+            consumer_code=f"WS/107/{i % 20000:05d}",
+            business_service="WS",
+            amount=Decimal(500),
+            total_due=Decimal(500),
+            receipt_number=receipt,
+        )
         payment = replace(
-            template, id=f"pay-{i:07d}", idempotency_key=f"key-{i:07d}", status=status,
-            mobile_number=f"98{rng.randrange(10**8):08d}", bills=(bill,), created_at=created,
+            template,
+            id=f"pay-{i:07d}",
+            idempotency_key=f"key-{i:07d}",
+            status=status,
+            mobile_number=f"98{rng.randrange(10**8):08d}",
+            bills=(bill,),
+            created_at=created,
             history=(HistoryEntry(at=created, actor="device:dev-1", event="created"),),
         )
         made.append(payment)
         batch += [
-            payment.id, dump_payment(payment), status.value, created_score(created),
-            keys.payment(payment.id), keys.payments_by_status(status.value),
-            keys.payments_by_bill(bill.bill_id), keys.payments_by_consumer(bill.consumer_code),
+            payment.id,
+            dump_payment(payment),
+            status.value,
+            created_score(created),
+            keys.payment(payment.id),
+            keys.payments_by_status(status.value),
+            keys.payments_by_bill(bill.bill_id),
+            keys.payments_by_consumer(bill.consumer_code),
             keys.payments_by_receipt(receipt) if receipt else "",
             keys.payments_by_mobile_last4(payment.mobile_last4 or ""),
             keys.payments_by_idempotency_key(payment.idempotency_key),
@@ -127,12 +159,20 @@ def test_list_and_every_search_answer_within_300_ms_at_100k_payments(
         "mobile last 4": {"mobile": sample.mobile_last4 or ""},
         "date range (1 day)": {"from": "2026-02-10", "to": "2026-02-10"},
         "status NEEDS_ATTENTION": {"status": "NEEDS_ATTENTION"},
-        "status RESOLVED + 30 days": {"status": "RESOLVED", "from": "2026-02-01",
-                                      "to": "2026-03-02"},
-        "consumer + status": {"consumer": sample.bills[0].consumer_code,
-                              "status": sample.status.value},
-        "mobile + date range": {"mobile": sample.mobile_last4 or "", "from": "2026-01-01",
-                                "to": "2026-04-30"},
+        "status RESOLVED + 30 days": {
+            "status": "RESOLVED",
+            "from": "2026-02-01",
+            "to": "2026-03-02",
+        },
+        "consumer + status": {
+            "consumer": sample.bills[0].consumer_code,
+            "status": sample.status.value,
+        },
+        "mobile + date range": {
+            "mobile": sample.mobile_last4 or "",
+            "from": "2026-01-01",
+            "to": "2026-04-30",
+        },
     }
     first = http.get(f"{live}/ops/payments", timeout=30)
     cursor = re.search(r'cursor=([^&"]+)', first.text)

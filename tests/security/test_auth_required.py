@@ -40,8 +40,7 @@ _DUMMY = {
 def _dummy_values(rule: Rule) -> dict[str, Any]:
     converters = rule._converters  # the only place werkzeug keeps them
     return {
-        name: _DUMMY.get(type(converters[name]).__name__, "dummy-value")
-        for name in rule.arguments
+        name: _DUMMY.get(type(converters[name]).__name__, "dummy-value") for name in rule.arguments
     }
 
 
@@ -77,8 +76,10 @@ def test_every_other_route_refuses_a_request_without_credentials(app: Flask) -> 
         if rule.startswith("/ops"):
             # the console: a redirect to its sign-in page, or a refusal. A POST without a
             # session has no CSRF token either, which is refused before the account is checked.
-            ok = _redirects_to_ops_login(response) or response.status_code in (401, 403) or (
-                method == "POST" and response.status_code == 400
+            ok = (
+                _redirects_to_ops_login(response)
+                or response.status_code in (401, 403)
+                or (method == "POST" and response.status_code == 400)
             )
         elif rule.startswith("/v1"):
             ok = (
@@ -121,9 +122,11 @@ def test_a_revoked_or_rotated_key_is_refused(app: Flask, services: Services) -> 
     _device, old_key = services.devices.add("rotated", ["pb"])
     new_key = services.devices.rotate_key("rotated")
     for key, status in ((revoked_key, 401), (old_key, 401)):
-        response = client.get("/v1/payments?idempotencyKey=k1",
-                              headers={"Authorization": f"Bearer {key}"})
+        response = client.get(
+            "/v1/payments?idempotencyKey=k1", headers={"Authorization": f"Bearer {key}"}
+        )
         assert response.status_code == status
-    response = client.get("/v1/payments?idempotencyKey=k1",
-                          headers={"Authorization": f"Bearer {new_key}"})
+    response = client.get(
+        "/v1/payments?idempotencyKey=k1", headers={"Authorization": f"Bearer {new_key}"}
+    )
     assert response.status_code == 404  # authenticated; no such payment

@@ -58,15 +58,22 @@ def test_settlement_report_lists_only_the_devices_own_payments(
     assert own.status_code == 200 and others.status_code == 200, (own.text, others.text)
     assert str(payment["id"]) not in others.text
     assert all(row["paymentId"] != payment["id"] for row in body_of(others)["rows"])
-    csv = requests.get(f"{other_pos.base}/v1/reports/settlement",
-                       params={"date": today, "format": "csv"},
-                       headers=other_pos.headers(), timeout=30)
+    csv = requests.get(
+        f"{other_pos.base}/v1/reports/settlement",
+        params={"date": today, "format": "csv"},
+        headers=other_pos.headers(),
+        timeout=30,
+    )
     assert str(payment["id"]) not in csv.text
 
 
 def _payment(tenant: str) -> dict[str, object]:
-    return {"tenantId": tenant, "paymentMode": "CASH", "paidBy": "Ramesh Kumar",
-            "bills": [{"billId": "BILL-1", "amount": 100}]}
+    return {
+        "tenantId": tenant,
+        "paymentMode": "CASH",
+        "paidBy": "Ramesh Kumar",
+        "bills": [{"billId": "BILL-1", "amount": 100}],
+    }
 
 
 @pytest.mark.parametrize("tenant", ["pb.jalandhar", "pb", "hr.ambala", "pbx.amritsar"])
@@ -75,16 +82,23 @@ def test_a_city_device_is_refused_every_tenant_outside_its_scope(
 ) -> None:
     """other_pos may act for pb.amritsar only."""
     calls = {
-        "bills by consumer": other_pos.get("/v1/bills", tenantId=tenant, businessService="WS",
-                                           consumerCode=WS_RAMESH),
-        "bills by mobile": other_pos.get("/v1/bills", tenantId=tenant,
-                                         mobileNumber="9876543210"),
-        "receipts": other_pos.get("/v1/receipts", tenantId=tenant, businessService="WS",
-                                  receiptNumber="WS/107/2024-25/000001"),
+        "bills by consumer": other_pos.get(
+            "/v1/bills", tenantId=tenant, businessService="WS", consumerCode=WS_RAMESH
+        ),
+        "bills by mobile": other_pos.get("/v1/bills", tenantId=tenant, mobileNumber="9876543210"),
+        "receipts": other_pos.get(
+            "/v1/receipts",
+            tenantId=tenant,
+            businessService="WS",
+            receiptNumber="WS/107/2024-25/000001",
+        ),
         "validate": other_pos.validate(_payment(tenant)),
-        "payments": requests.post(f"{other_pos.base}/v1/payments",
-                                  data=jsonutil.dumps(_payment(tenant)),
-                                  headers=other_pos.headers("scope-1"), timeout=30),
+        "payments": requests.post(
+            f"{other_pos.base}/v1/payments",
+            data=jsonutil.dumps(_payment(tenant)),
+            headers=other_pos.headers("scope-1"),
+            timeout=30,
+        ),
     }
     wrong = {name: r.status_code for name, r in calls.items() if r.status_code != 403}
     assert not wrong, wrong
@@ -94,8 +108,16 @@ def test_a_city_device_is_refused_every_tenant_outside_its_scope(
 
 def test_a_state_device_may_act_for_its_cities_but_not_another_state(pos: Pos) -> None:
     """pos may act for pb (and so pb.amritsar, pb.jalandhar), never hr."""
-    assert pos.get("/v1/bills", tenantId="pb.jalandhar", businessService="WS",
-                   consumerCode="WS/1013/2019-20/000101").status_code == 200
-    refused = pos.get("/v1/bills", tenantId="hr.ambala", businessService="WS",
-                      consumerCode=WS_RAMESH)
+    assert (
+        pos.get(
+            "/v1/bills",
+            tenantId="pb.jalandhar",
+            businessService="WS",
+            consumerCode="WS/1013/2019-20/000101",
+        ).status_code
+        == 200
+    )
+    refused = pos.get(
+        "/v1/bills", tenantId="hr.ambala", businessService="WS", consumerCode=WS_RAMESH
+    )
     assert refused.status_code == 403

@@ -30,8 +30,9 @@ def test_a_device_over_its_rate_limit_gets_429_with_retry_after(strict_app: Flas
     client = strict_app.test_client()
 
     def lookup(k: str) -> Any:
-        return client.get("/v1/payments?idempotencyKey=k1",
-                          headers={"Authorization": f"Bearer {k}"})
+        return client.get(
+            "/v1/payments?idempotencyKey=k1", headers={"Authorization": f"Bearer {k}"}
+        )
 
     statuses = [lookup(key).status_code for _ in range(3)]
     limited = lookup(key)
@@ -47,15 +48,23 @@ def test_a_device_over_its_rate_limit_gets_429_with_retry_after(strict_app: Flas
 def test_a_body_over_the_limit_is_refused_with_413(pos: Pos, e2e_settings: Settings) -> None:
     padding = "x" * (e2e_settings.max_body_bytes + 1024)
     body = {"tenantId": "pb.amritsar", "paymentMode": "CASH", "paidBy": padding, "bills": []}
-    response = requests.post(f"{pos.base}/v1/payments/validate", data=jsonutil.dumps(body),
-                             headers=pos.headers(), timeout=30)
+    response = requests.post(
+        f"{pos.base}/v1/payments/validate",
+        data=jsonutil.dumps(body),
+        headers=pos.headers(),
+        timeout=30,
+    )
     assert response.status_code == 413
     assert body_of(response)["code"] == "PAYLOAD_TOO_LARGE"
 
 
 def test_more_than_twenty_bills_are_refused_with_422(pos: Pos) -> None:
-    body = {"tenantId": "pb.amritsar", "paymentMode": "CASH", "paidBy": "Ramesh Kumar",
-            "bills": [{"billId": f"BILL-{i}", "amount": 100} for i in range(21)]}
+    body = {
+        "tenantId": "pb.amritsar",
+        "paymentMode": "CASH",
+        "paidBy": "Ramesh Kumar",
+        "bills": [{"billId": f"BILL-{i}", "amount": 100} for i in range(21)],
+    }
     for response in (pos.validate(body), pos.pay(body, key="too-many")):
         assert response.status_code == 422, response.text
         problem = body_of(response)

@@ -20,8 +20,9 @@ PASSWORD = "correct-horse-battery-staple"
 
 
 @pytest.fixture(params=[False, True], ids=["plain-http", "behind-tls"])
-def ops_app(request: pytest.FixtureRequest, e2e_settings: Settings, redis: Any,
-            sandbox: str) -> Iterator[tuple[Flask, bool]]:
+def ops_app(
+    request: pytest.FixtureRequest, e2e_settings: Settings, redis: Any, sandbox: str
+) -> Iterator[tuple[Flask, bool]]:
     if not hasattr(e2e_settings, "ops_users"):
         pytest.skip("no ops settings yet")
     secure = bool(request.param)
@@ -43,8 +44,11 @@ def ops_app(request: pytest.FixtureRequest, e2e_settings: Settings, redis: Any,
 
 
 def _session_cookies(response: Any) -> list[str]:
-    return [v for v in response.headers.getlist("Set-Cookie") if "session" in v.lower()
-            or v.lower().startswith("integrator_ops")]
+    return [
+        v
+        for v in response.headers.getlist("Set-Cookie")
+        if "session" in v.lower() or v.lower().startswith("integrator_ops")
+    ]
 
 
 def test_the_ops_session_cookie_is_httponly_samesite_and_secure_behind_tls(
@@ -58,8 +62,11 @@ def test_the_ops_session_cookie_is_httponly_samesite_and_secure_behind_tls(
         assert "httponly" in cookie.lower(), cookie
     with client.session_transaction("/ops/login", base_url=https) as session:
         csrf = session.get("csrf_token", "")
-    signed_in = client.post("/ops/login", base_url=https,
-                            data={"username": "alice", "password": PASSWORD, "csrf_token": csrf})
+    signed_in = client.post(
+        "/ops/login",
+        base_url=https,
+        data={"username": "alice", "password": PASSWORD, "csrf_token": csrf},
+    )
     assert signed_in.status_code in (302, 303), signed_in.status_code
     cookies = _session_cookies(signed_in)
     assert cookies, signed_in.headers

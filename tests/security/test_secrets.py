@@ -30,15 +30,25 @@ def sent_to_digit(sandbox: str) -> list[dict[str, object]]:
 
 
 def test_a_full_payment_sends_no_device_key_to_digit_and_logs_masked_mobiles_only(
-    pos: Pos, sandbox: str, captured_logs: Callable[[], list[str]],
+    pos: Pos,
+    sandbox: str,
+    captured_logs: Callable[[], list[str]],
     secrets_guard: SecretsGuard,
 ) -> None:
     before = len(sent_to_digit(sandbox))
     assert pos.bills(tenantId=AMRITSAR, mobileNumber=RAMESH_MOBILE)
     bill = pos.bills(tenantId=AMRITSAR, businessService="WS", consumerCode=WS_RAMESH)[0]
-    paid = pos.pay({"tenantId": AMRITSAR, "paymentMode": "CASH", "paidBy": "Ramesh Kumar",
-                    "payerName": "Ramesh Kumar", "mobileNumber": RAMESH_MOBILE,
-                    "bills": [{"billId": bill["billId"], "amount": 815}]}, key="flow-1")
+    paid = pos.pay(
+        {
+            "tenantId": AMRITSAR,
+            "paymentMode": "CASH",
+            "paidBy": "Ramesh Kumar",
+            "payerName": "Ramesh Kumar",
+            "mobileNumber": RAMESH_MOBILE,
+            "bills": [{"billId": bill["billId"], "amount": 815}],
+        },
+        key="flow-1",
+    )
     assert paid.status_code in (201, 202), paid.text
     assert pos.get(f"/v1/payments/{body_of(paid)['id']}").status_code == 200
 
@@ -75,11 +85,17 @@ def test_the_guard_finds_a_leak_in_a_line() -> None:
     guard = SecretsGuard(mobiles=frozenset({RAMESH_MOBILE}))
     guard.add("a-device-key-0123456789", "device-key")
     guard.add("short", "device-key")  # too short to be told from ordinary text: ignored
-    leaks = guard.leaks_in([("l1", "auth with a-device-key-0123456789 ok"),
-                            ("l2", "mobile 9876543210 and short"),
-                            ("l3", "mobile ******3210 and 198765432100")])
+    leaks = guard.leaks_in(
+        [
+            ("l1", "auth with a-device-key-0123456789 ok"),
+            ("l2", "mobile 9876543210 and short"),
+            ("l3", "mobile ******3210 and 198765432100"),
+        ]
+    )
     assert [(leak.secret_kind, leak.where) for leak in leaks] == [
-        ("device-key", "l1"), ("unmasked mobile number", "l2")]
+        ("device-key", "l1"),
+        ("unmasked mobile number", "l2"),
+    ]
 
 
 def test_a_secret_logged_through_the_production_pipeline_is_captured_redacted(
@@ -88,7 +104,8 @@ def test_a_secret_logged_through_the_production_pipeline_is_captured_redacted(
     secret = "c0ffee00-secret-token-for-the-guard"
     logs.register_secret(secret)
     logging.getLogger("integrator.tests.security").warning(
-        "token %s for %s", secret, RAMESH_MOBILE, extra={"password": "pa55word-x"})
+        "token %s for %s", secret, RAMESH_MOBILE, extra={"password": "pa55word-x"}
+    )
     lines = [line for line in captured_logs() if "integrator.tests.security" in line]
     assert len(lines) == 1
     assert secret not in lines[0] and RAMESH_MOBILE not in lines[0]

@@ -12,14 +12,18 @@ import responses
 from integrator.digit.http import Transport, build_session, session_for
 from integrator.settings import Settings, SettingsError
 
-BASE = {"DIGIT_BASE_URL": "https://digit.example.org", "DIGIT_USERNAME": "SYS",
-        "DIGIT_PASSWORD": "a-long-password", "DIGIT_TENANT_ID": "pb"}
+BASE = {
+    "DIGIT_BASE_URL": "https://digit.example.org",
+    "DIGIT_USERNAME": "SYS",
+    "DIGIT_PASSWORD": "a-long-password",
+    "DIGIT_TENANT_ID": "pb",
+}
 
 
-@pytest.mark.parametrize("ca_bundle", [None, "", " ", "false", "False", "0", "no", "off",
-                                       "none", "None"])
-@pytest.mark.parametrize("base_url", [None, "https://digit.example.org",
-                                      "http://127.0.0.1:8090"])
+@pytest.mark.parametrize(
+    "ca_bundle", [None, "", " ", "false", "False", "0", "no", "off", "none", "None"]
+)
+@pytest.mark.parametrize("base_url", [None, "https://digit.example.org", "http://127.0.0.1:8090"])
 def test_no_setting_turns_verification_off(ca_bundle: str | None, base_url: str | None) -> None:
     env = {k: v for k, v in BASE.items() if k != "DIGIT_BASE_URL" or base_url}
     if base_url:
@@ -87,7 +91,8 @@ def test_the_real_session_sends_with_verification_on() -> None:
     settings = Settings.from_env(BASE)
     responses.post("https://digit.example.org/billing-service/bill/v2/_fetchbill", json={})
     Transport(settings=settings, session=build_session(settings)).send(
-        "/billing-service/bill/v2/_fetchbill", json_body={})
+        "/billing-service/bill/v2/_fetchbill", json_body={}
+    )
     sent = responses.calls[0].request
     verify = sent.req_kwargs["verify"]  # type: ignore[attr-defined]
     # True, or the CA bundle requests took from REQUESTS_CA_BUNDLE: never off

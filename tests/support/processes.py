@@ -47,16 +47,28 @@ def redis_server(
     data_dir.mkdir(parents=True, exist_ok=True)
     args = [
         binary,
-        "--port", str(port),
-        "--bind", "127.0.0.1",
-        "--dir", str(data_dir),
-        "--save", "",
-        "--daemonize", "no",
-        "--logfile", str(data_dir / "redis.log"),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(data_dir),
+        "--save",
+        "",
+        "--daemonize",
+        "no",
+        "--logfile",
+        str(data_dir / "redis.log"),
     ]
     if durable:
-        args += ["--appendonly", "yes", "--appendfsync", "always",
-                 "--maxmemory-policy", "noeviction"]
+        args += [
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--maxmemory-policy",
+            "noeviction",
+        ]
     else:
         args += ["--appendonly", "no"]
     proc = subprocess.Popen(args)

@@ -121,9 +121,7 @@ class SecretsGuard:
         try:
             tokens = requests.get(f"{base}/_sandbox/tokens", timeout=5)
             cursor = self._request_cursor.get(base, 0)
-            seen = requests.get(
-                f"{base}/_sandbox/requests", params={"since": cursor}, timeout=5
-            )
+            seen = requests.get(f"{base}/_sandbox/requests", params={"since": cursor}, timeout=5)
         except requests.RequestException:
             return []  # the sandbox is gone (a test stopped it): nothing to learn
         if tokens.ok:
@@ -134,9 +132,7 @@ class SecretsGuard:
         sent = seen.json().get("requests", [])
         if sent:
             self._request_cursor[base] = max(int(r["seq"]) for r in sent)
-        texts = [
-            (f"a request to DIGIT {r['method']} {r['path']}", _request_text(r)) for r in sent
-        ]
+        texts = [(f"a request to DIGIT {r['method']} {r['path']}", _request_text(r)) for r in sent]
         return self.leaks_in(texts, only=lambda kind: kind not in DIGIT_KINDS)
 
 
@@ -327,8 +323,9 @@ def _no_secret_leaks(request: pytest.FixtureRequest, secrets_guard: SecretsGuard
             texts.append((str(path.name), path.read_text("utf-8", errors="replace")))
     leaks += secrets_guard.leaks_in(texts)
     if leaks:
-        pytest.fail("secrets leaked:\n" + "\n".join(f"  {leak}" for leak in leaks[:20]),
-                    pytrace=False)
+        pytest.fail(
+            "secrets leaked:\n" + "\n".join(f"  {leak}" for leak in leaks[:20]), pytrace=False
+        )
 
 
 @pytest.fixture

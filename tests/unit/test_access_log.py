@@ -41,9 +41,11 @@ def _line(logger_class: type[Logger], resp: Any, environ: dict[str, str]) -> dic
 
 
 def test_the_line_is_gunicorns_for_our_format_with_the_mobile_masked() -> None:
-    resp = SimpleNamespace(status="200 OK", sent=1234,
-                           headers=[("Content-Type", "application/json"),
-                                    ("X-Request-ID", "req-42")])
+    resp = SimpleNamespace(
+        status="200 OK",
+        sent=1234,
+        headers=[("Content-Type", "application/json"), ("X-Request-ID", "req-42")],
+    )
     ours = _line(AccessLogger, resp, ENVIRON)
     assert ours["message"] == _line(Logger, resp, ENVIRON)["message"]
     assert ours["message"] == (

@@ -22,8 +22,9 @@ def alert_rules() -> list[dict[str, Any]]:
 
 def test_alerts_yaml_parses_into_named_rules_with_severity() -> None:
     rules = alert_rules()
-    assert {"PaymentsNeedAttention", "PendingPaymentTooOld", "DigitAuthLocked",
-            "NoLiveWorker"} <= {r["alert"] for r in rules}
+    assert {"PaymentsNeedAttention", "PendingPaymentTooOld", "DigitAuthLocked", "NoLiveWorker"} <= {
+        r["alert"] for r in rules
+    }
     for rule in rules:
         assert rule["expr"] and rule["labels"]["severity"] in {"warning", "critical"}
 
@@ -41,8 +42,10 @@ def test_metric_names_are_unique_and_prometheus_safe() -> None:
     assert all(f.buckets == tuple(sorted(f.buckets)) for f in catalog.ALL)
 
 
-@pytest.mark.parametrize(("observed", "bucket"), [(0.0, "0.05"), (0.05, "0.05"), (0.06, "0.1"),
-                                                   (30.0, "30.0"), (31.0, "+Inf")])
+@pytest.mark.parametrize(
+    ("observed", "bucket"),
+    [(0.0, "0.05"), (0.05, "0.05"), (0.06, "0.1"), (30.0, "30.0"), (31.0, "+Inf")],
+)
 def test_an_observation_falls_in_the_first_bucket_that_holds_it(
     observed: float, bucket: str
 ) -> None:

@@ -17,8 +17,9 @@ def fetch_in_own_process(env: dict[str, str], start: Any, results: Any) -> None:
     client = DigitClient(settings=settings, redis=redis)
     start.wait(10)
     try:
-        bills = client.fetch_bills(tenant_id="pb.amritsar", business_service="WS",
-                                   consumer_code="WS/107/2019-20/000022")
+        bills = client.fetch_bills(
+            tenant_id="pb.amritsar", business_service="WS", consumer_code="WS/107/2019-20/000022"
+        )
         results.put(("ok", len(bills)))
     except Exception as exc:  # reported to the parent, which fails the test
         results.put(("error", repr(exc)))

@@ -41,18 +41,28 @@ def _client(settings: Settings, redis: redis_lib.Redis) -> DigitClient:
 
 
 def _ws_bill(client: DigitClient) -> Bill:
-    [bill] = client.fetch_bills(tenant_id="pb.amritsar", business_service="WS",
-                                consumer_code=WS_CONSUMER)
+    [bill] = client.fetch_bills(
+        tenant_id="pb.amritsar", business_service="WS", consumer_code=WS_CONSUMER
+    )
     return bill
 
 
 def _pay(bill: Bill, amount: Decimal | None = None) -> PaymentCreate:
     return PaymentCreate(
-        tenant_id=bill.tenant_id, payment_mode="CASH", paid_by="Ramesh Kumar",
-        payer_name="Ramesh Kumar", mobile_number=RAMESH_MOBILE, transaction_number="POS-IT-1",
-        lines=(PaymentLine(bill_id=bill.id, business_service=bill.business_service,
-                           amount=amount if amount is not None else bill.total_amount,
-                           total_due=bill.total_amount),),
+        tenant_id=bill.tenant_id,
+        payment_mode="CASH",
+        paid_by="Ramesh Kumar",
+        payer_name="Ramesh Kumar",
+        mobile_number=RAMESH_MOBILE,
+        transaction_number="POS-IT-1",
+        lines=(
+            PaymentLine(
+                bill_id=bill.id,
+                business_service=bill.business_service,
+                amount=amount if amount is not None else bill.total_amount,
+                total_due=bill.total_amount,
+            ),
+        ),
         additional_details={"posTxnId": "POS-IT-1"},
     )
 
@@ -90,13 +100,15 @@ def test_eight_processes_needing_a_token_at_once_cause_exactly_one_login(sandbox
     ctx = multiprocessing.get_context("spawn")
     start, results = ctx.Event(), ctx.Queue()
     env = {
-        "DIGIT_BASE_URL": settings.digit_base_url, "DIGIT_USERNAME": settings.digit_username,
-        "DIGIT_PASSWORD": settings.digit_password, "DIGIT_TENANT_ID": settings.digit_tenant_id,
-        "REDIS_URL": settings.redis_url, "DIGIT_READ_TIMEOUT": "5",
+        "DIGIT_BASE_URL": settings.digit_base_url,
+        "DIGIT_USERNAME": settings.digit_username,
+        "DIGIT_PASSWORD": settings.digit_password,
+        "DIGIT_TENANT_ID": settings.digit_tenant_id,
+        "REDIS_URL": settings.redis_url,
+        "DIGIT_READ_TIMEOUT": "5",
     }
     redis_lib.Redis.from_url(settings.redis_url).flushdb()
-    procs = [ctx.Process(target=fetch_in_own_process, args=(env, start, results))
-             for _ in range(8)]
+    procs = [ctx.Process(target=fetch_in_own_process, args=(env, start, results)) for _ in range(8)]
     for p in procs:
         p.start()
     try:
@@ -134,7 +146,8 @@ def test_sandbox_down_is_unavailable(sandbox, settings, redis):
 
 
 def test_timeout_after_commit_is_unavailable_and_the_payment_is_found_by_search(
-        sandbox, settings, redis):
+    sandbox, settings, redis
+):
     short = settings.with_changes(digit_read_timeout=1.0)
     client = _client(short, redis)
     bill = _ws_bill(client)
@@ -173,9 +186,15 @@ def test_a_citizen_account_may_not_create_payments(sandbox, settings, redis):
     employee = _client(settings, redis)
     bill = _ws_bill(employee)
     redis.flushdb()  # the citizen gets its own token
-    citizen = _client(settings.with_changes(
-        digit_username="9876500000", digit_password="citizen-password",
-        digit_user_type="CITIZEN", digit_tenant_id="pb"), redis)
+    citizen = _client(
+        settings.with_changes(
+            digit_username="9876500000",
+            digit_password="citizen-password",
+            digit_user_type="CITIZEN",
+            digit_tenant_id="pb",
+        ),
+        redis,
+    )
 
     with pytest.raises(DigitForbidden) as err:
         citizen.create_payment(_pay(bill))

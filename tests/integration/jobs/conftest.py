@@ -64,8 +64,9 @@ def store(redis: redis_lib.Redis) -> PaymentStore:
 
 
 @pytest.fixture
-def workers(job_env: dict[str, str], tmp_path: Path
-            ) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+def workers(
+    job_env: dict[str, str], tmp_path: Path
+) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
     """Start worker processes (each in its own process group, so a SIGKILL takes all of it)."""
     started: list[subprocess.Popen[bytes]] = []
     logs: list[Any] = []
@@ -74,8 +75,13 @@ def workers(job_env: dict[str, str], tmp_path: Path
         env = {**os.environ, **job_env, **overrides}
         log = open(tmp_path / f"worker-{len(started)}.log", "wb")  # noqa: SIM115
         logs.append(log)
-        proc = subprocess.Popen([sys.executable, "-m", "integrator.jobs"], env=env,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "integrator.jobs"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         started.append(proc)
         return proc
 
@@ -104,26 +110,51 @@ class _suppress:
         return isinstance(exc[1], ProcessLookupError | PermissionError)
 
 
-def make_pending(digit: DigitClient, store: PaymentStore, consumer: tuple[str, str] = WS, *,
-                 amount: Decimal | None = None) -> Payment:
+def make_pending(
+    digit: DigitClient,
+    store: PaymentStore,
+    consumer: tuple[str, str] = WS,
+    *,
+    amount: Decimal | None = None,
+) -> Payment:
     """A PENDING payment on the consumer's real current bill, stored like the API stores it."""
     service, code = consumer
-    bill = digit.fetch_bills(tenant_id="pb.amritsar", business_service=service,
-                             consumer_code=code)[0]
+    bill = digit.fetch_bills(tenant_id="pb.amritsar", business_service=service, consumer_code=code)[
+        0
+    ]
     now = datetime.now(UTC)
     pid = f"pay_{os.urandom(8).hex()}"
     payment = Payment(
-        id=pid, device_id="dev-1", idempotency_key=f"key-{pid}", fingerprint="fp",
-        status=PaymentStatus.PENDING, tenant_id="pb.amritsar", payment_mode="CASH",
-        paid_by="Ramesh Kumar", payer_name="Ramesh Kumar", mobile_number="9876543210",
-        instrument_number=None, instrument_date=None, transaction_number=None,
+        id=pid,
+        device_id="dev-1",
+        idempotency_key=f"key-{pid}",
+        fingerprint="fp",
+        status=PaymentStatus.PENDING,
+        tenant_id="pb.amritsar",
+        payment_mode="CASH",
+        paid_by="Ramesh Kumar",
+        payer_name="Ramesh Kumar",
+        mobile_number="9876543210",
+        instrument_number=None,
+        instrument_date=None,
+        transaction_number=None,
         collected_at=now,
-        bills=(PaymentBill(bill_id=bill.id, bill_number=bill.bill_number, consumer_code=code,
-                           business_service=service, amount=amount or bill.total_amount,
-                           total_due=bill.total_amount),),
+        bills=(
+            PaymentBill(
+                bill_id=bill.id,
+                bill_number=bill.bill_number,
+                consumer_code=code,
+                business_service=service,
+                amount=amount or bill.total_amount,
+                total_due=bill.total_amount,
+            ),
+        ),
         created_at=now,
-        history=(HistoryEntry(at=now, actor="device:dev-1", event="accepted",
-                              to_status=PaymentStatus.PENDING),),
+        history=(
+            HistoryEntry(
+                at=now, actor="device:dev-1", event="accepted", to_status=PaymentStatus.PENDING
+            ),
+        ),
     )
     assert store.create(payment).outcome is CreateOutcome.CREATED
     return payment
@@ -139,8 +170,9 @@ def wait_until(predicate: Callable[[], Any], *, timeout: float, what: str) -> An
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-def wait_for_status(store: PaymentStore, payment_id: str, status: PaymentStatus, *,
-                    timeout: float = 20) -> Payment:
+def wait_for_status(
+    store: PaymentStore, payment_id: str, status: PaymentStatus, *, timeout: float = 20
+) -> Payment:
     def check() -> Payment | None:
         p = store.get(payment_id)
         return p if p is not None and p.status is status else None
@@ -157,5 +189,4 @@ def faults(sandbox: str, **values: Any) -> None:
 
 def digit_payments_for(sandbox: str, bill_ids: set[str]) -> list[dict[str, Any]]:
     found = requests.get(f"{sandbox}/_sandbox/payments", timeout=5).json()["Payments"]
-    return [p for p in found
-            if any(d["billId"] in bill_ids for d in p["paymentDetails"])]
+    return [p for p in found if any(d["billId"] in bill_ids for d in p["paymentDetails"])]

@@ -45,8 +45,12 @@ def _schedule(redis: redis_lib.Redis, settings: Settings, payment_id: str) -> No
 
 
 def test_digit_down_then_up_registers_once_promptly_after_recovery(
-    redis: redis_lib.Redis, sandbox: str, job_settings: Settings, digit: DigitClient,
-    store: PaymentStore, workers: Workers,
+    redis: redis_lib.Redis,
+    sandbox: str,
+    job_settings: Settings,
+    digit: DigitClient,
+    store: PaymentStore,
+    workers: Workers,
 ) -> None:
     payment = make_pending(digit, store)
     faults(sandbox, down=True)
@@ -73,8 +77,13 @@ def test_digit_down_then_up_registers_once_promptly_after_recovery(
     ids=["timeout-after-commit", "unknown-400-after-commit"],
 )
 def test_a_create_committed_without_a_usable_answer_is_adopted_not_created_twice(
-    redis: redis_lib.Redis, sandbox: str, job_settings: Settings, digit: DigitClient,
-    store: PaymentStore, workers: Workers, fault: dict[str, int],
+    redis: redis_lib.Redis,
+    sandbox: str,
+    job_settings: Settings,
+    digit: DigitClient,
+    store: PaymentStore,
+    workers: Workers,
+    fault: dict[str, int],
 ) -> None:
     payment = make_pending(digit, store)
     faults(sandbox, **fault)
@@ -87,8 +96,12 @@ def test_a_create_committed_without_a_usable_answer_is_adopted_not_created_twice
 
 
 def test_worker_killed_mid_registration_still_ends_with_exactly_one_receipt(
-    redis: redis_lib.Redis, sandbox: str, job_settings: Settings, digit: DigitClient,
-    store: PaymentStore, workers: Workers,
+    redis: redis_lib.Redis,
+    sandbox: str,
+    job_settings: Settings,
+    digit: DigitClient,
+    store: PaymentStore,
+    workers: Workers,
 ) -> None:
     payment = make_pending(digit, store)
     faults(sandbox, latency_ms=3000)  # DIGIT commits 3 s after the call, whoever is listening
@@ -117,8 +130,12 @@ def test_worker_killed_mid_registration_still_ends_with_exactly_one_receipt(
 
 
 def test_retries_exhausted_end_in_needs_attention_and_the_payment_is_kept(
-    redis: redis_lib.Redis, sandbox: str, job_settings: Settings, digit: DigitClient,
-    store: PaymentStore, workers: Workers,
+    redis: redis_lib.Redis,
+    sandbox: str,
+    job_settings: Settings,
+    digit: DigitClient,
+    store: PaymentStore,
+    workers: Workers,
 ) -> None:
     payment = make_pending(digit, store)
     faults(sandbox, down=True)
@@ -131,13 +148,23 @@ def test_retries_exhausted_end_in_needs_attention_and_the_payment_is_kept(
 
 
 def test_bill_paid_elsewhere_needs_attention_with_that_reason(
-    redis: redis_lib.Redis, sandbox: str, job_settings: Settings, digit: DigitClient,
-    store: PaymentStore, workers: Workers,
+    redis: redis_lib.Redis,
+    sandbox: str,
+    job_settings: Settings,
+    digit: DigitClient,
+    store: PaymentStore,
+    workers: Workers,
 ) -> None:
     payment = make_pending(digit, store, TL)
-    requests.post(f"{sandbox}/_sandbox/counter-payment", timeout=5, json={
-        "tenantId": "pb.amritsar", "businessService": TL[0], "consumerCode": TL[1],
-    }).raise_for_status()
+    requests.post(
+        f"{sandbox}/_sandbox/counter-payment",
+        timeout=5,
+        json={
+            "tenantId": "pb.amritsar",
+            "businessService": TL[0],
+            "consumerCode": TL[1],
+        },
+    ).raise_for_status()
     _schedule(redis, job_settings, payment.id)
     workers()
     done = wait_for_status(store, payment.id, PaymentStatus.NEEDS_ATTENTION)
@@ -146,8 +173,12 @@ def test_bill_paid_elsewhere_needs_attention_with_that_reason(
 
 
 def test_auth_locked_spends_no_attempts(
-    redis: redis_lib.Redis, sandbox: str, job_settings: Settings, digit: DigitClient,
-    store: PaymentStore, workers: Workers,
+    redis: redis_lib.Redis,
+    sandbox: str,
+    job_settings: Settings,
+    digit: DigitClient,
+    store: PaymentStore,
+    workers: Workers,
 ) -> None:
     payment = make_pending(digit, store)
     redis.delete(keys.digit_token())  # the test's own token must not help the worker
@@ -169,12 +200,17 @@ def test_auth_locked_spends_no_attempts(
 
 
 def test_expired_bill_with_the_same_total_is_retargeted_and_registered(
-    redis: redis_lib.Redis, sandbox: str, job_settings: Settings, digit: DigitClient,
-    store: PaymentStore, workers: Workers,
+    redis: redis_lib.Redis,
+    sandbox: str,
+    job_settings: Settings,
+    digit: DigitClient,
+    store: PaymentStore,
+    workers: Workers,
 ) -> None:
     payment = make_pending(digit, store, TL)
-    requests.post(f"{sandbox}/_sandbox/clock", json={"advance_seconds": 20 * 86400},
-                  timeout=5).raise_for_status()
+    requests.post(
+        f"{sandbox}/_sandbox/clock", json={"advance_seconds": 20 * 86400}, timeout=5
+    ).raise_for_status()
     _schedule(redis, job_settings, payment.id)
     workers()
     done = wait_for_status(store, payment.id, PaymentStatus.REGISTERED)
@@ -187,8 +223,12 @@ def test_expired_bill_with_the_same_total_is_retargeted_and_registered(
 
 
 def test_two_jobs_for_one_payment_at_once_make_one_digit_create(
-    redis: redis_lib.Redis, sandbox: str, job_settings: Settings, digit: DigitClient,
-    store: PaymentStore, workers: Workers,
+    redis: redis_lib.Redis,
+    sandbox: str,
+    job_settings: Settings,
+    digit: DigitClient,
+    store: PaymentStore,
+    workers: Workers,
 ) -> None:
     payment = make_pending(digit, store)
     faults(sandbox, latency_ms=1000)
@@ -206,16 +246,27 @@ def test_two_jobs_for_one_payment_at_once_make_one_digit_create(
 
 
 def test_expired_bill_whose_total_changed_needs_attention_for_a_full_payment(
-    redis: redis_lib.Redis, sandbox: str, job_settings: Settings, digit: DigitClient,
-    store: PaymentStore, workers: Workers,
+    redis: redis_lib.Redis,
+    sandbox: str,
+    job_settings: Settings,
+    digit: DigitClient,
+    store: PaymentStore,
+    workers: Workers,
 ) -> None:
     payment = make_pending(digit, store, TL)  # the full 1500
     # a new demand expires the bill and the successor asks for more (penalty, a new period)
-    requests.post(f"{sandbox}/_sandbox/new-demand", timeout=5, json={
-        "tenantId": "pb.amritsar", "businessService": TL[0], "consumerCode": TL[1],
-    }).raise_for_status()
-    requests.post(f"{sandbox}/_sandbox/clock", json={"advance_seconds": 20 * 86400},
-                  timeout=5).raise_for_status()
+    requests.post(
+        f"{sandbox}/_sandbox/new-demand",
+        timeout=5,
+        json={
+            "tenantId": "pb.amritsar",
+            "businessService": TL[0],
+            "consumerCode": TL[1],
+        },
+    ).raise_for_status()
+    requests.post(
+        f"{sandbox}/_sandbox/clock", json={"advance_seconds": 20 * 86400}, timeout=5
+    ).raise_for_status()
     _schedule(redis, job_settings, payment.id)
     workers()
     done = wait_for_status(store, payment.id, PaymentStatus.NEEDS_ATTENTION)
@@ -224,19 +275,30 @@ def test_expired_bill_whose_total_changed_needs_attention_for_a_full_payment(
 
 
 def test_expired_bill_of_a_partial_payment_is_retargeted_even_if_the_total_grew(
-    redis: redis_lib.Redis, sandbox: str, job_settings: Settings, digit: DigitClient,
-    store: PaymentStore, workers: Workers,
+    redis: redis_lib.Redis,
+    sandbox: str,
+    job_settings: Settings,
+    digit: DigitClient,
+    store: PaymentStore,
+    workers: Workers,
 ) -> None:
     from decimal import Decimal
 
     from tests.integration.jobs.conftest import WS
 
     payment = make_pending(digit, store, WS, amount=Decimal(300))  # 300 of 815: partial
-    requests.post(f"{sandbox}/_sandbox/new-demand", timeout=5, json={
-        "tenantId": "pb.amritsar", "businessService": WS[0], "consumerCode": WS[1],
-    }).raise_for_status()
-    requests.post(f"{sandbox}/_sandbox/clock", json={"advance_seconds": 20 * 86400},
-                  timeout=5).raise_for_status()
+    requests.post(
+        f"{sandbox}/_sandbox/new-demand",
+        timeout=5,
+        json={
+            "tenantId": "pb.amritsar",
+            "businessService": WS[0],
+            "consumerCode": WS[1],
+        },
+    ).raise_for_status()
+    requests.post(
+        f"{sandbox}/_sandbox/clock", json={"advance_seconds": 20 * 86400}, timeout=5
+    ).raise_for_status()
     _schedule(redis, job_settings, payment.id)
     workers()
     done = wait_for_status(store, payment.id, PaymentStatus.REGISTERED)

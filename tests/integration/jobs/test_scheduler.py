@@ -55,8 +55,9 @@ def test_the_sweeper_moves_an_overdue_scheduled_job_when_rq_scheduler_is_not_run
     scheduler.schedule("pay_c", delay_seconds=30)
     queue = Queue(REGISTRATION_QUEUE, connection=redis)
     # no RQ scheduler runs here: make the job long overdue, as after a Redis restart
-    redis.zadd(queue.scheduled_job_registry.key,
-               {job_id_for("pay_c"): time.time() - OVERDUE_SECONDS - 5})
+    redis.zadd(
+        queue.scheduled_job_registry.key, {job_id_for("pay_c"): time.time() - OVERDUE_SECONDS - 5}
+    )
     assert scheduler.state("pay_c") is JobState.OVERDUE
 
     assert scheduler.ensure_scheduled("pay_c") is True

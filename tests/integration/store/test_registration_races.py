@@ -1,6 +1,7 @@
 """Registration races against a real Redis and a fake DIGIT that commits when a slow create
 finishes (found by review: the lease must cover the whole create, duplicates must surface, an
 operator's retry must reach DIGIT)."""
+
 import threading
 import time
 import types
@@ -62,15 +63,31 @@ class FakeDigit:
         time.sleep(self.create_delay)
         n = len(self.committed) + 1
         dp = DigitPayment(
-            id=f"dp-{n}", tenant_id=req.tenant_id, payment_mode=req.payment_mode,
-            payment_status="NEW", instrument_status="APPROVED",
-            total_amount_paid=req.total_amount, transaction_number=req.transaction_number,
-            transaction_date=None, paid_by=req.paid_by, payer_name=req.payer_name,
-            mobile_number=req.mobile_number, additional_details=dict(req.additional_details),
-            details=tuple(DigitPaymentDetail(
-                id=f"pd-{n}-{i}", bill_id=line.bill_id, business_service=line.business_service,
-                receipt_number=f"RCPT-{n}-{i}", receipt_date=None, total_due=line.total_due,
-                amount_paid=line.amount) for i, line in enumerate(req.lines)))
+            id=f"dp-{n}",
+            tenant_id=req.tenant_id,
+            payment_mode=req.payment_mode,
+            payment_status="NEW",
+            instrument_status="APPROVED",
+            total_amount_paid=req.total_amount,
+            transaction_number=req.transaction_number,
+            transaction_date=None,
+            paid_by=req.paid_by,
+            payer_name=req.payer_name,
+            mobile_number=req.mobile_number,
+            additional_details=dict(req.additional_details),
+            details=tuple(
+                DigitPaymentDetail(
+                    id=f"pd-{n}-{i}",
+                    bill_id=line.bill_id,
+                    business_service=line.business_service,
+                    receipt_number=f"RCPT-{n}-{i}",
+                    receipt_date=None,
+                    total_due=line.total_due,
+                    amount_paid=line.amount,
+                )
+                for i, line in enumerate(req.lines)
+            ),
+        )
         with self.lock:
             self.committed.append(dp)
             self.in_flight -= 1
@@ -78,8 +95,14 @@ class FakeDigit:
 
 
 def _registrar(redis, digit, ttl):
-    return Registrar(payments=PaymentStore(redis), leases=LeaseStore(redis), digit=digit,
-                     lease_ttl_seconds=ttl, timezone=UTC, clock=lambda: datetime.now(UTC))
+    return Registrar(
+        payments=PaymentStore(redis),
+        leases=LeaseStore(redis),
+        digit=digit,
+        lease_ttl_seconds=ttl,
+        timezone=UTC,
+        clock=lambda: datetime.now(UTC),
+    )
 
 
 def _pending_with_create_sent(store, bill_id):
@@ -87,8 +110,9 @@ def _pending_with_create_sent(store, bill_id):
     store.create(p)
     p = store.get(p.id)
     # an earlier attempt sent a create that timed out; DIGIT never committed it
-    return store.save(states.mark_create_sent(p, p.bill_ids, actor="t", at=datetime.now(UTC)),
-                      fence=None)
+    return store.save(
+        states.mark_create_sent(p, p.bill_ids, actor="t", at=datetime.now(UTC)), fence=None
+    )
 
 
 def test_a_slow_look_does_not_shorten_the_lease_the_create_runs_under(redis):
@@ -146,16 +170,27 @@ def test_an_operator_retry_of_an_old_payment_reaches_digit(redis):
     assert reg.attempt(p.id, actor="worker").result is AttemptResult.NEEDS_ATTENTION
     digit.refuse = None  # the operator fixed the cause in DIGIT
 
-    ops = PaymentOperations(payments=store, finder=None, leases=leases, lease_ttl_seconds=5,
-                            digit=lambda: digit, registrar=lambda: reg,
-                            scheduler=lambda: types.SimpleNamespace(schedule=lambda *a, **k: None),
-                            clock=lambda: datetime.now(UTC))
+    ops = PaymentOperations(
+        payments=store,
+        finder=None,
+        leases=leases,
+        lease_ttl_seconds=5,
+        digit=lambda: digit,
+        registrar=lambda: reg,
+        scheduler=lambda: types.SimpleNamespace(schedule=lambda *a, **k: None),
+        clock=lambda: datetime.now(UTC),
+    )
     assert ops.retry(p.id, operator="alice").status is PaymentStatus.PENDING
-    policy = RetryPolicy(schedule_seconds=(10,), max_age_seconds=172800,
-                         auth_blocked_seconds=60, lease_ttl_seconds=5)
+    policy = RetryPolicy(
+        schedule_seconds=(10,), max_age_seconds=172800, auth_blocked_seconds=60, lease_ttl_seconds=5
+    )
     job_context._context = types.SimpleNamespace(
-        clock=lambda: datetime.now(UTC), payments=store, policy=policy, registrar=reg,
-        outage=types.SimpleNamespace(note=lambda *a, **k: None))
+        clock=lambda: datetime.now(UTC),
+        payments=store,
+        policy=policy,
+        registrar=reg,
+        outage=types.SimpleNamespace(note=lambda *a, **k: None),
+    )
     try:
         job_registration.register_payment(p.id)
     finally:

@@ -68,8 +68,10 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def webhook_workers(job_env: dict[str, str], tmp_path: Path  # noqa: F811
-                    ) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+def webhook_workers(
+    job_env: dict[str, str],  # noqa: F811
+    tmp_path: Path,
+) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
     """Start worker processes (registration + webhooks) logging to tmp_path (secrets guard)."""
     started: list[subprocess.Popen[bytes]] = []
     logs: list[Any] = []
@@ -79,8 +81,12 @@ def webhook_workers(job_env: dict[str, str], tmp_path: Path  # noqa: F811
         log = open(tmp_path / f"worker-{len(started)}.log", "wb")  # noqa: SIM115
         logs.append(log)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "integrator.jobs"], env=env,
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            [sys.executable, "-m", "integrator.jobs"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         started.append(proc)
         return proc
 
@@ -103,26 +109,53 @@ def _signal_group(pid: int, sig: int) -> None:
         os.killpg(pid, sig)
 
 
-def make_device_payment(digit: DigitClient, store: PaymentStore, device_id: str,  # noqa: F811
-                        consumer: tuple[str, str] = WS) -> Payment:
+def make_device_payment(
+    digit: DigitClient,  # noqa: F811
+    store: PaymentStore,  # noqa: F811
+    device_id: str,
+    consumer: tuple[str, str] = WS,
+) -> Payment:
     """A PENDING payment of `device_id` on the consumer's real current bill."""
     service, code = consumer
-    bill = digit.fetch_bills(tenant_id="pb.amritsar", business_service=service,
-                             consumer_code=code)[0]
+    bill = digit.fetch_bills(tenant_id="pb.amritsar", business_service=service, consumer_code=code)[
+        0
+    ]
     now = datetime.now(UTC)
     pid = f"pay_{os.urandom(8).hex()}"
     payment = Payment(
-        id=pid, device_id=device_id, idempotency_key=f"key-{pid}", fingerprint="fp",
-        status=PaymentStatus.PENDING, tenant_id="pb.amritsar", payment_mode="CASH",
-        paid_by="Ramesh Kumar", payer_name="Ramesh Kumar", mobile_number=None,
-        instrument_number=None, instrument_date=None, transaction_number=None,
+        id=pid,
+        device_id=device_id,
+        idempotency_key=f"key-{pid}",
+        fingerprint="fp",
+        status=PaymentStatus.PENDING,
+        tenant_id="pb.amritsar",
+        payment_mode="CASH",
+        paid_by="Ramesh Kumar",
+        payer_name="Ramesh Kumar",
+        mobile_number=None,
+        instrument_number=None,
+        instrument_date=None,
+        transaction_number=None,
         collected_at=now,
-        bills=(PaymentBill(bill_id=bill.id, bill_number=bill.bill_number, consumer_code=code,
-                           business_service=service, amount=bill.total_amount,
-                           total_due=bill.total_amount),),
+        bills=(
+            PaymentBill(
+                bill_id=bill.id,
+                bill_number=bill.bill_number,
+                consumer_code=code,
+                business_service=service,
+                amount=bill.total_amount,
+                total_due=bill.total_amount,
+            ),
+        ),
         created_at=now,
-        history=(HistoryEntry(at=now, actor=f"device:{device_id}", event="accepted",
-                              to_status=PaymentStatus.PENDING),),
+        history=(
+            HistoryEntry(
+                at=now,
+                actor=f"device:{device_id}",
+                event="accepted",
+                to_status=PaymentStatus.PENDING,
+            ),
+        ),
     )
     assert store.create(payment).outcome is CreateOutcome.CREATED
     return payment

@@ -20,8 +20,14 @@ def test_set_webhook_stores_the_url_and_prints_a_new_secret_last_once(
     settings: Settings, redis: redis_lib.Redis, secrets_guard: SecretsGuard
 ) -> None:
     device, _key = DeviceStore(redis).add("aggregator-1", ["pb"])
-    result = invoke(settings, "devices", "set-webhook", "aggregator-1",
-                    "--url", "https://hooks.aggregator.example/digit")
+    result = invoke(
+        settings,
+        "devices",
+        "set-webhook",
+        "aggregator-1",
+        "--url",
+        "https://hooks.aggregator.example/digit",
+    )
     assert result.exit_code == 0, result.output
     secret = result.output.strip().splitlines()[-1]
     secrets_guard.add(secret, "webhook-secret")
@@ -30,8 +36,14 @@ def test_set_webhook_stores_the_url_and_prints_a_new_secret_last_once(
     assert stored.url == "https://hooks.aggregator.example/digit" and stored.secret == secret
     assert secret not in invoke(settings, "devices", "list").output
 
-    again = invoke(settings, "devices", "set-webhook", "aggregator-1",
-                   "--url", "https://hooks.aggregator.example/v2")
+    again = invoke(
+        settings,
+        "devices",
+        "set-webhook",
+        "aggregator-1",
+        "--url",
+        "https://hooks.aggregator.example/v2",
+    )
     new_secret = again.output.strip().splitlines()[-1]
     secrets_guard.add(new_secret, "webhook-secret")
     assert new_secret != secret
@@ -43,15 +55,33 @@ def test_plain_http_off_the_machine_unknown_and_revoked_devices_are_refused(
 ) -> None:
     devices = DeviceStore(redis)
     device, _key = devices.add("aggregator-2", ["pb"])
-    refused = invoke(settings, "devices", "set-webhook", "aggregator-2",
-                     "--url", "http://hooks.aggregator.example/digit")
+    refused = invoke(
+        settings,
+        "devices",
+        "set-webhook",
+        "aggregator-2",
+        "--url",
+        "http://hooks.aggregator.example/digit",
+    )
     assert refused.exit_code != 0 and "https" in refused.output
-    unknown = invoke(settings, "devices", "set-webhook", "nobody",
-                     "--url", "https://hooks.aggregator.example/digit")
+    unknown = invoke(
+        settings,
+        "devices",
+        "set-webhook",
+        "nobody",
+        "--url",
+        "https://hooks.aggregator.example/digit",
+    )
     assert unknown.exit_code != 0
     devices.revoke("aggregator-2")
-    revoked = invoke(settings, "devices", "set-webhook", "aggregator-2",
-                     "--url", "https://hooks.aggregator.example/digit")
+    revoked = invoke(
+        settings,
+        "devices",
+        "set-webhook",
+        "aggregator-2",
+        "--url",
+        "https://hooks.aggregator.example/digit",
+    )
     assert revoked.exit_code != 0
     assert WebhookStore(redis).get(device.id) is None
 
@@ -60,8 +90,9 @@ def test_clear_webhook_removes_it(
     settings: Settings, redis: redis_lib.Redis, secrets_guard: SecretsGuard
 ) -> None:
     device, _key = DeviceStore(redis).add("aggregator-3", ["pb"])
-    secrets_guard.add(WebhookStore(redis).set(device.id, "http://127.0.0.1:9/hook").secret,
-                      "webhook-secret")
+    secrets_guard.add(
+        WebhookStore(redis).set(device.id, "http://127.0.0.1:9/hook").secret, "webhook-secret"
+    )
     result = invoke(settings, "devices", "clear-webhook", "aggregator-3")
     assert result.exit_code == 0 and "cleared" in result.output
     assert not WebhookStore(redis).has(device.id)

@@ -34,8 +34,13 @@ def _device_with_webhook(redis: redis_lib.Redis, url: str, guard: SecretsGuard) 
     return device.id, secret
 
 
-def _register(redis: redis_lib.Redis, settings: Settings, digit: DigitClient,
-              store: PaymentStore, device_id: str) -> str:
+def _register(
+    redis: redis_lib.Redis,
+    settings: Settings,
+    digit: DigitClient,
+    store: PaymentStore,
+    device_id: str,
+) -> str:
     payment = make_device_payment(digit, store, device_id)
     RqRegistrationScheduler(redis, settings).schedule(payment.id, delay_seconds=0)
     wait_for_status(store, payment.id, PaymentStatus.REGISTERED)
@@ -43,8 +48,14 @@ def _register(redis: redis_lib.Redis, settings: Settings, digit: DigitClient,
 
 
 def test_registered_payment_is_posted_once_signed_with_its_receipts(
-    redis: redis_lib.Redis, job_settings: Settings, digit: DigitClient, store: PaymentStore,
-    receiver: Receiver, webhook_workers: Workers, secrets_guard: SecretsGuard, tmp_path: Path,
+    redis: redis_lib.Redis,
+    job_settings: Settings,
+    digit: DigitClient,
+    store: PaymentStore,
+    receiver: Receiver,
+    webhook_workers: Workers,
+    secrets_guard: SecretsGuard,
+    tmp_path: Path,
 ) -> None:
     device_id, secret = _device_with_webhook(redis, receiver.url, secrets_guard)
     webhook_workers()
@@ -58,8 +69,9 @@ def test_registered_payment_is_posted_once_signed_with_its_receipts(
     assert posted.headers["X-Integrator-Event"] == "payment.registered"
     assert posted.headers["X-Integrator-Delivery"]
     assert verify(secret, posted.headers["X-Integrator-Signature"], posted.body, now=time.time())
-    assert not verify(secret, posted.headers["X-Integrator-Signature"], posted.body + b" ",
-                      now=time.time())
+    assert not verify(
+        secret, posted.headers["X-Integrator-Signature"], posted.body + b" ", now=time.time()
+    )
     body = jsonutil.loads(posted.body)
     assert body["event"] == "payment.registered" and body["occurredAt"]
     assert body["payment"]["id"] == payment_id and body["payment"]["status"] == "REGISTERED"
@@ -73,8 +85,13 @@ def test_registered_payment_is_posted_once_signed_with_its_receipts(
 
 
 def test_a_failed_delivery_is_retried_with_the_same_delivery_id(
-    redis: redis_lib.Redis, job_settings: Settings, digit: DigitClient, store: PaymentStore,
-    receiver: Receiver, webhook_workers: Workers, secrets_guard: SecretsGuard,
+    redis: redis_lib.Redis,
+    job_settings: Settings,
+    digit: DigitClient,
+    store: PaymentStore,
+    receiver: Receiver,
+    webhook_workers: Workers,
+    secrets_guard: SecretsGuard,
 ) -> None:
     receiver.statuses = [500]
     device_id, secret = _device_with_webhook(redis, receiver.url, secrets_guard)
@@ -85,32 +102,52 @@ def test_a_failed_delivery_is_retried_with_the_same_delivery_id(
     first, second = receiver.received[:2]
     assert first.headers["X-Integrator-Delivery"] == second.headers["X-Integrator-Delivery"]
     assert verify(secret, second.headers["X-Integrator-Signature"], second.body, now=time.time())
-    log = wait_until(lambda: WebhookStore(redis).deliveries(payment_id)[:2]
-                     if len(WebhookStore(redis).deliveries(payment_id)) >= 2 else None,
-                     timeout=5, what="two recorded attempts")
+    log = wait_until(
+        lambda: (
+            WebhookStore(redis).deliveries(payment_id)[:2]
+            if len(WebhookStore(redis).deliveries(payment_id)) >= 2
+            else None
+        ),
+        timeout=5,
+        what="two recorded attempts",
+    )
     assert [(r.outcome, r.attempt, r.status_code) for r in reversed(log)] == [
-        ("retrying", 1, 500), ("delivered", 2, 200)]
+        ("retrying", 1, 500),
+        ("delivered", 2, 200),
+    ]
 
 
 def test_a_delivery_failing_every_retry_is_recorded_as_failed(
-    redis: redis_lib.Redis, job_settings: Settings, digit: DigitClient, store: PaymentStore,
-    receiver: Receiver, webhook_workers: Workers, secrets_guard: SecretsGuard,
+    redis: redis_lib.Redis,
+    job_settings: Settings,
+    digit: DigitClient,
+    store: PaymentStore,
+    receiver: Receiver,
+    webhook_workers: Workers,
+    secrets_guard: SecretsGuard,
 ) -> None:
     receiver.statuses = [503, 503, 503]
     device_id, _secret = _device_with_webhook(redis, receiver.url, secrets_guard)
     webhook_workers(WEBHOOK_RETRY_SECONDS="1")
     payment_id = _register(redis, job_settings, digit, store, device_id)
 
-    log = wait_until(lambda: [r for r in WebhookStore(redis).deliveries(payment_id)
-                              if r.outcome == "failed"], timeout=20, what="a failed delivery")
+    log = wait_until(
+        lambda: [r for r in WebhookStore(redis).deliveries(payment_id) if r.outcome == "failed"],
+        timeout=20,
+        what="a failed delivery",
+    )
     assert log[0].attempt == 2 and log[0].status_code == 503
     time.sleep(1.5)
     assert len(receiver.received) == 2  # one attempt and one retry, then no more
 
 
 def test_a_device_without_a_webhook_gets_nothing(
-    redis: redis_lib.Redis, job_settings: Settings, digit: DigitClient, store: PaymentStore,
-    receiver: Receiver, webhook_workers: Workers,
+    redis: redis_lib.Redis,
+    job_settings: Settings,
+    digit: DigitClient,
+    store: PaymentStore,
+    receiver: Receiver,
+    webhook_workers: Workers,
 ) -> None:
     device, _key = DeviceStore(redis).add("no-hooks", ["pb"])
     webhook_workers()

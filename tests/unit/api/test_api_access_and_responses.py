@@ -426,18 +426,24 @@ def test_an_unreachable_redis_is_a_503_not_a_500(edge: Edge) -> None:
     assert "Retry-After" in response.headers
 
 
-@pytest.mark.parametrize("offer", [
-    make_offer(),
-    make_offer(make_bill(mobile_number=None, bill_date=None, details=(), payer_name=None)),
-    make_offer(make_bill(total="815.50"), pending_payment=PendingPayment(id="pay_1",
-                                                                          status="PENDING")),
-    make_offer(make_bill(id="b-2", total=0)),
-], ids=["full", "sparse", "pending", "zero"])
+@pytest.mark.parametrize(
+    "offer",
+    [
+        make_offer(),
+        make_offer(make_bill(mobile_number=None, bill_date=None, details=(), payer_name=None)),
+        make_offer(
+            make_bill(total="815.50"), pending_payment=PendingPayment(id="pay_1", status="PENDING")
+        ),
+        make_offer(make_bill(id="b-2", total=0)),
+    ],
+    ids=["full", "sparse", "pending", "zero"],
+)
 def test_the_bills_answer_is_exactly_what_bill_schema_dumps(edge: Edge, offer: BillOffer) -> None:
     """list_bills builds BillSchema's JSON directly (bill_view); it must not drift from it."""
     edge.payments.offers = [offer]
     response = edge.client.get(BILLS, headers=edge.headers())
-    expected = jsonutil.loads(jsonutil.dumps({"bills": BillsResponseSchema().dump(
-        {"bills": [offer]})["bills"]}))
+    expected = jsonutil.loads(
+        jsonutil.dumps({"bills": BillsResponseSchema().dump({"bills": [offer]})["bills"]})
+    )
     assert jsonutil.loads(response.data) == expected
     assert set(expected["bills"][0]) == set(BillSchema().fields)

@@ -38,13 +38,17 @@ def _form(call: responses_lib.Call) -> dict[str, str]:
 
 
 def _logins(rsps: responses_lib.RequestsMock, grant: str = "password") -> int:
-    return sum(1 for c in rsps.calls
-               if c.request.url == TOKEN_URL and _form(c).get("grant_type") == grant)
+    return sum(
+        1 for c in rsps.calls if c.request.url == TOKEN_URL and _form(c).get("grant_type") == grant
+    )
 
 
 def _fetch(client: DigitClient) -> list[object]:
-    return list(client.fetch_bills(tenant_id="pb.amritsar", business_service="WS",
-                                   consumer_code="WS/107/2019-20/000022"))
+    return list(
+        client.fetch_bills(
+            tenant_id="pb.amritsar", business_service="WS", consumer_code="WS/107/2019-20/000022"
+        )
+    )
 
 
 def test_login_is_a_basic_authenticated_form_post_with_password_grant(rsps, client):
@@ -57,8 +61,11 @@ def test_login_is_a_basic_authenticated_form_post_with_password_grant(rsps, clie
     assert login.headers["Authorization"] == "Basic ZWdvdi11c2VyLWNsaWVudDo="
     assert login.headers["Content-Type"] == "application/x-www-form-urlencoded"
     assert _form(rsps.calls[0]) == {
-        "grant_type": "password", "username": "INTEGRATOR_SYSTEM",
-        "password": "s3cret-password", "scope": "read", "tenantId": "pb.amritsar",
+        "grant_type": "password",
+        "username": "INTEGRATOR_SYSTEM",
+        "password": "s3cret-password",
+        "scope": "read",
+        "tenantId": "pb.amritsar",
         "userType": "EMPLOYEE",
     }
     body = jsonutil.loads(rsps.calls[1].request.body)
@@ -140,8 +147,11 @@ def test_a_refused_token_causes_one_relogin_and_one_retry(rsps, client, redis, s
 
     assert len(bills) == 1
     assert _logins(rsps) == 2
-    sent = [jsonutil.loads(c.request.body)["RequestInfo"]["authToken"]
-            for c in rsps.calls if c.request.url.startswith(FETCH_URL)]
+    sent = [
+        jsonutil.loads(c.request.body)["RequestInfo"]["authToken"]
+        for c in rsps.calls
+        if c.request.url.startswith(FETCH_URL)
+    ]
     assert sent == ["tok-1", "tok-2"]
     stored = TokenStore(redis).get()
     assert stored is not None and stored.access_token == "tok-2"
@@ -162,8 +172,12 @@ def test_a_token_refused_twice_is_an_auth_error_not_a_loop(rsps, client):
 def test_compare_and_delete_does_not_drop_a_newer_token(redis):
     store = TokenStore(redis)
     now = time.time()
-    store.save(StoredToken(access_token="newer", refresh_token=None, expires_at=now + 600,
-                           renew_at=now + 300), now=now)
+    store.save(
+        StoredToken(
+            access_token="newer", refresh_token=None, expires_at=now + 600, renew_at=now + 300
+        ),
+        now=now,
+    )
 
     assert store.delete_if("stale") is False
     token = store.get()
@@ -186,8 +200,9 @@ def test_renewal_lock_is_released_only_by_its_owner(redis):
 def _store_due_token(redis: redis_lib.Redis, *, refresh: str | None = "ref-1") -> None:
     now = time.time()
     TokenStore(redis).save(
-        StoredToken(access_token="old", refresh_token=refresh, expires_at=now + 60,
-                    renew_at=now - 1),
+        StoredToken(
+            access_token="old", refresh_token=refresh, expires_at=now + 60, renew_at=now - 1
+        ),
         now=now,
     )
 
@@ -203,13 +218,18 @@ def test_a_token_due_for_renewal_is_refreshed_with_the_refresh_token(rsps, clien
     assert rsps.calls[0].request.headers["Authorization"] == "Basic ZWdvdi11c2VyLWNsaWVudDo="
     assert _logins(rsps) == 0
     assert jsonutil.loads(rsps.calls[1].request.body)["RequestInfo"]["authToken"] == (
-        "tok-refreshed")
+        "tok-refreshed"
+    )
 
 
 def test_a_refused_refresh_falls_back_to_a_password_login(rsps, client, redis):
     _store_due_token(redis)
-    add_json(rsps, TOKEN_URL, {"error": "invalid_grant",
-                               "error_description": "Invalid refresh token: ref-1"}, status=400)
+    add_json(
+        rsps,
+        TOKEN_URL,
+        {"error": "invalid_grant", "error_description": "Invalid refresh token: ref-1"},
+        status=400,
+    )
     add_json(rsps, TOKEN_URL, token_answer("tok-new"))
     add_json(rsps, FETCH_URL, bill_response(), status=201)
 
@@ -225,7 +245,8 @@ def test_renewal_happens_leeway_seconds_before_expiry(rsps, digit_settings, redi
     add_json(rsps, TOKEN_URL, token_answer(expires_in=3600))
     add_json(rsps, FETCH_URL, bill_response(), status=201)
     DigitClient(settings=digit_settings, redis=redis).fetch_bills(
-        tenant_id="pb.amritsar", business_service="WS", consumer_code="x")
+        tenant_id="pb.amritsar", business_service="WS", consumer_code="x"
+    )
 
     token = TokenStore(redis).get()
     assert token is not None
@@ -273,8 +294,12 @@ def test_the_bad_login_budget_is_shared_by_all_processes(rsps, digit_settings, r
 
 
 def test_account_locked_by_digit_suspends_logins_at_once(rsps, client):
-    add_json(rsps, TOKEN_URL, {"error": "invalid_request", "error_description": "Account locked"},
-             status=400)
+    add_json(
+        rsps,
+        TOKEN_URL,
+        {"error": "invalid_request", "error_description": "Account locked"},
+        status=400,
+    )
 
     with pytest.raises(DigitAuthLocked):
         _fetch(client)
@@ -291,8 +316,13 @@ def test_unlock_lets_logins_happen_again(rsps, client, redis):
     assert _logins(rsps) == 2
 
     unlock(redis)
-    rsps.replace("POST", TOKEN_URL, body=jsonutil.dumps(token_answer()), status=200,
-                 content_type="application/json")
+    rsps.replace(
+        "POST",
+        TOKEN_URL,
+        body=jsonutil.dumps(token_answer()),
+        status=200,
+        content_type="application/json",
+    )
     add_json(rsps, FETCH_URL, bill_response(), status=201)
 
     _fetch(client)
@@ -310,8 +340,13 @@ def test_changed_credentials_lift_the_suspension(rsps, client, digit_settings, r
     assert credentials_fingerprint(fixed) != credentials_fingerprint(digit_settings)
     fixed_client = DigitClient(settings=fixed, redis=redis)
     assert not fixed_client.auth_state().locked  # the lock is for the old credentials
-    rsps.replace("POST", TOKEN_URL, body=jsonutil.dumps(token_answer()), status=200,
-                 content_type="application/json")
+    rsps.replace(
+        "POST",
+        TOKEN_URL,
+        body=jsonutil.dumps(token_answer()),
+        status=200,
+        content_type="application/json",
+    )
     add_json(rsps, FETCH_URL, bill_response(), status=201)
 
     _fetch(fixed_client)
@@ -320,8 +355,12 @@ def test_changed_credentials_lift_the_suspension(rsps, client, digit_settings, r
 
 
 def test_other_login_errors_are_auth_errors_that_do_not_count(rsps, client):
-    add_json(rsps, TOKEN_URL, {"error": "invalid_request",
-                               "error_description": "TenantId is mandatory"}, status=400)
+    add_json(
+        rsps,
+        TOKEN_URL,
+        {"error": "invalid_request", "error_description": "TenantId is mandatory"},
+        status=400,
+    )
     for _ in range(3):
         with pytest.raises(DigitAuthError) as err:
             _fetch(client)

@@ -60,6 +60,7 @@ def _query(call) -> dict[str, str]:
 
 # --- request shapes ---
 
+
 def test_request_info_is_built_in_one_place_with_a_fresh_msg_id():
     first, second = request_info("tok", action="_search"), request_info("tok")
     assert first["apiId"] == "Rainmaker" and first["authToken"] == "tok"
@@ -71,13 +72,17 @@ def test_request_info_is_built_in_one_place_with_a_fresh_msg_id():
 def test_fetch_bills_sends_criteria_as_query_params_and_request_info_in_the_body(logged_in, client):
     add_json(logged_in, FETCH_URL, bill_response(make_bill()), status=201)
 
-    client.fetch_bills(tenant_id="pb.amritsar", business_service="WS",
-                       consumer_code="WS/107/2019-20/000022")
+    client.fetch_bills(
+        tenant_id="pb.amritsar", business_service="WS", consumer_code="WS/107/2019-20/000022"
+    )
 
     call = _business_calls(logged_in)[0]
     assert call.request.method == "POST"
-    assert _query(call) == {"tenantId": "pb.amritsar", "businessService": "WS",
-                            "consumerCode": "WS/107/2019-20/000022"}
+    assert _query(call) == {
+        "tenantId": "pb.amritsar",
+        "businessService": "WS",
+        "consumerCode": "WS/107/2019-20/000022",
+    }
     body = jsonutil.loads(call.request.body)
     assert set(body) == {"RequestInfo"}
     assert body["RequestInfo"]["authToken"] == "tok-1"
@@ -102,14 +107,22 @@ def test_the_session_pools_connections_and_always_verifies(digit_settings):
 def test_search_bills_uses_the_service_param_and_comma_joined_values(logged_in, client):
     add_json(logged_in, SEARCH_URL, bill_response(make_bill(), make_bill(bill_id="bill-2")))
 
-    bills = client.search_bills(tenant_id="pb", bill_ids=["bill-1", "bill-2"],
-                                consumer_codes=["C1", "C2"], business_service="WS",
-                                mobile_number="9876543210")
+    bills = client.search_bills(
+        tenant_id="pb",
+        bill_ids=["bill-1", "bill-2"],
+        consumer_codes=["C1", "C2"],
+        business_service="WS",
+        mobile_number="9876543210",
+    )
 
     assert [b.id for b in bills] == ["bill-1", "bill-2"]
     assert _query(_business_calls(logged_in)[0]) == {
-        "tenantId": "pb", "billId": "bill-1,bill-2", "consumerCode": "C1,C2", "service": "WS",
-        "mobileNumber": "9876543210"}
+        "tenantId": "pb",
+        "billId": "bill-1,bill-2",
+        "consumerCode": "C1,C2",
+        "service": "WS",
+        "mobileNumber": "9876543210",
+    }
 
 
 def test_search_bills_refuses_consumer_codes_without_a_service_before_calling_digit(client, rsps):
@@ -121,13 +134,27 @@ def test_search_bills_refuses_consumer_codes_without_a_service_before_calling_di
 def test_create_payment_builds_the_digest_body(logged_in, client):
     add_json(logged_in, CREATE_URL, payment_response())
     payment = PaymentCreate(
-        tenant_id="pb.amritsar", payment_mode="CARD", paid_by="Ramesh Kumar",
-        payer_name="Ramesh Kumar", mobile_number="9876543210",
-        lines=(PaymentLine(bill_id="bill-1", business_service="WS", amount=Decimal("1200"),
-                           total_due=Decimal("1200.50")),
-               PaymentLine(bill_id="bill-2", business_service="SW", amount=Decimal("300"),
-                           total_due=Decimal("300"))),
-        transaction_number="POS-42", instrument_number="4242",
+        tenant_id="pb.amritsar",
+        payment_mode="CARD",
+        paid_by="Ramesh Kumar",
+        payer_name="Ramesh Kumar",
+        mobile_number="9876543210",
+        lines=(
+            PaymentLine(
+                bill_id="bill-1",
+                business_service="WS",
+                amount=Decimal("1200"),
+                total_due=Decimal("1200.50"),
+            ),
+            PaymentLine(
+                bill_id="bill-2",
+                business_service="SW",
+                amount=Decimal("300"),
+                total_due=Decimal("300"),
+            ),
+        ),
+        transaction_number="POS-42",
+        instrument_number="4242",
         instrument_date=datetime(2025, 1, 1, tzinfo=UTC),
         additional_details={"posTxnId": "POS-42"},
     )
@@ -141,27 +168,54 @@ def test_create_payment_builds_the_digest_body(logged_in, client):
     body = jsonutil.loads(raw)
     assert body["RequestInfo"]["authToken"] == "tok-1"
     assert body["Payment"] == {
-        "tenantId": "pb.amritsar", "totalDue": Decimal("1500.50"),
-        "totalAmountPaid": Decimal("1500"), "paidBy": "Ramesh Kumar",
-        "payerName": "Ramesh Kumar", "mobileNumber": "9876543210", "paymentMode": "CARD",
-        "transactionNumber": "POS-42", "instrumentNumber": "4242",
-        "instrumentDate": 1_735_689_600_000, "additionalDetails": {"posTxnId": "POS-42"},
+        "tenantId": "pb.amritsar",
+        "totalDue": Decimal("1500.50"),
+        "totalAmountPaid": Decimal("1500"),
+        "paidBy": "Ramesh Kumar",
+        "payerName": "Ramesh Kumar",
+        "mobileNumber": "9876543210",
+        "paymentMode": "CARD",
+        "transactionNumber": "POS-42",
+        "instrumentNumber": "4242",
+        "instrumentDate": 1_735_689_600_000,
+        "additionalDetails": {"posTxnId": "POS-42"},
         "paymentDetails": [
-            {"billId": "bill-1", "businessService": "WS", "totalDue": Decimal("1200.50"),
-             "totalAmountPaid": Decimal("1200")},
-            {"billId": "bill-2", "businessService": "SW", "totalDue": Decimal("300"),
-             "totalAmountPaid": Decimal("300")},
+            {
+                "billId": "bill-1",
+                "businessService": "WS",
+                "totalDue": Decimal("1200.50"),
+                "totalAmountPaid": Decimal("1200"),
+            },
+            {
+                "billId": "bill-2",
+                "businessService": "SW",
+                "totalDue": Decimal("300"),
+                "totalAmountPaid": Decimal("300"),
+            },
         ],
     }
 
 
 def test_create_payment_leaves_out_absent_optional_fields(logged_in, client):
     add_json(logged_in, CREATE_URL, payment_response())
-    client.create_payment(PaymentCreate(
-        tenant_id="pb.amritsar", payment_mode="CASH", paid_by="Ramesh", payer_name=None,
-        mobile_number=None, transaction_number="POS-1",
-        lines=(PaymentLine(bill_id="bill-1", business_service="WS", amount=Decimal(100),
-                           total_due=Decimal(100)),)))
+    client.create_payment(
+        PaymentCreate(
+            tenant_id="pb.amritsar",
+            payment_mode="CASH",
+            paid_by="Ramesh",
+            payer_name=None,
+            mobile_number=None,
+            transaction_number="POS-1",
+            lines=(
+                PaymentLine(
+                    bill_id="bill-1",
+                    business_service="WS",
+                    amount=Decimal(100),
+                    total_due=Decimal(100),
+                ),
+            ),
+        )
+    )
     sent = jsonutil.loads(_business_calls(logged_in)[0].request.body)["Payment"]
     assert not {"payerName", "mobileNumber", "instrumentNumber", "instrumentDate"} & set(sent)
 
@@ -170,26 +224,40 @@ def test_search_payments_requires_and_uses_the_module_path(logged_in, client):
     url = f"{BASE}/collection-services/payments/WS/_search"
     add_json(logged_in, url, payment_response())
 
-    found = client.search_payments(tenant_id="pb.amritsar", module="WS", bill_ids=["b1", "b2"],
-                                   receipt_numbers=["R1"], consumer_codes=["C1"],
-                                   transaction_number="T1", mobile_number="9876543210")
+    found = client.search_payments(
+        tenant_id="pb.amritsar",
+        module="WS",
+        bill_ids=["b1", "b2"],
+        receipt_numbers=["R1"],
+        consumer_codes=["C1"],
+        transaction_number="T1",
+        mobile_number="9876543210",
+    )
 
     assert len(found) == 1 and found[0].details[0].receipt_number == "01/2025-26/001234"
     assert _query(_business_calls(logged_in)[0]) == {
-        "tenantId": "pb.amritsar", "billIds": "b1,b2", "receiptNumbers": "R1",
-        "consumerCodes": "C1", "transactionNumber": "T1", "mobileNumber": "9876543210"}
+        "tenantId": "pb.amritsar",
+        "billIds": "b1,b2",
+        "receiptNumbers": "R1",
+        "consumerCodes": "C1",
+        "transactionNumber": "T1",
+        "mobileNumber": "9876543210",
+    }
     with pytest.raises(ValueError):
         client.search_payments(tenant_id="pb.amritsar", module="")
 
 
 # --- answers as types ---
 
-def test_bills_are_parsed_with_decimals_and_aware_datetimes(logged_in, client):
-    add_json(logged_in, FETCH_URL, bill_response(make_bill(total="1200.50"), fresh=True),
-             status=201)
 
-    [bill] = client.fetch_bills(tenant_id="pb.amritsar", business_service="WS",
-                                consumer_code="WS/107/2019-20/000022")
+def test_bills_are_parsed_with_decimals_and_aware_datetimes(logged_in, client):
+    add_json(
+        logged_in, FETCH_URL, bill_response(make_bill(total="1200.50"), fresh=True), status=201
+    )
+
+    [bill] = client.fetch_bills(
+        tenant_id="pb.amritsar", business_service="WS", consumer_code="WS/107/2019-20/000022"
+    )
 
     assert bill.total_amount == Decimal("1200.50") and type(bill.total_amount) is Decimal
     assert type(bill.details[0].account_details[0].amount) is Decimal
@@ -202,18 +270,26 @@ def test_bills_are_parsed_with_decimals_and_aware_datetimes(logged_in, client):
 
 def test_nothing_due_is_an_empty_list_not_an_error(logged_in, client):
     add_json(logged_in, FETCH_URL, bill_response(fresh=True), status=201)
-    assert client.fetch_bills(tenant_id="pb.amritsar", business_service="WS",
-                              consumer_code="nobody") == []
+    assert (
+        client.fetch_bills(tenant_id="pb.amritsar", business_service="WS", consumer_code="nobody")
+        == []
+    )
 
 
 def test_payments_are_parsed_with_decimals(logged_in, client):
-    add_json(logged_in, f"{BASE}/collection-services/payments/WS/_search",
-             payment_response(paid="1200", due="1200.50"))
+    add_json(
+        logged_in,
+        f"{BASE}/collection-services/payments/WS/_search",
+        payment_response(paid="1200", due="1200.50"),
+    )
     [payment] = client.search_payments(tenant_id="pb.amritsar", module="WS", bill_ids=["bill-1"])
     assert payment.total_amount_paid == Decimal(1200)
     detail = payment.details[0]
     assert (detail.bill_id, detail.business_service, detail.consumer_code) == (
-        "bill-1", "WS", "WS/107/2019-20/000022")
+        "bill-1",
+        "WS",
+        "WS/107/2019-20/000022",
+    )
     assert detail.total_due == Decimal("1200.50") and detail.amount_paid == Decimal(1200)
     assert detail.receipt_date is not None and detail.receipt_date.tzinfo is not None
     assert payment.is_live
@@ -238,21 +314,45 @@ def test_a_garbled_bill_is_unavailable_and_a_garbled_create_is_unknown(logged_in
         client.fetch_bills(tenant_id="pb.amritsar", business_service="WS", consumer_code="c")
     logged_in.add("POST", CREATE_URL, body="<html>oops</html>", status=200)
     with pytest.raises(DigitOutcomeUnknown):
-        client.create_payment(PaymentCreate(
-            tenant_id="pb.amritsar", payment_mode="CASH", paid_by="Ramesh", payer_name=None,
-            mobile_number=None, transaction_number="t",
-            lines=(PaymentLine(bill_id="b", business_service="WS", amount=Decimal(1),
-                               total_due=Decimal(1)),)))
+        client.create_payment(
+            PaymentCreate(
+                tenant_id="pb.amritsar",
+                payment_mode="CASH",
+                paid_by="Ramesh",
+                payer_name=None,
+                mobile_number=None,
+                transaction_number="t",
+                lines=(
+                    PaymentLine(
+                        bill_id="b", business_service="WS", amount=Decimal(1), total_due=Decimal(1)
+                    ),
+                ),
+            )
+        )
 
 
 # --- errors as types ---
 
+
 def _create(client: DigitClient):
-    return client.create_payment(PaymentCreate(
-        tenant_id="pb.amritsar", payment_mode="CASH", paid_by="Ramesh", payer_name=None,
-        mobile_number=None, transaction_number="t",
-        lines=(PaymentLine(bill_id="bill-1", business_service="WS", amount=Decimal(100),
-                           total_due=Decimal(100)),)))
+    return client.create_payment(
+        PaymentCreate(
+            tenant_id="pb.amritsar",
+            payment_mode="CASH",
+            paid_by="Ramesh",
+            payer_name=None,
+            mobile_number=None,
+            transaction_number="t",
+            lines=(
+                PaymentLine(
+                    bill_id="bill-1",
+                    business_service="WS",
+                    amount=Decimal(100),
+                    total_due=Decimal(100),
+                ),
+            ),
+        )
+    )
 
 
 @pytest.mark.parametrize(
@@ -264,9 +364,20 @@ def _create(client: DigitClient):
         {"status": 500, "body": "{}"},
         {"status": 503, "body": ""},
         {"status": 429, "body": "{}"},
-        {"status": 502, "body": jsonutil.dumps({"ResponseInfo": None, "Errors": [
-            {"code": "ResourceAccessException",
-             "message": "The backend service is unreachable"}]})},
+        {
+            "status": 502,
+            "body": jsonutil.dumps(
+                {
+                    "ResponseInfo": None,
+                    "Errors": [
+                        {
+                            "code": "ResourceAccessException",
+                            "message": "The backend service is unreachable",
+                        }
+                    ],
+                }
+            ),
+        },
     ],
     ids=["connect-timeout", "read-timeout", "connection-error", "500", "503", "429", "502"],
 )
@@ -321,9 +432,17 @@ def test_known_validation_codes_are_a_refusal_with_the_codes(logged_in, client, 
 
 
 def test_403_is_forbidden_an_auth_error_not_a_refusal(logged_in, client):
-    add_json(logged_in, CREATE_URL, {"ResponseInfo": None, "Errors": [
-        {"code": "CustomException", "message": "Not authorized to access this resource"}]},
-        status=403)
+    add_json(
+        logged_in,
+        CREATE_URL,
+        {
+            "ResponseInfo": None,
+            "Errors": [
+                {"code": "CustomException", "message": "Not authorized to access this resource"}
+            ],
+        },
+        status=403,
+    )
     with pytest.raises(DigitForbidden) as err:
         _create(client)
     assert isinstance(err.value, DigitAuthError) and not isinstance(err.value, DigitRejected)
@@ -332,37 +451,50 @@ def test_403_is_forbidden_an_auth_error_not_a_refusal(logged_in, client):
 
 # --- bills for a mobile number ---
 
+
 def test_bills_for_mobile_searches_then_fetches_each_consumer_in_its_own_city(logged_in, client):
-    add_json(logged_in, SEARCH_URL, bill_response(
-        make_bill(bill_id="s1", tenant="pb.amritsar", service="WS", consumer="WS-1"),
-        make_bill(bill_id="s2", tenant="pb.jalandhar", service="SW", consumer="SW-9"),
-        make_bill(bill_id="s3", tenant="pb.amritsar", service="FIRENOC", consumer="F-1"),
-    ))
+    add_json(
+        logged_in,
+        SEARCH_URL,
+        bill_response(
+            make_bill(bill_id="s1", tenant="pb.amritsar", service="WS", consumer="WS-1"),
+            make_bill(bill_id="s2", tenant="pb.jalandhar", service="SW", consumer="SW-9"),
+            make_bill(bill_id="s3", tenant="pb.amritsar", service="FIRENOC", consumer="F-1"),
+        ),
+    )
 
     def fetch(request):  # type: ignore[no-untyped-def]
         q = _query_of(request.url)
-        bill = make_bill(bill_id=f"cur-{q['consumerCode']}", tenant=q["tenantId"],
-                         service=q["businessService"], consumer=q["consumerCode"])
+        bill = make_bill(
+            bill_id=f"cur-{q['consumerCode']}",
+            tenant=q["tenantId"],
+            service=q["businessService"],
+            consumer=q["consumerCode"],
+        )
         return 201, {"Content-Type": "application/json"}, jsonutil.dumps(bill_response(bill))
 
     logged_in.add_callback("POST", FETCH_URL, callback=fetch)
 
-    bills = client.bills_for_mobile(tenant_id="pb", mobile_number="9876543210",
-                                    max_in_flight=2)
+    bills = client.bills_for_mobile(tenant_id="pb", mobile_number="9876543210", max_in_flight=2)
 
     assert sorted((b.id, b.tenant_id) for b in bills) == [
-        ("cur-SW-9", "pb.jalandhar"), ("cur-WS-1", "pb.amritsar")]
+        ("cur-SW-9", "pb.jalandhar"),
+        ("cur-WS-1", "pb.amritsar"),
+    ]
     search = _business_calls(logged_in)[0]
     assert _query(search) == {"tenantId": "pb", "mobileNumber": "9876543210"}
-    fetched = {(_query(c)["tenantId"], _query(c)["consumerCode"])
-               for c in _business_calls(logged_in)[1:]}
+    fetched = {
+        (_query(c)["tenantId"], _query(c)["consumerCode"]) for c in _business_calls(logged_in)[1:]
+    }
     assert fetched == {("pb.amritsar", "WS-1"), ("pb.jalandhar", "SW-9")}  # no FIRENOC
 
 
 def test_bills_for_mobile_with_a_service_filters_the_search(logged_in, client):
     add_json(logged_in, SEARCH_URL, bill_response())
-    assert client.bills_for_mobile(tenant_id="pb", mobile_number="9876543210",
-                                   business_service="WS") == []
+    assert (
+        client.bills_for_mobile(tenant_id="pb", mobile_number="9876543210", business_service="WS")
+        == []
+    )
     assert _query(_business_calls(logged_in)[0])["service"] == "WS"
 
 
@@ -386,32 +518,52 @@ def test_mobile_numbers_are_masked_to_the_last_four_digits():
 
 # --- MDMS ---
 
-MDMS_RULES = {"ResponseInfo": None, "MdmsRes": {"BillingService": {"BusinessService": [
-    {"code": "WS", "partPaymentAllowed": True, "isAdvanceAllowed": True,
-     "minAmountPayable": Decimal(100), "collectionModesNotAllowed": ["DD"]},
-    {"code": "TL", "partPaymentAllowed": False, "isAdvanceAllowed": False,
-     "collectionModesNotAllowed": ["DD", "POSTAL_ORDER"]},
-]}}}
+MDMS_RULES = {
+    "ResponseInfo": None,
+    "MdmsRes": {
+        "BillingService": {
+            "BusinessService": [
+                {
+                    "code": "WS",
+                    "partPaymentAllowed": True,
+                    "isAdvanceAllowed": True,
+                    "minAmountPayable": Decimal(100),
+                    "collectionModesNotAllowed": ["DD"],
+                },
+                {
+                    "code": "TL",
+                    "partPaymentAllowed": False,
+                    "isAdvanceAllowed": False,
+                    "collectionModesNotAllowed": ["DD", "POSTAL_ORDER"],
+                },
+            ]
+        }
+    },
+}
 
 
-def test_payment_rules_come_from_mdms_for_the_state_tenant_and_are_cached(logged_in, client,
-                                                                          redis, digit_settings):
+def test_payment_rules_come_from_mdms_for_the_state_tenant_and_are_cached(
+    logged_in, client, redis, digit_settings
+):
     add_json(logged_in, MDMS_URL, MDMS_RULES)
 
     rules = client.payment_rules()
     assert client.last_source["BillingService.BusinessService"] == "mdms"
     again = client.payment_rules()  # this process's memo: no Redis read, no parsing
     # another process (a new client) reads the shared copy in Redis, not MDMS
-    other = DigitClient(settings=digit_settings, redis=redis,
-                        session=build_session(digit_settings))
+    other = DigitClient(settings=digit_settings, redis=redis, session=build_session(digit_settings))
     from_cache = other.payment_rules()
 
     assert rules == again == from_cache
     assert other.last_source["BillingService.BusinessService"] == "cache"
     assert len(_business_calls(logged_in)) == 1
     body = jsonutil.loads(_business_calls(logged_in)[0].request.body)
-    assert body["MdmsCriteria"] == {"tenantId": "pb", "moduleDetails": [
-        {"moduleName": "BillingService", "masterDetails": [{"name": "BusinessService"}]}]}
+    assert body["MdmsCriteria"] == {
+        "tenantId": "pb",
+        "moduleDetails": [
+            {"moduleName": "BillingService", "masterDetails": [{"name": "BusinessService"}]}
+        ],
+    }
     assert body["RequestInfo"]["authToken"] == "tok-1"
     ws = rules["WS"]
     assert ws.part_payment_allowed and ws.advance_allowed
@@ -422,10 +574,12 @@ def test_payment_rules_come_from_mdms_for_the_state_tenant_and_are_cached(logged
     assert 0 < ttl <= digit_settings.mdms_cache_seconds
 
 
-@pytest.mark.parametrize("answer", [{"status": 503, "body": ""},
-                                    {"body": requests.ConnectionError("down")}])
-def test_payment_rules_fall_back_to_the_config_file_when_mdms_is_unreachable(logged_in, client,
-                                                                             answer):
+@pytest.mark.parametrize(
+    "answer", [{"status": 503, "body": ""}, {"body": requests.ConnectionError("down")}]
+)
+def test_payment_rules_fall_back_to_the_config_file_when_mdms_is_unreachable(
+    logged_in, client, answer
+):
     logged_in.add("POST", MDMS_URL, **answer)
 
     rules = client.payment_rules()
@@ -446,8 +600,19 @@ def test_the_fallback_files_ship_with_the_repository():
 
 
 def test_tenants_come_from_mdms_or_the_fallback(logged_in, client, digit_settings, redis):
-    add_json(logged_in, MDMS_URL, {"MdmsRes": {"tenant": {"tenants": [
-        {"code": "pb.amritsar", "name": "Amritsar", "city": {"name": "Amritsar"}}]}}})
+    add_json(
+        logged_in,
+        MDMS_URL,
+        {
+            "MdmsRes": {
+                "tenant": {
+                    "tenants": [
+                        {"code": "pb.amritsar", "name": "Amritsar", "city": {"name": "Amritsar"}}
+                    ]
+                }
+            }
+        },
+    )
     [tenant] = client.tenants()
     assert (tenant.code, tenant.city_name) == ("pb.amritsar", "Amritsar")
 
@@ -462,6 +627,7 @@ def test_tenants_come_from_mdms_or_the_fallback(logged_in, client, digit_setting
 
 # --- ping ---
 
+
 @pytest.mark.parametrize(("status", "up"), [(401, True), (200, True), (502, False), (503, False)])
 def test_ping_needs_no_login(rsps, client, status, up):
     add_json(rsps, SEARCH_URL, error_res("CustomException"), status=status)
@@ -475,7 +641,8 @@ def test_ping_is_false_when_digit_cannot_be_reached(rsps, client):
 
 
 def test_the_session_reads_nothing_from_the_environment_and_uses_the_configured_proxy(
-        digit_settings):
+    digit_settings,
+):
     direct = build_session(digit_settings)
     assert direct.trust_env is False and direct.proxies == {}
     proxied = build_session(digit_settings.with_changes(digit_proxy_url="http://proxy:3128"))
@@ -486,9 +653,20 @@ def test_the_session_reads_nothing_from_the_environment_and_uses_the_configured_
 def test_a_refused_token_on_a_create_is_not_resent_within_the_call(logged_in, client, redis):
     from integrator.digit.errors import DigitAuthError, DigitTokenRefused
 
-    add_json(logged_in, CREATE_URL, {"ResponseInfo": None, "Errors": [
-        {"code": "InvalidAccessTokenException", "message": "An unhandled exception occurred"}]},
-        status=401)
+    add_json(
+        logged_in,
+        CREATE_URL,
+        {
+            "ResponseInfo": None,
+            "Errors": [
+                {
+                    "code": "InvalidAccessTokenException",
+                    "message": "An unhandled exception occurred",
+                }
+            ],
+        },
+        status=401,
+    )
 
     with pytest.raises(DigitTokenRefused) as refused:
         _create(client)

@@ -18,15 +18,34 @@ def _requests_url(base: str, endpoint: str, params: dict[str, str] | None) -> st
     return prepared.url
 
 
-@pytest.mark.parametrize("base", ["https://digit.example.org", "https://digit.example.org/",
-                                  "http://127.0.0.1:8090/gateway", "https://DIGIT.Example.org"])
-@pytest.mark.parametrize(("endpoint", "params"), [
-    ("/billing-service/bill/v2/_fetchbill",
-     {"tenantId": "pb.amritsar", "businessService": "WS", "consumerCode": "WS/107/2019-20/000022"}),
-    ("collection-services/payments/WS/_search", {"receiptNumbers": "WS/107/2025-26/000001"}),
-    ("/egov-mdms-service/v1/_search", None),
-    ("/billing-service/bill/v2/_search", {"consumerCode": "a b&c=d+e%f", "mobileNumber": "9876"}),
-])
+@pytest.mark.parametrize(
+    "base",
+    [
+        "https://digit.example.org",
+        "https://digit.example.org/",
+        "http://127.0.0.1:8090/gateway",
+        "https://DIGIT.Example.org",
+    ],
+)
+@pytest.mark.parametrize(
+    ("endpoint", "params"),
+    [
+        (
+            "/billing-service/bill/v2/_fetchbill",
+            {
+                "tenantId": "pb.amritsar",
+                "businessService": "WS",
+                "consumerCode": "WS/107/2019-20/000022",
+            },
+        ),
+        ("collection-services/payments/WS/_search", {"receiptNumbers": "WS/107/2025-26/000001"}),
+        ("/egov-mdms-service/v1/_search", None),
+        (
+            "/billing-service/bill/v2/_search",
+            {"consumerCode": "a b&c=d+e%f", "mobileNumber": "9876"},
+        ),
+    ],
+)
 def test_the_url_is_the_one_requests_would_send(
     base: str, endpoint: str, params: dict[str, str] | None
 ) -> None:

@@ -58,8 +58,13 @@ def test_waits_never_run_past_the_deadline() -> None:
 
 @pytest.mark.parametrize(
     ("result", "wait"),
-    [(R.AUTH_BLOCKED, 60), (R.BUSY, 31), (R.REGISTERED, None), (R.NEEDS_ATTENTION, None),
-     (R.FINISHED, None)],
+    [
+        (R.AUTH_BLOCKED, 60),
+        (R.BUSY, 31),
+        (R.REGISTERED, None),
+        (R.NEEDS_ATTENTION, None),
+        (R.FINISHED, None),
+    ],
 )
 def test_other_outcomes(result: AttemptResult, wait: int | None) -> None:
     assert policy().next_delay(AttemptOutcome(result=result), NOW) == wait
@@ -81,15 +86,26 @@ def test_an_operator_retry_starts_a_fresh_round_of_attempts() -> None:
     created = NOW - timedelta(days=3)
     payment = make_payment(created_at=created)
     old = created + timedelta(hours=1)
-    payment = states.record(payment, event="attempt", actor="worker", at=old,
-                            detail={"spent": True})
+    payment = states.record(
+        payment, event="attempt", actor="worker", at=old, detail={"spent": True}
+    )
     payment = replace(payment, attempts=9)
-    payment = states.transition(payment, states.PaymentStatus.NEEDS_ATTENTION, actor="worker",
-                                reason="RETRIES_EXHAUSTED", at=old)
+    payment = states.transition(
+        payment,
+        states.PaymentStatus.NEEDS_ATTENTION,
+        actor="worker",
+        reason="RETRIES_EXHAUSTED",
+        at=old,
+    )
     assert policy().exhausted(payment, NOW) is False  # not PENDING: not the policy's call
 
-    retried = states.transition(payment, states.PaymentStatus.PENDING, actor="operator:asha",
-                                reason="OPERATOR_RETRY", at=NOW - timedelta(minutes=1))
+    retried = states.transition(
+        payment,
+        states.PaymentStatus.PENDING,
+        actor="operator:asha",
+        reason="OPERATOR_RETRY",
+        at=NOW - timedelta(minutes=1),
+    )
 
     assert policy().deadline(retried) == NOW - timedelta(minutes=1) + timedelta(days=2)
     assert policy().exhausted(retried, NOW) is False  # the old attempt belongs to the old round

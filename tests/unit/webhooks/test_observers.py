@@ -107,8 +107,10 @@ def test_webhook_observer_enqueues_each_event_for_a_device_with_a_webhook() -> N
     observer.payment_registered(FakePayment())  # type: ignore[arg-type]
     observer.payment_needs_attention(FakePayment(id="pay_2"))  # type: ignore[arg-type]
     observer.payment_accepted(FakePayment(id="pay_3"))  # type: ignore[arg-type]
-    assert scheduler.asked == [("pay_1", WebhookEvent.REGISTERED, NOW),
-                               ("pay_2", WebhookEvent.NEEDS_ATTENTION, NOW)]
+    assert scheduler.asked == [
+        ("pay_1", WebhookEvent.REGISTERED, NOW),
+        ("pay_2", WebhookEvent.NEEDS_ATTENTION, NOW),
+    ]
 
 
 def test_webhook_observer_ignores_devices_without_a_webhook() -> None:
