@@ -216,6 +216,14 @@ class PaymentStore:
             ),
         )
         with conn.cursor() as cur:
+            # consumers first: a consumer with an open payment is "in progress" (409), which
+            # says more than "bill taken" when both hold
+            cur.executemany(
+                "INSERT INTO payment_consumers"
+                " (payment_id, tenant_id, business_service, consumer_code, open)"
+                " VALUES (%s, %s, %s, %s, true)",
+                [(payment.id, *c) for c in payment.consumer_keys],
+            )
             cur.executemany(
                 """
                 INSERT INTO payment_bills (payment_id, position, bill_id, bill_number,
@@ -240,12 +248,6 @@ class PaymentStore:
                     )
                     for i, b in enumerate(payment.bills)
                 ],
-            )
-            cur.executemany(
-                "INSERT INTO payment_consumers"
-                " (payment_id, tenant_id, business_service, consumer_code, open)"
-                " VALUES (%s, %s, %s, %s, true)",
-                [(payment.id, *c) for c in payment.consumer_keys],
             )
             if payment.targeted_bill_ids:
                 cur.executemany(

@@ -5,9 +5,7 @@ from __future__ import annotations
 from integrator.settings import Settings
 
 
-def offline_settings(
-    redis_url: str, *, password: str, database_url: str, **env: str
-) -> Settings:
+def offline_settings(redis_url: str, *, password: str, database_url: str, **env: str) -> Settings:
     """A real-DIGIT configuration (nothing is called at start-up) on the given Redis and ledger."""
     return Settings.from_env(
         {
