@@ -49,6 +49,24 @@ def db(database_url: str) -> Iterator[Database]:
     database.close()
 
 
+@pytest.fixture(autouse=True)
+def _close_ledger_pools(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Close every ledger pool a test opened (apps built by tests are never shut down, and a
+    pool collected while open joins its threads from the garbage collector)."""
+    opened: list[Database] = []
+    connect = Database.connect.__func__  # type: ignore[attr-defined]
+
+    def tracking(cls: type[Database], url: str, **kwargs: int) -> Database:
+        database = connect(cls, url, **kwargs)
+        opened.append(database)
+        return database
+
+    monkeypatch.setattr(Database, "connect", classmethod(tracking))
+    yield
+    for database in opened:
+        database.close()
+
+
 @pytest.fixture(scope="session")
 def sandbox_url() -> Iterator[str]:
     # token TTL and back-update lag short but above zero, as the issue asks of tests
