@@ -83,8 +83,9 @@ def sandbox(sandbox_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def settings(redis_url: str, sandbox_url: str, database_url: str) -> Settings:
-    """Settings pointing at the test ledger, Redis and sandbox (the sandbox's system account)."""
+def settings(redis_url: str, sandbox_url: str, database_url: str, db: Database) -> Settings:
+    """Settings pointing at the test ledger (emptied for the test), Redis and sandbox (the
+    sandbox's system account)."""
     return Settings.from_env(
         {
             "DATABASE_URL": database_url,

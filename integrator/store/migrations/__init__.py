@@ -19,6 +19,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine
+from sqlalchemy.exc import OperationalError
 
 HERE = Path(__file__).resolve().parent
 
@@ -50,10 +51,15 @@ def head_revision() -> str:
 
 
 def current_revision(url: str) -> str | None:
-    engine = create_engine(sqlalchemy_url(url))
+    """The database's revision; DatabaseUnavailable when it cannot be reached."""
+    from integrator.store.db import DatabaseUnavailable
+
+    engine = create_engine(sqlalchemy_url(url), connect_args={"connect_timeout": 5})
     try:
         with engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
+    except OperationalError as exc:
+        raise DatabaseUnavailable(f"the ledger database cannot be reached: {exc.orig}") from None
     finally:
         engine.dispose()
 
