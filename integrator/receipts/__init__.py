@@ -12,6 +12,7 @@ bytes; serving them and counting prints (which makes `duplicate` true) are the c
 
 from integrator.receipts.document import ReceiptBill, ReceiptDocument, ReceiptStatus, TaxLine
 from integrator.receipts.money import amount_in_words, indian_grouping
+from integrator.receipts.pdf import render_pdf
 from integrator.receipts.text import render_text
 
 __all__ = [
@@ -21,5 +22,6 @@ __all__ = [
     "TaxLine",
     "amount_in_words",
     "indian_grouping",
+    "render_pdf",
     "render_text",
 ]

@@ -134,7 +134,7 @@ def printable(text: str) -> str:
     return " ".join("".join(chars).split())
 
 
-def rupees(amount_text: str) -> str:
+def _rupees(amount_text: str) -> str:
     return f"Rs. {amount_text}"
 
 
@@ -216,12 +216,12 @@ def _bill_blocks(bill: ReceiptBill, index: int, count: int, duplicate: bool) -> 
         blocks.append(Row("Tax heads", ""))
         blocks += _tax_rows(bill.tax_lines)
     blocks += [
-        Row("Bill amount", rupees(indian_grouping(bill.total_due))),
-        Row("Amount paid", rupees(indian_grouping(bill.amount_paid)), strong=True),
-        Row("Balance left", rupees(indian_grouping(bill.balance))),
+        Row("Bill amount", _rupees(indian_grouping(bill.total_due))),
+        Row("Amount paid", _rupees(indian_grouping(bill.amount_paid)), strong=True),
+        Row("Balance left", _rupees(indian_grouping(bill.balance))),
     ]
     if bill.advance:
-        blocks.append(Row("Advance", rupees(indian_grouping(bill.advance))))
+        blocks.append(Row("Advance", _rupees(indian_grouping(bill.advance))))
     return blocks
 
 
@@ -252,9 +252,9 @@ def receipt_sections(doc: ReceiptDocument, *, closing_banners: bool = True) -> t
     # the QR code stays with the totals: a page holding only a QR code would look like a new receipt
     totals: Section = (
         Rule(heavy=True),
-        Row("TOTAL PAID", rupees(indian_grouping(doc.total_paid)), strong=True),
+        Row("TOTAL PAID", _rupees(indian_grouping(doc.total_paid)), strong=True),
         Text(amount_in_words(doc.total_paid)),
-        Row("Balance left", rupees(indian_grouping(doc.total_balance))),
+        Row("Balance left", _rupees(indian_grouping(doc.total_balance))),
         Rule(),
         Qr(doc.qr_payload, caption=caption),
     )

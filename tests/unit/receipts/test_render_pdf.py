@@ -15,8 +15,13 @@ import pytest
 import zxingcpp
 from PIL import Image
 
-from integrator.receipts import ReceiptDocument, ReceiptStatus, amount_in_words, indian_grouping
-from integrator.receipts.pdf import render_pdf
+from integrator.receipts import (
+    ReceiptDocument,
+    ReceiptStatus,
+    amount_in_words,
+    indian_grouping,
+    render_pdf,
+)
 from tests.unit.receipts.receipt_factories import CHEQUE, GOLDEN_DOCUMENTS, make_document
 
 DPI = 150
