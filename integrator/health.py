@@ -1,6 +1,7 @@
 """`/healthz` (the process is alive) and `/readyz` (it can accept payments).
 
-/readyz answers 503 only when Redis cannot take a write: payments are accepted into Redis and
+/readyz answers 503 when the ledger (PostgreSQL) cannot take a write, or Redis cannot (device
+admission, the queue and the DIGIT token live there). Payments are accepted into the ledger and
 registered with DIGIT later, so DIGIT being down is reported in the body, not as unreadiness.
 The DIGIT ping is time-bound so a hanging DIGIT cannot make /readyz slow. No token or password is
 ever part of the body.
@@ -19,7 +20,9 @@ import redis as redis_lib
 from flask import Blueprint, Flask, Response, current_app, jsonify
 
 from integrator.digit.models import AuthState
+from integrator.payments.use_cases import LedgerUnavailable
 from integrator.services import current_services
+from integrator.store.db import Database
 from integrator.store.redis_conn import check_writable
 
 log = logging.getLogger(__name__)
@@ -60,6 +63,19 @@ def _redis_status(client: redis_lib.Redis) -> str:
     return "ok"
 
 
+def _ledger_status(db: Database) -> str:
+    """ "ok" when the ledger answers on a primary (a standby cannot accept a payment)."""
+    try:
+        with db.transaction() as conn:
+            row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+    except LedgerUnavailable as exc:
+        log.warning("readyz: the ledger cannot be reached: %s", exc)
+        return f"error: {type(exc).__name__}"
+    if row is None or row[0]:
+        return "error: read-only (a standby)"
+    return "ok"
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -95,8 +111,9 @@ def healthz() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> tuple[Response, int]:
-    """Ready: 200 when Redis takes a write (DIGIT's state is in the body), else 503."""
+    """Ready: 200 when the ledger and Redis take writes (DIGIT's state is in the body), else 503."""
     services = current_services()
+    ledger_state = _ledger_status(services.db)
     redis_state = _redis_status(services.redis)
     pinger = _pinger()
     try:
@@ -104,8 +121,13 @@ def readyz() -> tuple[Response, int]:
     except Exception:  # the client could not even be built
         log.warning("readyz: DIGIT client unavailable", exc_info=True)
         digit = {"reachable": False, "auth": None}
-    ok = redis_state == "ok"
-    body = {"status": "ready" if ok else "unavailable", "redis": redis_state, "digit": digit}
+    ok = ledger_state == "ok" and redis_state == "ok"
+    body = {
+        "status": "ready" if ok else "unavailable",
+        "ledger": ledger_state,
+        "redis": redis_state,
+        "digit": digit,
+    }
     return jsonify(body), 200 if ok else 503
 
 

@@ -95,7 +95,7 @@ def test_readyz_reports_redis_and_digit_auth_without_secrets(redis_url: str) -> 
     response = client.get("/readyz")
     assert response.status_code == 200
     body = response.get_json()
-    assert body["redis"] == "ok"
+    assert (body["ledger"], body["redis"]) == ("ok", "ok")
     assert body["digit"] == {
         "reachable": True,
         "auth": {
@@ -153,6 +153,18 @@ def test_readyz_is_503_when_redis_is_gone(tmp_path: Path) -> None:
     body = json.loads(response.get_data(as_text=True))
     assert body["redis"].startswith("error")
     assert client.get("/healthz").status_code == 200  # alive all the same
+
+
+def test_readyz_is_503_when_the_ledger_is_gone(redis_url: str) -> None:
+    from integrator.store.db import Database
+    from tests.support.processes import free_port
+
+    app = app_with(redis_url, FakeDigit())
+    services = services_of(app)
+    services.db = Database.connect(f"postgresql://nobody@127.0.0.1:{free_port()}/x", max_size=1)
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["ledger"].startswith("error")
 
 
 def test_readyz_is_503_when_redis_refuses_writes(tmp_path: Path) -> None:
