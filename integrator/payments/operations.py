@@ -6,8 +6,11 @@
         NOT_RESOLVABLE          only NEEDS_ATTENTION payments are resolved (states.ALLOWED)
         NOTE_REQUIRED           a resolution needs a note saying what the operator did
         RECEIPT_REQUIRED        RECEIPTED_BY_HAND needs DIGIT's receipt number
-        RECEIPT_NOT_FOUND       DIGIT has no live payment with that receipt for this payment's bills
-        DIGIT_HOLDS_PAYMENT     REFUNDED refused: DIGIT holds a payment for one of the bills
+        RECEIPT_NOT_FOUND       DIGIT has no live payment with that receipt for this payment's
+                                bills or consumers in its city
+        RECEIPT_AMOUNT_DIFFERS  the receipt is for another amount than this payment took
+        RECEIPT_OF_ANOTHER_PAYMENT the receipt is recorded on (or carries the id of) another payment
+        DIGIT_HOLDS_PAYMENT     REFUNDED refused: DIGIT holds a live payment carrying our id
         DIGIT_UNREACHABLE       DIGIT gave no usable answer: nothing can be verified, nothing done
         DIGIT_REJECTED          DIGIT refused the search itself
         BUSY                    a registration attempt holds the payment now: try again shortly
@@ -26,6 +29,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, tzinfo
+from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol
 
@@ -379,9 +383,12 @@ class PaymentOperations:
     ) -> Payment:
         """Close a NEEDS_ATTENTION payment as RESOLVED, after checking DIGIT agrees:
 
-        RECEIPTED_BY_HAND: DIGIT must hold a live payment with `receipt_number` for one of the
-        payment's bills (searched under each bill's module); the receipt is stored on the bill.
-        REFUNDED: DIGIT must hold no live payment for any billId the payment ever targeted.
+        RECEIPTED_BY_HAND: DIGIT must hold a live payment with `receipt_number` in the payment's
+        city, for one of its bills or consumers (searched under each bill's module), for the same
+        amount; the receipt is stored on the bill.
+        REFUNDED: DIGIT must hold no live payment carrying our payment id (someone else's payment
+        for the bill, e.g. BILL_PAID_ELSEWHERE or a part payment at the counter, does not stop it:
+        our money is what goes back). Closing releases the payment's consumers.
         Refused while DIGIT cannot be asked, and while a registration attempt holds the payment.
         """
         note = note.strip()
@@ -438,50 +445,70 @@ class PaymentOperations:
         targets = payment.targeted_bill_ids | {
             i for b in payment.bills for i in (b.bill_id, b.retargeted_from) if i
         }
+        consumers = {(b.business_service, b.consumer_code) for b in payment.bills}
         modules = sorted({b.business_service for b in payment.bills})
         with _asking_digit():
+            found_elsewhere = False
             for module in modules:
                 for found in self._digit().search_payments(
                     tenant_id=payment.tenant_id, module=module, receipt_numbers=[receipt_number]
                 ):
                     if not found.is_live:
                         continue
-                    owner = found.additional_details.get(PAYMENT_ID_KEY)
-                    if owner and str(owner) != payment.id:
-                        raise OperationRefused(
-                            "RECEIPT_OF_ANOTHER_PAYMENT",
-                            f"receipt {receipt_number} belongs to our payment {owner}",
-                        )
-                    claimed = [
-                        i for i in self._payments.ids_for_receipt(receipt_number) if i != payment.id
-                    ]
-                    if claimed:
-                        raise OperationRefused(
-                            "RECEIPT_OF_ANOTHER_PAYMENT",
-                            f"receipt {receipt_number} is already recorded on {claimed[0]}",
-                        )
+                    if found.tenant_id != payment.tenant_id:
+                        found_elsewhere = True  # a receipt number of another city
+                        continue
                     details = [
                         d
                         for d in found.details
-                        if d.receipt_number == receipt_number and d.bill_id in targets
+                        if d.receipt_number == receipt_number
+                        and (
+                            d.bill_id in targets
+                            or (d.business_service, d.consumer_code) in consumers
+                        )
                     ]
-                    if details:
-                        return _with_receipts(payment, found), found
+                    if not details:
+                        continue
+                    self._require_unclaimed(payment, found, receipt_number)
+                    paid = sum((d.amount_paid for d in details), Decimal(0))
+                    if paid != payment.total_amount:
+                        raise OperationRefused(
+                            "RECEIPT_AMOUNT_DIFFERS",
+                            f"receipt {receipt_number} is for {paid}, this payment took"
+                            f" {payment.total_amount}: close it another way",
+                        )
+                    return _with_receipts(payment, found), found
+        where = " (a receipt of another city has that number)" if found_elsewhere else ""
         raise OperationRefused(
             "RECEIPT_NOT_FOUND",
-            f"DIGIT has no live payment with receipt {receipt_number} for this payment's bills",
+            f"DIGIT has no live payment with receipt {receipt_number} for this payment's bills"
+            f" or consumers in {payment.tenant_id}{where}",
         )
 
+    def _require_unclaimed(self, payment: Payment, found: DigitPayment, receipt: str) -> None:
+        owner = found.additional_details.get(PAYMENT_ID_KEY)
+        if owner and str(owner) != payment.id:
+            raise OperationRefused(
+                "RECEIPT_OF_ANOTHER_PAYMENT", f"receipt {receipt} belongs to our payment {owner}"
+            )
+        claimed = [i for i in self._payments.ids_for_receipt(receipt) if i != payment.id]
+        if claimed:
+            raise OperationRefused(
+                "RECEIPT_OF_ANOTHER_PAYMENT",
+                f"receipt {receipt} is already recorded on {claimed[0]}",
+            )
+
     def _require_nothing_in_digit(self, payment: Payment) -> None:
+        """REFUNDED gives our money back: refused only while DIGIT holds a live payment that
+        carries our payment id (then DIGIT has the money, and a refund would pay twice)."""
         with _asking_digit():
             found = self._registrar().lookup(payment)
-        live = [p for p in (found.ours, *found.others) if p is not None and p.is_live]
-        if live:
-            receipts = sorted(d.receipt_number for p in live for d in p.details)
+        ours = [p for p in found.all_ours if p.is_live]
+        if ours:
+            receipts = sorted(d.receipt_number for p in ours for d in p.details)
             raise OperationRefused(
                 "DIGIT_HOLDS_PAYMENT",
-                f"DIGIT holds a payment for this payment's bills (receipts {receipts}): "
-                "it cannot be marked refunded",
+                f"DIGIT holds this payment (receipts {receipts}): it cannot be marked refunded",
             )
 
     def _save(self, payment: Payment, *, fence: int | None) -> Payment:

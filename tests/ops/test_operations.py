@@ -80,11 +80,12 @@ def test_retry_matching_retries_only_needs_attention_payments_of_the_filter(
     assert pending.id not in summary.retried
 
 
-def test_refunded_is_refused_while_digit_holds_a_payment_for_the_bill(
-    services: Services, operations: PaymentOperations, world: Sandbox
+def test_refunded_is_refused_while_digit_holds_our_own_payment(
+    services: Services, operations: PaymentOperations
 ) -> None:
     payment = make_payment(services)
-    receipt = counter_payment(world)["paymentDetails"][0]["receiptNumber"]
+    ours = services.digit.create_payment(services.registrar.digit_request(payment))
+    receipt = ours.details[0].receipt_number
 
     with pytest.raises(OperationRefused) as refused:
         operations.resolve(
@@ -94,6 +95,59 @@ def test_refunded_is_refused_while_digit_holds_a_payment_for_the_bill(
     assert refused.value.code == "DIGIT_HOLDS_PAYMENT"
     assert receipt in refused.value.message
     assert services.payments_store.get(payment.id).status is PaymentStatus.NEEDS_ATTENTION  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("counter_amount", [None, 100], ids=["whole bill", "part of it"])
+def test_a_bill_paid_elsewhere_is_closed_as_refunded_and_frees_the_consumer(
+    services: Services, operations: PaymentOperations, world: Sandbox, counter_amount: int | None
+) -> None:
+    payment = make_payment(services)
+    extra = {} if counter_amount is None else {"amount": counter_amount}
+    world.admin(
+        "counter-payment",
+        tenantId="pb.amritsar",
+        businessService="WS",
+        consumerCode=payment.bills[0].consumer_code,
+        **extra,
+    )
+
+    done = operations.resolve(
+        payment.id, operator="alice", resolution=Resolution.REFUNDED, note="cash given back"
+    )
+
+    assert (done.status, done.resolution) == (PaymentStatus.RESOLVED, "REFUNDED")
+    assert (
+        services.payments_store.pending_for_consumer(
+            "pb.amritsar", "WS", payment.bills[0].consumer_code
+        )
+        is None
+    )
+
+
+def test_receipted_by_hand_refuses_a_receipt_for_another_amount(
+    services: Services, operations: PaymentOperations, world: Sandbox
+) -> None:
+    payment = make_payment(services)  # took 815
+    partial = world.admin(
+        "counter-payment",
+        tenantId="pb.amritsar",
+        businessService="WS",
+        consumerCode=payment.bills[0].consumer_code,
+        amount=100,
+    )
+    receipt = partial["Payments"][0]["paymentDetails"][0]["receiptNumber"]
+
+    with pytest.raises(OperationRefused) as refused:
+        operations.resolve(
+            payment.id,
+            operator="alice",
+            resolution=Resolution.RECEIPTED_BY_HAND,
+            receipt_number=receipt,
+            note="by hand",
+        )
+
+    assert refused.value.code == "RECEIPT_AMOUNT_DIFFERS"
+    assert "100" in refused.value.message and "815" in refused.value.message
 
 
 def test_refunded_is_refused_while_digit_is_unreachable(
