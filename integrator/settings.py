@@ -134,6 +134,7 @@ class Settings:
     retry_schedule_seconds: tuple[int, ...]  # waits after each failed attempt; the last repeats
     retry_max_age_seconds: int  # still failing this long after acceptance: NEEDS_ATTENTION
     auth_blocked_retry_seconds: int  # wait while we have no DIGIT token (no attempt spent)
+    auth_blocked_max_seconds: int  # blocked on DIGIT authorisation this long: NEEDS_ATTENTION
     sweeper_period_seconds: float  # how often PENDING payments without a live job are re-enqueued
     digit_probe_seconds: float  # how often an unavailable DIGIT is pinged
     registration_job_timeout_seconds: int  # RQ kills a registration job running longer than this
@@ -253,6 +254,7 @@ class Settings:
             ),
             retry_max_age_seconds=_int(env, "RETRY_MAX_AGE_SECONDS", 172800),
             auth_blocked_retry_seconds=_int(env, "AUTH_BLOCKED_RETRY_SECONDS", 60),
+            auth_blocked_max_seconds=_int(env, "AUTH_BLOCKED_MAX_SECONDS", 21600),
             sweeper_period_seconds=_float(env, "SWEEPER_PERIOD_SECONDS", 30.0),
             digit_probe_seconds=_float(env, "DIGIT_PROBE_SECONDS", 30.0),
             registration_job_timeout_seconds=_int(env, "REGISTRATION_JOB_TIMEOUT_SECONDS", 300),

@@ -5,7 +5,10 @@ RETRY_LATER   next wait from `retry_schedule_seconds` by the payment's spent att
               payment whose create may still be committing waits at least the lease TTL; the
               wait never runs past the payment's deadline (created + retry_max_age_seconds),
               after which the job gives up: NEEDS_ATTENTION, RETRIES_EXHAUSTED
-AUTH_BLOCKED  `auth_blocked_retry_seconds`, no attempt spent (the payment's last_error says why)
+AUTH_BLOCKED  `auth_blocked_retry_seconds`, no attempt spent (the payment's last_error says why),
+              until the payment has been blocked `auth_blocked_max_seconds` in a row: then the job
+              gives up, NEEDS_ATTENTION DIGIT_FORBIDDEN (a 403: the account's roles) or
+              DIGIT_AUTH_BLOCKED (login or token)
 BUSY          another attempt holds the lease: after the lease TTL
 REGISTERED, NEEDS_ATTENTION, FINISHED: decided, no further job
 """
@@ -22,6 +25,17 @@ from integrator.payments.models import Payment, PaymentStatus
 from integrator.payments.registration import AttemptOutcome, AttemptResult, last_attempt
 from integrator.settings import Settings
 
+#: Attempt reasons (the DIGIT error's class) that mean "no usable DIGIT authorisation".
+AUTH_BLOCKED_CAUSES = frozenset(
+    {
+        "DigitAuthError",
+        "DigitAuthLocked",
+        "DigitAccountLocked",
+        "DigitTokenRefused",
+        "DigitForbidden",
+    }
+)
+
 #: Every wait is spread by up to this fraction either way, so a burst of payments that failed
 #: together (DIGIT down) does not come back together.
 JITTER_FRACTION = 0.1
@@ -35,6 +49,7 @@ class RetryPolicy:
     max_age_seconds: int
     auth_blocked_seconds: int
     lease_ttl_seconds: float
+    auth_blocked_max_seconds: int = 21600
     jitter: float = JITTER_FRACTION
     rng: Callable[[], float] = field(default=random.random, compare=False)
 
@@ -45,7 +60,16 @@ class RetryPolicy:
             max_age_seconds=settings.retry_max_age_seconds,
             auth_blocked_seconds=settings.auth_blocked_retry_seconds,
             lease_ttl_seconds=settings.lease_ttl_seconds,
+            auth_blocked_max_seconds=settings.auth_blocked_max_seconds,
         )
+
+    def blocked_too_long(self, payment: Payment | None, now: datetime) -> bool:
+        """Whether the payment's attempts have ended without a usable DIGIT authorisation for
+        longer than the bound, in a row (the streak is one counted history entry)."""
+        last = last_attempt(payment) if payment is not None else None
+        if last is None or last.reason not in AUTH_BLOCKED_CAUSES:
+            return False
+        return now - last.at >= timedelta(seconds=self.auth_blocked_max_seconds)
 
     def deadline(self, payment: Payment) -> datetime:
         """RETRY_MAX_AGE_SECONDS after acceptance, or after the last time the payment was put

@@ -14,7 +14,13 @@ from rq import Retry
 
 from integrator.jobs import context
 from integrator.payments.models import PaymentStatus
-from integrator.payments.registration import RETRIES_EXHAUSTED, AttemptOutcome, AttemptResult
+from integrator.payments.registration import (
+    DIGIT_AUTH_BLOCKED,
+    DIGIT_FORBIDDEN,
+    RETRIES_EXHAUSTED,
+    AttemptOutcome,
+    AttemptResult,
+)
 
 log = logging.getLogger("integrator.jobs")
 
@@ -38,6 +44,11 @@ def register_payment(payment_id: str) -> Retry | None:
             outcome.payment, ctx.clock()
         ):
             outcome = ctx.registrar.give_up(payment_id, actor=ACTOR, reason=RETRIES_EXHAUSTED)
+        elif outcome.result is AttemptResult.AUTH_BLOCKED and ctx.policy.blocked_too_long(
+            outcome.payment, ctx.clock()
+        ):
+            reason = DIGIT_FORBIDDEN if outcome.cause == "DigitForbidden" else DIGIT_AUTH_BLOCKED
+            outcome = ctx.registrar.give_up(payment_id, actor=ACTOR, reason=reason)
     ctx.outage.note(payment_id, outcome, at=now)
     delay = ctx.policy.next_delay(outcome, ctx.clock())
     _log(payment_id, outcome, delay)

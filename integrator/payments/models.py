@@ -162,6 +162,10 @@ class HistoryEntry:
     codes: tuple[str, ...] = ()  # e.g. DIGIT Errors[].code
     latency_ms: int | None = None
     detail: Mapping[str, Any] = field(default_factory=dict)  # JSON-able (jsonutil) values only
+    # Identical failed attempts in a row are one entry, so history cannot grow without bound:
+    # how many there were, and when the last one happened (`at` is the first).
+    count: int = 1
+    last_at: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -35,6 +35,7 @@ from integrator.digit.client import DigitClient
 from integrator.digit.errors import (
     DigitAuthError,
     DigitError,
+    DigitForbidden,
     DigitOutcomeUnknown,
     DigitRejected,
     DigitUnavailable,
@@ -64,6 +65,10 @@ BILL_EXPIRED = "BILL_EXPIRED"
 
 #: NEEDS_ATTENTION reasons decided here (besides DIGIT_REJECTED, BILL_PAID_ELSEWHERE, ...).
 RETRIES_EXHAUSTED = "RETRIES_EXHAUSTED"
+#: Blocked on DIGIT authorisation for longer than AUTH_BLOCKED_MAX_SECONDS: the account's
+#: login, its token, or (DIGIT_FORBIDDEN, a 403 from DIGIT's access control) its roles.
+DIGIT_AUTH_BLOCKED = "DIGIT_AUTH_BLOCKED"
+DIGIT_FORBIDDEN = "DIGIT_FORBIDDEN"
 BILL_EXPIRED_TOTAL_CHANGED = "BILL_EXPIRED_TOTAL_CHANGED"
 BILL_EXPIRED_NO_BILL = "BILL_EXPIRED_NO_BILL"
 
@@ -181,7 +186,7 @@ class Registrar:
                 actor=actor,
                 started=started,
             )
-        except DigitAuthError as exc:
+        except (DigitAuthError, DigitForbidden) as exc:
             outcome = self._pending(
                 payment,
                 result=AttemptResult.AUTH_BLOCKED,
@@ -267,7 +272,7 @@ class Registrar:
                 started=started,
                 spend=True,
             )
-        except DigitAuthError as lookup_exc:
+        except (DigitAuthError, DigitForbidden) as lookup_exc:
             return self._pending(
                 payment,
                 result=AttemptResult.AUTH_BLOCKED,
@@ -299,7 +304,13 @@ class Registrar:
         """
         try:
             moved = self._retargeted(payment)
-        except (DigitUnavailable, DigitOutcomeUnknown, DigitAuthError, DigitRejected) as fetch_exc:
+        except (
+            DigitUnavailable,
+            DigitOutcomeUnknown,
+            DigitAuthError,
+            DigitForbidden,
+            DigitRejected,
+        ) as fetch_exc:
             # the create was refused (nothing written); the fetch gave no usable answer
             return self._pending(
                 payment,
@@ -340,7 +351,7 @@ class Registrar:
                 actor=actor,
                 started=started,
             )
-        except DigitAuthError as auth_exc:
+        except (DigitAuthError, DigitForbidden) as auth_exc:
             return self._pending(
                 payment,
                 result=AttemptResult.AUTH_BLOCKED,

@@ -26,7 +26,12 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from integrator.digit.client import DigitClient
-from integrator.digit.errors import DigitAuthError, DigitOutcomeUnknown, DigitUnavailable
+from integrator.digit.errors import (
+    DigitAuthError,
+    DigitForbidden,
+    DigitOutcomeUnknown,
+    DigitUnavailable,
+)
 from integrator.digit.models import Bill, DigitPayment, PaymentRule
 from integrator.observability import events
 from integrator.payments import rules
@@ -65,7 +70,7 @@ from integrator.store.snapshots import SnapshotStore
 log = logging.getLogger("integrator.payments")
 
 #: DIGIT failures after which a check falls back to bill snapshots (no usable answer).
-NO_ANSWER = (DigitUnavailable, DigitOutcomeUnknown, DigitAuthError)
+NO_ANSWER = (DigitUnavailable, DigitOutcomeUnknown, DigitAuthError, DigitForbidden)
 
 #: Retry-After (seconds) when DIGIT cannot vouch for a bill and no snapshot can.
 DIGIT_RETRY_AFTER = 30

@@ -99,7 +99,12 @@ def record(
     latency_ms: int | None = None,
     detail: Mapping[str, Any] | None = None,
 ) -> Payment:
-    """`payment` with a non-status event appended to its history (an attempt, a lookup...)."""
+    """`payment` with a non-status event appended to its history (an attempt, a lookup...).
+
+    A failed attempt identical to the entry before it (same event, actor, reason, codes and
+    detail) is counted on that entry instead (`count`, `last_at`): a payment blocked for days
+    keeps a history a person can read.
+    """
     entry = HistoryEntry(
         at=at,
         actor=actor,
@@ -109,7 +114,21 @@ def record(
         latency_ms=latency_ms,
         detail=dict(detail or {}),
     )
+    last = payment.history[-1] if payment.history else None
+    if last is not None and event == "attempt" and _same_failure(last, entry):
+        repeated = replace(last, count=last.count + 1, last_at=at)
+        return replace(payment, history=(*payment.history[:-1], repeated))
     return replace(payment, history=(*payment.history, entry))
+
+
+def _same_failure(last: HistoryEntry, entry: HistoryEntry) -> bool:
+    """Both are attempts that ended without a decision, for the same reason and codes."""
+    return (
+        last.event == entry.event == "attempt"
+        and last.to_status is None
+        and (last.actor, last.reason, last.codes, dict(last.detail))
+        == (entry.actor, entry.reason, entry.codes, dict(entry.detail))
+    )
 
 
 def mark_create_sent(

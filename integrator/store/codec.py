@@ -160,6 +160,8 @@ def _history_to_dict(entry: HistoryEntry) -> dict[str, Any]:
         "codes": list(entry.codes),
         "latency_ms": entry.latency_ms,
         "detail": dict(entry.detail),
+        "repeat_count": entry.count,
+        "last_at": _dt(entry.last_at),
     }
 
 
@@ -177,6 +179,8 @@ def _history_from_dict(data: Mapping[str, Any]) -> HistoryEntry:
         codes=tuple(str(c) for c in data.get("codes", ())),
         latency_ms=None if latency is None else int(latency),
         detail=dict(data.get("detail") or {}),
+        count=int(data.get("repeat_count", 1)),
+        last_at=_parse_dt(data.get("last_at")),
     )
 
 

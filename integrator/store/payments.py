@@ -116,6 +116,8 @@ def _history_rows(payment: Payment, start: int) -> list[tuple[Any, ...]]:
             list(entry.codes),
             entry.latency_ms,
             Jsonb(dict(entry.detail), dumps=_dumps),
+            entry.count,
+            entry.last_at,
         )
         for seq, entry in enumerate(payment.history)
         if seq >= start
@@ -129,9 +131,15 @@ def _dumps(value: Any) -> str:
 
 
 _INSERT_HISTORY = """
-INSERT INTO payment_history
-  (payment_id, seq, at, actor, event, from_status, to_status, reason, codes, latency_ms, detail)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+INSERT INTO payment_history (payment_id, seq, at, actor, event, from_status, to_status, reason,
+  codes, latency_ms, detail, repeat_count, last_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+"""
+
+# the one change a stored history entry allows: one more identical attempt counted on it
+_COUNT_REPEAT = """
+UPDATE payment_history SET repeat_count = %s, last_at = %s
+WHERE payment_id = %s AND seq = %s AND repeat_count < %s
 """
 
 
@@ -423,6 +431,11 @@ class PaymentStore:
                     "INSERT INTO payment_targets (payment_id, bill_id) VALUES (%s, %s)"
                     " ON CONFLICT DO NOTHING",
                     [(p.id, b) for b in sorted(p.targeted_bill_ids)],
+                )
+            if 0 < history_from <= len(p.history):
+                kept = p.history[history_from - 1]
+                cur.execute(
+                    _COUNT_REPEAT, (kept.count, kept.last_at, p.id, history_from - 1, kept.count)
                 )
             rows = _history_rows(p, history_from)
             if rows:

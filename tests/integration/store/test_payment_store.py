@@ -370,3 +370,36 @@ def test_list_recent_pages_newest_first_with_equal_times(store: PaymentStore) ->
         "pay-03",
         "pay-02",
     ]
+
+
+def test_identical_failed_attempts_are_one_history_entry_with_a_count(
+    store: PaymentStore, database_url: str
+) -> None:
+    payment = make_payment()
+    store.create(payment)
+    current = payment
+    for minute in range(50):
+        current = store.save(
+            states.record(
+                current,
+                "attempt",
+                actor="worker",
+                at=NOW + timedelta(minutes=minute),
+                reason="DigitAuthLocked",
+                detail={"spent": False},
+            ),
+            fence=None,
+        )
+    stored = store.get(payment.id)
+    assert stored is not None
+    [entry] = stored.history
+    assert (entry.count, entry.at, entry.last_at) == (50, NOW, NOW + timedelta(minutes=49))
+    # any other change to a stored entry is still refused by the database
+    with psycopg.connect(database_url) as conn, pytest.raises(psycopg.errors.RaiseException):
+        conn.execute(
+            "UPDATE payment_history SET reason = 'other' WHERE payment_id = %s", (payment.id,)
+        )
+    with psycopg.connect(database_url) as conn, pytest.raises(psycopg.errors.RaiseException):
+        conn.execute(
+            "UPDATE payment_history SET repeat_count = 1 WHERE payment_id = %s", (payment.id,)
+        )

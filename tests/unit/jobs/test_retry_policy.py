@@ -110,3 +110,34 @@ def test_an_operator_retry_starts_a_fresh_round_of_attempts() -> None:
     assert policy().deadline(retried) == NOW - timedelta(minutes=1) + timedelta(days=2)
     assert policy().exhausted(retried, NOW) is False  # the old attempt belongs to the old round
     assert policy().exhausted(retried, NOW + timedelta(days=3)) is False  # no attempt yet
+
+
+def _blocked(cause: str, *, minutes: int) -> object:
+    """A payment whose attempts have ended with `cause` once a minute for `minutes` minutes."""
+    payment = make_payment(created_at=NOW)
+    for minute in range(minutes + 1):
+        payment = states.record(
+            payment,
+            "attempt",
+            actor="worker",
+            at=NOW + timedelta(minutes=minute),
+            reason=cause,
+            detail={"spent": False},
+        )
+    return payment
+
+
+@pytest.mark.parametrize("cause", ["DigitAuthLocked", "DigitForbidden", "DigitTokenRefused"])
+def test_a_payment_blocked_on_authorisation_is_given_up_after_the_bound(cause: str) -> None:
+    bound = policy(auth_blocked_max_seconds=3600)
+    payment = _blocked(cause, minutes=90)
+    assert len(payment.history) == 1 and payment.history[0].count == 91  # type: ignore[attr-defined]
+    assert not bound.blocked_too_long(payment, NOW + timedelta(minutes=59))  # type: ignore[arg-type]
+    assert bound.blocked_too_long(payment, NOW + timedelta(minutes=60))  # type: ignore[arg-type]
+
+
+def test_other_causes_are_not_authorisation_blocks() -> None:
+    payment = _blocked("DigitUnavailable", minutes=600)
+    assert not policy(auth_blocked_max_seconds=60).blocked_too_long(
+        payment, NOW + timedelta(days=1)
+    )  # type: ignore[arg-type]

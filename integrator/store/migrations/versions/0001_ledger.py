@@ -8,7 +8,8 @@ The ledger's rules are constraints here, not conventions in code:
 - one open payment per consumer (partial UNIQUE index on `payment_consumers ... WHERE open`);
 - a bill id is paid by at most one live payment (partial UNIQUE index on
   `payment_bills ... WHERE live`);
-- history and targeted bill ids are append-only (triggers refuse UPDATE and DELETE).
+- history and targeted bill ids are append-only (triggers refuse UPDATE and DELETE; a history
+  entry may only count one more identical attempt).
 
 Revision ID: 0001
 Revises:
@@ -135,6 +136,9 @@ def upgrade() -> None:
             codes text[] NOT NULL DEFAULT '{{}}',
             latency_ms integer,
             detail jsonb NOT NULL DEFAULT '{{}}',
+            -- identical failed attempts in a row are one entry: how many, and the last one's time
+            repeat_count integer NOT NULL DEFAULT 1 CHECK (repeat_count >= 1),
+            last_at timestamptz,
             PRIMARY KEY (payment_id, seq)
         )
     """)
@@ -156,11 +160,34 @@ def upgrade() -> None:
         END
         $$
     """)
-    for table in ("payment_history", "payment_targets"):
-        op.execute(
-            f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table}"
-            " FOR EACH ROW EXECUTE FUNCTION ledger_append_only()"
-        )
+    op.execute("""
+        CREATE FUNCTION ledger_history_repeats_only() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            -- the one change allowed: counting one more identical attempt on an entry
+            IF (NEW.payment_id, NEW.seq, NEW.at, NEW.actor, NEW.event, NEW.from_status,
+                NEW.to_status, NEW.reason, NEW.codes, NEW.latency_ms, NEW.detail)
+               IS NOT DISTINCT FROM
+               (OLD.payment_id, OLD.seq, OLD.at, OLD.actor, OLD.event, OLD.from_status,
+                OLD.to_status, OLD.reason, OLD.codes, OLD.latency_ms, OLD.detail)
+               AND NEW.repeat_count > OLD.repeat_count THEN
+                RETURN NEW;
+            END IF;
+            RAISE EXCEPTION 'payment_history is append-only' USING ERRCODE = 'raise_exception';
+        END
+        $$
+    """)
+    op.execute(
+        "CREATE TRIGGER payment_history_append_only BEFORE DELETE ON payment_history"
+        " FOR EACH ROW EXECUTE FUNCTION ledger_append_only()"
+    )
+    op.execute(
+        "CREATE TRIGGER payment_history_repeats_only BEFORE UPDATE ON payment_history"
+        " FOR EACH ROW EXECUTE FUNCTION ledger_history_repeats_only()"
+    )
+    op.execute(
+        "CREATE TRIGGER payment_targets_append_only BEFORE UPDATE OR DELETE ON payment_targets"
+        " FOR EACH ROW EXECUTE FUNCTION ledger_append_only()"
+    )
 
 
 def downgrade() -> None:
@@ -173,4 +200,5 @@ def downgrade() -> None:
         "payments",
     ):
         op.execute(f"DROP TABLE {table}")
+    op.execute("DROP FUNCTION ledger_history_repeats_only()")
     op.execute("DROP FUNCTION ledger_append_only()")
