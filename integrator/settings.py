@@ -17,6 +17,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 SANDBOX_USERNAME = "INTEGRATOR_SYSTEM"
 SANDBOX_PASSWORD = "sandbox-password"  # the sandbox's seeded system account; never a real secret
+LOCAL_PG_USER = "integrator"  # the superuser role of the private clusters (integrator.localpg)
+LOCAL_PG_DATABASE = "integrator"  # the database `make run` creates in its private cluster
+
+
+def private_database_url(pg_port: int) -> str:
+    """The URL of the private PostgreSQL cluster `make run` starts on PG_PORT."""
+    return f"postgresql://{LOCAL_PG_USER}@127.0.0.1:{pg_port}/{LOCAL_PG_DATABASE}"
 
 
 class SettingsError(ValueError):
@@ -114,6 +121,9 @@ class Settings:
     redis_embedded: bool  # derived: true when REDIS_URL is unset (`make run` starts one)
     redis_port: int  # port of that private Redis (REDIS_PORT)
     sandbox_port: int  # port of the embedded DIGIT sandbox (SANDBOX_PORT)
+    # --- PostgreSQL (the payments ledger) ---
+    database_url: str = field(repr=False)  # libpq URL of the ledger (it may carry a password)
+    pg_port: int  # port of the private cluster `make run` starts when DATABASE_URL is unset
     # --- PoS API and payments ---
     registration_budget_seconds: float  # wait this long inline for DIGIT before answering 202
     advance_cap: Decimal  # most a payment may exceed a bill by when advance is allowed
@@ -152,6 +162,11 @@ class Settings:
     # --- Reports, reconciliation, metrics (integrator.payments.settlement/reconciliation) ---
     settlement_timezone: ZoneInfo  # the zone whose calendar day a settlement report covers
     reconcile_lookback_days: int  # reconciliation re-checks REGISTERED payments this recent
+
+    @property
+    def database_embedded(self) -> bool:
+        """True when the ledger is the private cluster `make run` starts (DATABASE_URL unset)."""
+        return self.sandbox_mode and self.database_url == private_database_url(self.pg_port)
 
     @property
     def digit_verify(self) -> str | bool:
@@ -200,6 +215,10 @@ class Settings:
 
         redis_port = _int(env, "REDIS_PORT", 6390)
         redis_url = _str(env, "REDIS_URL", "")
+        pg_port = _int(env, "PG_PORT", 5440)
+        database_url = _str(env, "DATABASE_URL", "") or private_database_url(pg_port)
+        if not database_url.startswith(("postgresql://", "postgres://")):
+            raise SettingsError("DATABASE_URL must be a postgresql:// URL")
         return cls(
             digit_base_url=base_url.rstrip("/"),
             digit_username=username,
@@ -225,6 +244,8 @@ class Settings:
             redis_embedded=redis_url == "",
             redis_port=redis_port,
             sandbox_port=_int(env, "SANDBOX_PORT", 8090),
+            database_url=database_url,
+            pg_port=pg_port,
             registration_budget_seconds=_float(env, "REGISTRATION_BUDGET_SECONDS", 5.0),
             advance_cap=_decimal(env, "ADVANCE_CAP", "10000"),
             bill_expiry_margin_seconds=_int(env, "BILL_EXPIRY_MARGIN_SECONDS", 900),
