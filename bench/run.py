@@ -5,6 +5,8 @@ latency, on one machine. Prints a table and writes bench/results/latest.json.
     .venv/bin/python bench/run.py [--duration 15] [--drain-backlog 5000] [--skip-drain]
 
 What runs (all on 127.0.0.1, every process started here and stopped at the end):
+  * a private PostgreSQL cluster (integrator.localpg: durable, fsync on, as production; no
+    standby), database `integrator`, migrated when `integrator db upgrade` exists;
   * a private redis-server (durable: appendonly, appendfsync always, noeviction, as production);
   * the DIGIT sandbox in lean mode (`integrator sandbox --lean`): precomputed read answers after a
     non-blocking latency, so the upstream is not the bottleneck;
@@ -51,6 +53,10 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from integrator.localpg import PrivateCluster  # noqa: E402
+from integrator.settings import LOCAL_PG_DATABASE  # noqa: E402
+
 BENCH = ROOT / "bench"
 RESULTS = BENCH / "results"
 PYTHON = sys.executable
@@ -321,11 +327,18 @@ class Context:
     keys: list[str]
 
 
-def base_env(*, redis_url: str, sandbox_url: str, port: int, workdir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DIGIT_", "REDIS_", "WEB_"))}
+def base_env(
+    *, redis_url: str, database_url: str, sandbox_url: str, port: int, workdir: Path
+) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DIGIT_", "REDIS_", "WEB_", "DATABASE_", "PG"))
+    }
     env.update(
         {
             "REDIS_URL": redis_url,
+            "DATABASE_URL": database_url,
             "DIGIT_BASE_URL": sandbox_url,
             "DIGIT_USERNAME": "INTEGRATOR_SYSTEM",
             "DIGIT_PASSWORD": "sandbox-password",
@@ -340,6 +353,22 @@ def base_env(*, redis_url: str, sandbox_url: str, port: int, workdir: Path) -> d
         }
     )
     return env
+
+
+def start_postgres(workdir: Path) -> PrivateCluster:
+    """A private PostgreSQL cluster, durable as production's (fsync, synchronous_commit on)."""
+    cluster = PrivateCluster(workdir / "postgres", free_port(), name="bench")
+    cluster.init()
+    cluster.start()
+    cluster.ensure_database(LOCAL_PG_DATABASE)
+    return cluster
+
+
+def migrate(env: dict[str, str]) -> None:
+    """`integrator db upgrade`, when this version of the integrator has that command."""
+    probe = [PYTHON, "-m", "integrator.cli", "db", "--help"]
+    if subprocess.run(probe, env=env, capture_output=True, check=False).returncode == 0:
+        subprocess.run([PYTHON, "-m", "integrator.cli", "db", "upgrade"], env=env, check=True)
 
 
 def start_redis(fleet: Fleet, workdir: Path) -> tuple[str, Proc]:
@@ -767,7 +796,9 @@ def running(args: argparse.Namespace) -> Iterator[Context]:
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     fleet = Fleet(workdir)
+    postgres: PrivateCluster | None = None
     try:
+        postgres = start_postgres(workdir)
         redis_url, _ = start_redis(fleet, workdir)
         sandbox_port = free_port()
         fleet.start(
@@ -780,11 +811,16 @@ def running(args: argparse.Namespace) -> Iterator[Context]:
         )
         web_port, bare_port = free_port(), free_port()
         env = base_env(
-            redis_url=redis_url, sandbox_url=sandbox.base, port=web_port, workdir=workdir
+            redis_url=redis_url,
+            database_url=postgres.url(LOCAL_PG_DATABASE),
+            sandbox_url=sandbox.base,
+            port=web_port,
+            workdir=workdir,
         )
         if args.web_workers:
             env["WEB_WORKERS"] = str(args.web_workers)
         env.update(dict(item.split("=", 1) for item in args.env))
+        migrate(env)
         web = fleet.start(
             "web",
             [
@@ -840,6 +876,8 @@ def running(args: argparse.Namespace) -> Iterator[Context]:
         )
     finally:
         fleet.stop_all()
+        if postgres is not None:  # last: the web app and workers were its clients
+            postgres.stop()
 
 
 def main(argv: list[str] | None = None) -> int:

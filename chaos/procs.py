@@ -3,12 +3,24 @@
 Each part runs in its own session (process group) with its log in the run directory. A watcher
 thread restarts any part that exits on its own (and records it: that is a finding to report);
 parts the run kills on purpose are marked first, so their deaths are not counted as crashes.
+
+The harm, as Cluster methods (each returns how long the part took to come back):
+
+    kill_worker(i, restart_after=...)     SIGKILL a worker (and its work horse)
+    restart_redis(down_seconds=...)       SIGKILL Redis, start it again on its AOF
+    flush_redis_and_restart_empty()       lose everything Redis held: FLUSHALL, empty data dir
+    postgres_failover()                   SIGKILL the PostgreSQL primary, promote its standby
+
+PostgreSQL is optional (`Cluster(..., postgres=Postgres(...))`): a primary and a synchronous
+standby (integrator.localpg), so a commit the ledger acknowledged is on both; the parts reach
+them through one multi-host URL (`Postgres.url`) that follows the primary across a failover.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,6 +32,14 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
+
+from integrator.localpg import (
+    PrivateCluster,
+    make_standby,
+    multi_host_url,
+    set_synchronous_standby,
+)
+from integrator.settings import LOCAL_PG_DATABASE
 
 ROOT = Path(__file__).resolve().parents[1]
 STOP_GRACE_SECONDS = 10.0
@@ -138,8 +158,100 @@ class Part:
             self._log = None
 
 
+class Postgres:
+    """A PostgreSQL primary and its synchronous standby: the ledger of a chaos run.
+
+    Both are private clusters (integrator.localpg) in `run_dir/postgres/{primary,standby}`, durable
+    (fsync on), with the standby in synchronous_standby_names: a commit returns only once the
+    standby has flushed it, so SIGKILLing the primary loses nothing acknowledged. `url` names
+    both hosts with target_session_attrs=read-write: whichever is the primary is the one used.
+
+        pg = Postgres(run_dir=run_dir, ports=(free_port(), free_port()))
+        pg.start()                 # initdb, start, database, pg_basebackup, standby, sync
+        env["DATABASE_URL"] = pg.url
+        timings = pg.failover()    # SIGKILL the primary, promote the standby
+        pg.stop()
+
+    After a failover the new primary runs alone: nothing waits for a standby any more (the old
+    primary is not rebuilt), so a second failover has nowhere to go.
+    """
+
+    APPLICATION_NAME = "chaos_standby"
+
+    def __init__(
+        self, *, run_dir: Path, ports: tuple[int, int], database: str = LOCAL_PG_DATABASE
+    ) -> None:
+        self.dir = run_dir / "postgres"
+        self.database = database
+        self.primary = PrivateCluster(self.dir / "primary", ports[0], name="chaos-primary")
+        self._standby_port = ports[1]
+        self.standby: PrivateCluster | None = None
+        self.failed_over = False
+        # the URL is known before start: the web and worker environments are built first
+        self.url = multi_host_url(
+            [self.primary, PrivateCluster(self.dir / "standby", ports[1], name="chaos-standby")],
+            database,
+        )
+
+    @property
+    def current_primary(self) -> PrivateCluster:
+        """The cluster taking writes now: the primary, or the standby after failover()."""
+        if self.failed_over and self.standby is not None:
+            return self.standby
+        return self.primary
+
+    def start(self) -> None:
+        """Primary (with the database), then its standby, then make the standby synchronous."""
+        self.primary.init()
+        self.primary.start()
+        self.primary.ensure_database(self.database)
+        self.standby = make_standby(
+            self.primary,
+            self.dir / "standby",
+            self._standby_port,
+            application_name=self.APPLICATION_NAME,
+            name="chaos-standby",
+        )
+        self.standby.start()
+        set_synchronous_standby(self.primary, self.APPLICATION_NAME)
+
+    def running(self) -> bool:
+        """True while the current primary's postmaster is alive."""
+        return self.current_primary.running()
+
+    def failover(self) -> dict[str, float]:
+        """SIGKILL the primary (and its backends), then promote the standby.
+
+        Returns seconds: `kill` (until the primary's processes were gone), `promote` (until
+        the standby left recovery) and `total` (from the kill to a writable primary).
+        """
+        if self.standby is None or self.failed_over:
+            raise RuntimeError("no standby to fail over to")
+        started = time.monotonic()
+        self.primary.kill()
+        killed = time.monotonic()
+        self.standby.promote()
+        promoted = time.monotonic()
+        self.failed_over = True
+        return {
+            "kill": round(killed - started, 3),
+            "promote": round(promoted - killed, 3),
+            "total": round(promoted - started, 3),
+        }
+
+    def stop(self) -> None:
+        """Fast shutdown of whichever of the two is still running; the data stays in `dir`."""
+        for cluster in (self.standby, self.primary):
+            if cluster is None:
+                continue
+            try:
+                cluster.stop()
+            except RuntimeError:
+                cluster.kill()
+
+
 class Cluster:
-    """Redis, the sandbox, two web instances and the workers of one run."""
+    """PostgreSQL (optional), Redis, the sandbox, two web instances and the workers of one run."""
 
     def __init__(
         self,
@@ -151,8 +263,12 @@ class Cluster:
         web_ports: list[int],
         workers: int,
         extra_consumers: int,
+        postgres: Postgres | None = None,
     ) -> None:
         self.run_dir = run_dir
+        self.postgres = postgres
+        if postgres is not None:
+            env = {**env, "DATABASE_URL": postgres.url}
         self.log_dir = run_dir / "logs"
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.redis_dir = run_dir / "redis"
@@ -165,6 +281,7 @@ class Cluster:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
+        self.postgres_expected_down = False  # during postgres_failover(): not a crash
         python = sys.executable
         self.redis = Part(
             "redis",
@@ -224,7 +341,10 @@ class Cluster:
         return [self.redis, self.sandbox, *self.webs, *self.workers]
 
     def start(self, *, then: Callable[[], None] | None = None) -> None:
-        """Redis and the sandbox, then `then()` (while the machine is quiet), then the rest."""
+        """PostgreSQL (if any), Redis and the sandbox, then `then()` (while the machine is
+        quiet), then the rest."""
+        if self.postgres is not None:
+            self.postgres.start()
         for part in (self.redis, self.sandbox):
             part.start()
         for part in (self.redis, self.sandbox):
@@ -240,6 +360,7 @@ class Cluster:
 
     def _watch(self) -> None:
         while not self._stop.wait(0.5):
+            self._watch_postgres()
             for part in self.parts:
                 with self._lock:
                     if part.expected_down or part.running() or self._stop.is_set():
@@ -249,6 +370,17 @@ class Cluster:
                     self.restarts[part.name] += 1
                     print(f"chaos: {part.name} exited with {code}; restarting it", flush=True)
                     part.start()
+
+    def _watch_postgres(self) -> None:
+        pg = self.postgres
+        with self._lock:
+            if pg is None or self._stop.is_set() or self.postgres_expected_down or pg.running():
+                return
+            name = pg.current_primary.name
+            self.crashes.append({"part": name, "returncode": None, "at": time.time()})
+            self.restarts[name] += 1
+            print(f"chaos: {name} is not running; restarting it", flush=True)
+            pg.current_primary.start()
 
     def kill_worker(self, index: int, *, restart_after: float | None) -> None:
         """SIGKILL a worker mid-run (its group and its work horse); maybe start it again."""
@@ -279,9 +411,55 @@ class Cluster:
             self.redis.expected_down = False
         return time.monotonic() - started
 
+    def flush_redis_and_restart_empty(self) -> float:
+        """Lose everything Redis holds: FLUSHALL, then a restart on an empty data directory.
+
+        What a Redis whose disk was lost (or a fresh replacement) looks like to the parts: no
+        queue, no keys. Returns the seconds from the FLUSHALL until Redis answered PING again.
+        """
+        started = time.monotonic()
+        with self._lock:
+            self.redis.expected_down = True
+        subprocess.run(
+            ["redis-cli", "-p", str(self.redis_port), "FLUSHALL", "SYNC"],
+            capture_output=True,
+            check=False,
+            timeout=30,
+        )
+        self.redis.kill()
+        for entry in self.redis_dir.iterdir():
+            if entry.is_dir():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        with self._lock:
+            self.redis.start()
+        self.redis.wait_ready(timeout=60)
+        with self._lock:
+            self.redis.expected_down = False
+        return time.monotonic() - started
+
+    def postgres_failover(self) -> dict[str, float]:
+        """SIGKILL the PostgreSQL primary and promote its synchronous standby.
+
+        The parts keep their DATABASE_URL (both hosts, read-write): their next connection finds
+        the promoted standby. Returns `Postgres.failover()`'s timings in seconds.
+        """
+        if self.postgres is None:
+            raise RuntimeError("this run has no PostgreSQL")
+        with self._lock:
+            self.postgres_expected_down = True
+        try:
+            return self.postgres.failover()
+        finally:
+            with self._lock:
+                self.postgres_expected_down = False
+
     def stop(self) -> None:
         self._stop.set()
         if self._watcher is not None:
             self._watcher.join(timeout=5)
         for part in reversed(self.parts):
             part.stop()
+        if self.postgres is not None:  # last: the web and workers were its clients
+            self.postgres.stop()

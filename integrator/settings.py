@@ -17,11 +17,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 SANDBOX_USERNAME = "INTEGRATOR_SYSTEM"
 SANDBOX_PASSWORD = "sandbox-password"  # the sandbox's seeded system account; never a real secret
+LOCAL_PG_USER = "integrator"  # the superuser role of the private clusters (integrator.localpg)
+LOCAL_PG_DATABASE = "integrator"  # the database `make run` creates in its private cluster
 
 
-def embedded_database_url(port: int) -> str:
-    """The private PostgreSQL cluster `make run` starts under var/pg (integrator.localpg)."""
-    return f"postgresql://integrator@127.0.0.1:{port}/integrator"
+def private_database_url(pg_port: int) -> str:
+    """The URL of the private PostgreSQL cluster `make run` starts on PG_PORT."""
+    return f"postgresql://{LOCAL_PG_USER}@127.0.0.1:{pg_port}/{LOCAL_PG_DATABASE}"
 
 
 class SettingsError(ValueError):
@@ -112,7 +114,7 @@ class Settings:
     mdms_cache_seconds: int  # how long payment rules and tenants from MDMS are kept
     collectable_services: tuple[str, ...]  # businessServices fetched by mobile number
     # --- PostgreSQL: the ledger of money ---
-    database_url: str  # libpq URL of the ledger (multi-host with target_session_attrs for HA)
+    database_url: str = field(repr=False)  # libpq URL of the ledger (may carry a password)
     database_embedded: bool  # derived: true when DATABASE_URL is unset (`make run` starts one)
     database_pool_size: int  # pooled ledger connections per process
     pg_port: int  # port of the private PostgreSQL `make run` starts (PG_PORT)
@@ -232,7 +234,7 @@ class Settings:
             token_leeway_seconds=_int(env, "DIGIT_TOKEN_LEEWAY_SECONDS", 300),
             mdms_cache_seconds=_int(env, "MDMS_CACHE_SECONDS", 900),
             collectable_services=_list(env, "COLLECTABLE_SERVICES", "WS,SW,PT,TL"),
-            database_url=database_url or embedded_database_url(pg_port),
+            database_url=database_url or private_database_url(pg_port),
             database_embedded=database_url == "",
             database_pool_size=_int(env, "DATABASE_POOL_SIZE", 20),
             pg_port=pg_port,

@@ -24,11 +24,12 @@ import redis as redis_lib
 import requests
 
 from integrator import jsonutil
+from integrator.localpg import PrivateCluster
 from integrator.payments.models import PaymentStatus
 from integrator.store.db import Database
 from integrator.store.devices import DeviceStore
 from integrator.store.payments import PaymentStore
-from tests.support.ledger import migrated_database_url
+from tests.support.ledger import fresh_database
 from tests.support.processes import free_port, redis_server, sandbox_server, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,14 +111,18 @@ def _bill(offer: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def cluster(
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_cluster: PrivateCluster,
+    database_template: str,
+) -> Iterator[Cluster]:
     if not (ROOT / "integrator" / "jobs").is_dir():
         pytest.skip("the RQ worker (integrator/jobs) is not there")
     tmp = tmp_path_factory.mktemp("scale-out")
     with (
         redis_server(tmp / "redis") as (redis_url, _),
         sandbox_server() as sandbox,
-        migrated_database_url(tmp / "pg") as database_url,
+        fresh_database(postgres_cluster, database_template) as database_url,
     ):
         env = {
             k: v

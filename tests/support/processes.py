@@ -1,4 +1,5 @@
-"""Start the real parts the tests talk to: a private redis-server and the DIGIT sandbox."""
+"""Start the real parts the tests talk to: a private redis-server, a private PostgreSQL cluster
+and the DIGIT sandbox."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import redis
 import requests
+
+from integrator.localpg import PrivateCluster, scratch_dir
 
 
 def free_port() -> int:
@@ -106,3 +109,26 @@ def sandbox_server(*, port: int | None = None, extra_args: tuple[str, ...] = ())
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@contextlib.contextmanager
+def private_postgres(
+    *, name: str = "tests", port: int | None = None, durable: bool = False
+) -> Iterator[PrivateCluster]:
+    """A private PostgreSQL cluster in a temporary directory, started; stopped and removed after.
+
+    `durable=False` (the default for tests) skips fsync: a test cluster never outlives a crash
+    of the machine, and the tests run several times faster.
+    """
+    root = scratch_dir(f"integrator-{name}-pg-")
+    cluster = PrivateCluster(root / "cluster", port or free_port(), name=name, durable=durable)
+    try:
+        cluster.init()
+        cluster.start()
+        yield cluster
+    finally:
+        try:
+            cluster.stop()
+        except Exception:
+            cluster.kill()
+        shutil.rmtree(root, ignore_errors=True)
