@@ -159,7 +159,7 @@ def test_a_city_that_fails_is_listed_and_the_others_answer(digit, digit_settings
 
     assert found.failed_tenants == ("pb.nawanshahr",) and not found.complete
     assert [b.id for b in found.bills] == ["a"]
-    with pytest.raises(DigitUnavailable, match="pb.nawanshahr"):  # the old all-or-nothing API
+    with pytest.raises(DigitUnavailable, match=r"pb\.nawanshahr"):  # the old all-or-nothing API
         client.bills_for_mobile(tenant_id="pb", mobile_number=MOBILE)
 
 
