@@ -1,6 +1,6 @@
 """`integrator`: the ops command line (a click group).
 
-    integrator check                 validate settings and Redis durability; exit 0 when OK
+    integrator check                 validate settings, Redis durability and the DIGIT login
     integrator worker [--burst]      run an RQ worker (what the Procfile runs)
     integrator sandbox [ARGS...]     run the DIGIT sandbox (arguments passed through)
     integrator digit status|unlock   DIGIT reachability and token state; lift the login lock
@@ -61,7 +61,11 @@ def main() -> None:
 @main.command()
 @click.pass_context
 def check(ctx: click.Context) -> None:
-    """Validate settings and Redis durability; print OK or the reason (exit code 1)."""
+    """Validate settings and Redis durability; print OK or the reason (exit code 1). Then log
+    in to DIGIT once and say whether the account works and what it may do per city and module
+    (exit code 1 when DIGIT refuses the login; DIGIT unreachable is only reported)."""
+    from integrator.digit.account import check_account, format_rows
+    from integrator.digit.client import DigitClient
     from integrator.store import redis_conn
 
     settings = load_settings(ctx)
@@ -71,8 +75,9 @@ def check(ctx: click.Context) -> None:
             problems = redis_conn.check_durability(
                 client, override=settings.redis_durability_override
             )
-        finally:
+        except BaseException:
             client.close()
+            raise
     for problem in problems:
         click.echo(f"WARNING (REDIS_DURABILITY_OVERRIDE is set): {problem}", err=True)
     mode = "sandbox" if settings.sandbox_mode else "DIGIT"
@@ -80,6 +85,16 @@ def check(ctx: click.Context) -> None:
         f"OK: settings valid; Redis {redis_conn.safe_url(settings.redis_url)} durable"
         f"{' (overridden)' if problems else ''}; {mode} at {settings.digit_base_url}"
     )
+    try:
+        account = check_account(DigitClient(settings=settings, redis=client))
+    finally:
+        client.close()
+    refused = account.verdict not in ("ok", "unreachable")
+    click.echo(f"{'DIGIT REFUSED' if refused else 'DIGIT'}: {account.message}")
+    for line in format_rows(account.rows):
+        click.echo(line)
+    if refused:
+        ctx.exit(1)
 
 
 @main.command()

@@ -169,6 +169,28 @@ class TokenManager:
             time.sleep(_WAIT_STEP_SECONDS)
             self._raise_if_locked()
 
+    def reload_roles(self) -> tuple[Role, ...]:
+        """Log in once to read the account's roles, when the stored token has none (stored by an
+        older version). While the token is valid DIGIT hands the same one back, with the
+        UserRequest of its first issue (corrections 6): nothing is revoked."""
+        self.token()
+        owner = self._store.acquire_renewal_lock(ttl_ms=self._lock_ttl_ms)
+        if owner is None:
+            return self.roles()  # someone is renewing: their login brings the roles
+        try:
+            current = self._store.get()
+            if current is not None and current.roles:
+                return _roles(current.roles)
+            self._raise_if_locked()
+            new = self._login(None)
+            events.current().token_renewed("login")
+            if current is not None and new.access_token == current.access_token:
+                new = replace(current, roles=new.roles)
+            self._store.save(new, now=self._clock())
+            return _roles(new.roles)
+        finally:
+            self._store.release_renewal_lock(owner)
+
     def invalidate(self, failed_token: str) -> None:
         """DIGIT refused `failed_token`: drop it unless another process already replaced it."""
         self._memo = None

@@ -149,6 +149,10 @@ class DigitClient:
         """The account's DIGIT roles, as the last login answer listed them."""
         return self._auth.roles()
 
+    def reload_roles(self) -> tuple[Role, ...]:
+        """Log in once to learn the roles when the stored token has none."""
+        return self._auth.reload_roles()
+
     @property
     def settings(self) -> Settings:
         return self._settings
