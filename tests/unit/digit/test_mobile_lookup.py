@@ -72,7 +72,7 @@ def digit(rsps):
         try:
             city = q["tenantId"]
             if city in world["slow"]:
-                time.sleep(2)
+                time.sleep(1.0)
             else:
                 time.sleep(0.02)
             if city in world["down"]:
@@ -166,15 +166,16 @@ def test_a_city_that_fails_is_listed_and_the_others_answer(digit, digit_settings
 def test_one_overall_deadline_bounds_the_lookup(digit, digit_settings, redis):
     digit["slow"].add("pb.jalandhar")
     digit["by_mobile"][("pb.amritsar", "WS")] = [make_bill(bill_id="a", consumer="WS-1")]
-    client = _client(digit_settings, redis, bills_deadline_seconds=0.6)
+    client = _client(digit_settings, redis, bills_deadline_seconds=0.5)
     client.tenants()  # warm the MDMS cache: only billing is timed here
 
     started = time.monotonic()
     found = client.mobile_lookup(tenant_id="pb", mobile_number=MOBILE)
 
-    assert time.monotonic() - started < 1.2
+    assert time.monotonic() - started < 0.95
     assert found.failed_tenants == ("pb.jalandhar",)
     assert [b.id for b in found.bills] == ["a"]
+    time.sleep(0.6)  # let the slow city's calls (fakes ignore timeouts) end inside the test
 
 
 def test_calls_in_flight_are_bounded(digit, digit_settings, redis):
