@@ -56,6 +56,7 @@ from integrator.digit.models import (
     Tenant,
     WorkflowItem,
 )
+from integrator.digit.roles import CapabilityRow, capability_rows
 from integrator.settings import Settings
 from integrator.store import keys
 from integrator.store.tokens import TokenStore
@@ -148,6 +149,12 @@ class DigitClient:
     def roles(self) -> tuple[Role, ...]:
         """The account's DIGIT roles, as the last login answer listed them."""
         return self._auth.roles()
+
+    def capabilities(self) -> list[CapabilityRow]:
+        """Per city of our state and collectable module, what the stored roles allow (for
+        /readyz and the ops console: no login of its own beyond the cached MDMS city list;
+        every "may" is false before the first login)."""
+        return capability_rows(self.roles(), self.cities(), self._settings)
 
     def reload_roles(self) -> tuple[Role, ...]:
         """Log in once to learn the roles when the stored token has none."""

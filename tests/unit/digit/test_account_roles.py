@@ -169,3 +169,12 @@ def test_a_locked_account_says_until_when(rsps, client):
 def test_no_answer_is_unreachable(rsps, client):
     add_json(rsps, TOKEN_URL, {}, status=502)
     assert check_account(client).verdict == "unreachable"
+
+
+def test_capabilities_use_the_stored_roles(rsps, client):
+    add_json(rsps, MDMS_URL, TENANTS, status=503)  # the shipped tenants copy
+    assert all(not r.may_create for r in client.capabilities())  # no roles known yet
+    add_json(rsps, TOKEN_URL, _with_roles(("EMPLOYEE", "pb")))
+    client.ensure_token()
+    rows = client.capabilities()
+    assert rows and all(r.may_create for r in rows)
