@@ -282,13 +282,16 @@ class Transport:
             verify=self._settings.digit_verify,
             proxies=self._session.proxies,
         )
-        try:
-            response._content = _read_body(response.raw, read_timeout=timeout[1], deadline=deadline)
-            response._content_consumed = True  # type: ignore[attr-defined]
-        except BaseException:
-            response.close()  # a half-read connection must not go back to the pool
-            raise
-        response.raw.release_conn()
+        if response.raw is not None:  # None: an adapter that read the body itself
+            try:
+                response._content = _read_body(
+                    response.raw, read_timeout=timeout[1], deadline=deadline
+                )
+                response._content_consumed = True  # type: ignore[attr-defined]
+            except BaseException:
+                response.close()  # a half-read connection must not go back to the pool
+                raise
+            response.raw.release_conn()
         hooked: requests.Response = requests.hooks.dispatch_hook(  # type: ignore[no-untyped-call]
             "response", prepared.hooks, response
         )
