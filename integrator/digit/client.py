@@ -25,7 +25,7 @@ import redis as redis_lib
 import requests
 
 from integrator import jsonutil
-from integrator.digit import parse
+from integrator.digit import parse, roles
 from integrator.digit.auth import TokenManager
 from integrator.digit.errors import (
     DigitAuthError,
@@ -149,6 +149,18 @@ class DigitClient:
     def roles(self) -> tuple[Role, ...]:
         """The account's DIGIT roles, as the last login answer listed them."""
         return self._auth.roles()
+
+    def may_create(self, tenant_id: str) -> bool:
+        """May the account create payments in this city (`DIGIT_COLLECT_ROLE_CODES`)?"""
+        return roles.may_create(self.roles(), tenant_id, self._settings)
+
+    def may_search(self, module: str, tenant_id: str) -> bool | None:
+        """May it search this module's payments there (None: no rule configured)?"""
+        return roles.may_search(self.roles(), module, tenant_id, self._settings)
+
+    def may_cancel(self, module: str, tenant_id: str) -> bool | None:
+        """May it cancel this module's payments there (None: no rule configured)?"""
+        return roles.may_cancel(self.roles(), module, tenant_id, self._settings)
 
     def capabilities(self) -> list[CapabilityRow]:
         """Per city of our state and collectable module, what the stored roles allow (for

@@ -178,3 +178,13 @@ def test_capabilities_use_the_stored_roles(rsps, client):
     client.ensure_token()
     rows = client.capabilities()
     assert rows and all(r.may_create for r in rows)
+
+
+def test_the_client_answers_per_city_and_module(rsps, client):
+    add_json(rsps, TOKEN_URL, _with_roles(("EMPLOYEE", "pb.amritsar"), ("WS_CEMP", "pb")))
+    client.ensure_token()
+    assert client.may_create("pb.amritsar") and not client.may_create("pb.jalandhar")
+    assert client.may_search("WS", "pb.jalandhar") is True
+    assert client.may_search("SW", "pb.amritsar") is False
+    assert client.may_cancel("PT", "pb.amritsar") is False
+    assert client.may_cancel("WS", "pb.amritsar") is None
