@@ -41,6 +41,7 @@ CHAOS_ENV = {
     "DIGIT_PASSWORD": "sandbox-password",
     "DIGIT_TENANT_ID": "pb.amritsar",
     "SECRET_KEY": "chaos-run-not-a-secret",
+    "DIGIT_CONNECT_TIMEOUT": "0.5",
     "DIGIT_READ_TIMEOUT": "2",
     "LEASE_TTL_SECONDS": "4",
     "REGISTRATION_BUDGET_SECONDS": "2",

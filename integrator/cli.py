@@ -1,6 +1,6 @@
 """`integrator`: the ops command line (a click group).
 
-    integrator check                 validate settings and Redis durability; exit 0 when OK
+    integrator check                 validate settings, Redis durability and the DIGIT login
     integrator worker [--burst]      run an RQ worker (what the Procfile runs)
     integrator sandbox [ARGS...]     run the DIGIT sandbox (arguments passed through)
     integrator digit status|unlock   DIGIT reachability and token state; lift the login lock
@@ -64,7 +64,11 @@ def main() -> None:
 @main.command()
 @click.pass_context
 def check(ctx: click.Context) -> None:
-    """Validate settings, the ledger and Redis; print OK or every problem (exit code 1)."""
+    """Validate settings, the ledger and Redis, then log in to DIGIT once and say whether the
+    account works and what it may do per city and module. Prints every problem at once; exit
+    code 1 on any (DIGIT unreachable is only reported: payments are accepted meanwhile)."""
+    from integrator.digit.account import check_account, format_rows
+    from integrator.digit.client import DigitClient
     from integrator.store import redis_conn
     from integrator.store.ledger_health import ledger_health
 
@@ -72,22 +76,31 @@ def check(ctx: click.Context) -> None:
     ledger = ledger_health(settings.database_url)
     problems = [f"ledger: {p}" for p in ledger.problems()]
     warnings = [f"ledger: {w}" for w in ledger.warnings()]
-    redis_role = "unreachable"
     try:
         client = redis_conn.connect(settings)
     except redis_conn.RedisUnavailableError as exc:
         problems.append(f"redis: {exc}")
-    else:
+        client = None
+    redis_role = "unreachable"
+    account = None
+    if client is not None:
         try:
             warnings += [f"redis: {w}" for w in redis_conn.eviction_warnings(client)]
             redis_role = str(client.info("replication").get("role", "?"))
+            account = check_account(DigitClient(settings=settings, redis=client))
         finally:
             client.close()
+    if account is not None and account.verdict not in ("ok", "unreachable"):
+        problems.append(f"DIGIT refused: {account.message}")
     for warning in warnings:
         click.echo(f"WARNING {warning}", err=True)
+    for problem in problems:
+        click.echo(f"PROBLEM {problem}", err=True)
+    if account is not None:
+        click.echo(f"DIGIT: {account.message}")
+        for line in format_rows(account.rows):
+            click.echo(line)
     if problems:
-        for problem in problems:
-            click.echo(f"PROBLEM {problem}", err=True)
         raise SystemExit(1)
     mode = "sandbox" if settings.sandbox_mode else "DIGIT"
     standby = (

@@ -26,6 +26,13 @@ def private_database_url(pg_port: int) -> str:
     return f"postgresql://{LOCAL_PG_USER}@127.0.0.1:{pg_port}/{LOCAL_PG_DATABASE}"
 
 
+# Punjab reference role-actions (digest 2.6, 13): who may call payments/_create, each module's
+# payments/{module}/_search, and its payments/{module}/_workflow (there is none for WS/SW).
+DEFAULT_COLLECT_ROLE_CODES = "EMPLOYEE,SUPERUSER,UC_EMP,TL_*"
+DEFAULT_SEARCH_ROLE_CODES = "WS:CITIZEN|WS_CEMP;SW:CITIZEN|SW_CEMP;PT:CITIZEN|CR_PT|EMPLOYEE"
+DEFAULT_CANCEL_ROLE_CODES = "PT:CR_PT"
+
+
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
 
@@ -83,6 +90,20 @@ def _seconds_list(env: Mapping[str, str], name: str, default: str) -> tuple[int,
     return values
 
 
+def _role_map(env: Mapping[str, str], name: str, default: str) -> dict[str, tuple[str, ...]]:
+    """`WS:CITIZEN|WS_CEMP;PT:CR_PT`: DIGIT role codes per module (a code may end in `*`)."""
+    result: dict[str, tuple[str, ...]] = {}
+    for entry in _str(env, name, default).split(";"):
+        if not entry.strip():
+            continue
+        module, sep, codes = entry.partition(":")
+        roles = tuple(c.strip() for c in codes.split("|") if c.strip())
+        if not sep or not module.strip() or not roles:
+            raise SettingsError(f"{name} must look like MODULE:ROLE|ROLE;MODULE:ROLE: {entry!r}")
+        result[module.strip()] = roles
+    return result
+
+
 def _zone(env: Mapping[str, str], name: str, default: str) -> ZoneInfo:
     raw = _str(env, name, default)
     try:
@@ -106,6 +127,7 @@ class Settings:
     digit_client_secret: str = field(repr=False)  # OAuth client secret (DIGIT's default: empty)
     digit_connect_timeout: float  # seconds to open a connection to DIGIT
     digit_read_timeout: float  # seconds to wait for DIGIT's answer
+    digit_call_deadline_seconds: float  # wall-clock limit of one whole exchange, body included
     digit_timezone: ZoneInfo  # the zone of DIGIT's dates
     digit_ca_bundle: str | None  # CA bundle for DIGIT's TLS; verification is always on
     digit_pool_size: int  # pooled connections to DIGIT per process
@@ -113,6 +135,12 @@ class Settings:
     token_leeway_seconds: int  # renew the shared token this long before it expires
     mdms_cache_seconds: int  # how long payment rules and tenants from MDMS are kept
     collectable_services: tuple[str, ...]  # businessServices fetched by mobile number
+    mdms_search_path: str  # MDMS search endpoint: v1, or /mdms-v2/v1/_search on DIGIT 2.9
+    digit_lock_cooldown_seconds: int  # after DIGIT's "Account locked", wait this long, try once
+    digit_collect_role_codes: tuple[str, ...]  # roles granted payments/_create (Punjab default)
+    digit_search_role_codes: dict[str, tuple[str, ...]]  # per module: roles granted its _search
+    digit_cancel_role_codes: dict[str, tuple[str, ...]]  # per module: roles granted its _workflow
+    bills_deadline_seconds: float  # a bills-by-mobile lookup answers within this (maybe partial)
     # --- PostgreSQL: the ledger of money ---
     database_url: str = field(repr=False)  # libpq URL of the ledger (may carry a password)
     database_embedded: bool  # derived: true when DATABASE_URL is unset (`make run` starts one)
@@ -216,6 +244,22 @@ class Settings:
             raise SettingsError("DATABASE_URL is required when DIGIT_BASE_URL is set")
         if database_url and not database_url.startswith(("postgresql://", "postgres://")):
             raise SettingsError("DATABASE_URL must be a postgresql:// URL")
+        connect_timeout = _float(env, "DIGIT_CONNECT_TIMEOUT", 3.05)
+        read_timeout = _float(env, "DIGIT_READ_TIMEOUT", 20.0)
+        deadline = _float(env, "DIGIT_CALL_DEADLINE_SECONDS", connect_timeout + read_timeout)
+        if deadline <= 0:
+            raise SettingsError(f"DIGIT_CALL_DEADLINE_SECONDS must be positive, got {deadline}")
+        lease_ttl = _float(env, "LEASE_TTL_SECONDS", 0.0) or read_timeout + 10.0
+        # A create that is still in flight when its lease lapses would let another attempt look,
+        # find nothing yet, and create again: the lease must outlive the whole exchange.
+        if lease_ttl <= deadline:
+            raise SettingsError(
+                f"LEASE_TTL_SECONDS ({lease_ttl:g}) must exceed DIGIT_CALL_DEADLINE_SECONDS "
+                f"({deadline:g}): a registration's lease must outlive its DIGIT call"
+            )
+        mdms_path = _str(env, "MDMS_SEARCH_PATH", "/egov-mdms-service/v1/_search")
+        if not mdms_path.startswith("/"):
+            raise SettingsError(f"MDMS_SEARCH_PATH must start with /, got {mdms_path!r}")
         return cls(
             digit_base_url=base_url.rstrip("/"),
             digit_username=username,
@@ -225,8 +269,9 @@ class Settings:
             digit_user_type=user_type,
             digit_client_id=_str(env, "DIGIT_CLIENT_ID", "egov-user-client"),
             digit_client_secret=env.get("DIGIT_CLIENT_SECRET", ""),
-            digit_connect_timeout=_float(env, "DIGIT_CONNECT_TIMEOUT", 3.05),
-            digit_read_timeout=_float(env, "DIGIT_READ_TIMEOUT", 20.0),
+            digit_connect_timeout=connect_timeout,
+            digit_read_timeout=read_timeout,
+            digit_call_deadline_seconds=deadline,
             digit_timezone=tz,
             digit_ca_bundle=ca_bundle,
             digit_pool_size=_int(env, "DIGIT_POOL_SIZE", 200),
@@ -234,6 +279,18 @@ class Settings:
             token_leeway_seconds=_int(env, "DIGIT_TOKEN_LEEWAY_SECONDS", 300),
             mdms_cache_seconds=_int(env, "MDMS_CACHE_SECONDS", 900),
             collectable_services=_list(env, "COLLECTABLE_SERVICES", "WS,SW,PT,TL"),
+            mdms_search_path=mdms_path,
+            digit_lock_cooldown_seconds=_int(env, "DIGIT_LOCK_COOLDOWN_SECONDS", 3600),
+            digit_collect_role_codes=_list(
+                env, "DIGIT_COLLECT_ROLE_CODES", DEFAULT_COLLECT_ROLE_CODES
+            ),
+            digit_search_role_codes=_role_map(
+                env, "DIGIT_SEARCH_ROLE_CODES", DEFAULT_SEARCH_ROLE_CODES
+            ),
+            digit_cancel_role_codes=_role_map(
+                env, "DIGIT_CANCEL_ROLE_CODES", DEFAULT_CANCEL_ROLE_CODES
+            ),
+            bills_deadline_seconds=_float(env, "BILLS_DEADLINE_SECONDS", 8.0),
             database_url=database_url or private_database_url(pg_port),
             database_embedded=database_url == "",
             database_pool_size=_int(env, "DATABASE_POOL_SIZE", 20),
@@ -248,8 +305,7 @@ class Settings:
             snapshot_max_age_seconds=_int(env, "SNAPSHOT_MAX_AGE_SECONDS", 86400),
             device_rate_limit_per_minute=_int(env, "DEVICE_RATE_LIMIT_PER_MINUTE", 600),
             mobile_fetch_concurrency=_int(env, "MOBILE_FETCH_CONCURRENCY", 8),
-            lease_ttl_seconds=_float(env, "LEASE_TTL_SECONDS", 0.0)
-            or _float(env, "DIGIT_READ_TIMEOUT", 20.0) + 10.0,
+            lease_ttl_seconds=lease_ttl,
             max_body_bytes=_int(env, "MAX_BODY_BYTES", 64 * 1024),
             retry_schedule_seconds=_seconds_list(
                 env, "RETRY_SCHEDULE_SECONDS", "10,30,120,600,1800,3600"

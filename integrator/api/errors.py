@@ -16,7 +16,7 @@
 | NotFound (PaymentNotFound, ...)          | 404    | its code                               |
 | redis ConnectionError / TimeoutError     | 503    | STORE_UNAVAILABLE + Retry-After        |
 | digit DigitUnavailable/OutcomeUnknown    | 503    | DIGIT_UNAVAILABLE + Retry-After        |
-| digit DigitAuthError                     | 503    | DIGIT_UNAVAILABLE + Retry-After        |
+| digit DigitAuthError, DigitForbidden     | 503    | DIGIT_UNAVAILABLE + Retry-After        |
 | digit DigitRejected                      | 502    | DIGIT_REJECTED (DIGIT's codes listed)  |
 | werkzeug HTTPException (404, 405, 413..) | its own| NOT_FOUND, METHOD_NOT_ALLOWED, ...     |
 | anything else                            | 500    | INTERNAL_ERROR (traceback logged only) |
@@ -42,6 +42,7 @@ from integrator.api.schemas import code_of
 from integrator.digit.errors import (
     DigitAuthError,
     DigitError,
+    DigitForbidden,
     DigitOutcomeUnknown,
     DigitRejected,
     DigitUnavailable,
@@ -247,7 +248,8 @@ def handle_payment_error(error: PaymentError) -> Response:
 
 
 def handle_digit_error(error: DigitError) -> Response:
-    if isinstance(error, DigitUnavailable | DigitOutcomeUnknown | DigitAuthError):
+    # a 403 from DIGIT's access control is about our account, not the device's request
+    if isinstance(error, DigitUnavailable | DigitOutcomeUnknown | DigitAuthError | DigitForbidden):
         log.warning("DIGIT unavailable at the edge: %s", error)
         return _digit_unavailable(DIGIT_RETRY_AFTER_SECONDS)
     if isinstance(error, DigitRejected):

@@ -1,4 +1,4 @@
-"""`integrator digit ...`: DIGIT reachability, token state, and lifting the login lock."""
+"""`integrator digit ...`: DIGIT reachability, the account's login and roles, lifting the lock."""
 
 from __future__ import annotations
 
@@ -26,13 +26,16 @@ def digit() -> None:
 @digit.command()
 @click.pass_context
 def status(ctx: click.Context) -> None:
-    """Is DIGIT reachable, what is the token's state (never the token)? Exit 1 if unreachable."""
+    """Is DIGIT reachable, does our login work, what may the account do per city and module?
+    A JSON document (never the token or password), then the table. Exit 1 if unreachable."""
+    from integrator.digit.account import check_account, format_rows
     from integrator.digit.client import DigitClient
 
     settings, redis = _redis(ctx)
     try:
         client = DigitClient(settings=settings, redis=redis)
         reachable = client.ping()
+        account = check_account(client) if reachable else None
         state = client.auth_state()
     finally:
         redis.close()
@@ -44,14 +47,27 @@ def status(ctx: click.Context) -> None:
                 "auth": {
                     "has_token": state.has_token,
                     "expires_at": state.expires_at,
+                    "refresh_expires_at": state.refresh_expires_at,
                     "locked": state.locked,
+                    "lock_kind": state.lock_kind,
+                    "locked_until": state.locked_until,
                     "locked_reason": state.locked_reason,
                     "failed_logins": state.failed_logins,
+                    "roles": [f"{r.code}@{r.tenant_id}" for r in state.roles],
                 },
+                "account": (
+                    {"verdict": account.verdict, "message": account.message}
+                    if account is not None
+                    else None
+                ),
             },
             compact=False,
         )
     )
+    if account is not None and account.rows:
+        click.echo("")
+        for line in format_rows(account.rows):
+            click.echo(line)
     if not reachable:
         ctx.exit(1)
 

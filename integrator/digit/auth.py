@@ -1,14 +1,30 @@
-"""The one DIGIT token shared by every process, and the guard that keeps DIGIT from locking us out.
+"""The one DIGIT token shared by every process, and the guards that keep DIGIT from locking us out.
+
+How DIGIT behaves (digest corrections 4-6): an access token lives 7 days, its refresh token 14
+days from issue and is never extended; a refresh returns a new access token with the *same*
+refresh token; a password login while the access token is valid returns *that* token (and its
+refresh token) again; only once it has expired does a login issue a new pair.
 
 - `TokenManager.token()` returns the shared token from Redis, renewing it `token_leeway_seconds`
-  before expiry. Renewal is single-flight: one process takes a Redis lock (`SET NX PX`), re-checks,
-  refreshes (`grant_type=refresh_token`) or logs in (`grant_type=password`), stores the token, and
-  releases the lock by compare-and-delete. Everyone else waits and re-checks.
+  before expiry. Renewal is single-flight across processes: one process takes a Redis lock (`SET
+  NX PX`), re-checks, refreshes (`grant_type=refresh_token`) while the refresh token lives, else
+  makes one password login, stores the token, and releases the lock by compare-and-delete.
+  Everyone else waits and re-checks.
+- When the refresh token is dead and a login hands back the token we already hold, nothing can
+  renew it before it expires: it is kept `final` until `FINAL_GUARD_SECONDS` before its expiry,
+  then the renewing process waits for DIGIT to drop it and logs in (a pause of a few seconds
+  about every three weeks; no call ever carries an expired token).
+- The login's `UserRequest.roles` are stored with the token: `roles()` and `auth_state()` show
+  them, `integrator.digit.roles` says per city what the account may do.
 - `TokenManager.invalidate(token)` drops the shared token only if it is still the one that failed.
 - Bad credentials: DIGIT locks an account after 5 bad logins in 30 minutes, so after
   `MAX_BAD_LOGINS` refusals in `BAD_LOGIN_WINDOW_SECONDS` (across all processes) logins stop and
   every call fails fast with `DigitAuthLocked`, until the credentials change (the lock carries a
   fingerprint of them) or an operator runs `unlock(redis)`.
+- "Account locked" (DIGIT's own lock, perhaps caused by someone else): logins stop, every call
+  fails fast with `DigitAccountLocked`, and `DIGIT_LOCK_COOLDOWN_SECONDS` later one password login
+  is tried (DIGIT lifts its lock at the first login 60 minutes after it); on success logins resume
+  by themselves.
 """
 
 from __future__ import annotations
@@ -16,26 +32,43 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 import redis as redis_lib
 from authlib.integrations.requests_client.oauth2_session import OAuth2ClientAuth
 
-from integrator.digit.errors import DigitAuthError, DigitAuthLocked, DigitUnavailable
+from integrator.digit.errors import (
+    DigitAccountLocked,
+    DigitAuthError,
+    DigitAuthLocked,
+    DigitUnavailable,
+)
 from integrator.digit.http import Transport
-from integrator.digit.models import AuthState
+from integrator.digit.models import AuthState, Role
 from integrator.observability import events
 from integrator.settings import Settings
-from integrator.store.tokens import LoginLock, StoredToken, TokenStore
+from integrator.store.tokens import LoginLock, RoleGrant, StoredToken, TokenStore
 
 log = logging.getLogger("integrator.digit.auth")
 
 TOKEN_ENDPOINT = "user/oauth/token"
 MAX_BAD_LOGINS = 2  # DIGIT locks after 5 in 30 minutes (digest 2.4); we stop well before
 BAD_LOGIN_WINDOW_SECONDS = 30 * 60
-# error_description values that mean "these credentials are wrong" (digest 2.4)
-BAD_CREDENTIAL_MESSAGES = frozenset({"Invalid login credentials", "Account locked"})
+# error_description values of egov-user's login (digest 2.4): wrong password, or (for an
+# EMPLOYEE, not counted by DIGIT) a tenant that is not the user record's; and DIGIT's own lock.
+BAD_CREDENTIALS_MESSAGE = "Invalid login credentials"
+ACCOUNT_LOCKED_MESSAGE = "Account locked"
+#: How long a refresh token lives from issue (egov-user refresh.token.validity.in.minutes=20160).
+REFRESH_TOKEN_SECONDS = 14 * 24 * 3600
+#: A token that cannot be renewed (`final`) is no longer handed out this close to its expiry:
+#: our clock and DIGIT's differ by the login's latency.
+FINAL_GUARD_SECONDS = 2.0
+#: ... and is replaced by a login this long after its expiry, when DIGIT has surely dropped it
+#: (`expires_in` is whole seconds).
+FINAL_SLACK_SECONDS = 1.0
 _WAIT_STEP_SECONDS = 0.05
 
 
@@ -76,11 +109,13 @@ class TokenManager:
         redis: redis_lib.Redis,
         transport: Transport,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._settings = settings
         self._store = TokenStore(redis)
         self._transport = transport
         self._clock = clock
+        self._sleep = sleep
         self._fingerprint = credentials_fingerprint(settings)
         self._client_auth = OAuth2ClientAuth(
             settings.digit_client_id,
@@ -90,9 +125,16 @@ class TokenManager:
         # The shared token, remembered in this process for a little while: one Redis read per
         # TOKEN_MEMO_SECONDS instead of one per DIGIT call. A refused token clears it at once.
         self._memo: tuple[StoredToken, float] | None = None
-        # A login may take a connect + read timeout; the lock must outlive it.
+        # A renewal may take a refresh and a login (a call deadline each) and, for a final
+        # token, the wait for its expiry: the lock must outlive all of it.
         self._lock_ttl_ms = int(
-            (settings.digit_connect_timeout + settings.digit_read_timeout) * 1000 + 2000
+            (
+                2 * settings.digit_call_deadline_seconds
+                + FINAL_GUARD_SECONDS
+                + FINAL_SLACK_SECONDS
+                + 2
+            )
+            * 1000
         )
 
     # --- public ---
@@ -118,7 +160,7 @@ class TokenManager:
                     self._store.release_renewal_lock(owner)
             # Another process is renewing. A token that is due but not expired is still good.
             current = self._store.get()
-            if current is not None and current.usable(self._clock()):
+            if current is not None and current.usable(self._clock() + FINAL_GUARD_SECONDS):
                 return current.access_token
             if time.monotonic() > deadline:
                 raise DigitUnavailable(
@@ -127,11 +169,38 @@ class TokenManager:
             time.sleep(_WAIT_STEP_SECONDS)
             self._raise_if_locked()
 
+    def reload_roles(self) -> tuple[Role, ...]:
+        """Log in once to read the account's roles, when the stored token has none (stored by an
+        older version). While the token is valid DIGIT hands the same one back, with the
+        UserRequest of its first issue (corrections 6): nothing is revoked."""
+        self.token()
+        owner = self._store.acquire_renewal_lock(ttl_ms=self._lock_ttl_ms)
+        if owner is None:
+            return self.roles()  # someone is renewing: their login brings the roles
+        try:
+            current = self._store.get()
+            if current is not None and current.roles:
+                return _roles(current.roles)
+            self._raise_if_locked()
+            new = self._login(None)
+            events.current().token_renewed("login")
+            if current is not None and new.access_token == current.access_token:
+                new = replace(current, roles=new.roles)
+            self._store.save(new, now=self._clock())
+            return _roles(new.roles)
+        finally:
+            self._store.release_renewal_lock(owner)
+
     def invalidate(self, failed_token: str) -> None:
         """DIGIT refused `failed_token`: drop it unless another process already replaced it."""
         self._memo = None
         if self._store.delete_if(failed_token):
             log.info("dropped the shared DIGIT token after DIGIT refused it")
+
+    def roles(self) -> tuple[Role, ...]:
+        """The account's roles from the stored login answer (empty before the first login)."""
+        current = self._store.get()
+        return _roles(current.roles) if current is not None else ()
 
     def auth_state(self) -> AuthState:
         """Why we can or cannot authenticate (never the token or password)."""
@@ -139,24 +208,44 @@ class TokenManager:
         current = self._store.get()
         lock = self._store.login_lock()
         locked = lock is not None and lock.fingerprint == self._fingerprint
+        account = locked and lock is not None and lock.kind == "account"
         return AuthState(
             has_token=current is not None and current.usable(now),
-            expires_at=(datetime.fromtimestamp(int(current.expires_at), UTC) if current else None),
+            expires_at=_utc(current.expires_at) if current else None,
             locked=locked,
             locked_reason=lock.reason if lock is not None and locked else None,
             failed_logins=self._store.bad_logins(),
+            lock_kind=lock.kind if lock is not None and locked else None,
+            locked_until=_utc(lock.retry_at) if account and lock is not None else None,
+            refresh_expires_at=(
+                _utc(current.refresh_expires_at)
+                if current is not None and current.refresh_expires_at is not None
+                else None
+            ),
+            roles=_roles(current.roles) if current is not None else (),
         )
 
     # --- internals ---
-    def _raise_if_locked(self) -> None:
+    def _raise_if_locked(self) -> LoginLock | None:
+        """Raise while logins are suspended; an account lock whose cool-down is over is
+        returned instead: the caller (holding the renewal lock) may try one login."""
         lock = self._store.login_lock()
         if lock is None:
-            return
+            return None
         if lock.fingerprint != self._fingerprint:
             # The credentials (or DIGIT, or tenant) changed since the lock: try again.
             log.warning("DIGIT credentials changed since logins were suspended: lifting it")
             self._store.clear_login_lock()
-            return
+            return None
+        if lock.kind == "account":
+            if self._clock() >= lock.retry_at:
+                return lock
+            raise DigitAccountLocked(
+                f"DIGIT has locked the account ({lock.reason}); one login will be tried at "
+                f"{_utc(lock.retry_at).isoformat()}",
+                retry_at=lock.retry_at,
+                endpoint=TOKEN_ENDPOINT,
+            )
         raise DigitAuthLocked(
             f"DIGIT logins are suspended: {lock.reason}. Fix DIGIT_USERNAME/DIGIT_PASSWORD "
             "or run `integrator digit unlock`",
@@ -168,34 +257,52 @@ class TokenManager:
         current = self._store.get()  # re-check: someone may have renewed before we got the lock
         if current is not None and current.fresh(now):
             return current.access_token
-        self._raise_if_locked()
+        account_lock = self._raise_if_locked()
+        if current is not None and current.final:
+            if current.usable(now + FINAL_GUARD_SECONDS):
+                return current.access_token  # nothing can renew it yet
+            # Only once DIGIT has dropped it does a login give a new token.
+            self._sleep(max(0.0, current.expires_at + FINAL_SLACK_SECONDS - self._clock()))
+            current = None
         new: StoredToken | None = None
-        if current is not None and current.refresh_token:
+        refreshable = (
+            account_lock is None  # a refresh answers "Account locked" until a login lifts it
+            and current is not None
+            and current.refresh_token is not None
+            and (current.refresh_expires_at is None or now < current.refresh_expires_at)
+        )
+        if refreshable and current is not None and current.refresh_token is not None:
             try:
-                new = self._refresh(current.refresh_token)
+                new = self._refresh(current.refresh_token, current)
                 events.current().token_renewed("refresh")
             except _RefreshFailed:
                 log.info("DIGIT refused the refresh token; logging in again")
         if new is None:
-            new = self._login()
+            new = self._login(current)
             events.current().token_renewed("login")
+            if account_lock is not None:
+                self._store.clear_login_lock()
+                log.warning("DIGIT accepted our login again after the account lock; resuming")
         self._store.save(new, now=self._clock())
         return new.access_token
 
-    def _refresh(self, refresh_token: str) -> StoredToken:
+    def _refresh(self, refresh_token: str, current: StoredToken) -> StoredToken:
         form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
         answer = self._transport.send(TOKEN_ENDPOINT, form=form, auth=self._client_auth)
-        if answer.status != 200 or not isinstance(answer.body, dict):
-            if answer.status == 429 or answer.status >= 500:
-                raise DigitUnavailable(
-                    f"DIGIT token endpoint answered {answer.status}",
-                    endpoint=TOKEN_ENDPOINT,
-                    status=answer.status,
-                )
-            raise _RefreshFailed()
-        return self._parse_token(answer.body)
+        body = answer.body if isinstance(answer.body, dict) else {}
+        if answer.status == 200 and body.get("access_token"):
+            return self._parse_token(body, previous=current)
+        if answer.status == 429 or answer.status >= 500:
+            raise DigitUnavailable(
+                f"DIGIT token endpoint answered {answer.status}",
+                endpoint=TOKEN_ENDPOINT,
+                status=answer.status,
+            )
+        if str(body.get("error_description") or "") == ACCOUNT_LOCKED_MESSAGE:
+            self._lock_account()
+        raise _RefreshFailed()
 
-    def _login(self) -> StoredToken:
+    def _login(self, current: StoredToken | None) -> StoredToken:
         s = self._settings
         form = {
             "grant_type": "password",
@@ -208,7 +315,12 @@ class TokenManager:
         answer = self._transport.send(TOKEN_ENDPOINT, form=form, auth=self._client_auth)
         body = answer.body if isinstance(answer.body, dict) else {}
         if answer.status == 200 and body.get("access_token"):
-            return self._parse_token(body)
+            token = self._parse_token(body, previous=current)
+            if current is not None and token.access_token == current.access_token:
+                # DIGIT handed back the token we hold (its refresh token is dead): nothing can
+                # renew it before it expires (module docstring).
+                token = replace(token, final=True, renew_at=token.expires_at - FINAL_GUARD_SECONDS)
+            return token
         if answer.status == 429 or answer.status >= 500:
             raise DigitUnavailable(
                 f"DIGIT login answered {answer.status}",
@@ -217,7 +329,9 @@ class TokenManager:
             )
         description = str(body.get("error_description") or "")
         error = str(body.get("error") or "")
-        if answer.status == 400 and description in BAD_CREDENTIAL_MESSAGES:
+        if answer.status == 400 and description == ACCOUNT_LOCKED_MESSAGE:
+            self._lock_account()
+        if answer.status == 400 and description == BAD_CREDENTIALS_MESSAGE:
             self._record_bad_login(description)
         raise DigitAuthError(
             f"DIGIT login failed: {error or answer.status} {description}".strip(),
@@ -225,12 +339,34 @@ class TokenManager:
             status=answer.status,
         )
 
+    def _lock_account(self) -> None:
+        """DIGIT said "Account locked": stop, and try one login after the cool-down."""
+        now = self._clock()
+        retry_at = now + self._settings.digit_lock_cooldown_seconds
+        self._store.set_login_lock(
+            LoginLock(
+                fingerprint=self._fingerprint,
+                reason="DIGIT answered Account locked",
+                since=now,
+                kind="account",
+                retry_at=retry_at,
+            )
+        )
+        self._memo = None
+        log.error(
+            "DIGIT has locked the integrator's account; one login will be tried at %s",
+            _utc(retry_at).isoformat(),
+        )
+        raise DigitAccountLocked(
+            "DIGIT has locked the account", retry_at=retry_at, endpoint=TOKEN_ENDPOINT, status=400
+        )
+
     def _record_bad_login(self, description: str) -> None:
         count = self._store.record_bad_login(window_seconds=BAD_LOGIN_WINDOW_SECONDS)
         log.error(
             "DIGIT refused the integrator's credentials (%s), %d in this window", description, count
         )
-        if count >= MAX_BAD_LOGINS or description == "Account locked":
+        if count >= MAX_BAD_LOGINS:
             reason = f"{count} refused login(s), last: {description}"
             self._store.set_login_lock(
                 LoginLock(fingerprint=self._fingerprint, reason=reason, since=self._clock())
@@ -239,7 +375,7 @@ class TokenManager:
                 f"DIGIT logins are suspended: {reason}", endpoint=TOKEN_ENDPOINT, status=400
             )
 
-    def _parse_token(self, body: dict[str, object]) -> StoredToken:
+    def _parse_token(self, body: Mapping[str, Any], *, previous: StoredToken | None) -> StoredToken:
         access = body.get("access_token")
         if not isinstance(access, str) or not access:
             raise DigitAuthError(
@@ -251,14 +387,45 @@ class TokenManager:
             raise DigitAuthError(
                 "DIGIT's token answer has no valid expires_in", endpoint=TOKEN_ENDPOINT
             ) from None
-        refresh = body.get("refresh_token")
+        raw_refresh = body.get("refresh_token")
+        refresh = raw_refresh if isinstance(raw_refresh, str) and raw_refresh else None
         now = self._clock()
+        # The refresh token's life runs from its issue and is never extended: a refresh token we
+        # already hold keeps its recorded end; a new one gets 14 days from now.
+        if previous is not None and refresh is not None and refresh == previous.refresh_token:
+            refresh_expires_at = previous.refresh_expires_at
+        else:
+            refresh_expires_at = now + REFRESH_TOKEN_SECONDS if refresh is not None else None
+        roles = _role_grants(body.get("UserRequest"))
+        if not roles and previous is not None:
+            roles = previous.roles  # an answer without UserRequest keeps what we knew
         # Renew `leeway` before expiry, but never sooner than halfway (a short-lived token must
         # not make every call log in again).
         lead = min(self._settings.token_leeway_seconds, expires_in / 2)
         return StoredToken(
             access_token=access,
-            refresh_token=refresh if isinstance(refresh, str) and refresh else None,
+            refresh_token=refresh,
             expires_at=now + expires_in,
             renew_at=now + expires_in - lead,
+            refresh_expires_at=refresh_expires_at,
+            roles=roles,
         )
+
+
+def _role_grants(user: Any) -> tuple[RoleGrant, ...]:
+    """`UserRequest.roles[]` of a login answer as (code, tenantId) pairs."""
+    if not isinstance(user, Mapping) or not isinstance(user.get("roles"), list):
+        return ()
+    grants: list[RoleGrant] = []
+    for role in user["roles"]:
+        if isinstance(role, Mapping) and role.get("code") and role.get("tenantId"):
+            grants.append((str(role["code"]), str(role["tenantId"])))
+    return tuple(dict.fromkeys(grants))
+
+
+def _roles(grants: tuple[RoleGrant, ...]) -> tuple[Role, ...]:
+    return tuple(Role(code=code, tenant_id=tenant) for code, tenant in grants)
+
+
+def _utc(epoch: float) -> datetime:
+    return datetime.fromtimestamp(int(epoch), UTC)

@@ -3,6 +3,11 @@
 Every business call carries the shared token in `RequestInfo.authToken` (built in one place,
 `integrator.digit.http.request_info`). A 401 or `InvalidAccessTokenException` drops the token (if
 it is still the one that failed), gets a fresh one (single-flight) and retries the call once.
+
+Tenants: billing is only ever asked with a city tenant (an EMPLOYEE with a state tenant gets
+EG_BS_INVALID_TENANTID on most DIGIT versions, digest corrections 1); a bills-by-mobile lookup for
+a state searches each of its cities (`integrator.digit.mobile`). Payment rules are read from MDMS
+with the payment's city tenant, the state's being the fallback (corrections 7, 8).
 """
 
 from __future__ import annotations
@@ -12,7 +17,6 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -21,25 +25,38 @@ import redis as redis_lib
 import requests
 
 from integrator import jsonutil
-from integrator.digit import parse
+from integrator.digit import parse, roles
 from integrator.digit.auth import TokenManager
 from integrator.digit.errors import (
     DigitAuthError,
     DigitError,
     DigitOutcomeUnknown,
+    DigitRejected,
     DigitTokenRefused,
     DigitUnavailable,
 )
-from integrator.digit.http import Answer, TokenRejected, Transport, check, mask_mobile, request_info
+from integrator.digit.http import (
+    Answer,
+    TokenRejected,
+    Transport,
+    check,
+    rbac_tenants,
+    request_info,
+)
 from integrator.digit.http import session_for as _session_for
 from integrator.digit.models import (
+    WORKFLOW_ACTIONS,
     AuthState,
     Bill,
     DigitPayment,
+    MobileLookup,
     PaymentCreate,
     PaymentRule,
+    Role,
     Tenant,
+    WorkflowItem,
 )
+from integrator.digit.roles import CapabilityRow, capability_rows
 from integrator.settings import Settings
 from integrator.store import keys
 from integrator.store.tokens import TokenStore
@@ -52,7 +69,12 @@ FETCH_BILL = "billing-service/bill/v2/_fetchbill"
 SEARCH_BILL = "billing-service/bill/v2/_search"
 CREATE_PAYMENT = "collection-services/payments/_create"
 SEARCH_PAYMENT = "collection-services/payments/{module}/_search"
-MDMS_SEARCH = "egov-mdms-service/v1/_search"
+PAYMENT_WORKFLOW = "collection-services/payments/{module}/_workflow"
+#: collection-services answers at most 100 payments per search (digest corrections 11).
+PAYMENT_PAGE_SIZE = 100
+#: A search that still fills whole pages after this many is cut (a DIGIT ignoring `offset`
+#: would otherwise loop for ever); 5,000 payments is far beyond any one bill or receipt.
+MAX_PAYMENT_PAGES = 50
 
 #: Where the fallback copies of MDMS masters ship: the repository's `config/` folder.
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
@@ -70,6 +92,28 @@ def _joined(values: Sequence[str]) -> str:
     return ",".join(v for v in values if v)
 
 
+def state_of(tenant_id: str) -> str:
+    """`pb` for `pb.amritsar` (and for `pb`)."""
+    return tenant_id.split(".", 1)[0]
+
+
+def is_city(tenant_id: str) -> bool:
+    return "." in tenant_id
+
+
+def _city(tenant_id: str) -> str:
+    """`tenant_id`, refused unless it is a city: billing never gets a state tenant."""
+    if not is_city(tenant_id):
+        raise ValueError(f"billing is asked with a city tenant, not {tenant_id!r}")
+    return tenant_id
+
+
+def _module(module: str) -> str:
+    if not module or "/" in module or module.startswith("."):
+        raise ValueError(f"not a DIGIT module name: {module!r}")
+    return module
+
+
 class DigitClient:
     """DIGIT's billing, collection and MDMS operations used by the integrator."""
 
@@ -80,11 +124,14 @@ class DigitClient:
         redis: redis_lib.Redis,
         session: requests.Session | None = None,
         config_dir: Path | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
         self._redis = redis
         self._transport = Transport(settings=settings, session=session or _session_for(settings))
-        self._auth = TokenManager(settings=settings, redis=redis, transport=self._transport)
+        self._auth = TokenManager(
+            settings=settings, redis=redis, transport=self._transport, clock=clock
+        )
         self._store = TokenStore(redis)
         self._config_dir = config_dir or DEFAULT_CONFIG_DIR
         self._tz = settings.digit_timezone
@@ -99,6 +146,36 @@ class DigitClient:
     def auth_state(self) -> AuthState:
         return self._auth.auth_state()
 
+    def roles(self) -> tuple[Role, ...]:
+        """The account's DIGIT roles, as the last login answer listed them."""
+        return self._auth.roles()
+
+    def may_create(self, tenant_id: str) -> bool:
+        """May the account create payments in this city (`DIGIT_COLLECT_ROLE_CODES`)?"""
+        return roles.may_create(self.roles(), tenant_id, self._settings)
+
+    def may_search(self, module: str, tenant_id: str) -> bool | None:
+        """May it search this module's payments there (None: no rule configured)?"""
+        return roles.may_search(self.roles(), module, tenant_id, self._settings)
+
+    def may_cancel(self, module: str, tenant_id: str) -> bool | None:
+        """May it cancel this module's payments there (None: no rule configured)?"""
+        return roles.may_cancel(self.roles(), module, tenant_id, self._settings)
+
+    def capabilities(self) -> list[CapabilityRow]:
+        """Per city of our state and collectable module, what the stored roles allow (for
+        /readyz and the ops console: no login of its own beyond the cached MDMS city list;
+        every "may" is false before the first login)."""
+        return capability_rows(self.roles(), self.cities(), self._settings)
+
+    def reload_roles(self) -> tuple[Role, ...]:
+        """Log in once to learn the roles when the stored token has none."""
+        return self._auth.reload_roles()
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
     def ping(self) -> bool:
         """Is DIGIT's gateway answering? No token, no login: an unauthenticated bill search,
         which the gateway answers itself (401) without reaching billing-service."""
@@ -112,6 +189,7 @@ class DigitClient:
                 params={"tenantId": self._settings.digit_tenant_id},
                 json_body={"RequestInfo": request_info(None, action="_search")},
                 timeout=timeout,
+                deadline=time.monotonic() + sum(timeout),
             )
         except DigitError:
             return False
@@ -132,14 +210,21 @@ class DigitClient:
         payload: Mapping[str, Any] | None = None,
         action: str = "_search",
         write: bool = False,
+        deadline: float | None = None,
     ) -> Mapping[str, Any]:
-        """POST with RequestInfo; on a refused token, re-login once and retry once."""
+        """POST with RequestInfo, done by `deadline` (time.monotonic()) if given; on a refused
+        token, re-login once and retry once."""
+        tenants = rbac_tenants(payload, params)
         for attempt in (1, 2):
             token = self._auth.token()
             body = {"RequestInfo": request_info(token, action=action), **(payload or {})}
-            answer: Answer = self._transport.send(endpoint, params=params, json_body=body)
+            answer: Answer = self._transport.send(
+                endpoint, params=params, json_body=body, deadline=deadline
+            )
             try:
-                result: Mapping[str, Any] = check(endpoint, answer, write=write)
+                result: Mapping[str, Any] = check(
+                    endpoint, answer, write=write, tenants=tenants or (self._login_tenant(),)
+                )
                 return result
             except TokenRejected:
                 # A refused token means the gateway stopped the call before the service, so
@@ -162,6 +247,10 @@ class DigitClient:
                 log.info("digit %s: token refused; renewing it and retrying once", endpoint)
         raise AssertionError("unreachable")
 
+    def _login_tenant(self) -> str:
+        """The tenant the gateway falls back to when a request names none: ours."""
+        return self._settings.digit_tenant_id
+
     def _parsed(self, endpoint: str, parser: Callable[[], T], *, write: bool = False) -> T:
         try:
             return parser()
@@ -173,16 +262,44 @@ class DigitClient:
 
     # --- billing-service ---
     def fetch_bills(
-        self, *, tenant_id: str, business_service: str, consumer_code: str
+        self,
+        *,
+        tenant_id: str,
+        business_service: str,
+        consumer_code: str,
+        deadline: float | None = None,
     ) -> list[Bill]:
         """The consumer's current bill(s) (`_fetchbill`, HTTP 201). `[]` means nothing is due."""
         body = self._call(
             FETCH_BILL,
             params={
-                "tenantId": tenant_id,
+                "tenantId": _city(tenant_id),
                 "businessService": business_service,
                 "consumerCode": consumer_code,
             },
+            deadline=deadline,
+        )
+        return self._parsed(FETCH_BILL, lambda: parse.bills(body, self._tz))
+
+    def fetch_bills_by_mobile(
+        self,
+        *,
+        tenant_id: str,
+        business_service: str,
+        mobile_number: str,
+        deadline: float | None = None,
+    ) -> list[Bill]:
+        """`_fetchbill?mobileNumber=`: the ACTIVE bills whose payer has this mobile, or bills
+        generated for the demands of citizens with this mobile (digest corrections 2): finds
+        consumers that were never billed, which `_search` cannot."""
+        body = self._call(
+            FETCH_BILL,
+            params={
+                "tenantId": _city(tenant_id),
+                "businessService": business_service,
+                "mobileNumber": mobile_number,
+            },
+            deadline=deadline,
         )
         return self._parsed(FETCH_BILL, lambda: parse.bills(body, self._tz))
 
@@ -194,13 +311,14 @@ class DigitClient:
         consumer_codes: Sequence[str] = (),
         business_service: str | None = None,
         mobile_number: str | None = None,
+        deadline: float | None = None,
     ) -> list[Bill]:
-        """`bill/v2/_search`: the latest bill per consumer code (any status)."""
+        """`bill/v2/_search` in one city: the latest bill per consumer code (any status)."""
         if not (bill_ids or consumer_codes or mobile_number):
             raise ValueError("search_bills needs bill_ids, consumer_codes or mobile_number")
         if consumer_codes and not business_service:
             raise ValueError("DIGIT needs business_service with consumer_codes")
-        params = {"tenantId": tenant_id}
+        params = {"tenantId": _city(tenant_id)}
         if bill_ids:
             params["billId"] = _joined(bill_ids)
         if consumer_codes:
@@ -209,8 +327,30 @@ class DigitClient:
             params["service"] = business_service  # DIGIT's name for it (digest 4.2)
         if mobile_number:
             params["mobileNumber"] = mobile_number
-        body = self._call(SEARCH_BILL, params=params)
+        body = self._call(SEARCH_BILL, params=params, deadline=deadline)
         return self._parsed(SEARCH_BILL, lambda: parse.bills(body, self._tz))
+
+    def mobile_lookup(
+        self,
+        *,
+        tenant_id: str,
+        mobile_number: str,
+        business_service: str | None = None,
+        max_in_flight: int | None = None,
+    ) -> MobileLookup:
+        """Current bills of every consumer linked to this mobile number in `tenant_id` (a city,
+        or every city of a state), within `BILLS_DEADLINE_SECONDS`: see `integrator.digit.mobile`.
+        Cities that could not be searched in time are listed, not raised."""
+        from integrator.digit.mobile import lookup_by_mobile
+
+        return lookup_by_mobile(
+            self,
+            tenant_id=tenant_id,
+            mobile_number=mobile_number,
+            business_service=business_service,
+            max_in_flight=max_in_flight or self._settings.mobile_fetch_concurrency,
+            deadline=time.monotonic() + self._settings.bills_deadline_seconds,
+        )
 
     def bills_for_mobile(
         self,
@@ -220,42 +360,21 @@ class DigitClient:
         business_service: str | None = None,
         max_in_flight: int | None = None,
     ) -> list[Bill]:
-        """Current bills of every consumer whose bills carry this mobile number.
-
-        `_search` (city or state tenant) finds the consumers; each consumer's current bill then
-        comes from `_fetchbill` with the consumer's own city tenant (an employee may not fetch
-        with a state tenant, EG_BS_INVALID_TENANTID), only for `collectable_services`, in
-        parallel, at most `max_in_flight` at a time.
-        """
-        services = set(self._settings.collectable_services)
-        if business_service is not None:
-            services &= {business_service}
-        found = self.search_bills(
-            tenant_id=tenant_id, mobile_number=mobile_number, business_service=business_service
+        """`mobile_lookup`'s bills, for callers that cannot show a partial answer: raises
+        DigitUnavailable (naming them) when any city could not be searched."""
+        found = self.mobile_lookup(
+            tenant_id=tenant_id,
+            mobile_number=mobile_number,
+            business_service=business_service,
+            max_in_flight=max_in_flight,
         )
-        consumers = sorted(
-            {
-                (b.tenant_id, b.business_service, b.consumer_code)
-                for b in found
-                if b.business_service in services
-            }
-        )
-        log.info(
-            "digit bills for mobile %s: %d consumer(s)", mask_mobile(mobile_number), len(consumers)
-        )
-        if not consumers:
-            return []
-        workers = max(
-            1, min(max_in_flight or self._settings.mobile_fetch_concurrency, len(consumers))
-        )
-
-        def fetch(consumer: tuple[str, str, str]) -> list[Bill]:
-            tenant, service, code = consumer
-            return self.fetch_bills(tenant_id=tenant, business_service=service, consumer_code=code)
-
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="digit-fetch") as pool:
-            results = list(pool.map(fetch, consumers))  # the first failure propagates
-        return [b for group in results for b in group]
+        if found.failed_tenants:
+            raise DigitUnavailable(
+                f"bills by mobile: {len(found.failed_tenants)} cit(ies) could not be searched: "
+                f"{', '.join(found.failed_tenants[:10])}",
+                endpoint=SEARCH_BILL,
+            )
+        return list(found.bills)
 
     # --- collection-services ---
     def create_payment(self, payment: PaymentCreate) -> DigitPayment:
@@ -283,9 +402,9 @@ class DigitClient:
         transaction_number: str | None = None,
         mobile_number: str | None = None,
     ) -> list[DigitPayment]:
-        """`payments/{module}/_search` (employees must name the module: EGCL_URI_EXCEPTION)."""
-        if not module or "/" in module or module.startswith("."):
-            raise ValueError(f"not a DIGIT module name: {module!r}")
+        """`payments/{module}/_search` (employees must name the module: EGCL_URI_EXCEPTION),
+        every page: DIGIT answers 30 by default and at most 100, so this asks for 100 and
+        follows `offset` until a short page (digest corrections 11)."""
         params = {"tenantId": tenant_id}
         if bill_ids:
             params["billIds"] = _joined(bill_ids)
@@ -297,27 +416,121 @@ class DigitClient:
             params["transactionNumber"] = transaction_number
         if mobile_number:
             params["mobileNumber"] = mobile_number
-        endpoint = SEARCH_PAYMENT.format(module=module)
+        endpoint = SEARCH_PAYMENT.format(module=_module(module))
+        found: dict[str, DigitPayment] = {}
+        for page in range(MAX_PAYMENT_PAGES):
+            paged = {
+                **params,
+                "limit": str(PAYMENT_PAGE_SIZE),
+                "offset": str(page * PAYMENT_PAGE_SIZE),
+            }
+            batch = self._payments_page(endpoint, paged)
+            new = [p for p in batch if p.id not in found]
+            found.update((p.id, p) for p in new)
+            if len(batch) < PAYMENT_PAGE_SIZE or not new:
+                return list(found.values())
+        log.warning("digit %s: more than %d pages; the search was cut", endpoint, MAX_PAYMENT_PAGES)
+        return list(found.values())
+
+    def _payments_page(self, endpoint: str, params: Mapping[str, str]) -> list[DigitPayment]:
         body = self._call(endpoint, params=params)
         return self._parsed(endpoint, lambda: parse.payments(body, self._tz))
 
+    def workflow(
+        self, *, tenant_id: str, module: str, action: str, items: Sequence[WorkflowItem]
+    ) -> list[DigitPayment]:
+        """`payments/{module}/_workflow` (digest 13): cancel (or dishonour) payments of one
+        tenant; the updated payments come back (paymentStatus CANCELLED, bills isCancelled).
+
+        Only the newest APPROVED payment of a consumer code can be cancelled, never an
+        ONLINE/CARD one: DIGIT refuses with RECEIPT_WORKFLOW_* codes (`DigitRejected`). A
+        CANCEL_RECEIPT_FAILED or a lost answer is `DigitNoAnswer`: search before trying again.
+        """
+        action = action.upper()
+        if action not in WORKFLOW_ACTIONS:
+            raise ValueError(f"workflow action must be one of {sorted(WORKFLOW_ACTIONS)}")
+        if not items:
+            raise ValueError("workflow needs at least one payment")
+        endpoint = PAYMENT_WORKFLOW.format(module=_module(module))
+        workflows = []
+        for item in items:
+            entry: dict[str, Any] = {
+                "paymentId": item.payment_id,
+                "action": action,
+                "tenantId": tenant_id,
+            }
+            if item.reason:
+                entry["reason"] = item.reason
+            if item.additional_details:
+                entry["additionalDetails"] = dict(item.additional_details)
+            workflows.append(entry)
+        body = self._call(
+            endpoint, payload={"PaymentWorkflows": workflows}, action="_workflow", write=True
+        )
+        return self._parsed(endpoint, lambda: parse.payments(body, self._tz), write=True)
+
     # --- MDMS ---
-    def payment_rules(self) -> dict[str, PaymentRule]:
-        """MDMS BillingService.BusinessService by code; cached; falls back to config/."""
+    def payment_rules(self, tenant_id: str | None = None) -> dict[str, PaymentRule]:
+        """MDMS BillingService.BusinessService by code, as collection reads them for a payment
+        in `tenant_id` (a city; digest corrections 7, 8): the city's own records when its answer
+        has any (mdms-v2 lets a city override), else the state's; cached per tenant; the
+        shipped config/ copy when MDMS cannot answer. `tenant_id=None` means the state (what
+        callers got before cities were told apart)."""
+        state = self._settings.digit_state_tenant if tenant_id is None else state_of(tenant_id)
+        if tenant_id is not None and is_city(tenant_id):
+            city = tenant_id
+            city_rules: dict[str, PaymentRule] | None = self._memoized(
+                f"rules:{city}", lambda: self._city_rules(city)
+            )
+            if city_rules:
+                return dict(city_rules)
         rules: dict[str, PaymentRule] = self._memoized(
-            "rules",
+            f"rules:{state}",
             lambda: parse.payment_rules(
-                self._mdms_master("BillingService", "BusinessService", PAYMENT_RULES_FILE)
+                self._mdms_master("BillingService", "BusinessService", PAYMENT_RULES_FILE, state)
             ),
         )
         return dict(rules)
 
     def tenants(self) -> list[Tenant]:
-        """MDMS tenant.tenants; cached; falls back to config/."""
+        """MDMS tenant.tenants of our state; cached; falls back to config/."""
+        state = self._settings.digit_state_tenant
         tenants: list[Tenant] = self._memoized(
-            "tenants", lambda: parse.tenants(self._mdms_master("tenant", "tenants", TENANTS_FILE))
+            "tenants",
+            lambda: parse.tenants(self._mdms_master("tenant", "tenants", TENANTS_FILE, state)),
         )
         return list(tenants)
+
+    def cities(self, state: str | None = None) -> list[str]:
+        """The city tenants of `state` (default ours), from `tenants()`."""
+        state = state or self._settings.digit_state_tenant
+        return sorted(
+            t.code for t in self.tenants() if is_city(t.code) and state_of(t.code) == state
+        )
+
+    def _city_rules(self, city: str) -> dict[str, PaymentRule] | None:
+        """The city's own answer, cached for MDMS_CACHE_SECONDS; None when it has none (then
+        the state's apply) or MDMS cannot answer now (the state's cached copy applies)."""
+        name = "BillingService.BusinessService"
+        key = keys.digit_mdms(name, city)
+        cached = self._store.get_cached(key)
+        if cached is not None:
+            records = list(jsonutil.loads(cached)["records"])
+        else:
+            try:
+                records = self._mdms_search("BillingService", "BusinessService", city)
+            except DigitRejected as exc:  # Invalid_tenantId: a city without an MDMS file
+                log.info("MDMS has no data for %s (%s); using the state's", city, exc.codes)
+                records = []
+            except DigitError as exc:
+                log.warning("MDMS %s for %s unavailable (%s)", name, city, type(exc).__name__)
+                return None  # not cached: ask again next time
+            self._store.set_cached(
+                key,
+                jsonutil.dumps({"source": "mdms", "records": records}),
+                ttl_seconds=self._settings.mdms_cache_seconds,
+            )
+        return parse.payment_rules(records) or None
 
     def _memoized(self, name: str, load: Callable[[], T]) -> T:
         """`load()`'s answer, kept for MEMO_SECONDS; one load at a time per process, so a burst
@@ -336,17 +549,20 @@ class DigitClient:
             self._memo[name] = (time.monotonic() + ttl, loaded)
             return loaded
 
-    def _mdms_master(self, module: str, master: str, fallback_file: str) -> list[Any]:
+    def _mdms_master(self, module: str, master: str, fallback_file: str, tenant: str) -> list[Any]:
         name = f"{module}.{master}"
-        state = self._settings.digit_state_tenant
-        key = keys.digit_mdms(name, state)
+        key = keys.digit_mdms(name, tenant)
         cached = self._store.get_cached(key)
         if cached is not None:
             entry = jsonutil.loads(cached)
             self.last_source[name] = "cache" if entry.get("source") == "mdms" else "fallback"
             return list(entry["records"])
         try:
-            records = self._mdms_search(module, master, state)
+            records = self._mdms_search(module, master, tenant)
+            if not records:
+                raise DigitOutcomeUnknown(
+                    f"MDMS has no {name} for {tenant}", endpoint=self._mdms_endpoint
+                )
             source: Source = "mdms"
             ttl = self._settings.mdms_cache_seconds
         except DigitError as exc:
@@ -362,18 +578,19 @@ class DigitClient:
         self.last_source[name] = source
         return records
 
+    @property
+    def _mdms_endpoint(self) -> str:
+        return self._settings.mdms_search_path.lstrip("/")
+
     def _mdms_search(self, module: str, master: str, tenant_id: str) -> list[Any]:
+        """The master's records for `tenant_id` (`[]` when the answer has none)."""
         criteria = {
             "tenantId": tenant_id,
             "moduleDetails": [{"moduleName": module, "masterDetails": [{"name": master}]}],
         }
-        body = self._call(MDMS_SEARCH, payload={"MdmsCriteria": criteria})
+        body = self._call(self._mdms_endpoint, payload={"MdmsCriteria": criteria})
         records = (body.get("MdmsRes") or {}).get(module, {}).get(master)
-        if not isinstance(records, list) or not records:
-            raise DigitOutcomeUnknown(
-                f"MDMS has no {module}.{master} for {tenant_id}", endpoint=MDMS_SEARCH
-            )
-        return records
+        return list(records) if isinstance(records, list) else []
 
     def _fallback(self, filename: str, module: str, master: str) -> list[Any]:
         path = Path(os.fspath(self._config_dir)) / filename

@@ -1,30 +1,35 @@
 """Errors raised by the DIGIT edge. Only `integrator.digit` raises them; only it catches `requests`.
 
     DigitError
-    ├── DigitUnavailable        no usable answer: connection error, timeout, 5xx, 429, gateway 502.
-    │                           The call may succeed later; for a create, the outcome is unknown.
-    ├── DigitOutcomeUnknown     DIGIT answered 400 with codes that are not validation refusals
-    │                           (an unhandled exception, idgen/apportion failure, DB constraint):
-    │                           handled like a timeout, since the write may have happened.
-    ├── DigitRejected           DIGIT answered no: every Errors[].code is a known validation code.
-    │                           Retrying the same request cannot succeed.
-    └── DigitAuthError          we cannot obtain a usable token
-        ├── DigitTokenRefused   the gateway refused our token on a write: nothing was processed
-        ├── DigitAuthLocked     bad credentials: logins are suspended until settings change or an
-        │                       operator runs `integrator digit unlock` (DIGIT locks the account
-        │                       after 5 bad logins in 30 minutes; we stop after 2).
-        └── DigitForbidden      HTTP 403: the gateway's RBAC refused our account this endpoint
-                                (e.g. a CITIZEN account calling payments/_create). The call never
-                                reached the service, so nothing was written; it is our account's
-                                configuration, not the payment, that is wrong, so it is *not* a
-                                DigitRejected (which would mark the payment refused for good):
-                                it can succeed once an operator fixes the account's roles.
+    ├── DigitNoAnswer               no usable answer: we cannot tell what DIGIT did
+    │   ├── DigitUnavailable        timeout, connection error, the call's deadline exceeded, 5xx,
+    │   │                           429, the gateway's 502. Nothing usable came back; may succeed
+    │   │                           later. After a write the outcome is unknown: look first.
+    │   └── DigitOutcomeUnknown     DIGIT answered 400 with codes that are not validation refusals
+    │                               (an unhandled exception, idgen/apportion/Kafka failures): a
+    │                               write may have happened; handled like a timeout.
+    ├── DigitAuthError              we could not present a usable token: nothing was processed
+    │   ├── DigitTokenRefused       the gateway refused our token on a write (dropped; the caller's
+    │   │                           next attempt sends it with a fresh token)
+    │   ├── DigitAuthLocked         our own guard: two bad-credential logins, so logins stop
+    │   │                           until an operator runs `integrator digit unlock` or the
+    │   │                           settings change
+    │   └── DigitAccountLocked      DIGIT said "Account locked" (5 bad logins in 30 min, maybe not
+    │                               ours): temporary; `retry_at` is when one login may be tried
+    └── DigitAnswered               DIGIT answered no and wrote nothing
+        ├── DigitRejected           400 whose Errors[].code are all validation codes (or the
+        │                           "already paid" DB constraint, `bill_already_paid`). The same
+        │                           request fails again.
+        └── DigitForbidden          403: RBAC refused our account this endpoint for these tenants.
+                                    Not the payment's fault: it can succeed once roles change.
 
 A 400 is not always a refusal: DIGIT reports every server-side exception as 400 (digest 3). A 400
 is `DigitRejected` only when every `Errors[].code` is a known validation code
-(`VALIDATION_CODES`, or a bean-validation code such as `NotNull.paymentRequest.payment.paidBy`);
-anything else is `DigitOutcomeUnknown`. `InvalidAccessTokenException` is neither: the client drops
-the token, logs in again and retries once.
+(`VALIDATION_CODES`, or a bean-validation code such as `NotNull.paymentRequest.payment.paidBy`), or
+when it is `PAYMENT_CREATION_FAILED` naming the bill's unique constraint (digest corrections 10:
+a concurrent or repeated create for a paid bill); anything else is `DigitOutcomeUnknown`.
+`InvalidAccessTokenException` is neither: the client drops the token, logs in again and retries
+once (reads) or raises `DigitTokenRefused` (writes).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 #: Codes with which DIGIT refuses a request on validation: the same request cannot succeed.
 #: From the digest: billing 4.1/4.2, collection 5.2 (pre-validation), 5.4 (validator), 5.5 (search).
@@ -74,8 +80,22 @@ VALIDATION_CODES: frozenset[str] = frozenset(
         # collection-services search (digest 5.5)
         "EGCL_URI_EXCEPTION",
         "EGCL_PAYMENT_COUNT_ERROR",
+        # collection-services _workflow (digest 13); CANCEL_RECEIPT_FAILED and
+        # COLLECTIONS_KAFKA_PUSH_FAILED are absent on purpose: the cancel may have happened
+        "PAYMENT_WORKFLOW_SINGLE_ACTION_ALLOWED",
+        "CROSS_TENANT_OP_NOT_ALLOWED",
+        "RECEIPT_WORKFLOW_INVALID_RECEIPT",
+        "RECEIPT_WORKFLOW_ACTION_NOT_APPLICABLE",
+        # MDMS v1: a city without an MDMS file at all (digest corrections 7)
+        "Invalid_tenantId.MdmsCriteria.tenantId",
     }
 )
+
+#: `payments/_create` refused because the bill already has a payment row: DIGIT's DB error
+#: (`PAYMENT_CREATION_FAILED`, digest corrections 10, 5.6) naming one of these constraints.
+ALREADY_PAID_CODE = "BILL_ALREADY_PAID"
+CREATION_FAILED_CODE = "PAYMENT_CREATION_FAILED"
+ALREADY_PAID_CONSTRAINTS = ("uk_egcl_paymentdetail", "pk_egcl_bill")
 
 #: Bean-validation (javax.validation) failures: `<Constraint>.<object>.<path>` (digest 3).
 BEAN_VALIDATION_CODE = re.compile(
@@ -97,6 +117,21 @@ def all_validation_codes(codes: Iterable[str]) -> bool:
     """True when there is at least one code and every one is a validation code."""
     listed = list(codes)
     return bool(listed) and all(is_validation_code(c) for c in listed)
+
+
+def names_paid_bill_constraint(detail: DigitErrorDetail) -> bool:
+    """`PAYMENT_CREATION_FAILED` whose DB message names the bill's unique/primary key."""
+    if detail.code != CREATION_FAILED_CODE:
+        return False
+    text = f"{detail.message} {detail.description}".lower()
+    return any(name in text for name in ALREADY_PAID_CONSTRAINTS)
+
+
+def is_refusal(details: Sequence[DigitErrorDetail]) -> bool:
+    """A 400 that means "DIGIT answered no, nothing written": `DigitRejected`."""
+    return bool(details) and all(
+        is_validation_code(d.code) or names_paid_bill_constraint(d) for d in details
+    )
 
 
 @dataclass(frozen=True)
@@ -136,20 +171,20 @@ class DigitError(Exception):
         return f"{self.message}{where}{status}{codes}"
 
 
-class DigitUnavailable(DigitError):
-    """No usable answer (timeout, connection, 5xx, 429, 502). May succeed later."""
+class DigitNoAnswer(DigitError):
+    """No usable answer: what DIGIT did is unknown. May succeed later; after a write, look first."""
 
 
-class DigitOutcomeUnknown(DigitError):
+class DigitUnavailable(DigitNoAnswer):
+    """Timeout, connection error, deadline exceeded, 5xx, 429, 502. May succeed later."""
+
+
+class DigitOutcomeUnknown(DigitNoAnswer):
     """A 400 that is not a validation refusal; the write may or may not have happened."""
 
 
-class DigitRejected(DigitError):
-    """DIGIT refused the request with validation codes; the same request will fail again."""
-
-
 class DigitAuthError(DigitError):
-    """No usable token could be obtained."""
+    """We could not present a usable token; nothing was processed."""
 
 
 class DigitTokenRefused(DigitAuthError):
@@ -158,8 +193,63 @@ class DigitTokenRefused(DigitAuthError):
 
 
 class DigitAuthLocked(DigitAuthError):
-    """Logins are suspended after bad credentials, to keep DIGIT from locking the account."""
+    """Logins are suspended after our bad-credential logins, until an operator runs
+    `integrator digit unlock` or the credentials change."""
 
 
-class DigitForbidden(DigitAuthError):
-    """HTTP 403: our DIGIT account may not call this endpoint; nothing was written."""
+class DigitAccountLocked(DigitAuthError):
+    """DIGIT locked the account ("Account locked"): temporary. One password login is tried at
+    `retry_at` (epoch seconds); logins resume by themselves when it succeeds."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_at: float,
+        endpoint: str = "",
+        status: int | None = None,
+        errors: Sequence[DigitErrorDetail] = (),
+    ) -> None:
+        super().__init__(message, endpoint=endpoint, status=status, errors=errors)
+        self.retry_at = retry_at
+
+    @property
+    def retry_at_utc(self) -> datetime:
+        return datetime.fromtimestamp(int(self.retry_at), UTC)
+
+
+class DigitAnswered(DigitError):
+    """DIGIT answered no: nothing was written."""
+
+
+class DigitRejected(DigitAnswered):
+    """DIGIT refused the request with validation codes; the same request will fail again."""
+
+    @property
+    def bill_already_paid(self) -> bool:
+        """The bill already has a payment in DIGIT: `BILL_ALREADY_PAID`, or the create that
+        reached the bill's UNIQUE constraint (`PAYMENT_CREATION_FAILED`, corrections 10).
+        Either way: search DIGIT's payments for the bill before deciding anything."""
+        return any(
+            d.code == ALREADY_PAID_CODE or names_paid_bill_constraint(d) for d in self.errors
+        )
+
+
+class DigitForbidden(DigitAnswered):
+    """HTTP 403: RBAC refused our account `endpoint` for `tenants`; nothing was written. Not the
+    request's fault: it can succeed once the account's roles change."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        tenants: Sequence[str] = (),
+        endpoint: str = "",
+        status: int | None = None,
+        errors: Sequence[DigitErrorDetail] = (),
+    ) -> None:
+        super().__init__(message, endpoint=endpoint, status=status, errors=errors)
+        self.tenants = tuple(tenants)
+
+    def __str__(self) -> str:
+        return f"{super().__str__()} tenants={list(self.tenants)}"

@@ -1,8 +1,16 @@
 """HTTP to DIGIT: the pooled session, timeouts, RequestInfo, and how an answer becomes an error.
 
 The only module (with `integrator.digit.auth`'s use of it) that touches `requests`: every
-`requests` exception is caught here and turned into a `DigitUnavailable`. Logs carry the endpoint,
-status, latency and error codes; never the token, the password, or a full mobile number.
+`requests` (and urllib3) exception is caught here and turned into a `DigitUnavailable`. Logs carry
+the endpoint, status, latency and error codes; never the token, the password, or a full mobile
+number.
+
+Every exchange has a wall-clock deadline (`DIGIT_CALL_DEADLINE_SECONDS`, or a caller's earlier
+one) on top of the per-socket timeouts: connect and the wait for the answer's headers get at most
+what is left of it, and the body is read in pieces with the socket timeout cut to what is left
+before each piece, so an answer that trickles a byte at a time is cut at the deadline
+(`DigitUnavailable`) instead of holding a lease or a request thread for ever. (A gateway that
+trickles its *headers* is bounded per byte only: http.client reads them in one call.)
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from integrator import jsonutil
@@ -28,7 +37,7 @@ from integrator.digit.errors import (
     DigitOutcomeUnknown,
     DigitRejected,
     DigitUnavailable,
-    all_validation_codes,
+    is_refusal,
 )
 from integrator.observability import events
 from integrator.settings import Settings
@@ -89,6 +98,14 @@ def request_info(auth_token: str | None, *, action: str = "") -> dict[str, Any]:
     if auth_token is not None:
         info["authToken"] = auth_token
     return info
+
+
+class DeadlineExceeded(Exception):
+    """Internal signal: the exchange's wall-clock deadline passed while reading the answer."""
+
+
+#: Bytes asked for per read of an answer's body: small enough to check the deadline often.
+BODY_READ_BYTES = 16 * 1024
 
 
 class TokenRejected(Exception):
@@ -152,9 +169,11 @@ class Transport:
         form: Mapping[str, str] | None = None,
         auth: requests.auth.AuthBase | None = None,
         timeout: tuple[float, float] | None = None,
+        deadline: float | None = None,
         method: str = "POST",
     ) -> Answer:
-        """One HTTP exchange. Raises DigitUnavailable when there is no answer at all."""
+        """One HTTP exchange, done by `deadline` (time.monotonic()) or by the configured call
+        deadline, whichever is first. Raises DigitUnavailable when there is no answer at all."""
         url = self._url(endpoint, params)
         headers = {"Accept": "application/json"}
         data: Any = None
@@ -164,11 +183,25 @@ class Transport:
         elif form is not None:
             data = dict(form)
         started = time.monotonic()
+        ends = started + self._settings.digit_call_deadline_seconds
+        if deadline is not None:
+            ends = min(ends, deadline)
         try:
             response = self._exchange(
-                method, url, headers=headers, data=data, auth=auth, timeout=timeout or self.timeout
+                method,
+                url,
+                headers=headers,
+                data=data,
+                auth=auth,
+                timeout=timeout or self.timeout,
+                deadline=ends,
             )
-        except requests.Timeout as exc:
+        except (
+            TimeoutError,
+            requests.Timeout,
+            urllib3.exceptions.TimeoutError,
+            DeadlineExceeded,
+        ) as exc:
             events.current().digit_call(endpoint, "timeout", time.monotonic() - started, ())
             log.warning(
                 "digit %s: timeout after %.0f ms (%s)",
@@ -179,7 +212,7 @@ class Transport:
             raise DigitUnavailable(
                 f"DIGIT timed out ({type(exc).__name__})", endpoint=endpoint
             ) from exc
-        except requests.RequestException as exc:
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             events.current().digit_call(endpoint, "unreachable", time.monotonic() - started, ())
             log.warning("digit %s: no answer (%s)", endpoint, type(exc).__name__)
             raise DigitUnavailable(
@@ -224,14 +257,17 @@ class Transport:
         data: Any,
         auth: requests.auth.AuthBase | None,
         timeout: tuple[float, float],
+        deadline: float,
     ) -> requests.Response:
         """One request through the session's adapter, without `Session.send`'s per-call work.
 
         DIGIT needs none of what `Session.request`/`send` add on every call (environment and
         .netrc lookups, cookie jars, redirects): it costs more CPU than the exchange itself under
         load. What remains is requests' own: a PreparedRequest (the URL built by `_url` from the
-        base normalised once), the mounted adapter and its pool, and the response hooks.
+        base normalised once), the mounted adapter and its pool, and the response hooks. The
+        body is read here, within `deadline` (`_read_body`).
         """
+        left = _left(deadline)
         prepared = requests.PreparedRequest()
         prepared.prepare_method(method)
         prepared.url = url
@@ -241,24 +277,92 @@ class Transport:
         prepared.prepare_hooks(self._session.hooks)  # the session's response hooks still run
         response = self._session.get_adapter(url).send(
             prepared,
-            timeout=timeout,
+            stream=True,
+            timeout=(min(timeout[0], left), min(timeout[1], left)),
             verify=self._settings.digit_verify,
             proxies=self._session.proxies,
         )
+        if response.raw is not None:  # None: an adapter that read the body itself
+            try:
+                response._content = _read_body(
+                    response.raw, read_timeout=timeout[1], deadline=deadline
+                )
+                response._content_consumed = True  # type: ignore[attr-defined]
+            except BaseException:
+                response.close()  # a half-read connection must not go back to the pool
+                raise
+            response.raw.release_conn()
         hooked: requests.Response = requests.hooks.dispatch_hook(  # type: ignore[no-untyped-call]
             "response", prepared.hooks, response
         )
-        hooked.content  # noqa: B018 - the whole body now, inside the caller's error mapping
         return hooked
 
 
-def check(endpoint: str, answer: Answer, *, write: bool = False) -> Any:
+def _left(deadline: float) -> float:
+    """Seconds left before `deadline`; raises DeadlineExceeded when none are."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise DeadlineExceeded()
+    return left
+
+
+def _read_body(raw: Any, *, read_timeout: float, deadline: float) -> bytes:
+    """The whole body of `raw` (a urllib3 response), read piece by piece: before each piece the
+    socket's timeout is cut to what is left of the deadline, and after it the deadline is
+    checked, so neither a stalled nor a trickling answer outlasts it."""
+    connection = getattr(raw, "connection", None)
+    sock = getattr(connection, "sock", None)
+    pieces: list[bytes] = []
+    try:
+        while True:
+            left = _left(deadline)
+            if sock is not None:
+                sock.settimeout(min(read_timeout, left))
+            piece = raw.read1(BODY_READ_BYTES, decode_content=True)
+            if not piece:
+                return b"".join(pieces)
+            pieces.append(piece)
+    finally:
+        if sock is not None and sock.fileno() != -1:
+            sock.settimeout(read_timeout)
+
+
+def rbac_tenants(payload: Any, params: Mapping[str, str] | None) -> tuple[str, ...]:
+    """The tenants DIGIT's gateway checks our roles against (digest corrections 3): every
+    `tenantId` value anywhere in the JSON body except RequestInfo, else the `tenantId` query
+    parameter (comma-split). Empty means "the caller's own tenant"."""
+    found: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                if key in ("RequestInfo", "requestInfo"):
+                    continue
+                if key == "tenantId":
+                    items = item if isinstance(item, list) else [item]
+                    found.extend(str(t) for t in items if isinstance(t, str) and t != "null")
+                else:
+                    walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(payload)
+    if not found and params and params.get("tenantId"):
+        found = [t for t in params["tenantId"].split(",") if t]
+    return tuple(dict.fromkeys(found))
+
+
+def check(
+    endpoint: str, answer: Answer, *, write: bool = False, tenants: tuple[str, ...] = ()
+) -> Any:
     """The body of a successful answer, or the error this answer means (digest 2.6, 3).
 
     Raises `TokenRejected` for 401 / InvalidAccessTokenException (the caller re-logs in and
-    retries once), `DigitForbidden` for 403, `DigitUnavailable` for 429/5xx/other statuses,
-    `DigitRejected` for a 400 whose codes are all validation codes, `DigitOutcomeUnknown` for
-    any other 400 (and for a success that is not JSON on a write).
+    retries once), `DigitForbidden` for 403 (naming `tenants`, the tenants the gateway checked
+    our roles against), `DigitUnavailable` for 429/5xx/other statuses, `DigitRejected` for a 400
+    that is a refusal (`errors.is_refusal`), `DigitOutcomeUnknown` for any other 400 (and for a
+    success that is not JSON on a write).
     """
     status, body = answer.status, answer.body
     details = error_details(body)
@@ -277,12 +381,13 @@ def check(endpoint: str, answer: Answer, *, write: bool = False) -> Any:
     if status == 403:
         raise DigitForbidden(
             "DIGIT refused our account this endpoint (RBAC)",
+            tenants=tenants,
             endpoint=endpoint,
             status=status,
             errors=details,
         )
     if status == 400:
-        if all_validation_codes(codes):
+        if is_refusal(details):
             raise DigitRejected(
                 "DIGIT refused the request", endpoint=endpoint, status=status, errors=details
             )

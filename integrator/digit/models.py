@@ -155,6 +155,8 @@ class DigitPaymentDetail:
     consumer_code: str | None = None
     bill_number: str | None = None
     lines: tuple[ReceiptLine, ...] = ()
+    bill_status: str | None = None  # collection's copy of the bill: CANCELLED after a cancel
+    bill_cancelled: bool = False  # its isCancelled (digest 13)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -177,10 +179,56 @@ class DigitPayment:
 
     @property
     def is_live(self) -> bool:
-        """False once DIGIT has cancelled or dishonoured it."""
-        return (self.payment_status or "").upper() not in {"CANCELLED", "DISHONOURED"} and (
+        """Does this payment still pay its bills? False once DIGIT cancelled or dishonoured it
+        (paymentStatus or instrumentStatus CANCELLED / DISHONOURED, digest 13) or rejected its
+        instrument: then BILL_ALREADY_PAID no longer counts it (digest 5.4)."""
+        return (self.payment_status or "").upper() not in DEAD_PAYMENT_STATUSES and (
             self.instrument_status or ""
-        ).upper() not in {"CANCELLED", "DISHONOURED", "REJECTED"}
+        ).upper() not in DEAD_INSTRUMENT_STATUSES
+
+    @property
+    def is_cancelled(self) -> bool:
+        """Cancelled by `_workflow` CANCEL (not dishonoured)."""
+        return (self.payment_status or "").upper() == "CANCELLED"
+
+
+#: paymentStatus / instrumentStatus values of a payment that no longer pays its bills.
+DEAD_PAYMENT_STATUSES = frozenset({"CANCELLED", "DISHONOURED"})
+DEAD_INSTRUMENT_STATUSES = frozenset({"CANCELLED", "DISHONOURED", "REJECTED"})
+
+#: `_workflow` actions a client may send. REMIT is left out on purpose: billing reverses a
+#: remitted payment like a cancellation (digest 13), so the integrator never sends it.
+WORKFLOW_ACTIONS = frozenset({"CANCEL", "DISHONOUR"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkflowItem:
+    """One payment to cancel or dishonour (`PaymentWorkflows[]`, digest 13)."""
+
+    payment_id: str  # the Payment id, not the receipt number
+    reason: str | None = None
+    additional_details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MobileLookup:
+    """Bills found for a mobile number, and the cities that could not be searched in time (the
+    answer is then partial: those cities' consumers may have bills too)."""
+
+    bills: tuple[Bill, ...]
+    failed_tenants: tuple[str, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        return not self.failed_tenants
+
+
+@dataclass(frozen=True, kw_only=True)
+class Role:
+    """A DIGIT role the account holds: code at a tenant (login `UserRequest.roles[]`)."""
+
+    code: str
+    tenant_id: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -192,3 +240,14 @@ class AuthState:
     locked: bool
     locked_reason: str | None = None
     failed_logins: int = 0
+    #: "credentials" (until `integrator digit unlock`) or "account" (DIGIT's lock: temporary)
+    lock_kind: str | None = None
+    #: DIGIT's account lock: when the next login will be tried
+    locked_until: datetime | None = None
+    refresh_expires_at: datetime | None = None
+    roles: tuple[Role, ...] = ()
+
+    @property
+    def tenants(self) -> tuple[str, ...]:
+        """The tenants at which the account holds a role."""
+        return tuple(sorted({r.tenant_id for r in self.roles}))

@@ -166,6 +166,8 @@ def payment(raw: Any, tz: tzinfo) -> DigitPayment:
                 consumer_code=_str(b.get("consumerCode")),
                 bill_number=_str(b.get("billNumber")),
                 lines=lines,
+                bill_status=_str(b.get("status")),
+                bill_cancelled=_bool(b.get("isCancelled")),
             )
         )
     if not p.get("id"):

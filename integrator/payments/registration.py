@@ -57,8 +57,6 @@ DEVICE_TRANSACTION_MODES = frozenset({"CARD", "ONLINE", "ONLINE_NEFT", "ONLINE_R
 #: The key in DIGIT's `Payment.additionalDetails` that names our payment: how we recognise ours.
 PAYMENT_ID_KEY = "integratorPaymentId"
 
-#: DIGIT refusal codes after which the bill may already carry a payment (ours or not): look.
-LOOK_AFTER_CODES = frozenset({"BILL_ALREADY_PAID"})
 
 #: DIGIT's refusal of a superseded bill (digest 5.6 step 5): fetch the current bill, re-target.
 BILL_EXPIRED = "BILL_EXPIRED"
@@ -169,7 +167,7 @@ class Registrar:
             if created_payment is None:  # the lease was lost: another attempt runs now
                 return AttemptOutcome(result=AttemptResult.BUSY, payment=payment)
         except DigitRejected as exc:
-            if LOOK_AFTER_CODES & set(exc.codes):
+            if exc.bill_already_paid:  # BILL_ALREADY_PAID, or the unique constraint: look
                 return self._after_already_paid(
                     payment, exc, fence=fence, actor=actor, started=started
                 )
@@ -338,7 +336,7 @@ class Registrar:
             if created_payment is None:
                 return AttemptOutcome(result=AttemptResult.BUSY, payment=payment)
         except DigitRejected as again:
-            if LOOK_AFTER_CODES & set(again.codes):
+            if again.bill_already_paid:
                 return self._after_already_paid(
                     payment, again, fence=fence, actor=actor, started=started
                 )

@@ -2,19 +2,24 @@
 
 Layout (keys from `integrator.store.keys`):
 
-- `digit_token()`: a hash `{access_token, refresh_token, expires_at, renew_at}` (epoch seconds),
-  expiring with the access token. The token is a secret: nothing here logs it.
+- `digit_token()`: a hash `{access_token, refresh_token, expires_at, renew_at,
+  refresh_expires_at, final, roles}` (epoch seconds; roles as JSON `[[code, tenantId], ...]` from
+  the login's `UserRequest.roles`), expiring with the access token. The token is a secret:
+  nothing here logs it.
 - `digit_token_renewal_lock()`: `SET NX PX` with a random owner id; released by compare-and-delete,
   so a process whose lock expired can never release someone else's.
 - `digit_bad_logins()`: `INCR` counter of refused logins, expiring 30 minutes after the first.
-- `digit_auth_lock()`: a hash `{fingerprint, reason, since}`; set when logins are suspended.
+- `digit_auth_lock()`: a hash `{fingerprint, reason, since, kind, retry_at}`; set when logins are
+  suspended: kind `credentials` (our two bad logins: until an operator unlocks) or `account`
+  (DIGIT said "Account locked": one login may be tried at `retry_at`).
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import redis as redis_lib
 from redis.typing import EncodableT, FieldT
@@ -52,14 +57,26 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+#: A DIGIT role held by the account: (role code, tenantId), as the login's UserRequest lists it.
+RoleGrant = tuple[str, str]
+
+
 @dataclass(frozen=True, kw_only=True)
 class StoredToken:
-    """The shared token. Times are epoch seconds."""
+    """The shared token. Times are epoch seconds.
+
+    `refresh_expires_at` is when the refresh token dies (DIGIT never extends it; None: unknown);
+    `final` says DIGIT handed this same token back to a password login, so nothing can renew it
+    before it expires (digest corrections 6); `roles` are the account's roles from the login.
+    """
 
     access_token: str
     refresh_token: str | None
     expires_at: float
     renew_at: float
+    refresh_expires_at: float | None = None
+    final: bool = False
+    roles: tuple[RoleGrant, ...] = ()
 
     def __repr__(self) -> str:  # never print the secret
         return f"StoredToken(expires_at={self.expires_at}, renew_at={self.renew_at})"
@@ -73,13 +90,22 @@ class StoredToken:
         return now < self.renew_at
 
 
+LockKind = Literal["credentials", "account"]
+
+
 @dataclass(frozen=True, kw_only=True)
 class LoginLock:
-    """Why logins are suspended, and for which credentials (a fingerprint, never the password)."""
+    """Why logins are suspended, and for which credentials (a fingerprint, never the password).
+
+    `credentials`: our own guard after bad logins, lifted by an operator or new settings.
+    `account`: DIGIT locked the account; one login may be tried from `retry_at` on.
+    """
 
     fingerprint: str
     reason: str
     since: float
+    kind: LockKind = "credentials"
+    retry_at: float = 0.0
 
 
 class TokenStore:
@@ -98,13 +124,20 @@ class TokenStore:
             return None
         data = {_text(k): _text(v) for k, v in raw.items()}
         try:
+            refresh_expires = data.get("refresh_expires_at") or ""
             return StoredToken(
                 access_token=data["access_token"],
                 refresh_token=data.get("refresh_token") or None,
                 expires_at=float(data["expires_at"]),
                 renew_at=float(data["renew_at"]),
+                refresh_expires_at=float(refresh_expires) if refresh_expires else None,
+                final=data.get("final") == "1",
+                roles=tuple(
+                    (str(code), str(tenant))
+                    for code, tenant in json.loads(data.get("roles") or "[]")
+                ),
             )
-        except (KeyError, ValueError):
+        except (KeyError, ValueError, TypeError):
             return None  # a half-written or foreign value: treat as no token
 
     def save(self, token: StoredToken, *, now: float) -> None:
@@ -115,6 +148,11 @@ class TokenStore:
             "refresh_token": token.refresh_token or "",
             "expires_at": repr(token.expires_at),
             "renew_at": repr(token.renew_at),
+            "refresh_expires_at": (
+                repr(token.refresh_expires_at) if token.refresh_expires_at is not None else ""
+            ),
+            "final": "1" if token.final else "0",
+            "roles": json.dumps([list(role) for role in token.roles]),
         }
         pipe = self._redis.pipeline(transaction=True)
         pipe.delete(keys.digit_token())
@@ -158,6 +196,8 @@ class TokenStore:
             "fingerprint": lock.fingerprint,
             "reason": lock.reason,
             "since": repr(lock.since),
+            "kind": lock.kind,
+            "retry_at": repr(lock.retry_at),
         }
         self._redis.hset(keys.digit_auth_lock(), mapping=mapping)
 
@@ -170,6 +210,8 @@ class TokenStore:
             fingerprint=data.get("fingerprint", ""),
             reason=data.get("reason", ""),
             since=float(data.get("since") or 0),
+            kind="account" if data.get("kind") == "account" else "credentials",
+            retry_at=float(data.get("retry_at") or 0),
         )
 
     def clear_login_lock(self) -> None:

@@ -128,6 +128,22 @@ def _patch_collection(collection: dict[str, Any]) -> None:
     # Digest 5.1: additionalDetails is free JSON (the yml types PaymentDetail's as integer).
     d["PaymentDetail"]["properties"]["additionalDetails"] = {"type": "object"}
     # Digest 5.3: collection's Bill status enum is ACTIVE CANCELLED PAID EXPIRED - as in the yml.
+    # Digest 13 / 9.6: `/{moduleName}/_workflow` takes `RequestInfo` and `PaymentWorkflows`, an
+    # array of at least one PaymentWorkflow (the yml's single `Payment` is wrong), each with free
+    # JSON additionalDetails (the yml says integer).
+    d["PaymentWorkflowRequest"] = {
+        "type": "object",
+        "properties": {
+            "RequestInfo": {"$ref": f"{COMMON_URL}#/definitions/RequestInfo"},
+            "PaymentWorkflows": {
+                "type": "array",
+                "minItems": 1,
+                "items": {"$ref": "#/definitions/PaymentWorkflow"},
+            },
+        },
+        "required": ["RequestInfo", "PaymentWorkflows"],
+    }
+    d["PaymentWorkflow"]["properties"]["additionalDetails"] = {"type": "object"}
 
 
 @functools.cache

@@ -229,7 +229,7 @@ def test_requests_validate_without_the_sandbox(redis: redis_lib.Redis, redis_url
         json={"ResponseInfo": None, "Payments": []},
     )
     client.fetch_bills(tenant_id="pb.amritsar", business_service="WS", consumer_code="c")
-    client.search_bills(tenant_id="pb", mobile_number="9876543210")
+    client.search_bills(tenant_id="pb.amritsar", mobile_number="9876543210")
     client.search_payments(tenant_id="pb.amritsar", module="PT", bill_ids=["b"])
     with pytest.raises(Exception):
         client.create_payment(_payment("bill-1", Decimal(100), mode="CARD"))

@@ -141,6 +141,7 @@ def cluster(
                 "LOG_LEVEL": "WARNING",
                 "WEB_WORKERS": "1",
                 # short clocks so an outage is over in seconds, not minutes
+                "DIGIT_CONNECT_TIMEOUT": "0.5",
                 "DIGIT_READ_TIMEOUT": "3",
                 "LEASE_TTL_SECONDS": "4",
                 "RETRY_SCHEDULE_SECONDS": "1",

@@ -36,6 +36,7 @@ def job_env(redis_url: str, sandbox: str, database_url: str, db: Database) -> di
         "DIGIT_PASSWORD": "sandbox-password",
         "DIGIT_TENANT_ID": "pb.amritsar",
         "REDIS_URL": redis_url,
+        "DIGIT_CONNECT_TIMEOUT": "0.5",
         "DIGIT_READ_TIMEOUT": "2",
         "LEASE_TTL_SECONDS": "3",
         "RETRY_SCHEDULE_SECONDS": "1,2",

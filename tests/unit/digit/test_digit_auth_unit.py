@@ -16,7 +16,12 @@ import responses as responses_lib
 from integrator import jsonutil
 from integrator.digit.auth import credentials_fingerprint, unlock
 from integrator.digit.client import DigitClient
-from integrator.digit.errors import DigitAuthError, DigitAuthLocked, DigitUnavailable
+from integrator.digit.errors import (
+    DigitAccountLocked,
+    DigitAuthError,
+    DigitAuthLocked,
+    DigitUnavailable,
+)
 from integrator.digit.http import build_session
 from integrator.store import keys
 from integrator.store.tokens import StoredToken, TokenStore
@@ -293,7 +298,7 @@ def test_the_bad_login_budget_is_shared_by_all_processes(rsps, digit_settings, r
     assert 0 < redis.ttl(keys.digit_bad_logins()) <= 1800
 
 
-def test_account_locked_by_digit_suspends_logins_at_once(rsps, client):
+def test_account_locked_by_digit_is_not_our_credentials_lock(rsps, client):
     add_json(
         rsps,
         TOKEN_URL,
@@ -301,11 +306,15 @@ def test_account_locked_by_digit_suspends_logins_at_once(rsps, client):
         status=400,
     )
 
-    with pytest.raises(DigitAuthLocked):
+    with pytest.raises(DigitAccountLocked):
         _fetch(client)
-    with pytest.raises(DigitAuthLocked):
+    with pytest.raises(DigitAccountLocked) as again:  # no second login during the cool-down
         _fetch(client)
     assert _logins(rsps) == 1
+    assert not isinstance(again.value, DigitAuthLocked)
+    state = client.auth_state()
+    assert state.locked and state.lock_kind == "account" and state.failed_logins == 0
+    assert state.locked_until is not None and state.locked_until == again.value.retry_at_utc
 
 
 def test_unlock_lets_logins_happen_again(rsps, client, redis):

@@ -14,6 +14,7 @@ import requests
 from integrator import jsonutil
 from integrator.digit.client import DEFAULT_CONFIG_DIR, DigitClient
 from integrator.digit.errors import (
+    DigitAnswered,
     DigitAuthError,
     DigitForbidden,
     DigitOutcomeUnknown,
@@ -108,7 +109,7 @@ def test_search_bills_uses_the_service_param_and_comma_joined_values(logged_in, 
     add_json(logged_in, SEARCH_URL, bill_response(make_bill(), make_bill(bill_id="bill-2")))
 
     bills = client.search_bills(
-        tenant_id="pb",
+        tenant_id="pb.amritsar",
         bill_ids=["bill-1", "bill-2"],
         consumer_codes=["C1", "C2"],
         business_service="WS",
@@ -117,7 +118,7 @@ def test_search_bills_uses_the_service_param_and_comma_joined_values(logged_in, 
 
     assert [b.id for b in bills] == ["bill-1", "bill-2"]
     assert _query(_business_calls(logged_in)[0]) == {
-        "tenantId": "pb",
+        "tenantId": "pb.amritsar",
         "billId": "bill-1,bill-2",
         "consumerCode": "C1,C2",
         "service": "WS",
@@ -127,7 +128,24 @@ def test_search_bills_uses_the_service_param_and_comma_joined_values(logged_in, 
 
 def test_search_bills_refuses_consumer_codes_without_a_service_before_calling_digit(client, rsps):
     with pytest.raises(ValueError):
-        client.search_bills(tenant_id="pb", consumer_codes=["C1"])
+        client.search_bills(tenant_id="pb.amritsar", consumer_codes=["C1"])
+    assert len(rsps.calls) == 0
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda c: c.search_bills(tenant_id="pb", mobile_number="9876543210"),
+        lambda c: c.fetch_bills(tenant_id="pb", business_service="WS", consumer_code="C1"),
+        lambda c: c.fetch_bills_by_mobile(
+            tenant_id="pb", business_service="WS", mobile_number="9876543210"
+        ),
+    ],
+    ids=["search", "fetch", "fetch-by-mobile"],
+)
+def test_a_state_tenant_is_never_sent_to_billing(client, rsps, call):
+    with pytest.raises(ValueError, match="city tenant"):
+        call(client)
     assert len(rsps.calls) == 0
 
 
@@ -242,6 +260,8 @@ def test_search_payments_requires_and_uses_the_module_path(logged_in, client):
         "consumerCodes": "C1",
         "transactionNumber": "T1",
         "mobileNumber": "9876543210",
+        "limit": "100",
+        "offset": "0",
     }
     with pytest.raises(ValueError):
         client.search_payments(tenant_id="pb.amritsar", module="")
@@ -431,7 +451,7 @@ def test_known_validation_codes_are_a_refusal_with_the_codes(logged_in, client, 
     assert err.value.errors[0].message == f"message of {codes[0]}"
 
 
-def test_403_is_forbidden_an_auth_error_not_a_refusal(logged_in, client):
+def test_403_is_forbidden_an_answer_not_an_auth_error_nor_a_refusal(logged_in, client):
     add_json(
         logged_in,
         CREATE_URL,
@@ -445,64 +465,11 @@ def test_403_is_forbidden_an_auth_error_not_a_refusal(logged_in, client):
     )
     with pytest.raises(DigitForbidden) as err:
         _create(client)
-    assert isinstance(err.value, DigitAuthError) and not isinstance(err.value, DigitRejected)
+    assert isinstance(err.value, DigitAnswered)
+    assert not isinstance(err.value, DigitAuthError | DigitRejected)
+    assert err.value.tenants == ("pb.amritsar",)  # the payment's tenant, checked by RBAC
+    assert err.value.endpoint == "collection-services/payments/_create"
     assert len(_business_calls(logged_in)) == 1  # not retried
-
-
-# --- bills for a mobile number ---
-
-
-def test_bills_for_mobile_searches_then_fetches_each_consumer_in_its_own_city(logged_in, client):
-    add_json(
-        logged_in,
-        SEARCH_URL,
-        bill_response(
-            make_bill(bill_id="s1", tenant="pb.amritsar", service="WS", consumer="WS-1"),
-            make_bill(bill_id="s2", tenant="pb.jalandhar", service="SW", consumer="SW-9"),
-            make_bill(bill_id="s3", tenant="pb.amritsar", service="FIRENOC", consumer="F-1"),
-        ),
-    )
-
-    def fetch(request):  # type: ignore[no-untyped-def]
-        q = _query_of(request.url)
-        bill = make_bill(
-            bill_id=f"cur-{q['consumerCode']}",
-            tenant=q["tenantId"],
-            service=q["businessService"],
-            consumer=q["consumerCode"],
-        )
-        return 201, {"Content-Type": "application/json"}, jsonutil.dumps(bill_response(bill))
-
-    logged_in.add_callback("POST", FETCH_URL, callback=fetch)
-
-    bills = client.bills_for_mobile(tenant_id="pb", mobile_number="9876543210", max_in_flight=2)
-
-    assert sorted((b.id, b.tenant_id) for b in bills) == [
-        ("cur-SW-9", "pb.jalandhar"),
-        ("cur-WS-1", "pb.amritsar"),
-    ]
-    search = _business_calls(logged_in)[0]
-    assert _query(search) == {"tenantId": "pb", "mobileNumber": "9876543210"}
-    fetched = {
-        (_query(c)["tenantId"], _query(c)["consumerCode"]) for c in _business_calls(logged_in)[1:]
-    }
-    assert fetched == {("pb.amritsar", "WS-1"), ("pb.jalandhar", "SW-9")}  # no FIRENOC
-
-
-def test_bills_for_mobile_with_a_service_filters_the_search(logged_in, client):
-    add_json(logged_in, SEARCH_URL, bill_response())
-    assert (
-        client.bills_for_mobile(tenant_id="pb", mobile_number="9876543210", business_service="WS")
-        == []
-    )
-    assert _query(_business_calls(logged_in)[0])["service"] == "WS"
-
-
-def test_a_failed_fetch_fails_bills_for_mobile(logged_in, client):
-    add_json(logged_in, SEARCH_URL, bill_response(make_bill(consumer="WS-1")))
-    logged_in.add("POST", FETCH_URL, status=503, body="")
-    with pytest.raises(DigitUnavailable):
-        client.bills_for_mobile(tenant_id="pb", mobile_number="9876543210")
 
 
 def _query_of(url: str) -> dict[str, str]:
