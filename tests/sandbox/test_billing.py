@@ -87,9 +87,7 @@ def test_an_employee_with_a_state_level_tenant_is_refused(sandbox: str, path: st
     """Even one holding roles at the state (so the gateway lets it through): the master rule."""
     supervisor = Digit(sandbox)
     assert supervisor.login("STATE_SUPERVISOR", "state-password").status_code == 200
-    response = supervisor.post(
-        path, tenantId="pb", businessService="WS", mobileNumber="9876543210"
-    )
+    response = supervisor.post(path, tenantId="pb", businessService="WS", mobileNumber="9876543210")
     assert response.status_code == 400
     assert body_of(response)["Errors"] == [
         {
@@ -232,7 +230,5 @@ def test_fetch_by_mobile_without_active_bills_generates_one_per_consumer(digit: 
 
 
 def test_fetch_by_mobile_is_scoped_to_the_city(digit: Digit) -> None:
-    response = digit.post(
-        FETCH, tenantId="pb.jalandhar", businessService="WS", mobileNumber=POOJA
-    )
+    response = digit.post(FETCH, tenantId="pb.jalandhar", businessService="WS", mobileNumber=POOJA)
     assert body_of(response)["Bill"] == []
