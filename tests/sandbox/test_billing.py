@@ -232,3 +232,42 @@ def test_fetch_by_mobile_without_active_bills_generates_one_per_consumer(digit: 
 def test_fetch_by_mobile_is_scoped_to_the_city(digit: Digit) -> None:
     response = digit.post(FETCH, tenantId="pb.jalandhar", businessService="WS", mobileNumber=POOJA)
     assert body_of(response)["Bill"] == []
+
+
+STATE_RULE = [
+    ("employee, state tenant", "EMPLOYEE", ("EMPLOYEE",), "pb", True),
+    ("employee, city tenant", "EMPLOYEE", ("EMPLOYEE",), "pb.amritsar", False),
+    ("employee on the exclusion list", "EMPLOYEE", ("EMPLOYEE", "BPAREG_APPROVER"), "pb", False),
+    ("citizen, state tenant", "CITIZEN", ("CITIZEN",), "pb", False),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "user_type", "roles", "tenant", "refused"),
+    STATE_RULE,
+    ids=[r[0] for r in STATE_RULE],
+)
+def test_state_level_tenant_rule(
+    case: str, user_type: str, roles: tuple[str, ...], tenant: str, refused: bool
+) -> None:
+    from integrator.sandbox.billing import validate_tenant_for_user_type
+    from integrator.sandbox.errors import SandboxError
+    from integrator.sandbox.world import Role, User
+
+    user = User(
+        id=1,
+        uuid="u",
+        user_name="u",
+        password="p",
+        name="U",
+        mobile_number="9999999999",
+        type=user_type,
+        tenant_id="pb.amritsar",
+        roles=tuple(Role(code, "pb.amritsar") for code in roles),
+    )
+    try:
+        validate_tenant_for_user_type(user, tenant)
+    except SandboxError as error:
+        assert refused and error.body["Errors"][0]["code"] == "EG_BS_INVALID_TENANTID"
+    else:
+        assert not refused
