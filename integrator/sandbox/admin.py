@@ -1,6 +1,27 @@
-"""`/_sandbox/*`: the JSON admin API that resets the world, injects faults and moves the clock.
+r"""`/_sandbox/*`: the JSON admin API that resets the world, injects faults and moves the clock.
 
 No auth; never part of DIGIT. Each view is a thin call into `World` or the DIGIT modules.
+
+Paths (all under `/_sandbox`):
+- `GET /health`; `POST /reset`: seed data back, faults off, clock real, counters zero.
+- `GET|POST /faults`: `latency_ms`, `error_rate`, `down`, `timeout_after_commit`,
+  `hang_seconds`, `unknown_400_after_commit`, and the late commit of Corrections 10:
+  `hold_creates` (how many coming creates to hold), `hold_seconds` (30), `hold_phase`
+  (`before_insert` | `after_insert`) and `gateway_timeout_seconds` (10).
+- `GET|POST /clock`: `{"now": ISO or epoch ms}` or `{"advance_seconds": n}`.
+- `GET /counters`: calls per DIGIT endpoint, plus `create_held`, `late_commit`,
+  `late_commit_dropped`, `account_locked`, `rbac_denied`, `workflow_<action>`,
+  `backupdate_duplicate` once they happen.
+- `POST /backupdate-lag`: `{"seconds": n}`.
+- `GET|POST /lockout`: `{"cool_down_minutes": n}` and/or `{"unlock": "<userName>"}`;
+  answers `{"cool_down_minutes": n, "locked": [{userName, tenantId, lockedAt}]}`.
+- `GET|POST /mdms`: `{"semantics": "v1" | "v2"}`.
+- `GET /backupdate-audit`: billing's consumption log `{"audit": [...]}`, repeats carry
+  `"error": "EGBS_PAYMENT_BACKUPDATE_ERROR"`.
+- `POST /redeliver`: `{"paymentId": id, "topic": "create" | "cancel"}` publishes a stored
+  payment again (a Kafka redelivery).
+- `POST /revoke-tokens`, `POST /counter-payment`, `POST /new-demand`, `GET /payments`,
+  `GET /consumers`, `GET /requests`, `GET /tokens`.
 """
 
 from __future__ import annotations
@@ -20,9 +41,10 @@ from integrator.sandbox.billing import expire_active_bills, fetch_for
 from integrator.sandbox.collection import create_payment
 from integrator.sandbox.errors import SandboxError
 from integrator.sandbox.http import json_body, json_response
-from integrator.sandbox.world import KOLKATA, Consumer, World
+from integrator.sandbox.world import KOLKATA, MDMS_SEMANTICS, Consumer, World
 
-COUNTER_CLERK = ("COUNTER_CLERK", "EMPLOYEE")
+COUNTER_CLERK = ("COUNTER_CLERK", "EMPLOYEE", "pb.amritsar")
+HOLD_PHASES = ("before_insert", "after_insert")
 
 
 def _bad(message: str, status: int = 400) -> SandboxError:
@@ -59,10 +81,25 @@ def _matching(world: World, body: dict[str, Any]) -> list[Consumer]:
 def set_faults(world: World, body: dict[str, Any]) -> dict[str, Any]:
     with world.lock:
         faults = world.faults
-        for key in ("latency_ms", "timeout_after_commit", "unknown_400_after_commit"):
+        for key in (
+            "latency_ms",
+            "timeout_after_commit",
+            "unknown_400_after_commit",
+            "hold_creates",
+        ):
             value = _number(body, key)
             if value is not None:
                 setattr(faults, key, max(int(value), 0))
+        for key in ("hold_seconds", "gateway_timeout_seconds"):
+            value = _number(body, key)
+            if value is not None:
+                if value < 0:
+                    raise _bad(f"{key} must be >= 0")
+                setattr(faults, key, float(value))
+        if "hold_phase" in body:
+            if body["hold_phase"] not in HOLD_PHASES:
+                raise _bad(f"hold_phase must be one of {', '.join(HOLD_PHASES)}")
+            faults.hold_phase = str(body["hold_phase"])
         rate = _number(body, "error_rate")
         if rate is not None:
             if not 0 <= rate <= 1:
@@ -147,6 +184,55 @@ def new_demand(world: World, body: dict[str, Any]) -> list[dict[str, Any]]:
                 }
             )
     return created
+
+
+def lockout(world: World, body: dict[str, Any]) -> dict[str, Any]:
+    """Set the unlock cool-down and/or unlock one user now; the lockout state."""
+    with world.lock:
+        minutes = _number(body, "cool_down_minutes")
+        if minutes is not None:
+            if minutes < 0:
+                raise _bad("cool_down_minutes must be >= 0")
+            world.unlock_cool_down_minutes = float(minutes)
+        name = body.get("unlock")
+        if name is not None:
+            users = [u for u in world.users.values() if u.user_name == name]
+            if not users:
+                raise _bad(f"no user {name}", 404)
+            for user in users:
+                user.account_locked = False
+                user.locked_at_ms = None
+                user.failed_logins.clear()
+        return {
+            "cool_down_minutes": world.unlock_cool_down_minutes,
+            "locked": [
+                {"userName": u.user_name, "tenantId": u.tenant_id, "lockedAt": u.locked_at_ms}
+                for u in world.users.values()
+                if u.account_locked
+            ],
+        }
+
+
+def set_mdms(world: World, body: dict[str, Any]) -> dict[str, Any]:
+    with world.lock:
+        if "semantics" in body:
+            if body["semantics"] not in MDMS_SEMANTICS:
+                raise _bad("semantics must be v1 or v2")
+            world.mdms_semantics = str(body["semantics"])
+        return {"semantics": world.mdms_semantics}
+
+
+def redeliver(world: World, body: dict[str, Any]) -> dict[str, Any]:
+    """Publish a stored payment on a topic again, as a Kafka redelivery would."""
+    topic = body.get("topic", "create")
+    if topic not in ("create", "cancel"):
+        raise _bad("topic must be create or cancel")
+    with world.lock:
+        for payment in world.payments:
+            if payment["id"] == body.get("paymentId"):
+                world.queue_back_update(payment, topic=str(topic))
+                return {"paymentId": payment["id"], "topic": topic}
+    raise _bad("no payment with that paymentId", 404)
 
 
 def set_clock(world: World, body: dict[str, Any]) -> dict[str, Any]:
@@ -287,6 +373,32 @@ def create_blueprint(world: World) -> Blueprint:
     @bp.post("/new-demand")
     def demand() -> Any:
         return json_response({"demands": new_demand(world, json_body())})
+
+    @bp.get("/lockout")
+    def lockout_state() -> Any:
+        return json_response(lockout(world, {}))
+
+    @bp.post("/lockout")
+    def lockout_set() -> Any:
+        return json_response(lockout(world, json_body()))
+
+    @bp.get("/mdms")
+    def mdms_state() -> Any:
+        return json_response(set_mdms(world, {}))
+
+    @bp.post("/mdms")
+    def mdms_set() -> Any:
+        return json_response(set_mdms(world, json_body()))
+
+    @bp.get("/backupdate-audit")
+    def backupdate_audit() -> Any:
+        with world.lock:
+            world.settle()
+            return json_response({"audit": copy.deepcopy(world.backupdate_audit)})
+
+    @bp.post("/redeliver")
+    def redeliver_payment() -> Any:
+        return json_response(redeliver(world, json_body()))
 
     @bp.get("/clock")
     def clock() -> Any:

@@ -1,7 +1,18 @@
-"""egov-user's OAuth token endpoint (digest 2.1-2.4) and the token check the gateway does (2.5).
+"""egov-user's OAuth token endpoint (digest 2.1-2.4, Corrections 4-6) and the gateway's token check.
 
-Tokens are opaque uuids with an expiry on the sandbox clock. The token-store key is
-(username, client, scope, tenantId), so a repeat login returns the same token while it is valid.
+Login (`CustomAuthenticationProvider`): the user is found by username + type + tenant, where only
+a CITIZEN's tenant is mapped to the state; an EMPLOYEE must send the tenant of its own record, any
+other tenant is an uncounted "Invalid login credentials". Five wrong passwords within 30 minutes
+lock the account and delete the user's access tokens (refresh tokens survive); while locked every
+password login and every refresh answers "Account locked", and the first password login made the
+cool-down (60 min, settable) after the lock unlocks lazily and resets the counter.
+
+Tokens (Spring's `DefaultTokenServices` over a Redis store): one access token per
+(username, client, scope, tenantId); a password login while it is valid returns it with the
+remaining `expires_in`; once it expired a login issues a new access AND a new refresh token.
+Access tokens live 7 days (`--token-ttl` overrides), refresh tokens 14 days from creation, never
+extended. A refresh returns a new access token with the SAME refresh token and revokes the access
+token that refresh token issued last. Everything runs on the sandbox clock.
 """
 
 from __future__ import annotations
@@ -13,24 +24,24 @@ from flask import Blueprint, request
 
 from integrator.sandbox.errors import SandboxError, invalid_access_token, missing_token
 from integrator.sandbox.http import json_response, pick, request_info
-from integrator.sandbox.world import AccessToken, User, World
+from integrator.sandbox.world import AccessToken, RefreshToken, User, World
 
 CLIENT_ID = "egov-user-client"
 CLIENT_SECRET = ""
 USER_TYPES = {"CITIZEN", "EMPLOYEE", "SYSTEM", "BUSINESS"}
-MAX_FAILED_LOGINS = 5
-FAILED_LOGIN_WINDOW_MS = 30 * 60 * 1000
-UNLOCK_COOL_DOWN_MS = 60 * 60 * 1000
+MAX_FAILED_LOGINS = 5  # max.invalid.login.attempts
+FAILED_LOGIN_WINDOW_MS = 30 * 60 * 1000  # max.invalid.login.attempts.period.minutes
+ACCOUNT_LOCKED = "Account locked"
+INVALID_CREDENTIALS = "Invalid login credentials"
 
 
 def _login_error(message: str) -> SandboxError:
     return SandboxError.oauth("invalid_request", message)
 
 
-def _tenant_allowed(user: User, tenant_id: str) -> bool:
-    """A user may log in with its own tenant, its state, or a city of its state."""
-    state = user.tenant_id.split(".")[0]
-    return tenant_id == user.tenant_id or tenant_id == state or tenant_id.startswith(state + ".")
+def _record_tenant(tenant_id: str, user_type: str) -> str:
+    """The tenant the user record is looked up at: only a CITIZEN is mapped to the state."""
+    return tenant_id.split(".")[0] if user_type == "CITIZEN" else tenant_id
 
 
 def _token_body(world: World, token: AccessToken) -> dict[str, Any]:
@@ -58,10 +69,7 @@ def _token_body(world: World, token: AccessToken) -> dict[str, Any]:
             "emailId": None,
             "locale": None,
             "type": user.type,
-            "roles": [
-                {"name": role.title(), "code": role, "tenantId": user.tenant_id}
-                for role in user.roles
-            ],
+            "roles": [role.as_json() for role in user.roles],
             "active": True,
             "tenantId": user.tenant_id,
             "permanentCity": None,
@@ -69,32 +77,79 @@ def _token_body(world: World, token: AccessToken) -> dict[str, Any]:
     }
 
 
+def _store_access(world: World, refresh: RefreshToken) -> AccessToken:
+    """A new access token for the refresh token's key (the key then points at it)."""
+    token = AccessToken(
+        value=str(uuid.uuid4()),
+        refresh_token=refresh.value,
+        user=refresh.user,
+        key=refresh.key,
+        scope=refresh.scope,
+        tenant_id=refresh.tenant_id,
+        expires_at_ms=world.now_ms() + world.config.token_ttl_seconds * 1000,
+        refresh_expires_at_ms=refresh.expires_at_ms,
+    )
+    refresh.access_token = token.value
+    world.tokens[token.value] = token
+    world.token_by_key[token.key] = token.value
+    return token
+
+
 def _issue(world: World, user: User, tenant_id: str, scope: str) -> AccessToken:
+    """The valid token of this key, or a new access token with a new refresh token."""
     now = world.now_ms()
     key = (user.user_name, CLIENT_ID, scope, tenant_id)
     existing = world.tokens.get(world.token_by_key.get(key, ""))
     if existing is not None and existing.expires_at_ms > now:
         return existing
-    refresh = existing.refresh_token if existing and existing.refresh_expires_at_ms > now else None
-    ttl_ms = world.config.token_ttl_seconds * 1000
-    token = AccessToken(
+    if existing is not None:  # its Redis keys are gone; the old refresh token lives on
+        world.tokens.pop(existing.value, None)
+    refresh = RefreshToken(
         value=str(uuid.uuid4()),
-        refresh_token=refresh or str(uuid.uuid4()),
         user=user,
         key=key,
         scope=scope,
         tenant_id=tenant_id,
-        expires_at_ms=now + ttl_ms,
-        refresh_expires_at_ms=existing.refresh_expires_at_ms
-        if refresh and existing
-        else now + 2 * ttl_ms,
+        expires_at_ms=now + world.config.refresh_token_ttl_seconds * 1000,
+        access_token="",
     )
-    if existing is not None:
-        world.tokens.pop(existing.value, None)
-    world.tokens[token.value] = token
-    world.token_by_key[key] = token.value
-    world.refresh_tokens[token.refresh_token] = token
-    return token
+    world.refresh_tokens[refresh.value] = refresh
+    return _store_access(world, refresh)
+
+
+def _revoke_access_tokens(world: World, user: User) -> None:
+    """`removeTokensByUser`: the user's access tokens go, its refresh tokens stay."""
+    for value in [v for v, token in world.tokens.items() if token.user is user]:
+        token = world.tokens.pop(value)
+        if world.token_by_key.get(token.key) == value:
+            del world.token_by_key[token.key]
+
+
+def _unlock_if_cooled_down(world: World, user: User) -> None:
+    """`isAccountUnlockAble`: the first password login after the cool-down unlocks."""
+    if not user.account_locked:
+        return
+    cool_down_ms = int(world.unlock_cool_down_minutes * 60 * 1000)
+    if user.locked_at_ms is not None and world.now_ms() - user.locked_at_ms >= cool_down_ms:
+        user.account_locked = False
+        user.locked_at_ms = None
+        user.failed_logins.clear()
+        return
+    raise _login_error(ACCOUNT_LOCKED)
+
+
+def _failed_login(world: World, user: User) -> SandboxError:
+    """`handleFailedLogin`: the 5th wrong password within 30 minutes locks the account."""
+    now = world.now_ms()
+    recent = [t for t in user.failed_logins if t > now - FAILED_LOGIN_WINDOW_MS]
+    user.failed_logins = [*recent, now]
+    if len(recent) + 1 >= MAX_FAILED_LOGINS:
+        user.account_locked = True
+        user.locked_at_ms = now
+        _revoke_access_tokens(world, user)
+        world.counters["account_locked"] += 1
+        return _login_error(ACCOUNT_LOCKED)
+    return _login_error(INVALID_CREDENTIALS)
 
 
 def password_login(world: World, form: dict[str, str]) -> AccessToken:
@@ -108,49 +163,30 @@ def password_login(world: World, form: dict[str, str]) -> AccessToken:
     if user_type not in USER_TYPES:
         raise _login_error("User Type is mandatory and has to be a valid type")
     with world.lock:
-        now = world.now_ms()
-        user = world.find_user(username, user_type)
-        if user is None or not _tenant_allowed(user, tenant_id):
-            raise _login_error("Invalid login credentials")
-        if user.locked_until_ms is not None:
-            if user.locked_until_ms > now:
-                raise _login_error("Account locked")
-            user.locked_until_ms = None
-            user.failed_logins.clear()
+        user = world.find_user(username, user_type, _record_tenant(tenant_id, user_type))
+        if user is None:  # unknown here, e.g. an EMPLOYEE at another tenant: not counted
+            raise _login_error(INVALID_CREDENTIALS)
+        _unlock_if_cooled_down(world, user)
         if password != user.password:
-            user.failed_logins = [
-                t for t in user.failed_logins if t > now - FAILED_LOGIN_WINDOW_MS
-            ] + [now]
-            if len(user.failed_logins) >= MAX_FAILED_LOGINS:
-                user.locked_until_ms = now + UNLOCK_COOL_DOWN_MS
-            raise _login_error("Invalid login credentials")
-        user.failed_logins.clear()
+            raise _failed_login(world, user)
         return _issue(world, user, tenant_id, scope)
 
 
 def refresh_login(world: World, refresh_token: str) -> AccessToken:
     with world.lock:
-        old = world.refresh_tokens.get(refresh_token)
-        if old is None or old.refresh_expires_at_ms <= world.now_ms():
+        refresh = world.refresh_tokens.get(refresh_token)
+        if refresh is not None and refresh.expires_at_ms <= world.now_ms():
+            # Redis expires the key with the token, so an expired one is simply unknown.
+            del world.refresh_tokens[refresh_token]
+            refresh = None
+        if refresh is None:
             raise SandboxError.oauth("invalid_grant", f"Invalid refresh token: {refresh_token}")
-        # Spring's DefaultTokenServices drops the old access token and keeps the refresh token.
-        world.tokens.pop(old.value, None)
-        world.token_by_key.pop(old.key, None)
-        ttl_ms = world.config.token_ttl_seconds * 1000
-        token = AccessToken(
-            value=str(uuid.uuid4()),
-            refresh_token=old.refresh_token,
-            user=old.user,
-            key=old.key,
-            scope=old.scope,
-            tenant_id=old.tenant_id,
-            expires_at_ms=world.now_ms() + ttl_ms,
-            refresh_expires_at_ms=old.refresh_expires_at_ms,
-        )
-        world.tokens[token.value] = token
-        world.token_by_key[token.key] = token.value
-        world.refresh_tokens[token.refresh_token] = token
-        return token
+        if refresh.user.account_locked:  # CustomPreAuthenticatedProvider: no lazy unlock
+            raise _login_error(ACCOUNT_LOCKED)
+        old = world.tokens.pop(refresh.access_token, None)
+        if old is not None and world.token_by_key.get(old.key) == old.value:
+            del world.token_by_key[old.key]
+        return _store_access(world, refresh)
 
 
 def _client_ok() -> bool:

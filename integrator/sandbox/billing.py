@@ -1,6 +1,15 @@
 """billing-service v2: bill generation from demands, `_fetchbill` and `_search` (digest 4).
 
 Bills are stored JSON-ready (BillV2 shape, section 4.3) in creation order, so "latest" is "last".
+
+- Both endpoints sit behind the gateway's role check (`rbac`) and refuse an EMPLOYEE with a
+  state-level tenantId (no dot): 400 `EG_BS_INVALID_TENANTID`, the OSS master rule (Corrections 1).
+- `_search?mobileNumber=` only matches the stored payer mobile of existing bills, latest bill per
+  consumerCode, and never generates.
+- `_fetchbill?mobileNumber=` (Corrections 2): (a) ACTIVE bills of that service with that payer
+  mobile; (b) if none, generate one bill per consumerCode from the unpaid ACTIVE demands whose
+  payer is a state-level citizen with that mobile; (c) if some, only those bills are returned
+  (regenerated if expired): the lookup meant to add unbilled consumer codes matches nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +23,6 @@ from typing import Any
 from flask import Blueprint
 
 from integrator.sandbox import mdms
-from integrator.sandbox.auth import user_for_body
 from integrator.sandbox.errors import SandboxError
 from integrator.sandbox.http import (
     billing_response_info,
@@ -23,7 +31,11 @@ from integrator.sandbox.http import (
     query,
     query_list,
 )
-from integrator.sandbox.world import KOLKATA, Consumer, Demand, World
+from integrator.sandbox.rbac import authorized_user
+from integrator.sandbox.world import KOLKATA, Consumer, Demand, User, World, citizen_uuid
+
+# statelevel.rolecode.excluded.list (OSS billing application.properties l.164)
+STATE_LEVEL_EXCLUDED_ROLES = frozenset({"BPAREG_DOC_VERIFIER", "BPAREG_APPROVER"})
 
 
 def expiry_for(world: World, demand: Demand) -> int:
@@ -41,7 +53,19 @@ def _audit(world: World, by: str = "sandbox") -> dict[str, Any]:
 
 
 def payer_uuid(mobile: str) -> str:
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"sandbox-citizen:{mobile}"))
+    return citizen_uuid(mobile)
+
+
+def validate_tenant_for_user_type(user: User, tenant_id: str) -> None:
+    """`Util.validateTenantIdForUserType`, OSS master: no state-level tenant for employees."""
+    if (
+        user.type == "EMPLOYEE"
+        and "." not in tenant_id
+        and not user.role_codes & STATE_LEVEL_EXCLUDED_ROLES
+    ):
+        raise SandboxError.custom(
+            "EG_BS_INVALID_TENANTID", "Employees cannot search based on state level tenantid"
+        )
 
 
 def generate_bill(world: World, consumer: Consumer) -> dict[str, Any] | None:
@@ -100,7 +124,7 @@ def generate_bill(world: World, consumer: Consumer) -> dict[str, Any] | None:
     seq = world.next_seq(f"billnumber:{tenant}", start=100)
     bill = {
         "id": bill_id,
-        "userId": payer_uuid(consumer.mobile_number),
+        "userId": consumer.payer_uuid,
         "mobileNumber": consumer.mobile_number,
         "payerName": consumer.payer_name,
         "payerAddress": consumer.payer_address,
@@ -158,24 +182,70 @@ def fetch_for(world: World, consumer: Consumer) -> tuple[dict[str, Any] | None, 
 def fetch_bills(
     world: World, tenant_id: str, service: str, codes: list[str], mobile: str | None
 ) -> tuple[list[dict[str, Any]], bool]:
+    """`BillServicev2.fetchBill`: the bills and whether one was generated in this call."""
     with world.lock:
         world.settle()
+        if mobile is not None:
+            return _fetch_by_mobile(world, tenant_id, service, codes, mobile)
         consumers = [
             c
             for c in world.consumers
-            if c.tenant_id == tenant_id
+            if _tenant_matches(tenant_id, c.tenant_id)
             and c.business_service == service
             and (not codes or c.consumer_code in codes)
-            and (mobile is None or c.mobile_number == mobile)
         ]
-        bills: list[dict[str, Any]] = []
-        generated = False
-        for consumer in consumers:
-            bill, fresh = fetch_for(world, consumer)
+        return _fetch_for_all(world, consumers)
+
+
+def _fetch_for_all(world: World, consumers: list[Consumer]) -> tuple[list[dict[str, Any]], bool]:
+    bills: list[dict[str, Any]] = []
+    generated = False
+    for consumer in consumers:
+        bill, fresh = fetch_for(world, consumer)
+        if bill is not None:
+            bills.append(bill)
+            generated = generated or fresh
+    return copy.deepcopy(bills), generated
+
+
+def _fetch_by_mobile(
+    world: World, tenant_id: str, service: str, codes: list[str], mobile: str
+) -> tuple[list[dict[str, Any]], bool]:
+    """Steps (a)-(c) of Corrections 2."""
+    active = [
+        b
+        for b in world.bills
+        if b["status"] == "ACTIVE"
+        and b["businessService"] == service
+        and b["mobileNumber"] == mobile
+        and _tenant_matches(tenant_id, b["tenantId"])
+        and (not codes or b["consumerCode"] in codes)
+    ]
+    if active:  # (c): only the consumers already billed; unbilled ones are never added
+        keys = dict.fromkeys(
+            (b["tenantId"], b["businessService"], b["consumerCode"]) for b in active
+        )
+        billed = [c for c in world.consumers if c.key in keys]
+        return _fetch_for_all(world, billed)
+    # (b): egov-user `_search` at the state tenant (citizens only), then the demands they pay
+    state = tenant_id.split(".")[0]
+    payers = {
+        c.uuid
+        for c in world.citizens.values()
+        if c.mobile_number == mobile and c.tenant_id == state
+    }
+    bills: list[dict[str, Any]] = []
+    for consumer in world.consumers:
+        if (
+            consumer.payer_uuid in payers
+            and consumer.business_service == service
+            and _tenant_matches(tenant_id, consumer.tenant_id)
+            and (not codes or consumer.consumer_code in codes)
+        ):
+            bill = generate_bill(world, consumer)
             if bill is not None:
                 bills.append(bill)
-                generated = generated or fresh
-        return copy.deepcopy(bills), generated
+    return copy.deepcopy(bills), bool(bills)
 
 
 def _tenant_matches(criteria_tenant: str, tenant_id: str) -> bool:
@@ -219,7 +289,7 @@ def create_blueprint(world: World) -> Blueprint:
     @bp.post("/billing-service/bill/v2/_fetchbill")
     def fetchbill() -> Any:
         body = json_body()
-        user = user_for_body(world, body)
+        user = authorized_user(world, body)
         tenant_id = query("tenantId")
         service = query("businessService")
         codes = query_list("consumerCode")
@@ -243,15 +313,12 @@ def create_blueprint(world: World) -> Blueprint:
                 for f, m in bean_errors
             )
         assert tenant_id is not None and service is not None
+        validate_tenant_for_user_type(user, tenant_id)
         if not codes and mobile is None and query("demandId") is None and query("email") is None:
             raise SandboxError.custom(
                 "BILL_GEN_MANDATORY_FIELDS_MISSING",
                 "Valid search criteria fields missing, please give some valid criteria like "
                 "mobileNumber/email OR 'businessService & consumerCode' OR demandId",
-            )
-        if user is not None and user.type == "EMPLOYEE" and "." not in tenant_id:
-            raise SandboxError.custom(
-                "EG_BS_INVALID_TENANTID", "Employees cannot search based on state level tenantid"
             )
         bills, generated = fetch_bills(world, tenant_id, service, codes, mobile)
         info = None if generated else billing_response_info(body, "201 CREATED")
@@ -260,7 +327,7 @@ def create_blueprint(world: World) -> Blueprint:
     @bp.post("/billing-service/bill/v2/_search")
     def search() -> Any:
         body = json_body()
-        user_for_body(world, body)
+        user = authorized_user(world, body)
         tenant_id = query("tenantId")
         if tenant_id is None:
             raise SandboxError.errors(
@@ -273,6 +340,7 @@ def create_blueprint(world: World) -> Blueprint:
                     }
                 ]
             )
+        validate_tenant_for_user_type(user, tenant_id)
         criteria: dict[str, Any] = {
             "tenantId": tenant_id,
             "billId": query_list("billId"),

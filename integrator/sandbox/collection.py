@@ -1,14 +1,26 @@
 """collection-services: `payments/_create` and `payments/{module}/_search` (digest 5).
 
-`create_payment` follows `PaymentService.createPayment`: bean validation, pre-validation
-(bill lookup), the `PaymentValidator` error map, enrichment (receipt numbers, CASH transaction
-number, statuses, apportioning), then the commit and the queued billing back-update.
+`create_or_hold` follows `PaymentService.createPayment`: bean validation, pre-validation (bill
+lookup, MDMS BusinessService read with the payment's city tenant), the `PaymentValidator` error
+map, enrichment (receipt numbers, CASH transaction number, statuses, apportioning), then the
+insert, which `UNIQUE(billId)` guards: a bill id that already has a payment row (even a cancelled
+one: cancelled bill ids are dead forever) fails with 400 `PAYMENT_CREATION_FAILED` naming
+`uk_egcl_paymentdetail` (Corrections 10, section 5.6). The commit queues the billing back-update.
+
+The hold-creates fault: a validated create waits `hold_seconds` (a timer thread), then commits
+unless its bill id got a payment row meanwhile (then it is dropped as PAYMENT_CREATION_FAILED).
+With `hold_phase: after_insert` the held row already holds the bill id: a concurrent create for it
+passes validation, waits for the held one, and fails PAYMENT_CREATION_FAILED if that committed.
+
+Search (5.5, Corrections 11): newest transactionDate first, `limit` 30 by default and at most 100,
+`offset`; `search.ignore.status` (empty by default, so CANCELLED payments are returned).
 """
 
 from __future__ import annotations
 
 import copy
 import re
+import threading
 import uuid
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -17,7 +29,7 @@ from typing import Any
 from integrator.sandbox import mdms
 from integrator.sandbox.errors import SandboxError, error_entry
 from integrator.sandbox.http import pick
-from integrator.sandbox.world import User, World
+from integrator.sandbox.world import HeldCreate, User, World
 
 PAYMENT_MODES = (
     "CASH",
@@ -34,6 +46,7 @@ PAYMENT_MODES = (
 ONLINE_MODES = {"ONLINE", "CARD", "ONLINE_NEFT", "ONLINE_RTGS"}
 INSTRUMENT_MODES = {"CHEQUE", "DD", "OFFLINE_NEFT", "OFFLINE_RTGS", "POSTAL_ORDER"}
 LIVE_INSTRUMENT_STATUSES = {"APPROVED", "APPROVAL_PENDING", "REMITTED"}
+PAYMENT_STATUSES = ("NEW", "DEPOSITED", "CANCELLED", "DISHONOURED", "RECONCILED")
 NINETY_DAYS_MS = 90 * 24 * 3600 * 1000
 
 # DIGIT's paidBy/payerName pattern is ^[a-zA-Z]+(([_\-'`\. ][a-zA-Z ])?[a-zA-Z]*)*$ ; this one
@@ -189,7 +202,7 @@ def _validate(
     for detail in payment["paymentDetails"]:
         bill = bills[str(pick(detail, "billId"))]
         bill_id = bill["id"]
-        rule = mdms.business_service(bill["businessService"]) or {}
+        rule = bill["_rule"]
         total: Decimal = bill["totalAmount"]
         paid = _decimal(pick(detail, "totalAmountPaid")) or Decimal(0)
         advance_allowed = bool(rule.get("isAdvanceAllowed"))
@@ -269,8 +282,8 @@ def _collection_bill(
     bill: dict[str, Any], paid: Decimal, paid_by: str | None, payer_id: str | None
 ) -> dict[str, Any]:
     """collection's copy of the bill (digest 5.3), with the MDMS flags."""
-    rule = mdms.business_service(bill["businessService"]) or {}
-    out = copy.deepcopy(bill)
+    rule = bill["_rule"]
+    out = copy.deepcopy({k: v for k, v in bill.items() if k != "_rule"})
     out.update(
         {
             "paidBy": paid_by,
@@ -321,8 +334,8 @@ def cash_transaction_number(world: World, tenant_id: str) -> str:
     return f"{city}{world.rng.randrange(10**9, 10**10)}"
 
 
-def create_payment(world: World, body: dict[str, Any], user: User) -> dict[str, Any]:
-    """Validate, enrich and commit one Payment; returns the stored Payment (a copy)."""
+def _parse_create(body: dict[str, Any]) -> tuple[dict[str, Any], str, list[str]]:
+    """Bean validation and DUPLICATE_BILLID: the Payment, its mode and its bill ids."""
     payment = pick(body, "Payment")
     bean_errors = _bean_validate(payment)
     if bean_errors:
@@ -340,25 +353,137 @@ def create_payment(world: World, body: dict[str, Any], user: User) -> dict[str, 
         raise SandboxError.custom(
             "DUPLICATE_BILLID", "The Bill ids have been repeated for multiple payment details"
         )
+    return payment, str(pick(payment, "paymentMode")).upper(), bill_ids
+
+
+def _pre_validate(world: World, tenant_id: str, bill_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """`enrichPaymentPreValidate`: MDMS with the payment's tenant, then billing's bill search."""
+    bills = _find_bills(world, tenant_id, bill_ids)
+    if not bills:
+        raise SandboxError.custom(
+            "INVALID_BILL_ID", "Bill IDs provided does not exist or is in an invalid state"
+        )
+    if len(bills) != len(bill_ids):  # collection dereferences the missing bill
+        raise SandboxError.unhandled("NullPointerException")
+    enriched: dict[str, dict[str, Any]] = {}
+    for bill_id, bill in bills.items():
+        if not bill["billDetails"]:
+            raise SandboxError.custom(
+                "INVALID_BILL_ID",
+                "Bill IDs provided does not exist or is in an invalid state: " + bill["id"],
+            )
+        rule = mdms.business_service_for(world, tenant_id, bill["businessService"])
+        if rule is None:
+            raise SandboxError.custom(
+                "INVALID_BILL_BUSINESSSERVICE",
+                f"The business service is not valid for the bill: {bill['id']}",
+            )
+        enriched[bill_id] = {**bill, "_rule": rule}
+    return enriched
+
+
+def creation_failed(bill_id: str) -> SandboxError:
+    """`PaymentRepository.savePayment`: the DB error of the UNIQUE(billId) insert as message."""
+    return SandboxError.custom(
+        "PAYMENT_CREATION_FAILED",
+        "Batch entry 0 INSERT INTO egcl_paymentdetail was aborted: ERROR: duplicate key value "
+        'violates unique constraint "uk_egcl_paymentdetail"  Detail: Key (billid)=('
+        f"{bill_id}) already exists.",
+    )
+
+
+def _check_unique_bill_ids(world: World, bill_ids: list[str]) -> None:
+    paid = {d["billId"] for p in world.payments for d in p["paymentDetails"]}
+    for bill_id in bill_ids:
+        if bill_id in paid:
+            raise creation_failed(bill_id)
+
+
+def _blocking_hold(world: World, bill_ids: list[str]) -> HeldCreate | None:
+    """A held create whose inserted (uncommitted) row holds one of these bill ids."""
+    for held in world.held:
+        if held.phase == "after_insert" and held.bill_ids & set(bill_ids):
+            return held
+    return None
+
+
+def create_payment(world: World, body: dict[str, Any], user: User) -> dict[str, Any]:
+    """Validate and commit one Payment now; returns the stored Payment (a copy)."""
+    result = create_or_hold(world, body, user, may_hold=False)
+    assert isinstance(result, dict)
+    return result
+
+
+def create_or_hold(
+    world: World, body: dict[str, Any], user: User, *, may_hold: bool = True
+) -> dict[str, Any] | HeldCreate:
+    """A committed Payment (a copy), or the HeldCreate the hold-creates fault made of it."""
+    payment, mode, bill_ids = _parse_create(body)
     tenant_id = str(pick(payment, "tenantId"))
-    mode = str(pick(payment, "paymentMode")).upper()
     with world.lock:
         world.settle()
-        bills = _find_bills(world, tenant_id, bill_ids)
-        if not bills:
-            raise SandboxError.custom(
-                "INVALID_BILL_ID", "Bill IDs provided does not exist or is in an invalid state"
-            )
-        if len(bills) != len(bill_ids):  # collection dereferences the missing bill
-            raise SandboxError.unhandled("NullPointerException")
-        for bill in bills.values():
-            if not bill["billDetails"]:
-                raise SandboxError.custom(
-                    "INVALID_BILL_ID",
-                    "Bill IDs provided does not exist or is in an invalid state: " + bill["id"],
-                )
+        bills = _pre_validate(world, tenant_id, bill_ids)
         _validate(world, payment, mode, bills)
+        blocker = _blocking_hold(world, bill_ids)
+        if blocker is None:
+            _check_unique_bill_ids(world, bill_ids)
+            if may_hold and world.faults.hold_creates > 0:
+                world.faults.hold_creates -= 1
+                return _hold(world, payment, mode, bills, user)
+            return commit_payment(world, payment, mode, bills, user)
+        wait_seconds = world.faults.hold_seconds + 60
+    blocker.done.wait(wait_seconds)  # the insert waits on the held row's lock
+    with world.lock:
+        _check_unique_bill_ids(world, bill_ids)
         return commit_payment(world, payment, mode, bills, user)
+
+
+def _hold(
+    world: World,
+    payment: dict[str, Any],
+    mode: str,
+    bills: dict[str, dict[str, Any]],
+    user: User,
+) -> HeldCreate:
+    held = HeldCreate(bill_ids=frozenset(bills), phase=world.faults.hold_phase)
+    world.held.append(held)
+    world.counters["create_held"] += 1
+    timer = threading.Timer(
+        world.faults.hold_seconds,
+        _finish_hold,
+        args=(world, held, world.generation, payment, mode, bills, user),
+    )
+    timer.daemon = True
+    timer.start()
+    return held
+
+
+def _finish_hold(
+    world: World,
+    held: HeldCreate,
+    generation: int,
+    payment: dict[str, Any],
+    mode: str,
+    bills: dict[str, dict[str, Any]],
+    user: User,
+) -> None:
+    """The late commit: it happens although the client was long told of a timeout."""
+    with world.lock:
+        try:
+            if world.generation != generation:  # the world was reset meanwhile
+                return
+            world.held.remove(held)
+            world.settle()
+            try:
+                _check_unique_bill_ids(world, list(bills))
+            except SandboxError as error:
+                held.error = error
+                world.counters["late_commit_dropped"] += 1
+                return
+            held.outcome = commit_payment(world, payment, mode, bills, user)
+            world.counters["late_commit"] += 1
+        finally:
+            held.done.set()
 
 
 def commit_payment(
@@ -449,6 +574,9 @@ def search_payments(world: World, module: str | None, criteria: dict[str, Any]) 
         world.settle()
         services = set(criteria["businessServices"]) | ({module} if module else set())
         tenant = criteria["tenantId"]
+        ignored = set(world.config.search_ignore_status)
+        if ignored and not criteria["status"] and not criteria["receiptNumbers"]:
+            criteria = {**criteria, "status": [s for s in PAYMENT_STATUSES if s not in ignored]}
         result = []
         for payment in world.payments:
             details = payment["paymentDetails"]

@@ -20,6 +20,7 @@ COUNTER_NAMES = {
     "/billing-service/bill/v2/_search": "bill_search",
     "/collection-services/payments/_create": "payment_create",
     "/egov-mdms-service/v1/_search": "mdms_search",
+    "/mdms-v2/v1/_search": "mdms_search",
 }
 
 
@@ -28,6 +29,8 @@ def counter_name(path: str) -> str:
         return COUNTER_NAMES[path]
     if path.startswith("/collection-services/payments/") and path.endswith("/_search"):
         return "payment_search"
+    if path.startswith("/collection-services/payments/") and path.endswith("/_workflow"):
+        return "payment_workflow"
     return "other"
 
 

@@ -1,7 +1,19 @@
-"""MDMS master data the sandbox serves (digest 8, 12) and the `/egov-mdms-service/v1/_search` view.
+"""MDMS master data the sandbox serves (digest 8, 12, Corrections 7-8) and its search views.
 
 BillingService.BusinessService and BillingService.TaxHeadMaster are the Punjab reference files
-copied into `data/`; tenant.tenants is the sandbox's own state `pb` with two cities.
+copied into `data/`; tenant.tenants is the sandbox's own state `pb` with three cities.
+`pb.nawanshahr` has its own BusinessService file (PT, WC and TL only; PT `isAdvanceAllowed:true`),
+rebuilt from the digest's description of MDMS `data/pb/nawanshahr/BillingService/`.
+
+Searched with a city tenant:
+- v1 semantics (the default; egov-mdms-service): a master flagged `isStateLevel` (all the masters
+  here) always comes from the state's files, so Nawanshahr's own file is ignored;
+- v2 semantics (mdms-v2, chosen with `--mdms v2` or `POST /_sandbox/mdms`): per master, after the
+  filter, the most specific tenant of the chain city -> state that has rows wins, no merge.
+A tenant with no MDMS data at all answers 400 `Invalid_tenantId.MdmsCriteria.tenantId`.
+`/egov-mdms-service/v1/_search` and `/mdms-v2/v1/_search` take the same request and answer the
+same body, `{"ResponseInfo":null,"MdmsRes":{...}}`, with the semantics the sandbox runs.
+Collection reads BusinessService the same way, with the payment's city tenant.
 """
 
 from __future__ import annotations
@@ -16,7 +28,8 @@ from typing import Any
 from flask import Blueprint
 
 from integrator import jsonutil
-from integrator.sandbox.http import json_body, json_response, ok_response_info, pick
+from integrator.sandbox.errors import SandboxError
+from integrator.sandbox.http import json_body, json_response, pick
 from integrator.sandbox.world import World
 
 STATE_TENANT = "pb"
@@ -76,6 +89,24 @@ TENANTS: tuple[dict[str, Any], ...] = (
             "code": "1013",
         },
     },
+    {
+        "code": "pb.nawanshahr",
+        "name": "Nawanshahr",
+        "description": "Nawanshahr",
+        "type": "CITY",
+        "emailId": "nawanshahr@example.org",
+        "contactNumber": "01823-220012",
+        "address": "Municipal Council Nawanshahr, Punjab",
+        "city": {
+            "name": "Nawanshahr",
+            "localName": "ਨਵਾਂਸ਼ਹਿਰ",
+            "districtCode": "18",
+            "districtName": "Shaheed Bhagat Singh Nagar",
+            "regionName": "Jalandhar Region",
+            "ulbGrade": "Municipal Council",
+            "code": "1801",
+        },
+    },
 )
 
 CITY_TENANTS = tuple(t["code"] for t in TENANTS if "." in t["code"])
@@ -92,12 +123,28 @@ def business_services() -> tuple[dict[str, Any], ...]:
 
 
 @functools.cache
+def city_business_services() -> dict[str, tuple[dict[str, Any], ...]]:
+    """Cities' own BusinessService files, by tenant."""
+    return {"pb.nawanshahr": tuple(_load("nawanshahr-BusinessService.json")["BusinessService"])}
+
+
+@functools.cache
 def tax_heads() -> tuple[dict[str, Any], ...]:
     return tuple(_load("TaxHeadMaster.json")["TaxHeadMaster"])
 
 
 def business_service(code: str) -> dict[str, Any] | None:
+    """The state's record for a business service code."""
     for record in business_services():
+        if record.get("code") == code:
+            return record
+    return None
+
+
+def business_service_for(world: World, tenant_id: str, code: str) -> dict[str, Any] | None:
+    """What collection reads: the whole master for the payment's tenant, then the code's record."""
+    found = search_master(world, tenant_id, "BillingService", "BusinessService", None)
+    for record in found:
         if record.get("code") == code:
             return record
     return None
@@ -157,47 +204,80 @@ def apply_filter(records: list[dict[str, Any]], expression: str | None) -> list[
     return [r for r in records if matches(r)]
 
 
-def masters(tenant_id: str) -> dict[str, dict[str, list[dict[str, Any]]]]:
-    """Every master the sandbox knows, by module then master name, for a tenant."""
-    if tenant_id.split(".")[0] != STATE_TENANT:
-        return {}
-    return {
-        "BillingService": {
-            "BusinessService": list(business_services()),
-            "TaxHeadMaster": list(tax_heads()),
-        },
-        "tenant": {"tenants": list(TENANTS)},
-    }
+def _tenant_data(tenant_id: str) -> dict[str, dict[str, list[dict[str, Any]]]] | None:
+    """The masters in one tenant's own files; None when the tenant has no MDMS data at all."""
+    if tenant_id == STATE_TENANT:
+        return {
+            "BillingService": {
+                "BusinessService": list(business_services()),
+                "TaxHeadMaster": list(tax_heads()),
+            },
+            "tenant": {"tenants": list(TENANTS)},
+        }
+    if tenant_id not in CITY_TENANTS:
+        return None
+    own = city_business_services().get(tenant_id)
+    return {"BillingService": {"BusinessService": list(own)}} if own else {}
 
 
-def mdms_search(criteria: dict[str, Any]) -> dict[str, Any]:
+def invalid_tenant() -> SandboxError:
+    return SandboxError.custom("Invalid_tenantId.MdmsCriteria.tenantId", "Invalid Tenant Id")
+
+
+def search_master(
+    world: World, tenant_id: str, module: str, master: str, expression: str | None
+) -> list[dict[str, Any]]:
+    """One master for a tenant, with the semantics the sandbox runs (v1 or v2)."""
+    if _tenant_data(tenant_id) is None:
+        raise invalid_tenant()
+    chain = [tenant_id] if "." not in tenant_id else [tenant_id, tenant_id.split(".")[0]]
+    if world.mdms_semantics == "v1":
+        chain = chain[-1:]  # every master served here is isStateLevel: the state's files
+    for tenant in chain:
+        data = _tenant_data(tenant) or {}
+        records = data.get(module, {}).get(master)
+        if records is None:
+            continue
+        found = apply_filter(copy.deepcopy(records), expression)
+        if found or world.mdms_semantics == "v1":
+            return found
+    return []
+
+
+def known_master(module: str, master: str) -> bool:
+    state = _tenant_data(STATE_TENANT) or {}
+    return master in state.get(module, {})
+
+
+def mdms_search(world: World, criteria: dict[str, Any]) -> dict[str, Any]:
     tenant_id = str(pick(criteria, "tenantId") or "")
-    known = masters(tenant_id)
+    if _tenant_data(tenant_id) is None:
+        raise invalid_tenant()
     result: dict[str, Any] = {}
     for module in pick(criteria, "moduleDetails") or []:
         module_name = str(pick(module, "moduleName") or "")
-        module_data = known.get(module_name)
-        if module_data is None:
-            continue
         out: dict[str, Any] = {}
         for master in pick(module, "masterDetails") or []:
             name = str(pick(master, "name") or "")
-            if name in module_data:
-                records = copy.deepcopy(module_data[name])
-                out[name] = apply_filter(records, pick(master, "filter"))
-        result[module_name] = out
+            if known_master(module_name, name):
+                out[name] = search_master(
+                    world, tenant_id, module_name, name, pick(master, "filter")
+                )
+        if out:
+            result[module_name] = out
     return result
 
 
 def create_blueprint(world: World) -> Blueprint:
     bp = Blueprint("sandbox_mdms", __name__)
 
-    @bp.post("/egov-mdms-service/v1/_search")
     def search() -> Any:
-        body = json_body()
-        criteria = pick(body, "MdmsCriteria") or {}
-        return json_response(
-            {"ResponseInfo": ok_response_info(body), "MdmsRes": mdms_search(criteria)}
-        )
+        criteria = pick(json_body(), "MdmsCriteria") or {}
+        with world.lock:
+            found = mdms_search(world, criteria)
+        return json_response({"ResponseInfo": None, "MdmsRes": found})
+
+    bp.add_url_rule("/egov-mdms-service/v1/_search", "search", search, methods=["POST"])
+    bp.add_url_rule("/mdms-v2/v1/_search", "search_v2", search, methods=["POST"])
 
     return bp

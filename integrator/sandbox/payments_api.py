@@ -1,4 +1,13 @@
-"""HTTP views of collection-services, with the after-commit faults the chaos tests need."""
+"""HTTP views of collection-services, with the faults the chaos tests need.
+
+Every view sits behind the gateway's role check (`rbac.authorized_user`): `_create` needs a role
+the reference grants it, `payments/{module}/_search` the module's search roles (WS_CEMP, ...),
+`payments/{module}/_workflow` the module's cancel role (only CR_PT for PT).
+
+Faults on `_create`: `timeout_after_commit` (commit, then never answer), `unknown_400_after_commit`
+(commit, then a 400 of an unhandled exception), and `hold_creates` (validate, hold, answer the
+gateway's timeout after `gateway_timeout_seconds`, commit after `hold_seconds` anyway).
+"""
 
 from __future__ import annotations
 
@@ -8,19 +17,15 @@ from typing import Any
 
 from flask import Blueprint, request
 
-from integrator.sandbox.auth import user_for_body
-from integrator.sandbox.collection import create_payment, search_payments
-from integrator.sandbox.errors import SandboxError, forbidden
+from integrator.sandbox.collection import create_or_hold, search_payments
+from integrator.sandbox.errors import SandboxError
 from integrator.sandbox.http import json_body, json_response, ok_response_info, query, query_list
-from integrator.sandbox.world import World
+from integrator.sandbox.rbac import authorized_user
+from integrator.sandbox.workflow import perform_workflow
+from integrator.sandbox.world import HeldCreate, World
 
-# Roles the Punjab reference MDMS grants /collection-services/payments/_create (digest 2.6).
-CREATE_ROLES = {"EMPLOYEE", "SUPERUSER", "UC_EMP"}
 UNKNOWN_400_EXCEPTION = "org.springframework.dao.DataIntegrityViolationException"
-
-
-def _may_create(roles: tuple[str, ...]) -> bool:
-    return any(role in CREATE_ROLES or role.startswith("TL_") for role in roles)
+GATEWAY_TIMEOUT_EXCEPTION = "java.net.SocketTimeoutException"
 
 
 def _int_param(name: str, default: int) -> int:
@@ -47,17 +52,28 @@ def _hang_then_drop(world: World) -> None:
             sock.shutdown(socket.SHUT_RDWR)
 
 
+def _await_held(world: World, held: HeldCreate) -> dict[str, Any]:
+    """The gateway waits for the held create up to its socket timeout, then gives up."""
+    with world.lock:
+        timeout = world.faults.gateway_timeout_seconds
+    if not held.done.wait(timeout):
+        raise SandboxError.unhandled(GATEWAY_TIMEOUT_EXCEPTION, 504)
+    if held.error is not None:
+        raise held.error
+    if held.outcome is None:  # the world was reset under it
+        raise SandboxError.unhandled(GATEWAY_TIMEOUT_EXCEPTION, 504)
+    return held.outcome
+
+
 def create_blueprint(world: World) -> Blueprint:
     bp = Blueprint("sandbox_collection", __name__)
 
     @bp.post("/collection-services/payments/_create")
     def create() -> Any:
         body = json_body()
-        user = user_for_body(world, body)
-        assert user is not None
-        if not _may_create(user.roles):
-            raise forbidden()
-        payment = create_payment(world, body, user)
+        user = authorized_user(world, body)
+        result = create_or_hold(world, body, user)
+        payment = _await_held(world, result) if isinstance(result, HeldCreate) else result
         with world.lock:
             hang = world.faults.timeout_after_commit > 0
             if hang:
@@ -67,15 +83,14 @@ def create_blueprint(world: World) -> Blueprint:
                 world.faults.unknown_400_after_commit -= 1
         if hang:
             _hang_then_drop(world)
-            raise SandboxError.unhandled("java.net.SocketTimeoutException", 504)
+            raise SandboxError.unhandled(GATEWAY_TIMEOUT_EXCEPTION, 504)
         if unknown:
             raise SandboxError.unhandled(UNKNOWN_400_EXCEPTION)
         return json_response({"ResponseInfo": ok_response_info(body), "Payments": [payment]})
 
     def search(module: str | None) -> Any:
         body = json_body()
-        user = user_for_body(world, body)
-        assert user is not None
+        user = authorized_user(world, body)
         if module is None and user.type == "EMPLOYEE":
             raise SandboxError.custom(
                 "EGCL_URI_EXCEPTION", "Path variable module name is mandatory for employees"
@@ -105,5 +120,12 @@ def create_blueprint(world: World) -> Blueprint:
     @bp.post("/collection-services/payments/<module>/_search")
     def search_by_module(module: str) -> Any:
         return search(module)
+
+    @bp.post("/collection-services/payments/<module>/_workflow")
+    def workflow(module: str) -> Any:
+        body = json_body()
+        user = authorized_user(world, body)
+        payments = perform_workflow(world, body, user)
+        return json_response({"ResponseInfo": ok_response_info(body), "Payments": payments})
 
     return bp

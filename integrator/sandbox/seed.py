@@ -3,6 +3,13 @@
 Amounts never depend on the date: WS demands come from the ws-calculator slab walk on fixed
 readings, SW/PT/TL from fixed charges, each with its round-off head so a demand total is whole.
 Periods are the months (WS/SW) or financial years (PT) before the seed's "now".
+
+Cities: pb.amritsar and pb.jalandhar, where the integrator's account INTEGRATOR_SYSTEM holds its
+roles, and pb.nawanshahr, where it holds none (one WS consumer with a bill). Every consumer's
+payer is a state-level citizen with the consumer's mobile (egov-user). `WS/107/2021-22/000041`
+has a demand but no bill yet: `_fetchbill` by consumerCode finds it, and so does `_fetchbill` by
+its payer's mobile, but only once the payer has no ACTIVE WS bill (its sibling
+`WS/107/2021-22/000040` has one at the start), as Corrections 2 (b)/(c) say.
 """
 
 from __future__ import annotations
@@ -13,7 +20,16 @@ from datetime import datetime
 from decimal import Decimal
 
 from integrator.sandbox.calculator import metered_water_charge, percent_of, with_round_off
-from integrator.sandbox.world import KOLKATA, Consumer, Demand, DemandDetail, User, World
+from integrator.sandbox.world import (
+    KOLKATA,
+    Consumer,
+    Demand,
+    DemandDetail,
+    Role,
+    User,
+    World,
+    citizen_uuid,
+)
 
 D = Decimal
 
@@ -24,6 +40,7 @@ class SeedConsumer:
     periods: tuple[dict[str, Decimal], ...]  # oldest first; lines already rounded off
     annual: bool = False  # PT/TL periods are financial years, WS/SW months
     settled: bool = False  # demands exist but are fully collected: nothing due
+    billed: bool = True  # bulk generation left an ACTIVE bill (False: demands only)
 
 
 def water_period(units: int, *, arrear: bool) -> dict[str, Decimal]:
@@ -82,11 +99,21 @@ def _c(tenant: str, service: str, code: str, who: Who) -> Consumer:
         payer_name=who[0],
         mobile_number=who[1],
         payer_address=f"{city}, Punjab",
+        payer_uuid=citizen_uuid(who[1]),
     )
 
 
-def _ws(tenant: str, code: str, who: Who, units: list[int], settled: bool = False) -> SeedConsumer:
-    return SeedConsumer(consumer=_c(tenant, "WS", code, who), periods=water(units), settled=settled)
+def _ws(
+    tenant: str,
+    code: str,
+    who: Who,
+    units: list[int],
+    settled: bool = False,
+    billed: bool = True,
+) -> SeedConsumer:
+    return SeedConsumer(
+        consumer=_c(tenant, "WS", code, who), periods=water(units), settled=settled, billed=billed
+    )
 
 
 def _sw(tenant: str, code: str, who: Who, charges: list[str]) -> SeedConsumer:
@@ -105,7 +132,11 @@ def _tl(tenant: str, code: str, who: Who, fee: str) -> SeedConsumer:
     )
 
 
-AMR, JAL = "pb.amritsar", "pb.jalandhar"
+AMR, JAL, NAW = "pb.amritsar", "pb.jalandhar", "pb.nawanshahr"
+UNBILLED_CONSUMER = "WS/107/2021-22/000041"  # a demand, no bill (found by _fetchbill only)
+UNBILLED_PAYER = ("Pooja Rani", "9444400009")  # also pays BILLED_SIBLING, which has a bill
+BILLED_SIBLING = "WS/107/2021-22/000040"
+NAWANSHAHR_CONSUMER = "WS/1801/2019-20/000301"  # where the integrator's account has no role
 RAMESH = ("Ramesh Kumar", "9876543210")  # WS, SW and PT in Amritsar, WS and PT in Jalandhar
 ANIL = ("Anil Sharma", "9555500003")
 DEEPAK = ("Deepak Verma", "9222200007")
@@ -128,6 +159,9 @@ SEED: tuple[SeedConsumer, ...] = (
     _ws(JAL, "WS/1013/2019-20/000102", DEEPAK, []),
     _pt(JAL, "PT-1013-000046", DEEPAK, ["890.60", "910.25", "935.80"]),
     _ws(JAL, "WS/1013/2019-20/000103", ("Neha Gupta", "9333300008"), [45, 18, 22]),
+    _ws(AMR, BILLED_SIBLING, UNBILLED_PAYER, [9]),
+    _ws(AMR, UNBILLED_CONSUMER, UNBILLED_PAYER, [15], billed=False),
+    _ws(NAW, NAWANSHAHR_CONSUMER, ("Balwinder Singh", "9444400010"), [28, 16]),
 )
 
 
@@ -174,8 +208,17 @@ def extra_seed(count: int) -> tuple[SeedConsumer, ...]:
     return tuple(extras)
 
 
+def _roles(codes: tuple[str, ...], *tenants: str) -> tuple[Role, ...]:
+    return tuple(Role(code, tenant) for tenant in tenants for code in codes)
+
+
+# The integrator's account: what it needs to pay and to search WS/SW/PT payments (digest 2.6),
+# and CR_PT to cancel PT receipts, in Amritsar and Jalandhar; nothing in Nawanshahr.
+SYSTEM_ROLES = ("EMPLOYEE", "WS_CEMP", "SW_CEMP", "CR_PT")
+
+
 def seed_users() -> list[User]:
-    """EMPLOYEE system account, a counter clerk (for out-of-band payments), and a CITIZEN."""
+    """The system account, a counter clerk, a CITIZEN, and a supervisor with state-level roles."""
     return [
         User(
             id=23287,
@@ -186,7 +229,7 @@ def seed_users() -> list[User]:
             mobile_number="9999999999",
             type="EMPLOYEE",
             tenant_id=AMR,
-            roles=("EMPLOYEE",),
+            roles=_roles(SYSTEM_ROLES, AMR, JAL),
         ),
         User(
             id=23288,
@@ -197,7 +240,7 @@ def seed_users() -> list[User]:
             mobile_number="9999999998",
             type="EMPLOYEE",
             tenant_id=AMR,
-            roles=("EMPLOYEE", "UC_EMP"),
+            roles=_roles(("EMPLOYEE", "UC_EMP"), AMR, JAL, NAW),
         ),
         User(
             id=31001,
@@ -208,9 +251,37 @@ def seed_users() -> list[User]:
             mobile_number="9876500000",
             type="CITIZEN",
             tenant_id="pb",
-            roles=("CITIZEN",),
+            roles=_roles(("CITIZEN",), "pb"),
+        ),
+        User(
+            id=23289,
+            uuid="9b8a7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d",
+            user_name="STATE_SUPERVISOR",
+            password="state-password",
+            name="State Supervisor",
+            mobile_number="9999999997",
+            type="EMPLOYEE",
+            tenant_id=AMR,
+            roles=_roles(("EMPLOYEE", "WS_CEMP"), "pb"),
         ),
     ]
+
+
+def payer_citizen(consumer: Consumer) -> User | None:
+    """egov-user's state-level CITIZEN record of a consumer's payer (cannot log in here)."""
+    if consumer.payer_uuid is None:
+        return None
+    return User(
+        id=0,
+        uuid=consumer.payer_uuid,
+        user_name=consumer.mobile_number,
+        password="",
+        name=consumer.payer_name,
+        mobile_number=consumer.mobile_number,
+        type="CITIZEN",
+        tenant_id="pb",
+        roles=_roles(("CITIZEN",), "pb"),
+    )
 
 
 def _ms(moment: datetime) -> int:
@@ -254,11 +325,14 @@ def seed_world(world: World) -> None:
     from integrator.sandbox.billing import generate_bill
 
     for user in seed_users():
-        world.users[(user.user_name, user.type)] = user
+        world.users[(user.user_name, user.type, user.tenant_id)] = user
     now = world.now()
     entries = SEED + extra_seed(world.config.extra_consumers)
     for entry in entries:
         world.consumers.append(entry.consumer)
+        citizen = payer_citizen(entry.consumer)
+        if citizen is not None:
+            world.citizens[citizen.uuid] = citizen
         count = len(entry.periods)
         for i, lines in enumerate(entry.periods):
             back = count - 1 - i
@@ -269,7 +343,8 @@ def seed_world(world: World) -> None:
                     detail.collection_amount = detail.tax_amount
             world.demands.append(demand)
     for entry in entries:
-        generate_bill(world, entry.consumer)
+        if entry.billed:
+            generate_bill(world, entry.consumer)
 
 
 def seed_listing(extra_consumers: int = 0) -> list[dict[str, object]]:
@@ -289,6 +364,7 @@ def seed_listing(extra_consumers: int = 0) -> list[dict[str, object]]:
                 "mobileNumber": c.mobile_number,
                 "amountDue": due.quantize(Decimal("0.01")),
                 "periods": len(entry.periods),
+                "billed": entry.billed,
             }
         )
     return rows

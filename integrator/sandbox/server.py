@@ -12,7 +12,12 @@ from werkzeug.serving import make_server
 
 from integrator.sandbox.app import create_sandbox_app
 from integrator.sandbox.seed import seed_listing
-from integrator.sandbox.world import SandboxConfig
+from integrator.sandbox.world import (
+    ACCESS_TOKEN_SECONDS,
+    MDMS_SEMANTICS,
+    UNLOCK_COOL_DOWN_MINUTES,
+    SandboxConfig,
+)
 
 
 def _positive(text: str) -> float:
@@ -24,12 +29,38 @@ def _positive(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="integrator sandbox", description="Run the DIGIT sandbox (billing, collection, auth)."
+        prog="integrator sandbox",
+        description=(
+            "Run the DIGIT sandbox (auth, gateway RBAC, billing, collection, MDMS) as the DIGIT "
+            "digest describes it. Admin API under /_sandbox/ (see integrator.sandbox.admin)."
+        ),
     )
     parser.add_argument("--port", type=int, default=8090, help="port to listen on (8090)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
     parser.add_argument(
-        "--token-ttl", type=int, default=604800, help="access token lifetime in seconds (7 days)"
+        "--token-ttl",
+        type=int,
+        default=ACCESS_TOKEN_SECONDS,
+        help="access token lifetime in seconds (7 days); refresh tokens live 14 days regardless",
+    )
+    parser.add_argument(
+        "--unlock-cool-down",
+        type=float,
+        default=UNLOCK_COOL_DOWN_MINUTES,
+        metavar="MINUTES",
+        help="minutes after a lockout before a password login unlocks the account (60)",
+    )
+    parser.add_argument(
+        "--mdms",
+        choices=MDMS_SEMANTICS,
+        default="v1",
+        help="MDMS semantics for a city tenant: v1 state-level masters (default), v2 city wins",
+    )
+    parser.add_argument(
+        "--search-ignore-status",
+        default="",
+        metavar="STATUSES",
+        help="collection's search.ignore.status, comma-separated (empty: CANCELLED is returned)",
     )
     parser.add_argument(
         "--backupdate-lag",
@@ -68,6 +99,11 @@ def main(argv: list[str] | None = None) -> int:
         token_ttl_seconds=args.token_ttl,
         backupdate_lag_seconds=args.backupdate_lag,
         extra_consumers=max(args.extra_consumers, 0),
+        unlock_cool_down_minutes=max(args.unlock_cool_down, 0.0),
+        mdms_semantics=args.mdms,
+        search_ignore_status=tuple(
+            s.strip().upper() for s in args.search_ignore_status.split(",") if s.strip()
+        ),
     )
     if args.lean:
         from integrator.sandbox import lean

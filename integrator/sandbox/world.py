@@ -4,16 +4,22 @@ Everything a request can see or change lives on `World`: users and tokens, deman
 payments, sequences, the settable clock, faults and call counters. Handlers take `world.lock`
 for the whole of their read-modify-write; the lock is re-entrant so helpers can take it again.
 
-The billing back-update (digest 6) is evaluated lazily against the sandbox clock: a committed
-payment is queued with a due time (commit + lag) and applied by `settle()`, which every locked
-operation calls first. That keeps the lag deterministic under a moved clock.
+The billing back-update (digest 6, 13) is evaluated lazily against the sandbox clock: a committed
+payment (topic `create`) or a cancelled / dishonoured / remitted one (topic `cancel`) is queued with
+a due time (publish + lag) and applied by `settle()`, which every locked operation calls first.
+That keeps the lag deterministic under a moved clock.
+
+Held creates (the "hold creates" fault, digest Corrections 10) are the one thing that runs outside
+the lock: a validated `payments/_create` waits in `held`, and a timer commits or drops it later.
 """
 
 from __future__ import annotations
 
+import copy
 import random
 import threading
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,17 +29,47 @@ from zoneinfo import ZoneInfo
 
 KOLKATA = ZoneInfo("Asia/Kolkata")
 DEFAULT_HANG_SECONDS = 30.0
+DEFAULT_HOLD_SECONDS = 30.0
+DEFAULT_GATEWAY_TIMEOUT_SECONDS = 10.0  # zuul.host.socket-timeout-millis (Spring Cloud default)
 FAULT_SEED = 20240611
+ACCESS_TOKEN_SECONDS = 10080 * 60  # access.token.validity.in.minutes (7 d)
+REFRESH_TOKEN_SECONDS = 20160 * 60  # refresh.token.validity.in.minutes (14 d)
+UNLOCK_COOL_DOWN_MINUTES = 60  # account.unlock.cool.down.period.minutes
+MDMS_SEMANTICS = ("v1", "v2")
+
+
+def citizen_uuid(mobile: str) -> str:
+    """The uuid of the state-level citizen egov-user holds (or collection creates) for a mobile."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"sandbox-citizen:{mobile}"))
 
 
 @dataclass(frozen=True, kw_only=True)
 class SandboxConfig:
     """How the sandbox was started (command-line options)."""
 
-    token_ttl_seconds: int = 604800
+    token_ttl_seconds: int = ACCESS_TOKEN_SECONDS  # access tokens only; refresh is 14 d
+    refresh_token_ttl_seconds: int = REFRESH_TOKEN_SECONDS
+    unlock_cool_down_minutes: float = UNLOCK_COOL_DOWN_MINUTES
     backupdate_lag_seconds: float = 2.0
     bill_expiry_days: int = 15
     extra_consumers: int = 0  # chaos runs: deterministic consumers beyond SEED (seed.extra_seed)
+    mdms_semantics: str = "v1"  # "v1": isStateLevel masters from the state; "v2": the city wins
+    search_ignore_status: tuple[str, ...] = ()  # collection's search.ignore.status (default empty)
+
+
+@dataclass(frozen=True)
+class Role:
+    """One role of a user at one tenant (egov-user's `{name, code, tenantId}`)."""
+
+    code: str
+    tenant_id: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.code.replace("_", " ").title(),
+            "code": self.code,
+            "tenantId": self.tenant_id,
+        }
 
 
 @dataclass(kw_only=True)
@@ -48,9 +84,14 @@ class User:
     mobile_number: str
     type: str
     tenant_id: str
-    roles: tuple[str, ...]
+    roles: tuple[Role, ...]
     failed_logins: list[int] = field(default_factory=list)
-    locked_until_ms: int | None = None
+    account_locked: bool = False
+    locked_at_ms: int | None = None
+
+    @property
+    def role_codes(self) -> set[str]:
+        return {role.code for role in self.roles}
 
     def user_info(self) -> dict[str, Any]:
         """`RequestInfo.userInfo` as the gateway injects it."""
@@ -62,10 +103,7 @@ class User:
             "type": self.type,
             "mobileNumber": self.mobile_number,
             "emailId": None,
-            "roles": [
-                {"name": role.title(), "code": role, "tenantId": self.tenant_id}
-                for role in self.roles
-            ],
+            "roles": [role.as_json() for role in self.roles],
             "tenantId": self.tenant_id,
         }
 
@@ -80,6 +118,19 @@ class AccessToken:
     tenant_id: str
     expires_at_ms: int
     refresh_expires_at_ms: int
+
+
+@dataclass(kw_only=True)
+class RefreshToken:
+    """A refresh token and the access token it last issued (revoked by the next refresh)."""
+
+    value: str
+    user: User
+    key: tuple[str, str, str, str]
+    scope: str
+    tenant_id: str
+    expires_at_ms: int  # fixed at creation: a refresh never extends it
+    access_token: str
 
 
 @dataclass(kw_only=True)
@@ -127,6 +178,7 @@ class Consumer:
     payer_name: str
     mobile_number: str
     payer_address: str | None = None
+    payer_uuid: str | None = None  # the demand's payer (a state-level citizen); None: no payer
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -141,6 +193,10 @@ class Faults:
     hang_seconds: float = DEFAULT_HANG_SECONDS
     unknown_400_after_commit: int = 0
     down: bool = False
+    hold_creates: int = 0  # how many coming creates are validated, then held (Corrections 10)
+    hold_seconds: float = DEFAULT_HOLD_SECONDS  # how long a held create waits before it commits
+    hold_phase: str = "before_insert"  # or "after_insert": the held row blocks the bill id
+    gateway_timeout_seconds: float = DEFAULT_GATEWAY_TIMEOUT_SECONDS
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -150,6 +206,10 @@ class Faults:
             "hang_seconds": self.hang_seconds,
             "unknown_400_after_commit": self.unknown_400_after_commit,
             "down": self.down,
+            "hold_creates": self.hold_creates,
+            "hold_seconds": self.hold_seconds,
+            "hold_phase": self.hold_phase,
+            "gateway_timeout_seconds": self.gateway_timeout_seconds,
         }
 
 
@@ -157,6 +217,18 @@ class Faults:
 class PendingBackUpdate:
     due_at_ms: int
     payment: dict[str, Any]
+    topic: str = "create"  # egov.collection.payment-create, or "cancel": ...payment-cancel
+
+
+@dataclass(kw_only=True)
+class HeldCreate:
+    """A validated `_create` waiting to commit (the hold-creates fault)."""
+
+    bill_ids: frozenset[str]
+    phase: str
+    done: threading.Event = field(default_factory=threading.Event)
+    outcome: dict[str, Any] | None = None  # the committed payment, once committed
+    error: Exception | None = None  # the PAYMENT_CREATION_FAILED it was dropped with
 
 
 class World:
@@ -168,16 +240,23 @@ class World:
         self.hang_release = threading.Event()
         self._clock_offset_ms = 0
         self.backupdate_lag_seconds = config.backupdate_lag_seconds
-        self.users: dict[tuple[str, str], User] = {}
+        self.users: dict[tuple[str, str, str], User] = {}  # (userName, TYPE, tenantId)
         self.consumers: list[Consumer] = []
         self.demands: list[Demand] = []
         self.bills: list[dict[str, Any]] = []  # billing's egbs_bill_v1, JSON-ready
         self.payments: list[dict[str, Any]] = []  # collection's egcl_payment, JSON-ready
         self.tokens: dict[str, AccessToken] = {}
         self.token_by_key: dict[tuple[str, str, str, str], str] = {}
-        self.refresh_tokens: dict[str, AccessToken] = {}
+        self.refresh_tokens: dict[str, RefreshToken] = {}
+        self.unlock_cool_down_minutes = config.unlock_cool_down_minutes
+        self.mdms_semantics = config.mdms_semantics
+        self.citizens: dict[str, User] = {}  # egov-user's state-level citizens, by uuid
         self.pending: list[PendingBackUpdate] = []
-        self.back_updated: set[str] = set()  # payment ids already applied by billing
+        self.back_updated: set[tuple[str, str]] = set()  # (topic, payment id) billing applied
+        self.backupdate_audit: list[dict[str, Any]] = []  # egbs_payment_backupdate_audit
+        self.advance_lines: dict[str, list[tuple[str, str]]] = {}  # payment id: (demand, line)
+        self.held: list[HeldCreate] = []
+        self.generation = 0  # bumped by reset(): a held create of an older world never commits
         self.sequences: Counter[str] = Counter()
         self.counters: Counter[str] = Counter()
         self.faults = Faults()
@@ -194,6 +273,15 @@ class World:
             self.hang_release = threading.Event()
             self._clock_offset_ms = 0
             self.backupdate_lag_seconds = self.config.backupdate_lag_seconds
+            self.unlock_cool_down_minutes = self.config.unlock_cool_down_minutes
+            self.mdms_semantics = self.config.mdms_semantics
+            self.generation += 1
+            for held in self.held:
+                held.done.set()
+            self.held.clear()
+            self.citizens.clear()
+            self.backupdate_audit.clear()
+            self.advance_lines.clear()
             self.users.clear()
             self.consumers.clear()
             self.demands.clear()
@@ -234,8 +322,9 @@ class World:
             return self.sequences[name]
 
     # --- lookups ---
-    def find_user(self, user_name: str, user_type: str) -> User | None:
-        return self.users.get((user_name, user_type.upper()))
+    def find_user(self, user_name: str, user_type: str, tenant_id: str) -> User | None:
+        """egov-user's `getUniqueUser`: username + type + tenant (Corrections 4)."""
+        return self.users.get((user_name, user_type.upper(), tenant_id))
 
     def consumer(self, tenant_id: str, business_service: str, code: str) -> Consumer | None:
         for consumer in self.consumers:
@@ -253,10 +342,13 @@ class World:
         ]
 
     # --- the asynchronous billing back-update (digest 6) ---
-    def queue_back_update(self, payment: dict[str, Any]) -> None:
+    def queue_back_update(self, payment: dict[str, Any], topic: str = "create") -> None:
+        """Publish the payment to billing (topic `create` or `cancel`), applied after the lag."""
         with self.lock:
             due = self.now_ms() + int(self.backupdate_lag_seconds * 1000)
-            self.pending.append(PendingBackUpdate(due_at_ms=due, payment=payment))
+            self.pending.append(
+                PendingBackUpdate(due_at_ms=due, payment=copy.deepcopy(payment), topic=topic)
+            )
 
     def settle(self) -> None:
         """Apply every back-update whose lag has passed on the sandbox clock."""
@@ -267,4 +359,4 @@ class World:
             due = [p for p in self.pending if p.due_at_ms <= now]
             self.pending = [p for p in self.pending if p.due_at_ms > now]
             for item in sorted(due, key=lambda p: p.due_at_ms):
-                apply_back_update(self, item.payment)
+                apply_back_update(self, item.payment, item.topic)

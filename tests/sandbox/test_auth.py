@@ -1,22 +1,65 @@
-"""The sandbox's egov-user token endpoint and the gateway's token checks (digest 2)."""
+"""The sandbox's egov-user token endpoint and the gateway's token checks (digest 2, Corr. 4-6)."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 import requests
 
 from tests.sandbox.conftest import Digit, body_of, codes
 from tests.support.processes import sandbox_server
 
+DAY = 86400
+INVALID = {"error": "invalid_request", "error_description": "Invalid login credentials"}
+LOCKED = {"error": "invalid_request", "error_description": "Account locked"}
+
+
+def refresh(base: str, refresh_token: str) -> requests.Response:
+    return requests.post(
+        f"{base}/user/oauth/token",
+        data={"grant_type": "refresh_token", "refresh_token": refresh_token},
+        auth=("egov-user-client", ""),
+        timeout=5,
+    )
+
+
+def lockout_state(client: Digit) -> Any:
+    return client.get("lockout")
+
 
 def test_login_returns_a_bearer_token_with_the_user_and_roles(sandbox: str) -> None:
-    response = Digit(sandbox).login(tenant="pb", user_type="employee")
+    response = Digit(sandbox).login(user_type="employee")
     assert response.status_code == 200
     body = response.json()
     assert body["token_type"] == "bearer"
     assert 0 < body["expires_in"] <= 600
     assert body["UserRequest"]["type"] == "EMPLOYEE"
+    assert body["UserRequest"]["tenantId"] == "pb.amritsar"
+    roles = {(r["code"], r["tenantId"]) for r in body["UserRequest"]["roles"]}
     assert body["UserRequest"]["roles"][0]["code"] == "EMPLOYEE"
+    assert {("EMPLOYEE", "pb.amritsar"), ("WS_CEMP", "pb.jalandhar")} <= roles
+    assert not {r for r in roles if r[1] == "pb.nawanshahr"}
     assert body["ResponseInfo"]["status"] == "Access Token generated successfully"
+
+
+@pytest.mark.parametrize("tenant", ["pb", "pb.jalandhar", "pb.nawanshahr"])
+def test_employee_logs_in_only_at_its_own_tenant_and_misses_are_not_counted(
+    sandbox: str, tenant: str
+) -> None:
+    client = Digit(sandbox)
+    for _ in range(6):  # more than the lockout threshold: none of them counts
+        response = client.login(tenant=tenant)
+        assert (response.status_code, response.json()) == (400, INVALID)
+    assert lockout_state(client)["locked"] == []
+    assert client.login().status_code == 200
+
+
+def test_citizen_tenant_is_mapped_to_the_state(sandbox: str) -> None:
+    for tenant in ("pb", "pb.amritsar"):
+        response = Digit(sandbox).login("9876500000", "citizen-password", tenant, "CITIZEN")
+        assert response.status_code == 200
+        assert response.json()["UserRequest"]["tenantId"] == "pb"
 
 
 def test_same_inputs_return_the_same_token_with_a_shrinking_expiry(sandbox: str) -> None:
@@ -35,18 +78,77 @@ def test_wrong_client_is_401(sandbox: str) -> None:
     assert response.status_code == 401
 
 
-def test_five_bad_logins_lock_the_account_even_for_the_right_password(sandbox: str) -> None:
+def test_the_fifth_bad_login_locks_revokes_access_tokens_and_refresh_says_locked(
+    sandbox: str,
+) -> None:
+    before = Digit(sandbox)
+    first = before.login().json()
+    assert before.fetch().status_code == 201
     client = Digit(sandbox)
+    for _ in range(4):
+        assert (client.login(password="wrong").json()) == INVALID
+    fifth = client.login(password="wrong")
+    assert (fifth.status_code, fifth.json()) == (400, LOCKED)
+    assert client.get("counters")["account_locked"] == 1
+    # while locked: the right password too, not counted; the old access token is gone
+    assert client.login().json() == LOCKED
+    assert codes(before.fetch()) == ["InvalidAccessTokenException"]
+    # the refresh token survives the lock but cannot be used while the flag is set
+    assert (refresh(sandbox, first["refresh_token"]).json()) == LOCKED
+    [locked] = lockout_state(client)["locked"]
+    assert locked["userName"] == "INTEGRATOR_SYSTEM"
+
+
+def test_the_lock_lifts_lazily_at_the_first_password_login_after_the_cool_down(
+    sandbox: str,
+) -> None:
+    client = Digit(sandbox)
+    first = client.login().json()
     for _ in range(5):
-        response = client.login(password="wrong")
-        assert response.status_code == 400
-        assert response.json() == {
-            "error": "invalid_request",
-            "error_description": "Invalid login credentials",
-        }
-    locked = client.login()
-    assert locked.status_code == 400
-    assert locked.json()["error_description"] == "Account locked"
+        client.login(password="wrong")
+    client.admin("clock", {"advance_seconds": 59 * 60})
+    assert client.login().json() == LOCKED
+    client.admin("clock", {"advance_seconds": 60})
+    assert refresh(sandbox, first["refresh_token"]).json() == LOCKED  # no lazy unlock on refresh
+    unlocked = client.login()
+    assert unlocked.status_code == 200
+    assert lockout_state(client)["locked"] == []
+    # the counter was reset: four more wrong passwords do not lock again
+    for _ in range(4):
+        assert client.login(password="wrong").json() == INVALID
+    assert refresh(sandbox, first["refresh_token"]).status_code == 200
+
+
+def test_failed_logins_older_than_30_minutes_do_not_count(sandbox: str) -> None:
+    client = Digit(sandbox)
+    for _ in range(4):
+        client.login(password="wrong")
+    client.admin("clock", {"advance_seconds": 31 * 60})
+    assert client.login(password="wrong").json() == INVALID
+    assert client.login().status_code == 200
+
+
+def test_cool_down_is_settable_through_the_admin_api(sandbox: str) -> None:
+    client = Digit(sandbox)
+    assert client.admin("lockout", {"cool_down_minutes": 1})["cool_down_minutes"] == 1
+    for _ in range(5):
+        client.login(password="wrong")
+    assert client.login().json() == LOCKED
+    client.admin("clock", {"advance_seconds": 60})
+    assert client.login().status_code == 200
+    for _ in range(5):
+        client.login(password="wrong")
+    assert client.admin("lockout", {"unlock": "INTEGRATOR_SYSTEM"})["locked"] == []
+    assert client.login().status_code == 200
+
+
+def test_cool_down_is_settable_on_the_command_line() -> None:
+    with sandbox_server(extra_args=("--unlock-cool-down", "0")) as url:
+        client = Digit(url)
+        for _ in range(5):
+            client.login(password="wrong")
+        assert client.get("lockout")["cool_down_minutes"] == 0
+        assert client.login().status_code == 200
 
 
 def test_refresh_keeps_the_refresh_token_and_issues_a_valid_access_token(sandbox: str) -> None:
@@ -70,6 +172,50 @@ def test_refresh_keeps_the_refresh_token_and_issues_a_valid_access_token(sandbox
     )
     assert unknown.status_code == 400
     assert unknown.json()["error"] == "invalid_grant"
+
+
+def test_refresh_revokes_the_old_access_token(sandbox: str) -> None:
+    client = Digit(sandbox)
+    login = client.login().json()
+    fresh = refresh(sandbox, login["refresh_token"]).json()
+    assert fresh["access_token"] != login["access_token"]
+    assert codes(client.fetch()) == ["InvalidAccessTokenException"]  # the old one
+    client.token = fresh["access_token"]
+    assert client.fetch().status_code == 201
+    # the key now holds the refreshed token: a password login returns it
+    assert Digit(sandbox).login().json()["access_token"] == fresh["access_token"]
+
+
+def test_refresh_token_expires_14_days_after_creation_however_often_it_is_used(
+    sandbox: str,
+) -> None:
+    client = Digit(sandbox)
+    rt = client.login().json()["refresh_token"]
+    for _ in range(13):
+        client.admin("clock", {"advance_seconds": DAY})
+        answer = refresh(sandbox, rt)
+        assert answer.status_code == 200 and answer.json()["refresh_token"] == rt
+    client.admin("clock", {"advance_seconds": DAY})
+    expired = refresh(sandbox, rt)
+    assert (expired.status_code, expired.json()) == (
+        400,
+        {"error": "invalid_grant", "error_description": f"Invalid refresh token: {rt}"},
+    )
+
+
+def test_login_after_access_expiry_issues_new_tokens_and_the_old_refresh_still_works(
+    sandbox: str,
+) -> None:
+    client = Digit(sandbox)
+    first = client.login().json()
+    client.admin("clock", {"advance_seconds": 601})  # the test sandbox runs --token-ttl 600
+    second = client.login().json()
+    assert second["access_token"] != first["access_token"]
+    assert second["refresh_token"] != first["refresh_token"]
+    assert second["expires_in"] == 600
+    again = refresh(sandbox, first["refresh_token"])
+    assert again.status_code == 200
+    assert again.json()["refresh_token"] == first["refresh_token"]
 
 
 def test_missing_token_is_401_custom_exception(digit: Digit) -> None:

@@ -62,7 +62,9 @@ def test_unknown_400_after_commit_records_the_payment(digit: Digit) -> None:
 def test_counters_count_calls_per_endpoint_and_reset_clears_them(digit: Digit) -> None:
     digit.fetch()
     digit.fetch()
-    digit.post("/billing-service/bill/v2/_search", tenantId="pb", mobileNumber="9876543210")
+    digit.post(
+        "/billing-service/bill/v2/_search", tenantId="pb.amritsar", mobileNumber="9876543210"
+    )
     counters = digit.get("counters")
     assert counters == {"login": 1, "fetchbill": 2, "bill_search": 1}
     digit.admin("reset")
@@ -80,4 +82,5 @@ def test_consumers_listing_and_health(sandbox: str) -> None:
     assert requests.get(f"{sandbox}/_sandbox/health", timeout=5).json() == {"status": "UP"}
     consumers = body_of(requests.get(f"{sandbox}/_sandbox/consumers", timeout=5))["consumers"]
     assert len(consumers) >= 15
-    assert {c["tenantId"] for c in consumers} == {"pb.amritsar", "pb.jalandhar"}
+    assert {c["tenantId"] for c in consumers} == {"pb.amritsar", "pb.jalandhar", "pb.nawanshahr"}
+    assert [c["consumerCode"] for c in consumers if not c["billed"]] == ["WS/107/2021-22/000041"]

@@ -39,7 +39,6 @@ BAD_PAYMENTS: list[tuple[str, str, Any, dict[str, Any], list[str]]] = [
         {"paymentMode": "BITCOIN"},
         ["NotNull.paymentRequest.payment.paymentMode"],
     ),
-    ("long tenant", "WS", None, {"tenantId": "p" * 65}, ["Size.paymentRequest.payment.tenantId"]),
     (
         "long txn",
         "WS",
