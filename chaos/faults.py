@@ -7,7 +7,8 @@ outage, which is what makes waiting creates meet BILL_EXPIRED.
 
 DIGIT faults go through the sandbox's admin API (`/_sandbox/faults`, `revoke-tokens`,
 `counter-payment`, `new-demand`); process faults through `procs.Cluster` (a worker SIGKILLed,
-Redis SIGKILLed and restarted from its append-only file). Every injection is counted by kind, and
+the ledger's PostgreSQL primary SIGKILLed and its synchronous standby promoted, Redis flushed
+and restarted empty). Every injection is counted by kind, and
 the consumers changed behind our back (counter payments, new demands) are recorded: they are the
 only accepted causes of NEEDS_ATTENTION.
 """
@@ -20,7 +21,6 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-import redis as redis_lib
 import requests
 
 from chaos.check import ours_id
@@ -53,14 +53,14 @@ class Chaos:
         *,
         cluster: Cluster,
         fleet: Fleet,
-        redis_url: str,
+        ledger: PaymentStore,
         phase_seconds: float,
         targets: int,
         log: Callable[[str], None],
     ) -> None:
         self.cluster = cluster
         self.fleet = fleet
-        self.redis_url = redis_url
+        self.ledger = ledger
         self.phase = phase_seconds
         self.targets = targets
         self.log = log
@@ -73,7 +73,8 @@ class Chaos:
         self._thread = threading.Thread(target=self._run, name="chaos-faults", daemon=True)
         self._session = requests.Session()
         self.error: str | None = None
-        self.redis_window: tuple[float, float] | None = None  # Redis killed .. web ready again
+        # when a part was gone (Redis flushed, the ledger's primary killed) .. web ready again
+        self.windows: dict[str, tuple[float, float]] = {}
 
     # --- plumbing ---
 
@@ -144,7 +145,8 @@ class Chaos:
             (0.33, lambda: self.faults(error_rate=0)),
             (0.36, lambda: self._spike(2500, 3)),
             (0.42, self._outage),
-            (0.64, self._redis_restart),
+            (0.58, self._ledger_failover),
+            (0.68, self._redis_flush),
             (
                 0.74,
                 lambda: self.faults(
@@ -205,7 +207,7 @@ class Chaos:
         self.note("DIGIT up again", outage_seconds=seconds)
 
     def _behind_our_back(self) -> None:
-        store = PaymentStore(redis_lib.Redis.from_url(self.redis_url, socket_timeout=5))
+        store = self.ledger
         pending = [
             p
             for p in store.get_many(store.ids_by_status(PaymentStatus.PENDING, limit=500))
@@ -253,12 +255,26 @@ class Chaos:
         else:
             self.refused[f"new_demand_{response.status_code}"] += 1
 
-    def _redis_restart(self) -> None:
-        self.injected["redis_sigkill_restart"] += 1
+    def _ledger_failover(self) -> None:
+        """SIGKILL the ledger's primary mid-traffic and promote its synchronous standby: every
+        payment a device was told about must be on the promoted ledger."""
+        self.injected["ledger_primary_sigkill_failover"] += 1
         killed = time.monotonic()
-        took = self.cluster.restart_redis(down_seconds=2.0)
-        self.note("Redis restarted from its AOF", seconds_to_ping=round(took, 2))
-        # do the web instances take writes again without a restart of their own?
+        timings = self.cluster.postgres_failover()
+        self.note("ledger primary SIGKILLed, standby promoted", **timings)
+        self._await_web("ledger failover", killed)
+
+    def _redis_flush(self) -> None:
+        """Lose everything Redis holds (queue, token, snapshots, caches): FLUSHALL, then a
+        restart on an empty data directory. Redis holds no money: nothing may be lost."""
+        self.injected["redis_flushall_restart_empty"] += 1
+        killed = time.monotonic()
+        took = self.cluster.flush_redis_and_restart_empty()
+        self.note("Redis flushed and restarted empty", seconds_to_ping=round(took, 2))
+        self._await_web("redis flush", killed)
+
+    def _await_web(self, what: str, since: float) -> None:
+        """Do the web instances take writes again without a restart of their own?"""
         deadline = time.monotonic() + 30
         ready: dict[str, float | None] = {}
         for part, url in zip(self.cluster.webs, self.cluster.web_urls, strict=True):
@@ -266,9 +282,9 @@ class Chaos:
                 time.sleep(0.2)
             ok = http_ok(f"{url}/readyz", timeout=3)
             ready[part.name] = round(time.monotonic() - self._started, 1) if ok else None
-        self.redis_window = (killed, time.monotonic() + 1.0)
+        self.windows[what] = (since, time.monotonic() + 1.0)
         self.note(
-            "web readiness after the Redis restart",
+            f"web readiness after the {what}",
             ready=ready,
             web_starts={p.name: p.starts for p in self.cluster.webs},
             worker_starts={p.name: p.starts for p in self.cluster.workers},

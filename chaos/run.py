@@ -1,7 +1,8 @@
 """`python -m chaos` (`make chaos`): the whole integrator under fire, then a strict check.
 
-Starts its own Redis (config/redis.conf: appendonly, appendfsync always) on a free port with a
-fresh data dir, the DIGIT sandbox (with one extra consumer per planned bill), two gunicorn web
+Starts its own ledger (a PostgreSQL primary with a synchronous standby, the app on a multi-host
+URL, migrated with `integrator db upgrade`), its own Redis on a free port with a fresh data dir,
+the DIGIT sandbox (with one extra consumer per planned bill), two gunicorn web
 instances (config/gunicorn.conf.py as-is) and two `integrator worker`s; registers devices with
 `integrator devices add`; runs the devices and the fault timeline (chaos.faults); waits for the
 queue to drain; checks our store and the devices' answers against the sandbox's own records
@@ -23,14 +24,14 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-import redis as redis_lib
 import requests
 
 from chaos.check import check, table
 from chaos.devices import Fleet, plan
 from chaos.faults import Chaos
-from chaos.procs import ROOT, Cluster, free_port
+from chaos.procs import ROOT, Cluster, Postgres, free_port
 from integrator.payments.models import Payment, PaymentStatus
+from integrator.store.db import Database, DatabaseUnavailable
 from integrator.store.payments import PaymentStore
 
 RESULTS = ROOT / "chaos" / "results"
@@ -103,6 +104,18 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def log(message: str) -> None:
     print(f"chaos {datetime.now(UTC):%H:%M:%S} {message}", flush=True)
+
+
+def migrate(env: dict[str, str]) -> None:
+    """`integrator db upgrade` on the run's ledger, as an operator would before starting."""
+    subprocess.run(
+        [sys.executable, "-m", "integrator.cli", "db", "upgrade"],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
 
 
 def add_devices(env: dict[str, str], count: int) -> list[str]:
@@ -184,7 +197,7 @@ def drain(store: PaymentStore, timeout: float) -> float:
     while time.monotonic() - started < timeout:
         try:
             pending = store.count_by_status()[PaymentStatus.PENDING]
-        except redis_lib.RedisError:
+        except DatabaseUnavailable:
             pending = -1
         if pending == 0:
             break
@@ -201,9 +214,11 @@ def main(argv: list[str] | None = None) -> int:
     redis_port, sandbox_port = free_port(), free_port()
     web_ports = [free_port(), free_port()]
     redis_url = f"redis://127.0.0.1:{redis_port}/0"
+    postgres = Postgres(run_dir=run_dir, ports=(free_port(), free_port()))
     env = {
         **os.environ,
         **CHAOS_ENV,
+        "DATABASE_URL": postgres.url,
         "REDIS_URL": redis_url,
         "DIGIT_BASE_URL": f"http://127.0.0.1:{sandbox_port}",
         "VAR_DIR": str(run_dir),
@@ -216,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         web_ports=web_ports,
         workers=args.workers,
         extra_consumers=extra_consumers,
+        postgres=postgres,
     )
     log(
         f"{args.payments} payments, {args.devices} devices, phase {args.phase_seconds:.0f}s; "
@@ -223,9 +239,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     fleet: Fleet | None = None
     chaos: Chaos | None = None
+    ledger: Database | None = None
     try:
         keys: list[str] = []
-        cluster.start(then=lambda: keys.extend(add_devices(env, args.devices)))
+        def prepare() -> None:
+            nonlocal ledger
+            migrate(env)
+            ledger = Database.connect(postgres.url, max_size=4)
+            keys.extend(add_devices(env, args.devices))
+
+        cluster.start(then=prepare)
+        assert ledger is not None
+        store = PaymentStore(ledger)
         log(f"started in {time.monotonic() - started:.0f}s")
         log(
             f"up: Redis :{redis_port}, sandbox :{sandbox_port}, web {web_ports}, "
@@ -243,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         chaos = Chaos(
             cluster=cluster,
             fleet=fleet,
-            redis_url=redis_url,
+            ledger=store,
             phase_seconds=args.phase_seconds,
             targets=max(4, args.payments // 40),
             log=log,
@@ -256,13 +281,14 @@ def main(argv: list[str] | None = None) -> int:
             fleet.stop.set()
             fleet.join(timeout=args.deadline)
         log(f"devices done after {time.monotonic() - started:.0f}s; draining")
-        store = PaymentStore(redis_lib.Redis.from_url(redis_url, socket_timeout=10))
         drain_seconds = drain(store, args.drain_timeout)
         stored = all_stored(store)
         digit = requests.get(f"{cluster.sandbox_url}/_sandbox/payments", timeout=60).json()
         counters = requests.get(f"{cluster.sandbox_url}/_sandbox/counters", timeout=10).json()
         queue_left = store_queue_length(redis_url)
     finally:
+        if ledger is not None:
+            ledger.close()
         cluster.stop()
     assert fleet is not None and chaos is not None
     answers = [a.as_json() for a in fleet.answers.values()]
@@ -275,9 +301,10 @@ def main(argv: list[str] | None = None) -> int:
     outcomes: dict[str, int] = {}
     for answer in answers:
         outcomes[answer["outcome"]] = outcomes.get(answer["outcome"], 0) + 1
-    window = chaos.redis_window
-    during = sum(1 for t in fleet.internal_errors if window and window[0] <= t <= window[1])
-    internal = {"during_redis_restart": during, "other": len(fleet.internal_errors) - during}
+    internal: dict[str, int] = {}
+    for what, (start, end) in chaos.windows.items():
+        internal[f"during {what}"] = sum(1 for t in fleet.internal_errors if start <= t <= end)
+    internal["other"] = len(fleet.internal_errors) - sum(internal.values())
     result = {
         "started_at": stamp,
         "planned": len(planned),
@@ -331,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def store_queue_length(redis_url: str) -> int | None:
+    import redis as redis_lib
     from rq import Queue
 
     from integrator.jobs.scheduling import REGISTRATION_QUEUE

@@ -179,6 +179,7 @@ class Services:
                 lease_ttl_seconds=self.settings.lease_ttl_seconds,
                 timezone=self.settings.digit_timezone,
                 clock=self.clock,
+                create_settle_seconds=self.settings.create_settle_seconds,
             ),
         )
 

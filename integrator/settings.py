@@ -159,6 +159,7 @@ class Settings:
     device_rate_limit_per_minute: int  # requests per device per minute before 429
     mobile_fetch_concurrency: int  # DIGIT calls in flight per bills-by-mobile request
     lease_ttl_seconds: float  # a registration attempt's lease (> DIGIT read timeout + margin)
+    create_settle_seconds: int  # a create with unknown outcome may commit this late: no re-target
     max_body_bytes: int  # larger request bodies are refused with 413
     # --- Registration worker (integrator.jobs) ---
     retry_schedule_seconds: tuple[int, ...]  # waits after each failed attempt; the last repeats
@@ -306,6 +307,7 @@ class Settings:
             device_rate_limit_per_minute=_int(env, "DEVICE_RATE_LIMIT_PER_MINUTE", 600),
             mobile_fetch_concurrency=_int(env, "MOBILE_FETCH_CONCURRENCY", 8),
             lease_ttl_seconds=lease_ttl,
+            create_settle_seconds=_int(env, "CREATE_SETTLE_SECONDS", 7200),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", 64 * 1024),
             retry_schedule_seconds=_seconds_list(
                 env, "RETRY_SCHEDULE_SECONDS", "10,30,120,600,1800,3600"

@@ -26,7 +26,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -66,6 +66,10 @@ RETRIES_EXHAUSTED = "RETRIES_EXHAUSTED"
 #: Blocked on DIGIT authorisation for longer than AUTH_BLOCKED_MAX_SECONDS: the account's
 #: login, its token, or (DIGIT_FORBIDDEN, a 403 from DIGIT's access control) its roles.
 DIGIT_AUTH_BLOCKED = "DIGIT_AUTH_BLOCKED"
+#: DIGIT holds a payment carrying our id that was cancelled or dishonoured there: never adopted.
+DIGIT_PAYMENT_CANCELLED = "DIGIT_PAYMENT_CANCELLED"
+#: The attempt reason while a payment waits for an earlier create to settle (not a decision).
+AWAITING_CREATE_SETTLE = "AWAITING_CREATE_SETTLE"
 DIGIT_FORBIDDEN = "DIGIT_FORBIDDEN"
 BILL_EXPIRED_TOTAL_CHANGED = "BILL_EXPIRED_TOTAL_CHANGED"
 BILL_EXPIRED_NO_BILL = "BILL_EXPIRED_NO_BILL"
@@ -94,7 +98,9 @@ class AttemptOutcome:
 class Lookup:
     """What DIGIT holds for the billIds a payment targeted."""
 
-    ours: DigitPayment | None  # the DIGIT payment carrying our payment id (live ones first)
+    ours: (
+        DigitPayment | None
+    )  # a live DIGIT payment carrying our payment id (never a cancelled one)
     others: tuple[DigitPayment, ...]  # live payments made by someone else
     all_ours: tuple[DigitPayment, ...] = ()  # every DIGIT payment carrying our id
 
@@ -113,7 +119,7 @@ class _KeepLease(Exception):
 
 
 class Registrar:
-    """Runs registration attempts. Thread-safe: all state lives in Redis and DIGIT."""
+    """Runs registration attempts. Thread-safe: all state lives in the ledger and DIGIT."""
 
     def __init__(
         self,
@@ -124,7 +130,9 @@ class Registrar:
         lease_ttl_seconds: float,
         timezone: Any,
         clock: Callable[[], datetime],
+        create_settle_seconds: float = 7200.0,
     ) -> None:
+        self._create_settle = timedelta(seconds=create_settle_seconds)
         self._payments = payments
         self._leases = leases
         self._digit = digit
@@ -204,6 +212,7 @@ class Registrar:
                 actor=actor,
                 started=started,
                 spend=True,
+                create_unknown=payment.create_sent,
             )
             if payment.create_sent:
                 raise _KeepLease(outcome) from exc
@@ -247,6 +256,20 @@ class Registrar:
         if found.ours is not None:
             return self._registered(
                 payment, found.ours, reason="adopted", fence=fence, actor=actor, started=started
+            )
+        if found.all_ours:
+            statuses = sorted({p.payment_status or "?" for p in found.all_ours})
+            return self._needs_attention(
+                payment,
+                reason=DIGIT_PAYMENT_CANCELLED,
+                codes=(),
+                fence=fence,
+                actor=actor,
+                started=started,
+                error=(
+                    "DIGIT holds our payment, but it is no longer live there "
+                    f"({', '.join(statuses)}): the money was taken; decide with DIGIT's office"
+                ),
             )
         if found.others:
             return self._paid_elsewhere(
@@ -299,7 +322,22 @@ class Registrar:
         """BILL_EXPIRED: DIGIT superseded a bill. The create was refused (nothing written), so
         the payment may move onto the consumer's current bill if that cannot change what the
         payer owes: same total, or the payment was already partial. Then create once more.
+
+        Not while an earlier create's outcome is unknown: DIGIT may still commit it, minutes
+        later, on the old bill, where its per-bill guards cannot see a payment on the successor
+        (the consumer would pay twice). The payment stays PENDING, visibly, until that create's
+        settle period (CREATE_SETTLE_SECONDS) has passed and a search of the consumer's payments
+        finds none of ours; a late commit found meanwhile is adopted.
         """
+        unsettled = unsettled_create_since(payment)
+        if unsettled is not None and self._clock() < unsettled + self._create_settle:
+            return self._awaiting_settle(
+                payment,
+                until=unsettled + self._create_settle,
+                fence=fence,
+                actor=actor,
+                started=started,
+            )
         try:
             moved = self._retargeted(payment)
         except (
@@ -465,7 +503,9 @@ class Registrar:
     # --- looking in DIGIT ---
 
     def lookup(self, payment: Payment) -> Lookup:
-        """Search DIGIT's payments for every billId the payment ever targeted, per module."""
+        """Search DIGIT's payments for every billId the payment ever targeted, per module, and
+        the payment's consumers' payments: a create DIGIT committed late, after we moved on to
+        another bill, carries our id on a bill we may no longer name."""
         modules = self._modules_by_bill(payment)
         by_module: dict[str, list[str]] = {}
         for bill_id in sorted(payment.targeted_bill_ids | set(payment.bill_ids)):
@@ -480,12 +520,21 @@ class Registrar:
                     ours[found.id] = found
                 elif found.is_live:
                     others[found.id] = found
-        # a live payment of ours is the one to adopt; a cancelled one only if nothing else
-        ranked = sorted(ours.values(), key=lambda p: not p.is_live)
+        consumers: dict[str, set[str]] = {}
+        for bill in payment.bills:
+            consumers.setdefault(bill.business_service, set()).add(bill.consumer_code)
+        for module, codes in sorted(consumers.items()):
+            for found in self._digit.search_payments(
+                tenant_id=payment.tenant_id, module=module, consumer_codes=sorted(codes)
+            ):
+                if is_ours(found, payment.id):  # only ours: the consumer's other payments are
+                    ours[found.id] = found  # for other bills, not competitors for ours
+        # only a live payment of ours is adopted: a CANCELLED or DISHONOURED one never is
+        live = [p for p in ours.values() if p.is_live]
         return Lookup(
-            ours=ranked[0] if ranked else None,
+            ours=live[0] if live else None,
             others=tuple(others.values()),
-            all_ours=tuple(ranked),
+            all_ours=tuple(sorted(ours.values(), key=lambda p: not p.is_live)),
         )
 
     @staticmethod
@@ -713,8 +762,10 @@ class Registrar:
         actor: str,
         started: float,
         spend: bool,
+        create_unknown: bool = False,
     ) -> AttemptOutcome:
-        """The attempt ended without an answer: record it, stay PENDING."""
+        """The attempt ended without an answer: record it, stay PENDING. `create_unknown`: a
+        create was sent and its outcome is unknown (DIGIT may still commit it)."""
         now = self._clock()
         error = f"{type(exc).__name__}: {exc}"
         if spend:
@@ -728,7 +779,7 @@ class Registrar:
             reason=type(exc).__name__,
             codes=exc.codes,
             latency_ms=_ms_since(started),
-            detail={"spent": spend},
+            detail={"spent": spend, "createUnknown": True} if create_unknown else {"spent": spend},
         )
         try:
             payment = self._save(payment, fence)
@@ -736,6 +787,36 @@ class Registrar:
             log.exception("could not record attempt", extra={"payment_id": payment.id})
         return AttemptOutcome(
             result=result, payment=payment, error=error, codes=exc.codes, cause=type(exc).__name__
+        )
+
+    def _awaiting_settle(
+        self, payment: Payment, *, until: datetime, fence: int, actor: str, started: float
+    ) -> AttemptOutcome:
+        """Stay PENDING, saying why and until when, without moving to the successor bill."""
+        error = (
+            f"the bill expired while an earlier create's outcome is unknown: waiting until "
+            f"{until.isoformat(timespec='seconds')} for DIGIT to settle it before paying the "
+            "consumer's new bill"
+        )
+        payment = replace(payment, attempts=payment.attempts + 1, last_error=error)
+        payment = states.record(
+            payment,
+            event="attempt",
+            actor=actor,
+            at=self._clock(),
+            reason=AWAITING_CREATE_SETTLE,
+            codes=(BILL_EXPIRED,),
+            latency_ms=_ms_since(started),
+            detail={"spent": True, "until": until.isoformat()},
+        )
+        payment = self._save(payment, fence)
+        log.info("waiting for an earlier create to settle", extra={"payment_id": payment.id})
+        return AttemptOutcome(
+            result=AttemptResult.RETRY_LATER,
+            payment=payment,
+            error=error,
+            codes=(BILL_EXPIRED,),
+            cause=AWAITING_CREATE_SETTLE,
         )
 
     def _save(self, payment: Payment, fence: int) -> Payment:
@@ -746,6 +827,15 @@ def is_ours(digit_payment: DigitPayment, payment_id: str) -> bool:
     """Whether a DIGIT payment is the one we created for `payment_id`."""
     details: Mapping[str, Any] = digit_payment.additional_details or {}
     return str(details.get(PAYMENT_ID_KEY, "")) == payment_id
+
+
+def unsettled_create_since(payment: Payment) -> datetime | None:
+    """When the last create was sent, if any create of this payment has an unknown outcome
+    (DIGIT gave no usable answer to it): DIGIT may still commit it. None otherwise."""
+    if not any(e.detail.get("createUnknown") for e in payment.history):
+        return None
+    sent = [e.at for e in payment.history if e.event == "create_sent"]
+    return sent[-1] if sent else None
 
 
 def last_attempt(payment: Payment) -> HistoryEntry | None:

@@ -136,14 +136,21 @@ class PaymentService:
     def bills_for_mobile(
         self, *, device: Device, tenant_id: str, mobile_number: str, business_service: str | None
     ) -> list[BillOffer]:
-        bills = self._digit.bills_for_mobile(
+        found = self._digit.mobile_lookup(
             tenant_id=tenant_id, mobile_number=mobile_number, business_service=business_service
         )
+        if found.failed_tenants:
+            log.warning(
+                "bills by mobile: some cities could not be searched",
+                extra={"tenants": list(found.failed_tenants)},
+            )
         # A state-scoped search may find consumers in cities this device may not act for.
-        return self._offers([b for b in bills if device.may_act_for(b.tenant_id)])
+        return self._offers([b for b in found.bills if device.may_act_for(b.tenant_id)])
 
     def _offers(self, bills: Sequence[Bill]) -> list[BillOffer]:
-        payment_rules = self._digit.payment_rules()
+        # payment rules as collection-services reads them: with the bill's city tenant
+        cities = sorted({b.tenant_id for b in bills})
+        rules_by_city = {city: self._digit.payment_rules(city) for city in cities}
         # A snapshot of every bill served (the fallback check while DIGIT is down), and our
         # open payment for each bill's consumer, from the ledger.
         self._served.record(bills, self._clock())
@@ -153,7 +160,8 @@ class PaymentService:
                 bill=bill,
                 payability=rules.payability(
                     bill,
-                    payment_rules.get(bill.business_service) or _strict_rule(bill.business_service),
+                    rules_by_city[bill.tenant_id].get(bill.business_service)
+                    or _strict_rule(bill.business_service),
                     advance_cap=self._settings.advance_cap,
                 ),
                 pending_payment=pending[i],
@@ -162,7 +170,7 @@ class PaymentService:
         ]
 
     def _pending_payments(self, bills: Sequence[Bill]) -> list[PendingPayment | None]:
-        """For each bill, our unfinished payment for its consumer (one Redis read for all)."""
+        """For each bill, our open payment for its consumer (one ledger query for all)."""
         return self._pending_by_ids(
             self._payments.pending_for_consumers(
                 [(b.tenant_id, b.business_service, b.consumer_code) for b in bills]
@@ -198,7 +206,7 @@ class PaymentService:
             today=rules.local_today(now, self._settings.digit_timezone),
         )
         bills, provisional = self._current_bills(request, now)
-        payment_rules = self._digit.payment_rules()
+        payment_rules = self._digit.payment_rules(request.tenant_id)
         offers: list[BillOffer] = []
         margin = timedelta(seconds=self._settings.bill_expiry_margin_seconds)
         mode_rules: list[PaymentRule] = []

@@ -163,7 +163,7 @@ def test_every_exchange_with_the_sandbox_validates(exchanges) -> None:
     [bill] = client.fetch_bills(
         tenant_id="pb.amritsar", business_service="WS", consumer_code="WS/107/2019-20/000022"
     )
-    client.bills_for_mobile(tenant_id="pb", mobile_number="9876543210")
+    client.mobile_lookup(tenant_id="pb", mobile_number="9876543210")
     client.search_bills(tenant_id="pb.amritsar", bill_ids=[bill.id])
     created = client.create_payment(_payment(bill.id, bill.total_amount))
     client.search_payments(tenant_id="pb.amritsar", module="WS", bill_ids=[bill.id])

@@ -30,6 +30,7 @@ def digit(redis: redis_lib.Redis, redis_url: str) -> Iterator[tuple[DigitClient,
     settings = Settings.from_env(
         {
             "DIGIT_BASE_URL": BASE,
+            "DATABASE_URL": "postgresql://unused@127.0.0.1:9/unused",
             "DIGIT_USERNAME": "u",
             "DIGIT_PASSWORD": "p",
             "DIGIT_TENANT_ID": "pb.amritsar",

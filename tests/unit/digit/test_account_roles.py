@@ -77,6 +77,7 @@ def test_the_table_says_yes_no_or_unknown(digit_settings):
 def test_a_malformed_role_map_stops_start_up_with_its_name(raw):
     env = {
         "DIGIT_BASE_URL": "https://digit.test",
+        "DATABASE_URL": "postgresql://unused@127.0.0.1:9/unused",
         "DIGIT_USERNAME": "u",
         "DIGIT_PASSWORD": "p",
         "DIGIT_TENANT_ID": "pb.amritsar",

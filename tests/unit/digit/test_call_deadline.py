@@ -73,6 +73,7 @@ def _settings(port: int, **env: str) -> Settings:
     return Settings.from_env(
         {
             "DIGIT_BASE_URL": f"http://127.0.0.1:{port}",
+            "DATABASE_URL": "postgresql://unused@127.0.0.1:9/unused",
             "DIGIT_USERNAME": "u",
             "DIGIT_PASSWORD": "p",
             "DIGIT_TENANT_ID": "pb.amritsar",
@@ -135,6 +136,7 @@ def test_the_call_deadline_defaults_to_connect_plus_read_timeout():
 def test_the_lease_must_outlive_the_call_deadline(env, ok):
     base = {
         "DIGIT_BASE_URL": "https://digit.test",
+        "DATABASE_URL": "postgresql://unused@127.0.0.1:9/unused",
         "DIGIT_USERNAME": "u",
         "DIGIT_PASSWORD": "p",
         "DIGIT_TENANT_ID": "pb.amritsar",
