@@ -273,7 +273,7 @@ _DIGIT_ERRORS = {
 }
 _CLASS_PREFIX = re.compile(r"\b([A-Z][A-Za-z]+(?:Error|Unavailable|Unknown|Rejected|Refused|"
                            r"Locked|Forbidden|Exception)):\s*")  # fmt: skip
-_ENDPOINT = re.compile(r"\s*\[[^\]]*\]")
+_ENDPOINT = re.compile(r"\s*\[[^\]'\"]*\]")  # [collection-services/payments/_create]
 _STATUS = re.compile(r"\s*\bstatus=\d+")
 _CODES = re.compile(r"\s*\bcodes=\[([^\]]*)\]")
 _LAST_ERROR = re.compile(r"^([A-Z_]+): last error (.*)$", re.DOTALL)
@@ -290,7 +290,7 @@ def last_error_text(raw: str | None) -> str | None:
         stopped = f"Registration stopped ({reason.replace('_', ' ').lower()})."
         return f"{stopped} Last error: {why}" if why else stopped
     codes = [c.strip().strip("'\"") for m in _CODES.finditer(raw) for c in m.group(1).split(",")]
-    text = _CODES.sub("", _STATUS.sub("", _ENDPOINT.sub("", raw)))
+    text = _ENDPOINT.sub("", _STATUS.sub("", _CODES.sub("", raw)))
     found = _CLASS_PREFIX.search(text)
     if found is not None:
         text = _DIGIT_ERRORS.get(found.group(1), "Registration with DIGIT failed; it is retried.")
