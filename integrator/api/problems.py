@@ -335,3 +335,55 @@ def codes_of(*kinds: Kind) -> frozenset[str]:
 def codes_for_status(status: int) -> list[str]:
     """The codes a response with `status` may carry, in catalogue order."""
     return [p.code for p in CATALOGUE.values() if status in p.statuses]
+
+
+def catalogue_markdown() -> str:
+    """docs/api-errors.md: the catalogue for readers without a running integrator.
+
+    Regenerate with `python -m integrator.api.problems > docs/api-errors.md` (a test compares).
+    """
+    lines = [
+        "# PoS API error catalogue",
+        "",
+        "<!-- generated: python -m integrator.api.problems > docs/api-errors.md -->",
+        "",
+        "Every error of the PoS API is `application/problem+json`:",
+        "",
+        "```json",
+        '{"type": "/docs#problem-AMOUNT_BELOW_MINIMUM", "title": "Unprocessable Entity",',
+        ' "status": 422, "detail": "The payment breaks a payment rule.",',
+        ' "code": "AMOUNT_BELOW_MINIMUM",',
+        ' "errors": [{"field": "bills/0/amount", "code": "AMOUNT_BELOW_MINIMUM",',
+        '             "message": "bill ... needs at least 100"}]}',
+        "```",
+        "",
+        "`code` is stable: devices switch on it, never on `detail` or `message`. `type` links to",
+        "the code's row on the integrator's `/docs` page. A code appears at the top of a problem",
+        "or in its `errors[]` (the first field error's code is also the top-level one).",
+        "",
+        "Kinds: " + "; ".join(f"**{k.value}** {_KIND_TEXT[k]}" for k in Kind) + ".",
+        "",
+        "| code | status | kind | meaning | what the device should do |",
+        "|---|---|---|---|---|",
+    ]
+    for p in CATALOGUE.values():
+        statuses = ", ".join(str(s) for s in p.statuses)
+        lines.append(
+            f'| <a id="{p.anchor}"></a>`{p.code}` | {statuses} | {p.kind.value} '
+            f"| {p.meaning} | {p.action} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+_KIND_TEXT = {
+    Kind.SHAPE: "the request's form, as /openapi.json states it",
+    Kind.RULE: "a payment rule or the bill's state in DIGIT",
+    Kind.AUTH: "the device key, its tenants or its rate",
+    Kind.STATE: "the payment or request is in the way, or does not exist",
+    Kind.UNAVAILABLE: "DIGIT or the store cannot answer now; retry",
+    Kind.SERVER: "a bug on our side",
+}
+
+
+if __name__ == "__main__":
+    print(catalogue_markdown(), end="")

@@ -205,3 +205,13 @@ def test_shape_codes_are_the_request_form_only() -> None:
 
     assert {"FRACTIONAL_AMOUNT", "INSTRUMENT_NUMBER_REQUIRED", "ONE_FORM"} <= shape
     assert not {"AMOUNT_BELOW_MINIMUM", "BILL_NOT_FOUND", "COLLECTED_AT_IN_FUTURE"} & shape
+
+
+def test_the_markdown_catalogue_is_current() -> None:
+    from integrator.api.problems import catalogue_markdown
+
+    written = (ROOT.parent / "docs" / "api-errors.md").read_text("utf-8")
+
+    assert written == catalogue_markdown(), (
+        "regenerate: python -m integrator.api.problems > docs/api-errors.md"
+    )
