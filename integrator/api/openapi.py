@@ -26,6 +26,7 @@ from integrator.api.modes import MODE_RULES, mode_groups
 from integrator.api.problems import CATALOGUE, codes_for_status
 from integrator.api.schemas import requests as request_schemas
 from integrator.api.schemas import responses as response_schemas
+from integrator.api.schemas.fields import KEY_HEADER_PATTERN
 from integrator.api.schemas.requests import COLLECTED_AT_SKEW
 
 docs_bp = Blueprint("docs", __name__, template_folder="templates")
@@ -202,7 +203,7 @@ def _components(spec: APISpec) -> None:
                 "The device's own reference for this payment: 1-64 of A-Z a-z 0-9 . _ : -, bare "
                 'or as a quoted string ("abc"). Send the same key again to get the same payment.'
             ),
-            "schema": {"type": "string", "pattern": r'^"?[A-Za-z0-9._:-]{1,64}"?$'},
+            "schema": {"type": "string", "pattern": KEY_HEADER_PATTERN},
             "example": "counter7-000123",
         },
     )

@@ -16,6 +16,7 @@ from integrator import jsonutil
 from integrator.api.access import current_device
 from integrator.api.context import api_dependencies, payments, wire
 from integrator.api.errors import ApiError, FieldError
+from integrator.api.schemas.fields import KEY_CHARS
 from integrator.api.schemas.requests import (
     BillsQuery,
     BillsQuerySchema,
@@ -38,7 +39,7 @@ pos_bp = Blueprint("pos", __name__)
 
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
-_KEY = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+_KEY = re.compile(KEY_CHARS)
 
 # Request schemas are built once: they are reusable and building one costs CPU per request.
 # Answers are the `*_view` dicts of schemas.responses, written through the app's `wire()`.

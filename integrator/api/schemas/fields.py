@@ -98,7 +98,9 @@ MOBILE_PATTERN = r"^[6-9][0-9]{9}$"  # collection's mobileNumber
 #: seconds), so we match the same language with this unambiguous, linear form
 #: (tests/unit/api/test_api_schemas.py checks they agree).
 NAME_PATTERN = r"^[a-zA-Z]+(?:[_\-'`. ][a-zA-Z ][a-zA-Z]*)*$"
-KEY_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"  # Idempotency-Key (bare form)
+KEY_CHARS = r"[A-Za-z0-9._:-]{1,64}"  # an Idempotency-Key
+KEY_PATTERN = rf"^{KEY_CHARS}$"  # the bare form (idempotencyKey query parameter)
+KEY_HEADER_PATTERN = rf'^(?:{KEY_CHARS}|"{KEY_CHARS}")$'  # the header: bare or a quoted sf-string
 CODE_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"  # businessService
 REFERENCE_PATTERN = r"^[!-~](?:[ -~]*[!-~])?$"  # printable ASCII, no edge spaces
 IDENTIFIER_PATTERN = r"^[!-~]+$"  # billId, consumerCode, receiptNumber: printable, no spaces
