@@ -179,3 +179,29 @@ PROBLEM_ANSWER: dict[str, Any] = {
         }
     ],
 }
+
+SETTLEMENT_ANSWER: dict[str, Any] = {
+    "date": "2024-05-01",
+    "timezone": "Asia/Kolkata",
+    "rows": [
+        {
+            "paymentId": PAYMENT_ANSWER["id"],
+            "deviceId": "dev_01HX7PZ3",
+            "idempotencyKey": "counter7-000123",
+            "tenantId": "pb.amritsar",
+            "billId": BILL_ID,
+            "billNumber": "WS/107/2024-25/000451",
+            "consumerCode": "WS/107/2019-20/000022",
+            "businessService": "WS",
+            "amount": 815,
+            "paymentMode": "CASH",
+            "status": "REGISTERED",
+            "receiptNumber": "05/2024-25/000123",
+            "collectedAt": None,
+            "acceptedAt": "2024-05-01T15:30:01+05:30",
+            "registeredAt": "2024-05-01T15:30:02+05:30",
+            "resolution": None,
+        }
+    ],
+    "nextCursor": None,
+}

@@ -21,6 +21,7 @@ from apispec import APISpec
 from flask import Blueprint, Flask, Response, current_app, request
 from marshmallow import Schema, fields, validate
 
+from integrator.api import examples
 from integrator.api.access import current_device, require_device
 from integrator.api.context import wire as current_wire
 from integrator.api.errors import ApiError, FieldError
@@ -219,6 +220,8 @@ def _drain(buffer: io.StringIO) -> str:
 
 # --- OpenAPI ---------------------------------------------------------------------------------
 
+_CSV_EXAMPLE = ",".join(settlement.CSV_COLUMNS) + "\r\n"  # the header line; then a row per bill
+
 
 def document_paths(spec: APISpec) -> None:
     spec.path(
@@ -230,7 +233,8 @@ def document_paths(spec: APISpec) -> None:
                 "description": (
                     "The day is the calendar day in SETTLEMENT_TIMEZONE (Asia/Kolkata by "
                     "default). JSON is paged (`limit`, `nextCursor`); CSV (`format=csv` or "
-                    "`Accept: text/csv`) is the whole day. Amounts are exact decimals."
+                    "`Accept: text/csv`) is the whole day. Amounts are whole rupees and times "
+                    "carry DIGIT_TIMEZONE's offset, as in every answer."
                 ),
                 "parameters": [{"in": "query", "schema": SettlementQuerySchema}, "RequestId"],
                 "responses": {
@@ -238,8 +242,11 @@ def document_paths(spec: APISpec) -> None:
                         "description": "The report",
                         "headers": {"X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"}},
                         "content": {
-                            JSON: {"schema": SettlementPageSchema},
-                            CSV: {"schema": {"type": "string"}},
+                            JSON: {
+                                "schema": SettlementPageSchema,
+                                "example": examples.SETTLEMENT_ANSWER,
+                            },
+                            CSV: {"schema": {"type": "string"}, "example": _CSV_EXAMPLE},
                         },
                     },
                     "401": {"$ref": "#/components/responses/Unauthorized"},

@@ -75,13 +75,7 @@ class RuleCheckingPayments(FakePayments):
 
 @pytest.fixture
 def rule_edge() -> Edge:
-    edge = build_edge()
-    rule_checking = RuleCheckingPayments()
-    edge.payments = rule_checking
-    edge.app.extensions["integrator.api"] = type(edge.app.extensions["integrator.api"])(
-        **{**vars(edge.app.extensions["integrator.api"]), "payments": lambda: rule_checking}
-    )
-    return edge
+    return build_edge(payments=RuleCheckingPayments())
 
 
 @pytest.fixture

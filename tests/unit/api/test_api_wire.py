@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from integrator.api.context import ApiDependencies
 from integrator.api.wire import Wire
 from integrator.payments.models import PaymentStatus
 from tests.unit.api.conftest import (
@@ -124,11 +123,7 @@ def test_every_answer_writes_times_and_amounts_one_way() -> None:
 
 
 def test_the_app_zone_comes_from_its_dependencies() -> None:
-    edge = build_edge()
-    dependencies: ApiDependencies = edge.app.extensions["integrator.api"]
-    edge.app.extensions["integrator.api"] = ApiDependencies(
-        **{**vars(dependencies), "timezone": ZoneInfo("UTC")}
-    )
+    edge = build_edge(timezone=ZoneInfo("UTC"))
     edge.payments.payments[("dev-1", "k")] = make_payment(status=PaymentStatus.REGISTERED)
 
     body = edge.client.get("/v1/payments/pay-1", headers=edge.headers()).get_json()
