@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install run test lint format redis-server browser constraints clean bench chaos
+.PHONY: help install run test lint format redis-server browser poppler constraints clean bench chaos
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -40,7 +40,10 @@ format: install  ## reformat with ruff
 browser:  ## install Debian's chromium and chromium-driver (the ops console's browser tests)
 	@bin/ensure-browser
 
-test: install redis-server browser lint  ## lint, then the whole test suite (starts its own Redis and sandbox)
+poppler:  ## install Debian's poppler-utils (pdftoppm, pdftotext: the receipt PDF tests)
+	@bin/ensure-poppler
+
+test: install redis-server browser poppler lint  ## lint, then the whole test suite (starts its own Redis and sandbox)
 	$(BIN)/python -m pytest
 
 bench: install redis-server  ## load test: integrator vs DIGIT sandbox vs bare proxy (bench/results/latest.json)

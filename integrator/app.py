@@ -7,33 +7,30 @@ below it. Nothing happens at import time: gunicorn imports `integrator.wsgi`, wh
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 import redis as redis_lib
 from flask import Flask
 
 from integrator import health, logs
 from integrator.proxy import init_proxy_fix
-from integrator.services import EXTENSION_KEY, Services
+from integrator.services import EXTENSION_KEY, Services, connect_database
 from integrator.settings import Settings
 from integrator.store import redis_conn
-
-if TYPE_CHECKING:
-    from integrator.digit.client import DigitClient
-    from integrator.payments.service import RegistrationScheduler
+from integrator.store.db import Database
 
 log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    """Build the web app. Refuses to start on bad settings or a Redis that could lose payments."""
+    """Build the web app. Refuses to start on bad settings or a ledger schema that is behind."""
     settings = settings if settings is not None else Settings.from_env()
     app = Flask("integrator")
     init_config(app, settings)
     init_proxy_fix(app, settings)
     init_logging(app, settings)
+    db = init_database(settings)
     redis = init_redis(settings)
-    services = init_services(app, settings, redis)
+    services = init_services(app, settings, db, redis)
     register_health(app)
     register_api(app, services)
     register_reports_and_metrics(app, services)
@@ -65,36 +62,21 @@ def init_process_logging(settings: Settings) -> None:
     logs.register_secret(settings.digit_client_secret)
 
 
+def init_database(settings: Settings) -> Database:
+    """The ledger's connection pool; refuses to start unless the schema is at head."""
+    return connect_database(settings)
+
+
 def init_redis(settings: Settings) -> redis_lib.Redis:
-    """Connect, and refuse to start unless Redis is durable (or the override is set)."""
+    """Connect to Redis (queue, token, caches); warn if it could evict queued jobs."""
     redis = redis_conn.connect(settings)
-    try:
-        redis_conn.check_durability(redis, override=settings.redis_durability_override)
-    except redis_conn.RedisDurabilityError:
-        redis.close()
-        raise
+    redis_conn.warn_if_evicting(redis)
     return redis
 
 
-def init_services(app: Flask, settings: Settings, redis: redis_lib.Redis) -> Services:
+def init_services(app: Flask, settings: Settings, db: Database, redis: redis_lib.Redis) -> Services:
     """Shared per-app objects in app.extensions["integrator"]; the DIGIT client is built lazily."""
-
-    def build_digit_client() -> DigitClient:
-        from integrator.digit.client import DigitClient
-
-        return DigitClient(settings=settings, redis=redis)
-
-    def build_scheduler() -> RegistrationScheduler:
-        from integrator.jobs.scheduling import RqRegistrationScheduler
-
-        return RqRegistrationScheduler(redis, settings)
-
-    services = Services(
-        settings=settings,
-        redis=redis,
-        digit_factory=build_digit_client,
-        scheduler_factory=build_scheduler,
-    )
+    services = Services.build(settings, db=db, redis=redis)
     app.extensions[EXTENSION_KEY] = services
     return services
 

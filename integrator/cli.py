@@ -18,10 +18,12 @@ from contextlib import contextmanager
 
 import click
 
+from integrator.payments.use_cases import LedgerUnavailable
 from integrator.settings import Settings, SettingsError
 
 # Add a group: write integrator/commands/<area>.py with a `click.Group`, list it here.
 COMMAND_GROUPS: tuple[str, ...] = (
+    "integrator.commands.db:db",
     "integrator.commands.digit:digit",
     "integrator.commands.devices:devices",
     "integrator.commands.reports:reports",
@@ -45,11 +47,12 @@ def load_settings(ctx: click.Context) -> Settings:
 @contextmanager
 def startup_errors() -> Iterator[None]:
     """Turn the start-up refusals into a one-line message and exit code 1 (no traceback)."""
-    from integrator.store.redis_conn import RedisDurabilityError, RedisUnavailableError
+    from integrator.store.migrations import SchemaBehind
+    from integrator.store.redis_conn import RedisUnavailableError
 
     try:
         yield
-    except (SettingsError, RedisDurabilityError, RedisUnavailableError) as exc:
+    except (SettingsError, SchemaBehind, LedgerUnavailable, RedisUnavailableError) as exc:
         raise click.ClickException(str(exc)) from exc
 
 
@@ -61,24 +64,43 @@ def main() -> None:
 @main.command()
 @click.pass_context
 def check(ctx: click.Context) -> None:
-    """Validate settings and Redis durability; print OK or the reason (exit code 1)."""
+    """Validate settings, the ledger and Redis; print OK or every problem (exit code 1)."""
     from integrator.store import redis_conn
+    from integrator.store.ledger_health import ledger_health
 
     settings = load_settings(ctx)
-    with startup_errors():
+    ledger = ledger_health(settings.database_url)
+    problems = [f"ledger: {p}" for p in ledger.problems()]
+    warnings = [f"ledger: {w}" for w in ledger.warnings()]
+    redis_role = "unreachable"
+    try:
         client = redis_conn.connect(settings)
+    except redis_conn.RedisUnavailableError as exc:
+        problems.append(f"redis: {exc}")
+    else:
         try:
-            problems = redis_conn.check_durability(
-                client, override=settings.redis_durability_override
-            )
+            warnings += [f"redis: {w}" for w in redis_conn.eviction_warnings(client)]
+            redis_role = str(client.info("replication").get("role", "?"))
         finally:
             client.close()
-    for problem in problems:
-        click.echo(f"WARNING (REDIS_DURABILITY_OVERRIDE is set): {problem}", err=True)
+    for warning in warnings:
+        click.echo(f"WARNING {warning}", err=True)
+    if problems:
+        for problem in problems:
+            click.echo(f"PROBLEM {problem}", err=True)
+        raise SystemExit(1)
     mode = "sandbox" if settings.sandbox_mode else "DIGIT"
+    standby = (
+        f"synchronous standby {ledger.synchronous_standby_names}"
+        f" ({ledger.sync_standbys_streaming} streaming)"
+        if ledger.synchronous_standby_names
+        else "no synchronous standby"
+    )
     click.echo(
-        f"OK: settings valid; Redis {redis_conn.safe_url(settings.redis_url)} durable"
-        f"{' (overridden)' if problems else ''}; {mode} at {settings.digit_base_url}"
+        f"OK: settings valid; ledger schema {ledger.schema}, fsync {ledger.fsync},"
+        f" synchronous_commit {ledger.synchronous_commit}, {standby};"
+        f" Redis {redis_conn.safe_url(settings.redis_url)} ({redis_role});"
+        f" {mode} at {settings.digit_base_url}"
     )
 
 

@@ -17,12 +17,12 @@ import redis as redis_lib
 from flask import Flask, current_app
 
 from integrator.settings import Settings
+from integrator.store.db import Database
 from integrator.store.devices import DeviceStore
 from integrator.store.idempotency import IdempotencyStore
 from integrator.store.leases import LeaseStore
 from integrator.store.payments import PaymentStore
 from integrator.store.ratelimit import RateLimiter
-from integrator.store.replication import ReplicationLagError, wait_for_replicas
 from integrator.store.served import ServedBills
 from integrator.store.snapshots import SnapshotStore
 
@@ -38,21 +38,76 @@ T = TypeVar("T")
 IDEMPOTENCY_CLAIM_SECONDS = 60
 
 
+def connect_database(settings: Settings, *, pool_size: int | None = None) -> Database:
+    """The process's ledger pool; refuses to start on a schema this code was not written for."""
+    from integrator.store.migrations import check_current
+
+    check_current(settings.database_url)
+    return Database.connect(
+        settings.database_url, max_size=pool_size or settings.database_pool_size
+    )
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
 @dataclass(eq=False)
 class Services:
-    """Settings, Redis, the stores, the DIGIT client and the payment use cases of one process."""
+    """Settings, the ledger, Redis, the stores, the DIGIT client and the payment use cases of one
+    process."""
 
     settings: Settings
+    db: Database
     redis: redis_lib.Redis
     digit_factory: Callable[[], DigitClient]
     scheduler_factory: Callable[[], RegistrationScheduler] | None = None
     clock: Callable[[], datetime] = utc_now
     _built: dict[str, Any] = field(default_factory=dict, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        *,
+        db: Database | None = None,
+        redis: redis_lib.Redis | None = None,
+        pool_size: int | None = None,
+    ) -> Services:
+        """The one object graph, as the web app, the worker and the CLI use it.
+
+        Connects to the ledger (refusing a schema that is behind) and to Redis unless they are
+        given; DIGIT's client and the RQ scheduler are built on first use.
+        """
+        from integrator.store import redis_conn
+
+        db = db if db is not None else connect_database(settings, pool_size=pool_size)
+        redis = redis if redis is not None else redis_conn.connect(settings)
+        connection = redis
+
+        def build_digit_client() -> DigitClient:
+            from integrator.digit.client import DigitClient
+
+            return DigitClient(settings=settings, redis=connection)
+
+        def build_scheduler() -> RegistrationScheduler:
+            from integrator.jobs.scheduling import RqRegistrationScheduler
+
+            return RqRegistrationScheduler(connection, settings)
+
+        return cls(
+            settings=settings,
+            db=db,
+            redis=redis,
+            digit_factory=build_digit_client,
+            scheduler_factory=build_scheduler,
+        )
+
+    def close(self) -> None:
+        """Close the ledger pool and the Redis connections (CLI commands, tests)."""
+        self.db.close()
+        self.redis.close()
 
     def _once(self, name: str, build: Callable[[], T]) -> T:
         if name not in self._built:
@@ -80,11 +135,11 @@ class Services:
     # --- stores ---
     @property
     def payments_store(self) -> PaymentStore:
-        return self._once("payments_store", lambda: PaymentStore(self.redis))
+        return self._once("payments_store", lambda: PaymentStore(self.db))
 
     @property
     def leases(self) -> LeaseStore:
-        return self._once("leases", lambda: LeaseStore(self.redis))
+        return self._once("leases", lambda: LeaseStore(self.db))
 
     @property
     def devices(self) -> DeviceStore:
@@ -107,7 +162,7 @@ class Services:
     def idempotency(self) -> IdempotencyStore:
         return self._once(
             "idempotency",
-            lambda: IdempotencyStore(self.redis, claim_ttl_seconds=IDEMPOTENCY_CLAIM_SECONDS),
+            lambda: IdempotencyStore(self.db, in_flight_bound_seconds=IDEMPOTENCY_CLAIM_SECONDS),
         )
 
     # --- the payment domain ---
@@ -150,19 +205,8 @@ class Services:
                 registrar=self.registrar,
                 scheduler=self.scheduler,
                 clock=self.clock,
-                replicate=self.replicated,
             ),
         )
-
-    def replicated(self) -> bool:
-        """Whether REDIS_WAIT_REPLICAS replicas hold every write so far (True when 0)."""
-        try:
-            wait_for_replicas(
-                self.redis, self.settings.redis_wait_replicas, self.settings.redis_wait_timeout_ms
-            )
-        except ReplicationLagError:
-            return False
-        return True
 
 
 def services_of(app: Flask) -> Services:

@@ -19,6 +19,11 @@ SANDBOX_USERNAME = "INTEGRATOR_SYSTEM"
 SANDBOX_PASSWORD = "sandbox-password"  # the sandbox's seeded system account; never a real secret
 
 
+def embedded_database_url(port: int) -> str:
+    """The private PostgreSQL cluster `make run` starts under var/pg (integrator.localpg)."""
+    return f"postgresql://integrator@127.0.0.1:{port}/integrator"
+
+
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
 
@@ -106,11 +111,13 @@ class Settings:
     token_leeway_seconds: int  # renew the shared token this long before it expires
     mdms_cache_seconds: int  # how long payment rules and tenants from MDMS are kept
     collectable_services: tuple[str, ...]  # businessServices fetched by mobile number
-    # --- Redis ---
-    redis_url: str  # where payments, idempotency records, tokens and the queue live
-    redis_durability_override: bool  # start even if Redis is not appendonly/always/noeviction
-    redis_wait_replicas: int  # acknowledge a payment only once this many replicas have it (0: off)
-    redis_wait_timeout_ms: int  # how long that WAIT may take before the request fails
+    # --- PostgreSQL: the ledger of money ---
+    database_url: str  # libpq URL of the ledger (multi-host with target_session_attrs for HA)
+    database_embedded: bool  # derived: true when DATABASE_URL is unset (`make run` starts one)
+    database_pool_size: int  # pooled ledger connections per process
+    pg_port: int  # port of the private PostgreSQL `make run` starts (PG_PORT)
+    # --- Redis: queue, token, caches, rate limits, metrics (no money) ---
+    redis_url: str  # the RQ queues, the shared DIGIT token, caches and counters
     redis_embedded: bool  # derived: true when REDIS_URL is unset (`make run` starts one)
     redis_port: int  # port of that private Redis (REDIS_PORT)
     sandbox_port: int  # port of the embedded DIGIT sandbox (SANDBOX_PORT)
@@ -200,6 +207,12 @@ class Settings:
 
         redis_port = _int(env, "REDIS_PORT", 6390)
         redis_url = _str(env, "REDIS_URL", "")
+        pg_port = _int(env, "PG_PORT", 5440)
+        database_url = _str(env, "DATABASE_URL", "")
+        if not database_url and not sandbox_mode:
+            raise SettingsError("DATABASE_URL is required when DIGIT_BASE_URL is set")
+        if database_url and not database_url.startswith(("postgresql://", "postgres://")):
+            raise SettingsError("DATABASE_URL must be a postgresql:// URL")
         return cls(
             digit_base_url=base_url.rstrip("/"),
             digit_username=username,
@@ -218,10 +231,11 @@ class Settings:
             token_leeway_seconds=_int(env, "DIGIT_TOKEN_LEEWAY_SECONDS", 300),
             mdms_cache_seconds=_int(env, "MDMS_CACHE_SECONDS", 900),
             collectable_services=_list(env, "COLLECTABLE_SERVICES", "WS,SW,PT,TL"),
+            database_url=database_url or embedded_database_url(pg_port),
+            database_embedded=database_url == "",
+            database_pool_size=_int(env, "DATABASE_POOL_SIZE", 20),
+            pg_port=pg_port,
             redis_url=redis_url or f"redis://127.0.0.1:{redis_port}/0",
-            redis_durability_override=_bool(env, "REDIS_DURABILITY_OVERRIDE", False),
-            redis_wait_replicas=_int(env, "REDIS_WAIT_REPLICAS", 0),
-            redis_wait_timeout_ms=_int(env, "REDIS_WAIT_TIMEOUT_MS", 1000),
             redis_embedded=redis_url == "",
             redis_port=redis_port,
             sandbox_port=_int(env, "SANDBOX_PORT", 8090),

@@ -10,6 +10,8 @@ import redis as redis_lib
 import requests
 
 from integrator.settings import Settings
+from integrator.store.db import Database
+from tests.support.ledger import clean_ledger, migrated_database_url
 from tests.support.processes import redis_server, sandbox_server
 
 pytest_plugins = ["tests.support.secrets_guard"]  # no secret in any log line or sent to DIGIT
@@ -32,6 +34,40 @@ def redis(redis_url: str) -> Iterator[redis_lib.Redis]:
 
 
 @pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The ledger's database for this test session, migrated to head."""
+    with migrated_database_url(Path(tmp_path_factory.mktemp("pg"))) as url:
+        yield url
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    """The ledger, emptied before each test (every table truncated)."""
+    clean_ledger(database_url)
+    database = Database.connect(database_url, max_size=8)
+    yield database
+    database.close()
+
+
+@pytest.fixture(autouse=True)
+def _close_ledger_pools(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Close every ledger pool a test opened (apps built by tests are never shut down, and a
+    pool collected while open joins its threads from the garbage collector)."""
+    opened: list[Database] = []
+    connect = Database.connect.__func__  # type: ignore[attr-defined]
+
+    def tracking(cls: type[Database], url: str, **kwargs: int) -> Database:
+        database = connect(cls, url, **kwargs)
+        opened.append(database)
+        return database
+
+    monkeypatch.setattr(Database, "connect", classmethod(tracking))
+    yield
+    for database in opened:
+        database.close()
+
+
+@pytest.fixture(scope="session")
 def sandbox_url() -> Iterator[str]:
     # token TTL and back-update lag short but above zero, as the issue asks of tests
     with sandbox_server(extra_args=("--token-ttl", "600", "--backupdate-lag", "1.0")) as url:
@@ -47,10 +83,12 @@ def sandbox(sandbox_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def settings(redis_url: str, sandbox_url: str) -> Settings:
-    """Settings pointing at the test Redis and the test sandbox (the sandbox's system account)."""
+def settings(redis_url: str, sandbox_url: str, database_url: str, db: Database) -> Settings:
+    """Settings pointing at the test ledger (emptied for the test), Redis and sandbox (the
+    sandbox's system account)."""
     return Settings.from_env(
         {
+            "DATABASE_URL": database_url,
             "DIGIT_BASE_URL": sandbox_url,
             "DIGIT_USERNAME": "INTEGRATOR_SYSTEM",
             "DIGIT_PASSWORD": "sandbox-password",

@@ -12,7 +12,7 @@
 | PaymentInProgress                        | 409    | PAYMENT_IN_PROGRESS                    |
 | RequestInFlight                          | 409    | REQUEST_IN_FLIGHT + Retry-After        |
 | DigitUnreachable                         | 503    | DIGIT_UNAVAILABLE + Retry-After        |
-| NotReplicated                            | 503    | NOT_REPLICATED + Retry-After           |
+| LedgerUnavailable                        | 503    | LEDGER_UNAVAILABLE + Retry-After       |
 | NotFound (PaymentNotFound, ...)          | 404    | its code                               |
 | redis ConnectionError / TimeoutError     | 503    | STORE_UNAVAILABLE + Retry-After        |
 | digit DigitUnavailable/OutcomeUnknown    | 503    | DIGIT_UNAVAILABLE + Retry-After        |
@@ -52,8 +52,8 @@ from integrator.payments.models import PaymentError
 from integrator.payments.use_cases import (
     DigitUnreachable,
     IdempotencyKeyReused,
+    LedgerUnavailable,
     NotFound,
-    NotReplicated,
     PaymentInProgress,
     PaymentRejected,
     RequestInFlight,
@@ -236,11 +236,11 @@ def handle_payment_error(error: PaymentError) -> Response:
         )
     if isinstance(error, DigitUnreachable):
         return _digit_unavailable(error.retry_after)
-    if isinstance(error, NotReplicated):
+    if isinstance(error, LedgerUnavailable):
         return problem(
             503,
-            "NOT_REPLICATED",
-            "The payment is stored but not yet replicated; retry with the same Idempotency-Key.",
+            "LEDGER_UNAVAILABLE",
+            "The payment ledger cannot be reached; retry with the same Idempotency-Key.",
             headers={"Retry-After": _seconds(error.retry_after)},
         )
     if isinstance(error, NotFound):

@@ -25,27 +25,18 @@ from integrator.payments.operations import (
 @contextmanager
 def _operations(ctx: click.Context) -> Iterator[PaymentOperations]:
     from integrator.cli import load_settings, startup_errors
-    from integrator.digit.client import DigitClient
-    from integrator.jobs.scheduling import RqRegistrationScheduler
     from integrator.ops.wiring import build_operations
     from integrator.services import Services
-    from integrator.store import redis_conn
 
     settings = load_settings(ctx)
     with startup_errors():
-        redis = redis_conn.connect(settings)
-    services = Services(
-        settings=settings,
-        redis=redis,
-        digit_factory=lambda: DigitClient(settings=settings, redis=redis),
-        scheduler_factory=lambda: RqRegistrationScheduler(redis=redis, settings=settings),
-    )
+        services = Services.build(settings, pool_size=2)
     try:
         yield build_operations(services)
     except OperationRefused as exc:
         raise click.ClickException(f"{exc.code}: {exc.message}") from exc
     finally:
-        redis.close()
+        services.close()
 
 
 def _line(p: Payment) -> str:

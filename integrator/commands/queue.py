@@ -19,16 +19,15 @@ def status(ctx: click.Context) -> None:
     Exit 1 when no worker is alive."""
     from integrator.cli import load_settings, startup_errors
     from integrator.ops.health import queue_health
-    from integrator.services import utc_now
-    from integrator.store import redis_conn
+    from integrator.services import Services, utc_now
 
     settings = load_settings(ctx)
     with startup_errors():
-        redis = redis_conn.connect(settings)
+        services = Services.build(settings, pool_size=1)
     try:
-        health = queue_health(redis, now=utc_now())
+        health = queue_health(services.redis, ledger=services.payments_store, now=utc_now())
     finally:
-        redis.close()
+        services.close()
     click.echo(
         jsonutil.dumps(
             {

@@ -30,23 +30,23 @@ def reconcile(ctx: click.Context, lookback_days: int | None, limit: int | None) 
     """Re-check REGISTERED payments in DIGIT now; flag missing/cancelled ones. Exit 1 when the
     run could not finish (DIGIT unavailable)."""
     from integrator.cli import load_settings, startup_errors
-    from integrator.digit.client import DigitClient
     from integrator.jobs.reconcile import run_reconciliation
-    from integrator.store import redis_conn
+    from integrator.services import Services
 
     settings = load_settings(ctx)
     with startup_errors():
-        redis = redis_conn.connect(settings)
+        services = Services.build(settings, pool_size=2)
     try:
         report = run_reconciliation(
             settings=settings,
-            redis=redis,
-            digit=DigitClient(settings=settings, redis=redis),
+            redis=services.redis,
+            payments=services.payments_store,
+            digit=services.digit,
             lookback_days=lookback_days,
             limit=limit,
         )
     finally:
-        redis.close()
+        services.close()
     click.echo(jsonutil.dumps(report.summary(), compact=False))
     if not report.complete:
         ctx.exit(1)
@@ -66,19 +66,18 @@ def settlement(ctx: click.Context, day: datetime, device_id: str | None) -> None
     """Write the day's settlement CSV (every device unless --device) to stdout."""
     from integrator.cli import load_settings, startup_errors
     from integrator.payments.settlement import CSV_COLUMNS, csv_record, iter_settlement_rows
-    from integrator.store import redis_conn
-    from integrator.store.payments import PaymentStore
+    from integrator.services import Services
 
     settings = load_settings(ctx)
     with startup_errors():
-        redis = redis_conn.connect(settings)
+        services = Services.build(settings, pool_size=2)
     try:
         writer = csv.writer(sys.stdout, lineterminator="\r\n")
         writer.writerow(CSV_COLUMNS)
         wanted: date = day.date()
         for row in iter_settlement_rows(
-            PaymentStore(redis), wanted, settings.settlement_timezone, device_id
+            services.payments_store, wanted, settings.settlement_timezone, device_id
         ):
             writer.writerow(csv_record(row))
     finally:
-        redis.close()
+        services.close()

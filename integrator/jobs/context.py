@@ -1,10 +1,9 @@
 """What registration jobs need, built once per worker process (`JobContext`).
 
-`run_worker` calls `configure(settings)` in the worker process before it forks work horses, so
-every horse inherits the objects instead of building them per job (their Redis pools reconnect
-after the fork by themselves; the parent never uses these objects, so no connection is shared).
-A job run by any other worker (e.g. plain `rq worker`) builds the context from the environment
-on first use.
+`run_worker` calls `configure(settings)` in the worker process. A forked work horse
+(WORKER_FORK_PER_JOB) forgets the parent's context and builds its own on first use, because a
+database connection must never be shared across a fork. A job run by any other worker (e.g.
+plain `rq worker`) builds the context from the environment on first use.
 """
 
 from __future__ import annotations
@@ -28,6 +27,9 @@ from integrator.services import Services, utc_now
 from integrator.settings import Settings
 from integrator.store.leases import LeaseStore
 from integrator.store.payments import PaymentStore
+
+#: Ledger connections per worker context: one job at a time, plus its inline look-ups.
+WORKER_POOL_SIZE = 4
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,14 +57,9 @@ def build_context(settings: Settings, *, redis: redis_lib.Redis | None = None) -
             retry_on_timeout=True,
         )
     # The same object graph as the web app's (integrator.services), built for this process.
-    scheduler = RqRegistrationScheduler(redis, settings)
-    services = Services(
-        settings=settings,
-        redis=redis,
-        digit_factory=lambda: DigitClient(settings=settings, redis=redis),
-        scheduler_factory=lambda: scheduler,
-        clock=utc_now,
-    )
+    services = Services.build(settings, redis=redis, pool_size=WORKER_POOL_SIZE)
+    scheduler = services.scheduler
+    assert isinstance(scheduler, RqRegistrationScheduler)
     return JobContext(
         settings=settings,
         redis=redis,
@@ -101,7 +98,7 @@ def current() -> JobContext:
     context = _context
     if context is not None:
         return context
-    return configure(Settings.from_env())
+    return configure(_settings or Settings.from_env())
 
 
 def reset() -> None:
@@ -112,5 +109,12 @@ def reset() -> None:
         _settings = None
 
 
-# A forked child keeps the parent's lock state; give it a fresh lock.
-os.register_at_fork(after_in_child=lambda: globals().__setitem__("_lock", threading.Lock()))
+def _forget_in_child() -> None:
+    """A forked work horse builds its own context: the parent's ledger connections and lock
+    state must not be shared across the fork."""
+    global _context, _lock
+    _lock = threading.Lock()
+    _context = None
+
+
+os.register_at_fork(after_in_child=_forget_in_child)

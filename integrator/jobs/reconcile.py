@@ -2,7 +2,8 @@
 
     reconcile_payments(lookback_days=None)         the RQ job (thin: builds, runs, returns summary)
     enqueue_daily(redis, queue_name, today)        at most one job per day (deterministic job id)
-    run_reconciliation(settings, redis, digit, ...) the same run inline (`integrator reports
+    run_reconciliation(settings, redis, payments, digit, ...)
+                                                   the same run inline (`integrator reports
                                                    reconcile`, tests)
 
 The domain lives in `integrator.payments.reconciliation`; flags in `store.reconciliation`.
@@ -36,10 +37,14 @@ def utc_now() -> datetime:
 
 
 def build_reconciler(
-    *, redis: redis_lib.Redis, digit: PaymentSearch, clock: Callable[[], datetime] = utc_now
+    *,
+    redis: redis_lib.Redis,
+    payments: PaymentStore,
+    digit: PaymentSearch,
+    clock: Callable[[], datetime] = utc_now,
 ) -> Reconciler:
     return Reconciler(
-        payments=PaymentStore(redis),
+        payments=payments,
         digit=digit,
         flags=ReconciliationStore(redis),
         clock=clock,
@@ -51,6 +56,7 @@ def run_reconciliation(
     *,
     settings: Settings,
     redis: redis_lib.Redis,
+    payments: PaymentStore,
     digit: PaymentSearch,
     lookback_days: int | None = None,
     limit: int | None = None,
@@ -58,7 +64,7 @@ def run_reconciliation(
 ) -> RunReport:
     """One run, inline."""
     days = settings.reconcile_lookback_days if lookback_days is None else lookback_days
-    reconciler = build_reconciler(redis=redis, digit=digit, clock=clock)
+    reconciler = build_reconciler(redis=redis, payments=payments, digit=digit, clock=clock)
     return reconciler.run(lookback=timedelta(days=days), limit=limit)
 
 
@@ -70,6 +76,7 @@ def reconcile_payments(lookback_days: int | None = None) -> dict[str, Any]:
     report = run_reconciliation(
         settings=ctx.settings,
         redis=ctx.redis,
+        payments=ctx.payments,
         digit=ctx.digit,
         lookback_days=lookback_days,
         clock=ctx.clock,

@@ -1,8 +1,8 @@
 """The /metrics collector: recorded counters and histograms from Redis, gauges read at scrape time.
 
-Every number comes from Redis, so each gunicorn worker answers a scrape with the same values
-(no PROMETHEUS_MULTIPROC_DIR needed). A part that cannot be read is skipped and logged; the
-scrape still answers, with `integrator_redis_up 0` when Redis is down.
+Counters come from Redis and payment gauges from the ledger, so each gunicorn worker answers a
+scrape with the same values (no PROMETHEUS_MULTIPROC_DIR needed). A part that cannot be read is
+skipped and logged; the scrape still answers, with `integrator_redis_up 0` when Redis is down.
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from functools import partial
-from typing import Any, cast
+from typing import Any, Protocol
 
 import redis as redis_lib
 from prometheus_client.core import (
@@ -26,11 +27,18 @@ from integrator.observability import catalog
 from integrator.observability.catalog import Family
 from integrator.observability.recorder import RedisMetrics
 from integrator.payments.models import PaymentStatus
-from integrator.store import keys
 from integrator.store.reconciliation import ReconciliationStore
 from integrator.store.tokens import TokenStore
 
 log = logging.getLogger("integrator.metrics")
+
+
+class LedgerGauges(Protocol):
+    """What the collector reads from the ledger (store.payments.PaymentStore)."""
+
+    def count_by_status(self) -> dict[PaymentStatus, int]: ...
+
+    def oldest_created(self, status: PaymentStatus) -> datetime | None: ...
 
 
 def _gauge(family: Family) -> GaugeMetricFamily:
@@ -44,10 +52,12 @@ class IntegratorCollector(Collector):
         self,
         redis: redis_lib.Redis,
         *,
+        ledger: LedgerGauges,
         queues: Sequence[str],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._redis = redis
+        self._ledger = ledger
         self._metrics = RedisMetrics(redis)
         self._queues = tuple(queues)
         self._clock = clock
@@ -109,25 +119,16 @@ class IntegratorCollector(Collector):
         return gauge
 
     def _payments_by_status(self) -> list[tuple[list[str], float]]:
-        pipe = self._redis.pipeline(transaction=False)
-        statuses = list(PaymentStatus)
-        for status in statuses:
-            pipe.zcard(keys.payments_by_status(status.value))
-        return [([s.value], float(n)) for s, n in zip(statuses, pipe.execute(), strict=True)]
+        return [([s.value], float(n)) for s, n in self._ledger.count_by_status().items()]
 
     def _flagged(self) -> list[tuple[list[str], float]]:
         return [([], float(ReconciliationStore(self._redis).count()))]
 
     def _oldest_pending(self) -> list[tuple[list[str], float]]:
-        rows = cast(
-            list[tuple[Any, float]],
-            self._redis.zrange(
-                keys.payments_by_status(PaymentStatus.PENDING.value), 0, 0, withscores=True
-            ),
-        )
-        if not rows:
+        oldest = self._ledger.oldest_created(PaymentStatus.PENDING)
+        if oldest is None:
             return [([], 0.0)]
-        return [([], max(0.0, self._clock() - rows[0][1] / 1000))]
+        return [([], max(0.0, self._clock() - oldest.timestamp()))]
 
     def _queue_jobs(self) -> list[tuple[list[str], float]]:
         from rq import Queue

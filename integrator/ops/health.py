@@ -6,18 +6,24 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import redis as redis_lib
 from rq import Queue, Worker
 
 from integrator.digit.client import DigitClient
 from integrator.digit.models import AuthState
-from integrator.ops.indexes import RedisStatusRangeIndex
 from integrator.payments.models import PaymentStatus
+from integrator.payments.use_cases import LedgerUnavailable
 
 #: The queue the registration jobs run on (integrator.worker.REGISTRATION_QUEUE).
 REGISTRATION_QUEUE = "registration"
+
+
+class OldestPending(Protocol):
+    """The ledger read the queue view needs (store.payments.PaymentStore)."""
+
+    def oldest_created(self, status: PaymentStatus) -> datetime | None: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,7 +59,7 @@ class Health:
     digit: DigitHealth = field(default_factory=DigitHealth)
 
 
-def queue_health(redis: redis_lib.Redis, *, now: datetime) -> QueueHealth:
+def queue_health(redis: redis_lib.Redis, *, ledger: OldestPending, now: datetime) -> QueueHealth:
     """Workers alive, queue depth, scheduled jobs, oldest PENDING payment, Redis memory."""
     errors: list[str] = []
     workers: list[WorkerInfo] = []
@@ -77,7 +83,10 @@ def queue_health(redis: redis_lib.Redis, *, now: datetime) -> QueueHealth:
     oldest: datetime | None = None
     memory = "?"
     try:
-        oldest = RedisStatusRangeIndex(redis).oldest_created(PaymentStatus.PENDING)
+        oldest = ledger.oldest_created(PaymentStatus.PENDING)
+    except LedgerUnavailable as exc:
+        errors.append(f"ledger: {type(exc).__name__}")
+    try:
         info: dict[str, Any] = redis.info("memory")
         memory = str(info.get("used_memory_human", "?"))
     except redis_lib.RedisError as exc:

@@ -242,7 +242,7 @@ def create_blueprint(ctx: OpsContext) -> Blueprint:
         return render_template(
             "ops/dashboard.html",
             counts=ops.counts(),
-            queue=queue_health(ctx.services.redis, now=now),
+            queue=queue_health(ctx.services.redis, ledger=ctx.services.payments_store, now=now),
             digit=digit_health(lambda: ctx.services.digit),
             digit_base_url=settings.digit_base_url,
         )

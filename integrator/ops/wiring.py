@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from integrator.ops.indexes import RedisStatusRangeIndex
 from integrator.payments.operations import PaymentFinder, PaymentOperations
 from integrator.services import Services
 
@@ -14,7 +13,7 @@ def build_operations(services: Services) -> PaymentOperations:
         payments=services.payments_store,
         finder=PaymentFinder(
             payments=services.payments_store,
-            index=RedisStatusRangeIndex(services.redis),
+            index=services.payments_store,
             tz=settings.digit_timezone,
         ),
         leases=services.leases,

@@ -43,7 +43,6 @@ from integrator.store.payments import (
     PaymentNotFound,
     PaymentStore,
     StaleFence,
-    TransitionRefused,
 )
 
 log = logging.getLogger("integrator.operations")
@@ -140,7 +139,7 @@ class PaymentPage:
 
 
 class StatusRangeIndex(Protocol):
-    """Index look-ups PaymentStore does not offer (see integrator.ops.indexes)."""
+    """Status-and-date look-ups of the ledger (store.payments.PaymentStore)."""
 
     def ids_by_status_between(
         self, status: PaymentStatus, start: datetime, end: datetime, *, offset: int, limit: int
@@ -490,7 +489,7 @@ class PaymentOperations:
             return self._payments.save(payment, fence=fence)
         except PaymentNotFound:
             raise OperationRefused("NOT_FOUND", f"no payment {payment.id}") from None
-        except (ConcurrentModification, TransitionRefused, StaleFence, IntegrityRefused):
+        except (ConcurrentModification, StaleFence, IntegrityRefused):
             raise OperationRefused(
                 "CHANGED", f"payment {payment.id} changed meanwhile: reload and decide again"
             ) from None

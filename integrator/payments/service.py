@@ -45,7 +45,7 @@ from integrator.payments.use_cases import (
     BillOffer,
     DigitUnreachable,
     IdempotencyKeyReused,
-    NotReplicated,
+    LedgerUnavailable,
     PaymentInProgress,
     PaymentNotFound,
     PaymentRequest,
@@ -104,7 +104,6 @@ class PaymentService:
         registrar: Registrar,
         scheduler: RegistrationScheduler,
         clock: Callable[[], datetime],
-        replicate: Callable[[], bool] = lambda: True,
     ) -> None:
         self._settings = settings
         self._digit = digit
@@ -116,7 +115,6 @@ class PaymentService:
         self._registrar = registrar
         self._scheduler = scheduler
         self._clock = clock
-        self._replicate = replicate
         self._inline = ThreadPoolExecutor(max_workers=64, thread_name_prefix="register-inline")
         self._lock = threading.Lock()
 
@@ -142,8 +140,9 @@ class PaymentService:
     def _offers(self, bills: Sequence[Bill]) -> list[BillOffer]:
         payment_rules = self._digit.payment_rules()
         # A snapshot of every bill served (the fallback check while DIGIT is down), and our
-        # unfinished payment for each bill's consumer: one Redis round trip for both.
-        pending = self._pending_by_ids(self._served.record(bills, self._clock()))
+        # open payment for each bill's consumer, from the ledger.
+        self._served.record(bills, self._clock())
+        pending = self._pending_payments(bills)
         return [
             BillOffer(
                 bill=bill,
@@ -330,9 +329,24 @@ class PaymentService:
         if created.outcome is CreateOutcome.CONFLICT:
             self._idempotency.release(device.id, idempotency_key, claim.token)
             raise PaymentInProgress(created.payment_id or "")
-        # Stored: the safety net first, before anything else can fail. If this process dies
-        # mid-registration the worker finishes it; a failure to schedule is logged, never an
-        # error answer (the worker's sweeper re-enqueues PENDING payments that have no job).
+        if created.outcome is CreateOutcome.BILL_TAKEN:
+            # the ledger already holds a live payment (open or REGISTERED) for this bill: never
+            # take the money twice, also not from a snapshot while DIGIT is unreachable
+            self._idempotency.release(device.id, idempotency_key, claim.token)
+            position = payment.bill_ids.index(created.bill_id or "")
+            raise PaymentRejected(
+                [
+                    Violation(
+                        code="BILL_ALREADY_PAID",
+                        field=f"bills[{position}].billId",
+                        message=f"a payment for bill {created.bill_id} is already recorded",
+                    )
+                ]
+            )
+        # Committed: from here the payment is the ledger's. The job is enqueued after the
+        # commit; if this process dies before (or Redis loses the job), the worker's sweeper
+        # re-enqueues every PENDING payment it finds in the ledger without a live job, so a
+        # failure to schedule is logged, never an error answer.
         try:
             self._scheduler.schedule(payment.id, delay_seconds=self._settings.lease_ttl_seconds)
         except Exception:
@@ -348,16 +362,9 @@ class PaymentService:
                 "bills": len(payment.bills),
             },
         )
-        self._ensure_replicated()
         return AcceptOutcome(payment=self._register_within_budget(payment))
 
-    def _ensure_replicated(self) -> None:
-        """With REDIS_WAIT_REPLICAS, answer only once the replicas hold the payment."""
-        if not self._replicate():
-            raise NotReplicated(retry_after=2)
-
     def _replay(self, payment_id: str | None) -> AcceptOutcome:
-        self._ensure_replicated()
         payment = self._payments.get(payment_id or "")
         if payment is None:  # cannot happen: the record and the payment are written together
             raise RequestInFlight(retry_after=1)
@@ -428,11 +435,22 @@ class PaymentService:
         try:
             outcome = future.result(timeout=self._settings.registration_budget_seconds)
         except FutureTimeout:
-            return self._payments.get(payment.id) or payment
+            return self._latest(payment)
         except Exception:
             log.exception("inline registration failed", extra={"payment_id": payment.id})
+            return self._latest(payment)
+        return outcome.payment or self._latest(payment)
+
+    def _latest(self, payment: Payment) -> Payment:
+        """The stored payment as it is now; the committed copy if the ledger cannot be read.
+
+        The payment is committed and scheduled: the device must hear "accepted" (202), never an
+        error that would make it take the money again.
+        """
+        try:
             return self._payments.get(payment.id) or payment
-        return outcome.payment or self._payments.get(payment.id) or payment
+        except LedgerUnavailable:
+            return payment
 
     # --- reading ---
 

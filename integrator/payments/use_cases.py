@@ -13,7 +13,7 @@ in `integrator.api.errors`:
         ├── RequestInFlight(retry_after)  409  the same key is being processed right now
         ├── DigitUnreachable(retry_after) 503  DIGIT cannot be reached and no snapshot vouches
         │                                      for the bill: nothing was stored
-        ├── NotReplicated(retry_after)    503  stored, but no replica has it yet: retry the key
+        ├── LedgerUnavailable(retry_after) 503 the ledger cannot be reached: retry the same key
         └── NotFound                      404  no such payment / receipt for this device
             ├── PaymentNotFound
             └── ReceiptNotFound
@@ -39,8 +39,8 @@ __all__ = [
     "BillOffer",
     "DigitUnreachable",
     "IdempotencyKeyReused",
+    "LedgerUnavailable",
     "NotFound",
-    "NotReplicated",
     "PaymentInProgress",
     "PaymentNotFound",
     "PaymentRejected",
@@ -178,15 +178,17 @@ class DigitUnreachable(UseCaseError):
         super().__init__("DIGIT cannot be reached")
 
 
-class NotReplicated(UseCaseError):
-    """The payment is stored, but not yet on the Redis replicas REDIS_WAIT_REPLICAS asks for.
+class LedgerUnavailable(UseCaseError):
+    """The ledger (PostgreSQL) cannot be reached or has no free connection.
 
-    Answered 503 + Retry-After: the device retries with the same key and gets the payment.
+    Answered 503 + Retry-After. A payment is accepted only by a committed transaction, so the
+    device retries with the same Idempotency-Key: it gets the payment if the commit happened,
+    and a fresh acceptance if it did not. Nothing is half-written either way.
     """
 
-    def __init__(self, retry_after: int = 2) -> None:
+    def __init__(self, message: str = "the ledger cannot be reached", retry_after: int = 2) -> None:
         self.retry_after = retry_after
-        super().__init__("the payment is not yet replicated")
+        super().__init__(message)
 
 
 class NotFound(UseCaseError):

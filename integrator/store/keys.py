@@ -1,5 +1,7 @@
 """Every Redis key the integrator uses is built here, so the layout can be read in one place.
 
+Redis holds no money: the queue, the shared DIGIT token, caches, rate limits and counters.
+
 All keys share the `integrator:` prefix so the database can be shared with RQ (`rq:` keys).
 """
 
@@ -40,78 +42,13 @@ def digit_mdms(master: str, tenant_id: str) -> str:
     return _key("digit", "mdms", master, tenant_id)
 
 
-# --- payments (integrator.store.payments, leases, idempotency) ---
-# Parts that come from outside (idempotency keys, consumer codes, receipt numbers) are escaped with
-# `_part`, so a `:` inside one cannot make two different keys collide.
+# Parts that come from outside (device ids, bill ids) are escaped with `_part`, so a `:` inside
+# one cannot make two different keys collide. Payments, idempotency records and leases are not
+# here: they live in the ledger (PostgreSQL, integrator.store.payments).
 
 
 def _part(value: str) -> str:
     return value.replace("%", "%25").replace(":", "%3A")
-
-
-def payment(payment_id: str) -> str:
-    """Hash of one payment: `doc` (codec JSON), `status`, `version`, `create_sent`."""
-    return _key("payment", _part(payment_id))
-
-
-def payment_targeted_bills(payment_id: str) -> str:
-    """Set of every billId a payment ever sent to payments/_create (only grows)."""
-    return _key("payment", _part(payment_id), "targeted-bills")
-
-
-def payments_by_created() -> str:
-    """ZSET of every payment id, score = created_at epoch ms (newest-first listing)."""
-    return _key("payments", "by-created")
-
-
-def payments_by_status(status: str) -> str:
-    """ZSET of the payment ids now in `status`, score = created_at epoch ms."""
-    return _key("payments", "by-status", status)
-
-
-def payments_by_bill(bill_id: str) -> str:
-    """Set of payment ids that paid (or were re-targeted to) a billId."""
-    return _key("payments", "by-bill", _part(bill_id))
-
-
-def payments_by_consumer(consumer_code: str) -> str:
-    """Set of payment ids that paid a consumer code (any tenant or service)."""
-    return _key("payments", "by-consumer", _part(consumer_code))
-
-
-def payments_by_receipt(receipt_number: str) -> str:
-    """Set of payment ids holding a receipt number."""
-    return _key("payments", "by-receipt", _part(receipt_number))
-
-
-def payments_by_mobile_last4(last4: str) -> str:
-    """Set of payment ids whose payer mobile ends in these four digits."""
-    return _key("payments", "by-mobile4", _part(last4))
-
-
-def payments_by_idempotency_key(key: str) -> str:
-    """Set of payment ids created under an Idempotency-Key value (any device)."""
-    return _key("payments", "by-idempotency-key", _part(key))
-
-
-def consumer_lock(tenant_id: str, business_service: str, consumer_code: str) -> str:
-    """The id of the one unfinished payment of a consumer; deleted when it reaches a final state."""
-    return _key("consumer-lock", _part(tenant_id), _part(business_service), _part(consumer_code))
-
-
-def idempotency(device_id: str, key: str) -> str:
-    """Hash of one device's Idempotency-Key: fingerprint, claim token, claimed_at, payment id."""
-    return _key("idempotency", _part(device_id), _part(key))
-
-
-def lease(payment_id: str) -> str:
-    """The registration lease of a payment: its fencing token; PX = lease TTL."""
-    return _key("lease", _part(payment_id))
-
-
-def lease_fence(payment_id: str) -> str:
-    """Counter (INCR) issuing a payment's fencing tokens; never expires."""
-    return _key("lease", _part(payment_id), "fence")
 
 
 # --- devices (integrator.store.devices) ---

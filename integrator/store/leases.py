@@ -1,72 +1,71 @@
-"""Registration leases with fencing tokens: at most one registration attempt per payment at a time.
+"""Registration leases with fencing tokens, kept in the payment's row of the ledger.
 
-An attempt acquires the payment's lease (`SET NX PX`) and gets a fencing token from a per-payment
-counter (`INCR`), so tokens only grow. `PaymentStore.save(payment, fence=token)` refuses the write
-unless the lease still exists and holds that token: an attempt whose lease expired (it was paused,
-or DIGIT was slow) can no longer write, even if no other attempt has started yet.
+An attempt acquires the lease with one conditional UPDATE: `fence = fence + 1` where no lease is
+current, returning the new fence. Tokens only grow, also across a failover (the counter is
+replicated with the row, synchronously). `PaymentStore.save(payment, fence=token)` refuses the
+write unless the lease is still current and holds that token, so an attempt whose lease expired
+(it was paused, or DIGIT was slow) can no longer write even if no other attempt has started.
+Lease expiry is measured on the database's clock, the one clock every web and worker process
+shares.
 """
 
 from __future__ import annotations
 
-import redis as redis_lib
+from datetime import timedelta
 
-from integrator.store import keys
-from integrator.store.codec import as_opt_text
-
-_ACQUIRE = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return false end
-local token = redis.call('INCR', KEYS[2])
-redis.call('SET', KEYS[1], token, 'PX', ARGV[1])
-return token
-"""
-
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-"""
+from integrator.store.db import Database
 
 
-def _ttl_ms(ttl_seconds: float) -> int:
-    ms = int(ttl_seconds * 1000)
-    if ms <= 0:
+def _ttl(ttl_seconds: float) -> timedelta:
+    if ttl_seconds <= 0:
         raise ValueError("a lease needs a positive TTL")
-    return ms
+    return timedelta(seconds=ttl_seconds)
 
 
 class LeaseStore:
     """Leases of payments' registration attempts."""
 
-    def __init__(self, redis: redis_lib.Redis) -> None:
-        self._redis = redis
-        self._acquire = redis.register_script(_ACQUIRE)
-        self._release = redis.register_script(_RELEASE)
-        self._renew = redis.register_script(_RENEW)
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     def acquire(self, payment_id: str, *, ttl_seconds: float) -> int | None:
         """A new fencing token if nobody holds the payment's lease, else None."""
-        token = self._acquire(
-            keys=[keys.lease(payment_id), keys.lease_fence(payment_id)], args=[_ttl_ms(ttl_seconds)]
-        )
-        return None if token is None else int(token)
+        with self._db.transaction() as conn:
+            row = conn.execute(
+                """
+                UPDATE payments SET fence = fence + 1, lease_until = clock_timestamp() + %s
+                WHERE id = %s AND (lease_until IS NULL OR lease_until <= clock_timestamp())
+                RETURNING fence
+                """,
+                (_ttl(ttl_seconds), payment_id),
+            ).fetchone()
+        return None if row is None else int(row[0])
 
     def release(self, payment_id: str, token: int) -> bool:
-        """Give the lease back, only if `token` still holds it (compare-and-delete)."""
-        return bool(self._release(keys=[keys.lease(payment_id)], args=[str(token)]))
+        """Give the lease back, only if `token` still holds it (compare-and-clear)."""
+        with self._db.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE payments SET lease_until = NULL"
+                " WHERE id = %s AND fence = %s AND lease_until > clock_timestamp()",
+                (payment_id, token),
+            )
+            return cur.rowcount == 1
 
     def renew(self, payment_id: str, token: int, *, ttl_seconds: float) -> bool:
         """Extend the lease to `ttl_seconds` from now, only if `token` still holds it."""
-        return bool(
-            self._renew(keys=[keys.lease(payment_id)], args=[str(token), _ttl_ms(ttl_seconds)])
-        )
+        with self._db.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE payments SET lease_until = clock_timestamp() + %s"
+                " WHERE id = %s AND fence = %s AND lease_until > clock_timestamp()",
+                (_ttl(ttl_seconds), payment_id, token),
+            )
+            return cur.rowcount == 1
 
     def current(self, payment_id: str) -> int | None:
         """The token holding the lease now, or None when nobody holds it."""
-        value = as_opt_text(self._redis.get(keys.lease(payment_id)))
-        return None if value is None else int(value)
+        with self._db.transaction() as conn:
+            row = conn.execute(
+                "SELECT fence FROM payments WHERE id = %s AND lease_until > clock_timestamp()",
+                (payment_id,),
+            ).fetchone()
+        return None if row is None else int(row[0])

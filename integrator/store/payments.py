@@ -1,35 +1,42 @@
-"""Payments in Redis: atomic create (payment + idempotency record + consumer locks + indexes) and
-guarded saves (fence, version, transition, create-sent rules), each one Lua script.
+"""Payments in the ledger (PostgreSQL): one transaction accepts a payment; guarded saves after.
 
     PaymentStoreError
     ├── PaymentNotFound
     ├── StaleFence                  the attempt's lease expired or was taken over: write nothing
     ├── ConcurrentModification      the payment changed since it was read: reload and decide again
-    ├── TransitionRefused           stored status -> new status is not in states.ALLOWED
-    └── IntegrityRefused            create_sent cleared, targeted billIds shrank, or the
-                                    payment's consumers (its locks) changed
+    └── IntegrityRefused            create_sent cleared, targeted billIds shrank, the payment's
+                                    consumers changed, or a bill is paid by another live payment
 
-Layout (see `store.keys`): hash `payment:{id}` {doc, status, version, create_sent}; set
-`payment:{id}:targeted-bills`; ZSETs `payments:by-created` and `payments:by-status:{status}`
-(score = created_at epoch ms); sets `payments:by-{bill,consumer,receipt,mobile4,idempotency-key}:*`;
-string `consumer-lock:{tenant}:{service}:{consumer}` = id of the consumer's unfinished payment.
-Index sets only grow (a payment once found under a bill id stays findable there).
+Tables (migrations/versions/0001_ledger.py): `payments` (one row, with the lease and fence),
+`payment_bills` (one row per bill, `live` unless the payment was closed by an operator),
+`payment_consumers` (`open` until the payment is final), `payment_targets` (every bill id ever
+sent to DIGIT, append-only), `payment_history` (append-only), `idempotency_keys`.
+
+Status changes are decided by the domain (`payments.states`); this store only compares and sets:
+a save applies when the stored version is the one the caller read (and, during a registration
+attempt, when the caller's fence still holds the lease), so a decision taken on a stale copy is
+never written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any, cast
+from typing import Any
 
-import redis as redis_lib
+import psycopg
+from psycopg import errors
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
-from integrator.payments import states
 from integrator.payments.models import ConsumerKey, Payment, PaymentStatus
-from integrator.store import keys
-from integrator.store.codec import as_opt_text, as_text, dump_payment, load_payment
+from integrator.store.codec import payment_from_dict
+from integrator.store.db import Database
+
+#: Statuses in which a payment holds its consumers (REGISTERED and RESOLVED are final).
+_OPEN = (PaymentStatus.PENDING.value, PaymentStatus.NEEDS_ATTENTION.value)
 
 
 class PaymentStoreError(Exception):
@@ -48,26 +55,25 @@ class ConcurrentModification(PaymentStoreError):
     """The stored version differs from the one the caller read."""
 
 
-class TransitionRefused(PaymentStoreError):
-    """The stored status cannot move to the new one."""
-
-
 class IntegrityRefused(PaymentStoreError):
-    """A save would forget that a create was sent, or drop a targeted billId."""
+    """A save would forget that a create was sent, drop a targeted billId, change the payment's
+    consumers, or put a bill under a second live payment."""
 
 
 class CreateOutcome(StrEnum):
     CREATED = "CREATED"
     REPLAY = "REPLAY"  # the idempotency key already made a payment for the same request
     MISMATCH = "MISMATCH"  # the idempotency key was used for a different request
-    CONFLICT = "CONFLICT"  # a consumer already has an unfinished payment (409 PAYMENT_IN_PROGRESS)
+    CONFLICT = "CONFLICT"  # a consumer already has an open payment (409 PAYMENT_IN_PROGRESS)
+    BILL_TAKEN = "BILL_TAKEN"  # a bill is already paid by another live payment of ours
 
 
 @dataclass(frozen=True, kw_only=True)
 class CreateResult:
     outcome: CreateOutcome
-    payment_id: str | None  # CREATED: ours; REPLAY: the earlier one; CONFLICT: the holder
-    conflict: ConsumerKey | None = None  # CONFLICT: the consumer that is locked
+    payment_id: str | None  # CREATED: ours; REPLAY: the earlier one; CONFLICT/BILL_TAKEN: holder
+    conflict: ConsumerKey | None = None  # CONFLICT: the consumer that is claimed
+    bill_id: str | None = None  # BILL_TAKEN: the bill
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,354 +82,540 @@ class PaymentPage:
     next_cursor: str | None  # pass back to `list_recent` for the next (older) page
 
 
-ScoredRows = list[tuple[Any, float]]
-
-_STATUS_ORDER: tuple[PaymentStatus, ...] = tuple(PaymentStatus)
-
-_CREATE = """
--- KEYS: 1 payment, 2 idempotency, 3 by-created, 4 by-status, 5 targeted,
---       6..5+nlocks consumer locks, rest index sets
--- ARGV: 1 id, 2 doc, 3 fp, 4 score, 5 status, 6 nlocks, 7 version, 8 create_sent,
---       9 ntargeted, 10.. targeted ids; the consumer lock keys are also kept, joined, in the
---       payment hash's `locks` field so a save can prove it releases the same locks
-local id = ARGV[1]
-local rec = redis.call('HMGET', KEYS[2], 'fp', 'pid')
-if rec[2] then
-  if rec[1] == ARGV[3] then return {'REPLAY', rec[2], ''} end
-  return {'MISMATCH', rec[2], ''}
-end
-if rec[1] and rec[1] ~= ARGV[3] then return {'MISMATCH', '', ''} end
-if redis.call('EXISTS', KEYS[1]) == 1 then return redis.error_reply('DUPLICATE_PAYMENT_ID') end
-local nlocks = tonumber(ARGV[6])
-for i = 1, nlocks do
-  local holder = redis.call('GET', KEYS[5 + i])
-  if holder and holder ~= id then return {'CONFLICT', holder, tostring(i)} end
-end
-local locks = {}
-for i = 1, nlocks do locks[i] = KEYS[5 + i] end
-redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'status', ARGV[5], 'version', ARGV[7],
-           'create_sent', ARGV[8], 'locks', table.concat(locks, '\\n'))
-redis.call('DEL', KEYS[2])
-redis.call('HSET', KEYS[2], 'fp', ARGV[3], 'pid', id)
-for i = 1, nlocks do redis.call('SET', KEYS[5 + i], id) end
-redis.call('ZADD', KEYS[3], ARGV[4], id)
-redis.call('ZADD', KEYS[4], ARGV[4], id)
-for i = 6 + nlocks, #KEYS do redis.call('SADD', KEYS[i], id) end
-local nt = tonumber(ARGV[9])
-for i = 1, nt do redis.call('SADD', KEYS[5], ARGV[9 + i]) end
-return {'CREATED', id, ''}
-"""
-
-_SAVE = """
--- KEYS: 1 payment, 2 lease, 3 targeted, 4 new status zset, 5..8 every status zset,
---       9..8+nlocks consumer locks, rest index sets
--- ARGV: 1 id, 2 doc, 3 new status, 4 expected version, 5 new version, 6 fence ('' = none),
---       7 score, 8 final ('1'/'0'), 9 allowed sources (comma list), 10 create_sent,
---       11 nlocks, 12 ntargeted, 13.. targeted ids
-local id = ARGV[1]
-local cur = redis.call('HMGET', KEYS[1], 'status', 'version', 'create_sent', 'locks')
-if not cur[1] then return {'NOT_FOUND', ''} end
-local nlocks = tonumber(ARGV[11])
-local locks = {}
-for i = 1, nlocks do locks[i] = KEYS[8 + i] end
-if (cur[4] or '') ~= table.concat(locks, '\\n') then return {'CONSUMERS_CHANGED', ''} end
-if ARGV[6] ~= '' then
-  local holder = redis.call('GET', KEYS[2])
-  if holder ~= ARGV[6] then return {'STALE_FENCE', holder or ''} end
-end
-if cur[2] ~= ARGV[4] then return {'VERSION', cur[2]} end
-if cur[1] ~= ARGV[3] then
-  local ok = false
-  for s in string.gmatch(ARGV[9], '[^,]+') do
-    if s == cur[1] then ok = true end
-  end
-  if not ok then return {'TRANSITION', cur[1]} end
-end
-if cur[3] == '1' and ARGV[10] ~= '1' then return {'CREATE_SENT_CLEARED', ''} end
-local nt = tonumber(ARGV[12])
-local present = 0
-for i = 1, nt do present = present + redis.call('SISMEMBER', KEYS[3], ARGV[12 + i]) end
-if present < redis.call('SCARD', KEYS[3]) then return {'TARGETS_SHRANK', ''} end
-redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'status', ARGV[3], 'version', ARGV[5],
-           'create_sent', ARGV[10])
-for i = 1, nt do redis.call('SADD', KEYS[3], ARGV[12 + i]) end
-for i = 5, 8 do redis.call('ZREM', KEYS[i], id) end
-redis.call('ZADD', KEYS[4], ARGV[7], id)
-if ARGV[8] == '1' then
-  for i = 1, nlocks do
-    if redis.call('GET', KEYS[8 + i]) == id then redis.call('DEL', KEYS[8 + i]) end
-  end
-end
-for i = 9 + nlocks, #KEYS do redis.call('SADD', KEYS[i], id) end
-return {'OK', ARGV[5]}
+_SELECT = """
+SELECT p.*,
+  (SELECT coalesce(json_agg(b ORDER BY b.position), '[]'::json)
+     FROM payment_bills b WHERE b.payment_id = p.id) AS bills,
+  (SELECT coalesce(array_agg(t.bill_id ORDER BY t.bill_id), '{}')
+     FROM payment_targets t WHERE t.payment_id = p.id) AS targeted_bill_ids,
+  (SELECT coalesce(json_agg(h ORDER BY h.seq), '[]'::json)
+     FROM payment_history h WHERE h.payment_id = p.id) AS history
+FROM payments p
 """
 
 
-def created_score(moment: datetime) -> int:
-    """The ZSET score of a payment: created_at in epoch milliseconds."""
-    if moment.tzinfo is None:
-        raise ValueError("created_at must be timezone-aware")
-    return int(moment.timestamp() * 1000)
+def _payment(row: dict[str, Any]) -> Payment:
+    return payment_from_dict(row)
 
 
-def _index_keys(payment: Payment) -> list[str]:
-    bill_ids: set[str] = set(payment.targeted_bill_ids)
-    consumers: set[str] = set()
-    receipts: set[str] = set()
-    for bill in payment.bills:
-        bill_ids.add(bill.bill_id)
-        if bill.retargeted_from:
-            bill_ids.add(bill.retargeted_from)
-        consumers.add(bill.consumer_code)
-        if bill.receipt_number:
-            receipts.add(bill.receipt_number)
-    found = [keys.payments_by_bill(b) for b in sorted(bill_ids)]
-    found += [keys.payments_by_consumer(c) for c in sorted(consumers)]
-    found += [keys.payments_by_receipt(r) for r in sorted(receipts)]
-    if payment.mobile_last4:
-        found.append(keys.payments_by_mobile_last4(payment.mobile_last4))
-    found.append(keys.payments_by_idempotency_key(payment.idempotency_key))
-    return found
+def _mobile_last4(payment: Payment) -> str | None:
+    return payment.mobile_last4
 
 
-def _consumers(payment: Payment) -> list[ConsumerKey]:
-    # sorted, so the lock list recorded at create compares equal whatever the bill order
-    return sorted(payment.consumer_keys)
+def _history_rows(payment: Payment, start: int) -> list[tuple[Any, ...]]:
+    return [
+        (
+            payment.id,
+            seq,
+            entry.at,
+            entry.actor,
+            entry.event,
+            None if entry.from_status is None else entry.from_status.value,
+            None if entry.to_status is None else entry.to_status.value,
+            entry.reason,
+            list(entry.codes),
+            entry.latency_ms,
+            Jsonb(dict(entry.detail), dumps=_dumps),
+        )
+        for seq, entry in enumerate(payment.history)
+        if seq >= start
+    ]
 
 
-def _lock_keys(payment: Payment) -> list[str]:
-    return [keys.consumer_lock(*c) for c in _consumers(payment)]
+def _dumps(value: Any) -> str:
+    from integrator import jsonutil
+
+    return jsonutil.dumps(value)
+
+
+_INSERT_HISTORY = """
+INSERT INTO payment_history
+  (payment_id, seq, at, actor, event, from_status, to_status, reason, codes, latency_ms, detail)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+"""
 
 
 class PaymentStore:
-    """Payments, their consumer locks and their search indexes."""
+    """Payments, their consumer claims, bills, targets and history, in the ledger."""
 
-    def __init__(self, redis: redis_lib.Redis) -> None:
-        self._redis = redis
-        self._create = redis.register_script(_CREATE)
-        self._save = redis.register_script(_SAVE)
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     # --- writes ---
 
     def create(self, payment: Payment) -> CreateResult:
-        """Store a new PENDING payment with its idempotency record, consumer locks and indexes,
-        all in one script. Nothing is written unless the outcome is CREATED.
+        """Accept a new PENDING payment: the payment, its bills, its consumer claims, the
+        idempotency record and the first history entries, in one transaction.
 
-        REPLAY: the device's key already made a payment for the same fingerprint (its id).
-        MISMATCH: the key was used with a different fingerprint.
-        CONFLICT: a consumer of this payment is locked by another unfinished payment (its id).
+        Nothing is written unless the outcome is CREATED. REPLAY: the device's key already made a
+        payment for the same fingerprint (its id). MISMATCH: the key made a payment for another
+        request. CONFLICT: a consumer of this payment has an open payment (its id). BILL_TAKEN: a
+        bill is paid by another live payment (its id).
         """
         if payment.status is not PaymentStatus.PENDING:
             raise ValueError("a new payment must be PENDING")
         if not payment.bills:
             raise ValueError("a payment needs at least one bill")
-        locks = _lock_keys(payment)
-        targeted = sorted(payment.targeted_bill_ids)
-        reply = self._create(
-            keys=[
-                keys.payment(payment.id),
-                keys.idempotency(payment.device_id, payment.idempotency_key),
-                keys.payments_by_created(),
-                keys.payments_by_status(payment.status.value),
-                keys.payment_targeted_bills(payment.id),
-                *locks,
-                *_index_keys(payment),
-            ],
-            args=[
+        try:
+            with self._db.transaction() as conn:
+                replayed = self._bound_key(conn, payment)
+                if replayed is not None:
+                    return replayed
+                self._insert(conn, payment)
+                return CreateResult(outcome=CreateOutcome.CREATED, payment_id=payment.id)
+        except errors.UniqueViolation as exc:
+            return self._conflict(payment, exc)
+
+    def _bound_key(self, conn: psycopg.Connection[Any], payment: Payment) -> CreateResult | None:
+        """The record of (device, key), locked for this transaction; a result if it is bound."""
+        row = conn.execute(
+            "SELECT fingerprint, payment_id FROM idempotency_keys"
+            " WHERE device_id = %s AND key = %s FOR UPDATE",
+            (payment.device_id, payment.idempotency_key),
+        ).fetchone()
+        if row is None or row[1] is None:
+            return None
+        same = row[0] == payment.fingerprint
+        outcome = CreateOutcome.REPLAY if same else CreateOutcome.MISMATCH
+        return CreateResult(outcome=outcome, payment_id=row[1])
+
+    def _insert(self, conn: psycopg.Connection[Any], payment: Payment) -> None:
+        conn.execute(
+            """
+            INSERT INTO payments (id, device_id, idempotency_key, fingerprint, status, tenant_id,
+              payment_mode, paid_by, payer_name, mobile_number, mobile_last4, instrument_number,
+              instrument_date, transaction_number, collected_at, created_at, provisional,
+              attempts, last_error, create_sent, total_amount, version, history_length)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
+                    %s, %s, %s, %s)
+            """,
+            (
                 payment.id,
-                dump_payment(payment),
+                payment.device_id,
+                payment.idempotency_key,
                 payment.fingerprint,
-                created_score(payment.created_at),
                 payment.status.value,
-                len(locks),
+                payment.tenant_id,
+                payment.payment_mode,
+                payment.paid_by,
+                payment.payer_name,
+                payment.mobile_number,
+                _mobile_last4(payment),
+                payment.instrument_number,
+                payment.instrument_date,
+                payment.transaction_number,
+                payment.collected_at,
+                payment.created_at,
+                payment.provisional,
+                payment.attempts,
+                payment.last_error,
+                payment.create_sent,
+                payment.total_amount,
                 payment.version,
-                "1" if payment.create_sent else "0",
-                len(targeted),
-                *targeted,
-            ],
+                len(payment.history),
+            ),
         )
-        outcome = CreateOutcome(as_text(reply[0]))
-        other = as_text(reply[1]) or None
-        conflict = None
-        if outcome is CreateOutcome.CONFLICT:
-            conflict = _consumers(payment)[int(as_text(reply[2])) - 1]
-        return CreateResult(outcome=outcome, payment_id=other, conflict=conflict)
+        with conn.cursor() as cur:
+            # consumers first: a consumer with an open payment is "in progress" (409), which
+            # says more than "bill taken" when both hold
+            cur.executemany(
+                "INSERT INTO payment_consumers"
+                " (payment_id, tenant_id, business_service, consumer_code, open)"
+                " VALUES (%s, %s, %s, %s, true)",
+                [(payment.id, *c) for c in payment.consumer_keys],
+            )
+            cur.executemany(
+                """
+                INSERT INTO payment_bills (payment_id, position, bill_id, bill_number,
+                  consumer_code, business_service, amount, total_due, receipt_number,
+                  receipt_date, retargeted_from, balance_left, live)
+                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, true)
+                """,
+                [
+                    (
+                        payment.id,
+                        i,
+                        b.bill_id,
+                        b.bill_number,
+                        b.consumer_code,
+                        b.business_service,
+                        b.amount,
+                        b.total_due,
+                        b.receipt_number,
+                        b.receipt_date,
+                        b.retargeted_from,
+                        b.balance_left,
+                    )
+                    for i, b in enumerate(payment.bills)
+                ],
+            )
+            if payment.targeted_bill_ids:
+                cur.executemany(
+                    "INSERT INTO payment_targets (payment_id, bill_id) VALUES (%s, %s)",
+                    [(payment.id, b) for b in sorted(payment.targeted_bill_ids)],
+                )
+            cur.executemany(_INSERT_HISTORY, _history_rows(payment, 0))
+        conn.execute(
+            """
+            INSERT INTO idempotency_keys (device_id, key, fingerprint, payment_id)
+            VALUES (%s, %s, %s, %s)
+            ON CONFLICT (device_id, key) DO UPDATE
+              SET fingerprint = EXCLUDED.fingerprint, payment_id = EXCLUDED.payment_id,
+                  claim_token = NULL, claimed_at = NULL
+            """,
+            (payment.device_id, payment.idempotency_key, payment.fingerprint, payment.id),
+        )
+
+    def _conflict(self, payment: Payment, exc: errors.UniqueViolation) -> CreateResult:
+        """Which rule refused the payment, and who holds what it wanted (read after rollback)."""
+        constraint = exc.diag.constraint_name or ""
+        if constraint == "payments_one_per_idempotency_key":
+            # a concurrent identical request won the race between our check and our insert
+            with self._db.transaction() as conn:
+                replayed = self._bound_key(conn, payment)
+            if replayed is not None:
+                return replayed
+            raise exc
+        if constraint == "payment_bills_one_live_payment_per_bill":
+            for bill in payment.bills:
+                holder = self._live_holder_of_bill(bill.bill_id)
+                if holder is not None and holder != payment.id:
+                    return CreateResult(
+                        outcome=CreateOutcome.BILL_TAKEN, payment_id=holder, bill_id=bill.bill_id
+                    )
+        if constraint == "payment_consumers_one_open_payment":
+            holders = self.pending_for_consumers(list(payment.consumer_keys))
+            for consumer, holder in zip(payment.consumer_keys, holders, strict=True):
+                if holder is not None and holder != payment.id:
+                    return CreateResult(
+                        outcome=CreateOutcome.CONFLICT, payment_id=holder, conflict=consumer
+                    )
+        raise exc
+
+    def _live_holder_of_bill(self, bill_id: str) -> str | None:
+        with self._db.transaction() as conn:
+            row = conn.execute(
+                "SELECT payment_id FROM payment_bills WHERE bill_id = %s AND live", (bill_id,)
+            ).fetchone()
+        return None if row is None else str(row[0])
 
     def save(self, payment: Payment, *, fence: int | None) -> Payment:
         """Write `payment` over the stored copy it was read from; returns it with version + 1.
 
         Refused (nothing written) with:
-          StaleFence              `fence` given and the lease is gone or holds another token;
+          StaleFence              `fence` given and the lease expired or holds another token;
           ConcurrentModification  the stored version is not `payment.version`;
-          TransitionRefused       the stored status cannot become `payment.status`;
-          IntegrityRefused        create_sent would be cleared, a targeted billId dropped, or
-                                  the consumers (hence the consumer locks) changed;
+          IntegrityRefused        create_sent would be cleared, a targeted billId dropped, the
+                                  consumers changed, or a bill taken by another live payment;
           PaymentNotFound.
-        The status ZSETs move with the status; on a final status the consumer locks this payment
-        holds are released. Use `fence=None` only outside registration attempts (operators).
+        On a final status the payment's consumer claims are released; RESOLVED also releases its
+        bills. Use `fence=None` only outside registration attempts (operators).
         """
         stored = replace(payment, version=payment.version + 1)
-        locks = _lock_keys(payment)
-        targeted = sorted(payment.targeted_bill_ids)
-        sources = states.allowed_sources(payment.status)
-        reply = self._save(
-            keys=[
-                keys.payment(payment.id),
-                keys.lease(payment.id),
-                keys.payment_targeted_bills(payment.id),
-                keys.payments_by_status(payment.status.value),
-                *(keys.payments_by_status(s.value) for s in _STATUS_ORDER),
-                *locks,
-                *_index_keys(payment),
-            ],
-            args=[
-                payment.id,
-                dump_payment(stored),
-                payment.status.value,
-                payment.version,
-                stored.version,
-                "" if fence is None else str(fence),
-                created_score(payment.created_at),
-                "1" if states.is_final(payment.status) else "0",
-                ",".join(sorted(s.value for s in sources)),
-                "1" if payment.create_sent else "0",
-                len(locks),
-                len(targeted),
-                *targeted,
-            ],
+        open_ = payment.status.value in _OPEN
+        live = payment.status is not PaymentStatus.RESOLVED
+        try:
+            with self._db.transaction() as conn:
+                row = conn.execute(
+                    """
+                    SELECT version, fence, lease_until > clock_timestamp() AS leased,
+                           create_sent, history_length,
+                           (SELECT array_agg(bill_id) FROM payment_targets
+                             WHERE payment_id = payments.id) AS targets,
+                           (SELECT array_agg(consumer_code || '|' || business_service
+                                             ORDER BY position)
+                              FROM payment_bills WHERE payment_id = payments.id) AS consumers
+                    FROM payments WHERE id = %s FOR UPDATE
+                    """,
+                    (payment.id,),
+                ).fetchone()
+                if row is None:
+                    raise PaymentNotFound(payment.id)
+                version, held, leased, create_sent, history_length, targets, consumers = row
+                if fence is not None and not (leased and held == fence):
+                    raise StaleFence(
+                        f"payment {payment.id}: fence {fence} is not current"
+                        f" ({'held by ' + str(held) if leased else 'no lease'})"
+                    )
+                if version != payment.version:
+                    raise ConcurrentModification(
+                        f"payment {payment.id}: stored version {version},"
+                        f" saving over {payment.version}"
+                    )
+                self._check_integrity(payment, create_sent, targets or [], consumers or [])
+                if len(payment.history) < history_length:
+                    raise IntegrityRefused(f"payment {payment.id}: history would shrink")
+                self._update(conn, stored, open_=open_, live=live, history_from=history_length)
+        except errors.UniqueViolation as exc:
+            raise IntegrityRefused(f"payment {payment.id}: {exc.diag.constraint_name}") from exc
+        return stored
+
+    @staticmethod
+    def _check_integrity(
+        payment: Payment, create_sent: bool, targets: Sequence[str], consumers: Sequence[str]
+    ) -> None:
+        if create_sent and not payment.create_sent:
+            raise IntegrityRefused(f"payment {payment.id}: CREATE_SENT_CLEARED")
+        if not set(targets) <= payment.targeted_bill_ids:
+            raise IntegrityRefused(f"payment {payment.id}: TARGETS_SHRANK")
+        wanted = [f"{b.consumer_code}|{b.business_service}" for b in payment.bills]
+        if list(consumers) != wanted:
+            raise IntegrityRefused(f"payment {payment.id}: CONSUMERS_CHANGED")
+
+    def _update(
+        self,
+        conn: psycopg.Connection[Any],
+        p: Payment,
+        *,
+        open_: bool,
+        live: bool,
+        history_from: int,
+    ) -> None:
+        conn.execute(
+            """
+            UPDATE payments SET status = %s, registered_at = %s, attempts = %s, last_error = %s,
+              create_sent = %s, digit_payment_id = %s, needs_attention_reason = %s,
+              resolution = %s, provisional = %s, version = %s, history_length = %s
+            WHERE id = %s
+            """,
+            (
+                p.status.value,
+                p.registered_at,
+                p.attempts,
+                p.last_error,
+                p.create_sent,
+                p.digit_payment_id,
+                p.needs_attention_reason,
+                p.resolution,
+                p.provisional,
+                p.version,
+                len(p.history),
+                p.id,
+            ),
         )
-        result, detail = as_text(reply[0]), as_text(reply[1])
-        if result == "OK":
-            return stored
-        if result == "NOT_FOUND":
-            raise PaymentNotFound(payment.id)
-        if result == "STALE_FENCE":
-            raise StaleFence(
-                f"payment {payment.id}: fence {fence} is not current ({detail or 'no lease'})"
+        with conn.cursor() as cur:
+            cur.executemany(
+                """
+                UPDATE payment_bills SET bill_id = %s, bill_number = %s, amount = %s,
+                  total_due = %s, receipt_number = %s, receipt_date = %s, retargeted_from = %s,
+                  balance_left = %s, live = %s
+                WHERE payment_id = %s AND position = %s
+                """,
+                [
+                    (
+                        b.bill_id,
+                        b.bill_number,
+                        b.amount,
+                        b.total_due,
+                        b.receipt_number,
+                        b.receipt_date,
+                        b.retargeted_from,
+                        b.balance_left,
+                        live,
+                        p.id,
+                        i,
+                    )
+                    for i, b in enumerate(p.bills)
+                ],
             )
-        if result == "VERSION":
-            raise ConcurrentModification(
-                f"payment {payment.id}: stored version {detail}, saving over {payment.version}"
+            if p.targeted_bill_ids:
+                cur.executemany(
+                    "INSERT INTO payment_targets (payment_id, bill_id) VALUES (%s, %s)"
+                    " ON CONFLICT DO NOTHING",
+                    [(p.id, b) for b in sorted(p.targeted_bill_ids)],
+                )
+            rows = _history_rows(p, history_from)
+            if rows:
+                cur.executemany(_INSERT_HISTORY, rows)
+        if not open_:
+            conn.execute(
+                "UPDATE payment_consumers SET open = false WHERE payment_id = %s AND open",
+                (p.id,),
             )
-        if result == "TRANSITION":
-            raise TransitionRefused(f"payment {payment.id}: {detail} -> {payment.status}")
-        raise IntegrityRefused(f"payment {payment.id}: {result}")
 
     # --- reads ---
 
+    def _select(self, where: str, params: Sequence[Any]) -> list[Payment]:
+        with self._db.transaction() as conn, conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(_SELECT + where, params)
+            return [_payment(row) for row in cur.fetchall()]
+
+    def _ids(self, sql: str, params: Sequence[Any]) -> list[str]:
+        with self._db.transaction() as conn:
+            return [str(r[0]) for r in conn.execute(sql, params).fetchall()]
+
     def get(self, payment_id: str) -> Payment | None:
-        doc = self._redis.hget(keys.payment(payment_id), "doc")
-        return None if doc is None else load_payment(doc)
+        found = self._select("WHERE p.id = %s", (payment_id,))
+        return found[0] if found else None
 
     def get_many(self, payment_ids: Sequence[str]) -> list[Payment]:
         """The payments that exist among `payment_ids`, in the given order."""
         if not payment_ids:
             return []
-        pipe = self._redis.pipeline(transaction=False)
-        for pid in payment_ids:
-            pipe.hget(keys.payment(pid), "doc")
-        return [load_payment(doc) for doc in pipe.execute() if doc is not None]
+        by_id = {p.id: p for p in self._select("WHERE p.id = ANY(%s)", (list(payment_ids),))}
+        return [by_id[i] for i in payment_ids if i in by_id]
 
     def get_by_idempotency(self, device_id: str, key: str) -> Payment | None:
-        pid = as_opt_text(self._redis.hget(keys.idempotency(device_id, key), "pid"))
-        return None if pid is None else self.get(pid)
+        found = self._select("WHERE p.device_id = %s AND p.idempotency_key = %s", (device_id, key))
+        return found[0] if found else None
 
     def pending_for_consumer(
         self, tenant_id: str, business_service: str, consumer_code: str
     ) -> str | None:
-        """The id of the consumer's unfinished (PENDING or NEEDS_ATTENTION) payment, if any."""
-        return as_opt_text(
-            self._redis.get(keys.consumer_lock(tenant_id, business_service, consumer_code))
-        )
+        """The id of the consumer's open (PENDING or NEEDS_ATTENTION) payment, if any."""
+        return self.pending_for_consumers([(tenant_id, business_service, consumer_code)])[0]
 
     def pending_for_consumers(self, consumers: Sequence[tuple[str, str, str]]) -> list[str | None]:
-        """`pending_for_consumer` for many (tenant, service, consumer) at once: one MGET."""
+        """`pending_for_consumer` for many (tenant, service, consumer) at once: one query."""
         if not consumers:
             return []
-        found = self._redis.mget([keys.consumer_lock(*consumer) for consumer in consumers])
-        return [as_opt_text(value) for value in found]
+        with self._db.transaction() as conn:
+            rows = conn.execute(
+                """
+                SELECT c.tenant_id, c.business_service, c.consumer_code, c.payment_id
+                FROM payment_consumers c
+                JOIN unnest(%s::text[], %s::text[], %s::text[]) AS w(t, s, k)
+                  ON c.tenant_id = w.t AND c.business_service = w.s AND c.consumer_code = w.k
+                WHERE c.open
+                """,
+                (
+                    [c[0] for c in consumers],
+                    [c[1] for c in consumers],
+                    [c[2] for c in consumers],
+                ),
+            ).fetchall()
+        holders = {(r[0], r[1], r[2]): str(r[3]) for r in rows}
+        return [holders.get(tuple(c)) for c in consumers]  # type: ignore[arg-type]
+
+    def live_payment_for_bills(self, bill_ids: Sequence[str]) -> dict[str, str]:
+        """For each bill id paid by a live payment (open or REGISTERED), that payment's id."""
+        if not bill_ids:
+            return {}
+        with self._db.transaction() as conn:
+            rows = conn.execute(
+                "SELECT bill_id, payment_id FROM payment_bills WHERE live AND bill_id = ANY(%s)",
+                (list(bill_ids),),
+            ).fetchall()
+        return {str(r[0]): str(r[1]) for r in rows}
 
     def ids_by_status(
         self, status: PaymentStatus, *, offset: int = 0, limit: int = 100
     ) -> list[str]:
         """Ids of payments now in `status`, newest first."""
-        ids = self._redis.zrevrange(
-            keys.payments_by_status(status.value), offset, offset + limit - 1
+        return self._ids(
+            "SELECT id FROM payments WHERE status = %s ORDER BY created_at DESC, id DESC"
+            " OFFSET %s LIMIT %s",
+            (status.value, offset, limit),
         )
-        return [as_text(i) for i in ids]
+
+    def ids_by_status_between(
+        self, status: PaymentStatus, start: datetime, end: datetime, *, offset: int, limit: int
+    ) -> list[str]:
+        """Ids now in `status` created in [start, end), newest first."""
+        return self._ids(
+            "SELECT id FROM payments WHERE status = %s AND created_at >= %s AND created_at < %s"
+            " ORDER BY created_at DESC, id DESC OFFSET %s LIMIT %s",
+            (status.value, start, end, offset, limit),
+        )
+
+    def oldest_created(self, status: PaymentStatus) -> datetime | None:
+        """When the oldest payment now in `status` was created (None: there is none)."""
+        with self._db.transaction() as conn:
+            row = conn.execute(
+                "SELECT min(created_at) FROM payments WHERE status = %s", (status.value,)
+            ).fetchone()
+        return None if row is None else row[0]
 
     def count_by_status(self) -> dict[PaymentStatus, int]:
-        pipe = self._redis.pipeline(transaction=False)
-        for status in _STATUS_ORDER:
-            pipe.zcard(keys.payments_by_status(status.value))
-        return {s: int(n) for s, n in zip(_STATUS_ORDER, pipe.execute(), strict=True)}
+        with self._db.transaction() as conn:
+            rows = conn.execute("SELECT status, count(*) FROM payments GROUP BY status").fetchall()
+        counts = {s: 0 for s in PaymentStatus}
+        for status, count in rows:
+            counts[PaymentStatus(status)] = int(count)
+        return counts
 
     def list_recent(self, cursor: str | None = None, limit: int = 50) -> PaymentPage:
         """Payments newest first, `limit` per page; `cursor` is the previous page's `next_cursor`.
 
-        The cursor is `<score>:<id>` of the last payment shown, so payments created meanwhile do
-        not shift the pages.
+        The cursor is `<created_at µs>:<id>` of the last payment shown (keyset paging), so
+        payments created meanwhile do not shift the pages.
         """
         if limit <= 0:
             raise ValueError("limit must be positive")
-        zkey = keys.payments_by_created()
         if cursor is None:
-            rows = cast(ScoredRows, self._redis.zrevrange(zkey, 0, limit, withscores=True))
-            pairs = [(as_text(m), int(s)) for m, s in rows]
+            where, params = "", []
         else:
-            score_text, _, last_id = cursor.partition(":")
-            score = int(score_text)
-            ties = int(self._redis.zcount(zkey, score, score))
-            rows = cast(
-                ScoredRows,
-                self._redis.zrevrangebyscore(
-                    zkey, score, "-inf", start=0, num=limit + ties + 1, withscores=True
-                ),
-            )
-            # Members with equal scores come in descending id order: skip up to the cursor.
-            pairs = [
-                (as_text(m), int(s))
-                for m, s in rows
-                if not (int(s) == score and as_text(m) >= last_id)
-            ]
-        page, more = pairs[:limit], len(pairs) > limit
-        next_cursor = f"{page[-1][1]}:{page[-1][0]}" if page and more else None
-        return PaymentPage(
-            payments=tuple(self.get_many([pid for pid, _ in page])), next_cursor=next_cursor
+            micros, _, last_id = cursor.partition(":")
+            try:
+                after: datetime = _EPOCH + timedelta(microseconds=int(micros))
+            except (ValueError, OverflowError):
+                raise ValueError(f"not a cursor of this list: {cursor!r}") from None
+            where = "WHERE (p.created_at, p.id) < (%s, %s)"
+            params = [after, last_id]
+        found = self._select(
+            where + " ORDER BY p.created_at DESC, p.id DESC LIMIT %s", (*params, limit + 1)
         )
+        page, more = found[:limit], len(found) > limit
+        next_cursor = None
+        if page and more:
+            last = page[-1]
+            next_cursor = f"{_micros(last.created_at)}:{last.id}"
+        return PaymentPage(payments=tuple(page), next_cursor=next_cursor)
 
     def ids_created_between(
         self, start: datetime, end: datetime, *, offset: int = 0, limit: int = 100
     ) -> list[str]:
         """Ids created in [start, end), newest first."""
-        rows = self._redis.zrevrangebyscore(
-            keys.payments_by_created(),
-            f"({created_score(end)}",
-            created_score(start),
-            start=offset,
-            num=limit,
+        return self._ids(
+            "SELECT id FROM payments WHERE created_at >= %s AND created_at < %s"
+            " ORDER BY created_at DESC, id DESC OFFSET %s LIMIT %s",
+            (start, end, offset, limit),
         )
-        return [as_text(r) for r in rows]
 
-    def _newest_first(self, members: Iterable[Any]) -> list[str]:
-        ids = sorted(as_text(m) for m in members)
-        if not ids:
-            return []
-        scores = self._redis.zmscore(keys.payments_by_created(), ids)
-        scored = [(s, i) for i, s in zip(ids, scores, strict=True) if s is not None]
-        return [i for _, i in sorted(scored, reverse=True)]
+    def open_ids(self, *, limit: int = 1000) -> list[str]:
+        """Ids of PENDING payments, oldest first (the sweeper re-enqueues them from here)."""
+        return self._ids(
+            "SELECT id FROM payments WHERE status = 'PENDING' ORDER BY created_at, id LIMIT %s",
+            (limit,),
+        )
+
+    def _newest_first(self, where: str, params: Sequence[Any]) -> list[str]:
+        # `where` is one of this module's constant fragments; values travel as parameters
+        sql = "SELECT id FROM payments p WHERE " + where + " ORDER BY created_at DESC, id DESC"  # noqa: S608
+        return self._ids(sql, params)
 
     def ids_for_bill(self, bill_id: str) -> list[str]:
-        return self._newest_first(self._redis.smembers(keys.payments_by_bill(bill_id)))
+        return self._newest_first(
+            "EXISTS (SELECT 1 FROM payment_bills b WHERE b.payment_id = p.id"
+            " AND (b.bill_id = %s OR b.retargeted_from = %s))"
+            " OR EXISTS (SELECT 1 FROM payment_targets t WHERE t.payment_id = p.id"
+            " AND t.bill_id = %s)",
+            (bill_id, bill_id, bill_id),
+        )
 
     def ids_for_consumer(self, consumer_code: str) -> list[str]:
-        return self._newest_first(self._redis.smembers(keys.payments_by_consumer(consumer_code)))
+        return self._newest_first(
+            "EXISTS (SELECT 1 FROM payment_bills b WHERE b.payment_id = p.id"
+            " AND b.consumer_code = %s)",
+            (consumer_code,),
+        )
 
     def ids_for_receipt(self, receipt_number: str) -> list[str]:
-        return self._newest_first(self._redis.smembers(keys.payments_by_receipt(receipt_number)))
+        return self._newest_first(
+            "EXISTS (SELECT 1 FROM payment_bills b WHERE b.payment_id = p.id"
+            " AND b.receipt_number = %s)",
+            (receipt_number,),
+        )
 
     def ids_for_mobile_last4(self, last4: str) -> list[str]:
-        return self._newest_first(self._redis.smembers(keys.payments_by_mobile_last4(last4)))
+        return self._newest_first("p.mobile_last4 = %s", (last4,))
 
     def ids_for_idempotency_key(self, key: str) -> list[str]:
-        return self._newest_first(self._redis.smembers(keys.payments_by_idempotency_key(key)))
+        return self._newest_first("p.idempotency_key = %s", (key,))
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(microseconds=1)

@@ -1,11 +1,10 @@
-"""The Redis connection, and the start-up check that Redis will not lose an acknowledged payment.
+"""The Redis connection, and a start-up warning when Redis would evict what the queue holds.
 
-Payments, idempotency records, the DIGIT token and the job queue all live in Redis, and the PoS
-device is told "accepted" once Redis has the payment. So Redis must write every change to its
-append-only file before answering (`appendonly yes`, `appendfsync always`) and must refuse writes
-rather than evict keys when full (`maxmemory-policy noeviction`). Web and worker both call
-`check_durability` at start-up and refuse to start otherwise, unless REDIS_DURABILITY_OVERRIDE
-is set.
+Redis holds no money: payments, idempotency records and leases are in the ledger (PostgreSQL).
+What Redis does hold can be rebuilt: the RQ queues (the sweeper re-enqueues every PENDING payment
+from the ledger), the shared DIGIT token (one re-login), caches, rate limits and metrics counters.
+An evicting `maxmemory-policy` would still drop queued jobs and the token under memory pressure
+and cost a sweep or a login each time, so web and worker warn about it at start-up (never refuse).
 """
 
 from __future__ import annotations
@@ -21,31 +20,14 @@ from integrator.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# setting -> value it must have
-REQUIRED_CONFIG: dict[str, str] = {
-    "appendonly": "yes",
-    "appendfsync": "always",
-    "maxmemory-policy": "noeviction",
-}
+# setting -> the value that keeps queued jobs and the token from being evicted
+RECOMMENDED_CONFIG: dict[str, str] = {"maxmemory-policy": "noeviction"}
 READINESS_KEY_PREFIX = "integrator:readyz:"  # short-lived keys written by /readyz
 READINESS_TTL_MS = 10_000
 
 
 class RedisUnavailableError(RuntimeError):
     """Redis could not be reached at start-up."""
-
-
-class RedisDurabilityError(RuntimeError):
-    """Redis is configured so that it could lose acknowledged writes; start-up is refused."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__(
-            "Redis is not durable enough for payments: "
-            + "; ".join(problems)
-            + ". Fix the Redis configuration (see config/redis.conf), or set"
-            " REDIS_DURABILITY_OVERRIDE=true if you accept the risk of losing payments."
-        )
 
 
 def safe_url(url: str) -> str:
@@ -81,46 +63,28 @@ def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def durability_problems(client: redis_lib.Redis) -> list[str]:
-    """What is wrong with the server's persistence settings (empty when all is well)."""
+def eviction_warnings(client: redis_lib.Redis) -> list[str]:
+    """What in the server's settings could evict queued jobs or the token (empty: nothing)."""
     try:
         found: dict[str, str] = {}
-        for name in REQUIRED_CONFIG:
-            reply = client.config_get(name)
-            found.update({_text(k): _text(v) for k, v in dict(reply).items()})
-    except redis_lib.ResponseError as exc:
-        return [
-            f"CONFIG GET is not allowed on this Redis ({exc}), so appendonly, appendfsync and "
-            "maxmemory-policy cannot be checked (managed Redis often disables CONFIG); confirm "
-            "appendonly=yes, appendfsync=always, maxmemory-policy=noeviction with your provider "
-            "and set REDIS_DURABILITY_OVERRIDE=true"
-        ]
-    problems = []
-    for name, wanted in REQUIRED_CONFIG.items():
-        current = found.get(name)
-        if current is None:
-            problems.append(f"{name} is not reported by CONFIG GET (must be {wanted})")
-        elif current.lower() != wanted:
-            problems.append(f"{name} is {current!r} (must be {wanted!r})")
-    return problems
+        for name in RECOMMENDED_CONFIG:
+            found.update({_text(k): _text(v) for k, v in dict(client.config_get(name)).items()})
+    except redis_lib.ResponseError:
+        return []  # managed Redis often disables CONFIG; nothing of money depends on it
+    return [
+        f"Redis {name} is {found.get(name)!r}; {wanted!r} keeps queued registration jobs and the"
+        " DIGIT token from being evicted (the sweeper and a re-login would repair them)"
+        for name, wanted in RECOMMENDED_CONFIG.items()
+        if found.get(name, wanted).lower() != wanted
+    ]
 
 
-def check_durability(client: redis_lib.Redis, *, override: bool) -> list[str]:
-    """Refuse (raise RedisDurabilityError) unless Redis is durable or `override` is set.
-
-    Returns the problems found: empty when durable, the overridden ones (logged as a warning)
-    when `override` is True.
-    """
-    problems = durability_problems(client)
-    if problems and not override:
-        raise RedisDurabilityError(problems)
-    for problem in problems:
-        log.warning(
-            "REDIS_DURABILITY_OVERRIDE is set; starting although %s",
-            problem,
-            extra={"redis_durability_problem": problem},
-        )
-    return problems
+def warn_if_evicting(client: redis_lib.Redis) -> list[str]:
+    """Log each eviction warning once at start-up; returns them."""
+    warnings = eviction_warnings(client)
+    for warning in warnings:
+        log.warning(warning, extra={"redis_setting": warning.split()[1]})
+    return warnings
 
 
 def check_writable(client: redis_lib.Redis) -> None:

@@ -197,6 +197,7 @@ def test_requests_validate_without_the_sandbox(redis: redis_lib.Redis, redis_url
     settings = Settings.from_env(
         {
             "DIGIT_BASE_URL": "https://digit.test",
+            "DATABASE_URL": "postgresql://unused@127.0.0.1:9/unused",
             "DIGIT_USERNAME": "u",
             "DIGIT_PASSWORD": "p",
             "DIGIT_TENANT_ID": "pb.amritsar",

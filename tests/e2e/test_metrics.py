@@ -124,8 +124,9 @@ def test_every_alert_rule_uses_a_metric_that_metrics_exports(live: str) -> None:
 
 
 def registered_copy(services: Services, original_id: str, *, digit_payment_id: str) -> str:
-    """A REGISTERED payment stored directly, for the same bill, whose DIGIT payment id is not
-    in DIGIT (the sandbox cannot cancel: this is how DIGIT "loses" a payment)."""
+    """A REGISTERED payment stored directly, for the same consumer (on a bill id of its own: the
+    ledger holds a bill in one live payment), whose DIGIT payment id is not in DIGIT (this is
+    how DIGIT "loses" a payment)."""
     store = services.payments_store
     original = store.get(original_id)
     assert original is not None
@@ -140,6 +141,7 @@ def registered_copy(services: Services, original_id: str, *, digit_payment_id: s
         create_sent=False,
         targeted_bill_ids=frozenset(),
         digit_payment_id=None,
+        bills=tuple(replace(b, bill_id=f"lost-{b.bill_id}") for b in original.bills),
     )
     assert store.create(copy).outcome.value == "CREATED"
     registered = states.transition(
@@ -156,7 +158,12 @@ def test_reconciliation_flags_a_payment_digit_does_not_hold(
     healthy = body_of(pos.pay(payment_body([(bill["billId"], 815)]), key="r-1"))["id"]
     lost = registered_copy(services, healthy, digit_payment_id="DIGIT-PAYMENT-THAT-NEVER-WAS")
 
-    report = run_reconciliation(settings=e2e_settings, redis=services.redis, digit=services.digit)
+    report = run_reconciliation(
+        settings=e2e_settings,
+        redis=services.redis,
+        payments=services.payments_store,
+        digit=services.digit,
+    )
 
     assert report.complete and report.checked == 2 and report.healthy == 1
     assert report.newly_flagged == [lost]

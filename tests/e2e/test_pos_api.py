@@ -495,25 +495,34 @@ def test_cash_payment_sends_our_payment_id_as_transaction_number(pos: Pos, world
     assert digit_payment["additionalDetails"]["integratorPaymentId"] == made["id"]
 
 
-def test_without_the_replicas_redis_wait_asks_for_the_answer_is_503_and_the_payment_kept(
+def test_while_the_ledger_is_unreachable_devices_get_503_and_nothing_is_half_written(
     e2e_settings: Any, redis: Any, sandbox: str
 ) -> None:
     from integrator.app import create_app
     from integrator.services import services_of
+    from integrator.store.db import Database
     from tests.support.live_app import serve
+    from tests.support.processes import free_port
 
-    app = create_app(e2e_settings.with_changes(redis_wait_replicas=1, redis_wait_timeout_ms=50))
+    app = create_app(e2e_settings)
     services = services_of(app)
-    _device, key = services.devices.add("pos-wait", ["pb"])
+    _device, key = services.devices.add("pos-ledger", ["pb"])
+    ledger = services.db
+    gone = Database.connect(f"postgresql://nobody@127.0.0.1:{free_port()}/none", max_size=1)
     with serve(app) as base:
         device = Pos(base=base, key=key)
         bill = current_bill(device, TL_AMRITSAR, "TL")
-        response = device.pay(payment_body([(bill["billId"], 1500)]), key="wait-1")
-        again = device.pay(payment_body([(bill["billId"], 1500)]), key="wait-1")
+        for store in (services.payments_store, services.idempotency, services.leases):
+            store._db = gone  # type: ignore[attr-defined]
+        refused = device.pay(payment_body([(bill["billId"], 1500)]), key="ledger-1")
+        for store in (services.payments_store, services.idempotency, services.leases):
+            store._db = ledger  # type: ignore[attr-defined]
+        assert services.payments_store.list_recent().payments == ()
+        accepted = device.pay(payment_body([(bill["billId"], 1500)]), key="ledger-1")
 
-    assert response.status_code == 503, response.text
-    assert body_of(response)["code"] == "NOT_REPLICATED" and "Retry-After" in response.headers
-    assert again.status_code == 503  # a retry is a replay: still no second payment
-    [stored] = [p for p in services.payments_store.list_recent().payments]
-    assert stored.idempotency_key == "wait-1"
-    services.redis.close()
+    assert refused.status_code == 503, refused.text
+    assert body_of(refused)["code"] == "LEDGER_UNAVAILABLE" and "Retry-After" in refused.headers
+    assert accepted.status_code == 201, accepted.text
+    [stored] = services.payments_store.list_recent().payments
+    assert stored.idempotency_key == "ledger-1" and stored.status.value == "REGISTERED"
+    gone.close()

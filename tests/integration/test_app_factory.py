@@ -1,10 +1,9 @@
-"""The app factory: wiring, Services container, and refusing a Redis that could lose payments."""
+"""The app factory: wiring, the Services container, and refusing a ledger whose schema is behind."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis as redis_lib
@@ -13,13 +12,24 @@ from integrator import logs
 from integrator.app import create_app
 from integrator.services import Services, services_of
 from integrator.settings import Settings
-from integrator.store.redis_conn import RedisDurabilityError, RedisUnavailableError
+from integrator.store.migrations import SchemaBehind
+from integrator.store.redis_conn import RedisUnavailableError
 from tests.support.offline import offline_settings
-from tests.support.processes import free_port, redis_server
+from tests.support.processes import free_port
+
+DATABASE_URL = ""  # set by the autouse fixture below
+
+
+@pytest.fixture(autouse=True)
+def _ledger(database_url: str) -> None:
+    global DATABASE_URL
+    DATABASE_URL = database_url
 
 
 def settings_for(redis_url: str, **env: str) -> Settings:
-    return offline_settings(redis_url, password="factory-test-password", **env)
+    return offline_settings(
+        redis_url, password="factory-test-password", database_url=DATABASE_URL, **env
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -29,12 +39,6 @@ def _restore_root_logging() -> Iterator[None]:
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
-
-
-@pytest.fixture(scope="module")
-def non_durable_redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with redis_server(Path(tmp_path_factory.mktemp("redis-nd")), durable=False) as (url, _proc):
-        yield url
 
 
 def test_the_app_puts_its_services_in_extensions(redis_url: str) -> None:
@@ -57,24 +61,27 @@ def test_healthz_is_registered(redis_url: str) -> None:
     assert client.get("/healthz").status_code == 200
 
 
-def test_a_non_durable_redis_refuses_start_up_naming_the_setting(
-    non_durable_redis_url: str,
+def test_a_ledger_schema_behind_the_code_refuses_start_up_naming_the_command(
+    redis_url: str, database_url: str
 ) -> None:
-    with pytest.raises(RedisDurabilityError) as refused:
-        create_app(settings_for(non_durable_redis_url))
-    message = str(refused.value)
-    assert "appendfsync" in message
-    assert "appendonly is 'no'" in message
-    assert "REDIS_DURABILITY_OVERRIDE" in message
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = 'older'")
+    try:
+        with pytest.raises(SchemaBehind, match="integrator db upgrade"):
+            create_app(settings_for(redis_url))
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute("UPDATE alembic_version SET version_num = '0001'")
 
 
-def test_the_override_starts_on_a_non_durable_redis_with_a_warning(
-    non_durable_redis_url: str, caplog: pytest.LogCaptureFixture
-) -> None:
-    with caplog.at_level(logging.WARNING, logger="integrator.store.redis_conn"):
-        app = create_app(settings_for(non_durable_redis_url, REDIS_DURABILITY_OVERRIDE="true"))
-    assert app.test_client().get("/healthz").status_code == 200
-    assert any("appendonly" in r.getMessage() for r in caplog.records)
+def test_an_unreachable_ledger_refuses_start_up(redis_url: str) -> None:
+    settings = settings_for(redis_url).with_changes(
+        database_url=f"postgresql://nobody@127.0.0.1:{free_port()}/none"
+    )
+    with pytest.raises(Exception, match=r"127\.0\.0\.1"):
+        create_app(settings)
 
 
 def test_an_unreachable_redis_refuses_start_up_naming_redis_url() -> None:

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 import redis as redis_lib
 import requests
@@ -20,7 +21,7 @@ from rq import Queue
 from integrator import cli
 from integrator.settings import Settings
 from integrator.worker import REGISTRATION_QUEUE
-from tests.support.processes import free_port, redis_server, wait_for
+from tests.support.processes import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,9 +47,12 @@ def _restore_root_logging() -> Iterator[None]:
 
 
 def env_for(redis_url: str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DIGIT_", "REDIS_"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DIGIT_", "REDIS_", "DATABASE_"))
+    }
     env.update(
         {
+            "DATABASE_URL": "postgresql://unused@127.0.0.1:9/unused",
             "DIGIT_BASE_URL": "http://127.0.0.1:9",
             "DIGIT_USERNAME": "INTEGRATOR_SYSTEM",
             "DIGIT_PASSWORD": "cli-test-password",
@@ -60,20 +64,40 @@ def env_for(redis_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
-def test_check_says_ok_on_good_settings_and_a_durable_redis(settings: Settings) -> None:
+def test_check_says_ok_and_reports_the_ledger_and_redis(settings: Settings) -> None:
     result = CliRunner().invoke(cli.main, ["check"], obj=settings)
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("OK:")
+    assert result.stdout.startswith("OK:")
+    assert "ledger schema 0001, fsync on, synchronous_commit on" in result.stdout
+    assert "(master)" in result.stdout  # the Redis role
+    # the test ledger has no standby: said plainly, not hidden
+    assert "no synchronous standby" in result.stderr
     assert settings.digit_password not in result.output
 
 
-def test_check_fails_naming_appendfsync_on_a_non_durable_redis(
-    settings: Settings, tmp_path: Path
+def test_check_fails_naming_the_command_when_the_schema_is_behind(
+    settings: Settings, database_url: str
 ) -> None:
-    with redis_server(tmp_path, durable=False) as (url, _proc):
-        result = CliRunner().invoke(cli.main, ["check"], obj=settings.with_changes(redis_url=url))
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = 'older'")
+    try:
+        result = CliRunner().invoke(cli.main, ["check"], obj=settings)
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute("UPDATE alembic_version SET version_num = '0001'")
     assert result.exit_code == 1
-    assert "appendfsync" in result.output
+    assert "integrator db upgrade" in result.output
+
+
+def test_db_upgrade_is_safe_to_run_again_and_status_reports_durability(
+    settings: Settings,
+) -> None:
+    upgraded = CliRunner().invoke(cli.main, ["db", "upgrade"], obj=settings)
+    assert upgraded.exit_code == 0, upgraded.output
+    assert "schema at 0001 (was 0001)" in upgraded.output
+    status = CliRunner().invoke(cli.main, ["db", "status"], obj=settings)
+    assert status.exit_code == 0, status.output
+    assert '"fsync": "on"' in status.output and '"schema": "0001"' in status.output
 
 
 def test_check_fails_naming_a_missing_secret(
@@ -143,7 +167,7 @@ def test_worker_rejects_an_unknown_queue(settings: Settings) -> None:
 
 
 def test_a_real_worker_process_runs_a_job_with_its_id_on_the_logs(
-    redis: redis_lib.Redis, redis_url: str
+    redis: redis_lib.Redis, redis_url: str, database_url: str
 ) -> None:
     job = Queue(REGISTRATION_QUEUE, connection=redis).enqueue(
         "tests.integration.test_cli.stamp_job_id", "integrator:test:stamped", job_id="stamp-1"
@@ -151,7 +175,7 @@ def test_a_real_worker_process_runs_a_job_with_its_id_on_the_logs(
     out = subprocess.run(
         [sys.executable, "-m", "integrator.cli", "worker", "--burst"],
         cwd=ROOT,
-        env=env_for(redis_url),
+        env=env_for(redis_url, DATABASE_URL=database_url),
         capture_output=True,
         text=True,
         timeout=60,
@@ -165,20 +189,21 @@ def test_a_real_worker_process_runs_a_job_with_its_id_on_the_logs(
     assert "cli-test-password" not in out.stdout + out.stderr
 
 
-def test_a_real_worker_refuses_a_non_durable_redis(tmp_path: Path) -> None:
-    with redis_server(tmp_path, durable=False) as (url, _proc):
-        out = subprocess.run(
-            [sys.executable, "-m", "integrator.cli", "worker", "--burst"],
-            cwd=ROOT,
-            env=env_for(url),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+def test_a_real_worker_refuses_an_unreachable_ledger_in_one_line(
+    redis_url: str, tmp_path: Path
+) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "integrator.cli", "worker", "--burst"],
+        cwd=ROOT,
+        env=env_for(redis_url, DATABASE_URL=f"postgresql://nobody@127.0.0.1:{free_port()}/x"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert out.returncode == 1
-    assert "appendfsync" in out.stderr
     assert "Traceback" not in out.stderr
+    assert "cli-test-password" not in out.stderr
 
 
 def _alive(pid: int) -> bool:

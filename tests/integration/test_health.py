@@ -56,8 +56,16 @@ class FakeDigit:
         return self.state
 
 
+LEDGER = {"url": ""}  # the session's ledger, set by the autouse fixture below
+
+
+@pytest.fixture(autouse=True)
+def _ledger(database_url: str) -> None:
+    LEDGER["url"] = database_url
+
+
 def settings_for(redis_url: str) -> Settings:
-    return offline_settings(redis_url, password=PASSWORD)
+    return offline_settings(redis_url, password=PASSWORD, database_url=LEDGER["url"])
 
 
 @pytest.fixture(autouse=True)

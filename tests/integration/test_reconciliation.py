@@ -20,6 +20,7 @@ from integrator.payments import settlement, states
 from integrator.payments.models import Payment, PaymentStatus
 from integrator.payments.reconciliation import FLAGGED_EVENT, Reconciler
 from integrator.payments.registration import PAYMENT_ID_KEY
+from integrator.store.db import Database
 from integrator.store.payments import PaymentStore
 from integrator.store.reconciliation import ReconciliationStore
 from tests.unit.payments.payment_factories import make_line, make_payment
@@ -96,8 +97,8 @@ def store_registered(
 
 
 @pytest.fixture
-def store(redis: redis_lib.Redis) -> PaymentStore:
-    return PaymentStore(redis)
+def store(db: Database) -> PaymentStore:
+    return PaymentStore(db)
 
 
 @pytest.fixture
@@ -234,7 +235,7 @@ def _accepted(
         device_id=device,
         created_at=at,
         bills=tuple(
-            make_line(bill_id=f"b{n}-{i}", consumer_code=f"C{n}-{i}", amount=Decimal("100.50") + i)
+            make_line(bill_id=f"b{n}-{i}", consumer_code=f"C{n}-{i}", amount=Decimal("100") + i)
             for i in range(bills)
         ),
     )
@@ -281,7 +282,7 @@ def test_settlement_pages_cover_every_bill_once_even_with_equal_times(
     ]
     assert len(rows) == sum(n % 3 + 1 for n in range(1, 6))
     assert {r.device_id for r in rows} == {"dev-1"}
-    assert rows[0].amount == Decimal("100.50")
+    assert rows[0].amount == Decimal("100")
 
 
 def test_a_foreign_cursor_is_refused(store: PaymentStore) -> None:

@@ -25,9 +25,10 @@ import requests
 
 from integrator import jsonutil
 from integrator.payments.models import PaymentStatus
+from integrator.store.db import Database
 from integrator.store.devices import DeviceStore
 from integrator.store.payments import PaymentStore
-from integrator.store.replication import ReplicationLagError, wait_for_replicas
+from tests.support.ledger import migrated_database_url
 from tests.support.processes import free_port, redis_server, sandbox_server, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,7 +53,10 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 class Cluster:
-    def __init__(self, *, redis_url: str, sandbox: str, webs: list[str], key: str) -> None:
+    def __init__(
+        self, *, redis_url: str, sandbox: str, webs: list[str], key: str, ledger: Database
+    ) -> None:
+        self.ledger = ledger
         self.redis_url = redis_url
         self.sandbox = sandbox
         self.webs = webs
@@ -110,14 +114,19 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     if not (ROOT / "integrator" / "jobs").is_dir():
         pytest.skip("the RQ worker (integrator/jobs) is not there")
     tmp = tmp_path_factory.mktemp("scale-out")
-    with redis_server(tmp / "redis") as (redis_url, _), sandbox_server() as sandbox:
+    with (
+        redis_server(tmp / "redis") as (redis_url, _),
+        sandbox_server() as sandbox,
+        migrated_database_url(tmp / "pg") as database_url,
+    ):
         env = {
             k: v
             for k, v in os.environ.items()
-            if not k.startswith(("DIGIT_", "REDIS_", "WEB_", "PORT"))
+            if not k.startswith(("DIGIT_", "REDIS_", "WEB_", "PORT", "DATABASE_"))
         }
         env.update(
             {
+                "DATABASE_URL": database_url,
                 "REDIS_URL": redis_url,
                 "DIGIT_BASE_URL": sandbox,
                 "DIGIT_USERNAME": "INTEGRATOR_SYSTEM",
@@ -181,7 +190,13 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             client = redis_lib.Redis.from_url(redis_url)
             _, key = DeviceStore(client, clock=lambda: datetime.now(UTC)).add("scale-out", [TENANT])
             client.close()
-            yield Cluster(redis_url=redis_url, sandbox=sandbox, webs=webs, key=key)
+            ledger = Database.connect(database_url, max_size=2)
+            try:
+                yield Cluster(
+                    redis_url=redis_url, sandbox=sandbox, webs=webs, key=key, ledger=ledger
+                )
+            finally:
+                ledger.close()
             for proc in procs:
                 assert proc.poll() is None, f"a process died during the tests (logs in {logs})"
         finally:
@@ -244,7 +259,7 @@ def test_payments_accepted_during_an_outage_are_registered_once_each(cluster: Cl
         cluster.faults(down=False)
     assert [a.status_code for a in answers] == [202] * len(offers), [a.text for a in answers]
     ids = [jsonutil.loads(a.content)["id"] for a in answers]
-    store = PaymentStore(cluster.redis)
+    store = PaymentStore(cluster.ledger)
 
     def all_registered() -> bool:
         found = [store.get(pid) for pid in ids]
@@ -258,92 +273,6 @@ def test_payments_accepted_during_an_outage_are_registered_once_each(cluster: Cl
     ]
     assert sorted(p["additionalDetails"]["integratorPaymentId"] for p in creates) == sorted(ids)
     assert cluster.counters().get("login", 0) == 1
-
-
-def _payment_snapshot(redis_url: str) -> dict[str, str]:
-    client = redis_lib.Redis.from_url(redis_url)
-    try:
-        store = PaymentStore(client)
-        ids = [pid for status in PaymentStatus for pid in store.ids_by_status(status)]
-        found = {pid: store.get(pid) for pid in ids}
-        return {pid: p.status.value for pid, p in found.items() if p is not None}
-    finally:
-        client.close()
-
-
-def test_a_backup_restored_into_a_fresh_redis_has_the_same_payments(
-    cluster: Cluster, tmp_path: Path
-) -> None:
-    before = _payment_snapshot(cluster.redis_url)
-    assert before, "the tests above stored payments"
-    port = cluster.redis.connection_pool.connection_kwargs["port"]
-    backup = subprocess.run(
-        [str(ROOT / "deploy" / "redis-backup.sh"), str(tmp_path / "backups")],
-        env={**os.environ, "REDIS_PORT": str(port)},
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    )
-    rdb = Path(backup.stdout.strip().splitlines()[-1])
-    assert rdb.is_file()
-    restored = tmp_path / "restored"
-    subprocess.run(
-        [str(ROOT / "deploy" / "redis-restore.sh"), str(rdb), str(restored)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    # the durable configuration (appendonly yes) must start from what the restore left
-    with redis_server(restored, durable=True) as (fresh_url, _):
-        assert _payment_snapshot(fresh_url) == before
-        info = redis_lib.Redis.from_url(fresh_url).info("persistence")
-        assert info["aof_enabled"] == 1
-
-
-def test_restore_refuses_a_data_directory_that_is_not_empty(tmp_path: Path) -> None:
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "appendonlydir").mkdir()
-    (tmp_path / "x.rdb").write_bytes(b"REDIS0009")
-    out = subprocess.run(
-        [
-            str(ROOT / "deploy" / "redis-restore.sh"),
-            str(tmp_path / "x.rdb"),
-            str(tmp_path / "data"),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=10,
-    )
-    assert out.returncode != 0
-    assert "not empty" in out.stderr
-
-
-def test_wait_for_replicas_returns_once_a_replica_holds_the_write(tmp_path: Path) -> None:
-    with (
-        redis_server(tmp_path / "primary") as (primary_url, _),
-        redis_server(tmp_path / "replica") as (replica_url, _),
-    ):
-        primary = redis_lib.Redis.from_url(primary_url)
-        replica = redis_lib.Redis.from_url(replica_url)
-        port = primary.connection_pool.connection_kwargs["port"]
-        replica.replicaof("127.0.0.1", port)
-        wait_for(
-            lambda: replica.info("replication")["master_link_status"] == "up",
-            timeout=15,
-            what="the replica to sync",
-        )
-        primary.set("payment:x", "stored")  # on another pooled connection than WAIT's
-        assert wait_for_replicas(primary, 1, 2000) == 1
-        assert replica.get("payment:x") == b"stored"
-        assert wait_for_replicas(primary, 0, 2000) == 0  # off: nothing sent
-        with pytest.raises(ReplicationLagError):
-            wait_for_replicas(primary, 2, 200)  # only one replica exists
-        replica.replicaof("NO", "ONE")
-        primary.close()
-        replica.close()
 
 
 def test_proxy_fix_trusts_forwarded_headers_only_when_configured(

@@ -14,6 +14,7 @@ from integrator.settings import Settings, SettingsError
 
 BASE = {
     "DIGIT_BASE_URL": "https://digit.example.org",
+    "DATABASE_URL": "postgresql://unused@127.0.0.1:9/unused",
     "DIGIT_USERNAME": "SYS",
     "DIGIT_PASSWORD": "a-long-password",
     "DIGIT_TENANT_ID": "pb",

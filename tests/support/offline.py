@@ -5,10 +5,11 @@ from __future__ import annotations
 from integrator.settings import Settings
 
 
-def offline_settings(redis_url: str, *, password: str, **env: str) -> Settings:
-    """A real-DIGIT configuration (nothing is called at start-up) on the given Redis."""
+def offline_settings(redis_url: str, *, password: str, database_url: str, **env: str) -> Settings:
+    """A real-DIGIT configuration (nothing is called at start-up) on the given Redis and ledger."""
     return Settings.from_env(
         {
+            "DATABASE_URL": database_url,
             "DIGIT_BASE_URL": "http://127.0.0.1:9",
             "DIGIT_USERNAME": "INTEGRATOR_SYSTEM",
             "DIGIT_PASSWORD": password,

@@ -14,6 +14,7 @@ REAL_DIGIT = {
     "DIGIT_USERNAME": "INTEGRATOR_SYSTEM",
     "DIGIT_PASSWORD": "s3cret-pass",
     "DIGIT_TENANT_ID": "pb.amritsar",
+    "DATABASE_URL": "postgresql://integrator@db.internal:5432/integrator",
 }
 
 
@@ -27,7 +28,16 @@ def test_an_empty_environment_runs_the_embedded_sandbox_and_redis_on_default_por
     assert settings.port == 8000
     assert (settings.web_workers, settings.web_threads) == (2 * (os.cpu_count() or 1), 32)
     assert settings.digit_user_type == "EMPLOYEE"
-    assert not settings.redis_durability_override
+    assert settings.database_embedded
+    assert settings.database_url == "postgresql://integrator@127.0.0.1:5440/integrator"
+
+
+def test_a_real_digit_needs_its_ledger_named() -> None:
+    env = {k: v for k, v in REAL_DIGIT.items() if k != "DATABASE_URL"}
+    with pytest.raises(SettingsError, match="DATABASE_URL"):
+        Settings.from_env(env)
+    with pytest.raises(SettingsError, match="DATABASE_URL"):
+        Settings.from_env({**REAL_DIGIT, "DATABASE_URL": "mysql://x/y"})
 
 
 def test_ports_of_the_embedded_parts_follow_their_variables() -> None:
@@ -73,7 +83,8 @@ def test_the_password_is_not_in_the_settings_repr() -> None:
         ("DIGIT_READ_TIMEOUT", "soon"),
         ("DIGIT_CONNECT_TIMEOUT", "fast"),
         ("DIGIT_POOL_SIZE", "many"),
-        ("REDIS_DURABILITY_OVERRIDE", "perhaps"),
+        ("PG_PORT", "five"),
+        ("DATABASE_POOL_SIZE", "lots"),
         ("ADVANCE_CAP", "lots"),
         ("DIGIT_TIMEZONE", "Mars/Olympus"),
         ("DIGIT_USER_TYPE", "ROBOT"),

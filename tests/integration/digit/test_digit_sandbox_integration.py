@@ -105,6 +105,7 @@ def test_eight_processes_needing_a_token_at_once_cause_exactly_one_login(sandbox
         "DIGIT_PASSWORD": settings.digit_password,
         "DIGIT_TENANT_ID": settings.digit_tenant_id,
         "REDIS_URL": settings.redis_url,
+        "DATABASE_URL": settings.database_url,
         "DIGIT_READ_TIMEOUT": "5",
     }
     redis_lib.Redis.from_url(settings.redis_url).flushdb()

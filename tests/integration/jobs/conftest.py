@@ -1,12 +1,10 @@
-"""Registration worker fixtures: real worker processes (`python -m integrator.jobs`), real Redis,
+"""Registration worker fixtures: real `integrator worker` processes, a real ledger and Redis,
 the sandbox over HTTP, every schedule shortened through the environment."""
 
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -21,15 +19,18 @@ import requests
 from integrator.digit.client import DigitClient
 from integrator.payments.models import HistoryEntry, Payment, PaymentBill, PaymentStatus
 from integrator.settings import Settings
+from integrator.store.db import Database
 from integrator.store.payments import CreateOutcome, PaymentStore
+from tests.support.workers import worker_processes
 
 WS = ("WS", "WS/107/2019-20/000022")
 TL = ("TL", "PB-TL-2024-07-04-002271")
 
 
 @pytest.fixture
-def job_env(redis_url: str, sandbox: str) -> dict[str, str]:
+def job_env(redis_url: str, sandbox: str, database_url: str, db: Database) -> dict[str, str]:
     return {
+        "DATABASE_URL": database_url,
         "DIGIT_BASE_URL": sandbox,
         "DIGIT_USERNAME": "INTEGRATOR_SYSTEM",
         "DIGIT_PASSWORD": "sandbox-password",
@@ -59,55 +60,17 @@ def digit(job_settings: Settings, redis: redis_lib.Redis) -> DigitClient:
 
 
 @pytest.fixture
-def store(redis: redis_lib.Redis) -> PaymentStore:
-    return PaymentStore(redis)
+def store(db: Database) -> PaymentStore:
+    return PaymentStore(db)
 
 
 @pytest.fixture
 def workers(
     job_env: dict[str, str], tmp_path: Path
 ) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
-    """Start worker processes (each in its own process group, so a SIGKILL takes all of it)."""
-    started: list[subprocess.Popen[bytes]] = []
-    logs: list[Any] = []
-
-    def start(**overrides: str) -> subprocess.Popen[bytes]:
-        env = {**os.environ, **job_env, **overrides}
-        log = open(tmp_path / f"worker-{len(started)}.log", "wb")  # noqa: SIM115
-        logs.append(log)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "integrator.jobs"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        with _suppress():
-            os.killpg(proc.pid, signal.SIGTERM)
-    for proc in started:
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            with _suppress():
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
-        with _suppress():
-            os.killpg(proc.pid, signal.SIGKILL)  # the scheduler child, if orphaned
-    for log in logs:
-        log.close()
-
-
-class _suppress:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> bool:
-        return isinstance(exc[1], ProcessLookupError | PermissionError)
+    """Start `integrator worker` processes (what the Procfile runs), stopped afterwards."""
+    with worker_processes(job_env, tmp_path) as start:
+        yield start
 
 
 def make_pending(

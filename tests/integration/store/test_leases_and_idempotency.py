@@ -1,4 +1,4 @@
-"""Leases with fencing tokens, and Idempotency-Key claims, against the real Redis."""
+"""Leases with fencing tokens, and Idempotency-Key claims, in a real PostgreSQL ledger."""
 
 from __future__ import annotations
 
@@ -7,35 +7,38 @@ import time
 from datetime import timedelta
 
 import pytest
-import redis as redis_lib
 
-from integrator.store import keys
+from integrator.store.db import Database
 from integrator.store.idempotency import ClaimOutcome, IdempotencyStore
 from integrator.store.leases import LeaseStore
 from integrator.store.payments import CreateOutcome, PaymentStore
-from tests.unit.payments.payment_factories import NOW, make_payment
+from tests.unit.payments.payment_factories import NOW, make_line, make_payment
 
 
 @pytest.fixture
-def leases(redis: redis_lib.Redis) -> LeaseStore:
-    return LeaseStore(redis)
+def leases(db: Database) -> LeaseStore:
+    # a lease lives in its payment's row: two payments to lease
+    store = PaymentStore(db)
+    for pid in ("p1", "p2"):
+        store.create(make_payment(id=pid, bills=(make_line(consumer_code=f"C-{pid}"),)))
+    return LeaseStore(db)
 
 
 @pytest.fixture
-def claims(redis: redis_lib.Redis) -> IdempotencyStore:
-    return IdempotencyStore(redis, claim_ttl_seconds=30, in_flight_bound_seconds=10)
+def claims(db: Database) -> IdempotencyStore:
+    return IdempotencyStore(db, in_flight_bound_seconds=10)
 
 
 # --- leases ---
 
 
-def test_a_held_lease_cannot_be_acquired_again(leases: LeaseStore, redis: redis_lib.Redis) -> None:
+def test_a_held_lease_cannot_be_acquired_again(leases: LeaseStore) -> None:
     token = leases.acquire("p1", ttl_seconds=5)
     assert token is not None
     assert leases.acquire("p1", ttl_seconds=5) is None
     assert leases.current("p1") == token
-    assert 0 < redis.pttl(keys.lease("p1")) <= 5000
     assert leases.acquire("p2", ttl_seconds=5) is not None  # per payment
+    assert leases.acquire("no-such-payment", ttl_seconds=5) is None
 
 
 def test_release_is_compare_and_delete_and_tokens_only_grow(leases: LeaseStore) -> None:
@@ -88,10 +91,9 @@ def test_a_lease_needs_a_positive_ttl(leases: LeaseStore) -> None:
 # --- idempotency claims ---
 
 
-def test_claim_outcomes(claims: IdempotencyStore, redis: redis_lib.Redis) -> None:
+def test_claim_outcomes(claims: IdempotencyStore) -> None:
     first = claims.claim("dev-1", "k", "fp-a", now=NOW)
     assert first.outcome is ClaimOutcome.NEW and first.token
-    assert 0 < redis.pttl(keys.idempotency("dev-1", "k")) <= 30_000  # crash-safe: expires
     assert claims.claim("dev-1", "k", "fp-a", now=NOW).outcome is ClaimOutcome.IN_FLIGHT
     assert claims.claim("dev-1", "k", "fp-b", now=NOW).outcome is ClaimOutcome.MISMATCH
     assert claims.claim("dev-2", "k", "fp-b", now=NOW).outcome is ClaimOutcome.NEW
@@ -116,13 +118,12 @@ def test_an_abandoned_claim_is_taken_over_after_the_bound(claims: IdempotencySto
 
 
 def test_after_the_payment_is_stored_the_key_replays_forever(
-    claims: IdempotencyStore, redis: redis_lib.Redis
+    claims: IdempotencyStore, db: Database
 ) -> None:
-    store = PaymentStore(redis)
+    store = PaymentStore(db)
     claim = claims.claim("dev-1", "k", "fp-a", now=NOW)
     payment = make_payment(idempotency_key="k", fingerprint="fp-a")
     assert store.create(payment).outcome is CreateOutcome.CREATED
-    assert redis.ttl(keys.idempotency("dev-1", "k")) == -1
     replay = claims.claim("dev-1", "k", "fp-a", now=NOW + timedelta(days=400))
     assert (replay.outcome, replay.payment_id) == (ClaimOutcome.REPLAY, payment.id)
     mismatch = claims.claim("dev-1", "k", "fp-b", now=NOW)
@@ -130,15 +131,6 @@ def test_after_the_payment_is_stored_the_key_replays_forever(
     assert not claims.release("dev-1", "k", claim.token)  # never released once answered
     assert not claims.release("dev-1", "k")
     assert claims.payment_id("dev-1", "k") == payment.id
-
-
-def test_mark_answered_binds_once(claims: IdempotencyStore, redis: redis_lib.Redis) -> None:
-    claims.claim("dev-1", "k", "fp-a", now=NOW)
-    assert claims.mark_answered("dev-1", "k", "fp-a", "pay-1")
-    assert claims.mark_answered("dev-1", "k", "fp-a", "pay-1")  # idempotent
-    assert not claims.mark_answered("dev-1", "k", "fp-a", "pay-2")
-    assert not claims.mark_answered("dev-1", "k", "fp-b", "pay-1")
-    assert redis.ttl(keys.idempotency("dev-1", "k")) == -1
 
 
 def test_concurrent_identical_claims_let_exactly_one_request_in(claims: IdempotencyStore) -> None:

@@ -1,4 +1,4 @@
-"""PaymentStore against the real Redis: atomic create, consumer locks, guarded saves, indexes."""
+"""PaymentStore in a real PostgreSQL: atomic create, consumer claims, guarded saves, look-ups."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import time
 from dataclasses import replace
 from datetime import timedelta
 
+import psycopg
 import pytest
-import redis as redis_lib
 
 from integrator.payments import states
 from integrator.payments.models import PaymentStatus
-from integrator.store import keys
+from integrator.store.db import Database
 from integrator.store.leases import LeaseStore
 from integrator.store.payments import (
     ConcurrentModification,
@@ -20,7 +20,6 @@ from integrator.store.payments import (
     IntegrityRefused,
     PaymentStore,
     StaleFence,
-    TransitionRefused,
 )
 from tests.unit.payments.payment_factories import NOW, make_line, make_payment
 
@@ -33,17 +32,17 @@ P, R, N, X = (
 
 
 @pytest.fixture
-def store(redis: redis_lib.Redis) -> PaymentStore:
-    return PaymentStore(redis)
+def store(db: Database) -> PaymentStore:
+    return PaymentStore(db)
 
 
 @pytest.fixture
-def leases(redis: redis_lib.Redis) -> LeaseStore:
-    return LeaseStore(redis)
+def leases(db: Database) -> LeaseStore:
+    return LeaseStore(db)
 
 
-def test_create_writes_payment_idempotency_record_locks_and_indexes_together(
-    store: PaymentStore, redis: redis_lib.Redis
+def test_create_writes_payment_idempotency_record_claims_and_bills_together(
+    store: PaymentStore,
 ) -> None:
     payment = make_payment(
         idempotency_key="k-1",
@@ -56,7 +55,6 @@ def test_create_writes_payment_idempotency_record_locks_and_indexes_together(
     assert result.outcome is CreateOutcome.CREATED and result.payment_id == payment.id
     assert store.get(payment.id) == payment
     assert store.get_by_idempotency("dev-1", "k-1") == payment
-    assert redis.ttl(keys.idempotency("dev-1", "k-1")) == -1  # lives as long as the payment
     assert store.pending_for_consumer("pb.amritsar", "WS", "C1") == payment.id
     assert store.pending_for_consumer("pb.amritsar", "WS", "C2") == payment.id
     assert store.ids_by_status(P) == [payment.id]
@@ -91,7 +89,7 @@ def test_same_key_same_request_replays_and_different_request_mismatches(
 
 
 def test_a_consumer_with_an_unfinished_payment_refuses_another_and_nothing_is_written(
-    store: PaymentStore, redis: redis_lib.Redis
+    store: PaymentStore, database_url: str
 ) -> None:
     holder = make_payment(bills=(make_line(bill_id="b1", consumer_code="C1"),))
     store.create(holder)
@@ -108,8 +106,11 @@ def test_a_consumer_with_an_unfinished_payment_refuses_another_and_nothing_is_wr
     assert store.get(second.id) is None
     assert store.pending_for_consumer("pb.amritsar", "WS", "C9") is None
     assert store.get_by_idempotency("dev-1", second.idempotency_key) is None
-    assert not redis.exists(keys.idempotency("dev-1", second.idempotency_key))
     assert store.ids_for_bill("b9") == []
+    with psycopg.connect(database_url) as conn:  # only the holder's rows exist
+        for table in ("payments", "payment_bills", "payment_consumers", "idempotency_keys"):
+            count = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+            assert count == (1,), table
 
 
 def test_concurrent_identical_creates_make_one_payment(store: PaymentStore) -> None:
@@ -162,7 +163,8 @@ def test_a_final_state_releases_the_consumer_locks(store: PaymentStore) -> None:
     )
     assert registered.version == 1
     assert store.pending_for_consumer("pb.amritsar", "WS", "C1") is None
-    again = make_payment(bills=(make_line(consumer_code="C1"),))
+    # DIGIT's next bill for the consumer has another id
+    again = make_payment(bills=(make_line(bill_id="next-bill", consumer_code="C1"),))
     assert store.create(again).outcome is CreateOutcome.CREATED
 
 
@@ -206,16 +208,58 @@ def test_a_stale_copy_is_refused(store: PaymentStore) -> None:
         store.save(states.transition(payment, N, actor="w", reason="x", at=NOW), fence=None)
 
 
-def test_the_store_rechecks_transitions_from_the_stored_status(store: PaymentStore) -> None:
+def test_the_database_refuses_a_status_outside_the_state_machine(
+    store: PaymentStore, database_url: str
+) -> None:
     payment = make_payment()
     store.create(payment)
-    with pytest.raises(TransitionRefused):
-        store.save(replace(payment, status=X), fence=None)
-    registered = store.save(
-        states.transition(payment, R, actor="w", reason="ok", at=NOW), fence=None
+    with psycopg.connect(database_url) as conn, pytest.raises(psycopg.errors.CheckViolation):
+        conn.execute("UPDATE payments SET status = 'PAID' WHERE id = %s", (payment.id,))
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("amount", "0"), ("amount", "-5"), ("amount", "10.50"), ("total_due", "-1")],
+)
+def test_the_database_refuses_money_that_is_not_positive_whole_rupees(
+    store: PaymentStore, database_url: str, column: str, value: str
+) -> None:
+    payment = make_payment()
+    store.create(payment)
+    with psycopg.connect(database_url) as conn, pytest.raises(psycopg.errors.CheckViolation):
+        conn.execute(
+            f"UPDATE payment_bills SET {column} = %s::numeric WHERE payment_id = %s",
+            (value, payment.id),
+        )
+
+
+def test_history_and_targets_are_append_only(store: PaymentStore, database_url: str) -> None:
+    payment = make_payment()
+    store.create(payment)
+    store.save(states.mark_create_sent(payment, ["b1"], actor="w", at=NOW), fence=None)
+    for statement in (
+        "UPDATE payment_history SET actor = 'someone' WHERE payment_id = %s",
+        "DELETE FROM payment_history WHERE payment_id = %s",
+        "DELETE FROM payment_targets WHERE payment_id = %s",
+    ):
+        with psycopg.connect(database_url) as conn, pytest.raises(psycopg.errors.RaiseException):
+            conn.execute(statement, (payment.id,))
+
+
+def test_a_bill_held_by_a_live_payment_refuses_a_second_one(store: PaymentStore) -> None:
+    first = make_payment(bills=(make_line(bill_id="b1", consumer_code="C1"),))
+    store.create(first)
+    registered = store.save(states.transition(first, R, actor="w", reason="ok", at=NOW), fence=None)
+    assert registered.status is R
+    # the consumer is free again, but the bill stays paid by the REGISTERED payment
+    again = make_payment(bills=(make_line(bill_id="b1", consumer_code="C1"),))
+    result = store.create(again)
+    assert (result.outcome, result.payment_id, result.bill_id) == (
+        CreateOutcome.BILL_TAKEN,
+        first.id,
+        "b1",
     )
-    with pytest.raises(TransitionRefused):  # final states never move
-        store.save(replace(registered, status=P), fence=None)
+    assert store.get(again.id) is None
 
 
 def _wait_for_lease_expiry(leases: LeaseStore, payment_id: str) -> None:
@@ -266,7 +310,7 @@ def test_a_save_cannot_change_the_consumers_it_holds_locks_for(store: PaymentSto
     assert store.pending_for_consumer("pb.amritsar", "WS", "C1") == payment.id
 
 
-def test_bill_order_does_not_matter_to_the_locks(store: PaymentStore) -> None:
+def test_a_save_cannot_reorder_the_bills(store: PaymentStore) -> None:
     payment = make_payment(
         bills=(
             make_line(bill_id="b2", consumer_code="C2"),
@@ -275,9 +319,8 @@ def test_bill_order_does_not_matter_to_the_locks(store: PaymentStore) -> None:
     )
     store.create(payment)
     reordered = replace(payment, bills=tuple(reversed(payment.bills)))
-    store.save(states.transition(reordered, R, actor="w", reason="ok", at=NOW), fence=None)
-    assert store.pending_for_consumer("pb.amritsar", "WS", "C1") is None
-    assert store.pending_for_consumer("pb.amritsar", "WS", "C2") is None
+    with pytest.raises(IntegrityRefused):
+        store.save(states.transition(reordered, R, actor="w", reason="ok", at=NOW), fence=None)
 
 
 def test_receipts_and_retargeted_bills_are_indexed_on_save(store: PaymentStore) -> None:

@@ -1,4 +1,4 @@
-"""Registration races against a real Redis and a fake DIGIT that commits when a slow create
+"""Registration races against a real ledger and a fake DIGIT that commits when a slow create
 finishes (found by review: the lease must cover the whole create, duplicates must surface, an
 operator's retry must reach DIGIT)."""
 
@@ -94,10 +94,10 @@ class FakeDigit:
         return dp
 
 
-def _registrar(redis, digit, ttl):
+def _registrar(db, digit, ttl):
     return Registrar(
-        payments=PaymentStore(redis),
-        leases=LeaseStore(redis),
+        payments=PaymentStore(db),
+        leases=LeaseStore(db),
         digit=digit,
         lease_ttl_seconds=ttl,
         timezone=UTC,
@@ -115,14 +115,14 @@ def _pending_with_create_sent(store, bill_id):
     )
 
 
-def test_a_slow_look_does_not_shorten_the_lease_the_create_runs_under(redis):
+def test_a_slow_look_does_not_shorten_the_lease_the_create_runs_under(db):
     """The look-up takes most of the lease; the create is still covered by a full lease (renewed
     right before it), so a second attempt arriving meanwhile is BUSY: one create, one payment."""
-    store = PaymentStore(redis)
+    store = PaymentStore(db)
     p = _pending_with_create_sent(store, "bill-A")
     # scaled: LEASE_TTL 1 s; a look of 0.8 s; a create of 0.6 s (< the lease, as read timeouts are)
     digit = FakeDigit(first_search_delay=0.8, create_delay=0.6)
-    reg = _registrar(redis, digit, ttl=1.0)
+    reg = _registrar(db, digit, ttl=1.0)
     results = {}
 
     def run(name):
@@ -140,11 +140,11 @@ def test_a_slow_look_does_not_shorten_the_lease_the_create_runs_under(redis):
     assert digit.max_in_flight == 1 and len(digit.committed) == 1
 
 
-def test_two_payments_of_ours_in_digit_need_attention_instead_of_being_adopted(redis):
-    store = PaymentStore(redis)
+def test_two_payments_of_ours_in_digit_need_attention_instead_of_being_adopted(db):
+    store = PaymentStore(db)
     p = _pending_with_create_sent(store, "bill-D")
     digit = FakeDigit()
-    reg = _registrar(redis, digit, ttl=5)
+    reg = _registrar(db, digit, ttl=5)
     request = reg.digit_request(p)
     digit.committed = []
     digit.create_payment(request)
@@ -157,16 +157,16 @@ def test_two_payments_of_ours_in_digit_need_attention_instead_of_being_adopted(r
     assert digit.creates == 1  # nothing more was sent
 
 
-def test_an_operator_retry_of_an_old_payment_reaches_digit(redis):
+def test_an_operator_retry_of_an_old_payment_reaches_digit(db):
     """NEEDS_ATTENTION older than RETRY_MAX_AGE_SECONDS: the operator's retry starts a fresh
     round of attempts instead of being given up at once."""
-    store = PaymentStore(redis)
-    leases = LeaseStore(redis)
+    store = PaymentStore(db)
+    leases = LeaseStore(db)
     old = datetime.now(UTC) - timedelta(days=3)
     p = make_payment(bills=(make_line(bill_id="bill-B"),), created_at=old)
     store.create(p)
     digit = FakeDigit(refuse="INVALID_PAYMENTDETAIL")
-    reg = _registrar(redis, digit, ttl=5)
+    reg = _registrar(db, digit, ttl=5)
     assert reg.attempt(p.id, actor="worker").result is AttemptResult.NEEDS_ATTENTION
     digit.refuse = None  # the operator fixed the cause in DIGIT
 

@@ -3,11 +3,8 @@ payments of a real device, and the registration fixtures of tests/integration/jo
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -29,6 +26,7 @@ from tests.integration.jobs.conftest import (  # noqa: F401 (fixtures)
     job_settings,
     store,
 )
+from tests.support.workers import worker_processes
 
 
 @dataclass
@@ -72,41 +70,9 @@ def webhook_workers(
     job_env: dict[str, str],  # noqa: F811
     tmp_path: Path,
 ) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
-    """Start worker processes (registration + webhooks) logging to tmp_path (secrets guard)."""
-    started: list[subprocess.Popen[bytes]] = []
-    logs: list[Any] = []
-
-    def start(**overrides: str) -> subprocess.Popen[bytes]:
-        env = {**os.environ, **job_env, **overrides}
-        log = open(tmp_path / f"worker-{len(started)}.log", "wb")  # noqa: SIM115
-        logs.append(log)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "integrator.jobs"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        _signal_group(proc.pid, signal.SIGTERM)
-    for proc in started:
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            _signal_group(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
-        _signal_group(proc.pid, signal.SIGKILL)  # the scheduler child, if orphaned
-    for log in logs:
-        log.close()
-
-
-def _signal_group(pid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)
+    """Start `integrator worker` processes (registration + webhooks), logging to tmp_path."""
+    with worker_processes(job_env, tmp_path) as start:
+        yield start
 
 
 def make_device_payment(

@@ -20,6 +20,7 @@ def digit_settings(redis_url: str) -> Settings:
     return Settings.from_env(
         {
             "DIGIT_BASE_URL": BASE,
+            "DATABASE_URL": "postgresql://unused@127.0.0.1:9/unused",
             "DIGIT_USERNAME": "INTEGRATOR_SYSTEM",
             "DIGIT_PASSWORD": "s3cret-password",
             "DIGIT_TENANT_ID": "pb.amritsar",

@@ -8,7 +8,12 @@ import requests
 from integrator.digit.http import Transport, build_session
 from integrator.settings import Settings
 
-BASE = {"DIGIT_USERNAME": "SYS", "DIGIT_PASSWORD": "a-long-password", "DIGIT_TENANT_ID": "pb"}
+BASE = {
+    "DIGIT_USERNAME": "SYS",
+    "DIGIT_PASSWORD": "a-long-password",
+    "DIGIT_TENANT_ID": "pb",
+    "DATABASE_URL": "postgresql://unused@127.0.0.1:9/unused",
+}
 
 
 def _requests_url(base: str, endpoint: str, params: dict[str, str] | None) -> str:

@@ -95,15 +95,21 @@ def make_bill(
     return Bill(**values)
 
 
+DEFAULT_CONSUMER = "WS/107/2019-20/000022"
+
+
 def make_line(
     *,
-    bill_id: str = "bill-1",
-    consumer_code: str = "WS/107/2019-20/000022",
+    bill_id: str | None = None,
+    consumer_code: str = DEFAULT_CONSUMER,
     business_service: str = "WS",
     amount: Decimal | int | str = 1200,
     total_due: Decimal | int | str = 1200,
     **overrides: Any,
 ) -> PaymentBill:
+    # one bill per consumer unless told otherwise: the ledger holds a bill in one live payment
+    if bill_id is None:
+        bill_id = "bill-1" if consumer_code == DEFAULT_CONSUMER else f"bill-{consumer_code}"
     return PaymentBill(
         bill_id=bill_id,
         bill_number=overrides.pop("bill_number", f"BILLNO-{bill_id}"),
