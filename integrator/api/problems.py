@@ -302,8 +302,9 @@ def _entries() -> Iterable[Problem]:
                 meaning="DIGIT refused a read the integrator made; `errors[].code` are DIGIT's "
                 "own codes, passed through.",
                 action="Retry later; tell the operator if it persists."),
-        Problem(code="NOT_REPLICATED", statuses=(503,), kind=u,
-                meaning="The payment is stored but not yet on the store's replicas.",
+        Problem(code="LEDGER_UNAVAILABLE", statuses=(503,), kind=u,
+                meaning="The integrator cannot reach its payments ledger; nothing was recorded "
+                "unless an earlier try with the same key was.",
                 action=_SAME_KEY),
         Problem(code="STORE_UNAVAILABLE", statuses=(503,), kind=u,
                 meaning="The integrator cannot reach its store; nothing was recorded.",
