@@ -3,6 +3,17 @@
     init_api(app, dependencies=ApiDependencies(...))     called once by create_app
 
 reads as the edge's policy: who may call what is attached where each blueprint is registered.
+
+    pos.py        the /v1 views: load with a request schema, call one use case, answer a view
+    reports.py    /v1/reports/settlement (its own blueprint, same device-key policy)
+    access.py     inbound auth: device key, tenant scope, rate limit
+    context.py    the collaborators create_app hands in (use cases, clock, time zone)
+    schemas/      fields (rules), requests (what views load), responses (what views answer)
+    wire.py       how times and amounts are written in every answer
+    problems.py   the error catalogue: every code, its status, meaning and remedy
+    errors.py     the one mapper from exceptions to problem+json
+    modes.py      what each payment mode requires (the domain's table, for the documents)
+    openapi.py    /openapi.json and /docs, rendered from all of the above; examples.py
 """
 
 from __future__ import annotations

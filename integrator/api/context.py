@@ -1,18 +1,20 @@
 """What the HTTP edge needs from the rest of the app, handed to it once by `init_api`.
 
 The edge never builds its collaborators: `create_app` passes the use cases, the device
-authenticator and the rate limiter, and views reach them through `api_dependencies()`.
+authenticator, the rate limiter and the time zone of the wire, and views reach them through
+`api_dependencies()`, `payments()` and `wire()`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, Protocol
 
 from flask import Flask, current_app
 
+from integrator.api.wire import DEFAULT_TIMEZONE, Wire
 from integrator.payments.use_cases import PaymentUseCases
 
 if TYPE_CHECKING:
@@ -67,6 +69,12 @@ class ApiDependencies:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     #: When given, authentication and the rate limit take one round trip instead of two.
     admission: DeviceAdmission | None = None
+    #: The zone of every timestamp the API writes (DIGIT_TIMEZONE).
+    timezone: tzinfo = DEFAULT_TIMEZONE
+
+    @property
+    def wire(self) -> Wire:
+        return Wire(self.timezone)
 
 
 def install(app: Flask, dependencies: ApiDependencies) -> None:
@@ -82,3 +90,8 @@ def api_dependencies() -> ApiDependencies:
 def payments() -> PaymentUseCases:
     """The payment use cases of the current app."""
     return api_dependencies().payments()
+
+
+def wire() -> Wire:
+    """How the current app writes times and amounts."""
+    return api_dependencies().wire

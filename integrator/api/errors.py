@@ -21,7 +21,8 @@
 | werkzeug HTTPException (404, 405, 413..) | its own| NOT_FOUND, METHOD_NOT_ALLOWED, ...     |
 | anything else                            | 500    | INTERNAL_ERROR (traceback logged only) |
 
-Schema messages carry their rule's code (`schemas.coded`), so a 422 names field, rule and message.
+Schema messages carry their rule's code (`schemas.fields.coded`), so a 422 names field, rule and
+message. Every code is in the catalogue (`integrator.api.problems`), and `type` is its /docs anchor.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ from flask import Flask, Response, current_app
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from integrator.api.schemas import code_of
+from integrator.api.problems import type_url
+from integrator.api.schemas.fields import code_of
 from integrator.digit.errors import (
     DigitAuthError,
     DigitError,
@@ -162,7 +164,7 @@ def problem(
 ) -> Response:
     """A problem+json response. `type` points at the code's entry in the docs."""
     body: dict[str, Any] = {
-        "type": f"/docs#problem-{code}",
+        "type": type_url(code),
         "title": title or _title(status),
         "status": status,
         "detail": detail,

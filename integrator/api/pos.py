@@ -14,38 +14,39 @@ from marshmallow import Schema
 
 from integrator import jsonutil
 from integrator.api.access import current_device
-from integrator.api.context import payments
+from integrator.api.context import api_dependencies, payments, wire
 from integrator.api.errors import ApiError, FieldError
-from integrator.api.schemas import (
+from integrator.api.schemas.fields import KEY_CHARS
+from integrator.api.schemas.requests import (
     BillsQuery,
     BillsQuerySchema,
     PaymentLookupSchema,
     PaymentRequestSchema,
-    PaymentSchema,
     ReceiptQuerySchema,
-    ReceiptSchema,
-    ValidationResponseSchema,
+    check_collected_at,
+)
+from integrator.api.schemas.responses import (
     bill_view,
+    payment_view,
+    receipt_view,
     validation_view,
 )
 from integrator.payments.devices import Device
 from integrator.payments.models import PaymentStatus
-from integrator.payments.use_cases import AcceptOutcome, BillOffer
+from integrator.payments.use_cases import AcceptOutcome, BillOffer, PaymentRequest
 
 pos_bp = Blueprint("pos", __name__)
 
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
-_KEY = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+_KEY = re.compile(KEY_CHARS)
 
-# Schemas are built once: marshmallow schemas are reusable and building one costs CPU per request.
+# Request schemas are built once: they are reusable and building one costs CPU per request.
+# Answers are the `*_view` dicts of schemas.responses, written through the app's `wire()`.
 BILLS_QUERY = BillsQuerySchema()
 PAYMENT_REQUEST = PaymentRequestSchema()
-VALIDATION_RESPONSE = ValidationResponseSchema()
-PAYMENT = PaymentSchema()
 PAYMENT_LOOKUP = PaymentLookupSchema()
 RECEIPT_QUERY = ReceiptQuerySchema()
-RECEIPT = ReceiptSchema()
 
 
 # --- views -----------------------------------------------------------------------------------
@@ -55,12 +56,12 @@ RECEIPT = ReceiptSchema()
 def list_bills() -> Any:
     query: BillsQuery = load_args(BILLS_QUERY)
     offers = bills_for(query, current_device(for_tenant=query.tenant_id))
-    return {"bills": [bill_view(offer) for offer in offers]}  # BillSchema's JSON, built directly
+    return {"bills": [bill_view(offer, wire()) for offer in offers]}
 
 
 @pos_bp.post("/payments")
 def create_payment() -> Response:
-    payment_request = load_json(PAYMENT_REQUEST)
+    payment_request = load_payment()
     outcome = payments().accept_payment(
         device=current_device(for_tenant=payment_request.tenant_id),
         idempotency_key=idempotency_key(),
@@ -71,17 +72,17 @@ def create_payment() -> Response:
 
 @pos_bp.post("/payments/validate")
 def validate_payment() -> Any:
-    payment_request = load_json(PAYMENT_REQUEST)
+    payment_request = load_payment()
     offers = payments().validate_payment(
         device=current_device(for_tenant=payment_request.tenant_id), request=payment_request
     )
-    return VALIDATION_RESPONSE.dump(validation_view(payment_request, offers))
+    return validation_view(payment_request, offers, wire())
 
 
 @pos_bp.get("/payments/<payment_id>")
 def get_payment(payment_id: str) -> Any:
     payment = payments().get_payment(device=current_device(), payment_id=payment_id)
-    return PAYMENT.dump(payment)
+    return payment_view(payment, wire())
 
 
 @pos_bp.get("/payments")
@@ -90,7 +91,7 @@ def find_payment() -> Any:
     payment = payments().find_payment(
         device=current_device(), idempotency_key=lookup["idempotency_key"]
     )
-    return PAYMENT.dump(payment)
+    return payment_view(payment, wire())
 
 
 @pos_bp.get("/receipts")
@@ -102,7 +103,7 @@ def get_receipt() -> Any:
         business_service=query.business_service,
         receipt_number=query.receipt_number,
     )
-    return RECEIPT.dump(receipt)
+    return receipt_view(receipt, wire())
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -144,6 +145,13 @@ def load_json(schema: Schema) -> Any:
     return schema.load(body)
 
 
+def load_payment() -> PaymentRequest:
+    """The body of POST /v1/payments and /validate: its schema, then collectedAt vs our clock."""
+    payment_request: PaymentRequest = load_json(PAYMENT_REQUEST)
+    check_collected_at(payment_request, now=api_dependencies().clock())
+    return payment_request
+
+
 def load_args(schema: Schema) -> Any:
     """The query string loaded with `schema`; a repeated parameter is refused as not a string."""
     args = {k: v[0] if len(v) == 1 else v for k, v in request.args.lists()}
@@ -176,7 +184,7 @@ def idempotency_key() -> str:
 def accepted(outcome: AcceptOutcome) -> Response:
     """200 + Idempotent-Replayed for a replay, 201 once registered, else 202; Location always."""
     payment = outcome.payment
-    response = cast(Response, current_app.json.response(PAYMENT.dump(payment)))
+    response = cast(Response, current_app.json.response(payment_view(payment, wire())))
     response.headers["Location"] = url_for("pos.get_payment", payment_id=payment.id)
     if outcome.replayed:
         response.status_code = 200

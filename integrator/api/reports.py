@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,11 +21,15 @@ from apispec import APISpec
 from flask import Blueprint, Flask, Response, current_app, request
 from marshmallow import Schema, fields, validate
 
+from integrator.api import examples
 from integrator.api.access import current_device, require_device
+from integrator.api.context import wire as current_wire
 from integrator.api.errors import ApiError, FieldError
 from integrator.api.openapi import JSON, add_paths
 from integrator.api.pos import load_args
-from integrator.api.schemas import Money, StrictDate, StrictSchema, coded
+from integrator.api.schemas.fields import StrictDate, StrictSchema, coded
+from integrator.api.schemas.responses import Amount, Timestamp
+from integrator.api.wire import Wire
 from integrator.payments import settlement
 from integrator.payments.settlement import PaymentsByDay, SettlementRow
 
@@ -87,21 +91,21 @@ class SettlementQuerySchema(StrictSchema):
 
 
 class SettlementRowSchema(Schema):
-    paymentId = fields.String(attribute="payment_id")
-    deviceId = fields.String(attribute="device_id")
-    idempotencyKey = fields.String(attribute="idempotency_key")
-    tenantId = fields.String(attribute="tenant_id")
-    billId = fields.String(attribute="bill_id")
-    billNumber = fields.String(attribute="bill_number")
-    consumerCode = fields.String(attribute="consumer_code")
-    businessService = fields.String(attribute="business_service")
-    amount = Money(metadata={"type": "number", "description": "Rupees, exact."})
-    paymentMode = fields.String(attribute="payment_mode")
+    paymentId = fields.String()
+    deviceId = fields.String()
+    idempotencyKey = fields.String()
+    tenantId = fields.String()
+    billId = fields.String()
+    billNumber = fields.String()
+    consumerCode = fields.String()
+    businessService = fields.String()
+    amount = Amount()
+    paymentMode = fields.String()
     status = fields.String()
-    receiptNumber = fields.String(attribute="receipt_number", allow_none=True)
-    collectedAt = fields.DateTime(attribute="collected_at", allow_none=True)
-    acceptedAt = fields.DateTime(attribute="accepted_at")
-    registeredAt = fields.DateTime(attribute="registered_at", allow_none=True)
+    receiptNumber = fields.String(allow_none=True)
+    collectedAt = Timestamp(allow_none=True)
+    acceptedAt = Timestamp()
+    registeredAt = Timestamp(allow_none=True)
     resolution = fields.String(allow_none=True)
 
 
@@ -109,7 +113,29 @@ class SettlementPageSchema(Schema):
     date = fields.Date()
     timezone = fields.String()
     rows = fields.List(fields.Nested(SettlementRowSchema))
-    nextCursor = fields.String(attribute="next_cursor", allow_none=True)
+    nextCursor = fields.String(allow_none=True)
+
+
+def settlement_row_view(row: SettlementRow, wire: Wire) -> dict[str, Any]:
+    """One row of the JSON report as SettlementRowSchema describes it."""
+    return {
+        "paymentId": row.payment_id,
+        "deviceId": row.device_id,
+        "idempotencyKey": row.idempotency_key,
+        "tenantId": row.tenant_id,
+        "billId": row.bill_id,
+        "billNumber": row.bill_number,
+        "consumerCode": row.consumer_code,
+        "businessService": row.business_service,
+        "amount": wire.amount(row.amount),
+        "paymentMode": row.payment_mode,
+        "status": row.status,
+        "receiptNumber": row.receipt_number,
+        "collectedAt": wire.timestamp(row.collected_at),
+        "acceptedAt": wire.timestamp(row.accepted_at),
+        "registeredAt": wire.timestamp(row.registered_at),
+        "resolution": row.resolution,
+    }
 
 
 # --- the view --------------------------------------------------------------------------------
@@ -123,7 +149,7 @@ def settlement_report() -> Any:
     day: date = query["date"]
     if _wants_csv(query["format"]):
         rows = settlement.iter_settlement_rows(config.payments, day, config.timezone, device.id)
-        response = Response(_csv_lines(rows), status=200, mimetype=CSV)
+        response = Response(_csv_lines(rows, current_wire()), status=200, mimetype=CSV)
         response.headers["Content-Disposition"] = (
             f'attachment; filename="settlement-{day.isoformat()}.csv"'
         )
@@ -145,14 +171,13 @@ def settlement_report() -> Any:
             code="INVALID_CURSOR",
             errors=[FieldError("cursor", "INVALID_CURSOR", message)],
         ) from None
-    return SettlementPageSchema().dump(
-        {
-            "date": day,
-            "timezone": config.timezone.key,
-            "rows": page.rows,
-            "next_cursor": page.next_cursor,
-        }
-    )
+    written = current_wire()
+    return {
+        "date": written.day(day),
+        "timezone": config.timezone.key,
+        "rows": [settlement_row_view(row, written) for row in page.rows],
+        "nextCursor": page.next_cursor,
+    }
 
 
 def _wants_csv(explicit: str | None) -> bool:
@@ -162,14 +187,28 @@ def _wants_csv(explicit: str | None) -> bool:
     return best == CSV
 
 
-def _csv_lines(rows: Iterator[SettlementRow]) -> Iterator[str]:
+def _csv_lines(rows: Iterator[SettlementRow], wire: Wire) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(settlement.CSV_COLUMNS)
     yield _drain(buffer)
     for row in rows:
-        writer.writerow(settlement.csv_record(row))
+        writer.writerow(settlement.csv_record(_on_the_wire(row, wire)))
         yield _drain(buffer)
+
+
+def _on_the_wire(row: SettlementRow, wire: Wire) -> SettlementRow:
+    """The row with its times in the wire's zone and its amount on the wire's scale."""
+    amount = wire.amount(row.amount)
+    accepted = wire.zoned(row.accepted_at)
+    assert amount is not None and accepted is not None
+    return replace(
+        row,
+        amount=amount,
+        collected_at=wire.zoned(row.collected_at),
+        accepted_at=accepted,
+        registered_at=wire.zoned(row.registered_at),
+    )
 
 
 def _drain(buffer: io.StringIO) -> str:
@@ -180,6 +219,8 @@ def _drain(buffer: io.StringIO) -> str:
 
 
 # --- OpenAPI ---------------------------------------------------------------------------------
+
+_CSV_EXAMPLE = ",".join(settlement.CSV_COLUMNS) + "\r\n"  # the header line; then a row per bill
 
 
 def document_paths(spec: APISpec) -> None:
@@ -192,7 +233,8 @@ def document_paths(spec: APISpec) -> None:
                 "description": (
                     "The day is the calendar day in SETTLEMENT_TIMEZONE (Asia/Kolkata by "
                     "default). JSON is paged (`limit`, `nextCursor`); CSV (`format=csv` or "
-                    "`Accept: text/csv`) is the whole day. Amounts are exact decimals."
+                    "`Accept: text/csv`) is the whole day. Amounts are whole rupees and times "
+                    "carry DIGIT_TIMEZONE's offset, as in every answer."
                 ),
                 "parameters": [{"in": "query", "schema": SettlementQuerySchema}, "RequestId"],
                 "responses": {
@@ -200,8 +242,11 @@ def document_paths(spec: APISpec) -> None:
                         "description": "The report",
                         "headers": {"X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"}},
                         "content": {
-                            JSON: {"schema": SettlementPageSchema},
-                            CSV: {"schema": {"type": "string"}},
+                            JSON: {
+                                "schema": SettlementPageSchema,
+                                "example": examples.SETTLEMENT_ANSWER,
+                            },
+                            CSV: {"schema": {"type": "string"}, "example": _CSV_EXAMPLE},
                         },
                     },
                     "401": {"$ref": "#/components/responses/Unauthorized"},

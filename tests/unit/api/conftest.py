@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -13,6 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from integrator.api import ApiDependencies, init_api
+from integrator.api.wire import DEFAULT_TIMEZONE
 from integrator.digit.models import Bill, BillAccountDetail, BillDetail
 from integrator.payments.devices import Device
 from integrator.payments.models import (
@@ -318,8 +319,10 @@ def build_edge(
     rate_limit: int = 1000,
     max_body_bytes: int = 64 * 1024,
     configure: Callable[[FakePayments], None] | None = None,
+    payments: FakePayments | None = None,
+    timezone: tzinfo = DEFAULT_TIMEZONE,
 ) -> Edge:
-    payments = FakePayments()
+    payments = payments or FakePayments()
     if configure:
         configure(payments)
     devices = FakeDevices()
@@ -335,6 +338,7 @@ def build_edge(
             rate_limit_per_minute=rate_limit,
             max_body_bytes=max_body_bytes,
             clock=lambda: NOW,
+            timezone=timezone,
         ),
     )
     return Edge(

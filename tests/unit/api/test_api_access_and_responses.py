@@ -197,7 +197,7 @@ def test_registered_payment_is_201_with_receipts_and_location(edge: Edge) -> Non
             "businessService": "WS",
             "amount": Decimal(1200),
             "receiptNumber": "05/2024-25/000001",
-            "receiptDate": "2024-05-01T10:00:00+00:00",
+            "receiptDate": "2024-05-01T15:30:00+05:30",  # 10:00 UTC, in DIGIT_TIMEZONE
         }
     ]
     assert set(body) == {
@@ -256,14 +256,14 @@ def test_get_and_find_payment_only_for_its_device(edge: Edge) -> None:
 
 def test_validate_answers_what_may_be_paid(edge: Edge) -> None:
     response = edge.post_payment(
-        valid_body(bills=[{"billId": "b1", "amount": Decimal("100.50")}]),
+        valid_body(bills=[{"billId": "b1", "amount": Decimal("150")}]),
         path="/v1/payments/validate",
         key=None,
     )
 
     assert response.status_code == 200
     body = response.get_json()
-    assert body["valid"] is True and body["totalAmount"] == Decimal("100.50")
+    assert body["valid"] is True and body["totalAmount"] == Decimal(150)
     assert body["bills"][0]["billId"] == "b1"
     assert body["bills"][0]["minimumPayable"] == Decimal(100)
     assert edge.payments.calls[0][0] == "validate_payment"

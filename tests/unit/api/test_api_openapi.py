@@ -77,7 +77,8 @@ def test_request_schema_carries_the_field_rules(document: dict[str, Any]) -> Non
     assert props["instrumentDate"]["format"] == "date"
     assert props["collectedAt"]["format"] == "date-time"
     amount = schemas["BillLine"]["properties"]["amount"]
-    assert amount["type"] == "number" and amount["multipleOf"] == 0.01
+    assert amount["type"] == "integer" and amount["minimum"] == 1
+    assert amount["maximum"] == 999_999_999 and "multipleOf" not in amount
 
 
 def test_query_parameters_come_from_the_query_schemas(document: dict[str, Any]) -> None:

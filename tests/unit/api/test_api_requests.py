@@ -62,13 +62,17 @@ def bill(amount: Any, bill_id: str = "bill-1") -> dict[str, Any]:
         ({"bills": [bill(1, "has space")]}, "bills/0/billId", "INVALID_IDENTIFIER"),
         ({"bills": [{"billId": "b", "amount": 1, "x": 1}]}, "bills/0/x", "UNKNOWN_FIELD"),
         ({"surprise": True}, "surprise", "UNKNOWN_FIELD"),
-        # money: JSON numbers only, finite, positive, <= 2 decimals, bounded
-        ({"bills": [bill("1200")]}, "bills/0/amount", "INVALID_TYPE"),
-        ({"bills": [bill(True)]}, "bills/0/amount", "INVALID_TYPE"),
+        # money: JSON numbers only, positive whole rupees (the domain's rule), bounded
+        ({"bills": [bill("1200")]}, "bills/0/amount", "NOT_A_NUMBER"),
+        ({"bills": [bill(True)]}, "bills/0/amount", "NOT_A_NUMBER"),
+        ({"bills": [bill(False)]}, "bills/0/amount", "NOT_A_NUMBER"),
+        ({"bills": [bill([1200])]}, "bills/0/amount", "NOT_A_NUMBER"),
         ({"bills": [bill(None)]}, "bills/0/amount", "NOT_NULL"),
-        ({"bills": [bill(Decimal(0))]}, "bills/0/amount", "NOT_POSITIVE"),
-        ({"bills": [bill(Decimal(-5))]}, "bills/0/amount", "NOT_POSITIVE"),
-        ({"bills": [bill(Decimal("100.505"))]}, "bills/0/amount", "TOO_MANY_DECIMALS"),
+        ({"bills": [bill(Decimal(0))]}, "bills/0/amount", "AMOUNT_NOT_POSITIVE"),
+        ({"bills": [bill(Decimal(-5))]}, "bills/0/amount", "AMOUNT_NOT_POSITIVE"),
+        ({"bills": [bill(Decimal("0.5"))]}, "bills/0/amount", "FRACTIONAL_AMOUNT"),
+        ({"bills": [bill(Decimal("100.50"))]}, "bills/0/amount", "FRACTIONAL_AMOUNT"),
+        ({"bills": [bill(Decimal("100.505"))]}, "bills/0/amount", "FRACTIONAL_AMOUNT"),
         ({"bills": [bill(Decimal("1E+400"))]}, "bills/0/amount", "TOO_LARGE"),
         ({"bills": [bill(Decimal("1000000000"))]}, "bills/0/amount", "TOO_LARGE"),
     ],
@@ -105,6 +109,33 @@ def test_unusable_json_is_a_400_problem(edge: Edge, raw: str, code: str) -> None
     assert problem_of(response)["code"] == code
 
 
+@pytest.mark.parametrize("raw", ["true", "false", '"815"'])
+def test_an_amount_that_is_not_a_number_says_so(edge: Edge, raw: str) -> None:
+    text = (
+        '{"tenantId":"pb.amritsar","paymentMode":"CASH","paidBy":"Ramesh Kumar",'
+        f'"bills":[{{"billId":"bill-1","amount":{raw}}}]}}'
+    )
+
+    response = edge.post_payment(raw=text)
+
+    assert response.status_code == 422
+    [error] = problem_of(response)["errors"]
+    assert error["code"] == "NOT_A_NUMBER"
+    assert error["message"].startswith("Not a number")
+
+
+def test_a_fractional_amount_is_refused_with_the_domains_code_and_message(edge: Edge) -> None:
+    response = edge.post_payment(valid_body(bills=[bill(Decimal("815.50"))]))
+
+    [error] = problem_of(response)["errors"]
+    assert error == {
+        "field": "bills/0/amount",
+        "code": "FRACTIONAL_AMOUNT",
+        "message": "Amount 815.50 is not a whole number of rupees.",
+    }
+    assert problem_of(response)["type"] == "/docs#problem-FRACTIONAL_AMOUNT"
+
+
 def test_a_body_that_is_not_an_object_is_refused(edge: Edge) -> None:
     response = edge.post_payment(raw="[1, 2]")
 
@@ -139,12 +170,10 @@ def test_an_oversize_body_is_413_problem() -> None:
     ("raw", "expected"),
     [
         ("1500", Decimal("1500")),
-        ("100.50", Decimal("100.50")),
-        ("100.5", Decimal("100.5")),
-        ("0.01", Decimal("0.01")),
-        ("100.500", Decimal("100.50")),
+        ("1500.00", Decimal("1500")),
+        ("1", Decimal("1")),
         ("1E+3", Decimal("1000")),
-        ("999999999.99", Decimal("999999999.99")),
+        ("999999999", Decimal("999999999")),
     ],
 )
 def test_amounts_reach_the_use_case_as_exact_decimals(
@@ -186,7 +215,7 @@ def test_a_full_request_is_handed_over_canonically(edge: Edge) -> None:
         instrumentDate="2024-04-30",
         transactionNumber="TXN-1",
         collectedAt="2024-05-01T15:30:00+05:30",
-        bills=[bill(Decimal("100.50"), "b1"), bill(Decimal(200), "b2")],
+        bills=[bill(Decimal(100), "b1"), bill(Decimal(200), "b2")],
     )
 
     response = edge.post_payment(body)
@@ -197,10 +226,10 @@ def test_a_full_request_is_handed_over_canonically(edge: Edge) -> None:
     assert request.instrument_date.isoformat() == "2024-04-30"
     assert request.collected_at.isoformat() == "2024-05-01T15:30:00+05:30"
     assert [(b.bill_id, b.amount) for b in request.bills] == [
-        ("b1", Decimal("100.50")),
+        ("b1", Decimal(100)),
         ("b2", Decimal(200)),
     ]
-    assert request.total_amount == Decimal("300.50")
+    assert request.total_amount == Decimal(300)
 
 
 # --- Idempotency-Key -------------------------------------------------------------------------

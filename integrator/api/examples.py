@@ -1,0 +1,207 @@
+"""Worked examples for /openapi.json and /docs: one request per group of payment modes, and an
+answer for every operation.
+
+Each is checked by tests/unit/api/test_api_docs_examples.py: requests against the server (never
+refused for their shape), answers against their published schema, so an example cannot drift
+from what the server does. Amounts are whole rupees; times carry DIGIT_TIMEZONE's offset.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+BILL_ID = "7d7e9c2c-3c4b-4f1a-9a57-1f2f0d7c5b10"
+
+PAYMENT_REQUESTS: dict[str, dict[str, Any]] = {
+    "cash": {
+        "summary": "Cash for one bill",
+        "value": {
+            "tenantId": "pb.amritsar",
+            "paymentMode": "CASH",
+            "paidBy": "Ramesh Kumar",
+            "mobileNumber": "9876543210",
+            "bills": [{"billId": BILL_ID, "amount": 815}],
+        },
+    },
+    "cheque": {
+        "summary": "A cheque (instrumentNumber and instrumentDate required)",
+        "value": {
+            "tenantId": "pb.amritsar",
+            "paymentMode": "CHEQUE",
+            "paidBy": "Anita K. Sharma",
+            "instrumentNumber": "000123",
+            "instrumentDate": "2024-04-30",
+            "collectedAt": "2024-05-01T15:30:00+05:30",
+            "bills": [{"billId": BILL_ID, "amount": 815}],
+        },
+    },
+    "card": {
+        "summary": "A card payment (instrumentNumber and transactionNumber required)",
+        "value": {
+            "tenantId": "pb.amritsar",
+            "paymentMode": "CARD",
+            "paidBy": "Ramesh Kumar",
+            "instrumentNumber": "XXXX-XXXX-XXXX-4242",
+            "transactionNumber": "TXN-88213",
+            "bills": [
+                {"billId": BILL_ID, "amount": 815},
+                {"billId": "c1f0a7e4-95f2-4d43-b7c3-2b1d3c9e8a01", "amount": 315},
+            ],
+        },
+    },
+}
+
+BILLS_ANSWER: dict[str, Any] = {
+    "bills": [
+        {
+            "billId": BILL_ID,
+            "billNumber": "WS/107/2024-25/000451",
+            "tenantId": "pb.amritsar",
+            "businessService": "WS",
+            "consumerCode": "WS/107/2019-20/000022",
+            "payerName": "Ramesh Kumar",
+            "mobileNumber": "******3210",
+            "billDate": "2024-04-02T09:30:00+05:30",
+            "expiryDate": "2024-05-31T23:59:59+05:30",
+            "periodFrom": "2024-04-01T00:00:00+05:30",
+            "periodTo": "2024-06-30T23:59:59+05:30",
+            "totalAmount": 815,
+            "lines": [
+                {"taxHeadCode": "WS_CHARGE", "amount": 715},
+                {"taxHeadCode": "WS_TIME_PENALTY", "amount": 100},
+            ],
+            "partPaymentAllowed": True,
+            "advanceAllowed": True,
+            "minimumPayable": 100,
+            "maximumPayable": 10815,
+            "amountExactness": "ADHOC",
+            "paymentModesNotAllowed": ["DD"],
+            "pendingPayment": None,
+        }
+    ]
+}
+
+PAYMENT_ANSWER: dict[str, Any] = {
+    "id": "pay_01HX7Q2M9V4W8Z3K6T5R1N0B2C",
+    "idempotencyKey": "counter7-000123",
+    "status": "REGISTERED",
+    "provisional": False,
+    "tenantId": "pb.amritsar",
+    "paymentMode": "CASH",
+    "totalAmount": 815,
+    "collectedAt": None,
+    "bills": [
+        {
+            "billId": BILL_ID,
+            "billNumber": "WS/107/2024-25/000451",
+            "consumerCode": "WS/107/2019-20/000022",
+            "businessService": "WS",
+            "amount": 815,
+            "receiptNumber": "05/2024-25/000123",
+            "receiptDate": "2024-05-01T15:30:02+05:30",
+        }
+    ],
+    "receipts": [
+        {
+            "billId": BILL_ID,
+            "consumerCode": "WS/107/2019-20/000022",
+            "businessService": "WS",
+            "amount": 815,
+            "receiptNumber": "05/2024-25/000123",
+            "receiptDate": "2024-05-01T15:30:02+05:30",
+        }
+    ],
+    "createdAt": "2024-05-01T15:30:01+05:30",
+    "registeredAt": "2024-05-01T15:30:02+05:30",
+    "attempts": 1,
+    "lastError": None,
+}
+
+PENDING_PAYMENT_ANSWER: dict[str, Any] = {
+    **PAYMENT_ANSWER,
+    "status": "PENDING",
+    "bills": [{**PAYMENT_ANSWER["bills"][0], "receiptNumber": None, "receiptDate": None}],
+    "receipts": [],
+    "registeredAt": None,
+    "lastError": "DIGIT could not be reached; the integrator keeps retrying.",
+}
+
+VALIDATION_ANSWER: dict[str, Any] = {
+    "valid": True,
+    "tenantId": "pb.amritsar",
+    "totalAmount": 815,
+    "bills": [
+        {
+            "billId": BILL_ID,
+            "amount": 815,
+            "billNumber": "WS/107/2024-25/000451",
+            "consumerCode": "WS/107/2019-20/000022",
+            "businessService": "WS",
+            "totalAmount": 815,
+            "minimumPayable": 100,
+            "maximumPayable": 10815,
+            "amountExactness": "ADHOC",
+            "pendingPayment": None,
+        }
+    ],
+}
+
+RECEIPT_ANSWER: dict[str, Any] = {
+    "receiptNumber": "05/2024-25/000123",
+    "receiptDate": "2024-05-01T15:30:02+05:30",
+    "tenantId": "pb.amritsar",
+    "businessService": "WS",
+    "consumerCode": "WS/107/2019-20/000022",
+    "billId": BILL_ID,
+    "billNumber": "WS/107/2024-25/000451",
+    "payerName": "Ramesh Kumar",
+    "paidBy": "Ramesh Kumar",
+    "paymentMode": "CASH",
+    "amountPaid": 815,
+    "totalDue": 815,
+    "lines": [
+        {"taxHeadCode": "WS_CHARGE", "amount": 715},
+        {"taxHeadCode": "WS_TIME_PENALTY", "amount": 100},
+    ],
+}
+
+PROBLEM_ANSWER: dict[str, Any] = {
+    "type": "/docs#problem-AMOUNT_BELOW_MINIMUM",
+    "title": "Unprocessable Entity",
+    "status": 422,
+    "detail": "The payment breaks a payment rule.",
+    "code": "AMOUNT_BELOW_MINIMUM",
+    "errors": [
+        {
+            "field": "bills/0/amount",
+            "code": "AMOUNT_BELOW_MINIMUM",
+            "message": f"bill {BILL_ID} needs at least 100",
+        }
+    ],
+}
+
+SETTLEMENT_ANSWER: dict[str, Any] = {
+    "date": "2024-05-01",
+    "timezone": "Asia/Kolkata",
+    "rows": [
+        {
+            "paymentId": PAYMENT_ANSWER["id"],
+            "deviceId": "dev_01HX7PZ3",
+            "idempotencyKey": "counter7-000123",
+            "tenantId": "pb.amritsar",
+            "billId": BILL_ID,
+            "billNumber": "WS/107/2024-25/000451",
+            "consumerCode": "WS/107/2019-20/000022",
+            "businessService": "WS",
+            "amount": 815,
+            "paymentMode": "CASH",
+            "status": "REGISTERED",
+            "receiptNumber": "05/2024-25/000123",
+            "collectedAt": None,
+            "acceptedAt": "2024-05-01T15:30:01+05:30",
+            "registeredAt": "2024-05-01T15:30:02+05:30",
+            "resolution": None,
+        }
+    ],
+    "nextCursor": None,
+}

@@ -1,0 +1,442 @@
+"""Response shapes of the PoS API: the JSON each view answers, and the schemas that document it.
+
+    bill_view(offer, wire)                  one bill of GET /v1/bills    BillSchema
+    payment_view(payment, wire)             a payment                    PaymentSchema
+    validation_view(request, offers, wire)  /v1/payments/validate        ValidationResponseSchema
+    receipt_view(receipt, wire)             GET /v1/receipts             ReceiptSchema
+    ProblemSchema                           every error (integrator.api.errors)
+
+Views send the `*_view` dicts as they are: every time and amount in them went through `wire`
+(one zone, one scale; see `integrator.api.wire`). The schemas describe those dicts in
+/openapi.json, and a test holds each view to its schema. Dumping a domain object with a schema
+(`PaymentSchema().dump(payment)`, as webhooks do) goes through the same view with the default
+zone.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from marshmallow import Schema, fields, pre_dump, validate
+
+from integrator.api.problems import CATALOGUE
+from integrator.api.wire import Wire
+from integrator.payments.models import AmountExactness, Payment, PaymentBill, PaymentStatus
+from integrator.payments.use_cases import BillOffer, PaymentRequest, Receipt
+
+DEFAULT_WIRE = Wire()
+
+# --- the two wire fields ---------------------------------------------------------------------
+
+
+class Amount(fields.Field[Decimal]):
+    """An amount in an answer: a plain JSON number, whole rupees as integers (`Wire.amount`)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        metadata = {
+            "type": "number",
+            "description": "Rupees as a plain JSON number; whole rupees without decimals (815).",
+            "example": 815,
+            **kwargs.pop("metadata", {}),
+        }
+        super().__init__(metadata=metadata, **kwargs)
+
+    def _serialize(self, value: Decimal | None, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        return Wire.amount(value)
+
+
+class Timestamp(fields.Field[str]):
+    """A time in an answer: ISO 8601 with the offset of DIGIT_TIMEZONE (`Wire.timestamp`)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        metadata = {
+            "type": "string",
+            "format": "date-time",
+            "description": "ISO 8601 with the offset of DIGIT_TIMEZONE (+05:30 by default).",
+            "example": "2024-05-01T15:30:00+05:30",
+            **kwargs.pop("metadata", {}),
+        }
+        super().__init__(metadata=metadata, **kwargs)
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        if isinstance(value, datetime):
+            return DEFAULT_WIRE.timestamp(value)
+        return value  # already written by a view
+
+
+def mask_mobile(number: str | None) -> str | None:
+    """All but the last 4 digits hidden: 9876543210 -> ******3210."""
+    if not number:
+        return None
+    return "*" * max(0, len(number) - 4) + number[-4:]
+
+
+# --- bills -----------------------------------------------------------------------------------
+
+
+class TaxHeadAmountSchema(Schema):
+    taxHeadCode = fields.String(required=True)
+    amount = Amount(required=True)
+
+
+class PendingPaymentSchema(Schema):
+    id = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf([s.value for s in PaymentStatus]))
+
+
+class BillSchema(Schema):
+    """A bill a device may pay, with what may be paid on it."""
+
+    billId = fields.String(required=True)
+    billNumber = fields.String(required=True)
+    tenantId = fields.String(required=True)
+    businessService = fields.String(required=True)
+    consumerCode = fields.String(required=True)
+    payerName = fields.String(allow_none=True)
+    mobileNumber = fields.String(
+        allow_none=True, metadata={"description": "Masked: only the last 4 digits shown."}
+    )
+    billDate = Timestamp(allow_none=True)
+    expiryDate = Timestamp(allow_none=True)
+    periodFrom = Timestamp(allow_none=True)
+    periodTo = Timestamp(allow_none=True)
+    totalAmount = Amount(required=True)
+    lines = fields.List(fields.Nested(TaxHeadAmountSchema), required=True)
+    partPaymentAllowed = fields.Boolean(required=True)
+    advanceAllowed = fields.Boolean(required=True)
+    minimumPayable = Amount(required=True)
+    maximumPayable = Amount(required=True)
+    amountExactness = fields.String(
+        required=True, validate=validate.OneOf([e.value for e in AmountExactness])
+    )
+    paymentModesNotAllowed = fields.List(fields.String(), required=True)
+    pendingPayment = fields.Nested(PendingPaymentSchema, allow_none=True, required=True)
+
+    @pre_dump
+    def from_offer(self, offer: BillOffer, **kwargs: Any) -> dict[str, Any]:
+        return bill_view(offer, DEFAULT_WIRE)
+
+
+def bill_view(offer: BillOffer, wire: Wire) -> dict[str, Any]:
+    """One bill of GET /v1/bills as BillSchema describes it.
+
+    The bills answer is the busiest response the integrator writes, and marshmallow's field by
+    field dump of it cost ~100 us per bill, more than building this dict; `list_bills` sends it.
+    """
+    bill, pay = offer.bill, offer.payability
+    return {
+        "billId": bill.id,
+        "billNumber": bill.bill_number,
+        "tenantId": bill.tenant_id,
+        "businessService": bill.business_service,
+        "consumerCode": bill.consumer_code,
+        "payerName": bill.payer_name,
+        "mobileNumber": mask_mobile(bill.mobile_number),
+        "billDate": wire.timestamp(bill.bill_date),
+        "expiryDate": wire.timestamp(bill.expires_at),
+        "periodFrom": wire.timestamp(bill.period_from),
+        "periodTo": wire.timestamp(bill.period_to),
+        "totalAmount": wire.amount(bill.total_amount),
+        "lines": [{"taxHeadCode": k, "amount": wire.amount(v)} for k, v in bill.lines().items()],
+        "partPaymentAllowed": pay.part_payment_allowed,
+        "advanceAllowed": pay.advance_allowed,
+        "minimumPayable": wire.amount(pay.minimum_payable),
+        "maximumPayable": wire.amount(pay.maximum_payable),
+        "amountExactness": str(pay.exactness),
+        "paymentModesNotAllowed": sorted(pay.payment_modes_not_allowed),
+        "pendingPayment": (
+            None
+            if offer.pending_payment is None
+            else {"id": offer.pending_payment.id, "status": offer.pending_payment.status}
+        ),
+    }
+
+
+class BillsResponseSchema(Schema):
+    bills = fields.List(fields.Nested(BillSchema), required=True)
+
+
+# --- payments --------------------------------------------------------------------------------
+
+
+class PaymentBillSchema(Schema):
+    billId = fields.String(required=True)
+    billNumber = fields.String(required=True)
+    consumerCode = fields.String(required=True)
+    businessService = fields.String(required=True)
+    amount = Amount(required=True)
+    receiptNumber = fields.String(allow_none=True)
+    receiptDate = Timestamp(allow_none=True)
+
+
+class PaymentReceiptSchema(Schema):
+    billId = fields.String(required=True)
+    consumerCode = fields.String(required=True)
+    businessService = fields.String(required=True)
+    amount = Amount(required=True)
+    receiptNumber = fields.String(required=True)
+    receiptDate = Timestamp(allow_none=True)
+
+
+class PaymentSchema(Schema):
+    """A payment as its device sees it. `receipts` is filled once it is REGISTERED."""
+
+    id = fields.String(required=True)
+    idempotencyKey = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf([s.value for s in PaymentStatus]))
+    provisional = fields.Boolean(
+        required=True,
+        metadata={"description": "Accepted on a bill snapshot while DIGIT was unreachable."},
+    )
+    tenantId = fields.String(required=True)
+    paymentMode = fields.String(required=True)
+    totalAmount = Amount(required=True)
+    collectedAt = Timestamp(allow_none=True)
+    bills = fields.List(fields.Nested(PaymentBillSchema), required=True)
+    receipts = fields.List(fields.Nested(PaymentReceiptSchema), required=True)
+    createdAt = Timestamp(required=True)
+    registeredAt = Timestamp(allow_none=True)
+    attempts = fields.Integer(required=True)
+    lastError = fields.String(
+        allow_none=True,
+        metadata={"description": "Why the last registration attempt did not succeed, for people."},
+    )
+
+    @pre_dump
+    def from_payment(self, payment: Payment, **kwargs: Any) -> dict[str, Any]:
+        return payment_view(payment, DEFAULT_WIRE)
+
+
+def _payment_bill(bill: PaymentBill, wire: Wire) -> dict[str, Any]:
+    return {
+        "billId": bill.bill_id,
+        "billNumber": bill.bill_number,
+        "consumerCode": bill.consumer_code,
+        "businessService": bill.business_service,
+        "amount": wire.amount(bill.amount),
+        "receiptNumber": bill.receipt_number,
+        "receiptDate": wire.timestamp(bill.receipt_date),
+    }
+
+
+def _payment_receipt(bill: PaymentBill, wire: Wire) -> dict[str, Any]:
+    return {
+        "billId": bill.bill_id,
+        "consumerCode": bill.consumer_code,
+        "businessService": bill.business_service,
+        "amount": wire.amount(bill.amount),
+        "receiptNumber": bill.receipt_number,
+        "receiptDate": wire.timestamp(bill.receipt_date),
+    }
+
+
+def payment_view(payment: Payment, wire: Wire) -> dict[str, Any]:
+    """A payment as PaymentSchema describes it."""
+    registered = payment.status == PaymentStatus.REGISTERED
+    return {
+        "id": payment.id,
+        "idempotencyKey": payment.idempotency_key,
+        "status": str(payment.status),
+        "provisional": payment.provisional,
+        "tenantId": payment.tenant_id,
+        "paymentMode": payment.payment_mode,
+        "totalAmount": wire.amount(payment.total_amount),
+        "collectedAt": wire.timestamp(payment.collected_at),
+        "bills": [_payment_bill(b, wire) for b in payment.bills],
+        "receipts": [
+            _payment_receipt(b, wire) for b in payment.bills if registered and b.receipt_number
+        ],
+        "createdAt": wire.timestamp(payment.created_at),
+        "registeredAt": wire.timestamp(payment.registered_at),
+        "attempts": payment.attempts,
+        "lastError": last_error_text(payment.last_error),
+    }
+
+
+# The domain records the last error as `f"{type(exc).__name__}: {exc}"`, where a DIGIT error's
+# str carries the endpoint, HTTP status and a list repr of DIGIT's codes. A device gets a sentence.
+_DIGIT_ERRORS = {
+    "DigitUnavailable": "DIGIT could not be reached; the integrator keeps retrying.",
+    "DigitOutcomeUnknown": (
+        "DIGIT's answer to the last attempt was lost; the integrator checks DIGIT before "
+        "trying again."
+    ),
+    "DigitAuthError": "The integrator could not log in to DIGIT; it keeps retrying.",
+    "DigitTokenRefused": "DIGIT refused the integrator's login token; it keeps retrying.",
+    "DigitAuthLocked": "Logins to DIGIT are suspended until an operator acts.",
+    "DigitForbidden": "The integrator's DIGIT account may not register payments; an operator "
+    "must act.",
+    "DigitRejected": "DIGIT refused the payment.",
+}
+_CLASS_PREFIX = re.compile(r"\b([A-Z][A-Za-z]+(?:Error|Unavailable|Unknown|Rejected|Refused|"
+                           r"Locked|Forbidden|Exception)):\s*")  # fmt: skip
+_ENDPOINT = re.compile(r"\s*\[[^\]'\"]*\]")  # [collection-services/payments/_create]
+_STATUS = re.compile(r"\s*\bstatus=\d+")
+_CODES = re.compile(r"\s*\bcodes=\[([^\]]*)\]")
+_LAST_ERROR = re.compile(r"^([A-Z_]+): last error (.*)$", re.DOTALL)
+
+
+def last_error_text(raw: str | None) -> str | None:
+    """The domain's last error as a sentence for people: no class names, endpoints or reprs."""
+    if not raw:
+        return None
+    wrapped = _LAST_ERROR.match(raw)
+    if wrapped is not None:
+        reason, inner = wrapped.groups()
+        why = last_error_text(inner) if inner != "none" else None
+        stopped = f"Registration stopped ({reason.replace('_', ' ').lower()})."
+        return f"{stopped} Last error: {why}" if why else stopped
+    codes = [c.strip().strip("'\"") for m in _CODES.finditer(raw) for c in m.group(1).split(",")]
+    text = _ENDPOINT.sub("", _STATUS.sub("", _CODES.sub("", raw)))
+    found = _CLASS_PREFIX.search(text)
+    if found is not None:
+        text = _DIGIT_ERRORS.get(found.group(1), "Registration with DIGIT failed; it is retried.")
+    text = re.sub(r"\[([^\]]*)\]", lambda m: m.group(1).replace("'", ""), text).strip()
+    if codes:
+        text = f"{text.rstrip('.')} (DIGIT codes: {', '.join(c for c in codes if c)})."
+    return text[:1].upper() + text[1:] if text else None
+
+
+# --- validation ------------------------------------------------------------------------------
+
+
+class ValidatedBillSchema(Schema):
+    """One bill of a validated payment: the amount asked for and what may be paid."""
+
+    billId = fields.String(required=True)
+    amount = Amount(required=True)
+    billNumber = fields.String(required=True)
+    consumerCode = fields.String(required=True)
+    businessService = fields.String(required=True)
+    totalAmount = Amount(required=True)
+    minimumPayable = Amount(required=True)
+    maximumPayable = Amount(required=True)
+    amountExactness = fields.String(
+        required=True, validate=validate.OneOf([e.value for e in AmountExactness])
+    )
+    pendingPayment = fields.Nested(PendingPaymentSchema, allow_none=True, required=True)
+
+
+class ValidationResponseSchema(Schema):
+    valid = fields.Boolean(required=True)
+    tenantId = fields.String(required=True)
+    totalAmount = Amount(required=True)
+    bills = fields.List(fields.Nested(ValidatedBillSchema), required=True)
+
+
+def validation_view(request: PaymentRequest, offers: list[BillOffer], wire: Wire) -> dict[str, Any]:
+    """What /v1/payments/validate answers: per bill, the asked amount beside what may be paid."""
+    by_id = {offer.bill.id: offer for offer in offers}
+    bills = []
+    for line in request.bills:
+        offer = by_id.get(line.bill_id)
+        if offer is None:
+            continue
+        bill, pay = offer.bill, offer.payability
+        pending = offer.pending_payment
+        bills.append(
+            {
+                "billId": line.bill_id,
+                "amount": wire.amount(line.amount),
+                "billNumber": bill.bill_number,
+                "consumerCode": bill.consumer_code,
+                "businessService": bill.business_service,
+                "totalAmount": wire.amount(bill.total_amount),
+                "minimumPayable": wire.amount(pay.minimum_payable),
+                "maximumPayable": wire.amount(pay.maximum_payable),
+                "amountExactness": str(pay.exactness),
+                "pendingPayment": None
+                if pending is None
+                else {"id": pending.id, "status": pending.status},
+            }
+        )
+    return {
+        "valid": True,
+        "tenantId": request.tenant_id,
+        "totalAmount": wire.amount(request.total_amount),
+        "bills": bills,
+    }
+
+
+# --- receipts --------------------------------------------------------------------------------
+
+
+class TaxHeadLineSchema(Schema):
+    taxHeadCode = fields.String(required=True)
+    amount = Amount(required=True)
+
+
+class ReceiptSchema(Schema):
+    receiptNumber = fields.String(required=True)
+    receiptDate = Timestamp(allow_none=True)
+    tenantId = fields.String(required=True)
+    businessService = fields.String(required=True)
+    consumerCode = fields.String(allow_none=True)
+    billId = fields.String(required=True)
+    billNumber = fields.String(allow_none=True)
+    payerName = fields.String(allow_none=True)
+    paidBy = fields.String(allow_none=True)
+    paymentMode = fields.String(required=True)
+    amountPaid = Amount(required=True)
+    totalDue = Amount(allow_none=True)
+    lines = fields.List(fields.Nested(TaxHeadLineSchema), required=True)
+
+
+def receipt_view(receipt: Receipt, wire: Wire) -> dict[str, Any]:
+    """A DIGIT receipt as ReceiptSchema describes it."""
+    return {
+        "receiptNumber": receipt.receipt_number,
+        "receiptDate": wire.timestamp(receipt.receipt_date),
+        "tenantId": receipt.tenant_id,
+        "businessService": receipt.business_service,
+        "consumerCode": receipt.consumer_code,
+        "billId": receipt.bill_id,
+        "billNumber": receipt.bill_number,
+        "payerName": receipt.payer_name,
+        "paidBy": receipt.paid_by,
+        "paymentMode": receipt.payment_mode,
+        "amountPaid": wire.amount(receipt.amount_paid),
+        "totalDue": wire.amount(receipt.total_due),
+        "lines": [
+            {"taxHeadCode": line.tax_head_code, "amount": wire.amount(line.amount)}
+            for line in receipt.lines
+        ],
+    }
+
+
+# --- problems --------------------------------------------------------------------------------
+
+
+class FieldErrorSchema(Schema):
+    field = fields.String(
+        allow_none=True, metadata={"description": "Path in the request, e.g. bills/0/amount."}
+    )
+    code = fields.String(
+        required=True,
+        metadata={
+            "description": "A code of the catalogue (/docs#problems); under DIGIT_REJECTED, "
+            "DIGIT's own code."
+        },
+    )
+    message = fields.String(required=True)
+
+
+class ProblemSchema(Schema):
+    """RFC 9457 problem details, with a stable `code` and per-field `errors`."""
+
+    type = fields.String(
+        required=True,
+        metadata={"description": "/docs#problem-CODE: the code's entry in the error catalogue."},
+    )
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String(required=True)
+    code = fields.String(
+        required=True,
+        validate=validate.OneOf(list(CATALOGUE)),
+        metadata={"description": "Stable; devices switch on it. See the error catalogue."},
+    )
+    errors = fields.List(fields.Nested(FieldErrorSchema), required=True)
