@@ -242,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     ledger: Database | None = None
     try:
         keys: list[str] = []
+
         def prepare() -> None:
             nonlocal ledger
             migrate(env)
