@@ -100,6 +100,7 @@ def register_api(app: Flask, services: Services) -> None:
             max_body_bytes=services.settings.max_body_bytes,
             clock=services.clock,
             admission=services.devices,
+            timezone=services.settings.digit_timezone,
         ),
     )
 
