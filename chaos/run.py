@@ -108,14 +108,17 @@ def log(message: str) -> None:
 
 def migrate(env: dict[str, str]) -> None:
     """`integrator db upgrade` on the run's ledger, as an operator would before starting."""
-    subprocess.run(
+    done = subprocess.run(
         [sys.executable, "-m", "integrator.cli", "db", "upgrade"],
         env=env,
         cwd=ROOT,
-        check=True,
+        check=False,
         capture_output=True,
+        text=True,
         timeout=120,
     )
+    if done.returncode != 0:
+        raise RuntimeError(f"integrator db upgrade failed:\n{done.stdout}{done.stderr}")
 
 
 def add_devices(env: dict[str, str], count: int) -> list[str]:

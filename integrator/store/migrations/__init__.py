@@ -14,12 +14,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psycopg
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import NullPool
 
 HERE = Path(__file__).resolve().parent
 
@@ -28,24 +30,25 @@ class SchemaBehind(RuntimeError):
     """The database's schema is not the one this code was written for."""
 
 
-def sqlalchemy_url(url: str) -> str:
-    """A libpq URL (postgresql://...) as SQLAlchemy names the psycopg 3 driver."""
-    for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
-    raise ValueError("DATABASE_URL must start with postgresql://")
+def _engine(url: str) -> Engine:
+    """An engine on the libpq URL as psycopg reads it. SQLAlchemy's own URL parser does not
+    understand libpq's multi-host form (`host1:5432,host2:5432`, the failover URL), so the
+    connection is made by psycopg and SQLAlchemy only drives it."""
+    return create_engine(
+        "postgresql+psycopg://",
+        creator=lambda: psycopg.connect(url, connect_timeout=5),
+        poolclass=NullPool,
+    )
 
 
-def _config(url: str) -> Config:
+def _config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(HERE))
-    # '%' is ConfigParser's interpolation character; a URL may contain escaped characters
-    config.set_main_option("sqlalchemy.url", sqlalchemy_url(url).replace("%", "%%"))
     return config
 
 
 def head_revision() -> str:
-    head = ScriptDirectory.from_config(_config("postgresql://")).get_current_head()
+    head = ScriptDirectory.from_config(_config()).get_current_head()
     assert head is not None
     return head
 
@@ -54,7 +57,7 @@ def current_revision(url: str) -> str | None:
     """The database's revision; DatabaseUnavailable when it cannot be reached."""
     from integrator.store.db import DatabaseUnavailable
 
-    engine = create_engine(sqlalchemy_url(url), connect_args={"connect_timeout": 5})
+    engine = _engine(url)
     try:
         with engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
@@ -65,7 +68,14 @@ def current_revision(url: str) -> str | None:
 
 
 def upgrade(url: str) -> None:
-    command.upgrade(_config(url), "head")
+    engine = _engine(url)
+    try:
+        with engine.connect() as connection:
+            config = _config()
+            config.attributes["connection"] = connection  # env.py runs on it
+            command.upgrade(config, "head")
+    finally:
+        engine.dispose()
 
 
 def check_current(url: str) -> None:
