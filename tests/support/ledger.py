@@ -18,6 +18,11 @@ import psycopg
 from integrator.store.migrations import upgrade
 
 LEDGER_TABLES = (
+    "reconciliation_runs",
+    "reconciliation_flags",
+    "webhook_deliveries",
+    "device_webhooks",
+    "devices",
     "payment_history",
     "payment_targets",
     "payment_consumers",
