@@ -405,15 +405,18 @@ def start_redis(fleet: Fleet, workdir: Path) -> tuple[str, Proc]:
 def add_devices(env: dict[str, str], count: int) -> list[str]:
     """`count` device keys for pb.amritsar, written straight to the store (the CLI's path)."""
     from integrator.settings import Settings
+    from integrator.store.db import Database
     from integrator.store.devices import DeviceStore
 
     settings = Settings.from_env(env, dotenv=False)
     client = redis_lib.Redis.from_url(settings.redis_url)
-    store = DeviceStore(client, clock=lambda: datetime.now(UTC))
+    db = Database.connect(settings.database_url, max_size=1)
+    store = DeviceStore(db, client, clock=lambda: datetime.now(UTC))
     keys = []
     for i in range(count):
         _, key = store.add(f"bench-{i:03d}-{secrets.token_hex(3)}", [TENANT])
         keys.append(key)
+    db.close()
     client.close()
     return keys
 

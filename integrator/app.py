@@ -129,4 +129,4 @@ def init_webhooks(services: Services) -> None:
     """Signed POSTs to a device's webhook on REGISTERED and NEEDS_ATTENTION (docs/webhooks.md)."""
     from integrator.jobs.webhooks import install_webhooks
 
-    install_webhooks(services.redis)
+    install_webhooks(services.redis, services.db)

@@ -23,8 +23,10 @@ from integrator.store.idempotency import IdempotencyStore
 from integrator.store.leases import LeaseStore
 from integrator.store.payments import PaymentStore
 from integrator.store.ratelimit import RateLimiter
+from integrator.store.reconciliation import ReconciliationStore
 from integrator.store.served import ServedBills
 from integrator.store.snapshots import SnapshotStore
+from integrator.store.webhooks import WebhookStore
 
 if TYPE_CHECKING:
     from integrator.digit.client import DigitClient
@@ -143,7 +145,15 @@ class Services:
 
     @property
     def devices(self) -> DeviceStore:
-        return self._once("devices", lambda: DeviceStore(self.redis, clock=self.clock))
+        return self._once("devices", lambda: DeviceStore(self.db, self.redis, clock=self.clock))
+
+    @property
+    def webhooks(self) -> WebhookStore:
+        return self._once("webhooks", lambda: WebhookStore(self.db, clock=self.clock))
+
+    @property
+    def reconciliation(self) -> ReconciliationStore:
+        return self._once("reconciliation", lambda: ReconciliationStore(self.db))
 
     @property
     def rate_limiter(self) -> RateLimiter:

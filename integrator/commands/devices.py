@@ -12,40 +12,23 @@ from typing import TYPE_CHECKING
 
 import click
 
-from integrator.store.devices import DeviceStore
-
 if TYPE_CHECKING:
-    import redis as redis_lib
-
-    from integrator.store.webhooks import WebhookStore
+    from integrator.services import Services
 
 
 @contextmanager
-def _redis(ctx: click.Context) -> Iterator[redis_lib.Redis]:
+def _services(ctx: click.Context) -> Iterator[Services]:
+    """The object graph (the ledger holds the devices; Redis their cache), closed after."""
     from integrator.cli import load_settings, startup_errors
-    from integrator.store import redis_conn
+    from integrator.services import Services
 
     settings = load_settings(ctx)
     with startup_errors():
-        redis = redis_conn.connect(settings)
+        services = Services.build(settings, pool_size=2)
     try:
-        yield redis
+        yield services
     finally:
-        redis.close()
-
-
-@contextmanager
-def _devices(ctx: click.Context) -> Iterator[DeviceStore]:
-    with _redis(ctx) as redis:
-        yield DeviceStore(redis)
-
-
-@contextmanager
-def _devices_and_webhooks(ctx: click.Context) -> Iterator[tuple[DeviceStore, WebhookStore]]:
-    from integrator.store.webhooks import WebhookStore
-
-    with _redis(ctx) as redis:
-        yield DeviceStore(redis), WebhookStore(redis)
+        services.close()
 
 
 def _fail(exc: Exception) -> click.ClickException:
@@ -71,9 +54,9 @@ def add(ctx: click.Context, name: str, tenants: tuple[str, ...]) -> None:
     """Create a device; its new key is the last line printed (shown once, never again)."""
     from integrator.store.devices import DeviceError
 
-    with _devices(ctx) as store:
+    with _services(ctx) as services:
         try:
-            device, key = store.add(name, tenants)
+            device, key = services.devices.add(name, tenants)
         except (DeviceError, ValueError) as exc:
             raise _fail(exc) from exc
     click.echo(f"device {device.name} ({device.id}) for {', '.join(device.tenants)}")
@@ -85,8 +68,8 @@ def add(ctx: click.Context, name: str, tenants: tuple[str, ...]) -> None:
 @click.pass_context
 def list_devices(ctx: click.Context) -> None:
     """Every device: name, id, tenants, state (never a key)."""
-    with _devices(ctx) as store:
-        found = store.list()
+    with _services(ctx) as services:
+        found = services.devices.list()
     if not found:
         click.echo("no devices")
     for device in found:
@@ -101,9 +84,9 @@ def revoke(ctx: click.Context, name: str) -> None:
     """Revoke a device: its key stops working at once."""
     from integrator.store.devices import DeviceError
 
-    with _devices(ctx) as store:
+    with _services(ctx) as services:
         try:
-            device = store.revoke(name)
+            device = services.devices.revoke(name)
         except DeviceError as exc:
             raise _fail(exc) from exc
     click.echo(f"device {device.name} revoked")
@@ -116,9 +99,9 @@ def rotate_key(ctx: click.Context, name: str) -> None:
     """A new key for the same device (its payments stay its own); the old key stops working."""
     from integrator.store.devices import DeviceError
 
-    with _devices(ctx) as store:
+    with _services(ctx) as services:
         try:
-            key = store.rotate_key(name)
+            key = services.devices.rotate_key(name)
         except DeviceError as exc:
             raise _fail(exc) from exc
     click.echo(f"device {name}: new key, shown only now:")
@@ -133,17 +116,18 @@ def set_webhook(ctx: click.Context, name: str, url: str) -> None:
     """POST the device's REGISTERED / NEEDS_ATTENTION events to URL, signed with a new secret
     (the last line printed, shown once; any previous secret stops signing at once)."""
     from integrator.store.devices import DeviceError, DeviceNotFound, DeviceRevoked
+    from integrator.store.webhooks import UnknownDevice
     from integrator.webhooks.models import InvalidWebhookUrl
 
-    with _devices_and_webhooks(ctx) as (store, webhooks):
+    with _services(ctx) as services:
         try:
-            device = store.get_by_name(name)
+            device = services.devices.get_by_name(name)
             if device is None:
                 raise DeviceNotFound(name)
             if device.revoked:
                 raise DeviceRevoked(name)
-            endpoint = webhooks.set(device.id, url)
-        except (DeviceError, InvalidWebhookUrl) as exc:
+            endpoint = services.webhooks.set(device.id, url)
+        except (DeviceError, InvalidWebhookUrl, UnknownDevice) as exc:
             raise _fail(exc) from exc
     click.echo(f"device {device.name}: webhooks go to {endpoint.url}")
     click.echo("its signing secret, shown only now (verify X-Integrator-Signature with it):")
@@ -157,9 +141,9 @@ def clear_webhook(ctx: click.Context, name: str) -> None:
     """Stop the device's webhooks (deliveries already queued are dropped when they run)."""
     from integrator.store.devices import DeviceNotFound
 
-    with _devices_and_webhooks(ctx) as (store, webhooks):
-        device = store.get_by_name(name)
+    with _services(ctx) as services:
+        device = services.devices.get_by_name(name)
         if device is None:
             raise _fail(DeviceNotFound(name))
-        had = webhooks.clear(device.id)
+        had = services.webhooks.clear(device.id)
     click.echo(f"device {device.name}: " + ("webhook cleared" if had else "had no webhook"))

@@ -40,6 +40,7 @@ def reconcile(ctx: click.Context, lookback_days: int | None, limit: int | None) 
         report = run_reconciliation(
             settings=settings,
             redis=services.redis,
+            db=services.db,
             payments=services.payments_store,
             digit=services.digit,
             lookback_days=lookback_days,

@@ -25,6 +25,7 @@ from integrator.observability.web import install_recorder
 from integrator.payments.registration import Registrar
 from integrator.services import Services, utc_now
 from integrator.settings import Settings
+from integrator.store.db import Database
 from integrator.store.leases import LeaseStore
 from integrator.store.payments import PaymentStore
 
@@ -35,6 +36,7 @@ WORKER_POOL_SIZE = 4
 @dataclass(frozen=True, kw_only=True)
 class JobContext:
     settings: Settings
+    db: Database
     redis: redis_lib.Redis
     digit: DigitClient
     payments: PaymentStore
@@ -62,6 +64,7 @@ def build_context(settings: Settings, *, redis: redis_lib.Redis | None = None) -
     assert isinstance(scheduler, RqRegistrationScheduler)
     return JobContext(
         settings=settings,
+        db=services.db,
         redis=redis,
         digit=services.digit,
         payments=services.payments_store,
@@ -89,7 +92,7 @@ def configure(settings: Settings) -> JobContext:
             # count this process's DIGIT calls and payment moves in /metrics
             install_recorder(_context.redis)
             # and tell devices with a webhook about REGISTERED / NEEDS_ATTENTION
-            install_webhooks(_context.redis)
+            install_webhooks(_context.redis, _context.db)
         return _context
 
 

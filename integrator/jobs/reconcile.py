@@ -2,11 +2,12 @@
 
     reconcile_payments(lookback_days=None)         the RQ job (thin: builds, runs, returns summary)
     enqueue_daily(redis, queue_name, today)        at most one job per day (deterministic job id)
-    run_reconciliation(settings, redis, payments, digit, ...)
+    run_reconciliation(settings, redis, db, payments, digit, ...)
                                                    the same run inline (`integrator reports
                                                    reconcile`, tests)
 
-The domain lives in `integrator.payments.reconciliation`; flags in `store.reconciliation`.
+The domain lives in `integrator.payments.reconciliation`; flags in `store.reconciliation` (the
+ledger); the flag counter of /metrics in Redis.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from rq.job import Job
 from integrator.observability.recorder import RedisMetrics
 from integrator.payments.reconciliation import PaymentSearch, Reconciler, RunReport
 from integrator.settings import Settings
+from integrator.store.db import Database
 from integrator.store.payments import PaymentStore
 from integrator.store.reconciliation import ReconciliationStore
 
@@ -39,6 +41,7 @@ def utc_now() -> datetime:
 def build_reconciler(
     *,
     redis: redis_lib.Redis,
+    db: Database,
     payments: PaymentStore,
     digit: PaymentSearch,
     clock: Callable[[], datetime] = utc_now,
@@ -46,7 +49,7 @@ def build_reconciler(
     return Reconciler(
         payments=payments,
         digit=digit,
-        flags=ReconciliationStore(redis),
+        flags=ReconciliationStore(db),
         clock=clock,
         on_flag=RedisMetrics(redis).reconciliation_flagged,
     )
@@ -56,6 +59,7 @@ def run_reconciliation(
     *,
     settings: Settings,
     redis: redis_lib.Redis,
+    db: Database,
     payments: PaymentStore,
     digit: PaymentSearch,
     lookback_days: int | None = None,
@@ -64,7 +68,7 @@ def run_reconciliation(
 ) -> RunReport:
     """One run, inline."""
     days = settings.reconcile_lookback_days if lookback_days is None else lookback_days
-    reconciler = build_reconciler(redis=redis, payments=payments, digit=digit, clock=clock)
+    reconciler = build_reconciler(redis=redis, db=db, payments=payments, digit=digit, clock=clock)
     return reconciler.run(lookback=timedelta(days=days), limit=limit)
 
 
@@ -76,6 +80,7 @@ def reconcile_payments(lookback_days: int | None = None) -> dict[str, Any]:
     report = run_reconciliation(
         settings=ctx.settings,
         redis=ctx.redis,
+        db=ctx.db,
         payments=ctx.payments,
         digit=ctx.digit,
         lookback_days=lookback_days,

@@ -22,6 +22,7 @@ from rq.exceptions import DuplicateJobError
 from integrator.jobs.scheduling import WEBHOOKS_QUEUE
 from integrator.observability import events
 from integrator.settings import Settings
+from integrator.store.db import Database
 from integrator.store.webhooks import WebhookStore
 from integrator.webhooks.models import DeliveryRecord, WebhookEvent
 from integrator.webhooks.observer import WebhookObserver
@@ -75,10 +76,11 @@ class RqWebhookScheduler:
         return True
 
 
-def install_webhooks(redis: redis_lib.Redis) -> WebhookObserver:
+def install_webhooks(redis: redis_lib.Redis, db: Database) -> WebhookObserver:
     """Enqueue a delivery on this process's REGISTERED / NEEDS_ATTENTION events (beside the
-    metrics recorder; installing again replaces the previous webhook observer)."""
-    observer = WebhookObserver(endpoints=WebhookStore(redis), scheduler=RqWebhookScheduler(redis))
+    metrics recorder; installing again replaces the previous webhook observer). The endpoints
+    are read from the ledger (`db`), the jobs go to RQ (`redis`)."""
+    observer = WebhookObserver(endpoints=WebhookStore(db), scheduler=RqWebhookScheduler(redis))
     events.install(observer, slot=WEBHOOKS_SLOT)
     return observer
 
@@ -96,13 +98,13 @@ def deliver_webhook(
     job = get_current_job()
     attempt = (job.number_of_retries or 0) + 1 if job is not None else 1
     where = {"payment_id": payment_id, "event": event.value, "delivery_id": delivery_id}
-    webhooks = WebhookStore(ctx.redis, clock=ctx.clock)
+    webhooks = WebhookStore(ctx.db, clock=ctx.clock)
     payment = ctx.payments.get(payment_id)
     if payment is None:
         log.warning("webhook not sent: no such payment", extra=where)
         return None
     endpoint = webhooks.get(payment.device_id)
-    if endpoint is None or DeviceStore(ctx.redis).get(payment.device_id) is None:
+    if endpoint is None or DeviceStore(ctx.db, ctx.redis).get(payment.device_id) is None:
         log.info("webhook not sent: the device has no webhook (any more)", extra=where)
         return None
     body = build_body(event, datetime.fromisoformat(occurred_at), payment)

@@ -1,8 +1,9 @@
 """The /metrics collector: recorded counters and histograms from Redis, gauges read at scrape time.
 
-Counters come from Redis and payment gauges from the ledger, so each gunicorn worker answers a
-scrape with the same values (no PROMETHEUS_MULTIPROC_DIR needed). A part that cannot be read is
-skipped and logged; the scrape still answers, with `integrator_redis_up 0` when Redis is down.
+Counters come from Redis, payment and reconciliation gauges from the ledger, so each gunicorn
+worker answers a scrape with the same values (no PROMETHEUS_MULTIPROC_DIR needed). A part that
+cannot be read is skipped and logged; the scrape still answers, with `integrator_redis_up 0`
+when Redis is down.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from integrator.observability import catalog
 from integrator.observability.catalog import Family
 from integrator.observability.recorder import RedisMetrics
 from integrator.payments.models import PaymentStatus
-from integrator.store.reconciliation import ReconciliationStore
 from integrator.store.tokens import TokenStore
 
 log = logging.getLogger("integrator.metrics")
@@ -39,6 +39,14 @@ class LedgerGauges(Protocol):
     def count_by_status(self) -> dict[PaymentStatus, int]: ...
 
     def oldest_created(self, status: PaymentStatus) -> datetime | None: ...
+
+
+class ReconciliationResults(Protocol):
+    """What the collector reads of reconciliation (store.reconciliation.ReconciliationStore)."""
+
+    def count(self) -> int: ...
+
+    def last_run(self) -> dict[str, Any]: ...
 
 
 def _gauge(family: Family) -> GaugeMetricFamily:
@@ -53,11 +61,13 @@ class IntegratorCollector(Collector):
         redis: redis_lib.Redis,
         *,
         ledger: LedgerGauges,
+        reconciliation: ReconciliationResults,
         queues: Sequence[str],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._redis = redis
         self._ledger = ledger
+        self._reconciliation = reconciliation
         self._metrics = RedisMetrics(redis)
         self._queues = tuple(queues)
         self._clock = clock
@@ -122,7 +132,7 @@ class IntegratorCollector(Collector):
         return [([s.value], float(n)) for s, n in self._ledger.count_by_status().items()]
 
     def _flagged(self) -> list[tuple[list[str], float]]:
-        return [([], float(ReconciliationStore(self._redis).count()))]
+        return [([], float(self._reconciliation.count()))]
 
     def _oldest_pending(self) -> list[tuple[list[str], float]]:
         oldest = self._ledger.oldest_created(PaymentStatus.PENDING)
@@ -165,5 +175,5 @@ class IntegratorCollector(Collector):
         return [([], float(self._memory_info().get("maxmemory", 0)))]
 
     def _last_reconciliation(self) -> list[tuple[list[str], float]]:
-        finished = ReconciliationStore(self._redis).last_run().get("finished_at_epoch")
+        finished = self._reconciliation.last_run().get("finished_at_epoch")
         return [([], float(finished or 0))]

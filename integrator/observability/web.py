@@ -9,7 +9,11 @@ from flask import Flask, Response, current_app
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from integrator.observability import events
-from integrator.observability.collector import IntegratorCollector, LedgerGauges
+from integrator.observability.collector import (
+    IntegratorCollector,
+    LedgerGauges,
+    ReconciliationResults,
+)
 from integrator.observability.recorder import RedisMetrics
 
 if TYPE_CHECKING:
@@ -25,13 +29,17 @@ def install_recorder(redis: redis_lib.Redis) -> RedisMetrics:
     return recorder
 
 
-def build_registry(redis: redis_lib.Redis, ledger: LedgerGauges) -> CollectorRegistry:
+def build_registry(
+    redis: redis_lib.Redis, ledger: LedgerGauges, reconciliation: ReconciliationResults
+) -> CollectorRegistry:
     """A registry holding only the integrator's collector (no process/platform collectors:
     they would differ per gunicorn worker)."""
     from integrator.jobs.scheduling import QUEUES
 
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(IntegratorCollector(redis, ledger=ledger, queues=QUEUES))
+    registry.register(
+        IntegratorCollector(redis, ledger=ledger, reconciliation=reconciliation, queues=QUEUES)
+    )
     return registry
 
 
@@ -40,7 +48,9 @@ def init_metrics(app: Flask, services: Services) -> None:
     if EXTENSION_KEY in app.extensions:  # already wired (idempotent)
         return
     install_recorder(services.redis)
-    app.extensions[EXTENSION_KEY] = build_registry(services.redis, services.payments_store)
+    app.extensions[EXTENSION_KEY] = build_registry(
+        services.redis, services.payments_store, services.reconciliation
+    )
     app.add_url_rule("/metrics", endpoint="metrics", view_func=metrics, methods=["GET"])
 
 

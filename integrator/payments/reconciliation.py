@@ -11,9 +11,10 @@ one carrying our payment id in additionalDetails. Verdicts:
     MISSING      DIGIT answered and holds no payment  /  of ours
 
 A flag never changes the payment's status (REGISTERED is final): it is recorded in the flag
-store (`payments:flagged`) and once, when new, as a `reconciliation_flagged` history entry. A
-flagged payment found live again is cleared (`reconciliation_cleared`). When DIGIT gives no usable
-answer the run stops early and reports itself incomplete: no verdict is guessed.
+store (the ledger's `reconciliation_flags`) and once, when new, as a `reconciliation_flagged`
+history entry. A flagged payment found live again is cleared (`reconciliation_cleared`). When
+DIGIT gives no usable answer the run stops early and reports itself incomplete: no verdict is
+guessed.
 """
 
 from __future__ import annotations

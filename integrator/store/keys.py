@@ -44,7 +44,8 @@ def digit_mdms(master: str, tenant_id: str) -> str:
 
 # Parts that come from outside (device ids, bill ids) are escaped with `_part`, so a `:` inside
 # one cannot make two different keys collide. Payments, idempotency records and leases are not
-# here: they live in the ledger (PostgreSQL, integrator.store.payments).
+# here: they live in the ledger (PostgreSQL, integrator.store.payments), and so do devices, webhooks
+# and reconciliation flags (integrator.store.devices, .webhooks, .reconciliation).
 
 
 def _part(value: str) -> str:
@@ -52,21 +53,19 @@ def _part(value: str) -> str:
 
 
 # --- devices (integrator.store.devices) ---
+# The devices themselves live in the ledger (PostgreSQL); Redis holds only a cache of live
+# devices by key hash, so authenticating a request stays one round trip.
 
 
-def device(device_id: str) -> str:
-    """JSON of one device (codec), including its key hash (never the key)."""
-    return _key("device", _part(device_id))
+def device_cache(key_hash: str) -> str:
+    """JSON of the live device holding the key with this sha256 hex (codec); PX = cache TTL."""
+    return _key("device-cache", "by-key-hash", _part(key_hash))
 
 
-def devices_by_name() -> str:
-    """Hash: device name -> device id (names are unique)."""
-    return _key("devices", "by-name")
-
-
-def devices_by_key_hash() -> str:
-    """Hash: sha256 hex of a live device key -> device id."""
-    return _key("devices", "by-key-hash")
+def device_cache_generation() -> str:
+    """Counter every device change increments after its commit; a cache fill that read the
+    ledger under an older generation does not write (it may have read what was just changed)."""
+    return _key("device-cache", "generation")
 
 
 def device_rate(device_id: str) -> str:
@@ -82,22 +81,7 @@ def bill_snapshot(bill_id: str) -> str:
     return _key("snapshot", "bill", _part(bill_id))
 
 
-# --- reconciliation and metrics (integrator.store.reconciliation, integrator.observability) ---
-
-
-def payments_flagged() -> str:
-    """ZSET of the payment ids reconciliation flagged for ops, score = flagged_at epoch ms."""
-    return _key("payments", "flagged")
-
-
-def reconciliation_flag(payment_id: str) -> str:
-    """Hash: why reconciliation flagged a payment (reason, DIGIT payment id and status, when)."""
-    return _key("reconciliation", "flag", _part(payment_id))
-
-
-def reconciliation_last_run() -> str:
-    """Hash: summary of the last finished reconciliation run (finished_at, checked, flagged...)."""
-    return _key("reconciliation", "last-run")
+# --- metrics (integrator.observability) ---
 
 
 def metric_counter(name: str) -> str:
@@ -108,16 +92,3 @@ def metric_counter(name: str) -> str:
 def metric_histogram(name: str) -> str:
     """Hash of one Redis-backed histogram family: JSON [labels, bucket|"sum"] -> value."""
     return _key("metrics", "histogram", name)
-
-
-# --- webhooks (integrator.store.webhooks) ---
-
-
-def webhook(device_id: str) -> str:
-    """Hash of one device's webhook: url, secret (kept as-is: we sign with it), created_at."""
-    return _key("webhook", _part(device_id))
-
-
-def webhook_deliveries(payment_id: str) -> str:
-    """List of a payment's webhook delivery attempts (JSON, newest first, bounded)."""
-    return _key("webhook", "deliveries", _part(payment_id))

@@ -1,9 +1,11 @@
-"""Reconciliation flags in Redis: why a REGISTERED payment was flagged, and the flagged index.
+"""Reconciliation results in the ledger (PostgreSQL): why a REGISTERED payment was flagged, and
+the summary of each run.
 
-Layout (see `store.keys`): hash `reconciliation:flag:{id}` {reason, digit_payment_id,
-digit_status, flagged_at, checked_at, detail}; ZSET `payments:flagged` (score = flagged_at epoch
-ms); hash `reconciliation:last-run` (the last run's summary). A flag is set once (`flag` answers
-whether it is new) and cleared when DIGIT shows the payment live again or an operator clears it.
+Tables (migrations/versions/0002): `reconciliation_flags` (one row per flagged payment: reason,
+DIGIT payment id and status, flagged_at, checked_at, detail) and `reconciliation_runs` (one row
+per finished run; `last_run` reads the newest). A flag is set once (`flag` answers whether it is
+new; a refresh keeps `flagged_at`) and cleared when DIGIT shows the payment live again or an
+operator clears it.
 """
 
 from __future__ import annotations
@@ -12,23 +14,11 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-import redis as redis_lib
+from psycopg.rows import dict_row
 
-from integrator.store import keys
-from integrator.store.codec import as_text
-
-_FLAG = """
--- KEYS: 1 flag hash, 2 flagged zset; ARGV: 1 id, 2 score, then field/value pairs
-local new = redis.call('EXISTS', KEYS[1]) == 0
-for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-if new then
-  redis.call('HSET', KEYS[1], 'flagged_at', ARGV[2])
-  redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
-end
-return new and 1 or 0
-"""
+from integrator.store.db import Database
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,22 +34,16 @@ class Flag:
     detail: Mapping[str, Any]
 
 
-def _ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
-
-
-def _from_ms(value: str) -> datetime:
-    from datetime import UTC
-
-    return datetime.fromtimestamp(int(value) / 1000, UTC)
+def _json(value: Mapping[str, Any]) -> str:
+    # as the summaries always were: what JSON cannot hold (datetimes...) becomes its str()
+    return json.dumps(dict(value), sort_keys=True, default=str)
 
 
 class ReconciliationStore:
     """Flags on payments, the flagged index and the last run's summary."""
 
-    def __init__(self, redis: redis_lib.Redis) -> None:
-        self._redis = redis
-        self._flag = redis.register_script(_FLAG)
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     def flag(
         self,
@@ -72,62 +56,98 @@ class ReconciliationStore:
         detail: Mapping[str, Any] | None = None,
     ) -> bool:
         """Flag (or refresh the flag of) a payment; True when it was not flagged before."""
-        fields = {
-            "reason": reason,
-            "digit_payment_id": digit_payment_id or "",
-            "digit_status": digit_status or "",
-            "checked_at": str(_ms(at)),
-            "detail": json.dumps(dict(detail or {}), sort_keys=True, default=str),
-        }
-        args: list[str] = [payment_id, str(_ms(at))]
-        for name, value in fields.items():
-            args += [name, value]
-        new = self._flag(
-            keys=[keys.reconciliation_flag(payment_id), keys.payments_flagged()], args=args
-        )
-        return bool(int(new))
+        with self._db.transaction() as conn:
+            row = conn.execute(
+                """
+                INSERT INTO reconciliation_flags AS f
+                  (payment_id, reason, digit_payment_id, digit_status, flagged_at, checked_at,
+                   detail)
+                VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb)
+                ON CONFLICT (payment_id) DO UPDATE
+                  SET reason = EXCLUDED.reason, digit_payment_id = EXCLUDED.digit_payment_id,
+                      digit_status = EXCLUDED.digit_status, checked_at = EXCLUDED.checked_at,
+                      detail = EXCLUDED.detail
+                RETURNING (xmax = 0) AS inserted
+                """,
+                (
+                    payment_id,
+                    reason,
+                    digit_payment_id or None,
+                    digit_status or None,
+                    at,
+                    at,
+                    _json(detail or {}),
+                ),
+            ).fetchone()
+        assert row is not None
+        return bool(row[0])
 
     def clear(self, payment_id: str) -> bool:
         """Remove a payment's flag; True when there was one."""
-        pipe = self._redis.pipeline(transaction=True)
-        pipe.delete(keys.reconciliation_flag(payment_id))
-        pipe.zrem(keys.payments_flagged(), payment_id)
-        deleted, _ = pipe.execute()
-        return bool(deleted)
+        with self._db.transaction() as conn:
+            cur = conn.execute(
+                "DELETE FROM reconciliation_flags WHERE payment_id = %s", (payment_id,)
+            )
+            return cur.rowcount > 0
 
     def get(self, payment_id: str) -> Flag | None:
-        raw = cast(dict[bytes, bytes], self._redis.hgetall(keys.reconciliation_flag(payment_id)))
-        if not raw:
+        with self._db.transaction() as conn:
+            row = (
+                conn.cursor(row_factory=dict_row)
+                .execute(
+                    "SELECT reason, digit_payment_id, digit_status, flagged_at, checked_at,"
+                    " detail::text AS detail FROM reconciliation_flags WHERE payment_id = %s",
+                    (payment_id,),
+                )
+                .fetchone()
+            )
+        if row is None:
             return None
-        data = {as_text(k): as_text(v) for k, v in raw.items()}
         return Flag(
             payment_id=payment_id,
-            reason=data.get("reason", ""),
-            digit_payment_id=data.get("digit_payment_id") or None,
-            digit_status=data.get("digit_status") or None,
-            flagged_at=_from_ms(data.get("flagged_at", "0")),
-            checked_at=_from_ms(data.get("checked_at", "0")),
-            detail=json.loads(data.get("detail") or "{}"),
+            reason=row["reason"],
+            digit_payment_id=row["digit_payment_id"],
+            digit_status=row["digit_status"],
+            flagged_at=row["flagged_at"],
+            checked_at=row["checked_at"],
+            detail=json.loads(row["detail"]),
         )
 
     def flagged_ids(self, *, offset: int = 0, limit: int = 100) -> list[str]:
         """Flagged payment ids, most recently flagged first (the ops console lists these)."""
-        rows = self._redis.zrevrange(keys.payments_flagged(), offset, offset + limit - 1)
-        return [as_text(r) for r in rows]
+        with self._db.transaction() as conn:
+            rows = conn.execute(
+                "SELECT payment_id FROM reconciliation_flags"
+                " ORDER BY flagged_at DESC, payment_id DESC OFFSET %s LIMIT %s",
+                (offset, limit),
+            ).fetchall()
+        return [str(r[0]) for r in rows]
 
     def is_flagged(self, payment_id: str) -> bool:
-        return self._redis.zscore(keys.payments_flagged(), payment_id) is not None
+        with self._db.transaction() as conn:
+            row = conn.execute(
+                "SELECT 1 FROM reconciliation_flags WHERE payment_id = %s", (payment_id,)
+            ).fetchone()
+        return row is not None
 
     def count(self) -> int:
-        return int(self._redis.zcard(keys.payments_flagged()))
+        with self._db.transaction() as conn:
+            row = conn.execute("SELECT count(*) FROM reconciliation_flags").fetchone()
+        return 0 if row is None else int(row[0])
 
     def save_last_run(self, summary: Mapping[str, Any]) -> None:
-        key = keys.reconciliation_last_run()
-        pipe = self._redis.pipeline(transaction=True)
-        pipe.delete(key)
-        pipe.hset(key, mapping={k: json.dumps(v, default=str) for k, v in summary.items()})
-        pipe.execute()
+        with self._db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO reconciliation_runs (summary) VALUES (%s::jsonb)", (_json(summary),)
+            )
 
     def last_run(self) -> dict[str, Any]:
-        raw = cast(dict[bytes, bytes], self._redis.hgetall(keys.reconciliation_last_run()))
-        return {as_text(k): json.loads(as_text(v)) for k, v in raw.items()}
+        """The newest run's summary ({} before the first run)."""
+        with self._db.transaction() as conn:
+            row = conn.execute(
+                "SELECT summary::text FROM reconciliation_runs ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+        if row is None:
+            return {}
+        loaded: dict[str, Any] = json.loads(row[0])
+        return loaded

@@ -1,8 +1,8 @@
-"""Devices' webhook endpoints and each payment's webhook delivery log, in Redis.
+"""Devices' webhook endpoints and each payment's webhook delivery log, in the ledger (PostgreSQL).
 
-Layout (see `store.keys`): hash `webhook:{device_id}` = url, secret, created_at; list
-`webhook:deliveries:{payment_id}` = JSON delivery records, newest first, at most
-`DELIVERY_LOG_LENGTH`, expiring `DELIVERY_LOG_TTL_SECONDS` after the last attempt.
+Tables (migrations/versions/0002): `device_webhooks` (one row per device that has a webhook: url,
+secret, created_at) and `webhook_deliveries` (append-only, one row per attempt); `deliveries`
+reads the newest `DELIVERY_LOG_LENGTH` attempts of a payment.
 
 The signing secret is stored as-is, unlike device keys (only their hash is kept): we must compute
 an HMAC with it for every delivery, so a hash would not do. It is shown once, when made, and is
@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Final, cast
+from typing import Any, Final
 
-import redis as redis_lib
+from psycopg import errors
+from psycopg.rows import dict_row
 
-from integrator import jsonutil, logs
-from integrator.store import keys
-from integrator.store.codec import as_text
+from integrator import logs
+from integrator.store.db import Database
 from integrator.webhooks.models import (
     DeliveryRecord,
     WebhookEndpoint,
@@ -27,24 +27,27 @@ from integrator.webhooks.models import (
     validate_url,
 )
 
+#: How many attempts of one payment `deliveries` returns (the newest).
 DELIVERY_LOG_LENGTH: Final = 50
-DELIVERY_LOG_TTL_SECONDS: Final = 90 * 24 * 3600
+
+
+class UnknownDevice(LookupError):
+    """A webhook for a device the ledger does not hold."""
 
 
 class WebhookStore:
     """set / clear / get a device's endpoint; record and read a payment's delivery attempts."""
 
-    def __init__(
-        self, redis: redis_lib.Redis, *, clock: Callable[[], datetime] | None = None
-    ) -> None:
-        self._redis = redis
+    def __init__(self, db: Database, *, clock: Callable[[], datetime] | None = None) -> None:
+        self._db = db
         self._clock = clock or (lambda: datetime.now(UTC))
 
     # --- endpoints ---
 
     def set(self, device_id: str, url: str) -> WebhookEndpoint:
         """Point the device's events at `url` with a new secret (any old secret stops signing).
-        The returned endpoint's secret is the only time it is shown."""
+        The returned endpoint's secret is the only time it is shown. UnknownDevice when the
+        ledger holds no such device."""
         endpoint = WebhookEndpoint(
             device_id=device_id,
             url=validate_url(url),
@@ -52,76 +55,92 @@ class WebhookStore:
             created_at=self._clock(),
         )
         logs.register_secret(endpoint.secret)
-        key = keys.webhook(device_id)
-        pipe = self._redis.pipeline(transaction=True)
-        pipe.delete(key)
-        pipe.hset(
-            key,
-            mapping={
-                "url": endpoint.url,
-                "secret": endpoint.secret,
-                "created_at": endpoint.created_at.isoformat(),
-            },
-        )
-        pipe.execute()
+        try:
+            with self._db.transaction() as conn:
+                conn.execute(
+                    """
+                    INSERT INTO device_webhooks (device_id, url, secret, created_at)
+                    VALUES (%s, %s, %s, %s)
+                    ON CONFLICT (device_id) DO UPDATE
+                      SET url = EXCLUDED.url, secret = EXCLUDED.secret,
+                          created_at = EXCLUDED.created_at
+                    """,
+                    (device_id, endpoint.url, endpoint.secret, endpoint.created_at),
+                )
+        except errors.ForeignKeyViolation:
+            raise UnknownDevice(device_id) from None
         return endpoint
 
     def clear(self, device_id: str) -> bool:
         """Stop the device's webhooks; True if it had one."""
-        return bool(self._redis.delete(keys.webhook(device_id)))
+        with self._db.transaction() as conn:
+            cur = conn.execute("DELETE FROM device_webhooks WHERE device_id = %s", (device_id,))
+            return cur.rowcount > 0
 
     def has(self, device_id: str) -> bool:
-        return bool(self._redis.exists(keys.webhook(device_id)))
+        with self._db.transaction() as conn:
+            row = conn.execute(
+                "SELECT 1 FROM device_webhooks WHERE device_id = %s", (device_id,)
+            ).fetchone()
+        return row is not None
 
     def get(self, device_id: str) -> WebhookEndpoint | None:
-        raw = cast(dict[bytes, bytes], self._redis.hgetall(keys.webhook(device_id)))
-        if not raw:
+        with self._db.transaction() as conn:
+            row = conn.execute(
+                "SELECT url, secret, created_at FROM device_webhooks WHERE device_id = %s",
+                (device_id,),
+            ).fetchone()
+        if row is None:
             return None
-        fields = {as_text(k): as_text(v) for k, v in raw.items()}
-        logs.register_secret(fields["secret"])  # loaded: never let it reach a log line
-        return WebhookEndpoint(
-            device_id=device_id,
-            url=fields["url"],
-            secret=fields["secret"],
-            created_at=datetime.fromisoformat(fields["created_at"]),
-        )
+        url, secret, created_at = row
+        logs.register_secret(secret)  # loaded: never let it reach a log line
+        return WebhookEndpoint(device_id=device_id, url=url, secret=secret, created_at=created_at)
 
     # --- the delivery log ---
 
     def record(self, payment_id: str, entry: DeliveryRecord) -> None:
-        """Append one attempt to the payment's delivery log (bounded, expiring)."""
-        key = keys.webhook_deliveries(payment_id)
-        doc = jsonutil.dumps(
-            {
-                "deliveryId": entry.delivery_id,
-                "event": entry.event,
-                "attempt": entry.attempt,
-                "at": entry.at,
-                "outcome": entry.outcome,
-                "statusCode": entry.status_code,
-                "error": entry.error,
-            }
-        )
-        pipe = self._redis.pipeline(transaction=True)
-        pipe.lpush(key, doc)
-        pipe.ltrim(key, 0, DELIVERY_LOG_LENGTH - 1)
-        pipe.expire(key, DELIVERY_LOG_TTL_SECONDS)
-        pipe.execute()
+        """Append one attempt to the payment's delivery log."""
+        with self._db.transaction() as conn:
+            conn.execute(
+                """
+                INSERT INTO webhook_deliveries
+                  (payment_id, delivery_id, event, attempt, at, outcome, status_code, error)
+                VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+                """,
+                (
+                    payment_id,
+                    entry.delivery_id,
+                    entry.event,
+                    entry.attempt,
+                    entry.at,
+                    entry.outcome,
+                    entry.status_code,
+                    entry.error,
+                ),
+            )
 
     def deliveries(self, payment_id: str) -> list[DeliveryRecord]:
-        """The payment's delivery attempts, newest first."""
-        raw = cast(list[bytes], self._redis.lrange(keys.webhook_deliveries(payment_id), 0, -1))
-        return [_load_record(jsonutil.loads(item)) for item in raw]
+        """The payment's newest `DELIVERY_LOG_LENGTH` delivery attempts, newest first."""
+        with self._db.transaction() as conn:
+            rows = (
+                conn.cursor(row_factory=dict_row)
+                .execute(
+                    "SELECT delivery_id, event, attempt, at, outcome, status_code, error"
+                    " FROM webhook_deliveries WHERE payment_id = %s ORDER BY seq DESC LIMIT %s",
+                    (payment_id, DELIVERY_LOG_LENGTH),
+                )
+                .fetchall()
+            )
+        return [_record(r) for r in rows]
 
 
-def _load_record(doc: dict[str, Any]) -> DeliveryRecord:
-    status = doc.get("statusCode")
+def _record(row: dict[str, Any]) -> DeliveryRecord:
     return DeliveryRecord(
-        delivery_id=str(doc["deliveryId"]),
-        event=str(doc["event"]),
-        attempt=int(doc["attempt"]),
-        at=datetime.fromisoformat(str(doc["at"])),
-        outcome=str(doc["outcome"]),
-        status_code=None if status is None else int(status),
-        error=doc.get("error"),
+        delivery_id=row["delivery_id"],
+        event=row["event"],
+        attempt=row["attempt"],
+        at=row["at"],
+        outcome=row["outcome"],
+        status_code=row["status_code"],
+        error=row["error"],
     )

@@ -22,7 +22,6 @@ from integrator.payments.models import PaymentStatus
 from integrator.payments.reconciliation import FLAGGED_EVENT
 from integrator.services import Services, services_of
 from integrator.settings import Settings
-from integrator.store.reconciliation import ReconciliationStore
 from tests.e2e.conftest import Pos, body_of
 from tests.e2e.test_pos_api import WS_RAMESH, current_bill, payment_body
 from tests.e2e.test_reports import wired_app
@@ -161,13 +160,14 @@ def test_reconciliation_flags_a_payment_digit_does_not_hold(
     report = run_reconciliation(
         settings=e2e_settings,
         redis=services.redis,
+        db=services.db,
         payments=services.payments_store,
         digit=services.digit,
     )
 
     assert report.complete and report.checked == 2 and report.healthy == 1
     assert report.newly_flagged == [lost]
-    flags = ReconciliationStore(services.redis)
+    flags = services.reconciliation
     flag = flags.get(lost)
     assert flag is not None and flag.reason == "MISSING"
     assert not flags.is_flagged(healthy)

@@ -12,7 +12,7 @@ from integrator import logs
 from integrator.app import create_app
 from integrator.services import Services, services_of
 from integrator.settings import Settings
-from integrator.store.migrations import SchemaBehind
+from integrator.store.migrations import SchemaBehind, head_revision
 from integrator.store.redis_conn import RedisUnavailableError
 from tests.support.offline import offline_settings
 from tests.support.processes import free_port
@@ -73,7 +73,7 @@ def test_a_ledger_schema_behind_the_code_refuses_start_up_naming_the_command(
             create_app(settings_for(redis_url))
     finally:
         with psycopg.connect(database_url, autocommit=True) as conn:
-            conn.execute("UPDATE alembic_version SET version_num = '0001'")
+            conn.execute("UPDATE alembic_version SET version_num = %s", (head_revision(),))
 
 
 def test_an_unreachable_ledger_refuses_start_up(redis_url: str) -> None:

@@ -102,8 +102,8 @@ def store(db: Database) -> PaymentStore:
 
 
 @pytest.fixture
-def flags(redis: redis_lib.Redis) -> ReconciliationStore:
-    return ReconciliationStore(redis)
+def flags(db: Database) -> ReconciliationStore:
+    return ReconciliationStore(db)
 
 
 @pytest.fixture

@@ -194,9 +194,11 @@ def cluster(
                     what=f"web {web} (logs in {logs})",
                 )
             client = redis_lib.Redis.from_url(redis_url)
-            _, key = DeviceStore(client, clock=lambda: datetime.now(UTC)).add("scale-out", [TENANT])
-            client.close()
             ledger = Database.connect(database_url, max_size=2)
+            _, key = DeviceStore(ledger, client, clock=lambda: datetime.now(UTC)).add(
+                "scale-out", [TENANT]
+            )
+            client.close()
             try:
                 yield Cluster(
                     redis_url=redis_url, sandbox=sandbox, webs=webs, key=key, ledger=ledger

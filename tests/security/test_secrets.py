@@ -146,9 +146,14 @@ def test_device_keys_are_stored_only_as_hashes(
     keys.append(services.devices.rotate_key("hash-b"))
     pos.get("/v1/bills", tenantId=AMRITSAR, businessService="WS", consumerCode=WS_RAMESH)
 
-    stored = b"\n".join(_every_redis_string(redis))
-    assert stored  # devices were written
+    cached = b"\n".join(_every_redis_string(redis))
+    with services.db.transaction() as conn:
+        rows = conn.execute("SELECT d::text FROM devices d").fetchall()
+    ledger = "\n".join(r[0] for r in rows).encode()
+    assert cached and ledger  # devices were written (and the request's device cached)
     for key in keys:
-        assert key.encode() not in stored
-        assert key[:12].encode() not in stored
-    assert hashlib.sha256(keys[-1].encode()).hexdigest().encode() in stored
+        for stored in (cached, ledger):
+            assert key.encode() not in stored
+            assert key[:12].encode() not in stored
+    assert hashlib.sha256(keys[-1].encode()).hexdigest().encode() in ledger
+    assert hashlib.sha256(pos.key.encode()).hexdigest().encode() in cached

@@ -1,4 +1,5 @@
-"""Device keys, bill snapshots and the per-device rate limit against the real Redis."""
+"""Device keys (in the ledger, cached in Redis), bill snapshots and the per-device rate limit,
+against the real PostgreSQL and Redis."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from decimal import Decimal
 import pytest
 import redis as redis_lib
 
+from integrator.store.db import Database
 from integrator.store.devices import (
     DeviceExists,
     DeviceNotFound,
@@ -21,8 +23,17 @@ from tests.unit.payments.payment_factories import NOW, make_bill
 
 
 @pytest.fixture
-def devices(redis: redis_lib.Redis) -> DeviceStore:
-    return DeviceStore(redis, clock=lambda: NOW)
+def devices(db: Database, redis: redis_lib.Redis) -> DeviceStore:
+    return DeviceStore(db, redis, clock=lambda: NOW)
+
+
+def _everything_in_the_ledger(db: Database) -> str:
+    """Every column of every device and webhook row, as text, to search for secrets."""
+    with db.transaction() as conn:
+        rows = conn.execute(
+            "SELECT d::text FROM devices d UNION ALL SELECT w::text FROM device_webhooks w"
+        ).fetchall()
+    return "".join(r[0] for r in rows)
 
 
 def _everything_in_redis(redis: redis_lib.Redis) -> bytes:
@@ -44,15 +55,17 @@ def _everything_in_redis(redis: redis_lib.Redis) -> bytes:
 
 
 def test_a_device_key_is_shown_once_and_only_its_hash_is_stored(
-    devices: DeviceStore, redis: redis_lib.Redis
+    devices: DeviceStore, db: Database, redis: redis_lib.Redis
 ) -> None:
     device, key = devices.add("counter-1", ["pb.amritsar"])
     assert len(key) >= 43  # token_urlsafe(32)
     assert device.key_hash == hash_key(key)
-    blob = _everything_in_redis(redis)
+    ledger = _everything_in_the_ledger(db)
+    assert key not in ledger and device.key_hash in ledger
+    assert devices.authenticate(key) == device
+    blob = _everything_in_redis(redis)  # the cache, filled by that request
     assert key.encode() not in blob
     assert device.key_hash.encode() in blob
-    assert devices.authenticate(key) == device
     assert devices.authenticate(key + "x") is None
     assert devices.authenticate("") is None
 
@@ -92,7 +105,8 @@ def test_rotating_keeps_the_device_id_and_kills_the_old_key(
     assert rotated.may_act_for("pb.jalandhar") and not rotated.may_act_for("pb.ludhiana")
     blob = _everything_in_redis(redis)
     assert old_key.encode() not in blob and new_key.encode() not in blob
-    assert hash_key(old_key).encode() not in blob  # the old hash no longer opens anything
+    assert hash_key(old_key).encode() not in blob  # the old hash is not cached
+    assert devices.admit(old_key, 10, NOW)[0] is None  # and opens nothing
 
 
 # --- snapshots ---

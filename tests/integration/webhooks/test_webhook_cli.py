@@ -1,4 +1,4 @@
-"""`integrator devices set-webhook / clear-webhook` against a real Redis."""
+"""`integrator devices set-webhook / clear-webhook` against the real ledger and Redis."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from click.testing import CliRunner, Result
 
 from integrator import cli
 from integrator.settings import Settings
+from integrator.store.db import Database
 from integrator.store.devices import DeviceStore
 from integrator.store.webhooks import WebhookStore
 from tests.support.secrets_guard import SecretsGuard
@@ -17,9 +18,9 @@ def invoke(settings: Settings, *args: str) -> Result:
 
 
 def test_set_webhook_stores_the_url_and_prints_a_new_secret_last_once(
-    settings: Settings, redis: redis_lib.Redis, secrets_guard: SecretsGuard
+    settings: Settings, db: Database, redis: redis_lib.Redis, secrets_guard: SecretsGuard
 ) -> None:
-    device, _key = DeviceStore(redis).add("aggregator-1", ["pb"])
+    device, _key = DeviceStore(db, redis).add("aggregator-1", ["pb"])
     result = invoke(
         settings,
         "devices",
@@ -31,7 +32,7 @@ def test_set_webhook_stores_the_url_and_prints_a_new_secret_last_once(
     assert result.exit_code == 0, result.output
     secret = result.output.strip().splitlines()[-1]
     secrets_guard.add(secret, "webhook-secret")
-    stored = WebhookStore(redis).get(device.id)
+    stored = WebhookStore(db).get(device.id)
     assert stored is not None
     assert stored.url == "https://hooks.aggregator.example/digit" and stored.secret == secret
     assert secret not in invoke(settings, "devices", "list").output
@@ -47,13 +48,13 @@ def test_set_webhook_stores_the_url_and_prints_a_new_secret_last_once(
     new_secret = again.output.strip().splitlines()[-1]
     secrets_guard.add(new_secret, "webhook-secret")
     assert new_secret != secret
-    assert WebhookStore(redis).get(device.id).secret == new_secret  # type: ignore[union-attr]
+    assert WebhookStore(db).get(device.id).secret == new_secret  # type: ignore[union-attr]
 
 
 def test_plain_http_off_the_machine_unknown_and_revoked_devices_are_refused(
-    settings: Settings, redis: redis_lib.Redis
+    settings: Settings, db: Database, redis: redis_lib.Redis
 ) -> None:
-    devices = DeviceStore(redis)
+    devices = DeviceStore(db, redis)
     device, _key = devices.add("aggregator-2", ["pb"])
     refused = invoke(
         settings,
@@ -83,17 +84,17 @@ def test_plain_http_off_the_machine_unknown_and_revoked_devices_are_refused(
         "https://hooks.aggregator.example/digit",
     )
     assert revoked.exit_code != 0
-    assert WebhookStore(redis).get(device.id) is None
+    assert WebhookStore(db).get(device.id) is None
 
 
 def test_clear_webhook_removes_it(
-    settings: Settings, redis: redis_lib.Redis, secrets_guard: SecretsGuard
+    settings: Settings, db: Database, redis: redis_lib.Redis, secrets_guard: SecretsGuard
 ) -> None:
-    device, _key = DeviceStore(redis).add("aggregator-3", ["pb"])
+    device, _key = DeviceStore(db, redis).add("aggregator-3", ["pb"])
     secrets_guard.add(
-        WebhookStore(redis).set(device.id, "http://127.0.0.1:9/hook").secret, "webhook-secret"
+        WebhookStore(db).set(device.id, "http://127.0.0.1:9/hook").secret, "webhook-secret"
     )
     result = invoke(settings, "devices", "clear-webhook", "aggregator-3")
     assert result.exit_code == 0 and "cleared" in result.output
-    assert not WebhookStore(redis).has(device.id)
+    assert not WebhookStore(db).has(device.id)
     assert "had no webhook" in invoke(settings, "devices", "clear-webhook", "aggregator-3").output

@@ -16,6 +16,7 @@ from integrator.digit.client import DigitClient
 from integrator.jobs.scheduling import WEBHOOKS_QUEUE, RqRegistrationScheduler
 from integrator.payments.models import PaymentStatus
 from integrator.settings import Settings
+from integrator.store.db import Database
 from integrator.store.devices import DeviceStore
 from integrator.store.payments import PaymentStore
 from integrator.store.webhooks import WebhookStore
@@ -27,9 +28,11 @@ from tests.support.secrets_guard import SecretsGuard
 Workers = Callable[..., subprocess.Popen[bytes]]
 
 
-def _device_with_webhook(redis: redis_lib.Redis, url: str, guard: SecretsGuard) -> tuple[str, str]:
-    device, _key = DeviceStore(redis).add("aggregator", ["pb"])
-    secret = WebhookStore(redis).set(device.id, url).secret
+def _device_with_webhook(
+    db: Database, redis: redis_lib.Redis, url: str, guard: SecretsGuard
+) -> tuple[str, str]:
+    device, _key = DeviceStore(db, redis).add("aggregator", ["pb"])
+    secret = WebhookStore(db).set(device.id, url).secret
     guard.add(secret, "webhook-secret")
     return device.id, secret
 
@@ -49,6 +52,7 @@ def _register(
 
 def test_registered_payment_is_posted_once_signed_with_its_receipts(
     redis: redis_lib.Redis,
+    db: Database,
     job_settings: Settings,
     digit: DigitClient,
     store: PaymentStore,
@@ -57,7 +61,7 @@ def test_registered_payment_is_posted_once_signed_with_its_receipts(
     secrets_guard: SecretsGuard,
     tmp_path: Path,
 ) -> None:
-    device_id, secret = _device_with_webhook(redis, receiver.url, secrets_guard)
+    device_id, secret = _device_with_webhook(db, redis, receiver.url, secrets_guard)
     webhook_workers()
     payment_id = _register(redis, job_settings, digit, store, device_id)
 
@@ -77,7 +81,7 @@ def test_registered_payment_is_posted_once_signed_with_its_receipts(
     assert body["payment"]["id"] == payment_id and body["payment"]["status"] == "REGISTERED"
     assert body["payment"]["receipts"] and body["payment"]["receipts"][0]["receiptNumber"]
 
-    log = WebhookStore(redis).deliveries(payment_id)
+    log = WebhookStore(db).deliveries(payment_id)
     assert [(r.outcome, r.attempt, r.status_code) for r in log] == [("delivered", 1, 200)]
     assert log[0].delivery_id == posted.headers["X-Integrator-Delivery"]
     worker_logs = "".join(p.read_text() for p in tmp_path.glob("*.log"))
@@ -86,6 +90,7 @@ def test_registered_payment_is_posted_once_signed_with_its_receipts(
 
 def test_a_failed_delivery_is_retried_with_the_same_delivery_id(
     redis: redis_lib.Redis,
+    db: Database,
     job_settings: Settings,
     digit: DigitClient,
     store: PaymentStore,
@@ -94,7 +99,7 @@ def test_a_failed_delivery_is_retried_with_the_same_delivery_id(
     secrets_guard: SecretsGuard,
 ) -> None:
     receiver.statuses = [500]
-    device_id, secret = _device_with_webhook(redis, receiver.url, secrets_guard)
+    device_id, secret = _device_with_webhook(db, redis, receiver.url, secrets_guard)
     webhook_workers(WEBHOOK_RETRY_SECONDS="1,1,2")
     payment_id = _register(redis, job_settings, digit, store, device_id)
 
@@ -104,8 +109,8 @@ def test_a_failed_delivery_is_retried_with_the_same_delivery_id(
     assert verify(secret, second.headers["X-Integrator-Signature"], second.body, now=time.time())
     log = wait_until(
         lambda: (
-            WebhookStore(redis).deliveries(payment_id)[:2]
-            if len(WebhookStore(redis).deliveries(payment_id)) >= 2
+            WebhookStore(db).deliveries(payment_id)[:2]
+            if len(WebhookStore(db).deliveries(payment_id)) >= 2
             else None
         ),
         timeout=5,
@@ -119,6 +124,7 @@ def test_a_failed_delivery_is_retried_with_the_same_delivery_id(
 
 def test_a_delivery_failing_every_retry_is_recorded_as_failed(
     redis: redis_lib.Redis,
+    db: Database,
     job_settings: Settings,
     digit: DigitClient,
     store: PaymentStore,
@@ -127,12 +133,12 @@ def test_a_delivery_failing_every_retry_is_recorded_as_failed(
     secrets_guard: SecretsGuard,
 ) -> None:
     receiver.statuses = [503, 503, 503]
-    device_id, _secret = _device_with_webhook(redis, receiver.url, secrets_guard)
+    device_id, _secret = _device_with_webhook(db, redis, receiver.url, secrets_guard)
     webhook_workers(WEBHOOK_RETRY_SECONDS="1")
     payment_id = _register(redis, job_settings, digit, store, device_id)
 
     log = wait_until(
-        lambda: [r for r in WebhookStore(redis).deliveries(payment_id) if r.outcome == "failed"],
+        lambda: [r for r in WebhookStore(db).deliveries(payment_id) if r.outcome == "failed"],
         timeout=20,
         what="a failed delivery",
     )
@@ -143,16 +149,17 @@ def test_a_delivery_failing_every_retry_is_recorded_as_failed(
 
 def test_a_device_without_a_webhook_gets_nothing(
     redis: redis_lib.Redis,
+    db: Database,
     job_settings: Settings,
     digit: DigitClient,
     store: PaymentStore,
     receiver: Receiver,
     webhook_workers: Workers,
 ) -> None:
-    device, _key = DeviceStore(redis).add("no-hooks", ["pb"])
+    device, _key = DeviceStore(db, redis).add("no-hooks", ["pb"])
     webhook_workers()
     payment_id = _register(redis, job_settings, digit, store, device.id)
     time.sleep(1.5)
     assert receiver.received == []
     assert Queue(WEBHOOKS_QUEUE, connection=redis).count == 0
-    assert WebhookStore(redis).deliveries(payment_id) == []
+    assert WebhookStore(db).deliveries(payment_id) == []
