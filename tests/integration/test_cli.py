@@ -66,15 +66,38 @@ def env_for(redis_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
-def test_check_says_ok_and_reports_the_ledger_and_redis(settings: Settings) -> None:
-    result = CliRunner().invoke(cli.main, ["check"], obj=settings)
+@pytest.fixture(scope="module")
+def durable_ledger_url() -> Iterator[str]:
+    """A ledger on a durable private cluster (fsync on), as `integrator check` wants one."""
+    from integrator.store.migrations import upgrade
+    from tests.support.processes import private_postgres
+
+    with private_postgres(name="durable", durable=True) as cluster:
+        cluster.ensure_database("integrator")
+        upgrade(cluster.url("integrator"))
+        yield cluster.url("integrator")
+
+
+def test_check_says_ok_and_reports_the_ledger_and_redis(
+    settings: Settings, durable_ledger_url: str
+) -> None:
+    result = CliRunner().invoke(
+        cli.main, ["check"], obj=settings.with_changes(database_url=durable_ledger_url)
+    )
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("OK:")
+    assert "OK:" in result.stdout
     assert f"ledger schema {head_revision()}, fsync on, synchronous_commit on" in result.stdout
     assert "(master)" in result.stdout  # the Redis role
     # the test ledger has no standby: said plainly, not hidden
     assert "no synchronous standby" in result.stderr
     assert settings.digit_password not in result.output
+
+
+def test_check_names_a_ledger_without_fsync_as_a_problem(settings: Settings) -> None:
+    # the tests' own cluster runs without fsync: check must not call that safe for money
+    result = CliRunner().invoke(cli.main, ["check"], obj=settings)
+    assert result.exit_code == 1
+    assert "fsync is 'off'" in result.stderr
 
 
 def test_check_fails_naming_the_command_when_the_schema_is_behind(
@@ -92,15 +115,19 @@ def test_check_fails_naming_the_command_when_the_schema_is_behind(
 
 
 def test_db_upgrade_is_safe_to_run_again_and_status_reports_durability(
-    settings: Settings,
+    settings: Settings, durable_ledger_url: str
 ) -> None:
-    upgraded = CliRunner().invoke(cli.main, ["db", "upgrade"], obj=settings)
+    durable = settings.with_changes(database_url=durable_ledger_url)
+    upgraded = CliRunner().invoke(cli.main, ["db", "upgrade"], obj=durable)
     assert upgraded.exit_code == 0, upgraded.output
     head = head_revision()
     assert f"schema at {head} (was {head})" in upgraded.output
-    status = CliRunner().invoke(cli.main, ["db", "status"], obj=settings)
+    status = CliRunner().invoke(cli.main, ["db", "status"], obj=durable)
     assert status.exit_code == 0, status.output
     assert '"fsync": "on"' in status.output and f'"schema": "{head}"' in status.output
+    # the tests' own cluster runs without fsync: `db status` exits 1 and says why
+    unsafe = CliRunner().invoke(cli.main, ["db", "status"], obj=settings)
+    assert unsafe.exit_code == 1 and "fsync is 'off'" in unsafe.output
 
 
 def test_check_fails_naming_a_missing_secret(
