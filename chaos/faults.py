@@ -41,6 +41,9 @@ COUNTED = {
 }
 PER_CALL = {"timeout_after_commit", "unknown_400_after_commit"}
 
+#: How long the sandbox holds a create before committing it late (< CREATE_SETTLE_SECONDS).
+HOLD_SECONDS = 10.0
+
 #: Past the sandbox's 15-day bill expiry, well inside DIGIT's 90-day cheque window.
 CLOCK_JUMP_SECONDS = 16 * 86400
 
@@ -144,6 +147,7 @@ class Chaos:
             (0.25, lambda: self._kill_worker(0)),
             (0.33, lambda: self.faults(error_rate=0)),
             (0.36, lambda: self._spike(2500, 3)),
+            (0.40, self._hold_creates),
             (0.42, self._outage),
             (0.58, self._ledger_failover),
             (0.68, self._redis_flush),
@@ -168,6 +172,19 @@ class Chaos:
             if not self._at(fraction):
                 return
             step()
+
+    def _hold_creates(self) -> None:
+        """The next creates are validated, held, answered 504 by the gateway at once, and
+        committed anyway HOLD_SECONDS later (unless their bill got a payment meanwhile), while
+        the outage that follows lets their bills expire: the late commit that must never make
+        a consumer pay twice."""
+        count = max(2, self.targets // 4)
+        self._admin(
+            "faults",
+            {"hold_creates": count, "hold_seconds": HOLD_SECONDS, "gateway_timeout_seconds": 1},
+        ).raise_for_status()
+        self.injected["create_held_then_committed_late"] += count
+        self.note("creates held for a late commit", count=count, seconds=HOLD_SECONDS)
 
     def _spike(self, latency_ms: int, seconds: float) -> None:
         self.faults(latency_ms=latency_ms)
@@ -233,11 +250,17 @@ class Chaos:
             (self._counter if i % 2 == 0 else self._new_demand)(item.consumers[0])
 
     def _counter(self, consumer: Consumer) -> None:
+        """A payment at DIGIT's counter; every other one pays only part of the bill."""
         tenant, service, code = consumer
-        response = self._admin(
-            "counter-payment",
-            {"tenantId": tenant, "businessService": service, "consumerCode": code},
-        )
+        body: dict[str, Any] = {
+            "tenantId": tenant,
+            "businessService": service,
+            "consumerCode": code,
+        }
+        if len(self.counter) % 2 == 1:
+            body["amount"] = 100
+            self.injected["counter_payment_partial"] += 1
+        response = self._admin("counter-payment", body)
         if response.status_code == 200:
             self.counter.append(consumer)
             self.injected["counter_payment"] += 1

@@ -45,6 +45,8 @@ CHAOS_ENV = {
     "DIGIT_CONNECT_TIMEOUT": "0.5",
     "DIGIT_READ_TIMEOUT": "2",
     "LEASE_TTL_SECONDS": "4",
+    # longer than any create the sandbox holds before committing it late (HOLD_SECONDS)
+    "CREATE_SETTLE_SECONDS": "25",
     "REGISTRATION_BUDGET_SECONDS": "2",
     "RETRY_SCHEDULE_SECONDS": "1,2,3",
     "RETRY_MAX_AGE_SECONDS": "3600",  # nothing may give up within a run: that would hide a bug

@@ -830,12 +830,17 @@ def is_ours(digit_payment: DigitPayment, payment_id: str) -> bool:
 
 
 def unsettled_create_since(payment: Payment) -> datetime | None:
-    """When the last create was sent, if any create of this payment has an unknown outcome
-    (DIGIT gave no usable answer to it): DIGIT may still commit it. None otherwise."""
-    if not any(e.detail.get("createUnknown") for e in payment.history):
-        return None
-    sent = [e.at for e in payment.history if e.event == "create_sent"]
-    return sent[-1] if sent else None
+    """When the latest create whose outcome is unknown was sent (DIGIT gave no usable answer
+    to it, so it may still commit), or None when every create sent got an answer. A create
+    DIGIT refused (e.g. BILL_EXPIRED: nothing written) does not restart the settle clock."""
+    sent_at: datetime | None = None
+    unknown_since: datetime | None = None
+    for entry in payment.history:
+        if entry.event == "create_sent":
+            sent_at = entry.at
+        elif entry.detail.get("createUnknown") and sent_at is not None:
+            unknown_since = sent_at
+    return unknown_since
 
 
 def last_attempt(payment: Payment) -> HistoryEntry | None:

@@ -7,9 +7,11 @@ Acceptance is where money changes hands, so its order is deliberate:
    bill re-read from DIGIT by id (payable, not superseded, not already paid in DIGIT). If DIGIT
    cannot be reached, a bill snapshot served to a device recently vouches for it and the payment
    is `provisional`; with neither, DigitUnreachable and nothing is stored;
-3. store the payment, its idempotency record and its consumer locks in one atomic write;
+3. commit the payment, its bills, its idempotency record and its consumer and bill claims in one
+   ledger transaction (the constraints refuse a second open payment for a consumer or a bill);
 4. schedule a safety-net registration job, then run the one registration path inline within the
-   budget: REGISTERED -> 201, anything else -> 202 and the worker finishes it.
+   budget: REGISTERED -> 201, anything else -> 202 and the worker finishes it. A payment accepted
+   on a snapshot (DIGIT gave no usable answer a moment ago) is answered 202 at once.
 """
 
 from __future__ import annotations
@@ -375,6 +377,10 @@ class PaymentService:
                 "bills": len(payment.bills),
             },
         )
+        if payment.provisional:
+            # DIGIT gave no usable answer a moment ago (the payment was checked against a bill
+            # snapshot): do not hold the device for the budget, the worker registers it
+            return AcceptOutcome(payment=payment)
         return AcceptOutcome(payment=self._register_within_budget(payment))
 
     def _replay(self, payment_id: str | None) -> AcceptOutcome:

@@ -1,0 +1,49 @@
+"""When an earlier create's outcome is unknown, and when that clock is not restarted (no I/O)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from integrator.payments import states
+from integrator.payments.registration import unsettled_create_since
+from tests.unit.payments.payment_factories import NOW, make_payment
+
+
+def _sent(payment, minutes):  # type: ignore[no-untyped-def]
+    return states.mark_create_sent(
+        payment, payment.bill_ids, actor="worker", at=NOW + timedelta(minutes=minutes)
+    )
+
+
+def _attempt(payment, minutes, **detail):  # type: ignore[no-untyped-def]
+    return states.record(
+        payment,
+        "attempt",
+        actor="worker",
+        at=NOW + timedelta(minutes=minutes),
+        reason="DigitUnavailable" if detail else "BILL_EXPIRED",
+        detail={"spent": True, **detail},
+    )
+
+
+def test_a_payment_whose_creates_all_got_an_answer_has_nothing_to_settle() -> None:
+    payment = _attempt(_sent(make_payment(), 0), 1)
+    assert unsettled_create_since(payment) is None
+
+
+def test_the_clock_starts_at_the_create_whose_answer_never_came() -> None:
+    payment = _attempt(_sent(make_payment(), 0), 1, createUnknown=True)
+    assert unsettled_create_since(payment) == NOW
+
+
+def test_a_create_refused_later_does_not_restart_the_clock() -> None:
+    payment = _attempt(_sent(make_payment(), 0), 1, createUnknown=True)
+    for minute in (5, 10, 15):  # each new create met BILL_EXPIRED: nothing written
+        payment = _attempt(_sent(payment, minute), minute + 1)
+    assert unsettled_create_since(payment) == NOW
+
+
+def test_a_later_unknown_create_moves_the_clock_on() -> None:
+    payment = _attempt(_sent(make_payment(), 0), 1, createUnknown=True)
+    payment = _attempt(_sent(payment, 30), 31, createUnknown=True)
+    assert unsettled_create_since(payment) == NOW + timedelta(minutes=30)
