@@ -23,7 +23,11 @@ Measurements:
      PENDING payments (already sent once: each needs a search and a create) from the moment DIGIT
      recovers, vs concurrency / (2 x latency);
   4. DIGIT logins over the whole run (sandbox counters);
-  5. peak RSS (VmHWM) of every web and worker process.
+  5. peak RSS (VmHWM) of every web and worker process;
+  6. payments accepted per second with DIGIT down (the 202 path: each bill vouched for by its
+     snapshot) at 100 connections, next to a bare loop that inserts one row per request and
+     commits (bench/bare_ledger.py) on the same PostgreSQL, concurrency and pool, in the same run:
+     the cost of the ledger's durable commits on this disk.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -56,6 +60,7 @@ sys.path.insert(0, str(ROOT))
 
 from integrator.localpg import PrivateCluster  # noqa: E402
 from integrator.settings import LOCAL_PG_DATABASE  # noqa: E402
+from integrator.store.db import Database  # noqa: E402
 
 BENCH = ROOT / "bench"
 RESULTS = BENCH / "results"
@@ -81,6 +86,7 @@ TARGETS = {
     "drain_ratio": 0.8,
     "logins": 1,
     "rss_mb_max": 120,
+    "accept_outage_ratio": 0.5,
 }
 
 
@@ -319,6 +325,8 @@ class Context:
     env: dict[str, str]
     sandbox: Sandbox
     redis: redis_lib.Redis
+    db: Database
+    database_url: str
     web_url: str
     bare_url: str
     web: Proc
@@ -584,6 +592,134 @@ def measure_payments_e2e(ctx: Context) -> dict[str, Any]:
     }
 
 
+ACCEPT_PREFIX = "acc"
+
+
+def seed_served_bills(ctx: Context, per_thread: int, threads: int = 2) -> None:
+    """Bills `<prefix>-<thread>-<n>` as GET /v1/bills would have served them (their snapshots),
+    each of its own consumer, so every request of the accept run is a new payment."""
+    from integrator.digit.models import Bill, BillDetail
+    from integrator.store.snapshots import SnapshotStore
+
+    snapshots = SnapshotStore(ctx.redis, retention_seconds=86400)
+    now = datetime.now(UTC)
+    expiry = now + timedelta(days=30)
+    for thread in range(1, threads + 1):
+        bills = [
+            Bill(
+                id=f"{ACCEPT_PREFIX}-{thread}-{n}",
+                bill_number=f"ACC/{thread}/{n}",
+                tenant_id=TENANT,
+                business_service="WS",
+                consumer_code=f"ACC/{thread}/{n:06d}",
+                status="ACTIVE",
+                total_amount=Decimal(100),
+                bill_date=now,
+                details=(
+                    BillDetail(
+                        id=f"d-{thread}-{n}",
+                        demand_id=None,
+                        from_period=now - timedelta(days=30),
+                        to_period=now,
+                        expiry_date=expiry,
+                        amount=Decimal(100),
+                    ),
+                ),
+            )
+            for n in range(1, per_thread + 1)
+        ]
+        pipe = ctx.redis.pipeline(transaction=False)
+        for key, doc in snapshots.documents(bills, now):
+            pipe.set(key, doc, px=snapshots.retention_ms)
+        pipe.execute()
+
+
+def wrk_accept(url: str, *, keys: list[str], duration: int, connections: int) -> dict[str, Any]:
+    env = dict(os.environ, BENCH_KEYS=",".join(keys), BENCH_PREFIX=ACCEPT_PREFIX)
+    env["BENCH_TENANT"] = TENANT
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t",
+            "2",
+            "-c",
+            str(connections),
+            "-d",
+            f"{duration}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(BENCH / "lua" / "accept.lua"),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=duration + 60,
+    )
+    match = re.search(r"WRKJSON (\{.*\})", out.stdout)
+    if match is None:
+        raise RuntimeError(f"wrk gave no summary: {out.stdout}\n{out.stderr}")
+    raw = json.loads(match.group(1))
+    seconds = raw["duration_us"] / 1e6
+    return {
+        "requests": raw["requests"],
+        "non_2xx": raw["errors_status"],
+        "ok_rps": round((raw["requests"] - raw["errors_status"]) / seconds, 1),
+        "p50_ms": round(raw["p50_us"] / 1000, 1),
+        "p99_ms": round(raw["p99_us"] / 1000, 1),
+        "max_ms": round(raw["max_us"] / 1000, 1),
+    }
+
+
+def measure_accept_outage(ctx: Context) -> dict[str, Any]:
+    """(6) the 202 path with DIGIT down vs one durable commit per request."""
+    args = ctx.args
+    duration = max(5, args.duration)
+    seed_served_bills(ctx, per_thread=600 * duration)
+    ctx.sandbox.faults(latency_ms=0, down=True)
+    log(f"(6) payments accepted with DIGIT down vs a bare commit loop, {args.connections} conns")
+    bare_port = free_port()
+    bare_env = dict(ctx.env, PORT=str(bare_port))
+    bare = ctx.fleet.start(
+        "bare-ledger",
+        [
+            PYTHON,
+            "-m",
+            "gunicorn",
+            "-c",
+            str(BENCH / "bare_gunicorn.conf.py"),
+            "--chdir",
+            str(BENCH),
+            "bare_ledger:app",
+        ],
+        env=bare_env,
+    )
+    bare_url = f"http://127.0.0.1:{bare_port}"
+    wait_until(
+        lambda: requests.post(f"{bare_url}/v1/payments", data=b"{}", timeout=2).ok,
+        timeout=60,
+        what=f"bare ledger loop (see {bare.log_path})",
+    )
+    try:
+        integrator = wrk_accept(
+            ctx.web_url, keys=ctx.keys, duration=duration, connections=args.connections
+        )
+        floor = wrk_accept(bare_url, keys=[], duration=duration, connections=args.connections)
+    finally:
+        ctx.fleet.stop(bare)
+        ctx.sandbox.faults(down=False)
+    ratio = integrator["ok_rps"] / floor["ok_rps"] if floor["ok_rps"] else 0.0
+    return {
+        "connections": args.connections,
+        "integrator": integrator,
+        "bare_commit_loop": floor,
+        "ratio": round(ratio, 3),
+        "pool_size": ctx.env.get("DATABASE_POOL_SIZE", "20"),
+    }
+
+
 def make_backlog(ctx: Context, count: int) -> list[str]:
     """`count` PENDING payments whose create was already sent once (an outage interrupted it):
     each needs a payment search, then a create. Stored with PaymentStore.create, as the API does."""
@@ -591,7 +727,7 @@ def make_backlog(ctx: Context, count: int) -> list[str]:
     from integrator.payments.models import HistoryEntry, Payment, PaymentBill, PaymentStatus
     from integrator.store.payments import CreateOutcome, PaymentStore
 
-    store = PaymentStore(ctx.redis)
+    store = PaymentStore(ctx.db)
     now = datetime.now(UTC)
     ids = []
     for i in range(count):
@@ -618,8 +754,8 @@ def make_backlog(ctx: Context, count: int) -> list[str]:
                     bill_number=f"BN-{i}",
                     consumer_code=f"BENCH/{i:06d}",
                     business_service="WS",
-                    amount=Decimal("100.00"),
-                    total_due=Decimal("100.00"),
+                    amount=Decimal("100"),
+                    total_due=Decimal("100"),
                 ),
             ),
             created_at=now,
@@ -668,7 +804,7 @@ def measure_drain(ctx: Context) -> dict[str, Any]:
         if proc.popen.poll() is not None:
             raise RuntimeError(f"{proc.name} exited: see {proc.log_path}")
     scheduler = RqRegistrationScheduler(redis=ctx.redis, settings=settings)
-    store = PaymentStore(ctx.redis)
+    store = PaymentStore(ctx.db)
     limit = args.drain_workers / (2 * args.drain_latency_ms / 1000)
     ctx.sandbox.faults(down=False)
     started = time.monotonic()
@@ -762,6 +898,18 @@ def table(result: dict[str, Any]) -> str:
         )
     elif drain:
         rows.append(("3b. drain", drain["skipped"], "-", ">= 0.8x"))
+    acc = m.get("accept_outage")
+    if acc:
+        i, b = acc["integrator"], acc["bare_commit_loop"]
+        rows.append(
+            (
+                f"6. payments accepted, DIGIT down, {acc['connections']} conns",
+                f"{i['ok_rps']:.0f}/s 202 (p99 {i['p99_ms']} ms, {i['non_2xx']} non-2xx) vs "
+                f"bare commit loop {b['ok_rps']:.0f}/s (p99 {b['p99_ms']} ms)",
+                f"{acc['ratio']:.2f}x",
+                ">= 0.5x",
+            )
+        )
     rows.append(("4. DIGIT logins, whole run", str(m["logins"]), "-", "exactly 1"))
     rss = m["peak_rss_mb"]
     worst = max((v for k, v in rss.items() if "bare" not in k), default=0.0)
@@ -790,6 +938,9 @@ def verdicts(m: dict[str, Any]) -> dict[str, bool | None]:
         "3_drain": None if "ratio" not in drain else drain["ratio"] >= 0.8,
         "4_one_login": m["logins"] == 1,
         "5_rss": bool(rss) and max(rss) <= 120,
+        "6_accept_outage": None
+        if not m.get("accept_outage")
+        else m["accept_outage"]["ratio"] >= 0.5,
     }
 
 
@@ -864,12 +1015,15 @@ def running(args: argparse.Namespace) -> Iterator[Context]:
         )
         keys = add_devices(env, args.connections)
         client = redis_lib.Redis.from_url(redis_url)
+        db = Database.connect(env["DATABASE_URL"], max_size=4)
         yield Context(
             args=args,
             fleet=fleet,
             env=env,
             sandbox=sandbox,
             redis=client,
+            db=db,
+            database_url=env["DATABASE_URL"],
             web_url=web_url,
             bare_url=bare_url,
             web=web,
@@ -971,6 +1125,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         measurements.update(measure_fetch(ctx))
         measurements["payments_e2e"] = measure_payments_e2e(ctx)
+        measurements["accept_outage"] = measure_accept_outage(ctx)
         if not args.skip_drain:
             measurements["drain"] = measure_drain(ctx)
         ctx.rss.sample_gunicorn("web", ctx.web)
