@@ -77,8 +77,11 @@ BILLS_ANSWER: dict[str, Any] = {
             "amountExactness": "ADHOC",
             "paymentModesNotAllowed": ["DD"],
             "pendingPayment": None,
+            "payable": True,
+            "notPayableReason": None,
         }
-    ]
+    ],
+    "unsearchedTenants": [],
 }
 
 PAYMENT_ANSWER: dict[str, Any] = {
@@ -142,6 +145,8 @@ VALIDATION_ANSWER: dict[str, Any] = {
             "maximumPayable": 10815,
             "amountExactness": "ADHOC",
             "pendingPayment": None,
+            "payable": True,
+            "notPayableReason": None,
         }
     ],
 }

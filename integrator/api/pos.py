@@ -55,8 +55,11 @@ RECEIPT_QUERY = ReceiptQuerySchema()
 @pos_bp.get("/bills")
 def list_bills() -> Any:
     query: BillsQuery = load_args(BILLS_QUERY)
-    offers = bills_for(query, current_device(for_tenant=query.tenant_id))
-    return {"bills": [bill_view(offer, wire()) for offer in offers]}
+    offers, unsearched = bills_for(query, current_device(for_tenant=query.tenant_id))
+    return {
+        "bills": [bill_view(offer, wire()) for offer in offers],
+        "unsearchedTenants": list(unsearched),
+    }
 
 
 @pos_bp.post("/payments")
@@ -109,22 +112,25 @@ def get_receipt() -> Any:
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def bills_for(query: BillsQuery, device: Device) -> list[BillOffer]:
-    """Dispatch the two forms of GET /v1/bills (the schema guarantees exactly one)."""
+def bills_for(query: BillsQuery, device: Device) -> tuple[list[BillOffer], tuple[str, ...]]:
+    """Dispatch the two forms of GET /v1/bills (the schema guarantees exactly one): the offers,
+    and the cities a state-wide mobile lookup could not search."""
     if query.mobile_number is not None:
-        return payments().bills_for_mobile(
+        found = payments().bills_for_mobile(
             device=device,
             tenant_id=query.tenant_id,
             mobile_number=query.mobile_number,
             business_service=query.business_service,
         )
+        return found.offers, found.unsearched_tenants
     assert query.business_service is not None and query.consumer_code is not None
-    return payments().bills_for_consumer(
+    offers = payments().bills_for_consumer(
         device=device,
         tenant_id=query.tenant_id,
         business_service=query.business_service,
         consumer_code=query.consumer_code,
     )
+    return offers, ()
 
 
 def load_json(schema: Schema) -> Any:

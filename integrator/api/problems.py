@@ -257,6 +257,10 @@ def _entries() -> Iterable[Problem]:
         Problem(code="BILL_ALREADY_PAID", statuses=(422,), kind=r,
                 meaning="DIGIT already holds a payment for the bill.",
                 action="Do not collect again; reprint the receipt if the consumer paid."),
+        Problem(code="TENANT_NOT_COLLECTABLE", statuses=(422,), kind=r,
+                meaning="The integrator's DIGIT account holds no role that lets it record "
+                "payments in this city, so DIGIT would refuse the payment; nothing was stored.",
+                action="Do not collect; ask the operator (`integrator check` lists the cities)."),
         Problem(code="PAYMENT_REJECTED", statuses=(422,), kind=r,
                 meaning="The payment breaks a payment rule not named more precisely.",
                 action="Read `detail` and `errors`."),

@@ -53,6 +53,7 @@ from integrator.payments.use_cases import (
     DigitUnreachable,
     IdempotencyKeyReused,
     LedgerUnavailable,
+    MobileBills,
     PaymentInProgress,
     PaymentNotFound,
     PaymentRequest,
@@ -73,6 +74,9 @@ log = logging.getLogger("integrator.payments")
 
 #: DIGIT failures after which a check falls back to bill snapshots (no usable answer).
 NO_ANSWER = (DigitUnavailable, DigitOutcomeUnknown, DigitAuthError, DigitForbidden)
+
+#: The refusal (and the bills' not-payable reason) for a city where our account may not collect.
+TENANT_NOT_COLLECTABLE = "TENANT_NOT_COLLECTABLE"
 
 #: Retry-After (seconds) when DIGIT cannot vouch for a bill and no snapshot can.
 DIGIT_RETRY_AFTER = 30
@@ -137,7 +141,7 @@ class PaymentService:
 
     def bills_for_mobile(
         self, *, device: Device, tenant_id: str, mobile_number: str, business_service: str | None
-    ) -> list[BillOffer]:
+    ) -> MobileBills:
         found = self._digit.mobile_lookup(
             tenant_id=tenant_id, mobile_number=mobile_number, business_service=business_service
         )
@@ -147,7 +151,9 @@ class PaymentService:
                 extra={"tenants": list(found.failed_tenants)},
             )
         # A state-scoped search may find consumers in cities this device may not act for.
-        return self._offers([b for b in found.bills if device.may_act_for(b.tenant_id)])
+        offers = self._offers([b for b in found.bills if device.may_act_for(b.tenant_id)])
+        unsearched = tuple(t for t in found.failed_tenants if device.may_act_for(t))
+        return MobileBills(offers=offers, unsearched_tenants=unsearched)
 
     def _offers(self, bills: Sequence[Bill]) -> list[BillOffer]:
         # payment rules as collection-services reads them: with the bill's city tenant
@@ -167,6 +173,9 @@ class PaymentService:
                     advance_cap=self._settings.advance_cap,
                 ),
                 pending_payment=pending[i],
+                not_payable_reason=None
+                if self._digit.may_create(bill.tenant_id)
+                else TENANT_NOT_COLLECTABLE,
             )
             for i, bill in enumerate(bills)
         ]
@@ -196,6 +205,7 @@ class PaymentService:
         return self._check(request).offers
 
     def _check(self, request: PaymentRequest) -> _Checked:
+        self._require_collectable(request.tenant_id)
         now = self._clock()
         violations: list[Violation] = []
         for i, line in enumerate(request.bills):
@@ -245,6 +255,29 @@ class PaymentService:
             if offer.pending_payment is not None:
                 raise PaymentInProgress(offer.pending_payment.id, bill_id=offer.bill.id)
         return _Checked(offers=offers, provisional=provisional)
+
+    def _require_collectable(self, tenant_id: str) -> None:
+        """Refuse, before anything is stored or sent, a payment in a city where DIGIT would not
+        let our account record it (no role there granting payments/_create): the collector must
+        not take money that cannot be registered. The roles come with the shared token; when
+        none is known yet we log in once to learn them. If DIGIT cannot be reached for that, the
+        check is left to DIGIT (a 403 on create ends as DIGIT_FORBIDDEN for a person)."""
+        if not self._digit.roles():
+            try:
+                self._digit.reload_roles()
+            except NO_ANSWER:
+                return
+        if not self._digit.may_create(tenant_id):
+            raise PaymentRejected(
+                [
+                    Violation(
+                        code="TENANT_NOT_COLLECTABLE",
+                        field="tenantId",
+                        message=f"payments cannot be recorded in DIGIT for {tenant_id}: the "
+                        "integrator's account holds no role there that allows it",
+                    )
+                ]
+            )
 
     def _current_bills(
         self, request: PaymentRequest, now: datetime

@@ -40,6 +40,7 @@ __all__ = [
     "DigitUnreachable",
     "IdempotencyKeyReused",
     "LedgerUnavailable",
+    "MobileBills",
     "NotFound",
     "PaymentInProgress",
     "PaymentNotFound",
@@ -100,6 +101,18 @@ class BillOffer:
     bill: Bill
     payability: Payability
     pending_payment: PendingPayment | None = None
+    # why the bill cannot be paid through us now (e.g. TENANT_NOT_COLLECTABLE), None when it can
+    not_payable_reason: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class MobileBills:
+    """Bills found for a payer's mobile number, and the cities that could not be searched in
+    time (a partial answer rather than none: the device shows what was found and says which
+    cities are missing)."""
+
+    offers: list[BillOffer]
+    unsearched_tenants: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -228,8 +241,9 @@ class PaymentUseCases(Protocol):
         tenant_id: str,
         mobile_number: str,
         business_service: str | None,
-    ) -> list[BillOffer]:
-        """Bills due for a payer's mobile number, across the collectable services (or one)."""
+    ) -> MobileBills:
+        """Bills due for a payer's mobile number, across the collectable services (or one), in
+        a city or in every city of a state; the cities that could not be searched are named."""
         ...
 
     def validate_payment(self, *, device: Device, request: PaymentRequest) -> list[BillOffer]:

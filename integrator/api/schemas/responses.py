@@ -114,6 +114,18 @@ class BillSchema(Schema):
     )
     paymentModesNotAllowed = fields.List(fields.String(), required=True)
     pendingPayment = fields.Nested(PendingPaymentSchema, allow_none=True, required=True)
+    payable = fields.Boolean(
+        required=True,
+        metadata={"description": "Whether the bill can be paid through the integrator now."},
+    )
+    notPayableReason = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={
+            "description": "Why not, when `payable` is false: TENANT_NOT_COLLECTABLE (the "
+            "integrator's DIGIT account may not record payments in the bill's city)."
+        },
+    )
 
     @pre_dump
     def from_offer(self, offer: BillOffer, **kwargs: Any) -> dict[str, Any]:
@@ -152,11 +164,21 @@ def bill_view(offer: BillOffer, wire: Wire) -> dict[str, Any]:
             if offer.pending_payment is None
             else {"id": offer.pending_payment.id, "status": offer.pending_payment.status}
         ),
+        "payable": offer.not_payable_reason is None,
+        "notPayableReason": offer.not_payable_reason,
     }
 
 
 class BillsResponseSchema(Schema):
     bills = fields.List(fields.Nested(BillSchema), required=True)
+    unsearchedTenants = fields.List(
+        fields.String(),
+        required=True,
+        metadata={
+            "description": "Cities a state-wide mobile lookup could not search in time (the "
+            "answer is partial: ask again, or search the city). Empty otherwise."
+        },
+    )
 
 
 # --- payments --------------------------------------------------------------------------------
@@ -318,6 +340,18 @@ class ValidatedBillSchema(Schema):
         required=True, validate=validate.OneOf([e.value for e in AmountExactness])
     )
     pendingPayment = fields.Nested(PendingPaymentSchema, allow_none=True, required=True)
+    payable = fields.Boolean(
+        required=True,
+        metadata={"description": "Whether the bill can be paid through the integrator now."},
+    )
+    notPayableReason = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={
+            "description": "Why not, when `payable` is false: TENANT_NOT_COLLECTABLE (the "
+            "integrator's DIGIT account may not record payments in the bill's city)."
+        },
+    )
 
 
 class ValidationResponseSchema(Schema):
@@ -351,6 +385,8 @@ def validation_view(request: PaymentRequest, offers: list[BillOffer], wire: Wire
                 "pendingPayment": None
                 if pending is None
                 else {"id": pending.id, "status": pending.status},
+                "payable": offer.not_payable_reason is None,
+                "notPayableReason": offer.not_payable_reason,
             }
         )
     return {

@@ -26,6 +26,7 @@ from integrator.payments.models import (
 from integrator.payments.use_cases import (
     AcceptOutcome,
     BillOffer,
+    MobileBills,
     PaymentNotFound,
     PaymentRequest,
     Receipt,
@@ -156,6 +157,7 @@ class FakePayments:
     """In-memory use cases: canned answers, and a record of what the edge asked."""
 
     offers: list[BillOffer] = field(default_factory=lambda: [make_offer()])
+    unsearched_tenants: tuple[str, ...] = ()
     accept_status: PaymentStatus = PaymentStatus.REGISTERED
     raise_error: Exception | None = None
     payments: dict[tuple[str, str], Payment] = field(default_factory=dict)  # (device, key)
@@ -170,9 +172,9 @@ class FakePayments:
         self._call("bills_for_consumer", **kwargs)
         return self.offers
 
-    def bills_for_mobile(self, **kwargs: Any) -> list[BillOffer]:
+    def bills_for_mobile(self, **kwargs: Any) -> MobileBills:
         self._call("bills_for_mobile", **kwargs)
-        return self.offers
+        return MobileBills(offers=self.offers, unsearched_tenants=self.unsearched_tenants)
 
     def validate_payment(self, *, device: Device, request: PaymentRequest) -> list[BillOffer]:
         self._call("validate_payment", device=device, request=request)

@@ -158,11 +158,34 @@ def test_bills_by_consumer_shape(edge: Edge) -> None:
         "amountExactness": "EXACT_AND_BELOW",
         "paymentModesNotAllowed": ["DD"],
         "pendingPayment": {"id": "pay-9", "status": "PENDING"},
+        "payable": True,
+        "notPayableReason": None,
     }
+    assert response.get_json()["unsearchedTenants"] == []
     name, kwargs = edge.payments.calls[0]
     assert name == "bills_for_consumer"
     assert kwargs["consumer_code"] == "WS/107/2024-25/000123"
     assert kwargs["device"].id == "dev-1"
+
+
+def test_a_partial_state_wide_answer_names_the_cities_it_could_not_search(edge: Edge) -> None:
+    edge.payments.unsearched_tenants = ("pb.nawanshahr",)
+
+    response = edge.client.get(
+        "/v1/bills?tenantId=pb&mobileNumber=9876543210", headers=edge.headers()
+    )
+
+    assert response.status_code == 200
+    assert response.get_json()["unsearchedTenants"] == ["pb.nawanshahr"]
+    assert len(response.get_json()["bills"]) == 1
+
+
+def test_a_bill_of_a_city_we_cannot_collect_in_says_so(edge: Edge) -> None:
+    edge.payments.offers = [make_offer(not_payable_reason="TENANT_NOT_COLLECTABLE")]
+
+    (bill,) = edge.client.get(BILLS, headers=edge.headers()).get_json()["bills"]
+
+    assert (bill["payable"], bill["notPayableReason"]) == (False, "TENANT_NOT_COLLECTABLE")
 
 
 def test_bills_by_mobile_calls_the_mobile_use_case_and_may_be_empty(edge: Edge) -> None:
@@ -173,7 +196,7 @@ def test_bills_by_mobile_calls_the_mobile_use_case_and_may_be_empty(edge: Edge) 
     )
 
     assert response.status_code == 200
-    assert response.get_json() == {"bills": []}
+    assert response.get_json() == {"bills": [], "unsearchedTenants": []}
     name, kwargs = edge.payments.calls[0]
     assert (name, kwargs["mobile_number"], kwargs["business_service"]) == (
         "bills_for_mobile",
@@ -443,7 +466,7 @@ def test_the_bills_answer_is_exactly_what_bill_schema_dumps(edge: Edge, offer: B
     edge.payments.offers = [offer]
     response = edge.client.get(BILLS, headers=edge.headers())
     expected = jsonutil.loads(
-        jsonutil.dumps({"bills": BillsResponseSchema().dump({"bills": [offer]})["bills"]})
+        jsonutil.dumps(BillsResponseSchema().dump({"bills": [offer], "unsearchedTenants": []}))
     )
     assert jsonutil.loads(response.data) == expected
     assert set(expected["bills"][0]) == set(BillSchema().fields)
