@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import time
@@ -188,7 +189,8 @@ def test_auth_locked_spends_no_attempts(
 
     def blocked_twice() -> bool:
         p = store.get(payment.id)
-        return p is not None and sum(h.event == "attempt" for h in p.history) >= 2
+        # identical blocked attempts are one history entry with a count
+        return p is not None and sum(h.count for h in p.history if h.event == "attempt") >= 2
 
     wait_until(blocked_twice, timeout=15, what="two blocked attempts")
     blocked = store.get(payment.id)
@@ -308,3 +310,38 @@ def test_expired_bill_of_a_partial_payment_is_retargeted_even_if_the_total_grew(
     assert bill.total_due > payment.bills[0].total_due
     assert bill.balance_left == bill.total_due - Decimal(300)
     assert len(digit_payments_for(sandbox, {bill.bill_id})) == 1
+
+
+def test_a_403_on_create_in_a_city_without_a_role_ends_in_digit_forbidden_after_the_bound(
+    redis: redis_lib.Redis,
+    sandbox: str,
+    job_settings: Settings,
+    digit: DigitClient,
+    store: PaymentStore,
+    workers: Workers,
+) -> None:
+    """Stored as if the city check had not caught it (roles granted elsewhere, or changed since):
+    DIGIT's access control answers 403 on every create, which is no reason to retry forever."""
+    payment = make_pending(digit, store)
+    moved = dataclasses.replace(
+        payment,
+        id=f"{payment.id}-naw",
+        idempotency_key=f"{payment.idempotency_key}-naw",
+        tenant_id="pb.nawanshahr",
+        bills=tuple(
+            dataclasses.replace(
+                b, bill_id=f"naw-{b.bill_id}", consumer_code="WS/1801/2019-20/000301"
+            )
+            for b in payment.bills
+        ),
+    )
+    assert store.create(moved).outcome.value == "CREATED"
+    _schedule(redis, job_settings, moved.id)
+    workers(AUTH_BLOCKED_MAX_SECONDS="3")
+
+    stuck = wait_for_status(store, moved.id, PaymentStatus.NEEDS_ATTENTION, timeout=30)
+
+    assert stuck.needs_attention_reason == "DIGIT_FORBIDDEN"
+    assert "pb.nawanshahr" in (stuck.last_error or "")
+    assert stuck.attempts == 0  # a refusal of our account, not of the payment: nothing spent
+    assert digit_payments_for(sandbox, set(stuck.bill_ids)) == []

@@ -1,0 +1,151 @@
+"""The integrator against DIGIT as it really behaves (the corrected digest), over real HTTP to the
+sandbox: state-wide lookups city by city, never-billed consumers, the account's roles per city,
+DIGIT's temporary lockout, and an employee's exact login tenant."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import requests
+
+from integrator.digit.account import check_account
+from integrator.digit.client import DigitClient
+from integrator.digit.errors import DigitAccountLocked
+from integrator.services import Services
+from integrator.settings import Settings
+from tests.e2e.conftest import Pos, Sandbox, body_of
+
+AMRITSAR, NAWANSHAHR = "pb.amritsar", "pb.nawanshahr"
+RAMESH_MOBILE = "9876543210"
+UNBILLED, SIBLING, POOJA_MOBILE = "WS/107/2021-22/000041", "WS/107/2021-22/000040", "9444400009"
+NAWANSHAHR_CONSUMER = "WS/1801/2019-20/000301"
+
+
+def _bills(pos: Pos, **params: Any) -> dict[str, Any]:
+    response = pos.get("/v1/bills", **params)
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = body_of(response)
+    return answer
+
+
+def test_a_state_wide_mobile_lookup_searches_city_by_city_and_names_what_it_missed(
+    pos: Pos, world: Sandbox
+) -> None:
+    answer = _bills(pos, tenantId="pb", mobileNumber=RAMESH_MOBILE)
+
+    tenants = {b["tenantId"] for b in answer["bills"]}
+    assert tenants == {AMRITSAR, "pb.jalandhar"}  # Ramesh's consumers in both cities
+    # no role in Nawanshahr: DIGIT refuses our search there, the rest is still answered
+    assert answer["unsearchedTenants"] == [NAWANSHAHR]
+    assert world.counters().get("rbac_denied", 0) >= 1
+
+
+def test_a_consumer_digit_never_billed_is_found_by_mobile_once_digit_generates_its_bill(
+    pos: Pos, world: Sandbox
+) -> None:
+    # the payer has another ACTIVE water bill: DIGIT's _fetchbill then generates nothing (its
+    # known gap): only the billed sibling is found
+    first = _bills(pos, tenantId=AMRITSAR, mobileNumber=POOJA_MOBILE, businessService="WS")
+    assert {b["consumerCode"] for b in first["bills"]} == {SIBLING}
+    [sibling] = first["bills"]
+    paid = pos.pay(
+        {
+            "tenantId": AMRITSAR,
+            "paymentMode": "CASH",
+            "paidBy": "Pooja Rani",
+            "bills": [{"billId": sibling["billId"], "amount": sibling["totalAmount"]}],
+        },
+        key="pooja-sibling",
+    )
+    assert paid.status_code == 201, paid.text
+    world.pass_backupdate_lag()  # the sibling's bill is PAID: no ACTIVE water bill is left
+
+    later = _bills(pos, tenantId=AMRITSAR, mobileNumber=POOJA_MOBILE, businessService="WS")
+
+    assert UNBILLED in {b["consumerCode"] for b in later["bills"]}
+
+
+def test_a_payment_in_a_city_without_a_role_is_refused_before_anything_is_stored_or_sent(
+    pos: Pos, world: Sandbox, services: Services
+) -> None:
+    before = world.counters()
+
+    refused = pos.pay(
+        {
+            "tenantId": NAWANSHAHR,
+            "paymentMode": "CASH",
+            "paidBy": "A payer",
+            "bills": [{"billId": "any-bill-of-nawanshahr", "amount": 500}],
+        },
+        key="naw-1",
+    )
+
+    assert refused.status_code == 422, refused.text
+    problem = body_of(refused)
+    assert problem["code"] == "TENANT_NOT_COLLECTABLE"
+    assert problem["errors"][0]["field"] == "tenantId"
+    assert services.payments_store.list_recent().payments == ()
+    after = world.counters()
+    assert after.get("payment_create", 0) == before.get("payment_create", 0)
+    assert after.get("bill_search", 0) == before.get("bill_search", 0)
+
+
+def test_account_locked_by_someone_else_recovers_by_itself_after_the_cool_down(
+    settings: Settings, sandbox: str, world: Sandbox, services: Services
+) -> None:
+    client = DigitClient(
+        settings=settings.with_changes(digit_lock_cooldown_seconds=2), redis=services.redis
+    )
+    assert client.fetch_bills(
+        tenant_id=AMRITSAR, business_service="WS", consumer_code="WS/107/2019-20/000022"
+    )
+    # someone at a terminal mistypes the shared password five times: DIGIT locks the account
+    # and deletes its tokens
+    for _ in range(5):
+        requests.post(
+            f"{sandbox}/user/oauth/token",
+            data={
+                "username": settings.digit_username,
+                "password": "wrong-password",
+                "tenantId": AMRITSAR,
+                "userType": "EMPLOYEE",
+                "grant_type": "password",
+                "scope": "read",
+            },
+            auth=("egov-user-client", ""),
+            timeout=10,
+        )
+    logins = world.counters()["login"]  # the sandbox counts every token request
+    try:
+        client.fetch_bills(
+            tenant_id=AMRITSAR, business_service="WS", consumer_code="WS/107/2019-20/000022"
+        )
+        raise AssertionError("a locked account still fetched bills")
+    except DigitAccountLocked as locked:
+        assert locked.retry_at > time.time()
+    assert client.auth_state().locked
+    # DIGIT's own cool-down passes (its clock), then ours: one login, and work resumes
+    world.admin("clock", advance_seconds=3700)
+    time.sleep(2.5)
+    assert client.fetch_bills(
+        tenant_id=AMRITSAR, business_service="WS", consumer_code="WS/107/2019-20/000022"
+    )
+    assert not client.auth_state().locked
+    assert world.counters()["login"] <= logins + 2  # the refused one, then the one that worked
+
+
+def test_a_wrong_login_tenant_is_said_plainly_and_never_locks_the_account(
+    settings: Settings, sandbox: str, world: Sandbox, services: Services
+) -> None:
+    wrong = DigitClient(
+        settings=settings.with_changes(digit_tenant_id="pb.jalandhar"), redis=services.redis
+    )
+    for _ in range(6):  # more than the five bad logins DIGIT locks an account after
+        verdict = check_account(wrong)
+        assert verdict.verdict == "bad_credentials", verdict.message
+        services.redis.delete(*services.redis.keys("integrator:digit:auth:*") or ["none"])
+    state = body_of(requests.get(f"{sandbox}/_sandbox/lockout", timeout=10))
+    assert state["locked"] == []
+    right = DigitClient(settings=settings, redis=services.redis)
+    assert check_account(right).verdict == "ok"
