@@ -598,11 +598,12 @@ class PaymentStore:
         return self._ids(sql, params)
 
     def ids_for_bill(self, bill_id: str) -> list[str]:
+        """Payments that paid, were moved onto, or ever sent a create for `bill_id` (each arm
+        answered from its own index)."""
         return self._newest_first(
-            "EXISTS (SELECT 1 FROM payment_bills b WHERE b.payment_id = p.id"
-            " AND (b.bill_id = %s OR b.retargeted_from = %s))"
-            " OR EXISTS (SELECT 1 FROM payment_targets t WHERE t.payment_id = p.id"
-            " AND t.bill_id = %s)",
+            "p.id IN (SELECT payment_id FROM payment_bills WHERE bill_id = %s"
+            " UNION SELECT payment_id FROM payment_bills WHERE retargeted_from = %s"
+            " UNION SELECT payment_id FROM payment_targets WHERE bill_id = %s)",
             (bill_id, bill_id, bill_id),
         )
 
