@@ -76,8 +76,8 @@ PAYMENT_PAGE_SIZE = 100
 #: would otherwise loop for ever); 5,000 payments is far beyond any one bill or receipt.
 MAX_PAYMENT_PAGES = 50
 
-#: Where the fallback copies of MDMS masters ship: the repository's `config/` folder.
-DEFAULT_CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+#: The fallback copies of MDMS masters, shipped inside the package (found wherever it is installed).
+DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent / "fallback"
 PAYMENT_RULES_FILE = "payment-rules.json"
 TENANTS_FILE = "tenants.json"
 #: How long a process keeps parsed master data before reading the shared cache again.

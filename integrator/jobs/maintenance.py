@@ -21,11 +21,11 @@ import threading
 import time
 from datetime import datetime, timedelta
 
-from integrator.jobs import keys
 from integrator.jobs.context import JobContext
 from integrator.jobs.reconcile import enqueue_daily
 from integrator.jobs.scheduling import MAINTENANCE_QUEUE
 from integrator.payments.models import PaymentStatus
+from integrator.store import keys
 
 log = logging.getLogger("integrator.jobs.maintenance")
 

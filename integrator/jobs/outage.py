@@ -14,9 +14,9 @@ from datetime import datetime
 
 import redis as redis_lib
 
-from integrator.jobs import keys
 from integrator.jobs.scheduling import RqRegistrationScheduler
 from integrator.payments.registration import AttemptOutcome, AttemptResult
+from integrator.store import keys
 from integrator.store.codec import as_text
 
 log = logging.getLogger("integrator.jobs")

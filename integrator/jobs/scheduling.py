@@ -33,8 +33,8 @@ from rq import Queue
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
 
-from integrator.jobs import keys
 from integrator.settings import Settings
+from integrator.store import keys
 
 log = logging.getLogger("integrator.jobs")
 

@@ -33,9 +33,8 @@ SESSION_HOURS = 8
 
 
 def sandbox_secret_key_name() -> str:
-    """Redis key of the random session key shared by a sandbox run's web workers (belongs in
-    store.keys; here until the lead moves it)."""
-    return f"{keys.PREFIX}:ops:sandbox-secret-key"
+    """Redis key of the random session key shared by a sandbox run's web workers."""
+    return keys.sandbox_secret_key()
 
 
 def secret_key_for(settings: Settings, redis: redis_lib.Redis) -> str:

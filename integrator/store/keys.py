@@ -92,3 +92,35 @@ def metric_counter(name: str) -> str:
 def metric_histogram(name: str) -> str:
     """Hash of one Redis-backed histogram family: JSON [labels, bucket|"sum"] -> value."""
     return _key("metrics", "histogram", name)
+
+
+# --- the registration worker (integrator.jobs), beside RQ's own `rq:` keys ---
+
+
+def schedule_lock(payment_id: str) -> str:
+    """Short lock serialising `RqRegistrationScheduler.schedule` for one payment (PX)."""
+    return _key("jobs", "schedule-lock", _part(payment_id))
+
+
+def digit_down_since() -> str:
+    """ISO time of the first attempt that found DIGIT unavailable; deleted when it answers."""
+    return _key("digit", "down-since")
+
+
+def waiting_for_digit() -> str:
+    """Set of PENDING payment ids whose last attempt found DIGIT unavailable."""
+    return _key("registration", "waiting-for-digit")
+
+
+def sweep_lock() -> str:
+    """Single-flight lock: one worker sweeps / probes per period (PX = period)."""
+    return _key("jobs", "maintenance-lock")
+
+
+# --- the ops console (integrator.ops) ---
+
+
+def sandbox_secret_key() -> str:
+    """The random session key shared by a sandbox run's web workers (never used with a real
+    DIGIT, where SECRET_KEY is required)."""
+    return _key("ops", "sandbox-secret-key")

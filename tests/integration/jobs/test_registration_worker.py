@@ -14,7 +14,6 @@ import redis as redis_lib
 import requests
 
 from integrator.digit.client import DigitClient
-from integrator.jobs import keys as job_keys
 from integrator.jobs.scheduling import REGISTER_PAYMENT, RqRegistrationScheduler
 from integrator.payments.models import PaymentStatus
 from integrator.settings import Settings
@@ -57,7 +56,7 @@ def test_digit_down_then_up_registers_once_promptly_after_recovery(
     faults(sandbox, down=True)
     _schedule(redis, job_settings, payment.id)
     workers(RETRY_SCHEDULE_SECONDS="120")  # only the probe can bring it back quickly
-    wait_until(lambda: redis.exists(job_keys.digit_down_since()), timeout=15, what="down flag")
+    wait_until(lambda: redis.exists(keys.digit_down_since()), timeout=15, what="down flag")
     pending = store.get(payment.id)
     assert pending is not None and pending.attempts >= 1
     assert pending.last_error and "DigitUnavailable" in pending.last_error
@@ -66,7 +65,7 @@ def test_digit_down_then_up_registers_once_promptly_after_recovery(
     done = wait_for_status(store, payment.id, PaymentStatus.REGISTERED, timeout=10)
     assert time.monotonic() - up < 10  # the probe, not the 120 s retry slot
     assert len(digit_payments_for(sandbox, set(done.bill_ids))) == 1
-    assert not redis.exists(job_keys.digit_down_since())
+    assert not redis.exists(keys.digit_down_since())
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
+import integrator.digit
 from integrator import jsonutil
 from integrator.digit.client import DEFAULT_CONFIG_DIR, DigitClient
 from integrator.digit.errors import (
@@ -559,11 +560,12 @@ def test_payment_rules_fall_back_to_the_config_file_when_mdms_is_unreachable(
     assert_no_floats(rules)
 
 
-def test_the_fallback_files_ship_with_the_repository():
+def test_the_fallback_files_ship_with_the_package():
     for name, master in (("payment-rules.json", "BusinessService"), ("tenants.json", "tenants")):
         data = json.loads((DEFAULT_CONFIG_DIR / name).read_text())
         assert data[master], name
-    assert Path(__file__).resolve().parents[3] / "config" == DEFAULT_CONFIG_DIR
+    # package data: the fallbacks ship with the installed package, not beside a checkout
+    assert DEFAULT_CONFIG_DIR.parent == Path(integrator.digit.__file__).resolve().parent
 
 
 def test_tenants_come_from_mdms_or_the_fallback(logged_in, client, digit_settings, redis):
