@@ -521,6 +521,9 @@ class PaymentService:
     def receipt(
         self, *, device: Device, tenant_id: str, business_service: str, receipt_number: str
     ) -> Receipt:
+        if business_service not in self._settings.collectable_services:
+            # not a module we collect for: none of our receipts, and DIGIT would refuse the search
+            raise ReceiptNotFound(receipt_number)
         try:
             found = self._digit.search_payments(
                 tenant_id=tenant_id, module=business_service, receipt_numbers=[receipt_number]

@@ -80,11 +80,11 @@ def test_payments_retry_all_needs_attention_of_a_filter(
     assert services.payments_store.get(b.id).status is PaymentStatus.NEEDS_ATTENTION  # type: ignore[union-attr]
 
 
-def test_payments_resolve_refunded_is_refused_while_digit_holds_a_payment(
+def test_payments_resolve_refunded_is_refused_while_digit_holds_our_payment(
     ops_settings: Settings, services: Services, world: Sandbox
 ) -> None:
     payment = make_payment(services)
-    counter_payment(world)
+    services.digit.create_payment(services.registrar.digit_request(payment))  # ours, in DIGIT
     code, _, err = run(
         ops_settings,
         "payments",

@@ -76,8 +76,10 @@ def test_fetch_a_seed_bill(sandbox, settings, redis):
 
 
 def test_bills_for_a_mobile_across_services_and_cities(sandbox, settings, redis):
-    bills = _client(settings, redis).bills_for_mobile(tenant_id="pb", mobile_number=RAMESH_MOBILE)
+    found = _client(settings, redis).mobile_lookup(tenant_id="pb", mobile_number=RAMESH_MOBILE)
+    bills = found.bills
     assert {b.tenant_id for b in bills} == {"pb.amritsar", "pb.jalandhar"}
+    assert found.failed_tenants == ("pb.nawanshahr",)  # no role there: DIGIT refuses the search
     assert {"WS", "SW", "PT"} <= {b.business_service for b in bills}
     assert all(b.status == "ACTIVE" for b in bills)
 
