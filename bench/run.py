@@ -1125,9 +1125,11 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         measurements.update(measure_fetch(ctx))
         measurements["payments_e2e"] = measure_payments_e2e(ctx)
-        measurements["accept_outage"] = measure_accept_outage(ctx)
         if not args.skip_drain:
             measurements["drain"] = measure_drain(ctx)
+        # last: the payments it accepts stay PENDING (their bills are the bench's own) and
+        # would otherwise join the drain's backlog
+        measurements["accept_outage"] = measure_accept_outage(ctx)
         ctx.rss.sample_gunicorn("web", ctx.web)
         measurements["sandbox_counters"] = ctx.sandbox.counters()
         measurements["logins"] = measurements["sandbox_counters"].get("login", 0)

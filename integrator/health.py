@@ -20,6 +20,7 @@ import redis as redis_lib
 from flask import Blueprint, Flask, Response, current_app, jsonify
 
 from integrator.digit.models import AuthState
+from integrator.digit.roles import CapabilityRow
 from integrator.payments.use_cases import LedgerUnavailable
 from integrator.services import current_services
 from integrator.store.db import Database
@@ -38,6 +39,8 @@ class DigitProbe(Protocol):
     def ping(self) -> bool: ...
 
     def auth_state(self) -> AuthState: ...
+
+    def capabilities(self) -> list[CapabilityRow]: ...
 
 
 class _Pinger:
@@ -96,11 +99,35 @@ def _digit_status(pinger: _Pinger, probe: DigitProbe) -> dict[str, Any]:
             "expires_at": _iso(state.expires_at),
             "locked": state.locked,
             "locked_reason": state.locked_reason,
+            # "credentials" (stopped until `integrator digit unlock`) or "account" (DIGIT's
+            # temporary lock: the next login is tried at locked_until)
+            "lock_kind": state.lock_kind,
+            "locked_until": _iso(state.locked_until),
         }
     except Exception:
         log.warning("readyz: DIGIT auth state unavailable", exc_info=True)
         auth = None
-    return {"reachable": bool(reachable), "auth": auth}
+    return {"reachable": bool(reachable), "auth": auth, "cities": _cities(probe)}
+
+
+def _cities(probe: DigitProbe) -> list[dict[str, Any]] | None:
+    """Per city and collectable module, what DIGIT lets the account do (from its roles, as
+    `integrator check` prints it); None when it cannot be worked out now."""
+    try:
+        rows = probe.capabilities()
+    except Exception:
+        log.warning("readyz: DIGIT capabilities unavailable", exc_info=True)
+        return None
+    return [
+        {
+            "tenantId": row.tenant_id,
+            "module": row.module,
+            "maySearch": row.may_search,
+            "mayCreate": row.may_create,
+            "mayCancel": row.may_cancel,
+        }
+        for row in rows
+    ]
 
 
 @bp.get("/healthz")

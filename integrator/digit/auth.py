@@ -198,7 +198,13 @@ class TokenManager:
             log.info("dropped the shared DIGIT token after DIGIT refused it")
 
     def roles(self) -> tuple[Role, ...]:
-        """The account's roles from the stored login answer (empty before the first login)."""
+        """The account's roles from the stored login answer (empty before the first login).
+
+        From the token this process remembers (TOKEN_MEMO_SECONDS) when it has one: the bills
+        answer asks this per city on every request, and the roles change only with the token."""
+        memo = self._memo
+        if memo is not None and time.monotonic() < memo[1]:
+            return _roles(memo[0].roles)
         current = self._store.get()
         return _roles(current.roles) if current is not None else ()
 

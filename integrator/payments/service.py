@@ -159,6 +159,7 @@ class PaymentService:
         # payment rules as collection-services reads them: with the bill's city tenant
         cities = sorted({b.tenant_id for b in bills})
         rules_by_city = {city: self._digit.payment_rules(city) for city in cities}
+        collectable = {city: self._digit.may_create(city) for city in cities}
         # A snapshot of every bill served (the fallback check while DIGIT is down), and our
         # open payment for each bill's consumer, from the ledger.
         self._served.record(bills, self._clock())
@@ -173,9 +174,7 @@ class PaymentService:
                     advance_cap=self._settings.advance_cap,
                 ),
                 pending_payment=pending[i],
-                not_payable_reason=None
-                if self._digit.may_create(bill.tenant_id)
-                else TENANT_NOT_COLLECTABLE,
+                not_payable_reason=None if collectable[bill.tenant_id] else TENANT_NOT_COLLECTABLE,
             )
             for i, bill in enumerate(bills)
         ]

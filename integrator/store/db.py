@@ -2,6 +2,9 @@
 
     Database.connect(url, min_size=, max_size=)   one pool per process, opened at start-up
     db.transaction()                              a connection in a transaction: COMMIT on exit
+    db.autocommit()                               a connection whose every statement commits on
+                                                  its own: one round trip for a read or a
+                                                  single-statement write (no BEGIN/COMMIT)
     db.close()
 
 JSON read from the database (`json_agg`, `jsonb`) is parsed with `integrator.jsonutil`, so a
@@ -59,7 +62,9 @@ class Database:
             timeout=POOL_WAIT_SECONDS,
             configure=_configure,
             check=ConnectionPool.check_connection,
-            kwargs={"autocommit": False},
+            # autocommit, so a single read costs one round trip; writes open their own
+            # transaction block (BEGIN ... COMMIT) in `transaction()`
+            kwargs={"autocommit": True},
             open=False,
             name="ledger",
         )
@@ -76,6 +81,19 @@ class Database:
         """
         try:
             with self._pool.connection() as connection, connection.transaction():
+                yield connection
+        except PoolTimeout as exc:
+            raise DatabaseUnavailable("no database connection available") from exc
+        except psycopg.OperationalError as exc:
+            raise DatabaseUnavailable(f"database unavailable: {type(exc).__name__}") from exc
+
+    @contextmanager
+    def autocommit(self) -> Iterator[psycopg.Connection[Any]]:
+        """A connection outside any transaction block: each statement is atomic and committed
+        on its own. For reads and single-statement writes; several writes that must commit
+        together go in `transaction()`."""
+        try:
+            with self._pool.connection() as connection:
                 yield connection
         except PoolTimeout as exc:
             raise DatabaseUnavailable("no database connection available") from exc

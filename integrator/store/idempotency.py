@@ -56,7 +56,7 @@ class IdempotencyStore:
         """Start working on (device, key) for the request with `fingerprint`, atomically."""
         token = secrets.token_hex(16)
         now = _aware(now)
-        with self._db.transaction() as conn:
+        with self._db.autocommit() as conn:
             won = conn.execute(
                 """
                 INSERT INTO idempotency_keys (device_id, key, fingerprint, claim_token, claimed_at)
@@ -94,7 +94,7 @@ class IdempotencyStore:
         With `token`, only the claim holding that token is released (a slow request cannot release
         the claim of the request that took over). A key that made a payment is never released.
         """
-        with self._db.transaction() as conn:
+        with self._db.autocommit() as conn:
             cur = conn.execute(
                 "DELETE FROM idempotency_keys WHERE device_id = %s AND key = %s"
                 " AND payment_id IS NULL AND (%s::text IS NULL OR claim_token = %s)",
@@ -104,7 +104,7 @@ class IdempotencyStore:
 
     def payment_id(self, device_id: str, key: str) -> str | None:
         """The payment created under (device, key), if any."""
-        with self._db.transaction() as conn:
+        with self._db.autocommit() as conn:
             row = conn.execute(
                 "SELECT payment_id FROM idempotency_keys WHERE device_id = %s AND key = %s",
                 (device_id, key),

@@ -30,7 +30,7 @@ class LeaseStore:
 
     def acquire(self, payment_id: str, *, ttl_seconds: float) -> int | None:
         """A new fencing token if nobody holds the payment's lease, else None."""
-        with self._db.transaction() as conn:
+        with self._db.autocommit() as conn:
             row = conn.execute(
                 """
                 UPDATE payments SET fence = fence + 1, lease_until = clock_timestamp() + %s
@@ -43,7 +43,7 @@ class LeaseStore:
 
     def release(self, payment_id: str, token: int) -> bool:
         """Give the lease back, only if `token` still holds it (compare-and-clear)."""
-        with self._db.transaction() as conn:
+        with self._db.autocommit() as conn:
             cur = conn.execute(
                 "UPDATE payments SET lease_until = NULL"
                 " WHERE id = %s AND fence = %s AND lease_until > clock_timestamp()",
@@ -53,7 +53,7 @@ class LeaseStore:
 
     def renew(self, payment_id: str, token: int, *, ttl_seconds: float) -> bool:
         """Extend the lease to `ttl_seconds` from now, only if `token` still holds it."""
-        with self._db.transaction() as conn:
+        with self._db.autocommit() as conn:
             cur = conn.execute(
                 "UPDATE payments SET lease_until = clock_timestamp() + %s"
                 " WHERE id = %s AND fence = %s AND lease_until > clock_timestamp()",
@@ -63,7 +63,7 @@ class LeaseStore:
 
     def current(self, payment_id: str) -> int | None:
         """The token holding the lease now, or None when nobody holds it."""
-        with self._db.transaction() as conn:
+        with self._db.autocommit() as conn:
             row = conn.execute(
                 "SELECT fence FROM payments WHERE id = %s AND lease_until > clock_timestamp()",
                 (payment_id,),

@@ -301,7 +301,7 @@ class PaymentStore:
         raise exc
 
     def _live_holder_of_bill(self, bill_id: str) -> str | None:
-        with self._db.transaction() as conn:
+        with self._db.autocommit() as conn:
             row = conn.execute(
                 "SELECT payment_id FROM payment_bills WHERE bill_id = %s AND live", (bill_id,)
             ).fetchone()
@@ -449,12 +449,12 @@ class PaymentStore:
     # --- reads ---
 
     def _select(self, where: str, params: Sequence[Any]) -> list[Payment]:
-        with self._db.transaction() as conn, conn.cursor(row_factory=dict_row) as cur:
+        with self._db.autocommit() as conn, conn.cursor(row_factory=dict_row) as cur:
             cur.execute(_SELECT + where, params)
             return [_payment(row) for row in cur.fetchall()]
 
     def _ids(self, sql: str, params: Sequence[Any]) -> list[str]:
-        with self._db.transaction() as conn:
+        with self._db.autocommit() as conn:
             return [str(r[0]) for r in conn.execute(sql, params).fetchall()]
 
     def get(self, payment_id: str) -> Payment | None:
@@ -482,7 +482,7 @@ class PaymentStore:
         """`pending_for_consumer` for many (tenant, service, consumer) at once: one query."""
         if not consumers:
             return []
-        with self._db.transaction() as conn:
+        with self._db.autocommit() as conn:
             rows = conn.execute(
                 """
                 SELECT c.tenant_id, c.business_service, c.consumer_code, c.payment_id
@@ -504,7 +504,7 @@ class PaymentStore:
         """For each bill id paid by a live payment (open or REGISTERED), that payment's id."""
         if not bill_ids:
             return {}
-        with self._db.transaction() as conn:
+        with self._db.autocommit() as conn:
             rows = conn.execute(
                 "SELECT bill_id, payment_id FROM payment_bills WHERE live AND bill_id = ANY(%s)",
                 (list(bill_ids),),
@@ -533,14 +533,14 @@ class PaymentStore:
 
     def oldest_created(self, status: PaymentStatus) -> datetime | None:
         """When the oldest payment now in `status` was created (None: there is none)."""
-        with self._db.transaction() as conn:
+        with self._db.autocommit() as conn:
             row = conn.execute(
                 "SELECT min(created_at) FROM payments WHERE status = %s", (status.value,)
             ).fetchone()
         return None if row is None else row[0]
 
     def count_by_status(self) -> dict[PaymentStatus, int]:
-        with self._db.transaction() as conn:
+        with self._db.autocommit() as conn:
             rows = conn.execute("SELECT status, count(*) FROM payments GROUP BY status").fetchall()
         counts = {s: 0 for s in PaymentStatus}
         for status, count in rows:

@@ -16,6 +16,7 @@ from flask import Flask
 
 from integrator.app import create_app
 from integrator.digit.models import AuthState
+from integrator.digit.roles import CapabilityRow
 from integrator.services import services_of
 from integrator.settings import Settings
 from tests.support.offline import offline_settings
@@ -54,6 +55,24 @@ class FakeDigit:
 
     def auth_state(self) -> AuthState:
         return self.state
+
+    def capabilities(self) -> list[CapabilityRow]:
+        return [
+            CapabilityRow(
+                tenant_id="pb.amritsar",
+                module="WS",
+                may_search=True,
+                may_create=True,
+                may_cancel=False,
+            ),
+            CapabilityRow(
+                tenant_id="pb.nawanshahr",
+                module="WS",
+                may_search=False,
+                may_create=False,
+                may_cancel=False,
+            ),
+        ]
 
 
 LEDGER = {"url": ""}  # the session's ledger, set by the autouse fixture below
@@ -103,7 +122,25 @@ def test_readyz_reports_redis_and_digit_auth_without_secrets(redis_url: str) -> 
             "expires_at": "2030-01-01T00:00:00+00:00",
             "locked": False,
             "locked_reason": None,
+            "lock_kind": None,
+            "locked_until": None,
         },
+        "cities": [
+            {
+                "tenantId": "pb.amritsar",
+                "module": "WS",
+                "maySearch": True,
+                "mayCreate": True,
+                "mayCancel": False,
+            },
+            {
+                "tenantId": "pb.nawanshahr",
+                "module": "WS",
+                "maySearch": False,
+                "mayCreate": False,
+                "mayCancel": False,
+            },
+        ],
     }
     text = response.get_data(as_text=True)
     assert TOKEN not in text
@@ -182,10 +219,23 @@ def test_readyz_is_503_when_redis_refuses_writes(tmp_path: Path) -> None:
 
 def test_readyz_over_the_real_sandbox(settings: Settings, sandbox: str) -> None:
     pytest.importorskip("integrator.digit.client")
-    client = create_app(settings).test_client()
+    app = create_app(settings)
+    client = app.test_client()
+    services_of(app).digit.ensure_token()  # a first login brings the account's roles
     response = client.get("/readyz")
     assert response.status_code == 200
     body = response.get_json()
     assert body["digit"]["reachable"] is True
-    assert set(body["digit"]["auth"]) == {"has_token", "expires_at", "locked", "locked_reason"}
+    assert set(body["digit"]["auth"]) == {
+        "has_token",
+        "expires_at",
+        "locked",
+        "locked_reason",
+        "lock_kind",
+        "locked_until",
+    }
+    # the account's roles per city, from the sandbox's seed: none in Nawanshahr
+    cities = {(c["tenantId"], c["module"]): c for c in body["digit"]["cities"]}
+    assert cities[("pb.amritsar", "WS")]["mayCreate"] is True
+    assert cities[("pb.nawanshahr", "WS")]["mayCreate"] is False
     assert settings.digit_password not in response.get_data(as_text=True)
