@@ -13,6 +13,7 @@ from rq import Queue, Worker
 
 from integrator.digit.client import DigitClient
 from integrator.digit.models import AuthState
+from integrator.digit.roles import CapabilityRow
 from integrator.payments.models import PaymentStatus
 from integrator.payments.use_cases import LedgerUnavailable
 
@@ -50,6 +51,7 @@ class QueueHealth:
 class DigitHealth:
     reachable: bool | None = None  # None: not asked
     auth: AuthState | None = None
+    cities: tuple[CapabilityRow, ...] = ()  # per city and module, what the roles allow
     errors: tuple[str, ...] = ()
 
 
@@ -108,10 +110,12 @@ def digit_health(digit: Callable[[], DigitClient]) -> DigitHealth:
     errors: list[str] = []
     reachable: bool | None = None
     auth: AuthState | None = None
+    cities: tuple[CapabilityRow, ...] = ()
     try:
         client = digit()
         reachable = client.ping()
         auth = client.auth_state()
+        cities = tuple(client.capabilities())
     except Exception as exc:  # a health page shows what broke, it never breaks itself
         errors.append(f"digit: {type(exc).__name__}")
-    return DigitHealth(reachable=reachable, auth=auth, errors=tuple(errors))
+    return DigitHealth(reachable=reachable, auth=auth, cities=cities, errors=tuple(errors))

@@ -144,6 +144,22 @@ def test_the_dashboard_shows_counts_and_health(live: str, services: Services) ->
     assert "Workers alive" in page and "Redis memory" in page and "Reachable" in page
 
 
+def test_the_dashboard_shows_what_the_account_may_do_per_city(
+    live: str, services: Services
+) -> None:
+    services.digit.ensure_token()  # the roles come with a login
+    http, _csrf = signed_in(live, "alice")
+    page = http.get(f"{live}/ops/", timeout=10).text
+    table = page[
+        page.index('id="digit-cities"') : page.index("</table>", page.index('id="digit-cities"'))
+    ]
+    rows = [r for r in table.split("<tr>") if "<td>" in r]
+    nawanshahr = [r for r in rows if "pb.nawanshahr" in r]
+    amritsar_ws = [r for r in rows if "pb.amritsar" in r and "<td>WS</td>" in r]
+    assert nawanshahr and all('class="good"' not in r for r in nawanshahr)  # no role there
+    assert amritsar_ws and 'class="good">yes' in amritsar_ws[0]
+
+
 def test_missing_secret_key_stops_start_up_outside_sandbox_mode(
     ops_settings: Settings, services: Services
 ) -> None:
