@@ -157,3 +157,43 @@ def test_a_late_commit_after_the_bill_expired_is_adopted_not_paid_twice(
         assert stored.status is PaymentStatus.REGISTERED
         assert stored.bills[0].retargeted_from is not None
         assert len(live) == 2
+
+
+def test_a_create_refused_by_the_unique_bill_constraint_adopts_our_earlier_create(
+    settings: Settings, sandbox: str, db: Database, client: DigitClient
+) -> None:
+    """DIGIT holds our first create with its row already inserted; our retry waits on the
+    bill's unique constraint and fails with PAYMENT_CREATION_FAILED once the first commits:
+    "a payment for this bill exists", looked up and adopted, never NEEDS_ATTENTION."""
+    lease = 6.0  # outlives the retry's wait on the held row (about 3 s)
+    store = PaymentStore(db)
+    registrar = Registrar(
+        payments=store,
+        leases=LeaseStore(db),
+        digit=client,
+        lease_ttl_seconds=lease,
+        timezone=settings.digit_timezone,
+        clock=lambda: datetime.now(UTC),
+    )
+    payment = _payment_on_current_bill(client, store)
+    _admin(
+        sandbox,
+        "faults",
+        {
+            "hold_creates": 1,
+            "hold_seconds": lease + 3.0,
+            "hold_phase": "after_insert",
+            "gateway_timeout_seconds": 0.5,
+        },
+    )
+    assert registrar.attempt(payment.id, actor="worker").result is AttemptResult.RETRY_LATER
+    time.sleep(lease + 0.2)  # the kept lease runs out while DIGIT still holds the first create
+
+    retried = registrar.attempt(payment.id, actor="worker")
+
+    assert retried.result is AttemptResult.REGISTERED, retried
+    assert retried.payment is not None
+    assert retried.payment.history[-1].reason == "adopted"
+    counters = requests.get(f"{sandbox}/_sandbox/counters", timeout=5).json()
+    assert counters.get("payment_create", 0) == 2  # the retry was sent, and refused
+    assert len(_ours(sandbox, payment.id)) == 1
