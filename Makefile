@@ -53,6 +53,7 @@ test: install redis-server postgresql browser poppler lint  ## lint, then the wh
 bench: install redis-server postgresql  ## load test: integrator vs DIGIT sandbox vs bare proxy (bench/results/latest.json)
 	bench/ensure-tools
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+	$(BIN)/python bench/report.py
 
 CHAOS_PAYMENTS ?= 2000
 chaos: install redis-server postgresql  ## chaos run, checked against DIGIT's records (CI: make chaos CHAOS_PAYMENTS=300)

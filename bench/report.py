@@ -63,6 +63,16 @@ def markdown(result: dict[str, Any]) -> str:
         )
     elif drain:
         rows.append(f"| 3b | drain | {drain.get('skipped')} | - | >= 0.8x | n/a |")
+    acc = m.get("accept_outage")
+    if acc:
+        i, b = acc["integrator"], acc["bare_commit_loop"]
+        rows.append(
+            f"| 6 | payments accepted with DIGIT down (the 202 path), {acc['connections']} "
+            f"connections | integrator {i['ok_rps']:.0f}/s (p99 {i['p99_ms']} ms, "
+            f"{i['non_2xx']} not 2xx); bare loop of one insert + commit per request "
+            f"{b['ok_rps']:.0f}/s (p99 {b['p99_ms']} ms), same PostgreSQL and pool "
+            f"| {acc['ratio']:.2f}x | >= 0.5x | {ok(v.get('6_accept_outage'))} |"
+        )
     rows.append(
         f"| 4 | DIGIT logins over the whole run | {m['logins']} | - | exactly 1 "
         f"| {ok(v['4_one_login'])} |"
