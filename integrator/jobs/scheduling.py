@@ -82,6 +82,12 @@ class RqRegistrationScheduler:
         """Make sure the payment's job runs within `delay_seconds` (see the module docstring)."""
         self._schedule(payment_id, delay_seconds=delay_seconds, only_if_missing=False)
 
+    def schedule_new(self, payment_id: str, *, delay_seconds: float) -> None:
+        """The first job of a payment just accepted: nothing can have scheduled it yet (the
+        sweeper leaves payments younger than the lease alone), so no look-up or lock is needed;
+        RQ's `unique` still refuses a second job with its id."""
+        self._create(payment_id, delay_seconds)
+
     # --- used by the sweeper ---
 
     def ensure_scheduled(self, payment_id: str) -> bool:

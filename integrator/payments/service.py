@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -78,6 +79,10 @@ NO_ANSWER = (DigitUnavailable, DigitOutcomeUnknown, DigitAuthError, DigitForbidd
 #: The refusal (and the bills' not-payable reason) for a city where our account may not collect.
 TENANT_NOT_COLLECTABLE = "TENANT_NOT_COLLECTABLE"
 
+#: After DIGIT gave no usable answer to a payment check, how long this process checks payments
+#: against bill snapshots only, before asking DIGIT again.
+OUTAGE_HOLD_SECONDS = 2.0
+
 #: Retry-After (seconds) when DIGIT cannot vouch for a bill and no snapshot can.
 DIGIT_RETRY_AFTER = 30
 
@@ -86,6 +91,10 @@ class RegistrationScheduler(Protocol):
     """Where the service hands payments to the worker (implemented in integrator.jobs)."""
 
     def schedule(self, payment_id: str, *, delay_seconds: float) -> None: ...
+
+    def schedule_new(self, payment_id: str, *, delay_seconds: float) -> None:
+        """The first job of a payment just committed (none can exist yet)."""
+        ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -126,6 +135,7 @@ class PaymentService:
         self._registrar = registrar
         self._scheduler = scheduler
         self._clock = clock
+        self._digit_quiet_until = 0.0  # monotonic; see _current_bills
         self._inline = ThreadPoolExecutor(max_workers=64, thread_name_prefix="register-inline")
         self._lock = threading.Lock()
 
@@ -281,16 +291,22 @@ class PaymentService:
     def _current_bills(
         self, request: PaymentRequest, now: datetime
     ) -> tuple[dict[str, Bill], bool]:
-        """Each requested bill re-read from DIGIT by id, or (DIGIT unreachable) from snapshots."""
+        """Each requested bill re-read from DIGIT by id, or (DIGIT unreachable) from snapshots.
+
+        After DIGIT gave no usable answer, this process goes to the snapshots for
+        OUTAGE_HOLD_SECONDS without asking again: during an outage every device would otherwise
+        spend a failing DIGIT call per payment, and DIGIT would get a burst when it comes back."""
         ids = [line.bill_id for line in request.bills]
-        try:
-            found = self._digit.search_bills(tenant_id=request.tenant_id, bill_ids=ids)
-            return {b.id: b for b in found}, False
-        except NO_ANSWER as exc:
-            log.warning(
-                "DIGIT unreachable while checking a payment; trying snapshots",
-                extra={"error": type(exc).__name__},
-            )
+        if time.monotonic() >= self._digit_quiet_until:
+            try:
+                found = self._digit.search_bills(tenant_id=request.tenant_id, bill_ids=ids)
+                return {b.id: b for b in found}, False
+            except NO_ANSWER as exc:
+                self._digit_quiet_until = time.monotonic() + OUTAGE_HOLD_SECONDS
+                log.warning(
+                    "DIGIT unreachable while checking a payment; trying snapshots",
+                    extra={"error": type(exc).__name__},
+                )
         max_age = timedelta(seconds=self._settings.snapshot_max_age_seconds)
         snapshots: dict[str, Bill] = {}
         for bill_id in ids:
@@ -395,7 +411,7 @@ class PaymentService:
         # re-enqueues every PENDING payment it finds in the ledger without a live job, so a
         # failure to schedule is logged, never an error answer.
         try:
-            self._scheduler.schedule(payment.id, delay_seconds=self._settings.lease_ttl_seconds)
+            self._scheduler.schedule_new(payment.id, delay_seconds=self._settings.lease_ttl_seconds)
         except Exception:
             log.exception("could not schedule registration", extra={"payment_id": payment.id})
         events.current().payment_accepted(payment)

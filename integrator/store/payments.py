@@ -169,7 +169,10 @@ class PaymentStore:
                 replayed = self._bound_key(conn, payment)
                 if replayed is not None:
                     return replayed
-                self._insert(conn, payment)
+                # the inserts go in one pipeline: one round trip instead of one per statement
+                # (a constraint that refuses one surfaces at the pipeline's end, as before)
+                with conn.pipeline():
+                    self._insert(conn, payment)
                 return CreateResult(outcome=CreateOutcome.CREATED, payment_id=payment.id)
         except errors.UniqueViolation as exc:
             return self._conflict(payment, exc)
