@@ -149,3 +149,43 @@ def test_a_wrong_login_tenant_is_said_plainly_and_never_locks_the_account(
     assert state["locked"] == []
     right = DigitClient(settings=settings, redis=services.redis)
     assert check_account(right).verdict == "ok"
+
+
+def test_two_weeks_on_the_sandbox_clock_cause_no_login_storm_and_no_gap(
+    settings: Settings, world: Sandbox, services: Services, monkeypatch: Any
+) -> None:
+    """An hourly call for 15 days, our clock moved with DIGIT's: the access token (10 minutes in
+    the test sandbox) is renewed by refresh, the refresh token lasts 14 days and is never
+    extended, and when it dies one password login takes over, with no call failing."""
+    now = [time.time()]
+    client = DigitClient(settings=settings, redis=services.redis, clock=lambda: now[0])
+    auth = client._auth  # spy on the two ways of renewing (counts only; nothing replaced)
+    calls = {"login": 0, "refresh": 0}
+    real_login, real_refresh = auth._login, auth._refresh
+
+    def login(*args: Any) -> Any:
+        calls["login"] += 1
+        return real_login(*args)
+
+    def refresh(*args: Any) -> Any:
+        calls["refresh"] += 1
+        return real_refresh(*args)
+
+    monkeypatch.setattr(auth, "_login", login)
+    monkeypatch.setattr(auth, "_refresh", refresh)
+    per_day: list[int] = []
+    for day in range(15):
+        before = calls["login"]
+        for _hour in range(24):
+            bills = client.fetch_bills(
+                tenant_id=AMRITSAR, business_service="WS", consumer_code="WS/107/2019-20/000022"
+            )
+            assert bills  # no gap in service, also when the refresh token expires
+            world.admin("clock", advance_seconds=3600)
+            now[0] += 3600
+        per_day.append(calls["login"] - before)
+    # stated bound: at most one password login a day (day 0, and the day the refresh token of
+    # 14 days dies); every other renewal is a refresh
+    assert max(per_day) <= 1, per_day
+    assert sum(per_day) <= 2, per_day
+    assert calls["refresh"] >= 14 * 24 - 2
