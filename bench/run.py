@@ -58,7 +58,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from integrator.localpg import PrivateCluster  # noqa: E402
+from integrator.localpg import PrivateCluster, reachable_dir  # noqa: E402
 from integrator.settings import LOCAL_PG_DATABASE  # noqa: E402
 from integrator.store.db import Database  # noqa: E402
 
@@ -365,7 +365,7 @@ def base_env(
 
 def start_postgres(workdir: Path) -> PrivateCluster:
     """A private PostgreSQL cluster, durable as production's (fsync, synchronous_commit on)."""
-    cluster = PrivateCluster(workdir / "postgres", free_port(), name="bench")
+    cluster = PrivateCluster(reachable_dir(workdir / "postgres"), free_port(), name="bench")
     cluster.init()
     cluster.start()
     cluster.ensure_database(LOCAL_PG_DATABASE)

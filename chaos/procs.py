@@ -37,6 +37,7 @@ from integrator.localpg import (
     PrivateCluster,
     make_standby,
     multi_host_url,
+    reachable_dir,
     set_synchronous_standby,
 )
 from integrator.settings import LOCAL_PG_DATABASE
@@ -181,7 +182,8 @@ class Postgres:
     def __init__(
         self, *, run_dir: Path, ports: tuple[int, int], database: str = LOCAL_PG_DATABASE
     ) -> None:
-        self.dir = run_dir / "postgres"
+        # where the server's user can reach it (it is not us when we run as root)
+        self.dir = reachable_dir(run_dir / "postgres")
         self.database = database
         self.primary = PrivateCluster(self.dir / "primary", ports[0], name="chaos-primary")
         self._standby_port = ports[1]

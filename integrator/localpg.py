@@ -36,6 +36,7 @@ Authentication is `trust`, for the Unix socket and 127.0.0.1 only, and the serve
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import pwd
 import re
@@ -578,12 +579,40 @@ def multi_host_url(
     return f"postgresql://{quote(users.pop())}@{hosts}/{quote(dbname)}?{urlencode(params)}"
 
 
+def reachable_dir(preferred: Path, *, user: ServerUser | None = None) -> Path:
+    """`preferred` when the server's user can reach it; else a directory of its own under
+    /var/tmp/integrator-pg (named after `preferred`, so the same caller finds the same cluster
+    again). When we are root the server runs as another user, who cannot enter a checkout under a
+    private directory (/root, or a 0700 temporary directory)."""
+    owner = user or server_user()
+    try:
+        _check_reachable(preferred, owner)
+        return preferred
+    except LocalPostgresError:
+        pass
+    digest = hashlib.sha256(str(preferred.resolve()).encode()).hexdigest()[:12]
+    # only reached as root (the server runs as another user); a directory someone else made, or
+    # a symlink, is refused rather than trusted
+    base = Path("/var/tmp/integrator-pg")  # noqa: S108
+    base.mkdir(mode=0o755, exist_ok=True)
+    st = base.lstat()
+    if stat.S_ISLNK(st.st_mode) or st.st_uid != os.geteuid():
+        raise LocalPostgresError(f"{base} is not a directory of ours; remove it or set VAR_DIR")
+    elsewhere = base / f"{preferred.name}-{digest}"
+    elsewhere.mkdir(mode=0o700, exist_ok=True)
+    if owner.switch:
+        os.chown(elsewhere, owner.uid, owner.gid)
+    return elsewhere
+
+
 def _check_reachable(path: Path, user: ServerUser) -> None:
     """The server's user must be able to traverse every directory above its data directory."""
     if not user.switch:
         return
     groups = set(user.groups)
     for ancestor in path.parents:
+        if not ancestor.exists():
+            continue
         st = ancestor.stat()
         if st.st_uid == user.uid:
             bit = stat.S_IXUSR

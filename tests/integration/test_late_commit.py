@@ -10,13 +10,12 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from decimal import Decimal
 
 import pytest
 import requests
 
 from integrator.digit.client import DigitClient
-from integrator.payments.models import Payment, PaymentBill, PaymentStatus
+from integrator.payments.models import Payment, PaymentStatus
 from integrator.payments.registration import (
     AWAITING_CREATE_SETTLE,
     PAYMENT_ID_KEY,
@@ -27,6 +26,7 @@ from integrator.settings import Settings
 from integrator.store.db import Database
 from integrator.store.leases import LeaseStore
 from integrator.store.payments import PaymentStore
+from tests.integration.jobs.conftest import make_pending
 from tests.support.processes import wait_for
 
 CONSUMER = ("WS", "WS/107/2019-20/000022")
@@ -58,41 +58,7 @@ def _ours(sandbox: str, payment_id: str) -> list[dict[str, object]]:
 
 
 def _payment_on_current_bill(client: DigitClient, store: PaymentStore) -> Payment:
-    service, code = CONSUMER
-    [bill] = client.fetch_bills(
-        tenant_id="pb.amritsar", business_service=service, consumer_code=code
-    )
-    now = datetime.now(UTC)
-    payment = Payment(
-        id="pay_late_commit_0001",
-        device_id="dev-1",
-        idempotency_key="late-1",
-        fingerprint="f" * 64,
-        status=PaymentStatus.PENDING,
-        tenant_id="pb.amritsar",
-        payment_mode="CASH",
-        paid_by="Ramesh Kumar",
-        payer_name="Ramesh Kumar",
-        mobile_number=None,
-        instrument_number=None,
-        instrument_date=None,
-        transaction_number=None,
-        collected_at=now,
-        bills=(
-            PaymentBill(
-                bill_id=bill.id,
-                bill_number=bill.bill_number,
-                consumer_code=code,
-                business_service=service,
-                amount=bill.total_amount,
-                total_due=bill.total_amount,
-            ),
-        ),
-        created_at=now,
-    )
-    assert store.create(payment).outcome.value == "CREATED"
-    assert bill.total_amount > Decimal(0)
-    return payment
+    return make_pending(client, store, CONSUMER)
 
 
 @pytest.mark.parametrize("settle_seconds", [3600.0, 0.0], ids=["with the guard", "without"])

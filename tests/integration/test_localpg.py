@@ -198,3 +198,20 @@ def test_a_synchronous_standby_holds_every_commit_and_takes_over_after_a_crash(
         conn.execute("INSERT INTO ledger VALUES (101)")  # and it takes writes
     assert committed_rows(url)[-1] == 101
     standby.stop()
+
+
+def test_a_cluster_directory_the_server_user_cannot_reach_moves_to_one_it_can(
+    tmp_path: Path,
+) -> None:
+    from integrator.localpg import reachable_dir, server_user
+
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    target = reachable_dir(private / "pg")
+    user = server_user()
+    if user.switch:  # as root the server runs as another user, who cannot enter `private`
+        assert target.parent == Path("/var/tmp/integrator-pg")
+        assert target.stat().st_uid == user.uid
+        assert reachable_dir(private / "pg") == target  # the same place on every run
+    else:
+        assert target == private / "pg"
