@@ -35,6 +35,13 @@ def _statuses(url: str) -> dict[str, str]:
 def test_a_backup_restored_into_an_empty_directory_has_the_same_payments() -> None:
     user = server_user()
     work = scratch_dir("integrator-backup-")
+    # the scripts run as the server's user, who may not reach the checkout (a private clone)
+    scripts = work / "deploy"
+    scripts.mkdir()
+    for name in ("ledger-backup.sh", "ledger-restore.sh"):
+        shutil.copy(ROOT / "deploy" / name, scripts / name)
+        (scripts / name).chmod(0o755)
+    _own(scripts, user)
     try:
         with private_postgres(name="backup-source", durable=True) as source:
             source.ensure_database("integrator")
@@ -60,7 +67,7 @@ def test_a_backup_restored_into_an_empty_directory_has_the_same_payments() -> No
             env_host = f"PGHOST=127.0.0.1 PGPORT={source.port} PGUSER={source.superuser}"
             made = run_as(
                 user,
-                ["bash", "-c", f"{env_host} {ROOT}/deploy/ledger-backup.sh {backups} 3"],
+                ["bash", "-c", f"{env_host} {scripts}/ledger-backup.sh {backups} 3"],
                 cwd=work,
             )
             assert made.returncode == 0, made.stdout
@@ -72,12 +79,12 @@ def test_a_backup_restored_into_an_empty_directory_has_the_same_payments() -> No
         _own(restored_dir, user)
         restored = run_as(
             user,
-            [f"{ROOT}/deploy/ledger-restore.sh", str(backup), str(restored_dir / "pgdata")],
+            [f"{scripts}/ledger-restore.sh", str(backup), str(restored_dir / "pgdata")],
             cwd=work,
         )
         assert restored.returncode == 0, restored.stdout
         refused = run_as(
-            user, [f"{ROOT}/deploy/ledger-restore.sh", str(backup), str(restored_dir / "pgdata")]
+            user, [f"{scripts}/ledger-restore.sh", str(backup), str(restored_dir / "pgdata")]
         )
         assert refused.returncode != 0 and "not empty" in refused.stdout
         (restored_dir / "socket").mkdir(mode=0o700)  # initdb's run made this for the source

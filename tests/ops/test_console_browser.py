@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from rq import Queue
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from integrator.jobs.scheduling import job_id_for
@@ -87,7 +88,26 @@ def submit(driver: WebDriver, button_id: str) -> None:
     """Click a form's button and wait until the next page has replaced this one."""
     button = driver.find_element(By.ID, button_id)
     button.click()
-    WebDriverWait(driver, 10).until(expected_conditions.staleness_of(button))
+    WebDriverWait(driver, 10).until(_replaced(button))
+
+
+def _replaced(element: WebElement) -> Callable[[WebDriver], bool]:
+    """True once `element`'s page is gone. Chromium reports a node of a page being replaced
+    either as stale or, mid-navigation, as an inspector error ("Node with given id does not
+    belong to the document"): both mean the old page is gone."""
+
+    def check(_driver: WebDriver) -> bool:
+        try:
+            element.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as exc:
+            if "does not belong to the document" in str(exc):
+                return True
+            raise
+        return False
+
+    return check
 
 
 def flashes(driver: WebDriver) -> str:
