@@ -17,6 +17,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -76,6 +77,10 @@ PAYMENT_PAGE_SIZE = 100
 #: would otherwise loop for ever); 5,000 payments is far beyond any one bill or receipt.
 MAX_PAYMENT_PAGES = 50
 
+#: A walk of a date range is cut after this many pages (100,000 payments of one module in one
+#: city); the caller then reports its walk incomplete.
+RANGE_MAX_PAGES = 1000
+
 #: The fallback copies of MDMS masters, shipped inside the package (found wherever it is installed).
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent / "fallback"
 PAYMENT_RULES_FILE = "payment-rules.json"
@@ -90,6 +95,17 @@ Source = Literal["mdms", "cache", "fallback"]
 
 def _joined(values: Sequence[str]) -> str:
     return ",".join(v for v in values if v)
+
+
+def _epoch_ms(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        raise ValueError("a DIGIT date range needs timezone-aware datetimes")
+    return int(moment.timestamp() * 1000)
+
+
+def _within(payment: DigitPayment, start: datetime, end: datetime) -> bool:
+    when = payment.transaction_date
+    return when is not None and start <= when < end
 
 
 def state_of(tenant_id: str) -> str:
@@ -431,6 +447,37 @@ class DigitClient:
                 return list(found.values())
         log.warning("digit %s: more than %d pages; the search was cut", endpoint, MAX_PAYMENT_PAGES)
         return list(found.values())
+
+    def payments_between(
+        self, *, tenant_id: str, module: str, start: datetime, end: datetime
+    ) -> tuple[list[DigitPayment], bool]:
+        """`payments/{module}/_search?fromDate&toDate`: the module's payments in the city whose
+        transactionDate is in [start, end), every page (DIGIT answers at most 100, newest
+        first). Also True when the walk was cut after RANGE_MAX_PAGES pages.
+
+        DIGIT adds a day to `toDate` before comparing (digest 5.5); a deployment might not, so
+        `toDate` is sent as `end` itself and the extra day is filtered out here: the range is
+        exact either way. A payment made while the walk runs lands on the first page and only
+        pushes older ones down (seen twice, kept once): nothing is skipped."""
+        params = {
+            "tenantId": tenant_id,
+            "fromDate": str(_epoch_ms(start)),
+            "toDate": str(_epoch_ms(end)),
+        }
+        endpoint = SEARCH_PAYMENT.format(module=_module(module))
+        found: dict[str, DigitPayment] = {}
+        for page in range(RANGE_MAX_PAGES):
+            paged = {
+                **params,
+                "limit": str(PAYMENT_PAGE_SIZE),
+                "offset": str(page * PAYMENT_PAGE_SIZE),
+            }
+            batch = self._payments_page(endpoint, paged)
+            found.update((p.id, p) for p in batch if p.id not in found)
+            if len(batch) < PAYMENT_PAGE_SIZE:
+                return [p for p in found.values() if _within(p, start, end)], False
+        log.warning("digit %s: more than %d pages; the walk was cut", endpoint, RANGE_MAX_PAGES)
+        return [p for p in found.values() if _within(p, start, end)], True
 
     def _payments_page(self, endpoint: str, params: Mapping[str, str]) -> list[DigitPayment]:
         body = self._call(endpoint, params=params)

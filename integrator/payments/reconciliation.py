@@ -1,10 +1,13 @@
 """Reconciliation: do REGISTERED payments still hold in DIGIT?
 
 Daily (and on demand) each REGISTERED payment accepted within the look-back is searched in DIGIT
-by its billIds (per module, digest 5.5). Ours is the DIGIT payment whose id we stored, else the
-one carrying our payment id in additionalDetails. Verdicts:
+by every billId it ever targeted and by its consumers' codes (per module, digest 5.5): a create
+DIGIT committed late, after the payment moved on to a successor bill, carries our id on a bill
+the payment no longer names. Ours is the DIGIT payment whose id we stored, else the one carrying
+our payment id in additionalDetails. Verdicts:
 
     OK           ours is live
+    DUPLICATE_IN_DIGIT  two or more live DIGIT payments carry our id: the consumer paid twice
     CANCELLED    ours was cancelled in DIGIT          \
     DISHONOURED  ours was dishonoured (a cheque/DD)    > flagged for ops
     NOT_LIVE     ours has another dead status         |
@@ -55,13 +58,19 @@ class Verdict(StrEnum):
     CANCELLED = "CANCELLED"
     DISHONOURED = "DISHONOURED"
     NOT_LIVE = "NOT_LIVE"
+    DUPLICATE_IN_DIGIT = "DUPLICATE_IN_DIGIT"
 
 
 class PaymentSearch(Protocol):
     """DIGIT's payment search (digit.client.DigitClient)."""
 
     def search_payments(
-        self, *, tenant_id: str, module: str, bill_ids: Sequence[str] = ...
+        self,
+        *,
+        tenant_id: str,
+        module: str,
+        bill_ids: Sequence[str] = ...,
+        consumer_codes: Sequence[str] = ...,
     ) -> list[DigitPayment]: ...
 
 
@@ -91,6 +100,8 @@ class Check:
     payment_id: str
     verdict: Verdict
     digit_payment: DigitPayment | None = None
+    #: every live DIGIT payment carrying the payment's id (two or more: DUPLICATE_IN_DIGIT)
+    live_ours: tuple[DigitPayment, ...] = ()
 
 
 @dataclass(kw_only=True)
@@ -127,9 +138,15 @@ class RunReport:
 def verdict_for(
     payment: Payment, found: Sequence[DigitPayment]
 ) -> tuple[Verdict, DigitPayment | None]:
-    """Judge `payment` from what DIGIT's search by its billIds returned."""
+    """Judge `payment` from what DIGIT's searches (by its bills and consumers) returned."""
+    carrying = {p.id: p for p in found if is_ours(p, payment.id)}
+    live_ours = sorted((p for p in carrying.values() if p.is_live), key=lambda p: p.id)
+    if len(live_ours) > 1:
+        # the flag names the extra one: not the DIGIT payment the ledger registered
+        extra = [p for p in live_ours if p.id != payment.digit_payment_id]
+        return Verdict.DUPLICATE_IN_DIGIT, extra[0]
     ours = [p for p in found if payment.digit_payment_id and p.id == payment.digit_payment_id]
-    ours = ours or [p for p in found if is_ours(p, payment.id)]
+    ours = ours or list(carrying.values())
     if not ours:
         return Verdict.MISSING, None
     live = [p for p in ours if p.is_live]
@@ -142,6 +159,36 @@ def verdict_for(
     if "CANCELLED" in statuses:
         return Verdict.CANCELLED, dead
     return Verdict.NOT_LIVE, dead
+
+
+def search_everywhere(digit: PaymentSearch, payment: Payment) -> list[DigitPayment]:
+    """Every DIGIT payment on a bill `payment` ever targeted, or of one of its consumers,
+    searched per module (an employee must name the module, digest 5.5); each found once."""
+    modules: dict[str, str] = {}
+    for bill in payment.bills:
+        modules[bill.bill_id] = bill.business_service
+        if bill.retargeted_from:
+            modules[bill.retargeted_from] = bill.business_service
+    # every targeted id came from one of the bills above (re-targeting keeps the origin)
+    fallback = payment.bills[0].business_service
+    bills_by_module: dict[str, set[str]] = {}
+    for bill_id in payment.targeted_bill_ids | set(payment.bill_ids):
+        bills_by_module.setdefault(modules.get(bill_id, fallback), set()).add(bill_id)
+    consumers_by_module: dict[str, set[str]] = {}
+    for bill in payment.bills:
+        consumers_by_module.setdefault(bill.business_service, set()).add(bill.consumer_code)
+    found: dict[str, DigitPayment] = {}
+    for module, bill_ids in sorted(bills_by_module.items()):
+        for p in digit.search_payments(
+            tenant_id=payment.tenant_id, module=module, bill_ids=sorted(bill_ids)
+        ):
+            found.setdefault(p.id, p)
+    for module, codes in sorted(consumers_by_module.items()):
+        for p in digit.search_payments(
+            tenant_id=payment.tenant_id, module=module, consumer_codes=sorted(codes)
+        ):
+            found.setdefault(p.id, p)
+    return list(found.values())
 
 
 class Reconciler:
@@ -164,16 +211,14 @@ class Reconciler:
 
     def check(self, payment: Payment) -> Check:
         """Search DIGIT for `payment` (raises DigitError when DIGIT does not answer)."""
-        by_module: dict[str, list[str]] = {}
-        for bill in payment.bills:
-            by_module.setdefault(bill.business_service, []).append(bill.bill_id)
-        found: list[DigitPayment] = []
-        for module, bill_ids in sorted(by_module.items()):
-            found += self._digit.search_payments(
-                tenant_id=payment.tenant_id, module=module, bill_ids=bill_ids
-            )
+        found = search_everywhere(self._digit, payment)
         verdict, digit_payment = verdict_for(payment, found)
-        return Check(payment_id=payment.id, verdict=verdict, digit_payment=digit_payment)
+        return Check(
+            payment_id=payment.id,
+            verdict=verdict,
+            digit_payment=digit_payment,
+            live_ours=tuple(p for p in found if is_ours(p, payment.id) and p.is_live),
+        )
 
     def reconcile_one(self, payment: Payment, report: RunReport) -> Check:
         """Check one payment and record the outcome (flag, keep, or clear)."""
@@ -283,6 +328,15 @@ class Reconciler:
             "digitStatus": digit.payment_status if digit else None,
             "instrumentStatus": digit.instrument_status if digit else None,
             "billIds": list(payment.bill_ids),
+            "liveDigitPayments": [
+                {
+                    "id": p.id,
+                    "receipts": [d.receipt_number for d in p.details],
+                    "billIds": [d.bill_id for d in p.details],
+                    "amount": p.total_amount_paid,
+                }
+                for p in result.live_ours
+            ],
         }
 
     def _record(

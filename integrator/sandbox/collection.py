@@ -13,7 +13,8 @@ With `hold_phase: after_insert` the held row already holds the bill id: a concur
 passes validation, waits for the held one, and fails PAYMENT_CREATION_FAILED if that committed.
 
 Search (5.5, Corrections 11): newest transactionDate first, `limit` 30 by default and at most 100,
-`offset`; `search.ignore.status` (empty by default, so CANCELLED payments are returned).
+`offset`; `search.ignore.status` (empty by default, so CANCELLED payments are returned);
+`fromDate`/`toDate` (epoch ms) on transactionDate, `toDate` widened by one day as DIGIT does.
 """
 
 from __future__ import annotations
@@ -568,6 +569,10 @@ def commit_payment(
     return copy.deepcopy(stored)
 
 
+#: What collection-services adds to a search's `toDate` (digest 5.5).
+DAY_MS = 86_400_000
+
+
 def search_payments(world: World, module: str | None, criteria: dict[str, Any]) -> list[Any]:
     """Payments matching every given criterion, newest transactionDate first (digest 5.5)."""
     with world.lock:
@@ -602,6 +607,13 @@ def search_payments(world: World, module: str | None, criteria: dict[str, Any]) 
             ):
                 continue
             if criteria["mobileNumber"] and payment["mobileNumber"] != criteria["mobileNumber"]:
+                continue
+            from_date = criteria.get("fromDate", -1)
+            to_date = criteria.get("toDate", -1)
+            if from_date >= 0 and payment["transactionDate"] < from_date:
+                continue
+            # PaymentQueryBuilder adds a calendar day to toDate before `transactionDate <= ?`
+            if to_date >= 0 and payment["transactionDate"] > to_date + DAY_MS:
                 continue
             result.append(payment)
         result.sort(key=lambda p: p["transactionDate"], reverse=True)

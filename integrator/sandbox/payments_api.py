@@ -109,6 +109,8 @@ def create_blueprint(world: World) -> Blueprint:
             "mobileNumber": query("mobileNumber"),
             "offset": _int_param("offset", 0),
             "limit": _int_param("limit", 30),
+            "fromDate": _int_param("fromDate", -1),
+            "toDate": _int_param("toDate", -1),
         }
         payments = search_payments(world, module, criteria)
         return json_response({"ResponseInfo": ok_response_info(body), "Payments": payments})

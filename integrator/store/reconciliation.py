@@ -26,12 +26,15 @@ class Flag:
     """Why reconciliation flagged a payment."""
 
     payment_id: str
-    reason: str  # MISSING, CANCELLED, DISHONOURED, NOT_LIVE
+    reason: str  # MISSING, CANCELLED, DISHONOURED, NOT_LIVE, DUPLICATE_IN_DIGIT
     digit_payment_id: str | None
     digit_status: str | None
     flagged_at: datetime
     checked_at: datetime
     detail: Mapping[str, Any]
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    ack_note: str | None = None
 
 
 def _json(value: Mapping[str, Any]) -> str:
@@ -66,7 +69,14 @@ class ReconciliationStore:
                 ON CONFLICT (payment_id) DO UPDATE
                   SET reason = EXCLUDED.reason, digit_payment_id = EXCLUDED.digit_payment_id,
                       digit_status = EXCLUDED.digit_status, checked_at = EXCLUDED.checked_at,
-                      detail = EXCLUDED.detail
+                      detail = EXCLUDED.detail,
+                      -- an acknowledgement covers what was acknowledged: a new reason needs a
+                      -- new one
+                      acknowledged_at = CASE WHEN f.reason = EXCLUDED.reason
+                                             THEN f.acknowledged_at END,
+                      acknowledged_by = CASE WHEN f.reason = EXCLUDED.reason
+                                             THEN f.acknowledged_by END,
+                      ack_note = CASE WHEN f.reason = EXCLUDED.reason THEN f.ack_note END
                 RETURNING (xmax = 0) AS inserted
                 """,
                 (
@@ -96,7 +106,8 @@ class ReconciliationStore:
                 conn.cursor(row_factory=dict_row)
                 .execute(
                     "SELECT reason, digit_payment_id, digit_status, flagged_at, checked_at,"
-                    " detail::text AS detail FROM reconciliation_flags WHERE payment_id = %s",
+                    " detail::text AS detail, acknowledged_at, acknowledged_by, ack_note"
+                    " FROM reconciliation_flags WHERE payment_id = %s",
                     (payment_id,),
                 )
                 .fetchone()
@@ -111,6 +122,9 @@ class ReconciliationStore:
             flagged_at=row["flagged_at"],
             checked_at=row["checked_at"],
             detail=json.loads(row["detail"]),
+            acknowledged_at=row["acknowledged_at"],
+            acknowledged_by=row["acknowledged_by"],
+            ack_note=row["ack_note"],
         )
 
     def flagged_ids(self, *, offset: int = 0, limit: int = 100) -> list[str]:

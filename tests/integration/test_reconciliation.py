@@ -69,7 +69,12 @@ class FakeDigit:
         self.calls = 0
 
     def search_payments(
-        self, *, tenant_id: str, module: str, bill_ids: Sequence[str] = ()
+        self,
+        *,
+        tenant_id: str,
+        module: str,
+        bill_ids: Sequence[str] = (),
+        consumer_codes: Sequence[str] = (),
     ) -> list[DigitPayment]:
         self.calls += 1
         if self.down:
