@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import redis as redis_lib
 from flask import Flask, current_app
 
+from integrator.payments.flags import Flags
 from integrator.settings import Settings
 from integrator.store.db import Database
 from integrator.store.devices import DeviceStore
+from integrator.store.findings import FindingStore
 from integrator.store.idempotency import IdempotencyStore
 from integrator.store.leases import LeaseStore
 from integrator.store.payments import PaymentStore
@@ -154,6 +156,11 @@ class Services:
     @property
     def reconciliation(self) -> ReconciliationStore:
         return self._once("reconciliation", lambda: ReconciliationStore(self.db))
+
+    @property
+    def flags(self) -> Flags:
+        """Reconciliation flags and findings as ops see and acknowledge them."""
+        return self._once("flags", lambda: Flags(store=FindingStore(self.db), clock=self.clock))
 
     @property
     def rate_limiter(self) -> RateLimiter:

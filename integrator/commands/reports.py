@@ -1,10 +1,11 @@
-"""`integrator reports ...`: reconciliation on demand and the settlement report for ops."""
+"""`integrator reports ...`: reconciliation on demand, its flags, and the settlement report."""
 
 from __future__ import annotations
 
 import csv
 import sys
 from datetime import date, datetime
+from typing import Any
 
 import click
 
@@ -25,17 +26,67 @@ def reports() -> None:
     "(default RECONCILE_LOOKBACK_DAYS).",
 )
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Check at most N.")
+@click.option(
+    "--from",
+    "first_day",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Walk DIGIT's payments from this day (YYYY-MM-DD, in DIGIT_TIMEZONE) instead.",
+)
+@click.option(
+    "--to",
+    "last_day",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="... to this day, included (default: the --from day).",
+)
 @click.pass_context
-def reconcile(ctx: click.Context, lookback_days: int | None, limit: int | None) -> None:
-    """Re-check REGISTERED payments in DIGIT now; flag missing/cancelled ones. Exit 1 when the
-    run could not finish (DIGIT unavailable)."""
+def reconcile(
+    ctx: click.Context,
+    lookback_days: int | None,
+    limit: int | None,
+    first_day: datetime | None,
+    last_day: datetime | None,
+) -> None:
+    """Re-check REGISTERED payments in DIGIT now; flag missing/cancelled ones. With --from
+    [--to]: walk DIGIT's payments of those days instead, and flag what the ledger does not
+    explain (orphans, duplicates, differences). Exit 1 when the run could not finish (DIGIT
+    unavailable, a city not searchable)."""
     from integrator.cli import load_settings, startup_errors
-    from integrator.jobs.reconcile import run_reconciliation
+    from integrator.jobs.reconcile import run_digit_walk, run_reconciliation
     from integrator.services import Services
 
+    if last_day is not None and first_day is None:
+        raise click.UsageError("--to needs --from")
+    if first_day is not None and (lookback_days is not None or limit is not None):
+        raise click.UsageError(
+            "--from/--to walk DIGIT's days; --lookback-days/--limit do not apply"
+        )
     settings = load_settings(ctx)
     with startup_errors():
         services = Services.build(settings, pool_size=2)
+    if first_day is not None:
+        first = first_day.date()
+        last = (last_day or first_day).date()
+        if last < first:
+            services.close()
+            raise click.UsageError("--to is before --from")
+        try:
+            walk = run_digit_walk(
+                settings=settings,
+                redis=services.redis,
+                db=services.db,
+                payments=services.payments_store,
+                digit=services.digit,
+                first=first,
+                last=last,
+            )
+        finally:
+            services.close()
+        click.echo(jsonutil.dumps(walk.summary(), compact=False))
+        if not walk.complete or walk.unsearchable:
+            ctx.exit(1)
+        return
     try:
         report = run_reconciliation(
             settings=settings,
@@ -82,3 +133,69 @@ def settlement(ctx: click.Context, day: datetime, device_id: str | None) -> None
             writer.writerow(csv_record(row))
     finally:
         services.close()
+
+
+@reports.group(invoke_without_command=True)
+@click.option("--all", "show_all", is_flag=True, help="Also the acknowledged ones.")
+@click.pass_context
+def flags(ctx: click.Context, show_all: bool) -> None:
+    """List what reconciliation could not explain (unacknowledged first); `ack` one."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from integrator.cli import load_settings, startup_errors
+    from integrator.services import Services
+
+    settings = load_settings(ctx)
+    with startup_errors():
+        services = Services.build(settings, pool_size=2)
+    try:
+        items = _flags(services).list(unacknowledged_only=not show_all)
+    finally:
+        services.close()
+    if not items:
+        click.echo("no reconciliation flags" if show_all else "no unacknowledged flags")
+        return
+    for item in sorted(items, key=lambda i: i.acknowledged):
+        where = "/".join(x for x in (item.tenant_id, item.business_service) if x)
+        receipts = ",".join(item.receipt_numbers) or "-"
+        amount = "-" if item.amount is None else str(item.amount)
+        acked = (
+            f" ACKNOWLEDGED by {item.acknowledged_by}: {item.ack_note}" if item.acknowledged else ""
+        )
+        click.echo(
+            f"{item.id}\t{item.kind}\tpayment {item.payment_id}\tDIGIT"
+            f" {item.digit_payment_id or '-'} {item.digit_status or ''}\t{where or '-'}"
+            f"\tamount {amount}\treceipts {receipts}\tledger {item.ledger_status or 'none'}"
+            f"\t{item.why}{acked}"
+        )
+
+
+@flags.command(name="ack")
+@click.argument("flag_id")
+@click.option("--note", required=True, help="What was decided or done (required).")
+@click.option("--operator", required=True, help="Your name: recorded with the flag.")
+@click.pass_context
+def ack(ctx: click.Context, flag_id: str, note: str, operator: str) -> None:
+    """Acknowledge flag FLAG_ID (a finding's number, or a flagged payment's id)."""
+    from integrator.cli import load_settings, startup_errors
+    from integrator.payments.flags import FlagRefused
+    from integrator.services import Services
+
+    settings = load_settings(ctx)
+    with startup_errors():
+        services = Services.build(settings, pool_size=2)
+    try:
+        item = _flags(services).acknowledge(flag_id, operator=operator, note=note)
+    except FlagRefused as exc:
+        click.echo(f"refused ({exc.code}): {exc.message}", err=True)
+        ctx.exit(1)
+    finally:
+        services.close()
+    click.echo(f"acknowledged {item.id} ({item.kind}) by {item.acknowledged_by}")
+
+
+def _flags(services: Any) -> Any:
+    from integrator.payments.flags import Flags
+    from integrator.store.findings import FindingStore
+
+    return Flags(store=FindingStore(services.db), clock=services.clock)

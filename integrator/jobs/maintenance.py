@@ -6,8 +6,9 @@
              is what guarantees a payment is never left behind.
     probe    every `digit_probe_seconds` while "digit down since" is set: `DigitClient.ping()`;
              on an answer, every payment waiting for DIGIT runs now (`DigitOutage.release`).
-    reconcile  hourly: makes sure today's reconciliation job (jobs/reconcile.py) is on the
-             maintenance queue; its deterministic id makes it run once a day.
+    reconcile  hourly: makes sure today's reconciliation job and today's walk of DIGIT's
+             payments (jobs/reconcile.py) are on the maintenance queue; their deterministic ids
+             make each run once a day.
 
 Every worker process runs the loop; a Redis lock (PX = the shortest period) lets one of them act
 per period. The loop uses its own Redis and DIGIT clients, never the jobs' (see context.py).
@@ -22,7 +23,7 @@ import time
 from datetime import datetime, timedelta
 
 from integrator.jobs.context import JobContext
-from integrator.jobs.reconcile import enqueue_daily
+from integrator.jobs.reconcile import enqueue_daily, enqueue_daily_walk
 from integrator.jobs.scheduling import MAINTENANCE_QUEUE
 from integrator.payments.models import PaymentStatus
 from integrator.store import keys
@@ -71,7 +72,10 @@ RECONCILE_CHECK_SECONDS = 3600
 def enqueue_reconciliation(ctx: JobContext) -> bool:
     """Enqueue today's reconciliation of REGISTERED payments against DIGIT, once per day."""
     today = datetime.now(ctx.settings.settlement_timezone).date()
-    return enqueue_daily(ctx.redis, MAINTENANCE_QUEUE, today)
+    enqueued = enqueue_daily(ctx.redis, MAINTENANCE_QUEUE, today)
+    # and the walk of DIGIT's payments of the days before (its days are DIGIT's calendar days)
+    walk_day = datetime.now(ctx.settings.digit_timezone).date()
+    return enqueue_daily_walk(ctx.redis, MAINTENANCE_QUEUE, walk_day) or enqueued
 
 
 class MaintenanceLoop:

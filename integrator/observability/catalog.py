@@ -146,6 +146,12 @@ REDIS_MAXMEMORY = Family(
 REDIS_UP = Family(
     name="integrator_redis_up", kind="gauge", help="1 when this scrape could read Redis."
 )
+RECONCILIATION_UNACKNOWLEDGED = Family(
+    name="integrator_reconciliation_unacknowledged",
+    kind="gauge",
+    help="Reconciliation flags and findings (orphans, duplicates, differences in DIGIT) that no"
+    " operator has acknowledged.",
+)
 RECONCILIATION_LAST_RUN = Family(
     name="integrator_reconciliation_last_run_timestamp_seconds",
     kind="gauge",
@@ -176,6 +182,7 @@ GAUGES: tuple[Family, ...] = (
     REDIS_MAXMEMORY,
     REDIS_UP,
     RECONCILIATION_LAST_RUN,
+    RECONCILIATION_UNACKNOWLEDGED,
 )
 ALL: tuple[Family, ...] = RECORDED + GAUGES
 

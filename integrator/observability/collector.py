@@ -46,6 +46,8 @@ class ReconciliationResults(Protocol):
 
     def count(self) -> int: ...
 
+    def unacknowledged(self) -> int: ...
+
     def last_run(self) -> dict[str, Any]: ...
 
 
@@ -98,6 +100,7 @@ class IntegratorCollector(Collector):
             (catalog.REDIS_MEMORY, self._redis_memory),
             (catalog.REDIS_MAXMEMORY, self._redis_maxmemory),
             (catalog.RECONCILIATION_LAST_RUN, self._last_reconciliation),
+            (catalog.RECONCILIATION_UNACKNOWLEDGED, self._unacknowledged),
         ):
             yield from self._guard(family, partial(self._gauged, family, read))
 
@@ -133,6 +136,9 @@ class IntegratorCollector(Collector):
 
     def _flagged(self) -> list[tuple[list[str], float]]:
         return [([], float(self._reconciliation.count()))]
+
+    def _unacknowledged(self) -> list[tuple[list[str], float]]:
+        return [([], float(self._reconciliation.unacknowledged()))]
 
     def _oldest_pending(self) -> list[tuple[list[str], float]]:
         oldest = self._ledger.oldest_created(PaymentStatus.PENDING)

@@ -34,6 +34,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from integrator.ops.accounts import OpsAccount, authenticate
 from integrator.ops.health import digit_health, queue_health
+from integrator.ops.reconciliation import register_reconciliation_views
 from integrator.payments import states
 from integrator.payments.models import PaymentStatus
 from integrator.payments.operations import (
@@ -334,4 +335,11 @@ def create_blueprint(ctx: OpsContext) -> Blueprint:
         args["status"] = PaymentStatus.NEEDS_ATTENTION.value
         return redirect(url_for("ops.payments", **cast(dict[str, Any], args)))
 
+    register_reconciliation_views(
+        bp,
+        ctx.services.flags,
+        operator_only=operator_only,
+        operator_name=operator_name,
+        timezone=settings.digit_timezone,
+    )
     return bp

@@ -149,6 +149,16 @@ class ReconciliationStore:
             row = conn.execute("SELECT count(*) FROM reconciliation_flags").fetchone()
         return 0 if row is None else int(row[0])
 
+    def unacknowledged(self) -> int:
+        """Open reconciliation flags and findings no operator has acknowledged (the alert)."""
+        with self._db.transaction() as conn:
+            row = conn.execute(
+                "SELECT (SELECT count(*) FROM reconciliation_findings"
+                "         WHERE cleared_at IS NULL AND acknowledged_at IS NULL)"
+                "     + (SELECT count(*) FROM reconciliation_flags WHERE acknowledged_at IS NULL)"
+            ).fetchone()
+        return 0 if row is None else int(row[0])
+
     def save_last_run(self, summary: Mapping[str, Any]) -> None:
         with self._db.transaction() as conn:
             conn.execute(
