@@ -199,20 +199,21 @@ def day_range(first: date, last: date, tz: tzinfo) -> tuple[datetime, datetime]:
 
 def scopes_for(
     *,
-    ledger_scopes: Iterable[tuple[str, str]],
+    ledger_scopes: Sequence[tuple[str, str]],
     device_tenants: Iterable[str],
     cities_of: Callable[[str], Sequence[str]],
     modules: Iterable[str],
 ) -> list[Scope]:
-    """The cities and modules to walk: every (city, module) the ledger collected in, and every
-    city a device may collect in (a state scope: each of its cities) with each module."""
-    cities: set[str] = set()
+    """The cities and modules to walk: every city the ledger collected in or a device may
+    collect for (a state scope: each of its cities), each with every module we collect (a late
+    or duplicated create lands in the consumer's module, whatever the ledger shows)."""
+    cities = {t for t, _m in ledger_scopes if "." in t}
+    wanted_modules = set(modules)
+    for _t, m in ledger_scopes:
+        wanted_modules.add(m)
     for tenant in device_tenants:
         cities |= {tenant} if "." in tenant else set(cities_of(tenant))
-    wanted = {(t, m) for t, m in ledger_scopes if "." in t}
-    all_modules = set(modules) | {m for _t, m in wanted}
-    wanted |= {(c, m) for c in cities for m in all_modules}
-    return [Scope(tenant_id=t, module=m) for t, m in sorted(wanted)]
+    return [Scope(tenant_id=c, module=m) for c in sorted(cities) for m in sorted(wanted_modules)]
 
 
 def _lines(payment: DigitPayment) -> dict[str, Decimal]:
