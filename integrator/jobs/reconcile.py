@@ -149,7 +149,8 @@ def run_digit_walk(
     findings = FindingStore(db)
     tz = settings.digit_timezone
     since = datetime.combine(first, datetime.min.time(), tzinfo=tz) - SCOPE_MARGIN
-    until = datetime.combine(last, datetime.min.time(), tzinfo=tz) + timedelta(days=1)
+    # up to now, not only to the walked days' end: DIGIT's clock and ours need not agree
+    until = max(datetime.combine(last, datetime.min.time(), tzinfo=tz) + timedelta(days=1), clock())
     scopes = scopes_for(
         ledger_scopes=findings.collected_scopes(since, until),
         device_tenants=findings.device_tenants(),
