@@ -27,6 +27,7 @@ from typing import Any
 import requests
 
 from chaos.check import check, table
+from chaos.closing import close_needs_attention, closing_failures, walk_run_days
 from chaos.devices import Fleet, plan
 from chaos.faults import Chaos
 from chaos.procs import ROOT, Cluster, Postgres, free_port
@@ -213,7 +214,8 @@ def drain(store: PaymentStore, timeout: float) -> float:
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     started = time.monotonic()
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    run_started = datetime.now(UTC)
+    stamp = run_started.strftime("%Y%m%dT%H%M%SZ")
     run_dir = RESULTS / f"run-{stamp}"
     planned, extra_consumers = plan(args.payments, seed=args.seed)
     redis_port, sandbox_port = free_port(), free_port()
@@ -292,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         digit = requests.get(f"{cluster.sandbox_url}/_sandbox/payments", timeout=60).json()
         counters = requests.get(f"{cluster.sandbox_url}/_sandbox/counters", timeout=10).json()
         queue_left = store_queue_length(redis_url)
+        closing, walk = close_the_run(env, cluster.sandbox_url, started_at=run_started)
     finally:
         if ledger is not None:
             ledger.close()
@@ -356,11 +359,54 @@ def main(argv: list[str] | None = None) -> int:
     )
     (RESULTS / "latest.json").write_text(json.dumps(result, indent=2, default=str))
     print("\nchaos run summary\n" + table(result), flush=True)
+    closed_ok = report_closing(result, closing, walk)
+    (RESULTS / "latest.json").write_text(json.dumps(result, indent=2, default=str))
     for kind, items in verdict["failures"].items():
         for item in items[:10]:
             print(f"  {kind}: {item}", flush=True)
     print(f"\n  details: {RESULTS / 'latest.json'}", flush=True)
-    return 0 if verdict["ok"] else 1
+    return 0 if verdict["ok"] and closed_ok else 1
+
+
+def close_the_run(
+    env: dict[str, str], sandbox_url: str, *, started_at: datetime
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Ops close every NEEDS_ATTENTION payment, then reverse reconciliation walks the run's
+    days (chaos.closing); an error in either is a failure of the run, not a crash."""
+    try:
+        closing = close_needs_attention(env, sandbox_url, log)
+    except Exception as exc:
+        closing = {"error": f"{type(exc).__name__}: {exc}", "left_open": ["(closing failed)"]}
+    try:
+        walk = walk_run_days(env, sandbox_url, started_at, log)
+    except Exception as exc:
+        walk = {"error": f"{type(exc).__name__}: {exc}", "complete": False}
+    return closing, walk
+
+
+def report_closing(result: dict[str, Any], closing: dict[str, Any], walk: dict[str, Any]) -> bool:
+    """Add the closing and the walk to the result and the printed summary; True when clean."""
+    failures = closing_failures(closing, walk)
+    result["closing"] = closing
+    result["reverse_reconciliation"] = walk
+    result["closing_failures"] = {kind: len(items) for kind, items in failures.items()}
+    rows = [
+        ("closed by operator actions", closing.get("actions", closing.get("error"))),
+        ("left open after closing", len(closing.get("left_open", ()))),
+        ("walk: DIGIT payments", f"{walk.get('digitPayments')} ({walk.get('ours')} ours)"),
+        ("walk: orphans", walk.get("orphans", walk.get("error"))),
+        ("walk: duplicates", walk.get("duplicates")),
+        ("walk: differ", walk.get("differs")),
+        ("walk: complete", walk.get("complete")),
+    ]
+    width = max(len(label) for label, _ in rows)
+    print("\n".join(f"  {label.ljust(width)}  {value}" for label, value in rows), flush=True)
+    clean = not any(failures.values())
+    print(f"  {'closing verdict'.ljust(width)}  {'PASS' if clean else 'FAIL'}", flush=True)
+    for kind, items in failures.items():
+        for item in items[:10]:
+            print(f"  {kind}: {item}", flush=True)
+    return clean
 
 
 def store_queue_length(redis_url: str) -> int | None:
