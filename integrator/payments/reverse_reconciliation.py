@@ -101,6 +101,8 @@ class PaymentWalk(Protocol):
 
     def may_search(self, module: str, tenant_id: str) -> bool | None: ...
 
+    def may_create(self, tenant_id: str) -> bool: ...
+
 
 class LedgerRead(Protocol):
     """The ledger's payments by id (store.payments.PaymentStore)."""
@@ -134,6 +136,7 @@ class WalkReport:
     finished_at: datetime | None = None
     scopes: list[str] = field(default_factory=list)
     unsearchable: list[str] = field(default_factory=list)
+    not_collectable: list[str] = field(default_factory=list)
     digit_payments: int = 0
     ours: int = 0
     explained: int = 0
@@ -157,6 +160,7 @@ class WalkReport:
             "finished_at_epoch": self.finished_at.timestamp() if self.finished_at else None,
             "scopes": self.scopes,
             "unsearchable": self.unsearchable,
+            "notCollectable": self.not_collectable,
             "digitPayments": self.digit_payments,
             "ours": self.ours,
             "explained": self.explained,
@@ -372,6 +376,10 @@ class ReverseReconciler:
         walked: list[Scope] = []
         try:
             for scope in scopes:
+                if not self._digit.may_create(scope.tenant_id):
+                    # the account cannot create payments there: none can carry our id
+                    report.not_collectable.append(str(scope))
+                    continue
                 if self._digit.may_search(scope.module, scope.tenant_id) is False:
                     report.unsearchable.append(str(scope))
                     continue

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
+import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
@@ -112,3 +113,15 @@ def test_a_viewer_sees_flags_but_may_not_acknowledge_and_an_empty_note_is_refuse
     )
     assert empty.status_code == 200 and "NOTE_REQUIRED" in empty.text
     assert services.flags.unacknowledged() == 1
+
+    listed = viewer.get(f"{live}/ops/reconciliation.json", timeout=10).json()
+    assert listed["unacknowledged"] == 1
+    [shown] = listed["flags"]
+    assert shown["kind"] == "ORPHAN" and shown["digitPaymentId"] == flag.digit_payment_id
+    assert shown["receiptNumbers"] == list(flag.receipt_numbers)
+    assert (
+        viewer.get(f"{live}/ops/reconciliation.json?kind=DUPLICATE", timeout=10).json()["flags"]
+        == []
+    )
+    anonymous = requests.get(f"{live}/ops/reconciliation.json", timeout=10, allow_redirects=False)
+    assert anonymous.status_code == 302  # to the sign-in page

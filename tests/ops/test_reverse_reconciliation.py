@@ -70,7 +70,9 @@ def unacknowledged_gauge(live: str) -> float:
 def test_the_walk_flags_orphans_duplicates_and_differences_and_acknowledging_clears_the_alert(
     ops_settings: Settings, services: Services, world: Sandbox, live: str
 ) -> None:
-    services.devices.add("pos-amritsar", [AMRITSAR])
+    # a state-wide device: every city of pb is walked, except those where the account may not
+    # create payments (none can carry our id there)
+    services.devices.add("pos-punjab", ["pb"])
     # explained: registered in the ledger with the very DIGIT payment
     fine = make_payment(
         services,
@@ -110,6 +112,8 @@ def test_the_walk_flags_orphans_duplicates_and_differences_and_acknowledging_cle
     assert code == 0, (out, err)
     summary = jsonutil.loads(out)
     assert summary["complete"] is True and summary["unsearchable"] == []
+    assert "pb.nawanshahr/WS" in summary["notCollectable"]
+    assert f"{AMRITSAR}/TL" in summary["scopes"] and "pb.jalandhar/WS" in summary["scopes"]
     assert (summary["orphans"], summary["duplicates"], summary["differs"]) == (1, 0, 1)
     assert summary["explained"] == 1 and summary["newFindings"] == 2
     kinds = {f["digitPaymentId"]: f["kind"] for f in summary["findings"]}
