@@ -374,6 +374,7 @@ class ReverseReconciler:
         ours: dict[str, dict[str, DigitPayment]] = {}
         module_of: dict[str, str] = {}
         walked: list[Scope] = []
+        counted: set[str] = set()
         try:
             for scope in scopes:
                 if not self._digit.may_create(scope.tenant_id):
@@ -405,12 +406,15 @@ class ReverseReconciler:
                 else:
                     walked.append(scope)
                 for p in found:
+                    if p.id in counted:
+                        continue  # a payment of several modules is found under each
+                    counted.add(p.id)
                     report.digit_payments += 1
                     pid = our_id(p)
                     if pid is None:
                         continue
                     ours.setdefault(pid, {})[p.id] = p
-                    module_of.setdefault(p.id, scope.module)
+                    module_of[p.id] = scope.module
         except STOP_ON as exc:
             report.complete = False
             report.stopped_by = type(exc).__name__
