@@ -6,8 +6,10 @@ the DIGIT sandbox (with one extra consumer per planned bill), two gunicorn web
 instances (config/gunicorn.conf.py as-is) and two `integrator worker`s; registers devices with
 `integrator devices add`; runs the devices and the fault timeline (chaos.faults); waits for the
 queue to drain; checks our store and the devices' answers against the sandbox's own records
-(chaos.check); prints a table, writes chaos/results/latest.json and exits 1 on any loss,
-duplicate, orphan, wrong receipt, unexplained NEEDS_ATTENTION or payment left PENDING.
+(chaos.check); then closes the run as ops would and walks DIGIT's payments of the run's days
+(chaos.closing); prints a table, writes chaos/results/latest.json and exits 1 on any loss,
+duplicate, orphan, wrong receipt, unexplained NEEDS_ATTENTION, payment left PENDING, payment left
+open after the closing, or orphan, duplicate or difference found by the walk.
 
 Every schedule is shortened through the environment (CHAOS_ENV below), as tests do.
 """
