@@ -260,3 +260,50 @@ def test_reconcile_without_dates_keeps_checking_registered_payments_by_lookback(
     assert summary["checked"] == 1 and summary["healthy"] == 1
     code, _, err = run(ops_settings, "reports", "reconcile", "--to", today(ops_settings))
     assert code == 2 and "--to needs --from" in err
+
+
+def test_acting_on_an_orphan_clears_it_at_the_next_walk_without_an_acknowledgement(
+    ops_settings: Settings, services: Services, world: Sandbox, live: str
+) -> None:
+    orphan = make_payment(services, status=PaymentStatus.PENDING)
+    orphan_digit = in_digit(services, orphan)
+    stored = services.payments_store.get(orphan.id)
+    assert stored is not None
+    services.payments_store.save(
+        states.transition(
+            stored,
+            PaymentStatus.NEEDS_ATTENTION,
+            actor="worker",
+            reason="RETRIES_EXHAUSTED",
+            at=orphan.created_at,
+        ),
+        fence=None,
+    )
+    code, out, _ = run(ops_settings, "reports", "reconcile", "--from", today(ops_settings))
+    assert code == 0 and jsonutil.loads(out)["orphans"] == 1
+    assert unacknowledged_gauge(live) == 1
+
+    # the operator acts: DIGIT's receipt is ours, the payment is closed with it
+    code, _, err = run(
+        ops_settings,
+        "payments",
+        "resolve",
+        orphan.id,
+        "--as",
+        "RECEIPTED_BY_HAND",
+        "--receipt",
+        orphan_digit.details[0].receipt_number,
+        "--note",
+        "DIGIT holds it",
+        "--operator",
+        "carol",
+    )
+    assert code == 0, err
+    code, out, _ = run(ops_settings, "reports", "reconcile", "--from", today(ops_settings))
+
+    summary = jsonutil.loads(out)
+    assert code == 0 and summary["orphans"] == 0 and summary["cleared"] == 1
+    assert summary["explained"] == 1
+    assert unacknowledged_gauge(live) == 0
+    code, out, _ = run(ops_settings, "reports", "flags", "--all")
+    assert out.strip() == "no reconciliation flags"
