@@ -4,8 +4,10 @@ the summary of each run.
 Tables (migrations/versions/0002): `reconciliation_flags` (one row per flagged payment: reason,
 DIGIT payment id and status, flagged_at, checked_at, detail) and `reconciliation_runs` (one row
 per finished run; `last_run` reads the newest). A flag is set once (`flag` answers whether it is
-new; a refresh keeps `flagged_at`) and cleared when DIGIT shows the payment live again or an
-operator clears it.
+new; a refresh keeps `flagged_at`, and its acknowledgement while the reason stays the same) and
+cleared when DIGIT shows the payment live again. Since 0003 a flag carries an operator's
+acknowledgement (who, when, note: written by store.findings) and `unacknowledged` counts what no
+operator has acknowledged, flags and the walk's findings together (the alert's gauge).
 """
 
 from __future__ import annotations
