@@ -15,7 +15,7 @@ needs a new acknowledgement.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -191,6 +191,10 @@ class Flags:
         ]
         items.sort(key=lambda i: i.found_at, reverse=True)
         return items[:limit]
+
+    def of_payment(self, payment_id: str) -> Sequence[FlagItem]:
+        """The open flags and findings naming `payment_id` (its page shows them)."""
+        return [i for i in self.list(limit=1000) if i.payment_id == payment_id]
 
     def get(self, flag_id: str) -> FlagItem:
         flag_id = flag_id.strip()

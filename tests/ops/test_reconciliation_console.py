@@ -74,6 +74,12 @@ def test_an_operator_sees_the_orphan_with_digits_details_and_acknowledges_it_wit
     assert digit_id in row.find_element(By.CSS_SELECTOR, ".digit-payment").text
     assert receipt in row.find_element(By.CSS_SELECTOR, ".receipt").text
     assert payment_id in row.text and "NEEDS_ATTENTION" in row.text
+    # the payment's own page says it too
+    page.get(f"{live}/ops/payments/{payment_id}")
+    shown = page.find_element(By.ID, "reconciliation-flags").text
+    assert "ORPHAN" in shown and digit_id in shown and receipt in shown
+    page.find_element(By.ID, "nav-reconciliation").click()
+    [row] = page.find_elements(By.CSS_SELECTOR, "#flags .flag-row")
 
     row.find_element(By.CSS_SELECTOR, ".ack-note").send_keys("refund cancelled, receipt stands")
     button = row.find_element(By.CSS_SELECTOR, ".ack-button")
