@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import redis as redis_lib
 from flask import Flask, current_app
 
+from integrator.observability.events import Observer
 from integrator.settings import Settings
 from integrator.store.db import Database
 from integrator.store.devices import DeviceStore
@@ -65,6 +66,9 @@ class Services:
     digit_factory: Callable[[], DigitClient]
     scheduler_factory: Callable[[], RegistrationScheduler] | None = None
     clock: Callable[[], datetime] = utc_now
+    #: Told of DIGIT calls, token renewals and payment moves (metrics, webhooks); counts nothing
+    #: unless `build` made one.
+    observer: Observer = field(default_factory=Observer)
     _built: dict[str, Any] = field(default_factory=dict, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
@@ -80,18 +84,20 @@ class Services:
         """The one object graph, as the web app, the worker and the CLI use it.
 
         Connects to the ledger (refusing a schema that is behind) and to Redis unless they are
-        given; DIGIT's client and the RQ scheduler are built on first use.
+        given; DIGIT's client and the RQ scheduler are built on first use. The process's
+        observer counts its events in /metrics and asks for webhook deliveries.
         """
         from integrator.store import redis_conn
 
         db = db if db is not None else connect_database(settings, pool_size=pool_size)
         redis = redis if redis is not None else redis_conn.connect(settings)
         connection = redis
+        observer = build_observer(db, redis)
 
         def build_digit_client() -> DigitClient:
             from integrator.digit.client import DigitClient
 
-            return DigitClient(settings=settings, redis=connection)
+            return DigitClient(settings=settings, redis=connection, observer=observer)
 
         def build_scheduler() -> RegistrationScheduler:
             from integrator.jobs.scheduling import RqRegistrationScheduler
@@ -104,6 +110,7 @@ class Services:
             redis=redis,
             digit_factory=build_digit_client,
             scheduler_factory=build_scheduler,
+            observer=observer,
         )
 
     def close(self) -> None:
@@ -190,6 +197,7 @@ class Services:
                 timezone=self.settings.digit_timezone,
                 clock=self.clock,
                 create_settle_seconds=self.settings.create_settle_seconds,
+                observer=self.observer,
             ),
         )
 
@@ -216,8 +224,21 @@ class Services:
                 registrar=self.registrar,
                 scheduler=self.scheduler,
                 clock=self.clock,
+                observer=self.observer,
             ),
         )
+
+
+def build_observer(db: Database, redis: redis_lib.Redis) -> Observer:
+    """What a process reports to: the metrics recorder (Redis) and the webhook observer, which
+    reads endpoints from the ledger and enqueues deliveries on RQ."""
+    from integrator.jobs.webhooks import RqWebhookScheduler
+    from integrator.observability.events import FanOut
+    from integrator.observability.recorder import RedisMetrics
+    from integrator.webhooks.observer import WebhookObserver
+
+    webhooks = WebhookObserver(endpoints=WebhookStore(db), scheduler=RqWebhookScheduler(redis))
+    return FanOut([RedisMetrics(redis), webhooks])
 
 
 def services_of(app: Flask) -> Services:

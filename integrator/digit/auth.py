@@ -48,7 +48,7 @@ from integrator.digit.errors import (
 )
 from integrator.digit.http import Transport
 from integrator.digit.models import AuthState, Role
-from integrator.observability import events
+from integrator.digit.observer import NO_DIGIT_OBSERVER, DigitObserver
 from integrator.settings import Settings
 from integrator.store.tokens import LoginLock, RoleGrant, StoredToken, TokenStore
 
@@ -110,8 +110,10 @@ class TokenManager:
         transport: Transport,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        observer: DigitObserver = NO_DIGIT_OBSERVER,
     ) -> None:
         self._settings = settings
+        self._observer = observer
         self._store = TokenStore(redis)
         self._transport = transport
         self._clock = clock
@@ -183,7 +185,7 @@ class TokenManager:
                 return _roles(current.roles)
             self._raise_if_locked()
             new = self._login(None)
-            events.current().token_renewed("login")
+            self._observer.token_renewed("login")
             if current is not None and new.access_token == current.access_token:
                 new = replace(current, roles=new.roles)
             self._store.save(new, now=self._clock())
@@ -280,12 +282,12 @@ class TokenManager:
         if refreshable and current is not None and current.refresh_token is not None:
             try:
                 new = self._refresh(current.refresh_token, current)
-                events.current().token_renewed("refresh")
+                self._observer.token_renewed("refresh")
             except _RefreshFailed:
                 log.info("DIGIT refused the refresh token; logging in again")
         if new is None:
             new = self._login(current)
-            events.current().token_renewed("login")
+            self._observer.token_renewed("login")
             if account_lock is not None:
                 self._store.clear_login_lock()
                 log.warning("DIGIT accepted our login again after the account lock; resuming")

@@ -56,6 +56,7 @@ from integrator.digit.models import (
     Tenant,
     WorkflowItem,
 )
+from integrator.digit.observer import NO_DIGIT_OBSERVER, DigitObserver
 from integrator.digit.roles import CapabilityRow, capability_rows
 from integrator.settings import Settings
 from integrator.store import keys
@@ -125,12 +126,19 @@ class DigitClient:
         session: requests.Session | None = None,
         config_dir: Path | None = None,
         clock: Callable[[], float] = time.time,
+        observer: DigitObserver = NO_DIGIT_OBSERVER,
     ) -> None:
         self._settings = settings
         self._redis = redis
-        self._transport = Transport(settings=settings, session=session or _session_for(settings))
+        self._transport = Transport(
+            settings=settings, session=session or _session_for(settings), observer=observer
+        )
         self._auth = TokenManager(
-            settings=settings, redis=redis, transport=self._transport, clock=clock
+            settings=settings,
+            redis=redis,
+            transport=self._transport,
+            clock=clock,
+            observer=observer,
         )
         self._store = TokenStore(redis)
         self._config_dir = config_dir or DEFAULT_CONFIG_DIR

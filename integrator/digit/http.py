@@ -39,7 +39,7 @@ from integrator.digit.errors import (
     DigitUnavailable,
     is_refusal,
 )
-from integrator.observability import events
+from integrator.digit.observer import NO_DIGIT_OBSERVER, DigitObserver
 from integrator.settings import Settings
 
 log = logging.getLogger("integrator.digit")
@@ -147,9 +147,16 @@ LOGGED_ENDPOINTS = frozenset({"collection-services/payments/_create", "user/oaut
 class Transport:
     """Sends requests to DIGIT with explicit (connect, read) timeouts and classifies answers."""
 
-    def __init__(self, *, settings: Settings, session: requests.Session) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        session: requests.Session,
+        observer: DigitObserver = NO_DIGIT_OBSERVER,
+    ) -> None:
         self._settings = settings
         self._session = session
+        self._observer = observer
         # Normalised once, as requests would on every call (IDNA host, quoting): each request's
         # URL is then this base, a quoted path and an urlencoded query (`_url`).
         base = requests.PreparedRequest()
@@ -202,7 +209,7 @@ class Transport:
             urllib3.exceptions.TimeoutError,
             DeadlineExceeded,
         ) as exc:
-            events.current().digit_call(endpoint, "timeout", time.monotonic() - started, ())
+            self._observer.digit_call(endpoint, "timeout", time.monotonic() - started, ())
             log.warning(
                 "digit %s: timeout after %.0f ms (%s)",
                 endpoint,
@@ -213,7 +220,7 @@ class Transport:
                 f"DIGIT timed out ({type(exc).__name__})", endpoint=endpoint
             ) from exc
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-            events.current().digit_call(endpoint, "unreachable", time.monotonic() - started, ())
+            self._observer.digit_call(endpoint, "unreachable", time.monotonic() - started, ())
             log.warning("digit %s: no answer (%s)", endpoint, type(exc).__name__)
             raise DigitUnavailable(
                 f"DIGIT is unreachable ({type(exc).__name__})", endpoint=endpoint
@@ -225,7 +232,7 @@ class Transport:
         except ValueError:
             body = None
         codes = [d.code for d in error_details(body)]
-        events.current().digit_call(endpoint, str(response.status_code), latency_ms / 1000, codes)
+        self._observer.digit_call(endpoint, str(response.status_code), latency_ms / 1000, codes)
         # Every call is counted and timed in /metrics; the log keeps what someone may need to
         # read later (writes, refusals, errors) and leaves plain successful reads to DEBUG.
         quiet = (

@@ -21,6 +21,7 @@ import redis as redis_lib
 
 from integrator.observability import catalog
 from integrator.observability.catalog import Family
+from integrator.observability.events import Observer
 from integrator.store import keys
 
 if TYPE_CHECKING:
@@ -64,8 +65,8 @@ FLUSH_SECONDS = 1.0
 _Event = tuple[Family, Mapping[str, str], float | None, int]
 
 
-class RedisMetrics:
-    """Implements `integrator.observability.events.Observer` by writing to Redis."""
+class RedisMetrics(Observer):
+    """The `Observer` that counts every event in Redis."""
 
     def __init__(self, redis: redis_lib.Redis, *, flush_seconds: float = FLUSH_SECONDS) -> None:
         self._redis = redis
@@ -160,7 +161,7 @@ class RedisMetrics:
             )
         return out
 
-    # --- events.Observer ---
+    # --- Observer ---
 
     def digit_call(self, endpoint: str, outcome: str, seconds: float, codes: Sequence[str]) -> None:
         events: list[tuple[Family, Mapping[str, str], float | None, int]] = [

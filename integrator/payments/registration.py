@@ -41,8 +41,8 @@ from integrator.digit.errors import (
     DigitUnavailable,
 )
 from integrator.digit.models import DigitPayment, PaymentCreate, PaymentLine
-from integrator.observability import events
 from integrator.payments import states
+from integrator.payments.events import NO_PAYMENT_OBSERVER, PaymentObserver
 from integrator.payments.models import HistoryEntry, Payment, PaymentBill, PaymentStatus
 from integrator.payments.rules import instrument_date_start
 from integrator.store.leases import LeaseStore
@@ -131,8 +131,10 @@ class Registrar:
         timezone: Any,
         clock: Callable[[], datetime],
         create_settle_seconds: float = 7200.0,
+        observer: PaymentObserver = NO_PAYMENT_OBSERVER,
     ) -> None:
         self._create_settle = timedelta(seconds=create_settle_seconds)
+        self._observer = observer
         self._payments = payments
         self._leases = leases
         self._digit = digit
@@ -655,7 +657,7 @@ class Registrar:
             ),
             fence,
         )
-        events.current().payment_registered(payment)
+        self._observer.payment_registered(payment)
         log.info(
             "payment registered",
             extra={"payment_id": payment.id, "how": reason, "latency_ms": latency},
@@ -740,7 +742,7 @@ class Registrar:
             ),
             fence,
         )
-        events.current().payment_needs_attention(payment)
+        self._observer.payment_needs_attention(payment)
         log.warning(
             "payment needs attention",
             extra={"payment_id": payment.id, "reason": reason, "codes": list(codes)},

@@ -36,9 +36,9 @@ from integrator.digit.errors import (
     DigitUnavailable,
 )
 from integrator.digit.models import Bill, DigitPayment, PaymentRule
-from integrator.observability import events
 from integrator.payments import rules
 from integrator.payments.devices import Device
+from integrator.payments.events import NO_PAYMENT_OBSERVER, PaymentObserver
 from integrator.payments.models import (
     HistoryEntry,
     Payment,
@@ -124,8 +124,10 @@ class PaymentService:
         registrar: Registrar,
         scheduler: RegistrationScheduler,
         clock: Callable[[], datetime],
+        observer: PaymentObserver = NO_PAYMENT_OBSERVER,
     ) -> None:
         self._settings = settings
+        self._observer = observer
         self._digit = digit
         self._payments = payments
         self._idempotency = idempotency
@@ -414,7 +416,7 @@ class PaymentService:
             self._scheduler.schedule_new(payment.id, delay_seconds=self._settings.lease_ttl_seconds)
         except Exception:
             log.exception("could not schedule registration", extra={"payment_id": payment.id})
-        events.current().payment_accepted(payment)
+        self._observer.payment_accepted(payment)
         log.info(
             "payment accepted",
             extra={
