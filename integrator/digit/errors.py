@@ -253,3 +253,9 @@ class DigitForbidden(DigitAnswered):
 
     def __str__(self) -> str:
         return f"{super().__str__()} tenants={list(self.tenants)}"
+
+
+#: The failures after which DIGIT cannot give *us* a usable answer right now: it did not answer
+#: (`DigitNoAnswer`), or would not take our token or our account's roles (`DigitAuthError`,
+#: `DigitForbidden`). Callers fall back (snapshots), stop (reconciliation) or stay PENDING.
+NO_USABLE_ANSWER: tuple[type[DigitError], ...] = (DigitNoAnswer, DigitAuthError, DigitForbidden)

@@ -26,13 +26,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
-from integrator.digit.errors import (
-    DigitAuthError,
-    DigitError,
-    DigitForbidden,
-    DigitOutcomeUnknown,
-    DigitUnavailable,
-)
+from integrator.digit.errors import NO_USABLE_ANSWER, DigitError
 from integrator.digit.models import DigitPayment
 from integrator.payments import states
 from integrator.payments.models import Payment, PaymentStatus
@@ -46,7 +40,7 @@ FLAGGED_EVENT = "reconciliation_flagged"
 CLEARED_EVENT = "reconciliation_cleared"
 BATCH = 200
 #: Errors after which the run stops: DIGIT gives no usable answer to anyone right now.
-STOP_ON = (DigitUnavailable, DigitOutcomeUnknown, DigitAuthError, DigitForbidden)
+STOP_ON = NO_USABLE_ANSWER
 
 
 class Verdict(StrEnum):

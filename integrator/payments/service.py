@@ -29,12 +29,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from integrator.digit.client import DigitClient
-from integrator.digit.errors import (
-    DigitAuthError,
-    DigitForbidden,
-    DigitOutcomeUnknown,
-    DigitUnavailable,
-)
+from integrator.digit.errors import NO_USABLE_ANSWER
 from integrator.digit.models import Bill, DigitPayment, PaymentRule
 from integrator.payments import rules
 from integrator.payments.devices import Device
@@ -74,7 +69,7 @@ from integrator.store.snapshots import SnapshotStore
 log = logging.getLogger("integrator.payments")
 
 #: DIGIT failures after which a check falls back to bill snapshots (no usable answer).
-NO_ANSWER = (DigitUnavailable, DigitOutcomeUnknown, DigitAuthError, DigitForbidden)
+NO_ANSWER = NO_USABLE_ANSWER
 
 #: The refusal (and the bills' not-payable reason) for a city where our account may not collect.
 TENANT_NOT_COLLECTABLE = "TENANT_NOT_COLLECTABLE"
