@@ -31,6 +31,7 @@ from integrator.store.webhooks import WebhookStore
 
 if TYPE_CHECKING:
     from integrator.digit.client import DigitClient
+    from integrator.observability.queues import QueueInspector
     from integrator.payments.registration import Registrar
     from integrator.payments.service import PaymentService, RegistrationScheduler
 
@@ -181,6 +182,13 @@ class Services:
             "idempotency",
             lambda: IdempotencyStore(self.db, in_flight_bound_seconds=IDEMPOTENCY_CLAIM_SECONDS),
         )
+
+    @property
+    def queues(self) -> QueueInspector:
+        """What the ops views and /metrics read of the job queues (RQ's workers and counts)."""
+        from integrator.jobs.inspection import RqQueueInspector
+
+        return self._once("queues", lambda: RqQueueInspector(self.redis))
 
     # --- the payment domain ---
     @property

@@ -13,6 +13,7 @@ from integrator.observability.collector import (
     LedgerGauges,
     ReconciliationResults,
 )
+from integrator.observability.queues import QueueInspector
 from integrator.services import services_of
 
 if TYPE_CHECKING:
@@ -22,15 +23,16 @@ EXTENSION_KEY = "integrator.metrics"
 
 
 def build_registry(
-    redis: redis_lib.Redis, ledger: LedgerGauges, reconciliation: ReconciliationResults
+    redis: redis_lib.Redis,
+    ledger: LedgerGauges,
+    reconciliation: ReconciliationResults,
+    queues: QueueInspector,
 ) -> CollectorRegistry:
     """A registry holding only the integrator's collector (no process/platform collectors:
     they would differ per gunicorn worker)."""
-    from integrator.jobs.scheduling import QUEUES
-
     registry = CollectorRegistry(auto_describe=False)
     registry.register(
-        IntegratorCollector(redis, ledger=ledger, reconciliation=reconciliation, queues=QUEUES)
+        IntegratorCollector(redis, ledger=ledger, reconciliation=reconciliation, queues=queues)
     )
     return registry
 
@@ -41,7 +43,7 @@ def init_metrics(app: Flask, services: Services) -> None:
     if EXTENSION_KEY in app.extensions:  # already wired (idempotent)
         return
     app.extensions[EXTENSION_KEY] = build_registry(
-        services.redis, services.payments_store, services.reconciliation
+        services.redis, services.payments_store, services.reconciliation, services.queues
     )
     app.add_url_rule("/metrics", endpoint="metrics", view_func=metrics, methods=["GET"])
 
