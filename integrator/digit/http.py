@@ -79,13 +79,6 @@ def build_session(settings: Settings) -> requests.Session:
     return session
 
 
-def mask_mobile(mobile: str | None) -> str:
-    """`******3210`: only the last four digits of a mobile number ever reach a log."""
-    if not mobile:
-        return ""
-    return "*" * max(0, len(mobile) - 4) + mobile[-4:]
-
-
 def request_info(auth_token: str | None, *, action: str = "") -> dict[str, Any]:
     """The one place a DIGIT RequestInfo is built (digest 3). The gateway adds userInfo."""
     info: dict[str, Any] = {

@@ -31,8 +31,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING
 
 from integrator.digit.errors import DigitAuthError, DigitError
-from integrator.digit.http import mask_mobile
 from integrator.digit.models import Bill, MobileLookup
+from integrator.masking import mask_mobile
 
 if TYPE_CHECKING:
     from integrator.digit.client import DigitClient
