@@ -1,6 +1,6 @@
 """The one DIGIT token shared by every process, and the guards that keep DIGIT from locking us out.
 
-How DIGIT behaves (digest corrections 4-6): an access token lives 7 days, its refresh token 14
+How DIGIT behaves (docs/digit.md#tokens): an access token lives 7 days, its refresh token 14
 days from issue and is never extended; a refresh returns a new access token with the *same*
 refresh token; a password login while the access token is valid returns *that* token (and its
 refresh token) again; only once it has expired does a login issue a new pair.
@@ -55,9 +55,9 @@ from integrator.store.tokens import LoginLock, RoleGrant, StoredToken, TokenStor
 log = logging.getLogger("integrator.digit.auth")
 
 TOKEN_ENDPOINT = "user/oauth/token"
-MAX_BAD_LOGINS = 2  # DIGIT locks after 5 in 30 minutes (digest 2.4); we stop well before
+MAX_BAD_LOGINS = 2  # DIGIT locks after 5 in 30 minutes (docs/digit.md#lockout); we stop well before
 BAD_LOGIN_WINDOW_SECONDS = 30 * 60
-# error_description values of egov-user's login (digest 2.4): wrong password, or (for an
+# error_description values of egov-user's login (docs/digit.md#lockout): wrong password, or (for an
 # EMPLOYEE, not counted by DIGIT) a tenant that is not the user record's; and DIGIT's own lock.
 BAD_CREDENTIALS_MESSAGE = "Invalid login credentials"
 ACCOUNT_LOCKED_MESSAGE = "Account locked"
@@ -174,7 +174,7 @@ class TokenManager:
     def reload_roles(self) -> tuple[Role, ...]:
         """Log in once to read the account's roles, when the stored token has none (stored by an
         older version). While the token is valid DIGIT hands the same one back, with the
-        UserRequest of its first issue (corrections 6): nothing is revoked."""
+        UserRequest of its first issue (docs/digit.md#tokens): nothing is revoked."""
         self.token()
         owner = self._store.acquire_renewal_lock(ttl_ms=self._lock_ttl_ms)
         if owner is None:

@@ -44,7 +44,7 @@ from integrator.settings import Settings
 
 log = logging.getLogger("integrator.digit")
 
-API_ID = "Rainmaker"  # what DIGIT's own UIs send (digest 3)
+API_ID = "Rainmaker"  # what DIGIT's own UIs send (docs/digit.md#errors)
 API_VERSION = ".01"
 
 _sessions: dict[tuple[int, int, str | bool], requests.Session] = {}
@@ -80,7 +80,8 @@ def build_session(settings: Settings) -> requests.Session:
 
 
 def request_info(auth_token: str | None, *, action: str = "") -> dict[str, Any]:
-    """The one place a DIGIT RequestInfo is built (digest 3). The gateway adds userInfo."""
+    """The one place a DIGIT RequestInfo is built (docs/digit.md#errors); the gateway adds
+    userInfo."""
     info: dict[str, Any] = {
         "apiId": API_ID,
         "ver": API_VERSION,
@@ -328,7 +329,7 @@ def _read_body(raw: Any, *, read_timeout: float, deadline: float) -> bytes:
 
 
 def rbac_tenants(payload: Any, params: Mapping[str, str] | None) -> tuple[str, ...]:
-    """The tenants DIGIT's gateway checks our roles against (digest corrections 3): every
+    """The tenants DIGIT's gateway checks our roles against (docs/digit.md#roles): every
     `tenantId` value anywhere in the JSON body except RequestInfo, else the `tenantId` query
     parameter (comma-split). Empty means "the caller's own tenant"."""
     found: list[str] = []
@@ -356,7 +357,7 @@ def rbac_tenants(payload: Any, params: Mapping[str, str] | None) -> tuple[str, .
 def check(
     endpoint: str, answer: Answer, *, write: bool = False, tenants: tuple[str, ...] = ()
 ) -> Any:
-    """The body of a successful answer, or the error this answer means (digest 2.6, 3).
+    """The body of a successful answer, or the error this answer means (docs/digit.md#errors).
 
     Raises `TokenRejected` for 401 / InvalidAccessTokenException (the caller re-logs in and
     retries once), `DigitForbidden` for 403 (naming `tenants`, the tenants the gateway checked

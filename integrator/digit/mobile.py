@@ -1,4 +1,4 @@
-"""Bills by mobile number, the way DIGIT can actually answer it (digest corrections 1, 2).
+"""Bills by mobile number, the way DIGIT can actually answer it (docs/digit.md#bills).
 
 Billing is asked only with city tenants (an EMPLOYEE sending a state tenant is refused on most
 DIGIT versions), so a lookup for a state (`pb`) searches each of its cities (MDMS

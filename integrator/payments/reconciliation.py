@@ -1,8 +1,8 @@
 """Reconciliation: do REGISTERED payments still hold in DIGIT?
 
 Daily (and on demand) each REGISTERED payment accepted within the look-back is searched in DIGIT
-by its billIds (per module, digest 5.5). Ours is the DIGIT payment whose id we stored, else the
-one carrying our payment id in additionalDetails. Verdicts:
+by its billIds (per module, docs/digit.md#search). Ours is the DIGIT payment whose id we stored,
+else the one carrying our payment id in additionalDetails. Verdicts:
 
     OK           ours is live
     CANCELLED    ours was cancelled in DIGIT          \

@@ -54,15 +54,15 @@ from integrator.store.payments import PaymentStore, PaymentStoreError
 
 log = logging.getLogger("integrator.registration")
 
-#: Modes for which DIGIT requires the device's own transaction number (digest 5.1). For every
-#: other mode we send our payment id (DIGIT overwrites it for CASH anyway).
+#: Modes for which DIGIT requires the device's own transaction number (docs/digit.md#create).
+#: For every other mode we send our payment id (DIGIT overwrites it for CASH anyway).
 DEVICE_TRANSACTION_MODES = frozenset({"CARD", "ONLINE", "ONLINE_NEFT", "ONLINE_RTGS"})
 
 #: The key in DIGIT's `Payment.additionalDetails` that names our payment: how we recognise ours.
 PAYMENT_ID_KEY = "integratorPaymentId"
 
 
-#: DIGIT's refusal of a superseded bill (digest 5.6 step 5): fetch the current bill, re-target.
+#: DIGIT's refusal of a superseded bill (docs/digit.md#expiry): fetch the current bill, re-target.
 BILL_EXPIRED = "BILL_EXPIRED"
 
 #: NEEDS_ATTENTION reasons decided here (besides DIGIT_REJECTED, BILL_PAID_ELSEWHERE, ...).

@@ -340,7 +340,8 @@ class PaymentService:
                                 message=f"bill {bill.id} was replaced by {newest.id}; fetch again",
                             )
                         )
-                # DIGIT's back-update lags: a paid bill still looks ACTIVE for a while (digest 6)
+                # DIGIT's back-update lags: a paid bill still looks ACTIVE for a while
+                # (docs/digit.md#back-update)
                 paid = self._digit.search_payments(
                     tenant_id=request.tenant_id,
                     module=service,
