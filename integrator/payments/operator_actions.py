@@ -13,22 +13,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from integrator.digit.client import DigitClient
 from integrator.payments import states
 from integrator.payments.models import Payment, PaymentStatus
+from integrator.payments.ports import (
+    ConcurrentModification,
+    DigitGateway,
+    IntegrityRefused,
+    Leases,
+    PaymentLedger,
+    PaymentNotFound,
+    StaleFence,
+)
 from integrator.payments.refusals import OperationRefused, actor_of
 from integrator.payments.registration import Registrar
 from integrator.payments.resolutions import Resolution, ResolutionChecks
 from integrator.payments.search import PaymentFinder, PaymentQuery
 from integrator.payments.service import RegistrationScheduler
-from integrator.store.leases import LeaseStore
-from integrator.store.payments import (
-    ConcurrentModification,
-    IntegrityRefused,
-    PaymentNotFound,
-    PaymentStore,
-    StaleFence,
-)
 
 log = logging.getLogger("integrator.operations")
 
@@ -49,11 +49,11 @@ class PaymentOperations:
     def __init__(
         self,
         *,
-        payments: PaymentStore,
+        payments: PaymentLedger,
         finder: PaymentFinder,
-        leases: LeaseStore,
+        leases: Leases,
         lease_ttl_seconds: float,
-        digit: Callable[[], DigitClient],
+        digit: Callable[[], DigitGateway],
         registrar: Callable[[], Registrar],
         scheduler: Callable[[], RegistrationScheduler],
         clock: Callable[[], datetime],

@@ -30,8 +30,8 @@ from integrator.digit.errors import NO_USABLE_ANSWER, DigitError
 from integrator.digit.models import DigitPayment
 from integrator.payments import states
 from integrator.payments.models import Payment, PaymentStatus
+from integrator.payments.ports import ConcurrentModification, PaymentLedger
 from integrator.payments.registration import is_ours
-from integrator.store.payments import ConcurrentModification, PaymentStore
 
 log = logging.getLogger("integrator.reconciliation")
 
@@ -144,7 +144,7 @@ class Reconciler:
     def __init__(
         self,
         *,
-        payments: PaymentStore,
+        payments: PaymentLedger,
         digit: PaymentSearch,
         flags: FlagStore,
         clock: Callable[[], datetime],

@@ -35,7 +35,6 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from integrator.digit.client import DigitClient
 from integrator.digit.errors import (
     NO_USABLE_ANSWER,
     DigitAuthError,
@@ -48,9 +47,8 @@ from integrator.digit.models import DigitPayment, PaymentCreate, PaymentLine
 from integrator.payments import states
 from integrator.payments.events import NO_PAYMENT_OBSERVER, PaymentObserver
 from integrator.payments.models import HistoryEntry, Payment, PaymentBill, PaymentStatus
+from integrator.payments.ports import DigitGateway, Leases, PaymentLedger, PaymentStoreError
 from integrator.payments.rules import instrument_date_start
-from integrator.store.leases import LeaseStore
-from integrator.store.payments import PaymentStore, PaymentStoreError
 
 log = logging.getLogger("integrator.registration")
 
@@ -197,9 +195,9 @@ class Registrar:
     def __init__(
         self,
         *,
-        payments: PaymentStore,
-        leases: LeaseStore,
-        digit: DigitClient,
+        payments: PaymentLedger,
+        leases: Leases,
+        digit: DigitGateway,
         lease_ttl_seconds: float,
         timezone: Any,
         clock: Callable[[], datetime],

@@ -13,13 +13,12 @@ from dataclasses import replace
 from decimal import Decimal
 from enum import StrEnum
 
-from integrator.digit.client import DigitClient
 from integrator.digit.errors import DigitError, DigitRejected
 from integrator.digit.models import DigitPayment
 from integrator.payments.models import Payment
+from integrator.payments.ports import DigitGateway, PaymentLedger
 from integrator.payments.refusals import OperationRefused
 from integrator.payments.registration import PAYMENT_ID_KEY, Registrar
-from integrator.store.payments import PaymentStore
 
 
 class Resolution(StrEnum):
@@ -36,8 +35,8 @@ class ResolutionChecks:
     def __init__(
         self,
         *,
-        payments: PaymentStore,
-        digit: Callable[[], DigitClient],
+        payments: PaymentLedger,
+        digit: Callable[[], DigitGateway],
         registrar: Callable[[], Registrar],
     ) -> None:
         self._payments = payments

@@ -12,8 +12,8 @@ from typing import Protocol
 
 from integrator.payments.days import day_bounds
 from integrator.payments.models import Payment, PaymentStatus
+from integrator.payments.ports import PaymentLedger
 from integrator.payments.refusals import OperationRefused
-from integrator.store.payments import PaymentStore
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,7 +89,7 @@ class PaymentFinder:
     #: Payments loaded per round while filtering the candidates of an index look-up.
     CHUNK = 200
 
-    def __init__(self, *, payments: PaymentStore, index: StatusRangeIndex, tz: tzinfo) -> None:
+    def __init__(self, *, payments: PaymentLedger, index: StatusRangeIndex, tz: tzinfo) -> None:
         self._payments = payments
         self._index = index
         self._tz = tz

@@ -28,7 +28,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
-from integrator.digit.client import DigitClient
 from integrator.digit.errors import NO_USABLE_ANSWER
 from integrator.digit.models import Bill, DigitPayment, PaymentRule
 from integrator.payments import rules
@@ -41,6 +40,16 @@ from integrator.payments.models import (
     PaymentRejected,
     PaymentStatus,
     Violation,
+)
+from integrator.payments.ports import (
+    BillSnapshots,
+    ClaimOutcome,
+    CreateOutcome,
+    DigitGateway,
+    IdempotencyClaims,
+    Leases,
+    PaymentLedger,
+    ServedBillLog,
 )
 from integrator.payments.registration import Registrar
 from integrator.payments.use_cases import (
@@ -60,11 +69,6 @@ from integrator.payments.use_cases import (
     RequestInFlight,
 )
 from integrator.settings import Settings
-from integrator.store.idempotency import ClaimOutcome, IdempotencyStore
-from integrator.store.leases import LeaseStore
-from integrator.store.payments import CreateOutcome, PaymentStore
-from integrator.store.served import ServedBills
-from integrator.store.snapshots import SnapshotStore
 
 log = logging.getLogger("integrator.payments")
 
@@ -110,12 +114,12 @@ class PaymentService:
         self,
         *,
         settings: Settings,
-        digit: DigitClient,
-        payments: PaymentStore,
-        idempotency: IdempotencyStore,
-        leases: LeaseStore,
-        snapshots: SnapshotStore,
-        served: ServedBills,
+        digit: DigitGateway,
+        payments: PaymentLedger,
+        idempotency: IdempotencyClaims,
+        leases: Leases,
+        snapshots: BillSnapshots,
+        served: ServedBillLog,
         registrar: Registrar,
         scheduler: RegistrationScheduler,
         clock: Callable[[], datetime],
