@@ -162,6 +162,58 @@ def test_only_the_storage_layer_builds_redis_keys() -> None:
     assert found == []
 
 
+#: Redis commands that read or write data (health probes' `ping`/`info` are not among them).
+REDIS_DATA_COMMANDS = frozenset(
+    {
+        "pipeline",
+        "hincrby",
+        "hincrbyfloat",
+        "hgetall",
+        "hget",
+        "hset",
+        "hdel",
+        "sadd",
+        "srem",
+        "smembers",
+        "zadd",
+        "zrange",
+        "zrangebyscore",
+        "zrem",
+        "expire",
+        "pexpire",
+        "setex",
+        "psetex",
+        "incr",
+        "incrby",
+        "eval",
+        "evalsha",
+        "register_script",
+        "scan_iter",
+        "lpush",
+        "rpush",
+        "lrange",
+        "flushdb",
+    }
+)
+#: Where Redis data is read and written: the storage layer, and jobs/, which knows RQ's own
+#: structures (its scheduled-job registry) and the DIGIT-outage set that gates its queue. The
+#: sandbox is DIGIT's emulator, not a layer of the service.
+REDIS_DATA_OWNERS = ("integrator.store", "integrator.jobs", "integrator.sandbox")
+
+
+def test_only_the_storage_layer_reads_and_writes_redis_data() -> None:
+    found = [
+        f"{module.name}:{node.lineno}: .{node.func.attr}()"
+        for module in modules()
+        if not module.within(*REDIS_DATA_OWNERS)
+        for node in ast.walk(module.tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in REDIS_DATA_COMMANDS
+    ]
+    assert found == []
+
+
 @pytest.mark.parametrize("forbidden", DOMAIN_NEVER)
 def test_the_domain_never_imports(forbidden: str) -> None:
     found = [
