@@ -35,7 +35,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_api(app, services)
     register_reports_and_metrics(app, services)
     register_ops(app, services)
-    init_webhooks(services)
     log.info(
         "integrator app ready",
         extra={"digit_base_url": settings.digit_base_url, "sandbox_mode": settings.sandbox_mode},
@@ -123,10 +122,3 @@ def register_ops(app: Flask, services: Services) -> None:
     from integrator.ops import init_ops
 
     init_ops(app, services)
-
-
-def init_webhooks(services: Services) -> None:
-    """Signed POSTs to a device's webhook on REGISTERED and NEEDS_ATTENTION (docs/webhooks.md)."""
-    from integrator.jobs.webhooks import install_webhooks
-
-    install_webhooks(services.redis, services.db)

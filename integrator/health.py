@@ -69,14 +69,11 @@ def _redis_status(client: redis_lib.Redis) -> str:
 def _ledger_status(db: Database) -> str:
     """ "ok" when the ledger answers on a primary (a standby cannot accept a payment)."""
     try:
-        with db.transaction() as conn:
-            row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+        primary = db.is_primary()
     except LedgerUnavailable as exc:
         log.warning("readyz: the ledger cannot be reached: %s", exc)
         return f"error: {type(exc).__name__}"
-    if row is None or row[0]:
-        return "error: read-only (a standby)"
-    return "ok"
+    return "ok" if primary else "error: read-only (a standby)"
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -28,6 +28,7 @@ from typing import Any
 from flask import Flask, Response, g, request
 
 from integrator import jsonutil
+from integrator.masking import mask_mobile
 
 REDACTED = "[REDACTED]"
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -78,8 +79,7 @@ def register_secret(value: str | None) -> None:
 
 
 def _mask_mobile(match: re.Match[str]) -> str:
-    digits = re.sub(r"\D", "", match.group(1))
-    return "******" + digits[-4:]
+    return mask_mobile(re.sub(r"\D", "", match.group(1))) or ""
 
 
 # Every word the two patterns above can match contains one of these (lower case). Most lines (the

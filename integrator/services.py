@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import redis as redis_lib
 from flask import Flask, current_app
 
+from integrator.observability.events import Observer
 from integrator.payments.flags import Flags
 from integrator.settings import Settings
 from integrator.store.db import Database
@@ -32,6 +33,7 @@ from integrator.store.webhooks import WebhookStore
 
 if TYPE_CHECKING:
     from integrator.digit.client import DigitClient
+    from integrator.observability.queues import QueueInspector
     from integrator.payments.registration import Registrar
     from integrator.payments.service import PaymentService, RegistrationScheduler
 
@@ -67,6 +69,9 @@ class Services:
     digit_factory: Callable[[], DigitClient]
     scheduler_factory: Callable[[], RegistrationScheduler] | None = None
     clock: Callable[[], datetime] = utc_now
+    #: Told of DIGIT calls, token renewals and payment moves (metrics, webhooks); counts nothing
+    #: unless `build` made one.
+    observer: Observer = field(default_factory=Observer)
     _built: dict[str, Any] = field(default_factory=dict, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
@@ -82,18 +87,20 @@ class Services:
         """The one object graph, as the web app, the worker and the CLI use it.
 
         Connects to the ledger (refusing a schema that is behind) and to Redis unless they are
-        given; DIGIT's client and the RQ scheduler are built on first use.
+        given; DIGIT's client and the RQ scheduler are built on first use. The process's
+        observer counts its events in /metrics and asks for webhook deliveries.
         """
         from integrator.store import redis_conn
 
         db = db if db is not None else connect_database(settings, pool_size=pool_size)
         redis = redis if redis is not None else redis_conn.connect(settings)
         connection = redis
+        observer = build_observer(db, redis)
 
         def build_digit_client() -> DigitClient:
             from integrator.digit.client import DigitClient
 
-            return DigitClient(settings=settings, redis=connection)
+            return DigitClient(settings=settings, redis=connection, observer=observer)
 
         def build_scheduler() -> RegistrationScheduler:
             from integrator.jobs.scheduling import RqRegistrationScheduler
@@ -106,6 +113,7 @@ class Services:
             redis=redis,
             digit_factory=build_digit_client,
             scheduler_factory=build_scheduler,
+            observer=observer,
         )
 
     def close(self) -> None:
@@ -182,6 +190,13 @@ class Services:
             lambda: IdempotencyStore(self.db, in_flight_bound_seconds=IDEMPOTENCY_CLAIM_SECONDS),
         )
 
+    @property
+    def queues(self) -> QueueInspector:
+        """What the ops views and /metrics read of the job queues (RQ's workers and counts)."""
+        from integrator.jobs.inspection import RqQueueInspector
+
+        return self._once("queues", lambda: RqQueueInspector(self.redis))
+
     # --- the payment domain ---
     @property
     def registrar(self) -> Registrar:
@@ -197,6 +212,7 @@ class Services:
                 timezone=self.settings.digit_timezone,
                 clock=self.clock,
                 create_settle_seconds=self.settings.create_settle_seconds,
+                observer=self.observer,
             ),
         )
 
@@ -223,8 +239,21 @@ class Services:
                 registrar=self.registrar,
                 scheduler=self.scheduler,
                 clock=self.clock,
+                observer=self.observer,
             ),
         )
+
+
+def build_observer(db: Database, redis: redis_lib.Redis) -> Observer:
+    """What a process reports to: the metrics recorder (Redis) and the webhook observer, which
+    reads endpoints from the ledger and enqueues deliveries on RQ."""
+    from integrator.jobs.webhooks import RqWebhookScheduler
+    from integrator.observability.events import FanOut
+    from integrator.observability.recorder import RedisMetrics
+    from integrator.webhooks.observer import WebhookObserver
+
+    webhooks = WebhookObserver(endpoints=WebhookStore(db), scheduler=RqWebhookScheduler(redis))
+    return FanOut([RedisMetrics(redis), webhooks])
 
 
 def services_of(app: Flask) -> Services:

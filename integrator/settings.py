@@ -26,7 +26,7 @@ def private_database_url(pg_port: int) -> str:
     return f"postgresql://{LOCAL_PG_USER}@127.0.0.1:{pg_port}/{LOCAL_PG_DATABASE}"
 
 
-# Punjab reference role-actions (digest 2.6, 13): who may call payments/_create, each module's
+# Punjab reference role-actions (docs/digit.md#roles): who may call payments/_create, each module's
 # payments/{module}/_search, and its payments/{module}/_workflow (there is none for WS/SW).
 DEFAULT_COLLECT_ROLE_CODES = "EMPLOYEE,SUPERUSER,UC_EMP,TL_*"
 DEFAULT_SEARCH_ROLE_CODES = "WS:CITIZEN|WS_CEMP;SW:CITIZEN|SW_CEMP;PT:CITIZEN|CR_PT|EMPLOYEE"
@@ -122,7 +122,7 @@ class Settings:
     digit_password: str = field(repr=False)  # its password (never logged)
     digit_tenant_id: str  # tenant the system account logs in to, e.g. pb or pb.amritsar
     digit_state_tenant: str  # state tenant for MDMS masters (default: DIGIT_TENANT_ID's state)
-    digit_user_type: str  # EMPLOYEE: citizens may not create payments (digest 2.6)
+    digit_user_type: str  # EMPLOYEE: citizens may not create payments (docs/digit.md#roles)
     digit_client_id: str  # OAuth client id (DIGIT's default egov-user-client)
     digit_client_secret: str = field(repr=False)  # OAuth client secret (DIGIT's default: empty)
     digit_connect_timeout: float  # seconds to open a connection to DIGIT

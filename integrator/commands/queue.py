@@ -25,7 +25,9 @@ def status(ctx: click.Context) -> None:
     with startup_errors():
         services = Services.build(settings, pool_size=1)
     try:
-        health = queue_health(services.redis, ledger=services.payments_store, now=utc_now())
+        health = queue_health(
+            services.redis, queues=services.queues, ledger=services.payments_store, now=utc_now()
+        )
     finally:
         services.close()
     click.echo(

@@ -1,6 +1,6 @@
 """The one DIGIT token shared by every process, and the guards that keep DIGIT from locking us out.
 
-How DIGIT behaves (digest corrections 4-6): an access token lives 7 days, its refresh token 14
+How DIGIT behaves (docs/digit.md#tokens): an access token lives 7 days, its refresh token 14
 days from issue and is never extended; a refresh returns a new access token with the *same*
 refresh token; a password login while the access token is valid returns *that* token (and its
 refresh token) again; only once it has expired does a login issue a new pair.
@@ -48,16 +48,16 @@ from integrator.digit.errors import (
 )
 from integrator.digit.http import Transport
 from integrator.digit.models import AuthState, Role
-from integrator.observability import events
+from integrator.digit.observer import NO_DIGIT_OBSERVER, DigitObserver
 from integrator.settings import Settings
 from integrator.store.tokens import LoginLock, RoleGrant, StoredToken, TokenStore
 
 log = logging.getLogger("integrator.digit.auth")
 
 TOKEN_ENDPOINT = "user/oauth/token"
-MAX_BAD_LOGINS = 2  # DIGIT locks after 5 in 30 minutes (digest 2.4); we stop well before
+MAX_BAD_LOGINS = 2  # DIGIT locks after 5 in 30 minutes (docs/digit.md#lockout); we stop well before
 BAD_LOGIN_WINDOW_SECONDS = 30 * 60
-# error_description values of egov-user's login (digest 2.4): wrong password, or (for an
+# error_description values of egov-user's login (docs/digit.md#lockout): wrong password, or (for an
 # EMPLOYEE, not counted by DIGIT) a tenant that is not the user record's; and DIGIT's own lock.
 BAD_CREDENTIALS_MESSAGE = "Invalid login credentials"
 ACCOUNT_LOCKED_MESSAGE = "Account locked"
@@ -110,8 +110,10 @@ class TokenManager:
         transport: Transport,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        observer: DigitObserver = NO_DIGIT_OBSERVER,
     ) -> None:
         self._settings = settings
+        self._observer = observer
         self._store = TokenStore(redis)
         self._transport = transport
         self._clock = clock
@@ -172,7 +174,7 @@ class TokenManager:
     def reload_roles(self) -> tuple[Role, ...]:
         """Log in once to read the account's roles, when the stored token has none (stored by an
         older version). While the token is valid DIGIT hands the same one back, with the
-        UserRequest of its first issue (corrections 6): nothing is revoked."""
+        UserRequest of its first issue (docs/digit.md#tokens): nothing is revoked."""
         self.token()
         owner = self._store.acquire_renewal_lock(ttl_ms=self._lock_ttl_ms)
         if owner is None:
@@ -183,7 +185,7 @@ class TokenManager:
                 return _roles(current.roles)
             self._raise_if_locked()
             new = self._login(None)
-            events.current().token_renewed("login")
+            self._observer.token_renewed("login")
             if current is not None and new.access_token == current.access_token:
                 new = replace(current, roles=new.roles)
             self._store.save(new, now=self._clock())
@@ -280,12 +282,12 @@ class TokenManager:
         if refreshable and current is not None and current.refresh_token is not None:
             try:
                 new = self._refresh(current.refresh_token, current)
-                events.current().token_renewed("refresh")
+                self._observer.token_renewed("refresh")
             except _RefreshFailed:
                 log.info("DIGIT refused the refresh token; logging in again")
         if new is None:
             new = self._login(current)
-            events.current().token_renewed("login")
+            self._observer.token_renewed("login")
             if account_lock is not None:
                 self._store.clear_login_lock()
                 log.warning("DIGIT accepted our login again after the account lock; resuming")

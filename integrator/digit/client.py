@@ -5,9 +5,9 @@ Every business call carries the shared token in `RequestInfo.authToken` (built i
 it is still the one that failed), gets a fresh one (single-flight) and retries the call once.
 
 Tenants: billing is only ever asked with a city tenant (an EMPLOYEE with a state tenant gets
-EG_BS_INVALID_TENANTID on most DIGIT versions, digest corrections 1); a bills-by-mobile lookup for
+EG_BS_INVALID_TENANTID on most DIGIT versions, docs/digit.md#bills); a bills-by-mobile lookup for
 a state searches each of its cities (`integrator.digit.mobile`). Payment rules are read from MDMS
-with the payment's city tenant, the state's being the fallback (corrections 7, 8).
+with the payment's city tenant, the state's being the fallback (docs/digit.md#mdms).
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ from integrator.digit.models import (
     Tenant,
     WorkflowItem,
 )
+from integrator.digit.observer import NO_DIGIT_OBSERVER, DigitObserver
 from integrator.digit.roles import CapabilityRow, capability_rows
 from integrator.settings import Settings
 from integrator.store import keys
@@ -71,7 +72,7 @@ SEARCH_BILL = "billing-service/bill/v2/_search"
 CREATE_PAYMENT = "collection-services/payments/_create"
 SEARCH_PAYMENT = "collection-services/payments/{module}/_search"
 PAYMENT_WORKFLOW = "collection-services/payments/{module}/_workflow"
-#: collection-services answers at most 100 payments per search (digest corrections 11).
+#: collection-services answers at most 100 payments per search (docs/digit.md#search).
 PAYMENT_PAGE_SIZE = 100
 #: A search that still fills whole pages after this many is cut (a DIGIT ignoring `offset`
 #: would otherwise loop for ever); 5,000 payments is far beyond any one bill or receipt.
@@ -141,12 +142,19 @@ class DigitClient:
         session: requests.Session | None = None,
         config_dir: Path | None = None,
         clock: Callable[[], float] = time.time,
+        observer: DigitObserver = NO_DIGIT_OBSERVER,
     ) -> None:
         self._settings = settings
         self._redis = redis
-        self._transport = Transport(settings=settings, session=session or _session_for(settings))
+        self._transport = Transport(
+            settings=settings, session=session or _session_for(settings), observer=observer
+        )
         self._auth = TokenManager(
-            settings=settings, redis=redis, transport=self._transport, clock=clock
+            settings=settings,
+            redis=redis,
+            transport=self._transport,
+            clock=clock,
+            observer=observer,
         )
         self._store = TokenStore(redis)
         self._config_dir = config_dir or DEFAULT_CONFIG_DIR
@@ -306,7 +314,7 @@ class DigitClient:
         deadline: float | None = None,
     ) -> list[Bill]:
         """`_fetchbill?mobileNumber=`: the ACTIVE bills whose payer has this mobile, or bills
-        generated for the demands of citizens with this mobile (digest corrections 2): finds
+        generated for the demands of citizens with this mobile (docs/digit.md#bills): finds
         consumers that were never billed, which `_search` cannot."""
         body = self._call(
             FETCH_BILL,
@@ -340,7 +348,7 @@ class DigitClient:
         if consumer_codes:
             params["consumerCode"] = _joined(consumer_codes)
         if business_service:
-            params["service"] = business_service  # DIGIT's name for it (digest 4.2)
+            params["service"] = business_service  # DIGIT's name for it (docs/digit.md#bills)
         if mobile_number:
             params["mobileNumber"] = mobile_number
         body = self._call(SEARCH_BILL, params=params, deadline=deadline)
@@ -420,7 +428,7 @@ class DigitClient:
     ) -> list[DigitPayment]:
         """`payments/{module}/_search` (employees must name the module: EGCL_URI_EXCEPTION),
         every page: DIGIT answers 30 by default and at most 100, so this asks for 100 and
-        follows `offset` until a short page (digest corrections 11)."""
+        follows `offset` until a short page (docs/digit.md#search)."""
         params = {"tenantId": tenant_id}
         if bill_ids:
             params["billIds"] = _joined(bill_ids)
@@ -455,10 +463,10 @@ class DigitClient:
         transactionDate is in [start, end), every page (DIGIT answers at most 100, newest
         first). Also True when the walk was cut after RANGE_MAX_PAGES pages.
 
-        DIGIT adds a day to `toDate` before comparing (digest 5.5); a deployment might not, so
-        `toDate` is sent as `end` itself and the extra day is filtered out here: the range is
-        exact either way. A payment made while the walk runs lands on the first page and only
-        pushes older ones down (seen twice, kept once): nothing is skipped."""
+        DIGIT adds a day to `toDate` before comparing (docs/digit.md#search); a deployment might
+        not, so `toDate` is sent as `end` itself and the extra day is filtered out here: the
+        range is exact either way. A payment made while the walk runs lands on the first page
+        and only pushes older ones down (seen twice, kept once): nothing is skipped."""
         params = {
             "tenantId": tenant_id,
             "fromDate": str(_epoch_ms(start)),
@@ -486,8 +494,8 @@ class DigitClient:
     def workflow(
         self, *, tenant_id: str, module: str, action: str, items: Sequence[WorkflowItem]
     ) -> list[DigitPayment]:
-        """`payments/{module}/_workflow` (digest 13): cancel (or dishonour) payments of one
-        tenant; the updated payments come back (paymentStatus CANCELLED, bills isCancelled).
+        """`payments/{module}/_workflow` (docs/digit.md#cancel): cancel (or dishonour) payments of
+        one tenant; the updated payments come back (paymentStatus CANCELLED, bills isCancelled).
 
         Only the newest APPROVED payment of a consumer code can be cancelled, never an
         ONLINE/CARD one: DIGIT refuses with RECEIPT_WORKFLOW_* codes (`DigitRejected`). A
@@ -519,7 +527,7 @@ class DigitClient:
     # --- MDMS ---
     def payment_rules(self, tenant_id: str | None = None) -> dict[str, PaymentRule]:
         """MDMS BillingService.BusinessService by code, as collection reads them for a payment
-        in `tenant_id` (a city; digest corrections 7, 8): the city's own records when its answer
+        in `tenant_id` (a city; docs/digit.md#mdms): the city's own records when its answer
         has any (mdms-v2 lets a city override), else the state's; cached per tenant; the
         shipped config/ copy when MDMS cannot answer. `tenant_id=None` means the state (what
         callers got before cities were told apart)."""
@@ -650,7 +658,7 @@ class DigitClient:
 
 
 def payment_body(payment: PaymentCreate) -> dict[str, Any]:
-    """The `Payment` object of a `payments/_create` request (digest 5.1)."""
+    """The `Payment` object of a `payments/_create` request (docs/digit.md#create)."""
     body: dict[str, Any] = {
         "tenantId": payment.tenant_id,
         "totalDue": sum((line.total_due for line in payment.lines), start=Decimal(0)),

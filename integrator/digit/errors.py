@@ -23,11 +23,12 @@
         └── DigitForbidden          403: RBAC refused our account this endpoint for these tenants.
                                     Not the payment's fault: it can succeed once roles change.
 
-A 400 is not always a refusal: DIGIT reports every server-side exception as 400 (digest 3). A 400
-is `DigitRejected` only when every `Errors[].code` is a known validation code
-(`VALIDATION_CODES`, or a bean-validation code such as `NotNull.paymentRequest.payment.paidBy`), or
-when it is `PAYMENT_CREATION_FAILED` naming the bill's unique constraint (digest corrections 10:
-a concurrent or repeated create for a paid bill); anything else is `DigitOutcomeUnknown`.
+A 400 is not always a refusal: DIGIT reports every server-side exception as 400
+(docs/digit.md#errors). A 400 is `DigitRejected` only when every `Errors[].code` is a known
+validation code (`VALIDATION_CODES`, or a bean-validation code such as
+`NotNull.paymentRequest.payment.paidBy`), or when it is `PAYMENT_CREATION_FAILED` naming the bill's
+unique constraint (a concurrent or repeated create for a paid bill, docs/digit.md#late-commits);
+anything else is `DigitOutcomeUnknown`.
 `InvalidAccessTokenException` is neither: the client drops the token, logs in again and retries
 once (reads) or raises `DigitTokenRefused` (writes).
 """
@@ -40,24 +41,24 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 #: Codes with which DIGIT refuses a request on validation: the same request cannot succeed.
-#: From the digest: billing 4.1/4.2, collection 5.2 (pre-validation), 5.4 (validator), 5.5 (search).
+#: See docs/digit.md#codes.
 #: Deliberately absent: APPORTIONING_FAILED_CODE (apportion-service failure, may succeed later),
 #: idgen errors, exception class names (NullPointerException, DataIntegrityViolationException...).
 VALIDATION_CODES: frozenset[str] = frozenset(
     {
-        # billing-service (digest 4.1, 4.2)
+        # billing-service (docs/digit.md#bills)
         "BILL_GEN_MANDATORY_FIELDS_MISSING",
         "EG_BS_INVALID_TENANTID",
         "EG_BS_TAXHEADCODE_EMPTY",
         "EG_BS_API_ERROR",
         "EGBS_MANDATORY_FIELDS_ERROR",
         "BILL_SEARCH_CONSUMERCODE_BUSINESSSERVICE",
-        # collection-services pre-validation enrichment (digest 5.2)
+        # collection-services pre-validation enrichment (docs/digit.md#codes)
         "USER_INFO_INVALID",
         "DUPLICATE_BILLID",
         "INVALID_BILL_ID",
         "INVALID_BILL_BUSINESSSERVICE",
-        # collection-services PaymentValidator (digest 5.4)
+        # collection-services PaymentValidator (docs/digit.md#codes)
         "INVALID_REQUEST_INFO",
         "INVALID_USER_INFO",
         "INVALID_USER_ID",
@@ -77,34 +78,35 @@ VALIDATION_CODES: frozenset[str] = frozenset(
         "INVALID_BILL_AMOUNT",
         "INVALID_BILL",
         "BILL_EXPIRED",
-        # collection-services search (digest 5.5)
+        # collection-services search (docs/digit.md#search)
         "EGCL_URI_EXCEPTION",
         "EGCL_PAYMENT_COUNT_ERROR",
-        # collection-services _workflow (digest 13); CANCEL_RECEIPT_FAILED and
+        # collection-services _workflow (docs/digit.md#cancel); CANCEL_RECEIPT_FAILED and
         # COLLECTIONS_KAFKA_PUSH_FAILED are absent on purpose: the cancel may have happened
         "PAYMENT_WORKFLOW_SINGLE_ACTION_ALLOWED",
         "CROSS_TENANT_OP_NOT_ALLOWED",
         "RECEIPT_WORKFLOW_INVALID_RECEIPT",
         "RECEIPT_WORKFLOW_ACTION_NOT_APPLICABLE",
-        # MDMS v1: a city without an MDMS file at all (digest corrections 7)
+        # MDMS v1: a city without an MDMS file at all (docs/digit.md#mdms)
         "Invalid_tenantId.MdmsCriteria.tenantId",
     }
 )
 
 #: `payments/_create` refused because the bill already has a payment row: DIGIT's DB error
-#: (`PAYMENT_CREATION_FAILED`, digest corrections 10, 5.6) naming one of these constraints.
+#: (`PAYMENT_CREATION_FAILED`, docs/digit.md#late-commits) naming one of these constraints.
 ALREADY_PAID_CODE = "BILL_ALREADY_PAID"
 CREATION_FAILED_CODE = "PAYMENT_CREATION_FAILED"
 ALREADY_PAID_CONSTRAINTS = ("uk_egcl_paymentdetail", "pk_egcl_bill")
 
-#: Bean-validation (javax.validation) failures: `<Constraint>.<object>.<path>` (digest 3).
+#: Bean-validation (javax.validation) failures: `<Constraint>.<object>.<path>`
+#: (docs/digit.md#errors).
 BEAN_VALIDATION_CODE = re.compile(
     r"^(NotNull|NotEmpty|NotBlank|Null|Pattern|Size|Min|Max|DecimalMin|DecimalMax|Digits|Email"
     r"|Past|PastOrPresent|Future|FutureOrPresent|Positive|PositiveOrZero|Negative"
     r"|NegativeOrZero|AssertTrue|AssertFalse|Length|SafeHtml|Range|Valid)\.[\w.\[\]]+$"
 )
 
-#: The token was invalid or expired (digest 2.6): re-login and retry once; never a refusal.
+#: The token was invalid or expired (docs/digit.md#roles): re-login and retry once; never a refusal.
 INVALID_TOKEN_CODE = "InvalidAccessTokenException"
 
 
@@ -228,8 +230,9 @@ class DigitRejected(DigitAnswered):
     @property
     def bill_already_paid(self) -> bool:
         """The bill already has a payment in DIGIT: `BILL_ALREADY_PAID`, or the create that
-        reached the bill's UNIQUE constraint (`PAYMENT_CREATION_FAILED`, corrections 10).
-        Either way: search DIGIT's payments for the bill before deciding anything."""
+        reached the bill's UNIQUE constraint (`PAYMENT_CREATION_FAILED`,
+        docs/digit.md#late-commits). Either way: search DIGIT's payments for the bill before
+        deciding anything."""
         return any(
             d.code == ALREADY_PAID_CODE or names_paid_bill_constraint(d) for d in self.errors
         )
@@ -253,3 +256,9 @@ class DigitForbidden(DigitAnswered):
 
     def __str__(self) -> str:
         return f"{super().__str__()} tenants={list(self.tenants)}"
+
+
+#: The failures after which DIGIT cannot give *us* a usable answer right now: it did not answer
+#: (`DigitNoAnswer`), or would not take our token or our account's roles (`DigitAuthError`,
+#: `DigitForbidden`). Callers fall back (snapshots), stop (reconciliation) or stay PENDING.
+NO_USABLE_ANSWER: tuple[type[DigitError], ...] = (DigitNoAnswer, DigitAuthError, DigitForbidden)

@@ -39,12 +39,12 @@ from integrator.digit.errors import (
     DigitUnavailable,
     is_refusal,
 )
-from integrator.observability import events
+from integrator.digit.observer import NO_DIGIT_OBSERVER, DigitObserver
 from integrator.settings import Settings
 
 log = logging.getLogger("integrator.digit")
 
-API_ID = "Rainmaker"  # what DIGIT's own UIs send (digest 3)
+API_ID = "Rainmaker"  # what DIGIT's own UIs send (docs/digit.md#errors)
 API_VERSION = ".01"
 
 _sessions: dict[tuple[int, int, str | bool], requests.Session] = {}
@@ -79,15 +79,9 @@ def build_session(settings: Settings) -> requests.Session:
     return session
 
 
-def mask_mobile(mobile: str | None) -> str:
-    """`******3210`: only the last four digits of a mobile number ever reach a log."""
-    if not mobile:
-        return ""
-    return "*" * max(0, len(mobile) - 4) + mobile[-4:]
-
-
 def request_info(auth_token: str | None, *, action: str = "") -> dict[str, Any]:
-    """The one place a DIGIT RequestInfo is built (digest 3). The gateway adds userInfo."""
+    """The one place a DIGIT RequestInfo is built (docs/digit.md#errors); the gateway adds
+    userInfo."""
     info: dict[str, Any] = {
         "apiId": API_ID,
         "ver": API_VERSION,
@@ -147,9 +141,16 @@ LOGGED_ENDPOINTS = frozenset({"collection-services/payments/_create", "user/oaut
 class Transport:
     """Sends requests to DIGIT with explicit (connect, read) timeouts and classifies answers."""
 
-    def __init__(self, *, settings: Settings, session: requests.Session) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        session: requests.Session,
+        observer: DigitObserver = NO_DIGIT_OBSERVER,
+    ) -> None:
         self._settings = settings
         self._session = session
+        self._observer = observer
         # Normalised once, as requests would on every call (IDNA host, quoting): each request's
         # URL is then this base, a quoted path and an urlencoded query (`_url`).
         base = requests.PreparedRequest()
@@ -202,7 +203,7 @@ class Transport:
             urllib3.exceptions.TimeoutError,
             DeadlineExceeded,
         ) as exc:
-            events.current().digit_call(endpoint, "timeout", time.monotonic() - started, ())
+            self._observer.digit_call(endpoint, "timeout", time.monotonic() - started, ())
             log.warning(
                 "digit %s: timeout after %.0f ms (%s)",
                 endpoint,
@@ -213,7 +214,7 @@ class Transport:
                 f"DIGIT timed out ({type(exc).__name__})", endpoint=endpoint
             ) from exc
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-            events.current().digit_call(endpoint, "unreachable", time.monotonic() - started, ())
+            self._observer.digit_call(endpoint, "unreachable", time.monotonic() - started, ())
             log.warning("digit %s: no answer (%s)", endpoint, type(exc).__name__)
             raise DigitUnavailable(
                 f"DIGIT is unreachable ({type(exc).__name__})", endpoint=endpoint
@@ -225,7 +226,7 @@ class Transport:
         except ValueError:
             body = None
         codes = [d.code for d in error_details(body)]
-        events.current().digit_call(endpoint, str(response.status_code), latency_ms / 1000, codes)
+        self._observer.digit_call(endpoint, str(response.status_code), latency_ms / 1000, codes)
         # Every call is counted and timed in /metrics; the log keeps what someone may need to
         # read later (writes, refusals, errors) and leaves plain successful reads to DEBUG.
         quiet = (
@@ -328,7 +329,7 @@ def _read_body(raw: Any, *, read_timeout: float, deadline: float) -> bytes:
 
 
 def rbac_tenants(payload: Any, params: Mapping[str, str] | None) -> tuple[str, ...]:
-    """The tenants DIGIT's gateway checks our roles against (digest corrections 3): every
+    """The tenants DIGIT's gateway checks our roles against (docs/digit.md#roles): every
     `tenantId` value anywhere in the JSON body except RequestInfo, else the `tenantId` query
     parameter (comma-split). Empty means "the caller's own tenant"."""
     found: list[str] = []
@@ -356,7 +357,7 @@ def rbac_tenants(payload: Any, params: Mapping[str, str] | None) -> tuple[str, .
 def check(
     endpoint: str, answer: Answer, *, write: bool = False, tenants: tuple[str, ...] = ()
 ) -> Any:
-    """The body of a successful answer, or the error this answer means (digest 2.6, 3).
+    """The body of a successful answer, or the error this answer means (docs/digit.md#errors).
 
     Raises `TokenRejected` for 401 / InvalidAccessTokenException (the caller re-logs in and
     retries once), `DigitForbidden` for 403 (naming `tenants`, the tenants the gateway checked

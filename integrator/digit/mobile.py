@@ -1,4 +1,4 @@
-"""Bills by mobile number, the way DIGIT can actually answer it (digest corrections 1, 2).
+"""Bills by mobile number, the way DIGIT can actually answer it (docs/digit.md#bills).
 
 Billing is asked only with city tenants (an EMPLOYEE sending a state tenant is refused on most
 DIGIT versions), so a lookup for a state (`pb`) searches each of its cities (MDMS
@@ -31,8 +31,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING
 
 from integrator.digit.errors import DigitAuthError, DigitError
-from integrator.digit.http import mask_mobile
 from integrator.digit.models import Bill, MobileLookup
+from integrator.masking import mask_mobile
 
 if TYPE_CHECKING:
     from integrator.digit.client import DigitClient

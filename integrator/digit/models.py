@@ -84,7 +84,7 @@ class Bill:
 
 @dataclass(frozen=True, kw_only=True)
 class PaymentRule:
-    """MDMS BillingService.BusinessService flags for one businessService (digest 8, 12)."""
+    """MDMS BillingService.BusinessService flags for one businessService (docs/digit.md#mdms)."""
 
     business_service: str
     part_payment_allowed: bool
@@ -156,7 +156,7 @@ class DigitPaymentDetail:
     bill_number: str | None = None
     lines: tuple[ReceiptLine, ...] = ()
     bill_status: str | None = None  # collection's copy of the bill: CANCELLED after a cancel
-    bill_cancelled: bool = False  # its isCancelled (digest 13)
+    bill_cancelled: bool = False  # its isCancelled (docs/digit.md#cancel)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -180,8 +180,9 @@ class DigitPayment:
     @property
     def is_live(self) -> bool:
         """Does this payment still pay its bills? False once DIGIT cancelled or dishonoured it
-        (paymentStatus or instrumentStatus CANCELLED / DISHONOURED, digest 13) or rejected its
-        instrument: then BILL_ALREADY_PAID no longer counts it (digest 5.4)."""
+        (paymentStatus or instrumentStatus CANCELLED / DISHONOURED, docs/digit.md#cancel) or
+        rejected its instrument: then BILL_ALREADY_PAID no longer counts it
+        (docs/digit.md#codes)."""
         return (self.payment_status or "").upper() not in DEAD_PAYMENT_STATUSES and (
             self.instrument_status or ""
         ).upper() not in DEAD_INSTRUMENT_STATUSES
@@ -197,13 +198,13 @@ DEAD_PAYMENT_STATUSES = frozenset({"CANCELLED", "DISHONOURED"})
 DEAD_INSTRUMENT_STATUSES = frozenset({"CANCELLED", "DISHONOURED", "REJECTED"})
 
 #: `_workflow` actions a client may send. REMIT is left out on purpose: billing reverses a
-#: remitted payment like a cancellation (digest 13), so the integrator never sends it.
+#: remitted payment like a cancellation (docs/digit.md#cancel), so the integrator never sends it.
 WORKFLOW_ACTIONS = frozenset({"CANCEL", "DISHONOUR"})
 
 
 @dataclass(frozen=True, kw_only=True)
 class WorkflowItem:
-    """One payment to cancel or dishonour (`PaymentWorkflows[]`, digest 13)."""
+    """One payment to cancel or dishonour (`PaymentWorkflows[]`, docs/digit.md#cancel)."""
 
     payment_id: str  # the Payment id, not the receipt number
     reason: str | None = None

@@ -191,7 +191,8 @@ def payment(raw: Any, tz: tzinfo) -> DigitPayment:
 
 
 def payments(body: Mapping[str, Any], tz: tzinfo) -> list[DigitPayment]:
-    """`Payments[]` of a PaymentResponse (the yml's `Payment` key is wrong, digest 9.5)."""
+    """`Payments[]` of a PaymentResponse (the yml's `Payment` key is wrong:
+    docs/digit.md#contracts)."""
     return [payment(raw, tz) for raw in _list(body.get("Payments"), "Payments")]
 
 
@@ -202,7 +203,7 @@ def _bool(value: Any) -> bool:
 
 
 def payment_rules(records: Sequence[Any]) -> dict[str, PaymentRule]:
-    """MDMS `BillingService.BusinessService` records, by code (digest 8, 12)."""
+    """MDMS `BillingService.BusinessService` records, by code (docs/digit.md#mdms)."""
     rules: dict[str, PaymentRule] = {}
     for raw in records:
         r = _obj(raw, "BusinessService")

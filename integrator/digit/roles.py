@@ -1,9 +1,9 @@
 """What the integrator's DIGIT account may do, per city and module, from its login roles.
 
 DIGIT's gateway allows a call when the caller holds, at one of the request's tenants or at that
-tenant's state, a role whose code the deployment maps to the URI (digest corrections 3). The
+tenant's state, a role whose code the deployment maps to the URI (docs/digit.md#roles). The
 role-actions themselves live in DIGIT's MDMS and differ per deployment; the settings carry the
-Punjab reference ones (digest 2.6, 13):
+Punjab reference ones (docs/digit.md#roles):
 
 - `payments/_create`: `DIGIT_COLLECT_ROLE_CODES` (EMPLOYEE, SUPERUSER, UC_EMP, TL_*);
 - `payments/{module}/_search`: `DIGIT_SEARCH_ROLE_CODES` per module (WS needs WS_CEMP: a plain

@@ -20,8 +20,7 @@ from integrator.digit.client import DigitClient
 from integrator.jobs.outage import DigitOutage
 from integrator.jobs.policy import RetryPolicy
 from integrator.jobs.scheduling import RqRegistrationScheduler
-from integrator.jobs.webhooks import install_webhooks
-from integrator.observability.web import install_recorder
+from integrator.observability.events import Observer
 from integrator.payments.registration import Registrar
 from integrator.services import Services, utc_now
 from integrator.settings import Settings
@@ -46,6 +45,7 @@ class JobContext:
     outage: DigitOutage
     policy: RetryPolicy
     clock: Callable[[], datetime]
+    observer: Observer
 
 
 def build_context(settings: Settings, *, redis: redis_lib.Redis | None = None) -> JobContext:
@@ -74,6 +74,7 @@ def build_context(settings: Settings, *, redis: redis_lib.Redis | None = None) -
         outage=DigitOutage(redis),
         policy=RetryPolicy.from_settings(settings),
         clock=utc_now,
+        observer=services.observer,
     )
 
 
@@ -89,10 +90,6 @@ def configure(settings: Settings) -> JobContext:
         if _context is None or _settings is not settings:
             _context = build_context(settings)
             _settings = settings
-            # count this process's DIGIT calls and payment moves in /metrics
-            install_recorder(_context.redis)
-            # and tell devices with a webhook about REGISTERED / NEEDS_ATTENTION
-            install_webhooks(_context.redis, _context.db)
         return _context
 
 
@@ -102,6 +99,13 @@ def current() -> JobContext:
     if context is not None:
         return context
     return configure(_settings or Settings.from_env())
+
+
+def flush_observer() -> None:
+    """Write what this process's observer holds in memory, if a job built the context."""
+    context = _context
+    if context is not None:
+        context.observer.flush()
 
 
 def reset() -> None:

@@ -18,7 +18,6 @@ from integrator.jobs import context
 from integrator.jobs.context import build_context
 from integrator.jobs.maintenance import MaintenanceLoop
 from integrator.jobs.scheduling import QUEUES
-from integrator.observability import events
 from integrator.settings import Settings
 
 log = logging.getLogger("integrator.jobs")
@@ -37,7 +36,7 @@ class _JobHooks:
         try:
             return bool(super().perform_job(job, queue, execution))  # type: ignore[misc]
         finally:
-            events.flush()
+            context.flush_observer()
 
 
 class JobWorker(_JobHooks, SimpleWorker):

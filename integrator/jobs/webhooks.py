@@ -20,12 +20,9 @@ from rq import Queue, Retry, get_current_job
 from rq.exceptions import DuplicateJobError
 
 from integrator.jobs.scheduling import WEBHOOKS_QUEUE
-from integrator.observability import events
 from integrator.settings import Settings
-from integrator.store.db import Database
 from integrator.store.webhooks import WebhookStore
 from integrator.webhooks.models import DeliveryRecord, WebhookEvent
-from integrator.webhooks.observer import WebhookObserver
 
 log = logging.getLogger("integrator.webhooks")
 
@@ -35,8 +32,6 @@ DELIVER_WEBHOOK: Final = "integrator.jobs.webhooks.deliver_webhook"
 JOB_TIMEOUT_SECONDS: Final = 60
 #: A job that ended failed (e.g. killed) stays visible to `rq`/ops this long.
 FAILURE_TTL_SECONDS: Final = 7 * 24 * 3600
-#: The observer's slot in integrator.observability.events.
-WEBHOOKS_SLOT: Final = "webhooks"
 
 
 def job_id_for(payment_id: str, event: WebhookEvent) -> str:
@@ -74,15 +69,6 @@ class RqWebhookScheduler:
         except DuplicateJobError:
             return False  # already enqueued (or retrying): one delivery per payment and event
         return True
-
-
-def install_webhooks(redis: redis_lib.Redis, db: Database) -> WebhookObserver:
-    """Enqueue a delivery on this process's REGISTERED / NEEDS_ATTENTION events (beside the
-    metrics recorder; installing again replaces the previous webhook observer). The endpoints
-    are read from the ledger (`db`), the jobs go to RQ (`redis`)."""
-    observer = WebhookObserver(endpoints=WebhookStore(db), scheduler=RqWebhookScheduler(redis))
-    events.install(observer, slot=WEBHOOKS_SLOT)
-    return observer
 
 
 def deliver_webhook(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from functools import partial
 from typing import Any, Protocol
@@ -26,6 +26,7 @@ from prometheus_client.registry import Collector
 
 from integrator.observability import catalog
 from integrator.observability.catalog import Family
+from integrator.observability.queues import QueueInspector
 from integrator.observability.recorder import RedisMetrics
 from integrator.payments.models import PaymentStatus
 from integrator.store.tokens import TokenStore
@@ -64,14 +65,14 @@ class IntegratorCollector(Collector):
         *,
         ledger: LedgerGauges,
         reconciliation: ReconciliationResults,
-        queues: Sequence[str],
+        queues: QueueInspector,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._redis = redis
         self._ledger = ledger
         self._reconciliation = reconciliation
         self._metrics = RedisMetrics(redis)
-        self._queues = tuple(queues)
+        self._queues = queues
         self._clock = clock
 
     def describe(self) -> list[Metric]:
@@ -147,23 +148,19 @@ class IntegratorCollector(Collector):
         return [([], max(0.0, self._clock() - oldest.timestamp()))]
 
     def _queue_jobs(self) -> list[tuple[list[str], float]]:
-        from rq import Queue
-
         out: list[tuple[list[str], float]] = []
-        for name in self._queues:
-            queue = Queue(name, connection=self._redis)
+        for name in self._queues.names:
+            counts = self._queues.counts(name)
             out += [
-                ([name, "queued"], float(queue.count)),
-                ([name, "scheduled"], float(queue.scheduled_job_registry.count)),
-                ([name, "started"], float(queue.started_job_registry.count)),
-                ([name, "failed"], float(queue.failed_job_registry.count)),
+                ([name, "queued"], float(counts.queued)),
+                ([name, "scheduled"], float(counts.scheduled)),
+                ([name, "started"], float(counts.started)),
+                ([name, "failed"], float(counts.failed)),
             ]
         return out
 
     def _workers(self) -> list[tuple[list[str], float]]:
-        from rq import Worker
-
-        return [([], float(len(Worker.all(connection=self._redis))))]
+        return [([], float(len(self._queues.workers())))]
 
     def _auth_locked(self) -> list[tuple[list[str], float]]:
         return [([], 1.0 if TokenStore(self._redis).login_lock() is not None else 0.0)]

@@ -1,6 +1,6 @@
 """`RedisMetrics`: counters and histograms kept in Redis, so they are exact across processes.
 
-Each family is one Redis hash (`store.keys.metric_counter/metric_histogram`); a field is the JSON
+Each family is one Redis hash (`store.metrics.MetricHashes`); a field is the JSON
 list of the label values (plus, for histograms, the bucket's upper bound or `+sum`). One event is
 one pipelined round trip. Recording never raises: a lost increment is logged, the payment goes on.
 """
@@ -15,13 +15,14 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import redis as redis_lib
 
 from integrator.observability import catalog
 from integrator.observability.catalog import Family
-from integrator.store import keys
+from integrator.observability.events import Observer
+from integrator.store.metrics import Increment, Kind, MetricHashes, Op
 
 if TYPE_CHECKING:
     from integrator.payments.models import Payment
@@ -64,13 +65,14 @@ FLUSH_SECONDS = 1.0
 _Event = tuple[Family, Mapping[str, str], float | None, int]
 
 
-class RedisMetrics:
-    """Implements `integrator.observability.events.Observer` by writing to Redis."""
+class RedisMetrics(Observer):
+    """The `Observer` that counts every event in Redis."""
 
     def __init__(self, redis: redis_lib.Redis, *, flush_seconds: float = FLUSH_SECONDS) -> None:
-        self._redis = redis
+        self._hashes = MetricHashes(redis)
         self._flush_seconds = flush_seconds
-        self._buffer: dict[tuple[str, str, str], float] = {}  # (op, key, field) -> amount
+        # (op, family, kind, field) -> amount
+        self._buffer: dict[tuple[Op, str, Kind, str], float] = {}
         self._buffer_lock = threading.Lock()
         self._flusher_pid: int | None = None
 
@@ -78,8 +80,9 @@ class RedisMetrics:
 
     def _buffered(self, events: Sequence[_Event]) -> None:
         with self._buffer_lock:
-            for op, key, field, amount in _operations(events):
-                self._buffer[(op, key, field)] = self._buffer.get((op, key, field), 0) + amount
+            for op, name, kind, field, amount in _operations(events):
+                where = (op, name, kind, field)
+                self._buffer[where] = self._buffer.get(where, 0) + amount
         self._ensure_flusher()
 
     def flush(self) -> None:
@@ -87,7 +90,7 @@ class RedisMetrics:
         with self._buffer_lock:
             pending, self._buffer = self._buffer, {}
         if pending:
-            self._apply([(op, key, field, amount) for (op, key, field), amount in pending.items()])
+            self._apply([(*where, amount) for where, amount in pending.items()])
 
     def _ensure_flusher(self) -> None:
         # One daemon thread per process (a greenlet under gevent); a forked child (an RQ work
@@ -117,27 +120,21 @@ class RedisMetrics:
     def _write(self, events: Sequence[_Event]) -> None:
         self._apply(_operations(events))
 
-    def _apply(self, operations: Sequence[tuple[str, str, str, float]]) -> None:
+    def _apply(self, operations: Sequence[Increment]) -> None:
         """One pipelined round trip of hash increments; a failure is logged, never raised."""
         try:
-            pipe = self._redis.pipeline(transaction=False)
-            for op, key, field, amount in operations:
-                if op == "incr":
-                    pipe.hincrby(key, field, int(amount))
-                else:
-                    pipe.hincrbyfloat(key, field, amount)
-            pipe.execute()
+            self._hashes.increment(operations)
         except redis_lib.RedisError as exc:
             log.warning("could not record metrics", extra={"error": type(exc).__name__})
 
     # --- reading (the collector) ---
 
     def counters(self, family: Family) -> list[tuple[list[str], float]]:
-        raw = cast(dict[bytes, bytes], self._redis.hgetall(keys.metric_counter(family.name)))
+        raw = self._hashes.counter(family.name)
         return sorted((json.loads(k), float(v)) for k, v in raw.items())
 
     def histograms(self, family: Family) -> list[tuple[list[str], HistogramData]]:
-        raw = cast(dict[bytes, bytes], self._redis.hgetall(keys.metric_histogram(family.name)))
+        raw = self._hashes.histogram(family.name)
         series: dict[tuple[str, ...], dict[str, float]] = {}
         for k, v in raw.items():
             parts = json.loads(k)
@@ -160,7 +157,7 @@ class RedisMetrics:
             )
         return out
 
-    # --- events.Observer ---
+    # --- Observer ---
 
     def digit_call(self, endpoint: str, outcome: str, seconds: float, codes: Sequence[str]) -> None:
         events: list[tuple[Family, Mapping[str, str], float | None, int]] = [
@@ -206,19 +203,19 @@ class RedisMetrics:
         self.inc(catalog.RECONCILIATION_FLAGS, {"reason": reason})
 
 
-def _operations(events: Sequence[_Event]) -> list[tuple[str, str, str, float]]:
-    """The Redis hash increments that record `events`: (incr|incrfloat, key, field, amount)."""
-    operations: list[tuple[str, str, str, float]] = []
+def _operations(events: Sequence[_Event]) -> list[Increment]:
+    """The hash increments that record `events`: (incr|incrfloat, family, kind, field, amount)."""
+    operations: list[Increment] = []
     for family, labels, value, amount in events:
         values = [str(labels.get(name, "")) for name in family.labels]
         if family.kind == "counter":
-            operations.append(
-                ("incr", keys.metric_counter(family.name), field_name(values), amount)
-            )
+            operations.append(("incr", family.name, "counter", field_name(values), amount))
         elif family.kind == "histogram" and value is not None:
-            key = keys.metric_histogram(family.name)
-            operations.append(("incr", key, field_name(values, bucket_for(family, value)), 1))
-            operations.append(("incrfloat", key, field_name(values, SUM_FIELD), value))
+            bucket = field_name(values, bucket_for(family, value))
+            operations.append(("incr", family.name, "histogram", bucket, 1))
+            operations.append(
+                ("incrfloat", family.name, "histogram", field_name(values, SUM_FIELD), value)
+            )
         else:
             raise ValueError(f"{family.name}: cannot record a {family.kind} here")
     return operations

@@ -8,13 +8,13 @@ import redis as redis_lib
 from flask import Flask, Response, current_app
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from integrator.observability import events
 from integrator.observability.collector import (
     IntegratorCollector,
     LedgerGauges,
     ReconciliationResults,
 )
-from integrator.observability.recorder import RedisMetrics
+from integrator.observability.queues import QueueInspector
+from integrator.services import services_of
 
 if TYPE_CHECKING:
     from integrator.services import Services
@@ -22,40 +22,35 @@ if TYPE_CHECKING:
 EXTENSION_KEY = "integrator.metrics"
 
 
-def install_recorder(redis: redis_lib.Redis) -> RedisMetrics:
-    """Count this process's events (DIGIT calls, token renewals, payment moves) in Redis."""
-    recorder = RedisMetrics(redis)
-    events.install(recorder)
-    return recorder
-
-
 def build_registry(
-    redis: redis_lib.Redis, ledger: LedgerGauges, reconciliation: ReconciliationResults
+    redis: redis_lib.Redis,
+    ledger: LedgerGauges,
+    reconciliation: ReconciliationResults,
+    queues: QueueInspector,
 ) -> CollectorRegistry:
     """A registry holding only the integrator's collector (no process/platform collectors:
     they would differ per gunicorn worker)."""
-    from integrator.jobs.scheduling import QUEUES
-
     registry = CollectorRegistry(auto_describe=False)
     registry.register(
-        IntegratorCollector(redis, ledger=ledger, reconciliation=reconciliation, queues=QUEUES)
+        IntegratorCollector(redis, ledger=ledger, reconciliation=reconciliation, queues=queues)
     )
     return registry
 
 
 def init_metrics(app: Flask, services: Services) -> None:
-    """Install the recorder and serve GET /metrics without authentication."""
+    """Serve GET /metrics without authentication (the process's observer, built by
+    `Services.build`, does the counting)."""
     if EXTENSION_KEY in app.extensions:  # already wired (idempotent)
         return
-    install_recorder(services.redis)
     app.extensions[EXTENSION_KEY] = build_registry(
-        services.redis, services.payments_store, services.reconciliation
+        services.redis, services.payments_store, services.reconciliation, services.queues
     )
     app.add_url_rule("/metrics", endpoint="metrics", view_func=metrics, methods=["GET"])
 
 
 def metrics() -> Response:
-    events.flush()  # this process's buffered DIGIT-call counts, before reading Redis
+    # this process's buffered DIGIT-call counts, before reading Redis
+    services_of(current_app).observer.flush()
     registry = current_app.extensions[EXTENSION_KEY]
     assert isinstance(registry, CollectorRegistry)
     return Response(generate_latest(registry), status=200, content_type=CONTENT_TYPE_LATEST)

@@ -9,30 +9,21 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import redis as redis_lib
-from rq import Queue, Worker
 
 from integrator.digit.client import DigitClient
 from integrator.digit.models import AuthState
 from integrator.digit.roles import CapabilityRow
+from integrator.observability.queues import QueueInspector, WorkerInfo
 from integrator.payments.models import PaymentStatus
 from integrator.payments.use_cases import LedgerUnavailable
 
-#: The queue the registration jobs run on (integrator.worker.REGISTRATION_QUEUE).
-REGISTRATION_QUEUE = "registration"
+__all__ = ["DigitHealth", "Health", "QueueHealth", "WorkerInfo", "digit_health", "queue_health"]
 
 
 class OldestPending(Protocol):
     """The ledger read the queue view needs (store.payments.PaymentStore)."""
 
     def oldest_created(self, status: PaymentStatus) -> datetime | None: ...
-
-
-@dataclass(frozen=True, kw_only=True)
-class WorkerInfo:
-    name: str
-    state: str
-    queues: tuple[str, ...]
-    last_heartbeat: datetime | None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,25 +52,17 @@ class Health:
     digit: DigitHealth = field(default_factory=DigitHealth)
 
 
-def queue_health(redis: redis_lib.Redis, *, ledger: OldestPending, now: datetime) -> QueueHealth:
+def queue_health(
+    redis: redis_lib.Redis, *, queues: QueueInspector, ledger: OldestPending, now: datetime
+) -> QueueHealth:
     """Workers alive, queue depth, scheduled jobs, oldest PENDING payment, Redis memory."""
     errors: list[str] = []
     workers: list[WorkerInfo] = []
     queued = scheduled = failed = 0
     try:
-        for worker in Worker.all(connection=redis):
-            workers.append(
-                WorkerInfo(
-                    name=str(worker.name),
-                    state=str(worker.get_state()),
-                    queues=tuple(str(q) for q in worker.queue_names()),
-                    last_heartbeat=worker.last_heartbeat,
-                )
-            )
-        queue = Queue(REGISTRATION_QUEUE, connection=redis)
-        queued = int(queue.count)
-        scheduled = int(queue.scheduled_job_registry.count)
-        failed = int(queue.failed_job_registry.count)
+        workers = queues.workers()
+        counts = queues.counts(queues.registration_queue)
+        queued, scheduled, failed = counts.queued, counts.scheduled, counts.failed
     except redis_lib.RedisError as exc:
         errors.append(f"queue: {type(exc).__name__}")
     oldest: datetime | None = None

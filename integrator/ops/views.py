@@ -243,7 +243,12 @@ def create_blueprint(ctx: OpsContext) -> Blueprint:
         return render_template(
             "ops/dashboard.html",
             counts=ops.counts(),
-            queue=queue_health(ctx.services.redis, ledger=ctx.services.payments_store, now=now),
+            queue=queue_health(
+                ctx.services.redis,
+                queues=ctx.services.queues,
+                ledger=ctx.services.payments_store,
+                now=now,
+            ),
             digit=digit_health(lambda: ctx.services.digit),
             digit_base_url=settings.digit_base_url,
         )

@@ -21,49 +21,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
+from integrator.payments.reconciliation_records import StoredFinding, StoredFlag
+
 #: Longest acknowledgement note kept.
 MAX_NOTE = 1000
-
-
-@dataclass(frozen=True, kw_only=True)
-class StoredFinding:
-    """A finding of the walk, as the ledger holds it."""
-
-    id: int
-    kind: str
-    digit_payment_id: str
-    payment_id: str
-    tenant_id: str
-    business_service: str
-    digit_status: str | None
-    amount: Decimal
-    receipt_numbers: tuple[str, ...]
-    bill_ids: tuple[str, ...]
-    transaction_date: datetime | None
-    ledger_status: str | None
-    detail: Mapping[str, Any]
-    found_at: datetime
-    checked_at: datetime
-    cleared_at: datetime | None
-    acknowledged_at: datetime | None
-    acknowledged_by: str | None
-    ack_note: str | None
-
-
-@dataclass(frozen=True, kw_only=True)
-class StoredFlag:
-    """A forward-check flag on a REGISTERED payment, as the ledger holds it."""
-
-    payment_id: str
-    reason: str
-    digit_payment_id: str | None
-    digit_status: str | None
-    flagged_at: datetime
-    checked_at: datetime
-    detail: Mapping[str, Any]
-    acknowledged_at: datetime | None
-    acknowledged_by: str | None
-    ack_note: str | None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -46,7 +46,7 @@ class PaymentStatus(StrEnum):
 
 
 class PaymentMode(StrEnum):
-    """collection-services' PaymentModeEnum (digest 5.1, 9.7)."""
+    """collection-services' PaymentModeEnum (docs/digit.md#create)."""
 
     CASH = "CASH"
     CHEQUE = "CHEQUE"

@@ -1,10 +1,10 @@
 """Reconciliation: do REGISTERED payments still hold in DIGIT?
 
 Daily (and on demand) each REGISTERED payment accepted within the look-back is searched in DIGIT
-by every billId it ever targeted and by its consumers' codes (per module, digest 5.5): a create
-DIGIT committed late, after the payment moved on to a successor bill, carries our id on a bill
-the payment no longer names. Ours is the DIGIT payment whose id we stored, else the one carrying
-our payment id in additionalDetails. Verdicts:
+by every billId it ever targeted and by its consumers' codes (per module, docs/digit.md#search):
+a create DIGIT committed late, after the payment moved on to a successor bill, carries our id on a
+bill the payment no longer names. Ours is the DIGIT payment whose id we stored, else the one
+carrying our payment id in additionalDetails. Verdicts:
 
     OK           ours is live
     DUPLICATE_IN_DIGIT  two or more live DIGIT payments carry our id: the consumer paid twice
@@ -29,18 +29,12 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
-from integrator.digit.errors import (
-    DigitAuthError,
-    DigitError,
-    DigitForbidden,
-    DigitOutcomeUnknown,
-    DigitUnavailable,
-)
+from integrator.digit.errors import NO_USABLE_ANSWER, DigitError
 from integrator.digit.models import DigitPayment
 from integrator.payments import states
 from integrator.payments.models import Payment, PaymentStatus
+from integrator.payments.ports import ConcurrentModification, PaymentLedger
 from integrator.payments.registration import is_ours
-from integrator.store.payments import ConcurrentModification, PaymentStore
 
 log = logging.getLogger("integrator.reconciliation")
 
@@ -49,7 +43,7 @@ FLAGGED_EVENT = "reconciliation_flagged"
 CLEARED_EVENT = "reconciliation_cleared"
 BATCH = 200
 #: Errors after which the run stops: DIGIT gives no usable answer to anyone right now.
-STOP_ON = (DigitUnavailable, DigitOutcomeUnknown, DigitAuthError, DigitForbidden)
+STOP_ON = NO_USABLE_ANSWER
 
 
 class Verdict(StrEnum):
@@ -163,7 +157,8 @@ def verdict_for(
 
 def search_everywhere(digit: PaymentSearch, payment: Payment) -> list[DigitPayment]:
     """Every DIGIT payment on a bill `payment` ever targeted, or of one of its consumers,
-    searched per module (an employee must name the module, digest 5.5); each found once."""
+    searched per module (an employee must name the module, docs/digit.md#search); each found
+    once."""
     modules: dict[str, str] = {}
     for bill in payment.bills:
         modules[bill.bill_id] = bill.business_service
@@ -197,7 +192,7 @@ class Reconciler:
     def __init__(
         self,
         *,
-        payments: PaymentStore,
+        payments: PaymentLedger,
         digit: PaymentSearch,
         flags: FlagStore,
         clock: Callable[[], datetime],

@@ -15,6 +15,10 @@ gave no usable answer (the payment stays PENDING and a later attempt looks first
 means we have no usable DIGIT token (no attempt is spent); BUSY means another attempt holds the
 lease; FINISHED means the payment was already past PENDING.
 
+DIGIT's errors are classified once: `classify` names the outcome, `ON_DIGIT_OUTCOME` says what the
+attempt does with it, `STAYS_PENDING` which result an outcome that decides nothing gives. One
+`_Attempt` carries the payment, the lease's fence and the actor through an attempt.
+
 An attempt whose create timed out (or got any answer that does not settle the outcome) leaves its
 lease to expire instead of releasing it: DIGIT may still be committing that create, and the next
 attempt must not search before the lease TTL (> DIGIT's read timeout) has passed.
@@ -25,40 +29,38 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from integrator.digit.client import DigitClient
 from integrator.digit.errors import (
+    NO_USABLE_ANSWER,
     DigitAuthError,
     DigitError,
     DigitForbidden,
-    DigitOutcomeUnknown,
+    DigitNoAnswer,
     DigitRejected,
-    DigitUnavailable,
 )
 from integrator.digit.models import DigitPayment, PaymentCreate, PaymentLine
-from integrator.observability import events
 from integrator.payments import states
+from integrator.payments.events import NO_PAYMENT_OBSERVER, PaymentObserver
 from integrator.payments.models import HistoryEntry, Payment, PaymentBill, PaymentStatus
+from integrator.payments.ports import DigitGateway, Leases, PaymentLedger, PaymentStoreError
 from integrator.payments.rules import instrument_date_start
-from integrator.store.leases import LeaseStore
-from integrator.store.payments import PaymentStore, PaymentStoreError
 
 log = logging.getLogger("integrator.registration")
 
-#: Modes for which DIGIT requires the device's own transaction number (digest 5.1). For every
-#: other mode we send our payment id (DIGIT overwrites it for CASH anyway).
+#: Modes for which DIGIT requires the device's own transaction number (docs/digit.md#create).
+#: For every other mode we send our payment id (DIGIT overwrites it for CASH anyway).
 DEVICE_TRANSACTION_MODES = frozenset({"CARD", "ONLINE", "ONLINE_NEFT", "ONLINE_RTGS"})
 
 #: The key in DIGIT's `Payment.additionalDetails` that names our payment: how we recognise ours.
 PAYMENT_ID_KEY = "integratorPaymentId"
 
 
-#: DIGIT's refusal of a superseded bill (digest 5.6 step 5): fetch the current bill, re-target.
+#: DIGIT's refusal of a superseded bill (docs/digit.md#expiry): fetch the current bill, re-target.
 BILL_EXPIRED = "BILL_EXPIRED"
 
 #: NEEDS_ATTENTION reasons decided here (besides DIGIT_REJECTED, BILL_PAID_ELSEWHERE, ...).
@@ -110,6 +112,75 @@ class Lookup:
         return sum(1 for p in self.all_ours if p.is_live) > 1
 
 
+class DigitOutcome(StrEnum):
+    """What a DIGIT error means for a registration (`classify`)."""
+
+    NO_ANSWER = "NO_ANSWER"  # DigitNoAnswer: nothing usable came back; a write may have happened
+    NOT_AUTHORISED = "NOT_AUTHORISED"  # our token or roles were refused: nothing was processed
+    ALREADY_PAID = "ALREADY_PAID"  # refused: the bill is paid (by us earlier, or someone else)
+    BILL_EXPIRED = "BILL_EXPIRED"  # refused: DIGIT superseded the bill
+    REJECTED = "REJECTED"  # refused for any other reason: the same request fails again
+
+
+class Action(StrEnum):
+    """What the registrar does with a DIGIT outcome."""
+
+    RETRY_LATER = "RETRY_LATER"  # stay PENDING, spend one of the payment's attempts
+    WAIT_FOR_AUTH = "WAIT_FOR_AUTH"  # stay PENDING, spend nothing (AUTH_BLOCKED)
+    LOOK = "LOOK"  # search DIGIT: adopt our payment, or NEEDS_ATTENTION
+    RETARGET = "RETARGET"  # move onto the consumer's current bill and create once more
+    REFUSE = "REFUSE"  # NEEDS_ATTENTION, DIGIT_REJECTED with DIGIT's codes
+
+
+#: The one table from DIGIT's outcome to what an attempt does. Two steps narrow it: a create sent
+#: after RETARGET treats BILL_EXPIRED as REFUSE (one move per attempt), and the fetch of the
+#: current bill during RETARGET retries later on any DIGIT error (the create was refused: nothing
+#: was written).
+ON_DIGIT_OUTCOME: Mapping[DigitOutcome, Action] = {
+    DigitOutcome.NO_ANSWER: Action.RETRY_LATER,
+    DigitOutcome.NOT_AUTHORISED: Action.WAIT_FOR_AUTH,
+    DigitOutcome.ALREADY_PAID: Action.LOOK,
+    DigitOutcome.BILL_EXPIRED: Action.RETARGET,
+    DigitOutcome.REJECTED: Action.REFUSE,
+}
+
+#: The attempt results of the actions that leave the payment PENDING, and whether they spend one
+#: of its attempts.
+STAYS_PENDING: Mapping[Action, tuple[AttemptResult, bool]] = {
+    Action.RETRY_LATER: (AttemptResult.RETRY_LATER, True),
+    Action.WAIT_FOR_AUTH: (AttemptResult.AUTH_BLOCKED, False),
+}
+
+#: The fetch of the current bill during RETARGET retries later on any of these.
+NO_USABLE_ANSWER_OR_REFUSED: tuple[type[DigitError], ...] = (*NO_USABLE_ANSWER, DigitRejected)
+
+
+def classify(exc: DigitError) -> DigitOutcome | None:
+    """What `exc` means for a registration; None for an error outside DIGIT's tree (raised)."""
+    if isinstance(exc, DigitRejected):
+        if exc.bill_already_paid:  # BILL_ALREADY_PAID, or the bill's unique constraint
+            return DigitOutcome.ALREADY_PAID
+        if BILL_EXPIRED in exc.codes:
+            return DigitOutcome.BILL_EXPIRED
+        return DigitOutcome.REJECTED
+    if isinstance(exc, DigitNoAnswer):
+        return DigitOutcome.NO_ANSWER
+    if isinstance(exc, DigitAuthError | DigitForbidden):
+        return DigitOutcome.NOT_AUTHORISED
+    return None
+
+
+@dataclass(kw_only=True)
+class _Attempt:
+    """One attempt's state: the payment as last recorded, the lease's fencing token, who runs
+    the attempt and when it started (monotonic, for the recorded latency)."""
+
+    payment: Payment
+    fence: int
+    actor: str
+    started: float = field(default_factory=time.monotonic)
+
+
 class _KeepLease(Exception):
     """Internal: the attempt ended with DIGIT's outcome unknown; let the lease expire."""
 
@@ -124,15 +195,17 @@ class Registrar:
     def __init__(
         self,
         *,
-        payments: PaymentStore,
-        leases: LeaseStore,
-        digit: DigitClient,
+        payments: PaymentLedger,
+        leases: Leases,
+        digit: DigitGateway,
         lease_ttl_seconds: float,
         timezone: Any,
         clock: Callable[[], datetime],
         create_settle_seconds: float = 7200.0,
+        observer: PaymentObserver = NO_PAYMENT_OBSERVER,
     ) -> None:
         self._create_settle = timedelta(seconds=create_settle_seconds)
+        self._observer = observer
         self._payments = payments
         self._leases = leases
         self._digit = digit
@@ -162,163 +235,113 @@ class Registrar:
         payment = self._payments.get(payment_id)
         if payment is None or payment.status is not PaymentStatus.PENDING:
             return AttemptOutcome(result=AttemptResult.FINISHED, payment=payment)
-        started = time.monotonic()
-        try:
-            if payment.create_sent:
-                decided = self._settle_from_lookup(
-                    payment, fence=fence, actor=actor, started=started
-                )
-                if decided is not None:
-                    return decided
-            payment = self._record_create_sent(payment, fence=fence, actor=actor)
-            created_payment = self._create(payment, fence=fence)
-            if created_payment is None:  # the lease was lost: another attempt runs now
-                return AttemptOutcome(result=AttemptResult.BUSY, payment=payment)
-        except DigitRejected as exc:
-            if exc.bill_already_paid:  # BILL_ALREADY_PAID, or the unique constraint: look
-                return self._after_already_paid(
-                    payment, exc, fence=fence, actor=actor, started=started
-                )
-            if BILL_EXPIRED in exc.codes:
-                return self._after_bill_expired(
-                    payment, exc, fence=fence, actor=actor, started=started
-                )
-            return self._needs_attention(
-                payment,
-                reason="DIGIT_REJECTED",
-                codes=exc.codes,
-                error=str(exc),
-                fence=fence,
-                actor=actor,
-                started=started,
-            )
-        except (DigitAuthError, DigitForbidden) as exc:
-            outcome = self._pending(
-                payment,
-                result=AttemptResult.AUTH_BLOCKED,
-                exc=exc,
-                fence=fence,
-                actor=actor,
-                started=started,
-                spend=False,
-            )
-            return outcome
-        except (DigitUnavailable, DigitOutcomeUnknown) as exc:
-            outcome = self._pending(
-                payment,
-                result=AttemptResult.RETRY_LATER,
-                exc=exc,
-                fence=fence,
-                actor=actor,
-                started=started,
-                spend=True,
-                create_unknown=payment.create_sent,
-            )
-            if payment.create_sent:
-                raise _KeepLease(outcome) from exc
-            return outcome
-        return self._registered(
-            payment, created_payment, reason="created", fence=fence, actor=actor, started=started
-        )
+        att = _Attempt(payment=payment, fence=fence, actor=actor)
+        if payment.create_sent:
+            try:
+                decided = self._settle(att, self.lookup(payment))
+            except DigitError as exc:
+                return self._after_digit_error(att, exc, retargeted=False)
+            if decided is not None:
+                return decided
+        return self._create_and_classify(att, retargeted=False)
 
-    def _record_create_sent(self, payment: Payment, *, fence: int, actor: str) -> Payment:
+    def _create_and_classify(self, att: _Attempt, *, retargeted: bool) -> AttemptOutcome:
+        """Record "create sent", send `payments/_create` once, and record what came back."""
+        try:
+            self._record_create_sent(att)
+            created_payment = self._create(att)
+        except DigitError as exc:
+            return self._after_digit_error(att, exc, retargeted=retargeted)
+        if created_payment is None:  # the lease was lost: another attempt runs now
+            return AttemptOutcome(result=AttemptResult.BUSY, payment=att.payment)
+        return self._registered(att, created_payment, reason="created")
+
+    def _after_digit_error(
+        self, att: _Attempt, exc: DigitError, *, retargeted: bool
+    ) -> AttemptOutcome:
+        """Do what `ON_DIGIT_OUTCOME` says for `exc`, raised by a look-up or a create.
+
+        After a create whose outcome is unknown the lease is kept (`_KeepLease`): DIGIT may
+        still commit it, and no attempt may look before the lease expires.
+        """
+        outcome = classify(exc)
+        if outcome is None:
+            raise exc
+        action = ON_DIGIT_OUTCOME[outcome]
+        if action is Action.LOOK:
+            assert isinstance(exc, DigitRejected)
+            return self._after_already_paid(att, exc)
+        if action is Action.RETARGET and not retargeted:
+            assert isinstance(exc, DigitRejected)
+            return self._after_bill_expired(att, exc)
+        if action in (Action.REFUSE, Action.RETARGET):
+            return self._needs_attention(
+                att, reason="DIGIT_REJECTED", codes=exc.codes, error=str(exc)
+            )
+        if action is not Action.RETRY_LATER:
+            return self._pending(att, exc, action=action)
+        if retargeted:
+            raise _KeepLease(self._pending(att, exc, action=action)) from exc
+        create_sent = att.payment.create_sent
+        pending = self._pending(att, exc, action=action, create_unknown=create_sent)
+        if create_sent:
+            raise _KeepLease(pending) from exc
+        return pending
+
+    def _record_create_sent(self, att: _Attempt) -> None:
         """Get the token first (a login may take a while), then record durably that a create
         for these bills is about to be sent: from now on, look before creating again."""
         self._digit.ensure_token()
-        return self._save(
-            states.mark_create_sent(payment, payment.bill_ids, actor=actor, at=self._clock()),
-            fence,
+        payment = att.payment
+        self._save(
+            att,
+            states.mark_create_sent(payment, payment.bill_ids, actor=att.actor, at=self._clock()),
         )
 
-    def _create(self, payment: Payment, *, fence: int) -> DigitPayment | None:
+    def _create(self, att: _Attempt) -> DigitPayment | None:
         """`payments/_create` under a freshly renewed lease: the create (never re-sent within a
         call by the client) has the whole lease, longer than connect + read timeout, so no other
         attempt can look or create meanwhile. None when the lease was lost (nothing sent)."""
-        if not self._leases.renew(payment.id, fence, ttl_seconds=self._lease_ttl):
+        if not self._leases.renew(att.payment.id, att.fence, ttl_seconds=self._lease_ttl):
             return None
-        return self._digit.create_payment(self.digit_request(payment))
+        return self._digit.create_payment(self.digit_request(att.payment))
 
-    def _settle_from_lookup(
-        self, payment: Payment, *, fence: int, actor: str, started: float
-    ) -> AttemptOutcome | None:
-        """Look before creating again. None when DIGIT holds nothing for these bills."""
-        return self._settle(
-            payment, self.lookup(payment), fence=fence, actor=actor, started=started
-        )
-
-    def _settle(
-        self, payment: Payment, found: Lookup, *, fence: int, actor: str, started: float
-    ) -> AttemptOutcome | None:
+    def _settle(self, att: _Attempt, found: Lookup) -> AttemptOutcome | None:
         """What DIGIT's payments for these bills settle: duplicated, ours (adopted), someone
         else's; None when DIGIT holds none."""
         if found.duplicated:
-            return self._duplicated(payment, found, fence=fence, actor=actor, started=started)
+            return self._duplicated(att, found)
         if found.ours is not None:
-            return self._registered(
-                payment, found.ours, reason="adopted", fence=fence, actor=actor, started=started
-            )
+            return self._registered(att, found.ours, reason="adopted")
         if found.all_ours:
             statuses = sorted({p.payment_status or "?" for p in found.all_ours})
             return self._needs_attention(
-                payment,
+                att,
                 reason=DIGIT_PAYMENT_CANCELLED,
                 codes=(),
-                fence=fence,
-                actor=actor,
-                started=started,
                 error=(
                     "DIGIT holds our payment, but it is no longer live there "
                     f"({', '.join(statuses)}): the money was taken; decide with DIGIT's office"
                 ),
             )
         if found.others:
-            return self._paid_elsewhere(
-                payment, found.others, fence=fence, actor=actor, started=started
-            )
+            return self._paid_elsewhere(att, found.others)
         return None
 
-    def _after_already_paid(
-        self, payment: Payment, exc: DigitRejected, *, fence: int, actor: str, started: float
-    ) -> AttemptOutcome:
+    def _after_already_paid(self, att: _Attempt, exc: DigitRejected) -> AttemptOutcome:
         """BILL_ALREADY_PAID: either our own earlier create, or someone else's payment."""
         try:
-            found = self.lookup(payment)
-        except (DigitUnavailable, DigitOutcomeUnknown) as lookup_exc:
-            return self._pending(
-                payment,
-                result=AttemptResult.RETRY_LATER,
-                exc=lookup_exc,
-                fence=fence,
-                actor=actor,
-                started=started,
-                spend=True,
-            )
-        except (DigitAuthError, DigitForbidden) as lookup_exc:
-            return self._pending(
-                payment,
-                result=AttemptResult.AUTH_BLOCKED,
-                exc=lookup_exc,
-                fence=fence,
-                actor=actor,
-                started=started,
-                spend=False,
-            )
-        settled = self._settle(payment, found, fence=fence, actor=actor, started=started)
+            found = self.lookup(att.payment)
+        except NO_USABLE_ANSWER as lookup_exc:
+            outcome = classify(lookup_exc)
+            assert outcome is not None
+            return self._pending(att, lookup_exc, action=ON_DIGIT_OUTCOME[outcome])
+        settled = self._settle(att, found)
         if settled is not None:
             return settled
-        return self._needs_attention(
-            payment,
-            reason="DIGIT_REJECTED",
-            codes=exc.codes,
-            error=str(exc),
-            fence=fence,
-            actor=actor,
-            started=started,
-        )
+        return self._needs_attention(att, reason="DIGIT_REJECTED", codes=exc.codes, error=str(exc))
 
-    def _after_bill_expired(
-        self, payment: Payment, exc: DigitRejected, *, fence: int, actor: str, started: float
-    ) -> AttemptOutcome:
+    def _after_bill_expired(self, att: _Attempt, exc: DigitRejected) -> AttemptOutcome:
         """BILL_EXPIRED: DIGIT superseded a bill. The create was refused (nothing written), so
         the payment may move onto the consumer's current bill if that cannot change what the
         payer owes: same total, or the payment was already partial. Then create once more.
@@ -329,88 +352,20 @@ class Registrar:
         settle period (CREATE_SETTLE_SECONDS) has passed and a search of the consumer's payments
         finds none of ours; a late commit found meanwhile is adopted.
         """
-        unsettled = unsettled_create_since(payment)
+        unsettled = unsettled_create_since(att.payment)
         if unsettled is not None and self._clock() < unsettled + self._create_settle:
-            return self._awaiting_settle(
-                payment,
-                until=unsettled + self._create_settle,
-                fence=fence,
-                actor=actor,
-                started=started,
-            )
+            return self._awaiting_settle(att, until=unsettled + self._create_settle)
         try:
-            moved = self._retargeted(payment)
-        except (
-            DigitUnavailable,
-            DigitOutcomeUnknown,
-            DigitAuthError,
-            DigitForbidden,
-            DigitRejected,
-        ) as fetch_exc:
+            moved = self._retargeted(att.payment)
+        except NO_USABLE_ANSWER_OR_REFUSED as fetch_exc:
             # the create was refused (nothing written); the fetch gave no usable answer
-            return self._pending(
-                payment,
-                result=AttemptResult.RETRY_LATER,
-                exc=fetch_exc,
-                fence=fence,
-                actor=actor,
-                started=started,
-                spend=True,
-            )
+            return self._pending(att, fetch_exc, action=Action.RETRY_LATER)
         if isinstance(moved, str):
             return self._needs_attention(
-                payment,
-                reason=moved,
-                codes=exc.codes,
-                error=f"{moved}: {exc}",
-                fence=fence,
-                actor=actor,
-                started=started,
+                att, reason=moved, codes=exc.codes, error=f"{moved}: {exc}"
             )
-        payment = self._save(moved, fence)
-        try:
-            payment = self._record_create_sent(payment, fence=fence, actor=actor)
-            created_payment = self._create(payment, fence=fence)
-            if created_payment is None:
-                return AttemptOutcome(result=AttemptResult.BUSY, payment=payment)
-        except DigitRejected as again:
-            if again.bill_already_paid:
-                return self._after_already_paid(
-                    payment, again, fence=fence, actor=actor, started=started
-                )
-            return self._needs_attention(
-                payment,
-                reason="DIGIT_REJECTED",
-                codes=again.codes,
-                error=str(again),
-                fence=fence,
-                actor=actor,
-                started=started,
-            )
-        except (DigitAuthError, DigitForbidden) as auth_exc:
-            return self._pending(
-                payment,
-                result=AttemptResult.AUTH_BLOCKED,
-                exc=auth_exc,
-                fence=fence,
-                actor=actor,
-                started=started,
-                spend=False,
-            )
-        except (DigitUnavailable, DigitOutcomeUnknown) as unknown:
-            outcome = self._pending(
-                payment,
-                result=AttemptResult.RETRY_LATER,
-                exc=unknown,
-                fence=fence,
-                actor=actor,
-                started=started,
-                spend=True,
-            )
-            raise _KeepLease(outcome) from unknown
-        return self._registered(
-            payment, created_payment, reason="created", fence=fence, actor=actor, started=started
-        )
+        self._save(att, moved)
+        return self._create_and_classify(att, retargeted=True)
 
     def _retargeted(self, payment: Payment) -> Payment | str:
         """`payment` moved onto each consumer's current bill, or the NEEDS_ATTENTION reason."""
@@ -469,12 +424,10 @@ class Registrar:
         if payment is None or payment.status is not PaymentStatus.PENDING:
             self._leases.release(payment_id, fence)
             return AttemptOutcome(result=AttemptResult.FINISHED, payment=payment)
-        started = time.monotonic()
+        att = _Attempt(payment=payment, fence=fence, actor=actor)
         if payment.create_sent:
             try:
-                decided = self._settle_from_lookup(
-                    payment, fence=fence, actor=actor, started=started
-                )
+                decided = self._settle(att, self.lookup(payment))
             except DigitError as exc:
                 log.warning(
                     "look-up before giving up failed",
@@ -487,16 +440,7 @@ class Registrar:
         last = last_attempt(payment)
         codes = last.codes if last is not None else ()
         error = f"{reason}: last error {payment.last_error or 'none'}"
-        outcome = self._needs_attention(
-            payment,
-            reason=reason,
-            codes=codes,
-            error=error,
-            fence=fence,
-            actor=actor,
-            started=started,
-            count=False,
-        )
+        outcome = self._needs_attention(att, reason=reason, codes=codes, error=error, count=False)
         self._leases.release(payment_id, fence)
         return outcome
 
@@ -593,15 +537,9 @@ class Registrar:
     # --- recording outcomes ---
 
     def _registered(
-        self,
-        payment: Payment,
-        digit_payment: DigitPayment,
-        *,
-        reason: str,
-        fence: int,
-        actor: str,
-        started: float,
+        self, att: _Attempt, digit_payment: DigitPayment, *, reason: str
     ) -> AttemptOutcome:
+        payment, actor, started = att.payment, att.actor, att.started
         receipts = {d.bill_id: d for d in digit_payment.details}
         bills = tuple(
             replace(
@@ -634,17 +572,16 @@ class Registrar:
         )
         if missing:
             # DIGIT holds our payment but not for every bill: a person must look.
+            att.payment = payment
             return self._needs_attention(
-                payment,
+                att,
                 reason="RECEIPT_MISSING",
                 codes=(),
-                fence=fence,
-                actor=actor,
-                started=started,
                 error=f"no receipt for bills {missing}",
                 count=False,
             )
         payment = self._save(
+            att,
             states.transition(
                 payment,
                 PaymentStatus.REGISTERED,
@@ -653,38 +590,25 @@ class Registrar:
                 at=now,
                 latency_ms=latency,
             ),
-            fence,
         )
-        events.current().payment_registered(payment)
+        self._observer.payment_registered(payment)
         log.info(
             "payment registered",
             extra={"payment_id": payment.id, "how": reason, "latency_ms": latency},
         )
         return AttemptOutcome(result=AttemptResult.REGISTERED, payment=payment)
 
-    def _duplicated(
-        self, payment: Payment, found: Lookup, *, fence: int, actor: str, started: float
-    ) -> AttemptOutcome:
+    def _duplicated(self, att: _Attempt, found: Lookup) -> AttemptOutcome:
         receipts = sorted(d.receipt_number for p in found.all_ours if p.is_live for d in p.details)
         return self._needs_attention(
-            payment,
+            att,
             reason="DUPLICATE_IN_DIGIT",
             codes=(),
-            fence=fence,
-            actor=actor,
-            started=started,
             error=f"DIGIT holds more than one payment of ours: receipts {receipts}",
         )
 
-    def _paid_elsewhere(
-        self,
-        payment: Payment,
-        others: Iterable[DigitPayment],
-        *,
-        fence: int,
-        actor: str,
-        started: float,
-    ) -> AttemptOutcome:
+    def _paid_elsewhere(self, att: _Attempt, others: Iterable[DigitPayment]) -> AttemptOutcome:
+        payment = att.payment
         receipts = sorted(
             d.receipt_number
             for p in others
@@ -692,30 +616,25 @@ class Registrar:
             if d.bill_id in payment.targeted_bill_ids | set(payment.bill_ids)
         )
         return self._needs_attention(
-            payment,
+            att,
             reason="BILL_PAID_ELSEWHERE",
             codes=("BILL_ALREADY_PAID",),
-            fence=fence,
-            actor=actor,
-            started=started,
             error=f"DIGIT holds another payment for these bills: receipts {receipts}",
         )
 
     def _needs_attention(
         self,
-        payment: Payment,
+        att: _Attempt,
         *,
         reason: str,
         codes: Iterable[str],
-        fence: int,
-        actor: str,
-        started: float,
         error: str | None = None,
         count: bool = True,
     ) -> AttemptOutcome:
+        payment, actor = att.payment, att.actor
         now = self._clock()
         codes = tuple(codes)
-        latency = _ms_since(started)
+        latency = _ms_since(att.started)
         if count:
             payment = replace(payment, attempts=payment.attempts + 1)
             payment = states.record(
@@ -729,6 +648,7 @@ class Registrar:
             )
         payment = replace(payment, last_error=error or reason)
         payment = self._save(
+            att,
             states.transition(
                 payment,
                 PaymentStatus.NEEDS_ATTENTION,
@@ -738,9 +658,8 @@ class Registrar:
                 codes=codes,
                 latency_ms=latency,
             ),
-            fence,
         )
-        events.current().payment_needs_attention(payment)
+        self._observer.payment_needs_attention(payment)
         log.warning(
             "payment needs attention",
             extra={"payment_id": payment.id, "reason": reason, "codes": list(codes)},
@@ -753,19 +672,13 @@ class Registrar:
         )
 
     def _pending(
-        self,
-        payment: Payment,
-        *,
-        result: AttemptResult,
-        exc: DigitError,
-        fence: int,
-        actor: str,
-        started: float,
-        spend: bool,
-        create_unknown: bool = False,
+        self, att: _Attempt, exc: DigitError, *, action: Action, create_unknown: bool = False
     ) -> AttemptOutcome:
-        """The attempt ended without an answer: record it, stay PENDING. `create_unknown`: a
-        create was sent and its outcome is unknown (DIGIT may still commit it)."""
+        """The attempt ended without an answer: record it, stay PENDING (`STAYS_PENDING` says
+        with which result, and whether an attempt is spent). `create_unknown`: a create was sent
+        and its outcome is unknown (DIGIT may still commit it)."""
+        result, spend = STAYS_PENDING[action]
+        payment = att.payment
         now = self._clock()
         error = f"{type(exc).__name__}: {exc}"
         if spend:
@@ -774,42 +687,41 @@ class Registrar:
         payment = states.record(
             payment,
             event="attempt",
-            actor=actor,
+            actor=att.actor,
             at=now,
             reason=type(exc).__name__,
             codes=exc.codes,
-            latency_ms=_ms_since(started),
+            latency_ms=_ms_since(att.started),
             detail={"spent": spend, "createUnknown": True} if create_unknown else {"spent": spend},
         )
+        att.payment = payment
         try:
-            payment = self._save(payment, fence)
+            payment = self._save(att, payment)
         except PaymentStoreError:
             log.exception("could not record attempt", extra={"payment_id": payment.id})
         return AttemptOutcome(
             result=result, payment=payment, error=error, codes=exc.codes, cause=type(exc).__name__
         )
 
-    def _awaiting_settle(
-        self, payment: Payment, *, until: datetime, fence: int, actor: str, started: float
-    ) -> AttemptOutcome:
+    def _awaiting_settle(self, att: _Attempt, *, until: datetime) -> AttemptOutcome:
         """Stay PENDING, saying why and until when, without moving to the successor bill."""
         error = (
             f"the bill expired while an earlier create's outcome is unknown: waiting until "
             f"{until.isoformat(timespec='seconds')} for DIGIT to settle it before paying the "
             "consumer's new bill"
         )
-        payment = replace(payment, attempts=payment.attempts + 1, last_error=error)
+        payment = replace(att.payment, attempts=att.payment.attempts + 1, last_error=error)
         payment = states.record(
             payment,
             event="attempt",
-            actor=actor,
+            actor=att.actor,
             at=self._clock(),
             reason=AWAITING_CREATE_SETTLE,
             codes=(BILL_EXPIRED,),
-            latency_ms=_ms_since(started),
+            latency_ms=_ms_since(att.started),
             detail={"spent": True, "until": until.isoformat()},
         )
-        payment = self._save(payment, fence)
+        payment = self._save(att, payment)
         log.info("waiting for an earlier create to settle", extra={"payment_id": payment.id})
         return AttemptOutcome(
             result=AttemptResult.RETRY_LATER,
@@ -819,8 +731,10 @@ class Registrar:
             cause=AWAITING_CREATE_SETTLE,
         )
 
-    def _save(self, payment: Payment, fence: int) -> Payment:
-        return self._payments.save(payment, fence=fence)
+    def _save(self, att: _Attempt, payment: Payment) -> Payment:
+        """Save `payment` under the attempt's fence; it becomes the attempt's payment."""
+        att.payment = self._payments.save(payment, fence=att.fence)
+        return att.payment
 
 
 def is_ours(digit_payment: DigitPayment, payment_id: str) -> bool:

@@ -31,9 +31,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, tzinfo
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any, Protocol
 
 from integrator.digit.errors import (
@@ -44,7 +43,9 @@ from integrator.digit.errors import (
     DigitUnavailable,
 )
 from integrator.digit.models import DigitPayment
+from integrator.payments.days import day_bounds
 from integrator.payments.models import Payment, PaymentStatus
+from integrator.payments.reconciliation_records import Finding, FindingKind, Scope
 from integrator.payments.registration import PAYMENT_ID_KEY
 
 log = logging.getLogger("integrator.reconciliation.walk")
@@ -55,41 +56,6 @@ STOP_ON = (DigitUnavailable, DigitOutcomeUnknown, DigitAuthError)
 RECEIPTED_BY_HAND = "RECEIPTED_BY_HAND"
 #: Ledger payments read per query while judging.
 BATCH = 200
-
-
-class FindingKind(StrEnum):
-    ORPHAN = "ORPHAN"
-    DUPLICATE = "DUPLICATE"
-    DIFFERS = "DIFFERS"
-
-
-@dataclass(frozen=True, kw_only=True)
-class Scope:
-    """One city and module whose DIGIT payments are walked."""
-
-    tenant_id: str
-    module: str
-
-    def __str__(self) -> str:
-        return f"{self.tenant_id}/{self.module}"
-
-
-@dataclass(frozen=True, kw_only=True)
-class Finding:
-    """A DIGIT payment the ledger does not explain."""
-
-    kind: FindingKind
-    digit_payment_id: str
-    payment_id: str  # the id of ours it carries
-    tenant_id: str
-    business_service: str
-    digit_status: str | None
-    amount: Decimal
-    receipt_numbers: tuple[str, ...]
-    bill_ids: tuple[str, ...]
-    transaction_date: datetime | None
-    ledger_status: str | None  # None: the ledger has no payment with that id
-    detail: Mapping[str, Any] = field(default_factory=dict)
 
 
 class PaymentWalk(Protocol):
@@ -195,10 +161,7 @@ def day_range(first: date, last: date, tz: tzinfo) -> tuple[datetime, datetime]:
     """[start of `first`, start of the day after `last`) in `tz`."""
     if last < first:
         raise ValueError("the last day is before the first")
-    return (
-        datetime.combine(first, time(0), tzinfo=tz),
-        datetime.combine(last + timedelta(days=1), time(0), tzinfo=tz),
-    )
+    return day_bounds(first, last, tz)
 
 
 def scopes_for(

@@ -7,7 +7,7 @@ request at once, as one 422. Codes are stable; devices switch on them:
     AMOUNT_BELOW_MINIMUM, PARTIAL_PAYMENT_NOT_ALLOWED,            amount vs the bill's payability
     ADVANCE_NOT_ALLOWED, AMOUNT_ABOVE_MAXIMUM
     INVALID_PAYMENT_MODE, PAYMENT_MODE_NOT_ALLOWED                mode vs MDMS
-    INSTRUMENT_NUMBER_REQUIRED, INSTRUMENT_DATE_REQUIRED,         instrument fields (digest 5.1/5.4)
+    INSTRUMENT_NUMBER_REQUIRED, INSTRUMENT_DATE_REQUIRED,         instrument fields
     TRANSACTION_NUMBER_REQUIRED, INSTRUMENT_DATE_IN_FUTURE,
     INSTRUMENT_DATE_TOO_OLD, FIELD_TOO_LONG
     BILL_NOT_PAYABLE                                              bill status / expiry / total

@@ -28,17 +28,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
-from integrator.digit.client import DigitClient
-from integrator.digit.errors import (
-    DigitAuthError,
-    DigitForbidden,
-    DigitOutcomeUnknown,
-    DigitUnavailable,
-)
+from integrator.digit.errors import NO_USABLE_ANSWER
 from integrator.digit.models import Bill, DigitPayment, PaymentRule
-from integrator.observability import events
 from integrator.payments import rules
 from integrator.payments.devices import Device
+from integrator.payments.events import NO_PAYMENT_OBSERVER, PaymentObserver
 from integrator.payments.models import (
     HistoryEntry,
     Payment,
@@ -46,6 +40,16 @@ from integrator.payments.models import (
     PaymentRejected,
     PaymentStatus,
     Violation,
+)
+from integrator.payments.ports import (
+    BillSnapshots,
+    ClaimOutcome,
+    CreateOutcome,
+    DigitGateway,
+    IdempotencyClaims,
+    Leases,
+    PaymentLedger,
+    ServedBillLog,
 )
 from integrator.payments.registration import Registrar
 from integrator.payments.use_cases import (
@@ -65,16 +69,11 @@ from integrator.payments.use_cases import (
     RequestInFlight,
 )
 from integrator.settings import Settings
-from integrator.store.idempotency import ClaimOutcome, IdempotencyStore
-from integrator.store.leases import LeaseStore
-from integrator.store.payments import CreateOutcome, PaymentStore
-from integrator.store.served import ServedBills
-from integrator.store.snapshots import SnapshotStore
 
 log = logging.getLogger("integrator.payments")
 
 #: DIGIT failures after which a check falls back to bill snapshots (no usable answer).
-NO_ANSWER = (DigitUnavailable, DigitOutcomeUnknown, DigitAuthError, DigitForbidden)
+NO_ANSWER = NO_USABLE_ANSWER
 
 #: The refusal (and the bills' not-payable reason) for a city where our account may not collect.
 TENANT_NOT_COLLECTABLE = "TENANT_NOT_COLLECTABLE"
@@ -115,17 +114,19 @@ class PaymentService:
         self,
         *,
         settings: Settings,
-        digit: DigitClient,
-        payments: PaymentStore,
-        idempotency: IdempotencyStore,
-        leases: LeaseStore,
-        snapshots: SnapshotStore,
-        served: ServedBills,
+        digit: DigitGateway,
+        payments: PaymentLedger,
+        idempotency: IdempotencyClaims,
+        leases: Leases,
+        snapshots: BillSnapshots,
+        served: ServedBillLog,
         registrar: Registrar,
         scheduler: RegistrationScheduler,
         clock: Callable[[], datetime],
+        observer: PaymentObserver = NO_PAYMENT_OBSERVER,
     ) -> None:
         self._settings = settings
+        self._observer = observer
         self._digit = digit
         self._payments = payments
         self._idempotency = idempotency
@@ -343,7 +344,8 @@ class PaymentService:
                                 message=f"bill {bill.id} was replaced by {newest.id}; fetch again",
                             )
                         )
-                # DIGIT's back-update lags: a paid bill still looks ACTIVE for a while (digest 6)
+                # DIGIT's back-update lags: a paid bill still looks ACTIVE for a while
+                # (docs/digit.md#back-update)
                 paid = self._digit.search_payments(
                     tenant_id=request.tenant_id,
                     module=service,
@@ -414,7 +416,7 @@ class PaymentService:
             self._scheduler.schedule_new(payment.id, delay_seconds=self._settings.lease_ttl_seconds)
         except Exception:
             log.exception("could not schedule registration", extra={"payment_id": payment.id})
-        events.current().payment_accepted(payment)
+        self._observer.payment_accepted(payment)
         log.info(
             "payment accepted",
             extra={

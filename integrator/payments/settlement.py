@@ -16,11 +16,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from integrator.payments.days import day_bounds
 from integrator.payments.models import Payment
 
 __all__ = [
@@ -84,13 +85,6 @@ class SettlementPage:
     next_cursor: str | None
 
 
-def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
-    """[start, end) of `day` in `tz`, as aware datetimes."""
-    start = datetime.combine(day, time(0), tzinfo=tz)
-    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
-    return start, end
-
-
 def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
@@ -133,7 +127,7 @@ def _row(payment: Payment, index: int, tz: ZoneInfo) -> SettlementRow:
 def _scan(
     store: PaymentsByDay, day: date, tz: ZoneInfo, device_id: str | None, cursor: str | None
 ) -> Iterator[SettlementRow]:
-    start, end = day_bounds(day, tz)
+    start, end = day_bounds(day, day, tz)
     after: tuple[int, str, int] | None = None
     upper = end
     if cursor is not None:

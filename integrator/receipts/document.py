@@ -1,16 +1,16 @@
 """What one receipt says: a frozen, validated value built by the caller, read by the renderers.
 
-    ReceiptStatus     REGISTERED, CANCELLED or DISHONOURED (DIGIT's payment workflow, digest 13)
+    ReceiptStatus     REGISTERED, CANCELLED or DISHONOURED (docs/digit.md#cancel)
     TaxLine           one tax head of one billing period, in DIGIT's order
-    ReceiptBill       one bill of the payment, with its own receipt number (digest 5.3)
+    ReceiptBill       one bill of the payment, with its own receipt number (docs/digit.md#receipts)
     ReceiptDocument   every bill of one payment, how it was paid, who collected it, and whether
                       this print is a duplicate
 
 Money is Decimal. Amounts paid and due are whole rupees (a fraction is a ValueError, as the
 integrator never accepts one); only tax heads may carry paise, because DIGIT's demand details do
-(WS_CHARGE is rounded to 2 dp and the round-off head lies in (-0.5, +0.5], digest 8), and they
-may be negative (rebates, exemptions, the advance carry-forward). Building a document checks all
-of this once, so the renderers never meet a value they cannot print.
+(WS_CHARGE is rounded to 2 dp and the round-off head lies in (-0.5, +0.5], docs/digit.md#water),
+and they may be negative (rebates, exemptions, the advance carry-forward). Building a document
+checks all of this once, so the renderers never meet a value they cannot print.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from integrator.receipts.money import grouping_with_paise, whole_rupees
 
 __all__ = ["INSTRUMENT_MODES", "ReceiptBill", "ReceiptDocument", "ReceiptStatus", "TaxLine"]
 
-# Modes whose instrument number and date DIGIT requires (collection's PaymentValidator, digest 5.1)
+# Modes whose instrument number and date DIGIT requires (docs/digit.md#create)
 INSTRUMENT_MODES = frozenset({"CHEQUE", "DD", "OFFLINE_NEFT", "OFFLINE_RTGS", "POSTAL_ORDER"})
 
 # Separates receipt numbers in the QR payload: DIGIT's payments/_search takes receiptNumbers
@@ -80,7 +80,7 @@ class TaxLine:
 
 @dataclass(frozen=True, kw_only=True)
 class ReceiptBill:
-    """One bill of the payment: DIGIT gives each its own receipt number (digest 5.3)."""
+    """One bill of the payment: DIGIT gives each its own receipt number (docs/digit.md#receipts)."""
 
     receipt_number: str
     business_service: str  # the code, e.g. WS

@@ -1,4 +1,4 @@
-"""egov-user's OAuth token endpoint (digest 2.1-2.4, Corrections 4-6) and the gateway's token check.
+"""egov-user's OAuth token endpoint (docs/digit.md#tokens) and the gateway's token check.
 
 Login (`CustomAuthenticationProvider`): the user is found by username + type + tenant, where only
 a CITIZEN's tenant is mapped to the state; an EMPLOYEE must send the tenant of its own record, any

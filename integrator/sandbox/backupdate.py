@@ -1,4 +1,4 @@
-"""Billing's back-update (digest 6, 13), applied by `World.settle()` after the lag.
+"""Billing's back-update (docs/digit.md#back-update), applied by `World.settle()` after the lag.
 
 Topic `create` (`egov.collection.payment-create`): each head's `collectionAmount` grows by its
 `adjustedAmount`; an excess becomes a new (advance) demand detail. Topic `cancel`

@@ -1,4 +1,4 @@
-"""billing-service v2: bill generation from demands, `_fetchbill` and `_search` (digest 4).
+"""billing-service v2: bill generation from demands, `_fetchbill`, `_search` (docs/digit.md#bills).
 
 Bills are stored JSON-ready (BillV2 shape, section 4.3) in creation order, so "latest" is "last".
 
@@ -161,12 +161,13 @@ def set_status(world: World, bills: list[dict[str, Any]], status: str) -> None:
 
 
 def expire_active_bills(world: World, consumer: Consumer) -> None:
-    """A demand create/update marks the consumer's ACTIVE bills EXPIRED (digest 6.9)."""
+    """A demand create/update marks the consumer's ACTIVE bills EXPIRED
+    (docs/digit.md#back-update)."""
     set_status(world, bills_of(world, consumer, "ACTIVE"), "EXPIRED")
 
 
 def fetch_for(world: World, consumer: Consumer) -> tuple[dict[str, Any] | None, bool]:
-    """The consumer's payable bill and whether it was generated in this call (digest 4.1)."""
+    """The consumer's payable bill and whether this call generated it (docs/digit.md#bills)."""
     active = bills_of(world, consumer, "ACTIVE")
     if active:
         latest = active[-1]
@@ -255,7 +256,7 @@ def _tenant_matches(criteria_tenant: str, tenant_id: str) -> bool:
 
 
 def search_bills(world: World, criteria: dict[str, Any]) -> list[dict[str, Any]]:
-    """The latest-created bill per consumerCode among those matching (digest 4.2)."""
+    """The latest-created bill per consumerCode among those matching (docs/digit.md#bills)."""
     with world.lock:
         world.settle()
         matched: dict[tuple[str, str], dict[str, Any]] = {}

@@ -1,4 +1,4 @@
-"""The ws-calculator rules the seed demands are computed with (digest section 8).
+"""The ws-calculator rules the seed demands are computed with (docs/digit.md#water).
 
 Pure functions, no state: the metered slab walk (with DIGIT's "units == to falls through" quirk),
 the minimum-charge floor, 2 dp rounding of the charge, and the round-off head that makes a demand

@@ -1,4 +1,4 @@
-"""collection-services: `payments/_create` and `payments/{module}/_search` (digest 5).
+"""collection-services: `payments/_create` and `payments/{module}/_search` (docs/digit.md#create).
 
 `create_or_hold` follows `PaymentService.createPayment`: bean validation, pre-validation (bill
 lookup, MDMS BusinessService read with the payment's city tenant), the `PaymentValidator` error
@@ -150,7 +150,8 @@ def _find_bills(world: World, tenant_id: str, bill_ids: list[str]) -> dict[str, 
 def _validate(
     world: World, payment: dict[str, Any], mode: str, bills: dict[str, dict[str, Any]]
 ) -> None:
-    """PaymentValidator.validatePaymentForCreate: one error map keyed by code (digest 5.4)."""
+    """PaymentValidator.validatePaymentForCreate: one error map keyed by code
+    (docs/digit.md#codes)."""
     errors: dict[str, str] = {}
     now = world.now_ms()
     instrument_date = _epoch_ms(pick(payment, "instrumentDate"))
@@ -282,7 +283,7 @@ def apportion(bill: dict[str, Any], paid: Decimal) -> None:
 def _collection_bill(
     bill: dict[str, Any], paid: Decimal, paid_by: str | None, payer_id: str | None
 ) -> dict[str, Any]:
-    """collection's copy of the bill (digest 5.3), with the MDMS flags."""
+    """collection's copy of the bill (docs/digit.md#receipts), with the MDMS flags."""
     rule = bill["_rule"]
     out = copy.deepcopy({k: v for k, v in bill.items() if k != "_rule"})
     out.update(
@@ -494,7 +495,7 @@ def commit_payment(
     bills: dict[str, dict[str, Any]],
     user: User,
 ) -> dict[str, Any]:
-    """Enrichment after validation (digest 5.2 step 3-7), the save and the back-update queue."""
+    """Enrichment after validation (docs/digit.md#create), the save and the back-update queue."""
     now = world.now_ms()
     tenant_id = str(pick(payment, "tenantId"))
     payment_id = str(uuid.uuid4())
@@ -574,7 +575,8 @@ DAY_MS = 86_400_000
 
 
 def search_payments(world: World, module: str | None, criteria: dict[str, Any]) -> list[Any]:
-    """Payments matching every given criterion, newest transactionDate first (digest 5.5)."""
+    """Payments matching every given criterion, newest transactionDate first
+    (docs/digit.md#search)."""
     with world.lock:
         world.settle()
         services = set(criteria["businessServices"]) | ({module} if module else set())

@@ -1,8 +1,9 @@
 """The error bodies DIGIT answers with, as one exception type the app maps to HTTP once.
 
-- tracer's ErrorRes `{"ResponseInfo":null,"Errors":[{code,message,description,params}]}` (digest 3),
-- the gateway's 401/403/502 in the same shape (digest 2.6),
-- egov-user's OAuth2 JSON `{"error","error_description"}` (digest 2.4).
+- tracer's ErrorRes `{"ResponseInfo":null,"Errors":[{code,message,description,params}]}`
+  (docs/digit.md#errors),
+- the gateway's 401/403/502 in the same shape (docs/digit.md#roles),
+- egov-user's OAuth2 JSON `{"error","error_description"}` (docs/digit.md#lockout).
 """
 
 from __future__ import annotations

@@ -34,7 +34,8 @@ def json_body() -> dict[str, Any]:
 
 
 def pick(obj: Any, key: str) -> Any:
-    """A key looked up case-insensitively, as billing and collection read JSON (digest 3)."""
+    """A key looked up case-insensitively, as billing and collection read JSON
+    (docs/digit.md#errors)."""
     if not isinstance(obj, Mapping):
         return None
     if key in obj:
@@ -65,7 +66,7 @@ def ok_response_info(body: Mapping[str, Any], status: str = "200 OK") -> dict[st
 
 
 def billing_response_info(body: Mapping[str, Any], status: str) -> dict[str, Any]:
-    """billing-service's ResponseInfo: no resMsgId (digest 3)."""
+    """billing-service's ResponseInfo: no resMsgId (docs/digit.md#errors)."""
     info = ok_response_info(body, status)
     del info["resMsgId"]
     return info

@@ -1,9 +1,9 @@
-"""MDMS master data the sandbox serves (digest 8, 12, Corrections 7-8) and its search views.
+"""MDMS master data the sandbox serves (docs/digit.md#mdms) and its search views.
 
 BillingService.BusinessService and BillingService.TaxHeadMaster are the Punjab reference files
 copied into `data/`; tenant.tenants is the sandbox's own state `pb` with three cities.
 `pb.nawanshahr` has its own BusinessService file (PT, WC and TL only; PT `isAdvanceAllowed:true`),
-rebuilt from the digest's description of MDMS `data/pb/nawanshahr/BillingService/`.
+rebuilt from the description of MDMS `data/pb/nawanshahr/BillingService/`.
 
 Searched with a city tenant:
 - v1 semantics (the default; egov-mdms-service): a master flagged `isStateLevel` (all the masters

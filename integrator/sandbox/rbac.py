@@ -1,4 +1,4 @@
-"""The gateway's role check (digest 2.6, Corrections 3, Zuul variant) and the role-action map.
+"""The gateway's role check (docs/digit.md#roles, Zuul variant) and the role-action map.
 
 Which tenants (Zuul `RbacFilter`): every value of a body key named exactly `tenantId`, at any
 depth, once `RequestInfo`/`requestInfo` is dropped (a string or a list of strings; "null" is
@@ -36,7 +36,8 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
     "/collection-services/payments/WS/_search": frozenset({"CITIZEN", "WS_CEMP"}),  # id 2034
     "/collection-services/payments/SW/_search": frozenset({"CITIZEN", "SW_CEMP"}),  # id 2035
     "/collection-services/payments/PT/_search": frozenset({"CITIZEN", "CR_PT", "EMPLOYEE"}),
-    # Not in the digest: granted like the generic search plus the TL counter role (assumption).
+    # Not in the reference role-actions: granted like the generic search plus the TL counter
+    # role (assumption).
     "/collection-services/payments/TL/_search": frozenset({"CITIZEN", "EMPLOYEE", "TL_CEMP"}),
     # The only _workflow action of the reference (id 2164); nobody may cancel WS/SW/TL payments.
     "/collection-services/payments/PT/_workflow": frozenset({"CR_PT"}),

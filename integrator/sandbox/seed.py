@@ -212,8 +212,9 @@ def _roles(codes: tuple[str, ...], *tenants: str) -> tuple[Role, ...]:
     return tuple(Role(code, tenant) for tenant in tenants for code in codes)
 
 
-# The integrator's account: what it needs to pay and to search WS/SW/PT payments (digest 2.6),
-# and CR_PT to cancel PT receipts, in Amritsar and Jalandhar; nothing in Nawanshahr.
+# The integrator's account: what it needs to pay and to search WS/SW/PT payments
+# (docs/digit.md#roles), and CR_PT to cancel PT receipts, in Amritsar and Jalandhar; nothing in
+# Nawanshahr.
 SYSTEM_ROLES = ("EMPLOYEE", "WS_CEMP", "SW_CEMP", "CR_PT")
 
 

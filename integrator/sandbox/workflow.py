@@ -1,4 +1,4 @@
-"""collection's `payments/{module}/_workflow`: CANCEL, DISHONOUR, REMIT a payment (digest 13).
+"""collection's `payments/{module}/_workflow`: CANCEL, DISHONOUR, REMIT (docs/digit.md#cancel).
 
 `perform_workflow` follows `PaymentWorkflowService.performWorkflow` and
 `PaymentWorkflowValidator.validateForCancel`; every error is a 400 and nothing is applied if any

@@ -4,13 +4,14 @@ Everything a request can see or change lives on `World`: users and tokens, deman
 payments, sequences, the settable clock, faults and call counters. Handlers take `world.lock`
 for the whole of their read-modify-write; the lock is re-entrant so helpers can take it again.
 
-The billing back-update (digest 6, 13) is evaluated lazily against the sandbox clock: a committed
-payment (topic `create`) or a cancelled / dishonoured / remitted one (topic `cancel`) is queued with
-a due time (publish + lag) and applied by `settle()`, which every locked operation calls first.
-That keeps the lag deterministic under a moved clock.
+The billing back-update (docs/digit.md#back-update) is evaluated lazily against the sandbox
+clock: a committed payment (topic `create`) or a cancelled / dishonoured / remitted one (topic
+`cancel`) is queued with a due time (publish + lag) and applied by `settle()`, which every locked
+operation calls first. That keeps the lag deterministic under a moved clock.
 
-Held creates (the "hold creates" fault, digest Corrections 10) are the one thing that runs outside
-the lock: a validated `payments/_create` waits in `held`, and a timer commits or drops it later.
+Held creates (the "hold creates" fault, docs/digit.md#late-commits) are the one thing that runs
+outside the lock: a validated `payments/_create` waits in `held`, and a timer commits or drops it
+later.
 """
 
 from __future__ import annotations
@@ -341,7 +342,7 @@ class World:
             and d.status == "ACTIVE"
         ]
 
-    # --- the asynchronous billing back-update (digest 6) ---
+    # --- the asynchronous billing back-update (docs/digit.md#back-update) ---
     def queue_back_update(self, payment: dict[str, Any], topic: str = "create") -> None:
         """Publish the payment to billing (topic `create` or `cancel`), applied after the lag."""
         with self.lock:

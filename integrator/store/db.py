@@ -108,5 +108,12 @@ class Database:
             return False
         return True
 
+    def is_primary(self) -> bool:
+        """Whether the ledger answers on a primary (a standby cannot take a write); raises
+        DatabaseUnavailable when it does not answer."""
+        with self.transaction() as connection:
+            row = connection.execute("SELECT pg_is_in_recovery()").fetchone()
+        return row is not None and not row[0]
+
     def close(self) -> None:
         self._pool.close()

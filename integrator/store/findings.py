@@ -18,8 +18,7 @@ from typing import Any
 from psycopg.rows import dict_row
 
 from integrator import jsonutil
-from integrator.payments.flags import StoredFinding, StoredFlag
-from integrator.payments.reverse_reconciliation import Finding, Scope
+from integrator.payments.reconciliation_records import Finding, Scope, StoredFinding, StoredFlag
 from integrator.store.db import Database
 from integrator.store.reconciliation import ReconciliationStore
 

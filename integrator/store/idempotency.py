@@ -16,25 +16,12 @@ if both got past `claim`.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 
+from integrator.payments.ports import ClaimOutcome, ClaimResult
 from integrator.store.db import Database
 
-
-class ClaimOutcome(StrEnum):
-    NEW = "NEW"  # ours: validate and create (or release on a validation failure)
-    REPLAY = "REPLAY"  # same key, same request, payment exists: answer with that payment
-    IN_FLIGHT = "IN_FLIGHT"  # same key, same request, first still running: 409, retry later
-    MISMATCH = "MISMATCH"  # same key, different request: 422 IDEMPOTENCY_KEY_REUSED
-
-
-@dataclass(frozen=True, kw_only=True)
-class ClaimResult:
-    outcome: ClaimOutcome
-    payment_id: str | None = None  # REPLAY (and MISMATCH when the key already made a payment)
-    token: str | None = None  # NEW: pass to `release`
+__all__ = ["ClaimOutcome", "ClaimResult", "IdempotencyStore"]
 
 
 def _aware(moment: datetime) -> datetime:

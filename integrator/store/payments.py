@@ -1,4 +1,5 @@
 """Payments in the ledger (PostgreSQL): one transaction accepts a payment; guarded saves after.
+Implements `integrator.payments.ports.PaymentLedger`; its refusals are declared there:
 
     PaymentStoreError
     ├── PaymentNotFound
@@ -21,9 +22,8 @@ never written.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 import psycopg
@@ -31,55 +31,34 @@ from psycopg import errors
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from integrator.payments.models import ConsumerKey, Payment, PaymentStatus
+from integrator.payments.models import Payment, PaymentStatus
+from integrator.payments.ports import (
+    ConcurrentModification,
+    CreateOutcome,
+    CreateResult,
+    IntegrityRefused,
+    PaymentNotFound,
+    PaymentPage,
+    PaymentStoreError,
+    StaleFence,
+)
 from integrator.store.codec import payment_from_dict
 from integrator.store.db import Database
 
+__all__ = [
+    "ConcurrentModification",
+    "CreateOutcome",
+    "CreateResult",
+    "IntegrityRefused",
+    "PaymentNotFound",
+    "PaymentPage",
+    "PaymentStore",
+    "PaymentStoreError",
+    "StaleFence",
+]
+
 #: Statuses in which a payment holds its consumers (REGISTERED and RESOLVED are final).
 _OPEN = (PaymentStatus.PENDING.value, PaymentStatus.NEEDS_ATTENTION.value)
-
-
-class PaymentStoreError(Exception):
-    """Base of the payment store's refusals."""
-
-
-class PaymentNotFound(PaymentStoreError):
-    pass
-
-
-class StaleFence(PaymentStoreError):
-    """The write's fencing token no longer holds the payment's lease."""
-
-
-class ConcurrentModification(PaymentStoreError):
-    """The stored version differs from the one the caller read."""
-
-
-class IntegrityRefused(PaymentStoreError):
-    """A save would forget that a create was sent, drop a targeted billId, change the payment's
-    consumers, or put a bill under a second live payment."""
-
-
-class CreateOutcome(StrEnum):
-    CREATED = "CREATED"
-    REPLAY = "REPLAY"  # the idempotency key already made a payment for the same request
-    MISMATCH = "MISMATCH"  # the idempotency key was used for a different request
-    CONFLICT = "CONFLICT"  # a consumer already has an open payment (409 PAYMENT_IN_PROGRESS)
-    BILL_TAKEN = "BILL_TAKEN"  # a bill is already paid by another live payment of ours
-
-
-@dataclass(frozen=True, kw_only=True)
-class CreateResult:
-    outcome: CreateOutcome
-    payment_id: str | None  # CREATED: ours; REPLAY: the earlier one; CONFLICT/BILL_TAKEN: holder
-    conflict: ConsumerKey | None = None  # CONFLICT: the consumer that is claimed
-    bill_id: str | None = None  # BILL_TAKEN: the bill
-
-
-@dataclass(frozen=True, kw_only=True)
-class PaymentPage:
-    payments: tuple[Payment, ...]
-    next_cursor: str | None  # pass back to `list_recent` for the next (older) page
 
 
 _SELECT = """

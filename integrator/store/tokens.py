@@ -67,7 +67,7 @@ class StoredToken:
 
     `refresh_expires_at` is when the refresh token dies (DIGIT never extends it; None: unknown);
     `final` says DIGIT handed this same token back to a password login, so nothing can renew it
-    before it expires (digest corrections 6); `roles` are the account's roles from the login.
+    before it expires (docs/digit.md#tokens); `roles` are the account's roles from the login.
     """
 
     access_token: str

@@ -8,10 +8,11 @@ observer it never raises: a webhook that cannot be enqueued must not fail a paym
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
+from integrator.observability.events import Observer
 from integrator.webhooks.models import WebhookEvent
 
 if TYPE_CHECKING:
@@ -30,8 +31,8 @@ class DeliveryScheduler(Protocol):
         """Make sure one delivery of `event` for the payment is queued; True if this call did."""
 
 
-class WebhookObserver:
-    """Implements `integrator.observability.events.Observer` (only the two payment moves)."""
+class WebhookObserver(Observer):
+    """The `Observer` that asks for a delivery on the two payment moves a webhook reports."""
 
     def __init__(
         self,
@@ -66,14 +67,3 @@ class WebhookObserver:
                 "could not enqueue a webhook delivery",
                 extra={"payment_id": payment.id, "event": event.value, "error": type(exc).__name__},
             )
-
-    # --- the events a webhook does not report ---
-
-    def digit_call(self, endpoint: str, outcome: str, seconds: float, codes: Sequence[str]) -> None:
-        pass
-
-    def token_renewed(self, kind: str) -> None:
-        pass
-
-    def payment_accepted(self, payment: Payment) -> None:
-        pass

@@ -16,7 +16,6 @@ from flask import Flask
 from prometheus_client.parser import text_string_to_metric_families
 
 from integrator.jobs.reconcile import run_reconciliation
-from integrator.observability import events
 from integrator.payments import states
 from integrator.payments.models import PaymentStatus
 from integrator.payments.reconciliation import FLAGGED_EVENT
@@ -33,7 +32,6 @@ ALERTS = Path(__file__).resolve().parents[2] / "config" / "alerts.yml"
 def app(e2e_settings: Settings, redis: Any, sandbox: str) -> Iterator[Flask]:
     app = wired_app(e2e_settings)
     yield app
-    events.uninstall()
     services_of(app).redis.close()
 
 

@@ -18,7 +18,6 @@ from openapi_spec_validator import validate
 
 from integrator.api.reports import init_reports
 from integrator.app import create_app
-from integrator.observability import events
 from integrator.observability.web import init_metrics
 from integrator.services import services_of
 from integrator.settings import Settings
@@ -41,7 +40,6 @@ def wired_app(settings: Settings) -> Flask:
 def app(e2e_settings: Settings, redis: Any, sandbox: str) -> Iterator[Flask]:
     app = wired_app(e2e_settings)
     yield app
-    events.uninstall()
     services_of(app).redis.close()
 
 

@@ -93,7 +93,8 @@ MAX_TENANT_LENGTH = 64  # collection's tenantId
 
 TENANT_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)?$"  # pb, pb.amritsar (payments.devices)
 MOBILE_PATTERN = r"^[6-9][0-9]{9}$"  # collection's mobileNumber
-#: DIGIT's paidBy/payerName regex is `^[a-zA-Z]+(([_\-'`\. ][a-zA-Z ])?[a-zA-Z]*)*$` (digest 5.1).
+#: DIGIT's paidBy/payerName regex (docs/digit.md#create) is
+#: `^[a-zA-Z]+(([_\-'`\. ][a-zA-Z ])?[a-zA-Z]*)*$`.
 #: Its nested quantifiers backtrack exponentially on a near-miss (24 letters and a digit take
 #: seconds), so we match the same language with this unambiguous, linear form
 #: (tests/unit/api/test_api_schemas.py checks they agree).

@@ -24,6 +24,7 @@ from marshmallow import Schema, fields, pre_dump, validate
 
 from integrator.api.problems import CATALOGUE
 from integrator.api.wire import Wire
+from integrator.masking import mask_mobile
 from integrator.payments.models import AmountExactness, Payment, PaymentBill, PaymentStatus
 from integrator.payments.use_cases import BillOffer, PaymentRequest, Receipt
 
@@ -65,13 +66,6 @@ class Timestamp(fields.Field[str]):
         if isinstance(value, datetime):
             return DEFAULT_WIRE.timestamp(value)
         return value  # already written by a view
-
-
-def mask_mobile(number: str | None) -> str | None:
-    """All but the last 4 digits hidden: 9876543210 -> ******3210."""
-    if not number:
-        return None
-    return "*" * max(0, len(number) - 4) + number[-4:]
 
 
 # --- bills -----------------------------------------------------------------------------------

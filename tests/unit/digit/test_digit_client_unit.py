@@ -22,9 +22,10 @@ from integrator.digit.errors import (
     DigitRejected,
     DigitUnavailable,
 )
-from integrator.digit.http import build_session, mask_mobile, request_info
+from integrator.digit.http import build_session, request_info
 from integrator.digit.models import PaymentCreate, PaymentLine
 from integrator.digit.parse import datetime_to_epoch_ms, epoch_ms_to_datetime
+from integrator.masking import mask_mobile
 from integrator.store import keys
 from tests.unit.digit.digit_unit_helpers import (
     BASE,
@@ -481,7 +482,7 @@ def _query_of(url: str) -> dict[str, str]:
 
 def test_mobile_numbers_are_masked_to_the_last_four_digits():
     assert mask_mobile("9876543210") == "******3210"
-    assert mask_mobile(None) == ""
+    assert mask_mobile(None) is None
 
 
 # --- MDMS ---

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-
-import pytest
 
 from integrator.observability import events
 from integrator.webhooks.models import WebhookEvent
@@ -22,7 +19,7 @@ class FakePayment:
     device_id: str = "dev-1"
 
 
-class Recording(events.NullObserver):
+class Recording(events.Observer):
     def __init__(self) -> None:
         self.seen: list[tuple[str, Any]] = []
 
@@ -33,52 +30,52 @@ class Recording(events.NullObserver):
         self.seen.append(("token", kind))
 
 
-class Exploding(events.NullObserver):
+class Exploding(events.Observer):
     def payment_registered(self, payment: Any) -> None:
         raise RuntimeError("boom")
 
-
-@pytest.fixture(autouse=True)
-def _clean_events() -> Iterator[None]:
-    events.uninstall()
-    yield
-    events.uninstall()
+    def flush(self) -> None:
+        raise RuntimeError("boom")
 
 
-def test_observers_in_different_slots_all_receive_each_event() -> None:
+def test_a_fan_out_passes_each_event_to_every_observer() -> None:
     metrics, webhooks = Recording(), Recording()
-    events.install(metrics)
-    events.install(webhooks, slot="webhooks")
-    events.current().payment_registered(FakePayment())  # type: ignore[arg-type]
-    events.current().token_renewed("login")
+    fan_out = events.FanOut([metrics, webhooks])
+    fan_out.payment_registered(FakePayment())  # type: ignore[arg-type]
+    fan_out.token_renewed("login")
     assert metrics.seen == webhooks.seen == [("registered", "pay_1"), ("token", "login")]
-
-
-def test_installing_again_in_a_slot_replaces_only_that_slot() -> None:
-    old, new, other = Recording(), Recording(), Recording()
-    events.install(old)
-    events.install(other, slot="webhooks")
-    events.install(new)
-    events.current().token_renewed("refresh")
-    assert old.seen == [] and new.seen == other.seen == [("token", "refresh")]
 
 
 def test_a_failing_observer_does_not_stop_the_others() -> None:
     after = Recording()
-    events.install(Exploding())
-    events.install(after, slot="webhooks")
-    events.current().payment_registered(FakePayment())  # type: ignore[arg-type]
+    events.FanOut([Exploding(), after]).payment_registered(FakePayment())  # type: ignore[arg-type]
     assert after.seen == [("registered", "pay_1")]
 
 
-def test_uninstall_of_one_slot_keeps_the_other_and_plain_uninstall_removes_all() -> None:
-    metrics, webhooks = Recording(), Recording()
-    events.install(metrics)
-    events.install(webhooks, slot="webhooks")
-    events.uninstall("webhooks")
-    assert events.current() is metrics
-    events.uninstall()
-    assert isinstance(events.current(), events.NullObserver)
+def test_a_fan_out_flushes_every_observer() -> None:
+    flushed: list[str] = []
+
+    class Buffering(events.Observer):
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def flush(self) -> None:
+            flushed.append(self.name)
+
+    events.FanOut([Buffering("metrics"), Exploding(), Buffering("other")]).flush()
+    assert flushed == ["metrics", "other"]
+
+
+def test_the_process_observer_counts_metrics_and_asks_for_webhooks() -> None:
+    import redis
+
+    from integrator.observability.recorder import RedisMetrics
+    from integrator.services import build_observer
+
+    # neither is reached: building an observer connects to nothing
+    observer = build_observer(None, redis.Redis(port=1))  # type: ignore[arg-type]
+    assert isinstance(observer, events.FanOut)
+    assert [type(o) for o in observer.observers] == [RedisMetrics, WebhookObserver]
 
 
 @dataclass

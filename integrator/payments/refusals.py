@@ -1,0 +1,39 @@
+"""What every operator action shares: the refusal it raises and the actor it records.
+
+    OperationRefused            the action is not possible now; `code` says why:
+        NOT_FOUND               no such payment
+        NOT_RETRYABLE           only PENDING and NEEDS_ATTENTION payments are retried
+        NOT_RESOLVABLE          only NEEDS_ATTENTION payments are resolved (states.ALLOWED)
+        NOTE_REQUIRED           a resolution needs a note saying what the operator did
+        RECEIPT_REQUIRED        RECEIPTED_BY_HAND needs DIGIT's receipt number
+        RECEIPT_NOT_FOUND       DIGIT has no live payment with that receipt for this payment's
+                                bills or consumers in its city
+        RECEIPT_AMOUNT_DIFFERS  the receipt is for another amount than this payment took
+        RECEIPT_OF_ANOTHER_PAYMENT the receipt is recorded on (or carries the id of) another payment
+        DIGIT_HOLDS_PAYMENT     REFUNDED refused: DIGIT holds a live payment carrying our id
+        DIGIT_UNREACHABLE       DIGIT gave no usable answer: nothing can be verified, nothing done
+        DIGIT_REJECTED          DIGIT refused the search itself
+        BUSY                    a registration attempt holds the payment now: try again shortly
+        CHANGED                 the payment changed while the operator looked: reload, decide again
+        BAD_QUERY               a search's cursor or criteria cannot be read
+
+Every action is recorded in the payment's history with actor `operator:<name>`.
+"""
+
+from __future__ import annotations
+
+from integrator.payments.models import PaymentError
+
+
+class OperationRefused(PaymentError):
+    """An operator action that cannot be done now; `code` is stable (see the module docstring)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def actor_of(operator: str) -> str:
+    """The history's actor for an operator's action."""
+    return f"operator:{operator}"
