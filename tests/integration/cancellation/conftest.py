@@ -23,9 +23,9 @@ from integrator.services import Services, services_of
 from integrator.settings import Settings
 from integrator.store.webhooks import WebhookStore
 from tests.e2e.conftest import Pos, Sandbox, body_of
-from tests.integration.jobs.conftest import job_env as job_env  # noqa: F401 (fixture)
+from tests.integration.jobs.conftest import job_env as job_env
 from tests.integration.webhooks.conftest import Receiver
-from tests.integration.webhooks.conftest import receiver as receiver  # noqa: F401 (fixture)
+from tests.integration.webhooks.conftest import receiver as receiver
 from tests.support.live_app import serve
 from tests.support.workers import worker_processes
 
@@ -40,7 +40,7 @@ DUES_POLLS = "1,1,1,1,1,1,1,1"
 
 
 @pytest.fixture
-def cancel_env(job_env: dict[str, str]) -> dict[str, str]:  # noqa: F811
+def cancel_env(job_env: dict[str, str]) -> dict[str, str]:
     return {
         **job_env,
         "CANCELLATION_DUES_POLL_SECONDS": DUES_POLLS,
@@ -94,7 +94,7 @@ def device(live: str, services: Services) -> Device:
 
 
 @pytest.fixture
-def hooked_device(device: Device, services: Services, receiver: Receiver) -> Device:  # noqa: F811
+def hooked_device(device: Device, services: Services, receiver: Receiver) -> Device:
     WebhookStore(services.db).set(device.device_id, receiver.url)
     return device
 

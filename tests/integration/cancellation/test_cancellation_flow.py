@@ -10,8 +10,8 @@ from typing import Any
 
 from integrator import jsonutil
 from integrator.payments.cancellation import (
-    Cancellations,
     CancellationRefused,
+    Cancellations,
     DuesState,
     RequestState,
 )
