@@ -334,4 +334,7 @@ def create_blueprint(ctx: OpsContext) -> Blueprint:
         args["status"] = PaymentStatus.NEEDS_ATTENTION.value
         return redirect(url_for("ops.payments", **cast(dict[str, Any], args)))
 
+    from integrator.ops.cancellations import register_cancellations
+
+    register_cancellations(bp, services=ctx.services, operator_only=operator_only)
     return bp

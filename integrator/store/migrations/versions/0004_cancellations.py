@@ -43,6 +43,11 @@ def _status_checks(statuses: str) -> None:
 
 def upgrade() -> None:
     _status_checks(STATUSES)
+    # the settlement report reads a day's reversals from the history
+    op.execute(
+        "CREATE INDEX payment_history_reversals ON payment_history (at)"
+        " WHERE to_status IN ('CANCELLED', 'DISHONOURED')"
+    )
     op.execute(f"""
         CREATE TABLE cancellation_requests (
             id text PRIMARY KEY,
@@ -94,4 +99,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("DROP TABLE cancellation_requests")
+    op.execute("DROP INDEX payment_history_reversals")
     _status_checks(OLD_STATUSES)
