@@ -603,7 +603,16 @@ class Cancellations:
         modules = sorted({b.business_service for b in payment.bills})
         digit = self._digit()
         for module in modules:
-            if digit.may_cancel(module, payment.tenant_id) is False:
+            allowed = digit.may_cancel(module, payment.tenant_id)
+            if allowed is None:
+                # a write DIGIT's gateway would refuse unless the deployment added the action
+                # (Punjab has none for WS/SW): not sent until DIGIT_CANCEL_ROLE_CODES names it
+                raise CancellationRefused(
+                    "NO_WORKFLOW_ROLE",
+                    f"no payments/{module}/_workflow role is known for {module}"
+                    " (DIGIT_CANCEL_ROLE_CODES); DIGIT would refuse",
+                )
+            if not allowed:
                 raise CancellationRefused(
                     "NO_WORKFLOW_ROLE",
                     f"our DIGIT account holds no payments/{module}/_workflow role in"
