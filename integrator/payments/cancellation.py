@@ -57,6 +57,9 @@ REASON_MAX = 500
 #: Payment modes collection makes REMITTED at creation (digest 5.1): never cancellable.
 NEVER_CANCELLABLE_MODES = frozenset({"ONLINE", "CARD", "ONLINE_NEFT", "ONLINE_RTGS"})
 DISHONOURABLE_MODES = frozenset({"CHEQUE", "DD"})
+#: A request SENDING this long lost its sender (a call is bounded by DIGIT_READ_TIMEOUT): it is
+#: then handled as UNKNOWN, looked up in DIGIT before anything is sent again.
+SENDING_ABANDONED_AFTER = timedelta(minutes=5)
 
 
 class Action(StrEnum):
@@ -372,6 +375,9 @@ class Cancellations:
         """
         request = self.get(request_id)
         self._require_checker(request, operator)
+        if request.state is RequestState.SENDING and self._abandoned(request):
+            # the process that sent it died before recording DIGIT's answer: an unknown outcome
+            request = self._save(replace(request, state=RequestState.UNKNOWN))
         if request.state not in (RequestState.REQUESTED, RequestState.UNKNOWN):
             raise CancellationRefused("NOT_PENDING", f"request {request_id} is {request.state}")
         payment = self._payments.get(request.payment_id)
@@ -733,6 +739,10 @@ class Cancellations:
             ) from exc
 
     # --- helpers ---
+
+    def _abandoned(self, request: CancellationRequest) -> bool:
+        sent = request.sent_at or request.decided_at
+        return sent is None or self._clock() - sent > SENDING_ABANDONED_AFTER
 
     @staticmethod
     def _require_checker(request: CancellationRequest, operator: Operator) -> None:

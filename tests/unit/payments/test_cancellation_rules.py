@@ -240,3 +240,29 @@ def test_only_a_registered_payment_can_be_reversed(status: PaymentStatus) -> Non
     refused(
         "NOT_REGISTERED", cases.request_by_operator, operator=ASHA, payment_id="pay-1", reason="x"
     )
+
+
+def test_a_request_whose_sender_died_is_looked_up_not_sent_again() -> None:
+    digit = Digit(
+        replace(digit_payment(), payment_status="CANCELLED", instrument_status="CANCELLED")
+    )
+    cases = use_cases(registered(), Digit(digit_payment()))
+    made = cases.request_by_operator(operator=ASHA, payment_id="pay-1", reason="x")
+    requests = cases._requests
+    assert isinstance(requests, Requests)
+    sending = requests.save(
+        replace(
+            made,
+            state=RequestState.SENDING,
+            decided_by="operator:ravi",
+            decided_at=NOW,
+            sent_at=NOW,
+        )
+    )
+    cases._digit = lambda: digit  # DIGIT did apply it before the sender died
+
+    refused("NOT_PENDING", cases.approve, sending.id, operator=RAVI)  # maybe still in flight
+    cases._clock = lambda: NOW + timedelta(minutes=6)
+    done = cases.approve(sending.id, operator=RAVI)
+
+    assert done.state is RequestState.DONE and digit.sent == []
