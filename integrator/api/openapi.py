@@ -405,7 +405,7 @@ def _paths(spec: APISpec) -> None:
                         response_schemas.CancellationSchema,
                         examples.CANCELLATION_ANSWER,
                     ),
-                    **_errors("400", "404", "409", "415", "422"),
+                    **_errors("400", "404", "409", "413", "415", "422", "503"),
                 },
             }
         },
