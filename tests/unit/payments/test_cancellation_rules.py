@@ -266,3 +266,22 @@ def test_a_request_whose_sender_died_is_looked_up_not_sent_again() -> None:
     done = cases.approve(sending.id, operator=RAVI)
 
     assert done.state is RequestState.DONE and digit.sent == []
+
+
+def test_dues_still_gone_after_the_last_look_are_recorded_as_none_due() -> None:
+    from integrator.payments.cancellation import DuesState
+
+    cases = use_cases(registered(), Digit(digit_payment()))
+    made = cases.request_by_operator(operator=ASHA, payment_id="pay-1", reason="x")
+    done = cases.approve(made.id, operator=RAVI)
+    assert done.dues_state is DuesState.FOLLOWING
+
+    still = cases.follow_dues(done.id, last_try=False)
+    assert still.dues_state is DuesState.FOLLOWING  # billing may not have re-opened them yet
+    last = cases.follow_dues(done.id, last_try=True)
+
+    assert last.dues_state is DuesState.NONE_DUE
+    assert last.successor_bills == {"bill-1": None}
+    payment = cases._payments.get("pay-1")
+    assert payment is not None and payment.status is PaymentStatus.CANCELLED
+    assert payment.history[-1].event == "dues_none"
