@@ -100,6 +100,7 @@ def register_api(app: Flask, services: Services) -> None:
             clock=services.clock,
             admission=services.devices,
             timezone=services.settings.digit_timezone,
+            cancellations=lambda: services.cancellations,
         ),
     )
 

@@ -34,6 +34,7 @@ from integrator.store.webhooks import WebhookStore
 if TYPE_CHECKING:
     from integrator.digit.client import DigitClient
     from integrator.observability.queues import QueueInspector
+    from integrator.payments.cancellation import Cancellations
     from integrator.payments.registration import Registrar
     from integrator.payments.service import PaymentService, RegistrationScheduler
 
@@ -223,6 +224,20 @@ class Services:
         return self._once("scheduler", self.scheduler_factory)
 
     @property
+    def cancellations(self) -> Cancellations:
+        return self._once(
+            "cancellations",
+            lambda: build_cancellations(
+                settings=self.settings,
+                db=self.db,
+                redis=self.redis,
+                payments=self.payments_store,
+                digit=lambda: self.digit,
+                clock=self.clock,
+            ),
+        )
+
+    @property
     def payments(self) -> PaymentService:
         from integrator.payments.service import PaymentService
 
@@ -254,6 +269,35 @@ def build_observer(db: Database, redis: redis_lib.Redis) -> Observer:
 
     webhooks = WebhookObserver(endpoints=WebhookStore(db), scheduler=RqWebhookScheduler(redis))
     return FanOut([RedisMetrics(redis), webhooks])
+
+
+def build_cancellations(
+    *,
+    settings: Settings,
+    db: Database,
+    redis: redis_lib.Redis,
+    payments: PaymentStore,
+    digit: Callable[[], DigitClient],
+    clock: Callable[[], datetime],
+) -> Cancellations:
+    """The reversal use cases (the web app, the CLI and the dues job build them alike)."""
+    from datetime import timedelta
+
+    from integrator.jobs.cancellation import RqDuesScheduler, WebhookReversalNotifier
+    from integrator.payments.cancellation import Cancellations
+    from integrator.store.cancellations import CancellationStore
+
+    polls = settings.cancellation_dues_poll_seconds
+    return Cancellations(
+        requests=CancellationStore(db),
+        payments=payments,
+        digit=digit,
+        dues=lambda: RqDuesScheduler(redis),
+        notifier=lambda: WebhookReversalNotifier(redis, db),
+        window=timedelta(minutes=settings.cancellation_window_minutes),
+        dues_first_delay_seconds=float(polls[0]) if polls else 0.0,
+        clock=clock,
+    )
 
 
 def services_of(app: Flask) -> Services:

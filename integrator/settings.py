@@ -191,6 +191,9 @@ class Settings:
     # --- Reports, reconciliation, metrics (integrator.payments.settlement/reconciliation) ---
     settlement_timezone: ZoneInfo  # the zone whose calendar day a settlement report covers
     reconcile_lookback_days: int  # reconciliation re-checks REGISTERED payments this recent
+    # --- Cancellations (integrator.payments.cancellation) ---
+    cancellation_window_minutes: int  # a device may ask to cancel this long after collecting
+    cancellation_dues_poll_seconds: tuple[int, ...]  # waits between looks for the re-opened bill
 
     @property
     def digit_verify(self) -> str | bool:
@@ -340,6 +343,10 @@ class Settings:
             ops_login_attempts_per_minute=_int(env, "OPS_LOGIN_ATTEMPTS_PER_MINUTE", 10),
             settlement_timezone=_zone(env, "SETTLEMENT_TIMEZONE", "Asia/Kolkata"),
             reconcile_lookback_days=_int(env, "RECONCILE_LOOKBACK_DAYS", 7),
+            cancellation_window_minutes=_int(env, "CANCELLATION_WINDOW_MINUTES", 30),
+            cancellation_dues_poll_seconds=_seconds_list(
+                env, "CANCELLATION_DUES_POLL_SECONDS", "30,60,120,300,600,1800,3600"
+            ),
         )
 
     def with_changes(self, **changes: Any) -> Settings:

@@ -18,6 +18,7 @@ from integrator.api.wire import DEFAULT_TIMEZONE, Wire
 from integrator.payments.use_cases import PaymentUseCases
 
 if TYPE_CHECKING:
+    from integrator.payments.cancellation import Cancellations
     from integrator.payments.devices import Device
 
 EXTENSION_KEY = "integrator.api"
@@ -71,6 +72,8 @@ class ApiDependencies:
     admission: DeviceAdmission | None = None
     #: The zone of every timestamp the API writes (DIGIT_TIMEZONE).
     timezone: tzinfo = DEFAULT_TIMEZONE
+    #: The reversal use cases (POST /v1/payments/{id}/cancellation); None: not offered.
+    cancellations: Callable[[], Cancellations] | None = None
 
     @property
     def wire(self) -> Wire:
@@ -90,6 +93,14 @@ def api_dependencies() -> ApiDependencies:
 def payments() -> PaymentUseCases:
     """The payment use cases of the current app."""
     return api_dependencies().payments()
+
+
+def cancellations() -> Cancellations:
+    """The reversal use cases of the current app."""
+    factory = api_dependencies().cancellations
+    if factory is None:
+        raise NotImplementedError("cancellations are not wired in this app")
+    return factory()
 
 
 def wire() -> Wire:

@@ -14,6 +14,7 @@
 | DigitUnreachable                         | 503    | DIGIT_UNAVAILABLE + Retry-After        |
 | LedgerUnavailable                        | 503    | LEDGER_UNAVAILABLE + Retry-After       |
 | NotFound (PaymentNotFound, ...)          | 404    | its code                               |
+| CancellationRefused (api.cancellations)  | 404/409/422 | CANCELLATION_* (its table)        |
 | redis ConnectionError / TimeoutError     | 503    | STORE_UNAVAILABLE + Retry-After        |
 | digit DigitUnavailable/OutcomeUnknown    | 503    | DIGIT_UNAVAILABLE + Retry-After        |
 | digit DigitAuthError, DigitForbidden     | 503    | DIGIT_UNAVAILABLE + Retry-After        |
@@ -213,6 +214,11 @@ _INDEX = re.compile(r"\[(\d+)\]")
 
 
 def handle_payment_error(error: PaymentError) -> Response:
+    from integrator.api.cancellations import cancellation_problem
+    from integrator.payments.cancellation import CancellationRefused
+
+    if isinstance(error, CancellationRefused):
+        return cancellation_problem(error)
     if isinstance(error, PaymentRejected):
         errors = [FieldError(pointer(v.field), v.code, v.message) for v in error.violations]
         code = errors[0].code if errors else "PAYMENT_REJECTED"

@@ -118,6 +118,7 @@ PAYMENT_ANSWER: dict[str, Any] = {
     "registeredAt": "2024-05-01T15:30:02+05:30",
     "attempts": 1,
     "lastError": None,
+    "reversal": None,
 }
 
 PENDING_PAYMENT_ANSWER: dict[str, Any] = {
@@ -209,4 +210,29 @@ SETTLEMENT_ANSWER: dict[str, Any] = {
         }
     ],
     "nextCursor": None,
+}
+
+CANCELLATION_REQUEST: dict[str, Any] = {"reason": "Collected against the wrong consumer"}
+
+CANCELLATION_ANSWER: dict[str, Any] = {
+    "id": "can_5f0c2a9e4b7d1c3a",
+    "paymentId": PAYMENT_ANSWER["id"],
+    "action": "CANCEL",
+    "state": "REQUESTED",
+    "reason": CANCELLATION_REQUEST["reason"],
+    "requestedAt": "2024-05-01T15:41:12+05:30",
+}
+
+CANCELLED_PAYMENT_ANSWER: dict[str, Any] = {
+    **PAYMENT_ANSWER,
+    "status": "CANCELLED",
+    "reversal": {
+        "requestId": CANCELLATION_ANSWER["id"],
+        "action": "CANCEL",
+        "state": "DONE",
+        "reason": CANCELLATION_REQUEST["reason"],
+        "requestedAt": "2024-05-01T15:41:12+05:30",
+        "decidedAt": "2024-05-01T16:02:40+05:30",
+        "reversedAt": "2024-05-01T16:02:40+05:30",
+    },
 }

@@ -342,7 +342,8 @@ def _paths(spec: APISpec) -> None:
                 "description": (
                     "The payment's state: PENDING while registration goes on (`lastError` says "
                     "why the last attempt failed), REGISTERED with `receipts`, or "
-                    "NEEDS_ATTENTION when an operator must act."
+                    "NEEDS_ATTENTION when an operator must act; CANCELLED or DISHONOURED once "
+                    "DIGIT reversed it (`reversal` says why and when)."
                 ),
                 "parameters": [
                     {
@@ -355,8 +356,56 @@ def _paths(spec: APISpec) -> None:
                     request_id,
                 ],
                 "responses": {
-                    "200": _ok("The payment", "Payment", examples.PAYMENT_ANSWER),
+                    "200": _ok("The payment", "Payment", examples.CANCELLED_PAYMENT_ANSWER),
                     **_errors("404"),
+                },
+            }
+        },
+    )
+    spec.path(
+        path="/v1/payments/{payment_id}/cancellation",
+        operations={
+            "post": {
+                "operationId": "requestCancellation",
+                "summary": "Ask for one of this device's payments to be cancelled in DIGIT",
+                "description": (
+                    "Only a request: an operator other than the requester approves it, then the "
+                    "integrator cancels the payment in DIGIT (payments/{module}/_workflow) and "
+                    "GET /v1/payments/{id} shows status CANCELLED with `reversal`; a device with "
+                    "a webhook is sent `payment.cancelled`. A device may ask within "
+                    "CANCELLATION_WINDOW_MINUTES (30 by default) of collecting; later, an "
+                    "operator. Refused at once when DIGIT would refuse: ONLINE/CARD payments, "
+                    "not the consumer's newest payment (the newer receipt is named), an "
+                    "instrument not APPROVED, a service our DIGIT account may not cancel (in "
+                    "Punjab only property tax). After the cancellation DIGIT re-opens the dues as "
+                    "a new bill (fetch again); the old bill is never payable again."
+                ),
+                "parameters": [
+                    {
+                        "name": "payment_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                        "example": examples.PAYMENT_ANSWER["id"],
+                    },
+                    request_id,
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        JSON: {
+                            "schema": request_schemas.CancellationRequestSchema,
+                            "example": examples.CANCELLATION_REQUEST,
+                        }
+                    },
+                },
+                "responses": {
+                    "202": _ok(
+                        "The request, waiting for an operator's approval",
+                        response_schemas.CancellationSchema,
+                        examples.CANCELLATION_ANSWER,
+                    ),
+                    **_errors("400", "404", "409", "413", "415", "422", "503"),
                 },
             }
         },

@@ -14,12 +14,13 @@ from marshmallow import Schema
 
 from integrator import jsonutil
 from integrator.api.access import current_device
-from integrator.api.context import api_dependencies, payments, wire
+from integrator.api.context import api_dependencies, cancellations, payments, wire
 from integrator.api.errors import ApiError, FieldError
 from integrator.api.schemas.fields import KEY_CHARS
 from integrator.api.schemas.requests import (
     BillsQuery,
     BillsQuerySchema,
+    CancellationRequestSchema,
     PaymentLookupSchema,
     PaymentRequestSchema,
     ReceiptQuerySchema,
@@ -27,6 +28,7 @@ from integrator.api.schemas.requests import (
 )
 from integrator.api.schemas.responses import (
     bill_view,
+    cancellation_view,
     payment_view,
     receipt_view,
     validation_view,
@@ -47,6 +49,7 @@ BILLS_QUERY = BillsQuerySchema()
 PAYMENT_REQUEST = PaymentRequestSchema()
 PAYMENT_LOOKUP = PaymentLookupSchema()
 RECEIPT_QUERY = ReceiptQuerySchema()
+CANCELLATION_REQUEST = CancellationRequestSchema()
 
 
 # --- views -----------------------------------------------------------------------------------
@@ -95,6 +98,15 @@ def find_payment() -> Any:
         device=current_device(), idempotency_key=lookup["idempotency_key"]
     )
     return payment_view(payment, wire())
+
+
+@pos_bp.post("/payments/<payment_id>/cancellation")
+def request_cancellation(payment_id: str) -> Any:
+    body = load_json(CANCELLATION_REQUEST)
+    made = cancellations().request_by_device(
+        device_id=current_device().id, payment_id=payment_id, reason=body["reason"]
+    )
+    return cancellation_view(made, wire()), 202
 
 
 @pos_bp.get("/receipts")

@@ -297,6 +297,50 @@ def _entries() -> Iterable[Problem]:
         Problem(code="RECEIPT_NOT_FOUND", statuses=(404,), kind=t,
                 meaning="DIGIT has no such receipt for this tenant and service.",
                 action="Check receiptNumber, tenantId and businessService."),
+        # --- cancellation requests (POST /v1/payments/{id}/cancellation) ---
+        Problem(code="CANCELLATION_REASON_REQUIRED", statuses=(422,), kind=s,
+                meaning="A cancellation request needs a reason of 1 to 500 characters other "
+                "than blanks.",
+                action="Say why the payment should be cancelled in `reason`."),
+        Problem(code="CANCELLATION_MODE_NOT_ALLOWED", statuses=(422,), kind=r,
+                meaning="DIGIT never cancels ONLINE, CARD, ONLINE_NEFT or ONLINE_RTGS payments "
+                "(they are remitted when recorded).",
+                action="Do not ask again; refunds of such payments go through the bank."),
+        Problem(code="CANCELLATION_INSTRUMENT_NOT_APPROVED", statuses=(422,), kind=r,
+                meaning="DIGIT's instrument status of the payment is not APPROVED (already "
+                "remitted, cancelled or dishonoured), so DIGIT would refuse to cancel it.",
+                action="Ask the operator; the payment cannot be cancelled from the counter."),
+        Problem(code="CANCELLATION_NOT_NEWEST", statuses=(422,), kind=r,
+                meaning="DIGIT cancels only the newest payment of a consumer; `detail` names "
+                "the newer receipt.",
+                action="Ask the operator: the newer payment has to be cancelled first."),
+        Problem(code="CANCELLATION_NOT_PERMITTED", statuses=(422,), kind=r,
+                meaning="The integrator's DIGIT account has no role to cancel payments of this "
+                "service in this city (in Punjab only property tax), so DIGIT would refuse.",
+                action="Ask the operator (`integrator check` lists what the account may do)."),
+        Problem(code="CANCELLATION_MIXED_TENANTS", statuses=(422,), kind=r,
+                meaning="DIGIT holds the payment under another tenant than the integrator "
+                "recorded; one cancellation acts on one tenant.",
+                action="Ask the operator."),
+        Problem(code="PAYMENT_NOT_REVERSIBLE", statuses=(409,), kind=t,
+                meaning="Only a payment DIGIT holds (status REGISTERED) can be cancelled; this "
+                "one is not registered yet, or already cancelled, dishonoured or resolved.",
+                action="GET /v1/payments/{id} and wait for REGISTERED, or ask the operator."),
+        Problem(code="CANCELLATION_WINDOW_PASSED", statuses=(409,), kind=t,
+                meaning="A device may ask for a cancellation only within "
+                "CANCELLATION_WINDOW_MINUTES (30 by default) of collecting the payment.",
+                action="Ask an operator, who may request it at any time."),
+        Problem(code="CANCELLATION_ALREADY_REQUESTED", statuses=(409,), kind=t,
+                meaning="A cancellation of this payment is already requested (or done).",
+                action="GET /v1/payments/{id}: `reversal` shows the request's state."),
+        Problem(code="CANCELLATION_NOT_IN_DIGIT", statuses=(409,), kind=t,
+                meaning="DIGIT does not show the payment the integrator registered, so it "
+                "cannot be cancelled now.",
+                action="Ask the operator."),
+        Problem(code="CANCELLATION_REFUSED", statuses=(409,), kind=t,
+                meaning="The cancellation request cannot be accepted now for a reason not named "
+                "more precisely (`detail` says which).",
+                action="Read `detail`; ask the operator."),
         # --- unavailable ---
         Problem(code="DIGIT_UNAVAILABLE", statuses=(503,), kind=u,
                 meaning="DIGIT cannot be reached and nothing vouches for the bill; nothing was "

@@ -107,6 +107,13 @@ class SettlementRowSchema(Schema):
     acceptedAt = Timestamp()
     registeredAt = Timestamp(allow_none=True)
     resolution = fields.String(allow_none=True)
+    entry = fields.String(
+        metadata={
+            "description": "PAYMENT, or REVERSAL: DIGIT cancelled/dishonoured the payment on this"
+            " day (amount negative)."
+        }
+    )
+    reversedAt = Timestamp(allow_none=True)
 
 
 class SettlementPageSchema(Schema):
@@ -135,6 +142,8 @@ def settlement_row_view(row: SettlementRow, wire: Wire) -> dict[str, Any]:
         "acceptedAt": wire.timestamp(row.accepted_at),
         "registeredAt": wire.timestamp(row.registered_at),
         "resolution": row.resolution,
+        "entry": row.entry,
+        "reversedAt": wire.timestamp(row.reversed_at),
     }
 
 
@@ -208,6 +217,7 @@ def _on_the_wire(row: SettlementRow, wire: Wire) -> SettlementRow:
         collected_at=wire.zoned(row.collected_at),
         accepted_at=accepted,
         registered_at=wire.zoned(row.registered_at),
+        reversed_at=wire.zoned(row.reversed_at),
     )
 
 

@@ -223,3 +223,10 @@ def resolve(
             receipt_number=receipt_number,
         )
     click.echo(f"{done.id}\t{done.status.value}\t{done.resolution}")
+
+
+# Reversals live in their own module; they are subcommands of `integrator payments`.
+from integrator.commands.cancellations import cancel, cancellation  # noqa: E402
+
+payments.add_command(cancel)
+payments.add_command(cancellation)

@@ -347,4 +347,8 @@ def create_blueprint(ctx: OpsContext) -> Blueprint:
         operator_name=operator_name,
         timezone=settings.digit_timezone,
     )
+
+    from integrator.ops.cancellations import register_cancellations
+
+    register_cancellations(bp, services=ctx.services, operator_only=operator_only)
     return bp

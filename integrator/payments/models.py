@@ -37,12 +37,15 @@ __all__ = [
 
 
 class PaymentStatus(StrEnum):
-    """Where a payment is in its life. REGISTERED and RESOLVED are final (states.FINAL)."""
+    """Where a payment is in its life. Registration is over in REGISTERED, RESOLVED,
+    CANCELLED and DISHONOURED (states.FINAL); only a REGISTERED payment can still be reversed."""
 
     PENDING = "PENDING"  # accepted by us, not (yet) known to be recorded in DIGIT
     REGISTERED = "REGISTERED"  # DIGIT holds it: receipts known
     NEEDS_ATTENTION = "NEEDS_ATTENTION"  # refused or unclear: a person looks
     RESOLVED = "RESOLVED"  # an operator closed it (refunded, registered by hand, ...)
+    CANCELLED = "CANCELLED"  # DIGIT cancelled it on an approved request (payments.cancellation)
+    DISHONOURED = "DISHONOURED"  # its cheque/DD bounced: DIGIT dishonoured it on approval
 
 
 class PaymentMode(StrEnum):

@@ -9,13 +9,18 @@ order. The cursor names the last row shown (`<created ms>.<payment id>.<bill ind
 accepted while a device pages through today do not shift or repeat rows. Amounts stay Decimal.
 The web view (`integrator.api.reports`) filters by the calling device; the ops console passes
 `device_id=None` for every device.
+
+A payment DIGIT cancelled or dishonoured keeps its row on the day it was accepted (its `status`
+says CANCELLED/DISHONOURED) and gets a REVERSAL row (`entry`, negative `amount`, `reversedAt`)
+on the day it was reversed, after that day's accepted rows: a day's total is what was kept.
+Reversal rows continue with cursors `r.<reversed ms>.<payment id>.<bill index>`.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
@@ -38,7 +43,7 @@ __all__ = [
 #: Payments loaded per round trip while scanning a day.
 SCAN_BATCH = 200
 MAX_LIMIT = 500
-_CURSOR = re.compile(r"(\d{1,16})\.([A-Za-z0-9_-]{1,64})\.(\d{1,3})")
+_CURSOR = re.compile(r"(r\.)?(\d{1,16})\.([A-Za-z0-9_-]{1,64})\.(\d{1,3})")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -50,6 +55,11 @@ class PaymentsByDay(Protocol):
     ) -> list[str]: ...
 
     def get_many(self, payment_ids: Sequence[str]) -> list[Payment]: ...
+
+    def reversals_between(self, start: datetime, end: datetime) -> list[tuple[str, datetime]]:
+        """(payment id, when DIGIT reversed it) for reversals in [start, end), newest first
+        (equal times in descending id order)."""
+        ...
 
 
 class InvalidCursor(ValueError):
@@ -77,6 +87,8 @@ class SettlementRow:
     registered_at: datetime | None
     resolution: str | None
     cursor: str  # the cursor that continues after this row
+    entry: str = "PAYMENT"  # or "REVERSAL": DIGIT cancelled/dishonoured it on this day
+    reversed_at: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,11 +101,12 @@ def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def _parse_cursor(cursor: str) -> tuple[int, str, int]:
+def _parse_cursor(cursor: str) -> tuple[bool, int, str, int]:
+    """(a reversal row's cursor?, ms, payment id, bill index)."""
     match = _CURSOR.fullmatch(cursor)
     if match is None:
         raise InvalidCursor(cursor)
-    return int(match.group(1)), match.group(2), int(match.group(3))
+    return bool(match.group(1)), int(match.group(2)), match.group(3), int(match.group(4))
 
 
 def _row(payment: Payment, index: int, tz: ZoneInfo) -> SettlementRow:
@@ -127,11 +140,50 @@ def _row(payment: Payment, index: int, tz: ZoneInfo) -> SettlementRow:
 def _scan(
     store: PaymentsByDay, day: date, tz: ZoneInfo, device_id: str | None, cursor: str | None
 ) -> Iterator[SettlementRow]:
+    if cursor is not None and _parse_cursor(cursor)[0]:
+        yield from _reversals(store, day, tz, device_id, cursor)
+        return
+    yield from _accepted(store, day, tz, device_id, cursor)
+    yield from _reversals(store, day, tz, device_id, None)
+
+
+def _reversals(
+    store: PaymentsByDay, day: date, tz: ZoneInfo, device_id: str | None, cursor: str | None
+) -> Iterator[SettlementRow]:
+    start, end = day_bounds(day, day, tz)
+    after = _parse_cursor(cursor)[1:] if cursor is not None else None
+    found = store.reversals_between(start, end)
+    by_id = {p.id: p for p in store.get_many([pid for pid, _ in found])}
+    for payment_id, reversed_at in found:
+        payment = by_id.get(payment_id)
+        if payment is None or (device_id is not None and payment.device_id != device_id):
+            continue
+        first = 0
+        if after is not None:
+            key = (_ms(reversed_at), payment_id)
+            if key > (after[0], after[1]):
+                continue
+            if key == (after[0], after[1]):
+                first = after[2] + 1
+        for index in range(first, len(payment.bills)):
+            row = _row(payment, index, tz)
+            yield replace(
+                row,
+                entry="REVERSAL",
+                amount=-row.amount,
+                reversed_at=reversed_at.astimezone(tz),
+                cursor=f"r.{_ms(reversed_at)}.{payment.id}.{index}",
+            )
+
+
+def _accepted(
+    store: PaymentsByDay, day: date, tz: ZoneInfo, device_id: str | None, cursor: str | None
+) -> Iterator[SettlementRow]:
     start, end = day_bounds(day, day, tz)
     after: tuple[int, str, int] | None = None
     upper = end
     if cursor is not None:
-        after = _parse_cursor(cursor)
+        after = _parse_cursor(cursor)[1:]
         # Up to and including the cursor's millisecond (+0.5 ms against float rounding).
         upper = min(end, _EPOCH + timedelta(microseconds=(after[0] + 1) * 1000 + 500))
     seen: set[str] = set()
@@ -201,6 +253,8 @@ CSV_COLUMNS: tuple[str, ...] = (
     "acceptedAt",
     "registeredAt",
     "resolution",
+    "entry",
+    "reversedAt",
 )
 
 
@@ -233,5 +287,7 @@ def csv_record(row: SettlementRow) -> list[str]:
         row.accepted_at,
         row.registered_at,
         row.resolution,
+        row.entry,
+        row.reversed_at,
     )
     return [_text(v) for v in values]

@@ -1,12 +1,14 @@
 """The payment state machine: the one place where a payment's status changes.
 
-    PENDING ──────────► REGISTERED        (final)
+    PENDING ──────────► REGISTERED ──► CANCELLED / DISHONOURED   (approved reversal)
        │  ▲
        ▼  │ operator retry
     NEEDS_ATTENTION ──► RESOLVED          (final)
 
 Every change is recorded in the payment's history with time, actor and reason. Final states are
-never retried; the store releases the consumer locks when a payment reaches one.
+never retried; the store releases the consumer locks when a payment reaches one. REGISTERED is
+final for registration but may still be reversed in DIGIT (`payments.cancellation`): a reversal
+never registers again.
 """
 
 from __future__ import annotations
@@ -21,11 +23,19 @@ from integrator.payments.models import HistoryEntry, InvalidTransition, Payment,
 ALLOWED: Mapping[PaymentStatus, frozenset[PaymentStatus]] = {
     PaymentStatus.PENDING: frozenset({PaymentStatus.REGISTERED, PaymentStatus.NEEDS_ATTENTION}),
     PaymentStatus.NEEDS_ATTENTION: frozenset({PaymentStatus.PENDING, PaymentStatus.RESOLVED}),
-    PaymentStatus.REGISTERED: frozenset(),
+    PaymentStatus.REGISTERED: frozenset({PaymentStatus.CANCELLED, PaymentStatus.DISHONOURED}),
     PaymentStatus.RESOLVED: frozenset(),
+    PaymentStatus.CANCELLED: frozenset(),
+    PaymentStatus.DISHONOURED: frozenset(),
 }
 
-FINAL: frozenset[PaymentStatus] = frozenset(s for s, targets in ALLOWED.items() if not targets)
+#: Statuses from which a payment is reversed in DIGIT, never registered again.
+REVERSED: frozenset[PaymentStatus] = frozenset({PaymentStatus.CANCELLED, PaymentStatus.DISHONOURED})
+
+#: Statuses in which registration is over (nothing is retried; consumers are released).
+FINAL: frozenset[PaymentStatus] = frozenset(
+    {PaymentStatus.REGISTERED, PaymentStatus.RESOLVED, *REVERSED}
+)
 
 #: Statuses in which a payment holds its consumers' locks.
 UNFINISHED: frozenset[PaymentStatus] = frozenset(PaymentStatus) - FINAL

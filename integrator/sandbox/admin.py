@@ -7,7 +7,8 @@ Paths (all under `/_sandbox`):
 - `GET|POST /faults`: `latency_ms`, `error_rate`, `down`, `timeout_after_commit`,
   `hang_seconds`, `unknown_400_after_commit`, and the late commit of Corrections 10:
   `hold_creates` (how many coming creates to hold), `hold_seconds` (30), `hold_phase`
-  (`before_insert` | `after_insert`) and `gateway_timeout_seconds` (10).
+  (`before_insert` | `after_insert`) and `gateway_timeout_seconds` (10);
+  `workflow_timeout_after_commit`: the next n `_workflow` calls apply, then never answer.
 - `GET|POST /clock`: `{"now": ISO or epoch ms}` or `{"advance_seconds": n}`.
 - `GET /counters`: calls per DIGIT endpoint, plus `create_held`, `late_commit`,
   `late_commit_dropped`, `account_locked`, `rbac_denied`, `workflow_<action>`,
@@ -86,6 +87,7 @@ def set_faults(world: World, body: dict[str, Any]) -> dict[str, Any]:
             "timeout_after_commit",
             "unknown_400_after_commit",
             "hold_creates",
+            "workflow_timeout_after_commit",
         ):
             value = _number(body, key)
             if value is not None:

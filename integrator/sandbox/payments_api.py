@@ -6,7 +6,8 @@ the reference grants it, `payments/{module}/_search` the module's search roles (
 
 Faults on `_create`: `timeout_after_commit` (commit, then never answer), `unknown_400_after_commit`
 (commit, then a 400 of an unhandled exception), and `hold_creates` (validate, hold, answer the
-gateway's timeout after `gateway_timeout_seconds`, commit after `hold_seconds` anyway).
+gateway's timeout after `gateway_timeout_seconds`, commit after `hold_seconds` anyway). On
+`_workflow`: `workflow_timeout_after_commit` (applied, then never answered).
 """
 
 from __future__ import annotations
@@ -128,6 +129,13 @@ def create_blueprint(world: World) -> Blueprint:
         body = json_body()
         user = authorized_user(world, body)
         payments = perform_workflow(world, body, user)
+        with world.lock:
+            hang = world.faults.workflow_timeout_after_commit > 0
+            if hang:
+                world.faults.workflow_timeout_after_commit -= 1
+        if hang:
+            _hang_then_drop(world)
+            raise SandboxError.unhandled(GATEWAY_TIMEOUT_EXCEPTION, 504)
         return json_response({"ResponseInfo": ok_response_info(body), "Payments": payments})
 
     return bp

@@ -198,6 +198,9 @@ class Faults:
     hold_seconds: float = DEFAULT_HOLD_SECONDS  # how long a held create waits before it commits
     hold_phase: str = "before_insert"  # or "after_insert": the held row blocks the bill id
     gateway_timeout_seconds: float = DEFAULT_GATEWAY_TIMEOUT_SECONDS
+    # `_workflow` applied, then no answer (its synchronous pdf-service call has no timeout,
+    # digest 13): a client must search the payment's status before sending again
+    workflow_timeout_after_commit: int = 0
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -211,6 +214,7 @@ class Faults:
             "hold_seconds": self.hold_seconds,
             "hold_phase": self.hold_phase,
             "gateway_timeout_seconds": self.gateway_timeout_seconds,
+            "workflow_timeout_after_commit": self.workflow_timeout_after_commit,
         }
 
 

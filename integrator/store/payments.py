@@ -579,6 +579,18 @@ class PaymentStore:
         sql = "SELECT id FROM payments p WHERE " + where + " ORDER BY created_at DESC, id DESC"  # noqa: S608
         return self._ids(sql, params)
 
+    def reversals_between(self, start: datetime, end: datetime) -> list[tuple[str, datetime]]:
+        """(payment id, time) of every move to CANCELLED or DISHONOURED in [start, end), newest
+        first, equal times in descending id order (the settlement report's reversal rows)."""
+        with self._db.autocommit() as conn:
+            rows = conn.execute(
+                "SELECT payment_id, at FROM payment_history"
+                " WHERE to_status IN ('CANCELLED', 'DISHONOURED') AND at >= %s AND at < %s"
+                " ORDER BY at DESC, payment_id DESC",
+                (start, end),
+            ).fetchall()
+        return [(str(r[0]), r[1]) for r in rows]
+
     def ids_for_bill(self, bill_id: str) -> list[str]:
         """Payments that paid, were moved onto, or ever sent a create for `bill_id` (each arm
         answered from its own index)."""

@@ -20,6 +20,8 @@ class WebhookEvent(StrEnum):
 
     REGISTERED = "payment.registered"
     NEEDS_ATTENTION = "payment.needs_attention"
+    CANCELLED = "payment.cancelled"  # DIGIT cancelled it on an approved request
+    DISHONOURED = "payment.dishonoured"  # its cheque/DD bounced: DIGIT dishonoured it
 
 
 class InvalidWebhookUrl(ValueError):

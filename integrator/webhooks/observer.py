@@ -51,6 +51,15 @@ class WebhookObserver(Observer):
     def payment_needs_attention(self, payment: Payment) -> None:
         self._notify(payment, WebhookEvent.NEEDS_ATTENTION)
 
+    def payment_reversed(self, payment: Payment) -> None:
+        """CANCELLED or DISHONOURED (integrator.payments.cancellation, after the save)."""
+        event = (
+            WebhookEvent.DISHONOURED
+            if payment.status.value == "DISHONOURED"
+            else WebhookEvent.CANCELLED
+        )
+        self._notify(payment, event)
+
     def _notify(self, payment: Payment, event: WebhookEvent) -> None:
         try:
             if not self._endpoints.has(payment.device_id):

@@ -229,3 +229,21 @@ def check_collected_at(request: PaymentRequest, *, now: datetime) -> None:
                 ]
             }
         )
+
+
+class CancellationRequestSchema(StrictSchema):
+    """POST /v1/payments/{id}/cancellation: why the collector asks to cancel the payment."""
+
+    reason = fields.String(
+        required=True,
+        validate=validate.Length(
+            min=1,
+            max=500,
+            error=coded("INVALID_LENGTH", "reason must be 1 to 500 characters long."),
+        ),
+        metadata={
+            "description": "Why the payment should be cancelled (shown to the approving operator"
+            " and sent to DIGIT).",
+            "example": "Collected against the wrong consumer",
+        },
+    )

@@ -197,8 +197,40 @@ class PaymentReceiptSchema(Schema):
     receiptDate = Timestamp(allow_none=True)
 
 
+class ReversalSchema(Schema):
+    """The payment's latest cancellation (or dishonour) request and what became of it."""
+
+    requestId = fields.String(required=True)
+    action = fields.String(required=True, validate=validate.OneOf(["CANCEL", "DISHONOUR"]))
+    state = fields.String(
+        required=True,
+        validate=validate.OneOf(["REQUESTED", "REJECTED", "SENDING", "REFUSED", "DONE"]),
+        metadata={
+            "description": "REQUESTED: waiting for an operator's approval; REJECTED: an "
+            "operator declined it; SENDING: approved, DIGIT's answer not yet known; REFUSED: "
+            "DIGIT refused it; DONE: DIGIT reversed the payment (status CANCELLED/DISHONOURED)."
+        },
+    )
+    reason = fields.String(required=True)
+    requestedAt = Timestamp(required=True)
+    decidedAt = Timestamp(allow_none=True)
+    reversedAt = Timestamp(allow_none=True)
+
+
+class CancellationSchema(Schema):
+    """A cancellation request as the requesting device sees it (POST .../cancellation)."""
+
+    id = fields.String(required=True)
+    paymentId = fields.String(required=True)
+    action = fields.String(required=True, validate=validate.OneOf(["CANCEL", "DISHONOUR"]))
+    state = fields.String(required=True, metadata={"example": "REQUESTED"})
+    reason = fields.String(required=True)
+    requestedAt = Timestamp(required=True)
+
+
 class PaymentSchema(Schema):
-    """A payment as its device sees it. `receipts` is filled once it is REGISTERED."""
+    """A payment as its device sees it. `receipts` is filled once it is REGISTERED (and kept,
+    marked by `status`, once CANCELLED or DISHONOURED)."""
 
     id = fields.String(required=True)
     idempotencyKey = fields.String(required=True)
@@ -220,6 +252,7 @@ class PaymentSchema(Schema):
         allow_none=True,
         metadata={"description": "Why the last registration attempt did not succeed, for people."},
     )
+    reversal = fields.Nested(ReversalSchema, allow_none=True)
 
     @pre_dump
     def from_payment(self, payment: Payment, **kwargs: Any) -> dict[str, Any]:
@@ -251,7 +284,7 @@ def _payment_receipt(bill: PaymentBill, wire: Wire) -> dict[str, Any]:
 
 def payment_view(payment: Payment, wire: Wire) -> dict[str, Any]:
     """A payment as PaymentSchema describes it."""
-    registered = payment.status == PaymentStatus.REGISTERED
+    registered = payment.status in _HAS_RECEIPTS
     return {
         "id": payment.id,
         "idempotencyKey": payment.idempotency_key,
@@ -269,6 +302,59 @@ def payment_view(payment: Payment, wire: Wire) -> dict[str, Any]:
         "registeredAt": wire.timestamp(payment.registered_at),
         "attempts": payment.attempts,
         "lastError": last_error_text(payment.last_error),
+        "reversal": reversal_view(payment, wire),
+    }
+
+
+_HAS_RECEIPTS = frozenset(
+    {PaymentStatus.REGISTERED, PaymentStatus.CANCELLED, PaymentStatus.DISHONOURED}
+)
+#: History events of a reversal request (integrator.payments.cancellation) -> its state.
+_REVERSAL_EVENTS = {
+    "reversal_requested": "REQUESTED",
+    "reversal_rejected": "REJECTED",
+    "reversal_unknown": "SENDING",
+    "reversal_refused": "REFUSED",
+}
+
+
+def reversal_view(payment: Payment, wire: Wire) -> dict[str, Any] | None:
+    """The latest reversal request, read from the payment's history (so a webhook, which only
+    has the payment, shows the same as GET /v1/payments/{id})."""
+    found: dict[str, Any] | None = None
+    for entry in payment.history:
+        request_id = str(entry.detail.get("requestId", ""))
+        if entry.event == "reversal_requested":
+            found = {
+                "requestId": request_id,
+                "action": str(entry.detail.get("action", "CANCEL")),
+                "state": "REQUESTED",
+                "reason": entry.reason or "",
+                "requestedAt": wire.timestamp(entry.at),
+                "decidedAt": None,
+                "reversedAt": None,
+            }
+        elif found is None or request_id != found["requestId"]:
+            continue
+        elif entry.event in _REVERSAL_EVENTS:
+            found["state"] = _REVERSAL_EVENTS[entry.event]
+            found["decidedAt"] = found["decidedAt"] or wire.timestamp(entry.at)
+        elif entry.to_status in (PaymentStatus.CANCELLED, PaymentStatus.DISHONOURED):
+            found["state"] = "DONE"
+            found["decidedAt"] = found["decidedAt"] or wire.timestamp(entry.at)
+            found["reversedAt"] = wire.timestamp(entry.at)
+    return found
+
+
+def cancellation_view(request: Any, wire: Wire) -> dict[str, Any]:
+    """A CancellationRequest (integrator.payments.cancellation) as CancellationSchema says."""
+    return {
+        "id": request.id,
+        "paymentId": request.payment_id,
+        "action": request.action.value,
+        "state": request.state.value,
+        "reason": request.reason,
+        "requestedAt": wire.timestamp(request.requested_at),
     }
 
 

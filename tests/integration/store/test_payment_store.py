@@ -191,7 +191,14 @@ def test_status_indexes_follow_every_change(store: PaymentStore) -> None:
     store.save(states.transition(a2, R, actor="w", reason="ok", at=NOW), fence=None)
     b1 = store.save(states.transition(b, N, actor="w", reason="x", at=NOW), fence=None)
     store.save(states.transition(b1, X, actor="op", reason="done", at=NOW), fence=None)
-    assert store.count_by_status() == {P: 1, R: 1, N: 0, X: 1}
+    assert store.count_by_status() == {
+        P: 1,
+        R: 1,
+        N: 0,
+        X: 1,
+        PaymentStatus.CANCELLED: 0,
+        PaymentStatus.DISHONOURED: 0,
+    }
     assert store.ids_by_status(P) == [c.id]
     assert store.ids_by_status(R) == [a.id]
     assert store.ids_by_status(X) == [b.id]

@@ -238,7 +238,9 @@ def test_registered_payment_is_201_with_receipts_and_location(edge: Edge) -> Non
         "registeredAt",
         "attempts",
         "lastError",
+        "reversal",
     }
+    assert body["reversal"] is None
 
 
 def test_pending_payment_is_202_with_location_and_no_receipts() -> None:

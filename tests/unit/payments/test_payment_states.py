@@ -11,13 +11,15 @@ from integrator.payments import states
 from integrator.payments.models import InvalidTransition, PaymentStatus
 from tests.unit.payments.payment_factories import NOW, make_payment
 
-P, R, N, X = (
+P, R, N, X, C, D = (
     PaymentStatus.PENDING,
     PaymentStatus.REGISTERED,
     PaymentStatus.NEEDS_ATTENTION,
     PaymentStatus.RESOLVED,
+    PaymentStatus.CANCELLED,
+    PaymentStatus.DISHONOURED,
 )
-EXPECTED_ALLOWED = {(P, R), (P, N), (N, P), (N, X)}
+EXPECTED_ALLOWED = {(P, R), (P, N), (N, P), (N, X), (R, C), (R, D)}
 
 
 @pytest.mark.parametrize(("source", "target"), list(itertools.product(PaymentStatus, repeat=2)))
@@ -35,12 +37,13 @@ def test_every_transition_is_allowed_or_refused_as_specified(
         assert info.value.from_status is source and info.value.to_status is target
 
 
-def test_final_states_are_registered_and_resolved_and_lead_nowhere() -> None:
-    assert {R, X} == states.FINAL
+def test_final_states_end_registration_and_only_registered_can_still_be_reversed() -> None:
+    assert {R, X, C, D} == states.FINAL
     assert {P, N} == states.UNFINISHED
     for status in states.FINAL:
-        assert states.ALLOWED[status] == frozenset()
         assert states.is_final(status)
+        expected = {C, D} if status is R else frozenset()
+        assert states.ALLOWED[status] == expected
 
 
 def test_allowed_sources_invert_the_table() -> None:
@@ -48,6 +51,8 @@ def test_allowed_sources_invert_the_table() -> None:
     assert states.allowed_sources(P) == {N}
     assert states.allowed_sources(X) == {N}
     assert states.allowed_sources(N) == {P}
+    assert states.allowed_sources(C) == {R}
+    assert states.allowed_sources(D) == {R}
 
 
 def test_a_transition_is_recorded_with_time_actor_reason_and_codes() -> None:

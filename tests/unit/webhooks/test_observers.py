@@ -120,3 +120,17 @@ def test_webhook_observer_ignores_devices_without_a_webhook() -> None:
 def test_webhook_observer_never_raises() -> None:
     observer = WebhookObserver(endpoints=FakeEndpoints(), scheduler=FakeScheduler(fail=True))
     observer.payment_registered(FakePayment())  # type: ignore[arg-type]
+
+
+def test_a_reversed_payment_is_announced_as_cancelled_or_dishonoured() -> None:
+    from integrator.payments.models import PaymentStatus
+    from tests.unit.payments.payment_factories import make_payment
+
+    scheduler = FakeScheduler()
+    observer = WebhookObserver(endpoints=FakeEndpoints(), scheduler=scheduler, clock=lambda: NOW)
+    observer.payment_reversed(make_payment(id="pay_c", status=PaymentStatus.CANCELLED))
+    observer.payment_reversed(make_payment(id="pay_d", status=PaymentStatus.DISHONOURED))
+    assert scheduler.asked == [
+        ("pay_c", WebhookEvent.CANCELLED, NOW),
+        ("pay_d", WebhookEvent.DISHONOURED, NOW),
+    ]

@@ -1,0 +1,114 @@
+"""After a reversal, follow the dues on RQ; and tell the device's webhook.
+
+One job per request (`follow-dues-{request_id}`, `unique=True`) on the maintenance queue. It
+makes one look (`Cancellations.follow_dues`) and returns `rq.Retry` while billing has not
+re-opened the dues yet and CANCELLATION_DUES_POLL_SECONDS has waits left; the look after the last
+wait is the last one (then NONE_DUE or GAVE_UP is recorded).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+import redis as redis_lib
+from rq import Queue, Retry, get_current_job
+from rq.exceptions import DuplicateJobError
+
+from integrator.jobs.scheduling import MAINTENANCE_QUEUE
+from integrator.jobs.webhooks import RqWebhookScheduler
+from integrator.payments.cancellation_records import DuesState
+from integrator.payments.models import Payment
+from integrator.settings import Settings
+from integrator.store.db import Database
+from integrator.store.webhooks import WebhookStore
+from integrator.webhooks.observer import WebhookObserver
+
+log = logging.getLogger("integrator.cancellation")
+
+FOLLOW_DUES: Final = "integrator.jobs.cancellation.follow_dues"
+JOB_TIMEOUT_SECONDS: Final = 120
+FAILURE_TTL_SECONDS: Final = 7 * 24 * 3600
+
+
+def job_id_for(request_id: str) -> str:
+    return f"follow-dues-{request_id}"
+
+
+def retry_policy(settings: Settings) -> Retry:
+    """The one retry policy of the dues job: the waits of CANCELLATION_DUES_POLL_SECONDS."""
+    waits = list(settings.cancellation_dues_poll_seconds)
+    return Retry(max=len(waits), interval=waits)
+
+
+class RqDuesScheduler:
+    """Implements `integrator.payments.cancellation.DuesScheduler` on RQ."""
+
+    def __init__(self, redis: redis_lib.Redis) -> None:
+        self.queue = Queue(MAINTENANCE_QUEUE, connection=redis)
+
+    def follow(self, request_id: str, *, delay_seconds: float) -> None:
+        options = {
+            "job_id": job_id_for(request_id),
+            "unique": True,
+            "job_timeout": JOB_TIMEOUT_SECONDS,
+            "result_ttl": 0,
+            "failure_ttl": FAILURE_TTL_SECONDS,
+            "description": f"follow the dues after reversal {request_id}",
+        }
+        try:
+            if delay_seconds <= 0:
+                self.queue.enqueue(FOLLOW_DUES, request_id, **options)
+            else:
+                self.queue.enqueue_in(
+                    timedelta(seconds=delay_seconds), FOLLOW_DUES, request_id, **options
+                )
+        except DuplicateJobError:
+            pass  # already following
+
+
+class WebhookReversalNotifier:
+    """Implements `integrator.payments.cancellation.ReversalNotifier` with the webhook observer:
+    a device with a webhook is told `payment.cancelled` / `payment.dishonoured`."""
+
+    def __init__(self, redis: redis_lib.Redis, db: Database) -> None:
+        self._observer = WebhookObserver(
+            endpoints=WebhookStore(db),
+            scheduler=RqWebhookScheduler(redis),
+            clock=lambda: datetime.now(UTC),
+        )
+
+    def payment_reversed(self, payment: Payment) -> None:
+        self._observer.payment_reversed(payment)
+
+
+def follow_dues(request_id: str) -> Retry | None:
+    """RQ job: one look at the consumers' bills after a reversal; Retry while waits are left."""
+    from integrator.jobs import context
+    from integrator.services import build_cancellations
+
+    ctx = context.current()
+    job = get_current_job()
+    policy = retry_policy(ctx.settings)
+    attempt = (job.number_of_retries or 0) + 1 if job is not None else 1
+    cancellations = build_cancellations(
+        settings=ctx.settings,
+        db=ctx.db,
+        redis=ctx.redis,
+        payments=ctx.payments,
+        digit=lambda: ctx.digit,
+        clock=ctx.clock,
+    )
+    request = cancellations.follow_dues(request_id, last_try=attempt > policy.max)
+    log.info(
+        "dues looked at after a reversal",
+        extra={
+            "request_id": request_id,
+            "attempt": attempt,
+            "dues_state": request.dues_state.value if request.dues_state else None,
+        },
+    )
+    if request.dues_state is DuesState.FOLLOWING and attempt <= policy.max:
+        return policy
+    return None

@@ -1,0 +1,102 @@
+"""The console's cancellation pages: ask for a reversal from a payment's page, list the requests,
+and approve or reject one on its own page (the page is the confirmation: it shows what will be
+sent to DIGIT before the button that sends it).
+
+Registered on the console's blueprint by `views.create_blueprint`, so sign-in, CSRF and the
+operator-only rule are the console's own. Refusals are flashed with their code (DIGIT's codes
+included when DIGIT refused), never a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
+
+from integrator.ops.accounts import OpsAccount
+from integrator.payments.cancellation import CancellationRefused
+from integrator.payments.cancellation_records import Action, Operator, RequestState
+from integrator.services import Services
+
+LIST_LIMIT = 200
+
+
+def _operator() -> Operator:
+    account: OpsAccount = g.ops_account
+    return Operator(name=account.name, may_act=account.may_act)
+
+
+def register_cancellations(
+    bp: Blueprint,
+    *,
+    services: Services,
+    operator_only: Callable[[Callable[..., Any]], Callable[..., Any]],
+) -> None:
+    settings = services.settings
+
+    @bp.get("/cancellations")
+    def cancellations() -> str:
+        wanted = (request.args.get("state") or RequestState.REQUESTED.value).upper()
+        states = [] if wanted == "ALL" else [s for s in RequestState if s.value == wanted]
+        found = services.cancellations.recent(states=states, limit=LIST_LIMIT)
+        return render_template(
+            "ops/cancellations.html",
+            requests=found,
+            wanted=wanted,
+            states=list(RequestState),
+            tz=settings.digit_timezone,
+        )
+
+    @bp.get("/cancellations/<request_id>")
+    def cancellation(request_id: str) -> str:
+        try:
+            found = services.cancellations.get(request_id)
+        except CancellationRefused:
+            abort(404, description=f"No cancellation request {request_id}.")
+        payment = services.payments_store.get(found.payment_id)
+        return render_template(
+            "ops/cancellation.html", req=found, payment=payment, tz=settings.digit_timezone
+        )
+
+    @bp.post("/payments/<payment_id>/cancellation")
+    @operator_only
+    def request_cancellation(payment_id: str) -> BaseResponse:
+        action = Action.DISHONOUR if request.form.get("action") == "DISHONOUR" else Action.CANCEL
+        try:
+            made = services.cancellations.request_by_operator(
+                operator=_operator(),
+                payment_id=payment_id,
+                reason=request.form.get("reason", ""),
+                action=action,
+            )
+        except CancellationRefused as exc:
+            flash(f"Cancellation refused ({exc.code}): {exc.message}", "error")
+            return redirect(url_for("ops.payment", payment_id=payment_id))
+        flash(f"{made.action} requested; another operator approves it.", "ok")
+        return redirect(url_for("ops.cancellation", request_id=made.id))
+
+    @bp.post("/cancellations/<request_id>/approve")
+    @operator_only
+    def approve_cancellation(request_id: str) -> BaseResponse:
+        try:
+            done = services.cancellations.approve(request_id, operator=_operator())
+        except CancellationRefused as exc:
+            flash(f"Not sent ({exc.code}): {exc.message}", "error")
+        else:
+            flash(f"DIGIT carried out the {done.action}; the dues are being followed.", "ok")
+        return redirect(url_for("ops.cancellation", request_id=request_id))
+
+    @bp.post("/cancellations/<request_id>/reject")
+    @operator_only
+    def reject_cancellation(request_id: str) -> BaseResponse:
+        try:
+            services.cancellations.reject(
+                request_id, operator=_operator(), note=request.form.get("note", "")
+            )
+        except CancellationRefused as exc:
+            flash(f"Reject refused ({exc.code}): {exc.message}", "error")
+        else:
+            flash("Request rejected; nothing was sent to DIGIT.", "ok")
+        return redirect(url_for("ops.cancellation", request_id=request_id))

@@ -1,0 +1,92 @@
+"""`integrator payments cancel` and `integrator payments cancellation ...` with OPS_USERS
+accounts: asked by one operator, approved by another against the sandbox; unknown names,
+viewers and the requester are refused."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from werkzeug.security import generate_password_hash
+
+from integrator import cli
+from integrator.payments.models import PaymentStatus
+from integrator.services import Services
+from integrator.settings import Settings
+from tests.e2e.conftest import Sandbox
+from tests.integration.cancellation.conftest import Device, pay
+
+
+@pytest.fixture
+def cli_settings(cancel_settings: Settings) -> Settings:
+    def entry(name: str, role: str) -> str:
+        return f"{name}:{role}:{generate_password_hash('pw-' + name, method='pbkdf2:sha256:1000')}"
+
+    return cancel_settings.with_changes(
+        ops_users=(entry("asha", "operator"), entry("ravi", "operator"), entry("vic", "viewer"))
+    )
+
+
+def run(settings: Settings, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli.main, list(args), obj=settings)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_one_operator_asks_another_approves_and_digit_cancels(
+    cli_settings: Settings, device: Device, services: Services, world: Sandbox
+) -> None:
+    paid = pay(device.pos)
+
+    code, out, err = run(
+        cli_settings, "payments", "cancel", paid["id"], "--reason", "Wrong amount", "--operator",
+        "asha",
+    )  # fmt: skip
+    assert code == 0, err
+    request_id, payment_id, action, state = out.strip().split("\t")
+    assert (payment_id, action, state) == (paid["id"], "CANCEL", "REQUESTED")
+
+    code, out, err = run(cli_settings, "payments", "cancellation", "list", "--state", "requested")
+    assert code == 0 and request_id in out and "operator:asha" in out
+
+    for who, refusal in (("asha", "SAME_PERSON"), ("vic", "NOT_ALLOWED"), ("nobody", "OPS_USERS")):
+        code, _out, err = run(
+            cli_settings, "payments", "cancellation", "approve", request_id, "--operator", who
+        )
+        assert code == 1 and refusal in err, err
+    assert world.counters().get("workflow_cancel", 0) == 0
+
+    code, out, err = run(
+        cli_settings, "payments", "cancellation", "approve", request_id, "--operator", "ravi"
+    )
+    assert code == 0, err
+    assert out.strip().split("\t") == [request_id, paid["id"], "DONE"]
+    stored = services.payments_store.get(paid["id"])
+    assert stored is not None and stored.status is PaymentStatus.CANCELLED
+
+    code, out, err = run(cli_settings, "payments", "cancellation", "show", request_id)
+    shown = json.loads(out)
+    assert shown["decidedBy"] == "operator:ravi" and shown["requestedBy"] == "operator:asha"
+    assert shown["digitAnswer"]["paymentStatus"] == "CANCELLED"
+
+
+def test_a_viewer_cannot_ask_and_a_rejection_needs_another_operator(
+    cli_settings: Settings, device: Device, world: Sandbox
+) -> None:
+    paid = pay(device.pos)
+    code, _out, err = run(
+        cli_settings, "payments", "cancel", paid["id"], "--reason", "x", "--operator", "vic"
+    )
+    assert code == 1 and "NOT_ALLOWED" in err
+
+    code, out, err = run(
+        cli_settings, "payments", "cancel", paid["id"], "--reason", "x", "--operator", "ravi"
+    )
+    request_id = out.split("\t")[0]
+    code, out, err = run(
+        cli_settings, "payments", "cancellation", "reject", request_id, "--operator", "asha",
+        "--note", "the amount was right",
+    )  # fmt: skip
+    assert code == 0, err
+    assert out.strip().endswith("REJECTED")
+    assert world.counters().get("workflow_cancel", 0) == 0

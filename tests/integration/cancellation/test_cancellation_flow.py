@@ -1,0 +1,140 @@
+"""A cancellation end to end: asked for by the device that collected, approved by an operator,
+sent to the DIGIT sandbox over real HTTP, the dues followed by a real worker, the device told by
+GET and by its webhook."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from typing import Any
+
+from integrator import jsonutil
+from integrator.payments.cancellation import (
+    CancellationRefused,
+    Cancellations,
+    DuesState,
+    RequestState,
+)
+from integrator.payments.models import PaymentStatus
+from integrator.services import Services
+from tests.e2e.conftest import Sandbox, body_of
+from tests.integration.cancellation.conftest import (
+    AMRITSAR,
+    ASHA,
+    PT_RAMESH,
+    Device,
+    ask_to_cancel,
+    current_bill,
+    pay,
+)
+from tests.integration.jobs.conftest import wait_until
+from tests.integration.webhooks.conftest import Receiver
+
+Workers = Callable[..., subprocess.Popen[bytes]]
+
+
+def _events(receiver: Receiver) -> list[dict[str, Any]]:
+    return [jsonutil.loads(r.body) for r in receiver.received]
+
+
+def test_a_device_cancellation_approved_by_an_operator_reverses_the_payment_and_reopens_dues(
+    hooked_device: Device,
+    services: Services,
+    cancellations: Cancellations,
+    world: Sandbox,
+    receiver: Receiver,
+    workers: Workers,
+) -> None:
+    workers()
+    pos = hooked_device.pos
+    original = current_bill(pos)
+    paid = pay(pos)
+    world.pass_backupdate_lag()
+    assert pos.bills(tenantId=AMRITSAR, businessService="PT", consumerCode=PT_RAMESH) == []
+
+    asked = ask_to_cancel(pos, paid["id"], "Collected against the wrong consumer")
+
+    assert asked.status_code == 202, asked.text
+    request = body_of(asked)
+    assert (request["paymentId"], request["state"]) == (paid["id"], "REQUESTED")
+    seen = body_of(pos.get(f"/v1/payments/{paid['id']}"))
+    assert seen["status"] == "REGISTERED" and seen["reversal"]["state"] == "REQUESTED"
+    [digit_payment] = [p for p in world.payments() if p["id"] == _digit_id(services, paid["id"])]
+    assert digit_payment["paymentStatus"] != "CANCELLED"  # only a request: nothing sent
+
+    done = cancellations.approve(request["id"], operator=ASHA)
+
+    assert done.state is RequestState.DONE
+    [digit_payment] = [p for p in world.payments() if p["id"] == _digit_id(services, paid["id"])]
+    assert (digit_payment["paymentStatus"], digit_payment["instrumentStatus"]) == (
+        "CANCELLED",
+        "CANCELLED",
+    )
+    payment = services.payments_store.get(paid["id"])
+    assert payment is not None and payment.status is PaymentStatus.CANCELLED
+    [moved] = [h for h in payment.history if h.to_status is PaymentStatus.CANCELLED]
+    assert moved.actor == "operator:asha" and moved.reason == "Collected against the wrong consumer"
+    assert moved.detail["requestedBy"] == f"device:{hooked_device.device_id}"
+    assert moved.detail["approvedBy"] == "operator:asha"
+
+    shown = body_of(pos.get(f"/v1/payments/{paid['id']}"))
+    assert shown["status"] == "CANCELLED"
+    assert shown["reversal"]["state"] == "DONE"
+    assert shown["reversal"]["reason"] == "Collected against the wrong consumer"
+    assert shown["reversal"]["requestedAt"] and shown["reversal"]["reversedAt"]
+
+    cancelled_hook = wait_until(
+        lambda: [e for e in _events(receiver) if e["event"] == "payment.cancelled"],
+        timeout=20,
+        what="the payment.cancelled webhook",
+    )
+    assert cancelled_hook[0]["payment"]["status"] == "CANCELLED"
+    assert cancelled_hook[0]["payment"]["reversal"]["state"] == "DONE"
+
+    # the worker follows the dues until billing re-opens them as a new bill
+    followed = wait_until(
+        lambda: (r := cancellations.get(done.id)).dues_state is DuesState.REOPENED and r,
+        timeout=30,
+        what="the successor bill",
+    )
+    successor = followed.successor_bills[original["billId"]]
+    assert successor and successor != original["billId"]
+    again = current_bill(pos)
+    assert again["billId"] == successor
+    assert again["totalAmount"] == original["totalAmount"]
+
+    # the cancelled bill is dead: never paid again, here or in DIGIT
+    refused = pos.pay(
+        {
+            "tenantId": AMRITSAR,
+            "paymentMode": "CASH",
+            "paidBy": "Ramesh Kumar",
+            "bills": [{"billId": original["billId"], "amount": original["totalAmount"]}],
+        },
+        key="pay-the-dead-bill",
+    )
+    assert refused.status_code == 422, refused.text
+    assert body_of(refused)["code"] in {"BILL_ALREADY_PAID", "BILL_NOT_PAYABLE"}
+
+
+def test_the_device_cannot_approve_and_the_requester_cannot_decide(
+    device: Device, cancellations: Cancellations, services: Services
+) -> None:
+    paid = pay(device.pos)
+    made = cancellations.request_by_operator(
+        operator=ASHA, payment_id=paid["id"], reason="Typed the wrong amount"
+    )
+    for decide in (cancellations.approve, cancellations.reject):
+        try:
+            decide(made.id, operator=ASHA)
+        except CancellationRefused as exc:
+            assert exc.code == "SAME_PERSON"
+        else:
+            raise AssertionError("the requester decided their own request")
+    assert cancellations.get(made.id).state is RequestState.REQUESTED
+
+
+def _digit_id(services: Services, payment_id: str) -> str:
+    payment = services.payments_store.get(payment_id)
+    assert payment is not None and payment.digit_payment_id
+    return payment.digit_payment_id
