@@ -191,6 +191,9 @@ class Settings:
     # --- Reports, reconciliation, metrics (integrator.payments.settlement/reconciliation) ---
     settlement_timezone: ZoneInfo  # the zone whose calendar day a settlement report covers
     reconcile_lookback_days: int  # reconciliation re-checks REGISTERED payments this recent
+    # --- Receipts (integrator.payments.receipt_service) ---
+    receipt_cache_seconds: int  # DIGIT's tax heads and status of a printed receipt are cached
+    receipt_lookups_per_minute: int  # lookups of receipts a device did not collect, per minute
 
     @property
     def digit_verify(self) -> str | bool:
@@ -340,6 +343,8 @@ class Settings:
             ops_login_attempts_per_minute=_int(env, "OPS_LOGIN_ATTEMPTS_PER_MINUTE", 10),
             settlement_timezone=_zone(env, "SETTLEMENT_TIMEZONE", "Asia/Kolkata"),
             reconcile_lookback_days=_int(env, "RECONCILE_LOOKBACK_DAYS", 7),
+            receipt_cache_seconds=_int(env, "RECEIPT_CACHE_SECONDS", 600),
+            receipt_lookups_per_minute=_int(env, "RECEIPT_LOOKUPS_PER_MINUTE", 20),
         )
 
     def with_changes(self, **changes: Any) -> Settings:

@@ -25,7 +25,6 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any, Protocol
 
 from integrator.digit.client import DigitClient
@@ -35,7 +34,7 @@ from integrator.digit.errors import (
     DigitOutcomeUnknown,
     DigitUnavailable,
 )
-from integrator.digit.models import Bill, DigitPayment, PaymentRule
+from integrator.digit.models import Bill, PaymentRule
 from integrator.observability import events
 from integrator.payments import rules
 from integrator.payments.devices import Device
@@ -47,6 +46,7 @@ from integrator.payments.models import (
     PaymentStatus,
     Violation,
 )
+from integrator.payments.receipt_service import ReceiptService
 from integrator.payments.registration import Registrar
 from integrator.payments.use_cases import (
     AcceptOutcome,
@@ -60,8 +60,6 @@ from integrator.payments.use_cases import (
     PaymentRequest,
     PendingPayment,
     Receipt,
-    ReceiptLine,
-    ReceiptNotFound,
     RequestInFlight,
 )
 from integrator.settings import Settings
@@ -123,6 +121,7 @@ class PaymentService:
         served: ServedBills,
         registrar: Registrar,
         scheduler: RegistrationScheduler,
+        receipts: ReceiptService,
         clock: Callable[[], datetime],
     ) -> None:
         self._settings = settings
@@ -134,6 +133,7 @@ class PaymentService:
         self._served = served
         self._registrar = registrar
         self._scheduler = scheduler
+        self._receipts = receipts
         self._clock = clock
         self._digit_quiet_until = 0.0  # monotonic; see _current_bills
         self._inline = ThreadPoolExecutor(max_workers=64, thread_name_prefix="register-inline")
@@ -534,22 +534,21 @@ class PaymentService:
         return payment
 
     def receipt(
-        self, *, device: Device, tenant_id: str, business_service: str, receipt_number: str
+        self,
+        *,
+        device: Device,
+        tenant_id: str,
+        business_service: str,
+        receipt_number: str,
+        consumer_code: str | None = None,
     ) -> Receipt:
-        if business_service not in self._settings.collectable_services:
-            # not a module we collect for: none of our receipts, and DIGIT would refuse the search
-            raise ReceiptNotFound(receipt_number)
-        try:
-            found = self._digit.search_payments(
-                tenant_id=tenant_id, module=business_service, receipt_numbers=[receipt_number]
-            )
-        except NO_ANSWER as exc:
-            raise DigitUnreachable(retry_after=DIGIT_RETRY_AFTER) from exc
-        for digit_payment in found:
-            for detail in digit_payment.details:
-                if detail.receipt_number == receipt_number:
-                    return _receipt(digit_payment, detail_index=digit_payment.details.index(detail))
-        raise ReceiptNotFound(receipt_number)
+        return self._receipts.lookup(
+            device=device,
+            tenant_id=tenant_id,
+            business_service=business_service,
+            receipt_number=receipt_number,
+            consumer_code=consumer_code,
+        )
 
     def close(self) -> None:
         self._inline.shutdown(wait=False, cancel_futures=False)
@@ -581,28 +580,4 @@ def _strict_rule(business_service: str) -> PaymentRule:
         part_payment_allowed=False,
         advance_allowed=False,
         min_amount_payable=None,
-    )
-
-
-def _receipt(payment: DigitPayment, *, detail_index: int) -> Receipt:
-    detail = payment.details[detail_index]
-    return Receipt(
-        receipt_number=detail.receipt_number,
-        receipt_date=detail.receipt_date,
-        tenant_id=payment.tenant_id,
-        business_service=detail.business_service,
-        consumer_code=detail.consumer_code,
-        bill_id=detail.bill_id,
-        bill_number=detail.bill_number,
-        payer_name=payment.payer_name,
-        paid_by=payment.paid_by,
-        payment_mode=payment.payment_mode,
-        amount_paid=detail.amount_paid,
-        total_due=detail.total_due,
-        lines=tuple(
-            ReceiptLine(tax_head_code=line.tax_head_code, amount=line.adjusted_amount)
-            for line in detail.lines
-            if line.adjusted_amount != Decimal(0)
-        ),
-        payment_id=payment.id,
     )

@@ -419,6 +419,13 @@ class ReceiptSchema(Schema):
     amountPaid = Amount(required=True)
     totalDue = Amount(allow_none=True)
     lines = fields.List(fields.Nested(TaxHeadLineSchema), required=True)
+    mobileNumber = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "The payer's mobile, masked (only the last 4 digits shown); only on a "
+            "receipt of a payment this device collected, null otherwise."
+        },
+    )
 
 
 def receipt_view(receipt: Receipt, wire: Wire) -> dict[str, Any]:
@@ -440,6 +447,7 @@ def receipt_view(receipt: Receipt, wire: Wire) -> dict[str, Any]:
             {"taxHeadCode": line.tax_head_code, "amount": wire.amount(line.amount)}
             for line in receipt.lines
         ],
+        "mobileNumber": mask_mobile(receipt.mobile_number),
     }
 
 
