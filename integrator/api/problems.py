@@ -293,7 +293,8 @@ def _entries() -> Iterable[Problem]:
         # --- state ---
         Problem(code="PAYMENT_IN_PROGRESS", statuses=(409,), kind=t,
                 meaning="One of this integrator's payments for the bill is not finished; paying "
-                "again could pay twice. The body names `paymentId` and `billId`.",
+                "again could pay twice. The body names `billId`, and `paymentId` when this "
+                "device made that payment (null for another device's).",
                 action="GET /v1/payments/{paymentId} until it is REGISTERED or refused; do not "
                 "collect again meanwhile."),
         Problem(code="REQUEST_IN_FLIGHT", statuses=(409,), kind=t,

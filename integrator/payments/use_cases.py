@@ -95,10 +95,15 @@ class PaymentRequest:
 
 @dataclass(frozen=True, kw_only=True)
 class PendingPayment:
-    """One of our payments for a consumer that is not finished yet."""
+    """One of our payments for a consumer that is not finished yet.
+
+    `by_this_device` says whether the asking device made it: another device's payment is shown
+    as "a payment is in progress" without its id (ids are for the device that made them).
+    """
 
     id: str
     status: str
+    by_this_device: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -178,10 +183,10 @@ class IdempotencyKeyReused(UseCaseError):
 class PaymentInProgress(UseCaseError):
     """One of our payments for the same bill is not finished; paying again could pay twice."""
 
-    def __init__(self, payment_id: str, *, bill_id: str | None = None) -> None:
-        self.payment_id = payment_id
+    def __init__(self, payment_id: str | None, *, bill_id: str | None = None) -> None:
+        self.payment_id = payment_id  # None when another device made it
         self.bill_id = bill_id
-        super().__init__(f"payment {payment_id} for this bill is still in progress")
+        super().__init__(f"payment {payment_id or '(another device)'} for this bill is in progress")
 
 
 class RequestInFlight(UseCaseError):
