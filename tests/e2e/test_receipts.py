@@ -16,6 +16,7 @@ import pytest
 import requests
 from openapi_spec_validator import validate
 
+from integrator.digit.models import WorkflowItem
 from integrator.services import Services
 from tests.e2e.conftest import Pos, Sandbox, body_of
 from tests.e2e.test_pos_api import (
@@ -26,6 +27,8 @@ from tests.e2e.test_pos_api import (
     current_bill,
     payment_body,
 )
+
+PT_RAMESH = "PT-107-000123"
 
 
 def receipt(pos: Pos, payment_id: str, accept: str | None = None, **params: Any) -> Any:
@@ -221,6 +224,30 @@ def test_while_digit_is_down_the_served_bill_stands_in_for_digits_copy(
     [shown] = body_of(answer)["bills"]
     assert shown["consumerName"] == bill["payerName"]
     assert sum(h["amount"] for h in shown["taxHeads"]) == 815
+
+
+def test_a_receipt_digit_cancelled_prints_as_cancelled(
+    pos: Pos, services: Services, tmp_path: Path
+) -> None:
+    bill = current_bill(pos, PT_RAMESH, "PT")
+    payment = paid(pos, "rcpt-cancelled", (bill["billId"], bill["totalAmount"]))
+    stored = services.payments_store.get(payment["id"])
+    assert stored is not None and stored.digit_payment_id
+    services.digit.workflow(
+        tenant_id=AMRITSAR,
+        module="PT",
+        action="CANCEL",
+        items=[WorkflowItem(payment_id=stored.digit_payment_id, reason="wrong consumer")],
+    )
+
+    shown = body_of(receipt(pos, payment["id"]))
+    slip = receipt(pos, payment["id"], "text/plain").text
+    pdf = pdf_text(receipt(pos, payment["id"], "application/pdf").content, tmp_path)
+
+    assert shown["status"] == "CANCELLED"
+    assert slip.splitlines()[1].strip() == "CANCELLED"
+    assert "THIS RECEIPT IS NOT VALID" in slip
+    assert "CANCELLED" in pdf
 
 
 # --- GET /v1/receipts: access rules ---
