@@ -271,3 +271,19 @@ RECEIPT_DOCUMENT_ANSWER: dict[str, Any] = {
     "balanceLeftText": "0",
     "qrPayload": "05/2024-25/000123",
 }
+
+#: The start of a 58 mm slip (the JSON example above, as text/plain, width=32).
+RECEIPT_SLIP_ANSWER = """            Amritsar
+         (pb.amritsar)
+        PAYMENT RECEIPT
+--------------------------------
+Receipt date    01-05-2024 15:30
+Payment mode              Cheque
+Cheque no.                000123
+Cheque date           30-04-2024
+Collected by           counter-7
+--------------------------------
+BILL
+Receipt no.    05/2024-25/000123
+...
+"""

@@ -329,8 +329,14 @@ def document_paths(spec: APISpec) -> None:
                                 "schema": "ReceiptDocument",
                                 "example": examples.RECEIPT_DOCUMENT_ANSWER,
                             },
-                            TEXT: {"schema": {"type": "string"}},
-                            PDF: {"schema": {"type": "string", "format": "binary"}},
+                            TEXT: {
+                                "schema": {"type": "string"},
+                                "example": examples.RECEIPT_SLIP_ANSWER,
+                            },
+                            PDF: {
+                                "schema": {"type": "string", "format": "binary"},
+                                "example": "(the PDF's bytes: one A6 or A4 page per receipt)",
+                            },
                         },
                     },
                     "401": {"$ref": "#/components/responses/Unauthorized"},

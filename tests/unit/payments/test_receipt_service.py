@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -41,7 +43,7 @@ from integrator.payments.use_cases import (
     ReceiptNotFound,
     ReceiptNotReady,
 )
-from integrator.receipts import ReceiptStatus
+from integrator.receipts import ReceiptStatus, render_text
 from tests.unit.payments.payment_factories import NOW, make_line, make_payment
 
 IST = ZoneInfo("Asia/Kolkata")
@@ -436,3 +438,26 @@ def test_the_bill_in_a_payment_search_answer_is_kept_and_a_malformed_one_is_drop
 
 def jsonify(value: Any) -> Any:
     return jsonutil.loads(jsonutil.dumps(value))
+
+
+# --- the slip the service's document prints ---
+
+GOLDEN = Path(__file__).parents[1] / "receipts" / "golden"
+
+
+@pytest.mark.parametrize("width", [32, 48])
+def test_the_slip_of_a_ledger_payment_matches_its_golden_file(
+    service: ReceiptService, fakes: Fakes, width: int
+) -> None:
+    """Regenerate with REGENERATE_RECEIPT_GOLDEN=1 (as tests/unit/receipts), then review."""
+    fakes.payments["pay-1"] = registered(
+        payment_mode="CHEQUE", instrument_number="004512", instrument_date=date(2026, 3, 30)
+    )
+    service.print_receipt(device=DEVICE, payment_id="pay-1", rendering="text")
+    printed = service.print_receipt(device=DEVICE, payment_id="pay-1", rendering="text")
+
+    rendered = render_text(printed.document, width=width)
+    path = GOLDEN / f"ledger_cheque_duplicate_{width}.txt"
+    if os.environ.get("REGENERATE_RECEIPT_GOLDEN") == "1":
+        path.write_text(rendered, encoding="ascii")
+    assert rendered == path.read_text(encoding="ascii")
