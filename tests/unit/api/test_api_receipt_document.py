@@ -51,9 +51,7 @@ def test_figures_and_words_follow_the_indian_system() -> None:
     view = receipts.receipt_document_view(printed, Wire())
 
     assert view["totalPaidText"] == "1,22,440"
-    assert view["amountInWords"] == (
-        "Rupees One Lakh Twenty Two Thousand Four Hundred Forty Only"
-    )
+    assert view["amountInWords"] == ("Rupees One Lakh Twenty Two Thousand Four Hundred Forty Only")
     heads = view["bills"][0]["taxHeads"]
     assert [h["amountText"] for h in heads[:3]] == ["1,200", "30", "0"]
     assert view["bills"][2]["taxHeads"][0]["amountText"] == "1,23,456"
