@@ -233,22 +233,32 @@ class ReceiptService:
                 "DIGIT unreachable while printing a receipt; using bill snapshots",
                 extra={"payment_id": payment.id, "error": type(exc).__name__},
             )
-            return found | self._from_snapshots(payment, found)
-        return found
+            return found | self._from_snapshots(payment, found, required=True)
+        # DIGIT answered without a receipt's bill (not found, or a bill of an odd shape): the
+        # served bill fills in if there is one, else that bill prints without its tax heads
+        return found | self._from_snapshots(payment, found, required=False)
 
     def _from_snapshots(
-        self, payment: Payment, found: dict[str, ReceiptFacts]
+        self, payment: Payment, found: dict[str, ReceiptFacts], *, required: bool
     ) -> dict[str, ReceiptFacts]:
+        """Stand-ins from the bills served to devices for the receipts `found` lacks a bill for;
+        DigitUnreachable when one is `required` and there is none."""
         max_age = timedelta(seconds=self._settings.snapshot_max_age_seconds)
         now = self._clock()
         stand_ins: dict[str, ReceiptFacts] = {}
         for bill in payment.bills:
             number = bill.receipt_number or ""
-            if number in found:
+            known = found.get(number)
+            if known is not None and known.bill is not None:
                 continue
             snapshot = self._snapshots.get(bill.bill_id, max_age=max_age, now=now)
             if snapshot is None:
-                raise DigitUnreachable(retry_after=DIGIT_RETRY_AFTER)
+                if required and known is None:
+                    raise DigitUnreachable(retry_after=DIGIT_RETRY_AFTER)
+                continue
+            if known is not None:
+                stand_ins[number] = replace(known, bill=snapshot)
+                continue
             stand_ins[number] = ReceiptFacts(
                 receipt_number=number,
                 payment_status=None,

@@ -14,7 +14,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import requests
+import zxingcpp
 from openapi_spec_validator import validate
+from PIL import Image
 
 from integrator.digit.models import WorkflowItem
 from integrator.services import Services
@@ -48,18 +50,24 @@ def paid(pos: Pos, key: str, *bills: tuple[str, Any], **overrides: Any) -> dict[
 
 
 def pdf_text(pdf: bytes, folder: Path) -> str:
-    """The PDF rasterised to PNG (it must render) and its text as pdftotext reads it."""
+    """The PDF rasterised to PNG (it must render) and its text as pdftotext reads it; the QR
+    codes found on its pages are appended as `QR:<payload>`."""
     for tool in ("pdftoppm", "pdftotext"):
         if shutil.which(tool) is None:
             pytest.fail(f"{tool} missing: run bin/ensure-poppler (make test does)")
     path = folder / "receipt.pdf"
     path.write_bytes(pdf)
-    subprocess.run(["pdftoppm", "-png", "-r", "72", path, folder / "page"], check=True, timeout=60)
-    assert list(folder.glob("page-*.png")), "pdftoppm made no page"
+    subprocess.run(["pdftoppm", "-png", "-r", "150", path, folder / "page"], check=True, timeout=60)
+    pages = sorted(folder.glob("page-*.png"))
+    assert pages, "pdftoppm made no page"
     text = subprocess.run(
         ["pdftotext", "-layout", path, "-"], check=True, capture_output=True, text=True, timeout=60
     ).stdout
-    return " ".join(text.split())
+    codes = []
+    for page in pages:
+        with Image.open(page) as image:
+            codes += [f"QR:{code.text}" for code in zxingcpp.read_barcodes(image)]
+    return " ".join([*text.split(), *codes])
 
 
 def test_the_json_receipt_has_everything_a_receipt_shows_for_every_bill(
@@ -156,7 +164,9 @@ def test_the_pdf_renders_and_says_duplicate_on_the_second_print(
     assert "Rupees Eight Hundred Fifteen Only" in text
     assert "Cheque no. 004512" in text
     assert "DUPLICATE" not in text
-    assert "DUPLICATE" in pdf_text(second.content, tmp_path / "2")
+    assert f"QR:{number}" in text
+    again = pdf_text(second.content, tmp_path / "2")
+    assert "DUPLICATE" in again and f"QR:{number}" in again
 
 
 def test_a_payment_without_a_digit_receipt_is_not_ready(pos: Pos, world: Sandbox) -> None:

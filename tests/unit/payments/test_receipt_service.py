@@ -348,6 +348,32 @@ def test_digit_down_without_a_snapshot_is_unreachable_and_not_counted(
     assert fakes.printed == []
 
 
+def test_digit_down_the_served_bill_stands_in(service: ReceiptService, fakes: Fakes) -> None:
+    fakes.digit_down = True
+    fakes.snapshots["bill-1"] = make_digit_bill(payer_name="From the snapshot")
+
+    printed = service.print_receipt(device=DEVICE, payment_id="pay-1", rendering="json")
+
+    [bill] = printed.document.bills
+    assert bill.consumer_name == "From the snapshot" and len(bill.tax_lines) == 3
+    assert printed.print_number == 1
+
+
+@pytest.mark.parametrize("snapshot", [True, False])
+def test_a_receipt_digit_does_not_return_still_prints_from_the_ledger(
+    service: ReceiptService, fakes: Fakes, snapshot: bool
+) -> None:
+    fakes.digit_payments = []
+    if snapshot:
+        fakes.snapshots["bill-1"] = make_digit_bill()
+
+    printed = service.print_receipt(device=DEVICE, payment_id="pay-1", rendering="text")
+
+    [bill] = printed.document.bills
+    assert bill.receipt_number == RECEIPT and bill.amount_paid == D(1200)
+    assert len(bill.tax_lines) == (3 if snapshot else 0)
+
+
 # --- lookups by number ---
 
 
