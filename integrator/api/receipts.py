@@ -255,6 +255,14 @@ def _accepted() -> str:
 
 @receipts_bp.get("/payments/<payment_id>/receipt")
 def get_payment_receipt(payment_id: str) -> Response:
+    if request.method == "HEAD":
+        # every answer is a counted print: a HEAD would count one that nobody received
+        raise ApiError(
+            "A receipt is printed with GET.",
+            status=405,
+            code="METHOD_NOT_ALLOWED",
+            headers={"Allow": "GET"},
+        )
     layout = load_args(LAYOUT_QUERY)
     rendering = _accepted()
     printed = _service().print_receipt(

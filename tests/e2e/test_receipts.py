@@ -221,6 +221,20 @@ def test_a_layout_or_rendering_not_offered_is_refused_and_not_counted(
     assert services.receipt_prints.prints(payment["id"]) == 0
 
 
+def test_a_head_request_is_refused_and_not_counted_as_a_print(pos: Pos, services: Services) -> None:
+    bill = current_bill(pos, WS_RAMESH)
+    payment = paid(pos, "rcpt-head", (bill["billId"], 815))
+
+    answer = requests.head(
+        f"{pos.base}/v1/payments/{payment['id']}/receipt",
+        headers={"Authorization": f"Bearer {pos.key}"},
+        timeout=30,
+    )
+
+    assert answer.status_code == 405
+    assert services.receipt_prints.prints(payment["id"]) == 0
+
+
 def test_while_digit_is_down_the_served_bill_stands_in_for_digits_copy(
     pos: Pos, world: Sandbox, services: Services
 ) -> None:
