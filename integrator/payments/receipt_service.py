@@ -339,7 +339,7 @@ class ReceiptService:
         consumer_code: str | None,
     ) -> Receipt:
         """A DIGIT receipt by number, under the access rules of the module docstring."""
-        own = self._own_payment(device, receipt_number)
+        own = self._own_payment(device, tenant_id, business_service, receipt_number)
         if own is None:
             wait = self._limiter.allow(device.id, self._settings.lookups_per_minute, self._clock())
             if wait:
@@ -355,19 +355,33 @@ class ReceiptService:
         if receipt is None:
             self._miss(device, tenant_id, business_service, receipt_number, "no such receipt")
             raise ReceiptNotFound(receipt_number)
-        if own is None:
-            if receipt.consumer_code != consumer_code:
-                self._miss(
-                    device, tenant_id, business_service, receipt_number, "consumer code differs"
-                )
-                raise ReceiptNotFound(receipt_number)
-            return receipt
-        return _with_mobile(receipt, own.mobile_number)
+        if own is not None and receipt.bill_id in _bill_ids(own):
+            return _with_mobile(receipt, own.mobile_number)
+        # not this device's payment after all (DIGIT's receipt is for another bill): the rules
+        # for anyone else's receipt apply
+        if consumer_code is None:
+            self._miss(device, tenant_id, business_service, receipt_number, "no consumer code")
+            raise ConsumerCodeRequired()
+        if receipt.consumer_code != consumer_code:
+            self._miss(device, tenant_id, business_service, receipt_number, "consumer code differs")
+            raise ReceiptNotFound(receipt_number)
+        return receipt
 
-    def _own_payment(self, device: Device, receipt_number: str) -> Payment | None:
+    def _own_payment(
+        self, device: Device, tenant_id: str, business_service: str, receipt_number: str
+    ) -> Payment | None:
+        """This device's payment that holds the receipt (receipt numbers repeat across cities,
+        so the tenant and the service must match too)."""
         ids = self._payments.ids_for_receipt(receipt_number)
         for payment in self._payments.get_many(ids) if ids else []:
-            if payment.device_id == device.id:
+            if (
+                payment.device_id == device.id
+                and payment.tenant_id == tenant_id
+                and any(
+                    b.receipt_number == receipt_number and b.business_service == business_service
+                    for b in payment.bills
+                )
+            ):
                 return payment
         return None
 
@@ -514,6 +528,13 @@ def digit_receipt(payment: DigitPayment, *, detail_index: int) -> Receipt:
         ),
         payment_id=payment.id,
     )
+
+
+def _bill_ids(payment: Payment) -> set[str]:
+    """Every bill the payment paid, including a bill it was moved from."""
+    return {b.bill_id for b in payment.bills} | {
+        b.retargeted_from for b in payment.bills if b.retargeted_from
+    }
 
 
 def _with_mobile(receipt: Receipt, mobile_number: str | None) -> Receipt:

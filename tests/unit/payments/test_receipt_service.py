@@ -396,6 +396,19 @@ def test_a_device_looks_up_its_own_receipt_freely_with_the_mobile(
     assert fakes.lookups == 0  # not counted against the lookup limit
 
 
+def test_the_same_number_in_another_city_is_not_this_devices_receipt(
+    service: ReceiptService, fakes: Fakes
+) -> None:
+    fakes.payments["pay-1"] = registered(tenant_id="pb.jalandhar")
+
+    with pytest.raises(ConsumerCodeRequired):
+        lookup(service, DEVICE)
+    receipt = lookup(service, DEVICE, CONSUMER)
+
+    assert receipt.mobile_number is None
+    assert fakes.lookups == 2
+
+
 def test_another_devices_receipt_needs_its_consumer_code_and_has_no_mobile(
     service: ReceiptService, fakes: Fakes
 ) -> None:
