@@ -109,9 +109,11 @@ class PrintCounter(Protocol):
 
 
 class FactsCache(Protocol):
-    def get(self, tenant_id: str, receipt_number: str) -> ReceiptFacts | None: ...
+    def get(self, tenant_id: str, module: str, receipt_number: str) -> ReceiptFacts | None: ...
 
-    def put(self, tenant_id: str, facts: ReceiptFacts, *, ttl_seconds: int) -> None: ...
+    def put(
+        self, tenant_id: str, module: str, facts: ReceiptFacts, *, ttl_seconds: int
+    ) -> None: ...
 
 
 class LookupLimiter(Protocol):
@@ -214,7 +216,7 @@ class ReceiptService:
         missing: dict[str, list[str]] = {}
         for bill in payment.bills:
             number = bill.receipt_number or ""
-            cached = self._cache.get(tenant, number)
+            cached = self._cache.get(tenant, bill.business_service, number)
             if cached is not None:
                 found[number] = cached
             else:
@@ -227,7 +229,9 @@ class ReceiptService:
                     for facts in facts_of(digit_payment):
                         if facts.receipt_number in numbers:
                             found[facts.receipt_number] = facts
-                            self._cache.put(tenant, facts, ttl_seconds=self._settings.cache_seconds)
+                            self._cache.put(
+                                tenant, module, facts, ttl_seconds=self._settings.cache_seconds
+                            )
         except NO_ANSWER as exc:
             log.warning(
                 "DIGIT unreachable while printing a receipt; using bill snapshots",

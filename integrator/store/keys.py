@@ -129,10 +129,10 @@ def sandbox_secret_key() -> str:
 # --- receipts (integrator.store.receipts) ---
 
 
-def receipt_facts(tenant_id: str, receipt_number: str) -> str:
-    """JSON of what DIGIT holds about one receipt (its bill's tax heads, its status); PX = the
-    receipt cache time."""
-    return _key("receipt", "facts", _part(tenant_id), _part(receipt_number))
+def receipt_facts(tenant_id: str, module: str, receipt_number: str) -> str:
+    """JSON of what DIGIT holds about one receipt of a city and module (its bill's tax heads,
+    its status); PX = the receipt cache time."""
+    return _key("receipt", "facts", _part(tenant_id), _part(module), _part(receipt_number))
 
 
 def receipt_lookup_rate(device_id: str) -> str:

@@ -105,8 +105,8 @@ class ReceiptFactsCache:
     def __init__(self, redis: redis_lib.Redis) -> None:
         self._redis = redis
 
-    def get(self, tenant_id: str, receipt_number: str) -> ReceiptFacts | None:
-        raw = self._redis.get(keys.receipt_facts(tenant_id, receipt_number))
+    def get(self, tenant_id: str, module: str, receipt_number: str) -> ReceiptFacts | None:
+        raw = self._redis.get(keys.receipt_facts(tenant_id, module, receipt_number))
         if raw is None:
             return None
         try:
@@ -114,11 +114,11 @@ class ReceiptFactsCache:
         except (KeyError, TypeError, ValueError):
             return None
 
-    def put(self, tenant_id: str, facts: ReceiptFacts, *, ttl_seconds: int) -> None:
+    def put(self, tenant_id: str, module: str, facts: ReceiptFacts, *, ttl_seconds: int) -> None:
         if ttl_seconds <= 0:
             return
         self._redis.set(
-            keys.receipt_facts(tenant_id, facts.receipt_number),
+            keys.receipt_facts(tenant_id, module, facts.receipt_number),
             jsonutil.dumps(_facts_to_dict(facts)),
             px=ttl_seconds * 1000,
         )

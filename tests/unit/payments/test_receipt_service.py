@@ -139,7 +139,7 @@ class Fakes:
     digit_payments: list[DigitPayment] = field(default_factory=list)
     digit_down: bool = False
     digit_calls: int = 0
-    cache: dict[tuple[str, str], ReceiptFacts] = field(default_factory=dict)
+    cache: dict[tuple[str, str, str], ReceiptFacts] = field(default_factory=dict)
     snapshots: dict[str, Bill] = field(default_factory=dict)
     printed: list[tuple[str, str]] = field(default_factory=list)
     lookups: int = 0
@@ -180,11 +180,11 @@ class Cache:
     def __init__(self, fakes: Fakes) -> None:
         self.fakes = fakes
 
-    def get(self, tenant_id: str, receipt_number: str) -> ReceiptFacts | None:
-        return self.fakes.cache.get((tenant_id, receipt_number))
+    def get(self, tenant_id: str, module: str, receipt_number: str) -> ReceiptFacts | None:
+        return self.fakes.cache.get((tenant_id, module, receipt_number))
 
-    def put(self, tenant_id: str, facts: ReceiptFacts, *, ttl_seconds: int) -> None:
-        self.fakes.cache[(tenant_id, facts.receipt_number)] = facts
+    def put(self, tenant_id: str, module: str, facts: ReceiptFacts, *, ttl_seconds: int) -> None:
+        self.fakes.cache[(tenant_id, module, facts.receipt_number)] = facts
 
 
 class Limiter:
