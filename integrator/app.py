@@ -86,7 +86,8 @@ def register_health(app: Flask) -> None:
 
 
 def register_api(app: Flask, services: Services) -> None:
-    """The HTTP edge: the PoS API under /v1 (device keys), its OpenAPI document and docs."""
+    """The HTTP edge: the PoS API under /v1 (device keys), its OpenAPI document and docs, and
+    printable receipts (GET /v1/payments/{id}/receipt)."""
     from integrator.api import ApiDependencies, init_api
 
     init_api(
@@ -103,6 +104,9 @@ def register_api(app: Flask, services: Services) -> None:
             cancellations=lambda: services.cancellations,
         ),
     )
+    from integrator.api.receipts import init_receipts
+
+    init_receipts(app, receipts=lambda: services.receipts)
 
 
 def register_reports_and_metrics(app: Flask, services: Services) -> None:

@@ -35,8 +35,10 @@ if TYPE_CHECKING:
     from integrator.digit.client import DigitClient
     from integrator.observability.queues import QueueInspector
     from integrator.payments.cancellation import Cancellations
+    from integrator.payments.receipt_service import ReceiptService
     from integrator.payments.registration import Registrar
     from integrator.payments.service import PaymentService, RegistrationScheduler
+    from integrator.store.receipts import ReceiptPrintStore
 
 EXTENSION_KEY = "integrator"
 T = TypeVar("T")
@@ -253,8 +255,42 @@ class Services:
                 served=ServedBills(self.redis, snapshots=self.snapshots),
                 registrar=self.registrar,
                 scheduler=self.scheduler,
+                receipts=self.receipts,
                 clock=self.clock,
                 observer=self.observer,
+            ),
+        )
+
+    # --- receipts ---
+    @property
+    def receipt_prints(self) -> ReceiptPrintStore:
+        from integrator.store.receipts import ReceiptPrintStore
+
+        return self._once("receipt_prints", lambda: ReceiptPrintStore(self.db))
+
+    @property
+    def receipts(self) -> ReceiptService:
+        from integrator.payments.receipt_service import ReceiptService, ReceiptSettings
+        from integrator.store.receipts import ReceiptFactsCache, ReceiptLookupLimiter
+
+        settings = self.settings
+        return self._once(
+            "receipts",
+            lambda: ReceiptService(
+                settings=ReceiptSettings(
+                    cache_seconds=settings.receipt_cache_seconds,
+                    lookups_per_minute=settings.receipt_lookups_per_minute,
+                    snapshot_max_age_seconds=settings.snapshot_max_age_seconds,
+                    timezone=settings.digit_timezone,
+                    collectable_services=tuple(settings.collectable_services),
+                ),
+                payments=self.payments_store,
+                prints=self.receipt_prints,
+                facts_cache=ReceiptFactsCache(self.redis),
+                limiter=ReceiptLookupLimiter(self.redis),
+                snapshots=self.snapshots,
+                digit=self.digit,
+                clock=self.clock,
             ),
         )
 

@@ -194,6 +194,9 @@ class Settings:
     # --- Cancellations (integrator.payments.cancellation) ---
     cancellation_window_minutes: int  # a device may ask to cancel this long after collecting
     cancellation_dues_poll_seconds: tuple[int, ...]  # waits between looks for the re-opened bill
+    # --- Receipts (integrator.payments.receipt_service) ---
+    receipt_cache_seconds: int  # DIGIT's tax heads and status of a printed receipt are cached
+    receipt_lookups_per_minute: int  # lookups of receipts a device did not collect, per minute
 
     @property
     def digit_verify(self) -> str | bool:
@@ -347,6 +350,8 @@ class Settings:
             cancellation_dues_poll_seconds=_seconds_list(
                 env, "CANCELLATION_DUES_POLL_SECONDS", "30,60,120,300,600,1800,3600"
             ),
+            receipt_cache_seconds=_int(env, "RECEIPT_CACHE_SECONDS", 600),
+            receipt_lookups_per_minute=_int(env, "RECEIPT_LOOKUPS_PER_MINUTE", 20),
         )
 
     def with_changes(self, **changes: Any) -> Settings:

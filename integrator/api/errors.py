@@ -13,6 +13,9 @@
 | RequestInFlight                          | 409    | REQUEST_IN_FLIGHT + Retry-After        |
 | DigitUnreachable                         | 503    | DIGIT_UNAVAILABLE + Retry-After        |
 | LedgerUnavailable                        | 503    | LEDGER_UNAVAILABLE + Retry-After       |
+| ReceiptNotReady                          | 409    | RECEIPT_NOT_READY (+ status)           |
+| ConsumerCodeRequired                     | 422    | CONSUMER_CODE_REQUIRED                 |
+| ReceiptLookupLimited                     | 429    | RATE_LIMITED + Retry-After             |
 | NotFound (PaymentNotFound, ...)          | 404    | its code                               |
 | CancellationRefused (api.cancellations)  | 404/409/422 | CANCELLATION_* (its table)        |
 | redis ConnectionError / TimeoutError     | 503    | STORE_UNAVAILABLE + Retry-After        |
@@ -52,12 +55,15 @@ from integrator.digit.errors import (
 )
 from integrator.payments.models import PaymentError
 from integrator.payments.use_cases import (
+    ConsumerCodeRequired,
     DigitUnreachable,
     IdempotencyKeyReused,
     LedgerUnavailable,
     NotFound,
     PaymentInProgress,
     PaymentRejected,
+    ReceiptLookupLimited,
+    ReceiptNotReady,
     RequestInFlight,
 )
 
@@ -248,6 +254,24 @@ def handle_payment_error(error: PaymentError) -> Response:
             503,
             "LEDGER_UNAVAILABLE",
             "The payment ledger cannot be reached; retry with the same Idempotency-Key.",
+            headers={"Retry-After": _seconds(error.retry_after)},
+        )
+    if isinstance(error, ReceiptNotReady):
+        return problem(
+            409,
+            "RECEIPT_NOT_READY",
+            f"The payment has no DIGIT receipt to print: it is {error.status}.",
+            extra={"paymentId": error.payment_id, "status": error.status},
+        )
+    if isinstance(error, ConsumerCodeRequired):
+        message = "consumerCode is required for a receipt this device did not collect."
+        field = FieldError("consumerCode", "CONSUMER_CODE_REQUIRED", message)
+        return problem(422, "CONSUMER_CODE_REQUIRED", message, errors=[field])
+    if isinstance(error, ReceiptLookupLimited):
+        return problem(
+            429,
+            "RATE_LIMITED",
+            "Too many lookups of receipts this device did not collect; retry later.",
             headers={"Retry-After": _seconds(error.retry_after)},
         )
     if isinstance(error, NotFound):

@@ -169,6 +169,7 @@ RECEIPT_ANSWER: dict[str, Any] = {
         {"taxHeadCode": "WS_CHARGE", "amount": 715},
         {"taxHeadCode": "WS_TIME_PENALTY", "amount": 100},
     ],
+    "mobileNumber": "******3210",
 }
 
 PROBLEM_ANSWER: dict[str, Any] = {
@@ -236,3 +237,79 @@ CANCELLED_PAYMENT_ANSWER: dict[str, Any] = {
         "reversedAt": "2024-05-01T16:02:40+05:30",
     },
 }
+
+RECEIPT_DOCUMENT_ANSWER: dict[str, Any] = {
+    "paymentId": "pay_3f9c2a7d81e04b6c9a1d2e3f",
+    "status": "REGISTERED",
+    "printNumber": 1,
+    "duplicate": False,
+    "tenantId": "pb.amritsar",
+    "cityName": "Amritsar",
+    "receiptNumbers": ["05/2024-25/000123"],
+    "receiptDate": "2024-05-01T15:30:02+05:30",
+    "paymentMode": "CHEQUE",
+    "instrumentNumber": "000123",
+    "instrumentDate": "2024-04-30",
+    "transactionNumber": None,
+    "collector": "counter-7",
+    "mobileNumber": "******3210",
+    "bills": [
+        {
+            "receiptNumber": "05/2024-25/000123",
+            "businessService": "WS",
+            "serviceName": "Water Charges",
+            "consumerCode": "WS/107/2019-20/000022",
+            "consumerName": "Ramesh Kumar",
+            "billNumber": "WS/107/2024-25/000451",
+            "periodFrom": "2024-04-01",
+            "periodTo": "2024-06-30",
+            "taxHeads": [
+                {
+                    "taxHeadCode": "WS_CHARGE",
+                    "name": "WS_CHARGE",
+                    "periodFrom": "2024-04-01",
+                    "periodTo": "2024-06-30",
+                    "amount": 123356,
+                    "amountText": "1,23,356",
+                },
+                {
+                    "taxHeadCode": "WS_TIME_PENALTY",
+                    "name": "WS_TIME_PENALTY",
+                    "periodFrom": "2024-04-01",
+                    "periodTo": "2024-06-30",
+                    "amount": 100,
+                    "amountText": "100",
+                },
+            ],
+            "billAmount": 123456,
+            "billAmountText": "1,23,456",
+            "amountPaid": 123456,
+            "amountPaidText": "1,23,456",
+            "balanceLeft": 0,
+            "balanceLeftText": "0",
+            "advance": 0,
+        }
+    ],
+    "totalPaid": 123456,
+    "totalPaidText": "1,23,456",
+    "amountInWords": "Rupees One Lakh Twenty Three Thousand Four Hundred Fifty Six Only",
+    "balanceLeft": 0,
+    "balanceLeftText": "0",
+    "qrPayload": "05/2024-25/000123",
+}
+
+#: The start of a 58 mm slip (the JSON example above, as text/plain, width=32).
+RECEIPT_SLIP_ANSWER = """            Amritsar
+         (pb.amritsar)
+        PAYMENT RECEIPT
+--------------------------------
+Receipt date    01-05-2024 15:30
+Payment mode              Cheque
+Cheque no.                000123
+Cheque date           30-04-2024
+Collected by           counter-7
+--------------------------------
+BILL
+Receipt no.    05/2024-25/000123
+...
+"""

@@ -416,7 +416,13 @@ def _paths(spec: APISpec) -> None:
             "get": {
                 "operationId": "getReceipt",
                 "summary": "A DIGIT receipt by its number (numbers contain `/`)",
-                "description": "Reprint a receipt DIGIT issued, by receipt number.",
+                "description": (
+                    "Reprint a receipt DIGIT issued, by receipt number. A receipt of a payment "
+                    "this device did not collect also needs `consumerCode` "
+                    "(CONSUMER_CODE_REQUIRED; a wrong one is RECEIPT_NOT_FOUND), comes without "
+                    "the payer's mobile number, and counts against the device's lookup limit "
+                    "(RATE_LIMITED)."
+                ),
                 "parameters": [
                     {"in": "query", "schema": request_schemas.ReceiptQuerySchema},
                     request_id,

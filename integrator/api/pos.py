@@ -117,6 +117,7 @@ def get_receipt() -> Any:
         tenant_id=query.tenant_id,
         business_service=query.business_service,
         receipt_number=query.receipt_number,
+        consumer_code=query.consumer_code,
     )
     return receipt_view(receipt, wire())
 

@@ -214,6 +214,14 @@ def _entries() -> Iterable[Problem]:
         Problem(code="HEADERS_TOO_LARGE", statuses=(431,), kind=s,
                 meaning="The request's headers are too large.",
                 action="Send fewer or shorter headers."),
+        Problem(code="INVALID_RECEIPT_LAYOUT", statuses=(422,), kind=s,
+                meaning="A receipt's layout is not offered: width must be 32 (58 mm paper) or "
+                "48 (80 mm), size A6 or A4.",
+                action="Send width=32 or 48 for text/plain, size=A6 or A4 for application/pdf."),
+        Problem(code="CONSUMER_CODE_REQUIRED", statuses=(422,), kind=s,
+                meaning="A receipt of a payment this device did not collect is looked up by "
+                "number only; its consumer code is required too.",
+                action="Send consumerCode, the consumer the receipt was issued for."),
         Problem(code="HTTP_ERROR", statuses=(400,), kind=s,
                 meaning="Another HTTP-level refusal (4xx); `detail` says which.",
                 action="Read `detail`; fix the request."),
@@ -279,23 +287,31 @@ def _entries() -> Iterable[Problem]:
                 meaning="The request is not allowed.",
                 action="Ask the operator."),
         Problem(code="RATE_LIMITED", statuses=(429,), kind=a,
-                meaning="Too many requests from this device.",
+                meaning="Too many requests from this device (or too many lookups of receipts it "
+                "did not collect, RECEIPT_LOOKUPS_PER_MINUTE).",
                 action="Wait Retry-After seconds, then retry."),
         # --- state ---
         Problem(code="PAYMENT_IN_PROGRESS", statuses=(409,), kind=t,
                 meaning="One of this integrator's payments for the bill is not finished; paying "
-                "again could pay twice. The body names `paymentId` and `billId`.",
+                "again could pay twice. The body names `billId`, and `paymentId` when this "
+                "device made that payment (null for another device's).",
                 action="GET /v1/payments/{paymentId} until it is REGISTERED or refused; do not "
                 "collect again meanwhile."),
         Problem(code="REQUEST_IN_FLIGHT", statuses=(409,), kind=t,
                 meaning="A request with the same Idempotency-Key is being processed.",
                 action=_SAME_KEY),
+        Problem(code="RECEIPT_NOT_READY", statuses=(409,), kind=t,
+                meaning="The payment has no DIGIT receipt to print (yet): it is PENDING, "
+                "NEEDS_ATTENTION or was closed without one. The body names `paymentId` and "
+                "`status`.",
+                action="GET /v1/payments/{paymentId} until it is REGISTERED, then print; do not "
+                "hand over a receipt meanwhile."),
         Problem(code="PAYMENT_NOT_FOUND", statuses=(404,), kind=t,
                 meaning="This device has no such payment.",
                 action="Check the id or Idempotency-Key; payments are visible to their device "
                 "only."),
         Problem(code="RECEIPT_NOT_FOUND", statuses=(404,), kind=t,
-                meaning="DIGIT has no such receipt for this tenant and service.",
+                meaning="DIGIT has no such receipt for this tenant, service and consumer code.",
                 action="Check receiptNumber, tenantId and businessService."),
         # --- cancellation requests (POST /v1/payments/{id}/cancellation) ---
         Problem(code="CANCELLATION_REASON_REQUIRED", statuses=(422,), kind=s,

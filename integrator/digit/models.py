@@ -157,6 +157,9 @@ class DigitPaymentDetail:
     lines: tuple[ReceiptLine, ...] = ()
     bill_status: str | None = None  # collection's copy of the bill: CANCELLED after a cancel
     bill_cancelled: bool = False  # its isCancelled (docs/digit.md#cancel)
+    #: collection's copy of the bill as paid (periods and tax heads, for printing the receipt);
+    #: None when the answer's bill lacks what a Bill needs
+    bill: Bill | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

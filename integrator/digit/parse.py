@@ -168,6 +168,7 @@ def payment(raw: Any, tz: tzinfo) -> DigitPayment:
                 lines=lines,
                 bill_status=_str(b.get("status")),
                 bill_cancelled=_bool(b.get("isCancelled")),
+                bill=_paid_bill(b, tz),
             )
         )
     if not p.get("id"):
@@ -188,6 +189,17 @@ def payment(raw: Any, tz: tzinfo) -> DigitPayment:
         additional_details=dict(additional) if isinstance(additional, Mapping) else {},
         details=tuple(details),
     )
+
+
+def _paid_bill(raw: Mapping[str, Any], tz: tzinfo) -> Bill | None:
+    """The bill a paymentDetail carries, or None: a receipt can be printed without its tax heads,
+    so a bill of an unexpected shape must not make the whole payment unreadable."""
+    if not raw:
+        return None
+    try:
+        return bill(raw, tz)
+    except (MalformedAnswer, TypeError, ValueError, AttributeError):
+        return None
 
 
 def payments(body: Mapping[str, Any], tz: tzinfo) -> list[DigitPayment]:

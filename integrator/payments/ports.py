@@ -216,3 +216,15 @@ class DigitGateway(Protocol):
         transaction_number: str | None = None,
         mobile_number: str | None = None,
     ) -> list[DigitPayment]: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReceiptFacts:
+    """What DIGIT holds about one receipt that the ledger does not."""
+
+    receipt_number: str
+    payment_status: str | None
+    instrument_status: str | None
+    transaction_number: str | None
+    payer_name: str | None
+    bill: Bill | None

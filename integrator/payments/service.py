@@ -25,11 +25,10 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any, Protocol
 
 from integrator.digit.errors import NO_USABLE_ANSWER
-from integrator.digit.models import Bill, DigitPayment, PaymentRule
+from integrator.digit.models import Bill, PaymentRule
 from integrator.payments import rules
 from integrator.payments.devices import Device
 from integrator.payments.events import NO_PAYMENT_OBSERVER, PaymentObserver
@@ -51,6 +50,7 @@ from integrator.payments.ports import (
     PaymentLedger,
     ServedBillLog,
 )
+from integrator.payments.receipt_service import ReceiptService
 from integrator.payments.registration import Registrar
 from integrator.payments.use_cases import (
     AcceptOutcome,
@@ -64,8 +64,6 @@ from integrator.payments.use_cases import (
     PaymentRequest,
     PendingPayment,
     Receipt,
-    ReceiptLine,
-    ReceiptNotFound,
     RequestInFlight,
 )
 from integrator.settings import Settings
@@ -122,6 +120,7 @@ class PaymentService:
         served: ServedBillLog,
         registrar: Registrar,
         scheduler: RegistrationScheduler,
+        receipts: ReceiptService,
         clock: Callable[[], datetime],
         observer: PaymentObserver = NO_PAYMENT_OBSERVER,
     ) -> None:
@@ -135,6 +134,7 @@ class PaymentService:
         self._served = served
         self._registrar = registrar
         self._scheduler = scheduler
+        self._receipts = receipts
         self._clock = clock
         self._digit_quiet_until = 0.0  # monotonic; see _current_bills
         self._inline = ThreadPoolExecutor(max_workers=64, thread_name_prefix="register-inline")
@@ -148,7 +148,7 @@ class PaymentService:
         bills = self._digit.fetch_bills(
             tenant_id=tenant_id, business_service=business_service, consumer_code=consumer_code
         )
-        return self._offers(bills)
+        return self._offers(bills, device)
 
     def bills_for_mobile(
         self, *, device: Device, tenant_id: str, mobile_number: str, business_service: str | None
@@ -162,11 +162,11 @@ class PaymentService:
                 extra={"tenants": list(found.failed_tenants)},
             )
         # A state-scoped search may find consumers in cities this device may not act for.
-        offers = self._offers([b for b in found.bills if device.may_act_for(b.tenant_id)])
+        offers = self._offers([b for b in found.bills if device.may_act_for(b.tenant_id)], device)
         unsearched = tuple(t for t in found.failed_tenants if device.may_act_for(t))
         return MobileBills(offers=offers, unsearched_tenants=unsearched)
 
-    def _offers(self, bills: Sequence[Bill]) -> list[BillOffer]:
+    def _offers(self, bills: Sequence[Bill], device: Device) -> list[BillOffer]:
         # payment rules as collection-services reads them: with the bill's city tenant
         cities = sorted({b.tenant_id for b in bills})
         rules_by_city = {city: self._digit.payment_rules(city) for city in cities}
@@ -174,7 +174,7 @@ class PaymentService:
         # A snapshot of every bill served (the fallback check while DIGIT is down), and our
         # open payment for each bill's consumer, from the ledger.
         self._served.record(bills, self._clock())
-        pending = self._pending_payments(bills)
+        pending = self._pending_payments(bills, device)
         return [
             BillOffer(
                 bill=bill,
@@ -190,20 +190,29 @@ class PaymentService:
             for i, bill in enumerate(bills)
         ]
 
-    def _pending_payments(self, bills: Sequence[Bill]) -> list[PendingPayment | None]:
+    def _pending_payments(
+        self, bills: Sequence[Bill], device: Device
+    ) -> list[PendingPayment | None]:
         """For each bill, our open payment for its consumer (one ledger query for all)."""
         return self._pending_by_ids(
             self._payments.pending_for_consumers(
                 [(b.tenant_id, b.business_service, b.consumer_code) for b in bills]
-            )
+            ),
+            device,
         )
 
-    def _pending_by_ids(self, ids: Sequence[str | None]) -> list[PendingPayment | None]:
+    def _pending_by_ids(
+        self, ids: Sequence[str | None], device: Device
+    ) -> list[PendingPayment | None]:
         """The unfinished payments `ids` name (None where none), read in one go."""
         found = self._payments.get_many([i for i in ids if i])
         by_id = {p.id: p for p in found}
         return [
-            PendingPayment(id=by_id[i].id, status=by_id[i].status.value)
+            PendingPayment(
+                id=by_id[i].id,
+                status=by_id[i].status.value,
+                by_this_device=by_id[i].device_id == device.id,
+            )
             if i and i in by_id
             else None
             for i in ids
@@ -212,9 +221,9 @@ class PaymentService:
     # --- checking a payment ---
 
     def validate_payment(self, *, device: Device, request: PaymentRequest) -> list[BillOffer]:
-        return self._check(request).offers
+        return self._check(request, device).offers
 
-    def _check(self, request: PaymentRequest) -> _Checked:
+    def _check(self, request: PaymentRequest, device: Device) -> _Checked:
         self._require_collectable(request.tenant_id)
         now = self._clock()
         violations: list[Violation] = []
@@ -254,7 +263,7 @@ class PaymentService:
             if not rules.check_amount_shape(f"bills[{i}].amount", line.amount):
                 violations += rules.check_amount(f"bills[{i}].amount", line.amount, payability)
             offers.append(BillOffer(bill=bill, payability=payability))
-        pending = self._pending_payments([o.bill for o in offers])
+        pending = self._pending_payments([o.bill for o in offers], device)
         offers = [replace(o, pending_payment=p) for o, p in zip(offers, pending, strict=True)]
         violations += rules.check_mode(request.payment_mode, mode_rules)
         if not provisional and offers and not violations:
@@ -262,8 +271,12 @@ class PaymentService:
         if violations:
             raise PaymentRejected(violations)
         for offer in offers:
-            if offer.pending_payment is not None:
-                raise PaymentInProgress(offer.pending_payment.id, bill_id=offer.bill.id)
+            pending_payment = offer.pending_payment
+            if pending_payment is not None:
+                raise PaymentInProgress(
+                    pending_payment.id if pending_payment.by_this_device else None,
+                    bill_id=offer.bill.id,
+                )
         return _Checked(offers=offers, provisional=provisional)
 
     def _require_collectable(self, tenant_id: str) -> None:
@@ -381,7 +394,7 @@ class PaymentService:
         if claim.outcome is ClaimOutcome.REPLAY:
             return self._replay(claim.payment_id)
         try:
-            checked = self._check(request)
+            checked = self._check(request, device)
             payment = self._new_payment(device, idempotency_key, fingerprint, request, checked)
             created = self._payments.create(payment)
         except BaseException:
@@ -393,7 +406,7 @@ class PaymentService:
             raise IdempotencyKeyReused(created.payment_id)
         if created.outcome is CreateOutcome.CONFLICT:
             self._idempotency.release(device.id, idempotency_key, claim.token)
-            raise PaymentInProgress(created.payment_id or "")
+            raise PaymentInProgress(self._own(created.payment_id, device))
         if created.outcome is CreateOutcome.BILL_TAKEN:
             # the ledger already holds a live payment (open or REGISTERED) for this bill: never
             # take the money twice, also not from a snapshot while DIGIT is unreachable
@@ -432,6 +445,11 @@ class PaymentService:
             # snapshot): do not hold the device for the budget, the worker registers it
             return AcceptOutcome(payment=payment)
         return AcceptOutcome(payment=self._register_within_budget(payment))
+
+    def _own(self, payment_id: str | None, device: Device) -> str | None:
+        """`payment_id` when `device` made that payment; None for another device's."""
+        holder = self._payments.get(payment_id) if payment_id else None
+        return payment_id if holder is not None and holder.device_id == device.id else None
 
     def _replay(self, payment_id: str | None) -> AcceptOutcome:
         payment = self._payments.get(payment_id or "")
@@ -536,22 +554,21 @@ class PaymentService:
         return payment
 
     def receipt(
-        self, *, device: Device, tenant_id: str, business_service: str, receipt_number: str
+        self,
+        *,
+        device: Device,
+        tenant_id: str,
+        business_service: str,
+        receipt_number: str,
+        consumer_code: str | None = None,
     ) -> Receipt:
-        if business_service not in self._settings.collectable_services:
-            # not a module we collect for: none of our receipts, and DIGIT would refuse the search
-            raise ReceiptNotFound(receipt_number)
-        try:
-            found = self._digit.search_payments(
-                tenant_id=tenant_id, module=business_service, receipt_numbers=[receipt_number]
-            )
-        except NO_ANSWER as exc:
-            raise DigitUnreachable(retry_after=DIGIT_RETRY_AFTER) from exc
-        for digit_payment in found:
-            for detail in digit_payment.details:
-                if detail.receipt_number == receipt_number:
-                    return _receipt(digit_payment, detail_index=digit_payment.details.index(detail))
-        raise ReceiptNotFound(receipt_number)
+        return self._receipts.lookup(
+            device=device,
+            tenant_id=tenant_id,
+            business_service=business_service,
+            receipt_number=receipt_number,
+            consumer_code=consumer_code,
+        )
 
     def close(self) -> None:
         self._inline.shutdown(wait=False, cancel_futures=False)
@@ -583,28 +600,4 @@ def _strict_rule(business_service: str) -> PaymentRule:
         part_payment_allowed=False,
         advance_allowed=False,
         min_amount_payable=None,
-    )
-
-
-def _receipt(payment: DigitPayment, *, detail_index: int) -> Receipt:
-    detail = payment.details[detail_index]
-    return Receipt(
-        receipt_number=detail.receipt_number,
-        receipt_date=detail.receipt_date,
-        tenant_id=payment.tenant_id,
-        business_service=detail.business_service,
-        consumer_code=detail.consumer_code,
-        bill_id=detail.bill_id,
-        bill_number=detail.bill_number,
-        payer_name=payment.payer_name,
-        paid_by=payment.paid_by,
-        payment_mode=payment.payment_mode,
-        amount_paid=detail.amount_paid,
-        total_due=detail.total_due,
-        lines=tuple(
-            ReceiptLine(tax_head_code=line.tax_head_code, amount=line.adjusted_amount)
-            for line in detail.lines
-            if line.adjusted_amount != Decimal(0)
-        ),
-        payment_id=payment.id,
     )

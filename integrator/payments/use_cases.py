@@ -14,6 +14,10 @@ in `integrator.api.errors`:
         ├── DigitUnreachable(retry_after) 503  DIGIT cannot be reached and no snapshot vouches
         │                                      for the bill: nothing was stored
         ├── LedgerUnavailable(retry_after) 503 the ledger cannot be reached: retry the same key
+        ├── ReceiptNotReady(status)       409  the payment has no DIGIT receipt (yet)
+        ├── ConsumerCodeRequired          422  a receipt the device did not collect, without
+        │                                      its consumer code
+        ├── ReceiptLookupLimited          429  too many lookups of others' receipts
         └── NotFound                      404  no such payment / receipt for this device
             ├── PaymentNotFound
             └── ReceiptNotFound
@@ -37,6 +41,7 @@ __all__ = [
     "AcceptOutcome",
     "BillLine",
     "BillOffer",
+    "ConsumerCodeRequired",
     "DigitUnreachable",
     "IdempotencyKeyReused",
     "LedgerUnavailable",
@@ -50,7 +55,9 @@ __all__ = [
     "PendingPayment",
     "Receipt",
     "ReceiptLine",
+    "ReceiptLookupLimited",
     "ReceiptNotFound",
+    "ReceiptNotReady",
     "RequestInFlight",
     "UseCaseError",
 ]
@@ -88,10 +95,15 @@ class PaymentRequest:
 
 @dataclass(frozen=True, kw_only=True)
 class PendingPayment:
-    """One of our payments for a consumer that is not finished yet."""
+    """One of our payments for a consumer that is not finished yet.
+
+    `by_this_device` says whether the asking device made it: another device's payment is shown
+    as "a payment is in progress" without its id (ids are for the device that made them).
+    """
 
     id: str
     status: str
+    by_this_device: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -149,6 +161,8 @@ class Receipt:
     total_due: Decimal | None = None
     lines: tuple[ReceiptLine, ...] = ()
     payment_id: str | None = None
+    #: the payer's mobile number: only for a receipt of the asking device's own payment
+    mobile_number: str | None = None
 
 
 # --- errors ----------------------------------------------------------------------------------
@@ -169,10 +183,10 @@ class IdempotencyKeyReused(UseCaseError):
 class PaymentInProgress(UseCaseError):
     """One of our payments for the same bill is not finished; paying again could pay twice."""
 
-    def __init__(self, payment_id: str, *, bill_id: str | None = None) -> None:
-        self.payment_id = payment_id
+    def __init__(self, payment_id: str | None, *, bill_id: str | None = None) -> None:
+        self.payment_id = payment_id  # None when another device made it
         self.bill_id = bill_id
-        super().__init__(f"payment {payment_id} for this bill is still in progress")
+        super().__init__(f"payment {payment_id or '(another device)'} for this bill is in progress")
 
 
 class RequestInFlight(UseCaseError):
@@ -202,6 +216,30 @@ class LedgerUnavailable(UseCaseError):
     def __init__(self, message: str = "the ledger cannot be reached", retry_after: int = 2) -> None:
         self.retry_after = retry_after
         super().__init__(message)
+
+
+class ReceiptNotReady(UseCaseError):
+    """The payment has no DIGIT receipt (yet, or ever): PENDING, NEEDS_ATTENTION, refunded."""
+
+    def __init__(self, payment_id: str, status: str) -> None:
+        self.payment_id = payment_id
+        self.status = status
+        super().__init__(f"payment {payment_id} has no DIGIT receipt: it is {status}")
+
+
+class ConsumerCodeRequired(UseCaseError):
+    """A receipt the device did not collect was looked up without its consumer code."""
+
+    def __init__(self) -> None:
+        super().__init__("consumerCode is required for a receipt this device did not collect")
+
+
+class ReceiptLookupLimited(UseCaseError):
+    """The device looked up too many receipts it did not collect in the last minute."""
+
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__("too many receipt lookups")
 
 
 class NotFound(UseCaseError):
@@ -272,7 +310,17 @@ class PaymentUseCases(Protocol):
         ...
 
     def receipt(
-        self, *, device: Device, tenant_id: str, business_service: str, receipt_number: str
+        self,
+        *,
+        device: Device,
+        tenant_id: str,
+        business_service: str,
+        receipt_number: str,
+        consumer_code: str | None = None,
     ) -> Receipt:
-        """A DIGIT receipt of the tenant; ReceiptNotFound otherwise (DigitUnreachable if down)."""
+        """A DIGIT receipt of the tenant; ReceiptNotFound otherwise (DigitUnreachable if down).
+
+        A receipt of one of the device's own payments comes with the payer's mobile number; any
+        other needs `consumer_code` (ConsumerCodeRequired), comes without it, and counts against
+        the device's lookup limit (ReceiptLookupLimited)."""
         ...

@@ -124,3 +124,19 @@ def sandbox_secret_key() -> str:
     """The random session key shared by a sandbox run's web workers (never used with a real
     DIGIT, where SECRET_KEY is required)."""
     return _key("ops", "sandbox-secret-key")
+
+
+# --- receipts (integrator.store.receipts) ---
+
+
+def receipt_facts(tenant_id: str, module: str, receipt_number: str) -> str:
+    """JSON of what DIGIT holds about one receipt of a city and module (its bill's tax heads,
+    its status); PX = the receipt cache time."""
+    return _key("receipt", "facts", _part(tenant_id), _part(module), _part(receipt_number))
+
+
+def receipt_lookup_rate(device_id: str) -> str:
+    """ZSET sliding-window log of one device's lookups of receipts it did not collect (score =
+    epoch ms); PX = window. Kept apart from `device_rate` so the tight limit on lookups does not
+    eat into the device's general allowance."""
+    return _key("rate", "receipt-lookup", _part(device_id))

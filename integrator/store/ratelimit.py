@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -60,8 +61,13 @@ class RateDecision:
 
 
 class RateLimiter:
-    def __init__(self, redis: redis_lib.Redis) -> None:
+    """`key_of` names the window's ZSET: a device's requests by default."""
+
+    def __init__(
+        self, redis: redis_lib.Redis, *, key_of: Callable[[str], str] = keys.device_rate
+    ) -> None:
         self._hit = redis.register_script(_HIT)
+        self._key_of = key_of
 
     def hit(self, device_id: str, limit_per_minute: int, now: datetime) -> RateDecision:
         """Count one request of `device_id` at `now` if under `limit_per_minute`, atomically."""
@@ -72,7 +78,7 @@ class RateLimiter:
         now_ms = int(now.timestamp() * 1000)
         member = new_member(now_ms)
         reply = self._hit(
-            keys=[keys.device_rate(device_id)],
+            keys=[self._key_of(device_id)],
             args=[now_ms, WINDOW_MS, limit_per_minute, member],
         )
         return decision(reply[0], reply[1], reply[2])

@@ -183,6 +183,7 @@ class ReceiptQuery:
     tenant_id: str
     business_service: str
     receipt_number: str
+    consumer_code: str | None = None
 
 
 class ReceiptQuerySchema(StrictSchema):
@@ -197,6 +198,16 @@ class ReceiptQuerySchema(StrictSchema):
     )
     tenantId = tenant_field(required=True, attribute="tenant_id")
     businessService = business_service_field(required=True, attribute="business_service")
+    consumerCode = identifier_field(
+        "consumerCode",
+        128,
+        attribute="consumer_code",
+        metadata={
+            "description": "The consumer the receipt was issued for. Required for a receipt of "
+            "a payment this device did not collect (CONSUMER_CODE_REQUIRED); such a receipt is "
+            "answered without the payer's mobile number."
+        },
+    )
 
     @post_load
     def make(self, data: dict[str, Any], **kwargs: Any) -> ReceiptQuery:

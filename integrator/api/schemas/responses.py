@@ -26,7 +26,7 @@ from integrator.api.problems import CATALOGUE
 from integrator.api.wire import Wire
 from integrator.masking import mask_mobile
 from integrator.payments.models import AmountExactness, Payment, PaymentBill, PaymentStatus
-from integrator.payments.use_cases import BillOffer, PaymentRequest, Receipt
+from integrator.payments.use_cases import BillOffer, PaymentRequest, PendingPayment, Receipt
 
 DEFAULT_WIRE = Wire()
 
@@ -77,8 +77,31 @@ class TaxHeadAmountSchema(Schema):
 
 
 class PendingPaymentSchema(Schema):
-    id = fields.String(required=True)
+    """A payment of ours for the bill's consumer that is not finished: do not collect again."""
+
+    id = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "The payment's id; null when another device made it."},
+    )
     status = fields.String(required=True, validate=validate.OneOf([s.value for s in PaymentStatus]))
+    byThisDevice = fields.Boolean(required=True)
+    message = fields.String(required=True, metadata={"example": "A payment is in progress."})
+
+
+def pending_view(pending: PendingPayment | None) -> dict[str, Any] | None:
+    """Another device's payment is "a payment is in progress", without its id."""
+    if pending is None:
+        return None
+    mine = pending.by_this_device
+    return {
+        "id": pending.id if mine else None,
+        "status": pending.status,
+        "byThisDevice": mine,
+        "message": "A payment by this device is in progress."
+        if mine
+        else "A payment is in progress.",
+    }
 
 
 class BillSchema(Schema):
@@ -153,11 +176,7 @@ def bill_view(offer: BillOffer, wire: Wire) -> dict[str, Any]:
         "maximumPayable": wire.amount(pay.maximum_payable),
         "amountExactness": str(pay.exactness),
         "paymentModesNotAllowed": sorted(pay.payment_modes_not_allowed),
-        "pendingPayment": (
-            None
-            if offer.pending_payment is None
-            else {"id": offer.pending_payment.id, "status": offer.pending_payment.status}
-        ),
+        "pendingPayment": pending_view(offer.pending_payment),
         "payable": offer.not_payable_reason is None,
         "notPayableReason": offer.not_payable_reason,
     }
@@ -462,9 +481,7 @@ def validation_view(request: PaymentRequest, offers: list[BillOffer], wire: Wire
                 "minimumPayable": wire.amount(pay.minimum_payable),
                 "maximumPayable": wire.amount(pay.maximum_payable),
                 "amountExactness": str(pay.exactness),
-                "pendingPayment": None
-                if pending is None
-                else {"id": pending.id, "status": pending.status},
+                "pendingPayment": pending_view(pending),
                 "payable": offer.not_payable_reason is None,
                 "notPayableReason": offer.not_payable_reason,
             }
@@ -499,6 +516,13 @@ class ReceiptSchema(Schema):
     amountPaid = Amount(required=True)
     totalDue = Amount(allow_none=True)
     lines = fields.List(fields.Nested(TaxHeadLineSchema), required=True)
+    mobileNumber = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "The payer's mobile, masked (only the last 4 digits shown); only on a "
+            "receipt of a payment this device collected, null otherwise."
+        },
+    )
 
 
 def receipt_view(receipt: Receipt, wire: Wire) -> dict[str, Any]:
@@ -520,6 +544,7 @@ def receipt_view(receipt: Receipt, wire: Wire) -> dict[str, Any]:
             {"taxHeadCode": line.tax_head_code, "amount": wire.amount(line.amount)}
             for line in receipt.lines
         ],
+        "mobileNumber": mask_mobile(receipt.mobile_number),
     }
 
 

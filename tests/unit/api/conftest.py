@@ -208,13 +208,20 @@ class FakePayments:
         return payment
 
     def receipt(
-        self, *, device: Device, tenant_id: str, business_service: str, receipt_number: str
+        self,
+        *,
+        device: Device,
+        tenant_id: str,
+        business_service: str,
+        receipt_number: str,
+        consumer_code: str | None = None,
     ) -> Receipt:
         self._call(
             "receipt",
             tenant_id=tenant_id,
             business_service=business_service,
             receipt_number=receipt_number,
+            consumer_code=consumer_code,
         )
         if receipt_number != "05/2024-25/000001":
             raise ReceiptNotFound(receipt_number)

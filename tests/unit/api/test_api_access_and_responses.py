@@ -157,7 +157,12 @@ def test_bills_by_consumer_shape(edge: Edge) -> None:
         "maximumPayable": Decimal(1200),
         "amountExactness": "EXACT_AND_BELOW",
         "paymentModesNotAllowed": ["DD"],
-        "pendingPayment": {"id": "pay-9", "status": "PENDING"},
+        "pendingPayment": {
+            "id": "pay-9",
+            "status": "PENDING",
+            "byThisDevice": True,
+            "message": "A payment by this device is in progress.",
+        },
         "payable": True,
         "notPayableReason": None,
     }
@@ -449,6 +454,26 @@ def test_an_unreachable_redis_is_a_503_not_a_500(edge: Edge) -> None:
     assert response.status_code == 503
     assert problem_of(response)["code"] == "STORE_UNAVAILABLE"
     assert "Retry-After" in response.headers
+
+
+def test_another_devices_pending_payment_is_shown_without_its_id(edge: Edge) -> None:
+    edge.payments.offers = [
+        make_offer(
+            pending_payment=PendingPayment(id="pay-9", status="PENDING", by_this_device=False)
+        )
+    ]
+
+    response = edge.client.get(BILLS, headers=edge.headers())
+
+    assert response.status_code == 200
+    (bill,) = response.get_json()["bills"]
+    assert bill["pendingPayment"] == {
+        "id": None,
+        "status": "PENDING",
+        "byThisDevice": False,
+        "message": "A payment is in progress.",
+    }
+    assert "pay-9" not in response.get_data(as_text=True)
 
 
 @pytest.mark.parametrize(

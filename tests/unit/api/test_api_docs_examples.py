@@ -10,7 +10,7 @@ import pytest
 from openapi_schema_validator import OAS30Validator
 
 from integrator import jsonutil
-from integrator.api import examples
+from integrator.api import examples, receipts
 from integrator.api.openapi import build_spec
 from integrator.api.reports import document_paths
 from tests.unit.api.conftest import Edge
@@ -18,9 +18,11 @@ from tests.unit.api.conftest import Edge
 
 @pytest.fixture
 def document() -> dict[str, Any]:
-    """The document of an app with every /v1 route, the settlement report's included."""
+    """The document of an app with every /v1 route, the settlement report's and the printable
+    receipt's included."""
     spec = build_spec()
     document_paths(spec)
+    receipts.document_paths(spec)
     parsed: dict[str, Any] = json.loads(jsonutil.dumps(spec.to_dict()))
     return parsed
 

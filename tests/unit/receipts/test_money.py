@@ -33,6 +33,7 @@ D = Decimal
             "12345678",
             "Rupees One Crore Twenty Three Lakh Forty Five Thousand Six Hundred Seventy Eight Only",
         ),
+        ("10000000", "Rupees One Crore Only"),
         ("100000000", "Rupees Ten Crore Only"),
         ("10000000000", "Rupees One Thousand Crore Only"),
         ("1000000000000", "Rupees One Lakh Crore Only"),
