@@ -191,6 +191,11 @@ class Settings:
     # --- Reports, reconciliation, metrics (integrator.payments.settlement/reconciliation) ---
     settlement_timezone: ZoneInfo  # the zone whose calendar day a settlement report covers
     reconcile_lookback_days: int  # reconciliation re-checks REGISTERED payments this recent
+    # --- Offline collection and the collector's cash ---
+    offline_batch_max: int  # most payments in one POST /v1/payments/batch
+    offline_max_age_seconds: int  # an uploaded payment collected longer ago than this: quarantined
+    offline_cash_limit: Decimal  # most CASH one offline upload may carry; the excess: quarantined
+    cash_in_hand_cap: Decimal  # CASH a device may hold before a hand-over (0: no cap)
 
     @property
     def digit_verify(self) -> str | bool:
@@ -340,6 +345,10 @@ class Settings:
             ops_login_attempts_per_minute=_int(env, "OPS_LOGIN_ATTEMPTS_PER_MINUTE", 10),
             settlement_timezone=_zone(env, "SETTLEMENT_TIMEZONE", "Asia/Kolkata"),
             reconcile_lookback_days=_int(env, "RECONCILE_LOOKBACK_DAYS", 7),
+            offline_batch_max=_int(env, "OFFLINE_BATCH_MAX", 50),
+            offline_max_age_seconds=_int(env, "OFFLINE_MAX_AGE_SECONDS", 72 * 3600),
+            offline_cash_limit=_decimal(env, "OFFLINE_CASH_LIMIT", "20000"),
+            cash_in_hand_cap=_decimal(env, "CASH_IN_HAND_CAP", "0"),
         )
 
     def with_changes(self, **changes: Any) -> Settings:
