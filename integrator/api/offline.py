@@ -131,18 +131,25 @@ def _entries(body: Any, most: int) -> list[Any]:
     if not isinstance(body, dict) or not isinstance(payments, list):
         message = "The body must be an object with a list `payments`."
         raise ApiError(
-            message, code="INVALID_TYPE", errors=[FieldError("payments", "INVALID_TYPE", message)]
+            message,
+            status=422,
+            code="INVALID_TYPE",
+            errors=[FieldError("payments", "INVALID_TYPE", message)],
         )
     unknown = sorted(set(body) - {"payments"})
     if unknown:
         message = f"Unknown field {unknown[0]}."
         raise ApiError(
-            message, code="UNKNOWN_FIELD", errors=[FieldError(unknown[0], "UNKNOWN_FIELD", message)]
+            message,
+            status=422,
+            code="UNKNOWN_FIELD",
+            errors=[FieldError(unknown[0], "UNKNOWN_FIELD", message)],
         )
     if not 1 <= len(payments) <= most:
         message = f"A batch carries 1 to {most} payments (OFFLINE_BATCH_MAX)."
         raise ApiError(
             message,
+            status=422,
             code="BATCH_SIZE_OUT_OF_RANGE",
             errors=[FieldError("payments", "BATCH_SIZE_OUT_OF_RANGE", message)],
         )
