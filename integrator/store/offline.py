@@ -107,6 +107,29 @@ class OfflineStore:
             for r in rows
         }
 
+    def uploaded_between(
+        self, device_id: str, start: datetime, end: datetime, *, limit: int = 500
+    ) -> list[OfflineMark]:
+        """A device's offline payments that reached us in [start, end), oldest first."""
+        with self._db.autocommit() as conn:
+            rows = conn.execute(
+                "SELECT payment_id, request_fingerprint, collected_at, uploaded_at, quarantined,"
+                " detail FROM offline_payments WHERE device_id = %s AND uploaded_at >= %s"
+                " AND uploaded_at < %s ORDER BY uploaded_at, payment_id LIMIT %s",
+                (device_id, start, end, limit),
+            ).fetchall()
+        return [
+            OfflineMark(
+                payment_id=str(r[0]),
+                request_fingerprint=str(r[1]),
+                collected_at=r[2],
+                uploaded_at=r[3],
+                quarantined=bool(r[4]),
+                detail=r[5] or {},
+            )
+            for r in rows
+        ]
+
     def quarantine(
         self,
         payment: Payment,
