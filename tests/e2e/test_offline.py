@@ -319,3 +319,44 @@ def _status(services: Services, payment_id: str) -> PaymentStatus | None:
 
 def _today(services: Services) -> str:
     return datetime.now(services.settings.settlement_timezone).date().isoformat()
+
+
+def test_a_bill_replaced_with_the_same_total_is_paid_on_its_successor(
+    pos: Pos, world: Sandbox, services: Services, worker: Any
+) -> None:
+    tl = bill_of(pos, TL_AMRITSAR, "TL")
+    world.admin("clock", advance_seconds=20 * 86400)  # the bill expired; its successor is the same
+
+    answer = by_key(upload(pos, [item("moved-1", tl, 1500)]))["moved-1"]
+
+    assert answer["outcome"] == "accepted", answer
+    pid = answer["payment"]["id"]
+    wait_for(lambda: _status(services, pid) is PaymentStatus.REGISTERED)
+    payment = services.payments_store.get(pid)
+    assert payment is not None
+    (bill,) = payment.bills
+    # moved at upload (DIGIT already said superseded) or by the worker (DIGIT refused BILL_EXPIRED)
+    moved = services.offline_store.marks([pid])[pid].detail.get("retargeted")
+    assert bill.bill_id != tl["billId"]
+    assert bill.retargeted_from == tl["billId"] or moved[0]["from"] == tl["billId"]
+    assert len(world.payments_for_bill(bill.bill_id)) == 1
+    assert world.payments_for_bill(tl["billId"]) == []
+
+
+def test_a_bill_replaced_with_another_total_is_quarantined_saying_what_changed(
+    pos: Pos, world: Sandbox, services: Services
+) -> None:
+    tl = bill_of(pos, TL_AMRITSAR, "TL")
+    world.admin("new-demand", tenantId=AMRITSAR, businessService="TL", consumerCode=TL_AMRITSAR)
+
+    answer = by_key(upload(pos, [item("grown-1", tl, 1500)]))["grown-1"]
+
+    assert answer["outcome"] == "quarantined", answer
+    [change] = answer["conflict"]["bills"]
+    assert change["servedTotal"] == Decimal(1500)
+    assert change["currentTotal"] > change["servedTotal"]
+    assert change["currentBillId"] != tl["billId"]
+    # an operator's retry registers it against DIGIT as it is, or leaves it for a person
+    stored = services.payments_store.get(answer["payment"]["id"])
+    assert stored is not None and stored.last_error is not None
+    assert stored.history[-1].reason == "OFFLINE_CONFLICT"
