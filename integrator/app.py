@@ -101,6 +101,7 @@ def register_api(app: Flask, services: Services) -> None:
             clock=services.clock,
             admission=services.devices,
             timezone=services.settings.digit_timezone,
+            cash_guard=services.cash,
         ),
     )
 

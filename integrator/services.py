@@ -248,6 +248,7 @@ class Services:
                 store=self.cash_store,
                 offline=self.offline_store,
                 devices=self.devices.get_by_name,
+                accepted=self.idempotency.payment_id,
                 clock=self.clock,
             ),
         )

@@ -4,7 +4,7 @@
     GET  /v1/devices/me/limits    what this device may collect offline and hold
     GET  /v1/devices/me/cash      what this device holds, per city and payment mode
 
-and the cap on cash in hand that POST /v1/payments applies (`require_cash_room`).
+(The cap on cash in hand that POST /v1/payments applies is `ApiDependencies.cash_guard`.)
 
 A batch answers 200 with one entry per payment, in order: `accepted` (the payment), `quarantined`
 (the payment, stored NEEDS_ATTENTION, and what changed) or `refused` (a problem: the rule, the
@@ -28,11 +28,9 @@ from integrator.api.pos import _KEY, PAYMENT_REQUEST, load_json, pos_bp
 from integrator.api.problems import type_url
 from integrator.api.schemas.requests import check_collected_at
 from integrator.api.schemas.responses import payment_view
-from integrator.payments.devices import Device
-from integrator.payments.models import PaymentRejected
 from integrator.payments.offline import ItemResult, OfflineItem
 from integrator.payments.use_cases import PaymentRequest
-from integrator.services import Services, current_services
+from integrator.services import current_services
 
 BATCH_KEY_FIELD = "idempotencyKey"
 
@@ -97,20 +95,6 @@ def device_cash() -> Any:
             for h in holdings
         ],
     }
-
-
-# --- the cap on cash in hand (POST /v1/payments) ---------------------------------------------
-
-
-def require_cash_room(device: Device, payment_request: PaymentRequest, key: str) -> None:
-    """CASH_IN_HAND_CAP_REACHED (422) when a new CASH payment would take the device over its cap;
-    a repeat of a payment already accepted under `key` is never refused for it."""
-    services: Services = current_services()
-    try:
-        services.cash.require_room(device, payment_request)
-    except PaymentRejected:
-        if services.payments_store.get_by_idempotency(device.id, key) is None:
-            raise
 
 
 # --- helpers ---------------------------------------------------------------------------------

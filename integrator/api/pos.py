@@ -67,9 +67,7 @@ def create_payment() -> Response:
     payment_request = load_payment()
     device = current_device(for_tenant=payment_request.tenant_id)
     key = idempotency_key()
-    from integrator.api.offline import require_cash_room  # registers its views on pos_bp
-
-    require_cash_room(device, payment_request, key)
+    api_dependencies().cash_guard.require_room(device, payment_request, key)
     outcome = payments().accept_payment(device=device, idempotency_key=key, request=payment_request)
     return accepted(outcome)
 

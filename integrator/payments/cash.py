@@ -73,12 +73,14 @@ class CashBook:
         store: CashStore,
         offline: OfflineStore,
         devices: Callable[[str], Device | None],
+        accepted: Callable[[str, str], object | None],
         clock: Callable[[], datetime],
     ) -> None:
         self._settings = settings
         self._store = store
         self._offline = offline
         self._devices = devices
+        self._accepted = accepted  # (device id, key) -> the payment made under it, if any
         self._clock = clock
 
     # --- limits ---
@@ -123,15 +125,16 @@ class CashBook:
             )
         return totals
 
-    def require_room(self, device: Device, request: PaymentRequest) -> None:
-        """Refuse a CASH payment that would take the device over its cap on cash in hand."""
+    def require_room(self, device: Device, request: PaymentRequest, idempotency_key: str) -> None:
+        """Refuse a CASH payment that would take the device over its cap on cash in hand; a
+        repeat of a payment already accepted under `idempotency_key` is never refused."""
         if request.payment_mode.upper() != CASH:
             return
         cap = self.limits(device).cash_in_hand_cap
         if cap is None:
             return
         held = self.in_hand_by_mode(device.id).get(CASH, Decimal(0))
-        if held + request.total_amount > cap:
+        if held + request.total_amount > cap and self._accepted(device.id, idempotency_key) is None:
             raise PaymentRejected(
                 [
                     Violation(
