@@ -253,6 +253,8 @@ class OfflineRun:
             problem = answer.get("problem") or {}
             if outcome == "refused" and problem.get("retryAfter") is None:
                 outcome = "refused_final"
+            if item.final and outcome == "refused":
+                continue  # a replay that could not be answered now (ledger down): ask again later
             if item.final and outcome != item.outcomes[-1]:
                 self.changed_on_reupload.append(f"{item.key}: {item.outcomes[-1]} -> {outcome}")
             item.outcomes.append(outcome)
