@@ -360,3 +360,41 @@ def test_a_bill_replaced_with_another_total_is_quarantined_saying_what_changed(
     stored = services.payments_store.get(answer["payment"]["id"])
     assert stored is not None and stored.last_error is not None
     assert stored.history[-1].reason == "OFFLINE_CONFLICT"
+
+
+def test_an_operator_refunds_a_quarantined_payment_and_the_day_counts_it_cancelled(
+    pos: Pos, world: Sandbox, services: Services, e2e_settings: Settings, worker: Any
+) -> None:
+    from integrator.ops.wiring import build_operations
+    from integrator.payments.operations import Resolution
+
+    tl, ws = bill_of(pos, TL_AMRITSAR, "TL"), bill_of(pos, WS_RAMESH, "WS")
+    world.admin(
+        "counter-payment", tenantId=AMRITSAR, businessService="TL", consumerCode=TL_AMRITSAR
+    )
+    answer = by_key(upload(pos, [item("refund-1", tl, 1500)]))["refund-1"]
+    assert answer["outcome"] == "quarantined"
+    operations = build_operations(services)
+    # an operator's retry sends it to DIGIT as it is now: paid elsewhere, back to a person
+    operations.retry(answer["payment"]["id"], operator="alice")
+    pid = answer["payment"]["id"]
+    wait_for(lambda: _status(services, pid) is PaymentStatus.NEEDS_ATTENTION)
+    retried = services.payments_store.get(pid)
+    assert retried is not None and retried.needs_attention_reason == "BILL_PAID_ELSEWHERE"
+    assert world.payments_for_bill(tl["billId"])[0]["paymentDetails"][0]["billId"] == tl["billId"]
+    assert len(world.payments_for_bill(tl["billId"])) == 1  # the counter's only
+    # the consumer's other bills are not held by the quarantined payment
+    assert pos.pay(_payment(ws, 815), key="refund-2").status_code in (201, 202)
+
+    operations.resolve(pid, operator="alice", resolution=Resolution.REFUNDED, note="cash returned")
+
+    code, out = run(
+        e2e_settings, "reports", "day-close", "--date", _today(services), "--device", DEVICE
+    )
+    assert code == 0, out
+    [cash] = jsonutil.loads(out)["modes"]
+    assert cash["collected"] == Decimal(1500 + 815) and cash["cancelled"] == Decimal(1500)
+    assert cash["outstanding"] == Decimal(815)
+    assert body_of(pos.get("/v1/devices/me/cash"))["byMode"] == [
+        {"paymentMode": "CASH", "amount": Decimal(815)}
+    ]
