@@ -23,7 +23,7 @@ from marshmallow import ValidationError
 from integrator.api.access import current_device
 from integrator.api.context import api_dependencies, wire
 from integrator.api.errors import ApiError, FieldError, field_errors
-from integrator.api.openapi import JSON, add_paths
+from integrator.api.openapi import JSON, _errors, add_paths
 from integrator.api.pos import _KEY, PAYMENT_REQUEST, load_json, pos_bp
 from integrator.api.problems import type_url
 from integrator.api.schemas.requests import check_collected_at
@@ -215,12 +215,6 @@ def _item_view(index: int, result: ItemResult) -> dict[str, Any]:
 
 # --- OpenAPI ---------------------------------------------------------------------------------
 
-_COMMON = {
-    "401": {"$ref": "#/components/responses/Unauthorized"},
-    "429": {"$ref": "#/components/responses/RateLimited"},
-    "500": {"$ref": "#/components/responses/InternalError"},
-}
-
 
 def document_paths(spec: APISpec) -> None:
     spec.path(
@@ -250,8 +244,7 @@ def document_paths(spec: APISpec) -> None:
                         "description": "One entry per payment, in order",
                         "content": {JSON: {"schema": {"type": "object"}}},
                     },
-                    "422": {"$ref": "#/components/responses/Unprocessable"},
-                    **_COMMON,
+                    **_errors("400", "413", "415", "422", "503"),
                 },
             }
         },
@@ -273,7 +266,7 @@ def document_paths(spec: APISpec) -> None:
                         "description": "The limits",
                         "content": {JSON: {"schema": {"type": "object"}}},
                     },
-                    **_COMMON,
+                    **_errors("503"),
                 },
             }
         },
@@ -289,7 +282,7 @@ def document_paths(spec: APISpec) -> None:
                         "description": "Per payment mode, and per city and mode",
                         "content": {JSON: {"schema": {"type": "object"}}},
                     },
-                    **_COMMON,
+                    **_errors("503"),
                 },
             }
         },
