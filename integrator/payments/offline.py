@@ -36,6 +36,7 @@ from typing import Any
 
 from integrator.digit.client import DigitClient
 from integrator.digit.models import Bill
+from integrator.observability import events
 from integrator.payments import rules
 from integrator.payments.cash import CASH, CashBook
 from integrator.payments.devices import Device
@@ -423,6 +424,9 @@ class OfflineUploads:
             if stored is None:
                 raise LedgerUnavailable("the payment under this key cannot be read")
             return self._replayed(stored, item, fingerprint)
+        # counted as taken (the money was) and as needing a person: metrics, alerts, webhooks
+        events.current().payment_accepted(payment)
+        events.current().payment_needs_attention(payment)
         log.warning(
             "offline payment quarantined",
             extra={"payment_id": payment.id, "device_id": device.id, "code": code},
