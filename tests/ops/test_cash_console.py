@@ -86,6 +86,10 @@ def test_a_cashier_records_a_shortfall_with_its_reason_and_closes_the_day(
     submit(page, "cash-show")
     assert "815" in page.find_element(By.ID, "in-hand").text
     assert "accepted" in page.find_element(By.ID, "offline-uploads").text
+    cash_page = page.current_url
+    page.find_element(By.CSS_SELECTOR, "#offline-uploads a").click()
+    assert "180 min after it was collected" in page.find_element(By.ID, "offline").text
+    page.get(cash_page)
 
     page.find_element(By.ID, "handover-counted").send_keys("800")
     submit(page, "handover")
