@@ -447,6 +447,8 @@ class OfflineUploads:
         now = self._clock()
         found: dict[str, Bill] = {}
         for line in request.bills:
+            # any age: what the device was shown, however long it was offline (the snapshot
+            # store's retention bounds it; DIGIT is asked for what it no longer holds)
             snapshot = self._snapshots.get(line.bill_id, max_age=timedelta(days=3650), now=now)
             if snapshot is not None:
                 found[line.bill_id] = snapshot
