@@ -398,3 +398,25 @@ def test_an_operator_refunds_a_quarantined_payment_and_the_day_counts_it_cancell
     assert body_of(pos.get("/v1/devices/me/cash"))["byMode"] == [
         {"paymentMode": "CASH", "amount": Decimal(815)}
     ]
+
+
+def test_cash_beyond_the_devices_offline_limit_is_quarantined(
+    pos: Pos, services: Services, e2e_settings: Settings
+) -> None:
+    code, out = run(
+        e2e_settings, "cash", "limits", "--device", DEVICE, "--offline-cash-limit", "1000",
+        "--offline-max-age-hours", "24",
+    )  # fmt: skip
+    assert code == 0, out
+    limits = body_of(pos.get("/v1/devices/me/limits"))
+    assert limits["offlineCashLimit"] == Decimal(1000)
+    assert limits["offlineMaxAgeSeconds"] == 24 * 3600
+    ws, sw = bill_of(pos, WS_RAMESH, "WS"), bill_of(pos, SW_RAMESH, "SW")
+
+    answer = by_key(
+        upload(pos, [item("lim-2", sw, 315, hours_ago=1), item("lim-1", ws, 815, hours_ago=2)])
+    )
+
+    assert answer["lim-1"]["outcome"] == "accepted"  # taken first
+    assert answer["lim-2"]["outcome"] == "quarantined"
+    assert answer["lim-2"]["conflict"]["code"] == "OFFLINE_CASH_LIMIT_EXCEEDED"
