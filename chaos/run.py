@@ -28,6 +28,7 @@ from typing import Any
 
 import requests
 
+from chaos import offline
 from chaos.check import check, table
 from chaos.closing import close_needs_attention, closing_failures, walk_run_days
 from chaos.devices import Fleet, plan
@@ -220,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     stamp = run_started.strftime("%Y%m%dT%H%M%SZ")
     run_dir = RESULTS / f"run-{stamp}"
     planned, extra_consumers = plan(args.payments, seed=args.seed)
+    offline_plan = offline.reserve(args.payments, extra_consumers)  # devices that go offline
+    extra_consumers = offline_plan.extra_consumers
     redis_port, sandbox_port = free_port(), free_port()
     web_ports = [free_port(), free_port()]
     redis_url = f"redis://127.0.0.1:{redis_port}/0"
@@ -283,13 +286,24 @@ def main(argv: list[str] | None = None) -> int:
             targets=max(4, args.payments // 40),
             log=log,
         )
+        offline_run = offline.OfflineRun(
+            env=env,
+            web_urls=cluster.web_urls,
+            sandbox_url=cluster.sandbox_url,
+            plan=offline_plan,
+            phase_seconds=args.phase_seconds,
+            seed=args.seed,
+            log=log,
+        )
         fleet.start()
+        offline_run.start()
         chaos.start()
         chaos.join(timeout=args.phase_seconds * 1.5 + 120)
         chaos.stop()
         if not fleet.join(timeout=args.phase_seconds + args.deadline + 30):
             fleet.stop.set()
             fleet.join(timeout=args.deadline)
+        offline_run.join(timeout=args.phase_seconds * 1.5 + 150)
         log(f"devices done after {time.monotonic() - started:.0f}s; draining")
         drain_seconds = drain(store, args.drain_timeout)
         stored = all_stored(store)
@@ -308,6 +322,12 @@ def main(argv: list[str] | None = None) -> int:
         stored=[stored_view(p) for p in stored],
         digit=digit["Payments"],
         injected={"counter": chaos.counter, "demand": chaos.demand},
+    )
+    verdict = offline.settle(
+        verdict,
+        offline_run,
+        [stored_view(p) for p in stored],
+        {"counter": chaos.counter, "demand": chaos.demand},
     )
     outcomes: dict[str, int] = {}
     for answer in answers:

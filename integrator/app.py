@@ -102,6 +102,7 @@ def register_api(app: Flask, services: Services) -> None:
             admission=services.devices,
             timezone=services.settings.digit_timezone,
             cancellations=lambda: services.cancellations,
+            cash_guard=services.cash,
         ),
     )
     from integrator.api.receipts import init_receipts

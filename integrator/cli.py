@@ -30,6 +30,7 @@ COMMAND_GROUPS: tuple[str, ...] = (
     "integrator.commands.payments:payments",
     "integrator.commands.queue:queue",
     "integrator.ops.commands:ops",
+    "integrator.commands.cash:cash",
 )
 
 

@@ -35,9 +35,14 @@ if TYPE_CHECKING:
     from integrator.digit.client import DigitClient
     from integrator.observability.queues import QueueInspector
     from integrator.payments.cancellation import Cancellations
+    from integrator.payments.cash import CashBook
+    from integrator.payments.day_close import DayClose
+    from integrator.payments.offline import OfflineUploads
     from integrator.payments.receipt_service import ReceiptService
     from integrator.payments.registration import Registrar
     from integrator.payments.service import PaymentService, RegistrationScheduler
+    from integrator.store.cash import CashStore
+    from integrator.store.offline import OfflineStore
     from integrator.store.receipts import ReceiptPrintStore
 
 EXTENSION_KEY = "integrator"
@@ -290,6 +295,67 @@ class Services:
                 limiter=ReceiptLookupLimiter(self.redis),
                 snapshots=self.snapshots,
                 digit=self.digit,
+                clock=self.clock,
+            ),
+        )
+
+    # --- offline collection and the collector's cash ---
+    @property
+    def offline_store(self) -> OfflineStore:
+        from integrator.store.offline import OfflineStore
+
+        return self._once("offline_store", lambda: OfflineStore(self.db))
+
+    @property
+    def cash_store(self) -> CashStore:
+        from integrator.store.cash import CashStore
+
+        return self._once("cash_store", lambda: CashStore(self.db))
+
+    @property
+    def cash(self) -> CashBook:
+        from integrator.payments.cash import CashBook
+
+        return self._once(
+            "cash",
+            lambda: CashBook(
+                settings=self.settings,
+                store=self.cash_store,
+                offline=self.offline_store,
+                devices=self.devices.get_by_name,
+                accepted=self.idempotency.payment_id,
+                clock=self.clock,
+            ),
+        )
+
+    @property
+    def offline_uploads(self) -> OfflineUploads:
+        from integrator.payments.offline import OfflineUploads
+
+        return self._once(
+            "offline_uploads",
+            lambda: OfflineUploads(
+                payments=self.payments,
+                store=self.payments_store,
+                offline=self.offline_store,
+                snapshots=self.snapshots,
+                digit=lambda: self.digit,
+                cash=self.cash,
+                clock=self.clock,
+                observer=self.observer,
+            ),
+        )
+
+    @property
+    def day_close(self) -> DayClose:
+        from integrator.payments.day_close import DayClose
+
+        return self._once(
+            "day_close",
+            lambda: DayClose(
+                store=self.cash_store,
+                devices=self.devices.get_by_name,
+                timezone=self.settings.settlement_timezone,
                 clock=self.clock,
             ),
         )

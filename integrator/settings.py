@@ -197,6 +197,11 @@ class Settings:
     # --- Receipts (integrator.payments.receipt_service) ---
     receipt_cache_seconds: int  # DIGIT's tax heads and status of a printed receipt are cached
     receipt_lookups_per_minute: int  # lookups of receipts a device did not collect, per minute
+    # --- Offline collection and the collector's cash ---
+    offline_batch_max: int  # most payments in one POST /v1/payments/batch
+    offline_max_age_seconds: int  # an uploaded payment collected longer ago than this: quarantined
+    offline_cash_limit: Decimal  # most CASH one offline upload may carry; the excess: quarantined
+    cash_in_hand_cap: Decimal  # CASH a device may hold before a hand-over (0: no cap)
 
     @property
     def digit_verify(self) -> str | bool:
@@ -352,6 +357,10 @@ class Settings:
             ),
             receipt_cache_seconds=_int(env, "RECEIPT_CACHE_SECONDS", 600),
             receipt_lookups_per_minute=_int(env, "RECEIPT_LOOKUPS_PER_MINUTE", 20),
+            offline_batch_max=_int(env, "OFFLINE_BATCH_MAX", 50),
+            offline_max_age_seconds=_int(env, "OFFLINE_MAX_AGE_SECONDS", 72 * 3600),
+            offline_cash_limit=_decimal(env, "OFFLINE_CASH_LIMIT", "20000"),
+            cash_in_hand_cap=_decimal(env, "CASH_IN_HAND_CAP", "0"),
         )
 
     def with_changes(self, **changes: Any) -> Settings:

@@ -25,6 +25,7 @@ from flask import Blueprint, Flask
 from integrator.api import errors, json
 from integrator.api.access import require_device
 from integrator.api.context import ApiDependencies, install
+from integrator.api.offline import init_offline
 from integrator.api.openapi import docs_bp
 from integrator.api.pos import pos_bp
 
@@ -37,6 +38,7 @@ def init_api(app: Flask, *, dependencies: ApiDependencies) -> None:
     app.config["MAX_CONTENT_LENGTH"] = dependencies.max_body_bytes
     json.init_app(app)
     errors.init_app(app)
+    init_offline(app)  # its routes are on pos_bp: batch upload, device limits and cash
     app.register_blueprint(pos_bp, url_prefix="/v1")
     before_blueprint(app, pos_bp, require_device)  # PoS devices and aggregators: device key
     app.register_blueprint(docs_bp)  # /openapi.json and /docs: public

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 from flask import Flask, current_app
 
 from integrator.api.wire import DEFAULT_TIMEZONE, Wire
-from integrator.payments.use_cases import PaymentUseCases
+from integrator.payments.use_cases import PaymentRequest, PaymentUseCases
 
 if TYPE_CHECKING:
     from integrator.payments.cancellation import Cancellations
@@ -58,6 +58,22 @@ class DeviceAdmission(Protocol):
         ...
 
 
+class CashGuard(Protocol):
+    """Refuses a payment that would take a device over its cap on cash in hand
+    (payments.cash.CashBook); raises PaymentRejected."""
+
+    def require_room(
+        self, device: Device, request: PaymentRequest, idempotency_key: str
+    ) -> None: ...
+
+
+class NoCashCap:
+    """The guard of an edge built without the collector's cash (unit tests): no cap."""
+
+    def require_room(self, device: Device, request: PaymentRequest, idempotency_key: str) -> None:
+        return None
+
+
 @dataclass(frozen=True, kw_only=True)
 class ApiDependencies:
     """The edge's collaborators. `payments` is a factory so it may be built lazily per app."""
@@ -74,6 +90,8 @@ class ApiDependencies:
     timezone: tzinfo = DEFAULT_TIMEZONE
     #: The reversal use cases (POST /v1/payments/{id}/cancellation); None: not offered.
     cancellations: Callable[[], Cancellations] | None = None
+    #: The cap on cash in hand POST /v1/payments applies.
+    cash_guard: CashGuard = field(default_factory=NoCashCap)
 
     @property
     def wire(self) -> Wire:

@@ -68,11 +68,10 @@ def list_bills() -> Any:
 @pos_bp.post("/payments")
 def create_payment() -> Response:
     payment_request = load_payment()
-    outcome = payments().accept_payment(
-        device=current_device(for_tenant=payment_request.tenant_id),
-        idempotency_key=idempotency_key(),
-        request=payment_request,
-    )
+    device = current_device(for_tenant=payment_request.tenant_id)
+    key = idempotency_key()
+    api_dependencies().cash_guard.require_room(device, payment_request, key)
+    outcome = payments().accept_payment(device=device, idempotency_key=key, request=payment_request)
     return accepted(outcome)
 
 

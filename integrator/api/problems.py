@@ -276,6 +276,15 @@ def _entries() -> Iterable[Problem]:
                 meaning="The Idempotency-Key was already used by this device for a different "
                 "payment.",
                 action="Use a new key for a new payment; resend the original body to replay."),
+        Problem(code="CASH_IN_HAND_CAP_REACHED", statuses=(422,), kind=r,
+                meaning="This CASH payment would take the cash the device holds over its cap "
+                "(CASH_IN_HAND_CAP or the device's own; GET /v1/devices/me/cash shows what it "
+                "holds). Other payment modes are still taken.",
+                action="Do not collect cash; hand the cash over to a cashier, then collect again."),
+        Problem(code="BATCH_SIZE_OUT_OF_RANGE", statuses=(422,), kind=s,
+                meaning="POST /v1/payments/batch carries no payment or more than OFFLINE_BATCH_MAX "
+                "(GET /v1/devices/me/limits says how many).",
+                action="Split the upload into batches of at most that many payments."),
         # --- auth ---
         Problem(code="UNAUTHORIZED", statuses=(401,), kind=a,
                 meaning="No device key, or an unknown or revoked one.",

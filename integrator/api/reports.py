@@ -114,6 +114,12 @@ class SettlementRowSchema(Schema):
         }
     )
     reversedAt = Timestamp(allow_none=True)
+    offline = fields.Boolean(
+        metadata={"description": "Collected offline and uploaded later (POST /v1/payments/batch)."}
+    )
+    uploadedAt = Timestamp(
+        allow_none=True, metadata={"description": "When an offline payment reached us."}
+    )
 
 
 class SettlementPageSchema(Schema):
@@ -181,10 +187,23 @@ def settlement_report() -> Any:
             errors=[FieldError("cursor", "INVALID_CURSOR", message)],
         ) from None
     written = current_wire()
+    from integrator.services import current_services
+
+    # offline-collected payments say so, with the time they reached us (collectedAt is earlier)
+    marks = current_services().offline_store.marks(sorted({r.payment_id for r in page.rows}))
     return {
         "date": written.day(day),
         "timezone": config.timezone.key,
-        "rows": [settlement_row_view(row, written) for row in page.rows],
+        "rows": [
+            {
+                **settlement_row_view(row, written),
+                "offline": row.payment_id in marks,
+                "uploadedAt": written.timestamp(marks[row.payment_id].uploaded_at)
+                if row.payment_id in marks
+                else None,
+            }
+            for row in page.rows
+        ],
         "nextCursor": page.next_cursor,
     }
 

@@ -91,5 +91,10 @@ def init_ops(app: Flask, services: Services) -> None:
         services=services, accounts=accounts, operations=build_operations(services)
     )
     app.register_blueprint(create_blueprint(context), url_prefix=URL_PREFIX)
+    from integrator.ops.cash_views import create_cash_blueprint
+
+    app.register_blueprint(
+        create_cash_blueprint(services, accounts), url_prefix=URL_PREFIX + "/cash"
+    )
     if not accounts:
         log.warning("no ops accounts: set OPS_USERS to sign in to the ops console")

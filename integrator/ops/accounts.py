@@ -1,7 +1,8 @@
 """Ops accounts from OPS_USERS: `name:role:hash` entries, comma-separated.
 
 `hash` is a werkzeug password hash (`integrator ops hash-password` makes one); passwords are
-never in settings. Roles: `viewer` reads; `operator` also retries and resolves payments.
+never in settings. Roles: `viewer` reads; `operator` also retries and resolves payments;
+`cashier` reads and records collectors' cash hand-overs and day closes.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ _NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 class Role(StrEnum):
     VIEWER = "viewer"
     OPERATOR = "operator"
+    CASHIER = "cashier"  # reads, and records collectors' cash hand-overs and day closes
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,6 +35,11 @@ class OpsAccount:
     @property
     def may_act(self) -> bool:
         return self.role is Role.OPERATOR
+
+    @property
+    def may_take_cash(self) -> bool:
+        # separation of duties: who retries and resolves payments does not count the cash
+        return self.role is Role.CASHIER
 
 
 def parse_accounts(entries: Iterable[str]) -> dict[str, OpsAccount]:
@@ -47,7 +54,7 @@ def parse_accounts(entries: Iterable[str]) -> dict[str, OpsAccount]:
             role = Role(role_text.lower())
         except ValueError:
             raise SettingsError(
-                f"OPS_USERS entry {position} ({name}): role must be viewer or operator"
+                f"OPS_USERS entry {position} ({name}): role must be viewer, operator or cashier"
             ) from None
         if password_hash.count("$") != 2:
             raise SettingsError(

@@ -288,7 +288,10 @@ def create_blueprint(ctx: OpsContext) -> Blueprint:
             found = ops.get(payment_id)
         except OperationRefused:
             abort(404, description=f"No payment {payment_id}.")
-        return render_template("ops/payment.html", payment=found, tz=settings.digit_timezone)
+        offline = ctx.services.offline_store.marks([found.id]).get(found.id)
+        return render_template(
+            "ops/payment.html", payment=found, tz=settings.digit_timezone, offline=offline
+        )
 
     # --- actions (operators only) ---
 

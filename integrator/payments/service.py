@@ -382,7 +382,12 @@ class PaymentService:
     # --- accepting a payment ---
 
     def accept_payment(
-        self, *, device: Device, idempotency_key: str, request: PaymentRequest
+        self,
+        *,
+        device: Device,
+        idempotency_key: str,
+        request: PaymentRequest,
+        register_inline: bool = True,
     ) -> AcceptOutcome:
         fingerprint = rules.fingerprint(canonical(request))
         now = self._clock()
@@ -425,8 +430,11 @@ class PaymentService:
         # commit; if this process dies before (or Redis loses the job), the worker's sweeper
         # re-enqueues every PENDING payment it finds in the ledger without a live job, so a
         # failure to schedule is logged, never an error answer.
+        # Registered inline: the job is only a safety net, due once the inline attempt's lease
+        # has run out. Not inline (an offline upload): the worker registers it at once.
+        delay = self._settings.lease_ttl_seconds if register_inline else 0
         try:
-            self._scheduler.schedule_new(payment.id, delay_seconds=self._settings.lease_ttl_seconds)
+            self._scheduler.schedule_new(payment.id, delay_seconds=delay)
         except Exception:
             log.exception("could not schedule registration", extra={"payment_id": payment.id})
         self._observer.payment_accepted(payment)
@@ -440,9 +448,9 @@ class PaymentService:
                 "bills": len(payment.bills),
             },
         )
-        if payment.provisional:
+        if payment.provisional or not register_inline:
             # DIGIT gave no usable answer a moment ago (the payment was checked against a bill
-            # snapshot): do not hold the device for the budget, the worker registers it
+            # snapshot), or the caller does not wait: the worker registers it
             return AcceptOutcome(payment=payment)
         return AcceptOutcome(payment=self._register_within_budget(payment))
 

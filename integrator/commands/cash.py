@@ -1,0 +1,226 @@
+"""`integrator cash ...`: a collector's cash in hand, hand-overs to a cashier, device limits; and
+the day close behind `integrator reports day-close`.
+
+Hand-overs are recorded in the integrator's ledger only: DIGIT's REMIT is never called (it would
+re-open the consumers' dues).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+import click
+
+from integrator import jsonutil
+from integrator.services import Services
+
+
+@contextmanager
+def _services(ctx: click.Context) -> Iterator[Services]:
+    from integrator.cli import load_settings, startup_errors
+    from integrator.services import Services
+
+    settings = load_settings(ctx)
+    with startup_errors():
+        services = Services.build(settings, pool_size=2)
+    try:
+        yield services
+    finally:
+        services.close()
+
+
+def _amounts(values: tuple[str, ...]) -> dict[str, Decimal]:
+    counted: dict[str, Decimal] = {}
+    for value in values:
+        mode, sep, amount = value.partition("=")
+        try:
+            if not sep or not mode.strip():
+                raise InvalidOperation
+            counted[mode.strip().upper()] = Decimal(amount.strip())
+        except InvalidOperation:
+            raise click.BadParameter(f"{value!r}: write MODE=AMOUNT, e.g. CASH=1200") from None
+    return counted
+
+
+@click.group()
+def cash() -> None:
+    """A collector's cash: what a device holds, hand-overs to a cashier, device limits."""
+
+
+@cash.command()
+@click.option("--device", "device_name", required=True, help="The device's name.")
+@click.pass_context
+def show(ctx: click.Context, device_name: str) -> None:
+    """What the device holds, per city and payment mode (collected - cancelled - handed over)."""
+    with _services(ctx) as services:
+        device = services.devices.get_by_name(device_name)
+        if device is None:
+            raise click.ClickException(f"DEVICE_NOT_FOUND: no device {device_name}")
+        holdings = services.cash.in_hand(device.id)
+        limits = services.cash.limits(device)
+    click.echo(
+        jsonutil.dumps(
+            {
+                "device": device_name,
+                "cashInHandCap": limits.cash_in_hand_cap,
+                "holdings": [
+                    {"tenantId": h.tenant_id, "paymentMode": h.payment_mode, "amount": h.amount}
+                    for h in holdings
+                ],
+            },
+            compact=False,
+        )
+    )
+
+
+@cash.command()
+@click.option("--device", "device_name", required=True, help="The device's name.")
+@click.option(
+    "--amount",
+    "amounts",
+    multiple=True,
+    required=True,
+    help="What the cashier counted, per mode: MODE=AMOUNT (repeat for several modes).",
+)
+@click.option("--cashier", required=True, help="The ops account (role cashier) that counted.")
+@click.option("--tenant", default=None, help="The city, when the device holds a mode in several.")
+@click.option("--reason", default=None, help="Why the counted amount differs from the ledger's.")
+@click.pass_context
+def handover(
+    ctx: click.Context,
+    device_name: str,
+    amounts: tuple[str, ...],
+    cashier: str,
+    tenant: str | None,
+    reason: str | None,
+) -> None:
+    """Record that a device handed over its cash (per mode, counted) to a cashier. A difference
+    from what the ledger expects needs --reason and shows as a shortfall or excess on the day."""
+    from integrator.ops.accounts import parse_accounts
+    from integrator.payments.cash import CashRefused
+
+    counted = _amounts(amounts)
+    with _services(ctx) as services:
+        account = parse_accounts(services.settings.ops_users).get(cashier)
+        if account is None or not account.may_take_cash:
+            raise click.ClickException(
+                f"CASHIER_REQUIRED: {cashier} is not an ops account with the cashier role"
+            )
+        try:
+            recorded = services.cash.handover(
+                device_name=device_name,
+                counted=counted,
+                cashier=cashier,
+                tenant_id=tenant,
+                reason=reason,
+            )
+        except CashRefused as refused:
+            raise click.ClickException(f"{refused.code}: {refused.message}") from None
+    for h in recorded:
+        kind = "shortfall" if h.difference < 0 else "excess" if h.difference > 0 else "exact"
+        click.echo(
+            f"{h.id} {device_name} {h.tenant_id} {h.payment_mode}: counted {h.counted},"
+            f" expected {h.expected}, {kind}"
+            + (f" {abs(h.difference)} ({h.reason})" if h.difference else "")
+        )
+
+
+@cash.command()
+@click.option("--device", "device_name", required=True, help="The device's name.")
+@click.option("--offline-max-age-hours", type=click.IntRange(min=1), default=None)
+@click.option("--offline-cash-limit", type=str, default=None)
+@click.option("--cash-cap", type=str, default=None, help="0: no cap for this device.")
+@click.pass_context
+def limits(
+    ctx: click.Context,
+    device_name: str,
+    offline_max_age_hours: int | None,
+    offline_cash_limit: str | None,
+    cash_cap: str | None,
+) -> None:
+    """Set a device's own limits (an option left out falls back to the setting)."""
+    from integrator.payments.cash import CashRefused
+    from integrator.store.offline import LimitOverrides
+
+    def money(value: str | None, name: str) -> Decimal | None:
+        if value is None:
+            return None
+        try:
+            amount = Decimal(value)
+        except InvalidOperation:
+            raise click.BadParameter(f"{name}: not an amount") from None
+        if amount < 0:
+            raise click.BadParameter(f"{name}: must be >= 0")
+        return amount
+
+    overrides = LimitOverrides(
+        offline_max_age_seconds=None
+        if offline_max_age_hours is None
+        else offline_max_age_hours * 3600,
+        offline_cash_limit=money(offline_cash_limit, "--offline-cash-limit"),
+        cash_in_hand_cap=money(cash_cap, "--cash-cap"),
+    )
+    with _services(ctx) as services:
+        try:
+            device = services.cash.set_limits(device_name, overrides)
+        except CashRefused as refused:
+            raise click.ClickException(f"{refused.code}: {refused.message}") from None
+        effective = services.cash.limits(device)
+    click.echo(
+        jsonutil.dumps(
+            {
+                "device": device_name,
+                "offlineMaxAgeSeconds": effective.offline_max_age_seconds,
+                "offlineCashLimit": effective.offline_cash_limit,
+                "cashInHandCap": effective.cash_in_hand_cap,
+            },
+            compact=False,
+        )
+    )
+
+
+def day_close(
+    ctx: click.Context,
+    day: date,
+    device_name: str | None,
+    tenant: str | None,
+    close: bool,
+    closed_by: str,
+    output: str,
+) -> None:
+    """`integrator reports day-close`: the day's figures of one device or city; --close stores
+    them (once)."""
+    from integrator.payments.day_close import DayCloseRefused, report_csv
+    from integrator.store.cash import Scope
+
+    if (device_name is None) == (tenant is None):
+        raise click.UsageError("give exactly one of --device or --tenant")
+    scope = Scope.DEVICE if device_name is not None else Scope.CITY
+    with _services(ctx) as services:
+        days = services.day_close
+        try:
+            scope_id = days.scope_id(scope, device_name or tenant or "")
+            if close:
+                report = days.close(scope, scope_id, day, closed_by=closed_by)
+            else:
+                report = days.report(scope, scope_id, day)
+        except DayCloseRefused as refused:
+            raise click.ClickException(f"{refused.code}: {refused.message}") from None
+    if output == "csv":
+        sys.stdout.write(report_csv(report))
+        return
+    click.echo(
+        jsonutil.dumps(
+            {
+                **report.figures,
+                "closed": report.closed,
+                "closedAt": report.closed_at.isoformat() if report.closed_at else None,
+                "closedBy": report.closed_by,
+            },
+            compact=False,
+        )
+    )

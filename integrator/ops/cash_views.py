@@ -1,0 +1,188 @@
+"""The collector's day in the ops console, under /ops/cash (its own blueprint, the console's
+session and CSRF token).
+
+    GET  /ops/cash/                 a device's (or city's) day: cash in hand, the day's figures by
+                                    city and mode, hand-overs, offline uploads (collected vs
+                                    uploaded time); forms to record a hand-over and close the day
+    GET  /ops/cash/day.csv          the day's figures as CSV
+    POST /ops/cash/handover         cashier only: a device handed over an amount of one mode
+    POST /ops/cash/close            cashier only: close the day (once)
+
+Every page needs a signed-in ops account; the two actions need the `cashier` role.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Mapping
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from werkzeug.wrappers import Response as BaseResponse
+
+from integrator.ops.accounts import OpsAccount
+from integrator.payments.cash import CashRefused
+from integrator.payments.day_close import DayCloseRefused, report_csv
+from integrator.services import Services
+from integrator.store.cash import Scope
+
+log = logging.getLogger("integrator.ops")
+
+CSRF_FIELD = "csrf_token"  # the console's session field (ops.views)
+
+
+def create_cash_blueprint(services: Services, accounts: Mapping[str, OpsAccount]) -> Blueprint:
+    bp = Blueprint("ops_cash", __name__, template_folder="templates")
+    tz = services.settings.settlement_timezone
+
+    @bp.before_request
+    def authorize() -> BaseResponse | None:
+        name = session.get("user")
+        g.ops_account = accounts.get(name) if isinstance(name, str) else None
+        if g.ops_account is None:
+            return redirect(url_for("ops.login"))
+        if request.method == "POST":
+            sent = str(request.form.get(CSRF_FIELD, ""))
+            expected = str(session.get(CSRF_FIELD, ""))
+            if not sent or not expected or not hmac.compare_digest(sent, expected):
+                abort(400, description="The form's CSRF token is missing or wrong: reload.")
+            if not g.ops_account.may_take_cash:
+                abort(403, description="Only a cashier records hand-overs and closes days.")
+        return None
+
+    @bp.context_processor
+    def template_globals() -> dict[str, Any]:
+        return {"csrf_token": session.get(CSRF_FIELD, ""), "account": g.get("ops_account")}
+
+    def chosen_day() -> date:
+        raw = (request.values.get("date") or "").strip()
+        try:
+            return date.fromisoformat(raw) if raw else datetime.now(tz).date()
+        except ValueError:
+            abort(400, description="date: write YYYY-MM-DD")
+
+    def chosen_scope() -> tuple[Scope, str] | None:
+        device = (request.values.get("device") or "").strip()
+        tenant = (request.values.get("tenant") or "").strip()
+        if device:
+            return Scope.DEVICE, device
+        if tenant:
+            return Scope.CITY, tenant
+        return None
+
+    def back(scope: Scope, name: str, day: date) -> BaseResponse:
+        if scope is Scope.DEVICE:
+            return redirect(url_for("ops_cash.day", device=name, date=day.isoformat()))
+        return redirect(url_for("ops_cash.day", tenant=name, date=day.isoformat()))
+
+    @bp.get("/")
+    def day() -> str | tuple[str, int]:
+        the_day = chosen_day()
+        chosen = chosen_scope()
+        context: dict[str, Any] = {"day": the_day, "scope": None, "name": "", "tz": tz}
+        if chosen is None:
+            return render_template("ops/cash.html", **context)
+        scope, name = chosen
+        try:
+            scope_id = services.day_close.scope_id(scope, name)
+        except DayCloseRefused as refused:
+            flash(f"{refused.code}: {refused.message}", "error")
+            return render_template("ops/cash.html", **context), 404
+        report = services.day_close.report(scope, scope_id, the_day)
+        context.update(scope=scope.value, name=name, report=report, figures=report.figures)
+        if scope is Scope.DEVICE:
+            start, end = _bounds(the_day, tz)
+            context["holdings"] = services.cash.in_hand(scope_id)
+            context["uploads"] = services.offline_store.uploaded_between(scope_id, start, end)
+        return render_template("ops/cash.html", **context)
+
+    @bp.get("/day.csv")
+    def day_csv() -> Response:
+        chosen = chosen_scope()
+        if chosen is None:
+            abort(400, description="give device or tenant")
+        scope, name = chosen
+        the_day = chosen_day()
+        try:
+            scope_id = services.day_close.scope_id(scope, name)
+        except DayCloseRefused as refused:
+            abort(404, description=refused.message)
+        report = services.day_close.report(scope, scope_id, the_day)
+        response = Response(report_csv(report), mimetype="text/csv")
+        response.headers["Content-Disposition"] = (
+            f'attachment; filename="day-close-{scope.value}-{the_day.isoformat()}.csv"'
+        )
+        return response
+
+    @bp.post("/handover")
+    def handover() -> BaseResponse:
+        device = (request.form.get("device") or "").strip()
+        mode = (request.form.get("mode") or "CASH").strip().upper()
+        tenant = (request.form.get("tenant_id") or "").strip() or None
+        reason = (request.form.get("reason") or "").strip() or None
+        the_day = chosen_day()
+        try:
+            counted = Decimal((request.form.get("counted") or "").strip())
+        except InvalidOperation:
+            flash("Counted: write the amount, e.g. 1200", "error")
+            return back(Scope.DEVICE, device, the_day)
+        try:
+            recorded = services.cash.handover(
+                device_name=device,
+                counted={mode: counted},
+                cashier=g.ops_account.name,
+                tenant_id=tenant,
+                reason=reason,
+            )
+        except CashRefused as refused:
+            flash(f"{refused.code}: {refused.message}", "error")
+            return back(Scope.DEVICE, device, the_day)
+        for h in recorded:
+            log.info(
+                "cash handed over",
+                extra={"handover_id": h.id, "device_id": h.device_id, "cashier": h.cashier},
+            )
+            flash(
+                f"Recorded {h.payment_mode} {h.counted} from {device} (expected {h.expected},"
+                f" difference {h.difference}).",
+                "ok",
+            )
+        return back(Scope.DEVICE, device, the_day)
+
+    @bp.post("/close")
+    def close() -> BaseResponse:
+        chosen = chosen_scope()
+        if chosen is None:
+            abort(400, description="give device or tenant")
+        scope, name = chosen
+        the_day = chosen_day()
+        try:
+            scope_id = services.day_close.scope_id(scope, name)
+            services.day_close.close(scope, scope_id, the_day, closed_by=g.ops_account.name)
+        except DayCloseRefused as refused:
+            flash(f"{refused.code}: {refused.message}", "error")
+        else:
+            flash(f"{the_day} closed for {name}.", "ok")
+        return back(scope, name, the_day)
+
+    return bp
+
+
+def _bounds(day: date, tz: Any) -> tuple[datetime, datetime]:
+    from integrator.payments.days import day_bounds
+
+    return day_bounds(day, day, tz)

@@ -1,0 +1,221 @@
+"""The collector's cash: what a device holds per city and payment mode, its limits, the cap on
+cash in hand, and the cashier's hand-over.
+
+    cash in hand = collected - cancelled - settled        (per device, city and mode, all time)
+
+where `settled` is what the ledger expected at each hand-over: a hand-over settles the device's
+whole balance of that mode, and what the cashier counted differently is a shortfall or excess
+with a reason, shown on the day it happened (never silently carried as cash still held). A
+hand-over never calls DIGIT (REMIT would re-open the dues).
+
+    CashRefused             an operation refused; `code` says why:
+        CASH_IN_HAND_CAP_REACHED   a CASH payment would take the device over its cap
+        REASON_REQUIRED            a counted amount differs from the ledger's and no reason given
+        NOTHING_TO_HAND_OVER       the device holds nothing of that mode in that city
+        CITY_REQUIRED              the device holds that mode in several cities: name one
+        DEVICE_NOT_FOUND           no such device
+        INVALID_AMOUNT             a counted amount is negative or not whole paise
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from integrator.payments.devices import Device
+from integrator.payments.models import PaymentError, PaymentRejected, Violation
+from integrator.payments.use_cases import PaymentRequest
+from integrator.settings import Settings
+from integrator.store.cash import CashStore, Handover, ModeSums, Scope
+from integrator.store.offline import LimitOverrides, OfflineStore
+
+CASH = "CASH"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_FAR = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+class CashRefused(PaymentError):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeviceLimits:
+    """What a device may do offline and hold, as it is told (GET /v1/devices/me/limits)."""
+
+    offline_max_age_seconds: int
+    offline_cash_limit: Decimal
+    cash_in_hand_cap: Decimal | None  # None: no cap
+
+
+@dataclass(frozen=True, kw_only=True)
+class Holding:
+    """Cash in hand of one city and mode."""
+
+    tenant_id: str
+    payment_mode: str
+    amount: Decimal
+
+
+def balance(sums: ModeSums) -> Decimal:
+    return sums.collected - sums.cancelled - sums.settled
+
+
+class CashBook:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: CashStore,
+        offline: OfflineStore,
+        devices: Callable[[str], Device | None],
+        accepted: Callable[[str, str], object | None],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._offline = offline
+        self._devices = devices
+        self._accepted = accepted  # (device id, key) -> the payment made under it, if any
+        self._clock = clock
+
+    # --- limits ---
+
+    def limits(self, device: Device) -> DeviceLimits:
+        own = self._offline.limits_for(device.id)
+        cap = (
+            own.cash_in_hand_cap
+            if own.cash_in_hand_cap is not None
+            else self._settings.cash_in_hand_cap
+        )
+        return DeviceLimits(
+            offline_max_age_seconds=own.offline_max_age_seconds
+            or self._settings.offline_max_age_seconds,
+            offline_cash_limit=own.offline_cash_limit
+            if own.offline_cash_limit is not None
+            else self._settings.offline_cash_limit,
+            cash_in_hand_cap=cap if cap > 0 else None,
+        )
+
+    def set_limits(self, device_name: str, overrides: LimitOverrides) -> Device:
+        device = self._device_named(device_name)
+        self._offline.set_limits(device.id, overrides, now=self._clock())
+        return device
+
+    # --- cash in hand ---
+
+    def in_hand(self, device_id: str, *, until: datetime | None = None) -> list[Holding]:
+        """Per city and mode, what the device holds (up to `until`, default now)."""
+        sums = self._store.sums(Scope.DEVICE, device_id, _EPOCH, until or _FAR)
+        return [
+            Holding(tenant_id=s.tenant_id, payment_mode=s.payment_mode, amount=balance(s))
+            for s in sums
+            if balance(s) != 0
+        ]
+
+    def in_hand_by_mode(self, device_id: str) -> dict[str, Decimal]:
+        totals: dict[str, Decimal] = {}
+        for holding in self.in_hand(device_id):
+            totals[holding.payment_mode] = (
+                totals.get(holding.payment_mode, Decimal(0)) + holding.amount
+            )
+        return totals
+
+    def require_room(self, device: Device, request: PaymentRequest, idempotency_key: str) -> None:
+        """Refuse a CASH payment that would take the device over its cap on cash in hand; a
+        repeat of a payment already accepted under `idempotency_key` is never refused."""
+        if request.payment_mode.upper() != CASH:
+            return
+        cap = self.limits(device).cash_in_hand_cap
+        if cap is None:
+            return
+        held = self.in_hand_by_mode(device.id).get(CASH, Decimal(0))
+        if held + request.total_amount > cap and self._accepted(device.id, idempotency_key) is None:
+            raise PaymentRejected(
+                [
+                    Violation(
+                        code="CASH_IN_HAND_CAP_REACHED",
+                        field="paymentMode",
+                        message=f"this device holds {held} in cash; with {request.total_amount}"
+                        f" more it would exceed its cap of {cap}: hand the cash over to a"
+                        " cashier first",
+                    )
+                ]
+            )
+
+    # --- hand-over ---
+
+    def handover(
+        self,
+        *,
+        device_name: str,
+        counted: Mapping[str, Decimal],
+        cashier: str,
+        tenant_id: str | None = None,
+        reason: str | None = None,
+    ) -> list[Handover]:
+        """Record that `device_name` handed over `counted` (per mode), counted by `cashier`.
+
+        Each mode settles what the ledger says the device holds of it (in `tenant_id`, or the one
+        city it holds that mode in). A difference needs `reason`. All modes or none are checked
+        before anything is written."""
+        device = self._device_named(device_name)
+        holdings = self.in_hand(device.id)
+        plan: list[tuple[str, str, Decimal, Decimal]] = []
+        for mode, amount in sorted(counted.items()):
+            mode = mode.upper()
+            if amount < 0 or amount != amount.quantize(Decimal("0.01")):
+                raise CashRefused("INVALID_AMOUNT", f"{mode}: {amount} is not an amount")
+            held = [h for h in holdings if h.payment_mode == mode]
+            if tenant_id is not None:
+                held = [h for h in held if h.tenant_id == tenant_id]
+            if not held:
+                if amount == 0:
+                    continue
+                city = tenant_id or (device.tenants[0] if len(device.tenants) == 1 else None)
+                if city is None:
+                    raise CashRefused(
+                        "NOTHING_TO_HAND_OVER", f"{device.name} holds no {mode}; name the city"
+                    )
+                expected = Decimal(0)
+            elif len(held) > 1:
+                cities = ", ".join(h.tenant_id for h in held)
+                raise CashRefused(
+                    "CITY_REQUIRED", f"{device.name} holds {mode} in {cities}: name the city"
+                )
+            else:
+                city, expected = held[0].tenant_id, held[0].amount
+            if amount != expected and not (reason or "").strip():
+                kind = "short" if amount < expected else "over"
+                raise CashRefused(
+                    "REASON_REQUIRED",
+                    f"{mode}: counted {amount}, the ledger expects {expected}"
+                    f" ({kind} by {abs(amount - expected)}): give the reason",
+                )
+            plan.append((city, mode, expected, amount))
+        if not plan:
+            raise CashRefused("NOTHING_TO_HAND_OVER", f"{device.name} holds nothing to hand over")
+        now = self._clock()
+        return [
+            self._store.record_handover(
+                device_id=device.id,
+                tenant_id=city,
+                payment_mode=mode,
+                expected=expected,
+                counted=amount,
+                reason=(reason or "").strip() or None,
+                cashier=cashier,
+                at=now,
+            )
+            for city, mode, expected, amount in plan
+        ]
+
+    def _device_named(self, name: str) -> Device:
+        device = self._devices(name)
+        if device is None:
+            raise CashRefused("DEVICE_NOT_FOUND", f"no device {name}")
+        return device

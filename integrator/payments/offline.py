@@ -1,0 +1,572 @@
+"""Payments collected while the device had no signal, uploaded later in a batch.
+
+    OfflineUploads.upload(device, items) -> one ItemResult per item, in the items' order
+
+Each item is its own payment with its own Idempotency-Key, checked against DIGIT as it is now
+through the one acceptance path (`PaymentService.accept_payment`, not waiting for registration):
+
+- accepted      the bill is still payable: the payment is stored PENDING and the worker registers
+                it. A bill DIGIT superseded meanwhile is paid on its successor only when the money
+                path allows it (`registration.may_retarget`: same total, or a part payment the
+                successor still needs);
+- quarantined   the world moved while the device was offline (the bill was paid elsewhere, it
+                expired with a changed total, the amount is now below the minimum, the city is no
+                longer collectable, another payment of the consumer is under way) or the item is
+                beyond the device's offline limits (collected too long ago, more cash than one
+                upload may carry): the money was taken, so the payment is stored NEEDS_ATTENTION
+                with reason OFFLINE_CONFLICT and what changed, for an operator to register against
+                the current bill (retry), refund or cancel;
+- refused       the item breaks a rule the device can fix (its form, an instrument, a key reused
+                for another payment) or cannot be checked now (DIGIT or the ledger unavailable):
+                nothing is stored, the device keeps it and uploads it again.
+
+Every item is committed (or not) on its own, so a failure on one never loses those before it, and
+a second upload of the same batch answers every item from what the first one stored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from integrator.digit.client import DigitClient
+from integrator.digit.models import Bill
+from integrator.payments import rules
+from integrator.payments.cash import CASH, CashBook
+from integrator.payments.devices import Device
+from integrator.payments.events import NO_PAYMENT_OBSERVER, PaymentObserver
+from integrator.payments.models import (
+    HistoryEntry,
+    Payment,
+    PaymentBill,
+    PaymentRejected,
+    PaymentStatus,
+    Violation,
+)
+from integrator.payments.registration import may_retarget
+from integrator.payments.service import NO_ANSWER, PaymentService, canonical, new_payment_id
+from integrator.payments.use_cases import (
+    BillLine,
+    DigitUnreachable,
+    IdempotencyKeyReused,
+    LedgerUnavailable,
+    PaymentInProgress,
+    PaymentRequest,
+    RequestInFlight,
+)
+from integrator.store.offline import OfflineStore
+from integrator.store.payments import CreateOutcome, PaymentStore
+from integrator.store.snapshots import SnapshotStore
+
+log = logging.getLogger("integrator.offline")
+
+OFFLINE_CONFLICT = "OFFLINE_CONFLICT"
+
+#: Refusals that mean the world moved since the device fetched the bill: such a payment is
+#: quarantined (its money was taken), never refused.
+CONFLICT_CODES = frozenset(
+    {
+        "BILL_ALREADY_PAID",
+        "BILL_SUPERSEDED",
+        "BILL_NOT_PAYABLE",
+        "BILL_NOT_FOUND",
+        "AMOUNT_BELOW_MINIMUM",
+        "AMOUNT_ABOVE_MAXIMUM",
+        "AMOUNT_NOT_EXACT",
+        "PARTIAL_PAYMENT_NOT_ALLOWED",
+        "ADVANCE_NOT_ALLOWED",
+        "PAYMENT_MODE_NOT_ALLOWED",
+        "TENANT_NOT_COLLECTABLE",
+    }
+)
+#: Conflicts a successor bill may cure (re-targeting under the money path's rule).
+_SUPERSEDED = frozenset({"BILL_SUPERSEDED", "BILL_NOT_PAYABLE"})
+
+
+class Outcome(StrEnum):
+    ACCEPTED = "accepted"
+    QUARANTINED = "quarantined"
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True, kw_only=True)
+class OfflineItem:
+    """One uploaded payment: its key and the request as the device made it (collectedAt set)."""
+
+    idempotency_key: str
+    request: PaymentRequest
+
+
+@dataclass(frozen=True, kw_only=True)
+class ItemResult:
+    idempotency_key: str
+    outcome: Outcome
+    payment: Payment | None = None
+    replayed: bool = False
+    code: str | None = None  # refused: the rule; quarantined: what moved
+    field: str | None = None
+    message: str | None = None
+    retry_after: float | None = None
+    conflict: Mapping[str, Any] | None = None  # quarantined: what changed
+
+
+class OfflineUploads:
+    def __init__(
+        self,
+        *,
+        payments: PaymentService,
+        store: PaymentStore,
+        offline: OfflineStore,
+        snapshots: SnapshotStore,
+        digit: Callable[[], DigitClient],
+        cash: CashBook,
+        clock: Callable[[], datetime],
+        observer: PaymentObserver = NO_PAYMENT_OBSERVER,
+    ) -> None:
+        self._observer = observer
+        self._payments = payments
+        self._store = store
+        self._offline = offline
+        self._snapshots = snapshots
+        self._digit = digit
+        self._cash = cash
+        self._clock = clock
+
+    def upload(self, device: Device, items: Sequence[OfflineItem]) -> list[ItemResult]:
+        limits = self._cash.limits(device)
+        oldest = self._clock() - timedelta(seconds=limits.offline_max_age_seconds)
+        over_cash = _over_cash_limit(items, limits.offline_cash_limit)
+        results = []
+        for index, item in enumerate(items):
+            try:
+                results.append(
+                    self._one(
+                        device,
+                        item,
+                        too_old=_collected(item) < oldest,
+                        over_cash=index in over_cash,
+                        limits_detail={
+                            "offlineMaxAgeSeconds": limits.offline_max_age_seconds,
+                            "offlineCashLimit": limits.offline_cash_limit,
+                        },
+                    )
+                )
+            except DigitUnreachable as down:
+                results.append(
+                    _refused(
+                        item,
+                        "DIGIT_UNAVAILABLE",
+                        None,
+                        "DIGIT cannot be reached to check this payment: upload it again later",
+                        retry_after=down.retry_after,
+                    )
+                )
+            except LedgerUnavailable:
+                results.append(
+                    _refused(
+                        item,
+                        "LEDGER_UNAVAILABLE",
+                        None,
+                        "the ledger cannot be reached: upload this payment again",
+                        retry_after=5,
+                    )
+                )
+        log.info(
+            "offline upload",
+            extra={
+                "device_id": device.id,
+                "items": len(items),
+                **{o.value: sum(r.outcome is o for r in results) for o in Outcome},
+            },
+        )
+        return results
+
+    def _one(
+        self,
+        device: Device,
+        item: OfflineItem,
+        *,
+        too_old: bool,
+        over_cash: bool,
+        limits_detail: Mapping[str, Any],
+    ) -> ItemResult:
+        request = item.request
+        fingerprint = rules.fingerprint(canonical(request))
+        existing = self._store.get_by_idempotency(device.id, item.idempotency_key)
+        if existing is not None:
+            return self._replayed(existing, item, fingerprint)
+        if not device.may_act_for(request.tenant_id):
+            return _refused(
+                item,
+                "TENANT_FORBIDDEN",
+                "tenantId",
+                f"this device may not act for {request.tenant_id}",
+            )
+        if too_old:
+            return self._quarantine(
+                device,
+                item,
+                fingerprint,
+                code="COLLECTED_TOO_LONG_AGO",
+                message="collected longer ago than this device may hold a payment offline",
+                detail=dict(limits_detail),
+            )
+        if over_cash:
+            return self._quarantine(
+                device,
+                item,
+                fingerprint,
+                code="OFFLINE_CASH_LIMIT_EXCEEDED",
+                message="this upload carries more cash than a device may collect offline",
+                detail=dict(limits_detail),
+            )
+        try:
+            outcome = self._payments.accept_payment(
+                device=device,
+                idempotency_key=item.idempotency_key,
+                request=request,
+                register_inline=False,
+            )
+        except PaymentRejected as rejected:
+            return self._after_rejection(device, item, fingerprint, rejected.violations)
+        except PaymentInProgress as busy:
+            return self._quarantine(
+                device,
+                item,
+                fingerprint,
+                code="PAYMENT_IN_PROGRESS",
+                message="another payment of this consumer is under way",
+                detail={"otherPaymentId": busy.payment_id},
+            )
+        except IdempotencyKeyReused:
+            return _refused(
+                item,
+                "IDEMPOTENCY_KEY_REUSED",
+                "idempotencyKey",
+                "this key was used for another payment",
+            )
+        except RequestInFlight as busy:
+            return _refused(
+                item,
+                "REQUEST_IN_FLIGHT",
+                "idempotencyKey",
+                "this payment is being uploaded by another request",
+                retry_after=busy.retry_after,
+            )
+        return self._accepted(outcome.payment, item, fingerprint, replayed=outcome.replayed)
+
+    # --- answers ---
+
+    def _accepted(
+        self,
+        payment: Payment,
+        item: OfflineItem,
+        fingerprint: str,
+        *,
+        replayed: bool,
+        detail: Mapping[str, Any] | None = None,
+    ) -> ItemResult:
+        self._offline.mark(
+            payment,
+            request_fingerprint=fingerprint,
+            collected_at=_collected(item),
+            detail=detail or {},
+        )
+        return ItemResult(
+            idempotency_key=item.idempotency_key,
+            outcome=Outcome.ACCEPTED,
+            payment=payment,
+            replayed=replayed,
+        )
+
+    def _replayed(self, payment: Payment, item: OfflineItem, fingerprint: str) -> ItemResult:
+        mark = self._offline.marks([payment.id]).get(payment.id)
+        sent = mark.request_fingerprint if mark is not None else payment.fingerprint
+        if sent != fingerprint:
+            return _refused(
+                item,
+                "IDEMPOTENCY_KEY_REUSED",
+                "idempotencyKey",
+                "this key was used for another payment",
+            )
+        if mark is not None and mark.quarantined:
+            detail = dict(mark.detail)
+            return ItemResult(
+                idempotency_key=item.idempotency_key,
+                outcome=Outcome.QUARANTINED,
+                payment=payment,
+                replayed=True,
+                code=str(detail.get("code") or OFFLINE_CONFLICT),
+                message=str(detail.get("message") or ""),
+                conflict=detail,
+            )
+        return self._accepted(payment, item, fingerprint, replayed=True)
+
+    def _after_rejection(
+        self,
+        device: Device,
+        item: OfflineItem,
+        fingerprint: str,
+        violations: Sequence[Violation],
+    ) -> ItemResult:
+        codes = {v.code for v in violations}
+        if not codes <= CONFLICT_CODES:
+            first = next(v for v in violations if v.code not in CONFLICT_CODES)
+            return _refused(item, first.code, first.field, first.message)
+        served = self._served_bills(item.request)
+        if codes <= _SUPERSEDED:
+            moved = self._successor_request(item.request, served)
+            if moved is not None:
+                request, moves = moved
+                try:
+                    outcome = self._payments.accept_payment(
+                        device=device,
+                        idempotency_key=item.idempotency_key,
+                        request=request,
+                        register_inline=False,
+                    )
+                except (PaymentRejected, PaymentInProgress):
+                    pass  # the successor cannot take it either: quarantine below
+                else:
+                    return self._accepted(
+                        outcome.payment,
+                        item,
+                        fingerprint,
+                        replayed=outcome.replayed,
+                        detail={"retargeted": moves},
+                    )
+        first = violations[0]
+        return self._quarantine(
+            device,
+            item,
+            fingerprint,
+            code=first.code,
+            message=first.message,
+            detail={
+                "violations": [
+                    {"code": v.code, "field": v.field, "message": v.message} for v in violations
+                ],
+                "bills": self._what_changed(item.request, served),
+            },
+            served=served,
+        )
+
+    def _quarantine(
+        self,
+        device: Device,
+        item: OfflineItem,
+        fingerprint: str,
+        *,
+        code: str,
+        message: str,
+        detail: Mapping[str, Any],
+        served: Mapping[str, Bill] | None = None,
+    ) -> ItemResult:
+        request = item.request
+        bills = served if served is not None else self._served_bills(request)
+        missing = [line.bill_id for line in request.bills if line.bill_id not in bills]
+        if missing:
+            # neither we nor DIGIT know the bill: nothing to hold the payment against; the device
+            # keeps it and a person looks at the device
+            return _refused(item, "BILL_NOT_FOUND", "bills", f"no bill {missing[0]} is known")
+        conflict = {"code": code, "message": message, **detail}
+        now = self._clock()
+        payment = Payment(
+            id=new_payment_id(),
+            device_id=device.id,
+            idempotency_key=item.idempotency_key,
+            fingerprint=fingerprint,
+            status=PaymentStatus.NEEDS_ATTENTION,
+            tenant_id=request.tenant_id,
+            payment_mode=request.payment_mode.upper(),
+            paid_by=request.paid_by,
+            payer_name=request.payer_name,
+            mobile_number=request.mobile_number,
+            instrument_number=request.instrument_number,
+            instrument_date=request.instrument_date,
+            transaction_number=request.transaction_number,
+            collected_at=request.collected_at,
+            bills=tuple(_line(bills[line.bill_id], line) for line in request.bills),
+            created_at=now,
+            needs_attention_reason=OFFLINE_CONFLICT,
+            last_error=f"{code}: {message}",
+            history=(
+                HistoryEntry(
+                    at=now,
+                    actor=f"device:{device.id}",
+                    event="accepted",
+                    to_status=PaymentStatus.PENDING,
+                    reason="offline upload",
+                ),
+                HistoryEntry(
+                    at=now,
+                    actor="offline-upload",
+                    event="transition",
+                    from_status=PaymentStatus.PENDING,
+                    to_status=PaymentStatus.NEEDS_ATTENTION,
+                    reason=OFFLINE_CONFLICT,
+                    codes=(code,),
+                    detail=conflict,
+                ),
+            ),
+        )
+        created = self._offline.quarantine(
+            payment,
+            request_fingerprint=fingerprint,
+            collected_at=_collected(item),
+            detail=conflict,
+        )
+        if created.outcome is not CreateOutcome.CREATED:
+            stored = self._store.get(created.payment_id or "")
+            if stored is None:
+                raise LedgerUnavailable("the payment under this key cannot be read")
+            return self._replayed(stored, item, fingerprint)
+        # counted as taken (the money was) and as needing a person: metrics, alerts, webhooks
+        self._observer.payment_accepted(payment)
+        self._observer.payment_needs_attention(payment)
+        log.warning(
+            "offline payment quarantined",
+            extra={"payment_id": payment.id, "device_id": device.id, "code": code},
+        )
+        return ItemResult(
+            idempotency_key=item.idempotency_key,
+            outcome=Outcome.QUARANTINED,
+            payment=payment,
+            code=code,
+            message=message,
+            conflict=conflict,
+        )
+
+    # --- the bills then and now ---
+
+    def _served_bills(self, request: PaymentRequest) -> dict[str, Bill]:
+        """Each bill as we served it (snapshot), else as DIGIT has it now."""
+        now = self._clock()
+        found: dict[str, Bill] = {}
+        for line in request.bills:
+            # any age: what the device was shown, however long it was offline (the snapshot
+            # store's retention bounds it; DIGIT is asked for what it no longer holds)
+            snapshot = self._snapshots.get(line.bill_id, max_age=timedelta(days=3650), now=now)
+            if snapshot is not None:
+                found[line.bill_id] = snapshot
+        missing = [line.bill_id for line in request.bills if line.bill_id not in found]
+        if missing:
+            try:
+                for bill in self._digit().search_bills(
+                    tenant_id=request.tenant_id, bill_ids=missing
+                ):
+                    found[bill.id] = bill
+            except NO_ANSWER as exc:
+                raise DigitUnreachable(retry_after=30) from exc
+        return found
+
+    def _what_changed(
+        self, request: PaymentRequest, served: Mapping[str, Bill]
+    ) -> list[dict[str, Any]]:
+        changes: list[dict[str, Any]] = []
+        for line in request.bills:
+            bill = served.get(line.bill_id)
+            entry: dict[str, Any] = {"billId": line.bill_id, "amount": line.amount}
+            if bill is not None:
+                entry["servedTotal"] = bill.total_amount
+                try:
+                    current = self._digit().fetch_bills(
+                        tenant_id=bill.tenant_id,
+                        business_service=bill.business_service,
+                        consumer_code=bill.consumer_code,
+                    )
+                except NO_ANSWER:
+                    current = []
+                if current:
+                    entry["currentBillId"] = current[0].id
+                    entry["currentTotal"] = current[0].total_amount
+                else:
+                    entry["currentTotal"] = Decimal(0)
+            changes.append(entry)
+        return changes
+
+    def _successor_request(
+        self, request: PaymentRequest, served: Mapping[str, Bill]
+    ) -> tuple[PaymentRequest, list[dict[str, Any]]] | None:
+        """The request moved onto each consumer's current bill, if the money path allows."""
+        lines: list[BillLine] = []
+        moves: list[dict[str, Any]] = []
+        for line in request.bills:
+            bill = served.get(line.bill_id)
+            if bill is None:
+                return None
+            try:
+                current = self._digit().fetch_bills(
+                    tenant_id=bill.tenant_id,
+                    business_service=bill.business_service,
+                    consumer_code=bill.consumer_code,
+                )
+            except NO_ANSWER:
+                return None
+            if not current:
+                return None
+            successor = current[0]
+            if successor.id == bill.id:
+                lines.append(line)
+                continue
+            if not may_retarget(_line(bill, line), successor.total_amount):
+                return None
+            lines.append(replace(line, bill_id=successor.id))
+            moves.append({"from": bill.id, "to": successor.id, "total": successor.total_amount})
+        if not moves:
+            return None
+        return replace(request, bills=tuple(lines)), moves
+
+
+def _line(bill: Bill, line: BillLine) -> PaymentBill:
+    return PaymentBill(
+        bill_id=bill.id,
+        bill_number=bill.bill_number,
+        consumer_code=bill.consumer_code,
+        business_service=bill.business_service,
+        amount=line.amount,
+        total_due=bill.total_amount,
+    )
+
+
+def _collected(item: OfflineItem) -> datetime:
+    collected = item.request.collected_at
+    assert collected is not None  # the edge requires collectedAt on every uploaded payment
+    return collected
+
+
+def _over_cash_limit(items: Sequence[OfflineItem], limit: Decimal) -> set[int]:
+    """Indexes of the CASH items beyond `limit`, counted in the order the money was taken."""
+    running = Decimal(0)
+    over: set[int] = set()
+    cash = [i for i, item in enumerate(items) if item.request.payment_mode.upper() == CASH]
+    for i in sorted(cash, key=lambda i: (_collected(items[i]), i)):
+        amount = items[i].request.total_amount
+        if running + amount > limit:
+            over.add(i)
+        else:
+            running += amount
+    return over
+
+
+def _refused(
+    item: OfflineItem,
+    code: str,
+    field: str | None,
+    message: str,
+    *,
+    retry_after: float | None = None,
+) -> ItemResult:
+    return ItemResult(
+        idempotency_key=item.idempotency_key,
+        outcome=Outcome.REFUSED,
+        code=code,
+        field=field,
+        message=message,
+        retry_after=retry_after,
+    )
