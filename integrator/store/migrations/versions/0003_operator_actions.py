@@ -1,0 +1,42 @@
+"""Operator actions, done and refused: who tried what on which payment, from the console or the
+CLI, and what came of it. A refusal changes no payment, so the payment's own history cannot hold
+it; this table does (append-only, like the history).
+
+Revision ID: 0003_operator_actions
+Revises: 0002
+"""
+
+from alembic import op
+
+revision = "0003_operator_actions"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute("""
+        CREATE TABLE operator_actions (
+            seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            at timestamptz NOT NULL,
+            operator text NOT NULL,
+            via text NOT NULL CHECK (via IN ('console', 'cli')),
+            action text NOT NULL,
+            -- no foreign key: a refusal may name a payment that does not exist
+            payment_id text,
+            outcome text NOT NULL CHECK (outcome IN ('done', 'refused')),
+            code text,
+            message text,
+            detail jsonb NOT NULL DEFAULT '{}'
+        )
+    """)
+    op.execute("CREATE INDEX operator_actions_by_payment ON operator_actions (payment_id, seq)")
+    op.execute("CREATE INDEX operator_actions_by_at ON operator_actions (at DESC)")
+    op.execute(
+        "CREATE TRIGGER operator_actions_append_only BEFORE UPDATE OR DELETE"
+        " ON operator_actions FOR EACH ROW EXECUTE FUNCTION ledger_append_only()"
+    )
+
+
+def downgrade() -> None:
+    op.execute("DROP TABLE operator_actions")
