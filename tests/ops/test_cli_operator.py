@@ -4,6 +4,8 @@ time is read and printed in DIGIT_TIMEZONE."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from datetime import UTC, datetime
 
@@ -216,3 +218,30 @@ def test_show_prints_a_readable_view_with_the_device_name_and_the_mobile_masked(
     assert "History" in out
     assert not out.lstrip().startswith("{")
     json.loads(run(ops_settings, "payments", "show", payment.id, "--json")[1])
+
+
+def test_the_settlement_report_names_devices_and_shows_times_in_digit_timezone(
+    ops_settings: Settings, services: Services
+) -> None:
+    device, _key = services.devices.add("counter-5", ["pb.amritsar"])
+    made = make_payment(
+        services,
+        bill_id="b-1",
+        device_id=device.id,
+        created_at=datetime(2026, 11, 20, 20, 0, tzinfo=UTC),  # the 21st in Kolkata
+    )
+    code, out, err = run(
+        ops_settings, "reports", "settlement", "--date", "2026-11-21", "--device", "counter-5"
+    )
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [(r["paymentId"], r["deviceId"], r["deviceName"]) for r in rows] == [
+        (made.id, device.id, "counter-5")
+    ]
+    assert rows[0]["acceptedAt"] == "2026-11-21T01:30:00+05:30"
+    assert "Asia/Kolkata (SETTLEMENT_TIMEZONE)" in err and "Asia/Kolkata (DIGIT_TIMEZONE)" in err
+
+    code, _, err = run(
+        ops_settings, "reports", "settlement", "--date", "2026-11-21", "--device", "nobody"
+    )
+    assert code == 2 and "no device named 'nobody'" in err
