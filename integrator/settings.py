@@ -176,6 +176,7 @@ class Settings:
     sandbox_mode: bool  # derived: true when DIGIT_BASE_URL is unset (embedded sandbox)
     log_level: str  # DEBUG, INFO, WARNING, ...
     port: int  # the web app's HTTP port (PORT; gunicorn binds it)
+    bind: str  # the address gunicorn listens on (BIND): loopback unless said otherwise
     web_workers: int  # gunicorn worker processes (WEB_WORKERS)
     web_threads: int  # threads per gunicorn worker (WEB_THREADS; gthread worker class only)
     web_worker_class: str  # gunicorn worker class: gevent (default) or gthread
@@ -326,6 +327,7 @@ class Settings:
             sandbox_mode=sandbox_mode,
             log_level=_str(env, "LOG_LEVEL", "INFO").upper(),
             port=_int(env, "PORT", 8000),
+            bind=_str(env, "BIND", "127.0.0.1"),
             # two gevent processes per core: each waits on DIGIT for hundreds of requests, and two
             # per core keep the web app's share of the CPU when other processes need it too
             web_workers=_int(env, "WEB_WORKERS", 2 * (os.cpu_count() or 1)),

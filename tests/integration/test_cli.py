@@ -248,6 +248,34 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _sign_in_as_the_printed_demo_operator(
+    proc: subprocess.Popen[str], port: int
+) -> tuple[bool, str]:
+    """Read run-local's output up to the demo operator's password, then sign in with it."""
+    import re
+
+    assert proc.stdout is not None
+    seen: list[str] = []
+    for line in proc.stdout:
+        seen.append(line)
+        if line.strip().startswith("password "):
+            break
+    text = "".join(seen)
+    name = re.search(r"^\s+name (\S+)$", text, re.M)
+    password = re.search(r"^\s+password (\S+)$", text, re.M)
+    assert name and password, text[-2000:]
+    http = requests.Session()
+    login = f"http://127.0.0.1:{port}/ops/login"
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', http.get(login, timeout=5).text)
+    assert csrf
+    answer = http.post(
+        login,
+        data={"username": name[1], "password": password[1], "csrf_token": csrf[1]},
+        timeout=10,
+    )
+    return answer.status_code == 200 and f"{name[1]} (operator)" in answer.text, text
+
+
 def test_run_local_serves_healthz_and_stops_everything_on_ctrl_c() -> None:
     from integrator.localpg import scratch_dir
 
@@ -279,6 +307,7 @@ def test_run_local_serves_healthz_and_stops_everything_on_ctrl_c() -> None:
         text=True,
     )
     pids: list[int] = []
+    demo_signed_in, printed = False, ""
     try:
         wait_for(
             lambda: requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok,
@@ -288,10 +317,14 @@ def test_run_local_serves_healthz_and_stops_everything_on_ctrl_c() -> None:
         ready = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
         assert ready.status_code == 200, ready.text
         assert (ready.json()["ledger"], ready.json()["redis"]) == ("ok", "ok")
+        # loopback only (BIND unset): another loopback address finds nobody listening
+        with pytest.raises(requests.ConnectionError):
+            requests.get(f"http://127.0.0.2:{port}/healthz", timeout=1)
         pid_file = var / "run-local.pids"
         pids = [int(line.split()[1]) for line in pid_file.read_text().splitlines()]
         assert len(pids) >= 4  # redis, sandbox, web, worker (and the cluster's postmaster)
         assert (var / "redis").is_dir() and (var / "pg").is_dir()
+        demo_signed_in, printed = _sign_in_as_the_printed_demo_operator(proc, port)
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -300,8 +333,10 @@ def test_run_local_serves_healthz_and_stops_everything_on_ctrl_c() -> None:
             proc.kill()
             output, _ = proc.communicate()
             pytest.fail(f"run-local did not stop on SIGINT:\n{output[-3000:]}")
+        output = printed + output
     assert proc.returncode == 0, output[-3000:]
     assert "http://127.0.0.1:" in output
+    assert demo_signed_in, output[-3000:]
     assert not [pid for pid in pids if _alive(pid)]
     with pytest.raises(requests.ConnectionError):
         requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
