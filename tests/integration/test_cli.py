@@ -81,9 +81,10 @@ def durable_ledger_url() -> Iterator[str]:
 def test_check_says_ok_and_reports_the_ledger_and_redis(
     settings: Settings, durable_ledger_url: str
 ) -> None:
-    result = CliRunner().invoke(
-        cli.main, ["check"], obj=settings.with_changes(database_url=durable_ledger_url)
+    ready = settings.with_changes(
+        database_url=durable_ledger_url, secret_key="a-session-key-of-32-characters!!"
     )
+    result = CliRunner().invoke(cli.main, ["check"], obj=ready)
     assert result.exit_code == 0, result.output
     assert "OK:" in result.stdout
     assert f"ledger schema {head_revision()}, fsync on, synchronous_commit on" in result.stdout
@@ -139,6 +140,61 @@ def test_check_fails_naming_a_missing_secret(
     result = CliRunner().invoke(cli.main, ["check"], env=env)
     assert result.exit_code == 1
     assert "DIGIT_PASSWORD is required" in result.output
+
+
+def test_check_reports_every_settings_problem_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env here
+    env = env_for("redis://127.0.0.1:1/0")
+    env.update(
+        DIGIT_USERNAME="",
+        PORT="eighty",
+        DIGIT_TIMEZONE="Mars/Olympus",
+        DATABASE_URL="mysql://nope",
+        SECRET_KEY="",
+        OPS_USERS="carol:admin:x$y$z",
+    )
+    result = CliRunner().invoke(cli.main, ["check"], env=env)
+    assert result.exit_code == 1
+    problems = [line for line in result.stderr.splitlines() if line.startswith("PROBLEM")]
+    for expected in (
+        "DIGIT_USERNAME is required",
+        "PORT must be an integer",
+        "DIGIT_TIMEZONE is not a known time zone",
+        "DATABASE_URL must be a postgresql:// URL",
+        "SECRET_KEY is required",
+        "OPS_USERS entry 1 (carol): role must be viewer or operator",
+        "redis:",
+    ):
+        assert any(expected in p for p in problems), (expected, problems)
+    assert "the web app or the worker would refuse to start" in result.stderr
+
+
+def test_a_short_secret_key_is_a_problem_and_no_ops_account_a_warning(
+    settings: Settings, durable_ledger_url: str, sandbox: str
+) -> None:
+    short = settings.with_changes(database_url=durable_ledger_url, secret_key="short")
+    result = CliRunner().invoke(cli.main, ["check"], obj=short)
+    assert result.exit_code == 1
+    assert "PROBLEM settings: SECRET_KEY must be at least 16 characters" in result.stderr
+    assert "WARNING settings: OPS_USERS is empty" in result.stderr
+    assert "DIGIT: logged in to DIGIT as" in result.stdout  # DIGIT is still asked, once
+
+
+def test_start_up_names_every_settings_problem_at_once() -> None:
+    from integrator.settings import SettingsError
+
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env(
+            {"DIGIT_BASE_URL": "https://digit.example", "PORT": "x", "WEB_WORKERS": "y"},
+            dotenv=False,
+        )
+    # DIGIT_USERNAME, DIGIT_PASSWORD, DIGIT_TENANT_ID, DATABASE_URL, PORT, WEB_WORKERS
+    assert len(refused.value.problems) == 6, refused.value.problems
+    message = str(refused.value)
+    assert "PORT must be an integer" in message and "WEB_WORKERS must be an integer" in message
+    assert "DIGIT_USERNAME is required" in message and "DATABASE_URL is required" in message
 
 
 def test_sandbox_passes_every_argument_through(monkeypatch: pytest.MonkeyPatch) -> None:
