@@ -153,6 +153,8 @@ def test_queue_status_reports_no_worker_with_exit_1(
     assert code == 1
     assert report["workers"] == [] and report["queued"] == 0
     assert report["oldest_pending_at"] is not None and report["redis_memory"]
+    assert report["timezone"] == "Asia/Kolkata (DIGIT_TIMEZONE)"
+    assert report["oldest_pending_at"].endswith("+05:30")
 
 
 def test_ops_hash_password_makes_a_werkzeug_hash() -> None:
