@@ -295,14 +295,15 @@ def test_the_dashboard_shows_today_by_city_and_mode_and_how_long_digit_is_down(
     assert page.find_element(By.ID, "workers-alive").text == "0"
 
 
-@pytest.mark.parametrize("path", ["/ops/", "/ops/payments"])
+@pytest.mark.parametrize("path", ["/ops/", "/ops/payments", "/ops/payments/{payment}"])
 def test_the_console_fits_a_phone_and_keeps_sign_out(
     page: WebDriver,  # noqa: F811
     live: str,
     services: Services,
     path: str,
 ) -> None:
-    make_payment(services, bill_id="b-1", consumer_code="C-1")
+    made = make_payment(services, bill_id="b-1", consumer_code="C-1")
+    path = path.replace("{payment}", made.id)
     # exactly a 390 x 844 CSS-pixel phone screen (a window size would include its frame)
     page.execute_cdp_cmd(  # type: ignore[attr-defined]
         "Emulation.setDeviceMetricsOverride",
@@ -327,7 +328,7 @@ def test_the_console_fits_a_phone_and_keeps_sign_out(
         assert wide == [], f"wider than the screen: {wide}"
         scroll_width = page.execute_script("return document.documentElement.scrollWidth")
         assert scroll_width <= width + 1, scroll_width
-        name = "dashboard" if path == "/ops/" else "payments"
+        name = {"/ops/": "dashboard", "/ops/payments": "payments"}.get(path, "payment")
         page.save_screenshot(str(artefact(f"ops-phone-{name}-390x844.png")))
     finally:
         page.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})  # type: ignore[attr-defined]
