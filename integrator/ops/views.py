@@ -56,6 +56,8 @@ log = logging.getLogger("integrator.ops")
 
 F = TypeVar("F", bound=Callable[..., Any])
 CSRF_FIELD = "csrf_token"
+#: How long the payment list's drop-down choices (reasons, device names) are reused.
+CHOICES_SECONDS = 60.0
 #: Endpoints open without a signed-in account.
 PUBLIC_ENDPOINTS = frozenset({"ops.login", "ops.static"})
 
@@ -236,6 +238,17 @@ def create_blueprint(ctx: OpsContext) -> Blueprint:
             now=now,
         )
 
+    choices: dict[str, tuple[float, list[str]]] = {}
+
+    def cached_choices(name: str, read: Callable[[], list[str]]) -> list[str]:
+        """The filter's drop-down choices, read at most once a minute per process: every
+        list refresh would otherwise scan the ledger for them."""
+        now = time.monotonic()
+        kept = choices.get(name)
+        if kept is None or now - kept[0] > CHOICES_SECONDS:
+            kept = choices[name] = (now, read())
+        return kept[1]
+
     def listed(args: Mapping[str, str]) -> dict[str, Any]:
         """The list's filter, page and total from the request's fields (BadFilter if bad)."""
         wanted = filter_from(args, tz)
@@ -253,8 +266,8 @@ def create_blueprint(ctx: OpsContext) -> Blueprint:
         common: dict[str, Any] = {
             "args": request.args,
             "kept": kept_args(request.args),
-            "reasons": search.reasons(),
-            "device_choices": search.all_device_names(),
+            "reasons": cached_choices("reasons", search.reasons),
+            "device_choices": cached_choices("devices", search.all_device_names),
             "updated_at": ctx.services.clock(),
             "retry_refusal": retry_refusal,
             "refresh_choices": filters.REFRESH_CHOICES,

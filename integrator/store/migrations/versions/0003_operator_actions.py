@@ -2,6 +2,9 @@
 CLI, and what came of it. A refusal changes no payment, so the payment's own history cannot hold
 it; this table does (append-only, like the history).
 
+Also indexes for the ops list's filters by NEEDS_ATTENTION reason and by resolution (partial:
+most payments have neither), newest first like the list.
+
 Revision ID: 0003_operator_actions
 Revises: 0002
 """
@@ -37,6 +40,17 @@ def upgrade() -> None:
         " ON operator_actions FOR EACH ROW EXECUTE FUNCTION ledger_append_only()"
     )
 
+    op.execute(
+        "CREATE INDEX payments_by_reason ON payments (needs_attention_reason, created_at DESC)"
+        " WHERE needs_attention_reason IS NOT NULL"
+    )
+    op.execute(
+        "CREATE INDEX payments_by_resolution ON payments (resolution, created_at DESC)"
+        " WHERE resolution IS NOT NULL"
+    )
+
 
 def downgrade() -> None:
+    op.execute("DROP INDEX payments_by_resolution")
+    op.execute("DROP INDEX payments_by_reason")
     op.execute("DROP TABLE operator_actions")
