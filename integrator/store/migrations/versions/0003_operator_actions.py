@@ -3,7 +3,7 @@ CLI, and what came of it. A refusal changes no payment, so the payment's own his
 it; this table does (append-only, like the history).
 
 Also indexes for the ops list's filters by NEEDS_ATTENTION reason and by resolution (partial:
-most payments have neither), newest first like the list.
+most payments have neither) and by device, newest first like the list.
 
 Revision ID: 0003_operator_actions
 Revises: 0002
@@ -48,9 +48,11 @@ def upgrade() -> None:
         "CREATE INDEX payments_by_resolution ON payments (resolution, created_at DESC)"
         " WHERE resolution IS NOT NULL"
     )
+    op.execute("CREATE INDEX payments_by_device ON payments (device_id, created_at DESC, id DESC)")
 
 
 def downgrade() -> None:
+    op.execute("DROP INDEX payments_by_device")
     op.execute("DROP INDEX payments_by_resolution")
     op.execute("DROP INDEX payments_by_reason")
     op.execute("DROP TABLE operator_actions")
