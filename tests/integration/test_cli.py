@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -217,6 +218,9 @@ def test_digit_status_reports_the_sandbox_without_secrets(settings: Settings, sa
     assert result.exit_code == 0, result.output
     assert '"reachable": true' in result.output
     assert settings.digit_password not in result.output
+    # times in the CLI's one zone, named
+    assert '"timezone": "Asia/Kolkata (DIGIT_TIMEZONE)"' in result.output
+    assert re.search(r'"expires_at": "[^"]+\+05:30"', result.output), result.output
 
 
 def test_digit_status_exits_1_when_digit_is_unreachable(settings: Settings) -> None:
