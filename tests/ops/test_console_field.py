@@ -7,6 +7,7 @@ Screenshots are kept in test-artefacts/ (TEST_ARTEFACTS_DIR overrides) for peopl
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import os
@@ -40,6 +41,14 @@ def artefact(name: str) -> Path:
     folder = Path(os.environ.get("TEST_ARTEFACTS_DIR") or ROOT / "test-artefacts")
     folder.mkdir(parents=True, exist_ok=True)
     return folder / name
+
+
+def screenshot(driver: WebDriver, name: str) -> None:
+    """The whole page (not only the window) as a PNG artefact."""
+    shot = driver.execute_cdp_cmd(  # type: ignore[attr-defined]
+        "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}
+    )
+    artefact(name).write_bytes(base64.b64decode(shot["data"]))
 
 
 def paid_elsewhere(services: Services, **overrides: object) -> Payment:
@@ -107,7 +116,7 @@ def test_the_list_filters_by_device_mode_reason_city_and_days_with_a_total(
     assert page.find_element(By.CSS_SELECTOR, "tr.payment-row td:nth-child(2)").text == (
         "2026-11-21 01:30:00"
     )
-    page.save_screenshot(str(artefact("ops-payments-filtered.png")))
+    screenshot(page, "ops-payments-filtered.png")
 
 
 def test_the_list_pages_both_ways_and_exports_the_filtered_list_as_csv(
@@ -190,7 +199,7 @@ def test_a_bulk_retry_is_confirmed_with_count_and_sample_and_skips_what_cannot_h
     assert len(sample) == 1 and a.id in sample[0].text
     # nothing is done before the confirmation
     assert services.payments_store.get(a.id).status is PaymentStatus.NEEDS_ATTENTION  # type: ignore[union-attr]
-    page.save_screenshot(str(artefact("ops-bulk-retry-confirm.png")))
+    screenshot(page, "ops-bulk-retry-confirm.png")
     submit(page, "confirm-retry")
 
     assert "retried 1, skipped 1 (BILL_PAID_ELSEWHERE: 1)" in flashes(page)
@@ -243,7 +252,7 @@ def test_the_payment_page_shows_the_competing_payment_the_flag_and_what_to_decid
     assert page.find_element(By.ID, "no-retry").is_displayed()
     assert not page.find_elements(By.ID, "retry")  # a retry cannot help: not offered
     assert page.find_element(By.ID, "resolve").is_displayed()
-    page.save_screenshot(str(artefact("ops-payment-paid-elsewhere.png")))
+    screenshot(page, "ops-payment-paid-elsewhere.png")
 
     page.get(f"{live}/ops/payments/{flagged.id}")
     flag = page.find_element(By.ID, "reconciliation-flag").text
@@ -293,6 +302,7 @@ def test_the_dashboard_shows_today_by_city_and_mode_and_how_long_digit_is_down(
     assert "Unreachable for 12 min" in page.find_element(By.ID, "digit-down-since").text
     assert page.find_element(By.ID, "digit-cities").is_displayed()
     assert page.find_element(By.ID, "workers-alive").text == "0"
+    screenshot(page, "ops-dashboard.png")
 
 
 @pytest.mark.parametrize("path", ["/ops/", "/ops/payments", "/ops/payments/{payment}"])
