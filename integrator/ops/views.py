@@ -434,6 +434,12 @@ CSV_COLUMNS = (
 )
 
 
+def _cell(value: str) -> str:
+    """A cell a spreadsheet will not run: device-supplied text (idempotency keys, consumer
+    codes) starting with = + - @ would otherwise be read as a formula."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
 def _csv_lines(search: PaymentSearch, wanted: Any, tz: Any) -> Iterator[str]:
     """The filtered list as CSV, streamed; times in the console's zone, named in the header."""
     buffer = io.StringIO()
@@ -451,14 +457,16 @@ def _csv_lines(search: PaymentSearch, wanted: Any, tz: Any) -> Iterator[str]:
     for p in search.iter_all(wanted):
         if p.device_id not in names:
             names.update(search.device_names([p.device_id]))
+            names.setdefault(p.device_id, p.device_id)  # no such device: its id, asked once
         writer.writerow(
-            (
+            _cell(str(cell))
+            for cell in (
                 local(p.created_at, tz),
                 p.id,
                 p.status.value,
                 p.needs_attention_reason or p.resolution or "",
                 p.tenant_id,
-                names.get(p.device_id, p.device_id),
+                names[p.device_id],
                 p.payment_mode,
                 " ".join(f"{b.business_service}:{b.consumer_code}" for b in p.bills),
                 str(p.total_amount),

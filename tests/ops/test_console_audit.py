@@ -3,6 +3,8 @@ account when there is none, and the payment page names the time zone of every ti
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -81,3 +83,13 @@ def test_with_no_ops_accounts_the_sign_in_page_says_how_to_add_one(no_accounts: 
 def test_with_accounts_the_sign_in_page_does_not_say_there_are_none(live: str) -> None:
     page = requests.get(f"{live}/ops/login", timeout=10).text
     assert 'id="login-form"' in page and "No ops accounts are configured" not in page
+
+
+def test_the_csv_export_never_hands_a_spreadsheet_a_formula(live: str, services: Services) -> None:
+    make_payment(services, bill_id="b-1", idempotency_key='=HYPERLINK("http://x")')
+    http, _ = signed_in(live, "bob")
+    answer = http.get(f"{live}/ops/payments.csv", timeout=10)
+    assert answer.status_code == 200
+    rows = list(csv.reader(io.StringIO(answer.text)))
+    assert rows[1][rows[0].index("idempotency_key")] == '\'=HYPERLINK("http://x")'
+    assert rows[1][rows[0].index("device_name")] == "dev-1"  # no such device: its id
