@@ -1,6 +1,7 @@
 """deploy/: the nginx site exposes what is public and allow-lists the rest; the systemd units
 verify with `systemd-analyze` and need nothing a fresh install lacks; the install guide and the
-other docs agree with the code's defaults."""
+other docs agree with the code's defaults. `nginx -t` runs on the site when nginx is installed
+(or NGINX_BIN names a binary, e.g. one unpacked from Debian's package with `dpkg -x`)."""
 
 from __future__ import annotations
 
@@ -207,3 +208,47 @@ def test_the_install_guide_covers_a_fresh_install_step_by_step() -> None:
         "deploy/nginx/integrator.conf",
     ):
         assert step in guide, step
+
+
+NGINX_BIN = (
+    os.environ.get("NGINX_BIN") or shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
+)
+
+
+@pytest.mark.skipif(NGINX_BIN is None, reason="nginx is not installed here (apt-get install nginx)")
+def test_nginx_accepts_the_site(tmp_path: Path) -> None:
+    assert NGINX_BIN is not None
+    cert, key = tmp_path / "fullchain.pem", tmp_path / "privkey.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-subj", "/CN=integrator.example.gov.in", "-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    site = (
+        NGINX.read_text()
+        .replace("/etc/ssl/integrator/fullchain.pem", str(cert))
+        .replace("/etc/ssl/integrator/privkey.pem", str(key))
+    )
+    (tmp_path / "site.conf").write_text(site)
+    # a throw-away main config around the site: its own pid, logs and temp folders
+    temp = "".join(
+        f"  {kind}_temp_path {tmp_path}/{kind};\n"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    (tmp_path / "nginx.conf").write_text(
+        f"pid {tmp_path}/nginx.pid;\nerror_log stderr;\nevents {{}}\n"
+        f"http {{\n  access_log off;\n{temp}  include {tmp_path}/site.conf;\n}}\n"
+    )
+    done = subprocess.run(
+        [NGINX_BIN, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "syntax is ok" in done.stderr
