@@ -324,6 +324,11 @@ def create_blueprint(ctx: OpsContext) -> Blueprint:
             actions=desk.audit.for_payment(payment_id),
         )
 
+    @bp.get("/audit")
+    def audit() -> str:
+        """Every operator action, done and refused, newest first (the last 200)."""
+        return render_template("ops/audit.html", actions=desk.audit.recent(limit=200))
+
     # --- actions (operators only) ---
 
     @bp.post("/payments/<payment_id>/retry")

@@ -93,3 +93,11 @@ def test_the_csv_export_never_hands_a_spreadsheet_a_formula(live: str, services:
     rows = list(csv.reader(io.StringIO(answer.text)))
     assert rows[1][rows[0].index("idempotency_key")] == '\'=HYPERLINK("http://x")'
     assert rows[1][rows[0].index("device_name")] == "dev-1"  # no such device: its id
+
+
+def test_the_audit_page_lists_refusals_that_name_no_payment(live: str, services: Services) -> None:
+    http, csrf = signed_in(live, "alice")
+    http.post(f"{live}/ops/payments/bulk-retry", data={"csrf_token": csrf}, timeout=10)
+    page = http.get(f"{live}/ops/audit", timeout=10).text
+    table = page[page.index('id="audit"') :]
+    assert "alice" in table and "bulk-retry" in table and "NOTHING_SELECTED" in table
