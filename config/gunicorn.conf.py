@@ -20,7 +20,12 @@ from integrator.settings import Settings
 
 _settings = Settings.from_env()
 
-bind = f"0.0.0.0:{_settings.port}"
+# loopback by default (make run, a host behind nginx); BIND=0.0.0.0 to listen on every address
+bind = (
+    f"[{_settings.bind}]:{_settings.port}"
+    if ":" in _settings.bind
+    else f"{_settings.bind}:{_settings.port}"
+)
 workers = _settings.web_workers
 # gevent (default): one greenlet per request, WEB_CONNECTIONS of them per worker process.
 # gthread stays available (WEB_WORKER_CLASS=gthread, WEB_THREADS threads) for debugging.

@@ -62,21 +62,64 @@ def main() -> None:
     """DIGIT bill-collection integrator: ops commands."""
 
 
+def web_start_problems(settings: Settings) -> tuple[list[str], list[str]]:
+    """(problems, warnings) of the web app's own start-up checks beyond Settings: the session
+    key and the ops accounts (the same rules `init_ops` refuses to start on)."""
+    from integrator.ops.accounts import parse_accounts
+
+    problems: list[str] = []
+    warnings: list[str] = []
+    if settings.secret_key and len(settings.secret_key) < 16:
+        problems.append("SECRET_KEY must be at least 16 characters")
+    elif not settings.secret_key and not settings.sandbox_mode:
+        problems.append(
+            "SECRET_KEY is required when DIGIT_BASE_URL is set (it signs ops console sessions;"
+            " `python -c 'import secrets; print(secrets.token_urlsafe(32))'` makes one)"
+        )
+    try:
+        accounts = parse_accounts(settings.ops_users)
+    except SettingsError as exc:
+        problems.append(str(exc))
+    else:
+        if not accounts:
+            warnings.append(
+                "OPS_USERS is empty: nobody can sign in to the ops console or act from the CLI"
+                " (`integrator ops hash-password` makes an entry's hash)"
+            )
+    if settings.settlement_timezone.key != settings.digit_timezone.key:
+        warnings.append(
+            f"SETTLEMENT_TIMEZONE ({settings.settlement_timezone.key}) differs from"
+            f" DIGIT_TIMEZONE ({settings.digit_timezone.key}): settlement days and the times"
+            " shown by the console and CLI are in different zones"
+        )
+    return problems, warnings
+
+
 @main.command()
 @click.pass_context
 def check(ctx: click.Context) -> None:
-    """Validate settings, the ledger and Redis, then log in to DIGIT once and say whether the
-    account works and what it may do per city and module. Prints every problem at once; exit
-    code 1 on any (DIGIT unreachable is only reported: payments are accepted meanwhile)."""
+    """Validate every setting (all problems at once), the ledger and Redis, then log in to
+    DIGIT once and say whether the credentials and tenant work and what the account may do per
+    city and module. Exit code 1 when the web app or the worker would refuse to start or could
+    not work (DIGIT unreachable is only reported: payments are accepted meanwhile)."""
     from integrator.digit.account import check_account, format_rows
     from integrator.digit.client import DigitClient
     from integrator.store import redis_conn
     from integrator.store.ledger_health import ledger_health
 
-    settings = load_settings(ctx)
+    root = ctx.find_root()
+    setting_problems: list[str] = []
+    if isinstance(root.obj, Settings):
+        settings = root.obj
+    else:
+        settings, setting_problems = Settings.read_env()
+    problems = [f"settings: {p}" for p in setting_problems]
+    web_problems, warnings = web_start_problems(settings)
+    problems += [f"settings: {p}" for p in web_problems]
+    warnings = [f"settings: {w}" for w in warnings]
     ledger = ledger_health(settings.database_url)
-    problems = [f"ledger: {p}" for p in ledger.problems()]
-    warnings = [f"ledger: {w}" for w in ledger.warnings()]
+    problems += [f"ledger: {p}" for p in ledger.problems()]
+    warnings += [f"ledger: {w}" for w in ledger.warnings()]
     try:
         client = redis_conn.connect(settings)
     except redis_conn.RedisUnavailableError as exc:
@@ -93,6 +136,15 @@ def check(ctx: click.Context) -> None:
             client.close()
     if account is not None and account.verdict not in ("ok", "unreachable"):
         problems.append(f"DIGIT refused: {account.message}")
+    if (
+        account is not None
+        and account.verdict == "ok"
+        and not any(r.may_create for r in account.rows)
+    ):
+        problems.append(
+            f"DIGIT: {settings.digit_username} may create payments in no city: every payment"
+            " would be refused (give the account a collection role, see the table)"
+        )
     for warning in warnings:
         click.echo(f"WARNING {warning}", err=True)
     for problem in problems:
@@ -102,6 +154,11 @@ def check(ctx: click.Context) -> None:
         for line in format_rows(account.rows):
             click.echo(line)
     if problems:
+        click.echo(
+            f"{len(problems)} problem(s): the web app or the worker would refuse to start"
+            " or could not work",
+            err=True,
+        )
         raise SystemExit(1)
     mode = "sandbox" if settings.sandbox_mode else "DIGIT"
     standby = (

@@ -34,7 +34,29 @@ DEFAULT_CANCEL_ROLE_CODES = "PT:CR_PT"
 
 
 class SettingsError(ValueError):
-    """A setting is missing or malformed; the message names the variable."""
+    """Settings are missing or malformed; the message names each variable, and `problems`
+    lists every problem found (all of them, not only the first)."""
+
+    def __init__(self, message: str, problems: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems or (message,)
+
+
+class _Env(dict[str, str]):
+    """The environment being read, and every problem found in it so far: reading goes on with
+    the default after a problem, so one start-up (or `integrator check`) names them all."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.problems: list[str] = []
+
+
+def _problem(env: Mapping[str, str], message: str) -> None:
+    """Note a problem while reading `from_env`; elsewhere (a plain mapping) refuse at once."""
+    if isinstance(env, _Env):
+        env.problems.append(message)
+        return
+    raise SettingsError(message)
 
 
 def _str(env: Mapping[str, str], name: str, default: str) -> str:
@@ -47,7 +69,8 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+        _problem(env, f"{name} must be an integer, got {raw!r}")
+        return default
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
@@ -55,7 +78,8 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     try:
         return float(raw)
     except ValueError:
-        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+        _problem(env, f"{name} must be a number, got {raw!r}")
+        return default
 
 
 def _decimal(env: Mapping[str, str], name: str, default: str) -> Decimal:
@@ -63,7 +87,8 @@ def _decimal(env: Mapping[str, str], name: str, default: str) -> Decimal:
     try:
         return Decimal(raw)
     except ArithmeticError:
-        raise SettingsError(f"{name} must be a decimal number, got {raw!r}") from None
+        _problem(env, f"{name} must be a decimal number, got {raw!r}")
+        return Decimal(default)
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -72,7 +97,8 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
         return True
     if raw in {"0", "false", "no", "off"}:
         return False
-    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+    _problem(env, f"{name} must be true or false, got {raw!r}")
+    return default
 
 
 def _list(env: Mapping[str, str], name: str, default: str) -> tuple[str, ...]:
@@ -81,12 +107,15 @@ def _list(env: Mapping[str, str], name: str, default: str) -> tuple[str, ...]:
 
 def _seconds_list(env: Mapping[str, str], name: str, default: str) -> tuple[int, ...]:
     items = _list(env, name, default)
+    fallback = tuple(int(item) for item in default.split(","))
     try:
         values = tuple(int(item) for item in items)
     except ValueError:
-        raise SettingsError(f"{name} must be whole seconds, comma-separated: {items!r}") from None
+        _problem(env, f"{name} must be whole seconds, comma-separated: {items!r}")
+        return fallback
     if not values or any(v <= 0 for v in values):
-        raise SettingsError(f"{name} must list at least one positive number of seconds")
+        _problem(env, f"{name} must list at least one positive number of seconds")
+        return fallback
     return values
 
 
@@ -99,7 +128,8 @@ def _role_map(env: Mapping[str, str], name: str, default: str) -> dict[str, tupl
         module, sep, codes = entry.partition(":")
         roles = tuple(c.strip() for c in codes.split("|") if c.strip())
         if not sep or not module.strip() or not roles:
-            raise SettingsError(f"{name} must look like MODULE:ROLE|ROLE;MODULE:ROLE: {entry!r}")
+            _problem(env, f"{name} must look like MODULE:ROLE|ROLE;MODULE:ROLE: {entry!r}")
+            continue
         result[module.strip()] = roles
     return result
 
@@ -109,7 +139,8 @@ def _zone(env: Mapping[str, str], name: str, default: str) -> ZoneInfo:
     try:
         return ZoneInfo(raw)
     except (ZoneInfoNotFoundError, ValueError):
-        raise SettingsError(f"{name} is not a known time zone: {raw!r}") from None
+        _problem(env, f"{name} is not a known time zone: {raw!r}")
+        return ZoneInfo(default)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -176,6 +207,7 @@ class Settings:
     sandbox_mode: bool  # derived: true when DIGIT_BASE_URL is unset (embedded sandbox)
     log_level: str  # DEBUG, INFO, WARNING, ...
     port: int  # the web app's HTTP port (PORT; gunicorn binds it)
+    bind: str  # the address gunicorn listens on (BIND): loopback unless said otherwise
     web_workers: int  # gunicorn worker processes (WEB_WORKERS)
     web_threads: int  # threads per gunicorn worker (WEB_THREADS; gthread worker class only)
     web_worker_class: str  # gunicorn worker class: gevent (default) or gthread
@@ -210,8 +242,20 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *, dotenv: bool = True) -> Settings:
-        """Read every setting once. `.env` in the working directory is honoured."""
-        env: dict[str, str] = {}
+        """Read every setting once. `.env` in the working directory is honoured. Refuses with
+        every problem found (SettingsError.problems), not only the first."""
+        settings, problems = cls.read_env(environ, dotenv=dotenv)
+        if problems:
+            raise SettingsError("; ".join(problems), tuple(problems))
+        return settings
+
+    @classmethod
+    def read_env(
+        cls, environ: Mapping[str, str] | None = None, *, dotenv: bool = True
+    ) -> tuple[Settings, list[str]]:
+        """Settings with the default in place of each missing or malformed value, and every
+        problem found (`integrator check` reports them all; `from_env` refuses on any)."""
+        env = _Env()
         if dotenv and environ is None:
             from dotenv import dotenv_values
 
@@ -229,50 +273,47 @@ class Settings:
             password = env.get("DIGIT_PASSWORD", "")
             for name, value in (("DIGIT_USERNAME", username), ("DIGIT_PASSWORD", password)):
                 if not value:
-                    raise SettingsError(f"{name} is required when DIGIT_BASE_URL is set")
+                    _problem(env, f"{name} is required when DIGIT_BASE_URL is set")
         if not base_url.startswith(("http://", "https://")):
-            raise SettingsError(f"DIGIT_BASE_URL must be an http(s) URL, got {base_url!r}")
+            _problem(env, f"DIGIT_BASE_URL must be an http(s) URL, got {base_url!r}")
 
         tenant = _str(env, "DIGIT_TENANT_ID", "pb.amritsar" if sandbox_mode else "")
         if not tenant:
-            raise SettingsError("DIGIT_TENANT_ID is required when DIGIT_BASE_URL is set")
-        tz_name = _str(env, "DIGIT_TIMEZONE", "Asia/Kolkata")
-        try:
-            tz = ZoneInfo(tz_name)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise SettingsError(f"DIGIT_TIMEZONE is not a known time zone: {tz_name!r}") from None
+            _problem(env, "DIGIT_TENANT_ID is required when DIGIT_BASE_URL is set")
+        tz = _zone(env, "DIGIT_TIMEZONE", "Asia/Kolkata")
         ca_bundle = _str(env, "DIGIT_CA_BUNDLE", "") or None
         if ca_bundle is not None and not Path(ca_bundle).is_file():
-            raise SettingsError(f"DIGIT_CA_BUNDLE does not name a file: {ca_bundle!r}")
+            _problem(env, f"DIGIT_CA_BUNDLE does not name a file: {ca_bundle!r}")
         user_type = _str(env, "DIGIT_USER_TYPE", "EMPLOYEE").upper()
         if user_type not in {"EMPLOYEE", "SYSTEM", "CITIZEN", "BUSINESS"}:
-            raise SettingsError(f"DIGIT_USER_TYPE must be a DIGIT user type, got {user_type!r}")
+            _problem(env, f"DIGIT_USER_TYPE must be a DIGIT user type, got {user_type!r}")
 
         redis_port = _int(env, "REDIS_PORT", 6390)
         redis_url = _str(env, "REDIS_URL", "")
         pg_port = _int(env, "PG_PORT", 5440)
         database_url = _str(env, "DATABASE_URL", "")
         if not database_url and not sandbox_mode:
-            raise SettingsError("DATABASE_URL is required when DIGIT_BASE_URL is set")
+            _problem(env, "DATABASE_URL is required when DIGIT_BASE_URL is set")
         if database_url and not database_url.startswith(("postgresql://", "postgres://")):
-            raise SettingsError("DATABASE_URL must be a postgresql:// URL")
+            _problem(env, "DATABASE_URL must be a postgresql:// URL")
         connect_timeout = _float(env, "DIGIT_CONNECT_TIMEOUT", 3.05)
         read_timeout = _float(env, "DIGIT_READ_TIMEOUT", 20.0)
         deadline = _float(env, "DIGIT_CALL_DEADLINE_SECONDS", connect_timeout + read_timeout)
         if deadline <= 0:
-            raise SettingsError(f"DIGIT_CALL_DEADLINE_SECONDS must be positive, got {deadline}")
+            _problem(env, f"DIGIT_CALL_DEADLINE_SECONDS must be positive, got {deadline}")
         lease_ttl = _float(env, "LEASE_TTL_SECONDS", 0.0) or read_timeout + 10.0
         # A create that is still in flight when its lease lapses would let another attempt look,
         # find nothing yet, and create again: the lease must outlive the whole exchange.
         if lease_ttl <= deadline:
-            raise SettingsError(
+            _problem(
+                env,
                 f"LEASE_TTL_SECONDS ({lease_ttl:g}) must exceed DIGIT_CALL_DEADLINE_SECONDS "
-                f"({deadline:g}): a registration's lease must outlive its DIGIT call"
+                f"({deadline:g}): a registration's lease must outlive its DIGIT call",
             )
         mdms_path = _str(env, "MDMS_SEARCH_PATH", "/egov-mdms-service/v1/_search")
         if not mdms_path.startswith("/"):
-            raise SettingsError(f"MDMS_SEARCH_PATH must start with /, got {mdms_path!r}")
-        return cls(
+            _problem(env, f"MDMS_SEARCH_PATH must start with /, got {mdms_path!r}")
+        settings = cls(
             digit_base_url=base_url.rstrip("/"),
             digit_username=username,
             digit_password=password,
@@ -337,6 +378,7 @@ class Settings:
             sandbox_mode=sandbox_mode,
             log_level=_str(env, "LOG_LEVEL", "INFO").upper(),
             port=_int(env, "PORT", 8000),
+            bind=_str(env, "BIND", "127.0.0.1"),
             # two gevent processes per core: each waits on DIGIT for hundreds of requests, and two
             # per core keep the web app's share of the CPU when other processes need it too
             web_workers=_int(env, "WEB_WORKERS", 2 * (os.cpu_count() or 1)),
@@ -362,6 +404,7 @@ class Settings:
             offline_cash_limit=_decimal(env, "OFFLINE_CASH_LIMIT", "20000"),
             cash_in_hand_cap=_decimal(env, "CASH_IN_HAND_CAP", "0"),
         )
+        return settings, list(dict.fromkeys(env.problems))
 
     def with_changes(self, **changes: Any) -> Settings:
         """A copy with some fields replaced (tests and the CLI use this)."""

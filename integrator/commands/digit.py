@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import click
 import redis as redis_lib
 
@@ -39,18 +41,27 @@ def status(ctx: click.Context) -> None:
         state = client.auth_state()
     finally:
         redis.close()
+    from integrator.ops.filters import tz_label
+
+    tz = settings.digit_timezone
+
+    def local(moment: datetime | None) -> datetime | None:
+        # the CLI's one zone, as everywhere in the console and the CLI
+        return None if moment is None else moment.astimezone(tz)
+
     click.echo(
         jsonutil.dumps(
             {
+                "timezone": tz_label(tz),
                 "digit_base_url": settings.digit_base_url,
                 "reachable": reachable,
                 "auth": {
                     "has_token": state.has_token,
-                    "expires_at": state.expires_at,
-                    "refresh_expires_at": state.refresh_expires_at,
+                    "expires_at": local(state.expires_at),
+                    "refresh_expires_at": local(state.refresh_expires_at),
                     "locked": state.locked,
                     "lock_kind": state.lock_kind,
-                    "locked_until": state.locked_until,
+                    "locked_until": local(state.locked_until),
                     "locked_reason": state.locked_reason,
                     "failed_logins": state.failed_logins,
                     "roles": [f"{r.code}@{r.tenant_id}" for r in state.roles],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import click
 
 from integrator import jsonutil
@@ -15,9 +17,10 @@ def queue() -> None:
 @queue.command()
 @click.pass_context
 def status(ctx: click.Context) -> None:
-    """Workers alive, queued and scheduled jobs, oldest pending payment, Redis memory (JSON).
-    Exit 1 when no worker is alive."""
+    """Workers alive, queued and scheduled jobs, oldest pending payment, Redis memory (JSON,
+    times in DIGIT_TIMEZONE, named in "timezone"). Exit 1 when no worker is alive."""
     from integrator.cli import load_settings, startup_errors
+    from integrator.ops.filters import tz_label
     from integrator.ops.health import queue_health
     from integrator.services import Services, utc_now
 
@@ -30,22 +33,28 @@ def status(ctx: click.Context) -> None:
         )
     finally:
         services.close()
+    tz = settings.digit_timezone
+
+    def local(moment: datetime | None) -> datetime | None:
+        return None if moment is None else moment.astimezone(tz)
+
     click.echo(
         jsonutil.dumps(
             {
+                "timezone": tz_label(tz),
                 "workers": [
                     {
                         "name": w.name,
                         "state": w.state,
                         "queues": list(w.queues),
-                        "last_heartbeat": w.last_heartbeat,
+                        "last_heartbeat": local(w.last_heartbeat),
                     }
                     for w in health.workers
                 ],
                 "queued": health.queued,
                 "scheduled": health.scheduled,
                 "failed": health.failed,
-                "oldest_pending_at": health.oldest_pending_at,
+                "oldest_pending_at": local(health.oldest_pending_at),
                 "oldest_pending_age_seconds": health.oldest_pending_age_seconds,
                 "redis_memory": health.redis_memory,
                 "errors": list(health.errors),

@@ -112,25 +112,56 @@ def reconcile(
     type=click.DateTime(formats=["%Y-%m-%d"]),
     help="The day (YYYY-MM-DD) in SETTLEMENT_TIMEZONE.",
 )
-@click.option("--device", "device_id", default=None, help="Only this device id.")
+@click.option("--device", default=None, help="Only this device (its name, or its id).")
 @click.pass_context
-def settlement(ctx: click.Context, day: datetime, device_id: str | None) -> None:
-    """Write the day's settlement CSV (every device unless --device) to stdout."""
+def settlement(ctx: click.Context, day: datetime, device: str | None) -> None:
+    """Write the day's settlement CSV (every device unless --device) to stdout: devices by
+    name (a deviceName column after deviceId), times in DIGIT_TIMEZONE like the rest of the
+    CLI and the console; the day is a calendar day in SETTLEMENT_TIMEZONE."""
+    from dataclasses import replace
+
     from integrator.cli import load_settings, startup_errors
+    from integrator.ops.filters import tz_label
     from integrator.payments.settlement import CSV_COLUMNS, csv_record, iter_settlement_rows
     from integrator.services import Services
+    from integrator.store.payment_search import PaymentSearch
 
     settings = load_settings(ctx)
     with startup_errors():
         services = Services.build(settings, pool_size=2)
+    tz = settings.digit_timezone
     try:
+        device_id = None
+        if device is not None:
+            found = services.devices.get_by_name(device) or services.devices.get(device)
+            if found is None:
+                raise click.BadParameter(f"no device named {device!r}", param_hint="--device")
+            device_id = found.id
+        click.echo(
+            f"settlement of {day.date().isoformat()} in"
+            f" {tz_label(settings.settlement_timezone, 'SETTLEMENT_TIMEZONE')};"
+            f" times in {tz_label(tz)}",
+            err=True,
+        )
+        names = PaymentSearch(services.db, services.payments_store)
+        known: dict[str, str] = {}
+        at = CSV_COLUMNS.index("deviceId") + 1
         writer = csv.writer(sys.stdout, lineterminator="\r\n")
-        writer.writerow(CSV_COLUMNS)
+        writer.writerow((*CSV_COLUMNS[:at], "deviceName", *CSV_COLUMNS[at:]))
         wanted: date = day.date()
         for row in iter_settlement_rows(
             services.payments_store, wanted, settings.settlement_timezone, device_id
         ):
-            writer.writerow(csv_record(row))
+            if row.device_id not in known:
+                known.update(names.device_names([row.device_id]))
+            local = replace(
+                row,
+                collected_at=row.collected_at.astimezone(tz) if row.collected_at else None,
+                accepted_at=row.accepted_at.astimezone(tz),
+                registered_at=row.registered_at.astimezone(tz) if row.registered_at else None,
+            )
+            cells = csv_record(local)
+            writer.writerow((*cells[:at], known.get(row.device_id, ""), *cells[at:]))
     finally:
         services.close()
 

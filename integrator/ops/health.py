@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import redis as redis_lib
@@ -102,3 +102,58 @@ def digit_health(digit: Callable[[], DigitClient]) -> DigitHealth:
     except Exception as exc:  # a health page shows what broke, it never breaks itself
         errors.append(f"digit: {type(exc).__name__}")
     return DigitHealth(reachable=reachable, auth=auth, cities=cities, errors=tuple(errors))
+
+
+@dataclass(frozen=True, kw_only=True)
+class DigitTrouble:
+    """How long DIGIT has been unreachable (the workers' "down since"), and how long logins
+    have been locked (by DIGIT or by our own guard after refused logins)."""
+
+    down_since: datetime | None = None
+    down_seconds: int | None = None
+    locked_since: datetime | None = None
+    locked_seconds: int | None = None
+    lock_kind: str | None = None
+    lock_reason: str | None = None
+    errors: tuple[str, ...] = ()
+
+
+def digit_trouble(redis: redis_lib.Redis, *, now: datetime) -> DigitTrouble:
+    from integrator.jobs.outage import DigitOutage
+    from integrator.store.tokens import TokenStore
+
+    errors: list[str] = []
+    down_since: datetime | None = None
+    lock = None
+    try:
+        raw = DigitOutage(redis).down_since()
+        down_since = datetime.fromisoformat(raw) if raw else None
+        lock = TokenStore(redis).login_lock()
+    except (redis_lib.RedisError, ValueError) as exc:
+        errors.append(f"redis: {type(exc).__name__}")
+    locked_since = (
+        datetime.fromtimestamp(lock.since, tz=UTC) if lock is not None and lock.since else None
+    )
+    return DigitTrouble(
+        down_since=down_since,
+        down_seconds=None if down_since is None else int((now - down_since).total_seconds()),
+        locked_since=locked_since,
+        locked_seconds=None if locked_since is None else int((now - locked_since).total_seconds()),
+        lock_kind=lock.kind if lock is not None else None,
+        lock_reason=lock.reason if lock is not None else None,
+        errors=tuple(errors),
+    )
+
+
+def duration(seconds: int | None) -> str:
+    """`2 h 05 min`, `4 min 10 s`: how long, for people."""
+    if seconds is None:
+        return ""
+    seconds = max(0, seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{minutes} min {secs:02d} s"
+    return f"{secs} s"

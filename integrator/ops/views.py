@@ -7,13 +7,16 @@ the outcome flashed; a refusal is flashed with its code, never a traceback.
 
 from __future__ import annotations
 
+import csv
 import hmac
+import io
 import logging
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import datetime, timedelta
+from decimal import Decimal
 from functools import wraps
 from typing import Any, TypeVar, cast
 
@@ -32,35 +35,32 @@ from flask import (
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
+from integrator.ops import filters
 from integrator.ops.accounts import OpsAccount, authenticate
-from integrator.ops.health import digit_health, queue_health
+from integrator.ops.decide import decide
+from integrator.ops.desk import BULK_LIMIT, OperatorDesk
+from integrator.ops.filters import BadFilter, Paging, filter_from, kept_args, local, tz_label
+from integrator.ops.health import digit_health, digit_trouble, duration, queue_health
 from integrator.ops.reconciliation import register_reconciliation_views
 from integrator.payments import states
+from integrator.payments.bulk import retry_refusal
 from integrator.payments.models import PaymentStatus
 from integrator.payments.operations import (
     OperationRefused,
     PaymentOperations,
-    PaymentQuery,
     Resolution,
 )
 from integrator.services import Services
+from integrator.store.payment_search import PaymentSearch
 
 log = logging.getLogger("integrator.ops")
 
 F = TypeVar("F", bound=Callable[..., Any])
 CSRF_FIELD = "csrf_token"
-PAGE_SIZE = 50
+#: How long the payment list's drop-down choices (reasons, device names) are reused.
+CHOICES_SECONDS = 60.0
 #: Endpoints open without a signed-in account.
 PUBLIC_ENDPOINTS = frozenset({"ops.login", "ops.static"})
-
-SEARCH_FIELDS: Mapping[str, str] = {
-    "id": "Payment id",
-    "key": "Idempotency key",
-    "bill": "Bill id",
-    "consumer": "Consumer code",
-    "receipt": "Receipt number",
-    "mobile": "Mobile (last digits)",
-}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,47 +68,8 @@ class OpsContext:
     services: Services
     accounts: Mapping[str, OpsAccount]
     operations: PaymentOperations
-
-
-class BadSearch(ValueError):
-    pass
-
-
-def query_from(args: Mapping[str, str]) -> PaymentQuery:
-    """A PaymentQuery from the search form's fields (empty fields are ignored)."""
-
-    def text(name: str) -> str | None:
-        value = (args.get(name) or "").strip()
-        return value or None
-
-    def day(name: str) -> date | None:
-        value = text(name)
-        if value is None:
-            return None
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            raise BadSearch(f"{name}: a date as YYYY-MM-DD, got {value!r}") from None
-
-    status_text = text("status")
-    try:
-        status = PaymentStatus(status_text.upper()) if status_text else None
-    except ValueError:
-        raise BadSearch(f"status: one of {', '.join(PaymentStatus)}") from None
-    mobile = text("mobile")
-    if mobile is not None and len([c for c in mobile if c.isdigit()]) < 4:
-        raise BadSearch("mobile: give at least the last 4 digits")
-    return PaymentQuery(
-        payment_id=text("id"),
-        idempotency_key=text("key"),
-        bill_id=text("bill"),
-        consumer_code=text("consumer"),
-        receipt_number=text("receipt"),
-        mobile_digits=mobile,
-        created_from=day("from"),
-        created_to=day("to"),
-        status=status,
-    )
+    desk: OperatorDesk | None = None  # audited actions (built from services when not given)
+    search: PaymentSearch | None = None  # the payment list's SQL
 
 
 def create_blueprint(ctx: OpsContext) -> Blueprint:
@@ -119,8 +80,14 @@ def create_blueprint(ctx: OpsContext) -> Blueprint:
         static_folder="static",
         static_url_path="/static",
     )
+    from integrator.ops.wiring import build_desk, build_search
+
     ops = ctx.operations
     settings = ctx.services.settings
+    desk = ctx.desk or build_desk(ctx.services, via="console")
+    search = ctx.search or build_search(ctx.services)
+    # one time zone for every page: DIGIT's, named wherever a time is shown
+    tz = settings.digit_timezone
 
     # --- who may do what ---
 
@@ -165,8 +132,11 @@ def create_blueprint(ctx: OpsContext) -> Blueprint:
             "account": g.get("ops_account"),
             "statuses": list(PaymentStatus),
             "resolutions": list(Resolution),
-            "search_fields": SEARCH_FIELDS,
             "is_final": states.is_final,
+            "tz": tz,
+            "tz_label": tz_label(tz),
+            "duration": duration,
+            "local": lambda moment, fmt="%Y-%m-%d %H:%M:%S": local(moment, tz, fmt),
         }
 
     def require_csrf() -> None:
@@ -187,6 +157,14 @@ def create_blueprint(ctx: OpsContext) -> Blueprint:
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             account: OpsAccount | None = g.get("ops_account")
             if account is None or not account.may_act:
+                if account is not None:
+                    desk.refused(
+                        account.name,
+                        str(request.endpoint or "").removeprefix("ops."),
+                        payment_id=kwargs.get("payment_id"),
+                        code="ROLE_MAY_NOT_ACT",
+                        message=f"role {account.role.value} may look but not act",
+                    )
                 abort(403, description="Your role may look but not act (ask for operator).")
             return view(*args, **kwargs)
 
@@ -201,7 +179,7 @@ def create_blueprint(ctx: OpsContext) -> Blueprint:
     @bp.route("/login", methods=["GET", "POST"])
     def login() -> BaseResponse | tuple[str, int] | str:
         if request.method == "GET":
-            return render_template("ops/login.html")
+            return render_template("ops/login.html", no_accounts=not ctx.accounts)
         name = (request.form.get("username") or "").strip()
         password = request.form.get("password") or ""
         decision = ctx.services.rate_limiter.hit(
@@ -215,14 +193,18 @@ def create_blueprint(ctx: OpsContext) -> Blueprint:
                 extra={"user": name, "remote_addr": request.remote_addr},
             )
             flash(f"Too many sign-in attempts; wait {decision.retry_after} s.", "error")
-            return render_template("ops/login.html", username=name), 429
+            return render_template(
+                "ops/login.html", username=name, no_accounts=not ctx.accounts
+            ), 429
         account = authenticate(ctx.accounts, name, password)
         if account is None:
             log.warning(
                 "ops sign-in failed", extra={"user": name, "remote_addr": request.remote_addr}
             )
             flash("Wrong name or password.", "error")
-            return render_template("ops/login.html", username=name), 401
+            return render_template(
+                "ops/login.html", username=name, no_accounts=not ctx.accounts
+            ), 401
         session.clear()  # a new session (and CSRF token) on every sign-in: no fixation
         session.permanent = True
         session["user"] = account.name
@@ -240,6 +222,9 @@ def create_blueprint(ctx: OpsContext) -> Blueprint:
     @bp.get("/")
     def dashboard() -> str:
         now = ctx.services.clock()
+        today = now.astimezone(tz).date()
+        since = datetime.combine(today, datetime.min.time(), tz)
+        volume = search.volume(since, since + timedelta(days=1))
         return render_template(
             "ops/dashboard.html",
             counts=ops.counts(),
@@ -251,35 +236,79 @@ def create_blueprint(ctx: OpsContext) -> Blueprint:
             ),
             digit=digit_health(lambda: ctx.services.digit),
             digit_base_url=settings.digit_base_url,
+            trouble=digit_trouble(ctx.services.redis, now=now),
+            today=today,
+            volume=volume,
+            volume_count=sum(r.count for r in volume),
+            volume_amount=sum((r.amount for r in volume), Decimal(0)),
+            now=now,
         )
+
+    choices: dict[str, tuple[float, list[str]]] = {}
+
+    def cached_choices(name: str, read: Callable[[], list[str]]) -> list[str]:
+        """The filter's drop-down choices, read at most once a minute per process: every
+        list refresh would otherwise scan the ledger for them."""
+        now = time.monotonic()
+        kept = choices.get(name)
+        if kept is None or now - kept[0] > CHOICES_SECONDS:
+            kept = choices[name] = (now, read())
+        return kept[1]
+
+    def listed(args: Mapping[str, str]) -> dict[str, Any]:
+        """The list's filter, page and total from the request's fields (BadFilter if bad)."""
+        wanted = filter_from(args, tz)
+        paging = Paging(page=filters.page_number(args), total=search.count(wanted))
+        found = search.page(wanted, offset=paging.offset, limit=paging.size)
+        return {
+            "payments": found,
+            "paging": paging,
+            "device_names": search.device_names([p.device_id for p in found]),
+            "searching": not wanted.is_empty,
+        }
 
     @bp.get("/payments")
     def payments() -> tuple[str, int] | str:
+        common: dict[str, Any] = {
+            "args": request.args,
+            "kept": kept_args(request.args),
+            "reasons": cached_choices("reasons", search.reasons),
+            "device_choices": cached_choices("devices", search.all_device_names),
+            "updated_at": ctx.services.clock(),
+            "retry_refusal": retry_refusal,
+            "refresh_choices": filters.REFRESH_CHOICES,
+            **filters.template_values(tz),
+        }
         try:
-            query = query_from(request.args)
-            page = ops.finder.find(
-                query, cursor=request.args.get("cursor") or None, limit=PAGE_SIZE
-            )
-        except (BadSearch, OperationRefused) as exc:
+            refresh = filters.refresh_seconds(request.args)
+            found = listed(request.args)
+        except (BadFilter, OperationRefused) as exc:
             flash(str(exc), "error")
             return render_template(
                 "ops/payments.html",
                 payments=(),
-                next_cursor=None,
-                args=request.args,
+                paging=Paging(page=1, total=0),
+                device_names={},
                 searching=True,
+                refresh=None,
+                **common,
             ), 400
-        searching = any(
-            (request.args.get(k) or "").strip() for k in (*SEARCH_FIELDS, "from", "to", "status")
-        )
-        next_args = {k: v for k, v in request.args.items() if k != "cursor" and v}
-        return render_template(
-            "ops/payments.html",
-            payments=page.payments,
-            next_cursor=page.next_cursor,
-            next_args=next_args,
-            args=request.args,
-            searching=searching,
+        return render_template("ops/payments.html", refresh=refresh, **found, **common)
+
+    @bp.get("/payments.csv")
+    def payments_csv() -> Response:
+        try:
+            wanted = filter_from(request.args, tz)
+        except BadFilter as exc:
+            abort(400, description=str(exc))
+        return Response(
+            _csv_lines(search, wanted, tz),
+            mimetype="text/csv",
+            headers={
+                "Content-Disposition": "attachment; filename=payments-"
+                + local(ctx.services.clock(), tz, "%Y%m%d-%H%M%S")
+                + ".csv"
+            },
         )
 
     @bp.get("/payments/<payment_id>")
@@ -289,9 +318,24 @@ def create_blueprint(ctx: OpsContext) -> Blueprint:
         except OperationRefused:
             abort(404, description=f"No payment {payment_id}.")
         offline = ctx.services.offline_store.marks([found.id]).get(found.id)
-        return render_template(
-            "ops/payment.html", payment=found, tz=settings.digit_timezone, offline=offline
+        decision = decide(
+            found,
+            registrar=lambda: ctx.services.registrar,
+            flag=ctx.services.reconciliation.get(payment_id),
         )
+        return render_template(
+            "ops/payment.html",
+            payment=found,
+            decision=decision,
+            device_name=search.device_names([found.device_id]).get(found.device_id),
+            actions=desk.audit.for_payment(payment_id),
+            offline=offline,
+        )
+
+    @bp.get("/audit")
+    def audit() -> str:
+        """Every operator action, done and refused, newest first (the last 200)."""
+        return render_template("ops/audit.html", actions=desk.audit.recent(limit=200))
 
     # --- actions (operators only) ---
 
@@ -299,7 +343,7 @@ def create_blueprint(ctx: OpsContext) -> Blueprint:
     @operator_only
     def retry(payment_id: str) -> BaseResponse:
         try:
-            done = ops.retry(payment_id, operator=operator_name())
+            done = desk.retry(payment_id, operator=operator_name())
         except OperationRefused as exc:
             flash(f"Retry refused ({exc.code}): {exc.message}", "error")
         else:
@@ -312,10 +356,17 @@ def create_blueprint(ctx: OpsContext) -> Blueprint:
         try:
             resolution = Resolution(request.form.get("resolution", ""))
         except ValueError:
+            desk.refused(
+                operator_name(),
+                "resolve",
+                payment_id=payment_id,
+                code="RESOLUTION_REQUIRED",
+                message="no resolution chosen",
+            )
             flash("Choose how the payment was resolved.", "error")
             return redirect(url_for("ops.payment", payment_id=payment_id))
         try:
-            done = ops.resolve(
+            done = desk.resolve(
                 payment_id,
                 operator=operator_name(),
                 resolution=resolution,
@@ -330,18 +381,53 @@ def create_blueprint(ctx: OpsContext) -> Blueprint:
 
     @bp.post("/payments/retry-matching")
     @operator_only
-    def retry_matching() -> BaseResponse:
+    def retry_matching() -> BaseResponse | tuple[str, int] | str:
+        """Every NEEDS_ATTENTION payment of the search: shown for confirmation first."""
+        form = {k: v for k, v in request.form.items() if k != CSRF_FIELD}
+        form["status"] = PaymentStatus.NEEDS_ATTENTION.value
+        return bulk_retry_plan(form, all_matching=True)
+
+    @bp.post("/payments/bulk-retry")
+    @operator_only
+    def bulk_retry() -> BaseResponse | tuple[str, int] | str:
+        """Step 1 (no `confirm`): show how many would be retried, a sample and the skipped.
+        Step 2 (`confirm=yes` with the ids shown): retry them; say how many and why not."""
+        form = {k: v for k, v in request.form.items() if k not in (CSRF_FIELD, "ids")}
+        ids = request.form.getlist("ids")
+        if request.form.get("confirm") != "yes":
+            return bulk_retry_plan(form, all_matching=request.form.get("all") == "yes", ids=ids)
+        result = desk.retry_many(ids, operator=operator_name())
+        flash(f"Bulk retry: {result.summary()}.", "ok" if result.acted else "error")
+        back = {k: v for k, v in kept_args(form).items()}
+        return redirect(url_for("ops.payments", **cast(dict[str, Any], back)))
+
+    def bulk_retry_plan(
+        form: Mapping[str, str], *, all_matching: bool, ids: list[str] | None = None
+    ) -> BaseResponse | tuple[str, int] | str:
         try:
-            query = query_from(request.form)
-            summary = ops.retry_matching(query, operator=operator_name())
-        except (BadSearch, OperationRefused) as exc:
+            if all_matching:
+                wanted = filter_from(form, tz)
+                ids = search.ids(wanted, offset=0, limit=BULK_LIMIT)
+        except BadFilter as exc:
             flash(f"Retry refused: {exc}", "error")
-        else:
-            refused = f"; refused {len(summary.refused)}" if summary.refused else ""
-            flash(f"Retried {len(summary.retried)} NEEDS_ATTENTION payments{refused}.", "ok")
-        args = {k: v for k, v in request.form.items() if k != CSRF_FIELD and v}
-        args["status"] = PaymentStatus.NEEDS_ATTENTION.value
-        return redirect(url_for("ops.payments", **cast(dict[str, Any], args)))
+            return redirect(url_for("ops.payments", **cast(dict[str, Any], kept_args(form))))
+        if not ids:
+            desk.refused(
+                operator_name(),
+                "bulk-retry",
+                payment_id=None,
+                code="NOTHING_SELECTED",
+                message="no payment was selected",
+            )
+            flash("Select at least one payment to retry.", "error")
+            return redirect(url_for("ops.payments", **cast(dict[str, Any], kept_args(form))))
+        plan = desk.plan_retry(ids)
+        return render_template(
+            "ops/confirm_retry.html",
+            plan=plan,
+            kept=kept_args(form),
+            device_names=search.device_names([p.device_id for p in plan.sample]),
+        )
 
     register_reconciliation_views(
         bp,
@@ -355,3 +441,61 @@ def create_blueprint(ctx: OpsContext) -> Blueprint:
 
     register_cancellations(bp, services=ctx.services, operator_only=operator_only)
     return bp
+
+
+CSV_COLUMNS = (
+    "created_at",
+    "payment_id",
+    "status",
+    "reason_or_resolution",
+    "tenant_id",
+    "device_name",
+    "payment_mode",
+    "bills",
+    "total_amount",
+    "receipts",
+    "idempotency_key",
+)
+
+
+def _cell(value: str) -> str:
+    """A cell a spreadsheet will not run: device-supplied text (idempotency keys, consumer
+    codes) starting with = + - @ would otherwise be read as a formula."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def _csv_lines(search: PaymentSearch, wanted: Any, tz: Any) -> Iterator[str]:
+    """The filtered list as CSV, streamed; times in the console's zone, named in the header."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+
+    def flush() -> str:
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
+
+    writer.writerow((f"created_at ({tz})", *CSV_COLUMNS[1:]))
+    yield flush()
+    names: dict[str, str] = {}
+    for p in search.iter_all(wanted):
+        if p.device_id not in names:
+            names.update(search.device_names([p.device_id]))
+            names.setdefault(p.device_id, p.device_id)  # no such device: its id, asked once
+        writer.writerow(
+            _cell(str(cell))
+            for cell in (
+                local(p.created_at, tz),
+                p.id,
+                p.status.value,
+                p.needs_attention_reason or p.resolution or "",
+                p.tenant_id,
+                names[p.device_id],
+                p.payment_mode,
+                " ".join(f"{b.business_service}:{b.consumer_code}" for b in p.bills),
+                str(p.total_amount),
+                " ".join(p.receipt_numbers),
+                p.idempotency_key,
+            )
+        )
+        yield flush()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from integrator.ops.desk import OperatorDesk
 from integrator.payments.operations import PaymentFinder, PaymentOperations
 from integrator.services import Services
+from integrator.store.operator_actions import OperatorActionStore
+from integrator.store.payment_search import PaymentSearch
 
 
 def build_operations(services: Services) -> PaymentOperations:
@@ -23,3 +26,18 @@ def build_operations(services: Services) -> PaymentOperations:
         scheduler=lambda: services.scheduler,
         clock=services.clock,
     )
+
+
+def build_desk(services: Services, *, via: str) -> OperatorDesk:
+    """The audited operator desk (`via`: console or cli)."""
+    return OperatorDesk(
+        operations=build_operations(services),
+        payments=services.payments_store,
+        audit=OperatorActionStore(services.db),
+        clock=services.clock,
+        via=via,
+    )
+
+
+def build_search(services: Services) -> PaymentSearch:
+    return PaymentSearch(services.db, services.payments_store)

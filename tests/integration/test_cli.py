@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -81,9 +82,10 @@ def durable_ledger_url() -> Iterator[str]:
 def test_check_says_ok_and_reports_the_ledger_and_redis(
     settings: Settings, durable_ledger_url: str
 ) -> None:
-    result = CliRunner().invoke(
-        cli.main, ["check"], obj=settings.with_changes(database_url=durable_ledger_url)
+    ready = settings.with_changes(
+        database_url=durable_ledger_url, secret_key="a-session-key-of-32-characters!!"
     )
+    result = CliRunner().invoke(cli.main, ["check"], obj=ready)
     assert result.exit_code == 0, result.output
     assert "OK:" in result.stdout
     assert f"ledger schema {head_revision()}, fsync on, synchronous_commit on" in result.stdout
@@ -141,6 +143,61 @@ def test_check_fails_naming_a_missing_secret(
     assert "DIGIT_PASSWORD is required" in result.output
 
 
+def test_check_reports_every_settings_problem_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env here
+    env = env_for("redis://127.0.0.1:1/0")
+    env.update(
+        DIGIT_USERNAME="",
+        PORT="eighty",
+        DIGIT_TIMEZONE="Mars/Olympus",
+        DATABASE_URL="mysql://nope",
+        SECRET_KEY="",
+        OPS_USERS="carol:admin:x$y$z",
+    )
+    result = CliRunner().invoke(cli.main, ["check"], env=env)
+    assert result.exit_code == 1
+    problems = [line for line in result.stderr.splitlines() if line.startswith("PROBLEM")]
+    for expected in (
+        "DIGIT_USERNAME is required",
+        "PORT must be an integer",
+        "DIGIT_TIMEZONE is not a known time zone",
+        "DATABASE_URL must be a postgresql:// URL",
+        "SECRET_KEY is required",
+        "OPS_USERS entry 1 (carol): role must be viewer or operator",
+        "redis:",
+    ):
+        assert any(expected in p for p in problems), (expected, problems)
+    assert "the web app or the worker would refuse to start" in result.stderr
+
+
+def test_a_short_secret_key_is_a_problem_and_no_ops_account_a_warning(
+    settings: Settings, durable_ledger_url: str, sandbox: str
+) -> None:
+    short = settings.with_changes(database_url=durable_ledger_url, secret_key="short")
+    result = CliRunner().invoke(cli.main, ["check"], obj=short)
+    assert result.exit_code == 1
+    assert "PROBLEM settings: SECRET_KEY must be at least 16 characters" in result.stderr
+    assert "WARNING settings: OPS_USERS is empty" in result.stderr
+    assert "DIGIT: logged in to DIGIT as" in result.stdout  # DIGIT is still asked, once
+
+
+def test_start_up_names_every_settings_problem_at_once() -> None:
+    from integrator.settings import SettingsError
+
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env(
+            {"DIGIT_BASE_URL": "https://digit.example", "PORT": "x", "WEB_WORKERS": "y"},
+            dotenv=False,
+        )
+    # DIGIT_USERNAME, DIGIT_PASSWORD, DIGIT_TENANT_ID, DATABASE_URL, PORT, WEB_WORKERS
+    assert len(refused.value.problems) == 6, refused.value.problems
+    message = str(refused.value)
+    assert "PORT must be an integer" in message and "WEB_WORKERS must be an integer" in message
+    assert "DIGIT_USERNAME is required" in message and "DATABASE_URL is required" in message
+
+
 def test_sandbox_passes_every_argument_through(monkeypatch: pytest.MonkeyPatch) -> None:
     import integrator.sandbox
 
@@ -161,6 +218,9 @@ def test_digit_status_reports_the_sandbox_without_secrets(settings: Settings, sa
     assert result.exit_code == 0, result.output
     assert '"reachable": true' in result.output
     assert settings.digit_password not in result.output
+    # times in the CLI's one zone, named
+    assert '"timezone": "Asia/Kolkata (DIGIT_TIMEZONE)"' in result.output
+    assert re.search(r'"expires_at": "[^"]+\+05:30"', result.output), result.output
 
 
 def test_digit_status_exits_1_when_digit_is_unreachable(settings: Settings) -> None:
@@ -248,6 +308,34 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _sign_in_as_the_printed_demo_operator(
+    proc: subprocess.Popen[str], port: int
+) -> tuple[bool, str]:
+    """Read run-local's output up to the demo operator's password, then sign in with it."""
+    import re
+
+    assert proc.stdout is not None
+    seen: list[str] = []
+    for line in proc.stdout:
+        seen.append(line)
+        if line.strip().startswith("password "):
+            break
+    text = "".join(seen)
+    name = re.search(r"^\s+name (\S+)$", text, re.M)
+    password = re.search(r"^\s+password (\S+)$", text, re.M)
+    assert name and password, text[-2000:]
+    http = requests.Session()
+    login = f"http://127.0.0.1:{port}/ops/login"
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', http.get(login, timeout=5).text)
+    assert csrf
+    answer = http.post(
+        login,
+        data={"username": name[1], "password": password[1], "csrf_token": csrf[1]},
+        timeout=10,
+    )
+    return answer.status_code == 200 and f"{name[1]} (operator)" in answer.text, text
+
+
 def test_run_local_serves_healthz_and_stops_everything_on_ctrl_c() -> None:
     from integrator.localpg import scratch_dir
 
@@ -279,6 +367,7 @@ def test_run_local_serves_healthz_and_stops_everything_on_ctrl_c() -> None:
         text=True,
     )
     pids: list[int] = []
+    demo_signed_in, printed = False, ""
     try:
         wait_for(
             lambda: requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok,
@@ -288,10 +377,14 @@ def test_run_local_serves_healthz_and_stops_everything_on_ctrl_c() -> None:
         ready = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
         assert ready.status_code == 200, ready.text
         assert (ready.json()["ledger"], ready.json()["redis"]) == ("ok", "ok")
+        # loopback only (BIND unset): another loopback address finds nobody listening
+        with pytest.raises(requests.ConnectionError):
+            requests.get(f"http://127.0.0.2:{port}/healthz", timeout=1)
         pid_file = var / "run-local.pids"
         pids = [int(line.split()[1]) for line in pid_file.read_text().splitlines()]
         assert len(pids) >= 4  # redis, sandbox, web, worker (and the cluster's postmaster)
         assert (var / "redis").is_dir() and (var / "pg").is_dir()
+        demo_signed_in, printed = _sign_in_as_the_printed_demo_operator(proc, port)
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -300,8 +393,10 @@ def test_run_local_serves_healthz_and_stops_everything_on_ctrl_c() -> None:
             proc.kill()
             output, _ = proc.communicate()
             pytest.fail(f"run-local did not stop on SIGINT:\n{output[-3000:]}")
+        output = printed + output
     assert proc.returncode == 0, output[-3000:]
     assert "http://127.0.0.1:" in output
+    assert demo_signed_in, output[-3000:]
     assert not [pid for pid in pids if _alive(pid)]
     with pytest.raises(requests.ConnectionError):
         requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1)

@@ -12,12 +12,23 @@ from integrator.payments.models import PaymentStatus
 from integrator.services import Services
 from integrator.settings import Settings
 from tests.e2e.conftest import Sandbox
-from tests.ops.conftest import counter_payment, make_payment
+from tests.ops.conftest import PASSWORDS, counter_payment, make_payment
+
+ALICE = {"INTEGRATOR_OPERATOR": "alice", "INTEGRATOR_OPERATOR_PASSWORD": PASSWORDS["alice"]}
 
 
-def run(settings: Settings, *args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli.main, list(args), obj=settings)
+def run(
+    settings: Settings, *args: str, env: dict[str, str] | None = None, input: str | None = None
+) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli.main, list(args), obj=settings, env=env, input=input)
     return result.exit_code, result.stdout, result.stderr
+
+
+def ids_of(out: str) -> list[str]:
+    """The payment ids of `payments list` output (its first line is the header)."""
+    lines = out.splitlines()
+    assert lines[0].startswith("created\tpayment"), lines[:1]
+    return [line.split("\t")[1] for line in lines[1:]]
 
 
 def test_payments_list_filters_and_pages(ops_settings: Settings, services: Services) -> None:
@@ -27,25 +38,37 @@ def test_payments_list_filters_and_pages(ops_settings: Settings, services: Servi
         ops_settings, "payments", "list", "--status", "NEEDS_ATTENTION", "--limit", "2"
     )
     assert code == 0, err
-    assert [line.split("\t")[1] for line in out.splitlines()] == [made[2].id, made[1].id]
-    cursor = err.split("--cursor ")[1].strip()
+    assert ids_of(out) == [made[2].id, made[1].id]
+    assert "3 payments match; page 1 of 2" in err and "older: --page 2" in err
 
-    code, out, _ = run(
-        ops_settings, "payments", "list", "--status", "NEEDS_ATTENTION", "--cursor", cursor
+    code, out, err = run(
+        ops_settings,
+        "payments",
+        "list",
+        "--status",
+        "NEEDS_ATTENTION",
+        "--limit",
+        "2",
+        "--page",
+        "2",
     )
-    assert [line.split("\t")[1] for line in out.splitlines()] == [made[0].id]
+    assert ids_of(out) == [made[0].id]
+    assert "newer: --page 1" in err and "older:" not in err
 
     code, out, _ = run(ops_settings, "payments", "list", "--bill", "b-1")
-    assert [line.split("\t")[1] for line in out.splitlines()] == [made[1].id]
+    assert ids_of(out) == [made[1].id]
 
 
-def test_payments_show_prints_the_history(ops_settings: Settings, services: Services) -> None:
+def test_payments_show_json_prints_the_history_with_the_mobile_masked(
+    ops_settings: Settings, services: Services
+) -> None:
     payment = make_payment(services, bill_id="b-1")
-    code, out, err = run(ops_settings, "payments", "show", payment.id)
+    code, out, err = run(ops_settings, "payments", "show", payment.id, "--json")
     assert code == 0, err
     shown = json.loads(out)
     assert shown["id"] == payment.id
     assert shown["history"][-1]["reason"] == "DIGIT_REJECTED"
+    assert shown["mobile_number"] == "******3210" and "9876543210" not in out
 
     code, _, err = run(ops_settings, "payments", "show", "no-such-payment")
     assert code == 1 and "NOT_FOUND" in err
@@ -53,11 +76,11 @@ def test_payments_show_prints_the_history(ops_settings: Settings, services: Serv
 
 def test_payments_retry_records_the_operator(ops_settings: Settings, services: Services) -> None:
     payment = make_payment(services, bill_id="b-1")
-    code, _out, err = run(ops_settings, "payments", "retry", payment.id, "--operator", "carol")
+    code, _out, err = run(ops_settings, "payments", "retry", payment.id, "--yes", env=ALICE)
     assert code == 0, err
     stored = services.payments_store.get(payment.id)
     assert stored is not None and stored.status is PaymentStatus.PENDING
-    assert stored.history[-1].actor == "operator:carol"
+    assert stored.history[-1].actor == "operator:alice"
 
 
 def test_payments_retry_all_needs_attention_of_a_filter(
@@ -72,8 +95,8 @@ def test_payments_retry_all_needs_attention_of_a_filter(
         "--all-needs-attention",
         "--consumer",
         "C-1",
-        "--operator",
-        "carol",
+        "--yes",
+        env=ALICE,
     )
     assert code == 0, err
     assert out.splitlines() == [f"{a.id}\tretried"]
@@ -94,8 +117,7 @@ def test_payments_resolve_refunded_is_refused_while_digit_holds_our_payment(
         "REFUNDED",
         "--note",
         "cash back",
-        "--operator",
-        "carol",
+        env=ALICE,
     )
     assert code == 1 and "DIGIT_HOLDS_PAYMENT" in err
 
@@ -116,8 +138,7 @@ def test_payments_resolve_receipted_by_hand(
         receipt,
         "--note",
         "counter",
-        "--operator",
-        "carol",
+        env=ALICE,
     )
     assert code == 0, err
     assert out.strip() == f"{payment.id}\tRESOLVED\tRECEIPTED_BY_HAND"
@@ -132,6 +153,8 @@ def test_queue_status_reports_no_worker_with_exit_1(
     assert code == 1
     assert report["workers"] == [] and report["queued"] == 0
     assert report["oldest_pending_at"] is not None and report["redis_memory"]
+    assert report["timezone"] == "Asia/Kolkata (DIGIT_TIMEZONE)"
+    assert report["oldest_pending_at"].endswith("+05:30")
 
 
 def test_ops_hash_password_makes_a_werkzeug_hash() -> None:

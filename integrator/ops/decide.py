@@ -1,0 +1,142 @@
+"""What an operator needs to decide about one payment: what DIGIT holds for its bills (someone
+else's payment, or ours), the reconciliation flag, whether a retry can help, and what to do.
+
+DIGIT is asked only for payments a person must decide (NEEDS_ATTENTION); when it cannot be asked
+the page says so and shows the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from types import MappingProxyType
+
+from integrator.digit.models import DigitPayment
+from integrator.masking import mask_mobile
+from integrator.payments.bulk import retry_refusal
+from integrator.payments.models import Payment, PaymentStatus
+from integrator.payments.registration import Lookup, Registrar
+from integrator.store.reconciliation import Flag
+
+log = logging.getLogger("integrator.ops")
+
+#: Per NEEDS_ATTENTION reason: what happened and what the operator can do.
+GUIDANCE: Mapping[str, str] = MappingProxyType(
+    {
+        "BILL_PAID_ELSEWHERE": "Someone else paid this bill in DIGIT (below). Our payer's money "
+        "was taken too: return it and mark the payment REFUNDED. A retry would meet the same "
+        "payment, so it is not offered.",
+        "DUPLICATE_IN_DIGIT": "DIGIT holds more than one payment carrying this payment's id. Ask "
+        "DIGIT's administrators to cancel the extra one, then mark RECEIPTED_BY_HAND with the "
+        "receipt that stays.",
+        "DIGIT_PAYMENT_CANCELLED": "DIGIT cancelled or dishonoured our payment. Return the money "
+        "(REFUNDED) or have a clerk receipt it again (RECEIPTED_BY_HAND with the new receipt).",
+        "DIGIT_REJECTED": "DIGIT refused the payment (codes in the history). If the cause is "
+        "fixed (a bill, a role, a setting), retry; otherwise return the money (REFUNDED).",
+        "RETRIES_EXHAUSTED": "DIGIT did not answer for too long. Retry once DIGIT answers "
+        "(see the overview); if a clerk already receipted it, give that receipt.",
+        "DIGIT_AUTH_BLOCKED": "The integrator's DIGIT account could not log in or lacked a role. "
+        "Fix the account (`integrator check`), then retry.",
+        "RECEIPT_MISSING": "DIGIT holds our payment but not a receipt for every bill. Check the "
+        "receipts in DIGIT, then mark RECEIPTED_BY_HAND.",
+    }
+)
+DEFAULT_GUIDANCE = (
+    "Look at the history and at what DIGIT holds below; retry when the cause is fixed, or "
+    "resolve: REFUNDED when the money went back, RECEIPTED_BY_HAND with DIGIT's receipt."
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DigitPaymentView:
+    """A DIGIT payment for this payment's bills, as an operator reads it."""
+
+    id: str
+    ours: bool  # carries this payment's id
+    live: bool
+    paid_by: str
+    mobile: str  # masked
+    mode: str
+    amount: Decimal
+    at: datetime | None
+    receipts: tuple[str, ...]
+    status: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Decision:
+    guidance: str
+    retry_refused: tuple[str, str] | None  # (code, why) when a retry is not offered
+    competing: tuple[DigitPaymentView, ...] = ()  # someone else's live payments for the bills
+    ours_in_digit: tuple[DigitPaymentView, ...] = ()
+    digit_asked: bool = False
+    digit_error: str | None = None
+    flag: Flag | None = None
+
+
+def _view(found: DigitPayment, payment: Payment, *, ours: bool) -> DigitPaymentView:
+    bills = payment.targeted_bill_ids | set(payment.bill_ids)
+    receipts = tuple(
+        sorted({d.receipt_number for d in found.details if d.bill_id in bills or ours})
+    ) or tuple(sorted({d.receipt_number for d in found.details}))
+    when = found.transaction_date or next(
+        (d.receipt_date for d in found.details if d.receipt_date), None
+    )
+    return DigitPaymentView(
+        id=found.id,
+        ours=ours,
+        live=found.is_live,
+        paid_by=found.payer_name or found.paid_by or "",
+        mobile=mask_mobile(found.mobile_number) or "",
+        mode=found.payment_mode,
+        amount=found.total_amount_paid,
+        at=when,
+        receipts=receipts,
+        status=found.payment_status or "",
+    )
+
+
+def decide(
+    payment: Payment,
+    *,
+    registrar: Callable[[], Registrar],
+    flag: Flag | None,
+) -> Decision:
+    reason = payment.needs_attention_reason or ""
+    guidance = GUIDANCE.get(reason, DEFAULT_GUIDANCE)
+    if payment.status is PaymentStatus.RESOLVED:
+        guidance = f"Closed by an operator as {payment.resolution}: nothing left to decide."
+    elif payment.status is PaymentStatus.REGISTERED:
+        guidance = "Registered in DIGIT: nothing to decide" + (
+            " unless reconciliation flagged it (below)." if flag else "."
+        )
+    elif payment.status is PaymentStatus.PENDING:
+        guidance = "The worker is registering it; a retry only makes the next attempt sooner."
+    decision = Decision(guidance=guidance, retry_refused=retry_refusal(payment), flag=flag)
+    if payment.status is not PaymentStatus.NEEDS_ATTENTION:
+        return decision
+    try:
+        found: Lookup = registrar().lookup(payment)
+    except Exception as exc:  # the page shows what it could not ask; it never breaks
+        log.warning(
+            "ops page: DIGIT could not be asked",
+            extra={"payment_id": payment.id, "error": type(exc).__name__},
+        )
+        return Decision(
+            guidance=guidance,
+            retry_refused=decision.retry_refused,
+            flag=flag,
+            digit_asked=True,
+            digit_error=f"DIGIT could not be asked ({type(exc).__name__}): try again shortly",
+        )
+    return Decision(
+        guidance=guidance,
+        retry_refused=decision.retry_refused,
+        flag=flag,
+        digit_asked=True,
+        competing=tuple(_view(p, payment, ours=False) for p in found.others),
+        ours_in_digit=tuple(_view(p, payment, ours=True) for p in found.all_ours),
+    )

@@ -1,0 +1,94 @@
+"""Which payments an operator's retry can help, and the outcome of acting on many at once.
+
+    retry_refusal(payment)       None when a retry may help, else (code, why)
+    plan_retry(payments)         RetryPlan: the payments a retry would touch, the rest with why
+
+A retry sends a NEEDS_ATTENTION payment back to the worker. Some reasons are decided by what DIGIT
+holds, not by a passing error: retrying them would only come back to the same reason, so they are
+not offered (the console hides the button, bulk actions skip them, the CLI says why).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from integrator.payments import states
+from integrator.payments.models import Payment, PaymentStatus
+
+#: NEEDS_ATTENTION reasons a retry cannot change, with what to do instead.
+RETRY_CANNOT_HELP: Mapping[str, str] = MappingProxyType(
+    {
+        "BILL_PAID_ELSEWHERE": "DIGIT holds someone else's payment for the bill: resolve it"
+        " (REFUNDED once the money is returned)",
+        "DUPLICATE_IN_DIGIT": "DIGIT holds two payments of ours: cancel one in DIGIT, then resolve",
+        "DIGIT_PAYMENT_CANCELLED": "DIGIT cancelled or dishonoured our payment: resolve it",
+    }
+)
+
+#: How many payments a confirmation page or the CLI shows before acting.
+SAMPLE_SIZE = 10
+
+
+def retry_refusal(payment: Payment) -> tuple[str, str] | None:
+    """Why a retry of `payment` is not offered (code, explanation), or None when it may help."""
+    if states.is_final(payment.status):
+        return "NOT_RETRYABLE", f"{payment.status.value} is final"
+    reason = payment.needs_attention_reason or ""
+    if payment.status is PaymentStatus.NEEDS_ATTENTION and reason in RETRY_CANNOT_HELP:
+        return reason, RETRY_CANNOT_HELP[reason]
+    return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetryPlan:
+    """What a bulk retry would do, shown to the operator before anything is done."""
+
+    eligible: tuple[Payment, ...] = ()
+    skipped: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # id -> (code, why)
+
+    @property
+    def sample(self) -> tuple[Payment, ...]:
+        return self.eligible[:SAMPLE_SIZE]
+
+    @property
+    def skipped_by_code(self) -> dict[str, int]:
+        return _count(code for code, _ in self.skipped.values())
+
+
+def plan_retry(payments: Iterable[Payment]) -> RetryPlan:
+    eligible: list[Payment] = []
+    skipped: dict[str, tuple[str, str]] = {}
+    for payment in payments:
+        refusal = retry_refusal(payment)
+        if refusal is None:
+            eligible.append(payment)
+        else:
+            skipped[payment.id] = refusal
+    return RetryPlan(eligible=tuple(eligible), skipped=skipped)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BulkResult:
+    """How many were acted on, and the rest with the code of why not."""
+
+    acted: tuple[str, ...] = ()
+    skipped: Mapping[str, str] = field(default_factory=dict)  # payment id -> code
+
+    @property
+    def skipped_by_code(self) -> dict[str, int]:
+        return _count(self.skipped.values())
+
+    def summary(self, verb: str = "retried") -> str:
+        text = f"{verb} {len(self.acted)}, skipped {len(self.skipped)}"
+        if self.skipped:
+            text += " (" + ", ".join(f"{c}: {n}" for c, n in self.skipped_by_code.items()) + ")"
+        return text
+
+
+def _count(codes: Iterable[str]) -> dict[str, int]:
+    counted: dict[str, int] = {}
+    for code in codes:
+        counted[code] = counted.get(code, 0) + 1
+    return dict(sorted(counted.items()))
