@@ -1,7 +1,8 @@
 """`integrator payments cancel` and `integrator payments cancellation ...`: reversals, two people.
 
-The operator is an OPS_USERS account (`--operator NAME`, the same accounts as the ops console):
-an unknown name is refused, a viewer may list and show but not ask, approve or reject. The
+The operator signs in as an OPS_USERS account, the console's accounts (`--operator` or
+INTEGRATOR_OPERATOR, the password from INTEGRATOR_OPERATOR_PASSWORD or a prompt): an unknown name
+or a wrong password is refused, a viewer may list and show but not ask, approve or reject. The
 requester of a cancellation cannot approve or reject it.
 """
 
@@ -13,6 +14,7 @@ from contextlib import contextmanager
 import click
 
 from integrator import jsonutil
+from integrator.commands.identity import operator_options, signed_in_operator
 from integrator.payments.cancellation import CancellationRefused, Cancellations
 from integrator.payments.cancellation_records import (
     Action,
@@ -20,34 +22,30 @@ from integrator.payments.cancellation_records import (
     Operator,
     RequestState,
 )
+from integrator.settings import Settings
 
 
 @contextmanager
-def _cancellations(ctx: click.Context) -> Iterator[tuple[Cancellations, dict[str, Operator]]]:
+def _cancellations(ctx: click.Context) -> Iterator[tuple[Cancellations, Settings]]:
     from integrator.cli import load_settings, startup_errors
-    from integrator.ops.accounts import parse_accounts
     from integrator.services import Services
 
     settings = load_settings(ctx)
     with startup_errors():
-        accounts = parse_accounts(settings.ops_users)
         services = Services.build(settings, pool_size=2)
-    operators = {
-        name: Operator(name=name, may_act=account.may_act) for name, account in accounts.items()
-    }
     try:
-        yield services.cancellations, operators
+        yield services.cancellations, settings
     except CancellationRefused as exc:
         raise click.ClickException(f"{exc.code}: {exc.message}") from exc
     finally:
         services.close()
 
 
-def _operator(operators: dict[str, Operator], name: str) -> Operator:
-    found = operators.get(name)
-    if found is None:
-        raise click.ClickException(f"{name} is not an ops account (OPS_USERS)")
-    return found
+def _operator(settings: Settings, name: str | None, password: str | None) -> Operator:
+    """The signed-in OPS_USERS account (its password checked); the use cases decide whether
+    its role may ask or decide."""
+    account = signed_in_operator(settings, name, password)
+    return Operator(name=account.name, may_act=account.may_act)
 
 
 def _line(r: CancellationRequest) -> str:
@@ -75,17 +73,22 @@ def _line(r: CancellationRequest) -> str:
     is_flag=True,
     help="The cheque/DD bounced: ask for DISHONOUR instead of CANCEL.",
 )
-@click.option("--operator", required=True, help="Your OPS_USERS account name.")
+@operator_options
 @click.pass_context
 def cancel(
-    ctx: click.Context, payment_id: str, reason: str, dishonour: bool, operator: str
+    ctx: click.Context,
+    payment_id: str,
+    reason: str,
+    dishonour: bool,
+    operator: str | None,
+    operator_password: str | None,
 ) -> None:
     """Ask for a REGISTERED payment to be cancelled (or dishonoured) in DIGIT; another operator
     approves it with `integrator payments cancellation approve`."""
     action = Action.DISHONOUR if dishonour else Action.CANCEL
-    with _cancellations(ctx) as (cancellations, operators):
+    with _cancellations(ctx) as (cancellations, settings):
         made = cancellations.request_by_operator(
-            operator=_operator(operators, operator),
+            operator=_operator(settings, operator, operator_password),
             payment_id=payment_id,
             reason=reason,
             action=action,
@@ -110,7 +113,7 @@ def cancellation() -> None:
 def list_requests(ctx: click.Context, state: str | None, limit: int) -> None:
     """Requests newest first (tab-separated)."""
     states = [RequestState(state.upper())] if state else []
-    with _cancellations(ctx) as (cancellations, _operators):
+    with _cancellations(ctx) as (cancellations, _settings):
         found = cancellations.recent(states=states, limit=limit)
     for request in found:
         click.echo(_line(request))
@@ -123,7 +126,7 @@ def list_requests(ctx: click.Context, state: str | None, limit: int) -> None:
 @click.pass_context
 def show(ctx: click.Context, request_id: str) -> None:
     """One request, as JSON (DIGIT's codes and answer included)."""
-    with _cancellations(ctx) as (cancellations, _operators):
+    with _cancellations(ctx) as (cancellations, _settings):
         request = cancellations.get(request_id)
     view = {
         "id": request.id,
@@ -148,23 +151,33 @@ def show(ctx: click.Context, request_id: str) -> None:
 
 @cancellation.command()
 @click.argument("request_id")
-@click.option("--operator", required=True, help="Your OPS_USERS account (not the requester).")
+@operator_options
 @click.pass_context
-def approve(ctx: click.Context, request_id: str, operator: str) -> None:
+def approve(
+    ctx: click.Context, request_id: str, operator: str | None, operator_password: str | None
+) -> None:
     """Check DIGIT's rules and send the cancellation; a request DIGIT did not answer is
     approved again to look in DIGIT first."""
-    with _cancellations(ctx) as (cancellations, operators):
-        done = cancellations.approve(request_id, operator=_operator(operators, operator))
+    with _cancellations(ctx) as (cancellations, settings):
+        who = _operator(settings, operator, operator_password)
+        done = cancellations.approve(request_id, operator=who)
     click.echo(f"{done.id}\t{done.payment_id}\t{done.state.value}")
 
 
 @cancellation.command()
 @click.argument("request_id")
-@click.option("--operator", required=True, help="Your OPS_USERS account (not the requester).")
+@operator_options
 @click.option("--note", default="", help="Why it is rejected (kept in the history).")
 @click.pass_context
-def reject(ctx: click.Context, request_id: str, operator: str, note: str) -> None:
+def reject(
+    ctx: click.Context,
+    request_id: str,
+    operator: str | None,
+    operator_password: str | None,
+    note: str,
+) -> None:
     """Close the request; nothing is sent to DIGIT."""
-    with _cancellations(ctx) as (cancellations, operators):
-        done = cancellations.reject(request_id, operator=_operator(operators, operator), note=note)
+    with _cancellations(ctx) as (cancellations, settings):
+        who = _operator(settings, operator, operator_password)
+        done = cancellations.reject(request_id, operator=who, note=note)
     click.echo(f"{done.id}\t{done.payment_id}\t{done.state.value}")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import csv
 import sys
 from datetime import date, datetime
-from typing import Any
 
 import click
 
 from integrator import jsonutil
+from integrator.commands.identity import operator_options, signed_in_operator
 
 
 @click.group()
@@ -180,7 +180,7 @@ def flags(ctx: click.Context, show_all: bool) -> None:
     with startup_errors():
         services = Services.build(settings, pool_size=2)
     try:
-        items = _flags(services).list(unacknowledged_only=not show_all)
+        items = services.flags.list(unacknowledged_only=not show_all)
     finally:
         services.close()
     if not items:
@@ -204,32 +204,35 @@ def flags(ctx: click.Context, show_all: bool) -> None:
 @flags.command(name="ack")
 @click.argument("flag_id")
 @click.option("--note", required=True, help="What was decided or done (required).")
-@click.option("--operator", required=True, help="Your name: recorded with the flag.")
+@operator_options
 @click.pass_context
-def ack(ctx: click.Context, flag_id: str, note: str, operator: str) -> None:
-    """Acknowledge flag FLAG_ID (a finding's number, or a flagged payment's id)."""
+def ack(
+    ctx: click.Context,
+    flag_id: str,
+    note: str,
+    operator: str | None,
+    operator_password: str | None,
+) -> None:
+    """Acknowledge flag FLAG_ID (a finding's number, or a flagged payment's id), signed in as
+    an OPS_USERS operator (recorded with the flag)."""
     from integrator.cli import load_settings, startup_errors
     from integrator.payments.flags import FlagRefused
     from integrator.services import Services
 
     settings = load_settings(ctx)
+    account = signed_in_operator(settings, operator, operator_password)
+    if not account.may_act:
+        raise click.ClickException(f"{account.name} is a {account.role.value}: only an operator")
     with startup_errors():
         services = Services.build(settings, pool_size=2)
     try:
-        item = _flags(services).acknowledge(flag_id, operator=operator, note=note)
+        item = services.flags.acknowledge(flag_id, operator=account.name, note=note)
     except FlagRefused as exc:
         click.echo(f"refused ({exc.code}): {exc.message}", err=True)
         ctx.exit(1)
     finally:
         services.close()
     click.echo(f"acknowledged {item.id} ({item.kind}) by {item.acknowledged_by}")
-
-
-def _flags(services: Any) -> Any:
-    from integrator.payments.flags import Flags
-    from integrator.store.findings import FindingStore
-
-    return Flags(store=FindingStore(services.db), clock=services.clock)
 
 
 @reports.command("day-close")

@@ -280,8 +280,8 @@ class Registrar:
             )
         if action is not Action.RETRY_LATER:
             return self._pending(att, exc, action=action)
-        if retargeted:
-            raise _KeepLease(self._pending(att, exc, action=action)) from exc
+        # a create on the successor bill is as unknown as a first one: marked so, a later
+        # BILL_EXPIRED waits for it to settle instead of moving the payment on again
         create_sent = att.payment.create_sent
         pending = self._pending(att, exc, action=action, create_unknown=create_sent)
         if create_sent:

@@ -163,3 +163,69 @@ def test_a_create_refused_by_the_unique_bill_constraint_adopts_our_earlier_creat
     counters = requests.get(f"{sandbox}/_sandbox/counters", timeout=5).json()
     assert counters.get("payment_create", 0) == 2  # the retry was sent, and refused
     assert len(_ours(sandbox, payment.id)) == 1
+
+
+def test_a_create_on_the_successor_bill_that_got_no_answer_also_waits_to_settle(
+    settings: Settings, sandbox: str, db: Database, client: DigitClient
+) -> None:
+    """The second create (after a move onto the consumer's new bill) is as unknown as a first
+    one: when that bill expires too, the payment waits instead of moving on a second time."""
+    store = PaymentStore(db)
+    registrar = Registrar(
+        payments=store,
+        leases=LeaseStore(db),
+        digit=client,
+        lease_ttl_seconds=LEASE_SECONDS,
+        timezone=settings.digit_timezone,
+        clock=lambda: datetime.now(UTC),
+        create_settle_seconds=3600.0,
+    )
+    payment = _payment_on_current_bill(client, store)
+    # the bill expires before the first create: DIGIT refuses it (nothing written) and the
+    # payment moves onto the successor, whose create DIGIT holds while the gateway gives up
+    _admin(sandbox, "clock", {"advance_seconds": 16 * 86400})
+    _fresh_token(client, payment)
+    _admin(
+        sandbox,
+        "faults",
+        {"hold_creates": 1, "hold_seconds": HOLD_SECONDS, "gateway_timeout_seconds": 0.5},
+    )
+    first = registrar.attempt(payment.id, actor="worker")
+    assert first.result is AttemptResult.RETRY_LATER
+    moved = store.get(payment.id)
+    assert moved is not None and moved.bills[0].retargeted_from == payment.bills[0].bill_id
+    assert moved.history[-1].detail.get("createUnknown") is True
+    # the successor expires as well while its create is held
+    _admin(sandbox, "clock", {"advance_seconds": 16 * 86400})
+    _fresh_token(client, payment)
+    time.sleep(LEASE_SECONDS + 0.2)
+
+    second = registrar.attempt(payment.id, actor="worker")
+
+    assert second.result is AttemptResult.RETRY_LATER
+    assert second.payment is not None
+    assert second.payment.history[-1].reason == AWAITING_CREATE_SETTLE
+    assert second.payment.bills[0].bill_id == moved.bills[0].bill_id  # not moved again
+    wait_for(
+        lambda: (
+            requests.get(f"{sandbox}/_sandbox/counters", timeout=5).json().get("late_commit", 0)
+            >= 1
+        ),
+        timeout=HOLD_SECONDS + 10,
+        what="the held create to commit late",
+    )
+    final = registrar.attempt(payment.id, actor="worker")
+    assert final.result is AttemptResult.REGISTERED
+    live = [p for p in _ours(sandbox, payment.id) if p.get("paymentStatus") != "CANCELLED"]
+    assert len(live) == 1  # the late commit on the successor, adopted: the consumer paid once
+
+
+def _fresh_token(client: DigitClient, payment: Payment) -> None:
+    """DIGIT's calendar jumped past the token's life: a read (re-sent once after a refused
+    token, unlike a create) logs in again, so the attempts under test meet no 401."""
+    bill = payment.bills[0]
+    client.fetch_bills(
+        tenant_id=payment.tenant_id,
+        business_service=bill.business_service,
+        consumer_code=bill.consumer_code,
+    )

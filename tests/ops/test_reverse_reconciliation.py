@@ -20,14 +20,16 @@ from integrator.payments.models import Payment, PaymentStatus
 from integrator.services import Services
 from integrator.settings import Settings
 from tests.e2e.conftest import Sandbox
-from tests.ops.conftest import AMRITSAR, SW_RAMESH, make_payment
+from tests.ops.conftest import AMRITSAR, PASSWORDS, SW_RAMESH, make_payment
 
 TL_AMRITSAR = "PB-TL-2024-07-04-002271"
 UNACKNOWLEDGED = "integrator_reconciliation_unacknowledged"
 
 
 def run(settings: Settings, *args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli.main, list(args), obj=settings)
+    """The CLI with an operator's password in the environment, as a script gives it."""
+    env = {"INTEGRATOR_OPERATOR_PASSWORD": PASSWORDS["alice"]}
+    result = CliRunner().invoke(cli.main, list(args), obj=settings, env=env)
     return result.exit_code, result.stdout, result.stderr
 
 
@@ -143,7 +145,7 @@ def test_the_walk_flags_orphans_duplicates_and_differences_and_acknowledging_cle
     orphan_flag = orphan_line.split("\t")[0]
 
     code, _, err = run(
-        ops_settings, "reports", "flags", "ack", orphan_flag, "--note", " ", "--operator", "carol"
+        ops_settings, "reports", "flags", "ack", orphan_flag, "--note", " ", "--operator", "alice"
     )
     assert code == 1 and "NOTE_REQUIRED" in err
     code, out, err = run(
@@ -155,7 +157,7 @@ def test_the_walk_flags_orphans_duplicates_and_differences_and_acknowledging_cle
         "--note",
         "refund stopped; DIGIT receipt kept",
         "--operator",
-        "carol",
+        "alice",
     )
     assert code == 0, err
     assert unacknowledged_gauge(live) == 1
@@ -169,7 +171,7 @@ def test_the_walk_flags_orphans_duplicates_and_differences_and_acknowledging_cle
         "--note",
         "DIGIT office corrects the receipt",
         "--operator",
-        "carol",
+        "alice",
     )
     assert code == 0, err
 
@@ -177,9 +179,9 @@ def test_the_walk_flags_orphans_duplicates_and_differences_and_acknowledging_cle
     code, out, _ = run(ops_settings, "reports", "flags")
     assert out.strip() == "no unacknowledged flags"
     code, out, _ = run(ops_settings, "reports", "flags", "--all")
-    assert "ACKNOWLEDGED by carol: refund stopped; DIGIT receipt kept" in out
+    assert "ACKNOWLEDGED by alice: refund stopped; DIGIT receipt kept" in out
     code, _, err = run(
-        ops_settings, "reports", "flags", "ack", "999999", "--note", "x", "--operator", "carol"
+        ops_settings, "reports", "flags", "ack", "999999", "--note", "x", "--operator", "alice"
     )
     assert code == 1 and "FLAG_NOT_FOUND" in err
 
@@ -296,7 +298,7 @@ def test_acting_on_an_orphan_clears_it_at_the_next_walk_without_an_acknowledgeme
         "--note",
         "DIGIT holds it",
         "--operator",
-        "carol",
+        "alice",
     )
     assert code == 0, err
     code, out, _ = run(ops_settings, "reports", "reconcile", "--from", today(ops_settings))

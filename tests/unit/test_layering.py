@@ -59,7 +59,7 @@ DOMAIN_MODELS = (
 
 #: Statements that only the storage layer writes (plus the local PostgreSQL runner's admin SQL).
 SQL = re.compile(
-    r"^\s*(SELECT\s|INSERT\s+INTO\s|UPDATE\s+\w+\s+SET\s|DELETE\s+FROM\s|CREATE\s+(TABLE|INDEX|UNIQUE)"
+    r"^\s*(SELECT\s[\s\S]*\sFROM\s|INSERT\s+INTO\s|UPDATE\s+\w+\s+SET\s|DELETE\s+FROM\s|CREATE\s+(TABLE|INDEX|UNIQUE)"
     r"|ALTER\s+TABLE\s|TRUNCATE\s)",
     re.IGNORECASE,
 )

@@ -29,7 +29,12 @@ def cli_settings(cancel_settings: Settings) -> Settings:
 
 
 def run(settings: Settings, *args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli.main, list(args), obj=settings)
+    """The CLI as the named operator (`--operator NAME`) signs in: its password from the
+    environment, as a script would give it."""
+    named = list(args)
+    who = named[named.index("--operator") + 1] if "--operator" in named else ""
+    env = {"INTEGRATOR_OPERATOR_PASSWORD": f"pw-{who}"}
+    result = CliRunner().invoke(cli.main, named, obj=settings, env=env)
     return result.exit_code, result.stdout, result.stderr
 
 
