@@ -314,12 +314,16 @@ class Services:
 
     @property
     def cash(self) -> CashBook:
-        from integrator.payments.cash import CashBook
+        from integrator.payments.cash import CashBook, LimitDefaults
 
         return self._once(
             "cash",
             lambda: CashBook(
-                settings=self.settings,
+                defaults=LimitDefaults(
+                    offline_max_age_seconds=self.settings.offline_max_age_seconds,
+                    offline_cash_limit=self.settings.offline_cash_limit,
+                    cash_in_hand_cap=self.settings.cash_in_hand_cap,
+                ),
                 store=self.cash_store,
                 offline=self.offline_store,
                 devices=self.devices.get_by_name,

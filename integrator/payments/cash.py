@@ -23,17 +23,55 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Protocol
 
+from integrator.payments.cash_records import Handover, LimitOverrides, ModeSums, Scope
 from integrator.payments.devices import Device
 from integrator.payments.models import PaymentError, PaymentRejected, Violation
 from integrator.payments.use_cases import PaymentRequest
-from integrator.settings import Settings
-from integrator.store.cash import CashStore, Handover, ModeSums, Scope
-from integrator.store.offline import LimitOverrides, OfflineStore
 
 CASH = "CASH"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _FAR = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+class CashLedger(Protocol):
+    """Cash sums and hand-overs in the ledger (integrator.store.cash.CashStore)."""
+
+    def sums(
+        self, scope: Scope, scope_id: str, start: datetime, end: datetime
+    ) -> list[ModeSums]: ...
+
+    def record_handover(
+        self,
+        *,
+        device_id: str,
+        tenant_id: str,
+        payment_mode: str,
+        expected: Decimal,
+        counted: Decimal,
+        reason: str | None,
+        cashier: str,
+        at: datetime,
+    ) -> Handover: ...
+
+
+class DeviceLimitOverrides(Protocol):
+    """Each device's own limits (integrator.store.offline.OfflineStore)."""
+
+    def limits_for(self, device_id: str) -> LimitOverrides: ...
+
+    def set_limits(self, device_id: str, limits: LimitOverrides, *, now: datetime) -> None: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class LimitDefaults:
+    """The limits of a device without its own (OFFLINE_MAX_AGE_SECONDS, OFFLINE_CASH_LIMIT,
+    CASH_IN_HAND_CAP; a cap of 0 means no cap)."""
+
+    offline_max_age_seconds: int
+    offline_cash_limit: Decimal
+    cash_in_hand_cap: Decimal
 
 
 class CashRefused(PaymentError):
@@ -69,14 +107,14 @@ class CashBook:
     def __init__(
         self,
         *,
-        settings: Settings,
-        store: CashStore,
-        offline: OfflineStore,
+        defaults: LimitDefaults,
+        store: CashLedger,
+        offline: DeviceLimitOverrides,
         devices: Callable[[str], Device | None],
         accepted: Callable[[str, str], object | None],
         clock: Callable[[], datetime],
     ) -> None:
-        self._settings = settings
+        self._defaults = defaults
         self._store = store
         self._offline = offline
         self._devices = devices
@@ -90,14 +128,14 @@ class CashBook:
         cap = (
             own.cash_in_hand_cap
             if own.cash_in_hand_cap is not None
-            else self._settings.cash_in_hand_cap
+            else self._defaults.cash_in_hand_cap
         )
         return DeviceLimits(
             offline_max_age_seconds=own.offline_max_age_seconds
-            or self._settings.offline_max_age_seconds,
+            or self._defaults.offline_max_age_seconds,
             offline_cash_limit=own.offline_cash_limit
             if own.offline_cash_limit is not None
-            else self._settings.offline_cash_limit,
+            else self._defaults.offline_cash_limit,
             cash_in_hand_cap=cap if cap > 0 else None,
         )
 

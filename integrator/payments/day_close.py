@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from integrator.payments.cash import balance
+from integrator.payments.cash_records import DayAlreadyClosed, Handover, ModeSums, Scope
 from integrator.payments.devices import Device
 from integrator.payments.models import PaymentError
-from integrator.store.cash import CashStore, DayAlreadyClosed, Scope
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -44,6 +44,34 @@ CSV_COLUMNS = (
     "outstanding",
     "closed",
 )
+
+
+class DayLedger(Protocol):
+    """A scope's cash figures and closed days in the ledger (integrator.store.cash.CashStore);
+    `close_day` raises DayAlreadyClosed for a day closed already."""
+
+    def sums(
+        self, scope: Scope, scope_id: str, start: datetime, end: datetime
+    ) -> list[ModeSums]: ...
+
+    def handovers(
+        self, scope: Scope, scope_id: str, start: datetime, end: datetime
+    ) -> list[Handover]: ...
+
+    def close_day(
+        self,
+        scope: Scope,
+        scope_id: str,
+        day: date,
+        *,
+        figures: Mapping[str, Any],
+        closed_by: str,
+        at: datetime,
+    ) -> None: ...
+
+    def closed_day(
+        self, scope: Scope, scope_id: str, day: date
+    ) -> tuple[datetime, str, dict[str, Any]] | None: ...
 
 
 class DayCloseRefused(PaymentError):
@@ -70,7 +98,7 @@ class DayClose:
     def __init__(
         self,
         *,
-        store: CashStore,
+        store: DayLedger,
         devices: Callable[[str], Device | None],
         timezone: ZoneInfo,
         clock: Callable[[], datetime],

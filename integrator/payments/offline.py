@@ -32,12 +32,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
-from integrator.digit.client import DigitClient
 from integrator.digit.models import Bill
 from integrator.payments import rules
 from integrator.payments.cash import CASH, CashBook
+from integrator.payments.cash_records import OfflineMark
 from integrator.payments.devices import Device
 from integrator.payments.events import NO_PAYMENT_OBSERVER, PaymentObserver
 from integrator.payments.models import (
@@ -47,6 +47,13 @@ from integrator.payments.models import (
     PaymentRejected,
     PaymentStatus,
     Violation,
+)
+from integrator.payments.ports import (
+    BillSnapshots,
+    CreateOutcome,
+    CreateResult,
+    DigitGateway,
+    PaymentLedger,
 )
 from integrator.payments.registration import may_retarget
 from integrator.payments.service import NO_ANSWER, PaymentService, canonical, new_payment_id
@@ -59,9 +66,6 @@ from integrator.payments.use_cases import (
     PaymentRequest,
     RequestInFlight,
 )
-from integrator.store.offline import OfflineStore
-from integrator.store.payments import CreateOutcome, PaymentStore
-from integrator.store.snapshots import SnapshotStore
 
 log = logging.getLogger("integrator.offline")
 
@@ -86,6 +90,30 @@ CONFLICT_CODES = frozenset(
 )
 #: Conflicts a successor bill may cure (re-targeting under the money path's rule).
 _SUPERSEDED = frozenset({"BILL_SUPERSEDED", "BILL_NOT_PAYABLE"})
+
+
+class OfflineLedger(Protocol):
+    """Offline marks and quarantined payments in the ledger (integrator.store.offline)."""
+
+    def mark(
+        self,
+        payment: Payment,
+        *,
+        request_fingerprint: str,
+        collected_at: datetime,
+        detail: Mapping[str, Any],
+    ) -> None: ...
+
+    def marks(self, payment_ids: Sequence[str]) -> dict[str, OfflineMark]: ...
+
+    def quarantine(
+        self,
+        payment: Payment,
+        *,
+        request_fingerprint: str,
+        collected_at: datetime,
+        detail: Mapping[str, Any],
+    ) -> CreateResult: ...
 
 
 class Outcome(StrEnum):
@@ -120,10 +148,10 @@ class OfflineUploads:
         self,
         *,
         payments: PaymentService,
-        store: PaymentStore,
-        offline: OfflineStore,
-        snapshots: SnapshotStore,
-        digit: Callable[[], DigitClient],
+        store: PaymentLedger,
+        offline: OfflineLedger,
+        snapshots: BillSnapshots,
+        digit: Callable[[], DigitGateway],
         cash: CashBook,
         clock: Callable[[], datetime],
         observer: PaymentObserver = NO_PAYMENT_OBSERVER,

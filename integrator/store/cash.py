@@ -7,66 +7,30 @@ Every figure is read from what the ledger already holds, by server time:
   RESOLVED as REFUNDED (the money went back to the payer or never arrived);
 - settled / handed over: hand-overs recorded in the period (what the ledger expected / what the
   cashier counted); their difference is the shortfall (< 0) or excess (> 0).
-So a correction is counted on the day it happens, and a past day's sums never move.
+So a correction is counted on the day it happens, and a past day's sums never move. The values
+(Scope, ModeSums, Handover, DayAlreadyClosed) are the domain's: integrator/payments/cash_records.py.
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any
 
 from psycopg import errors
 from psycopg.types.json import Jsonb
 
 from integrator import jsonutil
+from integrator.payments.cash_records import DayAlreadyClosed, Handover, ModeSums, Scope
 from integrator.store.db import Database
 
 #: Statuses (text: some are added by later migrations) that take a payment's money back.
 CANCELLED_STATUSES = ("CANCELLED", "DISHONOURED")
 REFUNDED = "REFUNDED"
 
-
-class Scope(StrEnum):
-    DEVICE = "device"
-    CITY = "city"
-
-
-@dataclass(frozen=True, kw_only=True)
-class ModeSums:
-    """One (city, mode) of one scope over one period."""
-
-    tenant_id: str
-    payment_mode: str
-    collected: Decimal = Decimal(0)
-    collected_count: int = 0
-    cancelled: Decimal = Decimal(0)
-    cancelled_count: int = 0
-    settled: Decimal = Decimal(0)  # what the ledger expected at the hand-overs
-    handed_over: Decimal = Decimal(0)  # what the cashier counted
-    difference: Decimal = Decimal(0)  # handed_over - settled: < 0 shortfall, > 0 excess
-
-
-@dataclass(frozen=True, kw_only=True)
-class Handover:
-    id: str
-    device_id: str
-    tenant_id: str
-    payment_mode: str
-    expected: Decimal
-    counted: Decimal
-    difference: Decimal
-    reason: str | None
-    cashier: str
-    at: datetime
-
-
-class DayAlreadyClosed(Exception):
-    """The day is closed for this device or city already."""
+__all__ = ["CashStore", "DayAlreadyClosed", "Handover", "ModeSums", "Scope"]
 
 
 _COLLECTED = """

@@ -9,15 +9,14 @@ A quarantined payment never holds its bill or its consumer: the bill may be paid
 payment of ours (the counter took it meanwhile), and the consumer may have an open one. It is
 stored with `payment_bills.live = false` and `payment_consumers.open = false`; an operator's retry
 makes its bills live again (PaymentStore.save), which the one-live-payment-per-bill index refuses
-while another payment holds the bill.
+while another payment holds the bill. The values (OfflineMark, LimitOverrides) are the domain's:
+integrator/payments/cash_records.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -25,30 +24,12 @@ from psycopg import errors
 from psycopg.types.json import Jsonb
 
 from integrator import jsonutil
+from integrator.payments.cash_records import LimitOverrides, OfflineMark
 from integrator.payments.models import Payment, PaymentStatus
+from integrator.payments.ports import CreateOutcome, CreateResult
 from integrator.store.db import Database
-from integrator.store.payments import CreateOutcome, CreateResult
 
-
-@dataclass(frozen=True, kw_only=True)
-class OfflineMark:
-    """How a payment reached us from an offline device."""
-
-    payment_id: str
-    request_fingerprint: str
-    collected_at: datetime
-    uploaded_at: datetime
-    quarantined: bool
-    detail: Mapping[str, Any]
-
-
-@dataclass(frozen=True, kw_only=True)
-class LimitOverrides:
-    """A device's own limits; None keeps the setting."""
-
-    offline_max_age_seconds: int | None = None
-    offline_cash_limit: Decimal | None = None
-    cash_in_hand_cap: Decimal | None = None
+__all__ = ["LimitOverrides", "OfflineMark", "OfflineStore"]
 
 
 def _json(value: Mapping[str, Any]) -> Jsonb:

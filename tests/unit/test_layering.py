@@ -49,6 +49,7 @@ DOMAIN_MAY_USE_OF_DIGIT = ("integrator.digit.models", "integrator.digit.errors")
 DOMAIN_MODELS = (
     "integrator.payments",  # the package itself (its __init__ imports nothing)
     "integrator.payments.cancellation_records",
+    "integrator.payments.cash_records",
     "integrator.payments.devices",
     "integrator.payments.events",
     "integrator.payments.models",

@@ -1,0 +1,71 @@
+"""The collector's cash and offline uploads as plain values: what the cash book, the day close
+and offline uploads (cash.py, day_close.py, offline.py) decide on and the ledger
+(store/cash.py, store/offline.py) keeps."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+
+class Scope(StrEnum):
+    DEVICE = "device"
+    CITY = "city"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModeSums:
+    """One (city, mode) of one scope over one period."""
+
+    tenant_id: str
+    payment_mode: str
+    collected: Decimal = Decimal(0)
+    collected_count: int = 0
+    cancelled: Decimal = Decimal(0)
+    cancelled_count: int = 0
+    settled: Decimal = Decimal(0)  # what the ledger expected at the hand-overs
+    handed_over: Decimal = Decimal(0)  # what the cashier counted
+    difference: Decimal = Decimal(0)  # handed_over - settled: < 0 shortfall, > 0 excess
+
+
+@dataclass(frozen=True, kw_only=True)
+class Handover:
+    id: str
+    device_id: str
+    tenant_id: str
+    payment_mode: str
+    expected: Decimal
+    counted: Decimal
+    difference: Decimal
+    reason: str | None
+    cashier: str
+    at: datetime
+
+
+class DayAlreadyClosed(Exception):
+    """The day is closed for this device or city already."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class OfflineMark:
+    """How a payment reached us from an offline device."""
+
+    payment_id: str
+    request_fingerprint: str
+    collected_at: datetime
+    uploaded_at: datetime
+    quarantined: bool
+    detail: Mapping[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class LimitOverrides:
+    """A device's own limits; None keeps the setting."""
+
+    offline_max_age_seconds: int | None = None
+    offline_cash_limit: Decimal | None = None
+    cash_in_hand_cap: Decimal | None = None
