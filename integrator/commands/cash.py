@@ -16,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 import click
 
 from integrator import jsonutil
+from integrator.commands.identity import OPERATOR_ENV, PASSWORD_ENV, signed_in_operator
 from integrator.services import Services
 
 
@@ -86,7 +87,12 @@ def show(ctx: click.Context, device_name: str) -> None:
     required=True,
     help="What the cashier counted, per mode: MODE=AMOUNT (repeat for several modes).",
 )
-@click.option("--cashier", required=True, help="The ops account (role cashier) that counted.")
+@click.option(
+    "--cashier",
+    envvar=OPERATOR_ENV,
+    help=f"The ops account (role cashier) that counted; default ${OPERATOR_ENV}, else asked.",
+)
+@click.option("--cashier-password", envvar=PASSWORD_ENV, hidden=True)  # not in shell history
 @click.option("--tenant", default=None, help="The city, when the device holds a mode in several.")
 @click.option("--reason", default=None, help="Why the counted amount differs from the ledger's.")
 @click.pass_context
@@ -94,27 +100,27 @@ def handover(
     ctx: click.Context,
     device_name: str,
     amounts: tuple[str, ...],
-    cashier: str,
+    cashier: str | None,
+    cashier_password: str | None,
     tenant: str | None,
     reason: str | None,
 ) -> None:
     """Record that a device handed over its cash (per mode, counted) to a cashier. A difference
     from what the ledger expects needs --reason and shows as a shortfall or excess on the day."""
-    from integrator.ops.accounts import parse_accounts
     from integrator.payments.cash import CashRefused
 
     counted = _amounts(amounts)
     with _services(ctx) as services:
-        account = parse_accounts(services.settings.ops_users).get(cashier)
-        if account is None or not account.may_take_cash:
+        account = signed_in_operator(services.settings, cashier, cashier_password)
+        if not account.may_take_cash:
             raise click.ClickException(
-                f"CASHIER_REQUIRED: {cashier} is not an ops account with the cashier role"
+                f"CASHIER_REQUIRED: {account.name} is not an ops account with the cashier role"
             )
         try:
             recorded = services.cash.handover(
                 device_name=device_name,
                 counted=counted,
-                cashier=cashier,
+                cashier=account.name,
                 tenant_id=tenant,
                 reason=reason,
             )
@@ -189,11 +195,12 @@ def day_close(
     device_name: str | None,
     tenant: str | None,
     close: bool,
-    closed_by: str,
+    operator: str | None,
+    operator_password: str | None,
     output: str,
 ) -> None:
     """`integrator reports day-close`: the day's figures of one device or city; --close stores
-    them (once)."""
+    them (once), signed in as an operator or cashier of OPS_USERS (recorded as who closed)."""
     from integrator.payments.day_close import DayCloseRefused, report_csv
     from integrator.store.cash import Scope
 
@@ -205,7 +212,12 @@ def day_close(
         try:
             scope_id = days.scope_id(scope, device_name or tenant or "")
             if close:
-                report = days.close(scope, scope_id, day, closed_by=closed_by)
+                account = signed_in_operator(services.settings, operator, operator_password)
+                if not (account.may_act or account.may_take_cash):
+                    raise click.ClickException(
+                        f"{account.name} is a viewer: only an operator or a cashier closes a day"
+                    )
+                report = days.close(scope, scope_id, day, closed_by=account.name)
             else:
                 report = days.report(scope, scope_id, day)
         except DayCloseRefused as refused:

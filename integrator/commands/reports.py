@@ -246,7 +246,7 @@ def ack(
 @click.option("--device", "device_name", default=None, help="A device, by name.")
 @click.option("--tenant", default=None, help="A city (e.g. pb.amritsar) instead of a device.")
 @click.option("--close", is_flag=True, help="Close the day: store its figures (once).")
-@click.option("--by", "closed_by", default="cli", help="Who closes it (recorded).")
+@operator_options
 @click.option("--format", "output", type=click.Choice(["json", "csv"]), default="json")
 @click.pass_context
 def day_close(
@@ -255,11 +255,12 @@ def day_close(
     device_name: str | None,
     tenant: str | None,
     close: bool,
-    closed_by: str,
+    operator: str | None,
+    operator_password: str | None,
     output: str,
 ) -> None:
     """A device's or city's day: collected, cancelled, handed over, outstanding, by mode. With
     --close the figures are stored and the day can never be closed again (exit 1)."""
     from integrator.commands.cash import day_close as run
 
-    run(ctx, day.date(), device_name, tenant, close, closed_by, output)
+    run(ctx, day.date(), device_name, tenant, close, operator, operator_password, output)

@@ -18,6 +18,7 @@ from integrator.jobs.scheduling import RqRegistrationScheduler
 from integrator.payments.registration import AttemptOutcome, AttemptResult
 from integrator.store import keys
 from integrator.store.codec import as_text
+from integrator.store.outage import digit_down_since
 
 log = logging.getLogger("integrator.jobs")
 
@@ -41,8 +42,7 @@ class DigitOutage:
             self._redis.srem(keys.waiting_for_digit(), payment_id)
 
     def down_since(self) -> str | None:
-        value = self._redis.get(keys.digit_down_since())
-        return None if value is None else as_text(value)
+        return digit_down_since(self._redis)
 
     def waiting(self) -> list[str]:
         return sorted(as_text(m) for m in self._redis.smembers(keys.waiting_for_digit()))

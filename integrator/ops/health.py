@@ -119,14 +119,14 @@ class DigitTrouble:
 
 
 def digit_trouble(redis: redis_lib.Redis, *, now: datetime) -> DigitTrouble:
-    from integrator.jobs.outage import DigitOutage
+    from integrator.store.outage import digit_down_since
     from integrator.store.tokens import TokenStore
 
     errors: list[str] = []
     down_since: datetime | None = None
     lock = None
     try:
-        raw = DigitOutage(redis).down_since()
+        raw = digit_down_since(redis)
         down_since = datetime.fromisoformat(raw) if raw else None
         lock = TokenStore(redis).login_lock()
     except (redis_lib.RedisError, ValueError) as exc:

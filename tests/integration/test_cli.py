@@ -165,7 +165,7 @@ def test_check_reports_every_settings_problem_at_once(
         "DIGIT_TIMEZONE is not a known time zone",
         "DATABASE_URL must be a postgresql:// URL",
         "SECRET_KEY is required",
-        "OPS_USERS entry 1 (carol): role must be viewer or operator",
+        "OPS_USERS entry 1 (carol): role must be viewer, operator or cashier",
         "redis:",
     ):
         assert any(expected in p for p in problems), (expected, problems)

@@ -53,6 +53,7 @@ DOMAIN_MODELS = (
     "integrator.payments.devices",
     "integrator.payments.events",
     "integrator.payments.models",
+    "integrator.payments.payment_filter",
     "integrator.payments.ports",
     "integrator.payments.reconciliation_records",
     "integrator.payments.use_cases",
