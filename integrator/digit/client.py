@@ -425,10 +425,12 @@ class DigitClient:
         consumer_codes: Sequence[str] = (),
         transaction_number: str | None = None,
         mobile_number: str | None = None,
+        deadline: float | None = None,
     ) -> list[DigitPayment]:
         """`payments/{module}/_search` (employees must name the module: EGCL_URI_EXCEPTION),
         every page: DIGIT answers 30 by default and at most 100, so this asks for 100 and
-        follows `offset` until a short page (docs/digit.md#search)."""
+        follows `offset` until a short page (docs/digit.md#search). Every page is done by
+        `deadline` (time.monotonic()) if given."""
         params = {"tenantId": tenant_id}
         if bill_ids:
             params["billIds"] = _joined(bill_ids)
@@ -448,7 +450,7 @@ class DigitClient:
                 "limit": str(PAYMENT_PAGE_SIZE),
                 "offset": str(page * PAYMENT_PAGE_SIZE),
             }
-            batch = self._payments_page(endpoint, paged)
+            batch = self._payments_page(endpoint, paged, deadline=deadline)
             new = [p for p in batch if p.id not in found]
             found.update((p.id, p) for p in new)
             if len(batch) < PAYMENT_PAGE_SIZE or not new:
@@ -487,8 +489,10 @@ class DigitClient:
         log.warning("digit %s: more than %d pages; the walk was cut", endpoint, RANGE_MAX_PAGES)
         return [p for p in found.values() if _within(p, start, end)], True
 
-    def _payments_page(self, endpoint: str, params: Mapping[str, str]) -> list[DigitPayment]:
-        body = self._call(endpoint, params=params)
+    def _payments_page(
+        self, endpoint: str, params: Mapping[str, str], *, deadline: float | None = None
+    ) -> list[DigitPayment]:
+        body = self._call(endpoint, params=params, deadline=deadline)
         return self._parsed(endpoint, lambda: parse.payments(body, self._tz))
 
     def workflow(

@@ -215,6 +215,7 @@ class DigitGateway(Protocol):
         consumer_codes: Sequence[str] = (),
         transaction_number: str | None = None,
         mobile_number: str | None = None,
+        deadline: float | None = None,
     ) -> list[DigitPayment]: ...
 
 
