@@ -14,9 +14,10 @@ Acceptance is where money changes hands, so its order is deliberate:
    on a snapshot (DIGIT gave no usable answer a moment ago) is answered 202 at once.
 
 The budget (`REGISTRATION_BUDGET_SECONDS`) is one deadline for the whole request, taken when it
-arrives and passed to every DIGIT call of steps 2 and 4: a check cut by it is "no usable answer"
-(snapshots, or a refusal with nothing stored), and the inline registration gets only what is left
-of it, so a slow DIGIT can never stretch the answer past the budget plus the ledger's own work.
+arrives and passed to every DIGIT call of steps 2 and 4: a bill re-read cut by it is "no usable
+answer" (snapshots, or DigitUnreachable with nothing stored), checks after a fresh bill cut by it
+make the payment provisional (202), and the inline registration gets only what is left of it, so
+a slow DIGIT can never stretch the answer past the budget plus the ledger's own work.
 """
 
 from __future__ import annotations
@@ -103,6 +104,10 @@ class RegistrationScheduler(Protocol):
 class _Checked:
     offers: list[BillOffer]
     provisional: bool
+
+
+class _OutOfTime(Exception):
+    """DIGIT's checks were cut by the request's budget (slow, not down)."""
 
 
 def new_payment_id() -> str:
@@ -281,7 +286,14 @@ class PaymentService:
         offers = [replace(o, pending_payment=p) for o, p in zip(offers, pending, strict=True)]
         violations += rules.check_mode(request.payment_mode, mode_rules)
         if not provisional and offers and not violations:
-            violations += self._digit_side_checks(request, [o.bill for o in offers], deadline)
+            try:
+                violations += self._digit_side_checks(request, [o.bill for o in offers], deadline)
+            except _OutOfTime:
+                # DIGIT answered the bill itself but too slowly to finish these checks within
+                # the budget: accepted as when it gives no answer at all (provisional, the
+                # worker registers it, looking in DIGIT first), not refused for being slow.
+                log.warning("DIGIT too slow to finish a payment's checks; accepting provisionally")
+                provisional = True
         if violations:
             raise PaymentRejected(violations)
         for offer in offers:
@@ -398,8 +410,10 @@ class PaymentService:
                             )
                         )
         except NO_ANSWER as exc:
-            # The bill itself was read a moment ago; without these checks (also when they could
-            # not finish within the request's budget) we cannot accept: nothing is stored yet.
+            if deadline is not None and time.monotonic() >= deadline:
+                raise _OutOfTime from exc
+            # The bill itself was read a moment ago; without these checks we cannot accept:
+            # nothing is stored yet.
             raise DigitUnreachable(retry_after=DIGIT_RETRY_AFTER) from exc
         return violations
 

@@ -93,3 +93,21 @@ def test_bills_by_mobile_are_answered_within_the_bills_budget_when_digit_is_slow
 
     assert elapsed <= BILLS_BUDGET + SLACK, (elapsed, response.status_code, response.text)
     assert response.status_code in {200, 503}, response.text
+
+
+def test_a_payment_whose_checks_digit_cannot_finish_in_the_budget_is_accepted_provisionally(
+    pos: Pos, world: Sandbox
+) -> None:
+    bill = current_bill(pos, WS_RAMESH)
+    # the bill re-read answers within the budget, the checks after it cannot
+    world.faults(latency_ms=int(BUDGET * 1000 * 0.6))
+
+    response, elapsed = timed_pay(pos, "slow-checks-1", 500, bill["billId"])
+
+    assert elapsed <= BUDGET + 1, (elapsed, response.text)
+    assert response.status_code == 202, response.text
+    accepted = body_of(response)
+    assert accepted["status"] == "PENDING" and accepted["provisional"] is True
+    world.faults(latency_ms=0)
+    shown = pos.get(f"/v1/payments/{accepted['id']}")
+    assert shown.status_code == 200 and body_of(shown)["provisional"] is True
