@@ -361,10 +361,12 @@ class DigitClient:
         mobile_number: str,
         business_service: str | None = None,
         max_in_flight: int | None = None,
+        deadline: float | None = None,
     ) -> MobileLookup:
         """Current bills of every consumer linked to this mobile number in `tenant_id` (a city,
-        or every city of a state), within `BILLS_DEADLINE_SECONDS`: see `integrator.digit.mobile`.
-        Cities that could not be searched in time are listed, not raised."""
+        or every city of a state), by `deadline` (time.monotonic(); default
+        `BILLS_DEADLINE_SECONDS` from now): see `integrator.digit.mobile`. Cities that could not
+        be searched in time are listed, not raised."""
         from integrator.digit.mobile import lookup_by_mobile
 
         return lookup_by_mobile(
@@ -373,7 +375,7 @@ class DigitClient:
             mobile_number=mobile_number,
             business_service=business_service,
             max_in_flight=max_in_flight or self._settings.mobile_fetch_concurrency,
-            deadline=time.monotonic() + self._settings.bills_deadline_seconds,
+            deadline=deadline or time.monotonic() + self._settings.bills_deadline_seconds,
         )
 
     def bills_for_mobile(
