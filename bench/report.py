@@ -73,6 +73,21 @@ def markdown(result: dict[str, Any]) -> str:
             f"{b['ok_rps']:.0f}/s (p99 {b['p99_ms']} ms), same PostgreSQL and pool "
             f"| {acc['ratio']:.2f}x | >= 0.5x | {ok(v.get('6_accept_outage'))} |"
         )
+    budget = m.get("budget")
+    for r in budget["rounds"] if budget else []:
+        p, b = r["payments"], r["bills"]
+        latency = r["latency_ms"] / 1000
+        rows.append(
+            f"| 7 | payments under a slow DIGIT ({latency:g} s per call), {p['requests']} at once "
+            f"| max {p['max_s']} s; {p['statuses']} | - "
+            f"| max <= {budget['registration_budget_s'] + 1:g} s (REGISTRATION_BUDGET_SECONDS + 1) "
+            f"| {ok(p['met'])} |"
+        )
+        rows.append(
+            f"| 7 | bills by consumer under a slow DIGIT ({latency:g} s per call), "
+            f"{b['requests']} (sequential, then at once) | max {b['max_s']} s; {b['statuses']} | - "
+            f"| max <= {budget['bills_budget_s']:g} s (BILLS_DEADLINE_SECONDS) | {ok(b['met'])} |"
+        )
     rows.append(
         f"| 4 | DIGIT logins over the whole run | {m['logins']} | - | exactly 1 "
         f"| {ok(v['4_one_login'])} |"

@@ -27,13 +27,17 @@ Measurements:
   6. payments accepted per second with DIGIT down (the 202 path: each bill vouched for by its
      snapshot) at 100 connections, next to a bare loop that inserts one row per request and
      commits (bench/bare_ledger.py) on the same PostgreSQL, concurrency and pool, in the same run:
-     the cost of the ledger's durable commits on this disk.
+     the cost of the ledger's durable commits on this disk;
+  7. the hard answer budget: at 3 s and 8 s DIGIT latency, payments (concurrent, each a bill of
+     its own) and bills by consumer (sequential, then concurrent): the MAX answer time against
+     REGISTRATION_BUDGET_SECONDS + 1 s and BILLS_DEADLINE_SECONDS (`--only budget` runs just it).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -87,6 +91,8 @@ TARGETS = {
     "logins": 1,
     "rss_mb_max": 120,
     "accept_outage_ratio": 0.5,
+    "budget_latencies_ms": [3000, 8000],
+    "budget_payments_margin_s": 1.0,
 }
 
 
@@ -592,6 +598,106 @@ def measure_payments_e2e(ctx: Context) -> dict[str, Any]:
     }
 
 
+def _setting(ctx: Context, name: str, default: float) -> float:
+    """A budget as the integrator reads it: the run's environment, else the settings default."""
+    return float(ctx.env.get(name) or default)
+
+
+def _timed(call: Any) -> tuple[float, int]:
+    """(seconds, status) of one HTTP call; status 0 when the client gave up (60 s)."""
+    started = time.perf_counter()
+    try:
+        status = int(call().status_code)
+    except requests.RequestException:
+        status = 0
+    return time.perf_counter() - started, status
+
+
+def measure_budget(ctx: Context) -> dict[str, Any]:
+    """(7) The hard answer budget: whatever DIGIT's latency, POST /v1/payments answers within
+    REGISTRATION_BUDGET_SECONDS + 1 s and GET /v1/bills within BILLS_DEADLINE_SECONDS. What
+    counts is the MAX over every request, not a percentile. Each latency pays fresh seed bills
+    (their consumers' current bills, fetched while DIGIT is quick), all at once. In the full run
+    (3a) has paid those bills already, so there the answers are refusals, reached through the
+    same DIGIT checks; `--only budget` pays them for the first time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pay_budget = _setting(ctx, "REGISTRATION_BUDGET_SECONDS", 5.0)
+    bills_budget = _setting(ctx, "BILLS_DEADLINE_SECONDS", 8.0)
+    latencies = TARGETS["budget_latencies_ms"]
+    per_round = len(FETCH_TARGETS) // len(latencies)
+    headers = {"Authorization": f"Bearer {ctx.keys[0]}"}
+
+    def get_bills(target: tuple[str, str, str]) -> requests.Response:
+        tenant, service, code = target
+        return requests.get(
+            f"{ctx.web_url}/v1/bills",
+            headers=headers,
+            timeout=60,
+            params={"tenantId": tenant, "businessService": service, "consumerCode": code},
+        )
+
+    ctx.sandbox.faults(latency_ms=0, down=False)
+    served: list[tuple[str, Any]] = []  # (billId, amount), read while DIGIT is quick
+    for target in FETCH_TARGETS:
+        for offer in get_bills(target).json().get("bills", []):
+            served.append((offer["billId"], offer["totalAmount"]))
+    rounds = []
+    for n, latency in enumerate(latencies):
+        ctx.sandbox.faults(latency_ms=latency, down=False)
+        mine = served[n * per_round : (n + 1) * per_round]
+
+        def pay(bill: tuple[str, Any]) -> requests.Response:
+            body = {
+                "tenantId": TENANT,
+                "paymentMode": "CASH",
+                "paidBy": "OWNER",
+                "payerName": "Bench Payer",
+                "mobileNumber": "9876543210",
+                "bills": [{"billId": bill[0], "amount": bill[1]}],
+            }
+            return requests.post(
+                f"{ctx.web_url}/v1/payments",
+                data=json.dumps(body),
+                timeout=60,
+                headers={
+                    **headers,
+                    "Idempotency-Key": secrets.token_hex(12),
+                    "Content-Type": "application/json",
+                },
+            )
+
+        with ThreadPoolExecutor(max_workers=max(len(mine), len(FETCH_TARGETS))) as pool:
+            payments = list(pool.map(lambda b: _timed(functools.partial(pay, b)), mine))
+            sequential = [_timed(functools.partial(get_bills, t)) for t in FETCH_TARGETS[:3]]
+            concurrent = list(
+                pool.map(lambda t: _timed(functools.partial(get_bills, t)), FETCH_TARGETS)
+            )
+        bills = sequential + concurrent
+
+        def summary(timed: list[tuple[float, int]]) -> dict[str, Any]:
+            statuses: dict[str, int] = {}
+            for _, status in timed:
+                statuses[str(status)] = statuses.get(str(status), 0) + 1
+            return {
+                "requests": len(timed),
+                "max_s": round(max(t for t, _ in timed), 2),
+                "statuses": statuses,
+            }
+
+        pay_row, bills_row = summary(payments), summary(bills)
+        pay_row["met"] = pay_row["max_s"] <= pay_budget + TARGETS["budget_payments_margin_s"]
+        pay_row["met"] = pay_row["met"] and all(s in (201, 202, 409, 422, 503) for _, s in payments)
+        bills_row["met"] = bills_row["max_s"] <= bills_budget
+        rounds.append({"latency_ms": latency, "payments": pay_row, "bills": bills_row})
+    ctx.sandbox.faults(latency_ms=0)
+    return {
+        "registration_budget_s": pay_budget,
+        "bills_budget_s": bills_budget,
+        "rounds": rounds,
+    }
+
+
 ACCEPT_PREFIX = "acc"
 
 
@@ -910,12 +1016,47 @@ def table(result: dict[str, Any]) -> str:
                 ">= 0.5x",
             )
         )
+    rows.extend(budget_rows(m))
+    if "logins" not in m:  # `--only budget`
+        return _render(rows)
     rows.append(("4. DIGIT logins, whole run", str(m["logins"]), "-", "exactly 1"))
     rss = m["peak_rss_mb"]
     worst = max((v for k, v in rss.items() if "bare" not in k), default=0.0)
     rows.append(
         ("5. peak RSS per process", f"max {worst} MB over {len(rss)} processes", "-", "<= 120 MB")
     )
+    return _render(rows)
+
+
+def budget_rows(m: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """Rows 7p/7b: the max answer time at each DIGIT latency against its budget."""
+    budget = m.get("budget")
+    if not budget:
+        return []
+    rows = []
+    for r in budget["rounds"]:
+        p, b = r["payments"], r["bills"]
+        latency = r["latency_ms"] / 1000
+        rows.append(
+            (
+                f"7p. payments, {latency:g} s DIGIT, {p['requests']} concurrent",
+                f"max {p['max_s']} s {p['statuses']} ({'met' if p['met'] else 'MISSED'})",
+                "-",
+                f"<= {budget['registration_budget_s'] + 1:g} s",
+            )
+        )
+        rows.append(
+            (
+                f"7b. bills by consumer, {latency:g} s DIGIT, {b['requests']} (seq + conc)",
+                f"max {b['max_s']} s {b['statuses']} ({'met' if b['met'] else 'MISSED'})",
+                "-",
+                f"<= {budget['bills_budget_s']:g} s",
+            )
+        )
+    return rows
+
+
+def _render(rows: list[tuple[str, str, str, str]]) -> str:
     widths = [
         max(len(r[c]) for r in [("measure", "result", "ratio", "target"), *rows]) for c in range(4)
     ]
@@ -941,6 +1082,17 @@ def verdicts(m: dict[str, Any]) -> dict[str, bool | None]:
         "6_accept_outage": None
         if not m.get("accept_outage")
         else m["accept_outage"]["ratio"] >= 0.5,
+        **budget_verdicts(m),
+    }
+
+
+def budget_verdicts(m: dict[str, Any]) -> dict[str, bool | None]:
+    budget = m.get("budget")
+    if not budget:
+        return {"7_budget_payments": None, "7_budget_bills": None}
+    return {
+        "7_budget_payments": all(r["payments"]["met"] for r in budget["rounds"]),
+        "7_budget_bills": all(r["bills"]["met"] for r in budget["rounds"]),
     }
 
 
@@ -1061,9 +1213,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-drain", action="store_true")
     parser.add_argument(
         "--only",
-        choices=["latency", "proxy", "all"],
+        choices=["latency", "proxy", "budget", "all"],
         default="all",
-        help="latency: only measurement (1); proxy: only (2) (tuning runs)",
+        help="latency: only measurement (1); proxy: only (2) (tuning runs); budget: only (7), "
+        "written to bench/results/budget.json",
     )
     parser.add_argument(
         "--env",
@@ -1123,6 +1276,14 @@ def main(argv: list[str] | None = None) -> int:
             found["ratio"] = round(found["integrator"]["ok_rps"] / found["bare_proxy"]["ok_rps"], 3)
             print(json.dumps(found, indent=1))
             return 0
+        if args.only == "budget":
+            found = {"budget": measure_budget(ctx)}
+            out = RESULTS / "budget.json"
+            out.write_text(json.dumps({"machine": machine(), "measurements": found}, indent=2))
+            print(table({"measurements": found}))
+            print(f"\nverdicts: {budget_verdicts(found)}")
+            print(f"written: {out}")
+            return 0
         measurements.update(measure_fetch(ctx))
         measurements["payments_e2e"] = measure_payments_e2e(ctx)
         if not args.skip_drain:
@@ -1130,6 +1291,8 @@ def main(argv: list[str] | None = None) -> int:
         # last: the payments it accepts stay PENDING (their bills are the bench's own) and
         # would otherwise join the drain's backlog
         measurements["accept_outage"] = measure_accept_outage(ctx)
+        # after everything else: it pays seed bills and leaves DIGIT's latency at 8 s meanwhile
+        measurements["budget"] = measure_budget(ctx)
         ctx.rss.sample_gunicorn("web", ctx.web)
         measurements["sandbox_counters"] = ctx.sandbox.counters()
         measurements["logins"] = measurements["sandbox_counters"].get("login", 0)

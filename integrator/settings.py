@@ -171,7 +171,7 @@ class Settings:
     digit_collect_role_codes: tuple[str, ...]  # roles granted payments/_create (Punjab default)
     digit_search_role_codes: dict[str, tuple[str, ...]]  # per module: roles granted its _search
     digit_cancel_role_codes: dict[str, tuple[str, ...]]  # per module: roles granted its _workflow
-    bills_deadline_seconds: float  # a bills-by-mobile lookup answers within this (maybe partial)
+    bills_deadline_seconds: float  # GET /v1/bills answers within this (by mobile: maybe partial)
     # --- PostgreSQL: the ledger of money ---
     database_url: str = field(repr=False)  # libpq URL of the ledger (may carry a password)
     database_embedded: bool  # derived: true when DATABASE_URL is unset (`make run` starts one)

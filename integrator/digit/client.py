@@ -361,10 +361,12 @@ class DigitClient:
         mobile_number: str,
         business_service: str | None = None,
         max_in_flight: int | None = None,
+        deadline: float | None = None,
     ) -> MobileLookup:
         """Current bills of every consumer linked to this mobile number in `tenant_id` (a city,
-        or every city of a state), within `BILLS_DEADLINE_SECONDS`: see `integrator.digit.mobile`.
-        Cities that could not be searched in time are listed, not raised."""
+        or every city of a state), by `deadline` (time.monotonic(); default
+        `BILLS_DEADLINE_SECONDS` from now): see `integrator.digit.mobile`. Cities that could not
+        be searched in time are listed, not raised."""
         from integrator.digit.mobile import lookup_by_mobile
 
         return lookup_by_mobile(
@@ -373,7 +375,7 @@ class DigitClient:
             mobile_number=mobile_number,
             business_service=business_service,
             max_in_flight=max_in_flight or self._settings.mobile_fetch_concurrency,
-            deadline=time.monotonic() + self._settings.bills_deadline_seconds,
+            deadline=deadline or time.monotonic() + self._settings.bills_deadline_seconds,
         )
 
     def bills_for_mobile(
@@ -425,10 +427,12 @@ class DigitClient:
         consumer_codes: Sequence[str] = (),
         transaction_number: str | None = None,
         mobile_number: str | None = None,
+        deadline: float | None = None,
     ) -> list[DigitPayment]:
         """`payments/{module}/_search` (employees must name the module: EGCL_URI_EXCEPTION),
         every page: DIGIT answers 30 by default and at most 100, so this asks for 100 and
-        follows `offset` until a short page (docs/digit.md#search)."""
+        follows `offset` until a short page (docs/digit.md#search). Every page is done by
+        `deadline` (time.monotonic()) if given."""
         params = {"tenantId": tenant_id}
         if bill_ids:
             params["billIds"] = _joined(bill_ids)
@@ -448,7 +452,7 @@ class DigitClient:
                 "limit": str(PAYMENT_PAGE_SIZE),
                 "offset": str(page * PAYMENT_PAGE_SIZE),
             }
-            batch = self._payments_page(endpoint, paged)
+            batch = self._payments_page(endpoint, paged, deadline=deadline)
             new = [p for p in batch if p.id not in found]
             found.update((p.id, p) for p in new)
             if len(batch) < PAYMENT_PAGE_SIZE or not new:
@@ -487,8 +491,10 @@ class DigitClient:
         log.warning("digit %s: more than %d pages; the walk was cut", endpoint, RANGE_MAX_PAGES)
         return [p for p in found.values() if _within(p, start, end)], True
 
-    def _payments_page(self, endpoint: str, params: Mapping[str, str]) -> list[DigitPayment]:
-        body = self._call(endpoint, params=params)
+    def _payments_page(
+        self, endpoint: str, params: Mapping[str, str], *, deadline: float | None = None
+    ) -> list[DigitPayment]:
+        body = self._call(endpoint, params=params, deadline=deadline)
         return self._parsed(endpoint, lambda: parse.payments(body, self._tz))
 
     def workflow(

@@ -201,6 +201,7 @@ class DigitGateway(Protocol):
         mobile_number: str,
         business_service: str | None = None,
         max_in_flight: int | None = None,
+        deadline: float | None = None,
     ) -> MobileLookup: ...
 
     def create_payment(self, payment: PaymentCreate) -> DigitPayment: ...
@@ -215,6 +216,7 @@ class DigitGateway(Protocol):
         consumer_codes: Sequence[str] = (),
         transaction_number: str | None = None,
         mobile_number: str | None = None,
+        deadline: float | None = None,
     ) -> list[DigitPayment]: ...
 
 

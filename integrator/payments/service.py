@@ -12,6 +12,12 @@ Acceptance is where money changes hands, so its order is deliberate:
 4. schedule a safety-net registration job, then run the one registration path inline within the
    budget: REGISTERED -> 201, anything else -> 202 and the worker finishes it. A payment accepted
    on a snapshot (DIGIT gave no usable answer a moment ago) is answered 202 at once.
+
+The budget (`REGISTRATION_BUDGET_SECONDS`) is one deadline for the whole request, taken when it
+arrives and passed to every DIGIT call of steps 2 and 4: a bill re-read cut by it is "no usable
+answer" (snapshots, or DigitUnreachable with nothing stored), checks after a fresh bill cut by it
+make the payment provisional (202), and the inline registration gets only what is left of it, so
+a slow DIGIT can never stretch the answer past the budget plus the ledger's own work.
 """
 
 from __future__ import annotations
@@ -100,6 +106,15 @@ class _Checked:
     provisional: bool
 
 
+#: Of a GET /v1/bills's budget, what is kept for our own work after DIGIT's answer (measured: tens
+#: of ms; the rest is headroom for a loaded machine).
+BILLS_ANSWER_RESERVE_SECONDS = 0.5
+
+
+class _OutOfTime(Exception):
+    """DIGIT's checks were cut by the request's budget (slow, not down)."""
+
+
 def new_payment_id() -> str:
     """Our payment id: unguessable (the store indexes payments by time)."""
     return "pay_" + secrets.token_hex(12)
@@ -145,8 +160,13 @@ class PaymentService:
     def bills_for_consumer(
         self, *, device: Device, tenant_id: str, business_service: str, consumer_code: str
     ) -> list[BillOffer]:
+        # Within BILLS_DEADLINE_SECONDS, like a lookup by mobile: a DIGIT too slow for that is
+        # DigitUnavailable (503 with Retry-After) rather than a device left waiting.
         bills = self._digit.fetch_bills(
-            tenant_id=tenant_id, business_service=business_service, consumer_code=consumer_code
+            tenant_id=tenant_id,
+            business_service=business_service,
+            consumer_code=consumer_code,
+            deadline=self._bills_deadline(),
         )
         return self._offers(bills, device)
 
@@ -154,7 +174,10 @@ class PaymentService:
         self, *, device: Device, tenant_id: str, mobile_number: str, business_service: str | None
     ) -> MobileBills:
         found = self._digit.mobile_lookup(
-            tenant_id=tenant_id, mobile_number=mobile_number, business_service=business_service
+            tenant_id=tenant_id,
+            mobile_number=mobile_number,
+            business_service=business_service,
+            deadline=self._bills_deadline(),
         )
         if found.failed_tenants:
             log.warning(
@@ -165,6 +188,15 @@ class PaymentService:
         offers = self._offers([b for b in found.bills if device.may_act_for(b.tenant_id)], device)
         unsearched = tuple(t for t in found.failed_tenants if device.may_act_for(t))
         return MobileBills(offers=offers, unsearched_tenants=unsearched)
+
+    def _bills_deadline(self) -> float:
+        """When DIGIT's part of a GET /v1/bills must be done: BILLS_DEADLINE_SECONDS from now,
+        less what the rest of the answer needs (rules, the ledger's pending payments, the
+        snapshots, the JSON), so the device hears back within the setting itself."""
+        return time.monotonic() + max(
+            self._settings.bills_deadline_seconds - BILLS_ANSWER_RESERVE_SECONDS,
+            self._settings.bills_deadline_seconds / 2,
+        )
 
     def _offers(self, bills: Sequence[Bill], device: Device) -> list[BillOffer]:
         # payment rules as collection-services reads them: with the bill's city tenant
@@ -223,7 +255,11 @@ class PaymentService:
     def validate_payment(self, *, device: Device, request: PaymentRequest) -> list[BillOffer]:
         return self._check(request, device).offers
 
-    def _check(self, request: PaymentRequest, device: Device) -> _Checked:
+    def _check(
+        self, request: PaymentRequest, device: Device, deadline: float | None = None
+    ) -> _Checked:
+        """Every check before money is taken; DIGIT's parts done by `deadline`
+        (time.monotonic()) when given."""
         self._require_collectable(request.tenant_id)
         now = self._clock()
         violations: list[Violation] = []
@@ -236,7 +272,7 @@ class PaymentService:
             request.transaction_number,
             today=rules.local_today(now, self._settings.digit_timezone),
         )
-        bills, provisional = self._current_bills(request, now)
+        bills, provisional = self._current_bills(request, now, deadline)
         payment_rules = self._digit.payment_rules(request.tenant_id)
         offers: list[BillOffer] = []
         margin = timedelta(seconds=self._settings.bill_expiry_margin_seconds)
@@ -267,7 +303,14 @@ class PaymentService:
         offers = [replace(o, pending_payment=p) for o, p in zip(offers, pending, strict=True)]
         violations += rules.check_mode(request.payment_mode, mode_rules)
         if not provisional and offers and not violations:
-            violations += self._digit_side_checks(request, [o.bill for o in offers])
+            try:
+                violations += self._digit_side_checks(request, [o.bill for o in offers], deadline)
+            except _OutOfTime:
+                # DIGIT answered the bill itself but too slowly to finish these checks within
+                # the budget: accepted as when it gives no answer at all (provisional, the
+                # worker registers it, looking in DIGIT first), not refused for being slow.
+                log.warning("DIGIT too slow to finish a payment's checks; accepting provisionally")
+                provisional = True
         if violations:
             raise PaymentRejected(violations)
         for offer in offers:
@@ -303,17 +346,21 @@ class PaymentService:
             )
 
     def _current_bills(
-        self, request: PaymentRequest, now: datetime
+        self, request: PaymentRequest, now: datetime, deadline: float | None = None
     ) -> tuple[dict[str, Bill], bool]:
         """Each requested bill re-read from DIGIT by id, or (DIGIT unreachable) from snapshots.
 
         After DIGIT gave no usable answer, this process goes to the snapshots for
         OUTAGE_HOLD_SECONDS without asking again: during an outage every device would otherwise
-        spend a failing DIGIT call per payment, and DIGIT would get a burst when it comes back."""
+        spend a failing DIGIT call per payment, and DIGIT would get a burst when it comes back.
+        A DIGIT too slow to answer by the request's deadline counts as giving no usable answer:
+        for a device at the counter it is the same outage."""
         ids = [line.bill_id for line in request.bills]
         if time.monotonic() >= self._digit_quiet_until:
             try:
-                found = self._digit.search_bills(tenant_id=request.tenant_id, bill_ids=ids)
+                found = self._digit.search_bills(
+                    tenant_id=request.tenant_id, bill_ids=ids, deadline=deadline
+                )
                 return {b.id: b for b in found}, False
             except NO_ANSWER as exc:
                 self._digit_quiet_until = time.monotonic() + OUTAGE_HOLD_SECONDS
@@ -330,8 +377,11 @@ class PaymentService:
             snapshots[bill_id] = snapshot
         return snapshots, True
 
-    def _digit_side_checks(self, request: PaymentRequest, bills: Sequence[Bill]) -> list[Violation]:
-        """BILL_SUPERSEDED and BILL_ALREADY_PAID: both need DIGIT (a lag-proof paid check)."""
+    def _digit_side_checks(
+        self, request: PaymentRequest, bills: Sequence[Bill], deadline: float | None = None
+    ) -> list[Violation]:
+        """BILL_SUPERSEDED and BILL_ALREADY_PAID: both need DIGIT (a lag-proof paid check), by
+        `deadline` when given."""
         field_of = {line.bill_id: f"bills[{i}].billId" for i, line in enumerate(request.bills)}
         by_service: dict[str, list[Bill]] = {}
         for bill in bills:
@@ -345,6 +395,7 @@ class PaymentService:
                         tenant_id=request.tenant_id,
                         business_service=service,
                         consumer_codes=sorted({b.consumer_code for b in group}),
+                        deadline=deadline,
                     )
                 }
                 for bill in group:
@@ -363,6 +414,7 @@ class PaymentService:
                     tenant_id=request.tenant_id,
                     module=service,
                     bill_ids=[b.id for b in group],
+                    deadline=deadline,
                 )
                 paid_ids = {d.bill_id for p in paid if p.is_live for d in p.details}
                 for bill in group:
@@ -375,7 +427,10 @@ class PaymentService:
                             )
                         )
         except NO_ANSWER as exc:
-            # The bill itself was read a moment ago; without these checks we cannot accept.
+            if deadline is not None and time.monotonic() >= deadline:
+                raise _OutOfTime from exc
+            # The bill itself was read a moment ago; without these checks we cannot accept:
+            # nothing is stored yet.
             raise DigitUnreachable(retry_after=DIGIT_RETRY_AFTER) from exc
         return violations
 
@@ -389,6 +444,8 @@ class PaymentService:
         request: PaymentRequest,
         register_inline: bool = True,
     ) -> AcceptOutcome:
+        # The request's budget starts now and covers every DIGIT call below (see the module doc).
+        deadline = time.monotonic() + self._settings.registration_budget_seconds
         fingerprint = rules.fingerprint(canonical(request))
         now = self._clock()
         claim = self._idempotency.claim(device.id, idempotency_key, fingerprint, now=now)
@@ -399,7 +456,7 @@ class PaymentService:
         if claim.outcome is ClaimOutcome.REPLAY:
             return self._replay(claim.payment_id)
         try:
-            checked = self._check(request, device)
+            checked = self._check(request, device, deadline)
             payment = self._new_payment(device, idempotency_key, fingerprint, request, checked)
             created = self._payments.create(payment)
         except BaseException:
@@ -452,7 +509,7 @@ class PaymentService:
             # DIGIT gave no usable answer a moment ago (the payment was checked against a bill
             # snapshot), or the caller does not wait: the worker registers it
             return AcceptOutcome(payment=payment)
-        return AcceptOutcome(payment=self._register_within_budget(payment))
+        return AcceptOutcome(payment=self._register_within_budget(payment, deadline))
 
     def _own(self, payment_id: str | None, device: Device) -> str | None:
         """`payment_id` when `device` made that payment; None for another device's."""
@@ -525,10 +582,14 @@ class PaymentService:
             ),
         )
 
-    def _register_within_budget(self, payment: Payment) -> Payment:
+    def _register_within_budget(self, payment: Payment, deadline: float) -> Payment:
+        """Wait for the inline registration until `deadline` (what is left of the request's
+        budget after the checks; maybe nothing). The attempt itself is not cut: it holds the
+        payment's lease and goes on in the background, so DIGIT's answer, when it comes, is
+        recorded at once; the device meanwhile hears 202."""
         future = self._inline.submit(self._registrar.attempt, payment.id, actor="inline")
         try:
-            outcome = future.result(timeout=self._settings.registration_budget_seconds)
+            outcome = future.result(timeout=max(deadline - time.monotonic(), 0.0))
         except FutureTimeout:
             return self._latest(payment)
         except Exception:
