@@ -26,7 +26,7 @@ from typing import Any
 
 import requests
 
-from integrator.jobs.reconcile import run_digit_walk
+from integrator.jobs.reconcile import ReconcileWiring, run_digit_walk
 from integrator.ops.wiring import build_operations
 from integrator.payments.models import Payment, PaymentStatus
 from integrator.payments.operations import OperationRefused, PaymentOperations, Resolution
@@ -154,13 +154,7 @@ def walk_run_days(
             datetime.now(tz).date(),
         )
         report = run_digit_walk(
-            settings=services.settings,
-            redis=services.redis,
-            db=services.db,
-            payments=services.payments_store,
-            digit=services.digit,
-            first=first_day,
-            last=last_day,
+            ReconcileWiring.of_services(services), first=first_day, last=last_day
         )
     finally:
         services.close()

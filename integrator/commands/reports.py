@@ -53,7 +53,7 @@ def reconcile(
     explain (orphans, duplicates, differences). Exit 1 when the run could not finish (DIGIT
     unavailable, a city not searchable)."""
     from integrator.cli import load_settings, startup_errors
-    from integrator.jobs.reconcile import run_digit_walk, run_reconciliation
+    from integrator.jobs.reconcile import ReconcileWiring, run_digit_walk, run_reconciliation
     from integrator.services import Services
 
     if last_day is not None and first_day is None:
@@ -62,45 +62,25 @@ def reconcile(
         raise click.UsageError(
             "--from/--to walk DIGIT's days; --lookback-days/--limit do not apply"
         )
+    if first_day is not None and last_day is not None and last_day < first_day:
+        raise click.UsageError("--to is before --from")
     settings = load_settings(ctx)
     with startup_errors():
         services = Services.build(settings, pool_size=2)
-    if first_day is not None:
-        first = first_day.date()
-        last = (last_day or first_day).date()
-        if last < first:
-            services.close()
-            raise click.UsageError("--to is before --from")
-        try:
-            walk = run_digit_walk(
-                settings=settings,
-                redis=services.redis,
-                db=services.db,
-                payments=services.payments_store,
-                digit=services.digit,
-                first=first,
-                last=last,
-            )
-        finally:
-            services.close()
-        click.echo(jsonutil.dumps(walk.summary(), compact=False))
-        if not walk.complete or walk.unsearchable:
-            ctx.exit(1)
-        return
     try:
-        report = run_reconciliation(
-            settings=settings,
-            redis=services.redis,
-            db=services.db,
-            payments=services.payments_store,
-            digit=services.digit,
-            lookback_days=lookback_days,
-            limit=limit,
-        )
+        wiring = ReconcileWiring.of_services(services)
+        if first_day is not None:
+            first = first_day.date()
+            last = (last_day or first_day).date()
+            walk = run_digit_walk(wiring, first=first, last=last)
+            summary, finished = walk.summary(), walk.complete and not walk.unsearchable
+        else:
+            report = run_reconciliation(wiring, lookback_days=lookback_days, limit=limit)
+            summary, finished = report.summary(), report.complete
     finally:
         services.close()
-    click.echo(jsonutil.dumps(report.summary(), compact=False))
-    if not report.complete:
+    click.echo(jsonutil.dumps(summary, compact=False))
+    if not finished:
         ctx.exit(1)
 
 

@@ -2,7 +2,7 @@
 
     reconcile_payments(lookback_days=None)         the RQ job (thin: builds, runs, returns summary)
     enqueue_daily(redis, queue_name, today)        at most one job per day (deterministic job id)
-    run_reconciliation(settings, redis, db, payments, digit, ...)
+    run_reconciliation(wiring, lookback_days=None, limit=None)
                                                    the same run inline (`integrator reports
                                                    reconcile`, tests)
 
@@ -10,9 +10,11 @@
                                                    the RQ job walking DIGIT's payments of some days
                                                    (default: the two days before today)
     enqueue_daily_walk(redis, queue_name, today)   at most one walk per day (deterministic job id)
-    run_digit_walk(settings, redis, db, payments, digit, first, last, ...)
-                                                   the same walk inline (`integrator reports
+    run_digit_walk(wiring, first, last)            the same walk inline (`integrator reports
                                                    reconcile --from --to`, chaos, tests)
+
+Both runs take a `ReconcileWiring` (settings, ledger, Redis, DIGIT, clock): a worker's jobs build
+it from their context, every other caller from its `Services`.
 
 The domain lives in `integrator.payments.reconciliation` and `.reverse_reconciliation`; flags in
 `store.reconciliation` and findings in `store.findings` (the ledger); the flag counter of
@@ -22,8 +24,9 @@ The domain lives in `integrator.payments.reconciliation` and `.reverse_reconcili
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis as redis_lib
 from rq import Queue
@@ -32,13 +35,16 @@ from rq.job import Job
 
 from integrator.digit.client import DigitClient
 from integrator.observability.recorder import RedisMetrics
-from integrator.payments.reconciliation import PaymentSearch, Reconciler, RunReport
+from integrator.payments.reconciliation import Reconciler, RunReport
 from integrator.payments.reverse_reconciliation import ReverseReconciler, WalkReport, scopes_for
 from integrator.settings import Settings
 from integrator.store.db import Database
 from integrator.store.findings import FindingStore
 from integrator.store.payments import PaymentStore
 from integrator.store.reconciliation import ReconciliationStore
+
+if TYPE_CHECKING:
+    from integrator.services import Services
 
 #: RQ kills a run longer than this (one DIGIT search per payment of the look-back).
 JOB_TIMEOUT_SECONDS = 3 * 3600
@@ -56,55 +62,93 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def build_reconciler(
-    *,
+@dataclass(frozen=True, kw_only=True)
+class ReconcileWiring:
+    """What both runs are built from: the settings, the ledger, Redis (the /metrics flag
+    counter), DIGIT and the clock."""
+
+    settings: Settings
+    redis: redis_lib.Redis
+    db: Database
+    payments: PaymentStore
+    digit: DigitClient
+    clock: Callable[[], datetime] = utc_now
+
+    @classmethod
+    def of_services(cls, services: Services) -> ReconcileWiring:
+        """From a process's `Services` (the CLI, chaos, tests)."""
+        return cls(
+            settings=services.settings,
+            redis=services.redis,
+            db=services.db,
+            payments=services.payments_store,
+            digit=services.digit,
+            clock=services.clock,
+        )
+
+    @classmethod
+    def of_worker(cls) -> ReconcileWiring:
+        """From the worker process's job context (the RQ jobs)."""
+        from integrator.jobs import context
+
+        ctx = context.current()
+        return cls(
+            settings=ctx.settings,
+            redis=ctx.redis,
+            db=ctx.db,
+            payments=ctx.payments,
+            digit=ctx.digit,
+            clock=ctx.clock,
+        )
+
+
+def _enqueue_once(
     redis: redis_lib.Redis,
-    db: Database,
-    payments: PaymentStore,
-    digit: PaymentSearch,
-    clock: Callable[[], datetime] = utc_now,
-) -> Reconciler:
-    return Reconciler(
-        payments=payments,
-        digit=digit,
-        flags=ReconciliationStore(db),
-        clock=clock,
-        on_flag=RedisMetrics(redis).reconciliation_flagged,
+    queue_name: str,
+    job: Callable[..., dict[str, Any]],
+    *,
+    job_id: str,
+    description: str,
+) -> bool:
+    """Enqueue `job` under `job_id` unless RQ still knows a job with that id (queued, running,
+    or finished/failed within RESULT_TTL_SECONDS); True when enqueued."""
+    try:
+        Job.fetch(job_id, connection=redis)
+        return False
+    except NoSuchJobError:
+        pass
+    Queue(queue_name, connection=redis).enqueue(
+        job,
+        job_id=job_id,
+        job_timeout=JOB_TIMEOUT_SECONDS,
+        result_ttl=RESULT_TTL_SECONDS,
+        failure_ttl=RESULT_TTL_SECONDS,
+        description=description,
     )
+    return True
+
+
+# --- the check of REGISTERED payments (forward reconciliation) ---
 
 
 def run_reconciliation(
-    *,
-    settings: Settings,
-    redis: redis_lib.Redis,
-    db: Database,
-    payments: PaymentStore,
-    digit: PaymentSearch,
-    lookback_days: int | None = None,
-    limit: int | None = None,
-    clock: Callable[[], datetime] = utc_now,
+    wiring: ReconcileWiring, *, lookback_days: int | None = None, limit: int | None = None
 ) -> RunReport:
     """One run, inline."""
-    days = settings.reconcile_lookback_days if lookback_days is None else lookback_days
-    reconciler = build_reconciler(redis=redis, db=db, payments=payments, digit=digit, clock=clock)
+    days = wiring.settings.reconcile_lookback_days if lookback_days is None else lookback_days
+    reconciler = Reconciler(
+        payments=wiring.payments,
+        digit=wiring.digit,
+        flags=ReconciliationStore(wiring.db),
+        clock=wiring.clock,
+        on_flag=RedisMetrics(wiring.redis).reconciliation_flagged,
+    )
     return reconciler.run(lookback=timedelta(days=days), limit=limit)
 
 
 def reconcile_payments(lookback_days: int | None = None) -> dict[str, Any]:
     """RQ job: reconcile with the worker's context; the summary is the job's result."""
-    from integrator.jobs import context
-
-    ctx = context.current()
-    report = run_reconciliation(
-        settings=ctx.settings,
-        redis=ctx.redis,
-        db=ctx.db,
-        payments=ctx.payments,
-        digit=ctx.digit,
-        lookback_days=lookback_days,
-        clock=ctx.clock,
-    )
-    return report.summary()
+    return run_reconciliation(ReconcileWiring.of_worker(), lookback_days=lookback_days).summary()
 
 
 def daily_job_id(day: date) -> str:
@@ -113,40 +157,23 @@ def daily_job_id(day: date) -> str:
 
 def enqueue_daily(redis: redis_lib.Redis, queue_name: str, today: date) -> bool:
     """Enqueue today's run unless a job for `today` exists already; True when enqueued."""
-    job_id = daily_job_id(today)
-    try:
-        Job.fetch(job_id, connection=redis)
-        return False
-    except NoSuchJobError:
-        pass
-    Queue(queue_name, connection=redis).enqueue(
+    return _enqueue_once(
+        redis,
+        queue_name,
         reconcile_payments,
-        job_id=job_id,
-        job_timeout=JOB_TIMEOUT_SECONDS,
-        result_ttl=RESULT_TTL_SECONDS,
-        failure_ttl=RESULT_TTL_SECONDS,
+        job_id=daily_job_id(today),
         description=f"reconcile REGISTERED payments ({today.isoformat()})",
     )
-    return True
 
 
 # --- the walk of DIGIT's payments (reverse reconciliation) ---
 
 
-def run_digit_walk(
-    *,
-    settings: Settings,
-    redis: redis_lib.Redis,
-    db: Database,
-    payments: PaymentStore,
-    digit: DigitClient,
-    first: date,
-    last: date,
-    clock: Callable[[], datetime] = utc_now,
-) -> WalkReport:
+def run_digit_walk(wiring: ReconcileWiring, *, first: date, last: date) -> WalkReport:
     """Walk DIGIT's payments of the days `first`..`last` (DIGIT_TIMEZONE) in every city and
     module the integrator collects in; record the findings in the ledger."""
-    findings = FindingStore(db)
+    settings, clock = wiring.settings, wiring.clock
+    findings = FindingStore(wiring.db)
     tz = settings.digit_timezone
     since = datetime.combine(first, datetime.min.time(), tzinfo=tz) - SCOPE_MARGIN
     # up to now, not only to the walked days' end: DIGIT's clock and ours need not agree
@@ -154,20 +181,28 @@ def run_digit_walk(
     scopes = scopes_for(
         ledger_scopes=findings.collected_scopes(since, until),
         device_tenants=findings.device_tenants(),
-        cities_of=digit.cities,
+        cities_of=wiring.digit.cities,
         modules=settings.collectable_services,
     )
     walker = ReverseReconciler(
-        ledger=payments,
-        digit=digit,
+        ledger=wiring.payments,
+        digit=wiring.digit,
         findings=findings,
         clock=clock,
         timezone=tz,
-        on_finding=RedisMetrics(redis).reconciliation_flagged,
+        on_finding=RedisMetrics(wiring.redis).reconciliation_flagged,
     )
     report = walker.walk(first=first, last=last, scopes=scopes)
-    ReconciliationStore(db).save_last_run(report.summary())
+    ReconciliationStore(wiring.db).save_last_run(report.summary())
     return report
+
+
+def walked_days(first_day: str | None, last_day: str | None, *, today: date) -> tuple[date, date]:
+    """The days a walk covers: `first_day`..`last_day` (ISO dates), each defaulting to the
+    DAILY_WALK_DAYS days before `today`."""
+    first = date.fromisoformat(first_day) if first_day else today - timedelta(DAILY_WALK_DAYS)
+    last = date.fromisoformat(last_day) if last_day else today - timedelta(days=1)
+    return first, last
 
 
 def walk_digit_payments(
@@ -175,23 +210,10 @@ def walk_digit_payments(
 ) -> dict[str, Any]:
     """RQ job: walk DIGIT's payments of `first_day`..`last_day` (ISO dates; default the
     DAILY_WALK_DAYS days before today in DIGIT_TIMEZONE); the summary is the job's result."""
-    from integrator.jobs import context
-
-    ctx = context.current()
-    today = datetime.now(ctx.settings.digit_timezone).date()
-    first = date.fromisoformat(first_day) if first_day else today - timedelta(DAILY_WALK_DAYS)
-    last = date.fromisoformat(last_day) if last_day else today - timedelta(days=1)
-    report = run_digit_walk(
-        settings=ctx.settings,
-        redis=ctx.redis,
-        db=ctx.db,
-        payments=ctx.payments,
-        digit=ctx.digit,
-        first=first,
-        last=last,
-        clock=ctx.clock,
-    )
-    return report.summary()
+    wiring = ReconcileWiring.of_worker()
+    today = datetime.now(wiring.settings.digit_timezone).date()
+    first, last = walked_days(first_day, last_day, today=today)
+    return run_digit_walk(wiring, first=first, last=last).summary()
 
 
 def daily_walk_job_id(day: date) -> str:
@@ -200,18 +222,10 @@ def daily_walk_job_id(day: date) -> str:
 
 def enqueue_daily_walk(redis: redis_lib.Redis, queue_name: str, today: date) -> bool:
     """Enqueue today's walk of DIGIT's payments unless one exists; True when enqueued."""
-    job_id = daily_walk_job_id(today)
-    try:
-        Job.fetch(job_id, connection=redis)
-        return False
-    except NoSuchJobError:
-        pass
-    Queue(queue_name, connection=redis).enqueue(
+    return _enqueue_once(
+        redis,
+        queue_name,
         walk_digit_payments,
-        job_id=job_id,
-        job_timeout=JOB_TIMEOUT_SECONDS,
-        result_ttl=RESULT_TTL_SECONDS,
-        failure_ttl=RESULT_TTL_SECONDS,
+        job_id=daily_walk_job_id(today),
         description=f"walk DIGIT's payments for what the ledger does not explain ({today})",
     )
-    return True

@@ -15,7 +15,7 @@ import yaml
 from flask import Flask
 from prometheus_client.parser import text_string_to_metric_families
 
-from integrator.jobs.reconcile import run_reconciliation
+from integrator.jobs.reconcile import ReconcileWiring, run_reconciliation
 from integrator.payments import states
 from integrator.payments.models import PaymentStatus
 from integrator.payments.reconciliation import FLAGGED_EVENT
@@ -149,19 +149,13 @@ def registered_copy(services: Services, original_id: str, *, digit_payment_id: s
 
 
 def test_reconciliation_flags_a_payment_digit_does_not_hold(
-    live: str, pos: Pos, services: Services, e2e_settings: Settings
+    live: str, pos: Pos, services: Services
 ) -> None:
     bill = current_bill(pos, WS_RAMESH)
     healthy = body_of(pos.pay(payment_body([(bill["billId"], 815)]), key="r-1"))["id"]
     lost = registered_copy(services, healthy, digit_payment_id="DIGIT-PAYMENT-THAT-NEVER-WAS")
 
-    report = run_reconciliation(
-        settings=e2e_settings,
-        redis=services.redis,
-        db=services.db,
-        payments=services.payments_store,
-        digit=services.digit,
-    )
+    report = run_reconciliation(ReconcileWiring.of_services(services))
 
     assert report.complete and report.checked == 2 and report.healthy == 1
     assert report.newly_flagged == [lost]

@@ -12,7 +12,7 @@ import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
-from integrator.jobs.reconcile import run_digit_walk
+from integrator.jobs.reconcile import ReconcileWiring, run_digit_walk
 from integrator.payments import states
 from integrator.payments.models import PaymentStatus
 from integrator.payments.reverse_reconciliation import FindingKind
@@ -48,15 +48,7 @@ def orphan_in_digit(services: Services) -> tuple[str, str, str]:
         fence=None,
     )
     day = datetime.now(services.settings.digit_timezone).date()
-    report = run_digit_walk(
-        settings=services.settings,
-        redis=services.redis,
-        db=services.db,
-        payments=services.payments_store,
-        digit=services.digit,
-        first=day,
-        last=day,
-    )
+    report = run_digit_walk(ReconcileWiring.of_services(services), first=day, last=day)
     assert report.count(FindingKind.ORPHAN) == 1
     return payment.id, digit.id, digit.details[0].receipt_number
 
