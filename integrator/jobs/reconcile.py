@@ -1,7 +1,8 @@
 """The daily reconciliation job: REGISTERED payments re-checked against DIGIT.
 
     reconcile_payments(lookback_days=None)         the RQ job (thin: builds, runs, returns summary)
-    enqueue_daily(redis, queue_name, today)        at most one job per day (deterministic job id)
+    enqueue_daily(redis, queue_name, today)        at most one job per day (DailyJob: deterministic
+                                                   job id)
     run_reconciliation(wiring, lookback_days=None, limit=None)
                                                    the same run inline (`integrator reports
                                                    reconcile`, tests)
@@ -102,30 +103,35 @@ class ReconcileWiring:
         )
 
 
-def _enqueue_once(
-    redis: redis_lib.Redis,
-    queue_name: str,
-    job: Callable[..., dict[str, Any]],
-    *,
-    job_id: str,
-    description: str,
-) -> bool:
-    """Enqueue `job` under `job_id` unless RQ still knows a job with that id (queued, running,
-    or finished/failed within RESULT_TTL_SECONDS); True when enqueued."""
-    try:
-        Job.fetch(job_id, connection=redis)
-        return False
-    except NoSuchJobError:
-        pass
-    Queue(queue_name, connection=redis).enqueue(
-        job,
-        job_id=job_id,
-        job_timeout=JOB_TIMEOUT_SECONDS,
-        result_ttl=RESULT_TTL_SECONDS,
-        failure_ttl=RESULT_TTL_SECONDS,
-        description=description,
-    )
-    return True
+@dataclass(frozen=True)
+class DailyJob:
+    """A job enqueued at most once a day: its id is the job's prefix and the day, and RQ keeps a
+    finished or failed one RESULT_TTL_SECONDS, so a second enqueue that day is a no-op."""
+
+    job: Callable[..., dict[str, Any]]
+    id_prefix: str
+    description: str  # {day} is replaced by the day
+
+    def job_id(self, day: date) -> str:
+        return f"{self.id_prefix}-{day.isoformat()}"
+
+    def enqueue(self, redis: redis_lib.Redis, queue_name: str, today: date) -> bool:
+        """Enqueue today's job unless RQ still knows one with today's id; True when enqueued."""
+        job_id = self.job_id(today)
+        try:
+            Job.fetch(job_id, connection=redis)
+            return False
+        except NoSuchJobError:
+            pass
+        Queue(queue_name, connection=redis).enqueue(
+            self.job,
+            job_id=job_id,
+            job_timeout=JOB_TIMEOUT_SECONDS,
+            result_ttl=RESULT_TTL_SECONDS,
+            failure_ttl=RESULT_TTL_SECONDS,
+            description=self.description.format(day=today.isoformat()),
+        )
+        return True
 
 
 # --- the check of REGISTERED payments (forward reconciliation) ---
@@ -151,19 +157,11 @@ def reconcile_payments(lookback_days: int | None = None) -> dict[str, Any]:
     return run_reconciliation(ReconcileWiring.of_worker(), lookback_days=lookback_days).summary()
 
 
-def daily_job_id(day: date) -> str:
-    return f"reconcile-payments-{day.isoformat()}"
-
-
-def enqueue_daily(redis: redis_lib.Redis, queue_name: str, today: date) -> bool:
-    """Enqueue today's run unless a job for `today` exists already; True when enqueued."""
-    return _enqueue_once(
-        redis,
-        queue_name,
-        reconcile_payments,
-        job_id=daily_job_id(today),
-        description=f"reconcile REGISTERED payments ({today.isoformat()})",
-    )
+DAILY_RECONCILIATION = DailyJob(
+    reconcile_payments, "reconcile-payments", "reconcile REGISTERED payments ({day})"
+)
+daily_job_id = DAILY_RECONCILIATION.job_id
+enqueue_daily = DAILY_RECONCILIATION.enqueue
 
 
 # --- the walk of DIGIT's payments (reverse reconciliation) ---
@@ -216,16 +214,10 @@ def walk_digit_payments(
     return run_digit_walk(wiring, first=first, last=last).summary()
 
 
-def daily_walk_job_id(day: date) -> str:
-    return f"reconcile-digit-payments-{day.isoformat()}"
-
-
-def enqueue_daily_walk(redis: redis_lib.Redis, queue_name: str, today: date) -> bool:
-    """Enqueue today's walk of DIGIT's payments unless one exists; True when enqueued."""
-    return _enqueue_once(
-        redis,
-        queue_name,
-        walk_digit_payments,
-        job_id=daily_walk_job_id(today),
-        description=f"walk DIGIT's payments for what the ledger does not explain ({today})",
-    )
+DAILY_WALK = DailyJob(
+    walk_digit_payments,
+    "reconcile-digit-payments",
+    "walk DIGIT's payments for what the ledger does not explain ({day})",
+)
+daily_walk_job_id = DAILY_WALK.job_id
+enqueue_daily_walk = DAILY_WALK.enqueue
