@@ -1,15 +1,16 @@
 """What an operator needs to decide about one payment: what DIGIT holds for its bills (someone
-else's payment, or ours), the reconciliation flag, whether a retry can help, and what to do.
+else's payment, or ours), what reconciliation flagged on it (both the forward check's flag and
+the walk's findings: the page shows them here only), whether a retry can help, and what to do.
 
-DIGIT is asked only for payments a person must decide (NEEDS_ATTENTION); when it cannot be asked
-the page says so and shows the rest.
+DIGIT is asked only for payments a person must decide (NEEDS_ATTENTION); when it, or the ledger's
+flags, cannot be asked the page says so and shows the rest.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from types import MappingProxyType
@@ -17,9 +18,9 @@ from types import MappingProxyType
 from integrator.digit.models import DigitPayment
 from integrator.masking import mask_mobile
 from integrator.payments.bulk import retry_refusal
+from integrator.payments.flags import FlagItem
 from integrator.payments.models import Payment, PaymentStatus
 from integrator.payments.registration import Lookup, Registrar
-from integrator.store.reconciliation import Flag
 
 log = logging.getLogger("integrator.ops")
 
@@ -74,7 +75,8 @@ class Decision:
     ours_in_digit: tuple[DigitPaymentView, ...] = ()
     digit_asked: bool = False
     digit_error: str | None = None
-    flag: Flag | None = None
+    flags: tuple[FlagItem, ...] = ()  # open flags and findings naming the payment
+    flags_error: str | None = None
 
 
 def _view(found: DigitPayment, payment: Payment, *, ours: bool) -> DigitPaymentView:
@@ -99,23 +101,47 @@ def _view(found: DigitPayment, payment: Payment, *, ours: bool) -> DigitPaymentV
     )
 
 
+def _read_flags(
+    payment: Payment, flags: Callable[[], Sequence[FlagItem]]
+) -> tuple[tuple[FlagItem, ...], str | None]:
+    """The payment's reconciliation flags, or why they could not be read (the page still
+    shows the payment)."""
+    try:
+        return tuple(flags()), None
+    except Exception as exc:
+        log.exception(
+            "ops page: reconciliation flags could not be read", extra={"payment_id": payment.id}
+        )
+        return (
+            (),
+            f"Reconciliation flags could not be read ({type(exc).__name__}): try again shortly",
+        )
+
+
 def decide(
     payment: Payment,
     *,
     registrar: Callable[[], Registrar],
-    flag: Flag | None,
+    flags: Callable[[], Sequence[FlagItem]],
 ) -> Decision:
+    """`flags` reads the open flags and findings naming the payment (`Flags.of_payment`)."""
+    flagged, flags_error = _read_flags(payment, flags)
     reason = payment.needs_attention_reason or ""
     guidance = GUIDANCE.get(reason, DEFAULT_GUIDANCE)
     if payment.status is PaymentStatus.RESOLVED:
         guidance = f"Closed by an operator as {payment.resolution}: nothing left to decide."
     elif payment.status is PaymentStatus.REGISTERED:
         guidance = "Registered in DIGIT: nothing to decide" + (
-            " unless reconciliation flagged it (below)." if flag else "."
+            " unless reconciliation flagged it (below)." if flagged else "."
         )
     elif payment.status is PaymentStatus.PENDING:
         guidance = "The worker is registering it; a retry only makes the next attempt sooner."
-    decision = Decision(guidance=guidance, retry_refused=retry_refusal(payment), flag=flag)
+    decision = Decision(
+        guidance=guidance,
+        retry_refused=retry_refusal(payment),
+        flags=flagged,
+        flags_error=flags_error,
+    )
     if payment.status is not PaymentStatus.NEEDS_ATTENTION:
         return decision
     try:
@@ -125,17 +151,13 @@ def decide(
             "ops page: DIGIT could not be asked",
             extra={"payment_id": payment.id, "error": type(exc).__name__},
         )
-        return Decision(
-            guidance=guidance,
-            retry_refused=decision.retry_refused,
-            flag=flag,
+        return replace(
+            decision,
             digit_asked=True,
             digit_error=f"DIGIT could not be asked ({type(exc).__name__}): try again shortly",
         )
-    return Decision(
-        guidance=guidance,
-        retry_refused=decision.retry_refused,
-        flag=flag,
+    return replace(
+        decision,
         digit_asked=True,
         competing=tuple(_view(p, payment, ours=False) for p in found.others),
         ours_in_digit=tuple(_view(p, payment, ours=True) for p in found.all_ours),

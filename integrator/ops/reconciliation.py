@@ -11,7 +11,7 @@ DIGIT payment's details, acknowledged by an operator with a note.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
@@ -40,17 +40,7 @@ def register_reconciliation_views(
                 log.exception("could not count unacknowledged reconciliation flags")
                 return None
 
-        def of_payment(payment_id: str) -> Sequence[FlagItem]:
-            try:
-                return flags.of_payment(payment_id)
-            except Exception:  # the payment's page shows the payment even so
-                log.exception("could not read a payment's reconciliation flags")
-                return []
-
-        return {
-            "reconciliation_unacknowledged": unacknowledged,
-            "reconciliation_flags_of": of_payment,
-        }
+        return {"reconciliation_unacknowledged": unacknowledged}
 
     def listed() -> tuple[list[FlagItem], bool, str]:
         show_all = request.args.get("all") in ("1", "true", "yes")

@@ -321,7 +321,7 @@ def create_blueprint(ctx: OpsContext) -> Blueprint:
         decision = decide(
             found,
             registrar=lambda: ctx.services.registrar,
-            flag=ctx.services.reconciliation.get(payment_id),
+            flags=lambda: ctx.services.flags.of_payment(payment_id),
         )
         return render_template(
             "ops/payment.html",

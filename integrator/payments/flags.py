@@ -46,6 +46,7 @@ class FlagItem:
     transaction_date: datetime | None
     why: str
     found_at: datetime
+    checked_at: datetime  # the last run that still found it
     acknowledged_at: datetime | None
     acknowledged_by: str | None
     ack_note: str | None
@@ -102,6 +103,7 @@ def _from_finding(f: StoredFinding) -> FlagItem:
         transaction_date=f.transaction_date,
         why=str(f.detail.get("why", "")),
         found_at=f.found_at,
+        checked_at=f.checked_at,
         acknowledged_at=f.acknowledged_at,
         acknowledged_by=f.acknowledged_by,
         ack_note=f.ack_note,
@@ -127,6 +129,7 @@ def _from_flag(f: StoredFlag) -> FlagItem:
         transaction_date=None,
         why=f"REGISTERED payment's DIGIT payment: {f.reason}",
         found_at=f.flagged_at,
+        checked_at=f.checked_at,
         acknowledged_at=f.acknowledged_at,
         acknowledged_by=f.acknowledged_by,
         ack_note=f.ack_note,

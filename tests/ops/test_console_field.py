@@ -255,8 +255,12 @@ def test_the_payment_page_shows_the_competing_payment_the_flag_and_what_to_decid
     screenshot(page, "ops-payment-paid-elsewhere.png")
 
     page.get(f"{live}/ops/payments/{flagged.id}")
-    flag = page.find_element(By.ID, "reconciliation-flag").text
-    assert "CANCELLED" in flag and "DIGIT-PAY-1" in flag
+    # shown once, in the panel where the operator decides
+    [flag] = page.find_elements(By.CSS_SELECTOR, "#reconciliation-flags li")
+    assert page.find_elements(By.CSS_SELECTOR, "#decide #reconciliation-flags li") == [flag]
+    assert "CANCELLED" in flag.text and "DIGIT-PAY-1" in flag.text
+    assert "unless reconciliation flagged it" in page.find_element(By.ID, "guidance").text
+    assert page.find_elements(By.CSS_SELECTOR, "li.flag-open, li.flag-acknowledged") == [flag]
 
 
 def test_resolved_rows_show_the_resolution(

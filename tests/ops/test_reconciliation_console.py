@@ -66,10 +66,11 @@ def test_an_operator_sees_the_orphan_with_digits_details_and_acknowledges_it_wit
     assert digit_id in row.find_element(By.CSS_SELECTOR, ".digit-payment").text
     assert receipt in row.find_element(By.CSS_SELECTOR, ".receipt").text
     assert payment_id in row.text and "NEEDS_ATTENTION" in row.text
-    # the payment's own page says it too
+    # the payment's own page says it too, once, where the operator decides
     page.get(f"{live}/ops/payments/{payment_id}")
-    shown = page.find_element(By.ID, "reconciliation-flags").text
-    assert "ORPHAN" in shown and digit_id in shown and receipt in shown
+    [shown] = page.find_elements(By.CSS_SELECTOR, "#decide #reconciliation-flags li")
+    assert "ORPHAN" in shown.text and digit_id in shown.text and receipt in shown.text
+    assert page.find_elements(By.CSS_SELECTOR, "li.flag-open, li.flag-acknowledged") == [shown]
     page.find_element(By.ID, "nav-reconciliation").click()
     [row] = page.find_elements(By.CSS_SELECTOR, "#flags .flag-row")
 
