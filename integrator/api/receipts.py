@@ -37,7 +37,13 @@ from integrator.api.schemas.responses import Amount, Timestamp
 from integrator.api.wire import Wire
 from integrator.masking import mask_mobile
 from integrator.payments.receipt_service import PrintedReceipt, ReceiptService
-from integrator.receipts import amount_in_words, indian_grouping, render_pdf, render_text
+from integrator.receipts import (
+    ReceiptStatus,
+    amount_in_words,
+    indian_grouping,
+    render_pdf,
+    render_text,
+)
 from integrator.receipts.layout import printable
 from integrator.receipts.money import grouping_with_paise
 
@@ -140,7 +146,7 @@ class ReceiptDocumentSchema(Schema):
     paymentId = fields.String(required=True)
     status = fields.String(
         required=True,
-        validate=validate.OneOf(["REGISTERED", "CANCELLED", "DISHONOURED"]),
+        validate=validate.OneOf([s.value for s in ReceiptStatus]),
         metadata={"description": "CANCELLED or DISHONOURED: the receipt is void."},
     )
     printNumber = fields.Integer(required=True, metadata={"description": "1 for the first."})

@@ -291,14 +291,8 @@ def _payment_bill(bill: PaymentBill, wire: Wire) -> dict[str, Any]:
 
 
 def _payment_receipt(bill: PaymentBill, wire: Wire) -> dict[str, Any]:
-    return {
-        "billId": bill.bill_id,
-        "consumerCode": bill.consumer_code,
-        "businessService": bill.business_service,
-        "amount": wire.amount(bill.amount),
-        "receiptNumber": bill.receipt_number,
-        "receiptDate": wire.timestamp(bill.receipt_date),
-    }
+    """A receipt of PaymentSchema: its bill's entry without the bill number."""
+    return {k: v for k, v in _payment_bill(bill, wire).items() if k != "billNumber"}
 
 
 def payment_view(payment: Payment, wire: Wire) -> dict[str, Any]:
