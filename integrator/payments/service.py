@@ -47,6 +47,7 @@ from integrator.payments.devices import Device
 from integrator.payments.events import NO_PAYMENT_OBSERVER, PaymentObserver
 from integrator.payments.first_create import DeviceWaiting, refusal_from_history
 from integrator.payments.models import (
+    ConsumerKey,
     HistoryEntry,
     Payment,
     PaymentBill,
@@ -271,11 +272,13 @@ class PaymentService:
         deadline: float | None = None,
         *,
         at_counter: bool = True,
+        look_for_pending: bool = True,
     ) -> _Checked:
         """Every check before money is taken; DIGIT's parts done by `deadline`
         (time.monotonic()) when given. `at_counter`: the device waits and DIGIT's create follows
         at once, so a bill served moments ago is taken as served and what DIGIT validates on
-        create is left to it; otherwise (an offline upload) DIGIT is asked now."""
+        create is left to it; otherwise (an offline upload) DIGIT is asked now. An acceptance
+        skips `look_for_pending`: its transaction's constraints answer the same question."""
         self._require_collectable(request.tenant_id)
         now = self._clock()
         violations: list[Violation] = []
@@ -315,8 +318,9 @@ class PaymentService:
             if not rules.check_amount_shape(f"bills[{i}].amount", line.amount):
                 violations += rules.check_amount(f"bills[{i}].amount", line.amount, payability)
             offers.append(BillOffer(bill=bill, payability=payability))
-        pending = self._pending_payments([o.bill for o in offers], device)
-        offers = [replace(o, pending_payment=p) for o, p in zip(offers, pending, strict=True)]
+        if look_for_pending:
+            pending = self._pending_payments([o.bill for o in offers], device)
+            offers = [replace(o, pending_payment=p) for o, p in zip(offers, pending, strict=True)]
         violations += rules.check_mode(request.payment_mode, mode_rules)
         if not at_counter and not provisional and offers and not violations:
             # Uploaded later (offline): the money was taken long ago and no create follows at
@@ -520,7 +524,9 @@ class PaymentService:
             return self._replay(claim.payment_id)
         inline = False
         try:
-            checked = self._check(request, device, deadline, at_counter=register_inline)
+            checked = self._check(
+                request, device, deadline, at_counter=register_inline, look_for_pending=False
+            )
             payment = self._new_payment(device, idempotency_key, fingerprint, request, checked)
             inline = register_inline and not payment.provisional and self._token_ready()
             if inline:
@@ -539,7 +545,9 @@ class PaymentService:
             raise IdempotencyKeyReused(created.payment_id)
         if created.outcome is CreateOutcome.CONFLICT:
             self._idempotency.release(device.id, idempotency_key, claim.token)
-            raise PaymentInProgress(self._own(created.payment_id, device))
+            raise PaymentInProgress(
+                self._own(created.payment_id, device), bill_id=_bill_of(payment, created.conflict)
+            )
         if created.outcome is CreateOutcome.BILL_TAKEN:
             # the ledger already holds a live payment (open or REGISTERED) for this bill: never
             # take the money twice, also not from a snapshot while DIGIT is unreachable
@@ -766,6 +774,18 @@ def canonical(request: PaymentRequest) -> dict[str, Any]:
             key=lambda b: str(b["billId"]),
         ),
     }
+
+
+def _bill_of(payment: Payment, consumer: ConsumerKey | None) -> str | None:
+    """The bill of `payment` that is `consumer`'s (the one an open payment already holds)."""
+    for bill in payment.bills:
+        if consumer is not None and (
+            payment.tenant_id,
+            bill.business_service,
+            bill.consumer_code,
+        ) == tuple(consumer):
+            return bill.bill_id
+    return None
 
 
 def _strict_rule(business_service: str) -> PaymentRule:
