@@ -23,7 +23,10 @@ The rules:
   consumers (BILL_PAID_ELSEWHERE <- a counter payment; BILL_EXPIRED_TOTAL_CHANGED <- a new
   demand), RESOLVED (nobody resolves anything in a chaos run), or a NEEDS_ATTENTION payment
   that DIGIT does hold (it should have been adopted);
-- stuck: still PENDING when the run stopped waiting.
+- stuck: still PENDING when the run stopped waiting;
+- a REFUSED payment (DIGIT refused its first create while the device waited) is lost if the
+  device was told it was accepted, wrong if DIGIT holds it, unexplained without a counter
+  payment on its consumers.
 """
 
 from __future__ import annotations
@@ -158,6 +161,22 @@ def check(
             elif hit is None or not (_consumers(payment) & hit):
                 failures["unexplained"].append(
                     {"id": pid, "reason": reason, "why": "no injected cause on its consumers"}
+                )
+        elif status == "REFUSED":
+            # DIGIT refused the first create while the device waited: the device must have
+            # been told so (never "accepted"), DIGIT must hold nothing of ours, and the refusal
+            # must have a cause the run injected (a counter payment of the bill)
+            reason = payment.get("reason") or "?"
+            reasons[f"REFUSED {reason}"] += 1
+            if pid in accepted_ids:
+                failures["lost"].append(
+                    {"id": pid, "why": "the device was told accepted, the payment is REFUSED"}
+                )
+            if found:
+                failures["wrong"].append({"id": pid, "why": "REFUSED but DIGIT holds it"})
+            if reason != "BILL_ALREADY_PAID" or not (_consumers(payment) & counter_consumers):
+                failures["unexplained"].append(
+                    {"id": pid, "reason": reason, "why": "REFUSED with no injected cause"}
                 )
         else:
             failures["unexplained"].append({"id": pid, "why": f"status {status}"})

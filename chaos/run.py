@@ -163,7 +163,8 @@ def stored_view(payment: Payment) -> dict[str, Any]:
         "id": payment.id,
         "idempotency_key": payment.idempotency_key,
         "status": str(payment.status),
-        "reason": payment.needs_attention_reason,
+        "reason": payment.needs_attention_reason
+        or (payment.history[-1].reason if payment.status is PaymentStatus.REFUSED else None),
         "tenant_id": payment.tenant_id,
         "provisional": payment.provisional,
         "attempts": payment.attempts,
