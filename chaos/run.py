@@ -322,7 +322,11 @@ def main(argv: list[str] | None = None) -> int:
         answers=answers,
         stored=[stored_view(p) for p in stored],
         digit=digit["Payments"],
-        injected={"counter": chaos.counter, "demand": chaos.demand},
+        injected={
+            "counter": chaos.counter,
+            "demand": chaos.demand,
+            "clock_jump": chaos.injected.get("bill_expiry_clock_jump", 0),
+        },
     )
     verdict = offline.settle(
         verdict,

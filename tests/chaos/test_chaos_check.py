@@ -226,3 +226,11 @@ def test_a_refused_payment_digit_holds_or_nothing_explains_fails(
         counter=counter,
     )
     assert verdict["counts"][kind] == 1 and not verdict["ok"]
+
+
+def test_a_refusal_for_an_expired_bill_is_explained_by_the_clock_jump() -> None:
+    stored = [make_stored(status="REFUSED", reason="DIGIT_REFUSED_PAYMENT")]
+    stored[0]["codes"] = ["BILL_EXPIRED"]
+    answers = [make_answer(accepted=False)]
+    assert run(answers=answers, stored=stored, digit=[], clock_jump=1)["ok"]
+    assert not run(answers=answers, stored=stored, digit=[], clock_jump=0)["ok"]
