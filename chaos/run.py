@@ -165,6 +165,7 @@ def stored_view(payment: Payment) -> dict[str, Any]:
         "status": str(payment.status),
         "reason": payment.needs_attention_reason
         or (payment.history[-1].reason if payment.status is PaymentStatus.REFUSED else None),
+        "codes": list(payment.history[-1].codes) if payment.history else [],
         "tenant_id": payment.tenant_id,
         "provisional": payment.provisional,
         "attempts": payment.attempts,
