@@ -44,12 +44,16 @@ def markdown(result: dict[str, Any]) -> str:
             f"{nol['direct']['ok_rps']:.0f}/s | {nol['bare_proxy_ratio']:.2f}x | >= 0.7x "
             f"| {ok(v['2_bare_proxy'])} |"
         )
-    e2e = m.get("payments_e2e")
-    if e2e:
+    ctr = m.get("counter_payments")
+    if ctr:
+        d, i = ctr["rounds"]["direct_create"], ctr["rounds"]["integrator"]
         rows.append(
-            f"| 3a | payments end to end (accept + inline registration), {e2e['latency_ms']} ms "
-            f"DIGIT | {e2e['payments']} payments: {e2e['outcomes']}; p50 {e2e['accept_p50_ms']} "
-            f"ms | - | 201 REGISTERED | - |"
+            f"| 3a | payment to receipt (accept + inline registration), {ctr['devices']} devices "
+            f"at once, {ctr['latency_ms']} ms DIGIT, bills served moments ago "
+            f"| integrator p50 {[r['p50_ms'] for r in i]} ms ({i[-1]['answers']}); DIGIT's "
+            f"create alone p50 {[r['p50_ms'] for r in d]} ms, same clients "
+            f"| {ctr['p50_ratio']}x (rounds {ctr['round_ratios']}) | <= 1.3x, all 201 "
+            f"| {ok(v.get('3a_counter_p50'))} |"
         )
     drain = m.get("drain") or {}
     if "ratio" in drain:

@@ -48,6 +48,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -91,6 +92,7 @@ TARGETS = {
     "logins": 1,
     "rss_mb_max": 120,
     "accept_outage_ratio": 0.5,
+    "counter_p50_ratio_max": 1.3,
     "budget_latencies_ms": [3000, 8000],
     "budget_payments_margin_s": 1.0,
 }
@@ -547,54 +549,150 @@ def measure_fetch(ctx: Context) -> dict[str, Any]:
     return results
 
 
-def measure_payments_e2e(ctx: Context) -> dict[str, Any]:
-    """Accept + inline registration through the API, one payment per seed consumer's bill."""
-    ctx.sandbox.faults(latency_ms=ctx.args.latency_ms, down=False)
-    http = requests.Session()
-    headers = {"Authorization": f"Bearer {ctx.keys[0]}"}
+COUNTER_PREFIX = "ctr"
+COUNTER_DEVICES = 20
+
+
+def _timed_posts(
+    jobs: list[tuple[str, dict[str, str], bytes]], *, threads: int
+) -> tuple[list[float], dict[str, int]]:
+    """POST every (url, headers, body) from `threads` clients at once (one session each, keep-
+    alive as a device would); each call's milliseconds and the count of each answer."""
     timings: list[float] = []
     statuses: dict[str, int] = {}
-    for tenant, service, code in FETCH_TARGETS:
-        bills = http.get(
-            f"{ctx.web_url}/v1/bills",
-            headers=headers,
-            timeout=30,
-            params={"tenantId": tenant, "businessService": service, "consumerCode": code},
-        ).json()
-        for offer in bills.get("bills", []):
-            bill = offer.get("bill", offer)
-            amount = bill.get("totalAmount")
-            body = {
-                "tenantId": tenant,
-                "paymentMode": "CASH",
-                "paidBy": "OWNER",
-                "payerName": "Bench Payer",
-                "mobileNumber": "9876543210",
-                "bills": [{"billId": bill["billId"], "amount": amount}],
-            }
+    lock = threading.Lock()
+    chunks = [jobs[i::threads] for i in range(threads)]
+    barrier = threading.Barrier(threads)
+
+    def client(chunk: list[tuple[str, dict[str, str], bytes]]) -> None:
+        session = requests.Session()
+        barrier.wait()
+        for url, headers, body in chunk:
             started = time.perf_counter()
-            answer = http.post(
-                f"{ctx.web_url}/v1/payments",
-                timeout=60,
-                data=json.dumps(body),
-                headers={
-                    **headers,
-                    "Idempotency-Key": secrets.token_hex(12),
-                    "Content-Type": "application/json",
-                },
+            answer = session.post(url, data=body, headers=headers, timeout=60)
+            elapsed = (time.perf_counter() - started) * 1000
+            try:
+                status = str(answer.json().get("status", ""))
+            except ValueError:
+                status = ""
+            label = f"{answer.status_code} {status}".strip()
+            with lock:
+                timings.append(elapsed)
+                statuses[label] = statuses.get(label, 0) + 1
+
+    workers = [threading.Thread(target=client, args=(chunk,)) for chunk in chunks]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return sorted(timings), statuses
+
+
+def _percentile(timings: list[float], fraction: float) -> float | None:
+    if not timings:
+        return None
+    return round(timings[min(len(timings) - 1, int(len(timings) * fraction))], 1)
+
+
+def measure_counter_payments(
+    ctx: Context, *, per_device: int = 15, rounds: int = 2
+) -> dict[str, Any]:
+    """(3a) a payment at the counter: 20 devices at once each pay bills served to them moments
+    ago (snapshots as GET /v1/bills leaves them), DIGIT up at the bench latency; side by side
+    with the same 20 clients sending `payments/_create` straight to the sandbox (DIGIT's own
+    create latency). Rounds alternate A B B A on fresh bills; the verdict uses the median ratio."""
+    latency = ctx.args.latency_ms
+    ctx.sandbox.faults(latency_ms=latency, down=False)
+    devices = COUNTER_DEVICES
+    log(f"(3a) payments at the counter, {devices} devices at once, {latency} ms DIGIT")
+    create_url = f"{ctx.sandbox.base}/collection-services/payments/_create"
+    json_headers = {"Content-Type": "application/json"}
+    runs: dict[str, list[dict[str, Any]]] = {"direct_create": [], "integrator": []}
+
+    def direct(tag: str) -> dict[str, Any]:
+        jobs = [
+            (
+                create_url,
+                json_headers,
+                json.dumps(
+                    {
+                        "RequestInfo": {"authToken": "bench"},
+                        "Payment": {
+                            "tenantId": TENANT,
+                            "paymentMode": "CASH",
+                            "totalAmountPaid": 100,
+                            "paidBy": "Bench Payer",
+                            "paymentDetails": [
+                                {
+                                    "billId": f"{COUNTER_PREFIX}-direct-{tag}-{d}-{n}",
+                                    "businessService": "WS",
+                                    "totalAmountPaid": 100,
+                                }
+                            ],
+                        },
+                    }
+                ).encode(),
             )
-            timings.append((time.perf_counter() - started) * 1000)
-            status = f"{answer.status_code} {answer.json().get('status', '')}".strip()
-            statuses[status] = statuses.get(status, 0) + 1
-    timings.sort()
+            for d in range(devices)
+            for n in range(per_device)
+        ]
+        timings, statuses = _timed_posts(jobs, threads=devices)
+        return {
+            "p50_ms": _percentile(timings, 0.5),
+            "p99_ms": _percentile(timings, 0.99),
+            "answers": statuses,
+            "count": len(timings),
+        }
+
+    def through(tag: str) -> dict[str, Any]:
+        prefix = f"{COUNTER_PREFIX}-{tag}"
+        seed_served_bills(ctx, per_thread=per_device, threads=devices, prefix=prefix)
+        jobs = [
+            (
+                f"{ctx.web_url}/v1/payments",
+                {
+                    "Authorization": f"Bearer {ctx.keys[d % len(ctx.keys)]}",
+                    "Content-Type": "application/json",
+                    "Idempotency-Key": secrets.token_hex(12),
+                },
+                json.dumps(
+                    {
+                        "tenantId": TENANT,
+                        "paymentMode": "CASH",
+                        "paidBy": "Bench Payer",
+                        "payerName": "Bench Payer",
+                        "bills": [{"billId": f"{prefix}-{d + 1}-{n}", "amount": 100}],
+                    }
+                ).encode(),
+            )
+            for d in range(devices)
+            for n in range(1, per_device + 1)
+        ]
+        timings, statuses = _timed_posts(jobs, threads=devices)
+        return {
+            "p50_ms": _percentile(timings, 0.5),
+            "p99_ms": _percentile(timings, 0.99),
+            "answers": statuses,
+            "count": len(timings),
+        }
+
+    through("warm")  # first logins, MDMS and pools warmed; not counted
+    order = ["direct_create", "integrator", "integrator", "direct_create"] * (rounds // 2 or 1)
+    for i, side in enumerate(order):
+        runs[side].append((direct if side == "direct_create" else through)(f"r{i}"))
+    ratios = sorted(
+        (i["p50_ms"] or 0) / d["p50_ms"]
+        for d, i in zip(runs["direct_create"], runs["integrator"], strict=True)
+        if d["p50_ms"]
+    )
     return {
-        "latency_ms": ctx.args.latency_ms,
-        "payments": len(timings),
-        "outcomes": statuses,
-        "accept_p50_ms": round(timings[len(timings) // 2], 1) if timings else None,
-        "accept_max_ms": round(timings[-1], 1) if timings else None,
-        "digit_calls_per_accept_note": "bill search by id, bill search by consumer, payment "
-        "search, payment create (inline) = 4 x latency",
+        "latency_ms": latency,
+        "devices": devices,
+        "per_device": per_device,
+        "rounds": runs,
+        "round_ratios": [round(r, 3) for r in ratios],
+        "p50_ratio": round(ratios[len(ratios) // 2], 3) if ratios else None,
+        "digit_calls_per_payment_note": "a bill served moments ago: payments/_create only",
     }
 
 
@@ -701,7 +799,9 @@ def measure_budget(ctx: Context) -> dict[str, Any]:
 ACCEPT_PREFIX = "acc"
 
 
-def seed_served_bills(ctx: Context, per_thread: int, threads: int = 2) -> None:
+def seed_served_bills(
+    ctx: Context, per_thread: int, threads: int = 2, prefix: str = ACCEPT_PREFIX
+) -> None:
     """Bills `<prefix>-<thread>-<n>` as GET /v1/bills would have served them (their snapshots),
     each of its own consumer, so every request of the accept run is a new payment."""
     from integrator.digit.models import Bill, BillDetail
@@ -713,11 +813,11 @@ def seed_served_bills(ctx: Context, per_thread: int, threads: int = 2) -> None:
     for thread in range(1, threads + 1):
         bills = [
             Bill(
-                id=f"{ACCEPT_PREFIX}-{thread}-{n}",
-                bill_number=f"ACC/{thread}/{n}",
+                id=f"{prefix}-{thread}-{n}",
+                bill_number=f"{prefix.upper()}/{thread}/{n}",
                 tenant_id=TENANT,
                 business_service="WS",
-                consumer_code=f"ACC/{thread}/{n:06d}",
+                consumer_code=f"{prefix.upper()}/{thread}/{n:06d}",
                 status="ACTIVE",
                 total_amount=Decimal(100),
                 bill_date=now,
@@ -980,14 +1080,16 @@ def table(result: dict[str, Any]) -> str:
                 ">= 0.7x",
             )
         )
-    e2e = m.get("payments_e2e")
-    if e2e:
+    ctr = m.get("counter_payments")
+    if ctr:
+        last_d, last_i = ctr["rounds"]["direct_create"][-1], ctr["rounds"]["integrator"][-1]
         rows.append(
             (
-                f"3a. payments e2e, {e2e['latency_ms']} ms DIGIT",
-                f"{e2e['payments']} accepted: {e2e['outcomes']}; p50 {e2e['accept_p50_ms']} ms",
-                "-",
-                "201 REGISTERED",
+                f"3a. payment to receipt, {ctr['devices']} devices, {ctr['latency_ms']} ms DIGIT",
+                f"p50 {last_i['p50_ms']} ms ({last_i['answers']}) vs DIGIT's create alone "
+                f"p50 {last_d['p50_ms']} ms; rounds {ctr['round_ratios']}",
+                f"{ctr['p50_ratio']:.2f}x" if ctr["p50_ratio"] else "-",
+                "<= 1.3x, all 201",
             )
         )
     drain = m.get("drain")
@@ -1076,6 +1178,7 @@ def verdicts(m: dict[str, Any]) -> dict[str, bool | None]:
         "1_p99": None if not lat else lat["p99_ratio"] <= 1.5,
         "1_no_bill_cache": None if not lat else lat["every_fetch_reached_digit"],
         "2_bare_proxy": None if not nol else nol["bare_proxy_ratio"] >= 0.7,
+        "3a_counter_p50": None if not m.get("counter_payments") else _counter_met(m),
         "3_drain": None if "ratio" not in drain else drain["ratio"] >= 0.8,
         "4_one_login": m["logins"] == 1,
         "5_rss": bool(rss) and max(rss) <= 120,
@@ -1084,6 +1187,12 @@ def verdicts(m: dict[str, Any]) -> dict[str, bool | None]:
         else m["accept_outage"]["ratio"] >= 0.5,
         **budget_verdicts(m),
     }
+
+
+def _counter_met(m: dict[str, Any]) -> bool:
+    ctr = m["counter_payments"]
+    every_201 = all(set(r["answers"]) == {"201 REGISTERED"} for r in ctr["rounds"]["integrator"])
+    return every_201 and ctr["p50_ratio"] is not None and ctr["p50_ratio"] <= 1.3
 
 
 def budget_verdicts(m: dict[str, Any]) -> dict[str, bool | None]:
@@ -1213,10 +1322,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-drain", action="store_true")
     parser.add_argument(
         "--only",
-        choices=["latency", "proxy", "budget", "all"],
+        choices=["latency", "proxy", "budget", "counter", "all"],
         default="all",
         help="latency: only measurement (1); proxy: only (2) (tuning runs); budget: only (7), "
-        "written to bench/results/budget.json",
+        "written to bench/results/budget.json; counter: only (3a)",
     )
     parser.add_argument(
         "--env",
@@ -1276,6 +1385,11 @@ def main(argv: list[str] | None = None) -> int:
             found["ratio"] = round(found["integrator"]["ok_rps"] / found["bare_proxy"]["ok_rps"], 3)
             print(json.dumps(found, indent=1))
             return 0
+        if args.only == "counter":
+            found = {"counter_payments": measure_counter_payments(ctx)}
+            print(json.dumps(found, indent=1))
+            print(table({"measurements": found}))
+            return 0
         if args.only == "budget":
             found = {"budget": measure_budget(ctx)}
             out = RESULTS / "budget.json"
@@ -1285,7 +1399,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"written: {out}")
             return 0
         measurements.update(measure_fetch(ctx))
-        measurements["payments_e2e"] = measure_payments_e2e(ctx)
+        measurements["counter_payments"] = measure_counter_payments(ctx)
         if not args.skip_drain:
             measurements["drain"] = measure_drain(ctx)
         # last: the payments it accepts stay PENDING (their bills are the bench's own) and

@@ -8,7 +8,8 @@ Inputs (all JSON-able):
   "bills": [{"bill_id", "consumer": [tenant, service, code], "amount"}]}`;
 - `digit`: the sandbox's `GET /_sandbox/payments` list, as is;
 - `injected`: the consumers the run changed behind our back: `{"counter": [[t, s, c], ...],
-  "demand": [[t, s, c], ...]}`.
+  "demand": [[t, s, c], ...]}`, and `clock_jump`: how often DIGIT's clock was moved past bills'
+  expiry.
 
 The rules:
 - lost: a payment a device was told was accepted, or that our store holds, missing from our
@@ -23,7 +24,11 @@ The rules:
   consumers (BILL_PAID_ELSEWHERE <- a counter payment; BILL_EXPIRED_TOTAL_CHANGED <- a new
   demand), RESOLVED (nobody resolves anything in a chaos run), or a NEEDS_ATTENTION payment
   that DIGIT does hold (it should have been adopted);
-- stuck: still PENDING when the run stopped waiting.
+- stuck: still PENDING when the run stopped waiting;
+- a REFUSED payment (DIGIT refused its first create while the device waited) is lost if the
+  device was told it was accepted, wrong if DIGIT holds it, unexplained unless a counter
+  payment on its consumers (BILL_ALREADY_PAID) or the sandbox's clock jump past bills' expiry
+  (DIGIT's BILL_EXPIRED) explains it.
 """
 
 from __future__ import annotations
@@ -69,7 +74,7 @@ def check(
     answers: Iterable[Mapping[str, Any]],
     stored: Iterable[Mapping[str, Any]],
     digit: Iterable[Mapping[str, Any]],
-    injected: Mapping[str, Iterable[Iterable[str]]],
+    injected: Mapping[str, Any],
 ) -> dict[str, Any]:
     """The verdict: counts, and for each failure kind the offending ids with a short why."""
     answers = list(answers)
@@ -77,6 +82,7 @@ def check(
     digit = list(digit)
     counter_consumers = {tuple(c) for c in injected.get("counter", ())}
     demand_consumers = {tuple(c) for c in injected.get("demand", ())}
+    clock_jumped = bool(injected.get("clock_jump"))
     failures: dict[str, list[dict[str, Any]]] = {kind: [] for kind in FAILURE_KINDS}
 
     # --- what the devices were told ---
@@ -158,6 +164,26 @@ def check(
             elif hit is None or not (_consumers(payment) & hit):
                 failures["unexplained"].append(
                     {"id": pid, "reason": reason, "why": "no injected cause on its consumers"}
+                )
+        elif status == "REFUSED":
+            # DIGIT refused the first create while the device waited: the device must have
+            # been told so (never "accepted"), DIGIT must hold nothing of ours, and the refusal
+            # must have a cause the run injected (a counter payment of the bill)
+            reason = payment.get("reason") or "?"
+            reasons[f"REFUSED {reason}"] += 1
+            if pid in accepted_ids:
+                failures["lost"].append(
+                    {"id": pid, "why": "the device was told accepted, the payment is REFUSED"}
+                )
+            if found:
+                failures["wrong"].append({"id": pid, "why": "REFUSED but DIGIT holds it"})
+            paid_at_counter = reason == "BILL_ALREADY_PAID" and (
+                _consumers(payment) & counter_consumers
+            )
+            expired_by_jump = "BILL_EXPIRED" in (payment.get("codes") or ()) and clock_jumped
+            if not (paid_at_counter or expired_by_jump):
+                failures["unexplained"].append(
+                    {"id": pid, "reason": reason, "why": "REFUSED with no injected cause"}
                 )
         else:
             failures["unexplained"].append({"id": pid, "why": f"status {status}"})

@@ -163,7 +163,9 @@ def stored_view(payment: Payment) -> dict[str, Any]:
         "id": payment.id,
         "idempotency_key": payment.idempotency_key,
         "status": str(payment.status),
-        "reason": payment.needs_attention_reason,
+        "reason": payment.needs_attention_reason
+        or (payment.history[-1].reason if payment.status is PaymentStatus.REFUSED else None),
+        "codes": list(payment.history[-1].codes) if payment.history else [],
         "tenant_id": payment.tenant_id,
         "provisional": payment.provisional,
         "attempts": payment.attempts,
@@ -321,7 +323,11 @@ def main(argv: list[str] | None = None) -> int:
         answers=answers,
         stored=[stored_view(p) for p in stored],
         digit=digit["Payments"],
-        injected={"counter": chaos.counter, "demand": chaos.demand},
+        injected={
+            "counter": chaos.counter,
+            "demand": chaos.demand,
+            "clock_jump": chaos.injected.get("bill_expiry_clock_jump", 0),
+        },
     )
     verdict = offline.settle(
         verdict,

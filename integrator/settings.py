@@ -187,6 +187,8 @@ class Settings:
     advance_cap: Decimal  # most a payment may exceed a bill by when advance is allowed
     bill_expiry_margin_seconds: int  # a bill expiring sooner than this is not payable
     snapshot_max_age_seconds: int  # a served bill vouches for a payment this long if DIGIT is down
+    # a bill served this recently is paid as served, without re-reading it (0: always re-read)
+    served_bill_trust_seconds: int
     device_rate_limit_per_minute: int  # requests per device per minute before 429
     mobile_fetch_concurrency: int  # DIGIT calls in flight per bills-by-mobile request
     lease_ttl_seconds: float  # a registration attempt's lease (> DIGIT read timeout + margin)
@@ -356,6 +358,7 @@ class Settings:
             advance_cap=_decimal(env, "ADVANCE_CAP", "10000"),
             bill_expiry_margin_seconds=_int(env, "BILL_EXPIRY_MARGIN_SECONDS", 900),
             snapshot_max_age_seconds=_int(env, "SNAPSHOT_MAX_AGE_SECONDS", 86400),
+            served_bill_trust_seconds=_int(env, "SERVED_BILL_TRUST_SECONDS", 600),
             device_rate_limit_per_minute=_int(env, "DEVICE_RATE_LIMIT_PER_MINUTE", 600),
             mobile_fetch_concurrency=_int(env, "MOBILE_FETCH_CONCURRENCY", 8),
             lease_ttl_seconds=lease_ttl,

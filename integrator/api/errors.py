@@ -8,6 +8,7 @@
 |                                          |        | RATE_LIMITED, IDEMPOTENCY_KEY_*, ...)  |
 | marshmallow ValidationError (schemas)    | 422    | the first field's rule (REQUIRED, ...) |
 | PaymentRejected(violations)              | 422    | the first violation's code             |
+| PaymentRefusedByDigit(code, violations)  | 422    | BILL_ALREADY_PAID / DIGIT_REFUSED_PAYMENT |
 | IdempotencyKeyReused                     | 422    | IDEMPOTENCY_KEY_REUSED                 |
 | PaymentInProgress                        | 409    | PAYMENT_IN_PROGRESS                    |
 | RequestInFlight                          | 409    | REQUEST_IN_FLIGHT + Retry-After        |
@@ -61,6 +62,7 @@ from integrator.payments.use_cases import (
     LedgerUnavailable,
     NotFound,
     PaymentInProgress,
+    PaymentRefusedByDigit,
     PaymentRejected,
     ReceiptLookupLimited,
     ReceiptNotReady,
@@ -225,6 +227,15 @@ def handle_payment_error(error: PaymentError) -> Response:
 
     if isinstance(error, CancellationRefused):
         return cancellation_problem(error)
+    if isinstance(error, PaymentRefusedByDigit):
+        errors = [FieldError(pointer(v.field), v.code, v.message) for v in error.violations]
+        return problem(
+            422,
+            error.code,
+            "DIGIT refused to record the payment; nothing was registered. Do not collect.",
+            errors=errors,
+            extra={"paymentId": error.payment_id},
+        )
     if isinstance(error, PaymentRejected):
         errors = [FieldError(pointer(v.field), v.code, v.message) for v in error.violations]
         code = errors[0].code if errors else "PAYMENT_REJECTED"

@@ -343,7 +343,9 @@ def _paths(spec: APISpec) -> None:
                     "The payment's state: PENDING while registration goes on (`lastError` says "
                     "why the last attempt failed), REGISTERED with `receipts`, or "
                     "NEEDS_ATTENTION when an operator must act; CANCELLED or DISHONOURED once "
-                    "DIGIT reversed it (`reversal` says why and when)."
+                    "DIGIT reversed it (`reversal` says why and when); REFUSED when DIGIT "
+                    "refused it while the device waited (the device was answered 422 and took "
+                    "no money)."
                 ),
                 "parameters": [
                     {

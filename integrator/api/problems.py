@@ -265,6 +265,12 @@ def _entries() -> Iterable[Problem]:
         Problem(code="BILL_ALREADY_PAID", statuses=(422,), kind=r,
                 meaning="DIGIT already holds a payment for the bill.",
                 action="Do not collect again; reprint the receipt if the consumer paid."),
+        Problem(code="DIGIT_REFUSED_PAYMENT", statuses=(422,), kind=r,
+                meaning="DIGIT refused to record the payment when it was sent (e.g. BILL_EXPIRED, "
+                "INVALID_PAYMENTDETAIL); `errors[].code` are DIGIT's own codes. Nothing was "
+                "registered; the payment is closed as REFUSED and a replay of the "
+                "Idempotency-Key gets the same answer.",
+                action="Do not collect; fetch the consumer's bills again (GET /v1/bills)."),
         Problem(code="TENANT_NOT_COLLECTABLE", statuses=(422,), kind=r,
                 meaning="The integrator's DIGIT account holds no role that lets it record "
                 "payments in this city, so DIGIT would refuse the payment; nothing was stored.",

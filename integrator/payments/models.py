@@ -37,7 +37,7 @@ __all__ = [
 
 
 class PaymentStatus(StrEnum):
-    """Where a payment is in its life. Registration is over in REGISTERED, RESOLVED,
+    """Where a payment is in its life. Registration is over in REGISTERED, RESOLVED, REFUSED,
     CANCELLED and DISHONOURED (states.FINAL); only a REGISTERED payment can still be reversed."""
 
     PENDING = "PENDING"  # accepted by us, not (yet) known to be recorded in DIGIT
@@ -46,6 +46,9 @@ class PaymentStatus(StrEnum):
     RESOLVED = "RESOLVED"  # an operator closed it (refunded, registered by hand, ...)
     CANCELLED = "CANCELLED"  # DIGIT cancelled it on an approved request (payments.cancellation)
     DISHONOURED = "DISHONOURED"  # its cheque/DD bounced: DIGIT dishonoured it on approval
+    # DIGIT refused its first create while the device still waited for the answer: the device
+    # was told so (422), no money was taken and nothing is registered
+    REFUSED = "REFUSED"
 
 
 class PaymentMode(StrEnum):
@@ -105,6 +108,18 @@ class PaymentRejected(PaymentError):
     def __init__(self, violations: Sequence[Violation]):
         super().__init__("; ".join(f"{v.field}: {v.code}" for v in violations))
         self.violations = tuple(violations)
+
+
+class PaymentRefusedByDigit(PaymentRejected):
+    """DIGIT refused the payment's first create while the device waited: nothing is registered,
+    the stored payment is closed as REFUSED, and a replay of its Idempotency-Key gets this again.
+    `code` is BILL_ALREADY_PAID or DIGIT_REFUSED_PAYMENT; the violations carry DIGIT's codes;
+    `payment_id` names the closed payment."""
+
+    def __init__(self, code: str, violations: Sequence[Violation], payment_id: str | None = None):
+        super().__init__(violations)
+        self.code = code
+        self.payment_id = payment_id
 
 
 class ConsumerKey(NamedTuple):

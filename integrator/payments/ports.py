@@ -74,6 +74,7 @@ class CreateResult:
     payment_id: str | None  # CREATED: ours; REPLAY: the earlier one; CONFLICT/BILL_TAKEN: holder
     conflict: ConsumerKey | None = None  # CONFLICT: the consumer that is claimed
     bill_id: str | None = None  # BILL_TAKEN: the bill
+    fence: int | None = None  # CREATED with `lease_seconds`: the lease's fencing token
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,7 +101,10 @@ class ClaimResult:
 
 
 class PaymentLedger(Protocol):
-    def create(self, payment: Payment) -> CreateResult: ...
+    def create(self, payment: Payment, *, lease_seconds: float | None = None) -> CreateResult:
+        """Accept `payment` (one transaction); with `lease_seconds`, the new row is born leased
+        to the caller (CreateResult.fence) so its first attempt needs no write of its own."""
+        ...
 
     def save(self, payment: Payment, *, fence: int | None) -> Payment: ...
 
@@ -155,8 +159,21 @@ class IdempotencyClaims(Protocol):
     def release(self, device_id: str, key: str, token: str | None = None) -> bool: ...
 
 
+@dataclass(frozen=True)
+class ServedBill:
+    """A bill as served to a device, and the newer bill of its consumer served since (if any:
+    then this one is superseded, as far as we know)."""
+
+    bill: Bill
+    superseded_by: str | None = None
+
+
 class BillSnapshots(Protocol):
     def get(self, bill_id: str, *, max_age: timedelta, now: datetime) -> Bill | None: ...
+
+    def served(
+        self, bill_ids: Sequence[str], *, max_age: timedelta, now: datetime
+    ) -> dict[str, ServedBill]: ...
 
 
 class ServedBillLog(Protocol):

@@ -13,7 +13,8 @@ Used inline by the PoS API (within the registration budget) and by the RQ worker
 Outcomes (`AttemptResult`): REGISTERED and NEEDS_ATTENTION are decided; RETRY_LATER means DIGIT
 gave no usable answer (the payment stays PENDING and a later attempt looks first); AUTH_BLOCKED
 means we have no usable DIGIT token (no attempt is spent); BUSY means another attempt holds the
-lease; FINISHED means the payment was already past PENDING.
+lease; FINISHED means the payment was already past PENDING; REFUSED means DIGIT refused the
+payment's first create while its device still waited, which was told so (`first_create`).
 
 DIGIT's errors are classified once: `classify` names the outcome, `ON_DIGIT_OUTCOME` says what the
 attempt does with it, `STAYS_PENDING` which result an outcome that decides nothing gives. One
@@ -46,6 +47,7 @@ from integrator.digit.errors import (
 from integrator.digit.models import DigitPayment, PaymentCreate, PaymentLine
 from integrator.payments import states
 from integrator.payments.events import NO_PAYMENT_OBSERVER, PaymentObserver
+from integrator.payments.first_create import DeviceWaiting, refusal_answer, refusal_detail
 from integrator.payments.models import HistoryEntry, Payment, PaymentBill, PaymentStatus
 from integrator.payments.ports import DigitGateway, Leases, PaymentLedger, PaymentStoreError
 from integrator.payments.rules import instrument_date_start
@@ -84,6 +86,7 @@ class AttemptResult(StrEnum):
     AUTH_BLOCKED = "AUTH_BLOCKED"
     BUSY = "BUSY"
     FINISHED = "FINISHED"
+    REFUSED = "REFUSED"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -144,6 +147,11 @@ ON_DIGIT_OUTCOME: Mapping[DigitOutcome, Action] = {
     DigitOutcome.REJECTED: Action.REFUSE,
 }
 
+#: DIGIT's refusals of a create: nothing was written there. On a payment's first create, while
+#: its device waits, each is the device's answer (REFUSED), since no earlier create of ours
+#: can be what DIGIT found.
+REFUSALS = frozenset({DigitOutcome.ALREADY_PAID, DigitOutcome.BILL_EXPIRED, DigitOutcome.REJECTED})
+
 #: The attempt results of the actions that leave the payment PENDING, and whether they spend one
 #: of its attempts.
 STAYS_PENDING: Mapping[Action, tuple[AttemptResult, bool]] = {
@@ -179,6 +187,10 @@ class _Attempt:
     fence: int
     actor: str
     started: float = field(default_factory=time.monotonic)
+    #: the device waiting for this attempt's outcome, if any (first_create.DeviceWaiting)
+    waiting: DeviceWaiting | None = None
+    #: no create was sent for the payment before this attempt
+    first_create: bool = False
 
 
 class _KeepLease(Exception):
@@ -213,13 +225,16 @@ class Registrar:
         self._tz = timezone
         self._clock = clock
 
-    def attempt(self, payment_id: str, *, actor: str) -> AttemptOutcome:
-        """One registration attempt for `payment_id` (see the module docstring)."""
+    def attempt(
+        self, payment_id: str, *, actor: str, waiting: DeviceWaiting | None = None
+    ) -> AttemptOutcome:
+        """One registration attempt for `payment_id` (see the module docstring). `waiting`: the
+        device still waits for the answer, so DIGIT's refusal of a first create can be it."""
         fence = self._leases.acquire(payment_id, ttl_seconds=self._lease_ttl)
         if fence is None:
             return AttemptOutcome(result=AttemptResult.BUSY)
         try:
-            outcome = self._attempt(payment_id, fence=fence, actor=actor)
+            outcome = self._attempt(payment_id, fence=fence, actor=actor, waiting=waiting)
         except _KeepLease as keep:
             return keep.outcome
         except BaseException:
@@ -229,13 +244,46 @@ class Registrar:
         self._leases.release(payment_id, fence)
         return outcome
 
+    def first_attempt(
+        self, payment: Payment, *, fence: int, waiting: DeviceWaiting | None = None
+    ) -> AttemptOutcome:
+        """The inline attempt of a payment the ledger accepted already leased to `fence` and
+        marked "create sent" (PaymentLedger.create with lease_seconds): straight to the create,
+        the device's one DIGIT round trip. Marked before the create was sent, so if this
+        process dies first, the next attempt looks in DIGIT before creating (a search, nothing
+        worse)."""
+        if not payment.create_sent or payment.status is not PaymentStatus.PENDING:
+            raise ValueError("first_attempt needs a PENDING payment recorded as create sent")
+        att = _Attempt(
+            payment=payment, fence=fence, actor="inline", waiting=waiting, first_create=True
+        )
+        try:
+            try:
+                created = self._digit.create_payment(self.digit_request(payment))
+            except DigitError as exc:
+                outcome = self._after_digit_error(att, exc, retargeted=False)
+            else:
+                outcome = self._registered(att, created, reason="created")
+        except _KeepLease as keep:
+            return keep.outcome
+        self._leases.release(payment.id, fence)
+        return outcome
+
     # --- the attempt ---
 
-    def _attempt(self, payment_id: str, *, fence: int, actor: str) -> AttemptOutcome:
+    def _attempt(
+        self, payment_id: str, *, fence: int, actor: str, waiting: DeviceWaiting | None
+    ) -> AttemptOutcome:
         payment = self._payments.get(payment_id)
         if payment is None or payment.status is not PaymentStatus.PENDING:
             return AttemptOutcome(result=AttemptResult.FINISHED, payment=payment)
-        att = _Attempt(payment=payment, fence=fence, actor=actor)
+        att = _Attempt(
+            payment=payment,
+            fence=fence,
+            actor=actor,
+            waiting=waiting,
+            first_create=not payment.create_sent and not payment.targeted_bill_ids,
+        )
         if payment.create_sent:
             try:
                 decided = self._settle(att, self.lookup(payment))
@@ -268,6 +316,15 @@ class Registrar:
         if outcome is None:
             raise exc
         action = ON_DIGIT_OUTCOME[outcome]
+        if (
+            outcome in REFUSALS
+            and att.first_create
+            and not retargeted
+            and att.waiting is not None
+            and att.waiting.refuse()
+        ):
+            assert isinstance(exc, DigitRejected)
+            return self._refused(att, exc)
         if action is Action.LOOK:
             assert isinstance(exc, DigitRejected)
             return self._after_already_paid(att, exc)
@@ -620,6 +677,37 @@ class Registrar:
             reason="BILL_PAID_ELSEWHERE",
             codes=("BILL_ALREADY_PAID",),
             error=f"DIGIT holds another payment for these bills: receipts {receipts}",
+        )
+
+    def _refused(self, att: _Attempt, exc: DigitRejected) -> AttemptOutcome:
+        """DIGIT refused the first create and the device is told so: close the payment as
+        REFUSED with the answer it was given (a replay of its key gets the same)."""
+        payment, now = att.payment, self._clock()
+        code, violations = refusal_answer(
+            payment,
+            already_paid=exc.bill_already_paid,
+            details=[(d.code, d.message) for d in exc.errors],
+        )
+        payment = replace(payment, attempts=payment.attempts + 1, last_error=str(exc))
+        payment = self._save(
+            att,
+            states.transition(
+                payment,
+                PaymentStatus.REFUSED,
+                actor=att.actor,
+                reason=code,
+                at=now,
+                codes=exc.codes,
+                latency_ms=_ms_since(att.started),
+                detail=refusal_detail(code, violations),
+            ),
+        )
+        log.info(
+            "payment refused by DIGIT; the device was told",
+            extra={"payment_id": payment.id, "codes": list(exc.codes)},
+        )
+        return AttemptOutcome(
+            result=AttemptResult.REFUSED, payment=payment, error=str(exc), codes=exc.codes
         )
 
     def _needs_attention(

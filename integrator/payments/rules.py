@@ -55,6 +55,8 @@ CHEQUE_OLDEST_DAYS_BACK = CHEQUE_VALID_DAYS - 1
 MAX_REFERENCE_LENGTH = 128  # collection's max for transactionNumber / instrumentNumber
 
 ACTIVE = "ACTIVE"
+PAID = "PAID"  # billing's back-update after a payment (docs/digit.md#back-update)
+EXPIRED = "EXPIRED"  # expired, or replaced by a new demand before its expiry date
 
 
 def is_whole(amount: Decimal) -> bool:
@@ -304,8 +306,23 @@ def check_bill_payable(
 ) -> Violation | None:
     """BILL_NOT_PAYABLE unless `bill` is ACTIVE, has a whole non-negative total, and does not
     expire within `margin` of `now` (a bill with no expiry counts as expired, as collection does).
+    Two statuses say more: PAID is billing's back-update of a payment (BILL_ALREADY_PAID), and
+    EXPIRED before the bill's own expiry date is a new demand replacing it (BILL_SUPERSEDED).
     """
-    if bill.status.upper() != ACTIVE:
+    status = bill.status.upper()
+    if status == PAID:
+        return Violation(
+            code="BILL_ALREADY_PAID",
+            field=field,
+            message=f"DIGIT already holds a payment for bill {bill.id}",
+        )
+    if status == EXPIRED and bill.expires_at is not None and bill.expires_at > now:
+        return Violation(
+            code="BILL_SUPERSEDED",
+            field=field,
+            message=f"bill {bill.id} was replaced by a newer bill; fetch again",
+        )
+    if status != ACTIVE:
         return Violation(
             code="BILL_NOT_PAYABLE", field=field, message=f"bill {bill.id} is {bill.status}"
         )

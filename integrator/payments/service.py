@@ -3,21 +3,28 @@
 Acceptance is where money changes hands, so its order is deliberate:
 1. claim the (device, Idempotency-Key) pair for this request's fingerprint (replays and reuse of a
    key for another body are answered here, before DIGIT is asked anything);
-2. check everything (schema already checked at the edge): amounts, modes, instruments, and each
-   bill re-read from DIGIT by id (payable, not superseded, not already paid in DIGIT). If DIGIT
-   cannot be reached, a bill snapshot served to a device recently vouches for it and the payment
-   is `provisional`; with neither, DigitUnreachable and nothing is stored;
+2. check everything we can know without asking DIGIT again (schema already checked at the edge):
+   amounts against the MDMS rules, modes, instruments, and each bill as we served it to a device
+   within SERVED_BILL_TRUST_SECONDS (payable, whole total). A bill not served that recently is
+   re-read from DIGIT by id; if DIGIT cannot be reached, an older snapshot (SNAPSHOT_MAX_AGE)
+   vouches for it and the payment is `provisional`; with neither, DigitUnreachable and nothing is
+   stored. What DIGIT itself validates on create (already paid, expired, amounts, modes) is left
+   to the create: asking first would cost the device a DIGIT round trip per check. An offline
+   upload (no create follows at once; the money was taken long ago) is checked against DIGIT as
+   it is now instead: each bill re-read, its consumer's newest bill, DIGIT's payments for it;
 3. commit the payment, its bills, its idempotency record and its consumer and bill claims in one
    ledger transaction (the constraints refuse a second open payment for a consumer or a bill);
 4. schedule a safety-net registration job, then run the one registration path inline within the
-   budget: REGISTERED -> 201, anything else -> 202 and the worker finishes it. A payment accepted
-   on a snapshot (DIGIT gave no usable answer a moment ago) is answered 202 at once.
+   budget: REGISTERED -> 201; DIGIT refused the create while the device waits -> the refusal
+   (422, the payment closed as REFUSED, nothing registered; `first_create`); anything else ->
+   202 and the worker finishes it. A payment accepted on a snapshot (DIGIT gave no usable answer
+   a moment ago) is answered 202 at once.
 
 The budget (`REGISTRATION_BUDGET_SECONDS`) is one deadline for the whole request, taken when it
 arrives and passed to every DIGIT call of steps 2 and 4: a bill re-read cut by it is "no usable
-answer" (snapshots, or DigitUnreachable with nothing stored), checks after a fresh bill cut by it
-make the payment provisional (202), and the inline registration gets only what is left of it, so
-a slow DIGIT can never stretch the answer past the budget plus the ledger's own work.
+answer" (snapshots, or DigitUnreachable with nothing stored), and the inline registration gets
+only what is left of it, so a slow DIGIT can never stretch the answer past the budget plus the
+ledger's own work.
 """
 
 from __future__ import annotations
@@ -35,10 +42,12 @@ from typing import Any, Protocol
 
 from integrator.digit.errors import NO_USABLE_ANSWER
 from integrator.digit.models import Bill, PaymentRule
-from integrator.payments import rules
+from integrator.payments import rules, states
 from integrator.payments.devices import Device
 from integrator.payments.events import NO_PAYMENT_OBSERVER, PaymentObserver
+from integrator.payments.first_create import DeviceWaiting, refusal_from_history
 from integrator.payments.models import (
+    ConsumerKey,
     HistoryEntry,
     Payment,
     PaymentBill,
@@ -106,13 +115,13 @@ class _Checked:
     provisional: bool
 
 
+class _OutOfTime(Exception):
+    """DIGIT's checks were cut by the request's budget (slow, not down)."""
+
+
 #: Of a GET /v1/bills's budget, what is kept for our own work after DIGIT's answer (measured: tens
 #: of ms; the rest is headroom for a loaded machine).
 BILLS_ANSWER_RESERVE_SECONDS = 0.5
-
-
-class _OutOfTime(Exception):
-    """DIGIT's checks were cut by the request's budget (slow, not down)."""
 
 
 def new_payment_id() -> str:
@@ -253,13 +262,23 @@ class PaymentService:
     # --- checking a payment ---
 
     def validate_payment(self, *, device: Device, request: PaymentRequest) -> list[BillOffer]:
-        return self._check(request, device).offers
+        deadline = time.monotonic() + self._settings.registration_budget_seconds
+        return self._check(request, device, deadline).offers
 
     def _check(
-        self, request: PaymentRequest, device: Device, deadline: float | None = None
+        self,
+        request: PaymentRequest,
+        device: Device,
+        deadline: float | None = None,
+        *,
+        at_counter: bool = True,
+        look_for_pending: bool = True,
     ) -> _Checked:
         """Every check before money is taken; DIGIT's parts done by `deadline`
-        (time.monotonic()) when given."""
+        (time.monotonic()) when given. `at_counter`: the device waits and DIGIT's create follows
+        at once, so a bill served moments ago is taken as served and what DIGIT validates on
+        create is left to it; otherwise (an offline upload) DIGIT is asked now. An acceptance
+        skips `look_for_pending`: its transaction's constraints answer the same question."""
         self._require_collectable(request.tenant_id)
         now = self._clock()
         violations: list[Violation] = []
@@ -272,7 +291,7 @@ class PaymentService:
             request.transaction_number,
             today=rules.local_today(now, self._settings.digit_timezone),
         )
-        bills, provisional = self._current_bills(request, now, deadline)
+        bills, provisional = self._current_bills(request, now, deadline, trust_served=at_counter)
         payment_rules = self._digit.payment_rules(request.tenant_id)
         offers: list[BillOffer] = []
         margin = timedelta(seconds=self._settings.bill_expiry_margin_seconds)
@@ -299,16 +318,16 @@ class PaymentService:
             if not rules.check_amount_shape(f"bills[{i}].amount", line.amount):
                 violations += rules.check_amount(f"bills[{i}].amount", line.amount, payability)
             offers.append(BillOffer(bill=bill, payability=payability))
-        pending = self._pending_payments([o.bill for o in offers], device)
-        offers = [replace(o, pending_payment=p) for o, p in zip(offers, pending, strict=True)]
+        if look_for_pending:
+            pending = self._pending_payments([o.bill for o in offers], device)
+            offers = [replace(o, pending_payment=p) for o, p in zip(offers, pending, strict=True)]
         violations += rules.check_mode(request.payment_mode, mode_rules)
-        if not provisional and offers and not violations:
+        if not at_counter and not provisional and offers and not violations:
+            # Uploaded later (offline): the money was taken long ago and no create follows at
+            # once, so what DIGIT knows now (superseded, paid elsewhere) decides here.
             try:
                 violations += self._digit_side_checks(request, [o.bill for o in offers], deadline)
             except _OutOfTime:
-                # DIGIT answered the bill itself but too slowly to finish these checks within
-                # the budget: accepted as when it gives no answer at all (provisional, the
-                # worker registers it, looking in DIGIT first), not refused for being slow.
                 log.warning("DIGIT too slow to finish a payment's checks; accepting provisionally")
                 provisional = True
         if violations:
@@ -346,16 +365,27 @@ class PaymentService:
             )
 
     def _current_bills(
-        self, request: PaymentRequest, now: datetime, deadline: float | None = None
+        self,
+        request: PaymentRequest,
+        now: datetime,
+        deadline: float | None = None,
+        *,
+        trust_served: bool = True,
     ) -> tuple[dict[str, Bill], bool]:
-        """Each requested bill re-read from DIGIT by id, or (DIGIT unreachable) from snapshots.
+        """Each requested bill as we served it within SERVED_BILL_TRUST_SECONDS; else re-read
+        from DIGIT by id, or (DIGIT unreachable) from older snapshots (provisional).
 
-        After DIGIT gave no usable answer, this process goes to the snapshots for
-        OUTAGE_HOLD_SECONDS without asking again: during an outage every device would otherwise
-        spend a failing DIGIT call per payment, and DIGIT would get a burst when it comes back.
-        A DIGIT too slow to answer by the request's deadline counts as giving no usable answer:
-        for a device at the counter it is the same outage."""
+        A bill served a moment ago is what the device showed the payer; DIGIT's create checks
+        what may have changed since (paid elsewhere, expired), so asking DIGIT here would only
+        add a round trip to the receipt. After DIGIT gave no usable answer, this process goes to
+        the snapshots for OUTAGE_HOLD_SECONDS without asking again: during an outage every
+        device would otherwise spend a failing DIGIT call per payment, and DIGIT would get a
+        burst when it comes back. A DIGIT too slow to answer by the request's deadline counts as
+        giving no usable answer: for a device at the counter it is the same outage."""
         ids = [line.bill_id for line in request.bills]
+        served = self._served_moments_ago(ids, now) if trust_served else None
+        if served is not None:
+            return served, False
         if time.monotonic() >= self._digit_quiet_until:
             try:
                 found = self._digit.search_bills(
@@ -368,14 +398,51 @@ class PaymentService:
                     "DIGIT unreachable while checking a payment; trying snapshots",
                     extra={"error": type(exc).__name__},
                 )
-        max_age = timedelta(seconds=self._settings.snapshot_max_age_seconds)
-        snapshots: dict[str, Bill] = {}
-        for bill_id in ids:
+        snapshots = self._snapshots_within(ids, self._settings.snapshot_max_age_seconds, now)
+        if snapshots is None:
+            raise DigitUnreachable(retry_after=DIGIT_RETRY_AFTER)
+        return snapshots, True
+
+    def _served_moments_ago(self, bill_ids: Sequence[str], now: datetime) -> dict[str, Bill] | None:
+        """Every bill as served within SERVED_BILL_TRUST_SECONDS, or None if one was not.
+
+        A bill served before a newer bill of its consumer was served is refused here: the
+        device was shown the newer one (DIGIT's create would take the old one, since it checks
+        a bill's expiry date, not its status)."""
+        seconds = self._settings.served_bill_trust_seconds
+        if seconds <= 0:
+            return None
+        served = self._snapshots.served(bill_ids, max_age=timedelta(seconds=seconds), now=now)
+        if len(served) < len(set(bill_ids)):
+            return None
+        superseded = [
+            Violation(
+                code="BILL_SUPERSEDED",
+                field=f"bills[{i}].billId",
+                message=f"bill {bill_id} was replaced by {served[bill_id].superseded_by}; "
+                "fetch again",
+            )
+            for i, bill_id in enumerate(bill_ids)
+            if served[bill_id].superseded_by is not None
+        ]
+        if superseded:
+            raise PaymentRejected(superseded)
+        return {bill_id: found.bill for bill_id, found in served.items()}
+
+    def _snapshots_within(
+        self, bill_ids: Sequence[str], seconds: float, now: datetime
+    ) -> dict[str, Bill] | None:
+        """Every bill as served within `seconds` of `now`, or None if one was not."""
+        if seconds <= 0:
+            return None
+        max_age = timedelta(seconds=seconds)
+        found: dict[str, Bill] = {}
+        for bill_id in bill_ids:
             snapshot = self._snapshots.get(bill_id, max_age=max_age, now=now)
             if snapshot is None:
-                raise DigitUnreachable(retry_after=DIGIT_RETRY_AFTER)
-            snapshots[bill_id] = snapshot
-        return snapshots, True
+                return None
+            found[bill_id] = snapshot
+        return found
 
     def _digit_side_checks(
         self, request: PaymentRequest, bills: Sequence[Bill], deadline: float | None = None
@@ -455,10 +522,20 @@ class PaymentService:
             raise RequestInFlight(retry_after=1)
         if claim.outcome is ClaimOutcome.REPLAY:
             return self._replay(claim.payment_id)
+        inline = False
         try:
-            checked = self._check(request, device, deadline)
+            checked = self._check(
+                request, device, deadline, at_counter=register_inline, look_for_pending=False
+            )
             payment = self._new_payment(device, idempotency_key, fingerprint, request, checked)
-            created = self._payments.create(payment)
+            inline = register_inline and not payment.provisional and self._token_ready()
+            if inline:
+                # Born leased and marked "create sent" in the acceptance's own transaction: the
+                # inline attempt goes straight to DIGIT's create (see Registrar.first_attempt).
+                payment = states.mark_create_sent(payment, payment.bill_ids, actor="inline", at=now)
+            created = self._payments.create(
+                payment, lease_seconds=self._settings.lease_ttl_seconds if inline else None
+            )
         except BaseException:
             self._idempotency.release(device.id, idempotency_key, claim.token)
             raise
@@ -468,7 +545,9 @@ class PaymentService:
             raise IdempotencyKeyReused(created.payment_id)
         if created.outcome is CreateOutcome.CONFLICT:
             self._idempotency.release(device.id, idempotency_key, claim.token)
-            raise PaymentInProgress(self._own(created.payment_id, device))
+            raise PaymentInProgress(
+                self._own(created.payment_id, device), bill_id=_bill_of(payment, created.conflict)
+            )
         if created.outcome is CreateOutcome.BILL_TAKEN:
             # the ledger already holds a live payment (open or REGISTERED) for this bill: never
             # take the money twice, also not from a snapshot while DIGIT is unreachable
@@ -505,11 +584,15 @@ class PaymentService:
                 "bills": len(payment.bills),
             },
         )
-        if payment.provisional or not register_inline:
+        if not inline:
             # DIGIT gave no usable answer a moment ago (the payment was checked against a bill
-            # snapshot), or the caller does not wait: the worker registers it
+            # snapshot), no DIGIT token could be had, or the caller does not wait: the worker
+            # registers it
             return AcceptOutcome(payment=payment)
-        return AcceptOutcome(payment=self._register_within_budget(payment, deadline))
+        registered = self._register_within_budget(payment, created.fence, deadline)
+        if registered.status is PaymentStatus.REFUSED:
+            raise refusal_from_history(registered)
+        return AcceptOutcome(payment=registered)
 
     def _own(self, payment_id: str | None, device: Device) -> str | None:
         """`payment_id` when `device` made that payment; None for another device's."""
@@ -529,6 +612,8 @@ class PaymentService:
         ):
             # The first request is still registering it inline and has not answered yet.
             raise RequestInFlight(retry_after=1)
+        if payment.status is PaymentStatus.REFUSED:
+            raise refusal_from_history(payment)
         return AcceptOutcome(payment=payment, replayed=True)
 
     def _new_payment(
@@ -582,16 +667,45 @@ class PaymentService:
             ),
         )
 
-    def _register_within_budget(self, payment: Payment, deadline: float) -> Payment:
+    def _token_ready(self) -> bool:
+        """Get the shared DIGIT token before the payment is born leased (a login may take a
+        while and must not eat the lease). Without one the payment is left to the worker."""
+        try:
+            self._digit.ensure_token()
+        except NO_ANSWER:
+            return False
+        return True
+
+    def _register_within_budget(
+        self, payment: Payment, fence: int | None, deadline: float
+    ) -> Payment:
         """Wait for the inline registration until `deadline` (what is left of the request's
         budget after the checks; maybe nothing). The attempt itself is not cut: it holds the
         payment's lease and goes on in the background, so DIGIT's answer, when it comes, is
-        recorded at once; the device meanwhile hears 202."""
-        future = self._inline.submit(self._registrar.attempt, payment.id, actor="inline")
+        recorded at once; the device meanwhile hears 202. A refusal of the create that comes
+        before the 202 is the device's answer instead (REFUSED, `first_create`)."""
+        waiting = DeviceWaiting()
+        if fence is None:
+            future = self._inline.submit(
+                self._registrar.attempt, payment.id, actor="inline", waiting=waiting
+            )
+        else:
+            future = self._inline.submit(
+                self._registrar.first_attempt, payment, fence=fence, waiting=waiting
+            )
         try:
             outcome = future.result(timeout=max(deadline - time.monotonic(), 0.0))
         except FutureTimeout:
-            return self._latest(payment)
+            if waiting.accepted():
+                return self._latest(payment)
+            # The refusal won the race and is being recorded (one ledger write, bounded by the
+            # ledger's own timeouts): it is the answer. Not waiting for it could tell the device
+            # "accepted" for a payment about to be closed as refused.
+            try:
+                outcome = future.result()
+            except Exception:
+                log.exception("recording a refusal failed", extra={"payment_id": payment.id})
+                return self._latest(payment)
         except Exception:
             log.exception("inline registration failed", extra={"payment_id": payment.id})
             return self._latest(payment)
@@ -660,6 +774,18 @@ def canonical(request: PaymentRequest) -> dict[str, Any]:
             key=lambda b: str(b["billId"]),
         ),
     }
+
+
+def _bill_of(payment: Payment, consumer: ConsumerKey | None) -> str | None:
+    """The bill of `payment` that is `consumer`'s (the one an open payment already holds)."""
+    for bill in payment.bills:
+        if consumer is not None and (
+            payment.tenant_id,
+            bill.business_service,
+            bill.consumer_code,
+        ) == tuple(consumer):
+            return bill.bill_id
+    return None
 
 
 def _strict_rule(business_service: str) -> PaymentRule:

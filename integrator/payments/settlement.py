@@ -13,7 +13,8 @@ The web view (`integrator.api.reports`) filters by the calling device; the ops c
 A payment DIGIT cancelled or dishonoured keeps its row on the day it was accepted (its `status`
 says CANCELLED/DISHONOURED) and gets a REVERSAL row (`entry`, negative `amount`, `reversedAt`)
 on the day it was reversed, after that day's accepted rows: a day's total is what was kept.
-Reversal rows continue with cursors `r.<reversed ms>.<payment id>.<bill index>`.
+Reversal rows continue with cursors `r.<reversed ms>.<payment id>.<bill index>`. A payment DIGIT
+refused while the device waited (REFUSED) has no row: no money changed hands.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from integrator.payments.days import day_bounds
-from integrator.payments.models import Payment
+from integrator.payments.models import Payment, PaymentStatus
 
 __all__ = [
     "CSV_COLUMNS",
@@ -195,6 +196,9 @@ def _accepted(
         for payment in store.get_many([i for i in ids if i not in seen]):
             seen.add(payment.id)
             if device_id is not None and payment.device_id != device_id:
+                continue
+            if payment.status is PaymentStatus.REFUSED:
+                # DIGIT refused it while the device waited: no money changed hands
                 continue
             first = 0
             if after is not None and _ms(payment.created_at) == after[0]:

@@ -1,7 +1,7 @@
 """The payment state machine: the one place where a payment's status changes.
 
     PENDING ──────────► REGISTERED ──► CANCELLED / DISHONOURED   (approved reversal)
-       │  ▲
+       │  ▲ └─────────► REFUSED    (DIGIT refused the first create; the device was told so)
        ▼  │ operator retry
     NEEDS_ATTENTION ──► RESOLVED          (final)
 
@@ -21,12 +21,15 @@ from typing import Any
 from integrator.payments.models import HistoryEntry, InvalidTransition, Payment, PaymentStatus
 
 ALLOWED: Mapping[PaymentStatus, frozenset[PaymentStatus]] = {
-    PaymentStatus.PENDING: frozenset({PaymentStatus.REGISTERED, PaymentStatus.NEEDS_ATTENTION}),
+    PaymentStatus.PENDING: frozenset(
+        {PaymentStatus.REGISTERED, PaymentStatus.NEEDS_ATTENTION, PaymentStatus.REFUSED}
+    ),
     PaymentStatus.NEEDS_ATTENTION: frozenset({PaymentStatus.PENDING, PaymentStatus.RESOLVED}),
     PaymentStatus.REGISTERED: frozenset({PaymentStatus.CANCELLED, PaymentStatus.DISHONOURED}),
     PaymentStatus.RESOLVED: frozenset(),
     PaymentStatus.CANCELLED: frozenset(),
     PaymentStatus.DISHONOURED: frozenset(),
+    PaymentStatus.REFUSED: frozenset(),
 }
 
 #: Statuses from which a payment is reversed in DIGIT, never registered again.
@@ -34,7 +37,7 @@ REVERSED: frozenset[PaymentStatus] = frozenset({PaymentStatus.CANCELLED, Payment
 
 #: Statuses in which registration is over (nothing is retried; consumers are released).
 FINAL: frozenset[PaymentStatus] = frozenset(
-    {PaymentStatus.REGISTERED, PaymentStatus.RESOLVED, *REVERSED}
+    {PaymentStatus.REGISTERED, PaymentStatus.RESOLVED, PaymentStatus.REFUSED, *REVERSED}
 )
 
 #: Statuses in which a payment holds its consumers' locks.

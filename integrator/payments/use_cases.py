@@ -7,6 +7,7 @@ in `integrator.api.errors`:
 
     PaymentError (payments.models)
     ├── PaymentRejected(violations)       422  a business rule refused the payment
+    │   └── PaymentRefusedByDigit          422  DIGIT refused the first create (REFUSED)
     └── UseCaseError
         ├── IdempotencyKeyReused          422  the key was used by this device for another body
         ├── PaymentInProgress(payment_id) 409  one of our payments for the bill is not finished
@@ -30,7 +31,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol
 
-from integrator.payments.models import PaymentError, PaymentRejected
+from integrator.payments.models import PaymentError, PaymentRefusedByDigit, PaymentRejected
 
 if TYPE_CHECKING:
     from integrator.digit.models import Bill
@@ -49,6 +50,7 @@ __all__ = [
     "NotFound",
     "PaymentInProgress",
     "PaymentNotFound",
+    "PaymentRefusedByDigit",
     "PaymentRejected",
     "PaymentRequest",
     "PaymentUseCases",

@@ -2,7 +2,8 @@
 closed days (migrations/versions/0007).
 
 Every figure is read from what the ledger already holds, by server time:
-- collected: payments accepted (created) in the period, whatever became of them later;
+- collected: payments accepted (created) in the period, whatever became of them later, except
+  those DIGIT refused while the device waited (REFUSED: the device was told not to take the money);
 - cancelled: payments whose history moved them, in the period, to CANCELLED or DISHONOURED, or to
   RESOLVED as REFUNDED (the money went back to the payer or never arrived);
 - settled / handed over: hand-overs recorded in the period (what the ledger expected / what the
@@ -35,7 +36,7 @@ __all__ = ["CashStore", "DayAlreadyClosed", "Handover", "ModeSums", "Scope"]
 
 _COLLECTED = """
 SELECT tenant_id, payment_mode, sum(total_amount), count(*) FROM payments p
-WHERE {scope} AND created_at >= %s AND created_at < %s GROUP BY 1, 2
+WHERE {scope} AND created_at >= %s AND created_at < %s AND status <> 'REFUSED' GROUP BY 1, 2
 """
 _CANCELLED = """
 SELECT p.tenant_id, p.payment_mode, sum(p.total_amount), count(DISTINCT p.id)

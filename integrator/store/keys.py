@@ -81,6 +81,14 @@ def bill_snapshot(bill_id: str) -> str:
     return _key("snapshot", "bill", _part(bill_id))
 
 
+def consumer_served_bill(tenant_id: str, business_service: str, consumer_code: str) -> str:
+    """The id of the consumer's bill served last (a newer one supersedes what was served
+    before); expires with the snapshots."""
+    return _key(
+        "snapshot", "consumer", _part(tenant_id), _part(business_service), _part(consumer_code)
+    )
+
+
 # --- metrics (integrator.observability) ---
 
 

@@ -58,7 +58,12 @@ __all__ = [
 ]
 
 #: Statuses in which a payment holds its consumers (REGISTERED and RESOLVED are final).
+#: The fencing token of a payment inserted holding its lease (fences only grow from 0).
+FIRST_FENCE = 1
+
 _OPEN = (PaymentStatus.PENDING.value, PaymentStatus.NEEDS_ATTENTION.value)
+# statuses in which a payment's bills are free again: closed by an operator, or refused by DIGIT
+_NOT_LIVE = frozenset({PaymentStatus.RESOLVED, PaymentStatus.REFUSED})
 
 
 _SELECT = """
@@ -130,15 +135,19 @@ class PaymentStore:
 
     # --- writes ---
 
-    def create(self, payment: Payment) -> CreateResult:
+    def create(self, payment: Payment, *, lease_seconds: float | None = None) -> CreateResult:
         """Accept a new PENDING payment: the payment, its bills, its consumer claims, the
         idempotency record and the first history entries, in one transaction.
 
         Nothing is written unless the outcome is CREATED. REPLAY: the device's key already made a
         payment for the same fingerprint (its id). MISMATCH: the key made a payment for another
         request. CONFLICT: a consumer of this payment has an open payment (its id). BILL_TAKEN: a
-        bill is paid by another live payment (its id).
+        bill is paid by another live payment (its id). With `lease_seconds` the row is inserted
+        holding its registration lease (fence 1, `lease_until` on the database's clock), which
+        CREATED returns: the first attempt starts without a write of its own.
         """
+        if lease_seconds is not None and lease_seconds <= 0:
+            raise ValueError("a lease needs a positive TTL")
         if payment.status is not PaymentStatus.PENDING:
             raise ValueError("a new payment must be PENDING")
         if not payment.bills:
@@ -151,8 +160,12 @@ class PaymentStore:
                 # the inserts go in one pipeline: one round trip instead of one per statement
                 # (a constraint that refuses one surfaces at the pipeline's end, as before)
                 with conn.pipeline():
-                    self._insert(conn, payment)
-                return CreateResult(outcome=CreateOutcome.CREATED, payment_id=payment.id)
+                    self._insert(conn, payment, lease_seconds)
+                return CreateResult(
+                    outcome=CreateOutcome.CREATED,
+                    payment_id=payment.id,
+                    fence=FIRST_FENCE if lease_seconds is not None else None,
+                )
         except errors.UniqueViolation as exc:
             return self._conflict(payment, exc)
 
@@ -169,15 +182,18 @@ class PaymentStore:
         outcome = CreateOutcome.REPLAY if same else CreateOutcome.MISMATCH
         return CreateResult(outcome=outcome, payment_id=row[1])
 
-    def _insert(self, conn: psycopg.Connection[Any], payment: Payment) -> None:
+    def _insert(
+        self, conn: psycopg.Connection[Any], payment: Payment, lease_seconds: float | None
+    ) -> None:
         conn.execute(
             """
             INSERT INTO payments (id, device_id, idempotency_key, fingerprint, status, tenant_id,
               payment_mode, paid_by, payer_name, mobile_number, mobile_last4, instrument_number,
               instrument_date, transaction_number, collected_at, created_at, provisional,
-              attempts, last_error, create_sent, total_amount, version, history_length)
+              attempts, last_error, create_sent, total_amount, version, history_length,
+              fence, lease_until)
             VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
-                    %s, %s, %s, %s)
+                    %s, %s, %s, %s, %s, clock_timestamp() + %s)
             """,
             (
                 payment.id,
@@ -203,6 +219,8 @@ class PaymentStore:
                 payment.total_amount,
                 payment.version,
                 len(payment.history),
+                0 if lease_seconds is None else FIRST_FENCE,
+                None if lease_seconds is None else timedelta(seconds=lease_seconds),
             ),
         )
         with conn.cursor() as cur:
@@ -303,7 +321,7 @@ class PaymentStore:
         """
         stored = replace(payment, version=payment.version + 1)
         open_ = payment.status.value in _OPEN
-        live = payment.status is not PaymentStatus.RESOLVED
+        live = payment.status not in _NOT_LIVE
         try:
             with self._db.transaction() as conn:
                 row = conn.execute(

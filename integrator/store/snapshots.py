@@ -1,8 +1,11 @@
-"""Snapshots of the bills served to devices, for a fallback check when DIGIT is unreachable.
+"""Snapshots of the bills served to devices: what a payment of a bill served moments ago is
+checked against, and the fallback check when DIGIT is unreachable.
 
 A snapshot vouches for a bill only while it is younger than `max_age` and the bill itself has not
-expired (a bill with no expiry counts as expired). Each snapshot also expires in Redis after
-`retention_seconds` (use the snapshot max age) so they do not pile up.
+expired (a bill with no expiry counts as expired). Next to the snapshots, each consumer's bill
+served last: a bill served before a newer one of the same consumer is superseded
+(`served`). Each key expires in Redis after `retention_seconds` (use the snapshot max age) so
+they do not pile up.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import redis as redis_lib
 
 from integrator import jsonutil
 from integrator.digit.models import Bill
+from integrator.payments.ports import ServedBill
 from integrator.store import keys
 from integrator.store.codec import bill_from_dict, bill_to_dict
 
@@ -52,17 +56,53 @@ class SnapshotStore:
         """(key, JSON) of each bill's snapshot, for `save_many` or a caller writing them with
         its own commands (integrator.store.served); each expires after `retention_ms`."""
         served = _aware(served_at, "served_at").isoformat()
-        return [
+        documents = [
             (
                 keys.bill_snapshot(bill.id),
                 jsonutil.dumps({"served_at": served, "bill": bill_to_dict(bill)}),
             )
             for bill in bills
         ]
+        documents += [
+            (
+                keys.consumer_served_bill(
+                    bill.tenant_id, bill.business_service, bill.consumer_code
+                ),
+                bill.id,
+            )
+            for bill in bills
+        ]
+        return documents
 
     def get(self, bill_id: str, *, max_age: timedelta, now: datetime) -> Bill | None:
         """The bill as last served, if served within `max_age` of `now` and not expired at `now`."""
-        raw = self._redis.get(keys.bill_snapshot(bill_id))
+        return self._vouched(self._redis.get(keys.bill_snapshot(bill_id)), max_age, now)
+
+    def served(
+        self, bill_ids: Sequence[str], *, max_age: timedelta, now: datetime
+    ) -> dict[str, ServedBill]:
+        """Each of `bill_ids` served within `max_age` of `now` and not expired, with the newer
+        bill of its consumer served since, if any (two round trips)."""
+        raws = self._redis.mget([keys.bill_snapshot(b) for b in bill_ids]) if bill_ids else []
+        vouched = [self._vouched(raw, max_age, now) for raw in raws]
+        bills = [bill for bill in vouched if bill is not None]
+        if not bills:
+            return {}
+        latest = self._redis.mget(
+            [
+                keys.consumer_served_bill(b.tenant_id, b.business_service, b.consumer_code)
+                for b in bills
+            ]
+        )
+        found: dict[str, ServedBill] = {}
+        for bill, newest in zip(bills, latest, strict=True):
+            newest_id = newest.decode() if isinstance(newest, bytes) else newest
+            superseded_by = newest_id if newest_id and newest_id != bill.id else None
+            found[bill.id] = ServedBill(bill=bill, superseded_by=superseded_by)
+        return found
+
+    @staticmethod
+    def _vouched(raw: bytes | str | None, max_age: timedelta, now: datetime) -> Bill | None:
         if raw is None:
             return None
         doc = jsonutil.loads(raw)

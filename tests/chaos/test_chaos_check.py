@@ -186,3 +186,51 @@ def test_the_table_names_every_failure_kind() -> None:
     text = table(result)
     for label in ("lost", "duplicated", "unexplained", "PASS"):
         assert label in text
+
+
+def test_a_refused_payment_passes_when_the_device_was_told_and_a_counter_paid_the_bill() -> None:
+    verdict = run(
+        answers=[make_answer(accepted=False)],
+        stored=[make_stored(status="REFUSED", reason="BILL_ALREADY_PAID")],
+        digit=[make_digit(None, counter=True)],
+        counter=[WS],
+    )
+    assert verdict["ok"], verdict["failures"]
+    assert verdict["needs_attention"] == {"REFUSED BILL_ALREADY_PAID": 1}
+
+
+def test_a_refused_payment_the_device_was_told_was_accepted_is_lost() -> None:
+    verdict = run(
+        answers=[make_answer(accepted=True)],
+        stored=[make_stored(status="REFUSED", reason="BILL_ALREADY_PAID")],
+        digit=[make_digit(None, counter=True)],
+        counter=[WS],
+    )
+    assert verdict["counts"]["lost"] == 1 and not verdict["ok"]
+
+
+@pytest.mark.parametrize(
+    ("digit", "counter", "kind"),
+    [
+        ([make_digit()], [WS], "wrong"),  # DIGIT holds it after all
+        ([], [], "unexplained"),  # nothing the run did explains the refusal
+    ],
+)
+def test_a_refused_payment_digit_holds_or_nothing_explains_fails(
+    digit: list[Any], counter: list[Any], kind: str
+) -> None:
+    verdict = run(
+        answers=[make_answer(accepted=False)],
+        stored=[make_stored(status="REFUSED", reason="BILL_ALREADY_PAID")],
+        digit=digit,
+        counter=counter,
+    )
+    assert verdict["counts"][kind] == 1 and not verdict["ok"]
+
+
+def test_a_refusal_for_an_expired_bill_is_explained_by_the_clock_jump() -> None:
+    stored = [make_stored(status="REFUSED", reason="DIGIT_REFUSED_PAYMENT")]
+    stored[0]["codes"] = ["BILL_EXPIRED"]
+    answers = [make_answer(accepted=False)]
+    assert run(answers=answers, stored=stored, digit=[], clock_jump=1)["ok"]
+    assert not run(answers=answers, stored=stored, digit=[], clock_jump=0)["ok"]

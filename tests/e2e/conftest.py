@@ -100,13 +100,17 @@ class Sandbox:
 
 
 @pytest.fixture
-def e2e_settings(settings: Settings) -> Settings:
+def e2e_settings(settings: Settings, request: pytest.FixtureRequest) -> Settings:
     # Short DIGIT timeouts and leases so outcome-unknown paths run in seconds, not minutes.
-    return settings.with_changes(
-        digit_read_timeout=2.0,
-        registration_budget_seconds=3.0,
-        lease_ttl_seconds=3.0,
-    )
+    changes: dict[str, Any] = {
+        "digit_read_timeout": 2.0,
+        "registration_budget_seconds": 3.0,
+        "lease_ttl_seconds": 3.0,
+    }
+    marker = request.node.get_closest_marker("settings")
+    if marker is not None:
+        changes.update(marker.kwargs)
+    return settings.with_changes(**changes)
 
 
 @pytest.fixture

@@ -22,14 +22,16 @@ REFUSALS = {409, 422, 503}
 
 
 @pytest.fixture
-def e2e_settings(settings: Settings) -> Settings:
+def e2e_settings(settings: Settings, request: pytest.FixtureRequest) -> Settings:
     # A DIGIT call may last well beyond the budget, as in production (20 s read timeout).
+    marker = request.node.get_closest_marker("settings")
     return settings.with_changes(
         digit_read_timeout=12.0,
         digit_call_deadline_seconds=12.0,
         lease_ttl_seconds=15.0,
         registration_budget_seconds=BUDGET,
         bills_deadline_seconds=BILLS_BUDGET,
+        **(marker.kwargs if marker is not None else {}),
     )
 
 
@@ -94,12 +96,13 @@ def test_bills_by_mobile_are_answered_within_the_bills_budget_when_digit_is_slow
     assert response.status_code in {200, 503}, response.text
 
 
-def test_a_payment_whose_checks_digit_cannot_finish_in_the_budget_is_accepted_provisionally(
+@pytest.mark.settings(served_bill_trust_seconds=0)
+def test_a_bill_digit_cannot_re_read_within_the_budget_is_accepted_provisionally(
     pos: Pos, world: Sandbox
 ) -> None:
-    bill = current_bill(pos, WS_RAMESH)
-    # the bill re-read answers within the budget, the checks after it cannot
-    world.faults(latency_ms=int(BUDGET * 1000 * 0.6))
+    bill = current_bill(pos, WS_RAMESH)  # served (its snapshot), but not trusted as served
+    # the bill's re-read is cut by the budget: the snapshot vouches for it
+    world.faults(latency_ms=int(BUDGET * 1000 * 1.5))
 
     response, elapsed = timed_pay(pos, "slow-checks-1", 500, bill["billId"])
 

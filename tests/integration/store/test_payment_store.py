@@ -198,6 +198,7 @@ def test_status_indexes_follow_every_change(store: PaymentStore) -> None:
         X: 1,
         PaymentStatus.CANCELLED: 0,
         PaymentStatus.DISHONOURED: 0,
+        PaymentStatus.REFUSED: 0,
     }
     assert store.ids_by_status(P) == [c.id]
     assert store.ids_by_status(R) == [a.id]

@@ -40,6 +40,7 @@ DYNAMIC_SITES = {
     "self.code": "the class attribute `code`",
     "code": "a helper's parameter (pattern_rule, problem's callers)",
     "code_of(messages)": "a schema message's registered code (coded, CodedMessage)",
+    'str(v["code"])': "a stored refusal's violation, replayed as it was first answered",
 }
 _CODE_LITERAL = re.compile(r"[A-Z][A-Z_]+[A-Z]")
 

@@ -271,6 +271,7 @@ MARGIN = timedelta(minutes=15)
         ({"status": "EXPIRED"}, False),
         ({"status": "PAID"}, False),
         ({"status": "CANCELLED"}, False),
+        ({"status": "EXPIRED", "expires_at": NOW - timedelta(seconds=1)}, False),
         ({"status": "active"}, True),
         ({"expires_at": NOW + MARGIN + timedelta(seconds=1)}, True),
         ({"expires_at": NOW + MARGIN}, False),
@@ -289,7 +290,11 @@ def test_bill_payable_now(overrides: dict, payable: bool) -> None:  # type: igno
         assert violation is None
     else:
         assert violation is not None
-        assert violation.code == "BILL_NOT_PAYABLE"
+        # PAID is billing's back-update; EXPIRED before its expiry date a new demand replacing it
+        expected = {"PAID": "BILL_ALREADY_PAID", "EXPIRED": "BILL_SUPERSEDED"}
+        if "expires_at" in overrides:  # expired by its date: nothing replaced it
+            expected = {}
+        assert violation.code == expected.get(str(overrides.get("status")), "BILL_NOT_PAYABLE")
         assert violation.field == "bills[2].billId"
 
 

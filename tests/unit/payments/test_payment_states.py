@@ -11,15 +11,16 @@ from integrator.payments import states
 from integrator.payments.models import InvalidTransition, PaymentStatus
 from tests.unit.payments.payment_factories import NOW, make_payment
 
-P, R, N, X, C, D = (
+P, R, N, X, C, D, F = (
     PaymentStatus.PENDING,
     PaymentStatus.REGISTERED,
     PaymentStatus.NEEDS_ATTENTION,
     PaymentStatus.RESOLVED,
     PaymentStatus.CANCELLED,
     PaymentStatus.DISHONOURED,
+    PaymentStatus.REFUSED,
 )
-EXPECTED_ALLOWED = {(P, R), (P, N), (N, P), (N, X), (R, C), (R, D)}
+EXPECTED_ALLOWED = {(P, R), (P, N), (P, F), (N, P), (N, X), (R, C), (R, D)}
 
 
 @pytest.mark.parametrize(("source", "target"), list(itertools.product(PaymentStatus, repeat=2)))
@@ -38,7 +39,7 @@ def test_every_transition_is_allowed_or_refused_as_specified(
 
 
 def test_final_states_end_registration_and_only_registered_can_still_be_reversed() -> None:
-    assert {R, X, C, D} == states.FINAL
+    assert {R, X, C, D, F} == states.FINAL
     assert {P, N} == states.UNFINISHED
     for status in states.FINAL:
         assert states.is_final(status)
@@ -53,6 +54,7 @@ def test_allowed_sources_invert_the_table() -> None:
     assert states.allowed_sources(N) == {P}
     assert states.allowed_sources(C) == {R}
     assert states.allowed_sources(D) == {R}
+    assert states.allowed_sources(F) == {P}
 
 
 def test_a_transition_is_recorded_with_time_actor_reason_and_codes() -> None:
