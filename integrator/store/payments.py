@@ -21,13 +21,14 @@ never written.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 from psycopg import errors
+from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
@@ -144,17 +145,16 @@ class PaymentStore:
         if not payment.bills:
             raise ValueError("a payment needs at least one bill")
         try:
-            with self._db.transaction() as conn:
-                replayed = self._bound_key(conn, payment)
-                if replayed is not None:
-                    return replayed
-                # the inserts go in one pipeline: one round trip instead of one per statement
-                # (a constraint that refuses one surfaces at the pipeline's end, as before)
-                with conn.pipeline():
-                    self._insert(conn, payment)
-                return CreateResult(outcome=CreateOutcome.CREATED, payment_id=payment.id)
+            # BEGIN, the inserts and COMMIT go in one pipeline: one round trip for the whole
+            # transaction. A key that already made a payment is not looked up first: the payment
+            # row's UNIQUE (device, key) refuses it (the first insert), and `_conflict` then
+            # answers REPLAY or MISMATCH from the record. The claim looked a moment ago, so that
+            # is a race between two requests with one key, or a marker Redis lost.
+            with self._db.autocommit() as conn:
+                _in_one_round_trip(conn, lambda: self._insert(conn, payment))
         except errors.UniqueViolation as exc:
             return self._conflict(payment, exc)
+        return CreateResult(outcome=CreateOutcome.CREATED, payment_id=payment.id)
 
     def _bound_key(self, conn: psycopg.Connection[Any], payment: Payment) -> CreateResult | None:
         """The record of (device, key), locked for this transaction; a result if it is bound."""
@@ -627,3 +627,22 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 def _micros(moment: datetime) -> int:
     return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def _in_one_round_trip(conn: psycopg.Connection[Any], statements: Callable[[], None]) -> None:
+    """Run `statements` in one transaction on the autocommit connection `conn`, sent with their
+    BEGIN and COMMIT in one pipeline: one round trip for the whole transaction (psycopg's
+    `transaction()` in a pipeline waits for its COMMIT, then the pipeline syncs again).
+
+    A statement refused (a constraint) aborts the rest, COMMIT included, and is raised here; the
+    aborted block is rolled back before the connection goes back to the pool.
+    """
+    try:
+        with conn.pipeline():
+            conn.execute("BEGIN")
+            statements()
+            conn.execute("COMMIT")
+    except BaseException:
+        if conn.info.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
+            conn.rollback()
+        raise
