@@ -21,14 +21,13 @@ never written.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 from psycopg import errors
-from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
@@ -145,13 +144,13 @@ class PaymentStore:
         if not payment.bills:
             raise ValueError("a payment needs at least one bill")
         try:
-            # BEGIN, the inserts and COMMIT go in one pipeline: one round trip for the whole
-            # transaction. A key that already made a payment is not looked up first: the payment
-            # row's UNIQUE (device, key) refuses it (the first insert), and `_conflict` then
-            # answers REPLAY or MISMATCH from the record. The claim looked a moment ago, so that
-            # is a race between two requests with one key, or a marker Redis lost.
+            # One round trip for the whole transaction (see `_in_one_round_trip`). A key that
+            # already made a payment is not looked up first: the payment row's UNIQUE (device,
+            # key) refuses it (the first insert), and `_conflict` then answers REPLAY or MISMATCH
+            # from the record. The claim looked a moment ago, so that is a race between two
+            # requests with one key, or a marker Redis lost.
             with self._db.autocommit() as conn:
-                _in_one_round_trip(conn, lambda: self._insert(conn, payment))
+                _in_one_round_trip(conn, self._acceptance(payment))
         except errors.UniqueViolation as exc:
             return self._conflict(payment, exc)
         return CreateResult(outcome=CreateOutcome.CREATED, payment_id=payment.id)
@@ -169,9 +168,12 @@ class PaymentStore:
         outcome = CreateOutcome.REPLAY if same else CreateOutcome.MISMATCH
         return CreateResult(outcome=outcome, payment_id=row[1])
 
-    def _insert(self, conn: psycopg.Connection[Any], payment: Payment) -> None:
-        conn.execute(
-            """
+    @staticmethod
+    def _acceptance(payment: Payment) -> list[tuple[str, Sequence[Any]]]:
+        """The statements (query, parameters) that write a new payment, in order."""
+        statements: list[tuple[str, Sequence[Any]]] = [
+            (
+                """
             INSERT INTO payments (id, device_id, idempotency_key, fingerprint, status, tenant_id,
               payment_mode, paid_by, payer_name, mobile_number, mobile_last4, instrument_number,
               instrument_date, transaction_number, collected_at, created_at, provisional,
@@ -179,82 +181,87 @@ class PaymentStore:
             VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
                     %s, %s, %s, %s)
             """,
+                (
+                    payment.id,
+                    payment.device_id,
+                    payment.idempotency_key,
+                    payment.fingerprint,
+                    payment.status.value,
+                    payment.tenant_id,
+                    payment.payment_mode,
+                    payment.paid_by,
+                    payment.payer_name,
+                    payment.mobile_number,
+                    _mobile_last4(payment),
+                    payment.instrument_number,
+                    payment.instrument_date,
+                    payment.transaction_number,
+                    payment.collected_at,
+                    payment.created_at,
+                    payment.provisional,
+                    payment.attempts,
+                    payment.last_error,
+                    payment.create_sent,
+                    payment.total_amount,
+                    payment.version,
+                    len(payment.history),
+                ),
+            )
+        ]
+        # consumers first: a consumer with an open payment is "in progress" (409), which says
+        # more than "bill taken" when both hold
+        statements += [
             (
-                payment.id,
-                payment.device_id,
-                payment.idempotency_key,
-                payment.fingerprint,
-                payment.status.value,
-                payment.tenant_id,
-                payment.payment_mode,
-                payment.paid_by,
-                payment.payer_name,
-                payment.mobile_number,
-                _mobile_last4(payment),
-                payment.instrument_number,
-                payment.instrument_date,
-                payment.transaction_number,
-                payment.collected_at,
-                payment.created_at,
-                payment.provisional,
-                payment.attempts,
-                payment.last_error,
-                payment.create_sent,
-                payment.total_amount,
-                payment.version,
-                len(payment.history),
-            ),
-        )
-        with conn.cursor() as cur:
-            # consumers first: a consumer with an open payment is "in progress" (409), which
-            # says more than "bill taken" when both hold
-            cur.executemany(
                 "INSERT INTO payment_consumers"
                 " (payment_id, tenant_id, business_service, consumer_code, open)"
                 " VALUES (%s, %s, %s, %s, true)",
-                [(payment.id, *c) for c in payment.consumer_keys],
+                (payment.id, *c),
             )
-            cur.executemany(
+            for c in payment.consumer_keys
+        ]
+        statements += [
+            (
                 """
                 INSERT INTO payment_bills (payment_id, position, bill_id, bill_number,
                   consumer_code, business_service, amount, total_due, receipt_number,
                   receipt_date, retargeted_from, balance_left, live)
                 VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, true)
                 """,
-                [
-                    (
-                        payment.id,
-                        i,
-                        b.bill_id,
-                        b.bill_number,
-                        b.consumer_code,
-                        b.business_service,
-                        b.amount,
-                        b.total_due,
-                        b.receipt_number,
-                        b.receipt_date,
-                        b.retargeted_from,
-                        b.balance_left,
-                    )
-                    for i, b in enumerate(payment.bills)
-                ],
+                (
+                    payment.id,
+                    i,
+                    b.bill_id,
+                    b.bill_number,
+                    b.consumer_code,
+                    b.business_service,
+                    b.amount,
+                    b.total_due,
+                    b.receipt_number,
+                    b.receipt_date,
+                    b.retargeted_from,
+                    b.balance_left,
+                ),
             )
-            if payment.targeted_bill_ids:
-                cur.executemany(
-                    "INSERT INTO payment_targets (payment_id, bill_id) VALUES (%s, %s)",
-                    [(payment.id, b) for b in sorted(payment.targeted_bill_ids)],
-                )
-            cur.executemany(_INSERT_HISTORY, _history_rows(payment, 0))
-        conn.execute(
-            """
+            for i, b in enumerate(payment.bills)
+        ]
+        statements += [
+            ("INSERT INTO payment_targets (payment_id, bill_id) VALUES (%s, %s)", (payment.id, b))
+            for b in sorted(payment.targeted_bill_ids)
+        ]
+        statements += [(_INSERT_HISTORY, row) for row in _history_rows(payment, 0)]
+        statements.append(
+            (
+                """
             INSERT INTO idempotency_keys (device_id, key, fingerprint, payment_id)
             VALUES (%s, %s, %s, %s)
             ON CONFLICT (device_id, key) DO UPDATE
               SET fingerprint = EXCLUDED.fingerprint, payment_id = EXCLUDED.payment_id,
                   claim_token = NULL, claimed_at = NULL
             """,
-            (payment.device_id, payment.idempotency_key, payment.fingerprint, payment.id),
+                (payment.device_id, payment.idempotency_key, payment.fingerprint, payment.id),
+            )
         )
+        return statements
 
     def _conflict(self, payment: Payment, exc: errors.UniqueViolation) -> CreateResult:
         """Which rule refused the payment, and who holds what it wanted (read after rollback)."""
@@ -629,20 +636,16 @@ def _micros(moment: datetime) -> int:
     return (moment - _EPOCH) // timedelta(microseconds=1)
 
 
-def _in_one_round_trip(conn: psycopg.Connection[Any], statements: Callable[[], None]) -> None:
-    """Run `statements` in one transaction on the autocommit connection `conn`, sent with their
-    BEGIN and COMMIT in one pipeline: one round trip for the whole transaction (psycopg's
-    `transaction()` in a pipeline waits for its COMMIT, then the pipeline syncs again).
+def _in_one_round_trip(
+    conn: psycopg.Connection[Any], statements: Sequence[tuple[str, Sequence[Any]]]
+) -> None:
+    """Run `statements` as one transaction in one round trip, on the autocommit connection `conn`.
 
-    A statement refused (a constraint) aborts the rest, COMMIT included, and is raised here; the
-    aborted block is rolled back before the connection goes back to the pool.
+    They are bound client-side (psycopg's ClientCursor quotes each value by the server's rules)
+    and sent as one multi-statement Query, which PostgreSQL runs as one implicit transaction:
+    committed after the last statement, or rolled back whole when one is refused (the error is
+    raised here and the connection is idle again). One send and one wait: psycopg's pipeline mode
+    also waits once, but flushes a write (a send system call) and polls for every statement.
     """
-    try:
-        with conn.pipeline():
-            conn.execute("BEGIN")
-            statements()
-            conn.execute("COMMIT")
-    except BaseException:
-        if conn.info.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
-            conn.rollback()
-        raise
+    binder = psycopg.ClientCursor(conn)
+    conn.execute(";\n".join(binder.mogrify(query, params) for query, params in statements))
