@@ -22,6 +22,8 @@ POOL_SIZE = int(os.environ.get("DATABASE_POOL_SIZE", "20"))
 app = Flask("bare_ledger")
 _pool = ConnectionPool(URL, min_size=1, max_size=POOL_SIZE, open=True)
 with _pool.connection() as _conn:
+    # every worker runs this at once: the lock keeps two CREATEs from racing on the catalog
+    _conn.execute("SELECT pg_advisory_xact_lock(4242)")
     _conn.execute(
         "CREATE TABLE IF NOT EXISTS bench_rows (id text PRIMARY KEY, body bytea NOT NULL)"
     )

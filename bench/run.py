@@ -840,8 +840,10 @@ def seed_served_bills(
         pipe.execute()
 
 
-def wrk_accept(url: str, *, keys: list[str], duration: int, connections: int) -> dict[str, Any]:
-    env = dict(os.environ, BENCH_KEYS=",".join(keys), BENCH_PREFIX=ACCEPT_PREFIX)
+def wrk_accept(
+    url: str, *, keys: list[str], duration: int, connections: int, prefix: str = ACCEPT_PREFIX
+) -> dict[str, Any]:
+    env = dict(os.environ, BENCH_KEYS=",".join(keys), BENCH_PREFIX=prefix)
     env["BENCH_TENANT"] = TENANT
     out = subprocess.run(
         [
@@ -879,11 +881,17 @@ def wrk_accept(url: str, *, keys: list[str], duration: int, connections: int) ->
     }
 
 
-def measure_accept_outage(ctx: Context) -> dict[str, Any]:
-    """(6) the 202 path with DIGIT down vs one durable commit per request."""
+def measure_accept_outage(ctx: Context, *, rounds: int = 1) -> dict[str, Any]:
+    """(6) the 202 path with DIGIT down vs one durable commit per request.
+
+    With `rounds` > 1 (`--only accept`), the two sides alternate A B B A ..., each integrator run on
+    bills of its own, and the ratio is the mean of the rounds' ratios; `--py-spy FILE` records one
+    web worker during the first integrator run."""
     args = ctx.args
     duration = max(5, args.duration)
-    seed_served_bills(ctx, per_thread=600 * duration)
+    prefixes = [ACCEPT_PREFIX if r == 0 else f"{ACCEPT_PREFIX}{r}" for r in range(rounds)]
+    for prefix in prefixes:
+        seed_served_bills(ctx, per_thread=600 * duration, prefix=prefix)
     ctx.sandbox.faults(latency_ms=0, down=True)
     log(f"(6) payments accepted with DIGIT down vs a bare commit loop, {args.connections} conns")
     bare_port = free_port()
@@ -908,22 +916,89 @@ def measure_accept_outage(ctx: Context) -> dict[str, Any]:
         timeout=60,
         what=f"bare ledger loop (see {bare.log_path})",
     )
+
+    def integrator_run(prefix: str) -> dict[str, Any]:
+        profile = getattr(args, "py_spy", None) if prefix == prefixes[0] else None
+        before = cpu_seconds(ctx.web)
+        with py_spy_record(ctx.web, profile, duration):
+            found = wrk_accept(
+                ctx.web_url,
+                keys=ctx.keys,
+                duration=duration,
+                connections=args.connections,
+                prefix=prefix,
+            )
+        return with_cpu(found, cpu_seconds(ctx.web) - before)
+
+    def bare_run() -> dict[str, Any]:
+        before = cpu_seconds(bare)
+        found = wrk_accept(bare_url, keys=[], duration=duration, connections=args.connections)
+        return with_cpu(found, cpu_seconds(bare) - before)
+
+    found = []
     try:
-        integrator = wrk_accept(
-            ctx.web_url, keys=ctx.keys, duration=duration, connections=args.connections
-        )
-        floor = wrk_accept(bare_url, keys=[], duration=duration, connections=args.connections)
+        for r, prefix in enumerate(prefixes):
+            if r % 2 == 0:
+                integrator, floor = integrator_run(prefix), bare_run()
+            else:
+                floor, integrator = bare_run(), integrator_run(prefix)
+            ratio = integrator["ok_rps"] / floor["ok_rps"] if floor["ok_rps"] else 0.0
+            found.append(
+                {"integrator": integrator, "bare_commit_loop": floor, "ratio": round(ratio, 3)}
+            )
+            log(f"    round {r + 1}: {found[-1]}")
     finally:
         ctx.fleet.stop(bare)
         ctx.sandbox.faults(down=False)
-    ratio = integrator["ok_rps"] / floor["ok_rps"] if floor["ok_rps"] else 0.0
-    return {
+    result: dict[str, Any] = {
         "connections": args.connections,
-        "integrator": integrator,
-        "bare_commit_loop": floor,
-        "ratio": round(ratio, 3),
+        "integrator": found[0]["integrator"],
+        "bare_commit_loop": found[0]["bare_commit_loop"],
+        "ratio": round(sum(f["ratio"] for f in found) / len(found), 3),
         "pool_size": ctx.env.get("DATABASE_POOL_SIZE", "20"),
     }
+    if rounds > 1:
+        result["rounds"] = found
+    return result
+
+
+def cpu_seconds(master: Proc) -> float:
+    """User + system CPU seconds used so far by the gunicorn workers of `master`."""
+    ticks = 0
+    for pid in children(master.pid):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def with_cpu(found: dict[str, Any], seconds: float) -> dict[str, Any]:
+    """`found` with the web workers' CPU per request: a cost the machine's other load does not
+    change much, unlike the rate."""
+    ok = found["requests"] - found["non_2xx"]
+    return {**found, "worker_cpu_ms_per_ok": round(1000 * seconds / ok, 2) if ok else None}
+
+
+@contextlib.contextmanager
+def py_spy_record(web: Proc, out: Path | None, duration: int) -> Iterator[None]:
+    """`py-spy record` of the first gunicorn worker of `web` for `duration` s, into `out` (a
+    flame graph .svg, or speedscope .json / collapsed .txt by its suffix); nothing without out."""
+    spy = shutil.which("py-spy") or str(Path(PYTHON).parent / "py-spy")
+    workers = children(web.pid)
+    if out is None or not workers or not Path(spy).exists():
+        if out is not None:
+            log(f"    no profile: py-spy at {spy}? workers {workers}")
+        yield
+        return
+    fmt = {".json": "speedscope", ".txt": "raw"}.get(out.suffix, "flamegraph")
+    cmd = [spy, "record", "--nonblocking", "-r", "200", "-d", str(duration), "-f", fmt]
+    cmd += ["-o", str(out), "-p", str(workers[0])]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        yield
+    finally:
+        proc.wait(timeout=duration + 60)
+        log(f"    profile of web worker {workers[0]}: {out}")
 
 
 def make_backlog(ctx: Context, count: int) -> list[str]:
@@ -1322,10 +1397,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-drain", action="store_true")
     parser.add_argument(
         "--only",
-        choices=["latency", "proxy", "budget", "counter", "all"],
+        choices=["latency", "proxy", "accept", "counter", "budget", "all"],
         default="all",
-        help="latency: only measurement (1); proxy: only (2) (tuning runs); budget: only (7), "
-        "written to bench/results/budget.json; counter: only (3a)",
+        help="latency: only measurement (1); proxy: only (2) (tuning runs); accept: only (6), "
+        "--rounds rounds A B B A, written to bench/results/accept.json; counter: only (3a); "
+        "budget: only (7), written to bench/results/budget.json",
+    )
+    parser.add_argument(
+        "--py-spy",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="with --only accept: py-spy record one web worker during the first integrator run "
+        "(.svg flame graph, .json speedscope, .txt collapsed stacks)",
     )
     parser.add_argument(
         "--env",
@@ -1389,6 +1473,23 @@ def main(argv: list[str] | None = None) -> int:
             found = {"counter_payments": measure_counter_payments(ctx)}
             print(json.dumps(found, indent=1))
             print(table({"measurements": found}))
+            return 0
+        if args.only == "accept":
+            # the full run's earlier measurements log the integrator in and teach it its roles
+            # while DIGIT is up: do the same, or every payment of a cold worker tries DIGIT first
+            ctx.sandbox.faults(latency_ms=0)
+            wrk(
+                ctx.web_url,
+                connections=args.connections,
+                duration=3,
+                mode="integrator",
+                keys=ctx.keys,
+            )
+            found = {"accept_outage": measure_accept_outage(ctx, rounds=max(1, args.rounds))}
+            out = RESULTS / "accept.json"
+            out.write_text(json.dumps({"machine": machine(), "measurements": found}, indent=2))
+            print(json.dumps(found, indent=1))
+            print(f"written: {out}")
             return 0
         if args.only == "budget":
             found = {"budget": measure_budget(ctx)}

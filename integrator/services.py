@@ -195,7 +195,9 @@ class Services:
     def idempotency(self) -> IdempotencyStore:
         return self._once(
             "idempotency",
-            lambda: IdempotencyStore(self.db, in_flight_bound_seconds=IDEMPOTENCY_CLAIM_SECONDS),
+            lambda: IdempotencyStore(
+                self.db, self.redis, in_flight_bound_seconds=IDEMPOTENCY_CLAIM_SECONDS
+            ),
         )
 
     @property

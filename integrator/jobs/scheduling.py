@@ -85,8 +85,10 @@ class RqRegistrationScheduler:
     def schedule_new(self, payment_id: str, *, delay_seconds: float) -> None:
         """The first job of a payment just accepted: nothing can have scheduled it yet (the
         sweeper leaves payments younger than the lease alone), so no look-up or lock is needed;
-        RQ's `unique` still refuses a second job with its id."""
-        self._create(payment_id, delay_seconds)
+        RQ's `unique` still refuses a second job with its id. Logged at DEBUG: every accepted
+        payment gets one, and the service already logs the acceptance (one line per payment, not
+        two, on the hot path)."""
+        self._create(payment_id, delay_seconds, log_level=logging.DEBUG)
 
     # --- used by the sweeper ---
 
@@ -124,7 +126,7 @@ class RqRegistrationScheduler:
                 job.delete()
             return self._create(payment_id, delay_seconds)
 
-    def _create(self, payment_id: str, delay_seconds: float) -> bool:
+    def _create(self, payment_id: str, delay_seconds: float, log_level: int = logging.INFO) -> bool:
         options = {
             "job_id": job_id_for(payment_id),
             "unique": True,
@@ -141,7 +143,8 @@ class RqRegistrationScheduler:
                 )
         except DuplicateJobError:
             return False  # made meanwhile (outside our lock, e.g. by RQ's retry): it will run
-        log.info(
+        log.log(
+            log_level,
             "registration job scheduled",
             extra={"payment_id": payment_id, "delay_seconds": delay_seconds},
         )

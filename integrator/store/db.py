@@ -8,15 +8,20 @@
     db.close()
 
 JSON read from the database (`json_agg`, `jsonb`) is parsed with `integrator.jsonutil`, so a
-numeric inside it comes back as a Decimal, never a float. The pool's connections are checked
-before use and replaced after a failover (a multi-host URL with `target_session_attrs=read-write`
-then reaches the new primary). psycopg 3 waits through gevent's patched sockets, so a slow
-query holds one greenlet, not the process.
+numeric inside it comes back as a Decimal, never a float. A pooled connection that sat idle longer
+than CHECK_AFTER_IDLE_SECONDS is checked (one round trip) before use, and a broken one is replaced
+(after a failover, a multi-host URL with `target_session_attrs=read-write` then reaches the new
+primary). One in steady use is not: a round trip on every checkout was a good part of a payment's
+cost, and a connection broken under load (a failover during traffic) costs that one request a 503
+(DatabaseUnavailable, Retry-After) and is then discarded by the pool. psycopg 3 waits through
+gevent's patched sockets, so a slow query holds one greenlet, not the process.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -32,6 +37,8 @@ log = logging.getLogger("integrator.store.db")
 
 #: How long a request waits for a free connection before the database counts as unavailable.
 POOL_WAIT_SECONDS = 5.0
+#: A connection idle in the pool longer than this is checked before use (see the module doc).
+CHECK_AFTER_IDLE_SECONDS = 2.0
 
 
 class DatabaseUnavailable(LedgerUnavailable):
@@ -43,8 +50,27 @@ def _loads(data: str | bytes) -> Any:
     return jsonutil.loads(data)
 
 
-def _configure(connection: psycopg.Connection[Any]) -> None:
-    set_json_loads(_loads, connection)
+class _IdleCheck:
+    """The pool's `configure`, `reset` and `check`: remembers when each connection went back to
+    the pool, and checks only those idle longer than `after_seconds` (or of unknown age)."""
+
+    def __init__(self, after_seconds: float) -> None:
+        self._after = after_seconds
+        self._idle_since: weakref.WeakKeyDictionary[psycopg.Connection[Any], float] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def configure(self, connection: psycopg.Connection[Any]) -> None:
+        set_json_loads(_loads, connection)
+        self._idle_since[connection] = time.monotonic()
+
+    def reset(self, connection: psycopg.Connection[Any]) -> None:
+        self._idle_since[connection] = time.monotonic()
+
+    def check(self, connection: psycopg.Connection[Any]) -> None:
+        since = self._idle_since.get(connection)
+        if since is None or time.monotonic() - since > self._after:
+            ConnectionPool.check_connection(connection)
 
 
 class Database:
@@ -55,13 +81,15 @@ class Database:
 
     @classmethod
     def connect(cls, url: str, *, min_size: int = 1, max_size: int = 10) -> Database:
+        idle = _IdleCheck(CHECK_AFTER_IDLE_SECONDS)
         pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             url,
             min_size=min_size,
             max_size=max_size,
             timeout=POOL_WAIT_SECONDS,
-            configure=_configure,
-            check=ConnectionPool.check_connection,
+            configure=idle.configure,
+            reset=idle.reset,
+            check=idle.check,
             # autocommit, so a single read costs one round trip; writes open their own
             # transaction block (BEGIN ... COMMIT) in `transaction()`
             kwargs={"autocommit": True},

@@ -1,16 +1,20 @@
-"""Idempotency-Key records (IETF draft "The Idempotency-Key HTTP Header Field"), per device, in the
-ledger's `idempotency_keys` table (primary key: device, key):
+"""Idempotency-Keys (IETF draft "The Idempotency-Key HTTP Header Field"), per device.
 
-    fingerprint  of the validated request that first used the key
-    payment_id   the payment created under it (written in the transaction that accepts the
-                 payment, `PaymentStore.create`); from then on the record is permanent
-    claim_token  the request now working on it (in flight), with claimed_at
+The record is the ledger's: the transaction that accepts a payment writes the payment with its
+(device, key) under UNIQUE (device, key), and the `idempotency_keys` row binding the key to the
+payment and the request's fingerprint (`PaymentStore.create`, `OfflineStore`). From then on a
+request with that key replays the payment (same fingerprint) or is refused (another one).
 
-An in-flight claim older than `in_flight_bound_seconds` is treated as abandoned (a crashed
-request) and may be taken over. Correctness never rests on the claim alone: `PaymentStore.create`
-re-reads the record, locked, in the transaction that writes the payment, and UNIQUE (device, key)
-on payments refuses a second payment for the key, so two identical requests make one payment even
-if both got past `claim`.
+A claim before the payment exists is only an in-flight marker in Redis ("a request with this key
+is being processed right now": token, claimed-at, fingerprint), so a duplicate sent meanwhile
+answers 409 instead of running the checks a second time. Writing it costs no durable commit in the
+ledger; one claim is one ledger read (is the key bound?) and one Redis round trip. A marker older
+than `in_flight_bound_seconds` counts as abandoned (a crashed request) and may be taken over;
+Redis also expires it then.
+
+Correctness never rests on the marker: if Redis loses it (a restart, a failover, eviction), two
+identical requests may both get past `claim`, and the ledger's UNIQUE (device, key) on payments
+still lets exactly one payment in (the other's create answers REPLAY).
 """
 
 from __future__ import annotations
@@ -18,10 +22,38 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 
+import redis as redis_lib
+
 from integrator.payments.ports import ClaimOutcome, ClaimResult
+from integrator.store import keys
+from integrator.store.codec import as_text
 from integrator.store.db import Database
 
 __all__ = ["ClaimOutcome", "ClaimResult", "IdempotencyStore"]
+
+#: Take the marker if it is free or older than the bound; else return the holder's marker.
+#: KEYS[1] marker; ARGV: token, now (ms), bound (ms), fingerprint, expiry (ms).
+_CLAIM_LUA = """
+local held = redis.call('GET', KEYS[1])
+if held then
+  local claimed_at = tonumber(string.match(held, '^[^|]*|([^|]*)|'))
+  if claimed_at and claimed_at > tonumber(ARGV[2]) - tonumber(ARGV[3]) then
+    return held
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2] .. '|' .. ARGV[4], 'PX', ARGV[5])
+return false
+"""
+
+#: Delete the marker if it holds ARGV[1] (any marker when ARGV[1] is empty); 1 when deleted.
+_RELEASE_LUA = """
+local held = redis.call('GET', KEYS[1])
+if not held then return 0 end
+if ARGV[1] == '' or string.sub(held, 1, string.len(ARGV[1]) + 1) == ARGV[1] .. '|' then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
 
 
 def _aware(moment: datetime) -> datetime:
@@ -31,47 +63,37 @@ def _aware(moment: datetime) -> datetime:
 
 
 class IdempotencyStore:
-    """Claims and records of devices' Idempotency-Keys."""
+    """Claims (in-flight markers, Redis) and records (the ledger) of devices' Idempotency-Keys."""
 
-    def __init__(self, db: Database, *, in_flight_bound_seconds: float = 60.0) -> None:
+    def __init__(
+        self, db: Database, redis: redis_lib.Redis, *, in_flight_bound_seconds: float = 60.0
+    ) -> None:
         if in_flight_bound_seconds <= 0:
             raise ValueError("the in-flight bound must be positive")
         self._db = db
         self._bound = timedelta(seconds=in_flight_bound_seconds)
+        self._bound_ms = max(1, int(in_flight_bound_seconds * 1000))
+        self._claim = redis.register_script(_CLAIM_LUA)
+        self._release = redis.register_script(_RELEASE_LUA)
 
     def claim(self, device_id: str, key: str, fingerprint: str, *, now: datetime) -> ClaimResult:
         """Start working on (device, key) for the request with `fingerprint`, atomically."""
-        token = secrets.token_hex(16)
         now = _aware(now)
-        with self._db.autocommit() as conn:
-            won = conn.execute(
-                """
-                INSERT INTO idempotency_keys (device_id, key, fingerprint, claim_token, claimed_at)
-                VALUES (%s, %s, %s, %s, %s)
-                ON CONFLICT (device_id, key) DO UPDATE
-                  SET fingerprint = EXCLUDED.fingerprint, claim_token = EXCLUDED.claim_token,
-                      claimed_at = EXCLUDED.claimed_at
-                  WHERE idempotency_keys.payment_id IS NULL
-                    AND (idempotency_keys.claimed_at IS NULL
-                         OR idempotency_keys.claimed_at <= %s)
-                RETURNING claim_token
-                """,
-                (device_id, key, fingerprint, token, now, now - self._bound),
-            ).fetchone()
-            if won is not None:
-                return ClaimResult(outcome=ClaimOutcome.NEW, token=token)
-            row = conn.execute(
-                "SELECT fingerprint, payment_id FROM idempotency_keys"
-                " WHERE device_id = %s AND key = %s",
-                (device_id, key),
-            ).fetchone()
-        assert row is not None  # the conflicting row exists: records are never deleted once bound
-        stored_fingerprint, payment_id = row
-        if payment_id is not None:
+        bound = self._record(device_id, key)
+        if bound is not None:
+            stored_fingerprint, payment_id = bound
             same = stored_fingerprint == fingerprint
             outcome = ClaimOutcome.REPLAY if same else ClaimOutcome.MISMATCH
-            return ClaimResult(outcome=outcome, payment_id=str(payment_id))
-        if stored_fingerprint != fingerprint:
+            return ClaimResult(outcome=outcome, payment_id=payment_id)
+        token = secrets.token_hex(16)
+        held = self._claim(
+            keys=[keys.idempotency_claim(device_id, key)],
+            args=[token, int(now.timestamp() * 1000), self._bound_ms, fingerprint, self._bound_ms],
+        )
+        if held is None:
+            return ClaimResult(outcome=ClaimOutcome.NEW, token=token)
+        held_fingerprint = as_text(held).split("|", 2)[2]
+        if held_fingerprint != fingerprint:
             return ClaimResult(outcome=ClaimOutcome.MISMATCH)
         return ClaimResult(outcome=ClaimOutcome.IN_FLIGHT)
 
@@ -79,21 +101,23 @@ class IdempotencyStore:
         """Forget an in-flight claim (validation failed, nothing stored) so the key can be reused.
 
         With `token`, only the claim holding that token is released (a slow request cannot release
-        the claim of the request that took over). A key that made a payment is never released.
+        the claim of the request that took over). A key that made a payment stays bound whatever
+        happens to its marker: the record is the ledger's.
         """
-        with self._db.autocommit() as conn:
-            cur = conn.execute(
-                "DELETE FROM idempotency_keys WHERE device_id = %s AND key = %s"
-                " AND payment_id IS NULL AND (%s::text IS NULL OR claim_token = %s)",
-                (device_id, key, token, token),
-            )
-            return cur.rowcount == 1
+        deleted = self._release(keys=[keys.idempotency_claim(device_id, key)], args=[token or ""])
+        return int(deleted) == 1
 
     def payment_id(self, device_id: str, key: str) -> str | None:
         """The payment created under (device, key), if any."""
+        bound = self._record(device_id, key)
+        return None if bound is None else bound[1]
+
+    def _record(self, device_id: str, key: str) -> tuple[str, str] | None:
+        """(fingerprint, payment id) of the ledger's record of (device, key), if it is bound."""
         with self._db.autocommit() as conn:
             row = conn.execute(
-                "SELECT payment_id FROM idempotency_keys WHERE device_id = %s AND key = %s",
+                "SELECT fingerprint, payment_id FROM idempotency_keys"
+                " WHERE device_id = %s AND key = %s AND payment_id IS NOT NULL",
                 (device_id, key),
             ).fetchone()
-        return None if row is None or row[0] is None else str(row[0])
+        return None if row is None else (str(row[0]), str(row[1]))

@@ -68,6 +68,13 @@ def device_cache_generation() -> str:
     return _key("device-cache", "generation")
 
 
+def idempotency_claim(device_id: str, key: str) -> str:
+    """In-flight marker of a device's Idempotency-Key: "a request with this key is being processed
+    right now" (token, claimed-at, fingerprint); expires after the in-flight bound. Not the
+    idempotency record: that is the payment's row in the ledger (integrator.store.idempotency)."""
+    return _key("idempotency", "in-flight", _part(device_id), _part(key))
+
+
 def device_rate(device_id: str) -> str:
     """ZSET sliding-window log of one device's requests (score = epoch ms); PX = window."""
     return _key("rate", "device", _part(device_id))

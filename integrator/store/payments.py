@@ -153,21 +153,20 @@ class PaymentStore:
         if not payment.bills:
             raise ValueError("a payment needs at least one bill")
         try:
-            with self._db.transaction() as conn:
-                replayed = self._bound_key(conn, payment)
-                if replayed is not None:
-                    return replayed
-                # the inserts go in one pipeline: one round trip instead of one per statement
-                # (a constraint that refuses one surfaces at the pipeline's end, as before)
-                with conn.pipeline():
-                    self._insert(conn, payment, lease_seconds)
-                return CreateResult(
-                    outcome=CreateOutcome.CREATED,
-                    payment_id=payment.id,
-                    fence=FIRST_FENCE if lease_seconds is not None else None,
-                )
+            # One round trip for the whole transaction (see `_in_one_round_trip`). A key that
+            # already made a payment is not looked up first: the payment row's UNIQUE (device,
+            # key) refuses it (the first insert), and `_conflict` then answers REPLAY or MISMATCH
+            # from the record. The claim looked a moment ago, so that is a race between two
+            # requests with one key, or a marker Redis lost.
+            with self._db.autocommit() as conn:
+                _in_one_round_trip(conn, self._acceptance(payment, lease_seconds))
         except errors.UniqueViolation as exc:
             return self._conflict(payment, exc)
+        return CreateResult(
+            outcome=CreateOutcome.CREATED,
+            payment_id=payment.id,
+            fence=FIRST_FENCE if lease_seconds is not None else None,
+        )
 
     def _bound_key(self, conn: psycopg.Connection[Any], payment: Payment) -> CreateResult | None:
         """The record of (device, key), locked for this transaction; a result if it is bound."""
@@ -182,11 +181,14 @@ class PaymentStore:
         outcome = CreateOutcome.REPLAY if same else CreateOutcome.MISMATCH
         return CreateResult(outcome=outcome, payment_id=row[1])
 
-    def _insert(
-        self, conn: psycopg.Connection[Any], payment: Payment, lease_seconds: float | None
-    ) -> None:
-        conn.execute(
-            """
+    @staticmethod
+    def _acceptance(
+        payment: Payment, lease_seconds: float | None = None
+    ) -> list[tuple[str, Sequence[Any]]]:
+        """The statements (query, parameters) that write a new payment, in order."""
+        statements: list[tuple[str, Sequence[Any]]] = [
+            (
+                """
             INSERT INTO payments (id, device_id, idempotency_key, fingerprint, status, tenant_id,
               payment_mode, paid_by, payer_name, mobile_number, mobile_last4, instrument_number,
               instrument_date, transaction_number, collected_at, created_at, provisional,
@@ -195,84 +197,89 @@ class PaymentStore:
             VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
                     %s, %s, %s, %s, %s, clock_timestamp() + %s)
             """,
+                (
+                    payment.id,
+                    payment.device_id,
+                    payment.idempotency_key,
+                    payment.fingerprint,
+                    payment.status.value,
+                    payment.tenant_id,
+                    payment.payment_mode,
+                    payment.paid_by,
+                    payment.payer_name,
+                    payment.mobile_number,
+                    _mobile_last4(payment),
+                    payment.instrument_number,
+                    payment.instrument_date,
+                    payment.transaction_number,
+                    payment.collected_at,
+                    payment.created_at,
+                    payment.provisional,
+                    payment.attempts,
+                    payment.last_error,
+                    payment.create_sent,
+                    payment.total_amount,
+                    payment.version,
+                    len(payment.history),
+                    0 if lease_seconds is None else FIRST_FENCE,
+                    None if lease_seconds is None else timedelta(seconds=lease_seconds),
+                ),
+            )
+        ]
+        # consumers first: a consumer with an open payment is "in progress" (409), which says
+        # more than "bill taken" when both hold
+        statements += [
             (
-                payment.id,
-                payment.device_id,
-                payment.idempotency_key,
-                payment.fingerprint,
-                payment.status.value,
-                payment.tenant_id,
-                payment.payment_mode,
-                payment.paid_by,
-                payment.payer_name,
-                payment.mobile_number,
-                _mobile_last4(payment),
-                payment.instrument_number,
-                payment.instrument_date,
-                payment.transaction_number,
-                payment.collected_at,
-                payment.created_at,
-                payment.provisional,
-                payment.attempts,
-                payment.last_error,
-                payment.create_sent,
-                payment.total_amount,
-                payment.version,
-                len(payment.history),
-                0 if lease_seconds is None else FIRST_FENCE,
-                None if lease_seconds is None else timedelta(seconds=lease_seconds),
-            ),
-        )
-        with conn.cursor() as cur:
-            # consumers first: a consumer with an open payment is "in progress" (409), which
-            # says more than "bill taken" when both hold
-            cur.executemany(
                 "INSERT INTO payment_consumers"
                 " (payment_id, tenant_id, business_service, consumer_code, open)"
                 " VALUES (%s, %s, %s, %s, true)",
-                [(payment.id, *c) for c in payment.consumer_keys],
+                (payment.id, *c),
             )
-            cur.executemany(
+            for c in payment.consumer_keys
+        ]
+        statements += [
+            (
                 """
                 INSERT INTO payment_bills (payment_id, position, bill_id, bill_number,
                   consumer_code, business_service, amount, total_due, receipt_number,
                   receipt_date, retargeted_from, balance_left, live)
                 VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, true)
                 """,
-                [
-                    (
-                        payment.id,
-                        i,
-                        b.bill_id,
-                        b.bill_number,
-                        b.consumer_code,
-                        b.business_service,
-                        b.amount,
-                        b.total_due,
-                        b.receipt_number,
-                        b.receipt_date,
-                        b.retargeted_from,
-                        b.balance_left,
-                    )
-                    for i, b in enumerate(payment.bills)
-                ],
+                (
+                    payment.id,
+                    i,
+                    b.bill_id,
+                    b.bill_number,
+                    b.consumer_code,
+                    b.business_service,
+                    b.amount,
+                    b.total_due,
+                    b.receipt_number,
+                    b.receipt_date,
+                    b.retargeted_from,
+                    b.balance_left,
+                ),
             )
-            if payment.targeted_bill_ids:
-                cur.executemany(
-                    "INSERT INTO payment_targets (payment_id, bill_id) VALUES (%s, %s)",
-                    [(payment.id, b) for b in sorted(payment.targeted_bill_ids)],
-                )
-            cur.executemany(_INSERT_HISTORY, _history_rows(payment, 0))
-        conn.execute(
-            """
+            for i, b in enumerate(payment.bills)
+        ]
+        statements += [
+            ("INSERT INTO payment_targets (payment_id, bill_id) VALUES (%s, %s)", (payment.id, b))
+            for b in sorted(payment.targeted_bill_ids)
+        ]
+        statements += [(_INSERT_HISTORY, row) for row in _history_rows(payment, 0)]
+        statements.append(
+            (
+                """
             INSERT INTO idempotency_keys (device_id, key, fingerprint, payment_id)
             VALUES (%s, %s, %s, %s)
             ON CONFLICT (device_id, key) DO UPDATE
               SET fingerprint = EXCLUDED.fingerprint, payment_id = EXCLUDED.payment_id,
                   claim_token = NULL, claimed_at = NULL
             """,
-            (payment.device_id, payment.idempotency_key, payment.fingerprint, payment.id),
+                (payment.device_id, payment.idempotency_key, payment.fingerprint, payment.id),
+            )
         )
+        return statements
 
     def _conflict(self, payment: Payment, exc: errors.UniqueViolation) -> CreateResult:
         """Which rule refused the payment, and who holds what it wanted (read after rollback)."""
@@ -645,3 +652,18 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 def _micros(moment: datetime) -> int:
     return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def _in_one_round_trip(
+    conn: psycopg.Connection[Any], statements: Sequence[tuple[str, Sequence[Any]]]
+) -> None:
+    """Run `statements` as one transaction in one round trip, on the autocommit connection `conn`.
+
+    They are bound client-side (psycopg's ClientCursor quotes each value by the server's rules)
+    and sent as one multi-statement Query, which PostgreSQL runs as one implicit transaction:
+    committed after the last statement, or rolled back whole when one is refused (the error is
+    raised here and the connection is idle again). One send and one wait: psycopg's pipeline mode
+    also waits once, but flushes a write (a send system call) and polls for every statement.
+    """
+    binder = psycopg.ClientCursor(conn)
+    conn.execute(";\n".join(binder.mogrify(query, params) for query, params in statements))

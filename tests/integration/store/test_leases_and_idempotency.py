@@ -1,4 +1,5 @@
-"""Leases with fencing tokens, and Idempotency-Key claims, in a real PostgreSQL ledger."""
+"""Leases with fencing tokens in a real PostgreSQL ledger, and Idempotency-Key claims (in-flight
+markers in a real Redis, records in the ledger)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import time
 from datetime import timedelta
 
 import pytest
+import redis as redis_lib
 
 from integrator.store.db import Database
 from integrator.store.idempotency import ClaimOutcome, IdempotencyStore
@@ -25,8 +27,8 @@ def leases(db: Database) -> LeaseStore:
 
 
 @pytest.fixture
-def claims(db: Database) -> IdempotencyStore:
-    return IdempotencyStore(db, in_flight_bound_seconds=10)
+def claims(db: Database, redis: redis_lib.Redis) -> IdempotencyStore:
+    return IdempotencyStore(db, redis, in_flight_bound_seconds=10)
 
 
 # --- leases ---
@@ -128,9 +130,28 @@ def test_after_the_payment_is_stored_the_key_replays_forever(
     assert (replay.outcome, replay.payment_id) == (ClaimOutcome.REPLAY, payment.id)
     mismatch = claims.claim("dev-1", "k", "fp-b", now=NOW)
     assert (mismatch.outcome, mismatch.payment_id) == (ClaimOutcome.MISMATCH, payment.id)
-    assert not claims.release("dev-1", "k", claim.token)  # never released once answered
-    assert not claims.release("dev-1", "k")
+    # releasing the marker (a request that failed after the payment was stored) unbinds nothing
+    claims.release("dev-1", "k", claim.token)
+    claims.release("dev-1", "k")
+    assert claims.claim("dev-1", "k", "fp-a", now=NOW).outcome is ClaimOutcome.REPLAY
     assert claims.payment_id("dev-1", "k") == payment.id
+
+
+def test_a_lost_marker_still_never_makes_a_second_payment(
+    claims: IdempotencyStore, db: Database, redis: redis_lib.Redis
+) -> None:
+    store = PaymentStore(db)
+    assert claims.claim("dev-1", "k", "fp-a", now=NOW).outcome is ClaimOutcome.NEW
+    redis.flushdb()  # Redis lost the marker: a duplicate gets past the claim
+    assert claims.claim("dev-1", "k", "fp-a", now=NOW).outcome is ClaimOutcome.NEW
+    first = make_payment(idempotency_key="k", fingerprint="fp-a")
+    second = make_payment(idempotency_key="k", fingerprint="fp-a")
+    assert store.create(first).outcome is CreateOutcome.CREATED
+    replayed = store.create(second)
+    assert (replayed.outcome, replayed.payment_id) == (CreateOutcome.REPLAY, first.id)
+    other = store.create(make_payment(idempotency_key="k", fingerprint="fp-b"))
+    assert (other.outcome, other.payment_id) == (CreateOutcome.MISMATCH, first.id)
+    assert store.get(second.id) is None
 
 
 def test_concurrent_identical_claims_let_exactly_one_request_in(claims: IdempotencyStore) -> None:
