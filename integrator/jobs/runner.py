@@ -24,30 +24,32 @@ log = logging.getLogger("integrator.jobs")
 
 
 class _JobHooks:
-    """What every integrator worker does around a job: the job id on every log record, and
-    buffered metrics written before the job's process may exit (RQ ends a forked work horse
-    with os._exit, so nothing else would)."""
+    """What every integrator worker does around a job: the job id on every log record."""
 
     def execute_job(self, job: Job, queue: Queue) -> Any:
         with logs.bind_job_id(job.id):
             return super().execute_job(job, queue)  # type: ignore[misc]
-
-    def perform_job(self, job: Job, queue: Queue, execution: Execution) -> bool:
-        try:
-            return bool(super().perform_job(job, queue, execution))  # type: ignore[misc]
-        finally:
-            context.flush_observer()
 
 
 class JobWorker(_JobHooks, SimpleWorker):
     """Runs each job in the worker process itself (the default). Registration jobs are thin and
     mostly wait on DIGIT: a fork per job cost about a fifth of the drain rate of a backlog
     (docs/performance.md). A worker killed mid-job loses nothing: the job's lease expires and
-    the sweeper re-enqueues the payment, which then looks in DIGIT before creating."""
+    the sweeper re-enqueues the payment, which then looks in DIGIT before creating. Buffered
+    metrics are written by the process's flusher thread (once a second), not after each job: a
+    Redis round trip per job saved."""
 
 
 class ForkingJobWorker(_JobHooks, Worker):
-    """RQ's default isolation: a work horse forked per job (WORKER_FORK_PER_JOB=true)."""
+    """RQ's default isolation: a work horse forked per job (WORKER_FORK_PER_JOB=true). Buffered
+    metrics are written before the work horse may exit (RQ ends it with os._exit, so nothing
+    else would)."""
+
+    def perform_job(self, job: Job, queue: Queue, execution: Execution) -> bool:
+        try:
+            return bool(super().perform_job(job, queue, execution))
+        finally:
+            context.flush_observer()
 
 
 #: RQ's worker heartbeat TTL; also bounds how long an idle worker waits before its maintenance.
