@@ -224,11 +224,24 @@ class Registrar:
         self._tz = timezone
         self._clock = clock
 
-    def attempt(self, payment_id: str, *, actor: str) -> AttemptOutcome:
-        """One registration attempt for `payment_id` (see the module docstring)."""
+    def attempt(
+        self,
+        payment_id: str,
+        *,
+        actor: str,
+        give_up_if: Callable[[Payment], str | None] | None = None,
+    ) -> AttemptOutcome:
+        """One registration attempt for `payment_id` (see the module docstring).
+
+        `give_up_if(payment)`, asked once the lease is held, may name a reason to stop retrying
+        instead (`give_up`), decided on the payment as read with the lease: no separate read.
+        """
         att = self._lease(payment_id, actor=actor)
         if isinstance(att, AttemptOutcome):
             return att
+        reason = give_up_if(att.payment) if give_up_if is not None else None
+        if reason is not None:
+            return self._give_up(att, reason=reason)
         try:
             outcome = self._attempt(att)
         except _KeepLease as keep:
@@ -444,6 +457,9 @@ class Registrar:
         att = self._lease(payment_id, actor=actor)
         if isinstance(att, AttemptOutcome):
             return att
+        return self._give_up(att, reason=reason)
+
+    def _give_up(self, att: _Attempt, *, reason: str) -> AttemptOutcome:
         payment = att.payment
         if payment.create_sent:
             try:
