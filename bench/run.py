@@ -21,7 +21,7 @@ Measurements:
   2. the same with no added latency: integrator vs the bare proxy;
   3. payments end to end (accept + inline register through the API) and the drain of a backlog of
      PENDING payments (already sent once: each needs a search and a create) from the moment DIGIT
-     recovers, vs concurrency / (2 x latency);
+     recovers, vs concurrency / (2 x latency) (`--only drain` runs just the drain);
   4. DIGIT logins over the whole run (sandbox counters);
   5. peak RSS (VmHWM) of every web and worker process;
   6. payments accepted per second with DIGIT down (the 202 path: each bill vouched for by its
@@ -1397,11 +1397,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-drain", action="store_true")
     parser.add_argument(
         "--only",
-        choices=["latency", "proxy", "accept", "counter", "budget", "all"],
+        choices=["latency", "proxy", "accept", "counter", "drain", "budget", "all"],
         default="all",
         help="latency: only measurement (1); proxy: only (2) (tuning runs); accept: only (6), "
         "--rounds rounds A B B A, written to bench/results/accept.json; counter: only (3a); "
-        "budget: only (7), written to bench/results/budget.json",
+        "drain: only (3b) (e.g. with --drain-backlog 1000), written to "
+        "bench/results/drain.json; budget: only (7), written to bench/results/budget.json",
     )
     parser.add_argument(
         "--py-spy",
@@ -1497,6 +1498,13 @@ def main(argv: list[str] | None = None) -> int:
             out.write_text(json.dumps({"machine": machine(), "measurements": found}, indent=2))
             print(table({"measurements": found}))
             print(f"\nverdicts: {budget_verdicts(found)}")
+            print(f"written: {out}")
+            return 0
+        if args.only == "drain":
+            found = {"drain": measure_drain(ctx)}
+            out = RESULTS / "drain.json"
+            out.write_text(json.dumps({"machine": machine(), "measurements": found}, indent=2))
+            print(table({"measurements": found}))
             print(f"written: {out}")
             return 0
         measurements.update(measure_fetch(ctx))

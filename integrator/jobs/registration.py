@@ -13,7 +13,7 @@ from typing import Final
 from rq import Retry
 
 from integrator.jobs import context
-from integrator.payments.models import PaymentStatus
+from integrator.payments.models import Payment
 from integrator.payments.registration import (
     DIGIT_AUTH_BLOCKED,
     DIGIT_FORBIDDEN,
@@ -33,22 +33,23 @@ def register_payment(payment_id: str) -> Retry | None:
     """RQ job: one registration attempt for `payment_id`; Retry(interval) when not decided."""
     ctx = context.current()
     now = ctx.clock()
-    payment = ctx.payments.get(payment_id)
-    if payment is None or payment.status is not PaymentStatus.PENDING:
+
+    def exhausted(payment: Payment) -> str | None:
+        return RETRIES_EXHAUSTED if ctx.policy.exhausted(payment, now) else None
+
+    # the payment is read with its lease: one statement decides between attempt and give-up
+    outcome = ctx.registrar.attempt(payment_id, actor=ACTOR, give_up_if=exhausted)
+    if outcome.result is AttemptResult.FINISHED:  # registered or decided meanwhile: nothing to do
         return None
-    if ctx.policy.exhausted(payment, now):
+    if outcome.result is AttemptResult.RETRY_LATER and ctx.policy.exhausted(
+        outcome.payment, ctx.clock()
+    ):
         outcome = ctx.registrar.give_up(payment_id, actor=ACTOR, reason=RETRIES_EXHAUSTED)
-    else:
-        outcome = ctx.registrar.attempt(payment_id, actor=ACTOR)
-        if outcome.result is AttemptResult.RETRY_LATER and ctx.policy.exhausted(
-            outcome.payment, ctx.clock()
-        ):
-            outcome = ctx.registrar.give_up(payment_id, actor=ACTOR, reason=RETRIES_EXHAUSTED)
-        elif outcome.result is AttemptResult.AUTH_BLOCKED and ctx.policy.blocked_too_long(
-            outcome.payment, ctx.clock()
-        ):
-            reason = DIGIT_FORBIDDEN if outcome.cause == "DigitForbidden" else DIGIT_AUTH_BLOCKED
-            outcome = ctx.registrar.give_up(payment_id, actor=ACTOR, reason=reason)
+    elif outcome.result is AttemptResult.AUTH_BLOCKED and ctx.policy.blocked_too_long(
+        outcome.payment, ctx.clock()
+    ):
+        reason = DIGIT_FORBIDDEN if outcome.cause == "DigitForbidden" else DIGIT_AUTH_BLOCKED
+        outcome = ctx.registrar.give_up(payment_id, actor=ACTOR, reason=reason)
     ctx.outage.note(payment_id, outcome, at=now)
     delay = ctx.policy.next_delay(outcome, ctx.clock())
     _log(payment_id, outcome, delay)

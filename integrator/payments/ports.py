@@ -100,13 +100,29 @@ class ClaimResult:
 # --- the ports ---
 
 
+class LeaseAfterSave(StrEnum):
+    """What a save under a registration lease (a fence) does with the lease, in the same
+    statement: one commit instead of two."""
+
+    KEEP = "KEEP"
+    RENEW = "RENEW"  # the lease runs for its whole TTL again, from the save's commit
+    RELEASE = "RELEASE"  # the attempt is over: another may start at once
+
+
 class PaymentLedger(Protocol):
     def create(self, payment: Payment, *, lease_seconds: float | None = None) -> CreateResult:
         """Accept `payment` (one transaction); with `lease_seconds`, the new row is born leased
         to the caller (CreateResult.fence) so its first attempt needs no write of its own."""
         ...
 
-    def save(self, payment: Payment, *, fence: int | None) -> Payment: ...
+    def save(
+        self,
+        payment: Payment,
+        *,
+        fence: int | None,
+        lease: LeaseAfterSave = LeaseAfterSave.KEEP,
+        lease_ttl_seconds: float = 0.0,
+    ) -> Payment: ...
 
     def get(self, payment_id: str) -> Payment | None: ...
 
@@ -143,6 +159,10 @@ class PaymentLedger(Protocol):
 
 class Leases(Protocol):
     def acquire(self, payment_id: str, *, ttl_seconds: float) -> int | None: ...
+
+    def acquire_pending(
+        self, payment_id: str, *, ttl_seconds: float
+    ) -> tuple[int, Payment] | None: ...
 
     def release(self, payment_id: str, token: int) -> bool: ...
 

@@ -2,13 +2,16 @@
 
 Used inline by the PoS API (within the registration budget) and by the RQ worker. One attempt:
 
-1. takes the payment's lease (SET NX PX + fencing token): no two attempts for a payment overlap;
+1. takes the payment's lease (a fencing token) and reads the payment, in one statement: no two
+   attempts for a payment overlap;
 2. if an earlier create may have reached DIGIT (`create_sent`), *looks before creating*: searches
    DIGIT's payments for every billId ever targeted, each under its module. A DIGIT payment that
    carries our payment id is adopted (REGISTERED, receipts stored); one made by someone else means
    NEEDS_ATTENTION; nothing found means it is safe to create;
-3. records "create sent" and the billIds it targets, durably, *before* calling `payments/_create`;
-4. calls `payments/_create` once and records what came back.
+3. records "create sent" and the billIds it targets, durably, *before* calling `payments/_create`,
+   renewing the lease in the same commit;
+4. calls `payments/_create` once and records what came back; the save that ends the attempt also
+   gives the lease back (every write is conditional on the fence).
 
 Outcomes (`AttemptResult`): REGISTERED and NEEDS_ATTENTION are decided; RETRY_LATER means DIGIT
 gave no usable answer (the payment stays PENDING and a later attempt looks first); AUTH_BLOCKED
@@ -49,7 +52,13 @@ from integrator.payments import states
 from integrator.payments.events import NO_PAYMENT_OBSERVER, PaymentObserver
 from integrator.payments.first_create import DeviceWaiting, refusal_answer, refusal_detail
 from integrator.payments.models import HistoryEntry, Payment, PaymentBill, PaymentStatus
-from integrator.payments.ports import DigitGateway, Leases, PaymentLedger, PaymentStoreError
+from integrator.payments.ports import (
+    DigitGateway,
+    LeaseAfterSave,
+    Leases,
+    PaymentLedger,
+    PaymentStoreError,
+)
 from integrator.payments.rules import instrument_date_start
 
 log = logging.getLogger("integrator.registration")
@@ -191,6 +200,8 @@ class _Attempt:
     waiting: DeviceWaiting | None = None
     #: no create was sent for the payment before this attempt
     first_create: bool = False
+    #: The last save gave the lease back (it decided the payment, or the attempt is over).
+    lease_released: bool = False
 
 
 class _KeepLease(Exception):
@@ -226,22 +237,37 @@ class Registrar:
         self._clock = clock
 
     def attempt(
-        self, payment_id: str, *, actor: str, waiting: DeviceWaiting | None = None
+        self,
+        payment_id: str,
+        *,
+        actor: str,
+        waiting: DeviceWaiting | None = None,
+        give_up_if: Callable[[Payment], str | None] | None = None,
     ) -> AttemptOutcome:
-        """One registration attempt for `payment_id` (see the module docstring). `waiting`: the
-        device still waits for the answer, so DIGIT's refusal of a first create can be it."""
-        fence = self._leases.acquire(payment_id, ttl_seconds=self._lease_ttl)
-        if fence is None:
-            return AttemptOutcome(result=AttemptResult.BUSY)
+        """One registration attempt for `payment_id` (see the module docstring).
+
+        `waiting`: the device still waits for the answer, so DIGIT's refusal of a first create
+        can be it. `give_up_if(payment)`, asked once the lease is held, may name a reason to
+        stop retrying instead (`give_up`), decided on the payment as read with the lease: no
+        separate read.
+        """
+        att = self._lease(payment_id, actor=actor)
+        if isinstance(att, AttemptOutcome):
+            return att
+        att.waiting = waiting
+        att.first_create = not att.payment.create_sent and not att.payment.targeted_bill_ids
+        reason = give_up_if(att.payment) if give_up_if is not None else None
+        if reason is not None:
+            return self._give_up(att, reason=reason)
         try:
-            outcome = self._attempt(payment_id, fence=fence, actor=actor, waiting=waiting)
+            outcome = self._attempt(att)
         except _KeepLease as keep:
             return keep.outcome
         except BaseException:
             # An unexpected failure (a bug, Redis gone): DIGIT may have been called; be as
             # careful as after a timeout.
             raise
-        self._leases.release(payment_id, fence)
+        self._release(att)
         return outcome
 
     def first_attempt(
@@ -266,24 +292,30 @@ class Registrar:
                 outcome = self._registered(att, created, reason="created")
         except _KeepLease as keep:
             return keep.outcome
-        self._leases.release(payment.id, fence)
+        self._release(att)
         return outcome
+
+    def _lease(self, payment_id: str, *, actor: str) -> _Attempt | AttemptOutcome:
+        """The payment's lease and the payment, taken and read in one statement; FINISHED when
+        the payment is no longer PENDING, BUSY when another attempt holds the lease."""
+        leased = self._leases.acquire_pending(payment_id, ttl_seconds=self._lease_ttl)
+        if leased is not None:
+            fence, payment = leased
+            return _Attempt(payment=payment, fence=fence, actor=actor)
+        current = self._payments.get(payment_id)
+        if current is None or current.status is not PaymentStatus.PENDING:
+            return AttemptOutcome(result=AttemptResult.FINISHED, payment=current)
+        return AttemptOutcome(result=AttemptResult.BUSY)
+
+    def _release(self, att: _Attempt) -> None:
+        """Give the lease back, unless the attempt's last save already did."""
+        if not att.lease_released:
+            self._leases.release(att.payment.id, att.fence)
 
     # --- the attempt ---
 
-    def _attempt(
-        self, payment_id: str, *, fence: int, actor: str, waiting: DeviceWaiting | None
-    ) -> AttemptOutcome:
-        payment = self._payments.get(payment_id)
-        if payment is None or payment.status is not PaymentStatus.PENDING:
-            return AttemptOutcome(result=AttemptResult.FINISHED, payment=payment)
-        att = _Attempt(
-            payment=payment,
-            fence=fence,
-            actor=actor,
-            waiting=waiting,
-            first_create=not payment.create_sent and not payment.targeted_bill_ids,
-        )
+    def _attempt(self, att: _Attempt) -> AttemptOutcome:
+        payment = att.payment
         if payment.create_sent:
             try:
                 decided = self._settle(att, self.lookup(payment))
@@ -300,8 +332,6 @@ class Registrar:
             created_payment = self._create(att)
         except DigitError as exc:
             return self._after_digit_error(att, exc, retargeted=retargeted)
-        if created_payment is None:  # the lease was lost: another attempt runs now
-            return AttemptOutcome(result=AttemptResult.BUSY, payment=att.payment)
         return self._registered(att, created_payment, reason="created")
 
     def _after_digit_error(
@@ -347,20 +377,21 @@ class Registrar:
 
     def _record_create_sent(self, att: _Attempt) -> None:
         """Get the token first (a login may take a while), then record durably that a create
-        for these bills is about to be sent: from now on, look before creating again."""
+        for these bills is about to be sent: from now on, look before creating again. The same
+        commit renews the lease for the create (`_create`); a lease lost meanwhile refuses the
+        save (StaleFence) and nothing is sent."""
         self._digit.ensure_token()
         payment = att.payment
         self._save(
             att,
             states.mark_create_sent(payment, payment.bill_ids, actor=att.actor, at=self._clock()),
+            lease=LeaseAfterSave.RENEW,
         )
 
-    def _create(self, att: _Attempt) -> DigitPayment | None:
-        """`payments/_create` under a freshly renewed lease: the create (never re-sent within a
-        call by the client) has the whole lease, longer than connect + read timeout, so no other
-        attempt can look or create meanwhile. None when the lease was lost (nothing sent)."""
-        if not self._leases.renew(att.payment.id, att.fence, ttl_seconds=self._lease_ttl):
-            return None
+    def _create(self, att: _Attempt) -> DigitPayment:
+        """`payments/_create` under the lease `_record_create_sent` just renewed: the create
+        (never re-sent within a call by the client) has the whole lease, longer than connect +
+        read timeout, so no other attempt can look or create meanwhile."""
         return self._digit.create_payment(self.digit_request(att.payment))
 
     def _settle(self, att: _Attempt, found: Lookup) -> AttemptOutcome | None:
@@ -474,14 +505,13 @@ class Registrar:
         codes. If a create may have reached DIGIT, look first (a found payment is adopted);
         when DIGIT cannot be asked, the operator decides. Never deletes anything.
         """
-        fence = self._leases.acquire(payment_id, ttl_seconds=self._lease_ttl)
-        if fence is None:
-            return AttemptOutcome(result=AttemptResult.BUSY)
-        payment = self._payments.get(payment_id)
-        if payment is None or payment.status is not PaymentStatus.PENDING:
-            self._leases.release(payment_id, fence)
-            return AttemptOutcome(result=AttemptResult.FINISHED, payment=payment)
-        att = _Attempt(payment=payment, fence=fence, actor=actor)
+        att = self._lease(payment_id, actor=actor)
+        if isinstance(att, AttemptOutcome):
+            return att
+        return self._give_up(att, reason=reason)
+
+    def _give_up(self, att: _Attempt, *, reason: str) -> AttemptOutcome:
+        payment = att.payment
         if payment.create_sent:
             try:
                 decided = self._settle(att, self.lookup(payment))
@@ -492,13 +522,13 @@ class Registrar:
                 )
                 decided = None
             if decided is not None:
-                self._leases.release(payment_id, fence)
+                self._release(att)
                 return decided
         last = last_attempt(payment)
         codes = last.codes if last is not None else ()
         error = f"{reason}: last error {payment.last_error or 'none'}"
         outcome = self._needs_attention(att, reason=reason, codes=codes, error=error, count=False)
-        self._leases.release(payment_id, fence)
+        self._release(att)
         return outcome
 
     # --- looking in DIGIT ---
@@ -783,8 +813,11 @@ class Registrar:
             detail={"spent": spend, "createUnknown": True} if create_unknown else {"spent": spend},
         )
         att.payment = payment
+        # the attempt ends here: the save gives the lease back, unless DIGIT may still commit
+        # the create (then the lease runs out, and no attempt looks before it has)
+        lease = LeaseAfterSave.KEEP if create_unknown else LeaseAfterSave.RELEASE
         try:
-            payment = self._save(att, payment)
+            payment = self._save(att, payment, lease=lease)
         except PaymentStoreError:
             log.exception("could not record attempt", extra={"payment_id": payment.id})
         return AttemptOutcome(
@@ -809,7 +842,7 @@ class Registrar:
             latency_ms=_ms_since(att.started),
             detail={"spent": True, "until": until.isoformat()},
         )
-        payment = self._save(att, payment)
+        payment = self._save(att, payment, lease=LeaseAfterSave.RELEASE)
         log.info("waiting for an earlier create to settle", extra={"payment_id": payment.id})
         return AttemptOutcome(
             result=AttemptResult.RETRY_LATER,
@@ -819,9 +852,18 @@ class Registrar:
             cause=AWAITING_CREATE_SETTLE,
         )
 
-    def _save(self, att: _Attempt, payment: Payment) -> Payment:
-        """Save `payment` under the attempt's fence; it becomes the attempt's payment."""
-        att.payment = self._payments.save(payment, fence=att.fence)
+    def _save(
+        self, att: _Attempt, payment: Payment, *, lease: LeaseAfterSave = LeaseAfterSave.KEEP
+    ) -> Payment:
+        """Save `payment` under the attempt's fence; it becomes the attempt's payment. A save
+        that decides the payment (it leaves PENDING) ends the attempt: it gives the lease back
+        in the same statement."""
+        if payment.status is not PaymentStatus.PENDING:
+            lease = LeaseAfterSave.RELEASE
+        att.payment = self._payments.save(
+            payment, fence=att.fence, lease=lease, lease_ttl_seconds=self._lease_ttl
+        )
+        att.lease_released = lease is LeaseAfterSave.RELEASE
         return att.payment
 
 

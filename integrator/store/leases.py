@@ -1,8 +1,11 @@
 """Registration leases with fencing tokens, kept in the payment's row of the ledger.
 
 An attempt acquires the lease with one conditional UPDATE: `fence = fence + 1` where no lease is
-current, returning the new fence. Tokens only grow, also across a failover (the counter is
-replicated with the row, synchronously). `PaymentStore.save(payment, fence=token)` refuses the
+current, returning the new fence (`acquire_pending` also returns the payment, read in the same
+statement). A save under the fence may renew or release the lease in its own UPDATE
+(`LeaseAfterSave`), so an attempt's writes are not followed by separate lease statements.
+Tokens only grow, also across a failover (the counter is replicated with the row,
+synchronously). `PaymentStore.save(payment, fence=token)` refuses the
 write unless the lease is still current and holds that token, so an attempt whose lease expired
 (it was paused, or DIGIT was slow) can no longer write even if no other attempt has started.
 Lease expiry is measured on the database's clock, the one clock every web and worker process
@@ -11,15 +14,27 @@ shares.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from typing import Any
 
+from psycopg.rows import dict_row
+
+from integrator.payments.models import Payment
+from integrator.store.codec import payment_from_dict
 from integrator.store.db import Database
+from integrator.store.payments import PAYMENT_COLUMNS
+from integrator.store.payments import lease_ttl as _ttl
 
-
-def _ttl(ttl_seconds: float) -> timedelta:
-    if ttl_seconds <= 0:
-        raise ValueError("a lease needs a positive TTL")
-    return timedelta(seconds=ttl_seconds)
+# The lease taken and the payment read in one statement: the CTE's row is the payment as updated
+# (new fence and lease_until); bills, targets and history are read by its id.
+_LEASE_PENDING = """
+WITH p AS (
+  UPDATE payments SET fence = fence + 1, lease_until = clock_timestamp() + %s
+  WHERE id = %s AND status = 'PENDING'
+    AND (lease_until IS NULL OR lease_until <= clock_timestamp())
+  RETURNING *
+)
+SELECT """
+_ACQUIRE_PENDING = _LEASE_PENDING + PAYMENT_COLUMNS + " FROM p"  # constants only
 
 
 class LeaseStore:
@@ -40,6 +55,16 @@ class LeaseStore:
                 (_ttl(ttl_seconds), payment_id),
             ).fetchone()
         return None if row is None else int(row[0])
+
+    def acquire_pending(self, payment_id: str, *, ttl_seconds: float) -> tuple[int, Payment] | None:
+        """A new fencing token and the payment as it is now, if the payment is PENDING and
+        nobody holds its lease; else None (and nothing changed). One round trip and commit."""
+        with self._db.autocommit() as conn, conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(_ACQUIRE_PENDING, (_ttl(ttl_seconds), payment_id))
+            row: dict[str, Any] | None = cur.fetchone()
+        if row is None:
+            return None
+        return int(row["fence"]), payment_from_dict(row)
 
     def release(self, payment_id: str, token: int) -> bool:
         """Give the lease back, only if `token` still holds it (compare-and-clear)."""

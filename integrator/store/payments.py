@@ -37,6 +37,7 @@ from integrator.payments.ports import (
     CreateOutcome,
     CreateResult,
     IntegrityRefused,
+    LeaseAfterSave,
     PaymentNotFound,
     PaymentPage,
     PaymentStoreError,
@@ -50,6 +51,7 @@ __all__ = [
     "CreateOutcome",
     "CreateResult",
     "IntegrityRefused",
+    "LeaseAfterSave",
     "PaymentNotFound",
     "PaymentPage",
     "PaymentStore",
@@ -57,25 +59,27 @@ __all__ = [
     "StaleFence",
 ]
 
-#: Statuses in which a payment holds its consumers (REGISTERED and RESOLVED are final).
 #: The fencing token of a payment inserted holding its lease (fences only grow from 0).
 FIRST_FENCE = 1
 
+#: Statuses in which a payment holds its consumers (REGISTERED and RESOLVED are final).
 _OPEN = (PaymentStatus.PENDING.value, PaymentStatus.NEEDS_ATTENTION.value)
 # statuses in which a payment's bills are free again: closed by an operator, or refused by DIGIT
 _NOT_LIVE = frozenset({PaymentStatus.RESOLVED, PaymentStatus.REFUSED})
 
 
-_SELECT = """
-SELECT p.*,
+#: A payment row `p` with its bills, targets and history: what `payment_from_dict` reads.
+PAYMENT_COLUMNS = """
+p.*,
   (SELECT coalesce(json_agg(b ORDER BY b.position), '[]'::json)
      FROM payment_bills b WHERE b.payment_id = p.id) AS bills,
   (SELECT coalesce(array_agg(t.bill_id ORDER BY t.bill_id), '{}')
      FROM payment_targets t WHERE t.payment_id = p.id) AS targeted_bill_ids,
   (SELECT coalesce(json_agg(h ORDER BY h.seq), '[]'::json)
      FROM payment_history h WHERE h.payment_id = p.id) AS history
-FROM payments p
 """
+
+_SELECT = "SELECT " + PAYMENT_COLUMNS + " FROM payments p\n"  # noqa: S608 (constants only)
 
 
 def _payment(row: dict[str, Any]) -> Payment:
@@ -106,6 +110,22 @@ def _history_rows(payment: Payment, start: int) -> list[tuple[Any, ...]]:
         for seq, entry in enumerate(payment.history)
         if seq >= start
     ]
+
+
+def lease_ttl(ttl_seconds: float) -> timedelta:
+    """A lease's time to live, as PostgreSQL's interval."""
+    if ttl_seconds <= 0:
+        raise ValueError("a lease needs a positive TTL")
+    return timedelta(seconds=ttl_seconds)
+
+
+def _lease_until(lease: LeaseAfterSave, ttl_seconds: float) -> tuple[str, tuple[Any, ...]]:
+    """The SQL for `payments.lease_until` after a save, and its parameters."""
+    if lease is LeaseAfterSave.RENEW:
+        return "clock_timestamp() + %s", (lease_ttl(ttl_seconds),)
+    if lease is LeaseAfterSave.RELEASE:
+        return "NULL", ()
+    return "lease_until", ()
 
 
 def _dumps(value: Any) -> str:
@@ -314,8 +334,18 @@ class PaymentStore:
             ).fetchone()
         return None if row is None else str(row[0])
 
-    def save(self, payment: Payment, *, fence: int | None) -> Payment:
+    def save(
+        self,
+        payment: Payment,
+        *,
+        fence: int | None,
+        lease: LeaseAfterSave = LeaseAfterSave.KEEP,
+        lease_ttl_seconds: float = 0.0,
+    ) -> Payment:
         """Write `payment` over the stored copy it was read from; returns it with version + 1.
+
+        `lease` (with a `fence` only): RENEW extends the lease to `lease_ttl_seconds` from the
+        commit, RELEASE gives it back, in the same statement and transaction as the payment.
 
         Refused (nothing written) with:
           StaleFence              `fence` given and the lease expired or holds another token;
@@ -326,11 +356,15 @@ class PaymentStore:
         On a final status the payment's consumer claims are released; RESOLVED also releases its
         bills. Use `fence=None` only outside registration attempts (operators).
         """
+        if fence is None and lease is not LeaseAfterSave.KEEP:
+            raise ValueError("only the holder of a lease (a fence) can renew or release it")
         stored = replace(payment, version=payment.version + 1)
         open_ = payment.status.value in _OPEN
         live = payment.status not in _NOT_LIVE
+        lease_until = _lease_until(lease, lease_ttl_seconds)
         try:
-            with self._db.transaction() as conn:
+            # pipelined: BEGIN goes with the read below, every write with the COMMIT
+            with self._db.transaction(pipelined=True) as conn:
                 row = conn.execute(
                     """
                     SELECT version, fence, lease_until > clock_timestamp() AS leased,
@@ -360,7 +394,14 @@ class PaymentStore:
                 self._check_integrity(payment, create_sent, targets or [], consumers or [])
                 if len(payment.history) < history_length:
                     raise IntegrityRefused(f"payment {payment.id}: history would shrink")
-                self._update(conn, stored, open_=open_, live=live, history_from=history_length)
+                self._update(
+                    conn,
+                    stored,
+                    open_=open_,
+                    live=live,
+                    history_from=history_length,
+                    lease_until=lease_until,
+                )
         except errors.UniqueViolation as exc:
             raise IntegrityRefused(f"payment {payment.id}: {exc.diag.constraint_name}") from exc
         return stored
@@ -385,12 +426,18 @@ class PaymentStore:
         open_: bool,
         live: bool,
         history_from: int,
+        lease_until: tuple[str, tuple[Any, ...]],
     ) -> None:
+        lease_sql, lease_params = lease_until
         conn.execute(
+            # lease_sql is one of _lease_until's constant fragments; values travel as parameters
             """
             UPDATE payments SET status = %s, registered_at = %s, attempts = %s, last_error = %s,
               create_sent = %s, digit_payment_id = %s, needs_attention_reason = %s,
-              resolution = %s, provisional = %s, version = %s, history_length = %s
+              resolution = %s, provisional = %s, version = %s, history_length = %s,
+              lease_until = """  # noqa: S608
+            + lease_sql
+            + """
             WHERE id = %s
             """,
             (
@@ -405,6 +452,7 @@ class PaymentStore:
                 p.provisional,
                 p.version,
                 len(p.history),
+                *lease_params,
                 p.id,
             ),
         )

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 import redis as redis_lib
 
+from integrator.payments.models import PaymentStatus
+from integrator.payments.ports import LeaseAfterSave, StaleFence
 from integrator.store.db import Database
 from integrator.store.idempotency import ClaimOutcome, IdempotencyStore
 from integrator.store.leases import LeaseStore
@@ -88,6 +91,48 @@ def test_concurrent_attempts_never_overlap(leases: LeaseStore) -> None:
 def test_a_lease_needs_a_positive_ttl(leases: LeaseStore) -> None:
     with pytest.raises(ValueError):
         leases.acquire("p1", ttl_seconds=0)
+
+
+def test_acquire_pending_takes_the_lease_and_reads_the_payment_in_one_go(
+    leases: LeaseStore, db: Database
+) -> None:
+    leased = leases.acquire_pending("p1", ttl_seconds=5)
+    assert leased is not None
+    fence, payment = leased
+    assert payment == PaymentStore(db).get("p1")  # the whole payment, bills and all
+    assert leases.current("p1") == fence
+    assert leases.acquire_pending("p1", ttl_seconds=5) is None  # held
+    assert leases.acquire_pending("no-such-payment", ttl_seconds=5) is None
+
+
+def test_acquire_pending_leaves_a_payment_past_pending_alone(
+    leases: LeaseStore, db: Database
+) -> None:
+    store = PaymentStore(db)
+    payment = store.get("p2")
+    assert payment is not None
+    store.save(replace(payment, status=PaymentStatus.NEEDS_ATTENTION), fence=None)
+    assert leases.acquire_pending("p2", ttl_seconds=5) is None
+    assert leases.current("p2") is None  # no fence spent, no lease taken
+
+
+def test_a_save_renews_or_releases_the_lease_only_under_its_fence(
+    leases: LeaseStore, db: Database
+) -> None:
+    store = PaymentStore(db)
+    leased = leases.acquire_pending("p1", ttl_seconds=0.3)
+    assert leased is not None
+    fence, payment = leased
+    payment = store.save(payment, fence=fence, lease=LeaseAfterSave.RENEW, lease_ttl_seconds=30)
+    time.sleep(0.4)
+    assert leases.current("p1") == fence  # renewed by the save
+    with pytest.raises(StaleFence):
+        store.save(payment, fence=fence + 1, lease=LeaseAfterSave.RELEASE)
+    assert leases.current("p1") == fence  # a stale save releases nothing
+    store.save(payment, fence=fence, lease=LeaseAfterSave.RELEASE)
+    assert leases.current("p1") is None
+    with pytest.raises(ValueError):
+        store.save(payment, fence=None, lease=LeaseAfterSave.RELEASE)
 
 
 # --- idempotency claims ---
