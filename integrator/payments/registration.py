@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -228,6 +229,8 @@ class Registrar:
         observer: PaymentObserver = NO_PAYMENT_OBSERVER,
     ) -> None:
         self._create_settle = timedelta(seconds=create_settle_seconds)
+        # the searches of one look-up, at once (threads, or greenlets under gevent)
+        self._lookups = ThreadPoolExecutor(max_workers=8, thread_name_prefix="digit-lookup")
         self._observer = observer
         self._payments = payments
         self._leases = leases
@@ -541,31 +544,49 @@ class Registrar:
         by_module: dict[str, list[str]] = {}
         for bill_id in sorted(payment.targeted_bill_ids | set(payment.bill_ids)):
             by_module.setdefault(modules[bill_id], []).append(bill_id)
-        ours: dict[str, DigitPayment] = {}
-        others: dict[str, DigitPayment] = {}
-        for module, bill_ids in sorted(by_module.items()):
-            for found in self._digit.search_payments(
-                tenant_id=payment.tenant_id, module=module, bill_ids=bill_ids
-            ):
-                if is_ours(found, payment.id):
-                    ours[found.id] = found
-                elif found.is_live:
-                    others[found.id] = found
         consumers: dict[str, set[str]] = {}
         for bill in payment.bills:
             consumers.setdefault(bill.business_service, set()).add(bill.consumer_code)
-        for module, codes in sorted(consumers.items()):
-            for found in self._digit.search_payments(
-                tenant_id=payment.tenant_id, module=module, consumer_codes=sorted(codes)
-            ):
-                if is_ours(found, payment.id):  # only ours: the consumer's other payments are
-                    ours[found.id] = found  # for other bills, not competitors for ours
+        searches: list[dict[str, Any]] = [
+            {"module": module, "bill_ids": bill_ids}
+            for module, bill_ids in sorted(by_module.items())
+        ] + [
+            {"module": module, "consumer_codes": sorted(codes)}
+            for module, codes in sorted(consumers.items())
+        ]
+        ours: dict[str, DigitPayment] = {}
+        others: dict[str, DigitPayment] = {}
+        for search, found_payments in zip(
+            searches, self._search_all(payment.tenant_id, searches), strict=True
+        ):
+            for found in found_payments:
+                if is_ours(found, payment.id):
+                    ours[found.id] = found
+                elif found.is_live and "bill_ids" in search:
+                    # by consumer, only ours count: the consumer's other payments are for
+                    # other bills, not competitors for ours
+                    others[found.id] = found
         # only a live payment of ours is adopted: a CANCELLED or DISHONOURED one never is
         live = [p for p in ours.values() if p.is_live]
         return Lookup(
             ours=live[0] if live else None,
             others=tuple(others.values()),
             all_ours=tuple(sorted(ours.values(), key=lambda p: not p.is_live)),
+        )
+
+    def _search_all(
+        self, tenant_id: str, searches: list[dict[str, Any]]
+    ) -> list[Sequence[DigitPayment]]:
+        """Every search's payments, in order. The searches run at once: a look-up costs one
+        DIGIT round trip, not one per search (the drain after an outage is bound by DIGIT's
+        latency times the calls each payment makes in sequence). The first error is raised."""
+        if len(searches) == 1:
+            return [self._digit.search_payments(tenant_id=tenant_id, **searches[0])]
+        return list(
+            self._lookups.map(
+                lambda search: self._digit.search_payments(tenant_id=tenant_id, **search),
+                searches,
+            )
         )
 
     @staticmethod
