@@ -14,11 +14,12 @@ Acceptance is where money changes hands, so its order is deliberate:
    it is now instead: each bill re-read, its consumer's newest bill, DIGIT's payments for it;
 3. commit the payment, its bills, its idempotency record and its consumer and bill claims in one
    ledger transaction (the constraints refuse a second open payment for a consumer or a bill);
-4. schedule a safety-net registration job, then run the one registration path inline within the
-   budget: REGISTERED -> 201; DIGIT refused the create while the device waits -> the refusal
-   (422, the payment closed as REFUSED, nothing registered; `first_create`); anything else ->
-   202 and the worker finishes it. A payment accepted on a snapshot (DIGIT gave no usable answer
-   a moment ago) is answered 202 at once.
+4. run the one registration path inline within the budget: REGISTERED -> 201; DIGIT refused the
+   create while the device waits -> the refusal (422, the payment closed as REFUSED, nothing
+   registered; `first_create`); anything else -> 202, and a registration job takes it over once
+   the inline attempt's lease has run out. A payment accepted on a snapshot (DIGIT gave no usable
+   answer a moment ago) is answered 202 at once and its job enqueued at once. A lost job is
+   repaired by the worker's sweeper, which re-enqueues every PENDING payment without one.
 
 The budget (`REGISTRATION_BUDGET_SECONDS`) is one deadline for the whole request, taken when it
 arrives and passed to every DIGIT call of steps 2 and 4: a bill re-read cut by it is "no usable
@@ -562,17 +563,15 @@ class PaymentService:
                     )
                 ]
             )
-        # Committed: from here the payment is the ledger's. The job is enqueued after the
-        # commit; if this process dies before (or Redis loses the job), the worker's sweeper
-        # re-enqueues every PENDING payment it finds in the ledger without a live job, so a
-        # failure to schedule is logged, never an error answer.
-        # Registered inline: the job is only a safety net, due once the inline attempt's lease
-        # has run out. Not inline (an offline upload): the worker registers it at once.
-        delay = self._settings.lease_ttl_seconds if register_inline else 0
-        try:
-            self._scheduler.schedule_new(payment.id, delay_seconds=delay)
-        except Exception:
-            log.exception("could not schedule registration", extra={"payment_id": payment.id})
+        # Committed: from here the payment is the ledger's. Its job is enqueued after the
+        # commit: at once when nobody registers it inline (an offline upload, a payment checked
+        # against a snapshot while DIGIT gives no answer), else only if the inline attempt has
+        # not decided it within the budget (due once that attempt's lease has run out). If this
+        # process dies before (or Redis loses the job), the worker's sweeper re-enqueues every
+        # PENDING payment it finds in the ledger without a live job, so a failure to schedule is
+        # logged, never an error answer.
+        if not inline:
+            self._schedule(payment, delay_seconds=0)
         self._observer.payment_accepted(payment)
         log.info(
             "payment accepted",
@@ -590,9 +589,17 @@ class PaymentService:
             # registers it
             return AcceptOutcome(payment=payment)
         registered = self._register_within_budget(payment, created.fence, deadline)
+        if registered.status is PaymentStatus.PENDING:
+            self._schedule(payment, delay_seconds=self._settings.lease_ttl_seconds)
         if registered.status is PaymentStatus.REFUSED:
             raise refusal_from_history(registered)
         return AcceptOutcome(payment=registered)
+
+    def _schedule(self, payment: Payment, *, delay_seconds: float) -> None:
+        try:
+            self._scheduler.schedule_new(payment.id, delay_seconds=delay_seconds)
+        except Exception:
+            log.exception("could not schedule registration", extra={"payment_id": payment.id})
 
     def _own(self, payment_id: str | None, device: Device) -> str | None:
         """`payment_id` when `device` made that payment; None for another device's."""

@@ -211,3 +211,23 @@ def test_with_no_trust_a_bill_replaced_in_digit_is_refused_as_superseded(
     assert response.status_code == 422, response.text
     assert body_of(response)["code"] == "BILL_SUPERSEDED"
     assert world.payments_for_bill(old["billId"]) == []
+
+
+def test_only_a_payment_the_inline_attempt_did_not_decide_gets_a_registration_job(
+    pos: Pos, world: Sandbox, services: Services
+) -> None:
+    from integrator.jobs.scheduling import JobState, RqRegistrationScheduler
+
+    jobs = RqRegistrationScheduler(services.redis, services.settings)
+    registered = pos.pay(
+        payment_body([(current_bill(pos, TL_AMRITSAR, "TL")["billId"], 1500)]), key="decided"
+    )
+    assert registered.status_code == 201, registered.text
+    bill = current_bill(pos, WS_RAMESH)
+    world.faults(down=True)
+
+    accepted = pos.pay(payment_body([(bill["billId"], 815)]), key="undecided")
+
+    assert accepted.status_code == 202, accepted.text
+    assert jobs.state(body_of(registered)["id"]) is JobState.NONE
+    assert jobs.state(body_of(accepted)["id"]) is JobState.SCHEDULED
