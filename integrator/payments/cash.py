@@ -19,6 +19,8 @@ hand-over never calls DIGIT (REMIT would re-open the dues).
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -62,6 +64,10 @@ class DeviceLimitOverrides(Protocol):
     def limits_for(self, device_id: str) -> LimitOverrides: ...
 
     def set_limits(self, device_id: str, limits: LimitOverrides, *, now: datetime) -> None: ...
+
+
+#: How long a process remembers a device's own limits (see CashBook._overrides_of).
+LIMITS_CACHE_SECONDS = 5.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -120,11 +126,27 @@ class CashBook:
         self._devices = devices
         self._accepted = accepted  # (device id, key) -> the payment made under it, if any
         self._clock = clock
+        self._overrides: dict[str, tuple[float, LimitOverrides]] = {}
+        self._overrides_lock = threading.Lock()
 
     # --- limits ---
 
+    def _overrides_of(self, device_id: str) -> LimitOverrides:
+        """The device's own limits, remembered for LIMITS_CACHE_SECONDS: they are read for
+        every CASH payment and change only when an operator sets them (a change made in another
+        process applies within that time; one made here at once)."""
+        now = time.monotonic()
+        with self._overrides_lock:
+            cached = self._overrides.get(device_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        own = self._offline.limits_for(device_id)
+        with self._overrides_lock:
+            self._overrides[device_id] = (now + LIMITS_CACHE_SECONDS, own)
+        return own
+
     def limits(self, device: Device) -> DeviceLimits:
-        own = self._offline.limits_for(device.id)
+        own = self._overrides_of(device.id)
         cap = (
             own.cash_in_hand_cap
             if own.cash_in_hand_cap is not None
@@ -142,6 +164,8 @@ class CashBook:
     def set_limits(self, device_name: str, overrides: LimitOverrides) -> Device:
         device = self._device_named(device_name)
         self._offline.set_limits(device.id, overrides, now=self._clock())
+        with self._overrides_lock:
+            self._overrides.pop(device.id, None)
         return device
 
     # --- cash in hand ---
