@@ -67,7 +67,7 @@ from integrator.payments.ports import (
     ServedBillLog,
 )
 from integrator.payments.receipt_service import ReceiptService
-from integrator.payments.registration import Registrar
+from integrator.payments.registration import AttemptResult, Registrar
 from integrator.payments.use_cases import (
     AcceptOutcome,
     BillOffer,
@@ -529,7 +529,12 @@ class PaymentService:
                 request, device, deadline, at_counter=register_inline, look_for_pending=False
             )
             payment = self._new_payment(device, idempotency_key, fingerprint, request, checked)
-            inline = register_inline and not payment.provisional and self._token_ready()
+            inline = (
+                register_inline
+                and not payment.provisional
+                and time.monotonic() >= self._digit_quiet_until
+                and self._token_ready()
+            )
             if inline:
                 # Born leased and marked "create sent" in the acceptance's own transaction: the
                 # inline attempt goes straight to DIGIT's create (see Registrar.first_attempt).
@@ -584,9 +589,9 @@ class PaymentService:
             },
         )
         if not inline:
-            # DIGIT gave no usable answer a moment ago (the payment was checked against a bill
-            # snapshot), no DIGIT token could be had, or the caller does not wait: the worker
-            # registers it
+            # DIGIT gave no usable answer a moment ago (to this payment's check, or to another
+            # payment's create: OUTAGE_HOLD_SECONDS), no DIGIT token could be had, or the
+            # caller does not wait: the worker registers it
             return AcceptOutcome(payment=payment)
         registered = self._register_within_budget(payment, created.fence, deadline)
         if registered.status is PaymentStatus.PENDING:
@@ -716,6 +721,10 @@ class PaymentService:
         except Exception:
             log.exception("inline registration failed", extra={"payment_id": payment.id})
             return self._latest(payment)
+        if outcome.result is AttemptResult.RETRY_LATER:
+            # DIGIT gave no usable answer to the create: the next payments of this process go
+            # to the worker at once for a while instead of each trying DIGIT first
+            self._digit_quiet_until = time.monotonic() + OUTAGE_HOLD_SECONDS
         return outcome.payment or self._latest(payment)
 
     def _latest(self, payment: Payment) -> Payment:

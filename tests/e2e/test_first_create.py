@@ -231,3 +231,18 @@ def test_only_a_payment_the_inline_attempt_did_not_decide_gets_a_registration_jo
     assert accepted.status_code == 202, accepted.text
     assert jobs.state(body_of(registered)["id"]) is JobState.NONE
     assert jobs.state(body_of(accepted)["id"]) is JobState.SCHEDULED
+
+
+def test_after_a_create_got_no_answer_the_next_payments_go_to_the_worker_at_once(
+    pos: Pos, world: Sandbox
+) -> None:
+    tl, ws = current_bill(pos, TL_AMRITSAR, "TL"), current_bill(pos, WS_RAMESH)
+    world.faults(down=True)
+    before = digit_calls(world)
+
+    first = pos.pay(payment_body([(tl["billId"], 1500)]), key="down-first")
+    second = pos.pay(payment_body([(ws["billId"], 815)]), key="down-second")
+
+    assert (first.status_code, second.status_code) == (202, 202), second.text
+    # only the first payment tried DIGIT's create; the second was handed to the worker
+    assert digit_calls(world)["payment_create"] - before["payment_create"] == 1
