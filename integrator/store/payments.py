@@ -182,7 +182,8 @@ class PaymentStore:
         # exception may hide a commit, so it leaves the mark (a leftover costs one ledger read)
         self._marks.mark(payment.id, payment.consumer_keys)
         result = self._create(payment)
-        if result.outcome is not CreateOutcome.CREATED:
+        if result.outcome is not CreateOutcome.CREATED and result.payment_id != payment.id:
+            # (a replay of this very payment, committed by an earlier call, keeps its mark)
             self._marks.unmark(payment.id, payment.consumer_keys)
         return result
 

@@ -105,3 +105,16 @@ def test_a_rebuild_held_by_another_process_is_not_repeated(
 
     assert served.record([make_bill(consumer_code="C-1")], NOW) == [True]
     assert not marks.is_complete()
+
+
+def test_a_repeated_create_of_the_same_payment_keeps_its_mark(
+    store: PaymentStore, redis: redis_lib.Redis
+) -> None:
+    """A create retried after an error that hid its commit replays itself: still open, marked."""
+    payment = make_payment(idempotency_key="k-again", bills=(make_line(consumer_code="C-1"),))
+    assert store.create(payment).outcome is CreateOutcome.CREATED
+
+    again = store.create(payment)
+
+    assert again.outcome is CreateOutcome.REPLAY and again.payment_id == payment.id
+    assert _members(redis, "C-1") == {payment.id.encode()}
