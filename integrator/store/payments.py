@@ -177,17 +177,17 @@ class PaymentStore:
         if not payment.bills:
             raise ValueError("a payment needs at least one bill")
         if self._marks is None:
-            return self._create(payment)
+            return self._create(payment, lease_seconds)
         # marked before the claims can commit, unmarked only when nothing was written: an
         # exception may hide a commit, so it leaves the mark (a leftover costs one ledger read)
         self._marks.mark(payment.id, payment.consumer_keys)
-        result = self._create(payment)
+        result = self._create(payment, lease_seconds)
         if result.outcome is not CreateOutcome.CREATED and result.payment_id != payment.id:
             # (a replay of this very payment, committed by an earlier call, keeps its mark)
             self._marks.unmark(payment.id, payment.consumer_keys)
         return result
 
-    def _create(self, payment: Payment) -> CreateResult:
+    def _create(self, payment: Payment, lease_seconds: float | None) -> CreateResult:
         try:
             # One round trip for the whole transaction (see `_in_one_round_trip`). A key that
             # already made a payment is not looked up first: the payment row's UNIQUE (device,
