@@ -1006,9 +1006,11 @@ def make_backlog(ctx: Context, count: int) -> list[str]:
     each needs a payment search, then a create. Stored with PaymentStore.create, as the API does."""
     from integrator.payments import states
     from integrator.payments.models import HistoryEntry, Payment, PaymentBill, PaymentStatus
+    from integrator.store.open_claims import OpenClaimMarks
     from integrator.store.payments import CreateOutcome, PaymentStore
 
-    store = PaymentStore(ctx.db)
+    # with the marks, as the services build it: GET /v1/bills must see these as open
+    store = PaymentStore(ctx.db, claim_marks=OpenClaimMarks(ctx.redis))
     now = datetime.now(UTC)
     ids = []
     for i in range(count):

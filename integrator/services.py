@@ -24,6 +24,7 @@ from integrator.store.devices import DeviceStore
 from integrator.store.findings import FindingStore
 from integrator.store.idempotency import IdempotencyStore
 from integrator.store.leases import LeaseStore
+from integrator.store.open_claims import OpenClaimMarks
 from integrator.store.payments import PaymentStore
 from integrator.store.ratelimit import RateLimiter
 from integrator.store.reconciliation import ReconciliationStore
@@ -155,7 +156,13 @@ class Services:
     # --- stores ---
     @property
     def payments_store(self) -> PaymentStore:
-        return self._once("payments_store", lambda: PaymentStore(self.db))
+        return self._once(
+            "payments_store", lambda: PaymentStore(self.db, claim_marks=self.open_claim_marks)
+        )
+
+    @property
+    def open_claim_marks(self) -> OpenClaimMarks:
+        return self._once("open_claim_marks", lambda: OpenClaimMarks(self.redis))
 
     @property
     def leases(self) -> LeaseStore:
@@ -259,7 +266,12 @@ class Services:
                 idempotency=self.idempotency,
                 leases=self.leases,
                 snapshots=self.snapshots,
-                served=ServedBills(self.redis, snapshots=self.snapshots),
+                served=ServedBills(
+                    self.redis,
+                    snapshots=self.snapshots,
+                    marks=self.open_claim_marks,
+                    read_open_claims=self.payments_store.open_claims,
+                ),
                 registrar=self.registrar,
                 scheduler=self.scheduler,
                 receipts=self.receipts,

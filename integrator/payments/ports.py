@@ -197,7 +197,10 @@ class BillSnapshots(Protocol):
 
 
 class ServedBillLog(Protocol):
-    def record(self, bills: Sequence[Bill], served_at: datetime) -> None: ...
+    def record(self, bills: Sequence[Bill], served_at: datetime) -> list[bool]:
+        """Snapshot `bills` as served; for each, whether its consumer may have an open payment
+        of ours (False only when the ledger certainly holds none for it)."""
+        ...
 
 
 class DigitGateway(Protocol):

@@ -214,9 +214,10 @@ class PaymentService:
         rules_by_city = {city: self._digit.payment_rules(city) for city in cities}
         collectable = {city: self._digit.may_create(city) for city in cities}
         # A snapshot of every bill served (the fallback check while DIGIT is down), and our
-        # open payment for each bill's consumer, from the ledger.
-        self._served.record(bills, self._clock())
-        pending = self._pending_payments(bills, device)
+        # open payment for each bill's consumer, from the ledger: asked only about the consumers
+        # the snapshot call found marked (most have no open payment).
+        may_be_pending = self._served.record(bills, self._clock())
+        pending = self._pending_payments(bills, device, may_be_pending)
         return [
             BillOffer(
                 bill=bill,
@@ -233,15 +234,20 @@ class PaymentService:
         ]
 
     def _pending_payments(
-        self, bills: Sequence[Bill], device: Device
+        self, bills: Sequence[Bill], device: Device, may_be_pending: Sequence[bool] | None = None
     ) -> list[PendingPayment | None]:
-        """For each bill, our open payment for its consumer (one ledger query for all)."""
-        return self._pending_by_ids(
-            self._payments.pending_for_consumers(
-                [(b.tenant_id, b.business_service, b.consumer_code) for b in bills]
-            ),
-            device,
+        """For each bill, our open payment for its consumer: one ledger query for all, or only
+        for those `may_be_pending` flags (none when no bill is flagged)."""
+        asked = [i for i in range(len(bills)) if may_be_pending is None or may_be_pending[i]]
+        if not asked:
+            return [None] * len(bills)
+        holders = self._payments.pending_for_consumers(
+            [(bills[i].tenant_id, bills[i].business_service, bills[i].consumer_code) for i in asked]
         )
+        ids: list[str | None] = [None] * len(bills)
+        for i, holder in zip(asked, holders, strict=True):
+            ids[i] = holder
+        return self._pending_by_ids(ids, device)
 
     def _pending_by_ids(
         self, ids: Sequence[str | None], device: Device

@@ -96,6 +96,28 @@ def consumer_served_bill(tenant_id: str, business_service: str, consumer_code: s
     )
 
 
+# --- open payment marks (integrator.store.open_claims) ---
+# The ledger's `payment_consumers.open` stays the truth; these marks only let GET /v1/bills skip
+# the ledger for a consumer that certainly has no open payment.
+
+
+def open_claim_marks(tenant_id: str, business_service: str, consumer_code: str) -> str:
+    """SET of the ids of payments that may hold this consumer open: added before the payment's
+    insert commits, removed after its claim is released; no TTL (a leftover only costs a read)."""
+    return _key("open-claims", _part(tenant_id), _part(business_service), _part(consumer_code))
+
+
+def open_claim_marks_complete() -> str:
+    """Present once the marks were rebuilt from the ledger: only then does a missing mark mean
+    that the consumer has no open payment. Gone with the marks if Redis loses its data."""
+    return _key("open-claims", "complete", "v1")
+
+
+def open_claim_marks_rebuild_lock() -> str:
+    """Single-flight lock for rebuilding the marks from the ledger; PX = a few seconds."""
+    return _key("open-claims", "rebuild-lock")
+
+
 # --- metrics (integrator.observability) ---
 
 

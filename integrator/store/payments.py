@@ -45,6 +45,7 @@ from integrator.payments.ports import (
 )
 from integrator.store.codec import payment_from_dict
 from integrator.store.db import Database
+from integrator.store.open_claims import OpenClaimMarks
 
 __all__ = [
     "ConcurrentModification",
@@ -150,8 +151,11 @@ WHERE payment_id = %s AND seq = %s AND repeat_count < %s
 class PaymentStore:
     """Payments, their consumer claims, bills, targets and history, in the ledger."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, claim_marks: OpenClaimMarks | None = None) -> None:
+        # Without marks nothing reads them either (ServedBills then asks the ledger every time);
+        # the services always pass them: see integrator.store.open_claims.
         self._db = db
+        self._marks = claim_marks
 
     # --- writes ---
 
@@ -172,6 +176,18 @@ class PaymentStore:
             raise ValueError("a new payment must be PENDING")
         if not payment.bills:
             raise ValueError("a payment needs at least one bill")
+        if self._marks is None:
+            return self._create(payment, lease_seconds)
+        # marked before the claims can commit, unmarked only when nothing was written: an
+        # exception may hide a commit, so it leaves the mark (a leftover costs one ledger read)
+        self._marks.mark(payment.id, payment.consumer_keys)
+        result = self._create(payment, lease_seconds)
+        if result.outcome is not CreateOutcome.CREATED and result.payment_id != payment.id:
+            # (a replay of this very payment, committed by an earlier call, keeps its mark)
+            self._marks.unmark(payment.id, payment.consumer_keys)
+        return result
+
+    def _create(self, payment: Payment, lease_seconds: float | None) -> CreateResult:
         try:
             # One round trip for the whole transaction (see `_in_one_round_trip`). A key that
             # already made a payment is not looked up first: the payment row's UNIQUE (device,
@@ -404,6 +420,8 @@ class PaymentStore:
                 )
         except errors.UniqueViolation as exc:
             raise IntegrityRefused(f"payment {payment.id}: {exc.diag.constraint_name}") from exc
+        if not open_ and self._marks is not None:
+            self._marks.unmark(payment.id, payment.consumer_keys)
         return stored
 
     @staticmethod
@@ -554,6 +572,16 @@ class PaymentStore:
             ).fetchall()
         holders = {(r[0], r[1], r[2]): str(r[3]) for r in rows}
         return [holders.get(tuple(c)) for c in consumers]  # type: ignore[arg-type]
+
+    def open_claims(self) -> list[tuple[str, str, str, str]]:
+        """Every open consumer claim: (tenant, service, consumer, payment id), to rebuild the
+        marks of integrator.store.open_claims."""
+        with self._db.autocommit() as conn:
+            rows = conn.execute(
+                "SELECT tenant_id, business_service, consumer_code, payment_id"
+                " FROM payment_consumers WHERE open"
+            ).fetchall()
+        return [(str(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows]
 
     def live_payment_for_bills(self, bill_ids: Sequence[str]) -> dict[str, str]:
         """For each bill id paid by a live payment (open or REGISTERED), that payment's id."""
