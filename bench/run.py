@@ -607,6 +607,19 @@ def _timed_posts(
     return sorted(timings), statuses
 
 
+def _posts_summary(
+    jobs: list[tuple[str, dict[str, str], bytes]], *, threads: int
+) -> dict[str, Any]:
+    """`_timed_posts` as p50, p99, the count of each answer and how many."""
+    timings, statuses = _timed_posts(jobs, threads=threads)
+    return {
+        "p50_ms": _percentile(timings, 0.5),
+        "p99_ms": _percentile(timings, 0.99),
+        "answers": statuses,
+        "count": len(timings),
+    }
+
+
 def _percentile(timings: list[float], fraction: float) -> float | None:
     if not timings:
         return None
@@ -655,13 +668,7 @@ def measure_counter_payments(
             for d in range(devices)
             for n in range(per_device)
         ]
-        timings, statuses = _timed_posts(jobs, threads=devices)
-        return {
-            "p50_ms": _percentile(timings, 0.5),
-            "p99_ms": _percentile(timings, 0.99),
-            "answers": statuses,
-            "count": len(timings),
-        }
+        return _posts_summary(jobs, threads=devices)
 
     def through(tag: str) -> dict[str, Any]:
         prefix = f"{COUNTER_PREFIX}-{tag}"
@@ -687,13 +694,7 @@ def measure_counter_payments(
             for d in range(devices)
             for n in range(1, per_device + 1)
         ]
-        timings, statuses = _timed_posts(jobs, threads=devices)
-        return {
-            "p50_ms": _percentile(timings, 0.5),
-            "p99_ms": _percentile(timings, 0.99),
-            "answers": statuses,
-            "count": len(timings),
-        }
+        return _posts_summary(jobs, threads=devices)
 
     through("warm")  # first logins, MDMS and pools warmed; not counted
     order = ["direct_create", "integrator", "integrator", "direct_create"] * (rounds // 2 or 1)
