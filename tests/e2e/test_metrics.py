@@ -80,13 +80,16 @@ def test_metrics_count_a_registered_payment(live: str, pos: Pos) -> None:
         )
         == 1
     )
+    # the histogram has no status label: a create an earlier test left running in the
+    # background (its device answered 202) may be summed into the shared Redis a moment later,
+    # so its count is at least this test's one create (counted exactly by status above)
     assert (
         value(
             metrics,
             "integrator_digit_request_duration_seconds_count",
             endpoint="collection-services/payments/_create",
         )
-        == 1
+        >= 1
     )
     assert value(metrics, "integrator_digit_auth_locked") == 0
     assert value(metrics, "integrator_redis_up") == 1
