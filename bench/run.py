@@ -1499,7 +1499,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.only == "counter":
             found = {"counter_payments": measure_counter_payments(ctx)}
             print(json.dumps(found, indent=1))
-            print(table({"measurements": found}))
+            _write_alone("counter", found)
             return 0
         if args.only == "accept":
             # the full run's earlier measurements log the integrator in and teach it its roles
@@ -1513,25 +1513,17 @@ def main(argv: list[str] | None = None) -> int:
                 keys=ctx.keys,
             )
             found = {"accept_outage": measure_accept_outage(ctx, rounds=max(1, args.rounds))}
-            out = RESULTS / "accept.json"
-            out.write_text(json.dumps({"machine": machine(), "measurements": found}, indent=2))
             print(json.dumps(found, indent=1))
-            print(f"written: {out}")
+            _write_alone("accept", found)
             return 0
         if args.only == "budget":
             found = {"budget": measure_budget(ctx)}
-            out = RESULTS / "budget.json"
-            out.write_text(json.dumps({"machine": machine(), "measurements": found}, indent=2))
-            print(table({"measurements": found}))
+            _write_alone("budget", found)
             print(f"\nverdicts: {budget_verdicts(found)}")
-            print(f"written: {out}")
             return 0
         if args.only == "drain":
             found = {"drain": measure_drain(ctx)}
-            out = RESULTS / "drain.json"
-            out.write_text(json.dumps({"machine": machine(), "measurements": found}, indent=2))
-            print(table({"measurements": found}))
-            print(f"written: {out}")
+            _write_alone("drain", found)
             return 0
         measurements.update(measure_fetch(ctx))
         measurements["counter_payments"] = measure_counter_payments(ctx)
@@ -1564,6 +1556,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {result['machine']}")
     print(f"written: {args.out}")
     return 0
+
+
+def _write_alone(name: str, found: dict[str, Any]) -> None:
+    """A `--only` run's measurements: bench/results/<name>.json (with the machine) and the table
+    rows they make (the full run's latest.json is left alone)."""
+    out = RESULTS / f"{name}.json"
+    out.write_text(json.dumps({"machine": machine(), "measurements": found}, indent=2))
+    print(table({"measurements": found}))
+    print(f"written: {out}")
 
 
 def gunicorn_model(env: dict[str, str]) -> dict[str, Any]:
