@@ -28,13 +28,26 @@ from integrator.services import Services
 
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "40"))  # per operation
 
-CONFORMANCE = [
-    not_a_server_error,
+DOCUMENTED = [
     status_code_conformance,
     content_type_conformance,
     response_headers_conformance,
     response_schema_conformance,
 ]
+CONFORMANCE = [not_a_server_error, *DOCUMENTED]
+
+
+def _digit_unavailable(response: requests.Response) -> bool:
+    """The documented 503: DIGIT too slow or down for this request (a machine under load can
+    make the sandbox miss the tests' short read timeout), with Retry-After. schemathesis's
+    not_a_server_error refuses every 5xx, so such an answer is checked against the document
+    only; any other 5xx still fails."""
+    if response.status_code != 503 or "Retry-After" not in response.headers:
+        return False
+    try:
+        return bool(response.json().get("code") == "DIGIT_UNAVAILABLE")
+    except ValueError:
+        return False
 
 
 def _passes(operations: list[Any]) -> list[tuple[Any, GenerationMode, dict[str, str] | None]]:
@@ -48,6 +61,15 @@ def _passes(operations: list[Any]) -> list[tuple[Any, GenerationMode, dict[str, 
         if "tenantId" in names:
             passes.append((operation, GenerationMode.POSITIVE, {"tenantId": "pb.amritsar"}))
     return passes
+
+
+def _describe(error: BaseException) -> str:
+    """The error and what it wraps: Hypothesis reports a failure it could not repeat as a
+    FlakyFailure whose own text hides the answer that failed."""
+    text = f"{type(error).__name__}: {error}"
+    for inner in getattr(error, "exceptions", ()):
+        text += "\n  caused by " + _describe(inner).replace("\n", "\n  ")
+    return text
 
 
 @pytest.fixture
@@ -86,13 +108,14 @@ def test_every_operation_answers_as_documented(
         def fuzz(case: Any) -> None:
             response = case.call(base_url=live, session=session, headers=headers, timeout=10)
             statuses[response.status_code] += 1
-            case.validate_response(response, checks=CONFORMANCE)
+            checks = DOCUMENTED if _digit_unavailable(response) else CONFORMANCE
+            case.validate_response(response, checks=checks)
 
         try:
             fuzz()
         except Exception as error:  # one operation's failure must not hide another's
             label = f"{operation.label} [{mode.value}{' ' + str(query) if query else ''}]"
-            failures[label] = f"{type(error).__name__}: {error}"[:3000]
+            failures[label] = _describe(error)[:3000]
 
     session.close()
     assert not failures, "\n\n".join(f"{label}\n{text}" for label, text in failures.items())
