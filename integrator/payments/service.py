@@ -56,6 +56,7 @@ from integrator.payments.models import (
     PaymentStatus,
     Violation,
 )
+from integrator.payments.outage_hold import OutageHold
 from integrator.payments.ports import (
     BillSnapshots,
     ClaimOutcome,
@@ -92,8 +93,9 @@ NO_ANSWER = NO_USABLE_ANSWER
 #: The refusal (and the bills' not-payable reason) for a city where our account may not collect.
 TENANT_NOT_COLLECTABLE = "TENANT_NOT_COLLECTABLE"
 
-#: After DIGIT gave no usable answer to a payment check, how long this process checks payments
-#: against bill snapshots only, before asking DIGIT again.
+#: After DIGIT gave no usable answer, how long this process checks payments against bill
+#: snapshots only and hands them to the worker, before one payment asks DIGIT again
+#: (payments/outage_hold.py).
 OUTAGE_HOLD_SECONDS = 2.0
 
 #: Retry-After (seconds) when DIGIT cannot vouch for a bill and no snapshot can.
@@ -161,7 +163,7 @@ class PaymentService:
         self._scheduler = scheduler
         self._receipts = receipts
         self._clock = clock
-        self._digit_quiet_until = 0.0  # monotonic; see _current_bills
+        self._outage = OutageHold(OUTAGE_HOLD_SECONDS)  # see _current_bills
         self._inline = ThreadPoolExecutor(max_workers=64, thread_name_prefix="register-inline")
         self._lock = threading.Lock()
 
@@ -385,22 +387,24 @@ class PaymentService:
         A bill served a moment ago is what the device showed the payer; DIGIT's create checks
         what may have changed since (paid elsewhere, expired), so asking DIGIT here would only
         add a round trip to the receipt. After DIGIT gave no usable answer, this process goes to
-        the snapshots for OUTAGE_HOLD_SECONDS without asking again: during an outage every
-        device would otherwise spend a failing DIGIT call per payment, and DIGIT would get a
-        burst when it comes back. A DIGIT too slow to answer by the request's deadline counts as
-        giving no usable answer: for a device at the counter it is the same outage."""
+        the snapshots for OUTAGE_HOLD_SECONDS, then one payment probes (OutageHold): during an
+        outage every device would otherwise spend a failing DIGIT call per payment, and DIGIT
+        would get a burst when it comes back. A DIGIT too slow to answer by the request's
+        deadline counts as giving no usable answer: for a device at the counter it is the same
+        outage."""
         ids = [line.bill_id for line in request.bills]
         served = self._served_moments_ago(ids, now) if trust_served else None
         if served is not None:
             return served, False
-        if time.monotonic() >= self._digit_quiet_until:
+        if self._outage.may_ask():
             try:
                 found = self._digit.search_bills(
                     tenant_id=request.tenant_id, bill_ids=ids, deadline=deadline
                 )
+                self._outage.answered()
                 return {b.id: b for b in found}, False
             except NO_ANSWER as exc:
-                self._digit_quiet_until = time.monotonic() + OUTAGE_HOLD_SECONDS
+                self._outage.no_answer()
                 log.warning(
                     "DIGIT unreachable while checking a payment; trying snapshots",
                     extra={"error": type(exc).__name__},
@@ -538,7 +542,7 @@ class PaymentService:
             inline = (
                 register_inline
                 and not payment.provisional
-                and time.monotonic() >= self._digit_quiet_until
+                and self._outage.may_ask()
                 and self._token_ready()
             )
             if inline:
@@ -730,7 +734,9 @@ class PaymentService:
         if outcome.result is AttemptResult.RETRY_LATER:
             # DIGIT gave no usable answer to the create: the next payments of this process go
             # to the worker at once for a while instead of each trying DIGIT first
-            self._digit_quiet_until = time.monotonic() + OUTAGE_HOLD_SECONDS
+            self._outage.no_answer()
+        else:
+            self._outage.answered()
         return outcome.payment or self._latest(payment)
 
     def _latest(self, payment: Payment) -> Payment:

@@ -5,15 +5,24 @@ real HTTP, the real ledger)."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from integrator.payments.models import PaymentStatus
+from integrator.payments.service import OUTAGE_HOLD_SECONDS
 from integrator.services import Services
 from tests.e2e.conftest import Pos, Sandbox, body_of
-from tests.e2e.test_pos_api import AMRITSAR, TL_AMRITSAR, WS_RAMESH, current_bill, payment_body
+from tests.e2e.test_pos_api import (
+    AMRITSAR,
+    SW_RAMESH,
+    TL_AMRITSAR,
+    WS_RAMESH,
+    current_bill,
+    payment_body,
+)
 
 DIGIT_CALLS = ("fetchbill", "bill_search", "payment_search", "payment_create", "mdms_search")
 
@@ -245,4 +254,27 @@ def test_after_a_create_got_no_answer_the_next_payments_go_to_the_worker_at_once
 
     assert (first.status_code, second.status_code) == (202, 202), second.text
     # only the first payment tried DIGIT's create; the second was handed to the worker
+    assert digit_calls(world)["payment_create"] - before["payment_create"] == 1
+
+
+def test_when_the_hold_runs_out_one_payment_probes_digit_and_the_others_go_to_the_worker(
+    pos: Pos, world: Sandbox
+) -> None:
+    tl, ws = current_bill(pos, TL_AMRITSAR, "TL"), current_bill(pos, WS_RAMESH)
+    sw = current_bill(pos, SW_RAMESH, "SW")
+    world.faults(down=True)
+    assert pos.pay(payment_body([(tl["billId"], 1500)]), key="hold-first").status_code == 202
+    before = digit_calls(world)
+    time.sleep(OUTAGE_HOLD_SECONDS + 0.1)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        answers = list(
+            pool.map(
+                lambda paid: pos.pay(payment_body([paid[:2]]), key=paid[2]),
+                [(ws["billId"], 815, "hold-ws"), (sw["billId"], 315, "hold-sw")],
+            )
+        )
+
+    assert [a.status_code for a in answers] == [202, 202], [a.text for a in answers]
+    # one of the two probed DIGIT's create; the other was handed to the worker meanwhile
     assert digit_calls(world)["payment_create"] - before["payment_create"] == 1
