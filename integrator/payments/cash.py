@@ -61,13 +61,14 @@ class CashLedger(Protocol):
 class DeviceLimitOverrides(Protocol):
     """Each device's own limits (integrator.store.offline.OfflineStore)."""
 
-    def limits_for(self, device_id: str) -> LimitOverrides: ...
+    def all_limits(self) -> dict[str, LimitOverrides]: ...
 
     def set_limits(self, device_id: str, limits: LimitOverrides, *, now: datetime) -> None: ...
 
 
-#: How long a process remembers a device's own limits (see CashBook._overrides_of).
+#: How long a process remembers the devices' own limits (see CashBook._overrides_of).
 LIMITS_CACHE_SECONDS = 5.0
+_NO_OVERRIDES = LimitOverrides()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -126,24 +127,25 @@ class CashBook:
         self._devices = devices
         self._accepted = accepted  # (device id, key) -> the payment made under it, if any
         self._clock = clock
-        self._overrides: dict[str, tuple[float, LimitOverrides]] = {}
+        self._overrides: dict[str, LimitOverrides] = {}
+        self._overrides_until = 0.0  # monotonic; 0: read them at the next payment
         self._overrides_lock = threading.Lock()
 
     # --- limits ---
 
     def _overrides_of(self, device_id: str) -> LimitOverrides:
-        """The device's own limits, remembered for LIMITS_CACHE_SECONDS: they are read for
-        every CASH payment and change only when an operator sets them (a change made in another
-        process applies within that time; one made here at once)."""
+        """The device's own limits. Every device's are read in one query and remembered for
+        LIMITS_CACHE_SECONDS: they are needed for every CASH payment, change only when an
+        operator sets them, and are few (one row per device with limits of its own), so a
+        process reads them once per period rather than once per device per period (a change
+        made in another process applies within that time; one made here at once)."""
         now = time.monotonic()
-        with self._overrides_lock:
-            cached = self._overrides.get(device_id)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        own = self._offline.limits_for(device_id)
-        with self._overrides_lock:
-            self._overrides[device_id] = (now + LIMITS_CACHE_SECONDS, own)
-        return own
+        if now >= self._overrides_until:
+            with self._overrides_lock:  # one reader; the others wait for its table
+                if now >= self._overrides_until:
+                    self._overrides = self._offline.all_limits()
+                    self._overrides_until = time.monotonic() + LIMITS_CACHE_SECONDS
+        return self._overrides.get(device_id, _NO_OVERRIDES)
 
     def limits(self, device: Device) -> DeviceLimits:
         own = self._overrides_of(device.id)
@@ -164,8 +166,7 @@ class CashBook:
     def set_limits(self, device_name: str, overrides: LimitOverrides) -> Device:
         device = self._device_named(device_name)
         self._offline.set_limits(device.id, overrides, now=self._clock())
-        with self._overrides_lock:
-            self._overrides.pop(device.id, None)
+        self._overrides_until = 0.0
         return device
 
     # --- cash in hand ---

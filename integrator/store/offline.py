@@ -4,6 +4,7 @@
     OfflineStore.quarantine(...)    a payment the world moved under is stored NEEDS_ATTENTION,
                                     with its idempotency record and offline mark, in one transaction
     OfflineStore.limits_for(...)    a device's overrides of the offline and cash limits
+    OfflineStore.all_limits()       every device's overrides (CashBook reads them together)
 
 A quarantined payment never holds its bill or its consumer: the bill may be paid by another live
 payment of ours (the counter took it meanwhile), and the consumer may have an open one. It is
@@ -279,6 +280,20 @@ class OfflineStore:
         return LimitOverrides(
             offline_max_age_seconds=row[0], offline_cash_limit=row[1], cash_in_hand_cap=row[2]
         )
+
+    def all_limits(self) -> dict[str, LimitOverrides]:
+        """Every device's overrides, by device id (devices without any are absent)."""
+        with self._db.autocommit() as conn:
+            rows = conn.execute(
+                "SELECT device_id, offline_max_age_seconds, offline_cash_limit, cash_in_hand_cap"
+                " FROM device_limits"
+            ).fetchall()
+        return {
+            str(row[0]): LimitOverrides(
+                offline_max_age_seconds=row[1], offline_cash_limit=row[2], cash_in_hand_cap=row[3]
+            )
+            for row in rows
+        }
 
     def set_limits(self, device_id: str, limits: LimitOverrides, *, now: datetime) -> None:
         """Replace a device's overrides (None columns fall back to the settings)."""

@@ -19,9 +19,9 @@ class Overrides:
         self.reads = 0
         self.limits = LimitOverrides(cash_in_hand_cap=Decimal(900))
 
-    def limits_for(self, device_id: str) -> LimitOverrides:
+    def all_limits(self) -> dict[str, LimitOverrides]:
         self.reads += 1
-        return self.limits
+        return {DEVICE.id: self.limits}
 
     def set_limits(self, device_id: str, limits: LimitOverrides, *, now: datetime) -> None:
         self.limits = limits
@@ -47,6 +47,15 @@ def test_the_limits_are_read_once_while_remembered() -> None:
     cash = book(overrides)
     for _ in range(5):
         assert cash.limits(DEVICE).cash_in_hand_cap == Decimal(900)
+    assert overrides.reads == 1
+
+
+def test_every_devices_limits_come_from_one_read() -> None:
+    overrides = Overrides()
+    cash = book(overrides)
+    other = Device(id="d-2", name="counter-2", tenants=("pb",), key_hash="h2", created_at=NOW)
+    assert cash.limits(DEVICE).cash_in_hand_cap == Decimal(900)
+    assert cash.limits(other).cash_in_hand_cap is None  # no limits of its own: the setting's
     assert overrides.reads == 1
 
 

@@ -1,4 +1,4 @@
-"""OutageHold: after DIGIT gave no answer, nobody asks it during the hold, then exactly one probe."""
+"""OutageHold: after DIGIT gave no answer nobody asks it during the hold, then one probe."""
 
 from __future__ import annotations
 
