@@ -1438,8 +1438,8 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         default=None,
         metavar="FILE",
-        help="with --only accept: py-spy record one web worker during the first integrator run "
-        "(.svg flame graph, .json speedscope, .txt collapsed stacks)",
+        help="with --only accept, latency or proxy: py-spy record one web worker during the "
+        "(first) integrator run (.svg flame graph, .json speedscope, .txt collapsed stacks)",
     )
     parser.add_argument(
         "--env",
@@ -1472,13 +1472,14 @@ def main(argv: list[str] | None = None) -> int:
                 mode="integrator",
                 keys=ctx.keys,
             )
-            through = wrk(
-                ctx.web_url,
-                connections=args.connections,
-                duration=args.duration,
-                mode="integrator",
-                keys=ctx.keys,
-            )
+            with py_spy_record(ctx.web, args.py_spy, args.duration):
+                through = wrk(
+                    ctx.web_url,
+                    connections=args.connections,
+                    duration=args.duration,
+                    mode="integrator",
+                    keys=ctx.keys,
+                )
             print(json.dumps({"direct": direct, "integrator": through}, indent=1))
             return 0
         if args.only == "proxy":
@@ -1489,13 +1490,15 @@ def main(argv: list[str] | None = None) -> int:
                 ("integrator", ctx.web_url, ctx.keys),
             ):
                 wrk(url, connections=args.connections, duration=3, mode="integrator", keys=keys)
-                found[name] = wrk(
-                    url,
-                    connections=args.connections,
-                    duration=args.duration,
-                    mode="integrator",
-                    keys=keys,
-                )
+                profile = args.py_spy if name == "integrator" else None
+                with py_spy_record(ctx.web, profile, args.duration):
+                    found[name] = wrk(
+                        url,
+                        connections=args.connections,
+                        duration=args.duration,
+                        mode="integrator",
+                        keys=keys,
+                    )
             found["ratio"] = round(found["integrator"]["ok_rps"] / found["bare_proxy"]["ok_rps"], 3)
             print(json.dumps(found, indent=1))
             return 0

@@ -178,6 +178,8 @@ class IdempotencyClaims(Protocol):
 
     def release(self, device_id: str, key: str, token: str | None = None) -> bool: ...
 
+    def bound(self, device_id: str, key: str, fingerprint: str) -> ClaimResult | None: ...
+
 
 @dataclass(frozen=True)
 class ServedBill:

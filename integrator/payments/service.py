@@ -52,6 +52,7 @@ from integrator.payments.models import (
     HistoryEntry,
     Payment,
     PaymentBill,
+    PaymentError,
     PaymentRejected,
     PaymentStatus,
     Violation,
@@ -60,6 +61,7 @@ from integrator.payments.outage_hold import OutageHold
 from integrator.payments.ports import (
     BillSnapshots,
     ClaimOutcome,
+    ClaimResult,
     CreateOutcome,
     DigitGateway,
     IdempotencyClaims,
@@ -527,17 +529,23 @@ class PaymentService:
         fingerprint = rules.fingerprint(canonical(request))
         now = self._clock()
         claim = self._idempotency.claim(device.id, idempotency_key, fingerprint, now=now)
-        if claim.outcome is ClaimOutcome.MISMATCH:
-            raise IdempotencyKeyReused(claim.payment_id)
-        if claim.outcome is ClaimOutcome.IN_FLIGHT:
-            raise RequestInFlight(retry_after=1)
-        if claim.outcome is ClaimOutcome.REPLAY:
-            return self._replay(claim.payment_id)
+        if claim.outcome is not ClaimOutcome.NEW:
+            return self._answer_for_earlier(claim)
         inline = False
         try:
-            checked = self._check(
-                request, device, deadline, at_counter=register_inline, look_for_pending=False
-            )
+            try:
+                checked = self._check(
+                    request, device, deadline, at_counter=register_inline, look_for_pending=False
+                )
+            except PaymentError:
+                # A new key's claim does not read the ledger (store/idempotency.py): the key may
+                # have made this payment long ago, whose bill is paid by now by that very payment.
+                # The device repeating it hears the payment, not a refusal.
+                earlier = self._idempotency.bound(device.id, idempotency_key, fingerprint)
+                if earlier is None:
+                    raise
+                self._idempotency.release(device.id, idempotency_key, claim.token)
+                return self._answer_for_earlier(earlier)
             payment = self._new_payment(device, idempotency_key, fingerprint, request, checked)
             inline = (
                 register_inline
@@ -609,6 +617,15 @@ class PaymentService:
         if registered.status is PaymentStatus.REFUSED:
             raise refusal_from_history(registered)
         return AcceptOutcome(payment=registered)
+
+    def _answer_for_earlier(self, claim: ClaimResult) -> AcceptOutcome:
+        """The answer when the key is not new: in flight (409), reused for another request
+        (422), or a replay of its payment."""
+        if claim.outcome is ClaimOutcome.MISMATCH:
+            raise IdempotencyKeyReused(claim.payment_id)
+        if claim.outcome is ClaimOutcome.IN_FLIGHT:
+            raise RequestInFlight(retry_after=1)
+        return self._replay(claim.payment_id)
 
     def _schedule(self, payment: Payment, *, delay_seconds: float) -> None:
         try:

@@ -8,9 +8,13 @@ request with that key replays the payment (same fingerprint) or is refused (anot
 A claim before the payment exists is only an in-flight marker in Redis ("a request with this key
 is being processed right now": token, claimed-at, fingerprint), so a duplicate sent meanwhile
 answers 409 instead of running the checks a second time. Writing it costs no durable commit in the
-ledger; one claim is one ledger read (is the key bound?) and one Redis round trip. A marker older
-than `in_flight_bound_seconds` counts as abandoned (a crashed request) and may be taken over;
-Redis also expires it then.
+ledger; a new key's claim is one Redis round trip and no ledger read. The marker stays after the
+payment is made, so a repeat within `in_flight_bound_seconds` finds it and reads the ledger (a
+replay, or still in flight). A repeat after that takes a fresh marker like a new key: the
+acceptance's UNIQUE (device, key) then answers REPLAY or MISMATCH, and a check that refuses it
+first (the bill is paid by now: by that very payment) asks `bound` before answering
+(PaymentService.accept_payment). A marker older than `in_flight_bound_seconds` counts as
+abandoned (a crashed request) and may be taken over; Redis also expires it then.
 
 Correctness never rests on the marker: if Redis loses it (a restart, a failover, eviction), two
 identical requests may both get past `claim`, and the ledger's UNIQUE (device, key) on payments
@@ -79,12 +83,6 @@ class IdempotencyStore:
     def claim(self, device_id: str, key: str, fingerprint: str, *, now: datetime) -> ClaimResult:
         """Start working on (device, key) for the request with `fingerprint`, atomically."""
         now = _aware(now)
-        bound = self._record(device_id, key)
-        if bound is not None:
-            stored_fingerprint, payment_id = bound
-            same = stored_fingerprint == fingerprint
-            outcome = ClaimOutcome.REPLAY if same else ClaimOutcome.MISMATCH
-            return ClaimResult(outcome=outcome, payment_id=payment_id)
         token = secrets.token_hex(16)
         held = self._claim(
             keys=[keys.idempotency_claim(device_id, key)],
@@ -92,6 +90,9 @@ class IdempotencyStore:
         )
         if held is None:
             return ClaimResult(outcome=ClaimOutcome.NEW, token=token)
+        earlier = self.bound(device_id, key, fingerprint)
+        if earlier is not None:
+            return earlier
         held_fingerprint = as_text(held).split("|", 2)[2]
         if held_fingerprint != fingerprint:
             return ClaimResult(outcome=ClaimOutcome.MISMATCH)
@@ -106,6 +107,16 @@ class IdempotencyStore:
         """
         deleted = self._release(keys=[keys.idempotency_claim(device_id, key)], args=[token or ""])
         return int(deleted) == 1
+
+    def bound(self, device_id: str, key: str, fingerprint: str) -> ClaimResult | None:
+        """REPLAY (same fingerprint) or MISMATCH when (device, key) already made a payment."""
+        record = self._record(device_id, key)
+        if record is None:
+            return None
+        stored_fingerprint, payment_id = record
+        same = stored_fingerprint == fingerprint
+        outcome = ClaimOutcome.REPLAY if same else ClaimOutcome.MISMATCH
+        return ClaimResult(outcome=outcome, payment_id=payment_id)
 
     def payment_id(self, device_id: str, key: str) -> str | None:
         """The payment created under (device, key), if any."""

@@ -162,6 +162,30 @@ def test_replay_returns_the_same_payment_and_says_so(pos: Pos, world: Sandbox) -
     assert len(world.payments_for_bill(bill["billId"])) == 1
 
 
+@pytest.mark.settings(served_bill_trust_seconds=0)  # the repeat re-reads the bill: PAID
+def test_a_replay_after_its_in_flight_marker_is_gone_still_replays(
+    pos: Pos, world: Sandbox, services: Services
+) -> None:
+    """Days later the marker has expired: the claim reads no ledger, DIGIT says the bill is paid
+    (by this very payment), and the device repeating its request still hears its payment, not a
+    refusal; with another body it hears that the key was used."""
+    bill = current_bill(pos, TL_AMRITSAR, "TL")
+    body = payment_body([(bill["billId"], 1500)])
+    first = pos.pay(body, key="replay-late")
+    assert first.status_code == 201
+    world.pass_backupdate_lag()  # DIGIT has marked the bill PAID
+    services.redis.delete(*services.redis.keys("*in-flight*"))
+
+    again = pos.pay(body, key="replay-late")
+    other = pos.pay(payment_body([(bill["billId"], 1400)]), key="replay-late")
+
+    assert again.status_code == 200, again.text
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert body_of(again)["id"] == body_of(first)["id"]
+    assert (other.status_code, body_of(other)["code"]) == (422, "IDEMPOTENCY_KEY_REUSED")
+    assert len(world.payments_for_bill(bill["billId"])) == 1
+
+
 def test_same_key_with_another_body_is_refused(pos: Pos) -> None:
     bill = current_bill(pos, WS_RAMESH)
     assert pos.pay(payment_body([(bill["billId"], 500)]), key="k1").status_code == 201

@@ -171,14 +171,24 @@ def test_after_the_payment_is_stored_the_key_replays_forever(
     claim = claims.claim("dev-1", "k", "fp-a", now=NOW)
     payment = make_payment(idempotency_key="k", fingerprint="fp-a")
     assert store.create(payment).outcome is CreateOutcome.CREATED
-    replay = claims.claim("dev-1", "k", "fp-a", now=NOW + timedelta(days=400))
+    # while its marker lasts, a repeat reads the ledger: a replay, or a key reused
+    replay = claims.claim("dev-1", "k", "fp-a", now=NOW + timedelta(seconds=1))
     assert (replay.outcome, replay.payment_id) == (ClaimOutcome.REPLAY, payment.id)
     mismatch = claims.claim("dev-1", "k", "fp-b", now=NOW)
     assert (mismatch.outcome, mismatch.payment_id) == (ClaimOutcome.MISMATCH, payment.id)
-    # releasing the marker (a request that failed after the payment was stored) unbinds nothing
+    # after it (or once released), a repeat claims like a new key without reading the ledger;
+    # the ledger's record still binds the key: `bound` and the acceptance's UNIQUE say so
     claims.release("dev-1", "k", claim.token)
-    claims.release("dev-1", "k")
-    assert claims.claim("dev-1", "k", "fp-a", now=NOW).outcome is ClaimOutcome.REPLAY
+    late = claims.claim("dev-1", "k", "fp-a", now=NOW + timedelta(days=400))
+    assert late.outcome is ClaimOutcome.NEW
+    earlier = claims.bound("dev-1", "k", "fp-a")
+    assert earlier is not None
+    assert (earlier.outcome, earlier.payment_id) == (ClaimOutcome.REPLAY, payment.id)
+    other = claims.bound("dev-1", "k", "fp-b")
+    assert other is not None and other.outcome is ClaimOutcome.MISMATCH
+    assert claims.bound("dev-1", "other-key", "fp-a") is None
+    again = store.create(make_payment(idempotency_key="k", fingerprint="fp-a"))
+    assert (again.outcome, again.payment_id) == (CreateOutcome.REPLAY, payment.id)
     assert claims.payment_id("dev-1", "k") == payment.id
 
 
