@@ -939,7 +939,7 @@ def measure_accept_outage(ctx: Context, *, rounds: int = 1) -> dict[str, Any]:
 
     def integrator_run(prefix: str) -> dict[str, Any]:
         profile = getattr(args, "py_spy", None) if prefix == prefixes[0] else None
-        before = cpu_seconds(ctx.web)
+        before, creates = cpu_seconds(ctx.web), ctx.sandbox.counters().get("payment_create", 0)
         with py_spy_record(ctx.web, profile, duration):
             found = wrk_accept(
                 ctx.web_url,
@@ -948,6 +948,9 @@ def measure_accept_outage(ctx: Context, *, rounds: int = 1) -> dict[str, Any]:
                 connections=args.connections,
                 prefix=prefix,
             )
+        # how many payments tried DIGIT (down) before going to the worker: the outage hold's
+        # probes, and whatever was in flight when DIGIT was first found down
+        found["digit_creates_tried"] = ctx.sandbox.counters().get("payment_create", 0) - creates
         return with_cpu(found, cpu_seconds(ctx.web) - before)
 
     def bare_run() -> dict[str, Any]:
