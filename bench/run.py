@@ -341,6 +341,7 @@ class Context:
     bare: Proc
     rss: RssWatch
     keys: list[str]
+    sandbox_proc: Proc | None = None
 
 
 def base_env(
@@ -995,10 +996,20 @@ def cpu_seconds(master: Proc) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def _own_cpu(proc: Proc | None) -> float:
+    """User + system CPU seconds used so far by `proc` itself (0 without one)."""
+    if proc is None:
+        return 0.0
+    with contextlib.suppress(OSError):
+        fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return 0.0
+
+
 def with_cpu(found: dict[str, Any], seconds: float) -> dict[str, Any]:
     """`found` with the web workers' CPU per request: a cost the machine's other load does not
     change much, unlike the rate."""
-    ok = found["requests"] - found["non_2xx"]
+    ok = found["requests"] - found.get("non_2xx", found.get("errors", 0))
     return {**found, "worker_cpu_ms_per_ok": round(1000 * seconds / ok, 2) if ok else None}
 
 
@@ -1323,7 +1334,7 @@ def running(args: argparse.Namespace) -> Iterator[Context]:
         postgres = start_postgres(workdir)
         redis_url, _ = start_redis(fleet, workdir)
         sandbox_port = free_port()
-        fleet.start(
+        sandbox_proc = fleet.start(
             "sandbox", [PYTHON, "-m", "integrator.sandbox", "--lean", "--port", str(sandbox_port)]
         )
         sandbox = Sandbox(f"http://127.0.0.1:{sandbox_port}")
@@ -1398,6 +1409,7 @@ def running(args: argparse.Namespace) -> Iterator[Context]:
             bare=bare,
             rss=RssWatch(),
             keys=keys,
+            sandbox_proc=sandbox_proc,
         )
     finally:
         fleet.stop_all()
@@ -1488,12 +1500,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.only == "proxy":
             ctx.sandbox.faults(latency_ms=0)
             found = {}
-            for name, url, keys in (
-                ("bare_proxy", ctx.bare_url, []),
-                ("integrator", ctx.web_url, ctx.keys),
+            for name, url, keys, server in (
+                ("bare_proxy", ctx.bare_url, [], ctx.bare),
+                ("integrator", ctx.web_url, ctx.keys, ctx.web),
             ):
                 wrk(url, connections=args.connections, duration=3, mode="integrator", keys=keys)
                 profile = args.py_spy if name == "integrator" else None
+                # where the machine's CPU goes per answer: the server's workers, the sandbox
+                before = cpu_seconds(server), _own_cpu(ctx.sandbox_proc)
                 with py_spy_record(ctx.web, profile, args.duration):
                     found[name] = wrk(
                         url,
@@ -1502,6 +1516,10 @@ def main(argv: list[str] | None = None) -> int:
                         mode="integrator",
                         keys=keys,
                     )
+                found[name] = with_cpu(found[name], cpu_seconds(server) - before[0])
+                ok = max(1, found[name]["requests"] - found[name]["errors"])
+                sandbox_ms = 1000 * (_own_cpu(ctx.sandbox_proc) - before[1]) / ok
+                found[name]["sandbox_cpu_ms_per_ok"] = round(sandbox_ms, 2)
             found["ratio"] = round(found["integrator"]["ok_rps"] / found["bare_proxy"]["ok_rps"], 3)
             print(json.dumps(found, indent=1))
             return 0
