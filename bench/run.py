@@ -513,6 +513,9 @@ def measure_fetch(ctx: Context) -> dict[str, Any]:
         {
             "direct": (sandbox_url, "direct", []),
             "integrator": (ctx.web_url, "integrator", ctx.keys),
+            # a reference, not a target: what the web stack alone (gunicorn, Flask, requests:
+            # one route, one upstream call) reaches against DIGIT's own rate on these cores
+            "bare_proxy": (ctx.bare_url, "integrator", []),
         },
     )
     direct, through = found["direct"], found["integrator"]
@@ -534,6 +537,10 @@ def measure_fetch(ctx: Context) -> dict[str, Any]:
         "round_p99_ratios": _round_ratios(through, direct, "p99_ms"),
         "sandbox_fetchbill_calls": reached,
         "every_fetch_reached_digit": reached >= through["requests"] - through["errors"],
+        "bare_proxy": found["bare_proxy"],
+        "bare_proxy_vs_direct": round(found["bare_proxy"]["ok_rps"] / direct["ok_rps"], 3),
+        "round_bare_proxy_vs_direct": _round_ratios(found["bare_proxy"], direct, "ok_rps"),
+        "bare_proxy_p99_vs_direct": round(found["bare_proxy"]["p99_ms"] / direct["p99_ms"], 3),
     }
     # (2) no latency: integrator vs the bare proxy (and, for reference, the sandbox itself)
     ctx.sandbox.faults(latency_ms=0)
@@ -1167,6 +1174,18 @@ def measure_drain(ctx: Context) -> dict[str, Any]:
     }
 
 
+def _bare_reference(lat: dict[str, Any]) -> str:
+    """Row 1's reference: the bare Flask + requests proxy at the same latency (older runs have
+    none)."""
+    bare = lat.get("bare_proxy")
+    if not bare:
+        return ""
+    return (
+        f" (bare Flask + requests proxy: {bare['ok_rps']:.0f}/s, "
+        f"{lat['bare_proxy_vs_direct']:.2f}x direct, p99 {bare['p99_ms']} ms)"
+    )
+
+
 def table(result: dict[str, Any]) -> str:
     rows: list[tuple[str, str, str, str]] = []
     m = result["measurements"]
@@ -1177,7 +1196,7 @@ def table(result: dict[str, Any]) -> str:
             (
                 f"1. bills, {lat['latency_ms']} ms DIGIT, {d['connections']} conns",
                 f"{i['ok_rps']:.0f}/s vs direct {d['ok_rps']:.0f}/s; p50 {i['p50_ms']} vs "
-                f"{d['p50_ms']} ms; p99 {i['p99_ms']} vs {d['p99_ms']} ms",
+                f"{d['p50_ms']} ms; p99 {i['p99_ms']} vs {d['p99_ms']} ms" + _bare_reference(lat),
                 f"{lat['throughput_ratio']:.2f}x, p99 {lat['p99_ratio']:.2f}x",
                 ">= 0.93x, p99 <= 1.3x (median round)",
             )
@@ -1495,7 +1514,17 @@ def main(argv: list[str] | None = None) -> int:
                     mode="integrator",
                     keys=ctx.keys,
                 )
-            print(json.dumps({"direct": direct, "integrator": through}, indent=1))
+            wrk(ctx.bare_url, connections=args.connections, duration=3, mode="integrator", keys=[])
+            bare = wrk(
+                ctx.bare_url,
+                connections=args.connections,
+                duration=args.duration,
+                mode="integrator",
+                keys=[],
+            )
+            print(
+                json.dumps({"direct": direct, "integrator": through, "bare_proxy": bare}, indent=1)
+            )
             return 0
         if args.only == "proxy":
             ctx.sandbox.faults(latency_ms=0)
