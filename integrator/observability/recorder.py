@@ -1,10 +1,8 @@
 """`RedisMetrics`: counters and histograms kept in Redis, so they are exact across processes.
 
 Each family is one Redis hash (`store.metrics.MetricHashes`); a field is the JSON
-list of the label values (plus, for histograms, the bucket's upper bound or `+sum`). A rare event
-is one pipelined round trip; the hot ones are summed per process and written each FLUSH_SECONDS
-(a process killed outright loses at most that much of them). Recording never raises: a lost
-increment is logged, the payment goes on.
+list of the label values (plus, for histograms, the bucket's upper bound or `+sum`). One event is
+one pipelined round trip. Recording never raises: a lost increment is logged, the payment goes on.
 """
 
 from __future__ import annotations
@@ -60,9 +58,8 @@ class HistogramData:
     total: float
 
 
-#: DIGIT call metrics and accepted payments (one event per DIGIT call or payment: the hot paths)
-#: are summed in the process and written at most this often (a scrape writes its own process's
-#: at once); the rarer payment events are written at once.
+#: DIGIT call metrics (one event per DIGIT call, the hot path) are summed in the process and
+#: written at most this often; payment events are written at once.
 FLUSH_SECONDS = 1.0
 
 _Event = tuple[Family, Mapping[str, str], float | None, int]
@@ -175,7 +172,7 @@ class RedisMetrics(Observer):
         self.inc(catalog.TOKEN_RENEWALS, {"kind": kind})
 
     def payment_accepted(self, payment: Payment) -> None:
-        self._buffered(_per_service(catalog.PAYMENTS_ACCEPTED, payment))
+        self._write(_per_service(catalog.PAYMENTS_ACCEPTED, payment))
 
     def payment_registered(self, payment: Payment) -> None:
         events = _per_service(catalog.PAYMENTS_REGISTERED, payment)
