@@ -103,6 +103,7 @@ def register_api(app: Flask, services: Services) -> None:
             timezone=services.settings.digit_timezone,
             cancellations=lambda: services.cancellations,
             cash_guard=services.cash,
+            snapshots_written=services.snapshots.settle,
         ),
     )
     from integrator.api.receipts import init_receipts

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from flask import g, request
+from flask import current_app, g, request
+from werkzeug.datastructures import MultiDict
 
 from integrator.api.context import api_dependencies
 from integrator.api.errors import RateLimited, TenantForbidden, Unauthorized
 from integrator.payments.devices import Device
+from integrator.payments.models import ConsumerKey
 
 log = logging.getLogger(__name__)
 
@@ -29,15 +33,43 @@ def bearer_key(header: str | None) -> str | None:
     return match.group(1) if match else None
 
 
+ConsumerOfQuery = Callable[[MultiDict[str, str]], ConsumerKey | None]
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def reads_open_marks(consumer_of: ConsumerOfQuery) -> Callable[[View], View]:
+    """Declares that a view's admission also reads the open-payment marks of the consumer its
+    query string names (`consumer_of`; None: no single consumer), in the same Redis round
+    trip; the view finds them in `g.open_marks`."""
+
+    def declare(view: View) -> View:
+        view.open_marks_of = consumer_of  # type: ignore[attr-defined]
+        return view
+
+    return declare
+
+
 def require_device() -> None:
     """before_request: authenticate the device, then count the request against its limit."""
     dependencies = api_dependencies()
     key = bearer_key(request.headers.get("Authorization"))
     if key is None:
         raise Unauthorized("An Authorization: Bearer <device key> header is required.")
+    g.open_marks = None
     if dependencies.admission is not None:
-        device, decision = dependencies.admission.admit(
-            key, dependencies.rate_limit_per_minute, dependencies.clock()
+        consumer_of = getattr(
+            current_app.view_functions.get(request.endpoint or ""), "open_marks_of", None
+        )
+        admitted = dependencies.admission.admit(
+            key,
+            dependencies.rate_limit_per_minute,
+            dependencies.clock(),
+            marks_of=consumer_of(request.args) if consumer_of is not None else None,
+        )
+        device, decision, g.open_marks = (
+            admitted.device,
+            admitted.decision,
+            admitted.open_marks,
         )
     else:
         device = dependencies.devices.authenticate(key)

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Protocol
 from flask import Flask, current_app
 
 from integrator.api.wire import DEFAULT_TIMEZONE, Wire
+from integrator.payments.models import ConsumerKey
+from integrator.payments.ports import OpenMarks
 from integrator.payments.use_cases import PaymentRequest, PaymentUseCases
 
 if TYPE_CHECKING:
@@ -48,13 +50,30 @@ class RateLimiter(Protocol):
         ...
 
 
+class Admitted(Protocol):
+    @property
+    def device(self) -> Device | None: ...
+
+    @property
+    def decision(self) -> RateDecision: ...
+
+    @property
+    def open_marks(self) -> OpenMarks | None: ...
+
+
 class DeviceAdmission(Protocol):
     """Authenticates a key and counts the request in one step (store.devices.DeviceStore)."""
 
     def admit(
-        self, key: str, limit_per_minute: int, now: datetime
-    ) -> tuple[Device | None, RateDecision]:
-        """(the live device or None, the rate decision for it)."""
+        self,
+        key: str,
+        limit_per_minute: int,
+        now: datetime,
+        *,
+        marks_of: ConsumerKey | None = None,
+    ) -> Admitted:
+        """The live device or None, the rate decision for it, and with `marks_of` that
+        consumer's open-payment marks when they could be read in the same step."""
         ...
 
 
@@ -92,6 +111,9 @@ class ApiDependencies:
     cancellations: Callable[[], Cancellations] | None = None
     #: The cap on cash in hand POST /v1/payments applies.
     cash_guard: CashGuard = field(default_factory=NoCashCap)
+    #: Returns once the snapshots of the bills this request served are in Redis: they are
+    #: written behind, many answers' in one round trip (integrator.store.snapshot_writer).
+    snapshots_written: Callable[[], None] = lambda: None
 
     @property
     def wire(self) -> Wire:

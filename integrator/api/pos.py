@@ -9,11 +9,12 @@ from __future__ import annotations
 import re
 from typing import Any, cast
 
-from flask import Blueprint, Response, current_app, request, url_for
+from flask import Blueprint, Response, current_app, g, request, url_for
 from marshmallow import Schema
+from werkzeug.datastructures import MultiDict
 
 from integrator import jsonutil
-from integrator.api.access import current_device
+from integrator.api.access import current_device, reads_open_marks
 from integrator.api.context import api_dependencies, cancellations, payments, wire
 from integrator.api.errors import ApiError, FieldError
 from integrator.api.schemas.fields import KEY_CHARS
@@ -34,7 +35,7 @@ from integrator.api.schemas.responses import (
     validation_view,
 )
 from integrator.payments.devices import Device
-from integrator.payments.models import PaymentStatus
+from integrator.payments.models import ConsumerKey, PaymentStatus
 from integrator.payments.use_cases import AcceptOutcome, BillOffer, PaymentRequest
 
 pos_bp = Blueprint("pos", __name__)
@@ -55,14 +56,31 @@ CANCELLATION_REQUEST = CancellationRequestSchema()
 # --- views -----------------------------------------------------------------------------------
 
 
+def consumer_in_query(args: MultiDict[str, str]) -> ConsumerKey | None:
+    """The consumer GET /v1/bills asks about by consumer number (read before the schema: a
+    query the schema then refuses only wasted the marks read)."""
+    tenant, service, code = (
+        args.get("tenantId"),
+        args.get("businessService"),
+        args.get("consumerCode"),
+    )
+    if not (tenant and service and code) or "mobileNumber" in args:
+        return None
+    return ConsumerKey(tenant, service, code)
+
+
 @pos_bp.get("/bills")
+@reads_open_marks(consumer_in_query)
 def list_bills() -> Any:
     query: BillsQuery = load_args(BILLS_QUERY)
     offers, unsearched = bills_for(query, current_device(for_tenant=query.tenant_id))
-    return {
+    answer = {
         "bills": [bill_view(offer, wire()) for offer in offers],
         "unsearchedTenants": list(unsearched),
     }
+    # a bill is served once its snapshot is in Redis (they are written in batches, behind)
+    api_dependencies().snapshots_written()
+    return answer
 
 
 @pos_bp.post("/payments")
@@ -141,6 +159,7 @@ def bills_for(query: BillsQuery, device: Device) -> tuple[list[BillOffer], tuple
         tenant_id=query.tenant_id,
         business_service=query.business_service,
         consumer_code=query.consumer_code,
+        open_marks=g.get("open_marks"),
     )
     return offers, ()
 

@@ -198,10 +198,22 @@ class BillSnapshots(Protocol):
     ) -> dict[str, ServedBill]: ...
 
 
+@dataclass(frozen=True)
+class OpenMarks:
+    """How many payments of ours may hold `consumer` open, as read with the request's admission
+    (one Redis round trip for both); `count` None: the marks are not complete, ask the ledger."""
+
+    consumer: ConsumerKey
+    count: int | None
+
+
 class ServedBillLog(Protocol):
-    def record(self, bills: Sequence[Bill], served_at: datetime) -> list[bool]:
+    def record(
+        self, bills: Sequence[Bill], served_at: datetime, known: OpenMarks | None = None
+    ) -> list[bool]:
         """Snapshot `bills` as served; for each, whether its consumer may have an open payment
-        of ours (False only when the ledger certainly holds none for it)."""
+        of ours (False only when the ledger certainly holds none for it). `known` saves reading
+        the marks again for bills of that consumer."""
         ...
 
 

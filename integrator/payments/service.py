@@ -66,6 +66,7 @@ from integrator.payments.ports import (
     DigitGateway,
     IdempotencyClaims,
     Leases,
+    OpenMarks,
     PaymentLedger,
     ServedBillLog,
 )
@@ -172,7 +173,13 @@ class PaymentService:
     # --- bills ---
 
     def bills_for_consumer(
-        self, *, device: Device, tenant_id: str, business_service: str, consumer_code: str
+        self,
+        *,
+        device: Device,
+        tenant_id: str,
+        business_service: str,
+        consumer_code: str,
+        open_marks: OpenMarks | None = None,
     ) -> list[BillOffer]:
         # Within BILLS_DEADLINE_SECONDS, like a lookup by mobile: a DIGIT too slow for that is
         # DigitUnavailable (503 with Retry-After) rather than a device left waiting.
@@ -182,7 +189,7 @@ class PaymentService:
             consumer_code=consumer_code,
             deadline=self._bills_deadline(),
         )
-        return self._offers(bills, device)
+        return self._offers(bills, device, open_marks)
 
     def bills_for_mobile(
         self, *, device: Device, tenant_id: str, mobile_number: str, business_service: str | None
@@ -212,7 +219,9 @@ class PaymentService:
             self._settings.bills_deadline_seconds / 2,
         )
 
-    def _offers(self, bills: Sequence[Bill], device: Device) -> list[BillOffer]:
+    def _offers(
+        self, bills: Sequence[Bill], device: Device, open_marks: OpenMarks | None = None
+    ) -> list[BillOffer]:
         # payment rules as collection-services reads them: with the bill's city tenant
         cities = sorted({b.tenant_id for b in bills})
         rules_by_city = {city: self._digit.payment_rules(city) for city in cities}
@@ -220,7 +229,7 @@ class PaymentService:
         # A snapshot of every bill served (the fallback check while DIGIT is down), and our
         # open payment for each bill's consumer, from the ledger: asked only about the consumers
         # the snapshot call found marked (most have no open payment).
-        may_be_pending = self._served.record(bills, self._clock())
+        may_be_pending = self._served.record(bills, self._clock(), open_marks)
         pending = self._pending_payments(bills, device, may_be_pending)
         return [
             BillOffer(

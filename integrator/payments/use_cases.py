@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from integrator.digit.models import Bill
     from integrator.payments.devices import Device
     from integrator.payments.models import Payability, Payment
+    from integrator.payments.ports import OpenMarks
 
 __all__ = [
     "AcceptOutcome",
@@ -269,9 +270,16 @@ class PaymentUseCases(Protocol):
     """
 
     def bills_for_consumer(
-        self, *, device: Device, tenant_id: str, business_service: str, consumer_code: str
+        self,
+        *,
+        device: Device,
+        tenant_id: str,
+        business_service: str,
+        consumer_code: str,
+        open_marks: OpenMarks | None = None,
     ) -> list[BillOffer]:
-        """The consumer's bills that are due (empty when nothing is due)."""
+        """The consumer's bills that are due (empty when nothing is due). `open_marks`: the
+        consumer's open-payment marks if already read (with the request's admission)."""
         ...
 
     def bills_for_mobile(

@@ -33,16 +33,19 @@ import secrets
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import redis as redis_lib
 from psycopg import errors
 from psycopg.rows import dict_row
 
 from integrator.payments.devices import Device, normalise_scopes
+from integrator.payments.models import ConsumerKey
+from integrator.payments.ports import OpenMarks
 from integrator.store import keys
 from integrator.store.codec import as_text, dump_device, load_device
 from integrator.store.db import Database
+from integrator.store.open_claims import OpenClaimMarks
 from integrator.store.ratelimit import (
     SLIDING_WINDOW_LUA,
     WINDOW_MS,
@@ -94,8 +97,10 @@ def _valid_name(name: str) -> str:
 # --- the cache scripts (KEYS[1] the cache entry, KEYS[2] the generation counter) ---
 
 # The common path of every API request: the cached device and the rate limit in one round trip.
-# ARGV: rate key prefix, now ms, window ms, limit, member.
-# Reply: {false, generation} on a miss; {doc, allowed, remaining, wait} on a hit.
+# ARGV: rate key prefix, now ms, window ms, limit, member. KEYS[3], KEYS[4] (optional): a
+# consumer's open-payment marks and their completion key (integrator.store.open_claims).
+# Reply: {false, generation} on a miss; {doc, allowed, remaining, wait[, marks]} on a hit, marks
+# being the mark count, or -1 while the marks are not complete.
 _ADMIT = (
     """
 local doc = redis.call('GET', KEYS[1])
@@ -113,7 +118,10 @@ local member = ARGV[5]
 """
     + SLIDING_WINDOW_LUA
     + """
-return {doc, allowed, tostring(remaining), tostring(wait)}
+if #KEYS < 4 then return {doc, allowed, tostring(remaining), tostring(wait)} end
+local marks = -1
+if redis.call('EXISTS', KEYS[4]) == 1 then marks = redis.call('SCARD', KEYS[3]) end
+return {doc, allowed, tostring(remaining), tostring(wait), marks}
 """
 )
 
@@ -325,33 +333,48 @@ class DeviceStore:
         return _checked(device, digest)
 
     def admit(
-        self, key: str, limit_per_minute: int, now: datetime
-    ) -> tuple[Device | None, RateDecision]:
+        self,
+        key: str,
+        limit_per_minute: int,
+        now: datetime,
+        *,
+        marks_of: ConsumerKey | None = None,
+    ) -> Admission:
         """`authenticate(key)` and, for a live device, `RateLimiter.hit`: one Redis round trip
-        when the device is cached; on a miss, a ledger read and a second round trip.
+        when the device is cached; on a miss, a ledger read and a second round trip. With
+        `marks_of`, the same round trip reads that consumer's open-payment marks (on a hit).
 
         (None, a refusal) for an unknown, rotated-away or revoked key (nothing counted).
         """
         refused = RateDecision(allowed=False, retry_after=60)
         if not key:
-            return None, refused
+            return Admission(None, refused)
         if limit_per_minute <= 0:
-            return self.authenticate(key), refused
+            return Admission(self.authenticate(key), refused)
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
         digest = hash_key(key)
         now_ms = int(now.timestamp() * 1000)
         cache_keys = [keys.device_cache(digest), keys.device_cache_generation()]
+        marks_keys = (
+            []
+            if marks_of is None
+            else [OpenClaimMarks.key(marks_of), OpenClaimMarks.complete_key()]
+        )
         window: list[int | str] = [now_ms, WINDOW_MS, limit_per_minute, new_member(now_ms)]
-        reply = self._admit(keys=cache_keys, args=[keys.device_rate(""), *window])
+        reply = self._admit(keys=[*cache_keys, *marks_keys], args=[keys.device_rate(""), *window])
         if reply[0]:
             device = _checked(_parsed_device(reply[0]), digest)
             if device is None:
-                return None, refused
-            return device, decision(reply[1], reply[2], reply[3])
+                return Admission(None, refused)
+            marks = None
+            if marks_of is not None and len(reply) > 4:
+                count = int(reply[4])
+                marks = OpenMarks(marks_of, count if count >= 0 else None)
+            return Admission(device, decision(reply[1], reply[2], reply[3]), marks)
         found = self._live_by_hash(digest)
         if found is None or _checked(found, digest) is None:
-            return None, refused
+            return Admission(None, refused)
         counted = self._fill_and_count(
             keys=cache_keys,
             args=[
@@ -362,7 +385,16 @@ class DeviceStore:
                 *window,
             ],
         )
-        return found, decision(counted[0], counted[1], counted[2])
+        return Admission(found, decision(counted[0], counted[1], counted[2]))
+
+
+class Admission(NamedTuple):
+    """What `DeviceStore.admit` found: the live device (None: refused), the rate decision, and
+    the consumer's open-payment marks when asked for and read in the same round trip."""
+
+    device: Device | None
+    decision: RateDecision
+    open_marks: OpenMarks | None = None
 
 
 def _checked(device: Device, digest: str) -> Device | None:

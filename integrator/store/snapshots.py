@@ -10,6 +10,7 @@ they do not pile up.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -20,6 +21,9 @@ from integrator.digit.models import Bill
 from integrator.payments.ports import ServedBill
 from integrator.store import keys
 from integrator.store.codec import bill_from_dict, bill_to_dict
+from integrator.store.snapshot_writer import SnapshotWriter
+
+log = logging.getLogger(__name__)
 
 
 def _aware(moment: datetime, name: str) -> datetime:
@@ -34,6 +38,7 @@ class SnapshotStore:
             raise ValueError("retention_seconds must be positive")
         self._redis = redis
         self._retention_ms = retention_seconds * 1000
+        self._behind = SnapshotWriter(redis, retention_ms=self._retention_ms)
 
     def save(self, bill: Bill, served_at: datetime) -> None:
         """Keep `bill` as served at `served_at` (replaces an older snapshot of the same bill)."""
@@ -47,6 +52,18 @@ class SnapshotStore:
         for key, doc in self.documents(bills, served_at):
             pipe.set(key, doc, px=self.retention_ms)
         pipe.execute()
+
+    def save_behind(self, bills: Sequence[Bill], served_at: datetime) -> None:
+        """`save_many`, written in the background with other answers' snapshots (see
+        integrator.store.snapshot_writer): this process reads them at once, every process
+        once `settle` has returned."""
+        if bills:
+            self._behind.put(self.documents(bills, served_at))
+
+    def settle(self) -> None:
+        """Return once the snapshots this greenlet saved behind are in Redis (bounded)."""
+        if not self._behind.settle():
+            log.warning("bill snapshots still unwritten: answering without waiting longer")
 
     @property
     def retention_ms(self) -> int:
@@ -76,19 +93,21 @@ class SnapshotStore:
 
     def get(self, bill_id: str, *, max_age: timedelta, now: datetime) -> Bill | None:
         """The bill as last served, if served within `max_age` of `now` and not expired at `now`."""
-        return self._vouched(self._redis.get(keys.bill_snapshot(bill_id)), max_age, now)
+        key = keys.bill_snapshot(bill_id)
+        raw = self._behind.pending(key) or self._redis.get(key)
+        return self._vouched(raw, max_age, now)
 
     def served(
         self, bill_ids: Sequence[str], *, max_age: timedelta, now: datetime
     ) -> dict[str, ServedBill]:
         """Each of `bill_ids` served within `max_age` of `now` and not expired, with the newer
         bill of its consumer served since, if any (two round trips)."""
-        raws = self._redis.mget([keys.bill_snapshot(b) for b in bill_ids]) if bill_ids else []
+        raws = self._read([keys.bill_snapshot(b) for b in bill_ids])
         vouched = [self._vouched(raw, max_age, now) for raw in raws]
         bills = [bill for bill in vouched if bill is not None]
         if not bills:
             return {}
-        latest = self._redis.mget(
+        latest = self._read(
             [
                 keys.consumer_served_bill(b.tenant_id, b.business_service, b.consumer_code)
                 for b in bills
@@ -100,6 +119,13 @@ class SnapshotStore:
             superseded_by = newest_id if newest_id and newest_id != bill.id else None
             found[bill.id] = ServedBill(bill=bill, superseded_by=superseded_by)
         return found
+
+    def _read(self, keys_: Sequence[str]) -> list[bytes | str | None]:
+        """MGET, with what this process has saved behind and not yet written taking its place."""
+        if not keys_:
+            return []
+        found: list[bytes | str | None] = list(self._redis.mget(keys_))
+        return [self._behind.pending(key) or raw for key, raw in zip(keys_, found, strict=True)]
 
     @staticmethod
     def _vouched(raw: bytes | str | None, max_age: timedelta, now: datetime) -> Bill | None:

@@ -16,9 +16,12 @@ import pytest
 import redis as redis_lib
 
 from integrator.payments.devices import Device
+from integrator.payments.models import ConsumerKey
+from integrator.payments.ports import OpenMarks
 from integrator.store import keys
 from integrator.store.db import Database
 from integrator.store.devices import CACHE_SECONDS, DeviceExists, DeviceStore
+from integrator.store.open_claims import OpenClaimMarks
 from tests.unit.payments.payment_factories import NOW
 
 PROCESSES = 4
@@ -57,12 +60,37 @@ def test_a_cached_device_is_admitted_in_one_redis_round_trip_without_the_ledger(
     assert devices.admit(key, 100, NOW)[0] == device  # the miss fills the cache
 
     with counting(redis, db) as counts:
-        found, decision = devices.admit(key, 100, NOW + timedelta(seconds=1))
+        found, decision, _ = devices.admit(key, 100, NOW + timedelta(seconds=1))
 
     assert found == device and decision.allowed
     assert counts == {"redis": 1, "ledger": 0}
     ttl = redis.pttl(keys.device_cache(device.key_hash))
     assert 0 < ttl <= CACHE_SECONDS * 1000
+
+
+def test_admission_reads_a_consumers_open_payment_marks_in_the_same_round_trip(
+    devices: DeviceStore, db: Database, redis: redis_lib.Redis
+) -> None:
+    _, key = devices.add("pos-marks", ["pb"])
+    consumer = ConsumerKey("pb.amritsar", "WS", "WS/1/001")
+    # a miss reads the ledger and fills the cache: the marks are left to the answer
+    assert devices.admit(key, 100, NOW, marks_of=consumer).open_marks is None
+    assert devices.admit(key, 100, NOW).open_marks is None  # not asked
+
+    with counting(redis, db) as counts:
+        incomplete = devices.admit(key, 100, NOW, marks_of=consumer).open_marks
+    assert counts == {"redis": 1, "ledger": 0}
+    assert incomplete == OpenMarks(consumer, None)  # marks not rebuilt yet: ask the ledger
+
+    marks = OpenClaimMarks(redis)
+    marks.rebuild_from(list)
+    assert devices.admit(key, 100, NOW, marks_of=consumer).open_marks == OpenMarks(consumer, 0)
+    marks.mark("payment-1", [consumer])
+    marks.mark("payment-2", [consumer])
+    marks.mark("payment-3", [ConsumerKey("pb.amritsar", "WS", "WS/1/002")])
+    admitted = devices.admit(key, 100, NOW, marks_of=consumer)
+    assert admitted.open_marks == OpenMarks(consumer, 2)
+    assert admitted.decision.allowed
 
 
 def test_a_cache_miss_reads_the_ledger_once_and_counts_the_request(
@@ -71,7 +99,7 @@ def test_a_cache_miss_reads_the_ledger_once_and_counts_the_request(
     device, key = devices.add("pos-miss", ["pb"])
 
     with counting(redis, db) as counts:
-        found, decision = devices.admit(key, 1, NOW)
+        found, decision, _ = devices.admit(key, 1, NOW)
 
     assert found == device and decision.allowed and decision.remaining == 0
     assert counts == {"redis": 2, "ledger": 1}
@@ -92,7 +120,7 @@ def test_a_revoked_device_is_refused_at_once_by_every_process(
     cli_redis.close()
 
     if check == "admit":
-        found, decision = web.admit(key, 100, NOW + timedelta(seconds=1))
+        found, decision, _ = web.admit(key, 100, NOW + timedelta(seconds=1))
         assert found is None and not decision.allowed
     else:
         assert web.authenticate(key) is None
@@ -122,7 +150,7 @@ def test_losing_redis_loses_no_device_and_the_next_request_is_admitted_from_the_
 
     redis.flushall()
 
-    found, decision = devices.admit(key, 100, NOW + timedelta(seconds=1))
+    found, decision, _ = devices.admit(key, 100, NOW + timedelta(seconds=1))
     assert found == device and decision.allowed
     assert redis.exists(keys.device_cache(device.key_hash)) == 1  # cached again
     assert devices.admit(revoked_key, 100, NOW)[0] is None  # still revoked
@@ -144,7 +172,7 @@ def test_a_fill_that_read_the_ledger_before_a_revoke_does_not_cache_the_device(
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(web, "_live_by_hash", read_then_revoke)
-        first, _ = web.admit(key, 100, NOW)
+        first, *_ = web.admit(key, 100, NOW)
 
     assert first == device  # the request began before the revoke finished
     assert redis.exists(keys.device_cache(device.key_hash)) == 0

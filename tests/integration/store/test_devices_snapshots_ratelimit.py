@@ -179,8 +179,8 @@ def test_admit_authenticates_and_counts_in_one_step_like_the_two_separate_calls(
 
     decisions = [devices.admit(key, 3, NOW + timedelta(seconds=i)) for i in range(4)]
 
-    assert [d.id if d else None for d, _ in decisions] == [device.id] * 4
-    assert [r.allowed for _, r in decisions] == [True, True, True, False]
+    assert [d.id if d else None for d, _, _ in decisions] == [device.id] * 4
+    assert [r.allowed for _, r, _ in decisions] == [True, True, True, False]
     assert decisions[2][1].remaining == 0
     assert decisions[3][1].retry_after == 57  # the first hit leaves the window at +60 s
     # the same ZSET as RateLimiter: one limit whichever path counted
@@ -191,10 +191,10 @@ def test_admit_refuses_unknown_and_revoked_keys_without_counting(
     devices: DeviceStore, redis: redis_lib.Redis
 ) -> None:
     device, key = devices.add("pos-admit-2", ["pb"])
-    assert devices.admit(key + "x", 10, NOW) == (None, devices.admit("", 10, NOW)[1])
+    assert devices.admit(key + "x", 10, NOW) == (None, devices.admit("", 10, NOW)[1], None)
     devices.revoke("pos-admit-2")
 
-    found, decision = devices.admit(key, 10, NOW)
+    found, decision, _ = devices.admit(key, 10, NOW)
 
     assert found is None and decision.allowed is False
     assert RateLimiter(redis).hit(device.id, 1, NOW).allowed is True  # nothing was counted
