@@ -56,7 +56,7 @@ from integrator.payments.ports import (
     PaymentLedger,
 )
 from integrator.payments.registration import may_retarget
-from integrator.payments.service import NO_ANSWER, PaymentService, canonical, new_payment_id
+from integrator.payments.service import NO_ANSWER, PaymentService, canonical, new_payment
 from integrator.payments.use_cases import (
     BillLine,
     DigitUnreachable,
@@ -404,33 +404,22 @@ class OfflineUploads:
             return _refused(item, "BILL_NOT_FOUND", "bills", f"no bill {missing[0]} is known")
         conflict = {"code": code, "message": message, **detail}
         now = self._clock()
-        payment = Payment(
-            id=new_payment_id(),
-            device_id=device.id,
-            idempotency_key=item.idempotency_key,
+        accepted = new_payment(
+            device=device,
+            key=item.idempotency_key,
             fingerprint=fingerprint,
+            request=request,
+            bills=[bills[line.bill_id] for line in request.bills],
+            now=now,
+            reason="offline upload",
+        )
+        payment = replace(
+            accepted,
             status=PaymentStatus.NEEDS_ATTENTION,
-            tenant_id=request.tenant_id,
-            payment_mode=request.payment_mode.upper(),
-            paid_by=request.paid_by,
-            payer_name=request.payer_name,
-            mobile_number=request.mobile_number,
-            instrument_number=request.instrument_number,
-            instrument_date=request.instrument_date,
-            transaction_number=request.transaction_number,
-            collected_at=request.collected_at,
-            bills=tuple(_line(bills[line.bill_id], line) for line in request.bills),
-            created_at=now,
             needs_attention_reason=OFFLINE_CONFLICT,
             last_error=f"{code}: {message}",
             history=(
-                HistoryEntry(
-                    at=now,
-                    actor=f"device:{device.id}",
-                    event="accepted",
-                    to_status=PaymentStatus.PENDING,
-                    reason="offline upload",
-                ),
+                *accepted.history,
                 HistoryEntry(
                     at=now,
                     actor="offline-upload",

@@ -135,6 +135,61 @@ def new_payment_id() -> str:
     return "pay_" + secrets.token_hex(12)
 
 
+def new_payment(
+    *,
+    device: Device,
+    key: str,
+    fingerprint: str,
+    request: PaymentRequest,
+    bills: Sequence[Bill],
+    now: datetime,
+    reason: str,
+    provisional: bool = False,
+) -> Payment:
+    """A device's payment request as the ledger first records it: PENDING, each of `bills` (in
+    the request's order) with the amount the request pays on it, and the history entry
+    "accepted" for `reason`."""
+    amounts = {line.bill_id: line.amount for line in request.bills}
+    return Payment(
+        id=new_payment_id(),
+        device_id=device.id,
+        idempotency_key=key,
+        fingerprint=fingerprint,
+        status=PaymentStatus.PENDING,
+        provisional=provisional,
+        tenant_id=request.tenant_id,
+        payment_mode=request.payment_mode.upper(),
+        paid_by=request.paid_by,
+        payer_name=request.payer_name,
+        mobile_number=request.mobile_number,
+        instrument_number=request.instrument_number,
+        instrument_date=request.instrument_date,
+        transaction_number=request.transaction_number,
+        collected_at=request.collected_at,
+        bills=tuple(
+            PaymentBill(
+                bill_id=bill.id,
+                bill_number=bill.bill_number,
+                consumer_code=bill.consumer_code,
+                business_service=bill.business_service,
+                amount=amounts[bill.id],
+                total_due=bill.total_amount,
+            )
+            for bill in bills
+        ),
+        created_at=now,
+        history=(
+            HistoryEntry(
+                at=now,
+                actor=f"device:{device.id}",
+                event="accepted",
+                to_status=PaymentStatus.PENDING,
+                reason=reason,
+            ),
+        ),
+    )
+
+
 class PaymentService:
     """Implements `integrator.payments.use_cases.PaymentUseCases`."""
 
@@ -555,7 +610,16 @@ class PaymentService:
                     raise
                 self._idempotency.release(device.id, idempotency_key, claim.token)
                 return self._answer_for_earlier(earlier)
-            payment = self._new_payment(device, idempotency_key, fingerprint, request, checked)
+            payment = new_payment(
+                device=device,
+                key=idempotency_key,
+                fingerprint=fingerprint,
+                request=request,
+                bills=[o.bill for o in checked.offers],
+                now=self._clock(),
+                reason="provisional" if checked.provisional else "checked",
+                provisional=checked.provisional,
+            )
             inline = (
                 register_inline
                 and not payment.provisional
@@ -663,57 +727,6 @@ class PaymentService:
         if payment.status is PaymentStatus.REFUSED:
             raise refusal_from_history(payment)
         return AcceptOutcome(payment=payment, replayed=True)
-
-    def _new_payment(
-        self,
-        device: Device,
-        key: str,
-        fingerprint: str,
-        request: PaymentRequest,
-        checked: _Checked,
-    ) -> Payment:
-        now = self._clock()
-        amounts = {line.bill_id: line.amount for line in request.bills}
-        bills = tuple(
-            PaymentBill(
-                bill_id=o.bill.id,
-                bill_number=o.bill.bill_number,
-                consumer_code=o.bill.consumer_code,
-                business_service=o.bill.business_service,
-                amount=amounts[o.bill.id],
-                total_due=o.bill.total_amount,
-            )
-            for o in checked.offers
-        )
-        actor = f"device:{device.id}"
-        return Payment(
-            id=new_payment_id(),
-            device_id=device.id,
-            idempotency_key=key,
-            fingerprint=fingerprint,
-            status=PaymentStatus.PENDING,
-            provisional=checked.provisional,
-            tenant_id=request.tenant_id,
-            payment_mode=request.payment_mode.upper(),
-            paid_by=request.paid_by,
-            payer_name=request.payer_name,
-            mobile_number=request.mobile_number,
-            instrument_number=request.instrument_number,
-            instrument_date=request.instrument_date,
-            transaction_number=request.transaction_number,
-            collected_at=request.collected_at,
-            bills=bills,
-            created_at=now,
-            history=(
-                HistoryEntry(
-                    at=now,
-                    actor=actor,
-                    event="accepted",
-                    to_status=PaymentStatus.PENDING,
-                    reason="provisional" if checked.provisional else "checked",
-                ),
-            ),
-        )
 
     def _token_ready(self) -> bool:
         """Get the shared DIGIT token before the payment is born leased (a login may take a
