@@ -48,8 +48,8 @@ def load_settings(ctx: click.Context) -> Settings:
 @contextmanager
 def startup_errors() -> Iterator[None]:
     """Turn the start-up refusals into a one-line message and exit code 1 (no traceback)."""
-    from integrator.store.migrations import SchemaBehind
     from integrator.store.redis_conn import RedisUnavailableError
+    from integrator.store.schema_version import SchemaBehind
 
     try:
         yield

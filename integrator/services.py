@@ -55,7 +55,7 @@ IDEMPOTENCY_CLAIM_SECONDS = 60
 
 def connect_database(settings: Settings, *, pool_size: int | None = None) -> Database:
     """The process's ledger pool; refuses to start on a schema this code was not written for."""
-    from integrator.store.migrations import check_current
+    from integrator.store.schema_version import check_current
 
     check_current(settings.database_url)
     return Database.connect(

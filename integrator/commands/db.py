@@ -17,8 +17,8 @@ def db() -> None:
 def upgrade(ctx: click.Context) -> None:
     """Apply every migration up to head (safe to run again; run before starting a new version)."""
     from integrator.cli import load_settings
-    from integrator.store.migrations import current_revision, head_revision
     from integrator.store.migrations import upgrade as apply
+    from integrator.store.schema_version import current_revision, head_revision
 
     settings = load_settings(ctx)
     before = current_revision(settings.database_url)

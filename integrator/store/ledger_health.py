@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from integrator.store.migrations import current_revision, head_revision
+from integrator.store.schema_version import current_revision, head_revision
 
 
 @dataclass(frozen=True, kw_only=True)
