@@ -1444,8 +1444,8 @@ def main(argv: list[str] | None = None) -> int:
         "--rounds",
         type=int,
         default=3,
-        help="runs of each side in (1) and (2), alternating A B B A A B (3: on a shared machine one "
-        "noisy round then moves the median round, which the verdict uses, less than the mean)",
+        help="runs of each side in (1) and (2), alternating A B B A A B (3: on a shared machine "
+        "one noisy round then moves the median round, which the verdict uses, less than the mean)",
     )
     parser.add_argument("--latency-ms", type=int, default=200, help="DIGIT latency for (1) (200)")
     parser.add_argument(
