@@ -11,6 +11,8 @@ import pytest
 import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.wait import WebDriverWait
 
 from integrator.jobs.reconcile import ReconcileWiring, run_digit_walk
 from integrator.payments import states
@@ -77,6 +79,7 @@ def test_an_operator_sees_the_orphan_with_digits_details_and_acknowledges_it_wit
     row.find_element(By.CSS_SELECTOR, ".ack-note").send_keys("refund cancelled, receipt stands")
     button = row.find_element(By.CSS_SELECTOR, ".ack-button")
     button.click()
+    WebDriverWait(page, 10).until(staleness_of(button))  # the answer's page has loaded
 
     assert "acknowledged" in flashes(page)
     assert page.find_element(By.ID, "no-flags").text == "No unacknowledged flags."
