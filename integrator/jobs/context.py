@@ -24,6 +24,7 @@ from integrator.observability.events import Observer
 from integrator.payments.registration import Registrar
 from integrator.services import Services, utc_now
 from integrator.settings import Settings
+from integrator.store import redis_conn
 from integrator.store.db import Database
 from integrator.store.leases import LeaseStore
 from integrator.store.payments import PaymentStore
@@ -51,13 +52,7 @@ class JobContext:
 def build_context(settings: Settings, *, redis: redis_lib.Redis | None = None) -> JobContext:
     """A fresh context (the maintenance loop builds its own; jobs use `current()`)."""
     if redis is None:
-        redis = redis_lib.Redis.from_url(
-            settings.redis_url,
-            socket_connect_timeout=3,
-            socket_timeout=10,
-            health_check_interval=30,
-            retry_on_timeout=True,
-        )
+        redis = redis_conn.client_for(settings.redis_url)
     # The same object graph as the web app's (integrator.services), built for this process.
     services = Services.build(settings, redis=redis, pool_size=WORKER_POOL_SIZE)
     scheduler = services.scheduler

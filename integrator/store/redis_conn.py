@@ -12,9 +12,11 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from importlib import metadata
 from urllib.parse import urlsplit, urlunsplit
 
 import redis as redis_lib
+from redis.driver_info import DriverInfo
 
 from integrator.settings import Settings
 
@@ -24,6 +26,22 @@ log = logging.getLogger(__name__)
 RECOMMENDED_CONFIG: dict[str, str] = {"maxmemory-policy": "noeviction"}
 READINESS_KEY_PREFIX = "integrator:readyz:"  # short-lived keys written by /readyz
 READINESS_TTL_MS = 10_000
+
+
+# What each connection announces with CLIENT SETINFO (CLIENT LIST shows which clients are ours),
+# built once per process. Left to redis-py, every new pooled connection would look its version up
+# in the installed packages' metadata (a scan of sys.path on disk), and a pool opens connections
+# on the request path whenever concurrency reaches a new peak: the slowest requests of a burst.
+def _version() -> str:
+    try:
+        return metadata.version("integrator")
+    except metadata.PackageNotFoundError:  # run from a source tree that was not installed
+        return "0"
+
+
+DRIVER_INFO = DriverInfo(name="redis-py", lib_version=redis_lib.__version__).add_upstream_driver(
+    "digit-integrator", _version()
+)
 
 
 class RedisUnavailableError(RuntimeError):
@@ -40,15 +58,22 @@ def safe_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def connect(settings: Settings) -> redis_lib.Redis:
-    """A client for `settings.redis_url` (bytes responses, as RQ needs), checked with a PING."""
-    client = redis_lib.Redis.from_url(
-        settings.redis_url,
+def client_for(url: str) -> redis_lib.Redis:
+    """A client for `url` with the settings every process uses (bytes responses, as RQ needs);
+    it connects on first use."""
+    return redis_lib.Redis.from_url(
+        url,
         socket_connect_timeout=3,
         socket_timeout=10,
         health_check_interval=30,
         retry_on_timeout=True,
+        driver_info=DRIVER_INFO,
     )
+
+
+def connect(settings: Settings) -> redis_lib.Redis:
+    """A client for `settings.redis_url`, checked with a PING."""
+    client = client_for(settings.redis_url)
     try:
         client.ping()
     except redis_lib.RedisError as exc:
