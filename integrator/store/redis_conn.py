@@ -16,9 +16,12 @@ from importlib import metadata
 from urllib.parse import urlsplit, urlunsplit
 
 import redis as redis_lib
+from redis._parsers import _HiredisParser
 from redis.driver_info import DriverInfo
+from redis.maint_notifications import MaintNotificationsConfig
 
 from integrator.settings import Settings
+from integrator.socket_ready import readable_now
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,21 @@ def _version() -> str:
 DRIVER_INFO = DriverInfo(name="redis-py", lib_version=redis_lib.__version__).add_upstream_driver(
     "digit-integrator", _version()
 )
+
+
+class ReadyCheckParser(_HiredisParser):
+    """redis-py's hiredis parser, with the check made before every command on a pooled
+    connection (anything unread? closed?) asked of the operating system directly
+    (integrator.socket_ready: under gevent the library's own check switches to the hub)."""
+
+    def can_read(self, timeout: float = 0) -> bool:
+        sock, reader = self._sock, self._reader
+        plain = sock is not None and not hasattr(sock, "pending")  # TLS: the library's check
+        unread = reader is None or reader.has_data()
+        if timeout == 0 and plain and not unread and not readable_now(sock):
+            return False  # the common case: nothing there, the connection is reusable
+        # data, EOF or a real wait: the library tells them apart
+        return bool(super().can_read(timeout))
 
 
 class RedisUnavailableError(RuntimeError):
@@ -68,6 +86,12 @@ def client_for(url: str) -> redis_lib.Redis:
         health_check_interval=30,
         retry_on_timeout=True,
         driver_info=DRIVER_INFO,
+        parser_class=ReadyCheckParser,
+        # Maintenance notifications are a RESP3 feature of managed Redis; left at "auto", the
+        # pool asks every connection it hands out whether it holds unread data and then ignores
+        # the answer. Off, a connection with a stray reply is reconnected instead of handing
+        # that reply to the next command (and ReadyCheckParser makes the question cheap).
+        maint_notifications_config=MaintNotificationsConfig(enabled=False),
     )
 
 
