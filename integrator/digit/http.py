@@ -28,9 +28,6 @@ from urllib.parse import quote, urlencode
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.poolmanager import PoolManager, ProxyManager
 
 from integrator import jsonutil
 from integrator.digit.errors import (
@@ -44,7 +41,6 @@ from integrator.digit.errors import (
 )
 from integrator.digit.observer import NO_DIGIT_OBSERVER, DigitObserver
 from integrator.settings import Settings
-from integrator.socket_ready import readable_now
 
 log = logging.getLogger("integrator.digit")
 
@@ -66,55 +62,10 @@ def session_for(settings: Settings) -> requests.Session:
         return session
 
 
-class _KeptConnectionCheck:
-    """urllib3 asks, before reusing a kept-alive connection, whether DIGIT closed it; asked of
-    the operating system directly (integrator.socket_ready: gevent's poll switches to the hub)."""
-
-    sock: Any
-
-    @property
-    def is_connected(self) -> bool:
-        return self.sock is not None and not readable_now(self.sock)
-
-
-class _DigitHTTPConnection(_KeptConnectionCheck, HTTPConnection):
-    pass
-
-
-class _DigitHTTPSConnection(_KeptConnectionCheck, HTTPSConnection):
-    pass
-
-
-class _DigitHTTPPool(HTTPConnectionPool):
-    ConnectionCls = _DigitHTTPConnection
-
-
-class _DigitHTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _DigitHTTPSConnection
-
-
-_POOL_CLASSES = {"http": _DigitHTTPPool, "https": _DigitHTTPSPool}
-
-
-class DigitAdapter(HTTPAdapter):
-    """requests' adapter with urllib3 pools whose connections check for a close cheaply (a SOCKS
-    proxy keeps urllib3's own pools)."""
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = dict(_POOL_CLASSES)
-
-    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> PoolManager:
-        manager: PoolManager = super().proxy_manager_for(proxy, **proxy_kwargs)
-        if type(manager) is ProxyManager:
-            manager.pool_classes_by_scheme = dict(_POOL_CLASSES)
-        return manager
-
-
 def build_session(settings: Settings) -> requests.Session:
     """A new session with a connection pool sized from settings and TLS verification on."""
     session = requests.Session()
-    adapter = DigitAdapter(
+    adapter = HTTPAdapter(
         pool_connections=4, pool_maxsize=max(1, settings.digit_pool_size), max_retries=0
     )
     session.mount("https://", adapter)
