@@ -28,6 +28,7 @@ from integrator.store.open_claims import OpenClaimMarks
 from integrator.store.payments import PaymentStore
 from integrator.store.ratelimit import RateLimiter
 from integrator.store.reconciliation import ReconciliationStore
+from integrator.store.redis_batcher import RedisBatcher
 from integrator.store.served import ServedBills
 from integrator.store.snapshots import SnapshotStore
 from integrator.store.webhooks import WebhookStore
@@ -104,7 +105,9 @@ class Services:
         db = db if db is not None else connect_database(settings, pool_size=pool_size)
         redis = redis if redis is not None else redis_conn.connect(settings)
         connection = redis
-        observer = build_observer(db, redis)
+        # one per process: the metrics recorder and the stores send through the same batches
+        batcher = RedisBatcher(redis)
+        observer = build_observer(db, redis, batcher=batcher)
 
         def build_digit_client() -> DigitClient:
             from integrator.digit.client import DigitClient
@@ -116,7 +119,7 @@ class Services:
 
             return RqRegistrationScheduler(connection, settings)
 
-        return cls(
+        built = cls(
             settings=settings,
             db=db,
             redis=redis,
@@ -124,6 +127,8 @@ class Services:
             scheduler_factory=build_scheduler,
             observer=observer,
         )
+        built._built["redis_batcher"] = batcher
+        return built
 
     def close(self) -> None:
         """Close the ledger pool and the Redis connections (CLI commands, tests)."""
@@ -162,7 +167,9 @@ class Services:
 
     @property
     def open_claim_marks(self) -> OpenClaimMarks:
-        return self._once("open_claim_marks", lambda: OpenClaimMarks(self.redis))
+        return self._once(
+            "open_claim_marks", lambda: OpenClaimMarks(self.redis, batcher=self.redis_batcher)
+        )
 
     @property
     def leases(self) -> LeaseStore:
@@ -170,7 +177,16 @@ class Services:
 
     @property
     def devices(self) -> DeviceStore:
-        return self._once("devices", lambda: DeviceStore(self.db, self.redis, clock=self.clock))
+        return self._once(
+            "devices",
+            lambda: DeviceStore(self.db, self.redis, clock=self.clock, batcher=self.redis_batcher),
+        )
+
+    @property
+    def redis_batcher(self) -> RedisBatcher:
+        """Redis calls of concurrent requests in one round trip: admission, Idempotency-Key
+        claims, open-payment marks, served-bill reads, metrics."""
+        return self._once("redis_batcher", lambda: RedisBatcher(self.redis))
 
     @property
     def webhooks(self) -> WebhookStore:
@@ -194,7 +210,9 @@ class Services:
         return self._once(
             "snapshots",
             lambda: SnapshotStore(
-                self.redis, retention_seconds=self.settings.snapshot_max_age_seconds
+                self.redis,
+                retention_seconds=self.settings.snapshot_max_age_seconds,
+                batcher=self.redis_batcher,
             ),
         )
 
@@ -203,7 +221,10 @@ class Services:
         return self._once(
             "idempotency",
             lambda: IdempotencyStore(
-                self.db, self.redis, in_flight_bound_seconds=IDEMPOTENCY_CLAIM_SECONDS
+                self.db,
+                self.redis,
+                in_flight_bound_seconds=IDEMPOTENCY_CLAIM_SECONDS,
+                batcher=self.redis_batcher,
             ),
         )
 
@@ -379,7 +400,9 @@ class Services:
         )
 
 
-def build_observer(db: Database, redis: redis_lib.Redis) -> Observer:
+def build_observer(
+    db: Database, redis: redis_lib.Redis, *, batcher: RedisBatcher | None = None
+) -> Observer:
     """What a process reports to: the metrics recorder (Redis) and the webhook observer, which
     reads endpoints from the ledger and enqueues deliveries on RQ."""
     from integrator.jobs.webhooks import RqWebhookScheduler
@@ -388,7 +411,7 @@ def build_observer(db: Database, redis: redis_lib.Redis) -> Observer:
     from integrator.webhooks.observer import WebhookObserver
 
     webhooks = WebhookObserver(endpoints=WebhookStore(db), scheduler=RqWebhookScheduler(redis))
-    return FanOut([RedisMetrics(redis), webhooks])
+    return FanOut([RedisMetrics(redis, batcher=batcher), webhooks])
 
 
 def build_cancellations(

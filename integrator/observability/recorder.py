@@ -23,6 +23,7 @@ from integrator.observability import catalog
 from integrator.observability.catalog import Family
 from integrator.observability.events import Observer
 from integrator.store.metrics import Increment, Kind, MetricHashes, Op
+from integrator.store.redis_batcher import RedisBatcher
 
 if TYPE_CHECKING:
     from integrator.payments.models import Payment
@@ -68,8 +69,14 @@ _Event = tuple[Family, Mapping[str, str], float | None, int]
 class RedisMetrics(Observer):
     """The `Observer` that counts every event in Redis."""
 
-    def __init__(self, redis: redis_lib.Redis, *, flush_seconds: float = FLUSH_SECONDS) -> None:
-        self._hashes = MetricHashes(redis)
+    def __init__(
+        self,
+        redis: redis_lib.Redis,
+        *,
+        flush_seconds: float = FLUSH_SECONDS,
+        batcher: RedisBatcher | None = None,
+    ) -> None:
+        self._hashes = MetricHashes(redis, batcher=batcher)
         self._flush_seconds = flush_seconds
         # (op, family, kind, field) -> amount
         self._buffer: dict[tuple[Op, str, Kind, str], float] = {}

@@ -53,6 +53,7 @@ from integrator.store.ratelimit import (
     decision,
     new_member,
 )
+from integrator.store.redis_batcher import RedisBatcher
 
 log = logging.getLogger("integrator.store.devices")
 
@@ -186,9 +187,13 @@ class DeviceStore:
         *,
         clock: Callable[[], datetime] | None = None,
         cache_seconds: int = CACHE_SECONDS,
+        batcher: RedisBatcher | None = None,
     ) -> None:
         self._db = db
         self._redis = redis
+        # the admission of every request, sent with other requests' (a web process's); alone
+        # where no batcher is given (a job, a CLI command)
+        self._batcher = batcher
         self._clock = clock or (lambda: datetime.now(UTC))
         self._cache_ms = cache_seconds * 1000
         self._admit = redis.register_script(_ADMIT)
@@ -362,7 +367,12 @@ class DeviceStore:
             else [OpenClaimMarks.key(marks_of), OpenClaimMarks.complete_key()]
         )
         window: list[int | str] = [now_ms, WINDOW_MS, limit_per_minute, new_member(now_ms)]
-        reply = self._admit(keys=[*cache_keys, *marks_keys], args=[keys.device_rate(""), *window])
+        admission_keys = [*cache_keys, *marks_keys]
+        admission_args = [keys.device_rate(""), *window]
+        if self._batcher is None:
+            reply = self._admit(keys=admission_keys, args=admission_args)
+        else:
+            reply = self._batcher.script(self._admit, keys=admission_keys, args=admission_args)
         if reply[0]:
             device = _checked(_parsed_device(reply[0]), digest)
             if device is None:

@@ -32,6 +32,7 @@ from integrator.payments.ports import ClaimOutcome, ClaimResult
 from integrator.store import keys
 from integrator.store.codec import as_text
 from integrator.store.db import Database
+from integrator.store.redis_batcher import RedisBatcher
 
 __all__ = ["ClaimOutcome", "ClaimResult", "IdempotencyStore"]
 
@@ -70,7 +71,12 @@ class IdempotencyStore:
     """Claims (in-flight markers, Redis) and records (the ledger) of devices' Idempotency-Keys."""
 
     def __init__(
-        self, db: Database, redis: redis_lib.Redis, *, in_flight_bound_seconds: float = 60.0
+        self,
+        db: Database,
+        redis: redis_lib.Redis,
+        *,
+        in_flight_bound_seconds: float = 60.0,
+        batcher: RedisBatcher | None = None,
     ) -> None:
         if in_flight_bound_seconds <= 0:
             raise ValueError("the in-flight bound must be positive")
@@ -79,15 +85,21 @@ class IdempotencyStore:
         self._bound_ms = max(1, int(in_flight_bound_seconds * 1000))
         self._claim = redis.register_script(_CLAIM_LUA)
         self._release = redis.register_script(_RELEASE_LUA)
+        # a web process sends claims with other requests' script calls (integrator.store.
+        # redis_batcher); a job or a CLI command alone
+        self._batcher = batcher
 
     def claim(self, device_id: str, key: str, fingerprint: str, *, now: datetime) -> ClaimResult:
         """Start working on (device, key) for the request with `fingerprint`, atomically."""
         now = _aware(now)
         token = secrets.token_hex(16)
-        held = self._claim(
-            keys=[keys.idempotency_claim(device_id, key)],
-            args=[token, int(now.timestamp() * 1000), self._bound_ms, fingerprint, self._bound_ms],
-        )
+        claim_keys = [keys.idempotency_claim(device_id, key)]
+        now_ms = int(now.timestamp() * 1000)
+        claim_args: list[str | int] = [token, now_ms, self._bound_ms, fingerprint, self._bound_ms]
+        if self._batcher is None:
+            held = self._claim(keys=claim_keys, args=claim_args)
+        else:
+            held = self._batcher.script(self._claim, keys=claim_keys, args=claim_args)
         if held is None:
             return ClaimResult(outcome=ClaimOutcome.NEW, token=token)
         earlier = self.bound(device_id, key, fingerprint)

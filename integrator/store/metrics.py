@@ -13,6 +13,7 @@ from typing import Literal, cast
 import redis as redis_lib
 
 from integrator.store import keys
+from integrator.store.redis_batcher import RedisBatcher, pipelined
 
 Op = Literal["incr", "incrfloat"]
 Kind = Literal["counter", "histogram"]
@@ -21,22 +22,32 @@ Increment = tuple[Op, str, Kind, str, float]
 
 
 class MetricHashes:
-    def __init__(self, redis: redis_lib.Redis) -> None:
+    def __init__(self, redis: redis_lib.Redis, *, batcher: RedisBatcher | None = None) -> None:
         self._redis = redis
+        # a web process sends its increments with other requests' Redis calls
+        self._batcher = batcher
 
     def increment(self, increments: Sequence[Increment]) -> None:
         """Apply every increment in one round trip; raises redis.RedisError when Redis is gone."""
-        pipe = self._redis.pipeline(transaction=False)
-        for op, name, kind, field, amount in increments:
-            key = keys.metric_counter(name) if kind == "counter" else keys.metric_histogram(name)
-            if op == "incr":
-                pipe.hincrby(key, field, int(amount))
-            else:
-                pipe.hincrbyfloat(key, field, amount)
-        pipe.execute()
+        commands = [
+            (
+                ("HINCRBY", _key(name, kind), field, int(amount))
+                if op == "incr"
+                else ("HINCRBYFLOAT", _key(name, kind), field, amount)
+            )
+            for op, name, kind, field, amount in increments
+        ]
+        if self._batcher is not None:
+            self._batcher.commands(*commands)
+        else:
+            pipelined(self._redis, *commands)
 
     def counter(self, name: str) -> dict[bytes, bytes]:
         return cast(dict[bytes, bytes], self._redis.hgetall(keys.metric_counter(name)))
 
     def histogram(self, name: str) -> dict[bytes, bytes]:
         return cast(dict[bytes, bytes], self._redis.hgetall(keys.metric_histogram(name)))
+
+
+def _key(name: str, kind: Kind) -> str:
+    return keys.metric_counter(name) if kind == "counter" else keys.metric_histogram(name)

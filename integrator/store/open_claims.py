@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Sequence
 import redis as redis_lib
 
 from integrator.store import keys
+from integrator.store.redis_batcher import RedisBatcher, pipelined
 
 Consumer = tuple[str, str, str]  # (tenant_id, business_service, consumer_code)
 #: Every open claim in the ledger: (tenant_id, business_service, consumer_code, payment_id).
@@ -41,8 +42,10 @@ _REBUILD_BATCH = 1000
 class OpenClaimMarks:
     """Per-consumer sets of the payment ids that may hold it open (see the module docstring)."""
 
-    def __init__(self, redis: redis_lib.Redis) -> None:
+    def __init__(self, redis: redis_lib.Redis, *, batcher: RedisBatcher | None = None) -> None:
         self._redis = redis
+        # a web process sends the marks with other requests' Redis calls
+        self._batcher = batcher
 
     @staticmethod
     def key(consumer: Consumer) -> str:
@@ -55,10 +58,11 @@ class OpenClaimMarks:
     def mark(self, payment_id: str, consumers: Iterable[Consumer]) -> None:
         """Before the payment's claims are inserted: one round trip. Raises redis.RedisError
         (then the payment must not be written)."""
-        pipe = self._redis.pipeline(transaction=False)
-        for consumer in consumers:
-            pipe.sadd(self.key(consumer), payment_id)
-        pipe.execute()
+        commands = [("SADD", self.key(consumer), payment_id) for consumer in consumers]
+        if self._batcher is not None:
+            self._batcher.commands(*commands)
+        else:
+            pipelined(self._redis, *commands)
 
     def unmark(self, payment_id: str, consumers: Iterable[Consumer]) -> None:
         """After the payment's claims were released (or never written); a failure leaves a

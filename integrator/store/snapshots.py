@@ -21,6 +21,7 @@ from integrator.digit.models import Bill
 from integrator.payments.ports import ServedBill
 from integrator.store import keys
 from integrator.store.codec import bill_from_dict, bill_to_dict
+from integrator.store.redis_batcher import RedisBatcher
 from integrator.store.snapshot_writer import SnapshotWriter
 
 log = logging.getLogger(__name__)
@@ -33,10 +34,18 @@ def _aware(moment: datetime, name: str) -> datetime:
 
 
 class SnapshotStore:
-    def __init__(self, redis: redis_lib.Redis, *, retention_seconds: int) -> None:
+    def __init__(
+        self,
+        redis: redis_lib.Redis,
+        *,
+        retention_seconds: int,
+        batcher: RedisBatcher | None = None,
+    ) -> None:
         if retention_seconds <= 0:
             raise ValueError("retention_seconds must be positive")
         self._redis = redis
+        # a payment's reads of its bills go with other requests' Redis calls (a web process)
+        self._batcher = batcher
         self._retention_ms = retention_seconds * 1000
         self._behind = SnapshotWriter(redis, retention_ms=self._retention_ms)
 
@@ -124,7 +133,10 @@ class SnapshotStore:
         """MGET, with what this process has saved behind and not yet written taking its place."""
         if not keys_:
             return []
-        found: list[bytes | str | None] = list(self._redis.mget(keys_))
+        if self._batcher is not None:
+            found: list[bytes | str | None] = self._batcher.commands(("MGET", *keys_))[0]
+        else:
+            found = list(self._redis.mget(keys_))
         return [self._behind.pending(key) or raw for key, raw in zip(keys_, found, strict=True)]
 
     @staticmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis as redis_lib
@@ -104,3 +105,25 @@ def test_redis_client_answers_bytes_as_rq_needs(redis_url: str) -> None:
     client: redis_lib.Redis = services_of(app).redis
     client.set("integrator:test:bytes", "x", ex=5)
     assert client.get("integrator:test:bytes") == b"x"
+
+
+def test_a_device_requests_admission_goes_through_the_redis_batcher(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = create_app(settings_for(redis_url))
+    services = services_of(app)
+    _device, key = services.devices.add("batched counter", ["pb.amritsar"])
+    batcher = services.redis_batcher
+    sent: list[int] = []
+    real_script = batcher.script
+
+    def counted(script: Any, *, keys: Any, args: Any) -> Any:
+        sent.append(len(keys))
+        return real_script(script, keys=keys, args=args)
+
+    monkeypatch.setattr(batcher, "script", counted)
+    answer = app.test_client().get(
+        "/v1/payments/PAY-none", headers={"Authorization": f"Bearer {key}"}
+    )
+    assert answer.status_code == 404  # admitted, then not found
+    assert sent == [2]  # one admission: the device cache and its generation

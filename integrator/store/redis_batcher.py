@@ -1,0 +1,153 @@
+"""Redis calls of many requests, sent together in one round trip.
+
+Under gevent a Redis round trip costs a web process far more CPU than the commands in it (a send,
+a wait in the event loop, a read), and a device request makes several: its admission (device
+cache and rate limit), a payment's Idempotency-Key claim, its consumers' marks, its metrics. A
+busy process has dozens of requests at each of those points at once, so one background greenlet
+(a thread outside gevent) sends every call queued while its last batch was in flight as one
+pipeline, and hands each caller its own replies or error. When the process is idle a batch holds
+one call and goes out at once: nothing waits for company.
+
+A caller sees what a direct call would give it: its replies, the `ResponseError` of its own call
+(other calls of the batch are not affected), or the `RedisError` that failed the whole batch
+(Redis unreachable: every caller of that batch gets it, as each would have alone).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import redis as redis_lib
+from redis.client import Pipeline
+from redis.commands.core import Script
+from redis.exceptions import NoScriptError
+
+log = logging.getLogger(__name__)
+
+#: Longest a caller waits for its batch: beyond the client's own socket timeout, so a stuck
+#: Redis fails the batch first; this only guards against a sender that is gone.
+REPLY_SECONDS = 30.0
+
+Command = tuple[Any, ...]
+
+
+class _Call:
+    """One caller's part of a batch: a script call, or commands (each a tuple of arguments)."""
+
+    __slots__ = ("args", "commands", "done", "error", "keys", "replies", "script")
+
+    def __init__(
+        self,
+        *,
+        script: Script | None = None,
+        keys: Sequence[Any] = (),
+        args: Sequence[Any] = (),
+        commands: Sequence[Command] = (),
+    ) -> None:
+        self.script = script
+        self.keys = keys
+        self.args = args
+        self.commands = commands
+        self.done = threading.Event()
+        self.replies: list[Any] = []
+        self.error: BaseException | None = None
+
+    @property
+    def size(self) -> int:
+        return 1 if self.script is not None else len(self.commands)
+
+
+def add_command(pipe: Pipeline, command: Command) -> None:
+    """Queue `command` (a tuple of arguments, e.g. ("SADD", key, member)) on `pipe`."""
+    pipe.execute_command(*command)  # type: ignore[no-untyped-call]
+
+
+def pipelined(redis: redis_lib.Redis, *commands: Command) -> list[Any]:
+    """`commands` in one pipelined round trip, without a batcher; raises the first error."""
+    pipe = redis.pipeline(transaction=False)
+    for command in commands:
+        add_command(pipe, command)
+    return pipe.execute()
+
+
+class RedisBatcher:
+    def __init__(self, redis: redis_lib.Redis) -> None:
+        self._redis = redis
+        self._lock = threading.Lock()
+        self._queued: list[_Call] = []
+        self._wake = threading.Event()
+        self._pid: int | None = None
+
+    def script(self, script: Script, *, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+        """`script(keys=keys, args=args)`, sent with the other calls queued meanwhile."""
+        return self._wait(_Call(script=script, keys=keys, args=args))[0]
+
+    def commands(self, *commands: Command) -> list[Any]:
+        """Each command's reply, in order; the first error among them is raised."""
+        if not commands:
+            return []
+        return self._wait(_Call(commands=commands))
+
+    def _wait(self, call: _Call) -> list[Any]:
+        with self._lock:
+            self._start_once()
+            self._queued.append(call)
+        self._wake.set()
+        if not call.done.wait(REPLY_SECONDS):
+            raise redis_lib.TimeoutError("no reply from the batched Redis round trip")
+        if call.error is not None:
+            raise call.error
+        return call.replies
+
+    def _start_once(self) -> None:
+        # per process: a forked child (gunicorn worker, RQ work horse) starts its own sender
+        if self._pid == os.getpid():
+            return
+        self._pid = os.getpid()
+        self._queued = []
+        threading.Thread(target=self._run, name="redis-batcher", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            with self._lock:
+                batch, self._queued = self._queued, []
+            if batch:
+                self._send(batch)
+
+    def _send(self, batch: list[_Call]) -> None:
+        try:
+            pipe = self._redis.pipeline(transaction=False)
+            for call in batch:
+                if call.script is not None:
+                    pipe.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
+                for command in call.commands:
+                    add_command(pipe, command)
+            replies = pipe.execute(raise_on_error=False)
+        except Exception as error:  # the sender must outlive any batch: callers wait on it
+            for call in batch:
+                call.error = error
+                call.done.set()
+            return
+        start = 0
+        for call in batch:
+            own, start = replies[start : start + call.size], start + call.size
+            try:
+                self._settle(call, own)
+            except Exception as error:
+                call.error = error
+            finally:
+                call.done.set()
+
+    @staticmethod
+    def _settle(call: _Call, replies: list[Any]) -> None:
+        if call.script is not None and isinstance(replies[0], NoScriptError):
+            # Redis lost its scripts (a restart, SCRIPT FLUSH): this one call loads it again
+            replies = [call.script(keys=call.keys, args=call.args)]
+        call.error = next((r for r in replies if isinstance(r, Exception)), None)
+        call.replies = replies

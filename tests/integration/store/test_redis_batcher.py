@@ -1,0 +1,154 @@
+"""RedisBatcher on the real Redis: calls queued while a batch is in flight go in one round trip,
+each caller gets its own reply or its own error, lost scripts are loaded again, and a Redis that
+cannot be reached fails every call of the batch with the client's error."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from typing import Any
+
+import pytest
+import redis as redis_lib
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from integrator.store.redis_batcher import RedisBatcher
+
+SENDER = "redis-batcher"
+
+# KEYS[1]: a counter to increment; ARGV[1]: what to echo, or "fail" to raise a script error
+ECHO = """
+redis.call('INCR', KEYS[1])
+if ARGV[1] == 'fail' then return redis.error_reply('ERR asked to fail') end
+return ARGV[1]
+"""
+
+
+class _HeldRedis(redis_lib.Redis):
+    """Counts the sender's pipeline executions; its first may be held until released."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.batches: list[int] = []
+        self.hold: threading.Event | None = None
+        self.holding = threading.Event()
+
+    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Any:
+        pipe = super().pipeline(transaction, shard_hint)
+        execute = pipe.execute
+
+        def counted(raise_on_error: bool = True) -> Any:
+            self.batches.append(len(pipe.command_stack))
+            if self.hold is not None and threading.current_thread().name == SENDER:
+                self.holding.set()
+                self.hold.wait(10)
+                self.hold = None
+            return execute(raise_on_error)
+
+        pipe.execute = counted  # type: ignore[method-assign]
+        return pipe
+
+
+@pytest.fixture
+def held(redis: redis_lib.Redis) -> _HeldRedis:
+    return _HeldRedis(connection_pool=redis.connection_pool)
+
+
+def _in_threads(count: int, work: Any) -> list[Any]:
+    results: list[Any] = [None] * count
+
+    def run(i: int) -> None:
+        try:
+            results[i] = work(i)
+        except Exception as error:  # the test reads each caller's outcome
+            results[i] = error
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    return results
+
+
+def test_calls_queued_behind_a_batch_go_out_together(held: _HeldRedis) -> None:
+    batcher = RedisBatcher(held)
+    echo = held.register_script(ECHO)
+    held.hold = threading.Event()
+    first = threading.Thread(target=lambda: batcher.script(echo, keys=["n"], args=["first"]))
+    first.start()
+    assert held.holding.wait(10)  # the first batch is on its way and held there
+    gate = held.hold
+    assert gate is not None
+
+    def call(i: int) -> Any:
+        return batcher.script(echo, keys=["n"], args=[f"caller-{i}"])
+
+    results: list[Any] = []
+    waiting = threading.Thread(target=lambda: results.extend(_in_threads(50, call)))
+    waiting.start()
+    while len(batcher._queued) < 50:  # all fifty queued behind the held batch
+        threading.Event().wait(0.01)
+    gate.set()
+    waiting.join(20)
+    first.join(10)
+
+    assert results == [f"caller-{i}".encode() for i in range(50)]
+    assert held.get("n") == b"51"
+    assert held.batches == [1, 50]  # two round trips for fifty-one calls
+
+
+def test_a_failing_call_fails_alone(held: _HeldRedis) -> None:
+    batcher = RedisBatcher(held)
+    echo = held.register_script(ECHO)
+    outcomes = _in_threads(
+        20, lambda i: batcher.script(echo, keys=["n"], args=["fail" if i == 7 else str(i)])
+    )
+    assert isinstance(outcomes[7], redis_lib.ResponseError)
+    assert "asked to fail" in str(outcomes[7])
+    assert [o for i, o in enumerate(outcomes) if i != 7] == [
+        str(i).encode() for i in range(20) if i != 7
+    ]
+
+
+def test_scripts_redis_lost_are_loaded_again(held: _HeldRedis) -> None:
+    batcher = RedisBatcher(held)
+    echo = held.register_script(ECHO)
+    assert batcher.script(echo, keys=["n"], args=["before"]) == b"before"
+    held.script_flush()
+    assert batcher.script(echo, keys=["n"], args=["after"]) == b"after"
+    assert held.get("n") == b"2"  # the NOSCRIPT attempt ran nothing
+
+
+def test_an_unreachable_redis_fails_every_call_of_the_batch() -> None:
+    with socket.socket() as unused:  # bound, never listening: connections are refused
+        unused.bind(("127.0.0.1", 0))
+        gone = redis_lib.Redis(
+            port=unused.getsockname()[1], socket_connect_timeout=1, retry=Retry(NoBackoff(), 0)
+        )
+        batcher = RedisBatcher(gone)
+        echo = gone.register_script(ECHO)
+        outcomes = _in_threads(5, lambda i: batcher.script(echo, keys=["n"], args=[str(i)]))
+    assert all(isinstance(o, redis_lib.ConnectionError) for o in outcomes), outcomes
+
+
+def test_commands_of_many_callers_each_get_their_own_replies(held: _HeldRedis) -> None:
+    batcher = RedisBatcher(held)
+    outcomes = _in_threads(
+        30, lambda i: batcher.commands(("SADD", f"set-{i % 3}", str(i)), ("SCARD", f"set-{i % 3}"))
+    )
+    assert all(added == 1 for added, _count in outcomes)
+    assert {held.scard(f"set-{n}") for n in range(3)} == {10}
+    assert batcher.commands() == []
+
+
+def test_a_failing_command_raises_for_its_caller_only(held: _HeldRedis) -> None:
+    batcher = RedisBatcher(held)
+    held.set("text", "not a set")
+    outcomes = _in_threads(
+        10,
+        lambda i: batcher.commands(("SADD", "text" if i == 3 else f"ok-{i}", "member")),
+    )
+    assert isinstance(outcomes[3], redis_lib.ResponseError)  # WRONGTYPE, its own
+    assert [o for i, o in enumerate(outcomes) if i != 3] == [[1]] * 9
