@@ -3,10 +3,11 @@
 Under gevent a Redis round trip costs a web process far more CPU than the commands in it (a send,
 a wait in the event loop, a read), and a device request makes several: its admission (device
 cache and rate limit), a payment's Idempotency-Key claim, its consumers' marks, its metrics. A
-busy process has dozens of requests at each of those points at once, so one background greenlet
-(a thread outside gevent) sends every call queued while its last batch was in flight as one
-pipeline, and hands each caller its own replies or error. When the process is idle a batch holds
-one call and goes out at once: nothing waits for company.
+busy process has dozens of requests at each of those points at once, so they share round trips:
+a caller that finds no batch in flight sends its call at once, itself (no hand-off: an idle
+process pays nothing for the batching); callers arriving while a batch is in flight queue, and
+when it returns the first of them sends everything queued as one pipeline and hands each caller
+its own replies or error.
 
 A caller sees what a direct call would give it: its replies, the `ResponseError` of its own call
 (other calls of the batch are not affected), or the `RedisError` that failed the whole batch
@@ -16,7 +17,6 @@ A caller sees what a direct call would give it: its replies, the `ResponseError`
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -38,7 +38,7 @@ Command = tuple[Any, ...]
 class _Call:
     """One caller's part of a batch: a script call, or commands (each a tuple of arguments)."""
 
-    __slots__ = ("args", "commands", "done", "error", "keys", "replies", "script")
+    __slots__ = ("args", "commands", "done", "error", "keys", "promoted", "replies", "script")
 
     def __init__(
         self,
@@ -55,6 +55,7 @@ class _Call:
         self.done = threading.Event()
         self.replies: list[Any] = []
         self.error: BaseException | None = None
+        self.promoted = False  # woken to send the next batch (its own call is in it)
 
     @property
     def size(self) -> int:
@@ -79,8 +80,7 @@ class RedisBatcher:
         self._redis = redis
         self._lock = threading.Lock()
         self._queued: list[_Call] = []
-        self._wake = threading.Event()
-        self._pid: int | None = None
+        self._in_flight = False
 
     def script(self, script: Script, *, keys: Sequence[Any], args: Sequence[Any]) -> Any:
         """`script(keys=keys, args=args)`, sent with the other calls queued meanwhile."""
@@ -94,31 +94,55 @@ class RedisBatcher:
 
     def _wait(self, call: _Call) -> list[Any]:
         with self._lock:
-            self._start_once()
             self._queued.append(call)
-        self._wake.set()
-        if not call.done.wait(REPLY_SECONDS):
-            raise redis_lib.TimeoutError("no reply from the batched Redis round trip")
+            leads = not self._in_flight
+            self._in_flight = True
+        try:
+            if leads:
+                self._send_next()
+            while True:
+                if not call.done.wait(REPLY_SECONDS):
+                    raise redis_lib.TimeoutError("no reply from the batched Redis round trip")
+                if not call.promoted:
+                    break
+                call.promoted = False
+                call.done.clear()
+                self._send_next()
+        except BaseException:  # a timeout, or the greenlet killed while it waited
+            self._give_up(call)
+            raise
         if call.error is not None:
             raise call.error
         return call.replies
 
-    def _start_once(self) -> None:
-        # per process: a forked child (gunicorn worker, RQ work horse) starts its own sender
-        if self._pid == os.getpid():
-            return
-        self._pid = os.getpid()
-        self._queued = []
-        threading.Thread(target=self._run, name="redis-batcher", daemon=True).start()
+    def _give_up(self, call: _Call) -> None:
+        """A caller that stops waiting leaves the queue; a turn it was given passes on, so the
+        callers behind it are not left without a sender."""
+        with self._lock:
+            if call in self._queued:
+                self._queued.remove(call)
+                if call.promoted:
+                    self._pass_turn()
 
-    def _run(self) -> None:
-        while True:
-            self._wake.wait()
-            self._wake.clear()
+    def _pass_turn(self) -> None:
+        # under the lock: the first queued call sends next, or the flight ends
+        if self._queued:
+            following = self._queued[0]
+            following.promoted = True
+            following.done.set()
+        else:
+            self._in_flight = False
+
+    def _send_next(self) -> None:
+        """Send everything queued (the caller's own call among it), then pass the turn to the
+        first call queued meanwhile, or end the flight."""
+        with self._lock:
+            batch, self._queued = self._queued, []
+        try:
+            self._send(batch)
+        finally:
             with self._lock:
-                batch, self._queued = self._queued, []
-            if batch:
-                self._send(batch)
+                self._pass_turn()
 
     def _send(self, batch: list[_Call]) -> None:
         try:

@@ -1,6 +1,7 @@
-"""RedisBatcher on the real Redis: calls queued while a batch is in flight go in one round trip,
-each caller gets its own reply or its own error, lost scripts are loaded again, and a Redis that
-cannot be reached fails every call of the batch with the client's error."""
+"""RedisBatcher on the real Redis: a call with no batch in flight goes at once, calls queued while
+one is in flight go in one round trip, each caller gets its own reply or its own error, lost
+scripts are loaded again, a Redis that cannot be reached fails every call of the batch with the
+client's error, and a caller that gives up does not leave the others without a sender."""
 
 from __future__ import annotations
 
@@ -15,8 +16,6 @@ from redis.retry import Retry
 
 from integrator.store.redis_batcher import RedisBatcher
 
-SENDER = "redis-batcher"
-
 # KEYS[1]: a counter to increment; ARGV[1]: what to echo, or "fail" to raise a script error
 ECHO = """
 redis.call('INCR', KEYS[1])
@@ -26,11 +25,13 @@ return ARGV[1]
 
 
 class _HeldRedis(redis_lib.Redis):
-    """Counts the sender's pipeline executions; its first may be held until released."""
+    """Counts pipeline executions (and the thread of each); the first may be held until
+    released."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.batches: list[int] = []
+        self.senders: list[str] = []
         self.hold: threading.Event | None = None
         self.holding = threading.Event()
 
@@ -40,7 +41,8 @@ class _HeldRedis(redis_lib.Redis):
 
         def counted(raise_on_error: bool = True) -> Any:
             self.batches.append(len(pipe.command_stack))
-            if self.hold is not None and threading.current_thread().name == SENDER:
+            self.senders.append(threading.current_thread().name)
+            if self.hold is not None:
                 self.holding.set()
                 self.hold.wait(10)
                 self.hold = None
@@ -75,6 +77,9 @@ def _in_threads(count: int, work: Any) -> list[Any]:
 def test_calls_queued_behind_a_batch_go_out_together(held: _HeldRedis) -> None:
     batcher = RedisBatcher(held)
     echo = held.register_script(ECHO)
+    assert batcher.script(echo, keys=["n"], args=["alone"]) == b"alone"
+    assert held.senders == [threading.current_thread().name]  # no batch in flight: sent at once
+    held.batches.clear()
     held.hold = threading.Event()
     first = threading.Thread(target=lambda: batcher.script(echo, keys=["n"], args=["first"]))
     first.start()
@@ -95,7 +100,7 @@ def test_calls_queued_behind_a_batch_go_out_together(held: _HeldRedis) -> None:
     first.join(10)
 
     assert results == [f"caller-{i}".encode() for i in range(50)]
-    assert held.get("n") == b"51"
+    assert held.get("n") == b"52"
     assert held.batches == [1, 50]  # two round trips for fifty-one calls
 
 
@@ -152,3 +157,26 @@ def test_a_failing_command_raises_for_its_caller_only(held: _HeldRedis) -> None:
     )
     assert isinstance(outcomes[3], redis_lib.ResponseError)  # WRONGTYPE, its own
     assert [o for i, o in enumerate(outcomes) if i != 3] == [[1]] * 9
+
+
+def test_a_caller_that_gives_up_passes_its_turn_on(
+    held: _HeldRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batcher = RedisBatcher(held)
+    echo = held.register_script(ECHO)
+    assert batcher.script(echo, keys=["n"], args=["load"]) == b"load"
+    monkeypatch.setattr("integrator.store.redis_batcher.REPLY_SECONDS", 0.5)
+    held.hold = threading.Event()
+    first = threading.Thread(target=lambda: batcher.script(echo, keys=["n"], args=["first"]))
+    first.start()
+    assert held.holding.wait(10)
+    gate = held.hold
+    assert gate is not None
+    # queued behind the held batch, this caller gives up before its turn comes
+    with pytest.raises(redis_lib.TimeoutError):
+        batcher.script(echo, keys=["n"], args=["impatient"])
+    gate.set()
+    first.join(10)
+    # the flight ended cleanly: the next caller is answered, and the one who left ran nowhere
+    assert batcher.script(echo, keys=["n"], args=["later"]) == b"later"
+    assert held.get("n") == b"3"
