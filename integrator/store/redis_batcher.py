@@ -153,20 +153,21 @@ class RedisBatcher:
                 for command in call.commands:
                     add_command(pipe, command)
             replies = pipe.execute(raise_on_error=False)
-        except Exception as error:  # the sender must outlive any batch: callers wait on it
+            start = 0
             for call in batch:
-                call.error = error
+                own, start = replies[start : start + call.size], start + call.size
+                try:
+                    self._settle(call, own)
+                except Exception as error:
+                    call.error = error
                 call.done.set()
-            return
-        start = 0
-        for call in batch:
-            own, start = replies[start : start + call.size], start + call.size
-            try:
-                self._settle(call, own)
-            except Exception as error:
-                call.error = error
-            finally:
-                call.done.set()
+        except Exception as error:  # the sender must outlive any batch: callers wait on it
+            _fail_unsettled(batch, error)
+        except BaseException:
+            # the sending greenlet is killed (GreenletExit, gevent.Timeout at worker shutdown):
+            # the other callers hear it now rather than after REPLY_SECONDS
+            _fail_unsettled(batch, redis_lib.ConnectionError("the batch's sender stopped"))
+            raise
 
     @staticmethod
     def _settle(call: _Call, replies: list[Any]) -> None:
@@ -175,3 +176,10 @@ class RedisBatcher:
             replies = [call.script(keys=call.keys, args=call.args)]
         call.error = next((r for r in replies if isinstance(r, Exception)), None)
         call.replies = replies
+
+
+def _fail_unsettled(batch: list[_Call], error: BaseException) -> None:
+    for call in batch:
+        if not call.done.is_set():
+            call.error = error
+            call.done.set()

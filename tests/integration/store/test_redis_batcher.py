@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -34,6 +35,7 @@ class _HeldRedis(redis_lib.Redis):
         self.senders: list[str] = []
         self.hold: threading.Event | None = None
         self.holding = threading.Event()
+        self.kill_batch: int | None = None  # the sender of this batch (0-based) is killed
 
     def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Any:
         pipe = super().pipeline(transaction, shard_hint)
@@ -42,6 +44,8 @@ class _HeldRedis(redis_lib.Redis):
         def counted(raise_on_error: bool = True) -> Any:
             self.batches.append(len(pipe.command_stack))
             self.senders.append(threading.current_thread().name)
+            if self.kill_batch == len(self.batches) - 1:
+                raise _Killed
             if self.hold is not None:
                 self.holding.set()
                 self.hold.wait(10)
@@ -50,6 +54,10 @@ class _HeldRedis(redis_lib.Redis):
 
         pipe.execute = counted  # type: ignore[method-assign]
         return pipe
+
+
+class _Killed(BaseException):
+    """What killing a greenlet raises in it (GreenletExit and gevent.Timeout are BaseExceptions)."""
 
 
 @pytest.fixture
@@ -63,7 +71,7 @@ def _in_threads(count: int, work: Any) -> list[Any]:
     def run(i: int) -> None:
         try:
             results[i] = work(i)
-        except Exception as error:  # the test reads each caller's outcome
+        except (Exception, _Killed) as error:  # the test reads each caller's outcome
             results[i] = error
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
@@ -180,3 +188,43 @@ def test_a_caller_that_gives_up_passes_its_turn_on(
     # the flight ended cleanly: the next caller is answered, and the one who left ran nowhere
     assert batcher.script(echo, keys=["n"], args=["later"]) == b"later"
     assert held.get("n") == b"3"
+
+
+def test_a_sender_killed_mid_batch_fails_its_batch_at_once(
+    held: _HeldRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batcher = RedisBatcher(held)
+    echo = held.register_script(ECHO)
+    assert batcher.script(echo, keys=["n"], args=["load"]) == b"load"
+    monkeypatch.setattr("integrator.store.redis_batcher.REPLY_SECONDS", 15)
+    held.batches.clear()
+    held.hold = threading.Event()
+    held.kill_batch = 1  # the batch of the callers queued behind the held one
+    first = threading.Thread(target=lambda: batcher.script(echo, keys=["n"], args=["first"]))
+    first.start()
+    assert held.holding.wait(10)
+    gate = held.hold
+    assert gate is not None
+
+    outcomes: list[Any] = []
+    waiting = threading.Thread(
+        target=lambda: outcomes.extend(
+            _in_threads(5, lambda i: batcher.script(echo, keys=["n"], args=[str(i)]))
+        )
+    )
+    waiting.start()
+    while len(batcher._queued) < 5:
+        threading.Event().wait(0.01)
+    started = time.monotonic()
+    gate.set()
+    waiting.join(20)
+    first.join(10)
+
+    assert time.monotonic() - started < 5  # not REPLY_SECONDS: told when the sender died
+    assert held.batches == [1, 5]
+    assert sum(isinstance(o, _Killed) for o in outcomes) == 1  # the sender itself
+    failed = [o for o in outcomes if not isinstance(o, _Killed)]
+    assert len(failed) == 4
+    assert all(isinstance(o, redis_lib.ConnectionError) for o in failed), failed
+    held.kill_batch = None
+    assert batcher.script(echo, keys=["n"], args=["later"]) == b"later"  # the flight ended
