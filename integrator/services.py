@@ -117,7 +117,7 @@ class Services:
         def build_scheduler() -> RegistrationScheduler:
             from integrator.jobs.scheduling import RqRegistrationScheduler
 
-            return RqRegistrationScheduler(connection, settings)
+            return RqRegistrationScheduler(connection, settings, batcher=batcher)
 
         built = cls(
             settings=settings,

@@ -35,6 +35,7 @@ from rq.job import Job, JobStatus
 
 from integrator.settings import Settings
 from integrator.store import keys
+from integrator.store.redis_batcher import RedisBatcher
 
 log = logging.getLogger("integrator.jobs")
 
@@ -54,6 +55,10 @@ STUCK_GRACE_SECONDS: Final = 5
 OVERDUE_SECONDS: Final = 15
 
 
+def _description(payment_id: str) -> str:
+    return f"register payment {payment_id}"
+
+
 def job_id_for(payment_id: str) -> str:
     """The deterministic RQ job id of a payment's registration job."""
     return f"register-{payment_id}"
@@ -71,9 +76,12 @@ class JobState(StrEnum):
 class RqRegistrationScheduler:
     """Implements `integrator.payments.service.RegistrationScheduler` on RQ."""
 
-    def __init__(self, redis: redis_lib.Redis, settings: Settings) -> None:
+    def __init__(
+        self, redis: redis_lib.Redis, settings: Settings, *, batcher: RedisBatcher | None = None
+    ) -> None:
         self._redis = redis
         self._job_timeout = settings.registration_job_timeout_seconds
+        self._batcher = batcher
         self.queue = Queue(REGISTRATION_QUEUE, connection=redis)
 
     # --- the RegistrationScheduler protocol ---
@@ -84,11 +92,28 @@ class RqRegistrationScheduler:
 
     def schedule_new(self, payment_id: str, *, delay_seconds: float) -> None:
         """The first job of a payment just accepted: nothing can have scheduled it yet (the
-        sweeper leaves payments younger than the lease alone), so no look-up or lock is needed;
-        RQ's `unique` still refuses a second job with its id. Logged at DEBUG: every accepted
-        payment gets one, and the service already logs the acceptance (one line per payment, not
-        two, on the hot path)."""
-        self._create(payment_id, delay_seconds, log_level=logging.DEBUG)
+        sweeper leaves payments younger than the lease alone), so no look-up or lock is needed.
+        Logged at DEBUG: every accepted payment gets one, and the service already logs the
+        acceptance (one line per payment, not two, on the hot path).
+
+        With a batcher (the web process), a job due now is written in the round trip the
+        process's concurrent requests share (RedisBatcher), instead of two of its own: RQ's
+        `unique` check is a script that needs its own call, so it is left out here. That is
+        safe: no other job with this id can exist yet, and a duplicate would only find the
+        payment's lease held (BUSY)."""
+        if self._batcher is None or delay_seconds > 0:
+            self._create(payment_id, delay_seconds, log_level=logging.DEBUG)
+            return
+        job = Queue.prepare_data(
+            REGISTER_PAYMENT,
+            (payment_id,),
+            timeout=self._job_timeout,
+            result_ttl=0,
+            description=_description(payment_id),
+            job_id=job_id_for(payment_id),
+        )
+        self._batcher.queued(lambda pipe: self.queue.enqueue_many([job], pipeline=pipe))
+        log.debug("registration job scheduled", extra={"payment_id": payment_id})
 
     # --- used by the sweeper ---
 
@@ -132,7 +157,7 @@ class RqRegistrationScheduler:
             "unique": True,
             "job_timeout": self._job_timeout,
             "result_ttl": 0,
-            "description": f"register payment {payment_id}",
+            "description": _description(payment_id),
         }
         try:
             if delay_seconds <= 0:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis as redis_lib
@@ -36,9 +36,21 @@ Command = tuple[Any, ...]
 
 
 class _Call:
-    """One caller's part of a batch: a script call, or commands (each a tuple of arguments)."""
+    """One caller's part of a batch: a script call, commands (each a tuple of arguments), or
+    whatever a function queues on the batch's pipeline."""
 
-    __slots__ = ("args", "commands", "done", "error", "keys", "promoted", "replies", "script")
+    __slots__ = (
+        "args",
+        "commands",
+        "done",
+        "error",
+        "keys",
+        "promoted",
+        "queue_on",
+        "replies",
+        "script",
+        "size",
+    )
 
     def __init__(
         self,
@@ -47,19 +59,18 @@ class _Call:
         keys: Sequence[Any] = (),
         args: Sequence[Any] = (),
         commands: Sequence[Command] = (),
+        queue_on: Callable[[Pipeline], object] | None = None,
     ) -> None:
         self.script = script
         self.keys = keys
         self.args = args
         self.commands = commands
+        self.queue_on = queue_on
+        self.size = 0  # how many commands of the batch's pipeline are this call's
         self.done = threading.Event()
         self.replies: list[Any] = []
         self.error: BaseException | None = None
         self.promoted = False  # woken to send the next batch (its own call is in it)
-
-    @property
-    def size(self) -> int:
-        return 1 if self.script is not None else len(self.commands)
 
 
 def add_command(pipe: Pipeline, command: Command) -> None:
@@ -91,6 +102,11 @@ class RedisBatcher:
         if not commands:
             return []
         return self._wait(_Call(commands=commands))
+
+    def queued(self, queue_on: Callable[[Pipeline], object]) -> list[Any]:
+        """The replies of the commands `queue_on(pipeline)` queues (e.g. a library's own
+        writes, given the pipeline to queue them on); the first error among them is raised."""
+        return self._wait(_Call(queue_on=queue_on))
 
     def _wait(self, call: _Call) -> list[Any]:
         with self._lock:
@@ -148,14 +164,13 @@ class RedisBatcher:
         try:
             pipe = self._redis.pipeline(transaction=False)
             for call in batch:
-                if call.script is not None:
-                    pipe.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
-                for command in call.commands:
-                    add_command(pipe, command)
+                _add(pipe, call)
             replies = pipe.execute(raise_on_error=False)
             start = 0
             for call in batch:
                 own, start = replies[start : start + call.size], start + call.size
+                if call.done.is_set():  # failed while its commands were queued
+                    continue
                 try:
                     self._settle(call, own)
                 except Exception as error:
@@ -176,6 +191,23 @@ class RedisBatcher:
             replies = [call.script(keys=call.keys, args=call.args)]
         call.error = next((r for r in replies if isinstance(r, Exception)), None)
         call.replies = replies
+
+
+def _add(pipe: Pipeline, call: _Call) -> None:
+    """Queue `call`'s commands on `pipe`; a `queue_on` that fails fails its own call only."""
+    before = len(pipe.command_stack)
+    try:
+        if call.script is not None:
+            pipe.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
+        for command in call.commands:
+            add_command(pipe, command)
+        if call.queue_on is not None:
+            call.queue_on(pipe)
+    except Exception as error:
+        del pipe.command_stack[before:]
+        call.error = error
+        call.done.set()
+    call.size = len(pipe.command_stack) - before
 
 
 def _fail_unsettled(batch: list[_Call], error: BaseException) -> None:

@@ -228,3 +228,27 @@ def test_a_sender_killed_mid_batch_fails_its_batch_at_once(
     assert all(isinstance(o, redis_lib.ConnectionError) for o in failed), failed
     held.kill_batch = None
     assert batcher.script(echo, keys=["n"], args=["later"]) == b"later"  # the flight ended
+
+
+def test_what_a_function_queues_goes_in_the_batch_and_its_failure_stays_its_own(
+    held: _HeldRedis,
+) -> None:
+    batcher = RedisBatcher(held)
+
+    def work(i: int) -> Any:
+        def queue_on(pipe: Any) -> None:
+            if i == 4:
+                pipe.rpush("list", "half-written")
+                raise ValueError("could not build the job")
+            pipe.rpush("list", str(i))
+            pipe.llen("list")
+
+        return batcher.queued(queue_on)
+
+    outcomes = _in_threads(10, work)
+    assert isinstance(outcomes[4], ValueError)
+    assert all(isinstance(o, list) and len(o) == 2 for i, o in enumerate(outcomes) if i != 4)
+    # nothing of the failed call was sent; every other call's commands were
+    assert sorted(held.lrange("list", 0, -1)) == sorted(
+        str(i).encode() for i in range(10) if i != 4
+    )
