@@ -20,6 +20,20 @@ def ok(value: bool | None) -> str:
     return "n/a" if value is None else ("met" if value else "**missed**")
 
 
+def _cpu_split(integrator: dict[str, Any], bare: dict[str, Any]) -> str:
+    """Row 6's CPU per accepted payment, by process, on each side (runs that measured it)."""
+    if "cpu_ms_per_ok" not in integrator or "cpu_ms_per_ok" not in bare:
+        return ""
+
+    def split(side: dict[str, Any]) -> str:
+        return (
+            f"{side['cpu_ms_per_ok']} ms (web {side['worker_cpu_ms_per_ok']}, PostgreSQL "
+            f"{side['postgres_cpu_ms_per_ok']}, Redis {side['redis_cpu_ms_per_ok']})"
+        )
+
+    return f"; CPU per payment: integrator {split(integrator)}, bare loop {split(bare)}"
+
+
 def markdown(result: dict[str, Any]) -> str:
     m, v, mach = result["measurements"], result["verdicts"], result["machine"]
     rows = ["| # | measure | result | ratio | target | verdict |", "|---|---|---|---|---|---|"]
@@ -75,8 +89,9 @@ def markdown(result: dict[str, Any]) -> str:
             f"| 6 | payments accepted with DIGIT down (the 202 path), {acc['connections']} "
             f"connections | integrator {i['ok_rps']:.0f}/s (p99 {i['p99_ms']} ms, "
             f"{i['non_2xx']} not 2xx); bare loop of one insert + commit per request "
-            f"{b['ok_rps']:.0f}/s (p99 {b['p99_ms']} ms), same PostgreSQL and pool "
-            f"| {acc['ratio']:.2f}x | >= 0.5x | {ok(v.get('6_accept_outage'))} |"
+            f"{b['ok_rps']:.0f}/s (p99 {b['p99_ms']} ms), same PostgreSQL and pool"
+            f"{_cpu_split(i, b)} | {acc['ratio']:.2f}x | >= 0.5x "
+            f"| {ok(v.get('6_accept_outage'))} |"
         )
     budget = m.get("budget")
     for r in budget["rounds"] if budget else []:

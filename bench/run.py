@@ -342,6 +342,8 @@ class Context:
     rss: RssWatch
     keys: list[str]
     sandbox_proc: Proc | None = None
+    postgres_pid: int | None = None  # the postmaster: its backends do the ledger's work
+    redis_pid: int | None = None
 
 
 def base_env(
@@ -948,6 +950,7 @@ def measure_accept_outage(ctx: Context, *, rounds: int = 1) -> dict[str, Any]:
     def integrator_run(prefix: str) -> dict[str, Any]:
         profile = getattr(args, "py_spy", None) if prefix == prefixes[0] else None
         before, creates = cpu_seconds(ctx.web), ctx.sandbox.counters().get("payment_create", 0)
+        servers = _server_cpu(ctx)
         with py_spy_record(ctx.web, profile, duration):
             found = wrk_accept(
                 ctx.web_url,
@@ -959,12 +962,12 @@ def measure_accept_outage(ctx: Context, *, rounds: int = 1) -> dict[str, Any]:
         # how many payments tried DIGIT (down) before going to the worker: the outage hold's
         # probes, and whatever was in flight when DIGIT was first found down
         found["digit_creates_tried"] = ctx.sandbox.counters().get("payment_create", 0) - creates
-        return with_cpu(found, cpu_seconds(ctx.web) - before)
+        return _with_server_cpu(with_cpu(found, cpu_seconds(ctx.web) - before), ctx, servers)
 
     def bare_run() -> dict[str, Any]:
-        before = cpu_seconds(bare)
+        before, servers = cpu_seconds(bare), _server_cpu(ctx)
         found = wrk_accept(bare_url, keys=[], duration=duration, connections=args.connections)
-        return with_cpu(found, cpu_seconds(bare) - before)
+        return _with_server_cpu(with_cpu(found, cpu_seconds(bare) - before), ctx, servers)
 
     found = []
     try:
@@ -991,6 +994,41 @@ def measure_accept_outage(ctx: Context, *, rounds: int = 1) -> dict[str, Any]:
     if rounds > 1:
         result["rounds"] = found
     return result
+
+
+def _server_cpu(ctx: Context) -> tuple[float, float]:
+    return tree_cpu_seconds(ctx.postgres_pid), tree_cpu_seconds(ctx.redis_pid)
+
+
+def _with_server_cpu(
+    found: dict[str, Any], ctx: Context, before: tuple[float, float]
+) -> dict[str, Any]:
+    """`found` with what PostgreSQL and Redis spent per accepted request meanwhile: on a
+    saturated machine the rate follows the CPU all processes spend per request, not only the
+    web workers'."""
+    ok = found["requests"] - found.get("non_2xx", 0)
+    if not ok:
+        return found
+    pg, redis = (after - start for after, start in zip(_server_cpu(ctx), before, strict=True))
+    per_ok = {
+        "postgres_cpu_ms_per_ok": round(1000 * pg / ok, 2),
+        "redis_cpu_ms_per_ok": round(1000 * redis / ok, 2),
+    }
+    total = found["worker_cpu_ms_per_ok"] + sum(per_ok.values())
+    return {**found, **per_ok, "cpu_ms_per_ok": round(total, 2)}
+
+
+def tree_cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds of `pid` and its descendants so far, those reaped included
+    (0 without a pid): what PostgreSQL's backends or redis-server spend."""
+    if pid is None:
+        return 0.0
+    ticks = 0
+    with contextlib.suppress(OSError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+    seconds = ticks / os.sysconf("SC_CLK_TCK")
+    return seconds + sum(tree_cpu_seconds(child) for child in children(pid))
 
 
 def cpu_seconds(master: Proc) -> float:
@@ -1351,7 +1389,7 @@ def running(args: argparse.Namespace) -> Iterator[Context]:
     postgres: PrivateCluster | None = None
     try:
         postgres = start_postgres(workdir)
-        redis_url, _ = start_redis(fleet, workdir)
+        redis_url, redis_proc = start_redis(fleet, workdir)
         sandbox_port = free_port()
         sandbox_proc = fleet.start(
             "sandbox", [PYTHON, "-m", "integrator.sandbox", "--lean", "--port", str(sandbox_port)]
@@ -1429,6 +1467,8 @@ def running(args: argparse.Namespace) -> Iterator[Context]:
             rss=RssWatch(),
             keys=keys,
             sandbox_proc=sandbox_proc,
+            postgres_pid=postgres.postmaster_pid(),
+            redis_pid=redis_proc.pid,
         )
     finally:
         fleet.stop_all()
