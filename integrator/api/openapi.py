@@ -227,7 +227,9 @@ def _paths(spec: APISpec) -> None:
                 "summary": "Bills due for a consumer, or for a payer's mobile number",
                 "description": (
                     "Exactly one form (`x-query-forms`): `businessService` + `consumerCode`, or "
-                    "`mobileNumber` (optionally with `businessService`); `tenantId` always. An "
+                    "`mobileNumber` (optionally with `businessService`); `tenantId` always: a "
+                    "city for a consumer, a city or a whole state for a mobile number "
+                    "(each form's `tenantIdPattern`). An "
                     "empty list when nothing is due. Each bill says what may be paid on it "
                     "(`minimumPayable`, `maximumPayable`, `amountExactness`, "
                     "`paymentModesNotAllowed`) and any payment of ours still in progress for it."

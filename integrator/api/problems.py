@@ -108,6 +108,11 @@ def _entries() -> Iterable[Problem]:
         Problem(code="INVALID_TENANT", statuses=(422,), kind=s,
                 meaning="Not a DIGIT tenant id (lower case, e.g. pb or pb.amritsar).",
                 action=_FIX_FIELD),
+        Problem(code="CITY_TENANT_REQUIRED", statuses=(422,), kind=s,
+                meaning="A state tenant (pb) where DIGIT needs a city (pb.amritsar): payments, "
+                "receipts and a consumer's bills are kept per city; only a look-up by mobile "
+                "number spans a state.",
+                action="Send the city's tenant id."),
         Problem(code="INVALID_NAME", statuses=(422,), kind=s,
                 meaning="A person's name has characters DIGIT refuses (letters, spaces and "
                 "- ' ` . _ only).",
@@ -275,6 +280,12 @@ def _entries() -> Iterable[Problem]:
                 meaning="The integrator's DIGIT account holds no role that lets it record "
                 "payments in this city, so DIGIT would refuse the payment; nothing was stored.",
                 action="Do not collect; ask the operator (`integrator check` lists the cities)."),
+        Problem(code="SERVICE_NOT_COLLECTABLE", statuses=(422,), kind=r,
+                meaning="The integrator's DIGIT account holds no role that lets it look up this "
+                "service's payments in this city (e.g. WS_CEMP for water), so a payment DIGIT did "
+                "not answer could never be checked; nothing was stored.",
+                action="Do not collect; ask the operator (`integrator check` lists what the "
+                "account may do per city and service)."),
         Problem(code="PAYMENT_REJECTED", statuses=(422,), kind=r,
                 meaning="The payment breaks a payment rule not named more precisely.",
                 action="Read `detail` and `errors`."),

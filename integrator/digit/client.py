@@ -94,6 +94,12 @@ FALLBACK_CACHE_SECONDS = 60
 Source = Literal["mdms", "cache", "fallback"]
 
 
+#: Every paymentStatus, asked for explicitly: a deployment with `search.ignore.status=CANCELLED`
+#: hides cancelled payments from any search that names neither `status` nor `receiptNumbers`
+#: (digest, corrections 11), and a cancelled payment of ours must still be seen as such.
+EVERY_PAYMENT_STATUS = "NEW,DEPOSITED,CANCELLED,DISHONOURED,RECONCILED"
+
+
 def _joined(values: Sequence[str]) -> str:
     return ",".join(v for v in values if v)
 
@@ -438,6 +444,8 @@ class DigitClient:
             params["billIds"] = _joined(bill_ids)
         if receipt_numbers:
             params["receiptNumbers"] = _joined(receipt_numbers)
+        else:
+            params["status"] = EVERY_PAYMENT_STATUS
         if consumer_codes:
             params["consumerCodes"] = _joined(consumer_codes)
         if transaction_number:
@@ -475,6 +483,7 @@ class DigitClient:
             "tenantId": tenant_id,
             "fromDate": str(_epoch_ms(start)),
             "toDate": str(_epoch_ms(end)),
+            "status": EVERY_PAYMENT_STATUS,
         }
         endpoint = SEARCH_PAYMENT.format(module=_module(module))
         found: dict[str, DigitPayment] = {}

@@ -11,6 +11,10 @@ DIGIT versions), so a lookup for a state (`pb`) searches each of its cities (MDM
    for consumers never billed before, which `_search` cannot see (DIGIT's gap 2c: a consumer
    whose demand has no payer, or another mobile, is found by consumer number only).
 
+A state's cities where the account holds no role at all (DIGIT checks roles per city: digest,
+corrections 3) are not asked: each call would be refused (403), and a bill there could not be
+paid through us anyway. They are listed as not searched, as a refused city would be.
+
 Everything runs on a pool of at most `MOBILE_FETCH_CONCURRENCY` calls in flight, under one
 overall deadline (`BILLS_DEADLINE_SECONDS`), which every call also carries: a city whose calls
 failed or did not finish in time is listed in `MobileLookup.failed_tenants` and the others'
@@ -32,6 +36,7 @@ from typing import TYPE_CHECKING
 
 from integrator.digit.errors import DigitAuthError, DigitError
 from integrator.digit.models import Bill, MobileLookup
+from integrator.digit.roles import holds
 from integrator.masking import mask_mobile
 
 if TYPE_CHECKING:
@@ -88,9 +93,12 @@ def lookup_by_mobile(
     ]
     if not services:
         return MobileLookup(bills=())
-    cities = [tenant_id] if is_city(tenant_id) else client.cities(state_of(tenant_id))
+    every_city = [tenant_id] if is_city(tenant_id) else client.cities(state_of(tenant_id))
+    roleless = [] if is_city(tenant_id) else _without_roles(client, every_city)
+    cities = [c for c in every_city if c not in roleless]
     pool = ThreadPoolExecutor(max_workers=max(1, max_in_flight), thread_name_prefix="digit-mobile")
     run = _Lookup(pool, deadline)
+    run.failed.update((c, "the account holds no role there") for c in roleless)
     try:
         for city in cities:
             run.submit(city, _searcher(client, run, city, mobile_number, services))
@@ -111,10 +119,21 @@ def lookup_by_mobile(
         tenant_id,
         len(bills),
         len(failed),
-        len(cities),
+        len(every_city),
         f" ({'; '.join(f'{c}: {w}' for c, w in sorted(run.failed.items())[:5])})" if failed else "",
     )
     return MobileLookup(bills=tuple(bills), failed_tenants=failed)
+
+
+def _without_roles(client: DigitClient, cities: list[str]) -> list[str]:
+    """The cities where the account holds no role at all; none while its roles are unknown (no
+    token could be had: then every city is asked, and each call says what it can)."""
+    try:
+        client.ensure_token()  # the roles come with the token
+    except DigitError:
+        return []
+    known = client.roles()
+    return [c for c in cities if known and not holds(known, ("*",), c)]
 
 
 def _searcher(

@@ -11,6 +11,9 @@
         RECEIPT_AMOUNT_DIFFERS  the receipt is for another amount than this payment took
         RECEIPT_OF_ANOTHER_PAYMENT the receipt is recorded on (or carries the id of) another payment
         DIGIT_HOLDS_PAYMENT     REFUNDED refused: DIGIT holds a live payment carrying our id
+        CREATE_MAY_STILL_COMMIT a create of ours got no answer and its settle period
+                                (CREATE_SETTLE_SECONDS) has not passed: DIGIT may still record it,
+                                so it cannot be refunded, or receipted by another receipt, yet
         DIGIT_UNREACHABLE       DIGIT gave no usable answer: nothing can be verified, nothing done
         DIGIT_REJECTED          DIGIT refused the search itself
         BUSY                    a registration attempt holds the payment now: try again shortly

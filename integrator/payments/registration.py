@@ -536,6 +536,16 @@ class Registrar:
 
     # --- looking in DIGIT ---
 
+    def create_may_commit_until(self, payment: Payment) -> datetime | None:
+        """Until when DIGIT may still commit a create of `payment` whose outcome is unknown (it
+        has no timeouts of its own: a create can commit long after we gave up on it), or None
+        once every create sent got an answer or the settle period (CREATE_SETTLE_SECONDS) of
+        the latest unanswered one has passed."""
+        unsettled = unsettled_create_since(payment)
+        if unsettled is None or self._clock() >= unsettled + self._create_settle:
+            return None
+        return unsettled + self._create_settle
+
     def lookup(self, payment: Payment) -> Lookup:
         """Search DIGIT's payments for every billId the payment ever targeted, per module, and
         the payment's consumers' payments: a create DIGIT committed late, after we moved on to

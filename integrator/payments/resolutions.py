@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import UTC
 from decimal import Decimal
 from enum import StrEnum
 
@@ -18,7 +19,7 @@ from integrator.digit.models import DigitPayment
 from integrator.payments.models import Payment
 from integrator.payments.ports import DigitGateway, PaymentLedger
 from integrator.payments.refusals import OperationRefused
-from integrator.payments.registration import PAYMENT_ID_KEY, Registrar
+from integrator.payments.registration import PAYMENT_ID_KEY, Registrar, is_ours
 
 
 class Resolution(StrEnum):
@@ -48,7 +49,8 @@ class ResolutionChecks:
     ) -> tuple[Payment, DigitPayment]:
         """RECEIPTED_BY_HAND: DIGIT's live payment with `receipt_number` for this payment's bills
         or consumers in its city, for the same amount and claimed by no other payment; the
-        payment is returned with the receipt stored on its bills."""
+        payment is returned with the receipt stored on its bills. A receipt that is not our own
+        create is refused while a create of ours may still be committed."""
         targets = payment.targeted_bill_ids | {
             i for b in payment.bills for i in (b.bill_id, b.retargeted_from) if i
         }
@@ -77,6 +79,9 @@ class ResolutionChecks:
                     if not details:
                         continue
                     self._require_unclaimed(payment, found, receipt_number)
+                    if not is_ours(found, payment.id):
+                        # a clerk's receipt: ours must not be able to land beside it
+                        self._require_settled_create(payment, "receipted by hand")
                     paid = sum((d.amount_paid for d in details), Decimal(0))
                     if paid != payment.total_amount:
                         raise OperationRefused(
@@ -106,8 +111,9 @@ class ResolutionChecks:
             )
 
     def require_nothing_in_digit(self, payment: Payment) -> None:
-        """REFUNDED gives our money back: refused only while DIGIT holds a live payment that
-        carries our payment id (then DIGIT has the money, and a refund would pay twice)."""
+        """REFUNDED gives our money back: refused while DIGIT holds a live payment that carries
+        our payment id (then DIGIT has the money, and a refund would pay twice), and while a
+        create of ours may still be committed."""
         with asking_digit():
             found = self._registrar().lookup(payment)
         ours = [p for p in found.all_ours if p.is_live]
@@ -116,6 +122,20 @@ class ResolutionChecks:
             raise OperationRefused(
                 "DIGIT_HOLDS_PAYMENT",
                 f"DIGIT holds this payment (receipts {receipts}): it cannot be marked refunded",
+            )
+        self._require_settled_create(payment, "marked refunded")
+
+    def _require_settled_create(self, payment: Payment, closing: str) -> None:
+        """Refused while a create of ours whose outcome is unknown may still be committed by
+        DIGIT (digest, corrections 10): closing the payment then could leave the payer refunded,
+        or receipted twice, when that create lands."""
+        until = self._registrar().create_may_commit_until(payment)
+        if until is not None:
+            raise OperationRefused(
+                "CREATE_MAY_STILL_COMMIT",
+                "DIGIT gave no answer to a create of this payment and may still record it, until"
+                f" {until.astimezone(UTC).isoformat(timespec='minutes')} (CREATE_SETTLE_SECONDS):"
+                f" it can be {closing} after that, if DIGIT still holds none of ours",
             )
 
 

@@ -95,6 +95,10 @@ NO_ANSWER = NO_USABLE_ANSWER
 
 #: The refusal (and the bills' not-payable reason) for a city where our account may not collect.
 TENANT_NOT_COLLECTABLE = "TENANT_NOT_COLLECTABLE"
+#: The account holds no role that lets it search the module's payments in the city (WS_CEMP,
+#: SW_CEMP: digest §2.6): a create DIGIT did not answer could never be looked up, by us or by a
+#: person resolving it, so no such payment is taken.
+SERVICE_NOT_COLLECTABLE = "SERVICE_NOT_COLLECTABLE"
 
 #: After DIGIT gave no usable answer, how long this process checks payments against bill
 #: snapshots only and hands them to the worker, before one payment asks DIGIT again
@@ -281,6 +285,7 @@ class PaymentService:
         cities = sorted({b.tenant_id for b in bills})
         rules_by_city = {city: self._digit.payment_rules(city) for city in cities}
         collectable = {city: self._digit.may_create(city) for city in cities}
+        unsearchable = self._unsearchable({(b.business_service, b.tenant_id) for b in bills})
         # A snapshot of every bill served (the fallback check while DIGIT is down), and our
         # open payment for each bill's consumer, from the ledger: asked only about the consumers
         # the snapshot call found marked (most have no open payment).
@@ -296,10 +301,24 @@ class PaymentService:
                     advance_cap=self._settings.advance_cap,
                 ),
                 pending_payment=pending[i],
-                not_payable_reason=None if collectable[bill.tenant_id] else TENANT_NOT_COLLECTABLE,
+                not_payable_reason=(
+                    TENANT_NOT_COLLECTABLE
+                    if not collectable[bill.tenant_id]
+                    else SERVICE_NOT_COLLECTABLE
+                    if (bill.business_service, bill.tenant_id) in unsearchable
+                    else None
+                ),
             )
             for i, bill in enumerate(bills)
         ]
+
+    def _unsearchable(self, scopes: set[tuple[str, str]]) -> set[tuple[str, str]]:
+        """The (module, city) pairs whose payments our account certainly cannot search. Nothing
+        is refused on this while the roles are not known (DIGIT decides then) or where the
+        deployment's mapping does not say which roles search a module (DIGIT_SEARCH_ROLE_CODES)."""
+        if not self._digit.roles():
+            return set()
+        return {scope for scope in scopes if self._digit.may_search(*scope) is False}
 
     def _pending_payments(
         self, bills: Sequence[Bill], device: Device, may_be_pending: Sequence[bool] | None = None
@@ -380,6 +399,17 @@ class PaymentService:
                         code="BILL_NOT_FOUND",
                         field=field,
                         message=f"no bill {line.bill_id} in {request.tenant_id}",
+                    )
+                )
+                continue
+            if self._unsearchable({(bill.business_service, bill.tenant_id)}):
+                violations.append(
+                    Violation(
+                        code="SERVICE_NOT_COLLECTABLE",
+                        field=field,
+                        message=f"{bill.business_service} payments cannot be looked up in DIGIT "
+                        f"by the integrator's account in {bill.tenant_id} (it holds no role that "
+                        "searches them): one DIGIT did not answer could never be checked",
                     )
                 )
                 continue

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
 import requests
 
 from integrator.digit.account import check_account
@@ -20,6 +21,7 @@ AMRITSAR, NAWANSHAHR = "pb.amritsar", "pb.nawanshahr"
 RAMESH_MOBILE = "9876543210"
 UNBILLED, SIBLING, POOJA_MOBILE = "WS/107/2021-22/000041", "WS/107/2021-22/000040", "9444400009"
 NAWANSHAHR_CONSUMER = "WS/1801/2019-20/000301"
+RAMESH_WS, RAMESH_PT = "WS/107/2019-20/000022", "PT-107-000123"
 
 
 def _bills(pos: Pos, **params: Any) -> dict[str, Any]:
@@ -36,9 +38,10 @@ def test_a_state_wide_mobile_lookup_searches_city_by_city_and_names_what_it_miss
 
     tenants = {b["tenantId"] for b in answer["bills"]}
     assert tenants == {AMRITSAR, "pb.jalandhar"}  # Ramesh's consumers in both cities
-    # no role in Nawanshahr: DIGIT refuses our search there, the rest is still answered
+    # no role in Nawanshahr: DIGIT would refuse every call there, so none is made; the city is
+    # named as not searched and the rest is answered
     assert answer["unsearchedTenants"] == [NAWANSHAHR]
-    assert world.counters().get("rbac_denied", 0) >= 1
+    assert world.counters().get("rbac_denied", 0) == 0
 
 
 def test_a_consumer_digit_never_billed_is_found_by_mobile_once_digit_generates_its_bill(
@@ -189,3 +192,57 @@ def test_two_weeks_on_the_sandbox_clock_cause_no_login_storm_and_no_gap(
     assert max(per_day) <= 1, per_day
     assert sum(per_day) <= 2, per_day
     assert calls["refresh"] >= 14 * 24 - 2
+
+
+@pytest.mark.settings(digit_search_role_codes={"WS": ("A_ROLE_NOBODY_HOLDS",)})
+def test_a_service_whose_payments_the_account_cannot_search_is_not_collected(
+    pos: Pos, world: Sandbox, services: Services
+) -> None:
+    # this deployment's water payments are searched with a role our account does not hold: a
+    # create DIGIT left unanswered could never be looked up, by us or by a person
+    [bill] = _bills(pos, tenantId=AMRITSAR, businessService="WS", consumerCode=RAMESH_WS)["bills"]
+    assert (bill["payable"], bill["notPayableReason"]) == (False, "SERVICE_NOT_COLLECTABLE")
+    before = world.counters()
+
+    refused = pos.pay(
+        {
+            "tenantId": AMRITSAR,
+            "paymentMode": "CASH",
+            "paidBy": "Ramesh Kumar",
+            "bills": [{"billId": bill["billId"], "amount": bill["totalAmount"]}],
+        },
+        key="ws-unsearchable-1",
+    )
+
+    assert refused.status_code == 422, refused.text
+    problem = body_of(refused)
+    assert problem["code"] == "SERVICE_NOT_COLLECTABLE"
+    assert problem["errors"][0]["field"] == "bills/0/billId"
+    assert services.payments_store.list_recent().payments == ()
+    assert world.counters().get("payment_create", 0) == before.get("payment_create", 0)
+    # property tax, whose payments the account may search, is still collected
+    [tax] = _bills(pos, tenantId=AMRITSAR, businessService="PT", consumerCode=RAMESH_PT)["bills"]
+    assert (tax["payable"], tax["notPayableReason"]) == (True, None)
+
+
+def test_a_state_tenant_is_refused_where_digit_needs_a_city(pos: Pos, world: Sandbox) -> None:
+    before = world.counters()
+
+    by_consumer = pos.get("/v1/bills", tenantId="pb", businessService="WS", consumerCode=RAMESH_WS)
+    payment = pos.pay(
+        {
+            "tenantId": "pb",
+            "paymentMode": "CASH",
+            "paidBy": "Ramesh Kumar",
+            "bills": [{"billId": "any-bill", "amount": 100}],
+        },
+        key="state-tenant-1",
+    )
+
+    for refused in (by_consumer, payment):
+        assert refused.status_code == 422, refused.text
+        assert body_of(refused)["code"] == "CITY_TENANT_REQUIRED"
+        assert body_of(refused)["errors"][0]["field"] == "tenantId"
+    assert world.counters() == before  # DIGIT was not asked
+    # a state-wide look-up by mobile number is what a state tenant is for
+    assert pos.get("/v1/bills", tenantId="pb", mobileNumber=RAMESH_MOBILE).status_code == 200

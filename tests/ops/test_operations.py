@@ -8,7 +8,8 @@ import pytest
 from rq import Queue
 
 from integrator.jobs.scheduling import job_id_for
-from integrator.payments.models import PaymentStatus
+from integrator.payments import states
+from integrator.payments.models import Payment, PaymentStatus
 from integrator.payments.operations import (
     OperationRefused,
     PaymentOperations,
@@ -356,3 +357,94 @@ def test_a_receipt_already_recorded_on_another_payment_cannot_close_this_one(
 
     assert refused.value.code == "RECEIPT_OF_ANOTHER_PAYMENT"
     assert services.payments_store.get(second.id).status is PaymentStatus.NEEDS_ATTENTION  # type: ignore[union-attr]
+
+
+def _create_unanswered(services: Services, *, sent_ago: timedelta) -> Payment:
+    """NEEDS_ATTENTION after a create DIGIT gave no answer to, `sent_ago`: DIGIT may still
+    commit that create until CREATE_SETTLE_SECONDS after it was sent."""
+    payment = make_payment(services, status=PaymentStatus.PENDING)
+    sent_at = datetime.now(UTC) - sent_ago
+    sent = states.mark_create_sent(payment, payment.bill_ids, actor="worker", at=sent_at)
+    tried = states.record(
+        sent,
+        "attempt",
+        actor="worker",
+        at=sent_at + timedelta(seconds=30),
+        reason="DigitUnavailable",
+        detail={"createUnknown": True},
+    )
+    moved = states.transition(
+        tried,
+        PaymentStatus.NEEDS_ATTENTION,
+        actor="worker",
+        reason="DIGIT_REJECTED",
+        at=sent_at + timedelta(minutes=1),
+        codes=("INVALID_PAYMENTDETAIL",),
+    )
+    return services.payments_store.save(moved, fence=None)
+
+
+def test_refunded_is_refused_while_a_create_of_ours_may_still_commit(
+    services: Services, operations: PaymentOperations
+) -> None:
+    assert services.settings.create_settle_seconds == 7200
+    payment = _create_unanswered(services, sent_ago=timedelta(minutes=10))
+
+    with pytest.raises(OperationRefused) as refused:
+        operations.resolve(
+            payment.id, operator="alice", resolution=Resolution.REFUNDED, note="cash given back"
+        )
+
+    assert refused.value.code == "CREATE_MAY_STILL_COMMIT"
+    settles = payment.history[-3].at + timedelta(seconds=7200)  # the create_sent entry
+    assert settles.isoformat(timespec="minutes") in refused.value.message
+    assert services.payments_store.get(payment.id).status is PaymentStatus.NEEDS_ATTENTION  # type: ignore[union-attr]
+
+
+def test_refunded_is_allowed_once_the_unanswered_create_has_settled(
+    services: Services, operations: PaymentOperations
+) -> None:
+    payment = _create_unanswered(services, sent_ago=timedelta(hours=2, minutes=5))
+
+    done = operations.resolve(
+        payment.id, operator="alice", resolution=Resolution.REFUNDED, note="cash given back"
+    )
+
+    assert (done.status, done.resolution) == (PaymentStatus.RESOLVED, "REFUNDED")
+
+
+def test_a_clerks_receipt_is_refused_while_a_create_of_ours_may_still_commit(
+    services: Services, operations: PaymentOperations, world: Sandbox
+) -> None:
+    payment = _create_unanswered(services, sent_ago=timedelta(minutes=10))
+    receipt = counter_payment(world)["paymentDetails"][0]["receiptNumber"]
+
+    with pytest.raises(OperationRefused) as refused:
+        operations.resolve(
+            payment.id,
+            operator="alice",
+            resolution=Resolution.RECEIPTED_BY_HAND,
+            receipt_number=receipt,
+            note="the clerk took it at the counter",
+        )
+
+    assert refused.value.code == "CREATE_MAY_STILL_COMMIT"
+
+
+def test_our_own_late_create_is_receipted_by_hand_within_the_settle_period(
+    services: Services, operations: PaymentOperations
+) -> None:
+    payment = _create_unanswered(services, sent_ago=timedelta(minutes=10))
+    # the unanswered create, committed late by DIGIT: it carries our payment id
+    ours = services.digit.create_payment(services.registrar.digit_request(payment))
+    receipt = ours.details[0].receipt_number
+
+    done = operations.resolve(
+        payment.id,
+        operator="alice",
+        resolution=Resolution.RECEIPTED_BY_HAND,
+        receipt_number=receipt,
+        note="DIGIT recorded our create late",
+    )
+
+    assert (done.status, done.resolution) == (PaymentStatus.RESOLVED, "RECEIPTED_BY_HAND")

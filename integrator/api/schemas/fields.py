@@ -92,6 +92,12 @@ MAX_REFERENCE_LENGTH = 128  # collection's transactionNumber / instrumentNumber
 MAX_TENANT_LENGTH = 64  # collection's tenantId
 
 TENANT_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)?$"  # pb, pb.amritsar (payments.devices)
+#: A city (ULB) tenant: where DIGIT keeps bills and records payments; an employee's billing and
+#: collection calls never take a state tenant (digest, corrections 1).
+CITY_TENANT_PATTERN = r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$"
+CITY_TENANT_MESSAGE = (
+    "Bills and payments are kept per city: send a city (e.g. pb.amritsar), not a state."
+)
 MOBILE_PATTERN = r"^[6-9][0-9]{9}$"  # collection's mobileNumber
 #: DIGIT's paidBy/payerName regex (docs/digit.md#create) is
 #: `^[a-zA-Z]+(([_\-'`\. ][a-zA-Z ])?[a-zA-Z]*)*$`.
@@ -129,12 +135,32 @@ def length_rule(name: str, maximum: int, minimum: int = 1) -> validate.Length:
     )
 
 
-def tenant_field(**kwargs: Any) -> fields.String:
+class CityTenant(FullMatch):
+    """A city's tenant id: INVALID_TENANT when it is no tenant id at all, CITY_TENANT_REQUIRED
+    when it is a state's. Published as the city pattern (the one regex a schema shows)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            CITY_TENANT_PATTERN, error=coded("CITY_TENANT_REQUIRED", CITY_TENANT_MESSAGE)
+        )
+        self._any_tenant = pattern_rule(
+            TENANT_PATTERN, "INVALID_TENANT", "Not a tenant id (e.g. pb.amritsar)."
+        )
+
+    def __call__(self, value: Any) -> Any:
+        self._any_tenant(value)
+        return super().__call__(value)
+
+
+def tenant_field(*, city: bool = False, **kwargs: Any) -> fields.String:
+    """A tenant id; with `city`, only a city's (a state is refused as CITY_TENANT_REQUIRED)."""
+    shape: validate.Validator = (
+        CityTenant()
+        if city
+        else pattern_rule(TENANT_PATTERN, "INVALID_TENANT", "Not a tenant id (e.g. pb.amritsar).")
+    )
     return fields.String(
-        validate=[
-            length_rule("tenantId", MAX_TENANT_LENGTH),
-            pattern_rule(TENANT_PATTERN, "INVALID_TENANT", "Not a tenant id (e.g. pb.amritsar)."),
-        ],
+        validate=[length_rule("tenantId", MAX_TENANT_LENGTH), shape],
         metadata={"example": "pb.amritsar"},
         **kwargs,
     )

@@ -13,6 +13,7 @@ of GET /v1/bills for /openapi.json (OpenAPI 3.0 parameters cannot say it themsel
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,8 +28,10 @@ from integrator.api.modes import (
     required_by,
 )
 from integrator.api.schemas.fields import (
+    CITY_TENANT_PATTERN,
     KEY_PATTERN,
     MAX_BILLS,
+    TENANT_PATTERN,
     Money,
     OffsetDateTime,
     StrictDate,
@@ -60,7 +63,7 @@ class BillLineSchema(StrictSchema):
 class PaymentRequestSchema(StrictSchema):
     """POST /v1/payments and /v1/payments/validate."""
 
-    tenantId = tenant_field(required=True, attribute="tenant_id")
+    tenantId = tenant_field(city=True, required=True, attribute="tenant_id")
     paymentMode = fields.String(
         required=True,
         attribute="payment_mode",
@@ -160,6 +163,16 @@ class BillsQuerySchema(StrictSchema):
                 coded("REQUIRED_WITH", "businessService is required with consumerCode."),
                 "businessService",
             )
+        tenant = data.get("tenant_id")
+        if by_consumer and tenant is not None and re.fullmatch(CITY_TENANT_PATTERN, tenant) is None:
+            raise ValidationError(
+                coded(
+                    "CITY_TENANT_REQUIRED",
+                    "A consumer's bills are looked up in its city (e.g. pb.amritsar); a state "
+                    "tenant goes with mobileNumber only.",
+                ),
+                "tenantId",
+            )
 
     @post_load
     def make(self, data: dict[str, Any], **kwargs: Any) -> BillsQuery:
@@ -196,7 +209,7 @@ class ReceiptQuerySchema(StrictSchema):
         attribute="receipt_number",
         metadata={"example": "04/2024-25/000123"},
     )
-    tenantId = tenant_field(required=True, attribute="tenant_id")
+    tenantId = tenant_field(city=True, required=True, attribute="tenant_id")
     businessService = business_service_field(required=True, attribute="business_service")
     consumerCode = identifier_field(
         "consumerCode",
@@ -215,10 +228,19 @@ class ReceiptQuerySchema(StrictSchema):
 
 
 #: The forms GET /v1/bills takes (`one_form` above): (required, optional) parameters besides
-#: tenantId. Published as the operation's `x-query-forms`.
-BILLS_QUERY_FORMS: tuple[dict[str, list[str]], ...] = (
-    {"required": ["businessService", "consumerCode"], "optional": []},
-    {"required": ["mobileNumber"], "optional": ["businessService"]},
+#: tenantId, and the tenant ids each takes (a consumer is looked up in its city, a mobile number
+#: across a state or in a city). Published as the operation's `x-query-forms`.
+BILLS_QUERY_FORMS: tuple[dict[str, Any], ...] = (
+    {
+        "required": ["businessService", "consumerCode"],
+        "optional": [],
+        "tenantIdPattern": CITY_TENANT_PATTERN,
+    },
+    {
+        "required": ["mobileNumber"],
+        "optional": ["businessService"],
+        "tenantIdPattern": TENANT_PATTERN,
+    },
 )
 
 #: How far ahead of our clock a device's collectedAt may be (device clocks drift); later is refused.

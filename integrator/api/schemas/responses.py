@@ -140,7 +140,9 @@ class BillSchema(Schema):
         required=True,
         metadata={
             "description": "Why not, when `payable` is false: TENANT_NOT_COLLECTABLE (the "
-            "integrator's DIGIT account may not record payments in the bill's city)."
+            "integrator's DIGIT account may not record payments in the bill's city), "
+            "SERVICE_NOT_COLLECTABLE (it may not look up the payments of the bill's service "
+            "there, so an unanswered payment could never be checked)."
         },
     )
 
@@ -442,7 +444,9 @@ class ValidatedBillSchema(Schema):
         required=True,
         metadata={
             "description": "Why not, when `payable` is false: TENANT_NOT_COLLECTABLE (the "
-            "integrator's DIGIT account may not record payments in the bill's city)."
+            "integrator's DIGIT account may not record payments in the bill's city), "
+            "SERVICE_NOT_COLLECTABLE (it may not look up the payments of the bill's service "
+            "there, so an unanswered payment could never be checked)."
         },
     )
 

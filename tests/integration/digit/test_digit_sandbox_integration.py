@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -18,9 +19,10 @@ from integrator.digit.errors import (
     DigitOutcomeUnknown,
     DigitUnavailable,
 )
-from integrator.digit.models import Bill, PaymentCreate, PaymentLine
+from integrator.digit.models import Bill, PaymentCreate, PaymentLine, WorkflowItem
 from integrator.settings import Settings
 from tests.integration.digit.digit_procs import fetch_in_own_process
+from tests.support.processes import sandbox_server
 
 WS_CONSUMER = "WS/107/2019-20/000022"
 RAMESH_MOBILE = "9876543210"
@@ -211,3 +213,35 @@ def test_payment_rules_and_tenants_from_the_sandbox_mdms(sandbox, settings, redi
     assert client.last_source["BillingService.BusinessService"] == "mdms"
     assert rules["WS"].part_payment_allowed and rules["WS"].min_amount_payable == Decimal(100)
     assert {"pb.amritsar", "pb.jalandhar"} <= {t.code for t in client.tenants()}
+
+
+def test_a_cancelled_payment_is_found_where_the_deployment_hides_cancelled_ones(
+    settings: Settings, redis: redis_lib.Redis
+) -> None:
+    # `search.ignore.status=CANCELLED` (digest, corrections 11): a search naming neither status
+    # nor receipt numbers would not see it; ours name every status
+    with sandbox_server(extra_args=("--search-ignore-status", "CANCELLED")) as url:
+        client = _client(settings.with_changes(digit_base_url=url), redis)
+        [bill] = client.fetch_bills(
+            tenant_id="pb.amritsar", business_service="PT", consumer_code="PT-107-000123"
+        )
+        start = datetime.now(UTC) - timedelta(days=1)
+        created = client.create_payment(_pay(bill))
+        [cancelled] = client.workflow(
+            tenant_id="pb.amritsar",
+            module="PT",
+            action="CANCEL",
+            items=[WorkflowItem(payment_id=created.id, reason="collected twice")],
+        )
+        assert cancelled.is_cancelled
+
+        by_bill = client.search_payments(tenant_id="pb.amritsar", module="PT", bill_ids=[bill.id])
+        in_range, cut = client.payments_between(
+            tenant_id="pb.amritsar",
+            module="PT",
+            start=start,
+            end=datetime.now(UTC) + timedelta(days=1),
+        )
+
+    assert [(p.id, p.is_cancelled) for p in by_bill] == [(created.id, True)]
+    assert [(p.id, p.is_cancelled) for p in in_range] == [(created.id, True)] and not cut

@@ -74,9 +74,13 @@ def test_a_tenant_outside_the_device_scope_is_403(edge: Edge, tenant: str) -> No
     )
     payment = edge.post_payment(valid_body(tenantId=tenant))
 
-    for response in (bills, payment):
+    # a state is never a payment's tenant, in scope or not: that is the request's shape
+    refused = (bills, payment) if "." in tenant else (bills,)
+    for response in refused:
         assert response.status_code == 403
         assert problem_of(response)["code"] == "TENANT_FORBIDDEN"
+    if "." not in tenant:
+        assert problem_of(payment)["code"] == "CITY_TENANT_REQUIRED"
     assert edge.payments.calls == []
 
 
@@ -316,6 +320,18 @@ def test_receipt_by_number_with_slashes(edge: Edge) -> None:
     assert body["lines"][1] == {"taxHeadCode": "WS_TIME_PENALTY", "amount": Decimal(200)}
     assert missing.status_code == 404
     assert problem_of(missing)["code"] == "RECEIPT_NOT_FOUND"
+
+
+def test_a_receipt_is_looked_up_in_a_city_not_a_state(edge: Edge) -> None:
+    response = edge.client.get(
+        "/v1/receipts?receiptNumber=05/2024-25/000001&tenantId=pb&businessService=WS",
+        headers=edge.headers(),
+    )
+
+    assert response.status_code == 422
+    assert problem_of(response)["errors"][0]["field"] == "tenantId"
+    assert problem_of(response)["code"] == "CITY_TENANT_REQUIRED"
+    assert edge.payments.calls == []  # refused before any use case
 
 
 # --- the error mapper ------------------------------------------------------------------------

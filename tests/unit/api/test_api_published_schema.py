@@ -137,6 +137,8 @@ def one_form(document: dict[str, Any], form: dict[str, list[str]]) -> dict[str, 
             parameters.append(parameter)
         elif parameter["name"] in kept:
             parameter["required"] = parameter["required"] or parameter["name"] in form["required"]
+            if parameter["name"] == "tenantId":  # the tenants this form takes
+                parameter["schema"]["pattern"] = form["tenantIdPattern"]
             parameters.append(parameter)
     operation["parameters"] = parameters
     return narrowed

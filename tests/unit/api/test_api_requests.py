@@ -33,6 +33,7 @@ def bill(amount: Any, bill_id: str = "bill-1") -> dict[str, Any]:
     [
         ({"tenantId": DROP}, "tenantId", "REQUIRED"),
         ({"tenantId": "PB.Amritsar"}, "tenantId", "INVALID_TENANT"),
+        ({"tenantId": "pb"}, "tenantId", "CITY_TENANT_REQUIRED"),
         ({"tenantId": "pb." + "a" * 70}, "tenantId", "INVALID_LENGTH"),
         ({"tenantId": 5}, "tenantId", "INVALID_TYPE"),
         ({"paymentMode": "BITCOIN"}, "paymentMode", "INVALID_PAYMENT_MODE"),
@@ -290,6 +291,7 @@ def test_validate_needs_no_idempotency_key(edge: Edge) -> None:
             "ONE_FORM",
         ),
         ("tenantId=pb.amritsar&consumerCode=C1", "businessService", "REQUIRED_WITH"),
+        ("tenantId=pb&businessService=WS&consumerCode=C1", "tenantId", "CITY_TENANT_REQUIRED"),
         ("tenantId=pb.amritsar&mobileNumber=12345", "mobileNumber", "INVALID_MOBILE"),
         ("tenantId=pb.amritsar&mobileNumber=9876543210&page=2", "page", "UNKNOWN_FIELD"),
         ("tenantId=pb.amritsar&tenantId=pb.x&mobileNumber=9876543210", "tenantId", "INVALID_TYPE"),

@@ -183,3 +183,25 @@ def test_calls_in_flight_are_bounded(digit, digit_settings, redis):
     client.mobile_lookup(tenant_id="pb", mobile_number=MOBILE)
     assert digit["max_in_flight"] <= 3
     assert len(digit["queries"]) == len(CITIES) * (1 + len(digit_settings.collectable_services))
+
+
+def test_cities_where_the_account_holds_no_role_are_listed_not_asked(
+    rsps, digit, digit_settings, redis
+):
+    answer = token_answer()
+    answer["UserRequest"]["roles"] = [
+        {"name": "Employee", "code": "EMPLOYEE", "tenantId": "pb.amritsar"},
+        {"name": "Water counter", "code": "WS_CEMP", "tenantId": "pb.jalandhar"},
+    ]
+    rsps.replace("POST", TOKEN_URL, json=answer)
+    digit["by_mobile"][("pb.jalandhar", "WS")] = [
+        make_bill(bill_id="j", tenant="pb.jalandhar", consumer="WS-J")
+    ]
+    client = _client(digit_settings, redis)
+    client.ensure_token()  # the roles come with the token
+
+    found = client.mobile_lookup(tenant_id="pb", mobile_number=MOBILE)
+
+    assert {q["tenantId"] for _, q in digit["queries"]} == {"pb.amritsar", "pb.jalandhar"}
+    assert found.failed_tenants == ("pb.nawanshahr",)  # named as not searched, never asked
+    assert [b.id for b in found.bills] == ["j"]
