@@ -29,8 +29,10 @@ from integrator import jsonutil
 from integrator.digit import parse, roles
 from integrator.digit.auth import TokenManager
 from integrator.digit.errors import (
+    INVALID_TOKEN_CODE,
     DigitAuthError,
     DigitError,
+    DigitForbidden,
     DigitOutcomeUnknown,
     DigitRejected,
     DigitTokenRefused,
@@ -41,6 +43,7 @@ from integrator.digit.http import (
     TokenRejected,
     Transport,
     check,
+    error_details,
     rbac_tenants,
     request_info,
 )
@@ -98,6 +101,23 @@ Source = Literal["mdms", "cache", "fallback"]
 #: hides cancelled payments from any search that names neither `status` nor `receiptNumbers`
 #: (digest, corrections 11), and a cancelled payment of ours must still be seen as such.
 EVERY_PAYMENT_STATUS = "NEW,DEPOSITED,CANCELLED,DISHONOURED,RECONCILED"
+
+
+def _raise_if_scg_denial(endpoint: str, answer: Answer, tenants: tuple[str, ...]) -> None:
+    """A plain 401 for a token obtained a moment ago is not about the token: DIGIT's SCG gateway
+    answers an RBAC denial with 401 "You are not authorized to access this resource", where Zuul
+    answers 403 (digest, corrections 3). An expired or unknown token says
+    InvalidAccessTokenException."""
+    details = error_details(answer.body)
+    if answer.status == 401 and INVALID_TOKEN_CODE not in {d.code for d in details}:
+        raise DigitForbidden(
+            "DIGIT refused our account this endpoint (a 401 for a fresh token: the SCG gateway's"
+            " RBAC denial)",
+            tenants=tenants,
+            endpoint=endpoint,
+            status=answer.status,
+            errors=details,
+        ) from None
 
 
 def _joined(values: Sequence[str]) -> str:
@@ -269,6 +289,7 @@ class DigitClient:
                         status=answer.status,
                     ) from None
                 if attempt == 2:
+                    _raise_if_scg_denial(endpoint, answer, tenants or (self._login_tenant(),))
                     raise DigitAuthError(
                         "DIGIT refused a freshly obtained token",
                         endpoint=endpoint,

@@ -9,6 +9,10 @@ Whether (access control `ActionService.isAuthorized`): keep each caller role who
 set or equals the state of one element of it; allowed if a kept role code maps to the URI in the
 state's role-actions. A denial is 403 "Not authorized to access this resource".
 
+The SCG gateway (`--gateway scg`) collects tenants the same way but has no fallback to the
+caller's tenant, and answers both a request naming no tenant and a denial with 401 "You are not
+authorized to access this resource", the answer to a missing token.
+
 `ROLE_ACTIONS` is the Punjab reference (MDMS `ACCESSCONTROL-ROLEACTIONS/roleactions.json`) for the
 URIs the sandbox serves. Where that reference is silent (the TL payment search) the sandbox grants
 what the neighbouring actions grant, and says so.
@@ -22,7 +26,7 @@ from typing import Any
 from flask import request
 
 from integrator.sandbox.auth import user_for_body
-from integrator.sandbox.errors import forbidden
+from integrator.sandbox.errors import forbidden, missing_token
 from integrator.sandbox.http import query_list
 from integrator.sandbox.world import User, World
 
@@ -60,14 +64,15 @@ def _tenant_values(value: Any) -> Iterator[str]:
             yield from _tenant_values(item)
 
 
-def request_tenants(body: dict[str, Any], user: User) -> list[str]:
-    """The tenants a request acts on, as Zuul collects them (body, else query, else the user's)."""
+def request_tenants(body: dict[str, Any], user: User, *, fallback: bool = True) -> list[str]:
+    """The tenants a request acts on, as Zuul collects them (body, else query, else the user's
+    unless not `fallback`, as on SCG)."""
     without_info = {k: v for k, v in body.items() if k not in {"RequestInfo", "requestInfo"}}
     tenants = list(dict.fromkeys(_tenant_values(without_info)))
     if tenants:
         return tenants
     from_query = query_list("tenantId")
-    return from_query or [user.tenant_id]
+    return from_query or ([user.tenant_id] if fallback else [])
 
 
 def is_authorized(user: User, uri: str, tenants: list[str]) -> bool:
@@ -83,8 +88,10 @@ def authorized_user(world: World, body: dict[str, Any]) -> User:
     """The gateway in front of a protected DIGIT path: the token's user, then the role check."""
     user = user_for_body(world, body)
     assert user is not None
-    if not is_authorized(user, request.path, request_tenants(body, user)):
+    scg = world.config.gateway == "scg"
+    tenants = request_tenants(body, user, fallback=not scg)
+    if not tenants or not is_authorized(user, request.path, tenants):
         with world.lock:
             world.counters["rbac_denied"] += 1
-        raise forbidden()
+        raise missing_token() if scg else forbidden()
     return user

@@ -57,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="MDMS semantics for a city tenant: v1 state-level masters (default), v2 city wins",
     )
     parser.add_argument(
+        "--gateway",
+        choices=("zuul", "scg"),
+        default="zuul",
+        help="the API gateway's role check: zuul (denial 403, default) or scg (denial 401)",
+    )
+    parser.add_argument(
         "--search-ignore-status",
         default="",
         metavar="STATUSES",
@@ -104,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         search_ignore_status=tuple(
             s.strip().upper() for s in args.search_ignore_status.split(",") if s.strip()
         ),
+        gateway=args.gateway,
     )
     if args.lean:
         from integrator.sandbox import lean

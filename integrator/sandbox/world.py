@@ -56,6 +56,9 @@ class SandboxConfig:
     extra_consumers: int = 0  # chaos runs: deterministic consumers beyond SEED (seed.extra_seed)
     mdms_semantics: str = "v1"  # "v1": isStateLevel masters from the state; "v2": the city wins
     search_ignore_status: tuple[str, ...] = ()  # collection's search.ignore.status (default empty)
+    #: the API gateway: "zuul" (a denial is 403; a request naming no tenant is checked against
+    #: the caller's own), or "scg" (both are 401 "You are not authorized...": corrections 3)
+    gateway: str = "zuul"
 
 
 @dataclass(frozen=True)

@@ -245,3 +245,25 @@ def test_a_cancelled_payment_is_found_where_the_deployment_hides_cancelled_ones(
 
     assert [(p.id, p.is_cancelled) for p in by_bill] == [(created.id, True)]
     assert [(p.id, p.is_cancelled) for p in in_range] == [(created.id, True)] and not cut
+
+
+@pytest.mark.parametrize(("gateway", "status"), [("zuul", 403), ("scg", 401)])
+def test_a_role_denial_is_forbidden_on_either_gateway(
+    settings: Settings, redis: redis_lib.Redis, gateway: str, status: int
+) -> None:
+    # no role of ours in Nawanshahr: Zuul says 403, SCG 401 like a missing token (corrections 3);
+    # after one fresh login the 401 is read as the denial it is, not as a bad token
+    with sandbox_server(extra_args=("--gateway", gateway)) as url:
+        client = _client(settings.with_changes(digit_base_url=url), redis)
+        with pytest.raises(DigitForbidden) as refused:
+            client.fetch_bills(
+                tenant_id="pb.nawanshahr",
+                business_service="WS",
+                consumer_code="WS/1801/2019-20/000301",
+            )
+        counters = _counters(url)
+
+    assert refused.value.status == status
+    assert refused.value.tenants == ("pb.nawanshahr",)
+    assert counters["rbac_denied"] == (1 if gateway == "zuul" else 2)
+    assert counters["login"] == (1 if gateway == "zuul" else 2)

@@ -20,6 +20,7 @@ from integrator.digit.errors import (
     DigitAccountLocked,
     DigitAuthError,
     DigitAuthLocked,
+    DigitForbidden,
     DigitUnavailable,
 )
 from integrator.digit.http import build_session
@@ -170,6 +171,29 @@ def test_a_token_refused_twice_is_an_auth_error_not_a_loop(rsps, client):
     with pytest.raises(DigitAuthError):
         _fetch(client)
 
+    assert len([c for c in rsps.calls if c.request.url.startswith(FETCH_URL)]) == 2
+    assert _logins(rsps) == 2
+
+
+@pytest.mark.parametrize(
+    "denial",
+    [
+        error_res("CustomException"),
+        {"message": "You are not authorized to access this resource"},
+    ],
+    ids=["error-res", "bare-message"],
+)
+def test_a_plain_401_for_a_fresh_token_is_the_scg_gateways_rbac_denial(rsps, client, denial):
+    # SCG answers a role denial with 401 (Zuul: 403); a fresh token refused without
+    # InvalidAccessTokenException is about our roles, not the token (digest, corrections 3)
+    add_json(rsps, TOKEN_URL, token_answer("tok-1"))
+    add_json(rsps, TOKEN_URL, token_answer("tok-2"))
+    add_json(rsps, FETCH_URL, denial, status=401)
+
+    with pytest.raises(DigitForbidden) as refused:
+        _fetch(client)
+
+    assert refused.value.tenants == ("pb.amritsar",)
     assert len([c for c in rsps.calls if c.request.url.startswith(FETCH_URL)]) == 2
     assert _logins(rsps) == 2
 

@@ -56,6 +56,7 @@ def digit(rsps):
         "searched": {},  # city -> bills _search returns
         "by_mobile": {},  # (city, service) -> bills _fetchbill?mobileNumber returns
         "down": set(),  # cities whose billing answers 503
+        "denied": set(),  # cities whose billing answers SCG's RBAC denial (a plain 401)
         "slow": set(),  # cities whose billing takes 2 s
         "queries": [],
         "in_flight": 0,
@@ -77,6 +78,8 @@ def digit(rsps):
                 time.sleep(0.02)
             if city in world["down"]:
                 return 503, JSON, "{}"
+            if city in world["denied"]:
+                return 401, JSON, '{"message": "You are not authorized to access this resource"}'
             if request.url.startswith(SEARCH_URL):
                 bills = world["searched"].get(city, [])
             elif "consumerCode" in q:
@@ -205,3 +208,15 @@ def test_cities_where_the_account_holds_no_role_are_listed_not_asked(
     assert {q["tenantId"] for _, q in digit["queries"]} == {"pb.amritsar", "pb.jalandhar"}
     assert found.failed_tenants == ("pb.nawanshahr",)  # named as not searched, never asked
     assert [b.id for b in found.bills] == ["j"]
+
+
+def test_a_city_the_scg_gateway_denies_is_listed_and_the_others_answer(
+    digit, digit_settings, redis
+):
+    digit["denied"].add("pb.nawanshahr")
+    digit["by_mobile"][("pb.amritsar", "WS")] = [make_bill(bill_id="a", consumer="WS-1")]
+
+    found = _client(digit_settings, redis).mobile_lookup(tenant_id="pb", mobile_number=MOBILE)
+
+    assert found.failed_tenants == ("pb.nawanshahr",)  # not an authentication failure
+    assert [b.id for b in found.bills] == ["a"]
