@@ -82,6 +82,7 @@ BILLS_ANSWER: dict[str, Any] = {
         }
     ],
     "unsearchedTenants": [],
+    "duesReopening": [],
 }
 
 PAYMENT_ANSWER: dict[str, Any] = {

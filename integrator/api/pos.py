@@ -30,6 +30,7 @@ from integrator.api.schemas.requests import (
 from integrator.api.schemas.responses import (
     bill_view,
     cancellation_view,
+    dues_reopening_view,
     payment_view,
     receipt_view,
     validation_view,
@@ -77,6 +78,7 @@ def list_bills() -> Any:
     answer = {
         "bills": [bill_view(offer, wire()) for offer in offers],
         "unsearchedTenants": list(unsearched),
+        "duesReopening": [] if offers else dues_reopening(query),
     }
     # a bill is served once its snapshot is in Redis (they are written in batches, behind)
     api_dependencies().snapshots_written()
@@ -162,6 +164,20 @@ def bills_for(query: BillsQuery, device: Device) -> tuple[list[BillOffer], tuple
         open_marks=g.get("open_marks"),
     )
     return offers, ()
+
+
+def dues_reopening(query: BillsQuery) -> list[dict[str, Any]]:
+    """A consumer without bills: its reversals whose dues DIGIT is still re-opening (asked only
+    then, so an answer with bills costs no ledger read)."""
+    factory = api_dependencies().cancellations
+    if query.consumer_code is None or query.business_service is None or factory is None:
+        return []
+    found = factory().dues_reopening(
+        tenant_id=query.tenant_id,
+        business_service=query.business_service,
+        consumer_code=query.consumer_code,
+    )
+    return [dues_reopening_view(request, wire()) for request in found]
 
 
 def load_json(schema: Schema) -> Any:

@@ -101,6 +101,12 @@ class CancellationRequests(Protocol):
         self, *, states: Sequence[RequestState] = (), limit: int = 100
     ) -> list[CancellationRequest]: ...
 
+    def awaiting_dues(
+        self, *, tenant_id: str, business_service: str, consumer_code: str
+    ) -> list[CancellationRequest]:
+        """Reversals DIGIT carried out for a payment of this consumer whose dues it has not
+        re-opened yet (dues FOLLOWING), newest first."""
+
 
 class Payments(Protocol):
     def get(self, payment_id: str) -> Payment | None: ...
@@ -193,6 +199,16 @@ class Cancellations:
         self, *, states: Sequence[RequestState] = (), limit: int = 100
     ) -> list[CancellationRequest]:
         return self._requests.recent(states=states, limit=limit)
+
+    def dues_reopening(
+        self, *, tenant_id: str, business_service: str, consumer_code: str
+    ) -> list[CancellationRequest]:
+        """This consumer's reversals whose dues DIGIT is still re-opening: until billing's
+        asynchronous re-open lands, `_fetchbill` shows the state before the reversal, often no
+        bill at all (digest 13), which a device must not read as "nothing due"."""
+        return self._requests.awaiting_dues(
+            tenant_id=tenant_id, business_service=business_service, consumer_code=consumer_code
+        )
 
     # --- asking ---
 

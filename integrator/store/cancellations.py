@@ -154,6 +154,18 @@ class CancellationStore:
             )
         return self._select("ORDER BY requested_at DESC, id DESC LIMIT %s", (limit,))
 
+    def awaiting_dues(
+        self, *, tenant_id: str, business_service: str, consumer_code: str
+    ) -> list[CancellationRequest]:
+        """DONE requests whose dues are still FOLLOWING, for payments of this consumer."""
+        return self._select(
+            "WHERE state = 'DONE' AND dues_state = 'FOLLOWING' AND payment_id IN ("
+            " SELECT b.payment_id FROM payment_bills b JOIN payments p ON p.id = b.payment_id"
+            " WHERE p.tenant_id = %s AND b.business_service = %s AND b.consumer_code = %s)"
+            " ORDER BY completed_at DESC, id DESC",
+            (tenant_id, business_service, consumer_code),
+        )
+
     def completed_between(self, start: datetime, end: datetime) -> list[CancellationRequest]:
         """Requests DIGIT carried out in [start, end) (the settlement report's reversals)."""
         return self._select(

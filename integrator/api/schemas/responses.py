@@ -184,6 +184,15 @@ def bill_view(offer: BillOffer, wire: Wire) -> dict[str, Any]:
     }
 
 
+class DuesReopeningSchema(Schema):
+    action = fields.String(
+        required=True,
+        validate=validate.OneOf(["CANCEL", "DISHONOUR"]),
+        metadata={"example": "CANCEL"},
+    )
+    reversedAt = Timestamp(required=True)
+
+
 class BillsResponseSchema(Schema):
     bills = fields.List(fields.Nested(BillSchema), required=True)
     unsearchedTenants = fields.List(
@@ -194,6 +203,21 @@ class BillsResponseSchema(Schema):
             "answer is partial: ask again, or search the city). Empty otherwise."
         },
     )
+    duesReopening = fields.List(
+        fields.Nested(DuesReopeningSchema),
+        required=True,
+        metadata={
+            "description": "When a consumer's look-up finds no bill: its payments that were "
+            "cancelled or dishonoured and whose dues DIGIT has not re-opened as a new bill yet "
+            "(billing does that a little later). Then no bill means 'not yet', not 'nothing "
+            "due': ask again shortly. Empty otherwise."
+        },
+    )
+
+
+def dues_reopening_view(request: Any, wire: Wire) -> dict[str, Any]:
+    """A CancellationRequest whose dues are being re-opened, as DuesReopeningSchema says."""
+    return {"action": request.action.value, "reversedAt": wire.timestamp(request.completed_at)}
 
 
 # --- payments --------------------------------------------------------------------------------

@@ -139,3 +139,31 @@ def _digit_id(services: Services, payment_id: str) -> str:
     payment = services.payments_store.get(payment_id)
     assert payment is not None and payment.digit_payment_id
     return payment.digit_payment_id
+
+
+def test_until_digit_reopens_the_dues_no_bill_is_said_as_not_yet_not_as_nothing_due(
+    device: Device, cancellations: Cancellations, world: Sandbox
+) -> None:
+    pos = device.pos
+    paid = pay(pos)
+    world.pass_backupdate_lag()
+    settled = pos.get("/v1/bills", tenantId=AMRITSAR, businessService="PT", consumerCode=PT_RAMESH)
+    assert body_of(settled)["bills"] == [] and body_of(settled)["duesReopening"] == []
+    world.admin("backupdate-lag", seconds=300)  # billing re-opens the dues five minutes later
+    request = body_of(ask_to_cancel(pos, paid["id"]))
+    assert cancellations.approve(request["id"], operator=ASHA).state is RequestState.DONE
+
+    waiting = body_of(
+        pos.get("/v1/bills", tenantId=AMRITSAR, businessService="PT", consumerCode=PT_RAMESH)
+    )
+
+    # DIGIT still shows the state before the cancellation: no bill, but not "nothing due"
+    assert waiting["bills"] == []
+    [reopening] = waiting["duesReopening"]
+    assert reopening["action"] == "CANCEL" and reopening["reversedAt"]
+    world.admin("clock", advance_seconds=400)
+    reopened = body_of(
+        pos.get("/v1/bills", tenantId=AMRITSAR, businessService="PT", consumerCode=PT_RAMESH)
+    )
+    assert [b["consumerCode"] for b in reopened["bills"]] == [PT_RAMESH]
+    assert reopened["duesReopening"] == []

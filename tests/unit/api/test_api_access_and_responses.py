@@ -205,7 +205,7 @@ def test_bills_by_mobile_calls_the_mobile_use_case_and_may_be_empty(edge: Edge) 
     )
 
     assert response.status_code == 200
-    assert response.get_json() == {"bills": [], "unsearchedTenants": []}
+    assert response.get_json() == {"bills": [], "unsearchedTenants": [], "duesReopening": []}
     name, kwargs = edge.payments.calls[0]
     assert (name, kwargs["mobile_number"], kwargs["business_service"]) == (
         "bills_for_mobile",
@@ -509,7 +509,11 @@ def test_the_bills_answer_is_exactly_what_bill_schema_dumps(edge: Edge, offer: B
     edge.payments.offers = [offer]
     response = edge.client.get(BILLS, headers=edge.headers())
     expected = jsonutil.loads(
-        jsonutil.dumps(BillsResponseSchema().dump({"bills": [offer], "unsearchedTenants": []}))
+        jsonutil.dumps(
+            BillsResponseSchema().dump(
+                {"bills": [offer], "unsearchedTenants": [], "duesReopening": []}
+            )
+        )
     )
     assert jsonutil.loads(response.data) == expected
     assert set(expected["bills"][0]) == set(BillSchema().fields)
