@@ -4,8 +4,9 @@ Topic `create` (`egov.collection.payment-create`): each head's `collectionAmount
 `adjustedAmount`; an excess becomes a new (advance) demand detail. Topic `cancel`
 (`egov.collection.payment-cancel`, which CANCEL, DISHONOUR and REMIT all publish to): the same
 amounts are taken back and the payment's advance detail removed, so the demand is unpaid again.
-Either way the consumer's ACTIVE bills become PAID, so the next `_fetchbill` generates a new bill
-(new id and number) for what is due. Each topic is consumed once per payment id: a repeat is
+Either way the consumer's ACTIVE bills become PAID when its latest bill is ACTIVE (billing's
+`updateBillStatus`, digest 6.5), so the next `_fetchbill` generates a new bill (new id and number)
+for what is due. Each topic is consumed once per payment id: a repeat is
 refused with `EGBS_PAYMENT_BACKUPDATE_ERROR` and only audited (`World.backupdate_audit`).
 """
 
@@ -20,7 +21,8 @@ DUPLICATE_ERROR = "EGBS_PAYMENT_BACKUPDATE_ERROR"
 
 
 def apply_back_update(world: World, payment: dict[str, Any], topic: str = "create") -> None:
-    """Credit (create) or debit (cancel) the demands; every ACTIVE bill of the consumer is PAID."""
+    """Credit (create) or debit (cancel) the demands; every ACTIVE bill of the consumer is PAID
+    if its latest bill is ACTIVE."""
     from integrator.sandbox.billing import bills_of, set_status
 
     key = (topic, payment["id"])
@@ -63,7 +65,8 @@ def apply_back_update(world: World, payment: dict[str, Any], topic: str = "creat
                         (demand.id, advance.id)
                     )
         consumer = world.consumer(bill["tenantId"], bill["businessService"], bill["consumerCode"])
-        if consumer is not None:
+        latest = bills_of(world, consumer)[-1:] if consumer is not None else []
+        if consumer is not None and latest and latest[0]["status"] == "ACTIVE":
             set_status(world, bills_of(world, consumer, "ACTIVE"), "PAID")
     if topic == "cancel":  # the advance this payment created is taken back too
         for demand_id, line_id in world.advance_lines.pop(payment["id"], []):

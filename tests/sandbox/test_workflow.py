@@ -242,3 +242,25 @@ def test_a_cancel_on_billing_takes_back_the_advance_the_payment_created() -> Non
         for d in dm.details
         if dm.consumer_code == WS_RAMESH
     )
+
+
+def test_the_back_update_leaves_bills_alone_when_the_latest_bill_is_not_active() -> None:
+    """Billing's updateBillStatus sets the consumer's ACTIVE bills PAID only when the latest bill
+    it finds is ACTIVE (digest 6.5)."""
+    world = World(SandboxConfig(backupdate_lag_seconds=0))
+    consumer = world.consumer(AMRITSAR, "WS", WS_RAMESH)
+    assert consumer is not None
+    [bill] = billing.bills_of(world, consumer, "ACTIVE")
+    clerk = world.users[("COUNTER_CLERK", "EMPLOYEE", AMRITSAR)]
+    payment = collection.create_payment(
+        world, {"Payment": payment_body([(bill, bill["totalAmount"])])}, clerk
+    )
+    newer = {**bill, "id": "a-newer-bill", "status": "EXPIRED"}
+    world.bills.append(newer)  # the latest bill of the consumer, not ACTIVE
+
+    apply_back_update(world, payment, "create")
+
+    assert [b["status"] for b in billing.bills_of(world, consumer)] == ["ACTIVE", "EXPIRED"]
+    newer["status"] = "ACTIVE"  # once the latest is ACTIVE, every ACTIVE bill becomes PAID
+    apply_back_update(world, {**payment, "id": "another-payment"}, "create")
+    assert [b["status"] for b in billing.bills_of(world, consumer)] == ["PAID", "PAID"]
