@@ -12,7 +12,9 @@ Tokens (Spring's `DefaultTokenServices` over a Redis store): one access token pe
 remaining `expires_in`; once it expired a login issues a new access AND a new refresh token.
 Access tokens live 7 days (`--token-ttl` overrides), refresh tokens 14 days from creation, never
 extended. A refresh returns a new access token with the SAME refresh token and revokes the access
-token that refresh token issued last. Everything runs on the sandbox clock.
+token that refresh token issued last. Either way the login's `UserRequest` is the user as stored
+at first issue (the stored authentication), not the live record: roles granted meanwhile show
+only in a token issued after the old one expired. Everything runs on the sandbox clock.
 """
 
 from __future__ import annotations
@@ -44,8 +46,24 @@ def _record_tenant(tenant_id: str, user_type: str) -> str:
     return tenant_id.split(".")[0] if user_type == "CITIZEN" else tenant_id
 
 
+def _user_request(user: User) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "uuid": user.uuid,
+        "userName": user.user_name,
+        "name": user.name,
+        "mobileNumber": user.mobile_number,
+        "emailId": None,
+        "locale": None,
+        "type": user.type,
+        "roles": [role.as_json() for role in user.roles],
+        "active": True,
+        "tenantId": user.tenant_id,
+        "permanentCity": None,
+    }
+
+
 def _token_body(world: World, token: AccessToken) -> dict[str, Any]:
-    user = token.user
     return {
         "access_token": token.value,
         "token_type": "bearer",
@@ -60,20 +78,7 @@ def _token_body(world: World, token: AccessToken) -> dict[str, Any]:
             "msg_id": "",
             "status": "Access Token generated successfully",
         },
-        "UserRequest": {
-            "id": user.id,
-            "uuid": user.uuid,
-            "userName": user.user_name,
-            "name": user.name,
-            "mobileNumber": user.mobile_number,
-            "emailId": None,
-            "locale": None,
-            "type": user.type,
-            "roles": [role.as_json() for role in user.roles],
-            "active": True,
-            "tenantId": user.tenant_id,
-            "permanentCity": None,
-        },
+        "UserRequest": token.user_request,
     }
 
 
@@ -88,6 +93,7 @@ def _store_access(world: World, refresh: RefreshToken) -> AccessToken:
         tenant_id=refresh.tenant_id,
         expires_at_ms=world.now_ms() + world.config.token_ttl_seconds * 1000,
         refresh_expires_at_ms=refresh.expires_at_ms,
+        user_request=refresh.user_request,
     )
     refresh.access_token = token.value
     world.tokens[token.value] = token
@@ -112,6 +118,7 @@ def _issue(world: World, user: User, tenant_id: str, scope: str) -> AccessToken:
         tenant_id=tenant_id,
         expires_at_ms=now + world.config.refresh_token_ttl_seconds * 1000,
         access_token="",
+        user_request=_user_request(user),
     )
     world.refresh_tokens[refresh.value] = refresh
     return _store_access(world, refresh)

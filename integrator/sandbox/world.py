@@ -122,6 +122,7 @@ class AccessToken:
     tenant_id: str
     expires_at_ms: int
     refresh_expires_at_ms: int
+    user_request: dict[str, Any]  # the login's UserRequest, as stored at first issue
 
 
 @dataclass(kw_only=True)
@@ -135,6 +136,9 @@ class RefreshToken:
     tenant_id: str
     expires_at_ms: int  # fixed at creation: a refresh never extends it
     access_token: str
+    #: the user as it was when this token pair was first issued: a login returning the same
+    #: token, and a refresh, answer with it (the stored authentication), not the live record
+    user_request: dict[str, Any]
 
 
 @dataclass(kw_only=True)

@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 import requests
 
+from integrator.sandbox.auth import password_login
+from integrator.sandbox.world import Role, SandboxConfig, World
 from tests.sandbox.conftest import Digit, body_of, codes
 from tests.support.processes import sandbox_server
 
@@ -272,3 +274,30 @@ def test_citizen_may_not_create_payments(digit: Digit, sandbox: str) -> None:
     response = citizen.pay([(bill, bill["totalAmount"])])
     assert response.status_code == 403
     assert body_of(response)["Errors"][0]["message"] == "Not authorized to access this resource"
+
+
+def test_a_login_returning_the_same_token_answers_the_user_as_first_issued() -> None:
+    """Corrections 6: UserRequest is as stored at first issue, also after the user's roles
+    changed; a token issued once the old one expired shows the user as it is then."""
+    world = World(SandboxConfig(token_ttl_seconds=60))
+    form = {
+        "username": "INTEGRATOR_SYSTEM",
+        "password": "sandbox-password",
+        "tenantId": "pb.amritsar",
+        "userType": "EMPLOYEE",
+    }
+    first = password_login(world, form)
+    before = sorted((r["code"], r["tenantId"]) for r in first.user_request["roles"])
+    [user] = [u for u in world.users.values() if u.user_name == "INTEGRATOR_SYSTEM"]
+    user.roles = (*user.roles, Role("TL_CEMP", "pb.amritsar"))  # granted meanwhile
+
+    again = password_login(world, form)
+
+    assert again.value == first.value
+    assert sorted((r["code"], r["tenantId"]) for r in again.user_request["roles"]) == before
+    world.advance_clock(61)  # the access token expired: a new pair shows the grant
+    later = password_login(world, form)
+    assert later.value != first.value
+    assert ("TL_CEMP", "pb.amritsar") in {
+        (r["code"], r["tenantId"]) for r in later.user_request["roles"]
+    }
