@@ -281,6 +281,9 @@ class DigitClient:
                 # nothing was written. A read is sent again at once; a write is not: a fresh
                 # login could outlast the caller's lease, so the caller's next attempt (which
                 # looks in DIGIT first) sends it with the new token.
+                if attempt == 2 and not write:
+                    # the fresh token stays when the 401 is SCG's role denial, not about it
+                    _raise_if_scg_denial(endpoint, answer, tenants or (self._login_tenant(),))
                 self._auth.invalidate(token)
                 if write:
                     raise DigitTokenRefused(
@@ -289,7 +292,6 @@ class DigitClient:
                         status=answer.status,
                     ) from None
                 if attempt == 2:
-                    _raise_if_scg_denial(endpoint, answer, tenants or (self._login_tenant(),))
                     raise DigitAuthError(
                         "DIGIT refused a freshly obtained token",
                         endpoint=endpoint,

@@ -10,7 +10,8 @@
                                 bills or consumers in its city
         RECEIPT_AMOUNT_DIFFERS  the receipt is for another amount than this payment took
         RECEIPT_OF_ANOTHER_PAYMENT the receipt is recorded on (or carries the id of) another payment
-        DIGIT_HOLDS_PAYMENT     REFUNDED refused: DIGIT holds a live payment carrying our id
+        DIGIT_HOLDS_PAYMENT     DIGIT holds a live payment carrying our id: REFUNDED, or
+                                RECEIPTED_BY_HAND with another receipt, refused
         CREATE_MAY_STILL_COMMIT a create of ours got no answer and its settle period
                                 (CREATE_SETTLE_SECONDS) has not passed: DIGIT may still record it,
                                 so it cannot be refunded, or receipted by another receipt, yet

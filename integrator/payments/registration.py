@@ -904,17 +904,31 @@ def is_ours(digit_payment: DigitPayment, payment_id: str) -> bool:
     return str(details.get(PAYMENT_ID_KEY, "")) == payment_id
 
 
+#: History events an attempt records once its create has been answered (or found unanswered).
+_CREATE_OUTCOMES = frozenset({"attempt", "transition", "retargeted"})
+
+
 def unsettled_create_since(payment: Payment) -> datetime | None:
     """When the latest create whose outcome is unknown was sent (DIGIT gave no usable answer
     to it, so it may still commit), or None when every create sent got an answer. A create
-    DIGIT refused (e.g. BILL_EXPIRED: nothing written) does not restart the settle clock."""
-    sent_at: datetime | None = None
+    DIGIT refused (e.g. BILL_EXPIRED: nothing written) does not restart the settle clock.
+
+    A create followed by the next one with no outcome recorded between them is unknown too:
+    the attempt that sent it died before it could record anything (SIGKILL, OOM), and the
+    next one found nothing in DIGIT only because DIGIT had not committed it yet. The latest
+    create is the caller's own when the history ends with it."""
+    sent_at: datetime | None = None  # the latest create sent
+    unanswered: datetime | None = None  # ... while no outcome is recorded after it
     unknown_since: datetime | None = None
     for entry in payment.history:
         if entry.event == "create_sent":
-            sent_at = entry.at
-        elif entry.detail.get("createUnknown") and sent_at is not None:
-            unknown_since = sent_at
+            if unanswered is not None:
+                unknown_since = unanswered
+            sent_at = unanswered = entry.at
+        elif entry.event in _CREATE_OUTCOMES:
+            if entry.detail.get("createUnknown") and sent_at is not None:
+                unknown_since = sent_at
+            unanswered = None
     return unknown_since
 
 

@@ -80,7 +80,8 @@ class ResolutionChecks:
                         continue
                     self._require_unclaimed(payment, found, receipt_number)
                     if not is_ours(found, payment.id):
-                        # a clerk's receipt: ours must not be able to land beside it
+                        # a clerk's receipt: ours must not be in DIGIT, or able to land, beside it
+                        self._require_none_of_ours(payment, "receipted with another receipt")
                         self._require_settled_create(payment, "receipted by hand")
                     paid = sum((d.amount_paid for d in details), Decimal(0))
                     if paid != payment.total_amount:
@@ -114,6 +115,11 @@ class ResolutionChecks:
         """REFUNDED gives our money back: refused while DIGIT holds a live payment that carries
         our payment id (then DIGIT has the money, and a refund would pay twice), and while a
         create of ours may still be committed."""
+        self._require_none_of_ours(payment, "marked refunded")
+        self._require_settled_create(payment, "marked refunded")
+
+    def _require_none_of_ours(self, payment: Payment, closing: str) -> None:
+        """Refused while DIGIT holds a live payment carrying our payment id (ours landed)."""
         with asking_digit():
             found = self._registrar().lookup(payment)
         ours = [p for p in found.all_ours if p.is_live]
@@ -121,9 +127,9 @@ class ResolutionChecks:
             receipts = sorted(d.receipt_number for p in ours for d in p.details)
             raise OperationRefused(
                 "DIGIT_HOLDS_PAYMENT",
-                f"DIGIT holds this payment (receipts {receipts}): it cannot be marked refunded",
+                f"DIGIT holds this payment (receipts {receipts}): it cannot be {closing}; "
+                "receipt it with DIGIT's receipt of it",
             )
-        self._require_settled_create(payment, "marked refunded")
 
     def _require_settled_create(self, payment: Payment, closing: str) -> None:
         """Refused while a create of ours whose outcome is unknown may still be committed by

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
 import pytest
 from rq import Queue
@@ -359,10 +361,10 @@ def test_a_receipt_already_recorded_on_another_payment_cannot_close_this_one(
     assert services.payments_store.get(second.id).status is PaymentStatus.NEEDS_ATTENTION  # type: ignore[union-attr]
 
 
-def _create_unanswered(services: Services, *, sent_ago: timedelta) -> Payment:
+def _create_unanswered(services: Services, *, sent_ago: timedelta, **payment: Any) -> Payment:
     """NEEDS_ATTENTION after a create DIGIT gave no answer to, `sent_ago`: DIGIT may still
     commit that create until CREATE_SETTLE_SECONDS after it was sent."""
-    payment = make_payment(services, status=PaymentStatus.PENDING)
+    payment = make_payment(services, status=PaymentStatus.PENDING, **payment)
     sent_at = datetime.now(UTC) - sent_ago
     sent = states.mark_create_sent(payment, payment.bill_ids, actor="worker", at=sent_at)
     tried = states.record(
@@ -448,3 +450,26 @@ def test_our_own_late_create_is_receipted_by_hand_within_the_settle_period(
     )
 
     assert (done.status, done.resolution) == (PaymentStatus.RESOLVED, "RECEIPTED_BY_HAND")
+
+
+def test_a_clerks_receipt_is_refused_once_our_own_create_has_landed(
+    services: Services, operations: PaymentOperations, world: Sandbox
+) -> None:
+    # settled long ago, but DIGIT did commit our create: a clerk's receipt beside it would
+    # record the consumer's money twice
+    payment = _create_unanswered(services, sent_ago=timedelta(hours=3), amount=Decimal(300))
+    ours = services.digit.create_payment(services.registrar.digit_request(payment))
+    world.pass_backupdate_lag()  # the remainder is billed anew, and a clerk takes it
+    receipt = counter_payment(world)["paymentDetails"][0]["receiptNumber"]
+
+    with pytest.raises(OperationRefused) as refused:
+        operations.resolve(
+            payment.id,
+            operator="alice",
+            resolution=Resolution.RECEIPTED_BY_HAND,
+            receipt_number=receipt,
+            note="the clerk took it at the counter",
+        )
+
+    assert refused.value.code == "DIGIT_HOLDS_PAYMENT"
+    assert ours.details[0].receipt_number in refused.value.message

@@ -261,6 +261,10 @@ def test_a_role_denial_is_forbidden_on_either_gateway(
                 business_service="WS",
                 consumer_code="WS/1801/2019-20/000301",
             )
+        # the token was good: it is kept, and the next allowed call needs no login
+        assert client.fetch_bills(
+            tenant_id="pb.amritsar", business_service="WS", consumer_code=WS_CONSUMER
+        )
         counters = _counters(url)
 
     assert refused.value.status == status

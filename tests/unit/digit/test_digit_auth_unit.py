@@ -183,7 +183,7 @@ def test_a_token_refused_twice_is_an_auth_error_not_a_loop(rsps, client):
     ],
     ids=["error-res", "bare-message"],
 )
-def test_a_plain_401_for_a_fresh_token_is_the_scg_gateways_rbac_denial(rsps, client, denial):
+def test_a_plain_401_for_a_fresh_token_is_the_scg_gateways_rbac_denial(rsps, client, redis, denial):
     # SCG answers a role denial with 401 (Zuul: 403); a fresh token refused without
     # InvalidAccessTokenException is about our roles, not the token (digest, corrections 3)
     add_json(rsps, TOKEN_URL, token_answer("tok-1"))
@@ -196,6 +196,8 @@ def test_a_plain_401_for_a_fresh_token_is_the_scg_gateways_rbac_denial(rsps, cli
     assert refused.value.tenants == ("pb.amritsar",)
     assert len([c for c in rsps.calls if c.request.url.startswith(FETCH_URL)]) == 2
     assert _logins(rsps) == 2
+    stored = TokenStore(redis).get()  # the fresh token was good: kept for the next call
+    assert stored is not None and stored.access_token == "tok-2"
 
 
 def test_compare_and_delete_does_not_drop_a_newer_token(redis):

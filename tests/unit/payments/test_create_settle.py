@@ -47,3 +47,15 @@ def test_a_later_unknown_create_moves_the_clock_on() -> None:
     payment = _attempt(_sent(make_payment(), 0), 1, createUnknown=True)
     payment = _attempt(_sent(payment, 30), 31, createUnknown=True)
     assert unsettled_create_since(payment) == NOW + timedelta(minutes=30)
+
+
+def test_a_create_whose_attempt_died_before_recording_an_outcome_is_unknown() -> None:
+    # SIGKILL after "create sent": nothing recorded; the next attempt found nothing in DIGIT
+    # (not committed yet), sent another create and was refused
+    payment = _attempt(_sent(_sent(make_payment(), 0), 5), 6)
+    assert unsettled_create_since(payment) == NOW
+
+
+def test_the_callers_own_create_at_the_end_of_the_history_is_not_unknown() -> None:
+    payment = _sent(_attempt(_sent(make_payment(), 0), 1), 5)  # being answered right now
+    assert unsettled_create_since(payment) is None
