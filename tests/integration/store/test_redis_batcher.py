@@ -245,7 +245,23 @@ def test_what_a_function_queues_goes_in_the_batch_and_its_failure_stays_its_own(
 
         return batcher.queued(queue_on)
 
-    outcomes = _in_threads(10, work)
+    # all ten queue behind a held batch, so they share one pipeline
+    held.hold = threading.Event()
+    first = threading.Thread(target=lambda: batcher.commands(("PING",)))
+    first.start()
+    assert held.holding.wait(10)
+    gate = held.hold
+    assert gate is not None
+    outcomes: list[Any] = []
+    waiting = threading.Thread(target=lambda: outcomes.extend(_in_threads(10, work)))
+    waiting.start()
+    while len(batcher._queued) < 10:
+        threading.Event().wait(0.01)
+    gate.set()
+    waiting.join(20)
+    first.join(10)
+
+    assert held.batches == [1, 18]  # nine calls of two commands in one round trip
     assert isinstance(outcomes[4], ValueError)
     assert all(isinstance(o, list) and len(o) == 2 for i, o in enumerate(outcomes) if i != 4)
     # nothing of the failed call was sent; every other call's commands were
