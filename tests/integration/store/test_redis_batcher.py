@@ -8,6 +8,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -82,30 +83,48 @@ def _in_threads(count: int, work: Any) -> list[Any]:
     return results
 
 
+def _behind_a_held_batch(
+    held: _HeldRedis,
+    batcher: RedisBatcher,
+    first: Callable[[], Any],
+    count: int,
+    work: Callable[[int], Any],
+) -> tuple[list[Any], float]:
+    """`first` is sent and its batch held in flight while `count` callers run `work(i)` and
+    queue behind it; it is released once all have queued. Each caller's outcome, and the
+    seconds from the release until every caller was answered."""
+    held.hold = threading.Event()
+    sender = threading.Thread(target=first)
+    sender.start()
+    assert held.holding.wait(10)  # the first batch is on its way and held there
+    gate = held.hold
+    assert gate is not None
+    outcomes: list[Any] = []
+    waiting = threading.Thread(target=lambda: outcomes.extend(_in_threads(count, work)))
+    waiting.start()
+    while len(batcher._queued) < count:  # all queued behind the held batch
+        threading.Event().wait(0.01)
+    released = time.monotonic()
+    gate.set()
+    waiting.join(20)
+    sender.join(10)
+    return outcomes, time.monotonic() - released
+
+
 def test_calls_queued_behind_a_batch_go_out_together(held: _HeldRedis) -> None:
     batcher = RedisBatcher(held)
     echo = held.register_script(ECHO)
     assert batcher.script(echo, keys=["n"], args=["alone"]) == b"alone"
     assert held.senders == [threading.current_thread().name]  # no batch in flight: sent at once
     held.batches.clear()
-    held.hold = threading.Event()
-    first = threading.Thread(target=lambda: batcher.script(echo, keys=["n"], args=["first"]))
-    first.start()
-    assert held.holding.wait(10)  # the first batch is on its way and held there
-    gate = held.hold
-    assert gate is not None
 
-    def call(i: int) -> Any:
-        return batcher.script(echo, keys=["n"], args=[f"caller-{i}"])
-
-    results: list[Any] = []
-    waiting = threading.Thread(target=lambda: results.extend(_in_threads(50, call)))
-    waiting.start()
-    while len(batcher._queued) < 50:  # all fifty queued behind the held batch
-        threading.Event().wait(0.01)
-    gate.set()
-    waiting.join(20)
-    first.join(10)
+    results, _ = _behind_a_held_batch(
+        held,
+        batcher,
+        lambda: batcher.script(echo, keys=["n"], args=["first"]),
+        50,
+        lambda i: batcher.script(echo, keys=["n"], args=[f"caller-{i}"]),
+    )
 
     assert results == [f"caller-{i}".encode() for i in range(50)]
     assert held.get("n") == b"52"
@@ -198,29 +217,17 @@ def test_a_sender_killed_mid_batch_fails_its_batch_at_once(
     assert batcher.script(echo, keys=["n"], args=["load"]) == b"load"
     monkeypatch.setattr("integrator.store.redis_batcher.REPLY_SECONDS", 15)
     held.batches.clear()
-    held.hold = threading.Event()
     held.kill_batch = 1  # the batch of the callers queued behind the held one
-    first = threading.Thread(target=lambda: batcher.script(echo, keys=["n"], args=["first"]))
-    first.start()
-    assert held.holding.wait(10)
-    gate = held.hold
-    assert gate is not None
 
-    outcomes: list[Any] = []
-    waiting = threading.Thread(
-        target=lambda: outcomes.extend(
-            _in_threads(5, lambda i: batcher.script(echo, keys=["n"], args=[str(i)]))
-        )
+    outcomes, answered_in = _behind_a_held_batch(
+        held,
+        batcher,
+        lambda: batcher.script(echo, keys=["n"], args=["first"]),
+        5,
+        lambda i: batcher.script(echo, keys=["n"], args=[str(i)]),
     )
-    waiting.start()
-    while len(batcher._queued) < 5:
-        threading.Event().wait(0.01)
-    started = time.monotonic()
-    gate.set()
-    waiting.join(20)
-    first.join(10)
 
-    assert time.monotonic() - started < 5  # not REPLY_SECONDS: told when the sender died
+    assert answered_in < 5  # not REPLY_SECONDS: told when the sender died
     assert held.batches == [1, 5]
     assert sum(isinstance(o, _Killed) for o in outcomes) == 1  # the sender itself
     failed = [o for o in outcomes if not isinstance(o, _Killed)]
@@ -246,20 +253,7 @@ def test_what_a_function_queues_goes_in_the_batch_and_its_failure_stays_its_own(
         return batcher.queued(queue_on)
 
     # all ten queue behind a held batch, so they share one pipeline
-    held.hold = threading.Event()
-    first = threading.Thread(target=lambda: batcher.commands(("PING",)))
-    first.start()
-    assert held.holding.wait(10)
-    gate = held.hold
-    assert gate is not None
-    outcomes: list[Any] = []
-    waiting = threading.Thread(target=lambda: outcomes.extend(_in_threads(10, work)))
-    waiting.start()
-    while len(batcher._queued) < 10:
-        threading.Event().wait(0.01)
-    gate.set()
-    waiting.join(20)
-    first.join(10)
+    outcomes, _ = _behind_a_held_batch(held, batcher, lambda: batcher.commands(("PING",)), 10, work)
 
     assert held.batches == [1, 18]  # nine calls of two commands in one round trip
     assert isinstance(outcomes[4], ValueError)
