@@ -260,6 +260,13 @@ class Services:
             raise RuntimeError("no registration scheduler configured")
         return self._once("scheduler", self.scheduler_factory)
 
+    def _open_marks_in_ledger(self) -> list[tuple[str, str, str, str]]:
+        """What the open-payment marks hold, read from the ledger to rebuild them: the open
+        claims and the reversals whose dues are re-opening (integrator.store.open_claims)."""
+        from integrator.store.cancellations import CancellationStore
+
+        return [*self.payments_store.open_claims(), *CancellationStore(self.db).reopening_marks()]
+
     @property
     def cancellations(self) -> Cancellations:
         return self._once(
@@ -291,7 +298,7 @@ class Services:
                     self.redis,
                     snapshots=self.snapshots,
                     marks=self.open_claim_marks,
-                    read_open_claims=self.payments_store.open_claims,
+                    read_open_claims=self._open_marks_in_ledger,
                 ),
                 registrar=self.registrar,
                 scheduler=self.scheduler,
@@ -432,7 +439,7 @@ def build_cancellations(
 
     polls = settings.cancellation_dues_poll_seconds
     return Cancellations(
-        requests=CancellationStore(db),
+        requests=CancellationStore(db, claim_marks=OpenClaimMarks(redis)),
         payments=payments,
         digit=digit,
         dues=lambda: RqDuesScheduler(redis),

@@ -7,6 +7,7 @@ Authentication (`access.require_device`) is attached where the blueprint is regi
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any, cast
 
 from flask import Blueprint, Response, current_app, g, request, url_for
@@ -37,6 +38,7 @@ from integrator.api.schemas.responses import (
 )
 from integrator.payments.devices import Device
 from integrator.payments.models import ConsumerKey, PaymentStatus
+from integrator.payments.ports import OpenMarks
 from integrator.payments.use_cases import AcceptOutcome, BillOffer, PaymentRequest
 
 pos_bp = Blueprint("pos", __name__)
@@ -78,7 +80,7 @@ def list_bills() -> Any:
     answer = {
         "bills": [bill_view(offer, wire()) for offer in offers],
         "unsearchedTenants": list(unsearched),
-        "duesReopening": [] if offers else dues_reopening(query),
+        "duesReopening": dues_reopening(query, offers) if may_be_reopening(offers) else [],
     }
     # a bill is served once its snapshot is in Redis (they are written in batches, behind)
     api_dependencies().snapshots_written()
@@ -166,9 +168,17 @@ def bills_for(query: BillsQuery, device: Device) -> tuple[list[BillOffer], tuple
     return offers, ()
 
 
-def dues_reopening(query: BillsQuery) -> list[dict[str, Any]]:
-    """A consumer without bills: its reversals whose dues DIGIT is still re-opening (asked only
-    then, so an answer with bills costs no ledger read)."""
+def may_be_reopening(offers: Sequence[BillOffer]) -> bool:
+    """Whether to ask the ledger for the consumer's reversals whose dues are re-opening: always
+    when DIGIT showed no bill; beside bills only when the consumer's marks, read with the
+    admission, hold something (an open payment or such a reversal) or could not be read, so a
+    plain answer with bills costs no ledger read."""
+    marks: OpenMarks | None = g.get("open_marks")
+    return not offers or marks is None or marks.count is None or marks.count > 0
+
+
+def dues_reopening(query: BillsQuery, offers: Sequence[BillOffer]) -> list[dict[str, Any]]:
+    """The consumer's reversals whose dues DIGIT is still re-opening (see may_be_reopening)."""
     factory = api_dependencies().cancellations
     if query.consumer_code is None or query.business_service is None or factory is None:
         return []
@@ -176,6 +186,7 @@ def dues_reopening(query: BillsQuery) -> list[dict[str, Any]]:
         tenant_id=query.tenant_id,
         business_service=query.business_service,
         consumer_code=query.consumer_code,
+        shown_bill_ids=[offer.bill.id for offer in offers],
     )
     return [dues_reopening_view(request, wire()) for request in found]
 

@@ -201,14 +201,35 @@ class Cancellations:
         return self._requests.recent(states=states, limit=limit)
 
     def dues_reopening(
-        self, *, tenant_id: str, business_service: str, consumer_code: str
+        self,
+        *,
+        tenant_id: str,
+        business_service: str,
+        consumer_code: str,
+        shown_bill_ids: Sequence[str] = (),
     ) -> list[CancellationRequest]:
         """This consumer's reversals whose dues DIGIT is still re-opening: until billing's
-        asynchronous re-open lands, `_fetchbill` shows the state before the reversal, often no
-        bill at all (digest 13), which a device must not read as "nothing due"."""
-        return self._requests.awaiting_dues(
+        asynchronous re-open lands, `_fetchbill` shows the state before the reversal (digest 13):
+        often no bill at all, which a device must not read as "nothing due", or after a part
+        payment the remainder bill, short of what will be due. `shown_bill_ids`: the bills
+        DIGIT shows now; a bill among them that is new since the reversal means billing has
+        re-opened the dues already (the dues job records that a little later)."""
+        found = self._requests.awaiting_dues(
             tenant_id=tenant_id, business_service=business_service, consumer_code=consumer_code
         )
+        if not shown_bill_ids or not found:
+            return found
+        return [r for r in found if set(shown_bill_ids) <= self._bills_known_at(r)]
+
+    def _bills_known_at(self, request: CancellationRequest) -> set[str]:
+        """The consumer's bills as of the reversal: the payment's own and those DIGIT showed
+        when the reversal was sent."""
+        known = set(request.bills_before)
+        payment = self._payments.get(request.payment_id)
+        if payment is not None:
+            known |= {i for b in payment.bills for i in (b.bill_id, b.retargeted_from) if i}
+            known |= payment.targeted_bill_ids
+        return known
 
     # --- asking ---
 

@@ -200,8 +200,9 @@ class BillSnapshots(Protocol):
 
 @dataclass(frozen=True)
 class OpenMarks:
-    """How many payments of ours may hold `consumer` open, as read with the request's admission
-    (one Redis round trip for both); `count` None: the marks are not complete, ask the ledger."""
+    """How many payments of ours may hold `consumer` open, or reversals of them wait for DIGIT to
+    re-open its dues, as read with the request's admission (one Redis round trip for both);
+    `count` None: the marks are not complete, ask the ledger."""
 
     consumer: ConsumerKey
     count: int | None

@@ -3,10 +3,15 @@
 Implements `integrator.payments.cancellation.CancellationRequests`. The rules live in the table:
 one live request per payment (a partial UNIQUE index: RequestExists), the decider is never the
 requester (CHECK); saves compare the version read (RequestChanged).
+
+While a DONE request's dues are FOLLOWING, its payment's consumers carry a `reversal:` member in
+their open-payment marks (integrator.store.open_claims), so that GET /v1/bills learns from the
+marks it already reads that the bills it shows may predate the reversal.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -15,6 +20,7 @@ from typing import Any
 from psycopg import errors
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
+from redis import RedisError
 
 from integrator import jsonutil
 from integrator.payments.cancellation_records import (
@@ -26,6 +32,9 @@ from integrator.payments.cancellation_records import (
     RequestState,
 )
 from integrator.store.db import Database
+from integrator.store.open_claims import Consumer, OpenClaimMarks
+
+log = logging.getLogger(__name__)
 
 _COLUMNS = (
     "id, payment_id, action, reason, requested_by, requested_at, state, decided_by, decided_at,"
@@ -67,9 +76,14 @@ def _request(row: dict[str, Any]) -> CancellationRequest:
     )
 
 
+def _reopening(request: CancellationRequest) -> bool:
+    return request.state is RequestState.DONE and request.dues_state is DuesState.FOLLOWING
+
+
 class CancellationStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, claim_marks: OpenClaimMarks | None = None) -> None:
         self._db = db
+        self._marks = claim_marks
 
     def add(self, request: CancellationRequest) -> None:
         try:
@@ -107,6 +121,60 @@ class CancellationStore:
         )
 
     def save(self, request: CancellationRequest) -> CancellationRequest:
+        """Compare-and-set on `version`. Entering dues FOLLOWING marks the consumers before the
+        commit; leaving it unmarks them after (see the module docstring)."""
+        # a mark left by a save that then failed is harmless: the ledger is asked and says no
+        was = self._stored_reopening(request.id)
+        if _reopening(request) and not was:
+            self._mark(request)
+        stored = self._update(request)
+        if was and not _reopening(stored) and self._marks is not None:
+            self._marks.unmark(OpenClaimMarks.reversal_member(stored.id), self._consumers(stored))
+        return stored
+
+    def _stored_reopening(self, request_id: str) -> bool:
+        if self._marks is None:
+            return False
+        stored = self.get(request_id)
+        return stored is not None and _reopening(stored)
+
+    def _mark(self, request: CancellationRequest) -> None:
+        if self._marks is None:
+            return
+        try:
+            self._marks.mark(OpenClaimMarks.reversal_member(request.id), self._consumers(request))
+        except RedisError:
+            # DIGIT has reversed the payment: the ledger must say so whatever Redis does; the
+            # device only misses the hint beside a bill (a consumer without bills reads the
+            # ledger anyway)
+            log.warning("reversal not marked on its consumers", extra={"request_id": request.id})
+
+    def _consumers(self, request: CancellationRequest) -> list[Consumer]:
+        with self._db.autocommit() as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT p.tenant_id, b.business_service, b.consumer_code"
+                " FROM payment_bills b JOIN payments p ON p.id = b.payment_id"
+                " WHERE p.id = %s",
+                (request.payment_id,),
+            ).fetchall()
+        return [(str(r[0]), str(r[1]), str(r[2])) for r in rows]
+
+    def reopening_marks(self) -> list[tuple[str, str, str, str]]:
+        """Every reversal whose dues are FOLLOWING, as (tenant, service, consumer, member) for
+        each consumer of its payment: what a rebuild of the marks adds to the open claims."""
+        with self._db.autocommit() as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT p.tenant_id, b.business_service, b.consumer_code, c.id"
+                " FROM cancellation_requests c JOIN payments p ON p.id = c.payment_id"
+                " JOIN payment_bills b ON b.payment_id = p.id"
+                " WHERE c.state = 'DONE' AND c.dues_state = 'FOLLOWING'"
+            ).fetchall()
+        return [
+            (str(r[0]), str(r[1]), str(r[2]), OpenClaimMarks.reversal_member(str(r[3])))
+            for r in rows
+        ]
+
+    def _update(self, request: CancellationRequest) -> CancellationRequest:
         stored = replace(request, version=request.version + 1)
         values = self._values(stored)
         try:

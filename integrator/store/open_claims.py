@@ -13,6 +13,12 @@ or a Redis error between the commit and the removal), which only costs a ledger 
 never reopened (`open` turns false once, for good), and quarantined offline payments are stored
 closed: nothing else opens a claim.
 
+A consumer's set also holds `reversal:<request id>` while a reversal of one of its payments waits
+for DIGIT to re-open the dues (integrator.store.cancellations): its bills then show the state
+before the reversal, and GET /v1/bills asks the ledger which reversals those are. That member is
+a hint only: added before the ledger says FOLLOWING, removed after it stops saying so, but a
+failed add is logged and not raised (DIGIT has already reversed the payment by then).
+
 A missing mark means "no open payment" only once the marks are complete: `rebuild` copies every
 open claim from the ledger and then sets the completion key. Creators mark whether or not the
 marks are complete, so a payment created during a rebuild is marked either way. If Redis loses its
@@ -34,6 +40,8 @@ Consumer = tuple[str, str, str]  # (tenant_id, business_service, consumer_code)
 #: Every open claim in the ledger: (tenant_id, business_service, consumer_code, payment_id).
 ReadOpenClaims = Callable[[], Sequence[tuple[str, str, str, str]]]
 
+#: Members that are reversals whose dues are re-opening, not payments (see the docstring).
+REVERSAL_PREFIX = "reversal:"
 #: How long one process may hold the rebuild to itself; others read the ledger meanwhile.
 REBUILD_LOCK_MS = 10_000
 _REBUILD_BATCH = 1000
@@ -54,6 +62,11 @@ class OpenClaimMarks:
     @staticmethod
     def complete_key() -> str:
         return keys.open_claim_marks_complete()
+
+    @staticmethod
+    def reversal_member(request_id: str) -> str:
+        """A reversal's member in its consumers' sets (no payment id has this prefix)."""
+        return f"{REVERSAL_PREFIX}{request_id}"
 
     def mark(self, payment_id: str, consumers: Iterable[Consumer]) -> None:
         """Before the payment's claims are inserted: one round trip. Raises redis.RedisError

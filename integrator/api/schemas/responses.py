@@ -207,10 +207,12 @@ class BillsResponseSchema(Schema):
         fields.Nested(DuesReopeningSchema),
         required=True,
         metadata={
-            "description": "When a consumer's look-up finds no bill: its payments that were "
-            "cancelled or dishonoured and whose dues DIGIT has not re-opened as a new bill yet "
-            "(billing does that a little later). Then no bill means 'not yet', not 'nothing "
-            "due': ask again shortly. Empty otherwise."
+            "description": "A consumer's payments that were cancelled or dishonoured and "
+            "whose dues DIGIT has not re-opened as a new bill yet (billing does that a little "
+            "later). Until then DIGIT shows the consumer as before the reversal: no bill means "
+            "'not yet', not 'nothing due', and a bill shown (after a cancelled part payment) "
+            "is short of what will be due: ask again shortly. Empty otherwise, and for mobile "
+            "look-ups."
         },
     )
 

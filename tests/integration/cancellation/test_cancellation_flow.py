@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
+
+import redis as redis_lib
 
 from integrator import jsonutil
 from integrator.payments.cancellation import (
@@ -17,6 +20,7 @@ from integrator.payments.cancellation import (
 )
 from integrator.payments.models import PaymentStatus
 from integrator.services import Services
+from integrator.store.open_claims import OpenClaimMarks
 from tests.e2e.conftest import Sandbox, body_of
 from tests.integration.cancellation.conftest import (
     AMRITSAR,
@@ -166,4 +170,47 @@ def test_until_digit_reopens_the_dues_no_bill_is_said_as_not_yet_not_as_nothing_
         pos.get("/v1/bills", tenantId=AMRITSAR, businessService="PT", consumerCode=PT_RAMESH)
     )
     assert [b["consumerCode"] for b in reopened["bills"]] == [PT_RAMESH]
+    assert reopened["duesReopening"] == []
+
+
+def test_a_remainder_bill_shown_before_the_dues_reopen_comes_with_the_reversal(
+    device: Device, cancellations: Cancellations, world: Sandbox, redis: redis_lib.Redis
+) -> None:
+    pos = device.pos
+    original = current_bill(pos)
+    part = pay(pos, amount=Decimal(1000))
+    world.pass_backupdate_lag()
+    remainder = current_bill(pos)
+    assert remainder["totalAmount"] == original["totalAmount"] - 1000
+    plain = pos.get("/v1/bills", tenantId=AMRITSAR, businessService="PT", consumerCode=PT_RAMESH)
+    assert body_of(plain)["duesReopening"] == []
+    world.admin("backupdate-lag", seconds=300)
+    request = body_of(ask_to_cancel(pos, part["id"]))
+    assert cancellations.approve(request["id"], operator=ASHA).state is RequestState.DONE
+
+    waiting = body_of(
+        pos.get("/v1/bills", tenantId=AMRITSAR, businessService="PT", consumerCode=PT_RAMESH)
+    )
+
+    # DIGIT still shows the remainder: short by the reversed 1000 until billing re-opens
+    assert [b["billId"] for b in waiting["bills"]] == [remainder["billId"]]
+    [reopening] = waiting["duesReopening"]
+    assert reopening["action"] == "CANCEL" and reopening["reversedAt"]
+    # Redis losing its data loses no hint: the marks are rebuilt from the ledger, reversal too
+    redis.flushall()
+    for _ in range(2):
+        again = pos.get(
+            "/v1/bills", tenantId=AMRITSAR, businessService="PT", consumerCode=PT_RAMESH
+        )
+        assert body_of(again)["duesReopening"] == [reopening]
+    assert redis.exists(OpenClaimMarks.complete_key())
+    world.admin("clock", advance_seconds=400)
+    reopened = body_of(
+        pos.get("/v1/bills", tenantId=AMRITSAR, businessService="PT", consumerCode=PT_RAMESH)
+    )
+    # a bill new since the reversal: re-opened, before the dues job has recorded it
+    assert cancellations.get(request["id"]).dues_state is DuesState.FOLLOWING
+    [fresh] = reopened["bills"]
+    assert fresh["billId"] != remainder["billId"]
+    assert fresh["totalAmount"] == original["totalAmount"]
     assert reopened["duesReopening"] == []

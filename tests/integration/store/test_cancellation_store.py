@@ -1,5 +1,6 @@
 """Revision 0004 and the cancellation store on a real ledger: the maker-checker rule and one live
-request per payment are constraints; the revision downgrades and upgrades again."""
+request per payment are constraints; the revision downgrades and upgrades again; a reversal
+whose dues are re-opening is marked on its consumers in Redis."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ from dataclasses import replace
 
 import psycopg
 import pytest
+import redis as redis_lib
 from alembic import command
 
 from integrator.payments import states
 from integrator.payments.cancellation import (
     Action,
     CancellationRequest,
+    DuesState,
     RequestChanged,
     RequestExists,
     RequestState,
@@ -21,6 +24,7 @@ from integrator.payments.models import PaymentStatus
 from integrator.store import migrations
 from integrator.store.cancellations import CancellationStore
 from integrator.store.db import Database
+from integrator.store.open_claims import OpenClaimMarks
 from integrator.store.payments import PaymentStore
 from tests.unit.payments.payment_factories import NOW, make_payment
 
@@ -114,3 +118,50 @@ def test_the_revision_goes_down_to_0002_and_up_again(db: Database, database_url:
         command.upgrade(config, "head")
     engine.dispose()
     assert migrations.current_revision(database_url) == migrations.head_revision()
+
+
+def _done_following(request: CancellationRequest) -> CancellationRequest:
+    return replace(
+        request,
+        state=RequestState.DONE,
+        decided_by="operator:asha",
+        decided_at=NOW,
+        completed_at=NOW,
+        dues_state=DuesState.FOLLOWING,
+    )
+
+
+def test_a_reversal_is_marked_on_its_consumers_while_its_dues_are_reopening(
+    db: Database, redis: redis_lib.Redis
+) -> None:
+    marks = OpenClaimMarks(redis)
+    payment_id = _registered(PaymentStore(db, claim_marks=marks))
+    payment = PaymentStore(db).get(payment_id)
+    assert payment is not None
+    [consumer] = payment.consumer_keys
+    assert redis.smembers(marks.key(consumer)) == set()  # the payment's claim is closed
+    store = CancellationStore(db, claim_marks=marks)
+    store.add(_request(payment_id))
+    member = OpenClaimMarks.reversal_member("can-1")
+
+    following = store.save(_done_following(_request(payment_id)))
+
+    assert redis.smembers(marks.key(consumer)) == {member.encode()}
+    assert store.reopening_marks() == [(*consumer, member)]
+    checked = store.save(replace(following, dues_checked_at=NOW))  # still FOLLOWING
+    assert redis.smembers(marks.key(consumer)) == {member.encode()}
+    store.save(replace(checked, dues_state=DuesState.REOPENED))
+    assert redis.smembers(marks.key(consumer)) == set()
+    assert store.reopening_marks() == []
+
+
+def test_a_reversal_is_saved_when_redis_cannot_take_its_mark(db: Database) -> None:
+    payment_id = _registered(PaymentStore(db))
+    down = OpenClaimMarks(redis_lib.Redis(host="127.0.0.1", port=1))
+    store = CancellationStore(db, claim_marks=down)
+    store.add(_request(payment_id))
+
+    saved = store.save(_done_following(_request(payment_id)))
+
+    # DIGIT reversed it: the ledger says so; only the hint beside a bill is missing
+    assert store.get("can-1") == saved and saved.dues_state is DuesState.FOLLOWING
