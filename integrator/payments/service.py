@@ -590,14 +590,20 @@ class PaymentService:
                     bill_ids=[b.id for b in group],
                     deadline=deadline,
                 )
-                paid_ids = {d.bill_id for p in paid if p.is_live for d in p.details}
+                # a reversed payment's bill is dead too: DIGIT's UNIQUE(billId) refuses it for
+                # good and the dues come back as a new bill (digest 13)
+                holders = {d.bill_id: p for p in paid for d in p.details}
                 for bill in group:
-                    if bill.id in paid_ids:
+                    holder = holders.get(bill.id)
+                    if holder is not None:
                         violations.append(
                             Violation(
                                 code="BILL_ALREADY_PAID",
                                 field=field_of[bill.id],
-                                message=f"DIGIT already holds a payment for bill {bill.id}",
+                                message=f"DIGIT already holds a payment for bill {bill.id}"
+                                if holder.is_live
+                                else f"bill {bill.id} was paid and the payment reversed; DIGIT "
+                                "never takes it again: fetch the consumer's bills",
                             )
                         )
         except NO_ANSWER as exc:

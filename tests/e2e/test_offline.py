@@ -24,9 +24,11 @@ from integrator.services import Services
 from integrator.settings import Settings
 from integrator.store.cash import Scope
 from tests.e2e.conftest import Pos, Sandbox, body_of
+from tests.sandbox.conftest import Digit
 from tests.support.workers import worker_processes
 
 AMRITSAR = "pb.amritsar"
+PT_RAMESH = "PT-107-000123"  # Ramesh, Amritsar: property tax
 WS_RAMESH = "WS/107/2019-20/000022"  # 815 due; part payment (min 100) and advance allowed
 SW_RAMESH = "SW/107/2019-20/000011"  # 315 due
 TL_AMRITSAR = "PB-TL-2024-07-04-002271"  # 1500 due; exact amount only
@@ -422,3 +424,29 @@ def test_cash_beyond_the_devices_offline_limit_is_quarantined(
     assert answer["lim-1"]["outcome"] == "accepted"  # taken first
     assert answer["lim-2"]["outcome"] == "quarantined"
     assert answer["lim-2"]["conflict"]["code"] == "OFFLINE_CASH_LIMIT_EXCEEDED"
+
+
+def test_a_bill_whose_payment_a_clerk_reversed_is_quarantined_saying_so(
+    pos: Pos, world: Sandbox, services: Services, sandbox: str
+) -> None:
+    pt = bill_of(pos, PT_RAMESH, "PT")
+    # while the device had no signal, a clerk paid the bill in DIGIT and cancelled the payment:
+    # billing has consumed neither yet, but DIGIT's UNIQUE(billId) refuses the bill for good
+    clerk = Digit(sandbox)
+    assert clerk.login().status_code == 200
+    [counter] = body_of(clerk.pay([(_digit_bill(clerk), pt["totalAmount"])]))["Payments"]
+    cancel = {"paymentId": counter["id"], "action": "CANCEL", "tenantId": AMRITSAR}
+    assert clerk.post(
+        "/collection-services/payments/PT/_workflow", {"PaymentWorkflows": [cancel]}
+    ).ok
+
+    answer = by_key(upload(pos, [item("off-pt", pt, pt["totalAmount"])]))
+
+    assert answer["off-pt"]["outcome"] == "quarantined"
+    conflict = answer["off-pt"]["conflict"]
+    assert conflict["code"] == "BILL_ALREADY_PAID" and "reversed" in conflict["message"]
+    assert [p["id"] for p in world.payments_for_bill(pt["billId"])] == [counter["id"]]
+
+
+def _digit_bill(clerk: Digit) -> dict[str, Any]:
+    return clerk.bill(PT_RAMESH, "PT")

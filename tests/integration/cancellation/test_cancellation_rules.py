@@ -21,6 +21,7 @@ from tests.e2e.conftest import Sandbox, body_of
 from tests.integration.cancellation.conftest import (
     AMRITSAR,
     ASHA,
+    PT_RAMESH,
     RAVI,
     VIEWER,
     WS_RAMESH,
@@ -293,3 +294,40 @@ def test_a_bounced_cheque_is_dishonoured_with_approval_and_its_dues_reopen(
     world.pass_backupdate_lag()
     followed = cancellations.follow_dues(done.id, last_try=False)
     assert followed.successor_bills[cheque["bills"][0]["billId"]]
+
+
+def test_a_bill_whose_payment_a_clerk_reversed_is_refused_at_the_counter(
+    device: Device, world: Sandbox, sandbox: str
+) -> None:
+    clerk = Digit(sandbox)
+    assert clerk.login().status_code == 200
+    bill = clerk.bill(PT_RAMESH, "PT")  # never served through us: checked in DIGIT
+    made = clerk.pay([(bill, bill["totalAmount"])], tenantId=AMRITSAR, businessService="PT")
+    assert made.status_code == 200, made.text
+    [clerk_payment] = body_of(made)["Payments"]
+    reversed_ = clerk.post(
+        "/collection-services/payments/PT/_workflow",
+        {
+            "PaymentWorkflows": [
+                {"paymentId": clerk_payment["id"], "action": "CANCEL", "tenantId": AMRITSAR}
+            ]
+        },
+    )
+    assert reversed_.status_code == 200, reversed_.text
+
+    # billing has consumed neither topic: the bill still looks ACTIVE, but DIGIT's
+    # UNIQUE(billId) would refuse it for good
+    answer = device.pos.pay(
+        {
+            "tenantId": AMRITSAR,
+            "paymentMode": "CASH",
+            "paidBy": "Ramesh Kumar",
+            "bills": [{"billId": bill["id"], "amount": bill["totalAmount"]}],
+        },
+        key="pay-a-reversed-bill",
+    )
+
+    # DIGIT's create refuses it (PAYMENT_CREATION_FAILED naming the bill): a clean refusal
+    assert answer.status_code == 422, answer.text
+    assert body_of(answer)["code"] == "BILL_ALREADY_PAID"
+    assert [p["id"] for p in world.payments_for_bill(bill["id"])] == [clerk_payment["id"]]
