@@ -3,18 +3,21 @@
 One job per request (`follow-dues-{request_id}`, `unique=True`) on the maintenance queue. It
 makes one look (`Cancellations.follow_dues`) and returns `rq.Retry` while billing has not
 re-opened the dues yet and CANCELLATION_DUES_POLL_SECONDS has waits left; the look after the last
-wait is the last one (then NONE_DUE or GAVE_UP is recorded).
+wait is the last one (then NONE_DUE or GAVE_UP is recorded). The worker's maintenance loop runs
+`sweep_reversals`: requests DIGIT left unanswered are looked up until decided, and a dues job
+that failed or was lost is replaced.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import redis as redis_lib
 from rq import Queue, Retry, get_current_job
 from rq.exceptions import DuplicateJobError
+from rq.job import JobStatus
 
 from integrator.jobs.scheduling import MAINTENANCE_QUEUE
 from integrator.jobs.webhooks import RqWebhookScheduler
@@ -24,6 +27,10 @@ from integrator.settings import Settings
 from integrator.store.db import Database
 from integrator.store.webhooks import WebhookStore
 from integrator.webhooks.observer import WebhookObserver
+
+if TYPE_CHECKING:
+    from integrator.jobs.context import JobContext
+    from integrator.payments.cancellation import Cancellations
 
 log = logging.getLogger("integrator.cancellation")
 
@@ -67,6 +74,49 @@ class RqDuesScheduler:
         except DuplicateJobError:
             pass  # already following
 
+    def ensure_following(self, request_id: str) -> bool:
+        """Enqueue the request's dues job now unless one is queued, running or waiting for
+        its retry; True if it did. A job that failed (an error the retry policy does not
+        cover) or was lost with Redis is replaced."""
+        job = self.queue.fetch_job(job_id_for(request_id))
+        if job is not None:
+            if job.get_status(refresh=False) in _ALIVE:
+                return False
+            job.delete()
+        self.follow(request_id, delay_seconds=0)
+        return True
+
+
+_ALIVE = frozenset({JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED})
+
+
+def sweep_reversals(ctx: JobContext) -> None:
+    """The worker's maintenance step for reversals: a request DIGIT left unanswered is looked
+    up (never sent again) until DIGIT shows it applied or it can no longer be
+    (CREATE_SETTLE_SECONDS after the last call); every reversal whose dues are still followed
+    has a job (one that failed or was lost is replaced)."""
+    cancellations = _cancellations(ctx)
+    settle = timedelta(seconds=ctx.settings.create_settle_seconds)
+    for request in cancellations.unanswered():
+        cancellations.settle_unanswered(request.id, settle=settle)
+    scheduler = RqDuesScheduler(ctx.redis)
+    revived = [r.id for r in cancellations.following_dues() if scheduler.ensure_following(r.id)]
+    if revived:
+        log.warning("dues jobs re-enqueued", extra={"request_ids": revived})
+
+
+def _cancellations(ctx: JobContext) -> Cancellations:
+    from integrator.services import build_cancellations
+
+    return build_cancellations(
+        settings=ctx.settings,
+        db=ctx.db,
+        redis=ctx.redis,
+        payments=ctx.payments,
+        digit=lambda: ctx.digit,
+        clock=ctx.clock,
+    )
+
 
 class WebhookReversalNotifier:
     """Implements `integrator.payments.cancellation.ReversalNotifier` with the webhook observer:
@@ -86,21 +136,12 @@ class WebhookReversalNotifier:
 def follow_dues(request_id: str) -> Retry | None:
     """RQ job: one look at the consumers' bills after a reversal; Retry while waits are left."""
     from integrator.jobs import context
-    from integrator.services import build_cancellations
 
     ctx = context.current()
     job = get_current_job()
     policy = retry_policy(ctx.settings)
     attempt = (job.number_of_retries or 0) + 1 if job is not None else 1
-    cancellations = build_cancellations(
-        settings=ctx.settings,
-        db=ctx.db,
-        redis=ctx.redis,
-        payments=ctx.payments,
-        digit=lambda: ctx.digit,
-        clock=ctx.clock,
-    )
-    request = cancellations.follow_dues(request_id, last_try=attempt > policy.max)
+    request = _cancellations(ctx).follow_dues(request_id, last_try=attempt > policy.max)
     log.info(
         "dues looked at after a reversal",
         extra={

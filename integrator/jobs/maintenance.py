@@ -6,6 +6,10 @@
              is what guarantees a payment is never left behind.
     probe    every `digit_probe_seconds` while "digit down since" is set: `DigitClient.ping()`;
              on an answer, every payment waiting for DIGIT runs now (`DigitOutage.release`).
+    reversals  every `sweeper_period_seconds`: reversal requests DIGIT left unanswered are
+             looked up (never sent again) until DIGIT shows them applied or they can no longer
+             be; a reversal whose dues are followed without a job gets one
+             (jobs/cancellation.py `sweep_reversals`).
     reconcile  hourly: makes sure today's reconciliation job and today's walk of DIGIT's
              payments (jobs/reconcile.py) are on the maintenance queue; their deterministic ids
              make each run once a day.
@@ -22,6 +26,7 @@ import threading
 import time
 from datetime import datetime, timedelta
 
+from integrator.jobs.cancellation import sweep_reversals
 from integrator.jobs.context import JobContext
 from integrator.jobs.reconcile import enqueue_daily, enqueue_daily_walk
 from integrator.jobs.scheduling import MAINTENANCE_QUEUE
@@ -114,6 +119,7 @@ class MaintenanceLoop:
             if now >= next_sweep:
                 next_sweep = now + settings.sweeper_period_seconds
                 self._guarded("sweep", settings.sweeper_period_seconds, sweep)
+                self._guarded("reversals", settings.sweeper_period_seconds, sweep_reversals)
 
     def _guarded(self, name: str, period: float, task: object) -> None:
         """Run `task` unless another worker did this period; never let it kill the loop."""

@@ -23,6 +23,12 @@ from integrator.services import Services
 LIST_LIMIT = 200
 
 
+#: The list's default filter: requests still to be decided or left without DIGIT's answer (the
+#: worker looks those up until decided: integrator.jobs.cancellation.sweep_reversals).
+OPEN = "OPEN"
+OPEN_STATES = (RequestState.REQUESTED, RequestState.SENDING, RequestState.UNKNOWN)
+
+
 def _operator() -> Operator:
     account: OpsAccount = g.ops_account
     return Operator(name=account.name, may_act=account.may_act)
@@ -38,8 +44,12 @@ def register_cancellations(
 
     @bp.get("/cancellations")
     def cancellations() -> str:
-        wanted = (request.args.get("state") or RequestState.REQUESTED.value).upper()
-        states = [] if wanted == "ALL" else [s for s in RequestState if s.value == wanted]
+        # by default what still needs someone: to be decided, or sent without an answer yet
+        wanted = (request.args.get("state") or OPEN).upper()
+        if wanted == OPEN:
+            states = list(OPEN_STATES)
+        else:
+            states = [] if wanted == "ALL" else [s for s in RequestState if s.value == wanted]
         found = services.cancellations.recent(states=states, limit=LIST_LIMIT)
         return render_template(
             "ops/cancellations.html",

@@ -107,6 +107,9 @@ class CancellationRequests(Protocol):
         """Reversals DIGIT carried out for a payment of this consumer whose dues it has not
         re-opened yet (dues FOLLOWING), newest first."""
 
+    def following_dues(self) -> list[CancellationRequest]:
+        """Every DONE request whose dues are FOLLOWING, oldest first."""
+
 
 class Payments(Protocol):
     def get(self, payment_id: str) -> Payment | None: ...
@@ -153,6 +156,10 @@ class ReversalNotifier(Protocol):
 
 def _new_id() -> str:
     return f"can_{secrets.token_hex(8)}"
+
+
+def _digit_message(exc: DigitAnswered) -> str:
+    return ("; ".join(e.message for e in exc.errors if e.message) or exc.message)[:500]
 
 
 class Cancellations:
@@ -354,7 +361,7 @@ class Cancellations:
         if request.state is RequestState.UNKNOWN:
             found = self._digit_payment(payment)
             if found is not None and _reversed_by(found, request.action):
-                return self._complete(request, payment, found, operator=operator)
+                return self._complete(request, payment, found, actor=operator.actor)
         _require_reversible(payment, request.action)
         found = self._check_digit_rules(payment, request.action)
         bills_before = self._current_bill_ids(payment)
@@ -382,7 +389,9 @@ class Cancellations:
                 ],
             )
         except DigitAnswered as exc:
-            return self._refused(sending, payment, exc, operator=operator)
+            if request.state is RequestState.UNKNOWN:
+                return self._refused_after_unanswered(sending, payment, found, exc, operator)
+            return self._refused(sending, payment, exc, actor=operator.actor)
         except DigitError as exc:
             self._save(
                 replace(
@@ -416,7 +425,7 @@ class Cancellations:
                 "DIGIT_NO_ANSWER",
                 "DIGIT's answer does not show the payment reversed; approve again to look first",
             )
-        return self._complete(sending, payment, answer, operator=operator)
+        return self._complete(sending, payment, answer, actor=operator.actor)
 
     def _complete(
         self,
@@ -424,14 +433,14 @@ class Cancellations:
         payment: Payment,
         answer: DigitPayment,
         *,
-        operator: Operator,
+        actor: str,
     ) -> CancellationRequest:
         now = self._clock()
         done = self._save(
             replace(
                 request,
                 state=RequestState.DONE,
-                decided_by=request.decided_by or operator.actor,
+                decided_by=request.decided_by or actor,
                 decided_at=request.decided_at or now,
                 completed_at=now,
                 digit_codes=(),
@@ -448,7 +457,7 @@ class Cancellations:
         moved = states.transition(
             payment,
             request.action.status,
-            actor=operator.actor,
+            actor=actor,
             reason=request.reason,
             at=now,
             detail={
@@ -486,17 +495,17 @@ class Cancellations:
         payment: Payment,
         exc: DigitAnswered,
         *,
-        operator: Operator,
+        actor: str,
     ) -> CancellationRequest:
         codes = exc.codes
-        message = ("; ".join(e.message for e in exc.errors if e.message) or exc.message)[:500]
+        message = _digit_message(exc)
         self._save(
             replace(request, state=RequestState.REFUSED, digit_codes=codes, digit_message=message)
         )
         self._record(
             payment,
             "reversal_refused",
-            actor=operator.actor,
+            actor=actor,
             reason="DIGIT refused the reversal",
             codes=codes,
             detail={"requestId": request.id},
@@ -505,6 +514,109 @@ class Cancellations:
             "DIGIT_REFUSED",
             f"DIGIT refused the {request.action.value}: {', '.join(codes)} ({message})",
         ) from exc
+
+    def _refused_after_unanswered(
+        self,
+        request: CancellationRequest,
+        payment: Payment,
+        found: DigitPayment,
+        exc: DigitAnswered,
+        operator: Operator,
+    ) -> CancellationRequest:
+        """DIGIT refused a call sent again after one it left unanswered. That first call may
+        have committed meanwhile (nothing in `_workflow` times out, digest corrections 10, so
+        it may still commit later): a payment DIGIT now shows reversed completes the request;
+        otherwise the request stays UNKNOWN, DIGIT's codes kept, until `settle_unanswered`
+        decides it once the first call can no longer commit."""
+        now_found = self._look_quietly(payment)
+        if now_found is not None and _reversed_by(now_found, request.action):
+            return self._complete(request, payment, now_found, actor=operator.actor)
+        self._save(
+            replace(
+                request,
+                state=RequestState.UNKNOWN,
+                digit_codes=exc.codes,
+                digit_message=f"refused when sent again: {_digit_message(exc)}"[:500],
+            )
+        )
+        raise CancellationRefused(
+            "DIGIT_NO_ANSWER",
+            f"DIGIT refused the call sent again ({', '.join(exc.codes)}), but the first call,"
+            " never answered, may still be applied: the request stays open and is looked up in"
+            " DIGIT until that can no longer happen",
+        ) from exc
+
+    def _look_quietly(self, payment: Payment) -> DigitPayment | None:
+        try:
+            return self._digit_payment(payment)
+        except CancellationRefused:
+            return None
+
+    # --- requests DIGIT left unanswered: looked up, never sent again (the worker's sweep) ---
+
+    def unanswered(self) -> list[CancellationRequest]:
+        """Requests whose `_workflow` call has no known outcome: UNKNOWN, or SENDING by a
+        process that died before recording DIGIT's answer."""
+        found = self._requests.recent(
+            states=(RequestState.UNKNOWN, RequestState.SENDING), limit=1000
+        )
+        return [r for r in found if r.state is RequestState.UNKNOWN or self._abandoned(r)]
+
+    def settle_unanswered(self, request_id: str, *, settle: timedelta) -> CancellationRequest:
+        """One look in DIGIT for a request left unanswered, nothing sent. DIGIT shows the
+        payment reversed: the request is DONE (and its dues followed). DIGIT shows it not
+        reversed `settle` after the last call was sent, when that call can no longer commit:
+        REFUSED, saying DIGIT never applied it, so a new request can be made. Otherwise, or
+        when DIGIT does not answer, unchanged (looked at again next time)."""
+        request = self.get(request_id)
+        if request.state is RequestState.SENDING:
+            if not self._abandoned(request):
+                return request
+            # its sender died before recording DIGIT's answer: an unknown outcome (the console
+            # offers UNKNOWN requests to be approved again, which looks first)
+            request = self._save(replace(request, state=RequestState.UNKNOWN))
+        if request.state is not RequestState.UNKNOWN:
+            return request
+        payment = self._payments.get(request.payment_id)
+        if payment is None:
+            return request
+        try:
+            found = self._digit_payment(payment)
+        except CancellationRefused:
+            return request  # DIGIT could not be asked: next time
+        if found is not None and _reversed_by(found, request.action):
+            log.warning(
+                "a reversal DIGIT left unanswered was applied",
+                extra={"payment_id": payment.id, "request_id": request.id},
+            )
+            return self._complete(request, payment, found, actor="worker")
+        sent = request.sent_at or request.decided_at or request.requested_at
+        if self._clock() - sent < settle:
+            return request
+        closed = self._save(
+            replace(
+                request,
+                state=RequestState.REFUSED,
+                digit_message=(
+                    f"DIGIT never applied the {request.action.value}: not shown reversed"
+                    f" {int(settle.total_seconds() // 60)} minutes after the last call"
+                    + (f" ({request.digit_message})" if request.digit_message else "")
+                )[:500],
+            )
+        )
+        self._record(
+            payment,
+            "reversal_not_applied",
+            actor="worker",
+            reason="DIGIT never applied the reversal left unanswered",
+            codes=request.digit_codes,
+            detail={"requestId": request.id},
+        )
+        return closed
+
+    def following_dues(self) -> list[CancellationRequest]:
+        """DONE requests whose dues are still FOLLOWING (the sweep makes sure each has a job)."""
+        return self._requests.following_dues()
 
     # --- the dues after a reversal ---
 

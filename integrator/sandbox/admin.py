@@ -8,10 +8,13 @@ Paths (all under `/_sandbox`):
   `hang_seconds`, `unknown_400_after_commit`, and the late commit of Corrections 10:
   `hold_creates` (how many coming creates to hold), `hold_seconds` (30), `hold_phase`
   (`before_insert` | `after_insert`) and `gateway_timeout_seconds` (10);
-  `workflow_timeout_after_commit`: the next n `_workflow` calls apply, then never answer.
+  `workflow_timeout_after_commit`: the next n `_workflow` calls apply, then never answer;
+  `hold_workflows`: the next n `_workflow` calls are validated, answer the gateway's 504 after
+  `gateway_timeout_seconds` and are applied after `hold_seconds` (if still valid then).
 - `GET|POST /clock`: `{"now": ISO or epoch ms}` or `{"advance_seconds": n}`.
 - `GET /counters`: calls per DIGIT endpoint, plus `create_held`, `late_commit`,
-  `late_commit_dropped`, `account_locked`, `rbac_denied`, `workflow_<action>`,
+  `late_commit_dropped`, `workflow_held`, `late_workflow`, `late_workflow_dropped`,
+  `account_locked`, `rbac_denied`, `workflow_<action>`,
   `backupdate_duplicate` once they happen.
 - `POST /backupdate-lag`: `{"seconds": n}`.
 - `GET|POST /lockout`: `{"cool_down_minutes": n}` and/or `{"unlock": "<userName>"}`;
@@ -88,6 +91,7 @@ def set_faults(world: World, body: dict[str, Any]) -> dict[str, Any]:
             "unknown_400_after_commit",
             "hold_creates",
             "workflow_timeout_after_commit",
+            "hold_workflows",
         ):
             value = _number(body, key)
             if value is not None:

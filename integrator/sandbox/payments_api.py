@@ -7,13 +7,18 @@ the reference grants it, `payments/{module}/_search` the module's search roles (
 Faults on `_create`: `timeout_after_commit` (commit, then never answer), `unknown_400_after_commit`
 (commit, then a 400 of an unhandled exception), and `hold_creates` (validate, hold, answer the
 gateway's timeout after `gateway_timeout_seconds`, commit after `hold_seconds` anyway). On
-`_workflow`: `workflow_timeout_after_commit` (applied, then never answered).
+`_workflow`: `workflow_timeout_after_commit` (applied, then never answered) and `hold_workflows`
+(validated, the gateway's timeout answered, applied after `hold_seconds` anyway: the call's
+pdf-service request has no timeout, digest 13; validated again then, since the emulator has no
+row locks to make a call sent meanwhile wait).
 """
 
 from __future__ import annotations
 
 import contextlib
 import socket
+import threading
+import time
 from typing import Any
 
 from flask import Blueprint, request
@@ -23,7 +28,7 @@ from integrator.sandbox.errors import SandboxError
 from integrator.sandbox.http import json_body, json_response, ok_response_info, query, query_list
 from integrator.sandbox.rbac import authorized_user
 from integrator.sandbox.workflow import perform_workflow
-from integrator.sandbox.world import HeldCreate, World
+from integrator.sandbox.world import HeldCreate, User, World
 
 UNKNOWN_400_EXCEPTION = "org.springframework.dao.DataIntegrityViolationException"
 GATEWAY_TIMEOUT_EXCEPTION = "java.net.SocketTimeoutException"
@@ -39,6 +44,30 @@ def _int_param(name: str, default: int) -> int:
         raise SandboxError.unhandled(
             "org.springframework.web.method.annotation.MethodArgumentTypeMismatchException"
         ) from None
+
+
+def _hold_workflow(world: World, body: dict[str, Any], user: User) -> None:
+    """Apply a held `_workflow` call `hold_seconds` from now, unless the world was reset."""
+    with world.lock:
+        world.counters["workflow_held"] += 1
+        seconds, generation = world.faults.hold_seconds, world.generation
+
+    def commit() -> None:
+        with world.lock:
+            if world.generation != generation:
+                return
+        try:
+            perform_workflow(world, body, user)
+        except SandboxError:
+            with world.lock:
+                world.counters["late_workflow_dropped"] += 1
+            return
+        with world.lock:
+            world.counters["late_workflow"] += 1
+
+    timer = threading.Timer(seconds, commit)
+    timer.daemon = True
+    timer.start()
 
 
 def _hang_then_drop(world: World) -> None:
@@ -128,6 +157,17 @@ def create_blueprint(world: World) -> Blueprint:
     def workflow(module: str) -> Any:
         body = json_body()
         user = authorized_user(world, body)
+        with world.lock:
+            hold = world.faults.hold_workflows > 0
+            if hold:
+                world.faults.hold_workflows -= 1
+        if hold:
+            perform_workflow(world, body, user, apply=False)
+            _hold_workflow(world, body, user)
+            with world.lock:
+                timeout = world.faults.gateway_timeout_seconds
+            time.sleep(timeout)
+            raise SandboxError.unhandled(GATEWAY_TIMEOUT_EXCEPTION, 504)
         payments = perform_workflow(world, body, user)
         with world.lock:
             hang = world.faults.workflow_timeout_after_commit > 0

@@ -112,8 +112,11 @@ def _check_newest(payment: dict[str, Any], candidates: list[dict[str, Any]], ids
             )
 
 
-def perform_workflow(world: World, body: dict[str, Any], user: User) -> list[dict[str, Any]]:
-    """Validate every item, then apply all; returns the updated payments (response copies)."""
+def perform_workflow(
+    world: World, body: dict[str, Any], user: User, *, apply: bool = True
+) -> list[dict[str, Any]]:
+    """Validate every item, then apply all; returns the updated payments (response copies).
+    With `apply` False only validates (a held call: applied later, see payments_api)."""
     items = _parse(body)
     if len({item["action"] for item in items}) > 1:
         raise SandboxError.custom(
@@ -142,6 +145,8 @@ def perform_workflow(world: World, body: dict[str, Any], user: User) -> list[dic
         if RULES[action][2]:
             for item in items:
                 _check_newest(by_id[str(item["paymentId"])], candidates, ids)
+        if not apply:
+            return []
         return [_apply(world, by_id[str(item["paymentId"])], item, user) for item in items]
 
 

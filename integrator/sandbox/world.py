@@ -208,6 +208,9 @@ class Faults:
     # `_workflow` applied, then no answer (its synchronous pdf-service call has no timeout,
     # digest 13): a client must search the payment's status before sending again
     workflow_timeout_after_commit: int = 0
+    # `_workflow` validated, held (the pdf-service call), the gateway's timeout answered after
+    # `gateway_timeout_seconds`, applied after `hold_seconds` anyway: a late commit
+    hold_workflows: int = 0
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -222,6 +225,7 @@ class Faults:
             "hold_phase": self.hold_phase,
             "gateway_timeout_seconds": self.gateway_timeout_seconds,
             "workflow_timeout_after_commit": self.workflow_timeout_after_commit,
+            "hold_workflows": self.hold_workflows,
         }
 
 

@@ -234,6 +234,11 @@ class CancellationStore:
             (tenant_id, business_service, consumer_code),
         )
 
+    def following_dues(self) -> list[CancellationRequest]:
+        return self._select(
+            "WHERE state = 'DONE' AND dues_state = 'FOLLOWING' ORDER BY completed_at, id", ()
+        )
+
     def completed_between(self, start: datetime, end: datetime) -> list[CancellationRequest]:
         """Requests DIGIT carried out in [start, end) (the settlement report's reversals)."""
         return self._select(

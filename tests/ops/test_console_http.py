@@ -10,10 +10,13 @@ import requests
 from flask import Flask
 
 from integrator.ops import init_ops, secret_key_for
+from integrator.payments.cancellation import CancellationRefused, Operator, RequestState
 from integrator.payments.models import PaymentStatus
 from integrator.services import Services
 from integrator.settings import Settings, SettingsError
+from tests.e2e.conftest import Sandbox
 from tests.ops.conftest import PASSWORDS, csrf_of, make_payment, signed_in
+from tests.ops.test_cancellations_browser import registered_pt_payment
 
 
 def test_pages_need_a_signed_in_account(live: str) -> None:
@@ -189,3 +192,29 @@ def test_a_malformed_ops_users_entry_stops_start_up(
 def test_the_css_is_served_locally(live: str) -> None:
     answer = requests.get(f"{live}/ops/static/ops.css", timeout=10)
     assert answer.status_code == 200 and "text/css" in answer.headers["Content-Type"]
+
+
+def test_the_cancellations_list_shows_by_default_what_still_needs_someone(
+    live: str, services: Services, world: Sandbox
+) -> None:
+    asked = Operator(name="alice", may_act=True)
+    decider = Operator(name="carol", may_act=True)
+    payment_id = registered_pt_payment(live, services)
+    rejected = services.cancellations.request_by_operator(
+        operator=asked, payment_id=payment_id, reason="typo"
+    )
+    services.cancellations.reject(rejected.id, operator=decider)
+    unanswered = services.cancellations.request_by_operator(
+        operator=asked, payment_id=payment_id, reason="wrong consumer"
+    )
+    world.faults(hold_workflows=1, hold_seconds=600, gateway_timeout_seconds=0.2)
+    with pytest.raises(CancellationRefused):
+        services.cancellations.approve(unanswered.id, operator=decider)
+    assert services.cancellations.get(unanswered.id).state is RequestState.UNKNOWN
+    http, _csrf = signed_in(live, "bob")
+
+    page = http.get(f"{live}/ops/cancellations", timeout=10).text
+    everything = http.get(f"{live}/ops/cancellations", params={"state": "ALL"}, timeout=10).text
+
+    assert unanswered.id in page and rejected.id not in page
+    assert unanswered.id in everything and rejected.id in everything
