@@ -3,7 +3,7 @@ explain, each acknowledged by an operator with a note.
 
 Two sources, one list:
 - a flag of the forward check on a REGISTERED payment (reconciliation.py: MISSING, CANCELLED,
-  DISHONOURED, NOT_LIVE, DUPLICATE_IN_DIGIT); its id is the payment id;
+  DISHONOURED, NOT_LIVE, DUPLICATE_IN_DIGIT, REMITTED); its id is the payment id;
 - a finding of the walk of DIGIT's payments (reverse_reconciliation.py: ORPHAN, DUPLICATE,
   DIFFERS); its id is a number.
 

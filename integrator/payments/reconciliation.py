@@ -8,6 +8,9 @@ carrying our payment id in additionalDetails. Verdicts:
 
     OK           ours is live
     DUPLICATE_IN_DIGIT  two or more live DIGIT payments carry our id: the consumer paid twice
+    REMITTED     ours is live but was REMITTED in DIGIT (a clerk's deposit of CASH, CHEQUE or
+                 DD): billing consumes a remit like a cancellation and re-opens the dues, so
+                 the consumer is billed again for money we collected (digest 13)
     CANCELLED    ours was cancelled in DIGIT          \
     DISHONOURED  ours was dishonoured (a cheque/DD)    > flagged for ops
     NOT_LIVE     ours has another dead status         |
@@ -53,6 +56,7 @@ class Verdict(StrEnum):
     DISHONOURED = "DISHONOURED"
     NOT_LIVE = "NOT_LIVE"
     DUPLICATE_IN_DIGIT = "DUPLICATE_IN_DIGIT"
+    REMITTED = "REMITTED"
 
 
 class PaymentSearch(Protocol):
@@ -145,6 +149,8 @@ def verdict_for(
         return Verdict.MISSING, None
     live = [p for p in ours if p.is_live]
     if live:
+        if _remitted_by_hand(live[0]):
+            return Verdict.REMITTED, live[0]
         return Verdict.OK, live[0]
     dead = ours[0]
     statuses = {(dead.payment_status or "").upper(), (dead.instrument_status or "").upper()}
@@ -153,6 +159,19 @@ def verdict_for(
     if "CANCELLED" in statuses:
         return Verdict.CANCELLED, dead
     return Verdict.NOT_LIVE, dead
+
+
+#: Modes DIGIT creates APPROVED; a REMIT moves them to REMITTED / DEPOSITED (digest 13). The
+#: others (ONLINE, CARD, ...) are REMITTED at creation, which is no sign of anything.
+_REMITTABLE_MODES = frozenset({"CASH", "CHEQUE", "DD"})
+
+
+def _remitted_by_hand(payment: DigitPayment) -> bool:
+    if (payment.payment_mode or "").upper() not in _REMITTABLE_MODES:
+        return False
+    return (payment.instrument_status or "").upper() == "REMITTED" or (
+        payment.payment_status or ""
+    ).upper() == "DEPOSITED"
 
 
 def search_everywhere(digit: PaymentSearch, payment: Payment) -> list[DigitPayment]:

@@ -28,7 +28,7 @@ class Flag:
     """Why reconciliation flagged a payment."""
 
     payment_id: str
-    reason: str  # MISSING, CANCELLED, DISHONOURED, NOT_LIVE, DUPLICATE_IN_DIGIT
+    reason: str  # MISSING, CANCELLED, DISHONOURED, NOT_LIVE, DUPLICATE_IN_DIGIT, REMITTED
     digit_payment_id: str | None
     digit_status: str | None
     flagged_at: datetime

@@ -174,6 +174,47 @@ def test_cancelled_or_dishonoured_payment_is_flagged_and_stays_registered(
     assert RedisMetrics(redis).counters(catalog.RECONCILIATION_FLAGS) == [([reason], 1.0)]
 
 
+@pytest.mark.parametrize(
+    ("mode", "payment_status", "instrument_status", "reason"),
+    [
+        ("CASH", "DEPOSITED", "REMITTED", "REMITTED"),
+        ("CHEQUE", "DEPOSITED", "REMITTED", "REMITTED"),
+        # ONLINE and CARD payments are REMITTED at creation (digest 5.1): nothing to see
+        ("CARD", "NEW", "REMITTED", None),
+        ("CASH", "NEW", "APPROVED", None),
+    ],
+)
+def test_a_cash_or_cheque_payment_remitted_in_digit_is_flagged_since_its_dues_reopen(
+    mode: str,
+    payment_status: str,
+    instrument_status: str,
+    reason: str | None,
+    store: PaymentStore,
+    flags: ReconciliationStore,
+    digit: FakeDigit,
+    reconciler: Reconciler,
+) -> None:
+    payment = store_registered(store, bills=(_line(1),))
+    digit.by_bill["bill-1"] = [
+        replace(
+            digit_payment(payment, status=payment_status),
+            payment_mode=mode,
+            instrument_status=instrument_status,
+        )
+    ]
+
+    report = reconciler.run(lookback=timedelta(days=7))
+
+    flag = flags.get(payment.id)
+    if reason is None:
+        assert report.healthy == 1 and flag is None
+    else:
+        assert report.newly_flagged == [payment.id]
+        assert flag is not None and flag.reason == reason and flag.digit_status == "DEPOSITED"
+        stored = store.get(payment.id)
+        assert stored is not None and stored.status is PaymentStatus.REGISTERED
+
+
 def test_payment_missing_in_digit_is_flagged_once(
     store: PaymentStore, flags: ReconciliationStore, digit: FakeDigit, reconciler: Reconciler
 ) -> None:
