@@ -11,7 +11,7 @@ The rules, as constraints:
 - a decided request names who decided and when (CHECK).
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 """
 
 from alembic import op
