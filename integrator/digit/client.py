@@ -1,8 +1,11 @@
 """`DigitClient`: one method per DIGIT operation, typed in and out.
 
 Every business call carries the shared token in `RequestInfo.authToken` (built in one place,
-`integrator.digit.http.request_info`). A 401 or `InvalidAccessTokenException` drops the token (if
-it is still the one that failed), gets a fresh one (single-flight) and retries the call once.
+`integrator.digit.http.request_info`). A 401 or `InvalidAccessTokenException` on a read drops the
+token (if it is still the one that failed), gets a fresh one (single-flight) and retries the call
+once. A write is never re-sent after a login: `InvalidAccessTokenException` drops the token and
+raises `DigitTokenRefused`, and a plain 401 (the SCG gateway's role denial) is `DigitForbidden`
+with the token kept.
 
 Tenants: billing is only ever asked with a city tenant (an EMPLOYEE with a state tenant gets
 EG_BS_INVALID_TENANTID on most DIGIT versions, docs/digit.md#bills); a bills-by-mobile lookup for
@@ -104,10 +107,10 @@ EVERY_PAYMENT_STATUS = "NEW,DEPOSITED,CANCELLED,DISHONOURED,RECONCILED"
 
 
 def _raise_if_scg_denial(endpoint: str, answer: Answer, tenants: tuple[str, ...]) -> None:
-    """A plain 401 for a token obtained a moment ago is not about the token: DIGIT's SCG gateway
-    answers an RBAC denial with 401 "You are not authorized to access this resource", where Zuul
-    answers 403 (digest, corrections 3). An expired or unknown token says
-    InvalidAccessTokenException."""
+    """A plain 401 is not about the token: DIGIT's SCG gateway answers an RBAC denial with 401
+    "You are not authorized to access this resource", where Zuul answers 403 (digest,
+    corrections 3), while an expired, revoked or unknown token always says
+    InvalidAccessTokenException (digest 2.6). Raises `DigitForbidden` for such a 401."""
     details = error_details(answer.body)
     if answer.status == 401 and INVALID_TOKEN_CODE not in {d.code for d in details}:
         raise DigitForbidden(
@@ -281,8 +284,12 @@ class DigitClient:
                 # nothing was written. A read is sent again at once; a write is not: a fresh
                 # login could outlast the caller's lease, so the caller's next attempt (which
                 # looks in DIGIT first) sends it with the new token.
-                if attempt == 2 and not write:
-                    # the fresh token stays when the 401 is SCG's role denial, not about it
+                if write or attempt == 2:
+                    # SCG's role denial is a plain 401; a bad token always names
+                    # InvalidAccessTokenException. A read checks with one fresh token first (it
+                    # costs a login that hands back the same token); a write, never sent twice
+                    # with a new login, takes the 401 for what the digest says it is. Either
+                    # way the token stays: it was not what DIGIT refused.
                     _raise_if_scg_denial(endpoint, answer, tenants or (self._login_tenant(),))
                 self._auth.invalidate(token)
                 if write:

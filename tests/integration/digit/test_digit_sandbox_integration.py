@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -271,3 +272,31 @@ def test_a_role_denial_is_forbidden_on_either_gateway(
     assert refused.value.tenants == ("pb.nawanshahr",)
     assert counters["rbac_denied"] == (1 if gateway == "zuul" else 2)
     assert counters["login"] == (1 if gateway == "zuul" else 2)
+
+
+def test_an_scg_role_denial_of_a_write_is_forbidden_and_keeps_the_token(
+    settings: Settings, redis: redis_lib.Redis
+) -> None:
+    # SCG answers a denied create or cancellation with 401 without InvalidAccessTokenException
+    # (corrections 3): DigitForbidden at once, not a refused token, and no login is spent on it
+    with sandbox_server(extra_args=("--gateway", "scg")) as url:
+        client = _client(settings.with_changes(digit_base_url=url), redis)
+        bill = _ws_bill(client)
+        elsewhere = dataclasses.replace(_pay(bill), tenant_id="pb.nawanshahr")
+        with pytest.raises(DigitForbidden) as create_refused:
+            client.create_payment(elsewhere)  # no role of ours in Nawanshahr
+        with pytest.raises(DigitForbidden) as cancel_refused:
+            client.workflow(  # nobody may cancel WS payments (the reference has no action)
+                tenant_id="pb.amritsar",
+                module="WS",
+                action="CANCEL",
+                items=[WorkflowItem(payment_id="any")],
+            )
+        assert _ws_bill(client) == bill  # the token was kept: no login for this call
+        counters = _counters(url)
+
+    assert create_refused.value.status == cancel_refused.value.status == 401
+    assert create_refused.value.tenants == ("pb.nawanshahr",)
+    assert cancel_refused.value.tenants == ("pb.amritsar",)
+    assert counters["rbac_denied"] == 2 and counters["payment_create"] == 1
+    assert counters["login"] == 1

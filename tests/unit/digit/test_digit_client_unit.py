@@ -23,10 +23,11 @@ from integrator.digit.errors import (
     DigitUnavailable,
 )
 from integrator.digit.http import build_session, request_info
-from integrator.digit.models import PaymentCreate, PaymentLine
+from integrator.digit.models import PaymentCreate, PaymentLine, WorkflowItem
 from integrator.digit.parse import datetime_to_epoch_ms, epoch_ms_to_datetime
 from integrator.masking import mask_mobile
 from integrator.store import keys
+from integrator.store.tokens import TokenStore
 from tests.unit.digit.digit_unit_helpers import (
     BASE,
     CREATE_URL,
@@ -645,3 +646,37 @@ def test_a_refused_token_on_a_create_is_not_resent_within_the_call(logged_in, cl
     creates = [c for c in logged_in.calls if c.request.url.startswith(CREATE_URL)]
     assert len(creates) == 1  # the caller's next attempt (which looks first) sends it again
     assert redis.get(keys.digit_token()) is None  # the refused token was dropped
+
+
+WORKFLOW_URL = f"{BASE}/collection-services/payments/PT/_workflow"
+SCG_DENIALS = [
+    error_res("CustomException"),
+    {"message": "You are not authorized to access this resource"},
+]
+
+
+def _cancel(client: DigitClient):
+    return client.workflow(
+        tenant_id="pb.amritsar", module="PT", action="CANCEL", items=[WorkflowItem(payment_id="p")]
+    )
+
+
+@pytest.mark.parametrize("denial", SCG_DENIALS, ids=["error-res", "bare-message"])
+@pytest.mark.parametrize(
+    ("url", "write"), [(CREATE_URL, _create), (WORKFLOW_URL, _cancel)], ids=["create", "workflow"]
+)
+def test_a_plain_401_on_a_write_is_the_scg_role_denial_and_the_token_stays(
+    logged_in, client, redis, denial, url, write
+):
+    # SCG answers a role denial with 401 and no InvalidAccessTokenException (digest, corrections
+    # 3): the write was refused by the gateway, for our roles; the shared token is not at fault
+    add_json(logged_in, url, denial, status=401)
+
+    with pytest.raises(DigitForbidden) as refused:
+        write(client)
+
+    assert refused.value.status == 401 and refused.value.tenants == ("pb.amritsar",)
+    assert len([c for c in logged_in.calls if c.request.url.startswith(url)]) == 1
+    assert len([c for c in logged_in.calls if c.request.url == TOKEN_URL]) == 1
+    stored = TokenStore(redis).get()
+    assert stored is not None and stored.access_token == "tok-1"
