@@ -120,9 +120,11 @@ def check_account(client: DigitClient) -> AccountCheck:
 
 
 def _known_tenants(client: DigitClient) -> set[str]:
+    """The tenants we know of without logging in: after "Invalid login credentials" another
+    login (MDMS needs a token) would spend the second bad login and suspend logins."""
     try:
-        return {t.code for t in client.tenants()}
-    except (DigitError, OSError, ValueError):
+        return {t.code for t in client.known_tenants()}
+    except (OSError, ValueError, KeyError, TypeError):
         return {client.settings.digit_tenant_id}  # cannot tell: do not claim a wrong tenant
 
 

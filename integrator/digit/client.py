@@ -601,6 +601,22 @@ class DigitClient:
         )
         return list(tenants)
 
+    def known_tenants(self) -> list[Tenant]:
+        """tenant.tenants without calling DIGIT: the cached MDMS answer, else the shipped copy.
+        For callers that must not log in, like `integrator check` after a refused login (a
+        second login there would spend the second of MAX_BAD_LOGINS)."""
+        state = self._settings.digit_state_tenant
+        entry = self._memo.get("tenants")
+        if entry is not None and time.monotonic() < entry[0]:
+            memoized: list[Tenant] = entry[1]
+            return list(memoized)
+        cached = self._store.get_cached(keys.digit_mdms("tenant.tenants", state))
+        if cached is not None:
+            records = list(jsonutil.loads(cached)["records"])
+        else:
+            records = self._fallback(TENANTS_FILE, "tenant", "tenants")
+        return parse.tenants(records)
+
     def cities(self, state: str | None = None) -> list[str]:
         """The city tenants of `state` (default ours), from `tenants()`."""
         state = state or self._settings.digit_state_tenant
