@@ -74,7 +74,8 @@ def check_account(client: DigitClient) -> AccountCheck:
             verdict="account_locked",
             message=(
                 f"DIGIT has locked the account {settings.digit_username}; one login will be "
-                f"tried at {exc.retry_at_utc.isoformat()} (DIGIT_LOCK_COOLDOWN_SECONDS)"
+                f"tried at {exc.retry_at_utc.isoformat()}, and every few minutes after that "
+                "until DIGIT lifts its lock (an hour after it was set)"
             ),
             locked_until=exc.retry_at_utc,
         )

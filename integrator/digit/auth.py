@@ -21,10 +21,13 @@ refresh token) again; only once it has expired does a login issue a new pair.
   `MAX_BAD_LOGINS` refusals in `BAD_LOGIN_WINDOW_SECONDS` (across all processes) logins stop and
   every call fails fast with `DigitAuthLocked`, until the credentials change (the lock carries a
   fingerprint of them) or an operator runs `unlock(redis)`.
-- "Account locked" (DIGIT's own lock, perhaps caused by someone else): logins stop, every call
-  fails fast with `DigitAccountLocked`, and `DIGIT_LOCK_COOLDOWN_SECONDS` later one password login
-  is tried (DIGIT lifts its lock at the first login 60 minutes after it); on success logins resume
-  by themselves.
+- "Account locked" (DIGIT's own lock, perhaps caused by someone else; docs/digit.md#lockout):
+  while the lock stands DIGIT answers every password login so without counting it, and the first
+  password login 60 minutes or more after the lock lifts it; a refresh never does. So a refresh
+  answering "Account locked" is followed at once by one password login (the lock may be old
+  enough to lift), and while logins answer "Account locked" every call fails fast with
+  `DigitAccountLocked` and one login is tried every `ACCOUNT_LOCKED_RETRY_SECONDS` (such a login
+  cannot extend DIGIT's lock). When one succeeds, logins resume by themselves.
 """
 
 from __future__ import annotations
@@ -61,6 +64,10 @@ BAD_LOGIN_WINDOW_SECONDS = 30 * 60
 # EMPLOYEE, not counted by DIGIT) a tenant that is not the user record's; and DIGIT's own lock.
 BAD_CREDENTIALS_MESSAGE = "Invalid login credentials"
 ACCOUNT_LOCKED_MESSAGE = "Account locked"
+#: While DIGIT answers "Account locked", one password login is tried this often. DIGIT counts no
+#: login while locked and dates its lock from the locking attempt, so these tries cannot extend
+#: it; the first one 60 minutes after the lock lifts it (docs/digit.md#lockout).
+ACCOUNT_LOCKED_RETRY_SECONDS = 5 * 60
 #: How long a refresh token lives from issue (egov-user refresh.token.validity.in.minutes=20160).
 REFRESH_TOKEN_SECONDS = 14 * 24 * 3600
 #: A token that cannot be renewed (`final`) is no longer handed out this close to its expiry:
@@ -235,7 +242,7 @@ class TokenManager:
 
     # --- internals ---
     def _raise_if_locked(self) -> LoginLock | None:
-        """Raise while logins are suspended; an account lock whose cool-down is over is
+        """Raise while logins are suspended; an account lock whose `retry_at` has come is
         returned instead: the caller (holding the renewal lock) may try one login."""
         lock = self._store.login_lock()
         if lock is None:
@@ -307,7 +314,10 @@ class TokenManager:
                 status=answer.status,
             )
         if str(body.get("error_description") or "") == ACCOUNT_LOCKED_MESSAGE:
-            self._lock_account()
+            # A refresh answers so while DIGIT's lock flag is set, however old the lock: only a
+            # password login lifts it (after 60 minutes), and one made while locked is not
+            # counted. The password login that follows says whether the lock still stands.
+            log.warning("DIGIT refused the refresh: Account locked; trying one password login")
         raise _RefreshFailed()
 
     def _login(self, current: StoredToken | None) -> StoredToken:
@@ -348,20 +358,28 @@ class TokenManager:
         )
 
     def _lock_account(self) -> None:
-        """DIGIT said "Account locked": stop, and try one login after the cool-down."""
+        """A password login said "Account locked": stop, and try one login again
+        ACCOUNT_LOCKED_RETRY_SECONDS from now (module docstring)."""
         now = self._clock()
-        retry_at = now + self._settings.digit_lock_cooldown_seconds
+        retry_at = now + ACCOUNT_LOCKED_RETRY_SECONDS
+        earlier = self._store.login_lock()
+        still = (
+            earlier is not None
+            and earlier.kind == "account"
+            and earlier.fingerprint == self._fingerprint
+        )
         self._store.set_login_lock(
             LoginLock(
                 fingerprint=self._fingerprint,
                 reason="DIGIT answered Account locked",
-                since=now,
+                since=earlier.since if still and earlier is not None else now,
                 kind="account",
                 retry_at=retry_at,
             )
         )
         self._memo = None
-        log.error(
+        log.log(
+            logging.WARNING if still else logging.ERROR,
             "DIGIT has locked the integrator's account; one login will be tried at %s",
             _utc(retry_at).isoformat(),
         )
