@@ -16,6 +16,13 @@ refresh token) again; only once it has expired does a login issue a new pair.
   about every three weeks; no call ever carries an expired token).
 - The login's `UserRequest.roles` are stored with the token: `roles()` and `auth_state()` show
   them, `integrator.digit.roles` says per city what the account may do.
+- A renewal that fails while the current token is still valid (DIGIT's token endpoint answered
+  5xx or not at all, or refused a login) does not fail the call: the token is valid until
+  `expires_in` (docs/digit.md#tokens), so it is handed out, and its renewal is put off
+  `RENEWAL_RETRY_SECONDS` for every process (the stored `renew_at`).
+- A login DIGIT refuses for a reason it does not count (a bad client, "Please activate your
+  account", ...) is not repeated by every call: no login is tried for `LOGIN_REFUSED_RETRY_SECONDS`
+  after it, across all processes; calls fail fast meanwhile.
 - `TokenManager.invalidate(token)` drops the shared token only if it is still the one that failed.
 - Bad credentials: DIGIT locks an account after 5 bad logins in 30 minutes, so after
   `MAX_BAD_LOGINS` refusals in `BAD_LOGIN_WINDOW_SECONDS` (across all processes) logins stop and
@@ -47,13 +54,14 @@ from integrator.digit.errors import (
     DigitAccountLocked,
     DigitAuthError,
     DigitAuthLocked,
+    DigitError,
     DigitUnavailable,
 )
 from integrator.digit.http import Transport
 from integrator.digit.models import AuthState, Role
 from integrator.digit.observer import NO_DIGIT_OBSERVER, DigitObserver
 from integrator.settings import Settings
-from integrator.store.tokens import LoginLock, RoleGrant, StoredToken, TokenStore
+from integrator.store.tokens import LoginBackoff, LoginLock, RoleGrant, StoredToken, TokenStore
 
 log = logging.getLogger("integrator.digit.auth")
 
@@ -68,6 +76,12 @@ ACCOUNT_LOCKED_MESSAGE = "Account locked"
 #: login while locked and dates its lock from the locking attempt, so these tries cannot extend
 #: it; the first one 60 minutes after the lock lifts it (docs/digit.md#lockout).
 ACCOUNT_LOCKED_RETRY_SECONDS = 5 * 60
+#: After a failed renewal of a token that is still valid, every process keeps using it and the
+#: renewal is tried again this much later (the token has `token_leeway_seconds` left at first).
+RENEWAL_RETRY_SECONDS = 30
+#: After a login DIGIT refused for a reason it does not count (not "Invalid login credentials",
+#: not "Account locked"), no login is tried for this long: the same request would be refused.
+LOGIN_REFUSED_RETRY_SECONDS = 60
 #: How long a refresh token lives from issue (egov-user refresh.token.validity.in.minutes=20160).
 REFRESH_TOKEN_SECONDS = 14 * 24 * 3600
 #: A token that cannot be renewed (`final`) is no longer handed out this close to its expiry:
@@ -165,6 +179,15 @@ class TokenManager:
             if owner is not None:
                 try:
                     return self._renew_holding_lock()
+                except (DigitUnavailable, DigitAuthError) as exc:
+                    # DigitAccountLocked: DIGIT revoked the user's tokens when it locked;
+                    # DigitAuthLocked: our guard stops every call (unchanged)
+                    if isinstance(exc, DigitAccountLocked | DigitAuthLocked):
+                        raise
+                    kept = self._keep_valid_token(exc)
+                    if kept is None:
+                        raise
+                    return kept
                 finally:
                     self._store.release_renewal_lock(owner)
             # Another process is renewing. A token that is due but not expired is still good.
@@ -191,6 +214,7 @@ class TokenManager:
             if current is not None and current.roles:
                 return _roles(current.roles)
             self._raise_if_locked()
+            self._raise_if_login_backed_off()
             new = self._login(None)
             self._observer.token_renewed("login")
             if current is not None and new.access_token == current.access_token:
@@ -241,6 +265,38 @@ class TokenManager:
         )
 
     # --- internals ---
+    def _keep_valid_token(self, failure: DigitError) -> str | None:
+        """After a failed renewal: the current token if it is still valid, its renewal put off
+        RENEWAL_RETRY_SECONDS for every process; None when there is no valid token to keep."""
+        now = self._clock()
+        current = self._store.get()
+        if current is None or not current.usable(now + FINAL_GUARD_SECONDS):
+            return None
+        renew_at = min(now + RENEWAL_RETRY_SECONDS, current.expires_at - FINAL_GUARD_SECONDS)
+        if not self._store.postpone_renewal(current.access_token, renew_at=renew_at):
+            return None  # dropped or replaced meanwhile: nothing of ours to keep
+        self._memo = (replace(current, renew_at=renew_at), time.monotonic() + TOKEN_MEMO_SECONDS)
+        log.warning(
+            "DIGIT token renewal failed (%s); the current token stays valid until %s, renewal "
+            "is tried again in %d s",
+            type(failure).__name__,
+            _utc(current.expires_at).isoformat(),
+            RENEWAL_RETRY_SECONDS,
+        )
+        return current.access_token
+
+    def _raise_if_login_backed_off(self) -> None:
+        """Raise while an earlier login refused for an uncounted reason holds logins back."""
+        backoff = self._store.login_backoff()
+        if backoff is None or backoff.fingerprint != self._fingerprint:
+            return
+        if self._clock() < backoff.until:
+            raise DigitAuthError(
+                f"DIGIT login failed: {backoff.reason}; the next login is tried at "
+                f"{_utc(backoff.until).isoformat()}",
+                endpoint=TOKEN_ENDPOINT,
+            )
+
     def _raise_if_locked(self) -> LoginLock | None:
         """Raise while logins are suspended; an account lock whose `retry_at` has come is
         returned instead: the caller (holding the renewal lock) may try one login."""
@@ -293,6 +349,7 @@ class TokenManager:
             except _RefreshFailed:
                 log.info("DIGIT refused the refresh token; logging in again")
         if new is None:
+            self._raise_if_login_backed_off()
             new = self._login(current)
             self._observer.token_renewed("login")
             if account_lock is not None:
@@ -349,12 +406,27 @@ class TokenManager:
         error = str(body.get("error") or "")
         if answer.status == 400 and description == ACCOUNT_LOCKED_MESSAGE:
             self._lock_account()
+        reason = f"{error or answer.status} {description}".strip()
         if answer.status == 400 and description == BAD_CREDENTIALS_MESSAGE:
             self._record_bad_login(description)
+        else:
+            # DIGIT does not count this refusal (a bad client, an inactive account, a
+            # malformed answer): the same login would be refused again; hold logins back
+            self._back_off_logins(reason)
         raise DigitAuthError(
-            f"DIGIT login failed: {error or answer.status} {description}".strip(),
-            endpoint=TOKEN_ENDPOINT,
-            status=answer.status,
+            f"DIGIT login failed: {reason}", endpoint=TOKEN_ENDPOINT, status=answer.status
+        )
+
+    def _back_off_logins(self, reason: str) -> None:
+        until = self._clock() + LOGIN_REFUSED_RETRY_SECONDS
+        self._store.set_login_backoff(
+            LoginBackoff(fingerprint=self._fingerprint, reason=reason, until=until),
+            ttl_seconds=LOGIN_REFUSED_RETRY_SECONDS + 5,
+        )
+        log.error(
+            "DIGIT refused the integrator's login (%s); the next login is tried at %s",
+            reason,
+            _utc(until).isoformat(),
         )
 
     def _lock_account(self) -> None:
