@@ -17,6 +17,8 @@ Paths (all under `/_sandbox`):
 - `GET|POST /lockout`: `{"cool_down_minutes": n}` and/or `{"unlock": "<userName>"}`;
   answers `{"cool_down_minutes": n, "locked": [{userName, tenantId, lockedAt}]}`.
 - `GET|POST /mdms`: `{"semantics": "v1" | "v2"}`.
+- `GET|POST /refresh-tokens`: `{"linger_seconds": n}`: how long an expired refresh token stays
+  stored (a refresh then gets 401 `invalid_token`; once gone, 400 `invalid_grant`).
 - `GET /backupdate-audit`: billing's consumption log `{"audit": [...]}`, repeats carry
   `"error": "EGBS_PAYMENT_BACKUPDATE_ERROR"`.
 - `POST /redeliver`: `{"paymentId": id, "topic": "create" | "cancel"}` publishes a stored
@@ -224,6 +226,16 @@ def set_mdms(world: World, body: dict[str, Any]) -> dict[str, Any]:
         return {"semantics": world.mdms_semantics}
 
 
+def set_refresh_tokens(world: World, body: dict[str, Any]) -> dict[str, Any]:
+    with world.lock:
+        linger = _number(body, "linger_seconds")
+        if linger is not None:
+            if linger < 0:
+                raise _bad("linger_seconds must be >= 0")
+            world.refresh_token_linger_seconds = float(linger)
+        return {"linger_seconds": world.refresh_token_linger_seconds}
+
+
 def redeliver(world: World, body: dict[str, Any]) -> dict[str, Any]:
     """Publish a stored payment on a topic again, as a Kafka redelivery would."""
     topic = body.get("topic", "create")
@@ -391,6 +403,14 @@ def create_blueprint(world: World) -> Blueprint:
     @bp.post("/mdms")
     def mdms_set() -> Any:
         return json_response(set_mdms(world, json_body()))
+
+    @bp.get("/refresh-tokens")
+    def refresh_tokens_state() -> Any:
+        return json_response(set_refresh_tokens(world, {}))
+
+    @bp.post("/refresh-tokens")
+    def refresh_tokens_set() -> Any:
+        return json_response(set_refresh_tokens(world, json_body()))
 
     @bp.get("/backupdate-audit")
     def backupdate_audit() -> Any:

@@ -50,6 +50,9 @@ class SandboxConfig:
 
     token_ttl_seconds: int = ACCESS_TOKEN_SECONDS  # access tokens only; refresh is 14 d
     refresh_token_ttl_seconds: int = REFRESH_TOKEN_SECONDS
+    #: how long an expired refresh token stays in the token store before it is gone (0: Redis
+    #: drops it at expiry); a refresh in between gets 401 invalid_token, after it 400 invalid_grant
+    refresh_token_linger_seconds: float = 0.0
     unlock_cool_down_minutes: float = UNLOCK_COOL_DOWN_MINUTES
     backupdate_lag_seconds: float = 2.0
     bill_expiry_days: int = 15
@@ -261,6 +264,7 @@ class World:
         self.token_by_key: dict[tuple[str, str, str, str], str] = {}
         self.refresh_tokens: dict[str, RefreshToken] = {}
         self.unlock_cool_down_minutes = config.unlock_cool_down_minutes
+        self.refresh_token_linger_seconds = config.refresh_token_linger_seconds
         self.mdms_semantics = config.mdms_semantics
         self.citizens: dict[str, User] = {}  # egov-user's state-level citizens, by uuid
         self.pending: list[PendingBackUpdate] = []
@@ -286,6 +290,7 @@ class World:
             self._clock_offset_ms = 0
             self.backupdate_lag_seconds = self.config.backupdate_lag_seconds
             self.unlock_cool_down_minutes = self.config.unlock_cool_down_minutes
+            self.refresh_token_linger_seconds = self.config.refresh_token_linger_seconds
             self.mdms_semantics = self.config.mdms_semantics
             self.generation += 1
             for held in self.held:

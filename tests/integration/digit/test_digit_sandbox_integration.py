@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 import redis as redis_lib
@@ -33,6 +35,13 @@ def _counters(sandbox: str) -> dict[str, Any]:
     answer = requests.get(f"{sandbox}/_sandbox/counters", timeout=5)
     answer.raise_for_status()
     return dict(answer.json())
+
+
+def _requests(sandbox: str, since: int = 0) -> list[dict[str, Any]]:
+    """What the sandbox was sent after request `since` (0: everything it recorded)."""
+    answer = requests.get(f"{sandbox}/_sandbox/requests", params={"since": since}, timeout=5)
+    answer.raise_for_status()
+    return list(answer.json()["requests"])
 
 
 def _faults(sandbox: str, **faults: Any) -> None:
@@ -118,8 +127,6 @@ def test_eight_processes_needing_a_token_at_once_cause_exactly_one_login(sandbox
     for p in procs:
         p.start()
     try:
-        import time
-
         time.sleep(1.5)  # let every interpreter start and build its client
         start.set()
         outcomes = [results.get(timeout=30) for _ in procs]
@@ -138,6 +145,41 @@ def test_revoked_token_causes_one_relogin_and_success(sandbox, settings, redis):
     _ws_bill(client)
 
     assert _counters(sandbox)["login"] == 2
+
+
+@pytest.mark.parametrize(
+    ("linger_seconds", "refused"), [(0, 400), (86400, 401)], ids=["gone", "expired-stored"]
+)
+def test_a_refresh_token_digit_expired_before_we_expected_is_replaced_by_a_login(
+    sandbox: str,
+    settings: Settings,
+    redis: redis_lib.Redis,
+    linger_seconds: int,
+    refused: int,
+) -> None:
+    # our clocks differ: we still count the refresh token alive, DIGIT's expired it. Gone from
+    # its store it is 400 invalid_grant, still stored 401 invalid_token (corrections 6); either
+    # way the client logs in and the call goes through
+    requests.post(
+        f"{sandbox}/_sandbox/refresh-tokens", json={"linger_seconds": linger_seconds}, timeout=5
+    ).raise_for_status()
+    ahead = [0.0]
+    client = DigitClient(settings=settings, redis=redis, clock=lambda: time.time() + ahead[0])
+    _ws_bill(client)
+    requests.post(
+        f"{sandbox}/_sandbox/clock", json={"advance_seconds": 14 * 86400 + 10}, timeout=5
+    ).raise_for_status()
+    ahead[0] = 14 * 86400 - 100  # access token due, refresh token alive: by our clock
+    seen = max((r["seq"] for r in _requests(sandbox)), default=0)
+
+    assert _ws_bill(client).consumer_code == WS_CONSUMER
+
+    token_calls = [
+        (r["status"], parse_qs(r["body"])["grant_type"][0])
+        for r in _requests(sandbox, since=seen)
+        if r["path"] == "/user/oauth/token"
+    ]
+    assert token_calls == [(refused, "refresh_token"), (200, "password")]
 
 
 def test_sandbox_down_is_unavailable(sandbox, settings, redis):
