@@ -20,6 +20,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -98,6 +99,20 @@ MEMO_SECONDS = 60
 FALLBACK_CACHE_SECONDS = 60
 
 Source = Literal["mdms", "cache", "fallback"]
+
+
+#: MDMS v1's answer for a tenant without any MDMS data (digest corrections 7).
+INVALID_MDMS_TENANT = "Invalid_tenantId.MdmsCriteria.tenantId"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CityMasterData:
+    """What DIGIT's MDMS answered for a city's BillingService.BusinessService, which is what
+    collection reads for a payment there: `invalid_tenant` (no MDMS data at all: every create
+    fails), else `rules`, the services it knows (any other is INVALID_BILL_BUSINESSSERVICE)."""
+
+    invalid_tenant: bool
+    rules: Mapping[str, PaymentRule]
 
 
 #: Every paymentStatus, asked for explicitly: a deployment with `search.ignore.status=CANCELLED`
@@ -204,12 +219,28 @@ class DigitClient:
         return self._auth.roles()
 
     def may_create(self, tenant_id: str) -> bool:
-        """May the account create payments in this city (`DIGIT_COLLECT_ROLE_CODES`)?"""
-        return roles.may_create(self.roles(), tenant_id, self._settings)
+        """May the account create payments in this city? Its roles must grant
+        `payments/_create` there (`DIGIT_COLLECT_ROLE_CODES`), and collection must be able to
+        read the city's master data: MDMS answering Invalid_tenantId for it means every create
+        there fails (collection reads MDMS with the payment's city, digest corrections 7)."""
+        if not roles.may_create(self.roles(), tenant_id, self._settings):
+            return False
+        answer = self._city_answer(tenant_id) if is_city(tenant_id) else None
+        return answer is None or not answer.invalid_tenant
 
     def may_search(self, module: str, tenant_id: str) -> bool | None:
-        """May it search this module's payments there (None: no rule configured)?"""
-        return roles.may_search(self.roles(), module, tenant_id, self._settings)
+        """May it search this module's payments there, for payments it can make (None: no rule
+        configured)? False also where DIGIT's own MDMS answer for the city lacks the business
+        service: collection refuses every create for it (INVALID_BILL_BUSINESSSERVICE, digest
+        5.2), so there is nothing of ours to search and it is not collectable (corrections 8:
+        under mdms-v2 a city's rows replace the state's). A shipped fallback never decides."""
+        allowed = roles.may_search(self.roles(), module, tenant_id, self._settings)
+        if allowed is False:
+            return False
+        answer = self._city_answer(tenant_id) if is_city(tenant_id) else None
+        if answer is not None and (answer.invalid_tenant or module not in answer.rules):
+            return False
+        return allowed
 
     def may_cancel(self, module: str, tenant_id: str) -> bool | None:
         """May it cancel this module's payments there (None: no rule configured)?"""
@@ -572,18 +603,16 @@ class DigitClient:
     # --- MDMS ---
     def payment_rules(self, tenant_id: str | None = None) -> dict[str, PaymentRule]:
         """MDMS BillingService.BusinessService by code, as collection reads them for a payment
-        in `tenant_id` (a city; docs/digit.md#mdms): the city's own records when its answer
-        has any (mdms-v2 lets a city override), else the state's; cached per tenant; the
-        shipped config/ copy when MDMS cannot answer. `tenant_id=None` means the state (what
-        callers got before cities were told apart)."""
+        in `tenant_id` (a city; docs/digit.md#mdms): the city's answer when it has records
+        (mdms-v2 lets a city override), else the state's; cached per tenant; the shipped
+        config/ copy when MDMS cannot answer. `tenant_id=None` means the state (what callers
+        got before cities were told apart). Whether a service can be collected in the city at
+        all is `may_create` / `may_search`: a rule here never says so."""
         state = self._settings.digit_state_tenant if tenant_id is None else state_of(tenant_id)
         if tenant_id is not None and is_city(tenant_id):
-            city = tenant_id
-            city_rules: dict[str, PaymentRule] | None = self._memoized(
-                f"rules:{city}", lambda: self._city_rules(city)
-            )
-            if city_rules:
-                return dict(city_rules)
+            answer = self._city_answer(tenant_id)
+            if answer is not None and answer.rules:
+                return dict(answer.rules)
         rules: dict[str, PaymentRule] = self._memoized(
             f"rules:{state}",
             lambda: parse.payment_rules(
@@ -624,29 +653,49 @@ class DigitClient:
             t.code for t in self.tenants() if is_city(t.code) and state_of(t.code) == state
         )
 
-    def _city_rules(self, city: str) -> dict[str, PaymentRule] | None:
-        """The city's own answer, cached for MDMS_CACHE_SECONDS; None when it has none (then
-        the state's apply) or MDMS cannot answer now (the state's cached copy applies)."""
+    def _city_answer(self, city: str) -> CityMasterData | None:
+        """DIGIT's MDMS answer for the city's BusinessService, kept for MEMO_SECONDS here and
+        MDMS_CACHE_SECONDS in Redis; None while MDMS cannot answer (nothing is decided on it)."""
+        answer: CityMasterData | None = self._memoized(
+            f"city-mdms:{city}", lambda: self._read_city_answer(city)
+        )
+        return answer
+
+    def _read_city_answer(self, city: str) -> CityMasterData | None:
         name = "BillingService.BusinessService"
         key = keys.digit_mdms(name, city)
         cached = self._store.get_cached(key)
         if cached is not None:
-            records = list(jsonutil.loads(cached)["records"])
+            entry = jsonutil.loads(cached)
+            records = list(entry["records"])
+            invalid_tenant = bool(entry.get("invalidTenant"))
         else:
             try:
                 records = self._mdms_search("BillingService", "BusinessService", city)
-            except DigitRejected as exc:  # Invalid_tenantId: a city without an MDMS file
-                log.info("MDMS has no data for %s (%s); using the state's", city, exc.codes)
-                records = []
+                invalid_tenant = False
+            except DigitRejected as exc:
+                if INVALID_MDMS_TENANT not in exc.codes:
+                    log.warning("MDMS %s for %s refused (%s)", name, city, exc.codes)
+                    return None
+                # a city without MDMS data: collection cannot read it either
+                log.warning("MDMS has no data for %s (%s): not collectable", city, exc.codes)
+                records, invalid_tenant = [], True
             except DigitError as exc:
                 log.warning("MDMS %s for %s unavailable (%s)", name, city, type(exc).__name__)
                 return None  # not cached: ask again next time
             self._store.set_cached(
                 key,
-                jsonutil.dumps({"source": "mdms", "records": records}),
+                jsonutil.dumps(
+                    {"source": "mdms", "records": records, "invalidTenant": invalid_tenant}
+                ),
                 ttl_seconds=self._settings.mdms_cache_seconds,
             )
-        return parse.payment_rules(records) or None
+        try:
+            rules = parse.payment_rules(records)
+        except parse.MalformedAnswer as exc:
+            log.warning("MDMS %s for %s is malformed (%s)", name, city, exc)
+            return None
+        return CityMasterData(invalid_tenant=invalid_tenant, rules=rules)
 
     def _memoized(self, name: str, load: Callable[[], T]) -> T:
         """`load()`'s answer, kept for MEMO_SECONDS; one load at a time per process, so a burst

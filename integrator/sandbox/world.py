@@ -266,6 +266,10 @@ class World:
         self.unlock_cool_down_minutes = config.unlock_cool_down_minutes
         self.refresh_token_linger_seconds = config.refresh_token_linger_seconds
         self.mdms_semantics = config.mdms_semantics
+        #: cities whose MDMS data is absent (v1: Invalid_tenantId; v2: the state's rows) and
+        #: cities' own BusinessService files set by code (admin `/mdms`); empty: the seed's
+        self.mdms_without_data: set[str] = set()
+        self.mdms_city_services: dict[str, tuple[str, ...]] = {}
         self.citizens: dict[str, User] = {}  # egov-user's state-level citizens, by uuid
         self.pending: list[PendingBackUpdate] = []
         self.back_updated: set[tuple[str, str]] = set()  # (topic, payment id) billing applied
@@ -292,6 +296,8 @@ class World:
             self.unlock_cool_down_minutes = self.config.unlock_cool_down_minutes
             self.refresh_token_linger_seconds = self.config.refresh_token_linger_seconds
             self.mdms_semantics = self.config.mdms_semantics
+            self.mdms_without_data = set()
+            self.mdms_city_services = {}
             self.generation += 1
             for held in self.held:
                 held.done.set()
