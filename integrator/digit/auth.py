@@ -224,11 +224,27 @@ class TokenManager:
         finally:
             self._store.release_renewal_lock(owner)
 
-    def invalidate(self, failed_token: str) -> None:
-        """DIGIT refused `failed_token`: drop it unless another process already replaced it."""
+    def invalidate(self, failed_token: str) -> bool:
+        """DIGIT refused `failed_token`: drop it unless another process already replaced it.
+        True when it was dropped; False when the store holds another token (or none)."""
         self._memo = None
         if self._store.delete_if(failed_token):
             log.info("dropped the shared DIGIT token after DIGIT refused it")
+            return True
+        return False
+
+    def replacement_for(self, failed_token: str) -> str | None:
+        """The token another process stored in place of `failed_token` (its refresh or login
+        revoked ours), if it is usable now; never renews, never logs in."""
+        current = self._store.get()
+        if (
+            current is None
+            or current.access_token == failed_token
+            or not current.usable(self._clock() + FINAL_GUARD_SECONDS)
+        ):
+            return None
+        self._memo = (current, time.monotonic() + TOKEN_MEMO_SECONDS)
+        return current.access_token
 
     def roles(self) -> tuple[Role, ...]:
         """The account's roles from the stored login answer (empty before the first login).

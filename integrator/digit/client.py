@@ -4,8 +4,10 @@ Every business call carries the shared token in `RequestInfo.authToken` (built i
 `integrator.digit.http.request_info`). A 401 or `InvalidAccessTokenException` on a read drops the
 token (if it is still the one that failed), gets a fresh one (single-flight) and retries the call
 once. A write is never re-sent after a login: `InvalidAccessTokenException` drops the token and
-raises `DigitTokenRefused`, and a plain 401 (the SCG gateway's role denial) is `DigitForbidden`
-with the token kept.
+raises `DigitTokenRefused`, unless another process already stored a newer token (its refresh
+revoked ours, digest corrections 6): then the write goes once more with it, within the one call's
+deadline (the gateway refused the first send: nothing was written). A plain 401 (the SCG
+gateway's role denial) is `DigitForbidden` with the token kept.
 
 Tenants: billing is only ever asked with a city tenant (an EMPLOYEE with a state tenant gets
 EG_BS_INVALID_TENANTID on most DIGIT versions, docs/digit.md#bills); a bills-by-mobile lookup for
@@ -297,10 +299,16 @@ class DigitClient:
         deadline: float | None = None,
     ) -> Mapping[str, Any]:
         """POST with RequestInfo, done by `deadline` (time.monotonic()) if given; on a refused
-        token, re-login once and retry once."""
+        token, re-login once and retry once (a read), or send once more with the token another
+        process already stored in its place (a write, within the one call's deadline)."""
         tenants = rbac_tenants(payload, params)
+        if write and deadline is None:
+            # a write sent twice still fits in one call's time: the caller's lease outlives that
+            deadline = time.monotonic() + self._settings.digit_call_deadline_seconds
+        token = self._auth.token()
         for attempt in (1, 2):
-            token = self._auth.token()
+            if attempt == 2 and not write:
+                token = self._auth.token()
             body = {"RequestInfo": request_info(token, action=action), **(payload or {})}
             answer: Answer = self._transport.send(
                 endpoint, params=params, json_body=body, deadline=deadline
@@ -312,9 +320,10 @@ class DigitClient:
                 return result
             except TokenRejected:
                 # A refused token means the gateway stopped the call before the service, so
-                # nothing was written. A read is sent again at once; a write is not: a fresh
-                # login could outlast the caller's lease, so the caller's next attempt (which
-                # looks in DIGIT first) sends it with the new token.
+                # nothing was written. A read is sent again at once; a write only when another
+                # process already stored a newer token: a fresh login could outlast the
+                # caller's lease, so otherwise the caller's next attempt (which looks in DIGIT
+                # first) sends it with the new token.
                 if write or attempt == 2:
                     # SCG's role denial is a plain 401; a bad token always names
                     # InvalidAccessTokenException. A read checks with one fresh token first (it
@@ -322,7 +331,15 @@ class DigitClient:
                     # with a new login, takes the 401 for what the digest says it is. Either
                     # way the token stays: it was not what DIGIT refused.
                     _raise_if_scg_denial(endpoint, answer, tenants or (self._login_tenant(),))
-                self._auth.invalidate(token)
+                dropped = self._auth.invalidate(token)
+                newer = None if dropped or attempt == 2 else self._auth.replacement_for(token)
+                if write and newer is not None:  # (a read's next token() finds it too)
+                    # Another process's refresh revoked our token at once (digest, corrections
+                    # 6) and stored its successor: the gateway refused the first send, so
+                    # nothing was written; the same write goes once more, with no login.
+                    log.info("digit %s: token replaced by another process; sending again", endpoint)
+                    token = newer
+                    continue
                 if write:
                     raise DigitTokenRefused(
                         "DIGIT refused our token for a write; it was not processed",

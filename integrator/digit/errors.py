@@ -10,8 +10,8 @@
     │                               write may have happened; handled like a timeout.
     ├── DigitAuthError              we could not present a usable token: nothing was processed
     │   ├── DigitTokenRefused       the gateway refused our token on a write with
-    │   │                           InvalidAccessTokenException (dropped; the caller's next
-    │   │                           attempt sends it with a fresh token)
+    │   │                           InvalidAccessTokenException and no newer token was stored
+    │   │                           (dropped; the caller's next attempt sends it with a fresh one)
     │   ├── DigitAuthLocked         our own guard: two bad-credential logins, so logins stop
     │   │                           until an operator runs `integrator digit unlock` or the
     │   │                           settings change

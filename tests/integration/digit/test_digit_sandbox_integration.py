@@ -24,6 +24,7 @@ from integrator.digit.errors import (
 )
 from integrator.digit.models import Bill, PaymentCreate, PaymentLine, WorkflowItem
 from integrator.settings import Settings
+from integrator.store.tokens import TokenStore
 from tests.integration.digit.digit_procs import fetch_in_own_process
 from tests.support.processes import sandbox_server
 
@@ -342,3 +343,43 @@ def test_an_scg_role_denial_of_a_write_is_forbidden_and_keeps_the_token(
     assert cancel_refused.value.tenants == ("pb.amritsar",)
     assert counters["rbac_denied"] == 2 and counters["payment_create"] == 1
     assert counters["login"] == 1
+
+
+def test_a_create_refused_for_a_token_another_process_refreshed_is_sent_again_once(
+    sandbox: str, settings: Settings, redis: redis_lib.Redis
+) -> None:
+    # another process refreshes the shared token: DIGIT revokes ours at once (corrections 6)
+    # while this process still remembers it. The gateway refuses the create, so nothing was
+    # written; it goes again with the stored successor, without a login
+    client = _client(settings, redis)
+    bill = _ws_bill(client)
+    _ws_bill(client)  # the token is now remembered by this process
+    store = TokenStore(redis)
+    current = store.get()
+    assert current is not None and current.refresh_token is not None
+    refreshed = requests.post(
+        f"{sandbox}/user/oauth/token",
+        data={"grant_type": "refresh_token", "refresh_token": current.refresh_token},
+        auth=("egov-user-client", ""),
+        timeout=5,
+    )
+    refreshed.raise_for_status()
+    store.save(
+        dataclasses.replace(current, access_token=refreshed.json()["access_token"]),
+        now=time.time(),
+    )
+
+    created = client.create_payment(_pay(bill))
+
+    counters = _counters(sandbox)
+    assert counters["payment_create"] == 2
+    assert counters["login"] == 2  # the sandbox counts token requests: ours and its refresh
+    assert [p["id"] for p in _sandbox_payments(sandbox, bill.id)] == [created.id]
+
+
+def _sandbox_payments(sandbox: str, bill_id: str) -> list[dict[str, Any]]:
+    answer = requests.get(f"{sandbox}/_sandbox/payments", timeout=5)
+    answer.raise_for_status()
+    found = answer.json()
+    payments = found["Payments"] if isinstance(found, dict) else found
+    return [p for p in payments if any(d["billId"] == bill_id for d in p["paymentDetails"])]
