@@ -167,7 +167,6 @@ class Settings:
     mdms_cache_seconds: int  # how long payment rules and tenants from MDMS are kept
     collectable_services: tuple[str, ...]  # businessServices fetched by mobile number
     mdms_search_path: str  # MDMS search endpoint: v1, or /mdms-v2/v1/_search on DIGIT 2.9
-    digit_lock_cooldown_seconds: int  # after DIGIT's "Account locked", wait this long, try once
     digit_collect_role_codes: tuple[str, ...]  # roles granted payments/_create (Punjab default)
     digit_search_role_codes: dict[str, tuple[str, ...]]  # per module: roles granted its _search
     digit_cancel_role_codes: dict[str, tuple[str, ...]]  # per module: roles granted its _workflow
@@ -335,7 +334,6 @@ class Settings:
             mdms_cache_seconds=_int(env, "MDMS_CACHE_SECONDS", 900),
             collectable_services=_list(env, "COLLECTABLE_SERVICES", "WS,SW,PT,TL"),
             mdms_search_path=mdms_path,
-            digit_lock_cooldown_seconds=_int(env, "DIGIT_LOCK_COOLDOWN_SECONDS", 3600),
             digit_collect_role_codes=_list(
                 env, "DIGIT_COLLECT_ROLE_CODES", DEFAULT_COLLECT_ROLE_CODES
             ),

@@ -278,12 +278,14 @@ def _entries() -> Iterable[Problem]:
                 action="Do not collect; fetch the consumer's bills again (GET /v1/bills)."),
         Problem(code="TENANT_NOT_COLLECTABLE", statuses=(422,), kind=r,
                 meaning="The integrator's DIGIT account holds no role that lets it record "
-                "payments in this city, so DIGIT would refuse the payment; nothing was stored.",
+                "payments in this city, or DIGIT has no master data (MDMS) for the city, so DIGIT "
+                "would refuse the payment; nothing was stored.",
                 action="Do not collect; ask the operator (`integrator check` lists the cities)."),
         Problem(code="SERVICE_NOT_COLLECTABLE", statuses=(422,), kind=r,
                 meaning="The integrator's DIGIT account holds no role that lets it look up this "
                 "service's payments in this city (e.g. WS_CEMP for water), so a payment DIGIT did "
-                "not answer could never be checked; nothing was stored.",
+                "not answer could never be checked, or DIGIT's master data (MDMS) for the city "
+                "does not list the service, so DIGIT would refuse it; nothing was stored.",
                 action="Do not collect; ask the operator (`integrator check` lists what the "
                 "account may do per city and service)."),
         Problem(code="PAYMENT_REJECTED", statuses=(422,), kind=r,

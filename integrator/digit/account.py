@@ -74,7 +74,8 @@ def check_account(client: DigitClient) -> AccountCheck:
             verdict="account_locked",
             message=(
                 f"DIGIT has locked the account {settings.digit_username}; one login will be "
-                f"tried at {exc.retry_at_utc.isoformat()} (DIGIT_LOCK_COOLDOWN_SECONDS)"
+                f"tried at {exc.retry_at_utc.isoformat()}, and every few minutes after that "
+                "until DIGIT lifts its lock (an hour after it was set)"
             ),
             locked_until=exc.retry_at_utc,
         )
@@ -120,9 +121,11 @@ def check_account(client: DigitClient) -> AccountCheck:
 
 
 def _known_tenants(client: DigitClient) -> set[str]:
+    """The tenants we know of without logging in: after "Invalid login credentials" another
+    login (MDMS needs a token) would spend the second bad login and suspend logins."""
     try:
-        return {t.code for t in client.tenants()}
-    except (DigitError, OSError, ValueError):
+        return {t.code for t in client.known_tenants()}
+    except (OSError, ValueError, KeyError, TypeError):
         return {client.settings.digit_tenant_id}  # cannot tell: do not claim a wrong tenant
 
 

@@ -16,15 +16,25 @@ refresh token) again; only once it has expired does a login issue a new pair.
   about every three weeks; no call ever carries an expired token).
 - The login's `UserRequest.roles` are stored with the token: `roles()` and `auth_state()` show
   them, `integrator.digit.roles` says per city what the account may do.
+- A renewal that fails while the current token is still valid (DIGIT's token endpoint answered
+  5xx or not at all, or refused a login) does not fail the call: the token is valid until
+  `expires_in` (docs/digit.md#tokens), so it is handed out, and its renewal is put off
+  `RENEWAL_RETRY_SECONDS` for every process (the stored `renew_at`).
+- A login DIGIT refuses for a reason it does not count (a bad client, "Please activate your
+  account", ...) is not repeated by every call: no login is tried for `LOGIN_REFUSED_RETRY_SECONDS`
+  after it, across all processes; calls fail fast meanwhile.
 - `TokenManager.invalidate(token)` drops the shared token only if it is still the one that failed.
 - Bad credentials: DIGIT locks an account after 5 bad logins in 30 minutes, so after
   `MAX_BAD_LOGINS` refusals in `BAD_LOGIN_WINDOW_SECONDS` (across all processes) logins stop and
   every call fails fast with `DigitAuthLocked`, until the credentials change (the lock carries a
   fingerprint of them) or an operator runs `unlock(redis)`.
-- "Account locked" (DIGIT's own lock, perhaps caused by someone else): logins stop, every call
-  fails fast with `DigitAccountLocked`, and `DIGIT_LOCK_COOLDOWN_SECONDS` later one password login
-  is tried (DIGIT lifts its lock at the first login 60 minutes after it); on success logins resume
-  by themselves.
+- "Account locked" (DIGIT's own lock, perhaps caused by someone else; docs/digit.md#lockout):
+  while the lock stands DIGIT answers every password login so without counting it, and the first
+  password login 60 minutes or more after the lock lifts it; a refresh never does. So a refresh
+  answering "Account locked" is followed at once by one password login (the lock may be old
+  enough to lift), and while logins answer "Account locked" every call fails fast with
+  `DigitAccountLocked` and one login is tried every `ACCOUNT_LOCKED_RETRY_SECONDS` (such a login
+  cannot extend DIGIT's lock). When one succeeds, logins resume by themselves.
 """
 
 from __future__ import annotations
@@ -44,13 +54,14 @@ from integrator.digit.errors import (
     DigitAccountLocked,
     DigitAuthError,
     DigitAuthLocked,
+    DigitError,
     DigitUnavailable,
 )
 from integrator.digit.http import Transport
 from integrator.digit.models import AuthState, Role
 from integrator.digit.observer import NO_DIGIT_OBSERVER, DigitObserver
 from integrator.settings import Settings
-from integrator.store.tokens import LoginLock, RoleGrant, StoredToken, TokenStore
+from integrator.store.tokens import LoginBackoff, LoginLock, RoleGrant, StoredToken, TokenStore
 
 log = logging.getLogger("integrator.digit.auth")
 
@@ -61,6 +72,16 @@ BAD_LOGIN_WINDOW_SECONDS = 30 * 60
 # EMPLOYEE, not counted by DIGIT) a tenant that is not the user record's; and DIGIT's own lock.
 BAD_CREDENTIALS_MESSAGE = "Invalid login credentials"
 ACCOUNT_LOCKED_MESSAGE = "Account locked"
+#: While DIGIT answers "Account locked", one password login is tried this often. DIGIT counts no
+#: login while locked and dates its lock from the locking attempt, so these tries cannot extend
+#: it; the first one 60 minutes after the lock lifts it (docs/digit.md#lockout).
+ACCOUNT_LOCKED_RETRY_SECONDS = 5 * 60
+#: After a failed renewal of a token that is still valid, every process keeps using it and the
+#: renewal is tried again this much later (the token has `token_leeway_seconds` left at first).
+RENEWAL_RETRY_SECONDS = 30
+#: After a login DIGIT refused for a reason it does not count (not "Invalid login credentials",
+#: not "Account locked"), no login is tried for this long: the same request would be refused.
+LOGIN_REFUSED_RETRY_SECONDS = 60
 #: How long a refresh token lives from issue (egov-user refresh.token.validity.in.minutes=20160).
 REFRESH_TOKEN_SECONDS = 14 * 24 * 3600
 #: A token that cannot be renewed (`final`) is no longer handed out this close to its expiry:
@@ -158,6 +179,15 @@ class TokenManager:
             if owner is not None:
                 try:
                     return self._renew_holding_lock()
+                except (DigitUnavailable, DigitAuthError) as exc:
+                    # DigitAccountLocked: DIGIT revoked the user's tokens when it locked;
+                    # DigitAuthLocked: our guard stops every call (unchanged)
+                    if isinstance(exc, DigitAccountLocked | DigitAuthLocked):
+                        raise
+                    kept = self._keep_valid_token(exc)
+                    if kept is None:
+                        raise
+                    return kept
                 finally:
                     self._store.release_renewal_lock(owner)
             # Another process is renewing. A token that is due but not expired is still good.
@@ -184,6 +214,7 @@ class TokenManager:
             if current is not None and current.roles:
                 return _roles(current.roles)
             self._raise_if_locked()
+            self._raise_if_login_backed_off()
             new = self._login(None)
             self._observer.token_renewed("login")
             if current is not None and new.access_token == current.access_token:
@@ -193,11 +224,27 @@ class TokenManager:
         finally:
             self._store.release_renewal_lock(owner)
 
-    def invalidate(self, failed_token: str) -> None:
-        """DIGIT refused `failed_token`: drop it unless another process already replaced it."""
+    def invalidate(self, failed_token: str) -> bool:
+        """DIGIT refused `failed_token`: drop it unless another process already replaced it.
+        True when it was dropped; False when the store holds another token (or none)."""
         self._memo = None
         if self._store.delete_if(failed_token):
             log.info("dropped the shared DIGIT token after DIGIT refused it")
+            return True
+        return False
+
+    def replacement_for(self, failed_token: str) -> str | None:
+        """The token another process stored in place of `failed_token` (its refresh or login
+        revoked ours), if it is usable now; never renews, never logs in."""
+        current = self._store.get()
+        if (
+            current is None
+            or current.access_token == failed_token
+            or not current.usable(self._clock() + FINAL_GUARD_SECONDS)
+        ):
+            return None
+        self._memo = (current, time.monotonic() + TOKEN_MEMO_SECONDS)
+        return current.access_token
 
     def roles(self) -> tuple[Role, ...]:
         """The account's roles from the stored login answer (empty before the first login).
@@ -234,8 +281,40 @@ class TokenManager:
         )
 
     # --- internals ---
+    def _keep_valid_token(self, failure: DigitError) -> str | None:
+        """After a failed renewal: the current token if it is still valid, its renewal put off
+        RENEWAL_RETRY_SECONDS for every process; None when there is no valid token to keep."""
+        now = self._clock()
+        current = self._store.get()
+        if current is None or not current.usable(now + FINAL_GUARD_SECONDS):
+            return None
+        renew_at = min(now + RENEWAL_RETRY_SECONDS, current.expires_at - FINAL_GUARD_SECONDS)
+        if not self._store.postpone_renewal(current.access_token, renew_at=renew_at):
+            return None  # dropped or replaced meanwhile: nothing of ours to keep
+        self._memo = (replace(current, renew_at=renew_at), time.monotonic() + TOKEN_MEMO_SECONDS)
+        log.warning(
+            "DIGIT token renewal failed (%s); the current token stays valid until %s, renewal "
+            "is tried again in %d s",
+            type(failure).__name__,
+            _utc(current.expires_at).isoformat(),
+            RENEWAL_RETRY_SECONDS,
+        )
+        return current.access_token
+
+    def _raise_if_login_backed_off(self) -> None:
+        """Raise while an earlier login refused for an uncounted reason holds logins back."""
+        backoff = self._store.login_backoff()
+        if backoff is None or backoff.fingerprint != self._fingerprint:
+            return
+        if self._clock() < backoff.until:
+            raise DigitAuthError(
+                f"DIGIT login failed: {backoff.reason}; the next login is tried at "
+                f"{_utc(backoff.until).isoformat()}",
+                endpoint=TOKEN_ENDPOINT,
+            )
+
     def _raise_if_locked(self) -> LoginLock | None:
-        """Raise while logins are suspended; an account lock whose cool-down is over is
+        """Raise while logins are suspended; an account lock whose `retry_at` has come is
         returned instead: the caller (holding the renewal lock) may try one login."""
         lock = self._store.login_lock()
         if lock is None:
@@ -286,6 +365,7 @@ class TokenManager:
             except _RefreshFailed:
                 log.info("DIGIT refused the refresh token; logging in again")
         if new is None:
+            self._raise_if_login_backed_off()
             new = self._login(current)
             self._observer.token_renewed("login")
             if account_lock is not None:
@@ -307,7 +387,10 @@ class TokenManager:
                 status=answer.status,
             )
         if str(body.get("error_description") or "") == ACCOUNT_LOCKED_MESSAGE:
-            self._lock_account()
+            # A refresh answers so while DIGIT's lock flag is set, however old the lock: only a
+            # password login lifts it (after 60 minutes), and one made while locked is not
+            # counted. The password login that follows says whether the lock still stands.
+            log.warning("DIGIT refused the refresh: Account locked; trying one password login")
         raise _RefreshFailed()
 
     def _login(self, current: StoredToken | None) -> StoredToken:
@@ -339,29 +422,52 @@ class TokenManager:
         error = str(body.get("error") or "")
         if answer.status == 400 and description == ACCOUNT_LOCKED_MESSAGE:
             self._lock_account()
+        reason = f"{error or answer.status} {description}".strip()
         if answer.status == 400 and description == BAD_CREDENTIALS_MESSAGE:
             self._record_bad_login(description)
+        else:
+            # DIGIT does not count this refusal (a bad client, an inactive account, a
+            # malformed answer): the same login would be refused again; hold logins back
+            self._back_off_logins(reason)
         raise DigitAuthError(
-            f"DIGIT login failed: {error or answer.status} {description}".strip(),
-            endpoint=TOKEN_ENDPOINT,
-            status=answer.status,
+            f"DIGIT login failed: {reason}", endpoint=TOKEN_ENDPOINT, status=answer.status
+        )
+
+    def _back_off_logins(self, reason: str) -> None:
+        until = self._clock() + LOGIN_REFUSED_RETRY_SECONDS
+        self._store.set_login_backoff(
+            LoginBackoff(fingerprint=self._fingerprint, reason=reason, until=until),
+            ttl_seconds=LOGIN_REFUSED_RETRY_SECONDS + 5,
+        )
+        log.error(
+            "DIGIT refused the integrator's login (%s); the next login is tried at %s",
+            reason,
+            _utc(until).isoformat(),
         )
 
     def _lock_account(self) -> None:
-        """DIGIT said "Account locked": stop, and try one login after the cool-down."""
+        """A password login said "Account locked": stop, and try one login again
+        ACCOUNT_LOCKED_RETRY_SECONDS from now (module docstring)."""
         now = self._clock()
-        retry_at = now + self._settings.digit_lock_cooldown_seconds
+        retry_at = now + ACCOUNT_LOCKED_RETRY_SECONDS
+        earlier = self._store.login_lock()
+        still = (
+            earlier is not None
+            and earlier.kind == "account"
+            and earlier.fingerprint == self._fingerprint
+        )
         self._store.set_login_lock(
             LoginLock(
                 fingerprint=self._fingerprint,
                 reason="DIGIT answered Account locked",
-                since=now,
+                since=earlier.since if still and earlier is not None else now,
                 kind="account",
                 retry_at=retry_at,
             )
         )
         self._memo = None
-        log.error(
+        log.log(
+            logging.WARNING if still else logging.ERROR,
             "DIGIT has locked the integrator's account; one login will be tried at %s",
             _utc(retry_at).isoformat(),
         )

@@ -1,8 +1,13 @@
 """`DigitClient`: one method per DIGIT operation, typed in and out.
 
 Every business call carries the shared token in `RequestInfo.authToken` (built in one place,
-`integrator.digit.http.request_info`). A 401 or `InvalidAccessTokenException` drops the token (if
-it is still the one that failed), gets a fresh one (single-flight) and retries the call once.
+`integrator.digit.http.request_info`). A 401 or `InvalidAccessTokenException` on a read drops the
+token (if it is still the one that failed), gets a fresh one (single-flight) and retries the call
+once. A write is never re-sent after a login: `InvalidAccessTokenException` drops the token and
+raises `DigitTokenRefused`, unless another process already stored a newer token (its refresh
+revoked ours, digest corrections 6): then the write goes once more with it, within the one call's
+deadline (the gateway refused the first send: nothing was written). A plain 401 (the SCG
+gateway's role denial) is `DigitForbidden` with the token kept.
 
 Tenants: billing is only ever asked with a city tenant (an EMPLOYEE with a state tenant gets
 EG_BS_INVALID_TENANTID on most DIGIT versions, docs/digit.md#bills); a bills-by-mobile lookup for
@@ -17,6 +22,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -97,6 +103,20 @@ FALLBACK_CACHE_SECONDS = 60
 Source = Literal["mdms", "cache", "fallback"]
 
 
+#: MDMS v1's answer for a tenant without any MDMS data (digest corrections 7).
+INVALID_MDMS_TENANT = "Invalid_tenantId.MdmsCriteria.tenantId"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CityMasterData:
+    """What DIGIT's MDMS answered for a city's BillingService.BusinessService, which is what
+    collection reads for a payment there: `invalid_tenant` (no MDMS data at all: every create
+    fails), else `rules`, the services it knows (any other is INVALID_BILL_BUSINESSSERVICE)."""
+
+    invalid_tenant: bool
+    rules: Mapping[str, PaymentRule]
+
+
 #: Every paymentStatus, asked for explicitly: a deployment with `search.ignore.status=CANCELLED`
 #: hides cancelled payments from any search that names neither `status` nor `receiptNumbers`
 #: (digest, corrections 11), and a cancelled payment of ours must still be seen as such.
@@ -104,10 +124,10 @@ EVERY_PAYMENT_STATUS = "NEW,DEPOSITED,CANCELLED,DISHONOURED,RECONCILED"
 
 
 def _raise_if_scg_denial(endpoint: str, answer: Answer, tenants: tuple[str, ...]) -> None:
-    """A plain 401 for a token obtained a moment ago is not about the token: DIGIT's SCG gateway
-    answers an RBAC denial with 401 "You are not authorized to access this resource", where Zuul
-    answers 403 (digest, corrections 3). An expired or unknown token says
-    InvalidAccessTokenException."""
+    """A plain 401 is not about the token: DIGIT's SCG gateway answers an RBAC denial with 401
+    "You are not authorized to access this resource", where Zuul answers 403 (digest,
+    corrections 3), while an expired, revoked or unknown token always says
+    InvalidAccessTokenException (digest 2.6). Raises `DigitForbidden` for such a 401."""
     details = error_details(answer.body)
     if answer.status == 401 and INVALID_TOKEN_CODE not in {d.code for d in details}:
         raise DigitForbidden(
@@ -201,12 +221,28 @@ class DigitClient:
         return self._auth.roles()
 
     def may_create(self, tenant_id: str) -> bool:
-        """May the account create payments in this city (`DIGIT_COLLECT_ROLE_CODES`)?"""
-        return roles.may_create(self.roles(), tenant_id, self._settings)
+        """May the account create payments in this city? Its roles must grant
+        `payments/_create` there (`DIGIT_COLLECT_ROLE_CODES`), and collection must be able to
+        read the city's master data: MDMS answering Invalid_tenantId for it means every create
+        there fails (collection reads MDMS with the payment's city, digest corrections 7)."""
+        if not roles.may_create(self.roles(), tenant_id, self._settings):
+            return False
+        answer = self._city_answer(tenant_id) if is_city(tenant_id) else None
+        return answer is None or not answer.invalid_tenant
 
     def may_search(self, module: str, tenant_id: str) -> bool | None:
-        """May it search this module's payments there (None: no rule configured)?"""
-        return roles.may_search(self.roles(), module, tenant_id, self._settings)
+        """May it search this module's payments there, for payments it can make (None: no rule
+        configured)? False also where DIGIT's own MDMS answer for the city lacks the business
+        service: collection refuses every create for it (INVALID_BILL_BUSINESSSERVICE, digest
+        5.2), so there is nothing of ours to search and it is not collectable (corrections 8:
+        under mdms-v2 a city's rows replace the state's). A shipped fallback never decides."""
+        allowed = roles.may_search(self.roles(), module, tenant_id, self._settings)
+        if allowed is False:
+            return False
+        answer = self._city_answer(tenant_id) if is_city(tenant_id) else None
+        if answer is not None and (answer.invalid_tenant or module not in answer.rules):
+            return False
+        return allowed
 
     def may_cancel(self, module: str, tenant_id: str) -> bool | None:
         """May it cancel this module's payments there (None: no rule configured)?"""
@@ -263,10 +299,16 @@ class DigitClient:
         deadline: float | None = None,
     ) -> Mapping[str, Any]:
         """POST with RequestInfo, done by `deadline` (time.monotonic()) if given; on a refused
-        token, re-login once and retry once."""
+        token, re-login once and retry once (a read), or send once more with the token another
+        process already stored in its place (a write, within the one call's deadline)."""
         tenants = rbac_tenants(payload, params)
+        if write and deadline is None:
+            # a write sent twice still fits in one call's time: the caller's lease outlives that
+            deadline = time.monotonic() + self._settings.digit_call_deadline_seconds
+        token = self._auth.token()
         for attempt in (1, 2):
-            token = self._auth.token()
+            if attempt == 2 and not write:
+                token = self._auth.token()
             body = {"RequestInfo": request_info(token, action=action), **(payload or {})}
             answer: Answer = self._transport.send(
                 endpoint, params=params, json_body=body, deadline=deadline
@@ -278,13 +320,26 @@ class DigitClient:
                 return result
             except TokenRejected:
                 # A refused token means the gateway stopped the call before the service, so
-                # nothing was written. A read is sent again at once; a write is not: a fresh
-                # login could outlast the caller's lease, so the caller's next attempt (which
-                # looks in DIGIT first) sends it with the new token.
-                if attempt == 2 and not write:
-                    # the fresh token stays when the 401 is SCG's role denial, not about it
+                # nothing was written. A read is sent again at once; a write only when another
+                # process already stored a newer token: a fresh login could outlast the
+                # caller's lease, so otherwise the caller's next attempt (which looks in DIGIT
+                # first) sends it with the new token.
+                if write or attempt == 2:
+                    # SCG's role denial is a plain 401; a bad token always names
+                    # InvalidAccessTokenException. A read checks with one fresh token first (it
+                    # costs a login that hands back the same token); a write, never sent twice
+                    # with a new login, takes the 401 for what the digest says it is. Either
+                    # way the token stays: it was not what DIGIT refused.
                     _raise_if_scg_denial(endpoint, answer, tenants or (self._login_tenant(),))
-                self._auth.invalidate(token)
+                dropped = self._auth.invalidate(token)
+                newer = None if dropped or attempt == 2 else self._auth.replacement_for(token)
+                if write and newer is not None:  # (a read's next token() finds it too)
+                    # Another process's refresh revoked our token at once (digest, corrections
+                    # 6) and stored its successor: the gateway refused the first send, so
+                    # nothing was written; the same write goes once more, with no login.
+                    log.info("digit %s: token replaced by another process; sending again", endpoint)
+                    token = newer
+                    continue
                 if write:
                     raise DigitTokenRefused(
                         "DIGIT refused our token for a write; it was not processed",
@@ -565,18 +620,16 @@ class DigitClient:
     # --- MDMS ---
     def payment_rules(self, tenant_id: str | None = None) -> dict[str, PaymentRule]:
         """MDMS BillingService.BusinessService by code, as collection reads them for a payment
-        in `tenant_id` (a city; docs/digit.md#mdms): the city's own records when its answer
-        has any (mdms-v2 lets a city override), else the state's; cached per tenant; the
-        shipped config/ copy when MDMS cannot answer. `tenant_id=None` means the state (what
-        callers got before cities were told apart)."""
+        in `tenant_id` (a city; docs/digit.md#mdms): the city's answer when it has records
+        (mdms-v2 lets a city override), else the state's; cached per tenant; the shipped
+        config/ copy when MDMS cannot answer. `tenant_id=None` means the state (what callers
+        got before cities were told apart). Whether a service can be collected in the city at
+        all is `may_create` / `may_search`: a rule here never says so."""
         state = self._settings.digit_state_tenant if tenant_id is None else state_of(tenant_id)
         if tenant_id is not None and is_city(tenant_id):
-            city = tenant_id
-            city_rules: dict[str, PaymentRule] | None = self._memoized(
-                f"rules:{city}", lambda: self._city_rules(city)
-            )
-            if city_rules:
-                return dict(city_rules)
+            answer = self._city_answer(tenant_id)
+            if answer is not None and answer.rules:
+                return dict(answer.rules)
         rules: dict[str, PaymentRule] = self._memoized(
             f"rules:{state}",
             lambda: parse.payment_rules(
@@ -594,6 +647,22 @@ class DigitClient:
         )
         return list(tenants)
 
+    def known_tenants(self) -> list[Tenant]:
+        """tenant.tenants without calling DIGIT: the cached MDMS answer, else the shipped copy.
+        For callers that must not log in, like `integrator check` after a refused login (a
+        second login there would spend the second of MAX_BAD_LOGINS)."""
+        state = self._settings.digit_state_tenant
+        entry = self._memo.get("tenants")
+        if entry is not None and time.monotonic() < entry[0]:
+            memoized: list[Tenant] = entry[1]
+            return list(memoized)
+        cached = self._store.get_cached(keys.digit_mdms("tenant.tenants", state))
+        if cached is not None:
+            records = list(jsonutil.loads(cached)["records"])
+        else:
+            records = self._fallback(TENANTS_FILE, "tenant", "tenants")
+        return parse.tenants(records)
+
     def cities(self, state: str | None = None) -> list[str]:
         """The city tenants of `state` (default ours), from `tenants()`."""
         state = state or self._settings.digit_state_tenant
@@ -601,29 +670,49 @@ class DigitClient:
             t.code for t in self.tenants() if is_city(t.code) and state_of(t.code) == state
         )
 
-    def _city_rules(self, city: str) -> dict[str, PaymentRule] | None:
-        """The city's own answer, cached for MDMS_CACHE_SECONDS; None when it has none (then
-        the state's apply) or MDMS cannot answer now (the state's cached copy applies)."""
+    def _city_answer(self, city: str) -> CityMasterData | None:
+        """DIGIT's MDMS answer for the city's BusinessService, kept for MEMO_SECONDS here and
+        MDMS_CACHE_SECONDS in Redis; None while MDMS cannot answer (nothing is decided on it)."""
+        answer: CityMasterData | None = self._memoized(
+            f"city-mdms:{city}", lambda: self._read_city_answer(city)
+        )
+        return answer
+
+    def _read_city_answer(self, city: str) -> CityMasterData | None:
         name = "BillingService.BusinessService"
         key = keys.digit_mdms(name, city)
         cached = self._store.get_cached(key)
         if cached is not None:
-            records = list(jsonutil.loads(cached)["records"])
+            entry = jsonutil.loads(cached)
+            records = list(entry["records"])
+            invalid_tenant = bool(entry.get("invalidTenant"))
         else:
             try:
                 records = self._mdms_search("BillingService", "BusinessService", city)
-            except DigitRejected as exc:  # Invalid_tenantId: a city without an MDMS file
-                log.info("MDMS has no data for %s (%s); using the state's", city, exc.codes)
-                records = []
+                invalid_tenant = False
+            except DigitRejected as exc:
+                if INVALID_MDMS_TENANT not in exc.codes:
+                    log.warning("MDMS %s for %s refused (%s)", name, city, exc.codes)
+                    return None
+                # a city without MDMS data: collection cannot read it either
+                log.warning("MDMS has no data for %s (%s): not collectable", city, exc.codes)
+                records, invalid_tenant = [], True
             except DigitError as exc:
                 log.warning("MDMS %s for %s unavailable (%s)", name, city, type(exc).__name__)
                 return None  # not cached: ask again next time
             self._store.set_cached(
                 key,
-                jsonutil.dumps({"source": "mdms", "records": records}),
+                jsonutil.dumps(
+                    {"source": "mdms", "records": records, "invalidTenant": invalid_tenant}
+                ),
                 ttl_seconds=self._settings.mdms_cache_seconds,
             )
-        return parse.payment_rules(records) or None
+        try:
+            rules = parse.payment_rules(records)
+        except parse.MalformedAnswer as exc:
+            log.warning("MDMS %s for %s is malformed (%s)", name, city, exc)
+            return None
+        return CityMasterData(invalid_tenant=invalid_tenant, rules=rules)
 
     def _memoized(self, name: str, load: Callable[[], T]) -> T:
         """`load()`'s answer, kept for MEMO_SECONDS; one load at a time per process, so a burst

@@ -9,8 +9,9 @@
     │                               (an unhandled exception, idgen/apportion/Kafka failures): a
     │                               write may have happened; handled like a timeout.
     ├── DigitAuthError              we could not present a usable token: nothing was processed
-    │   ├── DigitTokenRefused       the gateway refused our token on a write (dropped; the caller's
-    │   │                           next attempt sends it with a fresh token)
+    │   ├── DigitTokenRefused       the gateway refused our token on a write with
+    │   │                           InvalidAccessTokenException and no newer token was stored
+    │   │                           (dropped; the caller's next attempt sends it with a fresh one)
     │   ├── DigitAuthLocked         our own guard: two bad-credential logins, so logins stop
     │   │                           until an operator runs `integrator digit unlock` or the
     │   │                           settings change
@@ -20,8 +21,10 @@
         ├── DigitRejected           400 whose Errors[].code are all validation codes (or the
         │                           "already paid" DB constraint, `bill_already_paid`). The same
         │                           request fails again.
-        └── DigitForbidden          403: RBAC refused our account this endpoint for these tenants.
-                                    Not the payment's fault: it can succeed once roles change.
+        └── DigitForbidden          403 (Zuul), or a 401 without InvalidAccessTokenException (the
+                                    SCG gateway): RBAC refused our account this endpoint for these
+                                    tenants. Not the payment's fault: it can succeed once roles
+                                    change.
 
 A 400 is not always a refusal: DIGIT reports every server-side exception as 400
 (docs/digit.md#errors). A 400 is `DigitRejected` only when every `Errors[].code` is a known
@@ -30,7 +33,9 @@ validation code (`VALIDATION_CODES`, or a bean-validation code such as
 unique constraint (a concurrent or repeated create for a paid bill, docs/digit.md#late-commits);
 anything else is `DigitOutcomeUnknown`.
 `InvalidAccessTokenException` is neither: the client drops the token, logs in again and retries
-once (reads) or raises `DigitTokenRefused` (writes).
+once (reads) or raises `DigitTokenRefused` (writes). A 401 without it is the SCG gateway's role
+denial (digest, corrections 3): `DigitForbidden`, on a write at once, on a read once a fresh token
+got it too.
 """
 
 from __future__ import annotations
@@ -190,8 +195,8 @@ class DigitAuthError(DigitError):
 
 
 class DigitTokenRefused(DigitAuthError):
-    """DIGIT's gateway refused our token on a write: nothing was processed; the token is
-    dropped and the write is left to the caller's next attempt."""
+    """DIGIT's gateway refused our token on a write (InvalidAccessTokenException): nothing was
+    processed; the token is dropped and the write is left to the caller's next attempt."""
 
 
 class DigitAuthLocked(DigitAuthError):
@@ -239,8 +244,9 @@ class DigitRejected(DigitAnswered):
 
 
 class DigitForbidden(DigitAnswered):
-    """HTTP 403: RBAC refused our account `endpoint` for `tenants`; nothing was written. Not the
-    request's fault: it can succeed once the account's roles change."""
+    """RBAC refused our account `endpoint` for `tenants` (Zuul: 403; SCG: a 401 without
+    InvalidAccessTokenException); nothing was written. Not the request's fault: it can succeed
+    once the account's roles change."""
 
     def __init__(
         self,

@@ -393,8 +393,9 @@ class Registrar:
 
     def _create(self, att: _Attempt) -> DigitPayment:
         """`payments/_create` under the lease `_record_create_sent` just renewed: the create
-        (never re-sent within a call by the client) has the whole lease, longer than connect +
-        read timeout, so no other attempt can look or create meanwhile."""
+        (re-sent within the call by the client only after the gateway refused its token, and
+        only within the one call's deadline) has the whole lease, longer than that deadline, so
+        no other attempt can look or create meanwhile."""
         return self._digit.create_payment(self.digit_request(att.payment))
 
     def _settle(self, att: _Attempt, found: Lookup) -> AttemptOutcome | None:

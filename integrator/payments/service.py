@@ -313,7 +313,8 @@ class PaymentService:
         ]
 
     def _unsearchable(self, scopes: set[tuple[str, str]]) -> set[tuple[str, str]]:
-        """The (module, city) pairs whose payments our account certainly cannot search. Nothing
+        """The (module, city) pairs whose payments our account certainly cannot search, or that
+        DIGIT's MDMS answer for the city does not list (`DigitGateway.may_search`). Nothing
         is refused on this while the roles are not known (DIGIT decides then) or where the
         deployment's mapping does not say which roles search a module (DIGIT_SEARCH_ROLE_CODES)."""
         if not self._digit.roles():
@@ -407,9 +408,10 @@ class PaymentService:
                     Violation(
                         code="SERVICE_NOT_COLLECTABLE",
                         field=field,
-                        message=f"{bill.business_service} payments cannot be looked up in DIGIT "
-                        f"by the integrator's account in {bill.tenant_id} (it holds no role that "
-                        "searches them): one DIGIT did not answer could never be checked",
+                        message=f"{bill.business_service} payments are not collected in "
+                        f"{bill.tenant_id}: DIGIT's master data (MDMS) for the city has no such "
+                        "business service, or the integrator's account holds no role there that "
+                        "searches them (one DIGIT did not answer could never be checked)",
                     )
                 )
                 continue
@@ -448,9 +450,10 @@ class PaymentService:
 
     def _require_collectable(self, tenant_id: str) -> None:
         """Refuse, before anything is stored or sent, a payment in a city where DIGIT would not
-        let our account record it (no role there granting payments/_create): the collector must
-        not take money that cannot be registered. The roles come with the shared token; when
-        none is known yet we log in once to learn them. If DIGIT cannot be reached for that, the
+        let our account record it (no role there granting payments/_create, or no MDMS data for
+        the city: `DigitGateway.may_create`): the collector must not take money that cannot be
+        registered. The roles come with the shared token; when none is known yet we log in once
+        to learn them. If DIGIT cannot be reached for that, the
         check is left to DIGIT (a 403 on create ends as DIGIT_FORBIDDEN for a person)."""
         if not self._digit.roles():
             try:
@@ -464,7 +467,8 @@ class PaymentService:
                         code="TENANT_NOT_COLLECTABLE",
                         field="tenantId",
                         message=f"payments cannot be recorded in DIGIT for {tenant_id}: the "
-                        "integrator's account holds no role there that allows it",
+                        "integrator's account holds no role there that allows it, or DIGIT has "
+                        "no master data (MDMS) for the city",
                     )
                 ]
             )

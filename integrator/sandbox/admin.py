@@ -19,7 +19,12 @@ Paths (all under `/_sandbox`):
 - `POST /backupdate-lag`: `{"seconds": n}`.
 - `GET|POST /lockout`: `{"cool_down_minutes": n}` and/or `{"unlock": "<userName>"}`;
   answers `{"cool_down_minutes": n, "locked": [{userName, tenantId, lockedAt}]}`.
-- `GET|POST /mdms`: `{"semantics": "v1" | "v2"}`.
+- `GET|POST /mdms`: `{"semantics": "v1" | "v2"}`, `{"withoutData": [city, ...]}` (cities whose
+  MDMS data is absent: v1 answers Invalid_tenantId, v2 the state's rows), `{"cityBusinessServices":
+  {city: [code, ...] | null}}` (a city's own BusinessService file: the state's records of these
+  codes; null: the seed's file, if any). Reset restores the seed.
+- `GET|POST /refresh-tokens`: `{"linger_seconds": n}`: how long an expired refresh token stays
+  stored (a refresh then gets 401 `invalid_token`; once gone, 400 `invalid_grant`).
 - `GET /backupdate-audit`: billing's consumption log `{"audit": [...]}`, repeats carry
   `"error": "EGBS_PAYMENT_BACKUPDATE_ERROR"`.
 - `POST /redeliver`: `{"paymentId": id, "topic": "create" | "cancel"}` publishes a stored
@@ -45,6 +50,7 @@ from integrator.sandbox.billing import expire_active_bills, fetch_for
 from integrator.sandbox.collection import create_payment
 from integrator.sandbox.errors import SandboxError
 from integrator.sandbox.http import json_body, json_response
+from integrator.sandbox.mdms import CITY_TENANTS
 from integrator.sandbox.world import KOLKATA, MDMS_SEMANTICS, Consumer, World
 
 COUNTER_CLERK = ("COUNTER_CLERK", "EMPLOYEE", "pb.amritsar")
@@ -219,13 +225,51 @@ def lockout(world: World, body: dict[str, Any]) -> dict[str, Any]:
         }
 
 
+def _city(value: Any) -> str:
+    if value not in CITY_TENANTS:
+        raise _bad(f"not a city of the sandbox: {value!r}")
+    return str(value)
+
+
 def set_mdms(world: World, body: dict[str, Any]) -> dict[str, Any]:
     with world.lock:
         if "semantics" in body:
             if body["semantics"] not in MDMS_SEMANTICS:
                 raise _bad("semantics must be v1 or v2")
             world.mdms_semantics = str(body["semantics"])
-        return {"semantics": world.mdms_semantics}
+        if "withoutData" in body:
+            cities = body["withoutData"]
+            if not isinstance(cities, list):
+                raise _bad("withoutData must be a list of cities")
+            world.mdms_without_data = {_city(c) for c in cities}
+        if "cityBusinessServices" in body:
+            files = body["cityBusinessServices"]
+            if not isinstance(files, dict):
+                raise _bad("cityBusinessServices must map a city to a list of codes or null")
+            for city, codes in files.items():
+                if codes is None:
+                    world.mdms_city_services.pop(_city(city), None)
+                elif isinstance(codes, list) and all(isinstance(c, str) for c in codes):
+                    world.mdms_city_services[_city(city)] = tuple(codes)
+                else:
+                    raise _bad("cityBusinessServices must map a city to a list of codes or null")
+        return {
+            "semantics": world.mdms_semantics,
+            "withoutData": sorted(world.mdms_without_data),
+            "cityBusinessServices": {
+                city: list(codes) for city, codes in sorted(world.mdms_city_services.items())
+            },
+        }
+
+
+def set_refresh_tokens(world: World, body: dict[str, Any]) -> dict[str, Any]:
+    with world.lock:
+        linger = _number(body, "linger_seconds")
+        if linger is not None:
+            if linger < 0:
+                raise _bad("linger_seconds must be >= 0")
+            world.refresh_token_linger_seconds = float(linger)
+        return {"linger_seconds": world.refresh_token_linger_seconds}
 
 
 def redeliver(world: World, body: dict[str, Any]) -> dict[str, Any]:
@@ -395,6 +439,14 @@ def create_blueprint(world: World) -> Blueprint:
     @bp.post("/mdms")
     def mdms_set() -> Any:
         return json_response(set_mdms(world, json_body()))
+
+    @bp.get("/refresh-tokens")
+    def refresh_tokens_state() -> Any:
+        return json_response(set_refresh_tokens(world, {}))
+
+    @bp.post("/refresh-tokens")
+    def refresh_tokens_set() -> Any:
+        return json_response(set_refresh_tokens(world, json_body()))
 
     @bp.get("/backupdate-audit")
     def backupdate_audit() -> Any:

@@ -12,7 +12,12 @@ Tokens (Spring's `DefaultTokenServices` over a Redis store): one access token pe
 remaining `expires_in`; once it expired a login issues a new access AND a new refresh token.
 Access tokens live 7 days (`--token-ttl` overrides), refresh tokens 14 days from creation, never
 extended. A refresh returns a new access token with the SAME refresh token and revokes the access
-token that refresh token issued last. Either way the login's `UserRequest` is the user as stored
+token that refresh token issued last. Refresh errors (Spring's `DefaultTokenServices`, digest 2.3
+and corrections 6): an unknown refresh token, or one the token store no longer holds, is 400
+`invalid_grant` "Invalid refresh token: <rt>"; a locked user is 400 "Account locked"; one that
+expired but is still stored (for `refresh_token_linger_seconds` after its expiry, 0 by default:
+Redis drops it at expiry) is 401 `invalid_token` "Invalid refresh token (expired): <rt>", and is
+removed. Either way the login's `UserRequest` is the user as stored
 at first issue (the stored authentication), not the live record: roles granted meanwhile show
 only in a token issued after the old one expired. Everything runs on the sandbox clock.
 """
@@ -180,19 +185,28 @@ def password_login(world: World, form: dict[str, str]) -> AccessToken:
 
 
 def refresh_login(world: World, refresh_token: str) -> AccessToken:
+    """`DefaultTokenServices.refreshAccessToken`: read the refresh token (gone: invalid_grant),
+    re-check the user (locked: no lazy unlock), then its expiry (expired: invalid_token)."""
     with world.lock:
+        now = world.now_ms()
         refresh = world.refresh_tokens.get(refresh_token)
-        if refresh is not None and refresh.expires_at_ms <= world.now_ms():
-            # Redis expires the key with the token, so an expired one is simply unknown.
-            del world.refresh_tokens[refresh_token]
+        linger_ms = int(world.refresh_token_linger_seconds * 1000)
+        if refresh is not None and refresh.expires_at_ms + linger_ms <= now:
+            del world.refresh_tokens[refresh_token]  # the store's TTL ran out: gone
             refresh = None
         if refresh is None:
             raise SandboxError.oauth("invalid_grant", f"Invalid refresh token: {refresh_token}")
         if refresh.user.account_locked:  # CustomPreAuthenticatedProvider: no lazy unlock
             raise _login_error(ACCOUNT_LOCKED)
+        # removeAccessTokenUsingRefreshToken comes before the expiry check
         old = world.tokens.pop(refresh.access_token, None)
         if old is not None and world.token_by_key.get(old.key) == old.value:
             del world.token_by_key[old.key]
+        if refresh.expires_at_ms <= now:  # expired, still stored: removed, InvalidTokenException
+            del world.refresh_tokens[refresh_token]
+            raise SandboxError.oauth(
+                "invalid_token", f"Invalid refresh token (expired): {refresh_token}", 401
+            )
         return _store_access(world, refresh)
 
 

@@ -10,7 +10,12 @@ Searched with a city tenant:
   here) always comes from the state's files, so Nawanshahr's own file is ignored;
 - v2 semantics (mdms-v2, chosen with `--mdms v2` or `POST /_sandbox/mdms`): per master, after the
   filter, the most specific tenant of the chain city -> state that has rows wins, no merge.
-A tenant with no MDMS data at all answers 400 `Invalid_tenantId.MdmsCriteria.tenantId`.
+A tenant with no MDMS data at all answers 400 `Invalid_tenantId.MdmsCriteria.tenantId` under v1
+(corrections 7); under v2 a city of the state without rows of its own gets the state's (v2 reads
+`tenantid LIKE '<state>%'`, corrections 8), while a tenant outside the seed is still refused.
+`POST /_sandbox/mdms` can take a city's data away (`withoutData`: a collectable city with no MDMS
+data) or give a city its own BusinessService file made of the state's records for some codes
+(`cityBusinessServices`, e.g. a v2 city lacking WS); the seed's files are used otherwise.
 `/egov-mdms-service/v1/_search` and `/mdms-v2/v1/_search` take the same request and answer the
 same body, `{"ResponseInfo":null,"MdmsRes":{...}}`, with the semantics the sandbox runs.
 Collection reads BusinessService the same way, with the payment's city tenant.
@@ -204,8 +209,14 @@ def apply_filter(records: list[dict[str, Any]], expression: str | None) -> list[
     return [r for r in records if matches(r)]
 
 
-def _tenant_data(tenant_id: str) -> dict[str, dict[str, list[dict[str, Any]]]] | None:
+def _tenant_data(world: World, tenant_id: str) -> dict[str, dict[str, list[dict[str, Any]]]] | None:
     """The masters in one tenant's own files; None when the tenant has no MDMS data at all."""
+    if tenant_id in world.mdms_without_data:
+        return None
+    if tenant_id in world.mdms_city_services:
+        codes = world.mdms_city_services[tenant_id]
+        chosen = [r for r in business_services() if r.get("code") in codes]
+        return {"BillingService": {"BusinessService": chosen}}
     if tenant_id == STATE_TENANT:
         return {
             "BillingService": {
@@ -228,13 +239,12 @@ def search_master(
     world: World, tenant_id: str, module: str, master: str, expression: str | None
 ) -> list[dict[str, Any]]:
     """One master for a tenant, with the semantics the sandbox runs (v1 or v2)."""
-    if _tenant_data(tenant_id) is None:
-        raise invalid_tenant()
+    _require_known(world, tenant_id)
     chain = [tenant_id] if "." not in tenant_id else [tenant_id, tenant_id.split(".")[0]]
     if world.mdms_semantics == "v1":
         chain = chain[-1:]  # every master served here is isStateLevel: the state's files
     for tenant in chain:
-        data = _tenant_data(tenant) or {}
+        data = _tenant_data(world, tenant) or {}
         records = data.get(module, {}).get(master)
         if records is None:
             continue
@@ -244,22 +254,31 @@ def search_master(
     return []
 
 
-def known_master(module: str, master: str) -> bool:
-    state = _tenant_data(STATE_TENANT) or {}
+def _require_known(world: World, tenant_id: str) -> None:
+    """Invalid_tenantId for a tenant without MDMS data (v1); v2 only refuses one it cannot
+    place in the state (a seeded city without data of its own gets the state's rows)."""
+    if _tenant_data(world, tenant_id) is not None:
+        return
+    if world.mdms_semantics == "v2" and tenant_id in CITY_TENANTS:
+        return
+    raise invalid_tenant()
+
+
+def known_master(world: World, module: str, master: str) -> bool:
+    state = _tenant_data(world, STATE_TENANT) or {}
     return master in state.get(module, {})
 
 
 def mdms_search(world: World, criteria: dict[str, Any]) -> dict[str, Any]:
     tenant_id = str(pick(criteria, "tenantId") or "")
-    if _tenant_data(tenant_id) is None:
-        raise invalid_tenant()
+    _require_known(world, tenant_id)
     result: dict[str, Any] = {}
     for module in pick(criteria, "moduleDetails") or []:
         module_name = str(pick(module, "moduleName") or "")
         out: dict[str, Any] = {}
         for master in pick(module, "masterDetails") or []:
             name = str(pick(master, "name") or "")
-            if known_master(module_name, name):
+            if known_master(world, module_name, name):
                 out[name] = search_master(
                     world, tenant_id, module_name, name, pick(master, "filter")
                 )

@@ -51,6 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="minutes after a lockout before a password login unlocks the account (60)",
     )
     parser.add_argument(
+        "--refresh-token-linger",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="how long an expired refresh token stays stored (0: gone at expiry, 400 "
+        "invalid_grant; meanwhile a refresh gets 401 invalid_token)",
+    )
+    parser.add_argument(
         "--mdms",
         choices=MDMS_SEMANTICS,
         default="v1",
@@ -106,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         backupdate_lag_seconds=args.backupdate_lag,
         extra_consumers=max(args.extra_consumers, 0),
         unlock_cool_down_minutes=max(args.unlock_cool_down, 0.0),
+        refresh_token_linger_seconds=max(args.refresh_token_linger, 0.0),
         mdms_semantics=args.mdms,
         search_ignore_status=tuple(
             s.strip().upper() for s in args.search_ignore_status.split(",") if s.strip()

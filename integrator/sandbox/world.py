@@ -50,6 +50,9 @@ class SandboxConfig:
 
     token_ttl_seconds: int = ACCESS_TOKEN_SECONDS  # access tokens only; refresh is 14 d
     refresh_token_ttl_seconds: int = REFRESH_TOKEN_SECONDS
+    #: how long an expired refresh token stays in the token store before it is gone (0: Redis
+    #: drops it at expiry); a refresh in between gets 401 invalid_token, after it 400 invalid_grant
+    refresh_token_linger_seconds: float = 0.0
     unlock_cool_down_minutes: float = UNLOCK_COOL_DOWN_MINUTES
     backupdate_lag_seconds: float = 2.0
     bill_expiry_days: int = 15
@@ -265,7 +268,12 @@ class World:
         self.token_by_key: dict[tuple[str, str, str, str], str] = {}
         self.refresh_tokens: dict[str, RefreshToken] = {}
         self.unlock_cool_down_minutes = config.unlock_cool_down_minutes
+        self.refresh_token_linger_seconds = config.refresh_token_linger_seconds
         self.mdms_semantics = config.mdms_semantics
+        #: cities whose MDMS data is absent (v1: Invalid_tenantId; v2: the state's rows) and
+        #: cities' own BusinessService files set by code (admin `/mdms`); empty: the seed's
+        self.mdms_without_data: set[str] = set()
+        self.mdms_city_services: dict[str, tuple[str, ...]] = {}
         self.citizens: dict[str, User] = {}  # egov-user's state-level citizens, by uuid
         self.pending: list[PendingBackUpdate] = []
         self.back_updated: set[tuple[str, str]] = set()  # (topic, payment id) billing applied
@@ -290,7 +298,10 @@ class World:
             self._clock_offset_ms = 0
             self.backupdate_lag_seconds = self.config.backupdate_lag_seconds
             self.unlock_cool_down_minutes = self.config.unlock_cool_down_minutes
+            self.refresh_token_linger_seconds = self.config.refresh_token_linger_seconds
             self.mdms_semantics = self.config.mdms_semantics
+            self.mdms_without_data = set()
+            self.mdms_city_services = {}
             self.generation += 1
             for held in self.held:
                 held.done.set()

@@ -37,6 +37,12 @@ def digit_auth_lock() -> str:
     return _key("digit", "auth", "lock")
 
 
+def digit_login_backoff() -> str:
+    """JSON `{until, reason}`: DIGIT refused our last login for a reason it does not count (a
+    bad client, an inactive account); no login is tried before `until`."""
+    return _key("digit", "auth", "login-backoff")
+
+
 def digit_mdms(master: str, tenant_id: str) -> str:
     """Cached MDMS master (e.g. `BillingService.BusinessService`) for a state tenant."""
     return _key("digit", "mdms", master, tenant_id)

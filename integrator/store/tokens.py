@@ -12,6 +12,8 @@ Layout (keys from `integrator.store.keys`):
 - `digit_auth_lock()`: a hash `{fingerprint, reason, since, kind, retry_at}`; set when logins are
   suspended: kind `credentials` (our two bad logins: until an operator unlocks) or `account`
   (DIGIT said "Account locked": one login may be tried at `retry_at`).
+- `digit_login_backoff()`: JSON `{until, reason}` after a login DIGIT refused for a reason it does
+  not count: no login before `until` (expires by itself shortly after).
 """
 
 from __future__ import annotations
@@ -39,6 +41,16 @@ return 0
 _DELETE_IF_TOKEN = """
 if redis.call('HGET', KEYS[1], 'access_token') == ARGV[1] then
     return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+# Moves the token's renew_at (ARGV[2]) only if the hash still holds ARGV[1]: a token another
+# process dropped (refused by DIGIT) or replaced is never written back.
+_POSTPONE_IF_TOKEN = """
+if redis.call('HGET', KEYS[1], 'access_token') == ARGV[1] then
+    redis.call('HSET', KEYS[1], 'renew_at', ARGV[2])
+    return 1
 end
 return 0
 """
@@ -108,6 +120,16 @@ class LoginLock:
     retry_at: float = 0.0
 
 
+@dataclass(frozen=True, kw_only=True)
+class LoginBackoff:
+    """DIGIT refused our last login for a reason it does not count: no login before `until`
+    (epoch seconds), for these credentials (`fingerprint`)."""
+
+    fingerprint: str
+    reason: str
+    until: float
+
+
 class TokenStore:
     """Redis operations on the shared token, its renewal lock and the bad-login guard."""
 
@@ -115,6 +137,7 @@ class TokenStore:
         self._redis = redis
         self._release_if_owner = redis.register_script(_RELEASE_IF_OWNER)
         self._delete_if_token = redis.register_script(_DELETE_IF_TOKEN)
+        self._postpone_if_token = redis.register_script(_POSTPONE_IF_TOKEN)
         self._count_in_window = redis.register_script(_COUNT_IN_WINDOW)
 
     # --- the token ---
@@ -163,6 +186,13 @@ class TokenStore:
     def delete_if(self, access_token: str) -> bool:
         """Drop the shared token only if it is still `access_token` (compare-and-delete)."""
         return bool(self._delete_if_token(keys=[keys.digit_token()], args=[access_token]))
+
+    def postpone_renewal(self, access_token: str, *, renew_at: float) -> bool:
+        """Set the shared token's `renew_at`, only if it is still `access_token`: every process
+        then leaves it alone until then."""
+        return bool(
+            self._postpone_if_token(keys=[keys.digit_token()], args=[access_token, repr(renew_at)])
+        )
 
     def ttl_seconds(self) -> float | None:
         ms = int(self._redis.pttl(keys.digit_token()))
@@ -214,9 +244,35 @@ class TokenStore:
             retry_at=float(data.get("retry_at") or 0),
         )
 
+    def set_login_backoff(self, backoff: LoginBackoff, *, ttl_seconds: float) -> None:
+        """No login before `backoff.until`; the key expires `ttl_seconds` from now."""
+        text = json.dumps(
+            {"until": backoff.until, "reason": backoff.reason, "fingerprint": backoff.fingerprint}
+        )
+        self._redis.set(keys.digit_login_backoff(), text, px=max(1, int(ttl_seconds * 1000)))
+
+    def login_backoff(self) -> LoginBackoff | None:
+        raw = self._redis.get(keys.digit_login_backoff())
+        if raw is None:
+            return None
+        try:
+            data = json.loads(_text(raw))
+            return LoginBackoff(
+                fingerprint=str(data.get("fingerprint") or ""),
+                reason=str(data.get("reason") or ""),
+                until=float(data["until"]),
+            )
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    def clear_login_backoff(self) -> None:
+        self._redis.delete(keys.digit_login_backoff())
+
     def clear_login_lock(self) -> None:
         """Lift the suspension and forget the refused logins (operator unlock, new settings)."""
-        self._redis.delete(keys.digit_auth_lock(), keys.digit_bad_logins())
+        self._redis.delete(
+            keys.digit_auth_lock(), keys.digit_bad_logins(), keys.digit_login_backoff()
+        )
 
     # --- cached MDMS masters (JSON text; the caller parses with Decimal) ---
     def get_cached(self, key: str) -> str | None:

@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from integrator.digit.account import check_account
+from integrator.digit.auth import ACCOUNT_LOCKED_RETRY_SECONDS
 from integrator.digit.client import DigitClient
 from integrator.digit.errors import DigitAccountLocked
 from integrator.services import Services
@@ -97,8 +98,9 @@ def test_a_payment_in_a_city_without_a_role_is_refused_before_anything_is_stored
 def test_account_locked_by_someone_else_recovers_by_itself_after_the_cool_down(
     settings: Settings, sandbox: str, world: Sandbox, services: Services
 ) -> None:
+    ahead = [0.0]  # our clock, moved past the next try instead of waiting for it
     client = DigitClient(
-        settings=settings.with_changes(digit_lock_cooldown_seconds=2), redis=services.redis
+        settings=settings, redis=services.redis, clock=lambda: time.time() + ahead[0]
     )
     assert client.fetch_bills(
         tenant_id=AMRITSAR, business_service="WS", consumer_code="WS/107/2019-20/000022"
@@ -128,9 +130,9 @@ def test_account_locked_by_someone_else_recovers_by_itself_after_the_cool_down(
     except DigitAccountLocked as locked:
         assert locked.retry_at > time.time()
     assert client.auth_state().locked
-    # DIGIT's own cool-down passes (its clock), then ours: one login, and work resumes
+    # DIGIT's own cool-down passes (its clock), then our next try: one login, and work resumes
     world.admin("clock", advance_seconds=3700)
-    time.sleep(2.5)
+    ahead[0] = ACCOUNT_LOCKED_RETRY_SECONDS
     assert client.fetch_bills(
         tenant_id=AMRITSAR, business_service="WS", consumer_code="WS/107/2019-20/000022"
     )
@@ -246,3 +248,61 @@ def test_a_state_tenant_is_refused_where_digit_needs_a_city(pos: Pos, world: San
     assert world.counters() == before  # DIGIT was not asked
     # a state-wide look-up by mobile number is what a state tenant is for
     assert pos.get("/v1/bills", tenantId="pb", mobileNumber=RAMESH_MOBILE).status_code == 200
+
+
+JALANDHAR = "pb.jalandhar"
+JALANDHAR_WS, JALANDHAR_PT = "WS/1013/2019-20/000101", "PT-1013-000045"
+
+
+def _offer(pos: Pos, service: str, consumer: str) -> dict[str, Any]:
+    [bill] = pos.bills(tenantId=JALANDHAR, businessService=service, consumerCode=consumer)
+    return bill
+
+
+def _pay_offer(pos: Pos, bill: dict[str, Any], key: str) -> requests.Response:
+    return pos.pay(
+        {
+            "tenantId": JALANDHAR,
+            "paymentMode": "CASH",
+            "paidBy": "Ramesh Kumar",
+            "bills": [{"billId": bill["billId"], "amount": bill["totalAmount"]}],
+        },
+        key=key,
+    )
+
+
+def test_a_city_without_mdms_data_is_not_collectable_though_the_account_holds_its_roles(
+    pos: Pos, world: Sandbox, services: Services
+) -> None:
+    # MDMS v1 answers Invalid_tenantId for the city, and collection reads MDMS with the
+    # payment's city (corrections 7): every create there would fail, so none is offered
+    world.admin("mdms", withoutData=[JALANDHAR])
+
+    bill = _offer(pos, "WS", JALANDHAR_WS)
+    refused = _pay_offer(pos, bill, key="jal-no-mdms")
+
+    assert not bill["payable"] and bill["notPayableReason"] == "TENANT_NOT_COLLECTABLE"
+    assert refused.status_code == 422, refused.text
+    assert body_of(refused)["code"] == "TENANT_NOT_COLLECTABLE"
+    assert services.payments_store.list_recent().payments == ()
+    assert world.counters().get("payment_create", 0) == 0
+
+
+def test_under_mdms_v2_a_service_the_citys_own_rows_lack_is_not_collectable_there(
+    pos: Pos, world: Sandbox, services: Services
+) -> None:
+    # mdms-v2: the city's rows replace the state's without a merge (corrections 8); a WS bill
+    # there is INVALID_BILL_BUSINESSSERVICE at collection (5.2), PT is collected as usual
+    world.admin("mdms", semantics="v2", cityBusinessServices={JALANDHAR: ["PT", "SW"]})
+
+    water, tax = _offer(pos, "WS", JALANDHAR_WS), _offer(pos, "PT", JALANDHAR_PT)
+    refused = _pay_offer(pos, water, key="jal-v2-ws")
+    paid = _pay_offer(pos, tax, key="jal-v2-pt")
+
+    assert water["notPayableReason"] == "SERVICE_NOT_COLLECTABLE" and not water["payable"]
+    assert tax["notPayableReason"] is None and tax["payable"]
+    assert refused.status_code == 422, refused.text
+    assert body_of(refused)["code"] == "SERVICE_NOT_COLLECTABLE"
+    assert "MDMS" in body_of(refused)["errors"][0]["message"]
+    assert paid.status_code == 201, paid.text
+    assert world.counters().get("payment_create", 0) == 1

@@ -205,6 +205,54 @@ def test_refresh_token_expires_14_days_after_creation_however_often_it_is_used(
     )
 
 
+def test_an_expired_refresh_token_still_stored_is_401_invalid_token_then_gone(sandbox: str) -> None:
+    # DefaultTokenServices: a stored but expired refresh token is InvalidTokenException (401)
+    # and removed; one the store no longer holds is InvalidGrantException (400)
+    client = Digit(sandbox)
+    assert client.admin("refresh-tokens", {"linger_seconds": DAY}) == {"linger_seconds": DAY}
+    rt = client.login().json()["refresh_token"]
+    client.admin("clock", {"advance_seconds": 14 * DAY + 1})
+
+    expired = refresh(sandbox, rt)
+    assert (expired.status_code, expired.json()) == (
+        401,
+        {"error": "invalid_token", "error_description": f"Invalid refresh token (expired): {rt}"},
+    )
+    gone = refresh(sandbox, rt)
+    assert (gone.status_code, gone.json()["error"]) == (400, "invalid_grant")
+
+
+def test_an_expired_refresh_token_is_gone_once_the_linger_has_passed(sandbox: str) -> None:
+    client = Digit(sandbox)
+    client.admin("refresh-tokens", {"linger_seconds": 60})
+    rt = client.login().json()["refresh_token"]
+    client.admin("clock", {"advance_seconds": 14 * DAY + 61})
+    gone = refresh(sandbox, rt)
+    assert (gone.status_code, gone.json()) == (
+        400,
+        {"error": "invalid_grant", "error_description": f"Invalid refresh token: {rt}"},
+    )
+
+
+def test_an_expired_refresh_token_of_a_locked_user_says_account_locked(sandbox: str) -> None:
+    client = Digit(sandbox)
+    client.admin("refresh-tokens", {"linger_seconds": DAY})
+    rt = client.login().json()["refresh_token"]
+    client.admin("clock", {"advance_seconds": 14 * DAY + 1})
+    for _ in range(5):
+        client.login(password="wrong")
+    assert refresh(sandbox, rt).json() == LOCKED  # the user is checked before the expiry
+
+
+def test_refresh_token_linger_is_settable_on_the_command_line() -> None:
+    with sandbox_server(extra_args=("--refresh-token-linger", "30")) as url:
+        client = Digit(url)
+        assert client.get("refresh-tokens") == {"linger_seconds": 30}
+        client.admin("refresh-tokens", {"linger_seconds": 5})
+        client.admin("reset", {})
+        assert client.get("refresh-tokens") == {"linger_seconds": 30}
+
+
 def test_login_after_access_expiry_issues_new_tokens_and_the_old_refresh_still_works(
     sandbox: str,
 ) -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 import redis as redis_lib
@@ -21,6 +24,7 @@ from integrator.digit.errors import (
 )
 from integrator.digit.models import Bill, PaymentCreate, PaymentLine, WorkflowItem
 from integrator.settings import Settings
+from integrator.store.tokens import TokenStore
 from tests.integration.digit.digit_procs import fetch_in_own_process
 from tests.support.processes import sandbox_server
 
@@ -32,6 +36,13 @@ def _counters(sandbox: str) -> dict[str, Any]:
     answer = requests.get(f"{sandbox}/_sandbox/counters", timeout=5)
     answer.raise_for_status()
     return dict(answer.json())
+
+
+def _requests(sandbox: str, since: int = 0) -> list[dict[str, Any]]:
+    """What the sandbox was sent after request `since` (0: everything it recorded)."""
+    answer = requests.get(f"{sandbox}/_sandbox/requests", params={"since": since}, timeout=5)
+    answer.raise_for_status()
+    return list(answer.json()["requests"])
 
 
 def _faults(sandbox: str, **faults: Any) -> None:
@@ -117,8 +128,6 @@ def test_eight_processes_needing_a_token_at_once_cause_exactly_one_login(sandbox
     for p in procs:
         p.start()
     try:
-        import time
-
         time.sleep(1.5)  # let every interpreter start and build its client
         start.set()
         outcomes = [results.get(timeout=30) for _ in procs]
@@ -137,6 +146,41 @@ def test_revoked_token_causes_one_relogin_and_success(sandbox, settings, redis):
     _ws_bill(client)
 
     assert _counters(sandbox)["login"] == 2
+
+
+@pytest.mark.parametrize(
+    ("linger_seconds", "refused"), [(0, 400), (86400, 401)], ids=["gone", "expired-stored"]
+)
+def test_a_refresh_token_digit_expired_before_we_expected_is_replaced_by_a_login(
+    sandbox: str,
+    settings: Settings,
+    redis: redis_lib.Redis,
+    linger_seconds: int,
+    refused: int,
+) -> None:
+    # our clocks differ: we still count the refresh token alive, DIGIT's expired it. Gone from
+    # its store it is 400 invalid_grant, still stored 401 invalid_token (corrections 6); either
+    # way the client logs in and the call goes through
+    requests.post(
+        f"{sandbox}/_sandbox/refresh-tokens", json={"linger_seconds": linger_seconds}, timeout=5
+    ).raise_for_status()
+    ahead = [0.0]
+    client = DigitClient(settings=settings, redis=redis, clock=lambda: time.time() + ahead[0])
+    _ws_bill(client)
+    requests.post(
+        f"{sandbox}/_sandbox/clock", json={"advance_seconds": 14 * 86400 + 10}, timeout=5
+    ).raise_for_status()
+    ahead[0] = 14 * 86400 - 100  # access token due, refresh token alive: by our clock
+    seen = max((r["seq"] for r in _requests(sandbox)), default=0)
+
+    assert _ws_bill(client).consumer_code == WS_CONSUMER
+
+    token_calls = [
+        (r["status"], parse_qs(r["body"])["grant_type"][0])
+        for r in _requests(sandbox, since=seen)
+        if r["path"] == "/user/oauth/token"
+    ]
+    assert token_calls == [(refused, "refresh_token"), (200, "password")]
 
 
 def test_sandbox_down_is_unavailable(sandbox, settings, redis):
@@ -271,3 +315,71 @@ def test_a_role_denial_is_forbidden_on_either_gateway(
     assert refused.value.tenants == ("pb.nawanshahr",)
     assert counters["rbac_denied"] == (1 if gateway == "zuul" else 2)
     assert counters["login"] == (1 if gateway == "zuul" else 2)
+
+
+def test_an_scg_role_denial_of_a_write_is_forbidden_and_keeps_the_token(
+    settings: Settings, redis: redis_lib.Redis
+) -> None:
+    # SCG answers a denied create or cancellation with 401 without InvalidAccessTokenException
+    # (corrections 3): DigitForbidden at once, not a refused token, and no login is spent on it
+    with sandbox_server(extra_args=("--gateway", "scg")) as url:
+        client = _client(settings.with_changes(digit_base_url=url), redis)
+        bill = _ws_bill(client)
+        elsewhere = dataclasses.replace(_pay(bill), tenant_id="pb.nawanshahr")
+        with pytest.raises(DigitForbidden) as create_refused:
+            client.create_payment(elsewhere)  # no role of ours in Nawanshahr
+        with pytest.raises(DigitForbidden) as cancel_refused:
+            client.workflow(  # nobody may cancel WS payments (the reference has no action)
+                tenant_id="pb.amritsar",
+                module="WS",
+                action="CANCEL",
+                items=[WorkflowItem(payment_id="any")],
+            )
+        assert _ws_bill(client) == bill  # the token was kept: no login for this call
+        counters = _counters(url)
+
+    assert create_refused.value.status == cancel_refused.value.status == 401
+    assert create_refused.value.tenants == ("pb.nawanshahr",)
+    assert cancel_refused.value.tenants == ("pb.amritsar",)
+    assert counters["rbac_denied"] == 2 and counters["payment_create"] == 1
+    assert counters["login"] == 1
+
+
+def test_a_create_refused_for_a_token_another_process_refreshed_is_sent_again_once(
+    sandbox: str, settings: Settings, redis: redis_lib.Redis
+) -> None:
+    # another process refreshes the shared token: DIGIT revokes ours at once (corrections 6)
+    # while this process still remembers it. The gateway refuses the create, so nothing was
+    # written; it goes again with the stored successor, without a login
+    client = _client(settings, redis)
+    bill = _ws_bill(client)
+    _ws_bill(client)  # the token is now remembered by this process
+    store = TokenStore(redis)
+    current = store.get()
+    assert current is not None and current.refresh_token is not None
+    refreshed = requests.post(
+        f"{sandbox}/user/oauth/token",
+        data={"grant_type": "refresh_token", "refresh_token": current.refresh_token},
+        auth=("egov-user-client", ""),
+        timeout=5,
+    )
+    refreshed.raise_for_status()
+    store.save(
+        dataclasses.replace(current, access_token=refreshed.json()["access_token"]),
+        now=time.time(),
+    )
+
+    created = client.create_payment(_pay(bill))
+
+    counters = _counters(sandbox)
+    assert counters["payment_create"] == 2
+    assert counters["login"] == 2  # the sandbox counts token requests: ours and its refresh
+    assert [p["id"] for p in _sandbox_payments(sandbox, bill.id)] == [created.id]
+
+
+def _sandbox_payments(sandbox: str, bill_id: str) -> list[dict[str, Any]]:
+    answer = requests.get(f"{sandbox}/_sandbox/payments", timeout=5)
+    answer.raise_for_status()
+    found = answer.json()
+    payments = found["Payments"] if isinstance(found, dict) else found
+    return [p for p in payments if any(d["billId"] == bill_id for d in p["paymentDetails"])]

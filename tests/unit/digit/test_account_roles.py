@@ -12,6 +12,7 @@ from integrator.digit.http import build_session
 from integrator.digit.models import Role
 from integrator.digit.roles import capability_rows, holds
 from integrator.settings import Settings, SettingsError
+from integrator.store import keys
 from tests.unit.digit.digit_unit_helpers import MDMS_URL, TOKEN_URL, add_json, token_answer
 
 
@@ -142,6 +143,31 @@ def test_a_refused_login_at_a_known_tenant_is_bad_credentials(rsps, client):
 
     assert result.verdict == "bad_credentials" and not result.ok
     assert "password" in result.message and "pb.amritsar" in result.message
+
+
+def test_a_refused_login_is_checked_against_the_tenants_without_a_second_login(rsps, client):
+    # MDMS needs a token: asking it after "Invalid login credentials" would be the second bad
+    # login, which suspends logins (MAX_BAD_LOGINS) while the check reports bad credentials
+    add_json(rsps, TOKEN_URL, BAD, status=400)
+    add_json(rsps, MDMS_URL, TENANTS)
+
+    result = check_account(client)
+
+    assert result.verdict == "bad_credentials"
+    assert [c.request.url for c in rsps.calls] == [TOKEN_URL]
+    state = client.auth_state()
+    assert state.failed_logins == 1 and not state.locked
+
+
+def test_a_refused_login_is_checked_against_the_cached_tenants(rsps, client, redis):
+    redis.set(
+        keys.digit_mdms("tenant.tenants", "pb"),
+        jsonutil.dumps({"source": "mdms", "records": [{"code": "pb"}, {"code": "pb.ludhiana"}]}),
+    )
+    add_json(rsps, TOKEN_URL, BAD, status=400)
+
+    assert check_account(client).verdict == "unknown_tenant"  # pb.amritsar is not cached
+    assert [c.request.url for c in rsps.calls] == [TOKEN_URL]
 
 
 def test_a_refused_login_at_an_unknown_tenant_is_a_wrong_tenant(rsps, digit_settings, redis):

@@ -253,14 +253,25 @@ def test_a_token_due_for_renewal_is_refreshed_with_the_refresh_token(rsps, clien
     )
 
 
-def test_a_refused_refresh_falls_back_to_a_password_login(rsps, client, redis):
+@pytest.mark.parametrize(
+    ("status", "refusal"),
+    [
+        (400, {"error": "invalid_grant", "error_description": "Invalid refresh token: ref-1"}),
+        (
+            401,
+            {
+                "error": "invalid_token",
+                "error_description": "Invalid refresh token (expired): ref-1",
+            },
+        ),
+    ],
+    ids=["gone-400-invalid-grant", "expired-401-invalid-token"],
+)
+def test_a_refused_refresh_falls_back_to_a_password_login(rsps, client, redis, status, refusal):
+    # digest 2.3 / corrections 6: a refresh token the store no longer holds is 400
+    # invalid_grant; one expired but still stored is 401 invalid_token
     _store_due_token(redis)
-    add_json(
-        rsps,
-        TOKEN_URL,
-        {"error": "invalid_grant", "error_description": "Invalid refresh token: ref-1"},
-        status=400,
-    )
+    add_json(rsps, TOKEN_URL, refusal, status=status)
     add_json(rsps, TOKEN_URL, token_answer("tok-new"))
     add_json(rsps, FETCH_URL, bill_response(), status=201)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -20,13 +22,15 @@ from integrator.digit.errors import (
     DigitForbidden,
     DigitOutcomeUnknown,
     DigitRejected,
+    DigitTokenRefused,
     DigitUnavailable,
 )
 from integrator.digit.http import build_session, request_info
-from integrator.digit.models import PaymentCreate, PaymentLine
+from integrator.digit.models import PaymentCreate, PaymentLine, WorkflowItem
 from integrator.digit.parse import datetime_to_epoch_ms, epoch_ms_to_datetime
 from integrator.masking import mask_mobile
 from integrator.store import keys
+from integrator.store.tokens import TokenStore
 from tests.unit.digit.digit_unit_helpers import (
     BASE,
     CREATE_URL,
@@ -621,8 +625,6 @@ def test_the_session_reads_nothing_from_the_environment_and_uses_the_configured_
 
 
 def test_a_refused_token_on_a_create_is_not_resent_within_the_call(logged_in, client, redis):
-    from integrator.digit.errors import DigitAuthError, DigitTokenRefused
-
     add_json(
         logged_in,
         CREATE_URL,
@@ -645,3 +647,103 @@ def test_a_refused_token_on_a_create_is_not_resent_within_the_call(logged_in, cl
     creates = [c for c in logged_in.calls if c.request.url.startswith(CREATE_URL)]
     assert len(creates) == 1  # the caller's next attempt (which looks first) sends it again
     assert redis.get(keys.digit_token()) is None  # the refused token was dropped
+
+
+WORKFLOW_URL = f"{BASE}/collection-services/payments/PT/_workflow"
+SCG_DENIALS = [
+    error_res("CustomException"),
+    {"message": "You are not authorized to access this resource"},
+]
+
+
+def _cancel(client: DigitClient):
+    return client.workflow(
+        tenant_id="pb.amritsar", module="PT", action="CANCEL", items=[WorkflowItem(payment_id="p")]
+    )
+
+
+@pytest.mark.parametrize("denial", SCG_DENIALS, ids=["error-res", "bare-message"])
+@pytest.mark.parametrize(
+    ("url", "write"), [(CREATE_URL, _create), (WORKFLOW_URL, _cancel)], ids=["create", "workflow"]
+)
+def test_a_plain_401_on_a_write_is_the_scg_role_denial_and_the_token_stays(
+    logged_in, client, redis, denial, url, write
+):
+    # SCG answers a role denial with 401 and no InvalidAccessTokenException (digest, corrections
+    # 3): the write was refused by the gateway, for our roles; the shared token is not at fault
+    add_json(logged_in, url, denial, status=401)
+
+    with pytest.raises(DigitForbidden) as refused:
+        write(client)
+
+    assert refused.value.status == 401 and refused.value.tenants == ("pb.amritsar",)
+    assert len([c for c in logged_in.calls if c.request.url.startswith(url)]) == 1
+    assert len([c for c in logged_in.calls if c.request.url == TOKEN_URL]) == 1
+    stored = TokenStore(redis).get()
+    assert stored is not None and stored.access_token == "tok-1"
+
+
+INVALID_TOKEN = error_res("InvalidAccessTokenException")
+
+
+def _replaced_by_another_process(redis, access_token: str = "tok-2") -> None:
+    """Another process refreshed: DIGIT revoked our token and it stored the successor."""
+    store = TokenStore(redis)
+    current = store.get()
+    assert current is not None
+    store.save(dataclasses.replace(current, access_token=access_token), now=time.time())
+
+
+def _sent_tokens(rsps, url: str) -> list[str]:
+    return [
+        jsonutil.loads(c.request.body)["RequestInfo"]["authToken"]
+        for c in rsps.calls
+        if c.request.url.startswith(url)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("url", "write", "answer"),
+    [(CREATE_URL, _create, payment_response()), (WORKFLOW_URL, _cancel, payment_response())],
+    ids=["create", "workflow"],
+)
+def test_a_write_refused_for_a_token_another_process_replaced_goes_again_with_the_newer_one(
+    logged_in, client, redis, url, write, answer
+):
+    client.ensure_token()
+    client.ensure_token()  # tok-1, now remembered by this process (TOKEN_MEMO_SECONDS)
+    _replaced_by_another_process(redis)
+    add_json(logged_in, url, INVALID_TOKEN, status=401)
+    add_json(logged_in, url, answer)
+
+    write(client)
+
+    assert _sent_tokens(logged_in, url) == ["tok-1", "tok-2"]
+    assert len([c for c in logged_in.calls if c.request.url == TOKEN_URL]) == 1  # no login
+    stored = TokenStore(redis).get()
+    assert stored is not None and stored.access_token == "tok-2"
+
+
+def test_a_write_refused_again_with_the_newer_token_is_token_refused_after_two_sends(
+    logged_in, client, redis
+):
+    client.ensure_token()
+    client.ensure_token()  # tok-1, remembered
+    _replaced_by_another_process(redis)
+    add_json(logged_in, CREATE_URL, INVALID_TOKEN, status=401)
+
+    with pytest.raises(DigitTokenRefused):
+        _create(client)
+
+    assert _sent_tokens(logged_in, CREATE_URL) == ["tok-1", "tok-2"]
+    assert TokenStore(redis).get() is None  # the newer one was refused too: dropped
+
+
+def test_a_write_refused_for_the_stored_token_itself_is_not_sent_again(logged_in, client, redis):
+    client.ensure_token()
+    add_json(logged_in, CREATE_URL, INVALID_TOKEN, status=401)
+
+    with pytest.raises(DigitTokenRefused):
+        _create(client)
+
+    assert _sent_tokens(logged_in, CREATE_URL) == ["tok-1"]

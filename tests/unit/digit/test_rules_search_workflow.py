@@ -83,6 +83,83 @@ def test_the_states_rules_apply_when_the_city_has_none(logged_in, client, city_a
     assert not rules["PT"].advance_allowed
 
 
+# --- collectable: what DIGIT's own MDMS answer for the city allows (corrections 7, 8; 5.2) ---
+
+STATE_WS = {"code": "WS", "partPaymentAllowed": True, "isAdvanceAllowed": True}
+
+
+@pytest.fixture
+def with_roles(rsps):
+    """Logged in with every role the defaults need, in every city of `pb`."""
+    answer = token_answer()
+    answer["UserRequest"]["roles"] = [
+        {"code": code, "tenantId": "pb", "name": code}
+        for code in ("EMPLOYEE", "WS_CEMP", "SW_CEMP", "CR_PT")
+    ]
+    add_json(rsps, TOKEN_URL, answer)
+    return rsps
+
+
+def test_a_city_mdms_does_not_know_is_not_collectable(with_roles, client):
+    # MDMS v1 answers Invalid_tenantId for a city without any data, and collection reads MDMS
+    # with the payment's city: every create there would fail
+    _mdms(
+        with_roles,
+        {
+            "pb.amritsar": (400, error_res("Invalid_tenantId.MdmsCriteria.tenantId")),
+            "pb.jalandhar": (200, _rules_answer(STATE_PT, STATE_WS)),
+            "pb": (200, _rules_answer(STATE_PT, STATE_WS)),
+        },
+    )
+    client.ensure_token()
+
+    assert not client.may_create("pb.amritsar")
+    assert client.may_search("WS", "pb.amritsar") is False
+    assert client.may_create("pb.jalandhar") and client.may_search("WS", "pb.jalandhar")
+    assert "PT" in client.payment_rules("pb.amritsar")  # the state's, for the answer's amounts
+
+
+def test_a_service_missing_from_the_citys_answer_is_not_collectable_there(
+    with_roles, client, redis
+):
+    # mdms-v2: the city's rows replace the state's without a merge; collection then answers
+    # INVALID_BILL_BUSINESSSERVICE for a WS bill (digest 5.2)
+    asked = _mdms(with_roles, {"pb.nawanshahr": (200, _rules_answer(CITY_PT))})
+    client.ensure_token()
+
+    assert client.may_search("WS", "pb.nawanshahr") is False
+    assert client.may_search("PT", "pb.nawanshahr") is True
+    assert client.may_create("pb.nawanshahr")
+    assert asked == ["pb.nawanshahr"]
+    stored = jsonutil.loads(redis.get(keys.digit_mdms(RULES, "pb.nawanshahr")))
+    assert stored["source"] == "mdms" and stored["invalidTenant"] is False
+
+
+def test_nothing_is_refused_on_mdms_while_it_cannot_answer(with_roles, client):
+    # the shipped fallback is not DIGIT's answer: it decides no collectability
+    asked = _mdms(with_roles, {"pb.amritsar": (503, {}), "pb": (503, {})})
+    client.ensure_token()
+
+    assert client.may_create("pb.amritsar")
+    assert client.may_search("WS", "pb.amritsar") is True
+    assert client.payment_rules("pb.amritsar")  # the shipped copy
+    assert asked[0] == "pb.amritsar"
+
+
+def test_a_city_refused_on_mdms_is_remembered_across_processes(with_roles, digit_settings, redis):
+    _mdms(with_roles, {"pb.amritsar": (400, error_res("Invalid_tenantId.MdmsCriteria.tenantId"))})
+    first = DigitClient(settings=digit_settings, redis=redis, session=build_session(digit_settings))
+    first.ensure_token()
+    assert not first.may_create("pb.amritsar")
+    mdms_calls = len([c for c in with_roles.calls if c.request.url == MDMS_URL])
+    assert mdms_calls == 1
+    second = DigitClient(
+        settings=digit_settings, redis=redis, session=build_session(digit_settings)
+    )
+    assert not second.may_create("pb.amritsar")
+    assert len([c for c in with_roles.calls if c.request.url == MDMS_URL]) == mdms_calls
+
+
 def test_without_a_tenant_the_state_rules_are_read_as_before(logged_in, client):
     asked = _mdms(logged_in, {"pb": (200, _rules_answer(STATE_PT))})
     assert "PT" in client.payment_rules()

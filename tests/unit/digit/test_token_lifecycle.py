@@ -6,6 +6,7 @@ login an hour later. Also: roles from the login answer are kept with the token."
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections import Counter
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ import redis as redis_lib
 import responses as responses_lib
 
 from integrator import jsonutil
-from integrator.digit.auth import TokenManager
+from integrator.digit.auth import ACCOUNT_LOCKED_RETRY_SECONDS, TokenManager
 from integrator.digit.errors import DigitAccountLocked, DigitAuthError
 from integrator.digit.http import Transport, build_session
 from integrator.digit.models import Role
@@ -57,6 +58,7 @@ class FakeEgovUser:
     refresh_expires: float = 0.0
     locked: bool = False
     locked_since: float = 0.0
+    wrong_password: bool = False  # our password no longer matches the user's
     logins: list[float] = field(default_factory=list)
     refreshes: list[float] = field(default_factory=list)
     _ids: Any = field(default_factory=lambda: itertools.count(1))
@@ -90,6 +92,8 @@ class FakeEgovUser:
                 self.locked = False  # the lazy unlock (corrections 5)
             if self.locked:
                 return _oauth_error("invalid_request", "Account locked")
+            if self.wrong_password:
+                return _oauth_error("invalid_request", "Invalid login credentials")
             if self.access is None or self.clock.now >= self.access_expires:
                 self._issue(new_refresh=True)  # expired: its keys are gone, a new pair
             return self._answer()  # else the same token, expires_in shrunk
@@ -183,49 +187,97 @@ def test_roles_of_the_login_answer_are_kept_with_the_token(manager, egov_user):
     assert state.refresh_expires_at is not None
 
 
-def test_account_locked_stops_logins_then_one_login_after_the_cool_down_resumes(
-    manager, clock, egov_user, digit_settings
+def test_account_locked_fails_fast_and_tries_one_login_every_few_minutes_until_digit_lifts_it(
+    manager, clock, egov_user
 ):
     egov_user.locked, egov_user.locked_since = True, clock.now
     with pytest.raises(DigitAccountLocked) as locked:
         manager.token()
-    assert locked.value.retry_at == clock.now + digit_settings.digit_lock_cooldown_seconds
+    assert locked.value.retry_at == clock.now + ACCOUNT_LOCKED_RETRY_SECONDS
     assert manager.auth_state().lock_kind == "account"
 
-    for _ in range(5):  # during the cool-down: no login at all
-        clock.now += 600
+    for _ in range(5):  # between two tries: no login at all
+        clock.now += ACCOUNT_LOCKED_RETRY_SECONDS / 6
         with pytest.raises(DigitAccountLocked):
             manager.token()
     assert len(egov_user.logins) == 1
 
-    clock.now = locked.value.retry_at
-    token = manager.token()  # one login, DIGIT lifts its lock, we resume by ourselves
+    # a login while locked is not counted and cannot extend DIGIT's lock: one every few
+    # minutes, each refused, until the first one an hour after the lock lifts it
+    token = None
+    while token is None:
+        next_try = manager.auth_state().locked_until
+        assert next_try is not None
+        clock.now = next_try.timestamp() + 1
+        with contextlib.suppress(DigitAccountLocked):
+            token = manager.token()
 
-    assert egov_user.accepts(token) and len(egov_user.logins) == 2
-    assert not manager.auth_state().locked
+    assert egov_user.accepts(token) and not manager.auth_state().locked
+    assert clock.now - egov_user.locked_since < 3600 + ACCOUNT_LOCKED_RETRY_SECONDS + 2
+    assert len(egov_user.logins) == 1 + 3600 // ACCOUNT_LOCKED_RETRY_SECONDS
 
 
-def test_still_locked_after_the_cool_down_waits_another_cool_down(
-    manager, clock, egov_user, digit_settings
+def test_each_locked_answer_schedules_the_next_try_a_few_minutes_later_never_an_hour(
+    manager, clock, egov_user
 ):
     egov_user.locked, egov_user.locked_since = True, clock.now + 10_000  # locked far longer
-    with pytest.raises(DigitAccountLocked):
+    with pytest.raises(DigitAccountLocked) as first:
         manager.token()
-    clock.now += digit_settings.digit_lock_cooldown_seconds
+    since = manager.auth_state().locked_until
+    clock.now = first.value.retry_at
     with pytest.raises(DigitAccountLocked) as again:
         manager.token()
     assert len(egov_user.logins) == 2
-    assert again.value.retry_at == clock.now + digit_settings.digit_lock_cooldown_seconds
+    assert again.value.retry_at == clock.now + ACCOUNT_LOCKED_RETRY_SECONDS
+    assert since is not None and manager.auth_state().locked_until != since
     with pytest.raises(DigitAccountLocked):
         manager.token()
     assert len(egov_user.logins) == 2
 
 
-def test_a_refresh_answering_account_locked_stops_refreshing(manager, clock, egov_user):
+def test_a_lock_lifted_for_a_wrong_password_still_stops_logins_after_two_refusals(
+    manager, clock, egov_user
+):
+    # the tries every few minutes are free only while DIGIT answers "Account locked": once it
+    # lifts the lock, a wrong password counts again, and our own guard stops at two
+    egov_user.locked, egov_user.locked_since = True, clock.now
+    egov_user.wrong_password = True
+    refusals = []
+    for _ in range(200):  # more than three hours of calls, one a minute
+        try:
+            manager.token()
+        except DigitAuthError as exc:
+            refusals.append(type(exc).__name__)
+        clock.now += 60
+
+    assert len(egov_user.logins) == 1 + 3600 // ACCOUNT_LOCKED_RETRY_SECONDS + 1
+    assert refusals[-1] == "DigitAuthLocked" and manager.auth_state().lock_kind == "credentials"
+
+
+def test_a_refresh_answering_account_locked_is_followed_at_once_by_one_login(
+    manager, clock, egov_user
+):
     manager.token()
     clock.now += ACCESS_SECONDS - 200  # due for renewal
-    egov_user.locked, egov_user.locked_since = True, clock.now
-    with pytest.raises(DigitAuthError):
+    egov_user.locked, egov_user.locked_since = True, clock.now - 30  # locked just now
+    egov_user.access = None  # locking revoked the user's access tokens
+    with pytest.raises(DigitAccountLocked) as locked:
         manager.token()
-    assert len(egov_user.refreshes) == 1 and len(egov_user.logins) == 1
+    assert len(egov_user.refreshes) == 1 and len(egov_user.logins) == 2
+    assert locked.value.retry_at == clock.now + ACCOUNT_LOCKED_RETRY_SECONDS
     assert manager.auth_state().lock_kind == "account"
+
+
+def test_a_refresh_refused_for_an_old_lock_is_lifted_by_the_login_that_follows(
+    manager, clock, egov_user
+):
+    # DIGIT's flag stays set until a password login lifts it: a refresh answers "Account
+    # locked" even hours after the lock (no lazy unlock on refresh, corrections 5)
+    manager.token()
+    clock.now += ACCESS_SECONDS - 200
+    egov_user.locked, egov_user.locked_since = True, clock.now - 5 * 3600
+    egov_user.access = None  # locking revoked the user's access tokens
+    token = manager.token()
+    assert egov_user.accepts(token)
+    assert len(egov_user.refreshes) == 1 and len(egov_user.logins) == 2
+    assert not manager.auth_state().locked
