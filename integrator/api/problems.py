@@ -103,7 +103,8 @@ def _entries() -> Iterable[Problem]:
                 meaning="Not a calendar date written YYYY-MM-DD.",
                 action="Send the date as YYYY-MM-DD, e.g. 2024-04-30."),
         Problem(code="INVALID_DATETIME", statuses=(422,), kind=s,
-                meaning="Not an ISO 8601 date-time with a UTC offset.",
+                meaning="Not an ISO 8601 date-time with a UTC offset, or one before "
+                "2000-01-01T00:00:00Z.",
                 action="Send e.g. 2024-05-01T15:30:00+05:30."),
         Problem(code="INVALID_TENANT", statuses=(422,), kind=s,
                 meaning="Not a DIGIT tenant id (lower case, e.g. pb or pb.amritsar).",

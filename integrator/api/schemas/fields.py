@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -288,18 +288,38 @@ class StrictDate(fields.Date):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
+#: The earliest instant a client may send (collectedAt): no PoS device of this integrator took
+#: money before 2000. It also keeps every instant we store convertible to UTC and to PostgreSQL
+#: (0001-01-01T00:00:00+05:30 is a BC timestamp there, and an OverflowError in Python).
+EARLIEST_DATETIME = datetime(2000, 1, 1, tzinfo=UTC)
+EARLIEST_DATETIME_TEXT = "2000-01-01T00:00:00Z"
+
+
 class OffsetDateTime(fields.AwareDateTime):
-    """An ISO 8601 date-time with its UTC offset."""
+    """An ISO 8601 date-time with its UTC offset, not before EARLIEST_DATETIME.
+
+    There is no upper bound here: what is too late is a rule against the clock (collectedAt's
+    `check_collected_at`), and comparing an aware value with the clock never overflows.
+    Published with `x-earliest` (OpenAPI 3.0 has no minimum for a date-time string).
+    """
 
     default_error_messages = {
         "invalid": coded("INVALID_DATETIME", "Must be an ISO 8601 date-time with an offset."),
         "invalid_awareness": coded(
             "INVALID_DATETIME", "Must be an ISO 8601 date-time with an offset."
         ),
+        "too_early": coded("INVALID_DATETIME", f"Must be {EARLIEST_DATETIME_TEXT} or later."),
     }
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(format="iso", **kwargs)
+        metadata = {"x-earliest": EARLIEST_DATETIME_TEXT, **kwargs.pop("metadata", {})}
+        super().__init__(format="iso", metadata=metadata, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        if moment < EARLIEST_DATETIME:
+            raise self.make_error("too_early")
+        return moment
 
 
 class StrictSchema(Schema):

@@ -29,6 +29,7 @@ from integrator.api.modes import (
 )
 from integrator.api.schemas.fields import (
     CITY_TENANT_PATTERN,
+    EARLIEST_DATETIME_TEXT,
     KEY_PATTERN,
     MAX_BILLS,
     TENANT_PATTERN,
@@ -97,8 +98,9 @@ class PaymentRequestSchema(StrictSchema):
     collectedAt = OffsetDateTime(
         attribute="collected_at",
         metadata={
-            "description": "When the device took the money (ISO 8601 with offset); at most "
-            "5 minutes ahead of the integrator's clock (COLLECTED_AT_IN_FUTURE).",
+            "description": "When the device took the money (ISO 8601 with offset); "
+            f"{EARLIEST_DATETIME_TEXT} or later (INVALID_DATETIME) and at most 5 minutes ahead "
+            "of the integrator's clock (COLLECTED_AT_IN_FUTURE).",
             "example": "2024-05-01T15:30:00+05:30",
         },
     )
