@@ -206,6 +206,10 @@ def load_json(schema: Schema) -> Any:
         raise ApiError(f"The body is not usable JSON: {error}.", code="INVALID_NUMBER") from None
     except ValueError:
         raise ApiError("The body is not valid JSON.", code="INVALID_JSON") from None
+    except RecursionError:  # e.g. [[[[... a thousand deep: no request of ours nests beyond five
+        raise ApiError(
+            "The body is not usable JSON: nested too deeply.", code="INVALID_JSON"
+        ) from None
     return schema.load(body)
 
 

@@ -110,6 +110,25 @@ def test_unusable_json_is_a_400_problem(edge: Edge, raw: str, code: str) -> None
     assert problem_of(response)["code"] == code
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "[" * 1_000 + "]" * 1_000,
+        "[" * 20_000,
+        '{"bills": ' + "[" * 5_000 + "]" * 5_000 + "}",
+        '{"bills": [' + '{"a":' * 3_000 + "1" + "}" * 3_000 + "]}",
+    ],
+    ids=["list-1000", "open-20000", "bills-5000", "objects-3000"],
+)
+@pytest.mark.parametrize("path", ["/v1/payments", "/v1/payments/validate"])
+def test_json_nested_too_deeply_is_a_400_invalid_json(edge: Edge, raw: str, path: str) -> None:
+    response = edge.post_payment(raw=raw, path=path)
+
+    assert response.status_code == 400, response.get_data(as_text=True)[:300]
+    assert problem_of(response)["code"] == "INVALID_JSON"
+    assert edge.payments.calls == []
+
+
 @pytest.mark.parametrize("raw", ["true", "false", '"815"'])
 def test_an_amount_that_is_not_a_number_says_so(edge: Edge, raw: str) -> None:
     text = (
