@@ -22,7 +22,7 @@ from marshmallow import ValidationError
 
 from integrator.api.access import current_device
 from integrator.api.context import api_dependencies, wire
-from integrator.api.errors import ApiError, FieldError, field_errors
+from integrator.api.errors import ApiError, FieldError, echoable, field_errors
 from integrator.api.openapi import JSON, _errors, add_paths
 from integrator.api.pos import _KEY, PAYMENT_REQUEST, load_json, pos_bp
 from integrator.api.problems import type_url
@@ -177,15 +177,15 @@ def _refusal(
 ) -> dict[str, Any]:
     return {
         "index": index,
-        "idempotencyKey": key,
+        "idempotencyKey": echoable(key),
         "outcome": "refused",
         "replayed": False,
         "payment": None,
         "problem": {
             "type": type_url(code),
             "code": code,
-            "field": field,
-            "detail": message,
+            "field": echoable(field),
+            "detail": echoable(message),
             "retryAfter": retry_after,
         },
         "conflict": None,

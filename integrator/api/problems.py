@@ -99,6 +99,10 @@ def _entries() -> Iterable[Problem]:
         Problem(code="INVALID_LENGTH", statuses=(422,), kind=s,
                 meaning="A text is empty or longer than its field allows.",
                 action=_FIX_FIELD),
+        Problem(code="INVALID_TEXT", statuses=(422,), kind=s,
+                meaning="A free text (a cancellation reason) holds a control character other "
+                "than tab and line breaks (e.g. NUL) or an unpaired surrogate.",
+                action="Send the words only."),
         Problem(code="INVALID_DATE", statuses=(422,), kind=s,
                 meaning="Not a calendar date written YYYY-MM-DD.",
                 action="Send the date as YYYY-MM-DD, e.g. 2024-04-30."),

@@ -27,7 +27,7 @@ from flask import Blueprint, Flask, Response, current_app, request
 from marshmallow import Schema, fields, validate
 
 from integrator.api import examples
-from integrator.api.access import current_device, require_device
+from integrator.api.access import current_device
 from integrator.api.context import wire as current_wire
 from integrator.api.errors import ApiError
 from integrator.api.openapi import JSON, add_paths
@@ -65,13 +65,13 @@ class ReceiptsConfig:
 
 def init_receipts(app: Flask, *, receipts: Callable[[], ReceiptService]) -> None:
     """Serve GET /v1/payments/{id}/receipt for devices (device key, rate limit), documented."""
-    from integrator.api import before_blueprint
+    from integrator.api import device_policy
 
     if EXTENSION_KEY in app.extensions:  # already wired (idempotent)
         return
     app.extensions[EXTENSION_KEY] = ReceiptsConfig(receipts=receipts)
     app.register_blueprint(receipts_bp, url_prefix="/v1")
-    before_blueprint(app, receipts_bp, require_device)
+    device_policy(app, receipts_bp)
     add_paths(app, document_paths)
 
 

@@ -22,7 +22,7 @@ from flask import Blueprint, Flask, Response, current_app, request
 from marshmallow import Schema, fields, validate
 
 from integrator.api import examples
-from integrator.api.access import current_device, require_device
+from integrator.api.access import current_device
 from integrator.api.context import wire as current_wire
 from integrator.api.errors import ApiError, FieldError
 from integrator.api.openapi import JSON, add_paths
@@ -48,13 +48,13 @@ class ReportsConfig:
 
 def init_reports(app: Flask, *, payments_store: PaymentsByDay, timezone: ZoneInfo) -> None:
     """Serve /v1/reports/* for devices (device key, rate limit) and document it."""
-    from integrator.api import before_blueprint
+    from integrator.api import device_policy
 
     if EXTENSION_KEY in app.extensions:  # already wired (idempotent)
         return
     app.extensions[EXTENSION_KEY] = ReportsConfig(payments=payments_store, timezone=timezone)
     app.register_blueprint(reports_bp, url_prefix="/v1")
-    before_blueprint(app, reports_bp, require_device)
+    device_policy(app, reports_bp)
     add_paths(app, document_paths)
 
 

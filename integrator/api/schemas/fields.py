@@ -30,7 +30,7 @@ from marshmallow import (
     validate,
 )
 
-from integrator.payments.rules import check_amount_shape
+from integrator.payments.rules import check_amount_shape, is_plain_text
 
 # --- rule codes of messages ------------------------------------------------------------------
 
@@ -133,6 +133,22 @@ def length_rule(name: str, maximum: int, minimum: int = 1) -> validate.Length:
         max=maximum,
         error=coded("INVALID_LENGTH", f"{name} must be {minimum} to {maximum} characters long."),
     )
+
+
+class PlainText(validate.Validator):
+    """Free text a person wrote (a cancellation reason): no control characters but tab and line
+    breaks, no lone surrogates (`rules.is_plain_text`), else INVALID_TEXT. Every free-text field
+    of a request takes it; the other text fields have patterns of printable characters."""
+
+    error = coded(
+        "INVALID_TEXT",
+        "Must not contain control characters (such as NUL) or unpaired surrogates.",
+    )
+
+    def __call__(self, value: Any) -> Any:
+        if isinstance(value, str) and not is_plain_text(value):
+            raise ValidationError(self.error)
+        return value
 
 
 class CityTenant(FullMatch):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from decimal import Decimal
 from typing import Any
@@ -359,3 +360,99 @@ def test_name_pattern_is_linear_on_a_near_miss(edge: Edge) -> None:
     response = edge.post_payment(valid_body(paidBy="a" * 120 + "1"))
 
     assert response.status_code == 422  # DIGIT's own regex would take hours on this
+
+
+# --- free text and path ids ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reason", "code"),
+    [
+        ("", "CANCELLATION_REASON_REQUIRED"),
+        ("   ", "CANCELLATION_REASON_REQUIRED"),
+        ("\t\n ", "CANCELLATION_REASON_REQUIRED"),
+        ("a" * 501, "CANCELLATION_REASON_REQUIRED"),
+        ("wrong\u0000consumer", "INVALID_TEXT"),
+        ("\u0000", "INVALID_TEXT"),
+        ("wrong \ud800 consumer", "INVALID_TEXT"),
+        ("\udfff", "INVALID_TEXT"),
+        ("bell\u0007", "INVALID_TEXT"),
+        ("escape \u001b[31m", "INVALID_TEXT"),
+        ("del\u007f", "INVALID_TEXT"),
+        ("c1 \u0085", "INVALID_TEXT"),
+    ],
+)
+def test_a_cancellation_reason_breaking_its_rule_is_refused_on_reason(
+    edge: Edge, reason: str, code: str
+) -> None:
+    response = edge.client.post(
+        "/v1/payments/pay-1/cancellation",
+        data=json.dumps({"reason": reason}),  # ASCII: \ud800 is sent escaped, as a device would
+        headers=edge.headers(),
+        content_type="application/json",
+    )
+
+    assert response.status_code == 422, response.get_data(as_text=True)
+    assert field_codes(response) == {("reason", code)}
+    assert problem_of(response)["code"] == code
+
+
+@pytest.mark.parametrize(
+    "reason",
+    ["x", "a" * 500, "  " + "a" * 500 + " \n", "line one\nline two\ttabbed\r\n", "₹ 815 😀 ಕನ್ನಡ"],
+)
+def test_a_cancellation_reason_within_its_rule_passes_the_schema(reason: str) -> None:
+    from integrator.api.schemas.requests import CancellationRequestSchema
+
+    assert CancellationRequestSchema().load({"reason": reason}) == {"reason": reason}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"\\ud800": 1}',
+        '{"tenantId": "pb.amritsar", "paymentMode": "CASH", "paidBy": "Ramesh Kumar", '
+        '"bills": [{"billId": "bill-1", "amount": 1, "\\udc00x": 2}]}',
+    ],
+)
+def test_a_field_named_with_an_unpaired_surrogate_is_refused_not_a_500(
+    edge: Edge, raw: str
+) -> None:
+    response = edge.post_payment(raw=raw)
+
+    assert response.status_code == 422
+    assert "UNKNOWN_FIELD" in {code for _field, code in field_codes(response)}
+    assert "\ufffd" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v1/payments/%00"),
+        ("GET", "/v1/payments/pay%00x"),
+        ("GET", "/v1/payments/%ED%A0%80"),
+        ("GET", "/v1/payments/pay%201"),
+        ("GET", "/v1/payments/" + "p" * 65),
+        ("POST", "/v1/payments/%00/cancellation"),
+    ],
+)
+def test_a_path_id_that_cannot_be_a_payment_id_is_not_found_without_a_lookup(
+    edge: Edge, method: str, path: str
+) -> None:
+    response = edge.client.open(
+        path,
+        method=method,
+        data='{"reason": "wrong consumer"}',
+        headers=edge.headers(),
+        content_type="application/json",
+    )
+
+    assert response.status_code == 404
+    assert problem_of(response)["code"] == "PAYMENT_NOT_FOUND"
+    assert edge.payments.calls == []
+
+
+def test_a_path_id_is_checked_after_the_device_key(edge: Edge) -> None:
+    response = edge.client.get("/v1/payments/%00")
+
+    assert response.status_code == 401
