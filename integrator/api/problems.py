@@ -104,7 +104,8 @@ def _entries() -> Iterable[Problem]:
                 "than tab and line breaks (e.g. NUL) or an unpaired surrogate.",
                 action="Send the words only."),
         Problem(code="INVALID_DATE", statuses=(422,), kind=s,
-                meaning="Not a calendar date written YYYY-MM-DD.",
+                meaning="Not a calendar date written YYYY-MM-DD, or (a report's date) a day "
+                "outside 2000-01-01 to 9999-12-30.",
                 action="Send the date as YYYY-MM-DD, e.g. 2024-04-30."),
         Problem(code="INVALID_DATETIME", statuses=(422,), kind=s,
                 meaning="Not an ISO 8601 date-time with a UTC offset, or one before "

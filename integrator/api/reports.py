@@ -27,10 +27,11 @@ from integrator.api.context import wire as current_wire
 from integrator.api.errors import ApiError, FieldError
 from integrator.api.openapi import JSON, add_paths
 from integrator.api.pos import load_args
-from integrator.api.schemas.fields import StrictDate, StrictSchema, coded
+from integrator.api.schemas.fields import ReportDay, StrictSchema, coded
 from integrator.api.schemas.responses import Amount, Timestamp
 from integrator.api.wire import Wire
 from integrator.payments import settlement
+from integrator.payments.days import FIRST_DAY, LAST_DAY
 from integrator.payments.settlement import PaymentsByDay, SettlementRow
 
 reports_bp = Blueprint("reports", __name__)
@@ -70,7 +71,13 @@ def _config() -> ReportsConfig:
 class SettlementQuerySchema(StrictSchema):
     """GET /v1/reports/settlement?date=YYYY-MM-DD[&format=csv|json][&cursor=][&limit=]"""
 
-    date = StrictDate(required=True, metadata={"description": "The day, in the settlement zone."})
+    date = ReportDay(
+        required=True,
+        metadata={
+            "description": "The day, in the settlement zone: YYYY-MM-DD from "
+            f"{FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()} (INVALID_DATE)."
+        },
+    )
     format = fields.String(
         load_default=None,
         validate=validate.OneOf(["csv", "json"], error=coded("INVALID_FORMAT", "csv or json.")),

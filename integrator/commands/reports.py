@@ -10,6 +10,7 @@ import click
 
 from integrator import jsonutil
 from integrator.commands.identity import operator_options, signed_in_operator
+from integrator.commands.params import Day
 
 
 @click.group()
@@ -29,14 +30,14 @@ def reports() -> None:
 @click.option(
     "--from",
     "first_day",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
+    type=Day(),
     default=None,
     help="Walk DIGIT's payments from this day (YYYY-MM-DD, in DIGIT_TIMEZONE) instead.",
 )
 @click.option(
     "--to",
     "last_day",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
+    type=Day(),
     default=None,
     help="... to this day, included (default: the --from day).",
 )
@@ -89,7 +90,7 @@ def reconcile(
     "--date",
     "day",
     required=True,
-    type=click.DateTime(formats=["%Y-%m-%d"]),
+    type=Day(),
     help="The day (YYYY-MM-DD) in SETTLEMENT_TIMEZONE.",
 )
 @click.option("--device", default=None, help="Only this device (its name, or its id).")
@@ -220,7 +221,7 @@ def ack(
     "--date",
     "day",
     required=True,
-    type=click.DateTime(formats=["%Y-%m-%d"]),
+    type=Day(),
     help="The day (YYYY-MM-DD) in SETTLEMENT_TIMEZONE.",
 )
 @click.option("--device", "device_name", default=None, help="A device, by name.")

@@ -30,6 +30,7 @@ from marshmallow import (
     validate,
 )
 
+from integrator.payments.days import FIRST_DAY, LAST_DAY, day_in_range
 from integrator.payments.rules import check_amount_shape, is_plain_text
 
 # --- rule codes of messages ------------------------------------------------------------------
@@ -302,6 +303,31 @@ class StrictDate(fields.Date):
         if not isinstance(value, str) or re.fullmatch(r"\d{4}-\d{2}-\d{2}", value) is None:
             raise self.make_error("invalid")
         return super()._deserialize(value, attr, data, **kwargs)
+
+
+class ReportDay(StrictDate):
+    """A day a report names: YYYY-MM-DD from `days.FIRST_DAY` to `days.LAST_DAY` (a later day's
+    end is no datetime), else INVALID_DATE. Published with `x-earliest`/`x-latest`."""
+
+    default_error_messages = {
+        "out_of_range": coded(
+            "INVALID_DATE", f"Must be a day from {FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()}."
+        ),
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        metadata = {
+            "x-earliest": FIRST_DAY.isoformat(),
+            "x-latest": LAST_DAY.isoformat(),
+            **kwargs.pop("metadata", {}),
+        }
+        super().__init__(metadata=metadata, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> date:
+        day = super()._deserialize(value, attr, data, **kwargs)
+        if not day_in_range(day):
+            raise self.make_error("out_of_range")
+        return day
 
 
 #: The earliest instant a client may send (collectedAt): no PoS device of this integrator took
