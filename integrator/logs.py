@@ -61,8 +61,11 @@ _SECRET_KEY = re.compile(
     r"""(?ix)^(?:auth[_-]?token|access[_-]?token|refresh[_-]?token|id[_-]?token|password|passwd
         |client[_-]?secret|authorization|x-device-key|device[_-]?key|api[_-]?key)$"""
 )
-# Indian mobile numbers: 10 digits starting 6-9, optionally after +91 / 0091 / 91 / 0.
-_MOBILE = re.compile(r"(?<![\w])(?:(?:\+|00)?91[ -]?|0)?([6-9]\d{5}[ -]?\d{4})(?!\d)")
+# Indian mobile numbers: 10 digits starting 6-9, optionally after +91 / 0091 / 91 / 0, written
+# whole or in two groups (98765 43210, 987654 3210).
+_MOBILE = re.compile(
+    r"(?<![\w])(?:(?:\+|00)?91[ -]?|0)?([6-9]\d{4}[ -]?\d{5}|[6-9]\d{5}[ -]?\d{4})(?!\d)"
+)
 
 
 def register_secret(value: str | None) -> None:
@@ -115,6 +118,12 @@ def redact(text: str) -> str:
     if "mobile" in lowered:
         text = _MOBILE_PARAM.sub(_mask_mobile_param, text)
     return _MOBILE.sub(_mask_mobile, text)
+
+
+def redact_value(value: Any) -> Any:
+    """`value` with every string in it redacted (`redact`), and fields named like credentials
+    replaced whole: for a structure shown outside the logs (CLI output)."""
+    return _redact_value(value)
 
 
 def _redact_value(value: Any) -> Any:

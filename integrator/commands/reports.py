@@ -11,6 +11,7 @@ import click
 from integrator import jsonutil
 from integrator.commands.identity import operator_options, signed_in_operator
 from integrator.commands.params import Day
+from integrator.logs import redact
 
 
 @click.group()
@@ -172,13 +173,15 @@ def flags(ctx: click.Context, show_all: bool) -> None:
         receipts = ",".join(item.receipt_numbers) or "-"
         amount = "-" if item.amount is None else str(item.amount)
         acked = (
-            f" ACKNOWLEDGED by {item.acknowledged_by}: {item.ack_note}" if item.acknowledged else ""
+            f" ACKNOWLEDGED by {item.acknowledged_by}: {redact(item.ack_note or '')}"
+            if item.acknowledged
+            else ""
         )
         click.echo(
             f"{item.id}\t{item.kind}\tpayment {item.payment_id}\tDIGIT"
             f" {item.digit_payment_id or '-'} {item.digit_status or ''}\t{where or '-'}"
             f"\tamount {amount}\treceipts {receipts}\tledger {item.ledger_status or 'none'}"
-            f"\t{item.why}{acked}"
+            f"\t{redact(item.why)}{acked}"
         )
 
 
