@@ -14,6 +14,7 @@ on its own: a malformed item is refused, the others go ahead.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from apispec import APISpec
@@ -22,7 +23,7 @@ from marshmallow import ValidationError
 
 from integrator.api.access import current_device
 from integrator.api.context import api_dependencies, wire
-from integrator.api.errors import ApiError, FieldError, echoable, field_errors
+from integrator.api.errors import ApiError, FieldError, echoable, field_errors, pointer
 from integrator.api.openapi import JSON, _errors, add_paths
 from integrator.api.pos import _KEY, PAYMENT_REQUEST, load_json, pos_bp
 from integrator.api.problems import type_url
@@ -193,12 +194,14 @@ def _refusal(
 
 
 def _item_view(index: int, result: ItemResult) -> dict[str, Any]:
+    """One answer entry; the domain's field names (`bills[0].amount`) are written as every
+    other answer writes them (`bills/0/amount`, errors.pointer)."""
     if result.payment is None:
         return _refusal(
             index,
             result.idempotency_key,
             result.code or "REFUSED",
-            result.field,
+            pointer(result.field),
             result.message or "",
             result.retry_after,
         )
@@ -209,8 +212,20 @@ def _item_view(index: int, result: ItemResult) -> dict[str, Any]:
         "replayed": result.replayed,
         "payment": payment_view(result.payment, wire()),
         "problem": None,
-        "conflict": dict(result.conflict) if result.conflict else None,
+        "conflict": _conflict_view(result.conflict) if result.conflict else None,
     }
+
+
+def _conflict_view(conflict: Mapping[str, Any]) -> dict[str, Any]:
+    """What changed, with its violations' fields as pointers (the ledger keeps the domain's)."""
+    view = dict(conflict)
+    violations = view.get("violations")
+    if isinstance(violations, list):
+        view["violations"] = [
+            {**v, "field": pointer(v.get("field"))} if isinstance(v, Mapping) else v
+            for v in violations
+        ]
+    return view
 
 
 # --- OpenAPI ---------------------------------------------------------------------------------

@@ -358,6 +358,8 @@ def test_a_bill_replaced_with_another_total_is_quarantined_saying_what_changed(
     assert change["servedTotal"] == Decimal(1500)
     assert change["currentTotal"] > change["servedTotal"]
     assert change["currentBillId"] != tl["billId"]
+    fields = {v["field"] for v in answer["conflict"]["violations"]}
+    assert fields and all("[" not in f for f in fields if f), fields  # bills/0/..., not bills[0]
     # an operator's retry registers it against DIGIT as it is, or leaves it for a person
     stored = services.payments_store.get(answer["payment"]["id"])
     assert stored is not None and stored.last_error is not None
