@@ -4,7 +4,8 @@
     GET  /v1/devices/me/limits    what this device may collect offline and hold
     GET  /v1/devices/me/cash      what this device holds, per city and payment mode
 
-(The cap on cash in hand that POST /v1/payments applies is `ApiDependencies.cash_guard`.)
+(The cap on cash in hand that POST /v1/payments and /validate apply is
+`ApiDependencies.cash_guard`.)
 
 A batch answers 200 with one entry per payment, in order: `accepted` (the payment), `quarantined`
 (the payment, stored NEEDS_ATTENTION, and what changed) or `refused` (a problem: the rule, the

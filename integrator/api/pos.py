@@ -100,9 +100,10 @@ def create_payment() -> Response:
 @pos_bp.post("/payments/validate")
 def validate_payment() -> Any:
     payment_request = load_payment()
-    offers = payments().validate_payment(
-        device=current_device(for_tenant=payment_request.tenant_id), request=payment_request
-    )
+    device = current_device(for_tenant=payment_request.tenant_id)
+    # validate takes no Idempotency-Key: the cap judges the payment as a new one
+    api_dependencies().cash_guard.require_room(device, payment_request, None)
+    offers = payments().validate_payment(device=device, request=payment_request)
     return validation_view(payment_request, offers, wire())
 
 

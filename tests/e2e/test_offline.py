@@ -223,9 +223,12 @@ def test_the_cash_cap_refuses_cash_until_a_hand_over_releases_it(
     assert first.status_code in (201, 202), first.text
 
     refused = pos.pay(_payment(sw, 315), key="cap-2")
+    checked = pos.validate(_payment(sw, 315))
 
     assert refused.status_code == 422
     assert body_of(refused)["code"] == "CASH_IN_HAND_CAP_REACHED"
+    assert checked.status_code == 422, checked.text  # validate runs the checks POST runs
+    assert body_of(checked)["code"] == "CASH_IN_HAND_CAP_REACHED"
     assert pos.pay(_payment(ws, 815), key="cap-1").status_code == 200  # a replay is not refused
     cash = body_of(pos.get("/v1/devices/me/cash"))
     assert cash["byMode"] == [{"paymentMode": "CASH", "amount": Decimal(815)}]

@@ -13,6 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from integrator.api import ApiDependencies, init_api
+from integrator.api.context import CashGuard, NoCashCap
 from integrator.api.wire import DEFAULT_TIMEZONE
 from integrator.digit.models import Bill, BillAccountDetail, BillDetail
 from integrator.payments.devices import Device
@@ -330,6 +331,7 @@ def build_edge(
     configure: Callable[[FakePayments], None] | None = None,
     payments: FakePayments | None = None,
     timezone: tzinfo = DEFAULT_TIMEZONE,
+    cash_guard: CashGuard | None = None,
 ) -> Edge:
     payments = payments or FakePayments()
     if configure:
@@ -348,6 +350,7 @@ def build_edge(
             max_body_bytes=max_body_bytes,
             clock=lambda: NOW,
             timezone=timezone,
+            cash_guard=cash_guard or NoCashCap(),
         ),
     )
     return Edge(

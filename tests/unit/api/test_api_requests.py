@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from integrator.api.schemas import NAME_PATTERN
+from integrator.payments.models import PaymentRejected, Violation
 from tests.unit.api.conftest import DROP, Edge, build_edge, valid_body
 
 
@@ -456,3 +457,35 @@ def test_a_path_id_is_checked_after_the_device_key(edge: Edge) -> None:
     response = edge.client.get("/v1/payments/%00")
 
     assert response.status_code == 401
+
+
+# --- the cash cap ----------------------------------------------------------------------------
+
+
+class CapReached:
+    """A device at its cap: every payment is refused (payments.cash.CashBook's rule is tested
+    with the cash ledger); records the keys it was asked about."""
+
+    def __init__(self) -> None:
+        self.keys: list[str | None] = []
+
+    def require_room(self, device: Any, request: Any, idempotency_key: str | None) -> None:
+        self.keys.append(idempotency_key)
+        raise PaymentRejected(
+            [Violation(code="CASH_IN_HAND_CAP_REACHED", field="paymentMode", message="full")]
+        )
+
+
+@pytest.mark.parametrize(
+    ("path", "key"), [("/v1/payments", "key-1"), ("/v1/payments/validate", None)]
+)
+def test_validate_applies_the_cash_cap_as_post_does(path: str, key: str | None) -> None:
+    guard = CapReached()
+    edge = build_edge(cash_guard=guard)
+
+    response = edge.post_payment(valid_body(), path=path)
+
+    assert response.status_code == 422, response.get_data(as_text=True)
+    assert field_codes(response) == {("paymentMode", "CASH_IN_HAND_CAP_REACHED")}
+    assert guard.keys == [key]  # validate takes no key: judged as a new payment
+    assert edge.payments.calls == []
