@@ -25,7 +25,7 @@ from flask import Blueprint, Flask
 from integrator.api import errors, json
 from integrator.api.access import require_device
 from integrator.api.context import ApiDependencies, install
-from integrator.api.guards import refuse_impossible_ids
+from integrator.api.guards import refuse_impossible_ids, refuse_unknown_parameters
 from integrator.api.offline import init_offline
 from integrator.api.openapi import docs_bp
 from integrator.api.pos import pos_bp
@@ -50,6 +50,7 @@ def device_policy(app: Flask, blueprint: Blueprint) -> None:
     form checks every view needs (`guards`)."""
     before_blueprint(app, blueprint, require_device)
     before_blueprint(app, blueprint, refuse_impossible_ids)
+    before_blueprint(app, blueprint, refuse_unknown_parameters)
 
 
 def before_blueprint(app: Flask, blueprint: Blueprint, check: Callable[[], None]) -> None:

@@ -282,7 +282,7 @@ def document_paths(spec: APISpec) -> None:
                         "description": "The limits",
                         "content": {JSON: {"schema": {"type": "object"}}},
                     },
-                    **_errors("503"),
+                    **_errors("422", "503"),
                 },
             }
         },
@@ -298,7 +298,7 @@ def document_paths(spec: APISpec) -> None:
                         "description": "Per payment mode, and per city and mode",
                         "content": {JSON: {"schema": {"type": "object"}}},
                     },
-                    **_errors("503"),
+                    **_errors("422", "503"),
                 },
             }
         },

@@ -362,7 +362,7 @@ def _paths(spec: APISpec) -> None:
                 ],
                 "responses": {
                     "200": _ok("The payment", "Payment", examples.CANCELLED_PAYMENT_ANSWER),
-                    **_errors("404"),
+                    **_errors("404", "422"),
                 },
             }
         },

@@ -18,6 +18,7 @@ from integrator import jsonutil
 from integrator.api.access import current_device, reads_open_marks
 from integrator.api.context import api_dependencies, cancellations, payments, wire
 from integrator.api.errors import ApiError, FieldError
+from integrator.api.guards import reads_query
 from integrator.api.schemas.fields import KEY_CHARS
 from integrator.api.schemas.requests import (
     BillsQuery,
@@ -74,6 +75,7 @@ def consumer_in_query(args: MultiDict[str, str]) -> ConsumerKey | None:
 
 @pos_bp.get("/bills")
 @reads_open_marks(consumer_in_query)
+@reads_query
 def list_bills() -> Any:
     query: BillsQuery = load_args(BILLS_QUERY)
     offers, unsearched = bills_for(query, current_device(for_tenant=query.tenant_id))
@@ -114,6 +116,7 @@ def get_payment(payment_id: str) -> Any:
 
 
 @pos_bp.get("/payments")
+@reads_query
 def find_payment() -> Any:
     lookup = load_args(PAYMENT_LOOKUP)
     payment = payments().find_payment(
@@ -132,6 +135,7 @@ def request_cancellation(payment_id: str) -> Any:
 
 
 @pos_bp.get("/receipts")
+@reads_query
 def get_receipt() -> Any:
     query = load_args(RECEIPT_QUERY)
     receipt = payments().receipt(

@@ -30,6 +30,7 @@ from integrator.api import examples
 from integrator.api.access import current_device
 from integrator.api.context import wire as current_wire
 from integrator.api.errors import ApiError
+from integrator.api.guards import reads_query
 from integrator.api.openapi import JSON, add_paths
 from integrator.api.pos import load_args
 from integrator.api.schemas.fields import StrictSchema, coded
@@ -261,6 +262,7 @@ def _accepted() -> str:
 
 
 @receipts_bp.get("/payments/<payment_id>/receipt")
+@reads_query
 def get_payment_receipt(payment_id: str) -> Response:
     if request.method == "HEAD":
         # every answer is a counted print: a HEAD would count one that nobody received

@@ -25,6 +25,7 @@ from integrator.api import examples
 from integrator.api.access import current_device
 from integrator.api.context import wire as current_wire
 from integrator.api.errors import ApiError, FieldError
+from integrator.api.guards import reads_query
 from integrator.api.openapi import JSON, add_paths
 from integrator.api.pos import load_args
 from integrator.api.schemas.fields import ReportDay, StrictSchema, coded
@@ -164,6 +165,7 @@ def settlement_row_view(row: SettlementRow, wire: Wire) -> dict[str, Any]:
 
 
 @reports_bp.get("/reports/settlement")
+@reads_query
 def settlement_report() -> Any:
     query = load_args(SettlementQuerySchema())
     device = current_device()

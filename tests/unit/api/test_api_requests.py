@@ -489,3 +489,69 @@ def test_validate_applies_the_cash_cap_as_post_does(path: str, key: str | None) 
     assert field_codes(response) == {("paymentMode", "CASH_IN_HAND_CAP_REACHED")}
     assert guard.keys == [key]  # validate takes no key: judged as a new payment
     assert edge.payments.calls == []
+
+
+# --- query parameters ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/v1/payments"),
+        ("POST", "/v1/payments/validate"),
+        ("POST", "/v1/payments/batch"),
+        ("POST", "/v1/payments/pay-1/cancellation"),
+        ("GET", "/v1/payments/pay-1"),
+        ("GET", "/v1/devices/me/limits"),
+        ("GET", "/v1/devices/me/cash"),
+    ],
+)
+@pytest.mark.parametrize(
+    ("query", "names"),
+    [
+        ("idempotencyKy=key-2", ["idempotencyKy"]),
+        ("dryRun=1&b=2", ["dryRun", "b"]),
+        ("tenantId=pb.amritsar", ["tenantId"]),
+    ],
+)
+def test_a_query_parameter_an_operation_does_not_take_is_refused_naming_it(
+    edge: Edge, method: str, path: str, query: str, names: list[str]
+) -> None:
+    headers = edge.headers(**{"Idempotency-Key": "key-1"})
+    response = edge.client.open(
+        f"{path}?{query}",
+        method=method,
+        data=json.dumps(valid_body(bills=[{"billId": "bill-1", "amount": 1200}])),
+        headers=headers,
+        content_type="application/json",
+    )
+
+    assert response.status_code == 422, response.get_data(as_text=True)
+    body = problem_of(response)
+    assert body["code"] == "UNKNOWN_FIELD"
+    assert [(e["field"], e["code"]) for e in body["errors"]] == [
+        (name, "UNKNOWN_FIELD") for name in names
+    ]
+    assert edge.payments.calls == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/payments?idempotencyKey=key-1",
+        "/v1/bills?tenantId=pb.amritsar&mobileNumber=9876543210",
+        "/v1/receipts?receiptNumber=05/2024-25/000001&tenantId=pb.amritsar&businessService=WS",
+    ],
+)
+def test_the_documented_query_parameters_are_still_taken(edge: Edge, path: str) -> None:
+    edge.post_payment(valid_body())
+
+    response = edge.client.get(path, headers=edge.headers())
+
+    assert response.status_code == 200, response.get_data(as_text=True)
+
+
+def test_an_operation_that_reads_its_query_still_lists_every_error_of_it(edge: Edge) -> None:
+    response = edge.client.get("/v1/bills?tenantId=PB&surprise=1", headers=edge.headers())
+
+    assert field_codes(response) >= {("tenantId", "INVALID_TENANT"), ("surprise", "UNKNOWN_FIELD")}
