@@ -113,6 +113,14 @@ _ANY_JSON: Any = _AnyJson()
 
 
 def _entries(body: Any, most: int) -> list[Any]:
+    if isinstance(body, dict) and "payments" not in body:
+        message = "The body must be an object with a list `payments`."
+        raise ApiError(
+            message,
+            status=422,
+            code="REQUIRED",
+            errors=[FieldError("payments", "REQUIRED", message)],
+        )
     payments = body.get("payments") if isinstance(body, dict) else None
     if not isinstance(body, dict) or not isinstance(payments, list):
         message = "The body must be an object with a list `payments`."

@@ -196,7 +196,8 @@ def _entries() -> Iterable[Problem]:
                 meaning="The settlement report's format is neither csv nor json.",
                 action="Send format=csv or format=json, or leave it out."),
         Problem(code="LIMIT_OUT_OF_RANGE", statuses=(422,), kind=s,
-                meaning="The settlement report's page size is out of range.",
+                meaning="The settlement report's page size is not a whole number from 1 to "
+                "500.",
                 action="Send a limit from 1 to 500."),
         Problem(code="INVALID_CURSOR", statuses=(422,), kind=s,
                 meaning="The settlement report's cursor is not one it returned.",

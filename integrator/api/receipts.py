@@ -93,6 +93,7 @@ class ReceiptLayoutQuerySchema(StrictSchema):
     width = fields.Integer(
         load_default=32,
         strict=False,
+        error_messages={"invalid": _LAYOUT_MESSAGE, "too_large": _LAYOUT_MESSAGE},
         validate=validate.OneOf([32, 48], error=_LAYOUT_MESSAGE),
         metadata={"description": "text/plain: columns of the paper, 32 (58 mm) or 48 (80 mm)."},
     )

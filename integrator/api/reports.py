@@ -69,6 +69,10 @@ def _config() -> ReportsConfig:
 # --- schemas ---------------------------------------------------------------------------------
 
 
+CURSOR_MESSAGE = "The cursor is not one this report returned."
+_LIMIT_MESSAGE = coded("LIMIT_OUT_OF_RANGE", f"From 1 to {settlement.MAX_LIMIT}.")
+
+
 class SettlementQuerySchema(StrictSchema):
     """GET /v1/reports/settlement?date=YYYY-MM-DD[&format=csv|json][&cursor=][&limit=]"""
 
@@ -86,14 +90,13 @@ class SettlementQuerySchema(StrictSchema):
     )
     cursor = fields.String(
         load_default=None,
-        validate=validate.Length(max=120),
+        validate=validate.Length(max=120, error=coded("INVALID_CURSOR", CURSOR_MESSAGE)),
         metadata={"description": "`nextCursor` of the previous page (JSON only)."},
     )
     limit = fields.Integer(
         load_default=DEFAULT_LIMIT,
-        validate=validate.Range(
-            min=1, max=settlement.MAX_LIMIT, error=coded("LIMIT_OUT_OF_RANGE", "From 1 to 500.")
-        ),
+        error_messages={"invalid": _LIMIT_MESSAGE, "too_large": _LIMIT_MESSAGE},
+        validate=validate.Range(min=1, max=settlement.MAX_LIMIT, error=_LIMIT_MESSAGE),
         metadata={"description": "Rows per page (JSON only)."},
     )
 
@@ -188,12 +191,11 @@ def settlement_report() -> Any:
             limit=query["limit"],
         )
     except settlement.InvalidCursor:
-        message = "The cursor is not one this report returned."
         raise ApiError(
-            message,
+            CURSOR_MESSAGE,
             status=422,
             code="INVALID_CURSOR",
-            errors=[FieldError("cursor", "INVALID_CURSOR", message)],
+            errors=[FieldError("cursor", "INVALID_CURSOR", CURSOR_MESSAGE)],
         ) from None
     written = current_wire()
     from integrator.services import current_services

@@ -204,6 +204,14 @@ def test_a_batch_over_the_age_limit_quarantines_what_is_too_old(
     # a malformed item is refused on its own; a batch over the maximum is refused whole
     malformed = by_key(upload(pos, [{"idempotencyKey": "bad-1", "tenantId": AMRITSAR}]))
     assert malformed["bad-1"]["outcome"] == "refused"
+    # an item collected before 2000 is refused on collectedAt (it overflowed once stored)
+    ancient = {**item("ancient-1", ws, 100), "collectedAt": "0001-01-01T00:00:00+05:30"}
+    refused = by_key(upload(pos, [ancient]))["ancient-1"]
+    assert refused["outcome"] == "refused"
+    assert (refused["problem"]["field"], refused["problem"]["code"]) == (
+        "collectedAt",
+        "INVALID_DATETIME",
+    )
     too_many = upload(pos, [item(f"many-{i}", ws, 100) for i in range(int(limits["batchMax"]) + 1)])
     assert too_many.status_code == 422
     assert body_of(too_many)["code"] == "BATCH_SIZE_OUT_OF_RANGE"
@@ -427,3 +435,25 @@ def test_cash_beyond_the_devices_offline_limit_is_quarantined(
     assert answer["lim-1"]["outcome"] == "accepted"  # taken first
     assert answer["lim-2"]["outcome"] == "quarantined"
     assert answer["lim-2"]["conflict"]["code"] == "OFFLINE_CASH_LIMIT_EXCEEDED"
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "field", "code"),
+    [
+        ("{}", 422, "payments", "REQUIRED"),
+        ('{"payments": {}}', 422, "payments", "INVALID_TYPE"),
+        ("[]", 422, "payments", "INVALID_TYPE"),
+        ('{"payments": ' + "[" * 5_000 + "]" * 5_000 + "}", 400, None, "INVALID_JSON"),
+    ],
+)
+def test_a_batch_body_of_the_wrong_form_is_refused_whole(
+    pos: Pos, raw: str, status: int, field: str | None, code: str
+) -> None:
+    answer = requests.post(
+        f"{pos.base}/v1/payments/batch", data=raw, headers=pos.headers(), timeout=60
+    )
+
+    assert answer.status_code == status, answer.text
+    body = body_of(answer)
+    assert body["code"] == code
+    assert [e["field"] for e in body["errors"]] == ([field] if field else [])
