@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
@@ -307,6 +308,8 @@ class Edge:
             from integrator import jsonutil
 
             raw = jsonutil.dumps(valid_body() if body is None else body)
+            # an unpaired surrogate travels escaped, as a device's JSON encoder sends it
+            raw = re.sub("[\ud800-\udfff]", lambda m: f"\\u{ord(m.group()):04x}", raw)
         return self.client.post(path, data=raw, headers=headers, content_type="application/json")
 
 

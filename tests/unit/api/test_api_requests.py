@@ -65,6 +65,14 @@ def bill(amount: Any, bill_id: str = "bill-1") -> dict[str, Any]:
         ({"bills": [bill(1, "has space")]}, "bills/0/billId", "INVALID_IDENTIFIER"),
         ({"bills": [{"billId": "b", "amount": 1, "x": 1}]}, "bills/0/x", "UNKNOWN_FIELD"),
         ({"surprise": True}, "surprise", "UNKNOWN_FIELD"),
+        # NUL and unpaired surrogates never reach the ledger: every stored text has a pattern
+        ({"paidBy": "Ramesh\u0000Kumar"}, "paidBy", "INVALID_NAME"),
+        ({"payerName": "Ramesh\ud800"}, "payerName", "INVALID_NAME"),
+        ({"instrumentNumber": "00\u00001"}, "instrumentNumber", "INVALID_REFERENCE"),
+        ({"transactionNumber": "T\udfff1"}, "transactionNumber", "INVALID_REFERENCE"),
+        ({"mobileNumber": "987654321\u0000"}, "mobileNumber", "INVALID_MOBILE"),
+        ({"tenantId": "pb.amritsar\u0000"}, "tenantId", "INVALID_TENANT"),
+        ({"bills": [bill(1, "bill\u0000")]}, "bills/0/billId", "INVALID_IDENTIFIER"),
         # money: JSON numbers only, positive whole rupees (the domain's rule), bounded
         ({"bills": [bill("1200")]}, "bills/0/amount", "NOT_A_NUMBER"),
         ({"bills": [bill(True)]}, "bills/0/amount", "NOT_A_NUMBER"),
