@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote_plus
 
 from flask import Flask, Response, g, request
 
@@ -60,8 +61,11 @@ _SECRET_KEY = re.compile(
     r"""(?ix)^(?:auth[_-]?token|access[_-]?token|refresh[_-]?token|id[_-]?token|password|passwd
         |client[_-]?secret|authorization|x-device-key|device[_-]?key|api[_-]?key)$"""
 )
-# Indian mobile numbers: 10 digits starting 6-9, optionally after +91 / 0091 / 91 / 0.
-_MOBILE = re.compile(r"(?<![\w])(?:(?:\+|00)?91[ -]?|0)?([6-9]\d{5}[ -]?\d{4})(?!\d)")
+# Indian mobile numbers: 10 digits starting 6-9, optionally after +91 / 0091 / 91 / 0, written
+# whole or in two groups (98765 43210, 987654 3210).
+_MOBILE = re.compile(
+    r"(?<![\w])(?:(?:\+|00)?91[ -]?|0)?([6-9]\d{4}[ -]?\d{5}|[6-9]\d{5}[ -]?\d{4})(?!\d)"
+)
 
 
 def register_secret(value: str | None) -> None:
@@ -78,8 +82,20 @@ def register_secret(value: str | None) -> None:
         _secret_pattern = re.compile("|".join(re.escape(s) for s in ordered))
 
 
+# A mobileNumber query parameter (an access log's RAW_URI, a logged URL): its value is masked
+# whatever it holds, since percent-encoding (%2B91..., %20) hides the number from _MOBILE.
+_MOBILE_PARAM = re.compile(r"(?i)([?&;]mobile_?number=)([^&#\s\"']*)")
+
+
 def _mask_mobile(match: re.Match[str]) -> str:
     return mask_mobile(re.sub(r"\D", "", match.group(1))) or ""
+
+
+def _mask_mobile_param(match: re.Match[str]) -> str:
+    value = match.group(2)
+    digits = re.sub(r"\D", "", unquote_plus(value))
+    masked = mask_mobile(digits) if len(digits) >= 4 else "*" * len(value)
+    return f"{match.group(1)}{masked}"
 
 
 # Every word the two patterns above can match contains one of these (lower case). Most lines (the
@@ -99,7 +115,15 @@ def redact(text: str) -> str:
         text = _AUTH_SCHEME.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
     if any(hint in lowered for hint in _FIELD_HINTS):
         text = _SECRET_FIELD.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+    if "mobile" in lowered:
+        text = _MOBILE_PARAM.sub(_mask_mobile_param, text)
     return _MOBILE.sub(_mask_mobile, text)
+
+
+def redact_value(value: Any) -> Any:
+    """`value` with every string in it redacted (`redact`), and fields named like credentials
+    replaced whole: for a structure shown outside the logs (CLI output)."""
+    return _redact_value(value)
 
 
 def _redact_value(value: Any) -> Any:

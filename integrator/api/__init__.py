@@ -25,6 +25,7 @@ from flask import Blueprint, Flask
 from integrator.api import errors, json
 from integrator.api.access import require_device
 from integrator.api.context import ApiDependencies, install
+from integrator.api.guards import refuse_impossible_ids, refuse_unknown_parameters
 from integrator.api.offline import init_offline
 from integrator.api.openapi import docs_bp
 from integrator.api.pos import pos_bp
@@ -40,8 +41,16 @@ def init_api(app: Flask, *, dependencies: ApiDependencies) -> None:
     errors.init_app(app)
     init_offline(app)  # its routes are on pos_bp: batch upload, device limits and cash
     app.register_blueprint(pos_bp, url_prefix="/v1")
-    before_blueprint(app, pos_bp, require_device)  # PoS devices and aggregators: device key
+    device_policy(app, pos_bp)  # PoS devices and aggregators: device key
     app.register_blueprint(docs_bp)  # /openapi.json and /docs: public
+
+
+def device_policy(app: Flask, blueprint: Blueprint) -> None:
+    """The policy of every device blueprint: the device key and its rate, then the request's
+    form checks every view needs (`guards`)."""
+    before_blueprint(app, blueprint, require_device)
+    before_blueprint(app, blueprint, refuse_impossible_ids)
+    before_blueprint(app, blueprint, refuse_unknown_parameters)
 
 
 def before_blueprint(app: Flask, blueprint: Blueprint, check: Callable[[], None]) -> None:

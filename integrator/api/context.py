@@ -79,17 +79,19 @@ class DeviceAdmission(Protocol):
 
 class CashGuard(Protocol):
     """Refuses a payment that would take a device over its cap on cash in hand
-    (payments.cash.CashBook); raises PaymentRejected."""
+    (payments.cash.CashBook); raises PaymentRejected. No key: a new payment (validate)."""
 
     def require_room(
-        self, device: Device, request: PaymentRequest, idempotency_key: str
+        self, device: Device, request: PaymentRequest, idempotency_key: str | None
     ) -> None: ...
 
 
 class NoCashCap:
     """The guard of an edge built without the collector's cash (unit tests): no cap."""
 
-    def require_room(self, device: Device, request: PaymentRequest, idempotency_key: str) -> None:
+    def require_room(
+        self, device: Device, request: PaymentRequest, idempotency_key: str | None
+    ) -> None:
         return None
 
 
@@ -109,7 +111,7 @@ class ApiDependencies:
     timezone: tzinfo = DEFAULT_TIMEZONE
     #: The reversal use cases (POST /v1/payments/{id}/cancellation); None: not offered.
     cancellations: Callable[[], Cancellations] | None = None
-    #: The cap on cash in hand POST /v1/payments applies.
+    #: The cap on cash in hand POST /v1/payments and /validate apply.
     cash_guard: CashGuard = field(default_factory=NoCashCap)
     #: Returns once the snapshots of the bills this request served are in Redis: they are
     #: written behind, many answers' in one round trip (integrator.store.snapshot_writer).

@@ -37,7 +37,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 import redis as redis_lib
 from flask import Flask, Response, current_app
@@ -176,9 +176,12 @@ def problem(
         "type": type_url(code),
         "title": title or _title(status),
         "status": status,
-        "detail": detail,
+        "detail": echoable(detail),
         "code": code,
-        "errors": [{"field": e.field, "code": e.code, "message": e.message} for e in errors],
+        "errors": [
+            {"field": echoable(e.field), "code": e.code, "message": echoable(e.message)}
+            for e in errors
+        ],
     }
     body.update(extra or {})
     response = current_app.response_class(
@@ -186,6 +189,19 @@ def problem(
     )
     response.headers.update(dict(headers or {}))
     return response
+
+
+@overload
+def echoable(text: str) -> str: ...
+@overload
+def echoable(text: None) -> None: ...
+def echoable(text: str | None) -> str | None:
+    """`text` from a request as an answer may echo it: an unpaired surrogate (a JSON body may hold
+    one, e.g. as an unknown field's name) cannot be written as UTF-8, so it becomes U+FFFD."""
+    return None if text is None else _SURROGATE.sub("\ufffd", text)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _title(status: int) -> str:

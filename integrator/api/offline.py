@@ -4,7 +4,8 @@
     GET  /v1/devices/me/limits    what this device may collect offline and hold
     GET  /v1/devices/me/cash      what this device holds, per city and payment mode
 
-(The cap on cash in hand that POST /v1/payments applies is `ApiDependencies.cash_guard`.)
+(The cap on cash in hand that POST /v1/payments and /validate apply is
+`ApiDependencies.cash_guard`.)
 
 A batch answers 200 with one entry per payment, in order: `accepted` (the payment), `quarantined`
 (the payment, stored NEEDS_ATTENTION, and what changed) or `refused` (a problem: the rule, the
@@ -14,6 +15,7 @@ on its own: a malformed item is refused, the others go ahead.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from apispec import APISpec
@@ -22,7 +24,7 @@ from marshmallow import ValidationError
 
 from integrator.api.access import current_device
 from integrator.api.context import api_dependencies, wire
-from integrator.api.errors import ApiError, FieldError, field_errors
+from integrator.api.errors import ApiError, FieldError, echoable, field_errors, pointer
 from integrator.api.openapi import JSON, _errors, add_paths
 from integrator.api.pos import _KEY, PAYMENT_REQUEST, load_json, pos_bp
 from integrator.api.problems import type_url
@@ -111,6 +113,14 @@ _ANY_JSON: Any = _AnyJson()
 
 
 def _entries(body: Any, most: int) -> list[Any]:
+    if isinstance(body, dict) and "payments" not in body:
+        message = "The body must be an object with a list `payments`."
+        raise ApiError(
+            message,
+            status=422,
+            code="REQUIRED",
+            errors=[FieldError("payments", "REQUIRED", message)],
+        )
     payments = body.get("payments") if isinstance(body, dict) else None
     if not isinstance(body, dict) or not isinstance(payments, list):
         message = "The body must be an object with a list `payments`."
@@ -177,15 +187,15 @@ def _refusal(
 ) -> dict[str, Any]:
     return {
         "index": index,
-        "idempotencyKey": key,
+        "idempotencyKey": echoable(key),
         "outcome": "refused",
         "replayed": False,
         "payment": None,
         "problem": {
             "type": type_url(code),
             "code": code,
-            "field": field,
-            "detail": message,
+            "field": echoable(field),
+            "detail": echoable(message),
             "retryAfter": retry_after,
         },
         "conflict": None,
@@ -193,12 +203,14 @@ def _refusal(
 
 
 def _item_view(index: int, result: ItemResult) -> dict[str, Any]:
+    """One answer entry; the domain's field names (`bills[0].amount`) are written as every
+    other answer writes them (`bills/0/amount`, errors.pointer)."""
     if result.payment is None:
         return _refusal(
             index,
             result.idempotency_key,
             result.code or "REFUSED",
-            result.field,
+            pointer(result.field),
             result.message or "",
             result.retry_after,
         )
@@ -209,8 +221,20 @@ def _item_view(index: int, result: ItemResult) -> dict[str, Any]:
         "replayed": result.replayed,
         "payment": payment_view(result.payment, wire()),
         "problem": None,
-        "conflict": dict(result.conflict) if result.conflict else None,
+        "conflict": _conflict_view(result.conflict) if result.conflict else None,
     }
+
+
+def _conflict_view(conflict: Mapping[str, Any]) -> dict[str, Any]:
+    """What changed, with its violations' fields as pointers (the ledger keeps the domain's)."""
+    view = dict(conflict)
+    violations = view.get("violations")
+    if isinstance(violations, list):
+        view["violations"] = [
+            {**v, "field": pointer(v.get("field"))} if isinstance(v, Mapping) else v
+            for v in violations
+        ]
+    return view
 
 
 # --- OpenAPI ---------------------------------------------------------------------------------
@@ -266,7 +290,7 @@ def document_paths(spec: APISpec) -> None:
                         "description": "The limits",
                         "content": {JSON: {"schema": {"type": "object"}}},
                     },
-                    **_errors("503"),
+                    **_errors("422", "503"),
                 },
             }
         },
@@ -282,7 +306,7 @@ def document_paths(spec: APISpec) -> None:
                         "description": "Per payment mode, and per city and mode",
                         "content": {JSON: {"schema": {"type": "object"}}},
                     },
-                    **_errors("503"),
+                    **_errors("422", "503"),
                 },
             }
         },

@@ -319,8 +319,9 @@ def _paths(spec: APISpec) -> None:
                 "summary": "Every check of POST /v1/payments; nothing is stored",
                 "description": (
                     "Runs the checks POST /v1/payments runs (fields, payment mode, amounts "
-                    "against each bill) and answers what may be paid per bill. Needs no "
-                    "Idempotency-Key; stores nothing."
+                    "against each bill, the device's cap on cash in hand: "
+                    "CASH_IN_HAND_CAP_REACHED) and answers what may be paid per bill. Needs no "
+                    "Idempotency-Key (the payment is judged as a new one); stores nothing."
                 ),
                 "parameters": [request_id],
                 "requestBody": _PAYMENT_BODY,
@@ -361,7 +362,7 @@ def _paths(spec: APISpec) -> None:
                 ],
                 "responses": {
                     "200": _ok("The payment", "Payment", examples.CANCELLED_PAYMENT_ANSWER),
-                    **_errors("404"),
+                    **_errors("404", "422"),
                 },
             }
         },

@@ -18,6 +18,7 @@ from integrator import jsonutil
 from integrator.api.access import current_device, reads_open_marks
 from integrator.api.context import api_dependencies, cancellations, payments, wire
 from integrator.api.errors import ApiError, FieldError
+from integrator.api.guards import reads_query
 from integrator.api.schemas.fields import KEY_CHARS
 from integrator.api.schemas.requests import (
     BillsQuery,
@@ -74,6 +75,7 @@ def consumer_in_query(args: MultiDict[str, str]) -> ConsumerKey | None:
 
 @pos_bp.get("/bills")
 @reads_open_marks(consumer_in_query)
+@reads_query
 def list_bills() -> Any:
     query: BillsQuery = load_args(BILLS_QUERY)
     offers, unsearched = bills_for(query, current_device(for_tenant=query.tenant_id))
@@ -100,9 +102,10 @@ def create_payment() -> Response:
 @pos_bp.post("/payments/validate")
 def validate_payment() -> Any:
     payment_request = load_payment()
-    offers = payments().validate_payment(
-        device=current_device(for_tenant=payment_request.tenant_id), request=payment_request
-    )
+    device = current_device(for_tenant=payment_request.tenant_id)
+    # validate takes no Idempotency-Key: the cap judges the payment as a new one
+    api_dependencies().cash_guard.require_room(device, payment_request, None)
+    offers = payments().validate_payment(device=device, request=payment_request)
     return validation_view(payment_request, offers, wire())
 
 
@@ -113,6 +116,7 @@ def get_payment(payment_id: str) -> Any:
 
 
 @pos_bp.get("/payments")
+@reads_query
 def find_payment() -> Any:
     lookup = load_args(PAYMENT_LOOKUP)
     payment = payments().find_payment(
@@ -131,6 +135,7 @@ def request_cancellation(payment_id: str) -> Any:
 
 
 @pos_bp.get("/receipts")
+@reads_query
 def get_receipt() -> Any:
     query = load_args(RECEIPT_QUERY)
     receipt = payments().receipt(
@@ -206,6 +211,10 @@ def load_json(schema: Schema) -> Any:
         raise ApiError(f"The body is not usable JSON: {error}.", code="INVALID_NUMBER") from None
     except ValueError:
         raise ApiError("The body is not valid JSON.", code="INVALID_JSON") from None
+    except RecursionError:  # e.g. [[[[... a thousand deep: no request of ours nests beyond five
+        raise ApiError(
+            "The body is not usable JSON: nested too deeply.", code="INVALID_JSON"
+        ) from None
     return schema.load(body)
 
 

@@ -99,11 +99,17 @@ def _entries() -> Iterable[Problem]:
         Problem(code="INVALID_LENGTH", statuses=(422,), kind=s,
                 meaning="A text is empty or longer than its field allows.",
                 action=_FIX_FIELD),
+        Problem(code="INVALID_TEXT", statuses=(422,), kind=s,
+                meaning="A free text (a cancellation reason) holds a control character other "
+                "than tab and line breaks (e.g. NUL) or an unpaired surrogate.",
+                action="Send the words only."),
         Problem(code="INVALID_DATE", statuses=(422,), kind=s,
-                meaning="Not a calendar date written YYYY-MM-DD.",
+                meaning="Not a calendar date written YYYY-MM-DD, or (a report's date) a day "
+                "outside 2000-01-01 to 9999-12-30.",
                 action="Send the date as YYYY-MM-DD, e.g. 2024-04-30."),
         Problem(code="INVALID_DATETIME", statuses=(422,), kind=s,
-                meaning="Not an ISO 8601 date-time with a UTC offset.",
+                meaning="Not an ISO 8601 date-time with a UTC offset, or one before "
+                "2000-01-01T00:00:00Z.",
                 action="Send e.g. 2024-05-01T15:30:00+05:30."),
         Problem(code="INVALID_TENANT", statuses=(422,), kind=s,
                 meaning="Not a DIGIT tenant id (lower case, e.g. pb or pb.amritsar).",
@@ -190,7 +196,8 @@ def _entries() -> Iterable[Problem]:
                 meaning="The settlement report's format is neither csv nor json.",
                 action="Send format=csv or format=json, or leave it out."),
         Problem(code="LIMIT_OUT_OF_RANGE", statuses=(422,), kind=s,
-                meaning="The settlement report's page size is out of range.",
+                meaning="The settlement report's page size is not a whole number from 1 to "
+                "500.",
                 action="Send a limit from 1 to 500."),
         Problem(code="INVALID_CURSOR", statuses=(422,), kind=s,
                 meaning="The settlement report's cursor is not one it returned.",

@@ -27,9 +27,10 @@ from flask import Blueprint, Flask, Response, current_app, request
 from marshmallow import Schema, fields, validate
 
 from integrator.api import examples
-from integrator.api.access import current_device, require_device
+from integrator.api.access import current_device
 from integrator.api.context import wire as current_wire
 from integrator.api.errors import ApiError
+from integrator.api.guards import reads_query
 from integrator.api.openapi import JSON, add_paths
 from integrator.api.pos import load_args
 from integrator.api.schemas.fields import StrictSchema, coded
@@ -65,13 +66,13 @@ class ReceiptsConfig:
 
 def init_receipts(app: Flask, *, receipts: Callable[[], ReceiptService]) -> None:
     """Serve GET /v1/payments/{id}/receipt for devices (device key, rate limit), documented."""
-    from integrator.api import before_blueprint
+    from integrator.api import device_policy
 
     if EXTENSION_KEY in app.extensions:  # already wired (idempotent)
         return
     app.extensions[EXTENSION_KEY] = ReceiptsConfig(receipts=receipts)
     app.register_blueprint(receipts_bp, url_prefix="/v1")
-    before_blueprint(app, receipts_bp, require_device)
+    device_policy(app, receipts_bp)
     add_paths(app, document_paths)
 
 
@@ -92,6 +93,7 @@ class ReceiptLayoutQuerySchema(StrictSchema):
     width = fields.Integer(
         load_default=32,
         strict=False,
+        error_messages={"invalid": _LAYOUT_MESSAGE, "too_large": _LAYOUT_MESSAGE},
         validate=validate.OneOf([32, 48], error=_LAYOUT_MESSAGE),
         metadata={"description": "text/plain: columns of the paper, 32 (58 mm) or 48 (80 mm)."},
     )
@@ -261,6 +263,7 @@ def _accepted() -> str:
 
 
 @receipts_bp.get("/payments/<payment_id>/receipt")
+@reads_query
 def get_payment_receipt(payment_id: str) -> Response:
     if request.method == "HEAD":
         # every answer is a counted print: a HEAD would count one that nobody received

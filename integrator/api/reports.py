@@ -22,15 +22,17 @@ from flask import Blueprint, Flask, Response, current_app, request
 from marshmallow import Schema, fields, validate
 
 from integrator.api import examples
-from integrator.api.access import current_device, require_device
+from integrator.api.access import current_device
 from integrator.api.context import wire as current_wire
 from integrator.api.errors import ApiError, FieldError
+from integrator.api.guards import reads_query
 from integrator.api.openapi import JSON, add_paths
 from integrator.api.pos import load_args
-from integrator.api.schemas.fields import StrictDate, StrictSchema, coded
+from integrator.api.schemas.fields import ReportDay, StrictSchema, coded
 from integrator.api.schemas.responses import Amount, Timestamp
 from integrator.api.wire import Wire
 from integrator.payments import settlement
+from integrator.payments.days import FIRST_DAY, LAST_DAY
 from integrator.payments.settlement import PaymentsByDay, SettlementRow
 
 reports_bp = Blueprint("reports", __name__)
@@ -48,13 +50,13 @@ class ReportsConfig:
 
 def init_reports(app: Flask, *, payments_store: PaymentsByDay, timezone: ZoneInfo) -> None:
     """Serve /v1/reports/* for devices (device key, rate limit) and document it."""
-    from integrator.api import before_blueprint
+    from integrator.api import device_policy
 
     if EXTENSION_KEY in app.extensions:  # already wired (idempotent)
         return
     app.extensions[EXTENSION_KEY] = ReportsConfig(payments=payments_store, timezone=timezone)
     app.register_blueprint(reports_bp, url_prefix="/v1")
-    before_blueprint(app, reports_bp, require_device)
+    device_policy(app, reports_bp)
     add_paths(app, document_paths)
 
 
@@ -67,10 +69,20 @@ def _config() -> ReportsConfig:
 # --- schemas ---------------------------------------------------------------------------------
 
 
+CURSOR_MESSAGE = "The cursor is not one this report returned."
+_LIMIT_MESSAGE = coded("LIMIT_OUT_OF_RANGE", f"From 1 to {settlement.MAX_LIMIT}.")
+
+
 class SettlementQuerySchema(StrictSchema):
     """GET /v1/reports/settlement?date=YYYY-MM-DD[&format=csv|json][&cursor=][&limit=]"""
 
-    date = StrictDate(required=True, metadata={"description": "The day, in the settlement zone."})
+    date = ReportDay(
+        required=True,
+        metadata={
+            "description": "The day, in the settlement zone: YYYY-MM-DD from "
+            f"{FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()} (INVALID_DATE)."
+        },
+    )
     format = fields.String(
         load_default=None,
         validate=validate.OneOf(["csv", "json"], error=coded("INVALID_FORMAT", "csv or json.")),
@@ -78,14 +90,13 @@ class SettlementQuerySchema(StrictSchema):
     )
     cursor = fields.String(
         load_default=None,
-        validate=validate.Length(max=120),
+        validate=validate.Length(max=120, error=coded("INVALID_CURSOR", CURSOR_MESSAGE)),
         metadata={"description": "`nextCursor` of the previous page (JSON only)."},
     )
     limit = fields.Integer(
         load_default=DEFAULT_LIMIT,
-        validate=validate.Range(
-            min=1, max=settlement.MAX_LIMIT, error=coded("LIMIT_OUT_OF_RANGE", "From 1 to 500.")
-        ),
+        error_messages={"invalid": _LIMIT_MESSAGE, "too_large": _LIMIT_MESSAGE},
+        validate=validate.Range(min=1, max=settlement.MAX_LIMIT, error=_LIMIT_MESSAGE),
         metadata={"description": "Rows per page (JSON only)."},
     )
 
@@ -157,6 +168,7 @@ def settlement_row_view(row: SettlementRow, wire: Wire) -> dict[str, Any]:
 
 
 @reports_bp.get("/reports/settlement")
+@reads_query
 def settlement_report() -> Any:
     query = load_args(SettlementQuerySchema())
     device = current_device()
@@ -179,12 +191,11 @@ def settlement_report() -> Any:
             limit=query["limit"],
         )
     except settlement.InvalidCursor:
-        message = "The cursor is not one this report returned."
         raise ApiError(
-            message,
+            CURSOR_MESSAGE,
             status=422,
             code="INVALID_CURSOR",
-            errors=[FieldError("cursor", "INVALID_CURSOR", message)],
+            errors=[FieldError("cursor", "INVALID_CURSOR", CURSOR_MESSAGE)],
         ) from None
     written = current_wire()
     from integrator.services import current_services

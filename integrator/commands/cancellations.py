@@ -15,6 +15,7 @@ import click
 
 from integrator import jsonutil
 from integrator.commands.identity import operator_options, signed_in_operator
+from integrator.logs import redact, redact_value
 from integrator.payments.cancellation import CancellationRefused, Cancellations
 from integrator.payments.cancellation_records import (
     Action,
@@ -60,7 +61,7 @@ def _line(r: CancellationRequest) -> str:
             r.requested_by,
             r.decided_by or "",
             codes,
-            r.reason,
+            redact(r.reason),  # free text: it may name the payer's mobile number
         )
     )
 
@@ -133,15 +134,15 @@ def show(ctx: click.Context, request_id: str) -> None:
         "paymentId": request.payment_id,
         "action": request.action.value,
         "state": request.state.value,
-        "reason": request.reason,
+        "reason": redact(request.reason),  # free text, like the note and DIGIT's words
         "requestedBy": request.requested_by,
         "requestedAt": request.requested_at,
         "decidedBy": request.decided_by,
         "decidedAt": request.decided_at,
-        "decisionNote": request.decision_note,
+        "decisionNote": redact_value(request.decision_note),
         "digitCodes": list(request.digit_codes),
-        "digitMessage": request.digit_message,
-        "digitAnswer": request.digit_answer,
+        "digitMessage": redact_value(request.digit_message),
+        "digitAnswer": redact_value(request.digit_answer),
         "completedAt": request.completed_at,
         "duesState": request.dues_state.value if request.dues_state else None,
         "successorBills": dict(request.successor_bills),

@@ -17,6 +17,7 @@ import click
 
 from integrator import jsonutil
 from integrator.commands.identity import OPERATOR_ENV, PASSWORD_ENV, signed_in_operator
+from integrator.logs import redact
 from integrator.services import Services
 
 
@@ -131,7 +132,7 @@ def handover(
         click.echo(
             f"{h.id} {device_name} {h.tenant_id} {h.payment_mode}: counted {h.counted},"
             f" expected {h.expected}, {kind}"
-            + (f" {abs(h.difference)} ({h.reason})" if h.difference else "")
+            + (f" {abs(h.difference)} ({redact(h.reason or '')})" if h.difference else "")
         )
 
 

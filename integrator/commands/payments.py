@@ -18,6 +18,7 @@ import click
 
 from integrator import jsonutil
 from integrator.commands.identity import operator_options, signed_in_operator
+from integrator.logs import redact, redact_value
 from integrator.masking import mask_mobile
 from integrator.ops.desk import BULK_LIMIT, OperatorDesk
 from integrator.ops.filters import BadFilter, Paging, filter_from, local, tz_label
@@ -214,7 +215,7 @@ def _readable(p: Payment, names: dict[str, str], tz: tzinfo) -> list[str]:
     if p.resolution:
         lines.append(f"  resolved as  {p.resolution}")
     if p.last_error:
-        lines.append(f"  last error   {p.last_error}")
+        lines.append(f"  last error   {redact(p.last_error)}")
     if p.digit_payment_id:
         lines.append(f"  DIGIT payment {p.digit_payment_id}")
     lines.append("Bills")
@@ -228,9 +229,8 @@ def _readable(p: Payment, names: dict[str, str], tz: tzinfo) -> list[str]:
         status = f"{h.from_status or ''} -> {h.to_status}" if h.to_status else ""
         codes = f" [{', '.join(h.codes)}]" if h.codes else ""
         repeat = f" x{h.count}" if h.count > 1 else ""
-        lines.append(
-            f"  {when(h.at)}  {h.actor}  {h.event}  {status}  {h.reason or ''}{codes}{repeat}"
-        )
+        reason = redact(h.reason or "")  # free text: a cancellation's reason, an operator's note
+        lines.append(f"  {when(h.at)}  {h.actor}  {h.event}  {status}  {reason}{codes}{repeat}")
     return lines
 
 
@@ -247,7 +247,8 @@ def show(ctx: click.Context, payment_id: str, as_json: bool) -> None:
         names = tools.search.device_names([payment.device_id])
         actions = tools.desk.audit.for_payment(payment_id)
     if as_json:
-        record = payment_to_dict(payment)
+        # free text (history reasons, notes, DIGIT's errors) redacted as in the logs
+        record = redact_value(payment_to_dict(payment))
         record["mobile_number"] = mask_mobile(payment.mobile_number) or None
         record["device_name"] = names.get(payment.device_id)
         click.echo(jsonutil.dumps(record, compact=False))
@@ -257,7 +258,7 @@ def show(ctx: click.Context, payment_id: str, as_json: bool) -> None:
     if actions:
         click.echo("Operator actions")
         for a in actions:
-            why = f"  {a.code}: {a.message}" if a.code else ""
+            why = f"  {a.code}: {redact(a.message or '')}" if a.code else ""
             click.echo(
                 f"  {local(a.at, tools.tz)}  {a.operator} ({a.via})  {a.action}  {a.outcome}{why}"
             )

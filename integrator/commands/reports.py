@@ -10,6 +10,8 @@ import click
 
 from integrator import jsonutil
 from integrator.commands.identity import operator_options, signed_in_operator
+from integrator.commands.params import Day
+from integrator.logs import redact
 
 
 @click.group()
@@ -29,14 +31,14 @@ def reports() -> None:
 @click.option(
     "--from",
     "first_day",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
+    type=Day(),
     default=None,
     help="Walk DIGIT's payments from this day (YYYY-MM-DD, in DIGIT_TIMEZONE) instead.",
 )
 @click.option(
     "--to",
     "last_day",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
+    type=Day(),
     default=None,
     help="... to this day, included (default: the --from day).",
 )
@@ -89,7 +91,7 @@ def reconcile(
     "--date",
     "day",
     required=True,
-    type=click.DateTime(formats=["%Y-%m-%d"]),
+    type=Day(),
     help="The day (YYYY-MM-DD) in SETTLEMENT_TIMEZONE.",
 )
 @click.option("--device", default=None, help="Only this device (its name, or its id).")
@@ -171,13 +173,15 @@ def flags(ctx: click.Context, show_all: bool) -> None:
         receipts = ",".join(item.receipt_numbers) or "-"
         amount = "-" if item.amount is None else str(item.amount)
         acked = (
-            f" ACKNOWLEDGED by {item.acknowledged_by}: {item.ack_note}" if item.acknowledged else ""
+            f" ACKNOWLEDGED by {item.acknowledged_by}: {redact(item.ack_note or '')}"
+            if item.acknowledged
+            else ""
         )
         click.echo(
             f"{item.id}\t{item.kind}\tpayment {item.payment_id}\tDIGIT"
             f" {item.digit_payment_id or '-'} {item.digit_status or ''}\t{where or '-'}"
             f"\tamount {amount}\treceipts {receipts}\tledger {item.ledger_status or 'none'}"
-            f"\t{item.why}{acked}"
+            f"\t{redact(item.why)}{acked}"
         )
 
 
@@ -220,7 +224,7 @@ def ack(
     "--date",
     "day",
     required=True,
-    type=click.DateTime(formats=["%Y-%m-%d"]),
+    type=Day(),
     help="The day (YYYY-MM-DD) in SETTLEMENT_TIMEZONE.",
 )
 @click.option("--device", "device_name", default=None, help="A device, by name.")

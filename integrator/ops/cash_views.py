@@ -37,6 +37,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from integrator.ops.accounts import OpsAccount
 from integrator.payments.cash import CashRefused
 from integrator.payments.day_close import DayCloseRefused, report_csv
+from integrator.payments.days import FIRST_DAY, LAST_DAY, day_in_range
 from integrator.services import Services
 from integrator.store.cash import Scope
 
@@ -71,9 +72,12 @@ def create_cash_blueprint(services: Services, accounts: Mapping[str, OpsAccount]
     def chosen_day() -> date:
         raw = (request.values.get("date") or "").strip()
         try:
-            return date.fromisoformat(raw) if raw else datetime.now(tz).date()
+            day = date.fromisoformat(raw) if raw else datetime.now(tz).date()
         except ValueError:
             abort(400, description="date: write YYYY-MM-DD")
+        if not day_in_range(day):  # 9999-12-31's end is no datetime
+            abort(400, description=f"date: a day from {FIRST_DAY} to {LAST_DAY}")
+        return day
 
     def chosen_scope() -> tuple[Scope, str] | None:
         device = (request.values.get("device") or "").strip()

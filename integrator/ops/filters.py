@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from typing import Any
 
+from integrator.payments.days import FIRST_DAY, LAST_DAY, day_in_range
 from integrator.payments.models import PaymentMode, PaymentStatus
 from integrator.payments.payment_filter import PaymentFilter, last4
 
@@ -60,9 +61,12 @@ def filter_from(args: Mapping[str, str], tz: tzinfo) -> PaymentFilter:
         if value is None:
             return None
         try:
-            return date.fromisoformat(value)
+            day = date.fromisoformat(value)
         except ValueError:
             raise BadFilter(f"{name}: a date as YYYY-MM-DD, got {value!r}") from None
+        if not day_in_range(day):  # 9999-12-31's end is no datetime
+            raise BadFilter(f"{name}: a day from {FIRST_DAY} to {LAST_DAY}, got {value!r}")
+        return day
 
     status_text = text("status")
     try:

@@ -58,6 +58,7 @@ from integrator.payments.cancellation_records import (
     RequestState,
 )
 from integrator.payments.models import Payment, PaymentError, PaymentStatus
+from integrator.payments.rules import is_plain_text
 
 log = logging.getLogger("integrator.cancellation")
 
@@ -878,6 +879,12 @@ def _checked_reason(reason: str) -> str:
     if not 1 <= len(cleaned) <= REASON_MAX:
         raise CancellationRefused(
             "REASON_REQUIRED", f"say why in 1-{REASON_MAX} characters", field="reason"
+        )
+    if not is_plain_text(cleaned):  # NUL fails the ledger's write; no control belongs in words
+        raise CancellationRefused(
+            "REASON_REQUIRED",
+            "say why without control characters (such as NUL) or unpaired surrogates",
+            field="reason",
         )
     return cleaned
 

@@ -188,16 +188,21 @@ class CashBook:
             )
         return totals
 
-    def require_room(self, device: Device, request: PaymentRequest, idempotency_key: str) -> None:
+    def require_room(
+        self, device: Device, request: PaymentRequest, idempotency_key: str | None
+    ) -> None:
         """Refuse a CASH payment that would take the device over its cap on cash in hand; a
-        repeat of a payment already accepted under `idempotency_key` is never refused."""
+        repeat of a payment already accepted under `idempotency_key` is never refused. With no
+        key (POST /v1/payments/validate) the payment is judged as a new one."""
         if request.payment_mode.upper() != CASH:
             return
         cap = self.limits(device).cash_in_hand_cap
         if cap is None:
             return
         held = self.in_hand_by_mode(device.id).get(CASH, Decimal(0))
-        if held + request.total_amount > cap and self._accepted(device.id, idempotency_key) is None:
+        if held + request.total_amount > cap and (
+            idempotency_key is None or self._accepted(device.id, idempotency_key) is None
+        ):
             raise PaymentRejected(
                 [
                     Violation(

@@ -16,13 +16,14 @@ import csv
 import io
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from integrator.payments.cash import balance
 from integrator.payments.cash_records import DayAlreadyClosed, Handover, ModeSums, Scope
+from integrator.payments.days import check_day, next_day_start
 from integrator.payments.devices import Device
 from integrator.payments.models import PaymentError
 
@@ -109,8 +110,8 @@ class DayClose:
         self._clock = clock
 
     def _bounds(self, day: date) -> tuple[datetime, datetime]:
-        start = datetime.combine(day, time(0), self._tz)
-        end = datetime.combine(day + timedelta(days=1), time(0), self._tz)
+        start = datetime.combine(check_day(day), time(0), self._tz)
+        end = next_day_start(day, self._tz)
         return start.astimezone(UTC), end.astimezone(UTC)
 
     def scope_id(self, scope: Scope, name: str) -> str:

@@ -19,6 +19,10 @@ from typing import Any, NamedTuple
 
 from integrator.payments.devices import Device
 
+#: The characters of every payment id (`service.new_payment_id`: pay_ and 24 hex digits; older
+#: and test ids use - too): a text outside it is no payment's id.
+PAYMENT_ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"
+
 __all__ = [
     "AmountExactness",
     "ConsumerKey",

@@ -11,8 +11,9 @@ the last).
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, time, tzinfo
 
+from integrator.payments.days import check_day, next_day_start
 from integrator.payments.models import PaymentStatus
 
 
@@ -40,8 +41,8 @@ class PaymentFilter:
         cls, *, first: date | None, last: date | None, tz: tzinfo, **criteria: object
     ) -> PaymentFilter:
         """A filter covering the calendar days [first, last] in `tz`."""
-        since = datetime.combine(first, time(0), tz) if first else None
-        before = datetime.combine(last + timedelta(days=1), time(0), tz) if last else None
+        since = datetime.combine(check_day(first), time(0), tz) if first else None
+        before = next_day_start(last, tz) if last else None
         return cls(created_since=since, created_before=before, **criteria)  # type: ignore[arg-type]
 
     @property

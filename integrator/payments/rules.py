@@ -18,6 +18,7 @@ BILL_SUPERSEDED, BILL_ALREADY_PAID and BILL_NOT_FOUND need DIGIT lookups: the se
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
@@ -57,6 +58,17 @@ MAX_REFERENCE_LENGTH = 128  # collection's max for transactionNumber / instrumen
 ACTIVE = "ACTIVE"
 PAID = "PAID"  # billing's back-update after a payment (docs/digit.md#back-update)
 EXPIRED = "EXPIRED"  # expired, or replaced by a new demand before its expiry date
+
+
+#: What no free text a person writes (a cancellation reason, a note) may hold: the C0 controls but
+#: tab, line feed and carriage return, DEL and the C1 controls, and lone surrogates. PostgreSQL
+#: refuses NUL in text and no surrogate can be written as UTF-8, so either fails the write.
+UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def is_plain_text(text: str) -> bool:
+    """Whether `text` is free of UNPRINTABLE characters."""
+    return UNPRINTABLE.search(text) is None
 
 
 def is_whole(amount: Decimal) -> bool:

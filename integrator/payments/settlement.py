@@ -27,7 +27,7 @@ from decimal import Decimal
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from integrator.payments.days import day_bounds
+from integrator.payments.days import LAST_DAY, day_bounds, next_day_start
 from integrator.payments.models import Payment, PaymentStatus
 
 __all__ = [
@@ -46,6 +46,9 @@ SCAN_BATCH = 200
 MAX_LIMIT = 500
 _CURSOR = re.compile(r"(r\.)?(\d{1,16})\.([A-Za-z0-9_-]{1,64})\.(\d{1,3})")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: The latest millisecond a cursor may carry: the end of the last day a report may name (a larger
+#: one, e.g. 9999999999999999, overflows the datetime built from it).
+_LAST_MS = int((next_day_start(LAST_DAY, UTC) - _EPOCH) / timedelta(milliseconds=1))
 
 
 class PaymentsByDay(Protocol):
@@ -105,7 +108,7 @@ def _ms(moment: datetime) -> int:
 def _parse_cursor(cursor: str) -> tuple[bool, int, str, int]:
     """(a reversal row's cursor?, ms, payment id, bill index)."""
     match = _CURSOR.fullmatch(cursor)
-    if match is None:
+    if match is None or int(match.group(2)) > _LAST_MS:  # no row of ours is that late
         raise InvalidCursor(cursor)
     return bool(match.group(1)), int(match.group(2)), match.group(3), int(match.group(4))
 

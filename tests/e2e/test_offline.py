@@ -206,6 +206,14 @@ def test_a_batch_over_the_age_limit_quarantines_what_is_too_old(
     # a malformed item is refused on its own; a batch over the maximum is refused whole
     malformed = by_key(upload(pos, [{"idempotencyKey": "bad-1", "tenantId": AMRITSAR}]))
     assert malformed["bad-1"]["outcome"] == "refused"
+    # an item collected before 2000 is refused on collectedAt (it overflowed once stored)
+    ancient = {**item("ancient-1", ws, 100), "collectedAt": "0001-01-01T00:00:00+05:30"}
+    refused = by_key(upload(pos, [ancient]))["ancient-1"]
+    assert refused["outcome"] == "refused"
+    assert (refused["problem"]["field"], refused["problem"]["code"]) == (
+        "collectedAt",
+        "INVALID_DATETIME",
+    )
     too_many = upload(pos, [item(f"many-{i}", ws, 100) for i in range(int(limits["batchMax"]) + 1)])
     assert too_many.status_code == 422
     assert body_of(too_many)["code"] == "BATCH_SIZE_OUT_OF_RANGE"
@@ -225,9 +233,12 @@ def test_the_cash_cap_refuses_cash_until_a_hand_over_releases_it(
     assert first.status_code in (201, 202), first.text
 
     refused = pos.pay(_payment(sw, 315), key="cap-2")
+    checked = pos.validate(_payment(sw, 315))
 
     assert refused.status_code == 422
     assert body_of(refused)["code"] == "CASH_IN_HAND_CAP_REACHED"
+    assert checked.status_code == 422, checked.text  # validate runs the checks POST runs
+    assert body_of(checked)["code"] == "CASH_IN_HAND_CAP_REACHED"
     assert pos.pay(_payment(ws, 815), key="cap-1").status_code == 200  # a replay is not refused
     cash = body_of(pos.get("/v1/devices/me/cash"))
     assert cash["byMode"] == [{"paymentMode": "CASH", "amount": Decimal(815)}]
@@ -360,6 +371,8 @@ def test_a_bill_replaced_with_another_total_is_quarantined_saying_what_changed(
     assert change["servedTotal"] == Decimal(1500)
     assert change["currentTotal"] > change["servedTotal"]
     assert change["currentBillId"] != tl["billId"]
+    fields = {v["field"] for v in answer["conflict"]["violations"]}
+    assert fields and all("[" not in f for f in fields if f), fields  # bills/0/..., not bills[0]
     # an operator's retry registers it against DIGIT as it is, or leaves it for a person
     stored = services.payments_store.get(answer["payment"]["id"])
     assert stored is not None and stored.last_error is not None
@@ -450,3 +463,25 @@ def test_a_bill_whose_payment_a_clerk_reversed_is_quarantined_saying_so(
 
 def _digit_bill(clerk: Digit) -> dict[str, Any]:
     return clerk.bill(PT_RAMESH, "PT")
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "field", "code"),
+    [
+        ("{}", 422, "payments", "REQUIRED"),
+        ('{"payments": {}}', 422, "payments", "INVALID_TYPE"),
+        ("[]", 422, "payments", "INVALID_TYPE"),
+        ('{"payments": ' + "[" * 5_000 + "]" * 5_000 + "}", 400, None, "INVALID_JSON"),
+    ],
+)
+def test_a_batch_body_of_the_wrong_form_is_refused_whole(
+    pos: Pos, raw: str, status: int, field: str | None, code: str
+) -> None:
+    answer = requests.post(
+        f"{pos.base}/v1/payments/batch", data=raw, headers=pos.headers(), timeout=60
+    )
+
+    assert answer.status_code == status, answer.text
+    body = body_of(answer)
+    assert body["code"] == code
+    assert [e["field"] for e in body["errors"]] == ([field] if field else [])

@@ -567,3 +567,28 @@ def test_while_the_ledger_is_unreachable_devices_get_503_and_nothing_is_half_wri
     [stored] = services.payments_store.list_recent().payments
     assert stored.idempotency_key == "ledger-1" and stored.status.value == "REGISTERED"
     gone.close()
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v1/payments/%00"),
+        ("GET", "/v1/payments/pay%00"),
+        ("GET", "/v1/payments/%00/receipt"),
+        ("POST", "/v1/payments/%00/cancellation"),
+        ("GET", "/v1/payments/%ED%A0%80"),
+    ],
+)
+def test_a_path_id_that_cannot_be_a_payment_id_is_404_payment_not_found(
+    pos: Pos, method: str, path: str
+) -> None:
+    answer = requests.request(
+        method,
+        f"{pos.base}{path}",
+        data='{"reason": "Wrong consumer"}',
+        headers=pos.headers(),
+        timeout=30,
+    )
+
+    assert answer.status_code == 404, answer.text
+    assert body_of(answer)["code"] == "PAYMENT_NOT_FOUND"

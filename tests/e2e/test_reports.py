@@ -138,6 +138,42 @@ def test_bad_queries_are_422_problems(pos: Pos, params: dict[str, Any]) -> None:
     assert response.headers["Content-Type"].startswith("application/problem+json")
 
 
+@pytest.mark.parametrize(
+    ("params", "field", "code"),
+    [
+        ({"date": "9999-12-31"}, "date", "INVALID_DATE"),  # its end overflowed: a 500
+        ({"date": "9999-12-31", "format": "csv"}, "date", "INVALID_DATE"),  # a truncated 200
+        ({"date": "0001-01-01"}, "date", "INVALID_DATE"),
+        ({"date": "1999-12-31", "format": "csv"}, "date", "INVALID_DATE"),
+        ({"date": "2026-03-31", "cursor": "9999999999999999.x.0"}, "cursor", "INVALID_CURSOR"),
+        ({"date": "2026-03-31", "cursor": "r.9999999999999999.x.0"}, "cursor", "INVALID_CURSOR"),
+    ],
+)
+def test_a_day_or_cursor_out_of_range_is_refused_naming_its_field(
+    pos: Pos, params: dict[str, Any], field: str, code: str
+) -> None:
+    response = report(pos, **params)
+
+    assert response.status_code == 422, response.text
+    body = body_of(response)
+    assert body["code"] == code
+    assert [(e["field"], e["code"]) for e in body["errors"]] == [(field, code)]
+
+
+@pytest.mark.parametrize("day", ["2000-01-01", "9999-12-30"])
+@pytest.mark.parametrize("format", ["json", "csv"])
+def test_the_first_and_last_days_a_report_may_name_are_answered_empty(
+    pos: Pos, day: str, format: str
+) -> None:
+    response = report(pos, date=day, format=format)
+
+    assert response.status_code == 200, response.text
+    if format == "json":
+        assert body_of(response)["rows"] == []
+    else:
+        assert response.text.count("\n") == 1  # the header only
+
+
 def test_the_report_needs_a_device_key(live: str) -> None:
     response = requests.get(f"{live}/v1/reports/settlement", params={"date": today()}, timeout=10)
     assert response.status_code == 401

@@ -101,3 +101,22 @@ def test_the_audit_page_lists_refusals_that_name_no_payment(live: str, services:
     page = http.get(f"{live}/ops/audit", timeout=10).text
     table = page[page.index('id="audit"') :]
     assert "alice" in table and "bulk-retry" in table and "NOTHING_SELECTED" in table
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/ops/payments?from=9999-12-31",
+        "/ops/payments?to=9999-12-31",
+        "/ops/payments?from=0001-01-01",
+        "/ops/cash/?date=9999-12-31",
+        "/ops/cash/day.csv?date=9999-12-31&device=pos-1",
+    ],
+)
+def test_a_day_out_of_range_is_refused_on_the_page_not_a_500(live: str, path: str) -> None:
+    http, _csrf = signed_in(live, "alice")
+
+    answer = http.get(f"{live}{path}", timeout=10)
+
+    assert answer.status_code < 500, answer.text[:500]
+    assert "2000-01-01 to 9999-12-30" in answer.text

@@ -8,6 +8,7 @@ from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from gunicorn.config import Config
 from gunicorn.glogging import Logger
 
@@ -61,3 +62,26 @@ def test_missing_fields_are_dashes_as_in_gunicorn() -> None:
     ours = _line(AccessLogger, resp, environ)
     assert ours["message"] == _line(Logger, resp, environ)["message"]
     assert ' 404 - 37ms request_id=- agent="-"' in ours["message"]
+
+
+@pytest.mark.parametrize(
+    ("query", "logged"),
+    [
+        ("mobileNumber=%2B919876543210", "mobileNumber=********3210"),
+        ("mobileNumber=%209876543210", "mobileNumber=******3210"),
+        ("mobileNumber=98765%2043210", "mobileNumber=******3210"),
+        ("mobileNumber=%39%38%37%36%35%34%33%32%31%30", "mobileNumber=******3210"),
+        ("mobileNumber=+91+98765+43210", "mobileNumber=********3210"),
+        ("MOBILENUMBER=9876543210&x=1", "MOBILENUMBER=******3210&x=1"),
+        ("mobileNumber=abc", "mobileNumber=***"),
+        ("mobileNumber=", "mobileNumber="),
+    ],
+)
+def test_a_mobile_number_parameter_is_masked_however_it_is_encoded(query: str, logged: str) -> None:
+    resp = SimpleNamespace(status="200 OK", sent=10, headers=[])
+    environ = {**ENVIRON, "RAW_URI": f"/v1/bills?tenantId=pb.amritsar&{query}"}
+
+    message = _line(AccessLogger, resp, environ)["message"]
+
+    assert f"/v1/bills?tenantId=pb.amritsar&{logged} HTTP/1.1" in message
+    assert "43210" not in message and "9876" not in message

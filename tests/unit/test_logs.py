@@ -98,6 +98,8 @@ def test_credentials_are_redacted_by_pattern(capture: Capture, message: str, lea
         ("mobile=+91 9876543210", "mobile=******3210"),
         ("call 919812345678 now", "call ******5678 now"),
         ("bills for 6000012345.", "bills for ******2345."),
+        ("payer on +91 98765 43210 paid twice", "payer on ******3210 paid twice"),
+        ("call 98765-43210", "call ******3210"),
     ],
 )
 def test_indian_mobile_numbers_keep_only_their_last_four_digits(

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -30,7 +30,8 @@ from marshmallow import (
     validate,
 )
 
-from integrator.payments.rules import check_amount_shape
+from integrator.payments.days import FIRST_DAY, LAST_DAY, day_in_range
+from integrator.payments.rules import check_amount_shape, is_plain_text
 
 # --- rule codes of messages ------------------------------------------------------------------
 
@@ -133,6 +134,22 @@ def length_rule(name: str, maximum: int, minimum: int = 1) -> validate.Length:
         max=maximum,
         error=coded("INVALID_LENGTH", f"{name} must be {minimum} to {maximum} characters long."),
     )
+
+
+class PlainText(validate.Validator):
+    """Free text a person wrote (a cancellation reason): no control characters but tab and line
+    breaks, no lone surrogates (`rules.is_plain_text`), else INVALID_TEXT. Every free-text field
+    of a request takes it; the other text fields have patterns of printable characters."""
+
+    error = coded(
+        "INVALID_TEXT",
+        "Must not contain control characters (such as NUL) or unpaired surrogates.",
+    )
+
+    def __call__(self, value: Any) -> Any:
+        if isinstance(value, str) and not is_plain_text(value):
+            raise ValidationError(self.error)
+        return value
 
 
 class CityTenant(FullMatch):
@@ -288,18 +305,63 @@ class StrictDate(fields.Date):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
+class ReportDay(StrictDate):
+    """A day a report names: YYYY-MM-DD from `days.FIRST_DAY` to `days.LAST_DAY` (a later day's
+    end is no datetime), else INVALID_DATE. Published with `x-earliest`/`x-latest`."""
+
+    default_error_messages = {
+        "out_of_range": coded(
+            "INVALID_DATE", f"Must be a day from {FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()}."
+        ),
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        metadata = {
+            "x-earliest": FIRST_DAY.isoformat(),
+            "x-latest": LAST_DAY.isoformat(),
+            **kwargs.pop("metadata", {}),
+        }
+        super().__init__(metadata=metadata, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> date:
+        day = super()._deserialize(value, attr, data, **kwargs)
+        if not day_in_range(day):
+            raise self.make_error("out_of_range")
+        return day
+
+
+#: The earliest instant a client may send (collectedAt): no PoS device of this integrator took
+#: money before 2000. It also keeps every instant we store convertible to UTC and to PostgreSQL
+#: (0001-01-01T00:00:00+05:30 is a BC timestamp there, and an OverflowError in Python).
+EARLIEST_DATETIME = datetime(2000, 1, 1, tzinfo=UTC)
+EARLIEST_DATETIME_TEXT = "2000-01-01T00:00:00Z"
+
+
 class OffsetDateTime(fields.AwareDateTime):
-    """An ISO 8601 date-time with its UTC offset."""
+    """An ISO 8601 date-time with its UTC offset, not before EARLIEST_DATETIME.
+
+    There is no upper bound here: what is too late is a rule against the clock (collectedAt's
+    `check_collected_at`), and comparing an aware value with the clock never overflows.
+    Published with `x-earliest` (OpenAPI 3.0 has no minimum for a date-time string).
+    """
 
     default_error_messages = {
         "invalid": coded("INVALID_DATETIME", "Must be an ISO 8601 date-time with an offset."),
         "invalid_awareness": coded(
             "INVALID_DATETIME", "Must be an ISO 8601 date-time with an offset."
         ),
+        "too_early": coded("INVALID_DATETIME", f"Must be {EARLIEST_DATETIME_TEXT} or later."),
     }
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(format="iso", **kwargs)
+        metadata = {"x-earliest": EARLIEST_DATETIME_TEXT, **kwargs.pop("metadata", {})}
+        super().__init__(format="iso", metadata=metadata, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        if moment < EARLIEST_DATETIME:
+            raise self.make_error("too_early")
+        return moment
 
 
 class StrictSchema(Schema):

@@ -29,11 +29,13 @@ from integrator.api.modes import (
 )
 from integrator.api.schemas.fields import (
     CITY_TENANT_PATTERN,
+    EARLIEST_DATETIME_TEXT,
     KEY_PATTERN,
     MAX_BILLS,
     TENANT_PATTERN,
     Money,
     OffsetDateTime,
+    PlainText,
     StrictDate,
     StrictSchema,
     business_service_field,
@@ -45,6 +47,7 @@ from integrator.api.schemas.fields import (
     reference_field,
     tenant_field,
 )
+from integrator.payments.cancellation import REASON_MAX
 from integrator.payments.models import PaymentMode
 from integrator.payments.use_cases import BillLine, PaymentRequest
 
@@ -97,8 +100,9 @@ class PaymentRequestSchema(StrictSchema):
     collectedAt = OffsetDateTime(
         attribute="collected_at",
         metadata={
-            "description": "When the device took the money (ISO 8601 with offset); at most "
-            "5 minutes ahead of the integrator's clock (COLLECTED_AT_IN_FUTURE).",
+            "description": "When the device took the money (ISO 8601 with offset); "
+            f"{EARLIEST_DATETIME_TEXT} or later (INVALID_DATETIME) and at most 5 minutes ahead "
+            "of the integrator's clock (COLLECTED_AT_IN_FUTURE).",
             "example": "2024-05-01T15:30:00+05:30",
         },
     )
@@ -264,19 +268,38 @@ def check_collected_at(request: PaymentRequest, *, now: datetime) -> None:
         )
 
 
+class ReasonLength(validate.Length):
+    """A cancellation reason's length as the domain counts it (`cancellation._checked_reason`):
+    1 to REASON_MAX characters once blanks at its ends are cut, so "", "   " and 501 characters
+    are all one rule, CANCELLATION_REASON_REQUIRED (published as minLength/maxLength)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            min=1,
+            max=REASON_MAX,
+            error=coded(
+                "CANCELLATION_REASON_REQUIRED",
+                f"Say why in 1 to {REASON_MAX} characters other than blanks.",
+            ),
+        )
+
+    def __call__(self, value: Any) -> Any:
+        if isinstance(value, str):
+            super().__call__(value.strip())
+        return value
+
+
 class CancellationRequestSchema(StrictSchema):
     """POST /v1/payments/{id}/cancellation: why the collector asks to cancel the payment."""
 
     reason = fields.String(
         required=True,
-        validate=validate.Length(
-            min=1,
-            max=500,
-            error=coded("INVALID_LENGTH", "reason must be 1 to 500 characters long."),
-        ),
+        validate=[ReasonLength(), PlainText()],
         metadata={
             "description": "Why the payment should be cancelled (shown to the approving operator"
-            " and sent to DIGIT).",
+            f" and sent to DIGIT): 1 to {REASON_MAX} characters other than blanks "
+            "(CANCELLATION_REASON_REQUIRED), without control characters other than tab and line "
+            "breaks (INVALID_TEXT).",
             "example": "Collected against the wrong consumer",
         },
     )

@@ -95,3 +95,31 @@ def test_a_viewer_cannot_ask_and_a_rejection_needs_another_operator(
     assert code == 0, err
     assert out.strip().endswith("REJECTED")
     assert world.counters().get("workflow_cancel", 0) == 0
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("payments", "cancellation", "list"),
+        ("payments", "cancellation", "show", "{request}"),
+        ("payments", "show", "{payment}"),
+        ("payments", "show", "{payment}", "--json"),
+    ],
+)
+def test_a_reason_naming_a_mobile_number_is_shown_masked(
+    cli_settings: Settings, device: Device, command: tuple[str, ...]
+) -> None:
+    paid = pay(device.pos)
+    code, out, err = run(
+        cli_settings, "payments", "cancel", paid["id"], "--reason",
+        "Payer on +91 98765 43210 paid twice", "--operator", "asha",
+    )  # fmt: skip
+    assert code == 0, err
+    request_id = out.split("\t")[0]
+
+    args = [a.format(request=request_id, payment=paid["id"]) for a in command]
+    code, out, err = run(cli_settings, *args)
+
+    assert code == 0, err
+    assert "paid twice" in out
+    assert "43210" not in out and "98765" not in out

@@ -4,10 +4,12 @@ a lost answer looked up before anything is sent again."""
 
 from __future__ import annotations
 
+import json
 import time
 from decimal import Decimal
 
 import pytest
+import requests
 
 from integrator.payments.cancellation import (
     Action,
@@ -150,6 +152,35 @@ def test_another_device_cannot_ask_and_a_blank_reason_is_refused(
     assert body_of(blank)["code"] == "CANCELLATION_REASON_REQUIRED"
     empty = ask_to_cancel(device.pos, paid["id"], "")
     assert empty.status_code == 422 and body_of(empty)["errors"][0]["field"] == "reason"
+
+
+@pytest.mark.parametrize(
+    ("reason", "code"),
+    [
+        ("", "CANCELLATION_REASON_REQUIRED"),
+        ("   ", "CANCELLATION_REASON_REQUIRED"),
+        ("a" * 501, "CANCELLATION_REASON_REQUIRED"),
+        ("wrong\u0000consumer", "INVALID_TEXT"),
+        ("wrong \ud800 consumer", "INVALID_TEXT"),
+    ],
+)
+def test_a_reason_breaking_its_rule_is_refused_on_reason_and_nothing_is_stored(
+    device: Device, cancellations: Cancellations, reason: str, code: str
+) -> None:
+    paid = pay(device.pos)
+
+    answer = requests.post(
+        f"{device.pos.base}/v1/payments/{paid['id']}/cancellation",
+        data=json.dumps({"reason": reason}),  # ASCII: an unpaired surrogate travels escaped
+        headers=device.pos.headers(),
+        timeout=30,
+    )
+
+    assert answer.status_code == 422, answer.text
+    assert body_of(answer)["code"] == code
+    assert [(e["field"], e["code"]) for e in body_of(answer)["errors"]] == [("reason", code)]
+    assert cancellations.for_payment(paid["id"]) == []
+    assert ask_to_cancel(device.pos, paid["id"]).status_code == 202
 
 
 def test_a_viewer_can_neither_ask_nor_approve_nor_reject(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
@@ -13,6 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from integrator.api import ApiDependencies, init_api
+from integrator.api.context import CashGuard, NoCashCap
 from integrator.api.wire import DEFAULT_TIMEZONE
 from integrator.digit.models import Bill, BillAccountDetail, BillDetail
 from integrator.payments.devices import Device
@@ -306,6 +308,8 @@ class Edge:
             from integrator import jsonutil
 
             raw = jsonutil.dumps(valid_body() if body is None else body)
+            # an unpaired surrogate travels escaped, as a device's JSON encoder sends it
+            raw = re.sub("[\ud800-\udfff]", lambda m: f"\\u{ord(m.group()):04x}", raw)
         return self.client.post(path, data=raw, headers=headers, content_type="application/json")
 
 
@@ -330,6 +334,7 @@ def build_edge(
     configure: Callable[[FakePayments], None] | None = None,
     payments: FakePayments | None = None,
     timezone: tzinfo = DEFAULT_TIMEZONE,
+    cash_guard: CashGuard | None = None,
 ) -> Edge:
     payments = payments or FakePayments()
     if configure:
@@ -348,6 +353,7 @@ def build_edge(
             max_body_bytes=max_body_bytes,
             clock=lambda: NOW,
             timezone=timezone,
+            cash_guard=cash_guard or NoCashCap(),
         ),
     )
     return Edge(

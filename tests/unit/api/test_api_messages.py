@@ -41,6 +41,37 @@ def test_collected_at_beyond_the_clock_skew_is_refused(
         assert response.status_code < 300, response.get_data(as_text=True)
 
 
+@pytest.mark.parametrize(
+    ("collected", "code"),
+    [
+        ("0001-01-01T00:00:00+05:30", "INVALID_DATETIME"),  # BC in UTC: overflowed before
+        ("0001-01-01T00:00:00Z", "INVALID_DATETIME"),
+        ("1999-12-31T23:59:59Z", "INVALID_DATETIME"),
+        ("2000-01-01T05:29:59+05:30", "INVALID_DATETIME"),  # 1999-12-31T23:59:59Z
+        ("9999-12-31T23:59:59-05:00", "COLLECTED_AT_IN_FUTURE"),  # past datetime.max in UTC
+        ("9999-12-31T23:59:59.999999+00:00", "COLLECTED_AT_IN_FUTURE"),
+    ],
+)
+@pytest.mark.parametrize("path", ["/v1/payments", "/v1/payments/validate"])
+def test_collected_at_before_2000_or_beyond_any_clock_is_refused_on_collected_at(
+    edge: Edge, collected: str, code: str, path: str
+) -> None:
+    response = edge.post_payment(valid_body(collectedAt=collected), path=path)
+
+    assert response.status_code == 422, response.get_data(as_text=True)
+    body = response.get_json()
+    assert body["code"] == code
+    assert [(e["field"], e["code"]) for e in body["errors"]] == [("collectedAt", code)]
+    assert edge.payments.calls == []
+
+
+@pytest.mark.parametrize("collected", ["2000-01-01T00:00:00Z", "2000-01-01T05:30:00+05:30"])
+def test_collected_at_from_2000_on_is_accepted(edge: Edge, collected: str) -> None:
+    response = edge.post_payment(valid_body(collectedAt=collected))
+
+    assert response.status_code < 300, response.get_data(as_text=True)
+
+
 def test_the_skew_is_five_minutes() -> None:
     assert timedelta(minutes=5) == COLLECTED_AT_SKEW
 

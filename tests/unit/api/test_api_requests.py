@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from decimal import Decimal
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 
 from integrator.api.schemas import NAME_PATTERN
+from integrator.payments.models import PaymentRejected, Violation
 from tests.unit.api.conftest import DROP, Edge, build_edge, valid_body
 
 
@@ -63,6 +65,14 @@ def bill(amount: Any, bill_id: str = "bill-1") -> dict[str, Any]:
         ({"bills": [bill(1, "has space")]}, "bills/0/billId", "INVALID_IDENTIFIER"),
         ({"bills": [{"billId": "b", "amount": 1, "x": 1}]}, "bills/0/x", "UNKNOWN_FIELD"),
         ({"surprise": True}, "surprise", "UNKNOWN_FIELD"),
+        # NUL and unpaired surrogates never reach the ledger: every stored text has a pattern
+        ({"paidBy": "Ramesh\u0000Kumar"}, "paidBy", "INVALID_NAME"),
+        ({"payerName": "Ramesh\ud800"}, "payerName", "INVALID_NAME"),
+        ({"instrumentNumber": "00\u00001"}, "instrumentNumber", "INVALID_REFERENCE"),
+        ({"transactionNumber": "T\udfff1"}, "transactionNumber", "INVALID_REFERENCE"),
+        ({"mobileNumber": "987654321\u0000"}, "mobileNumber", "INVALID_MOBILE"),
+        ({"tenantId": "pb.amritsar\u0000"}, "tenantId", "INVALID_TENANT"),
+        ({"bills": [bill(1, "bill\u0000")]}, "bills/0/billId", "INVALID_IDENTIFIER"),
         # money: JSON numbers only, positive whole rupees (the domain's rule), bounded
         ({"bills": [bill("1200")]}, "bills/0/amount", "NOT_A_NUMBER"),
         ({"bills": [bill(True)]}, "bills/0/amount", "NOT_A_NUMBER"),
@@ -108,6 +118,25 @@ def test_unusable_json_is_a_400_problem(edge: Edge, raw: str, code: str) -> None
 
     assert response.status_code == 400
     assert problem_of(response)["code"] == code
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "[" * 1_000 + "]" * 1_000,
+        "[" * 20_000,
+        '{"bills": ' + "[" * 5_000 + "]" * 5_000 + "}",
+        '{"bills": [' + '{"a":' * 3_000 + "1" + "}" * 3_000 + "]}",
+    ],
+    ids=["list-1000", "open-20000", "bills-5000", "objects-3000"],
+)
+@pytest.mark.parametrize("path", ["/v1/payments", "/v1/payments/validate"])
+def test_json_nested_too_deeply_is_a_400_invalid_json(edge: Edge, raw: str, path: str) -> None:
+    response = edge.post_payment(raw=raw, path=path)
+
+    assert response.status_code == 400, response.get_data(as_text=True)[:300]
+    assert problem_of(response)["code"] == "INVALID_JSON"
+    assert edge.payments.calls == []
 
 
 @pytest.mark.parametrize("raw", ["true", "false", '"815"'])
@@ -340,3 +369,197 @@ def test_name_pattern_is_linear_on_a_near_miss(edge: Edge) -> None:
     response = edge.post_payment(valid_body(paidBy="a" * 120 + "1"))
 
     assert response.status_code == 422  # DIGIT's own regex would take hours on this
+
+
+# --- free text and path ids ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reason", "code"),
+    [
+        ("", "CANCELLATION_REASON_REQUIRED"),
+        ("   ", "CANCELLATION_REASON_REQUIRED"),
+        ("\t\n ", "CANCELLATION_REASON_REQUIRED"),
+        ("a" * 501, "CANCELLATION_REASON_REQUIRED"),
+        ("wrong\u0000consumer", "INVALID_TEXT"),
+        ("\u0000", "INVALID_TEXT"),
+        ("wrong \ud800 consumer", "INVALID_TEXT"),
+        ("\udfff", "INVALID_TEXT"),
+        ("bell\u0007", "INVALID_TEXT"),
+        ("escape \u001b[31m", "INVALID_TEXT"),
+        ("del\u007f", "INVALID_TEXT"),
+        ("c1 \u0085", "INVALID_TEXT"),
+    ],
+)
+def test_a_cancellation_reason_breaking_its_rule_is_refused_on_reason(
+    edge: Edge, reason: str, code: str
+) -> None:
+    response = edge.client.post(
+        "/v1/payments/pay-1/cancellation",
+        data=json.dumps({"reason": reason}),  # ASCII: \ud800 is sent escaped, as a device would
+        headers=edge.headers(),
+        content_type="application/json",
+    )
+
+    assert response.status_code == 422, response.get_data(as_text=True)
+    assert field_codes(response) == {("reason", code)}
+    assert problem_of(response)["code"] == code
+
+
+@pytest.mark.parametrize(
+    "reason",
+    ["x", "a" * 500, "  " + "a" * 500 + " \n", "line one\nline two\ttabbed\r\n", "₹ 815 😀 ಕನ್ನಡ"],
+)
+def test_a_cancellation_reason_within_its_rule_passes_the_schema(reason: str) -> None:
+    from integrator.api.schemas.requests import CancellationRequestSchema
+
+    assert CancellationRequestSchema().load({"reason": reason}) == {"reason": reason}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"\\ud800": 1}',
+        '{"tenantId": "pb.amritsar", "paymentMode": "CASH", "paidBy": "Ramesh Kumar", '
+        '"bills": [{"billId": "bill-1", "amount": 1, "\\udc00x": 2}]}',
+    ],
+)
+def test_a_field_named_with_an_unpaired_surrogate_is_refused_not_a_500(
+    edge: Edge, raw: str
+) -> None:
+    response = edge.post_payment(raw=raw)
+
+    assert response.status_code == 422
+    assert "UNKNOWN_FIELD" in {code for _field, code in field_codes(response)}
+    assert "\ufffd" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v1/payments/%00"),
+        ("GET", "/v1/payments/pay%00x"),
+        ("GET", "/v1/payments/%ED%A0%80"),
+        ("GET", "/v1/payments/pay%201"),
+        ("GET", "/v1/payments/" + "p" * 65),
+        ("POST", "/v1/payments/%00/cancellation"),
+    ],
+)
+def test_a_path_id_that_cannot_be_a_payment_id_is_not_found_without_a_lookup(
+    edge: Edge, method: str, path: str
+) -> None:
+    response = edge.client.open(
+        path,
+        method=method,
+        data='{"reason": "wrong consumer"}',
+        headers=edge.headers(),
+        content_type="application/json",
+    )
+
+    assert response.status_code == 404
+    assert problem_of(response)["code"] == "PAYMENT_NOT_FOUND"
+    assert edge.payments.calls == []
+
+
+def test_a_path_id_is_checked_after_the_device_key(edge: Edge) -> None:
+    response = edge.client.get("/v1/payments/%00")
+
+    assert response.status_code == 401
+
+
+# --- the cash cap ----------------------------------------------------------------------------
+
+
+class CapReached:
+    """A device at its cap: every payment is refused (payments.cash.CashBook's rule is tested
+    with the cash ledger); records the keys it was asked about."""
+
+    def __init__(self) -> None:
+        self.keys: list[str | None] = []
+
+    def require_room(self, device: Any, request: Any, idempotency_key: str | None) -> None:
+        self.keys.append(idempotency_key)
+        raise PaymentRejected(
+            [Violation(code="CASH_IN_HAND_CAP_REACHED", field="paymentMode", message="full")]
+        )
+
+
+@pytest.mark.parametrize(
+    ("path", "key"), [("/v1/payments", "key-1"), ("/v1/payments/validate", None)]
+)
+def test_validate_applies_the_cash_cap_as_post_does(path: str, key: str | None) -> None:
+    guard = CapReached()
+    edge = build_edge(cash_guard=guard)
+
+    response = edge.post_payment(valid_body(), path=path)
+
+    assert response.status_code == 422, response.get_data(as_text=True)
+    assert field_codes(response) == {("paymentMode", "CASH_IN_HAND_CAP_REACHED")}
+    assert guard.keys == [key]  # validate takes no key: judged as a new payment
+    assert edge.payments.calls == []
+
+
+# --- query parameters ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/v1/payments"),
+        ("POST", "/v1/payments/validate"),
+        ("POST", "/v1/payments/batch"),
+        ("POST", "/v1/payments/pay-1/cancellation"),
+        ("GET", "/v1/payments/pay-1"),
+        ("GET", "/v1/devices/me/limits"),
+        ("GET", "/v1/devices/me/cash"),
+    ],
+)
+@pytest.mark.parametrize(
+    ("query", "names"),
+    [
+        ("idempotencyKy=key-2", ["idempotencyKy"]),
+        ("dryRun=1&b=2", ["dryRun", "b"]),
+        ("tenantId=pb.amritsar", ["tenantId"]),
+    ],
+)
+def test_a_query_parameter_an_operation_does_not_take_is_refused_naming_it(
+    edge: Edge, method: str, path: str, query: str, names: list[str]
+) -> None:
+    headers = edge.headers(**{"Idempotency-Key": "key-1"})
+    response = edge.client.open(
+        f"{path}?{query}",
+        method=method,
+        data=json.dumps(valid_body(bills=[{"billId": "bill-1", "amount": 1200}])),
+        headers=headers,
+        content_type="application/json",
+    )
+
+    assert response.status_code == 422, response.get_data(as_text=True)
+    body = problem_of(response)
+    assert body["code"] == "UNKNOWN_FIELD"
+    assert [(e["field"], e["code"]) for e in body["errors"]] == [
+        (name, "UNKNOWN_FIELD") for name in names
+    ]
+    assert edge.payments.calls == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/payments?idempotencyKey=key-1",
+        "/v1/bills?tenantId=pb.amritsar&mobileNumber=9876543210",
+        "/v1/receipts?receiptNumber=05/2024-25/000001&tenantId=pb.amritsar&businessService=WS",
+    ],
+)
+def test_the_documented_query_parameters_are_still_taken(edge: Edge, path: str) -> None:
+    edge.post_payment(valid_body())
+
+    response = edge.client.get(path, headers=edge.headers())
+
+    assert response.status_code == 200, response.get_data(as_text=True)
+
+
+def test_an_operation_that_reads_its_query_still_lists_every_error_of_it(edge: Edge) -> None:
+    response = edge.client.get("/v1/bills?tenantId=PB&surprise=1", headers=edge.headers())
+
+    assert field_codes(response) >= {("tenantId", "INVALID_TENANT"), ("surprise", "UNKNOWN_FIELD")}

@@ -232,6 +232,27 @@ def test_the_device_window_counts_from_collection() -> None:
 
 
 @pytest.mark.parametrize(
+    "reason", ["", "   ", "a" * 501, "wrong\u0000consumer", "wrong \ud800", "\u001b[2J"]
+)
+def test_an_operators_reason_empty_too_long_or_with_control_characters_is_refused(
+    reason: str,
+) -> None:
+    digit = Digit(digit_payment())
+    cases = use_cases(registered(), digit)
+
+    error = refused(
+        "REASON_REQUIRED",
+        cases.request_by_operator,
+        operator=ASHA,
+        payment_id="pay-1",
+        reason=reason,
+    )
+
+    assert error.field == "reason"
+    assert cases.for_payment("pay-1") == []
+
+
+@pytest.mark.parametrize(
     "status", [PaymentStatus.PENDING, PaymentStatus.NEEDS_ATTENTION, PaymentStatus.CANCELLED]
 )
 def test_only_a_registered_payment_can_be_reversed(status: PaymentStatus) -> None:
