@@ -11,6 +11,7 @@ import csv
 import hmac
 import io
 import logging
+import re
 import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -44,7 +45,7 @@ from integrator.ops.health import digit_health, digit_trouble, duration, queue_h
 from integrator.ops.reconciliation import register_reconciliation_views
 from integrator.payments import states
 from integrator.payments.bulk import retry_refusal
-from integrator.payments.models import PaymentStatus
+from integrator.payments.models import PAYMENT_ID_PATTERN, PaymentStatus
 from integrator.payments.operations import (
     OperationRefused,
     PaymentOperations,
@@ -52,6 +53,9 @@ from integrator.payments.operations import (
 )
 from integrator.services import Services
 from integrator.store.payment_search import PaymentSearch
+
+#: What a payment id or a cancellation request id can look like (both are generated here).
+_ID = re.compile(PAYMENT_ID_PATTERN)
 
 log = logging.getLogger("integrator.ops")
 
@@ -103,7 +107,20 @@ def create_blueprint(ctx: OpsContext) -> Blueprint:
             return None
         if g.ops_account is None:
             return redirect(url_for("ops.login"))
+        refuse_impossible_input()
         return None
+
+    def refuse_impossible_input() -> None:
+        """An id in the path that no payment or request can have is a 404, and a NUL in a
+        field or query value a 400, before any of it reaches the ledger (PostgreSQL refuses
+        NUL in text: that would be a 500)."""
+        for name in ("payment_id", "request_id"):
+            value = (request.view_args or {}).get(name)
+            if isinstance(value, str) and _ID.fullmatch(value) is None:
+                abort(404, description=f"No such {name.split('_')[0]}: {value!r}.")
+        values = [*request.args.values(), *(request.form.values() if request.form else ())]
+        if any("\x00" in value for value in values):
+            abort(400, description="A field holds a NUL character.")
 
     @bp.after_request
     def server_timing(response: Response) -> Response:

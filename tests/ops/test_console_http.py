@@ -218,3 +218,23 @@ def test_the_cancellations_list_shows_by_default_what_still_needs_someone(
 
     assert unanswered.id in page and rejected.id not in page
     assert unanswered.id in everything and rejected.id in everything
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status"),
+    [
+        ("/ops/payments/%00", {}, 404),
+        ("/ops/payments/pay%20one", {}, 404),
+        ("/ops/cancellations/%00", {}, 404),
+        ("/ops/payments", {"consumer": "WS\x00/107"}, 400),
+        ("/ops/payments", {"consumer": "WS/107/2019-20/000022"}, 200),
+    ],
+)
+def test_input_no_id_or_text_can_hold_is_a_clear_answer_not_a_500(
+    live: str, path: str, params: dict[str, str], status: int
+) -> None:
+    http, _csrf = signed_in(live, "bob")
+
+    answer = http.get(f"{live}{path}", params=params, timeout=10)
+
+    assert answer.status_code == status, answer.text[:300]
