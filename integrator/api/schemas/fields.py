@@ -210,9 +210,10 @@ def reference_field(name: str, **kwargs: Any) -> fields.String:
 
 
 def mobile_field(**kwargs: Any) -> fields.String:
+    metadata = {"example": "9876543210", **kwargs.pop("metadata", {})}
     return fields.String(
         validate=pattern_rule(MOBILE_PATTERN, "INVALID_MOBILE", "Invalid mobile number."),
-        metadata={"example": "9876543210"},
+        metadata=metadata,
         **kwargs,
     )
 

@@ -147,7 +147,16 @@ class BillsQuerySchema(StrictSchema):
     tenantId = tenant_field(required=True, attribute="tenant_id")
     businessService = business_service_field(attribute="business_service")
     consumerCode = identifier_field("consumerCode", 128, attribute="consumer_code")
-    mobileNumber = mobile_field(attribute="mobile_number")
+    mobileNumber = mobile_field(
+        attribute="mobile_number",
+        metadata={
+            "description": "The payer's mobile number, instead of consumerCode. DIGIT finds "
+            "the bills whose payer has this number; a consumer it has never billed is found "
+            "only when that payer has no other active bill of the service (DIGIT's own gap): "
+            "when a consumer is missing, look it up by consumerCode, which always finds it.",
+            "example": "9876543210",
+        },
+    )
 
     @validates_schema
     def one_form(self, data: dict[str, Any], **kwargs: Any) -> None:
