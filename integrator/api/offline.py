@@ -112,24 +112,17 @@ class _AnyJson:
 _ANY_JSON: Any = _AnyJson()
 
 
+def _not_a_batch(code: str) -> ApiError:
+    message = "The body must be an object with a list `payments`."
+    return ApiError(message, status=422, code=code, errors=[FieldError("payments", code, message)])
+
+
 def _entries(body: Any, most: int) -> list[Any]:
     if isinstance(body, dict) and "payments" not in body:
-        message = "The body must be an object with a list `payments`."
-        raise ApiError(
-            message,
-            status=422,
-            code="REQUIRED",
-            errors=[FieldError("payments", "REQUIRED", message)],
-        )
+        raise _not_a_batch("REQUIRED")
     payments = body.get("payments") if isinstance(body, dict) else None
     if not isinstance(body, dict) or not isinstance(payments, list):
-        message = "The body must be an object with a list `payments`."
-        raise ApiError(
-            message,
-            status=422,
-            code="INVALID_TYPE",
-            errors=[FieldError("payments", "INVALID_TYPE", message)],
-        )
+        raise _not_a_batch("INVALID_TYPE")
     unknown = sorted(set(body) - {"payments"})
     if unknown:
         message = f"Unknown field {unknown[0]}."

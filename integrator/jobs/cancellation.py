@@ -30,7 +30,6 @@ from integrator.webhooks.observer import WebhookObserver
 
 if TYPE_CHECKING:
     from integrator.jobs.context import JobContext
-    from integrator.payments.cancellation import Cancellations
 
 log = logging.getLogger("integrator.cancellation")
 
@@ -95,7 +94,7 @@ def sweep_reversals(ctx: JobContext) -> None:
     up (never sent again) until DIGIT shows it applied or it can no longer be
     (CREATE_SETTLE_SECONDS after the last call); every reversal whose dues are still followed
     has a job (one that failed or was lost is replaced)."""
-    cancellations = _cancellations(ctx)
+    cancellations = ctx.cancellations
     settle = timedelta(seconds=ctx.settings.create_settle_seconds)
     for request in cancellations.unanswered():
         cancellations.settle_unanswered(request.id, settle=settle)
@@ -103,19 +102,6 @@ def sweep_reversals(ctx: JobContext) -> None:
     revived = [r.id for r in cancellations.following_dues() if scheduler.ensure_following(r.id)]
     if revived:
         log.warning("dues jobs re-enqueued", extra={"request_ids": revived})
-
-
-def _cancellations(ctx: JobContext) -> Cancellations:
-    from integrator.services import build_cancellations
-
-    return build_cancellations(
-        settings=ctx.settings,
-        db=ctx.db,
-        redis=ctx.redis,
-        payments=ctx.payments,
-        digit=lambda: ctx.digit,
-        clock=ctx.clock,
-    )
 
 
 class WebhookReversalNotifier:
@@ -141,7 +127,7 @@ def follow_dues(request_id: str) -> Retry | None:
     job = get_current_job()
     policy = retry_policy(ctx.settings)
     attempt = (job.number_of_retries or 0) + 1 if job is not None else 1
-    request = _cancellations(ctx).follow_dues(request_id, last_try=attempt > policy.max)
+    request = ctx.cancellations.follow_dues(request_id, last_try=attempt > policy.max)
     log.info(
         "dues looked at after a reversal",
         extra={

@@ -21,6 +21,7 @@ from integrator.jobs.outage import DigitOutage
 from integrator.jobs.policy import RetryPolicy
 from integrator.jobs.scheduling import RqRegistrationScheduler
 from integrator.observability.events import Observer
+from integrator.payments.cancellation import Cancellations
 from integrator.payments.registration import Registrar
 from integrator.services import Services, utc_now
 from integrator.settings import Settings
@@ -47,6 +48,7 @@ class JobContext:
     policy: RetryPolicy
     clock: Callable[[], datetime]
     observer: Observer
+    cancellations: Cancellations
 
 
 def build_context(settings: Settings, *, redis: redis_lib.Redis | None = None) -> JobContext:
@@ -70,6 +72,7 @@ def build_context(settings: Settings, *, redis: redis_lib.Redis | None = None) -
         policy=RetryPolicy.from_settings(settings),
         clock=utc_now,
         observer=services.observer,
+        cancellations=services.cancellations,
     )
 
 
