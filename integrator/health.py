@@ -122,6 +122,7 @@ def _cities(probe: DigitProbe) -> list[dict[str, Any]] | None:
             "maySearch": row.may_search,
             "mayCreate": row.may_create,
             "mayCancel": row.may_cancel,
+            "inMdms": row.in_mdms,
         }
         for row in rows
     ]

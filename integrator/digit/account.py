@@ -108,7 +108,7 @@ def check_account(client: DigitClient) -> AccountCheck:
             roles = client.reload_roles()
         except DigitError:
             roles = ()
-    rows = capability_rows(roles, _cities(client), settings)
+    rows = client.with_mdms(capability_rows(roles, _cities(client), settings), ask=True)
     return AccountCheck(
         verdict="ok",
         message=(
@@ -145,9 +145,16 @@ def format_rows(rows: list[CapabilityRow]) -> list[str]:
     def mark(value: bool | None) -> str:
         return "?" if value is None else ("yes" if value else "NO")
 
-    header = ("city", "module", "search payments", "create payments", "cancel payments")
+    header = ("city", "module", "in MDMS", "search payments", "create payments", "cancel payments")
     lines = [header] + [
-        (r.tenant_id, r.module, mark(r.may_search), mark(r.may_create), mark(r.may_cancel))
+        (
+            r.tenant_id,
+            r.module,
+            mark(r.in_mdms),
+            mark(r.may_search),
+            mark(r.may_create),
+            mark(r.may_cancel),
+        )
         for r in rows
     ]
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]

@@ -22,7 +22,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -115,6 +115,13 @@ class CityMasterData:
 
     invalid_tenant: bool
     rules: Mapping[str, PaymentRule]
+
+
+def _lists(answer: CityMasterData | None, module: str) -> bool | None:
+    """Whether a city's MDMS answer lists `module` (None: no answer to go by)."""
+    if answer is None:
+        return None
+    return not answer.invalid_tenant and module in answer.rules
 
 
 #: Every paymentStatus, asked for explicitly: a deployment with `search.ignore.status=CANCELLED`
@@ -249,10 +256,21 @@ class DigitClient:
         return roles.may_cancel(self.roles(), module, tenant_id, self._settings)
 
     def capabilities(self) -> list[CapabilityRow]:
-        """Per city of our state and collectable module, what the stored roles allow (for
-        /readyz and the ops console: no login of its own beyond the cached MDMS city list;
+        """Per city of our state and collectable module, what the stored roles allow and
+        whether DIGIT's MDMS lists the service for the city (for /readyz and the ops console:
+        no login of its own beyond the cached MDMS city list, MDMS answers only as cached;
         every "may" is false before the first login)."""
-        return capability_rows(self.roles(), self.cities(), self._settings)
+        rows = capability_rows(self.roles(), self.cities(), self._settings)
+        return self.with_mdms(rows, ask=False)
+
+    def with_mdms(self, rows: Sequence[CapabilityRow], *, ask: bool) -> list[CapabilityRow]:
+        """`rows` with `in_mdms` from DIGIT's MDMS answer per city: from Redis, else asked
+        when `ask` (`integrator check`), else left unknown."""
+        answers = {
+            city: self._read_city_answer(city, ask=ask) if is_city(city) else None
+            for city in {row.tenant_id for row in rows}
+        }
+        return [replace(row, in_mdms=_lists(answers[row.tenant_id], row.module)) for row in rows]
 
     def reload_roles(self) -> tuple[Role, ...]:
         """Log in once to learn the roles when the stored token has none."""
@@ -678,10 +696,13 @@ class DigitClient:
         )
         return answer
 
-    def _read_city_answer(self, city: str) -> CityMasterData | None:
+    def _read_city_answer(self, city: str, *, ask: bool = True) -> CityMasterData | None:
+        """The answer from Redis, else from MDMS (unless not `ask`: then None)."""
         name = "BillingService.BusinessService"
         key = keys.digit_mdms(name, city)
         cached = self._store.get_cached(key)
+        if cached is None and not ask:
+            return None
         if cached is not None:
             entry = jsonutil.loads(cached)
             records = list(entry["records"])

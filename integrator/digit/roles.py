@@ -34,6 +34,9 @@ class CapabilityRow:
     may_search: bool | None
     may_create: bool
     may_cancel: bool | None
+    # DIGIT's MDMS lists the service for the city (collection refuses a create otherwise);
+    # None: not known (no MDMS answer cached, or not asked)
+    in_mdms: bool | None = None
 
 
 def _state(tenant_id: str) -> str:

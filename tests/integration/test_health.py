@@ -132,6 +132,7 @@ def test_readyz_reports_redis_and_digit_auth_without_secrets(redis_url: str) -> 
                 "maySearch": True,
                 "mayCreate": True,
                 "mayCancel": False,
+                "inMdms": None,
             },
             {
                 "tenantId": "pb.nawanshahr",
@@ -139,6 +140,7 @@ def test_readyz_reports_redis_and_digit_auth_without_secrets(redis_url: str) -> 
                 "maySearch": False,
                 "mayCreate": False,
                 "mayCancel": False,
+                "inMdms": None,
             },
         ],
     }

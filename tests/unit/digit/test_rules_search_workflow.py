@@ -14,6 +14,7 @@ from integrator.digit.client import DigitClient
 from integrator.digit.errors import DigitOutcomeUnknown, DigitRejected
 from integrator.digit.http import build_session
 from integrator.digit.models import DigitPayment, WorkflowItem
+from integrator.digit.roles import capability_rows
 from integrator.store import keys
 from tests.unit.digit.digit_unit_helpers import (
     BASE,
@@ -158,6 +159,28 @@ def test_a_city_refused_on_mdms_is_remembered_across_processes(with_roles, digit
     )
     assert not second.may_create("pb.amritsar")
     assert len([c for c in with_roles.calls if c.request.url == MDMS_URL]) == mdms_calls
+
+
+def test_the_capability_rows_say_what_mdms_lists_asking_only_when_told(with_roles, client):
+    asked = _mdms(
+        with_roles,
+        {
+            "pb.nawanshahr": (200, _rules_answer(CITY_PT)),
+            "pb.amritsar": (400, error_res("Invalid_tenantId.MdmsCriteria.tenantId")),
+        },
+    )
+    client.ensure_token()
+    rows = capability_rows(client.roles(), ["pb.nawanshahr", "pb.amritsar"], client.settings)
+
+    unknown = client.with_mdms(rows, ask=False)  # /readyz and the console: only what is cached
+    checked = {(r.tenant_id, r.module): r.in_mdms for r in client.with_mdms(rows, ask=True)}
+    cached = {(r.tenant_id, r.module): r.in_mdms for r in client.with_mdms(rows, ask=False)}
+
+    assert sorted(asked) == ["pb.amritsar", "pb.nawanshahr"]  # asked once each, when told
+    assert {r.in_mdms for r in unknown} == {None}
+    assert checked["pb.nawanshahr", "PT"] is True and checked["pb.nawanshahr", "WS"] is False
+    assert checked["pb.amritsar", "PT"] is False  # no MDMS data for the city at all
+    assert cached["pb.nawanshahr", "WS"] is False  # now in Redis: shown without asking
 
 
 def test_without_a_tenant_the_state_rules_are_read_as_before(logged_in, client):
