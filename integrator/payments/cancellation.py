@@ -422,6 +422,13 @@ class Cancellations:
                     digit_message="DIGIT's answer does not show the payment reversed",
                 )
             )
+            self._record(
+                payment,
+                "reversal_unknown",
+                actor=operator.actor,
+                reason="DIGIT's answer does not show the payment reversed",
+                detail={"requestId": request.id},
+            )
             raise CancellationRefused(
                 "DIGIT_NO_ANSWER",
                 "DIGIT's answer does not show the payment reversed; approve again to look first",

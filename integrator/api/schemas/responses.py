@@ -254,8 +254,10 @@ class ReversalSchema(Schema):
         validate=validate.OneOf(["REQUESTED", "REJECTED", "SENDING", "REFUSED", "DONE"]),
         metadata={
             "description": "REQUESTED: waiting for an operator's approval; REJECTED: an "
-            "operator declined it; SENDING: approved, DIGIT's answer not yet known; REFUSED: "
-            "DIGIT refused it; DONE: DIGIT reversed the payment (status CANCELLED/DISHONOURED)."
+            "operator declined it; SENDING: approved, DIGIT's answer not yet known (looked up "
+            "until DIGIT shows it applied or it no longer can be); REFUSED: DIGIT refused it, "
+            "or never applied a call it left unanswered; DONE: DIGIT reversed the payment "
+            "(status CANCELLED/DISHONOURED)."
         },
     )
     reason = fields.String(required=True)
@@ -356,6 +358,7 @@ _REVERSAL_EVENTS = {
     "reversal_rejected": "REJECTED",
     "reversal_unknown": "SENDING",
     "reversal_refused": "REFUSED",
+    "reversal_not_applied": "REFUSED",  # left unanswered and never applied by DIGIT
 }
 
 

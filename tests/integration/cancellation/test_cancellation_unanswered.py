@@ -21,7 +21,7 @@ from integrator.payments.cancellation import (
 )
 from integrator.payments.models import PaymentStatus
 from integrator.services import Services
-from tests.e2e.conftest import Sandbox
+from tests.e2e.conftest import Sandbox, body_of
 from tests.integration.cancellation.conftest import AMRITSAR, ASHA, PT_RAMESH, RAVI, Device, pay
 from tests.integration.jobs.conftest import wait_until
 
@@ -157,6 +157,8 @@ def test_the_worker_closes_a_reversal_digit_never_applied_once_it_no_longer_can(
     stored = services.payments_store.get(payment_id)
     assert stored is not None and stored.status is PaymentStatus.REGISTERED
     assert [h.event for h in stored.history][-1] == "reversal_not_applied"
+    shown = body_of(device.pos.get(f"/v1/payments/{payment_id}"))
+    assert shown["status"] == "REGISTERED" and shown["reversal"]["state"] == "REFUSED"
     assert world.counters().get("workflow_cancel", 0) == 0
     # the payment may be asked for again
     again = cancellations.request_by_operator(operator=ASHA, payment_id=payment_id, reason="y")
