@@ -28,7 +28,7 @@ from integrator.api.errors import ApiError, FieldError
 from integrator.api.guards import reads_query
 from integrator.api.openapi import JSON, add_paths
 from integrator.api.pos import load_args
-from integrator.api.schemas.fields import ReportDay, StrictSchema, coded
+from integrator.api.schemas.fields import BoundedDay, StrictSchema, coded
 from integrator.api.schemas.responses import Amount, Timestamp
 from integrator.api.wire import Wire
 from integrator.payments import settlement
@@ -76,7 +76,7 @@ _LIMIT_MESSAGE = coded("LIMIT_OUT_OF_RANGE", f"From 1 to {settlement.MAX_LIMIT}.
 class SettlementQuerySchema(StrictSchema):
     """GET /v1/reports/settlement?date=YYYY-MM-DD[&format=csv|json][&cursor=][&limit=]"""
 
-    date = ReportDay(
+    date = BoundedDay(
         required=True,
         metadata={
             "description": "The day, in the settlement zone: YYYY-MM-DD from "

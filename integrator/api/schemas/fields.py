@@ -306,9 +306,10 @@ class StrictDate(fields.Date):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
-class ReportDay(StrictDate):
-    """A day a report names: YYYY-MM-DD from `days.FIRST_DAY` to `days.LAST_DAY` (a later day's
-    end is no datetime), else INVALID_DATE. Published with `x-earliest`/`x-latest`."""
+class BoundedDay(StrictDate):
+    """A day a report or an instrument names: YYYY-MM-DD from `days.FIRST_DAY` to
+    `days.LAST_DAY` (no payment of ours is older; a later day's end is no datetime), else
+    INVALID_DATE. Published with `x-earliest`/`x-latest`."""
 
     default_error_messages = {
         "out_of_range": coded(

@@ -33,10 +33,10 @@ from integrator.api.schemas.fields import (
     KEY_PATTERN,
     MAX_BILLS,
     TENANT_PATTERN,
+    BoundedDay,
     Money,
     OffsetDateTime,
     PlainText,
-    StrictDate,
     StrictSchema,
     business_service_field,
     coded,
@@ -88,7 +88,7 @@ class PaymentRequestSchema(StrictSchema):
         attribute="instrument_number",
         metadata={"description": required_by(INSTRUMENT_NUMBER), "example": "000123"},
     )
-    instrumentDate = StrictDate(
+    instrumentDate = BoundedDay(
         attribute="instrument_date",
         metadata={"description": required_by(INSTRUMENT_DATE), "example": "2024-04-01"},
     )

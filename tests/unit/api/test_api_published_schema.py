@@ -6,8 +6,8 @@ instrument date outside DIGIT's window, a collectedAt ahead of the clock; or AUT
 device may not act for). The use cases are fakes that apply the domain's pure rules
 (`check_mode`, `check_instrument`, `check_amount_shape`), so a rule the schema does not publish
 shows up as a SHAPE code here. The published extensions a generator cannot read by itself are
-honoured as published: `x-unique-by` on bills, `x-earliest` on collectedAt and `x-query-forms` on
-GET /v1/bills.
+honoured as published: `x-unique-by` on bills, `x-earliest`/`x-latest` on collectedAt and
+instrumentDate, and `x-query-forms` on GET /v1/bills.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import pytest
@@ -96,17 +96,23 @@ def shape_codes(response: Any) -> set[str]:
     return codes & SHAPE
 
 
-def not_before_earliest(body: Any, document: dict[str, Any]) -> bool:
-    """The body honours PaymentRequest.collectedAt's published `x-earliest`."""
-    field = document["components"]["schemas"]["PaymentRequest"]["properties"]["collectedAt"]
-    collected = body.get("collectedAt")
-    if not isinstance(collected, str):
-        return True
-    earliest = datetime.fromisoformat(field["x-earliest"])
-    try:
-        return datetime.fromisoformat(collected) >= earliest
-    except (ValueError, TypeError):  # unread by Python, or naive: the server decides
-        return True
+def within_published_bounds(body: Any, document: dict[str, Any]) -> bool:
+    """The body honours PaymentRequest's published `x-earliest`/`x-latest` (collectedAt, a
+    date-time; instrumentDate, a day)."""
+    properties = document["components"]["schemas"]["PaymentRequest"]["properties"]
+    for name, field in properties.items():
+        value = body.get(name)
+        if not isinstance(value, str) or "x-earliest" not in field:
+            continue
+        read = date.fromisoformat if field.get("format") == "date" else datetime.fromisoformat
+        try:
+            if read(value) < read(field["x-earliest"]):
+                return False
+            if "x-latest" in field and read(value) > read(field["x-latest"]):
+                return False
+        except (ValueError, TypeError):  # unread by Python, or naive: the server decides
+            continue
+    return True
 
 
 def unique_by(body: Any, document: dict[str, Any]) -> bool:
@@ -129,7 +135,7 @@ def test_payments_generated_from_the_published_schema_are_never_refused_for_shap
     def generated(case: Any, tenant: str | None) -> None:
         body = copy.deepcopy(case.body)
         assume(unique_by(body, published))
-        assume(not_before_earliest(body, published))
+        assume(within_published_bounds(body, published))
         if tenant is not None:
             body["tenantId"] = tenant
         key = (case.headers or {}).get("Idempotency-Key")  # generated from the header's schema

@@ -54,6 +54,8 @@ def bill(amount: Any, bill_id: str = "bill-1") -> dict[str, Any]:
         ({"instrumentDate": "01-05-2024"}, "instrumentDate", "INVALID_DATE"),
         ({"instrumentDate": "20240501"}, "instrumentDate", "INVALID_DATE"),
         ({"instrumentDate": "2024-02-30"}, "instrumentDate", "INVALID_DATE"),
+        ({"instrumentDate": "1999-12-31"}, "instrumentDate", "INVALID_DATE"),  # before any payment
+        ({"instrumentDate": "9999-12-31"}, "instrumentDate", "INVALID_DATE"),
         ({"collectedAt": "2024-05-01T10:00:00"}, "collectedAt", "INVALID_DATETIME"),
         ({"collectedAt": "yesterday"}, "collectedAt", "INVALID_DATETIME"),
         ({"bills": DROP}, "bills", "REQUIRED"),
