@@ -7,8 +7,8 @@ from datetime import date, datetime, time, timedelta, tzinfo
 
 #: The calendar days a report, a search, a walk, a day close or an instrument may name: from 2000
 #: (no payment of this integrator is older) to the last day whose end, the next day's start, is
-#: still a datetime in every zone, also in UTC. Every edge (API schema, console, CLI) refuses a day outside with its
-#: own words; `check_day` keeps one that slipped through from overflowing.
+#: still a datetime in every zone, also in UTC. Every edge (API schema, console, CLI) refuses a day
+#: outside with its own words; `check_day` keeps one that slipped through from overflowing.
 FIRST_DAY = date(2000, 1, 1)
 LAST_DAY = date(9999, 12, 30)
 
