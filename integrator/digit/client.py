@@ -705,12 +705,21 @@ class DigitClient:
             return None
         if cached is not None:
             entry = jsonutil.loads(cached)
+            if entry.get("source") != "mdms":
+                return None  # the shipped copy, kept while MDMS failed: it decides nothing
             records = list(entry["records"])
             invalid_tenant = bool(entry.get("invalidTenant"))
+            if not records and not invalid_tenant:
+                return None  # an answer listing nothing is no answer (kept by older code)
         else:
             try:
                 records = self._mdms_search("BillingService", "BusinessService", city)
                 invalid_tenant = False
+                if not records:
+                    # no city lacks every service (corrections 7, 8): taken as no answer, as
+                    # the payment rules take it, not as "collect nothing here"
+                    log.warning("MDMS %s for %s lists nothing", name, city)
+                    return None
             except DigitRejected as exc:
                 if INVALID_MDMS_TENANT not in exc.codes:
                     log.warning("MDMS %s for %s refused (%s)", name, city, exc.codes)

@@ -21,7 +21,7 @@ from rq.job import JobStatus
 
 from integrator.jobs.scheduling import MAINTENANCE_QUEUE
 from integrator.jobs.webhooks import RqWebhookScheduler
-from integrator.payments.cancellation_records import DuesState
+from integrator.payments.cancellation_records import CancellationRequest, DuesState
 from integrator.payments.models import Payment
 from integrator.settings import Settings
 from integrator.store.db import Database
@@ -89,19 +89,36 @@ class RqDuesScheduler:
 _ALIVE = frozenset({JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED})
 
 
+#: Reversals left unanswered looked up per maintenance period (each may cost two DIGIT calls).
+SETTLE_PER_SWEEP: Final = 5
+
+
+def _sent(request: CancellationRequest) -> datetime:
+    return request.sent_at or request.decided_at or request.requested_at
+
+
 def sweep_reversals(ctx: JobContext) -> None:
     """The worker's maintenance step for reversals: a request DIGIT left unanswered is looked
     up (never sent again) until DIGIT shows it applied or it can no longer be
     (CREATE_SETTLE_SECONDS after the last call); every reversal whose dues are still followed
     has a job (one that failed or was lost is replaced)."""
     cancellations = ctx.cancellations
-    settle = timedelta(seconds=ctx.settings.create_settle_seconds)
-    for request in cancellations.unanswered():
-        cancellations.settle_unanswered(request.id, settle=settle)
     scheduler = RqDuesScheduler(ctx.redis)
     revived = [r.id for r in cancellations.following_dues() if scheduler.ensure_following(r.id)]
     if revived:
         log.warning("dues jobs re-enqueued", extra={"request_ids": revived})
+    if ctx.outage.down_since() is not None:
+        return  # the probe says when DIGIT answers again; looking now would only wait
+    settle = timedelta(seconds=ctx.settings.create_settle_seconds)
+    # oldest first, a few per period: each look is up to two DIGIT searches on the loop's
+    # thread, which the probe and the payment sweeper share
+    for request in sorted(cancellations.unanswered(), key=_sent)[:SETTLE_PER_SWEEP]:
+        try:
+            cancellations.settle_unanswered(request.id, settle=settle)
+        except Exception:
+            log.exception(
+                "could not settle a reversal left unanswered", extra={"request_id": request.id}
+            )
 
 
 class WebhookReversalNotifier:

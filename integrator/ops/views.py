@@ -118,8 +118,8 @@ def create_blueprint(ctx: OpsContext) -> Blueprint:
             value = (request.view_args or {}).get(name)
             if isinstance(value, str) and _ID.fullmatch(value) is None:
                 abort(404, description=f"No such {name.split('_')[0]}: {value!r}.")
-        values = [*request.args.values(), *(request.form.values() if request.form else ())]
-        if any("\x00" in value for value in values):
+        fields = [*request.args.lists(), *(request.form.lists() if request.form else ())]
+        if any("\x00" in value for _name, values in fields for value in values):
             abort(400, description="A field holds a NUL character.")
 
     @bp.after_request

@@ -598,6 +598,14 @@ class Cancellations:
                 extra={"payment_id": payment.id, "request_id": request.id},
             )
             return self._complete(request, payment, found, actor="worker")
+        if found is None:
+            # not finding our payment says nothing about the reversal (approve refuses on it
+            # too): the request stays UNKNOWN for a person, never closed on it
+            log.warning(
+                "a reversal left unanswered cannot be settled: DIGIT does not show the payment",
+                extra={"payment_id": payment.id, "request_id": request.id},
+            )
+            return request
         sent = request.sent_at or request.decided_at or request.requested_at
         if self._clock() - sent < settle:
             return request

@@ -125,11 +125,14 @@ class CancellationStore:
         commit; leaving it unmarks them after (see the module docstring)."""
         # a mark left by a save that then failed is harmless: the ledger is asked and says no
         was = self._stored_reopening(request.id)
-        if _reopening(request) and not was:
-            self._mark(request)
+        entering, leaving = _reopening(request) and not was, was and not _reopening(request)
+        consumers = self._consumers(request) if entering or leaving else []
+        if entering:
+            self._mark(request, consumers)
         stored = self._update(request)
-        if was and not _reopening(stored) and self._marks is not None:
-            self._marks.unmark(OpenClaimMarks.reversal_member(stored.id), self._consumers(stored))
+        if leaving and self._marks is not None:
+            # after the commit; a failure leaves a harmless leftover (unmark never raises)
+            self._marks.unmark(OpenClaimMarks.reversal_member(stored.id), consumers)
         return stored
 
     def _stored_reopening(self, request_id: str) -> bool:
@@ -138,11 +141,11 @@ class CancellationStore:
         stored = self.get(request_id)
         return stored is not None and _reopening(stored)
 
-    def _mark(self, request: CancellationRequest) -> None:
+    def _mark(self, request: CancellationRequest, consumers: list[Consumer]) -> None:
         if self._marks is None:
             return
         try:
-            self._marks.mark(OpenClaimMarks.reversal_member(request.id), self._consumers(request))
+            self._marks.mark(OpenClaimMarks.reversal_member(request.id), consumers)
         except RedisError:
             # DIGIT has reversed the payment: the ledger must say so whatever Redis does; the
             # device only misses the hint beside a bill (a consumer without bills reads the

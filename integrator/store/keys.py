@@ -115,8 +115,10 @@ def open_claim_marks(tenant_id: str, business_service: str, consumer_code: str) 
 
 def open_claim_marks_complete() -> str:
     """Present once the marks were rebuilt from the ledger: only then does a missing mark mean
-    that the consumer has no open payment. Gone with the marks if Redis loses its data."""
-    return _key("open-claims", "complete", "v1")
+    that the consumer has no open payment. Gone with the marks if Redis loses its data. v2:
+    the marks also hold reversals whose dues are re-opening, so marks completed before that
+    are rebuilt once."""
+    return _key("open-claims", "complete", "v2")
 
 
 def open_claim_marks_rebuild_lock() -> str:

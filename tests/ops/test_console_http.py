@@ -238,3 +238,15 @@ def test_input_no_id_or_text_can_hold_is_a_clear_answer_not_a_500(
     answer = http.get(f"{live}{path}", params=params, timeout=10)
 
     assert answer.status_code == status, answer.text[:300]
+
+
+def test_a_nul_in_any_value_of_a_repeated_field_is_refused_before_the_ledger(live: str) -> None:
+    http, csrf = signed_in(live, "alice")
+
+    answer = http.post(
+        f"{live}/ops/payments/bulk-retry",
+        data={"csrf_token": csrf, "ids": ["pay_ok", "pay\x00bad"]},
+        timeout=10,
+    )
+
+    assert answer.status_code == 400, answer.text[:300]

@@ -147,6 +147,23 @@ def test_nothing_is_refused_on_mdms_while_it_cannot_answer(with_roles, client):
     assert asked[0] == "pb.amritsar"
 
 
+def test_an_mdms_answer_listing_nothing_or_the_shipped_copy_refuses_nothing(
+    with_roles, client, redis
+):
+    # no city lacks every service: an empty answer is no answer, as the payment rules take it
+    _mdms(with_roles, {"pb.amritsar": (200, _rules_answer()), "pb": (200, _rules_answer())})
+    # the shipped copy kept while MDMS failed is not DIGIT's answer for the city either
+    redis.set(
+        keys.digit_mdms(RULES, "pb.jalandhar"),
+        jsonutil.dumps({"source": "fallback", "records": [STATE_PT]}),
+    )
+    client.ensure_token()
+
+    assert client.may_search("WS", "pb.amritsar") is True
+    assert client.may_create("pb.amritsar")
+    assert client.may_search("WS", "pb.jalandhar") is True  # WS is not in that copy
+
+
 def test_a_city_refused_on_mdms_is_remembered_across_processes(with_roles, digit_settings, redis):
     _mdms(with_roles, {"pb.amritsar": (400, error_res("Invalid_tenantId.MdmsCriteria.tenantId"))})
     first = DigitClient(settings=digit_settings, redis=redis, session=build_session(digit_settings))

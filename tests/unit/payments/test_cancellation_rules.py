@@ -306,3 +306,47 @@ def test_dues_still_gone_after_the_last_look_are_recorded_as_none_due() -> None:
     payment = cases._payments.get("pay-1")
     assert payment is not None and payment.status is PaymentStatus.CANCELLED
     assert payment.history[-1].event == "dues_none"
+
+
+# --- requests DIGIT left unanswered: looked up by the worker, never sent again ---
+
+SETTLE = timedelta(hours=2)
+
+
+def _unknown(cases: Cancellations, digit: Digit) -> str:
+    """A request whose `_workflow` call got no answer (DIGIT down for the call)."""
+    made = cases.request_by_operator(operator=ASHA, payment_id="pay-1", reason="x")
+    stored = cases.get(made.id)
+    unknown = replace(stored, state=RequestState.UNKNOWN, sent_at=NOW, decided_by=RAVI.actor)
+    cases._requests.rows[made.id] = unknown  # type: ignore[attr-defined]
+    return made.id
+
+
+@pytest.mark.parametrize(
+    ("shown", "minutes", "state"),
+    [
+        ("reversed", 5, RequestState.DONE),  # applied late: completed at once
+        ("live", 5, RequestState.UNKNOWN),  # may still be applied: wait
+        ("live", 121, RequestState.REFUSED),  # can no longer be: closed as never applied
+        ("missing", 121, RequestState.UNKNOWN),  # DIGIT does not show it: nothing to go by
+    ],
+)
+def test_the_worker_settles_a_reversal_left_unanswered_only_on_what_digit_shows(
+    shown: str, minutes: int, state: RequestState
+) -> None:
+    digit = Digit(digit_payment())
+    later = NOW + timedelta(minutes=minutes)
+    cases = use_cases(registered(), digit, now=later)
+    request_id = _unknown(cases, digit)
+    if shown == "reversed":
+        digit.payments = [replace(digit_payment(), payment_status="CANCELLED")]
+        digit.payments = [replace(p, instrument_status="CANCELLED") for p in digit.payments]
+    elif shown == "missing":
+        digit.payments = []
+
+    settled = cases.settle_unanswered(request_id, settle=SETTLE)
+
+    assert settled.state is state
+    assert digit.sent == []  # looked up, never sent
+    if state is RequestState.REFUSED:
+        assert settled.digit_message and "never applied" in settled.digit_message
