@@ -320,10 +320,12 @@ class DigitClient:
         token, re-login once and retry once (a read), or send once more with the token another
         process already stored in its place (a write, within the one call's deadline)."""
         tenants = rbac_tenants(payload, params)
+        # the token first: a renewal (a login) must not eat the write's own time, or a write
+        # never sent would look like one that may have been
+        token = self._auth.token()
         if write and deadline is None:
             # a write sent twice still fits in one call's time: the caller's lease outlives that
             deadline = time.monotonic() + self._settings.digit_call_deadline_seconds
-        token = self._auth.token()
         for attempt in (1, 2):
             if attempt == 2 and not write:
                 token = self._auth.token()

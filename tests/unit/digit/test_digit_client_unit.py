@@ -747,3 +747,40 @@ def test_a_write_refused_for_the_stored_token_itself_is_not_sent_again(logged_in
         _create(client)
 
     assert _sent_tokens(logged_in, CREATE_URL) == ["tok-1"]
+
+
+def test_a_login_before_a_write_does_not_eat_the_writes_own_time(rsps, digit_settings, redis):
+    # a login and a create, each within one call's deadline, but not both together
+    settings = digit_settings.with_changes(digit_call_deadline_seconds=0.4)
+    digit = DigitClient(settings=settings, redis=redis, session=build_session(settings))
+
+    def slow(answer):
+        def respond(request):
+            time.sleep(0.25)
+            return 200, {"Content-Type": "application/json"}, jsonutil.dumps(answer)
+
+        return respond
+
+    rsps.add_callback("POST", TOKEN_URL, callback=slow(token_answer()))
+    rsps.add_callback("POST", CREATE_URL, callback=slow(payment_response()))
+
+    digit.create_payment(
+        PaymentCreate(
+            tenant_id="pb.amritsar",
+            payment_mode="CASH",
+            paid_by="Ramesh Kumar",
+            payer_name=None,
+            mobile_number=None,
+            transaction_number="POS-1",
+            lines=(
+                PaymentLine(
+                    bill_id="bill-1",
+                    business_service="WS",
+                    amount=Decimal("1200"),
+                    total_due=Decimal("1200"),
+                ),
+            ),
+        )
+    )
+
+    assert [c.request.url for c in _business_calls(rsps)] == [CREATE_URL]
