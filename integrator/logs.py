@@ -87,6 +87,21 @@ def register_secret(value: str | None) -> None:
 _MOBILE_PARAM = re.compile(r"(?i)([?&;]mobile_?number=)([^&#\s\"']*)")
 
 
+#: Any query parameter, for names written percent-encoded (`mobile%4Eumber`): werkzeug decodes
+#: them, so the view reads a mobileNumber the plain pattern above does not see in the raw URI.
+_QUERY_PARAM = re.compile(r"([?&;])([^=&#\s\"']+)=([^&#\s\"']*)")
+_MOBILE_NAME = re.compile(r"(?i)mobile_?number")
+
+
+def _mask_encoded_mobile_param(match: re.Match[str]) -> str:
+    if _MOBILE_NAME.fullmatch(unquote_plus(match.group(2))) is None:
+        return match.group(0)
+    value = match.group(3)
+    digits = re.sub(r"\D", "", unquote_plus(value))
+    masked = mask_mobile(digits) if len(digits) >= 4 else "*" * len(value)
+    return f"{match.group(1)}{match.group(2)}={masked}"
+
+
 def _mask_mobile(match: re.Match[str]) -> str:
     return mask_mobile(re.sub(r"\D", "", match.group(1))) or ""
 
@@ -117,6 +132,8 @@ def redact(text: str) -> str:
         text = _SECRET_FIELD.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
     if "mobile" in lowered:
         text = _MOBILE_PARAM.sub(_mask_mobile_param, text)
+    if "%" in text and "=" in text:
+        text = _QUERY_PARAM.sub(_mask_encoded_mobile_param, text)
     return _MOBILE.sub(_mask_mobile, text)
 
 

@@ -75,6 +75,9 @@ def test_missing_fields_are_dashes_as_in_gunicorn() -> None:
         ("MOBILENUMBER=9876543210&x=1", "MOBILENUMBER=******3210&x=1"),
         ("mobileNumber=abc", "mobileNumber=***"),
         ("mobileNumber=", "mobileNumber="),
+        # the name percent-encoded: werkzeug decodes it, so the view reads a mobileNumber
+        ("mobile%4Eumber=%2B919876543210", "mobile%4Eumber=********3210"),
+        ("%6Dobile_number=9876543210", "%6Dobile_number=******3210"),
     ],
 )
 def test_a_mobile_number_parameter_is_masked_however_it_is_encoded(query: str, logged: str) -> None:
