@@ -104,7 +104,15 @@ def sweep_reversals(ctx: JobContext) -> None:
     has a job (one that failed or was lost is replaced)."""
     cancellations = ctx.cancellations
     scheduler = RqDuesScheduler(ctx.redis)
-    revived = [r.id for r in cancellations.following_dues() if scheduler.ensure_following(r.id)]
+    # the poll schedule twice over, and an hour: a request still FOLLOWING then has a job that
+    # keeps failing (replaced, it never reaches its last try); say so instead of for good
+    overdue = timedelta(seconds=2 * sum(ctx.settings.cancellation_dues_poll_seconds) + 3600)
+    revived = [
+        r.id
+        for r in cancellations.following_dues()
+        if not cancellations.stop_following(r.id, overdue=overdue)
+        and scheduler.ensure_following(r.id)
+    ]
     if revived:
         log.warning("dues jobs re-enqueued", extra={"request_ids": revived})
     if ctx.outage.down_since() is not None:

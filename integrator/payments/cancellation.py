@@ -634,6 +634,32 @@ class Cancellations:
         """DONE requests whose dues are still FOLLOWING (the sweep makes sure each has a job)."""
         return self._requests.following_dues()
 
+    def stop_following(self, request_id: str, *, overdue: timedelta) -> bool:
+        """Record GAVE_UP for a request whose dues are still FOLLOWING `overdue` after the
+        reversal: its looks keep failing (a job replaced again and again never reaches its last
+        try), and a device must not be told "re-opening" for good. True if it did."""
+        request = self.get(request_id)
+        if request.state is not RequestState.DONE or request.dues_state is not DuesState.FOLLOWING:
+            return False
+        now = self._clock()
+        if request.completed_at is None or now - request.completed_at < overdue:
+            return False
+        self._save(replace(request, dues_state=DuesState.GAVE_UP, dues_checked_at=now))
+        payment = self._payments.get(request.payment_id)
+        if payment is not None:
+            self._record(
+                payment,
+                "dues_gave_up",
+                actor="worker",
+                reason="the re-opened dues could not be followed in time",
+                detail={"requestId": request.id},
+            )
+        log.warning(
+            "stopped following the dues after a reversal",
+            extra={"payment_id": request.payment_id, "request_id": request.id},
+        )
+        return True
+
     # --- the dues after a reversal ---
 
     def follow_dues(self, request_id: str, *, last_try: bool) -> CancellationRequest:

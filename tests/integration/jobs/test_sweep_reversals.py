@@ -39,6 +39,9 @@ class Cancellations:
     def following_dues(self) -> list[CancellationRequest]:
         return []
 
+    def stop_following(self, request_id: str, *, overdue: timedelta) -> bool:
+        return False
+
     def settle_unanswered(self, request_id: str, *, settle: timedelta) -> None:
         self.looked.append(request_id)
         if request_id in self.failing:
@@ -50,7 +53,7 @@ def _ctx(redis: redis_lib.Redis, cancellations: Cancellations, *, down: bool) ->
         cancellations=cancellations,
         redis=redis,
         outage=SimpleNamespace(down_since=lambda: NOW if down else None),
-        settings=SimpleNamespace(create_settle_seconds=7200),
+        settings=SimpleNamespace(create_settle_seconds=7200, cancellation_dues_poll_seconds=(60,)),
     )
 
 

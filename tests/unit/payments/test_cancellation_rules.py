@@ -16,6 +16,7 @@ from integrator.payments.cancellation import (
     CancellationRefused,
     CancellationRequest,
     Cancellations,
+    DuesState,
     Operator,
     RequestChanged,
     RequestExists,
@@ -350,3 +351,25 @@ def test_the_worker_settles_a_reversal_left_unanswered_only_on_what_digit_shows(
     assert digit.sent == []  # looked up, never sent
     if state is RequestState.REFUSED:
         assert settled.digit_message and "never applied" in settled.digit_message
+
+
+@pytest.mark.parametrize(("hours", "stopped"), [(1, False), (5, True)])
+def test_dues_still_followed_long_after_the_reversal_are_given_up_not_followed_for_good(
+    hours: int, stopped: bool
+) -> None:
+    digit = Digit(digit_payment())
+    cases = use_cases(registered(), digit, now=NOW + timedelta(hours=hours))
+    made = cases.request_by_operator(operator=ASHA, payment_id="pay-1", reason="x")
+    following = replace(
+        cases.get(made.id),
+        state=RequestState.DONE,
+        decided_by=RAVI.actor,
+        completed_at=NOW,
+        dues_state=DuesState.FOLLOWING,
+    )
+    cases._requests.rows[made.id] = following  # type: ignore[attr-defined]
+
+    assert cases.stop_following(made.id, overdue=timedelta(hours=2)) is stopped
+
+    expected = DuesState.GAVE_UP if stopped else DuesState.FOLLOWING
+    assert cases.get(made.id).dues_state is expected
