@@ -9,11 +9,11 @@ Paths (all under `/_sandbox`):
   `hold_creates` (how many coming creates to hold), `hold_seconds` (30), `hold_phase`
   (`before_insert` | `after_insert`) and `gateway_timeout_seconds` (10);
   `workflow_timeout_after_commit`: the next n `_workflow` calls apply, then never answer;
-  `hold_workflows`: the next n `_workflow` calls are validated, answer the gateway's 504 after
-  `gateway_timeout_seconds` and are applied after `hold_seconds` (if still valid then).
+  `hold_workflows`: the next n valid `_workflow` calls answer the gateway's 504 after
+  `gateway_timeout_seconds` and are applied after `hold_seconds` anyway.
 - `GET|POST /clock`: `{"now": ISO or epoch ms}` or `{"advance_seconds": n}`.
 - `GET /counters`: calls per DIGIT endpoint, plus `create_held`, `late_commit`,
-  `late_commit_dropped`, `workflow_held`, `late_workflow`, `late_workflow_dropped`,
+  `late_commit_dropped`, `workflow_held`, `late_workflow`,
   `account_locked`, `rbac_denied`, `workflow_<action>`,
   `backupdate_duplicate` once they happen.
 - `POST /backupdate-lag`: `{"seconds": n}`.

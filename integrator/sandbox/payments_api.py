@@ -9,8 +9,8 @@ Faults on `_create`: `timeout_after_commit` (commit, then never answer), `unknow
 gateway's timeout after `gateway_timeout_seconds`, commit after `hold_seconds` anyway). On
 `_workflow`: `workflow_timeout_after_commit` (applied, then never answered) and `hold_workflows`
 (validated, the gateway's timeout answered, applied after `hold_seconds` anyway: the call's
-pdf-service request has no timeout, digest 13; validated again then, since the emulator has no
-row locks to make a call sent meanwhile wait).
+pdf-service request has no timeout, digest 13; not validated again, as DIGIT's transaction
+validated before that request, so a call applied meanwhile is applied over).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from integrator.sandbox.collection import create_or_hold, search_payments
 from integrator.sandbox.errors import SandboxError
 from integrator.sandbox.http import json_body, json_response, ok_response_info, query, query_list
 from integrator.sandbox.rbac import authorized_user
-from integrator.sandbox.workflow import perform_workflow
+from integrator.sandbox.workflow import Validated, apply_workflow, validate_workflow
 from integrator.sandbox.world import HeldCreate, User, World
 
 UNKNOWN_400_EXCEPTION = "org.springframework.dao.DataIntegrityViolationException"
@@ -46,26 +46,19 @@ def _int_param(name: str, default: int) -> int:
         ) from None
 
 
-def _hold_workflow(world: World, body: dict[str, Any], user: User) -> None:
-    """Apply a held `_workflow` call `hold_seconds` from now, unless the world was reset."""
-    with world.lock:
-        world.counters["workflow_held"] += 1
-        seconds, generation = world.faults.hold_seconds, world.generation
+def _hold_workflow(world: World, validated: Validated, user: User) -> None:
+    """Apply a validated `_workflow` call `hold_seconds` from now, unless the world was reset
+    (the caller holds `world.lock`)."""
+    world.counters["workflow_held"] += 1
+    generation = world.generation
 
     def commit() -> None:
         with world.lock:
-            if world.generation != generation:
-                return
-        try:
-            perform_workflow(world, body, user)
-        except SandboxError:
-            with world.lock:
-                world.counters["late_workflow_dropped"] += 1
-            return
-        with world.lock:
-            world.counters["late_workflow"] += 1
+            if world.generation == generation:
+                apply_workflow(world, validated, user)
+                world.counters["late_workflow"] += 1
 
-    timer = threading.Timer(seconds, commit)
+    timer = threading.Timer(world.faults.hold_seconds, commit)
     timer.daemon = True
     timer.start()
 
@@ -158,17 +151,17 @@ def create_blueprint(world: World) -> Blueprint:
         body = json_body()
         user = authorized_user(world, body)
         with world.lock:
+            validated = validate_workflow(world, body)
             hold = world.faults.hold_workflows > 0
             if hold:
                 world.faults.hold_workflows -= 1
-        if hold:
-            perform_workflow(world, body, user, apply=False)
-            _hold_workflow(world, body, user)
-            with world.lock:
+                _hold_workflow(world, validated, user)
                 timeout = world.faults.gateway_timeout_seconds
+            else:
+                payments = apply_workflow(world, validated, user)
+        if hold:
             time.sleep(timeout)
             raise SandboxError.unhandled(GATEWAY_TIMEOUT_EXCEPTION, 504)
-        payments = perform_workflow(world, body, user)
         with world.lock:
             hang = world.faults.workflow_timeout_after_commit > 0
             if hang:

@@ -1,6 +1,6 @@
 """collection's `payments/{module}/_workflow`: CANCEL, DISHONOUR, REMIT (docs/digit.md#cancel).
 
-`perform_workflow` follows `PaymentWorkflowService.performWorkflow` and
+`validate_workflow` then `apply_workflow` follow `PaymentWorkflowService.performWorkflow` and
 `PaymentWorkflowValidator.validateForCancel`; every error is a 400 and nothing is applied if any
 check fails:
 1. bean validation (`PaymentWorkflows` not empty; `paymentId`, `action`, `tenantId` not null,
@@ -112,11 +112,12 @@ def _check_newest(payment: dict[str, Any], candidates: list[dict[str, Any]], ids
             )
 
 
-def perform_workflow(
-    world: World, body: dict[str, Any], user: User, *, apply: bool = True
-) -> list[dict[str, Any]]:
-    """Validate every item, then apply all; returns the updated payments (response copies).
-    With `apply` False only validates (a held call: applied later, see payments_api)."""
+#: A validated call: each item with the payment it acts on (applied now, or later when held).
+Validated = list[tuple[dict[str, Any], dict[str, Any]]]
+
+
+def validate_workflow(world: World, body: dict[str, Any]) -> Validated:
+    """Rules 1-4 of digest 13, checked before anything is applied (SandboxError if one fails)."""
     items = _parse(body)
     if len({item["action"] for item in items}) > 1:
         raise SandboxError.custom(
@@ -145,9 +146,14 @@ def perform_workflow(
         if RULES[action][2]:
             for item in items:
                 _check_newest(by_id[str(item["paymentId"])], candidates, ids)
-        if not apply:
-            return []
-        return [_apply(world, by_id[str(item["paymentId"])], item, user) for item in items]
+        return [(by_id[str(item["paymentId"])], item) for item in items]
+
+
+def apply_workflow(world: World, validated: Validated, user: User) -> list[dict[str, Any]]:
+    """The updates of a validated call (the caller holds `world.lock`). Nothing is validated
+    again: a held call applied late updates a payment a later call already updated, and its
+    cancel-topic message is a repeat billing refuses (EGBS_PAYMENT_BACKUPDATE_ERROR)."""
+    return [_apply(world, payment, item, user) for payment, item in validated]
 
 
 def _apply(

@@ -264,3 +264,34 @@ def test_the_back_update_leaves_bills_alone_when_the_latest_bill_is_not_active()
     newer["status"] = "ACTIVE"  # once the latest is ACTIVE, every ACTIVE bill becomes PAID
     apply_back_update(world, {**payment, "id": "another-payment"}, "create")
     assert [b["status"] for b in billing.bills_of(world, consumer)] == ["PAID", "PAID"]
+
+
+def test_a_held_cancel_answers_the_gateways_timeout_and_is_applied_later_over_a_resend(
+    slow: Digit,
+) -> None:
+    digit = slow
+    payment = pay_pt(digit)
+    settle(digit)
+    digit.admin(
+        "faults", {"hold_workflows": 1, "hold_seconds": 1.0, "gateway_timeout_seconds": 0.2}
+    )
+
+    held = workflow(digit, item(payment["id"]))
+
+    assert held.status_code == 504
+    found = body_of(
+        digit.post("/collection-services/payments/PT/_search", tenantId=AMRITSAR, ids=payment["id"])
+    )["Payments"]
+    assert found[0]["paymentStatus"] != "CANCELLED"  # not applied yet
+    # a resend meanwhile was validated against the payment still APPROVED: applied now
+    assert workflow(digit, item(payment["id"])).status_code == 200
+    deadline = time.monotonic() + 10
+    while not digit.get("counters").get("late_workflow"):
+        assert time.monotonic() < deadline, "the held call was never applied"
+        time.sleep(0.1)
+    settle(digit)
+    # the held call was applied over the resend; billing took the cancel topic once
+    counters = digit.get("counters")
+    assert (counters["workflow_held"], counters["workflow_cancel"]) == (1, 2)
+    cancel_topic = [a for a in digit.get("backupdate-audit")["audit"] if a["topic"] == "cancel"]
+    assert [a["error"] for a in cancel_topic] == [None, "EGBS_PAYMENT_BACKUPDATE_ERROR"]
