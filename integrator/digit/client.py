@@ -7,7 +7,8 @@ once. A write is never re-sent after a login: `InvalidAccessTokenException` drop
 raises `DigitTokenRefused`, unless another process already stored a newer token (its refresh
 revoked ours, digest corrections 6): then the write goes once more with it, within the one call's
 deadline (the gateway refused the first send: nothing was written). A plain 401 (the SCG
-gateway's role denial) is `DigitForbidden` with the token kept.
+gateway's role denial) is `DigitForbidden` with the token kept; a read checks it once with a
+fresh token, then takes the same 401 for the same endpoint and tenants as the denial for a while.
 
 Tenants: billing is only ever asked with a city tenant (an EMPLOYEE with a state tenant gets
 EG_BS_INVALID_TENANTID on most DIGIT versions, docs/digit.md#bills); a bills-by-mobile lookup for
@@ -130,21 +131,34 @@ def _lists(answer: CityMasterData | None, module: str) -> bool | None:
 EVERY_PAYMENT_STATUS = "NEW,DEPOSITED,CANCELLED,DISHONOURED,RECONCILED"
 
 
+#: How long a read's confirmed SCG role denial stands for its endpoint and tenants in this
+#: process; roles granted meanwhile are seen at once (the call succeeds), only the check of a
+#: repeated plain 401 by a login is skipped.
+SCG_DENIAL_MEMO_SECONDS = 300.0
+SCG_DENIAL_MEMO_SIZE = 1024
+
+
 def _raise_if_scg_denial(endpoint: str, answer: Answer, tenants: tuple[str, ...]) -> None:
     """A plain 401 is not about the token: DIGIT's SCG gateway answers an RBAC denial with 401
     "You are not authorized to access this resource", where Zuul answers 403 (digest,
     corrections 3), while an expired, revoked or unknown token always says
     InvalidAccessTokenException (digest 2.6). Raises `DigitForbidden` for such a 401."""
-    details = error_details(answer.body)
-    if answer.status == 401 and INVALID_TOKEN_CODE not in {d.code for d in details}:
+    if is_plain_401(answer):
         raise DigitForbidden(
             "DIGIT refused our account this endpoint (a 401 for a fresh token: the SCG gateway's"
             " RBAC denial)",
             tenants=tenants,
             endpoint=endpoint,
             status=answer.status,
-            errors=details,
+            errors=error_details(answer.body),
         ) from None
+
+
+def is_plain_401(answer: Answer) -> bool:
+    """A 401 that does not name InvalidAccessTokenException: SCG's role denial."""
+    return answer.status == 401 and INVALID_TOKEN_CODE not in {
+        d.code for d in error_details(answer.body)
+    }
 
 
 def _joined(values: Sequence[str]) -> str:
@@ -218,6 +232,10 @@ class DigitClient:
         # copy for MDMS_CACHE_SECONDS): no Redis read and no parsing on every bills request.
         self._memo: dict[str, tuple[float, Any]] = {}
         self._memo_lock = threading.Lock()
+        # Reads the SCG gateway denied with a plain 401 although a fresh token was sent: the
+        # next plain 401 for the same endpoint and tenants is taken as the same denial, with no
+        # login to check it (a city whose role is missing would otherwise cost a login per read).
+        self._scg_denials: dict[tuple[str, tuple[str, ...]], float] = {}
 
     # --- authentication ---
     def auth_state(self) -> AuthState:
@@ -344,13 +362,17 @@ class DigitClient:
                 # process already stored a newer token: a fresh login could outlast the
                 # caller's lease, so otherwise the caller's next attempt (which looks in DIGIT
                 # first) sends it with the new token.
-                if write or attempt == 2:
+                checked = tenants or (self._login_tenant(),)
+                if write or attempt == 2 or self._denied_lately(endpoint, checked):
                     # SCG's role denial is a plain 401; a bad token always names
                     # InvalidAccessTokenException. A read checks with one fresh token first (it
-                    # costs a login that hands back the same token); a write, never sent twice
-                    # with a new login, takes the 401 for what the digest says it is. Either
-                    # way the token stays: it was not what DIGIT refused.
-                    _raise_if_scg_denial(endpoint, answer, tenants or (self._login_tenant(),))
+                    # costs a login that hands back the same token), then remembers the denial
+                    # for SCG_DENIAL_MEMO_SECONDS; a write, never sent twice with a new login,
+                    # takes the 401 for what the digest says it is. Either way the token stays:
+                    # it was not what DIGIT refused.
+                    if attempt == 2:
+                        self._remember_denial(endpoint, checked, answer)
+                    _raise_if_scg_denial(endpoint, answer, checked)
                 dropped = self._auth.invalidate(token)
                 newer = None if dropped or attempt == 2 else self._auth.replacement_for(token)
                 if write and newer is not None:  # (a read's next token() finds it too)
@@ -374,6 +396,17 @@ class DigitClient:
                     ) from None
                 log.info("digit %s: token refused; renewing it and retrying once", endpoint)
         raise AssertionError("unreachable")
+
+    def _denied_lately(self, endpoint: str, tenants: tuple[str, ...]) -> bool:
+        until = self._scg_denials.get((endpoint, tenants))
+        return until is not None and time.monotonic() < until
+
+    def _remember_denial(self, endpoint: str, tenants: tuple[str, ...], answer: Answer) -> None:
+        if not is_plain_401(answer):
+            return
+        if len(self._scg_denials) >= SCG_DENIAL_MEMO_SIZE:  # bounded: tenants come from devices
+            self._scg_denials.clear()
+        self._scg_denials[(endpoint, tenants)] = time.monotonic() + SCG_DENIAL_MEMO_SECONDS
 
     def _login_tenant(self) -> str:
         """The tenant the gateway falls back to when a request names none: ours."""

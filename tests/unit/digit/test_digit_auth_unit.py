@@ -200,6 +200,55 @@ def test_a_plain_401_for_a_fresh_token_is_the_scg_gateways_rbac_denial(rsps, cli
     assert stored is not None and stored.access_token == "tok-2"
 
 
+def test_a_confirmed_scg_denial_costs_no_login_on_the_next_reads(rsps, client, redis):
+    # a city whose role is missing: the first read checks the plain 401 with a fresh token; the
+    # next reads of the same endpoint and tenant take it for the same denial (no login storm)
+    add_json(rsps, TOKEN_URL, token_answer("tok-1"))
+    add_json(rsps, TOKEN_URL, token_answer("tok-2"))
+    add_json(rsps, FETCH_URL, error_res("CustomException"), status=401)
+
+    for _ in range(3):
+        with pytest.raises(DigitForbidden):
+            _fetch(client)
+
+    assert _logins(rsps) == 2
+    assert len([c for c in rsps.calls if c.request.url.startswith(FETCH_URL)]) == 4
+    stored = TokenStore(redis).get()
+    assert stored is not None and stored.access_token == "tok-2"
+
+
+def test_a_bad_token_after_a_remembered_denial_is_still_renewed(rsps, client):
+    # the memo only classifies a plain 401: InvalidAccessTokenException still means a new token
+    add_json(rsps, TOKEN_URL, token_answer("tok-1"))
+    add_json(rsps, TOKEN_URL, token_answer("tok-2"))
+    add_json(rsps, TOKEN_URL, token_answer("tok-3"))
+    add_json(rsps, FETCH_URL, error_res("CustomException"), status=401)
+    add_json(rsps, FETCH_URL, error_res("CustomException"), status=401)
+    add_json(rsps, FETCH_URL, error_res("InvalidAccessTokenException"), status=401)
+    add_json(rsps, FETCH_URL, bill_response(make_bill()), status=201)
+
+    with pytest.raises(DigitForbidden):
+        _fetch(client)
+    assert len(_fetch(client)) == 1
+
+    assert _logins(rsps) == 3
+
+
+def test_a_remembered_denial_is_per_tenant(rsps, client):
+    add_json(rsps, TOKEN_URL, token_answer("tok-1"))
+    add_json(rsps, TOKEN_URL, token_answer("tok-2"))
+    add_json(rsps, TOKEN_URL, token_answer("tok-3"))
+    add_json(rsps, FETCH_URL, error_res("CustomException"), status=401)
+
+    with pytest.raises(DigitForbidden):
+        _fetch(client)
+    with pytest.raises(DigitForbidden) as other:
+        client.fetch_bills(tenant_id="pb.jalandhar", business_service="WS", consumer_code="WS-9")
+
+    assert other.value.tenants == ("pb.jalandhar",)
+    assert _logins(rsps) == 3  # another city's plain 401 is checked with a fresh token too
+
+
 def test_compare_and_delete_does_not_drop_a_newer_token(redis):
     store = TokenStore(redis)
     now = time.time()
