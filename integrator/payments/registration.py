@@ -84,6 +84,10 @@ DIGIT_AUTH_BLOCKED = "DIGIT_AUTH_BLOCKED"
 DIGIT_PAYMENT_CANCELLED = "DIGIT_PAYMENT_CANCELLED"
 #: The attempt reason while a payment waits for an earlier create to settle (not a decision).
 AWAITING_CREATE_SETTLE = "AWAITING_CREATE_SETTLE"
+#: How long an inline attempt may start after its payment's acceptance before it renews the
+#: lease it was born with (a create must have a whole lease: LEASE_TTL_SECONDS exceeds the
+#: DIGIT call's deadline by only a few seconds).
+FIRST_CREATE_SLACK_SECONDS = 1.0
 DIGIT_FORBIDDEN = "DIGIT_FORBIDDEN"
 BILL_EXPIRED_TOTAL_CHANGED = "BILL_EXPIRED_TOTAL_CHANGED"
 BILL_EXPIRED_NO_BILL = "BILL_EXPIRED_NO_BILL"
@@ -274,15 +278,33 @@ class Registrar:
         return outcome
 
     def first_attempt(
-        self, payment: Payment, *, fence: int, waiting: DeviceWaiting | None = None
+        self,
+        payment: Payment,
+        *,
+        fence: int,
+        waiting: DeviceWaiting | None = None,
+        leased_at: float | None = None,
     ) -> AttemptOutcome:
         """The inline attempt of a payment the ledger accepted already leased to `fence` and
         marked "create sent" (PaymentLedger.create with lease_seconds): straight to the create,
         the device's one DIGIT round trip. Marked before the create was sent, so if this
         process dies first, the next attempt looks in DIGIT before creating (a search, nothing
-        worse)."""
+        worse).
+
+        `leased_at` (time.monotonic() when the acceptance committed): an attempt that starts
+        late (its thread pool queued under load) renews the lease before sending, so the create
+        still has a whole lease; if the lease is lost, it sends nothing (BUSY)."""
         if not payment.create_sent or payment.status is not PaymentStatus.PENDING:
             raise ValueError("first_attempt needs a PENDING payment recorded as create sent")
+        if (
+            leased_at is not None
+            and time.monotonic() - leased_at > FIRST_CREATE_SLACK_SECONDS
+            and not self._leases.renew(payment.id, fence, ttl_seconds=self._lease_ttl)
+        ):
+            log.warning(
+                "inline attempt started after its lease was lost", extra={"payment_id": payment.id}
+            )
+            return AttemptOutcome(result=AttemptResult.BUSY, payment=payment)
         att = _Attempt(
             payment=payment, fence=fence, actor="inline", waiting=waiting, first_create=True
         )
@@ -304,11 +326,38 @@ class Registrar:
         leased = self._leases.acquire_pending(payment_id, ttl_seconds=self._lease_ttl)
         if leased is not None:
             fence, payment = leased
-            return _Attempt(payment=payment, fence=fence, actor=actor)
+            att = _Attempt(payment=payment, fence=fence, actor=actor)
+            self._note_unanswered_create(att)
+            return att
         current = self._payments.get(payment_id)
         if current is None or current.status is not PaymentStatus.PENDING:
             return AttemptOutcome(result=AttemptResult.FINISHED, payment=current)
         return AttemptOutcome(result=AttemptResult.BUSY)
+
+    def _note_unanswered_create(self, att: _Attempt) -> None:
+        """Record, before anything else, that the latest create has no outcome: the attempt
+        that sent it ended without recording one (its process died, or its last save was
+        refused). Whatever this attempt records next (a failed look-up, giving up) says
+        nothing about that create, which DIGIT may still commit; the entry keeps it unknown
+        for `unsettled_create_since`."""
+        sent_at = unanswered_create(att.payment)
+        if sent_at is None:
+            return
+        log.warning(
+            "an earlier create has no recorded outcome",
+            extra={"payment_id": att.payment.id, "sent_at": sent_at.isoformat()},
+        )
+        self._save(
+            att,
+            states.record(
+                att.payment,
+                event=CREATE_UNANSWERED,
+                actor=att.actor,
+                at=self._clock(),
+                reason="the attempt that sent the create recorded no outcome",
+                detail={"sentAt": sent_at.isoformat()},
+            ),
+        )
 
     def _release(self, att: _Attempt) -> None:
         """Give the lease back, unless the attempt's last save already did."""
@@ -907,6 +956,9 @@ def is_ours(digit_payment: DigitPayment, payment_id: str) -> bool:
 
 #: History events an attempt records once its create has been answered (or found unanswered).
 _CREATE_OUTCOMES = frozenset({"attempt", "transition", "retargeted"})
+#: History event: an attempt found the latest create without an outcome (see
+#: `RegistrationService._note_unanswered_create`); that create stays unknown.
+CREATE_UNANSWERED = "create_unanswered"
 
 
 def unsettled_create_since(payment: Payment) -> datetime | None:
@@ -916,7 +968,8 @@ def unsettled_create_since(payment: Payment) -> datetime | None:
 
     A create followed by the next one with no outcome recorded between them is unknown too:
     the attempt that sent it died before it could record anything (SIGKILL, OOM), and the
-    next one found nothing in DIGIT only because DIGIT had not committed it yet. The latest
+    next one found nothing in DIGIT only because DIGIT had not committed it yet. So is one an
+    attempt found unanswered (`CREATE_UNANSWERED`), whatever was recorded after it. The latest
     create is the caller's own when the history ends with it."""
     sent_at: datetime | None = None  # the latest create sent
     unanswered: datetime | None = None  # ... while no outcome is recorded after it
@@ -926,11 +979,26 @@ def unsettled_create_since(payment: Payment) -> datetime | None:
             if unanswered is not None:
                 unknown_since = unanswered
             sent_at = unanswered = entry.at
+        elif entry.event == CREATE_UNANSWERED:
+            if unanswered is not None:
+                unknown_since = unanswered
+            unanswered = None
         elif entry.event in _CREATE_OUTCOMES:
             if entry.detail.get("createUnknown") and sent_at is not None:
                 unknown_since = sent_at
             unanswered = None
     return unknown_since
+
+
+def unanswered_create(payment: Payment) -> datetime | None:
+    """When the latest create was sent, if no outcome of it (nor its being found unanswered)
+    has been recorded since."""
+    for entry in reversed(payment.history):
+        if entry.event == "create_sent":
+            return entry.at
+        if entry.event == CREATE_UNANSWERED or entry.event in _CREATE_OUTCOMES:
+            return None
+    return None
 
 
 def last_attempt(payment: Payment) -> HistoryEntry | None:

@@ -724,7 +724,9 @@ class PaymentService:
             # payment's create: OUTAGE_HOLD_SECONDS), no DIGIT token could be had, or the
             # caller does not wait: the worker registers it
             return AcceptOutcome(payment=payment)
-        registered = self._register_within_budget(payment, created.fence, deadline)
+        registered = self._register_within_budget(
+            payment, created.fence, deadline, leased_at=time.monotonic()
+        )
         if registered.status is PaymentStatus.PENDING:
             self._schedule(payment, delay_seconds=self._settings.lease_ttl_seconds)
         if registered.status is PaymentStatus.REFUSED:
@@ -778,7 +780,7 @@ class PaymentService:
         return True
 
     def _register_within_budget(
-        self, payment: Payment, fence: int | None, deadline: float
+        self, payment: Payment, fence: int | None, deadline: float, *, leased_at: float
     ) -> Payment:
         """Wait for the inline registration until `deadline` (what is left of the request's
         budget after the checks; maybe nothing). The attempt itself is not cut: it holds the
@@ -792,7 +794,11 @@ class PaymentService:
             )
         else:
             future = self._inline.submit(
-                self._registrar.first_attempt, payment, fence=fence, waiting=waiting
+                self._registrar.first_attempt,
+                payment,
+                fence=fence,
+                waiting=waiting,
+                leased_at=leased_at,
             )
         try:
             outcome = future.result(timeout=max(deadline - time.monotonic(), 0.0))
@@ -809,6 +815,8 @@ class PaymentService:
                 return self._latest(payment)
         except Exception:
             log.exception("inline registration failed", extra={"payment_id": payment.id})
+            return self._latest(payment)
+        if outcome.result is AttemptResult.BUSY:  # the lease was lost before the create
             return self._latest(payment)
         if outcome.result is AttemptResult.RETRY_LATER:
             # DIGIT gave no usable answer to the create: the next payments of this process go

@@ -8,7 +8,7 @@ import types
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from integrator.digit.errors import DigitErrorDetail, DigitRejected
+from integrator.digit.errors import DigitAuthError, DigitErrorDetail, DigitRejected
 from integrator.digit.models import DigitPayment, DigitPaymentDetail
 from integrator.jobs import context as job_context
 from integrator.jobs import registration as job_registration
@@ -16,7 +16,7 @@ from integrator.jobs.policy import RetryPolicy
 from integrator.payments import states
 from integrator.payments.models import PaymentStatus
 from integrator.payments.operations import PaymentOperations
-from integrator.payments.registration import AttemptResult, Registrar
+from integrator.payments.registration import AttemptResult, Registrar, unsettled_create_since
 from integrator.store.leases import LeaseStore
 from integrator.store.payments import PaymentStore
 from tests.unit.payments.payment_factories import make_line, make_payment
@@ -199,3 +199,98 @@ def test_an_operator_retry_of_an_old_payment_reaches_digit(db):
     after = store.get(p.id)
     assert digit.creates == 2  # the refused one, then the retry's
     assert after.status is PaymentStatus.REGISTERED
+
+
+class _SearchRefusesOurAccount(FakeDigit):
+    """DIGIT whose searches refuse our account (locked, digest corrections 5) until `unlocked`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unlocked = False
+
+    def search_payments(self, **kwargs):
+        if not self.unlocked:
+            raise DigitAuthError("Account locked", endpoint="/collection-services/payments")
+        return super().search_payments(**kwargs)
+
+
+def _sent_and_died(store, bill_id, ttl):
+    """A payment whose attempt recorded "create sent" under its lease, sent the create and
+    died before recording any outcome (the create may still commit in DIGIT)."""
+    p = make_payment(bills=(make_line(bill_id=bill_id),), created_at=datetime.now(UTC))
+    store.create(p)
+    fence, p = LeaseStore(store._db).acquire_pending(p.id, ttl_seconds=ttl)
+    sent_at = datetime.now(UTC)
+    store.save(states.mark_create_sent(p, p.bill_ids, actor="dead", at=sent_at), fence=fence)
+    time.sleep(ttl + 0.1)  # its lease runs out: the next attempt may look
+    return p.id, sent_at
+
+
+def test_a_create_whose_attempt_died_stays_unknown_after_a_refused_look_up(db):
+    """The next attempt's look-up is refused (account locked) and records an attempt: that
+    says nothing about the dead attempt's create, which must stay unknown, or a BILL_EXPIRED
+    later would move the payment onto the successor bill at once while the create may still
+    commit on the old one (found by review)."""
+    store = PaymentStore(db)
+    payment_id, sent_at = _sent_and_died(store, "bill-U", ttl=0.3)
+    digit = _SearchRefusesOurAccount()
+    reg = _registrar(db, digit, ttl=0.3)
+
+    outcome = reg.attempt(payment_id, actor="worker")
+
+    assert outcome.result is AttemptResult.AUTH_BLOCKED
+    stored = store.get(payment_id)
+    assert [e.event for e in stored.history][-2:] == ["create_unanswered", "attempt"]
+    assert unsettled_create_since(stored) == sent_at
+    assert reg.create_may_commit_until(stored) is not None
+    assert digit.creates == 0
+
+
+def test_giving_up_after_a_dead_attempt_keeps_its_create_unknown(db):
+    """Giving up when DIGIT cannot be asked: the operator must not be let refund the money
+    while the dead attempt's create may still commit (found by review)."""
+    store = PaymentStore(db)
+    payment_id, sent_at = _sent_and_died(store, "bill-V", ttl=0.3)
+    reg = _registrar(db, _SearchRefusesOurAccount(), ttl=0.3)
+
+    outcome = reg.give_up(payment_id, actor="worker")
+
+    assert outcome.result is AttemptResult.NEEDS_ATTENTION
+    stored = store.get(payment_id)
+    assert unsettled_create_since(stored) == sent_at
+    assert reg.create_may_commit_until(stored) is not None
+
+
+def test_an_inline_attempt_that_starts_after_its_lease_ran_out_sends_nothing(db):
+    """The inline pool queued the attempt past its lease and a worker holds the payment now:
+    the late inline attempt must not send a second create (found by review)."""
+    store = PaymentStore(db)
+    p = make_payment(bills=(make_line(bill_id="bill-W"),), created_at=datetime.now(UTC))
+    p = states.mark_create_sent(p, p.bill_ids, actor="inline", at=datetime.now(UTC))
+    created = store.create(p, lease_seconds=1.1)
+    leased_at = time.monotonic()
+    time.sleep(1.2)  # past the lease and FIRST_CREATE_SLACK_SECONDS
+    assert LeaseStore(db).acquire_pending(p.id, ttl_seconds=30) is not None  # the worker's
+    digit = FakeDigit()
+    reg = _registrar(db, digit, ttl=0.3)
+
+    outcome = reg.first_attempt(store.get(p.id), fence=created.fence, leased_at=leased_at)
+
+    assert outcome.result is AttemptResult.BUSY
+    assert digit.creates == 0
+
+
+def test_an_inline_attempt_that_starts_late_renews_its_lease_before_the_create(db):
+    store = PaymentStore(db)
+    p = make_payment(bills=(make_line(bill_id="bill-X"),), created_at=datetime.now(UTC))
+    p = states.mark_create_sent(p, p.bill_ids, actor="inline", at=datetime.now(UTC))
+    created = store.create(p, lease_seconds=2.0)
+    digit = FakeDigit()
+    reg = _registrar(db, digit, ttl=30.0)
+
+    outcome = reg.first_attempt(
+        store.get(p.id), fence=created.fence, leased_at=time.monotonic() - 1.5
+    )
+
+    assert outcome.result is AttemptResult.REGISTERED
+    assert digit.creates == 1

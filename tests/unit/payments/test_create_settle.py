@@ -5,7 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from integrator.payments import states
-from integrator.payments.registration import unsettled_create_since
+from integrator.payments.registration import (
+    CREATE_UNANSWERED,
+    unanswered_create,
+    unsettled_create_since,
+)
 from tests.unit.payments.payment_factories import NOW, make_payment
 
 
@@ -59,3 +63,26 @@ def test_a_create_whose_attempt_died_before_recording_an_outcome_is_unknown() ->
 def test_the_callers_own_create_at_the_end_of_the_history_is_not_unknown() -> None:
     payment = _sent(_attempt(_sent(make_payment(), 0), 1), 5)  # being answered right now
     assert unsettled_create_since(payment) is None
+
+
+def _found_unanswered(payment, minutes):  # type: ignore[no-untyped-def]
+    return states.record(
+        payment, CREATE_UNANSWERED, actor="worker", at=NOW + timedelta(minutes=minutes)
+    )
+
+
+def test_a_create_found_unanswered_stays_unknown_whatever_is_recorded_after_it() -> None:
+    # the attempt that sent it died; the next one noted it, then its look-up was refused
+    # (account locked) and it recorded an attempt that says nothing about that create
+    payment = _attempt(_found_unanswered(_sent(make_payment(), 0), 5), 5)
+    assert unanswered_create(payment) is None
+    assert unsettled_create_since(payment) == NOW
+    payment = _attempt(_sent(payment, 70), 71)  # a later create, refused (BILL_EXPIRED)
+    assert unsettled_create_since(payment) == NOW
+
+
+def test_a_create_with_no_outcome_is_found_unanswered_once() -> None:
+    payment = _sent(make_payment(), 0)
+    assert unanswered_create(payment) == NOW
+    assert unanswered_create(_attempt(payment, 1)) is None
+    assert unanswered_create(_found_unanswered(payment, 5)) is None
