@@ -55,6 +55,7 @@ from integrator.payments.first_create import DeviceWaiting, refusal_answer, refu
 from integrator.payments.models import HistoryEntry, Payment, PaymentBill, PaymentStatus
 from integrator.payments.ports import (
     DigitGateway,
+    IntegrityRefused,
     LeaseAfterSave,
     Leases,
     PaymentLedger,
@@ -91,6 +92,8 @@ FIRST_CREATE_SLACK_SECONDS = 1.0
 DIGIT_FORBIDDEN = "DIGIT_FORBIDDEN"
 BILL_EXPIRED_TOTAL_CHANGED = "BILL_EXPIRED_TOTAL_CHANGED"
 BILL_EXPIRED_NO_BILL = "BILL_EXPIRED_NO_BILL"
+#: NEEDS_ATTENTION: the bill expired and the consumer's current bill is another payment's.
+BILL_EXPIRED_SUCCESSOR_TAKEN = "BILL_EXPIRED_SUCCESSOR_TAKEN"
 
 
 class AttemptResult(StrEnum):
@@ -505,7 +508,15 @@ class Registrar:
             return self._needs_attention(
                 att, reason=moved, codes=exc.codes, error=f"{moved}: {exc}"
             )
-        self._save(att, moved)
+        try:
+            self._save(att, moved)
+        except IntegrityRefused as taken:
+            # the consumer's current bill is held by another live payment of ours (another
+            # device took it meanwhile): DIGIT refused this create, so nothing was written;
+            # the payer's money has no bill left to go to
+            return self._needs_attention(
+                att, reason=BILL_EXPIRED_SUCCESSOR_TAKEN, codes=exc.codes, error=str(taken)
+            )
         return self._create_and_classify(att, retargeted=True)
 
     def _retargeted(self, payment: Payment) -> Payment | str:

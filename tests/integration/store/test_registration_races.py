@@ -16,7 +16,12 @@ from integrator.jobs.policy import RetryPolicy
 from integrator.payments import states
 from integrator.payments.models import PaymentStatus
 from integrator.payments.operations import PaymentOperations
-from integrator.payments.registration import AttemptResult, Registrar, unsettled_create_since
+from integrator.payments.registration import (
+    BILL_EXPIRED_SUCCESSOR_TAKEN,
+    AttemptResult,
+    Registrar,
+    unsettled_create_since,
+)
 from integrator.store.leases import LeaseStore
 from integrator.store.payments import PaymentStore
 from tests.unit.payments.payment_factories import make_line, make_payment
@@ -293,4 +298,39 @@ def test_an_inline_attempt_that_starts_late_renews_its_lease_before_the_create(d
     )
 
     assert outcome.result is AttemptResult.REGISTERED
+    assert digit.creates == 1
+
+
+class _BillExpiredOnto(FakeDigit):
+    """DIGIT that refuses every create BILL_EXPIRED and serves `successor` as the current bill."""
+
+    def __init__(self, successor_id: str) -> None:
+        super().__init__(refuse="BILL_EXPIRED")
+        self.successor_id = successor_id
+
+    def fetch_bills(self, **_):
+        return [types.SimpleNamespace(id=self.successor_id, bill_number="B-2", total_amount=1200)]
+
+
+def test_a_successor_bill_held_by_another_payment_needs_attention(db):
+    """BILL_EXPIRED, and the consumer's current bill is already another live payment's: the
+    move is refused by the ledger, so the payment goes to NEEDS_ATTENTION with a reason of its
+    own instead of failing the job again and again (found by review)."""
+    store = PaymentStore(db)
+    holder = make_payment(
+        bills=(make_line(bill_id="bill-next", consumer_code="WS-OTHER"),),
+        created_at=datetime.now(UTC),
+    )
+    store.create(holder)
+    p = make_payment(bills=(make_line(bill_id="bill-old"),), created_at=datetime.now(UTC))
+    store.create(p)
+    digit = _BillExpiredOnto("bill-next")
+    reg = _registrar(db, digit, ttl=5)
+
+    outcome = reg.attempt(p.id, actor="worker")
+
+    assert outcome.result is AttemptResult.NEEDS_ATTENTION
+    stored = store.get(p.id)
+    assert stored.needs_attention_reason == BILL_EXPIRED_SUCCESSOR_TAKEN
+    assert stored.bill_ids == ("bill-old",)
     assert digit.creates == 1
