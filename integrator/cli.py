@@ -102,6 +102,8 @@ def check(ctx: click.Context) -> None:
     DIGIT once and say whether the credentials and tenant work and what the account may do per
     city and module. Exit code 1 when the web app or the worker would refuse to start or could
     not work (DIGIT unreachable is only reported: payments are accepted meanwhile)."""
+    import redis as redis_lib
+
     from integrator.digit.account import check_account, format_rows
     from integrator.digit.client import DigitClient
     from integrator.store import redis_conn
@@ -131,7 +133,16 @@ def check(ctx: click.Context) -> None:
         try:
             warnings += [f"redis: {w}" for w in redis_conn.eviction_warnings(client)]
             redis_role = str(client.info("replication").get("role", "?"))
-            account = check_account(DigitClient(settings=settings, redis=client))
+            # the queues, the shared token and its lock are written: a replica answers reads
+            # (and may even hold a token) while every write fails
+            redis_conn.check_writable(client)
+        except redis_lib.RedisError as exc:
+            problems.append(
+                f"redis: {redis_conn.safe_url(settings.redis_url)} takes no writes"
+                f" (role {redis_role}): {type(exc).__name__}: {exc}"
+            )
+        else:
+            account = check_account(DigitClient(settings=settings, redis=client), verify_login=True)
         finally:
             client.close()
     if account is not None and account.verdict not in ("ok", "unreachable"):

@@ -2,7 +2,8 @@
 `integrator digit status`, /readyz and the ops console.
 
 `check_account(client)` obtains the shared token (logging in at most once, through the same
-single-flight path as every call), then says plainly which of these holds:
+single-flight path as every call; with `verify_login`, `integrator check`'s, it logs in once
+whatever token is stored), then says plainly which of these holds:
 
 - `ok`: logged in; `rows` says per city and collectable module whether the account may search
   payments, create payments and cancel them (`integrator.digit.roles`, from the login's roles);
@@ -63,12 +64,17 @@ class AccountCheck:
         return self.verdict == "ok"
 
 
-def check_account(client: DigitClient) -> AccountCheck:
-    """See the module docstring."""
+def check_account(client: DigitClient, *, verify_login: bool = False) -> AccountCheck:
+    """See the module docstring. `verify_login`: log in with the configured credentials even
+    when a token is stored (`integrator check`: a stored token may be another process's, got
+    with other settings)."""
     settings = client.settings
     tenant = settings.digit_tenant_id
     try:
-        client.ensure_token()
+        if verify_login:
+            client.verify_login()
+        else:
+            client.ensure_token()
     except DigitAccountLocked as exc:
         return AccountCheck(
             verdict="account_locked",

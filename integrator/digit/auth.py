@@ -224,6 +224,36 @@ class TokenManager:
         finally:
             self._store.release_renewal_lock(owner)
 
+    def verify_login(self) -> tuple[Role, ...]:
+        """One password login with these settings, whatever token is stored (`integrator
+        check`): a stored token proves nothing about the credentials now configured (another
+        process, other settings, or the password changed since). While the stored token is the
+        same user's and valid, DIGIT hands that token back (nothing is revoked) and it is kept
+        as it was; a new token is stored like any login's. A refusal raises as in `token()` and
+        leaves the stored token alone."""
+        self._raise_if_locked()
+        self._raise_if_login_backed_off()
+        deadline = time.monotonic() + self._lock_ttl_ms / 1000 + 1
+        owner = self._store.acquire_renewal_lock(ttl_ms=self._lock_ttl_ms)
+        while owner is None:
+            if time.monotonic() > deadline:
+                raise DigitUnavailable(
+                    "timed out waiting for another process's DIGIT login", endpoint=TOKEN_ENDPOINT
+                )
+            time.sleep(_WAIT_STEP_SECONDS)
+            owner = self._store.acquire_renewal_lock(ttl_ms=self._lock_ttl_ms)
+        try:
+            current = self._store.get()
+            new = self._login(current)
+            self._observer.token_renewed("login")
+            self._memo = None
+            if current is not None and new.access_token == current.access_token:
+                new = replace(current, roles=new.roles)
+            self._store.save(new, now=self._clock())
+            return _roles(new.roles)
+        finally:
+            self._store.release_renewal_lock(owner)
+
     def invalidate(self, failed_token: str) -> bool:
         """DIGIT refused `failed_token`: drop it unless another process already replaced it.
         True when it was dropped; False when the store holds another token (or none)."""

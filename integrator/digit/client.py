@@ -317,6 +317,11 @@ class DigitClient:
             return False
         return answer.status < 500 and answer.status != 429
 
+    def verify_login(self) -> None:
+        """Log in once with the configured credentials, whatever token is stored (`integrator
+        check`). Raises DigitAuthError / DigitUnavailable like `ensure_token`."""
+        self._auth.verify_login()
+
     def ensure_token(self) -> None:
         """Obtain the shared token now (a login may take a while): callers that must not be
         slowed down mid-operation, like a registration attempt about to create, call this first.

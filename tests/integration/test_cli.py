@@ -95,6 +95,56 @@ def test_check_says_ok_and_reports_the_ledger_and_redis(
     assert settings.digit_password not in result.output
 
 
+@pytest.mark.parametrize(
+    "change",
+    [{"digit_password": "not-the-password"}, {"digit_username": "NOBODY_AT_ALL"}],
+    ids=["wrong password", "unknown user"],
+)
+def test_check_logs_in_with_its_own_credentials_even_when_a_token_is_stored(
+    settings: Settings, durable_ledger_url: str, redis: redis_lib.Redis, change: dict[str, str]
+) -> None:
+    # a token another process got with good credentials proves nothing about these ones: the
+    # check must say the configured login is refused (found by review: it printed "logged in")
+    ready = settings.with_changes(
+        database_url=durable_ledger_url, secret_key="a-session-key-of-32-characters!!"
+    )
+    assert CliRunner().invoke(cli.main, ["check"], obj=ready).exit_code == 0
+    stored = redis.keys("*token*")
+    assert stored  # the good login's token is in Redis
+
+    result = CliRunner().invoke(cli.main, ["check"], obj=ready.with_changes(**change))
+
+    assert result.exit_code == 1, result.output
+    assert "DIGIT refused" in result.stderr
+    assert "logged in" not in result.stdout
+    assert "not-the-password" not in result.output
+    # the stored token (good credentials) is left for the processes using it
+    again = CliRunner().invoke(cli.main, ["check"], obj=ready)
+    assert again.exit_code == 0, again.output
+
+
+def test_check_names_a_redis_that_takes_no_writes_as_a_problem(
+    settings: Settings, durable_ledger_url: str, tmp_path: Path
+) -> None:
+    from tests.support.processes import redis_server
+
+    with redis_server(tmp_path / "replica", durable=False) as (url, _proc):
+        replica = redis_lib.Redis.from_url(url)
+        replica.replicaof("127.0.0.1", str(free_port()))  # a replica of nothing: read-only
+        ready = settings.with_changes(
+            database_url=durable_ledger_url,
+            secret_key="a-session-key-of-32-characters!!",
+            redis_url=url,
+        )
+
+        result = CliRunner().invoke(cli.main, ["check"], obj=ready)
+
+        replica.close()
+    assert result.exit_code == 1, result.output
+    assert "takes no writes (role slave)" in result.stderr
+    assert "Traceback" not in result.output
+
+
 def test_check_names_a_ledger_without_fsync_as_a_problem(settings: Settings) -> None:
     # the tests' own cluster runs without fsync: check must not call that safe for money
     result = CliRunner().invoke(cli.main, ["check"], obj=settings)

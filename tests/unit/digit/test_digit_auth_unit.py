@@ -249,6 +249,43 @@ def test_a_remembered_denial_is_per_tenant(rsps, client):
     assert _logins(rsps) == 3  # another city's plain 401 is checked with a fresh token too
 
 
+def test_verifying_the_login_keeps_the_stored_token_as_it_was_when_digit_hands_it_back(
+    rsps, client, redis
+):
+    # `integrator check` logs in whatever is stored; DIGIT hands the same valid token back, and
+    # it must stay renewable by its refresh token (not marked final)
+    add_json(rsps, TOKEN_URL, token_answer("tok-1"))
+    add_json(rsps, FETCH_URL, bill_response(make_bill()), status=201)
+    _fetch(client)
+    before = TokenStore(redis).get()
+
+    client.verify_login()
+
+    after = TokenStore(redis).get()
+    assert _logins(rsps) == 2
+    assert after is not None and before is not None
+    assert after.access_token == "tok-1" and not after.final
+    assert after.renew_at == before.renew_at
+
+
+def test_a_refused_verification_leaves_the_stored_token_alone(rsps, client, redis):
+    add_json(rsps, TOKEN_URL, token_answer("tok-1"))
+    add_json(rsps, FETCH_URL, bill_response(make_bill()), status=201)
+    _fetch(client)
+    rsps.replace(
+        responses_lib.POST,
+        TOKEN_URL,
+        json={"error": "invalid_request", "error_description": "Invalid login credentials"},
+        status=400,
+    )
+
+    with pytest.raises(DigitAuthError):
+        client.verify_login()
+
+    stored = TokenStore(redis).get()
+    assert stored is not None and stored.access_token == "tok-1"
+
+
 def test_compare_and_delete_does_not_drop_a_newer_token(redis):
     store = TokenStore(redis)
     now = time.time()
