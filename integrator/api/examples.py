@@ -120,6 +120,7 @@ PAYMENT_ANSWER: dict[str, Any] = {
     "attempts": 1,
     "lastError": None,
     "reversal": None,
+    "resolution": None,
 }
 
 PENDING_PAYMENT_ANSWER: dict[str, Any] = {
@@ -129,6 +130,34 @@ PENDING_PAYMENT_ANSWER: dict[str, Any] = {
     "receipts": [],
     "registeredAt": None,
     "lastError": "DIGIT could not be reached; the integrator keeps retrying.",
+}
+
+#: DIGIT refused the payment; a clerk registered it at the counter and an operator closed it with
+#: that receipt (RECEIPTED_BY_HAND), verified in DIGIT.
+RESOLVED_PAYMENT_ANSWER: dict[str, Any] = {
+    **PAYMENT_ANSWER,
+    "status": "RESOLVED",
+    "bills": [
+        {
+            **PAYMENT_ANSWER["bills"][0],
+            "receiptNumber": "05/2024-25/000187",
+            "receiptDate": "2024-05-01T17:05:44+05:30",
+        }
+    ],
+    "receipts": [
+        {
+            **PAYMENT_ANSWER["receipts"][0],
+            "receiptNumber": "05/2024-25/000187",
+            "receiptDate": "2024-05-01T17:05:44+05:30",
+        }
+    ],
+    "registeredAt": None,
+    "lastError": "DIGIT refused the payment (DIGIT codes: INVALID_BILL_ID).",
+    "resolution": {
+        "kind": "RECEIPTED_BY_HAND",
+        "receiptNumber": "05/2024-25/000187",
+        "resolvedAt": "2024-05-01T17:20:09+05:30",
+    },
 }
 
 VALIDATION_ANSWER: dict[str, Any] = {

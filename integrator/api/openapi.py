@@ -298,14 +298,15 @@ def _paths(spec: APISpec) -> None:
                 "summary": "This device's payment made with an Idempotency-Key",
                 "description": (
                     "Find a payment by the key the device sent, e.g. after losing the answer to "
-                    "POST /v1/payments. Only the device that made it sees it."
+                    "POST /v1/payments. Only the device that made it sees it, as GET "
+                    "/v1/payments/{payment_id} shows it (the example: one an operator closed)."
                 ),
                 "parameters": [
                     {"in": "query", "schema": request_schemas.PaymentLookupSchema},
                     request_id,
                 ],
                 "responses": {
-                    "200": _ok("The payment", "Payment", examples.PAYMENT_ANSWER),
+                    "200": _ok("The payment", "Payment", examples.RESOLVED_PAYMENT_ANSWER),
                     **_errors("404", "422"),
                 },
             },
@@ -345,10 +346,14 @@ def _paths(spec: APISpec) -> None:
                 "description": (
                     "The payment's state: PENDING while registration goes on (`lastError` says "
                     "why the last attempt failed), REGISTERED with `receipts`, or "
-                    "NEEDS_ATTENTION when an operator must act; CANCELLED or DISHONOURED once "
-                    "DIGIT reversed it (`reversal` says why and when); REFUSED when DIGIT "
+                    "NEEDS_ATTENTION when an operator must act; RESOLVED once an operator closed "
+                    "it (`resolution` says how and when: RECEIPTED_BY_HAND with DIGIT's receipt, "
+                    "also in `receipts`, or REFUNDED, with no receipt); CANCELLED or DISHONOURED "
+                    "once DIGIT reversed it (`reversal` says why and when); REFUSED when DIGIT "
                     "refused it while the device waited (the device was answered 422 and took "
-                    "no money)."
+                    "no money). A device with a webhook is told of these moves: "
+                    "`payment.registered`, `payment.needs_attention`, `payment.resolved`, "
+                    "`payment.cancelled`, `payment.dishonoured`."
                 ),
                 "parameters": [
                     {

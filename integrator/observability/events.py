@@ -2,7 +2,7 @@
 
     DigitObserver    digit_call, token_renewed      integrator.digit.observer (the DIGIT edge)
     PaymentObserver  payment_accepted, _registered,  integrator.payments.events (the domain)
-                     _needs_attention
+                     _needs_attention, _resolved
 
 `Services.build` builds one observer per process (the metrics recorder and the webhook observer
 behind a `FanOut`) and hands it to the DIGIT client and the payment use cases, as it hands them the
@@ -62,6 +62,9 @@ class FanOut(Observer):
 
     def payment_needs_attention(self, payment: Payment) -> None:
         self._each("payment_needs_attention", payment)
+
+    def payment_resolved(self, payment: Payment) -> None:
+        self._each("payment_resolved", payment)
 
     def flush(self) -> None:
         self._each("flush")

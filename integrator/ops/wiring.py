@@ -25,6 +25,7 @@ def build_operations(services: Services) -> PaymentOperations:
         registrar=lambda: services.registrar,
         scheduler=lambda: services.scheduler,
         clock=services.clock,
+        observer=services.observer,
     )
 
 

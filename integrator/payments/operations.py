@@ -4,7 +4,8 @@ payments.refusals           OperationRefused and its codes, actor_of
 payments.search             PaymentQuery, PaymentFinder, PaymentPage: finding payments
 payments.days               day_bounds: calendar days as time ranges
 payments.operator_actions   PaymentOperations: retry, retry matching, resolve
-payments.resolutions        Resolution, ResolutionChecks: what DIGIT must say before closing
+payments.resolution_records Resolution: the ways an operator closes a payment
+payments.resolutions        ResolutionChecks: what DIGIT must say before closing
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from integrator.payments.operator_actions import (
     RetrySummary,
 )
 from integrator.payments.refusals import OperationRefused, actor_of
+from integrator.payments.resolution_records import Resolution
 from integrator.payments.resolutions import (
-    Resolution,
     ResolutionChecks,
     asking_digit,
     with_receipts,

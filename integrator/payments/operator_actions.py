@@ -1,6 +1,7 @@
 """The operator's actions on payments, from the ops console or the CLI: retry (one, or every
 NEEDS_ATTENTION payment a query matches) and resolve (close NEEDS_ATTENTION as RESOLVED once
-`ResolutionChecks` found DIGIT agrees). Refusals are `OperationRefused` (payments.refusals).
+`ResolutionChecks` found DIGIT agrees; the observer is told, so the device's webhook hears
+`payment.resolved`). Refusals are `OperationRefused` (payments.refusals).
 
 Status changes go through `states.transition` (the one place they are decided); saves are
 version-checked, so an operator never overwrites what a worker wrote meanwhile.
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from integrator.payments import states
+from integrator.payments.events import NO_PAYMENT_OBSERVER, PaymentObserver
 from integrator.payments.models import Payment, PaymentStatus
 from integrator.payments.ports import (
     ConcurrentModification,
@@ -26,7 +28,8 @@ from integrator.payments.ports import (
 )
 from integrator.payments.refusals import OperationRefused, actor_of
 from integrator.payments.registration import Registrar
-from integrator.payments.resolutions import Resolution, ResolutionChecks
+from integrator.payments.resolution_records import Resolution
+from integrator.payments.resolutions import ResolutionChecks
 from integrator.payments.search import PaymentFinder, PaymentQuery
 from integrator.payments.service import RegistrationScheduler
 
@@ -57,6 +60,7 @@ class PaymentOperations:
         registrar: Callable[[], Registrar],
         scheduler: Callable[[], RegistrationScheduler],
         clock: Callable[[], datetime],
+        observer: PaymentObserver = NO_PAYMENT_OBSERVER,
     ) -> None:
         self._payments = payments
         self.finder = finder
@@ -66,6 +70,7 @@ class PaymentOperations:
         self._registrar = registrar
         self._scheduler = scheduler
         self._clock = clock
+        self._observer = observer
         self.checks = ResolutionChecks(payments=payments, digit=digit, registrar=registrar)
 
     # --- reading ---
@@ -151,6 +156,7 @@ class PaymentOperations:
         for the bill, e.g. BILL_PAID_ELSEWHERE or a part payment at the counter, does not stop it:
         our money is what goes back). Closing releases the payment's consumers.
         Refused while DIGIT cannot be asked, and while a registration attempt holds the payment.
+        The observer hears of it once the ledger holds it (never of a refusal).
         """
         note = note.strip()
         if not note:
@@ -190,6 +196,8 @@ class PaymentOperations:
             "operator resolved payment",
             extra={"payment_id": payment_id, "operator": operator, "resolution": resolution.value},
         )
+        # after the save: a webhook job that reads the payment must find it RESOLVED
+        self._observer.payment_resolved(saved)
         return saved
 
     @staticmethod

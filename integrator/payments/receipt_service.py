@@ -41,8 +41,9 @@ from integrator.digit.errors import (
 )
 from integrator.digit.models import Bill, DigitPayment, Tenant
 from integrator.payments.devices import Device
-from integrator.payments.models import Payment, PaymentStatus
+from integrator.payments.models import Payment
 from integrator.payments.ports import ReceiptFacts
+from integrator.payments.resolution_records import receipted_by_hand
 from integrator.payments.use_cases import (
     ConsumerCodeRequired,
     DigitUnreachable,
@@ -66,8 +67,6 @@ RENDERINGS = ("json", "text", "pdf")
 #: Ledger statuses whose receipts are DIGIT's (the receipt numbers are known). CANCELLED and
 #: DISHONOURED are the payment workflow's outcomes: their receipts print, marked void.
 PRINTABLE_STATUSES = frozenset({"REGISTERED", "CANCELLED", "DISHONOURED"})
-#: An operator closed the payment after a clerk registered it in DIGIT by hand: DIGIT's receipt.
-RECEIPTED_BY_HAND = "RECEIPTED_BY_HAND"
 
 #: How services read on paper when DIGIT's own name for them is not at hand (Punjab's modules).
 SERVICE_NAMES = {
@@ -419,10 +418,7 @@ def printable(payment: Payment) -> bool:
     """Does DIGIT hold a receipt for every bill of the payment?"""
     if not payment.bills or not all(b.receipt_number for b in payment.bills):
         return False
-    status = str(payment.status)
-    if status in PRINTABLE_STATUSES:
-        return True
-    return status == PaymentStatus.RESOLVED.value and payment.resolution == RECEIPTED_BY_HAND
+    return str(payment.status) in PRINTABLE_STATUSES or receipted_by_hand(payment)
 
 
 def receipt_status(ledger_status: str, facts: Iterable[ReceiptFacts]) -> ReceiptStatus:

@@ -1,5 +1,6 @@
-"""Resolving a NEEDS_ATTENTION payment: the ways an operator may close it (`Resolution`) and
-the checks against DIGIT each needs before the ledger says RESOLVED (`ResolutionChecks`).
+"""Resolving a NEEDS_ATTENTION payment: the checks against DIGIT each way of closing it
+(`Resolution`, in `payments.resolution_records`) needs before the ledger says RESOLVED
+(`ResolutionChecks`).
 
 Nothing is changed unless DIGIT answered: its errors become OperationRefused (DIGIT_REJECTED,
 DIGIT_UNREACHABLE).
@@ -12,7 +13,6 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC
 from decimal import Decimal
-from enum import StrEnum
 
 from integrator.digit.errors import DigitError, DigitRejected
 from integrator.digit.models import DigitPayment
@@ -20,13 +20,6 @@ from integrator.payments.models import Payment
 from integrator.payments.ports import DigitGateway, PaymentLedger
 from integrator.payments.refusals import OperationRefused
 from integrator.payments.registration import PAYMENT_ID_KEY, Registrar, is_ours
-
-
-class Resolution(StrEnum):
-    """How an operator closed a NEEDS_ATTENTION payment (stored as its `resolution`)."""
-
-    RECEIPTED_BY_HAND = "RECEIPTED_BY_HAND"  # a clerk registered it in DIGIT; receipt verified
-    REFUNDED = "REFUNDED"  # the money went back to the payer; DIGIT holds no payment
 
 
 class ResolutionChecks:

@@ -22,6 +22,7 @@ class WebhookEvent(StrEnum):
     NEEDS_ATTENTION = "payment.needs_attention"
     CANCELLED = "payment.cancelled"  # DIGIT cancelled it on an approved request
     DISHONOURED = "payment.dishonoured"  # its cheque/DD bounced: DIGIT dishonoured it
+    RESOLVED = "payment.resolved"  # an operator closed it (payment.resolution says how)
 
 
 class InvalidWebhookUrl(ValueError):

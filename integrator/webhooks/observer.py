@@ -1,4 +1,5 @@
-"""`WebhookObserver`: on REGISTERED and NEEDS_ATTENTION, ask for one delivery job.
+"""`WebhookObserver`: on each payment move a webhook reports (`WebhookEvent`), ask for one
+delivery job.
 
 It only looks up whether the payment's device has a webhook and hands the rest to a
 `DeliveryScheduler` (the RQ one is `integrator.jobs.webhooks.RqWebhookScheduler`). Like every
@@ -32,7 +33,7 @@ class DeliveryScheduler(Protocol):
 
 
 class WebhookObserver(Observer):
-    """The `Observer` that asks for a delivery on the two payment moves a webhook reports."""
+    """The `Observer` that asks for a delivery on the payment moves a webhook reports."""
 
     def __init__(
         self,
@@ -59,6 +60,10 @@ class WebhookObserver(Observer):
             else WebhookEvent.CANCELLED
         )
         self._notify(payment, event)
+
+    def payment_resolved(self, payment: Payment) -> None:
+        """RESOLVED by an operator (integrator.payments.operator_actions, after the save)."""
+        self._notify(payment, WebhookEvent.RESOLVED)
 
     def _notify(self, payment: Payment, event: WebhookEvent) -> None:
         try:

@@ -26,6 +26,7 @@ from integrator.api.problems import CATALOGUE
 from integrator.api.wire import Wire
 from integrator.masking import mask_mobile
 from integrator.payments.models import AmountExactness, Payment, PaymentBill, PaymentStatus
+from integrator.payments.resolution_records import Resolution, receipted_by_hand, resolution_of
 from integrator.payments.use_cases import BillOffer, PaymentRequest, PendingPayment, Receipt
 
 DEFAULT_WIRE = Wire()
@@ -266,6 +267,31 @@ class ReversalSchema(Schema):
     reversedAt = Timestamp(allow_none=True)
 
 
+class ResolutionSchema(Schema):
+    """How an operator closed the payment (status RESOLVED)."""
+
+    kind = fields.String(
+        required=True,
+        validate=validate.OneOf([r.value for r in Resolution]),
+        metadata={
+            "description": "RECEIPTED_BY_HAND: a clerk registered the payment in DIGIT by hand "
+            "and the operator gave DIGIT's receipt (`receiptNumber`, also in `receipts`): the "
+            "receipt the payer holds. REFUNDED: the money went back to the payer; DIGIT holds "
+            "no payment and there is no receipt."
+        },
+    )
+    receiptNumber = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "DIGIT's receipt the operator closed it with (RECEIPTED_BY_HAND); "
+            "null otherwise.",
+            "example": "05/2024-25/000187",
+        },
+    )
+    resolvedAt = Timestamp(required=True)
+
+
 class CancellationSchema(Schema):
     """A cancellation request as the requesting device sees it (POST .../cancellation)."""
 
@@ -279,7 +305,8 @@ class CancellationSchema(Schema):
 
 class PaymentSchema(Schema):
     """A payment as its device sees it. `receipts` is filled once it is REGISTERED (and kept,
-    marked by `status`, once CANCELLED or DISHONOURED)."""
+    marked by `status`, once CANCELLED or DISHONOURED), or once an operator closed it RESOLVED
+    as RECEIPTED_BY_HAND (DIGIT's receipt, verified); never when it was REFUNDED."""
 
     id = fields.String(required=True)
     idempotencyKey = fields.String(required=True)
@@ -302,6 +329,11 @@ class PaymentSchema(Schema):
         metadata={"description": "Why the last registration attempt did not succeed, for people."},
     )
     reversal = fields.Nested(ReversalSchema, allow_none=True)
+    resolution = fields.Nested(
+        ResolutionSchema,
+        allow_none=True,
+        metadata={"description": "How an operator closed it, when status is RESOLVED; else null."},
+    )
 
     @pre_dump
     def from_payment(self, payment: Payment, **kwargs: Any) -> dict[str, Any]:
@@ -327,7 +359,7 @@ def _payment_receipt(bill: PaymentBill, wire: Wire) -> dict[str, Any]:
 
 def payment_view(payment: Payment, wire: Wire) -> dict[str, Any]:
     """A payment as PaymentSchema describes it."""
-    registered = payment.status in _HAS_RECEIPTS
+    registered = payment.status in _HAS_RECEIPTS or receipted_by_hand(payment)
     return {
         "id": payment.id,
         "idempotencyKey": payment.idempotency_key,
@@ -346,9 +378,12 @@ def payment_view(payment: Payment, wire: Wire) -> dict[str, Any]:
         "attempts": payment.attempts,
         "lastError": last_error_text(payment.last_error),
         "reversal": reversal_view(payment, wire),
+        "resolution": resolution_view(payment, wire),
     }
 
 
+# Statuses whose receipts are DIGIT's. RESOLVED is not among them: only a payment closed with a
+# receipt the operator's check found in DIGIT has one (`receipted_by_hand`); a refund has none.
 _HAS_RECEIPTS = frozenset(
     {PaymentStatus.REGISTERED, PaymentStatus.CANCELLED, PaymentStatus.DISHONOURED}
 )
@@ -388,6 +423,18 @@ def reversal_view(payment: Payment, wire: Wire) -> dict[str, Any] | None:
             found["decidedAt"] = found["decidedAt"] or wire.timestamp(entry.at)
             found["reversedAt"] = wire.timestamp(entry.at)
     return found
+
+
+def resolution_view(payment: Payment, wire: Wire) -> dict[str, Any] | None:
+    """How an operator closed the payment, as ResolutionSchema says; None unless RESOLVED."""
+    found = resolution_of(payment)
+    if found is None:
+        return None
+    return {
+        "kind": found.kind,
+        "receiptNumber": found.receipt_number,
+        "resolvedAt": wire.timestamp(found.resolved_at),
+    }
 
 
 def cancellation_view(request: Any, wire: Wire) -> dict[str, Any]:

@@ -248,8 +248,9 @@ def test_registered_payment_is_201_with_receipts_and_location(edge: Edge) -> Non
         "attempts",
         "lastError",
         "reversal",
+        "resolution",
     }
-    assert body["reversal"] is None
+    assert body["reversal"] is None and body["resolution"] is None
 
 
 def test_pending_payment_is_202_with_location_and_no_receipts() -> None:

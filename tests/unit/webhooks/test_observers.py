@@ -134,3 +134,19 @@ def test_a_reversed_payment_is_announced_as_cancelled_or_dishonoured() -> None:
         ("pay_c", WebhookEvent.CANCELLED, NOW),
         ("pay_d", WebhookEvent.DISHONOURED, NOW),
     ]
+
+
+def test_a_resolved_payment_is_announced_and_passed_on_by_the_fan_out() -> None:
+    scheduler = FakeScheduler()
+    observer = WebhookObserver(endpoints=FakeEndpoints(), scheduler=scheduler, clock=lambda: NOW)
+    events.FanOut([events.Observer(), observer]).payment_resolved(FakePayment(id="pay_r"))  # type: ignore[arg-type]
+    assert scheduler.asked == [("pay_r", WebhookEvent.RESOLVED, NOW)]
+    assert WebhookEvent.RESOLVED.value == "payment.resolved"
+
+
+def test_one_resolved_delivery_job_per_payment() -> None:
+    from integrator.jobs.webhooks import job_id_for
+
+    ids = {job_id_for("pay_r", event) for event in WebhookEvent}
+    assert job_id_for("pay_r", WebhookEvent.RESOLVED) == "webhook-pay_r-resolved"
+    assert len(ids) == len(WebhookEvent)  # no event's job takes another's id
