@@ -301,3 +301,23 @@ def test_today_on_the_dashboard_is_the_day_s_settlement_total(
     assert _span(page, "today-count") == "2"  # accepted and not refused
     assert _span(page, "today-reversed") == "-500"
     assert "SETTLEMENT_TIMEZONE" in page and "the settlement report" in page
+
+
+@pytest.mark.parametrize("page", ["999999999999999999", "1000001", "0", "-1", "²", "1e3"])
+def test_a_page_number_the_list_cannot_reach_is_a_bad_filter_not_a_500(
+    live: str, page: str
+) -> None:
+    http, _csrf = signed_in(live, "bob")
+
+    answer = http.get(f"{live}/ops/payments", params={"page": page}, timeout=10)
+
+    assert answer.status_code == 400, answer.text[:300]
+    assert "page: a whole number from 1 to 1000000" in answer.text
+
+
+def test_the_last_page_number_allowed_is_answered(live: str) -> None:
+    http, _csrf = signed_in(live, "bob")
+
+    answer = http.get(f"{live}/ops/payments", params={"page": "1000000"}, timeout=10)
+
+    assert answer.status_code == 200, answer.text[:300]
