@@ -71,7 +71,7 @@ def init_ops(app: Flask, services: Services) -> None:
     sandbox mode) or a malformed OPS_USERS, naming the variable."""
     from integrator.ops.accounts import parse_accounts
     from integrator.ops.views import OpsContext, create_blueprint
-    from integrator.ops.wiring import build_operations
+    from integrator.ops.wiring import build_desk, build_operations
 
     settings = services.settings
     secret_key = secret_key_for(settings, services.redis)
@@ -87,14 +87,16 @@ def init_ops(app: Flask, services: Services) -> None:
         SESSION_COOKIE_SECURE=settings.ops_cookie_secure,
         PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS),
     )
+    # one audited desk for both blueprints: every refused console action lands in one audit
+    desk = build_desk(services, via="console")
     context = OpsContext(
-        services=services, accounts=accounts, operations=build_operations(services)
+        services=services, accounts=accounts, operations=build_operations(services), desk=desk
     )
     app.register_blueprint(create_blueprint(context), url_prefix=URL_PREFIX)
     from integrator.ops.cash_views import create_cash_blueprint
 
     app.register_blueprint(
-        create_cash_blueprint(services, accounts), url_prefix=URL_PREFIX + "/cash"
+        create_cash_blueprint(services, accounts, desk=desk), url_prefix=URL_PREFIX + "/cash"
     )
     if not accounts:
         log.warning("no ops accounts: set OPS_USERS to sign in to the ops console")

@@ -456,11 +456,12 @@ def create_blueprint(ctx: OpsContext) -> Blueprint:
         operator_only=operator_only,
         operator_name=operator_name,
         timezone=settings.digit_timezone,
+        desk=desk,
     )
 
     from integrator.ops.cancellations import register_cancellations
 
-    register_cancellations(bp, services=ctx.services, operator_only=operator_only)
+    register_cancellations(bp, services=ctx.services, operator_only=operator_only, desk=desk)
     return bp
 
 
