@@ -6,7 +6,8 @@
 Who may do what is decided here and in `views.py` (`before_request`): every page needs a signed-in
 ops account (OPS_USERS); every POST needs the session's CSRF token; retry and resolve need the
 `operator` role. Sessions are Flask's signed cookies (SECRET_KEY), HttpOnly, SameSite=Lax, Secure
-when OPS_COOKIE_SECURE is set, scoped to /ops.
+when OPS_COOKIE_SECURE is set, scoped to /ops. Free text is shown through the `redact` template
+filter (`logs.redact_value`): mobile numbers masked and secrets removed, as the CLI prints them.
 """
 
 from __future__ import annotations
@@ -78,6 +79,9 @@ def init_ops(app: Flask, services: Services) -> None:
     accounts = parse_accounts(settings.ops_users)
     logs.register_secret(secret_key)
     app.secret_key = secret_key
+    # Free text on the pages (DIGIT's errors, history reasons and details, notes, refusals) may
+    # hold a payer's mobile number or a credential: `|redact` shows it as the CLI prints it.
+    app.add_template_filter(logs.redact_value, "redact")
     app.session_interface = OpsOnlySessions()
     app.config.update(
         SESSION_COOKIE_NAME=SESSION_COOKIE,
