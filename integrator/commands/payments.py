@@ -21,7 +21,7 @@ from integrator.commands.identity import operator_options, signed_in_operator
 from integrator.logs import redact, redact_value
 from integrator.masking import mask_mobile
 from integrator.ops.desk import BULK_LIMIT, OperatorDesk
-from integrator.ops.filters import BadFilter, Paging, filter_from, local, tz_label
+from integrator.ops.filters import MAX_PAGE, BadFilter, Paging, filter_from, local, tz_label
 from integrator.payments.bulk import retry_refusal
 from integrator.payments.models import Payment, PaymentMode, PaymentStatus
 from integrator.payments.operations import OperationRefused, Resolution
@@ -161,7 +161,7 @@ def payments() -> None:
 
 @payments.command(name="list")
 @_filters
-@click.option("--page", default=1, show_default=True, type=click.IntRange(1))
+@click.option("--page", default=1, show_default=True, type=click.IntRange(1, MAX_PAGE))
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
 @click.pass_context
 def list_payments(ctx: click.Context, /, page: int, limit: int, **criteria: Any) -> None:

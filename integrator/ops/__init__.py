@@ -6,7 +6,8 @@
 Who may do what is decided here and in `views.py` (`before_request`): every page needs a signed-in
 ops account (OPS_USERS); every POST needs the session's CSRF token; retry and resolve need the
 `operator` role. Sessions are Flask's signed cookies (SECRET_KEY), HttpOnly, SameSite=Lax, Secure
-when OPS_COOKIE_SECURE is set, scoped to /ops.
+when OPS_COOKIE_SECURE is set, scoped to /ops. Free text is shown through the `redact` template
+filter (`logs.redact_value`): mobile numbers masked and secrets removed, as the CLI prints them.
 """
 
 from __future__ import annotations
@@ -71,13 +72,16 @@ def init_ops(app: Flask, services: Services) -> None:
     sandbox mode) or a malformed OPS_USERS, naming the variable."""
     from integrator.ops.accounts import parse_accounts
     from integrator.ops.views import OpsContext, create_blueprint
-    from integrator.ops.wiring import build_operations
+    from integrator.ops.wiring import build_desk, build_operations
 
     settings = services.settings
     secret_key = secret_key_for(settings, services.redis)
     accounts = parse_accounts(settings.ops_users)
     logs.register_secret(secret_key)
     app.secret_key = secret_key
+    # Free text on the pages (DIGIT's errors, history reasons and details, notes, refusals) may
+    # hold a payer's mobile number or a credential: `|redact` shows it as the CLI prints it.
+    app.add_template_filter(logs.redact_value, "redact")
     app.session_interface = OpsOnlySessions()
     app.config.update(
         SESSION_COOKIE_NAME=SESSION_COOKIE,
@@ -87,14 +91,16 @@ def init_ops(app: Flask, services: Services) -> None:
         SESSION_COOKIE_SECURE=settings.ops_cookie_secure,
         PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS),
     )
+    # one audited desk for both blueprints: every refused console action lands in one audit
+    desk = build_desk(services, via="console")
     context = OpsContext(
-        services=services, accounts=accounts, operations=build_operations(services)
+        services=services, accounts=accounts, operations=build_operations(services), desk=desk
     )
     app.register_blueprint(create_blueprint(context), url_prefix=URL_PREFIX)
     from integrator.ops.cash_views import create_cash_blueprint
 
     app.register_blueprint(
-        create_cash_blueprint(services, accounts), url_prefix=URL_PREFIX + "/cash"
+        create_cash_blueprint(services, accounts, desk=desk), url_prefix=URL_PREFIX + "/cash"
     )
     if not accounts:
         log.warning("no ops accounts: set OPS_USERS to sign in to the ops console")

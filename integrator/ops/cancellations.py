@@ -4,7 +4,9 @@ sent to DIGIT before the button that sends it).
 
 Registered on the console's blueprint by `views.create_blueprint`, so sign-in, CSRF and the
 operator-only rule are the console's own. Refusals are flashed with their code (DIGIT's codes
-included when DIGIT refused), never a traceback.
+included when DIGIT refused), never a traceback, and recorded in the operator audit
+(`OperatorDesk.refused`) like a refused retry or resolve, under the action names the role check
+uses for these endpoints.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from werkzeug.wrappers import Response as BaseResponse
 
 from integrator.ops.accounts import OpsAccount
+from integrator.ops.desk import OperatorDesk
 from integrator.payments.cancellation import CancellationRefused
 from integrator.payments.cancellation_records import Action, Operator, RequestState
 from integrator.services import Services
@@ -39,8 +42,29 @@ def register_cancellations(
     *,
     services: Services,
     operator_only: Callable[[Callable[..., Any]], Callable[..., Any]],
+    desk: OperatorDesk,
 ) -> None:
     settings = services.settings
+
+    def refused(
+        endpoint: str, exc: CancellationRefused, *, payment_id: str | None, **detail: str
+    ) -> None:
+        """Audit the refusal under the endpoint's name, as the role check names it."""
+        desk.refused(
+            _operator().name,
+            endpoint,
+            payment_id=payment_id,
+            code=exc.code,
+            message=exc.message,
+            detail=detail,
+        )
+
+    def payment_of(request_id: str) -> str | None:
+        """The request's payment, so a refused decision shows on the payment's page too."""
+        try:
+            return services.cancellations.get(request_id).payment_id
+        except CancellationRefused:
+            return None
 
     @bp.get("/cancellations")
     def cancellations() -> str:
@@ -82,6 +106,7 @@ def register_cancellations(
                 action=action,
             )
         except CancellationRefused as exc:
+            refused("request_cancellation", exc, payment_id=payment_id, kind=action.value)
             flash(f"Cancellation refused ({exc.code}): {exc.message}", "error")
             return redirect(url_for("ops.payment", payment_id=payment_id))
         flash(f"{made.action} requested; another operator approves it.", "ok")
@@ -93,6 +118,12 @@ def register_cancellations(
         try:
             done = services.cancellations.approve(request_id, operator=_operator())
         except CancellationRefused as exc:
+            refused(
+                "approve_cancellation",
+                exc,
+                payment_id=payment_of(request_id),
+                requestId=request_id,
+            )
             flash(f"Not sent ({exc.code}): {exc.message}", "error")
         else:
             flash(f"DIGIT carried out the {done.action}; the dues are being followed.", "ok")
@@ -106,6 +137,9 @@ def register_cancellations(
                 request_id, operator=_operator(), note=request.form.get("note", "")
             )
         except CancellationRefused as exc:
+            refused(
+                "reject_cancellation", exc, payment_id=payment_of(request_id), requestId=request_id
+            )
             flash(f"Reject refused ({exc.code}): {exc.message}", "error")
         else:
             flash("Request rejected; nothing was sent to DIGIT.", "ok")

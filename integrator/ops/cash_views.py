@@ -8,7 +8,9 @@ session and CSRF token).
     POST /ops/cash/handover         cashier only: a device handed over an amount of one mode
     POST /ops/cash/close            cashier only: close the day (once)
 
-Every page needs a signed-in ops account; the two actions need the `cashier` role.
+Every page needs a signed-in ops account; the two actions need the `cashier` role. A refused
+action (the role, a bad amount, or the cash or day-close rules) is recorded in the operator audit
+(`OperatorDesk.refused`, actions `cash_handover` and `cash_close`), as a refused retry is.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from flask import (
 from werkzeug.wrappers import Response as BaseResponse
 
 from integrator.ops.accounts import OpsAccount
+from integrator.ops.desk import OperatorDesk
 from integrator.payments.cash import CashRefused
 from integrator.payments.day_close import DayCloseRefused, report_csv
 from integrator.payments.days import FIRST_DAY, LAST_DAY, day_in_range
@@ -44,11 +47,22 @@ from integrator.store.cash import Scope
 log = logging.getLogger("integrator.ops")
 
 CSRF_FIELD = "csrf_token"  # the console's session field (ops.views)
+#: The audit's name for each action (endpoint -> action).
+ACTIONS = {"ops_cash.handover": "cash_handover", "ops_cash.close": "cash_close"}
 
 
-def create_cash_blueprint(services: Services, accounts: Mapping[str, OpsAccount]) -> Blueprint:
+def create_cash_blueprint(
+    services: Services, accounts: Mapping[str, OpsAccount], *, desk: OperatorDesk
+) -> Blueprint:
     bp = Blueprint("ops_cash", __name__, template_folder="templates")
     tz = services.settings.settlement_timezone
+
+    def refused(code: str, message: str, **detail: str) -> None:
+        account: OpsAccount = g.ops_account
+        action = ACTIONS.get(str(request.endpoint), str(request.endpoint))
+        desk.refused(
+            account.name, action, payment_id=None, code=code, message=message, detail=detail
+        )
 
     @bp.before_request
     def authorize() -> BaseResponse | None:
@@ -62,6 +76,8 @@ def create_cash_blueprint(services: Services, accounts: Mapping[str, OpsAccount]
             if not sent or not expected or not hmac.compare_digest(sent, expected):
                 abort(400, description="The form's CSRF token is missing or wrong: reload.")
             if not g.ops_account.may_take_cash:
+                role = g.ops_account.role.value
+                refused("ROLE_MAY_NOT_TAKE_CASH", f"role {role} does not handle cash")
                 abort(403, description="Only a cashier records hand-overs and closes days.")
         return None
 
@@ -142,6 +158,7 @@ def create_cash_blueprint(services: Services, accounts: Mapping[str, OpsAccount]
         try:
             counted = Decimal((request.form.get("counted") or "").strip())
         except InvalidOperation:
+            refused("INVALID_AMOUNT", "counted is not an amount", device=device, mode=mode)
             flash("Counted: write the amount, e.g. 1200", "error")
             return back(Scope.DEVICE, device, the_day)
         try:
@@ -152,8 +169,16 @@ def create_cash_blueprint(services: Services, accounts: Mapping[str, OpsAccount]
                 tenant_id=tenant,
                 reason=reason,
             )
-        except CashRefused as refused:
-            flash(f"{refused.code}: {refused.message}", "error")
+        except CashRefused as exc:
+            refused(
+                exc.code,
+                exc.message,
+                device=device,
+                mode=mode,
+                counted=str(counted),
+                tenantId=tenant or "",
+            )
+            flash(f"{exc.code}: {exc.message}", "error")
             return back(Scope.DEVICE, device, the_day)
         for h in recorded:
             log.info(
@@ -171,14 +196,16 @@ def create_cash_blueprint(services: Services, accounts: Mapping[str, OpsAccount]
     def close() -> BaseResponse:
         chosen = chosen_scope()
         if chosen is None:
+            refused("SCOPE_REQUIRED", "no device or city was given")
             abort(400, description="give device or tenant")
         scope, name = chosen
         the_day = chosen_day()
         try:
             scope_id = services.day_close.scope_id(scope, name)
             services.day_close.close(scope, scope_id, the_day, closed_by=g.ops_account.name)
-        except DayCloseRefused as refused:
-            flash(f"{refused.code}: {refused.message}", "error")
+        except DayCloseRefused as exc:
+            refused(exc.code, exc.message, scope=scope.value, name=name, day=the_day.isoformat())
+            flash(f"{exc.code}: {exc.message}", "error")
         else:
             flash(f"{the_day} closed for {name}.", "ok")
         return back(scope, name, the_day)

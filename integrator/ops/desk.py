@@ -7,7 +7,8 @@ both act through it, so both are audited the same way.
     desk.resolve(id, operator=, ...)       as PaymentOperations.resolve, recorded
     desk.plan_retry(ids)                   what a bulk retry would touch and skip, nothing done
     desk.retry_many(ids, operator=)        re-plans, then retries each; BulkResult
-    desk.refused(operator, action, ...)    record a refusal decided elsewhere (a role, a form)
+    desk.refused(operator, action, ...)    record a refusal decided elsewhere (a role, a form,
+                                           the cancellation, reconciliation and cash rules)
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ time on a page is shown there with its name (`tz_label`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
@@ -31,6 +32,12 @@ TEXT_FIELDS: Mapping[str, str] = {
 ALL_FIELDS: tuple[str, ...] = (*TEXT_FIELDS, "status", "reason", "mode", "from", "to")
 PAYMENT_MODES: tuple[str, ...] = tuple(m.value for m in PaymentMode)
 PAGE_SIZE = 50
+#: The last page a list goes to (console and CLI). The page's offset, (page - 1) x size, is a
+#: PostgreSQL bigint: page 999999999999999999 overflowed it (a 500). A million pages is 50 million
+#: payments at the console's size, more than a ledger holds, and at the CLI's largest size (1000)
+#: still far inside a bigint.
+MAX_PAGE = 1_000_000
+_PAGE = re.compile(rf"[0-9]{{1,{len(str(MAX_PAGE))}}}")  # ASCII only: int() refuses "²"
 #: Auto-refresh intervals the list offers (seconds); any whole number >= MIN_REFRESH is accepted.
 REFRESH_CHOICES: tuple[int, ...] = (10, 30, 60)
 MIN_REFRESH = 2
@@ -139,8 +146,8 @@ class Paging:
 
 def page_number(args: Mapping[str, str]) -> int:
     raw = (args.get("page") or "1").strip()
-    if not raw.isdigit() or int(raw) < 1:
-        raise BadFilter(f"page: a whole number from 1, got {raw!r}")
+    if _PAGE.fullmatch(raw) is None or not 1 <= int(raw) <= MAX_PAGE:
+        raise BadFilter(f"page: a whole number from 1 to {MAX_PAGE}, got {raw[:40]!r}")
     return int(raw)
 
 

@@ -4,7 +4,8 @@ DIGIT payment's details, acknowledged by an operator with a note.
     register_reconciliation_views(bp, flags, operator_only=..., operator_name=...)
         adds GET /ops/reconciliation (the list; `?all=1` also the acknowledged ones, `?kind=`
         one kind), GET /ops/reconciliation.json (the same list for scripts, behind the same
-        sign-in), POST /ops/reconciliation/<flag_id>/ack (operators only) and, for every page, the
+        sign-in), POST /ops/reconciliation/<flag_id>/ack (operators only; a refused one is
+        recorded in the operator audit, as a refused retry is) and, for every page, the
         template global `reconciliation_unacknowledged()` (the dashboard's count)
 """
 
@@ -18,6 +19,7 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from werkzeug.wrappers import Response as BaseResponse
 
 from integrator import jsonutil
+from integrator.ops.desk import OperatorDesk
 from integrator.payments.flags import FlagItem, FlagRefused, Flags
 
 log = logging.getLogger("integrator.ops")
@@ -30,6 +32,7 @@ def register_reconciliation_views(
     operator_only: Callable[[Any], Any],
     operator_name: Callable[[], str],
     timezone: Any,
+    desk: OperatorDesk,
 ) -> None:
     @bp.context_processor
     def reconciliation_globals() -> dict[str, Any]:
@@ -70,6 +73,14 @@ def register_reconciliation_views(
                 flag_id, operator=operator_name(), note=request.form.get("note", "")
             )
         except FlagRefused as exc:
+            desk.refused(
+                operator_name(),
+                "reconciliation_ack",
+                payment_id=None,  # the flag may be gone or name no ledger payment: kept in detail
+                code=exc.code,
+                message=exc.message,
+                detail={"flagId": flag_id},
+            )
             flash(f"Acknowledgement refused ({exc.code}): {exc.message}", "error")
         else:
             log.info(

@@ -239,8 +239,10 @@ def create_blueprint(ctx: OpsContext) -> Blueprint:
     @bp.get("/")
     def dashboard() -> str:
         now = ctx.services.clock()
-        today = now.astimezone(tz).date()
-        since = datetime.combine(today, datetime.min.time(), tz)
+        # the settlement report's calendar day, so "Today" is that day's settlement total
+        day_tz = settings.settlement_timezone
+        today = now.astimezone(day_tz).date()
+        since = datetime.combine(today, datetime.min.time(), day_tz)
         volume = search.volume(since, since + timedelta(days=1))
         return render_template(
             "ops/dashboard.html",
@@ -255,9 +257,11 @@ def create_blueprint(ctx: OpsContext) -> Blueprint:
             digit_base_url=settings.digit_base_url,
             trouble=digit_trouble(ctx.services.redis, now=now),
             today=today,
+            day_tz=tz_label(day_tz, "SETTLEMENT_TIMEZONE"),
             volume=volume,
             volume_count=sum(r.count for r in volume),
-            volume_amount=sum((r.amount for r in volume), Decimal(0)),
+            volume_amount=sum((r.kept for r in volume), Decimal(0)),
+            volume_reversed=Decimal(0) - sum((r.reversed_amount for r in volume), Decimal(0)),
             now=now,
         )
 
@@ -452,11 +456,12 @@ def create_blueprint(ctx: OpsContext) -> Blueprint:
         operator_only=operator_only,
         operator_name=operator_name,
         timezone=settings.digit_timezone,
+        desk=desk,
     )
 
     from integrator.ops.cancellations import register_cancellations
 
-    register_cancellations(bp, services=ctx.services, operator_only=operator_only)
+    register_cancellations(bp, services=ctx.services, operator_only=operator_only, desk=desk)
     return bp
 
 

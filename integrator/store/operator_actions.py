@@ -1,5 +1,6 @@
 """The audit of operator actions in the ledger (table `operator_actions`, migration
-revision 0008): every retry and resolve an operator asked for, done or refused."""
+revision 0008): every retry and resolve an operator asked for, done or refused, and every other
+console action refused (cancellations, reconciliation acknowledgements, cash)."""
 
 from __future__ import annotations
 

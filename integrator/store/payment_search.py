@@ -1,5 +1,5 @@
 """The ops lists of payments in SQL: filtered pages with a total count, CSV batches, device
-names, and today's volume per city and payment mode.
+names, and a day's volume per city and payment mode (counted as the settlement report counts it).
 
 Every criterion of a `PaymentFilter` becomes one WHERE fragment (constants of this module; the
 values travel as parameters), answered from the ledger's indexes (migrations 0001/0002):
@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from integrator.payments.models import Payment
+from integrator.payments.models import Payment, PaymentStatus
 from integrator.payments.payment_filter import PaymentFilter
 from integrator.store.db import Database
 from integrator.store.payments import PaymentStore
@@ -26,12 +26,21 @@ EXPORT_BATCH = 500
 
 @dataclass(frozen=True, kw_only=True)
 class VolumeRow:
-    """Payments accepted in a period, per city and payment mode (every status counts)."""
+    """A period's money per city and payment mode, as the settlement report counts it
+    (payments.settlement): payments accepted in the period that DIGIT did not refuse (a REFUSED
+    one took no money), less those DIGIT reversed in the period, whenever they were accepted."""
 
     tenant_id: str
     payment_mode: str
-    count: int
-    amount: Decimal
+    count: int  # accepted in the period, REFUSED ones left out
+    amount: Decimal  # what those paid (a payment reversed later still counts on its own day)
+    reversed_count: int = 0  # moves to CANCELLED/DISHONOURED in the period
+    reversed_amount: Decimal = Decimal(0)  # what those had paid (positive)
+
+    @property
+    def kept(self) -> Decimal:
+        """The period's settlement total for this city and mode."""
+        return self.amount - self.reversed_amount
 
 
 def _where(f: PaymentFilter) -> tuple[str, list[Any]]:
@@ -154,17 +163,40 @@ class PaymentSearch:
         return sorted(str(r[0]) for r in rows)
 
     def volume(self, since: datetime, before: datetime) -> list[VolumeRow]:
-        """Payments accepted in [since, before), per city and mode, biggest amount first."""
+        """[since, before)'s money per city and mode (VolumeRow), the most kept first.
+
+        The reversals are read as the settlement report reads them (`reversals_between`): each
+        move to CANCELLED or DISHONOURED in the period, so both totals agree."""
         with self._db.autocommit() as conn:
             rows = conn.execute(
-                "SELECT tenant_id, payment_mode, count(*), coalesce(sum(total_amount), 0)"
-                " FROM payments WHERE created_at >= %s AND created_at < %s"
-                " GROUP BY tenant_id, payment_mode ORDER BY 4 DESC, 1, 2",
-                (since, before),
+                "SELECT tenant_id, payment_mode, sum(accepted), sum(accepted_amount),"
+                " sum(reversed), sum(reversed_amount) FROM ("
+                " SELECT tenant_id, payment_mode, 1 AS accepted, total_amount AS accepted_amount,"
+                " 0 AS reversed, 0 AS reversed_amount FROM payments"
+                " WHERE created_at >= %s AND created_at < %s AND status <> %s"
+                " UNION ALL"
+                " SELECT p.tenant_id, p.payment_mode, 0, 0, 1, p.total_amount"
+                " FROM payment_history h JOIN payments p ON p.id = h.payment_id"
+                # the predicate of the partial index payment_history_reversals, as written there
+                " WHERE h.to_status IN ('CANCELLED', 'DISHONOURED') AND h.at >= %s AND h.at < %s"
+                ") AS moves GROUP BY tenant_id, payment_mode"
+                " ORDER BY sum(accepted_amount) - sum(reversed_amount) DESC, 1, 2",
+                (
+                    since,
+                    before,
+                    PaymentStatus.REFUSED.value,
+                    since,
+                    before,
+                ),
             ).fetchall()
         return [
             VolumeRow(
-                tenant_id=str(r[0]), payment_mode=str(r[1]), count=int(r[2]), amount=Decimal(r[3])
+                tenant_id=str(r[0]),
+                payment_mode=str(r[1]),
+                count=int(r[2]),
+                amount=Decimal(r[3]),
+                reversed_count=int(r[4]),
+                reversed_amount=Decimal(r[5]),
             )
             for r in rows
         ]

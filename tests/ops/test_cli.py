@@ -165,3 +165,13 @@ def test_ops_hash_password_makes_a_werkzeug_hash() -> None:
     digest = result.stdout.strip().splitlines()[-1]
     assert check_password_hash(digest, "a-long-password")
     assert "a-long-password" not in result.stdout.replace(digest, "")
+
+
+def test_payments_list_refuses_a_page_beyond_the_bound_naming_the_option(
+    ops_settings: Settings, services: Services
+) -> None:
+    code, _out, err = run(ops_settings, "payments", "list", "--page", "999999999999999999")
+
+    assert code == 2, err
+    assert "--page" in err and "1000000" in err
+    assert "Traceback" not in err

@@ -302,7 +302,8 @@ def test_the_dashboard_shows_today_by_city_and_mode_and_how_long_digit_is_down(
     assert page.find_element(By.ID, "today-count").text == "3"
     assert page.find_element(By.ID, "today-amount").text == "965"
     rows = [r.text for r in page.find_elements(By.CSS_SELECTOR, "tr.volume-row")]
-    assert rows == ["pb.amritsar CASH 2 915", "pb.amritsar CARD 1 50"]
+    assert rows == ["pb.amritsar CASH 2 915 0 915", "pb.amritsar CARD 1 50 0 50"]
+    assert page.find_element(By.ID, "today-reversed").text == "0"
     assert "Unreachable for 12 min" in page.find_element(By.ID, "digit-down-since").text
     assert page.find_element(By.ID, "digit-cities").is_displayed()
     assert page.find_element(By.ID, "workers-alive").text == "0"

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import flask
 import pytest
@@ -10,8 +13,10 @@ import requests
 from flask import Flask
 
 from integrator.ops import init_ops, secret_key_for
+from integrator.payments import states
 from integrator.payments.cancellation import CancellationRefused, Operator, RequestState
 from integrator.payments.models import PaymentStatus
+from integrator.payments.settlement import iter_settlement_rows
 from integrator.services import Services
 from integrator.settings import Settings, SettingsError
 from tests.e2e.conftest import Sandbox
@@ -250,3 +255,69 @@ def test_a_nul_in_any_value_of_a_repeated_field_is_refused_before_the_ledger(liv
     )
 
     assert answer.status_code == 400, answer.text[:300]
+
+
+def _span(page: str, element_id: str) -> str:
+    match = re.search(rf'id="{element_id}"[^>]*>([^<]*)<', page)
+    assert match, f"no #{element_id} on the page"
+    return match.group(1)
+
+
+def test_today_on_the_dashboard_is_the_day_s_settlement_total(
+    live: str, services: Services
+) -> None:
+    now = datetime.now(UTC)
+    make_payment(services, bill_id="b-1", status=PaymentStatus.REGISTERED, amount=Decimal(815))
+    # DIGIT refused it while the device waited: no money changed hands
+    make_payment(services, bill_id="b-2", status=PaymentStatus.REFUSED, amount=Decimal(5000))
+    # reversed today: accepted today and given back today, or accepted earlier
+    reversed_today = make_payment(
+        services, bill_id="b-3", status=PaymentStatus.REGISTERED, amount=Decimal(300)
+    )
+    reversed_earlier = make_payment(
+        services,
+        bill_id="b-4",
+        status=PaymentStatus.REGISTERED,
+        amount=Decimal(200),
+        created_at=now - timedelta(days=3),
+    )
+    for payment, to in (
+        (reversed_today, PaymentStatus.CANCELLED),
+        (reversed_earlier, PaymentStatus.DISHONOURED),
+    ):
+        services.payments_store.save(
+            states.transition(payment, to, actor="operator:asha", reason="reversed", at=now),
+            fence=None,
+        )
+    tz = services.settings.settlement_timezone
+    rows = iter_settlement_rows(services.payments_store, now.astimezone(tz).date(), tz)
+    settled = sum((r.amount for r in rows), Decimal(0))
+    http, _csrf = signed_in(live, "bob")
+
+    page = http.get(f"{live}/ops/", timeout=10).text
+
+    assert settled == Decimal(615)  # 815 + 300 - 300 - 200; the refused 5000 has no row
+    assert _span(page, "today-amount") == "615"
+    assert _span(page, "today-count") == "2"  # accepted and not refused
+    assert _span(page, "today-reversed") == "-500"
+    assert "SETTLEMENT_TIMEZONE" in page and "the settlement report" in page
+
+
+@pytest.mark.parametrize("page", ["999999999999999999", "1000001", "0", "-1", "²", "1e3"])
+def test_a_page_number_the_list_cannot_reach_is_a_bad_filter_not_a_500(
+    live: str, page: str
+) -> None:
+    http, _csrf = signed_in(live, "bob")
+
+    answer = http.get(f"{live}/ops/payments", params={"page": page}, timeout=10)
+
+    assert answer.status_code == 400, answer.text[:300]
+    assert "page: a whole number from 1 to 1000000" in answer.text
+
+
+def test_the_last_page_number_allowed_is_answered(live: str) -> None:
+    http, _csrf = signed_in(live, "bob")
+
+    answer = http.get(f"{live}/ops/payments", params={"page": "1000000"}, timeout=10)
+
+    assert answer.status_code == 200, answer.text[:300]
