@@ -38,6 +38,8 @@ PAGE_SIZE = 50
 #: still far inside a bigint.
 MAX_PAGE = 1_000_000
 _PAGE = re.compile(rf"[0-9]{{1,{len(str(MAX_PAGE))}}}")  # ASCII only: int() refuses "²"
+MAX_REFRESH = 86_400
+_REFRESH = re.compile(r"[0-9]{1,5}")
 #: Auto-refresh intervals the list offers (seconds); any whole number >= MIN_REFRESH is accepted.
 REFRESH_CHOICES: tuple[int, ...] = (10, 30, 60)
 MIN_REFRESH = 2
@@ -155,9 +157,9 @@ def refresh_seconds(args: Mapping[str, str]) -> int | None:
     raw = (args.get("refresh") or "").strip()
     if not raw or raw == "0":
         return None
-    if not raw.isdigit():
-        raise BadFilter(f"refresh: whole seconds, got {raw!r}")
-    return max(MIN_REFRESH, int(raw))
+    if _REFRESH.fullmatch(raw) is None:
+        raise BadFilter(f"refresh: whole seconds (up to a day), got {raw[:40]!r}")
+    return min(max(MIN_REFRESH, int(raw)), MAX_REFRESH)
 
 
 def template_values(tz: tzinfo) -> dict[str, Any]:

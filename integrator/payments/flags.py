@@ -86,6 +86,9 @@ class FlagStore(Protocol):
     def unacknowledged(self) -> int: ...
 
 
+_FINDING_ID_DIGITS = 18
+
+
 def _from_finding(f: StoredFinding) -> FlagItem:
     return FlagItem(
         id=str(f.id),
@@ -162,7 +165,9 @@ class Flags:
 
     def get(self, flag_id: str) -> FlagItem:
         flag_id = flag_id.strip()
-        if flag_id.isdigit():
+        # a finding's id is a bigint: ASCII digits only ("²".isdigit() is true, int() refuses
+        # it), and few enough of them
+        if flag_id.isascii() and flag_id.isdigit() and len(flag_id) <= _FINDING_ID_DIGITS:
             finding = self._store.get(int(flag_id))
             if finding is not None and finding.cleared_at is None:
                 return _from_finding(finding)

@@ -321,3 +321,13 @@ def test_the_last_page_number_allowed_is_answered(live: str) -> None:
     answer = http.get(f"{live}/ops/payments", params={"page": "1000000"}, timeout=10)
 
     assert answer.status_code == 200, answer.text[:300]
+
+
+@pytest.mark.parametrize("refresh", ["²", "99999999999999999999", "1.5"])
+def test_an_impossible_refresh_interval_is_a_bad_filter_not_a_500(live: str, refresh: str) -> None:
+    http, _csrf = signed_in(live, "bob")
+
+    answer = http.get(f"{live}/ops/payments", params={"refresh": refresh}, timeout=10)
+
+    assert answer.status_code == 400, answer.text[:300]
+    assert "refresh: whole seconds" in answer.text

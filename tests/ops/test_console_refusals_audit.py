@@ -140,3 +140,17 @@ def test_refused_cash_hand_overs_and_day_closes_are_recorded(live: str, services
         "counted": "1200",
         "tenantId": "",
     }
+
+
+@pytest.mark.parametrize("flag_id", ["²", "9" * 30])
+def test_an_impossible_flag_id_is_refused_not_a_500(live: str, flag_id: str) -> None:
+    http, csrf = signed_in(live, "alice", PASSWORDS["alice"])
+
+    answer = http.post(
+        f"{live}/ops/reconciliation/{flag_id}/ack",
+        data={"csrf_token": csrf, "note": "looked"},
+        timeout=10,
+    )
+
+    assert answer.status_code < 500, answer.text[:300]
+    assert "no open reconciliation flag" in answer.text
