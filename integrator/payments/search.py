@@ -181,11 +181,16 @@ class PaymentFinder:
         return PaymentPage(payments=tuple(hits))
 
 
+def _whole_number(text: str) -> bool:
+    """ASCII digits that fit a bigint ("²".isdigit() is true, and int() refuses it)."""
+    return text.isascii() and text.isdigit() and len(text) <= 18
+
+
 def _offset(cursor: str | None) -> int:
     if not cursor:
         return 0
     kind, _, value = cursor.partition(":")
-    if kind != "o" or not value.isdigit():
+    if kind != "o" or not _whole_number(value):
         raise OperationRefused("BAD_QUERY", f"not a cursor of this list: {cursor!r}")
     return int(value)
 
@@ -195,6 +200,6 @@ def _store_cursor(cursor: str | None) -> str | None:
         return None
     kind, _, value = cursor.partition(":")
     score, _, last_id = value.partition(":")
-    if kind != "k" or not score.isdigit() or not last_id:
+    if kind != "k" or not _whole_number(score) or not last_id:
         raise OperationRefused("BAD_QUERY", f"not a cursor of this list: {cursor!r}")
     return value
