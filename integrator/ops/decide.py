@@ -30,9 +30,11 @@ GUIDANCE: Mapping[str, str] = MappingProxyType(
         "BILL_PAID_ELSEWHERE": "Someone else paid this bill in DIGIT (below). Our payer's money "
         "was taken too: return it and mark the payment REFUNDED. A retry would meet the same "
         "payment, so it is not offered.",
-        "DUPLICATE_IN_DIGIT": "DIGIT holds more than one payment carrying this payment's id. Ask "
-        "DIGIT's administrators to cancel the extra one, then mark RECEIPTED_BY_HAND with the "
-        "receipt that stays.",
+        "DUPLICATE_IN_DIGIT": "DIGIT holds more than one payment carrying this payment's id: "
+        "the payer was charged twice. Ask DIGIT's administrators to cancel the extra one (DIGIT "
+        "cancels only a consumer's newest payment; the integrator's reversal is for registered "
+        "payments only), then mark RECEIPTED_BY_HAND with a receipt of the one that stays. "
+        "While both are live it is refused (DIGIT_HOLDS_DUPLICATE).",
         "DIGIT_PAYMENT_CANCELLED": "DIGIT cancelled or dishonoured our payment. Return the money "
         "(REFUNDED) or have a clerk receipt it again (RECEIPTED_BY_HAND with the new receipts: "
         "one of each DIGIT payment the clerk made).",

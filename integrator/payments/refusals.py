@@ -14,6 +14,8 @@
         RECEIPT_OF_ANOTHER_PAYMENT the receipt is recorded on (or carries the id of) another payment
         DIGIT_HOLDS_PAYMENT     DIGIT holds a live payment carrying our id: REFUNDED, or
                                 RECEIPTED_BY_HAND with another receipt, refused
+        DIGIT_HOLDS_DUPLICATE   RECEIPTED_BY_HAND with our own receipt while DIGIT holds more than
+                                one live payment carrying our id: DIGIT must cancel the extra first
         CREATE_MAY_STILL_COMMIT a create of ours got no answer and its settle period
                                 (CREATE_SETTLE_SECONDS) has not passed: DIGIT may still record it,
                                 so it cannot be refunded, or receipted by another receipt, yet

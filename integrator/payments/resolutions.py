@@ -56,10 +56,11 @@ class ResolutionChecks:
 
         Those DIGIT payments must be live, of the payment's city, claimed by no other payment,
         and their paymentDetails for this payment's bills or consumers must pay each bill what
-        this payment took for it, one receipt per bill. A clerk's receipt is accepted only while
-        DIGIT holds no payment of ours beside it and no create of ours may still be committed.
-        The payment is returned with every receipt stored on its bills, with the DIGIT payments
-        named."""
+        this payment took for it, one receipt per bill. A DIGIT payment of ours is accepted only
+        while DIGIT holds no other live payment of ours (a duplicate is cancelled first); a
+        clerk's receipt only while DIGIT holds no payment of ours beside it and no create of ours
+        may still be committed. The payment is returned with every receipt stored on its bills,
+        with the DIGIT payments named."""
         named = receipt_numbers_in(receipts)
         if not named:
             raise OperationRefused("RECEIPT_REQUIRED", "give DIGIT's receipt number")
@@ -71,14 +72,28 @@ class ResolutionChecks:
         return with_receipts(payment, found), found
 
     def _require_alone_in_digit(self, payment: Payment, found: Sequence[DigitPayment]) -> None:
-        """A clerk's DIGIT payment among `found`: refused while DIGIT holds a live payment of
-        ours not named, or a create of ours may still be committed (it would land beside the
-        clerk's)."""
-        named_ours = {p.id for p in found if is_ours(p, payment.id)}
+        """A DIGIT payment of ours among `found`: refused while DIGIT holds another live one
+        (DUPLICATE_IN_DIGIT: closing on either would leave the consumer charged twice). A
+        clerk's among them: refused while DIGIT holds a live payment of ours not named, or a
+        create of ours may still be committed (it would land beside the clerk's)."""
+        named_ours = {p.id: p for p in found if is_ours(p, payment.id)}
+        with asking_digit():
+            live_ours = {p.id: p for p in self._registrar().lookup(payment).all_ours if p.is_live}
+        if named_ours:
+            live_ours.update(named_ours)
+            if len(live_ours) > 1:
+                each = "; ".join(
+                    f"{p.id}: receipts {', '.join(sorted(d.receipt_number for d in p.details))}"
+                    for p in sorted(live_ours.values(), key=lambda p: p.id)
+                )
+                raise OperationRefused(
+                    "DIGIT_HOLDS_DUPLICATE",
+                    f"DIGIT holds {len(live_ours)} live payments of ours ({each}): have DIGIT"
+                    " cancel the extra one (DIGIT cancels only a consumer's newest payment),"
+                    " then receipt this payment with a receipt of the one that stays",
+                )
         if len(named_ours) < len(found):
-            with asking_digit():
-                live_ours = [p for p in self._registrar().lookup(payment).all_ours if p.is_live]
-            beside = [p for p in live_ours if p.id not in named_ours]
+            beside = [p for i, p in live_ours.items() if i not in named_ours]
             if beside:
                 raise _holds_payment(beside, "receipted with another receipt")
             self._require_settled_create(payment, "receipted by hand")
