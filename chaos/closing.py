@@ -8,8 +8,12 @@ duplicate.
     closing_failures(closing, walk)               -> what makes the run fail, by kind
 
 The choice per payment is what an operator would make from DIGIT's records:
-- DIGIT holds a live payment carrying our id: RECEIPTED_BY_HAND with that payment's real
-  receipt number (verified in DIGIT by the operation itself);
+- DIGIT holds more than one live payment carrying our id (the payer was charged twice):
+  DIGIT's administrators cancel the extra ones first, newest first (DIGIT cancels only a
+  consumer's newest payment), as the ops guidance says (RECEIPTED_BY_HAND is refused,
+  DIGIT_HOLDS_DUPLICATE, while they are live); the oldest stays;
+- DIGIT holds a live payment carrying our id: RECEIPTED_BY_HAND with one of that payment's real
+  receipt numbers (it stands for the whole DIGIT payment; verified in DIGIT by the operation);
 - otherwise the money goes back: REFUNDED (the operation refuses it while DIGIT holds a live
   payment carrying our id);
 - an action refused by the operation: retry the payment (registration looks before creating),
@@ -66,10 +70,38 @@ def _live_ours(sandbox_url: str) -> dict[str, list[Mapping[str, Any]]]:
     return ours
 
 
-def _close_one(
-    ops: PaymentOperations, payment: Payment, ours: list[Mapping[str, Any]]
+def _cancel_in_digit(sandbox_url: str, digit_payment: Mapping[str, Any], reason: str) -> None:
+    """DIGIT's administrators cancel a payment (the sandbox's stand-in for them: the reference
+    grants no role to cancel WS/SW payments through the API); DIGIT's rules apply."""
+    answer = requests.post(
+        f"{sandbox_url}/_sandbox/cancel-payment",
+        json={
+            "tenantId": digit_payment["tenantId"],
+            "paymentId": digit_payment["id"],
+            "reason": reason,
+        },
+        timeout=60,
+    )
+    answer.raise_for_status()
+
+
+def close_one(
+    ops: PaymentOperations,
+    payment: Payment,
+    ours: list[Mapping[str, Any]],
+    *,
+    sandbox_url: str,
 ) -> tuple[str, str | None]:
-    """(what was done, the refusal's code if the first choice was refused)."""
+    """Close one NEEDS_ATTENTION payment given DIGIT's live payments carrying its id: (what was
+    done, the refusal's code if the first choice was refused)."""
+    if len(ours) > 1:
+        keep, *extra = sorted(ours, key=lambda p: (p.get("transactionDate") or 0, p["id"]))
+        for digit_payment in reversed(extra):  # newest first: DIGIT cancels only the newest
+            try:
+                _cancel_in_digit(sandbox_url, digit_payment, f"chaos: duplicate of {payment.id}")
+            except requests.RequestException:
+                return "refused", "EXTRA_NOT_CANCELLED"
+        ours = [keep]
     try:
         if ours:
             receipt = ours[0]["paymentDetails"][0]["receiptNumber"]
@@ -113,7 +145,9 @@ def close_needs_attention(env: Mapping[str, str], sandbox_url: str, log: Log) ->
             for payment in services.payments_store.get_many(waiting):
                 if payment.status is not PaymentStatus.NEEDS_ATTENTION:
                     continue
-                done, refused = _close_one(ops, payment, ours.get(payment.id, []))
+                done, refused = close_one(
+                    ops, payment, ours.get(payment.id, []), sandbox_url=sandbox_url
+                )
                 actions[done] += 1
                 by_reason[f"{payment.needs_attention_reason} -> {done}"] += 1
                 if refused:

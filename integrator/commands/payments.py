@@ -349,8 +349,10 @@ def retry(
 )
 @click.option(
     "--receipt",
-    "receipt_number",
-    help="DIGIT's receipt number (RECEIPTED_BY_HAND; verified in DIGIT).",
+    "receipt_numbers",
+    multiple=True,
+    help="DIGIT's receipt number (RECEIPTED_BY_HAND; verified in DIGIT). One receipt stands for"
+    " the whole DIGIT payment it belongs to; repeat it for each DIGIT payment that paid the bills.",
 )
 @click.option("--note", required=True, help="What was done (kept in the history).")
 @operator_options
@@ -359,7 +361,7 @@ def resolve(
     ctx: click.Context,
     payment_id: str,
     resolution: str,
-    receipt_number: str | None,
+    receipt_numbers: tuple[str, ...],
     note: str,
     operator: str | None,
     operator_password: str | None,
@@ -372,7 +374,7 @@ def resolve(
             operator=name,
             resolution=Resolution(resolution.upper()),
             note=note,
-            receipt_number=receipt_number,
+            receipt_number=", ".join(receipt_numbers) or None,
         )
     click.echo(f"{done.id}\t{done.status.value}\t{done.resolution}")
 

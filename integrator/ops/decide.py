@@ -30,11 +30,14 @@ GUIDANCE: Mapping[str, str] = MappingProxyType(
         "BILL_PAID_ELSEWHERE": "Someone else paid this bill in DIGIT (below). Our payer's money "
         "was taken too: return it and mark the payment REFUNDED. A retry would meet the same "
         "payment, so it is not offered.",
-        "DUPLICATE_IN_DIGIT": "DIGIT holds more than one payment carrying this payment's id. Ask "
-        "DIGIT's administrators to cancel the extra one, then mark RECEIPTED_BY_HAND with the "
-        "receipt that stays.",
+        "DUPLICATE_IN_DIGIT": "DIGIT holds more than one payment carrying this payment's id: "
+        "the payer was charged twice. Ask DIGIT's administrators to cancel the extra one (DIGIT "
+        "cancels only a consumer's newest payment; the integrator's reversal is for registered "
+        "payments only), then mark RECEIPTED_BY_HAND with a receipt of the one that stays. "
+        "While both are live it is refused (DIGIT_HOLDS_DUPLICATE).",
         "DIGIT_PAYMENT_CANCELLED": "DIGIT cancelled or dishonoured our payment. Return the money "
-        "(REFUNDED) or have a clerk receipt it again (RECEIPTED_BY_HAND with the new receipt).",
+        "(REFUNDED) or have a clerk receipt it again (RECEIPTED_BY_HAND with the new receipts: "
+        "one of each DIGIT payment the clerk made).",
         "DIGIT_REJECTED": "DIGIT refused the payment (codes in the history). If the cause is "
         "fixed (a bill, a role, a setting), retry; otherwise return the money (REFUNDED).",
         "RETRIES_EXHAUSTED": "DIGIT did not answer for too long. Retry once DIGIT answers "
@@ -42,12 +45,14 @@ GUIDANCE: Mapping[str, str] = MappingProxyType(
         "DIGIT_AUTH_BLOCKED": "The integrator's DIGIT account could not log in or lacked a role. "
         "Fix the account (`integrator check`), then retry.",
         "RECEIPT_MISSING": "DIGIT holds our payment but not a receipt for every bill. Check the "
-        "receipts in DIGIT, then mark RECEIPTED_BY_HAND.",
+        "receipts in DIGIT, then mark RECEIPTED_BY_HAND with one of its receipts (it stands for "
+        "the whole DIGIT payment).",
     }
 )
 DEFAULT_GUIDANCE = (
     "Look at the history and at what DIGIT holds below; retry when the cause is fixed, or "
-    "resolve: REFUNDED when the money went back, RECEIPTED_BY_HAND with DIGIT's receipt."
+    "resolve: REFUNDED when the money went back, RECEIPTED_BY_HAND with DIGIT's receipt (one "
+    "receipt of each DIGIT payment that paid the bills: DIGIT gives each bill its own)."
 )
 
 

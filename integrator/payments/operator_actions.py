@@ -149,9 +149,10 @@ class PaymentOperations:
     ) -> Payment:
         """Close a NEEDS_ATTENTION payment as RESOLVED, after checking DIGIT agrees:
 
-        RECEIPTED_BY_HAND: DIGIT must hold a live payment with `receipt_number` in the payment's
-        city, for one of its bills or consumers (searched under each bill's module), for the same
-        amount; the receipt is stored on the bill.
+        RECEIPTED_BY_HAND: `receipt_number` holds one or more DIGIT receipt numbers (commas or
+        spaces between them), each naming the whole DIGIT payment it belongs to; those must be
+        live in the payment's city and pay each of its bills (or consumers) what it took
+        (`ResolutionChecks.with_verified_receipts`); every receipt is stored on its bill.
         REFUNDED: DIGIT must hold no live payment carrying our payment id (someone else's payment
         for the bill, e.g. BILL_PAID_ELSEWHERE or a part payment at the counter, does not stop it:
         our money is what goes back). Closing releases the payment's consumers.
@@ -177,8 +178,13 @@ class PaymentOperations:
             detail: dict[str, object] = {"note": note}
             if resolution is Resolution.RECEIPTED_BY_HAND:
                 assert receipt_number is not None
-                payment, found = self.checks.with_verified_receipt(payment, receipt_number)
-                detail.update(receiptNumber=receipt_number, digitPaymentId=found.id)
+                payment, found = self.checks.with_verified_receipts(payment, receipt_number)
+                detail.update(
+                    receiptNumber=receipt_number,  # as the operator gave it
+                    receiptNumbers=list(payment.receipt_numbers),
+                    digitPaymentId=payment.digit_payment_id,
+                    digitPaymentIds=[p.id for p in found],
+                )
             else:
                 self.checks.require_nothing_in_digit(payment)
             resolved = states.transition(

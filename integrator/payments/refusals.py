@@ -5,13 +5,17 @@
         NOT_RETRYABLE           only PENDING and NEEDS_ATTENTION payments are retried
         NOT_RESOLVABLE          only NEEDS_ATTENTION payments are resolved (states.ALLOWED)
         NOTE_REQUIRED           a resolution needs a note saying what the operator did
-        RECEIPT_REQUIRED        RECEIPTED_BY_HAND needs DIGIT's receipt number
+        RECEIPT_REQUIRED        RECEIPTED_BY_HAND needs DIGIT's receipt number(s)
         RECEIPT_NOT_FOUND       DIGIT has no live payment with that receipt for this payment's
                                 bills or consumers in its city
-        RECEIPT_AMOUNT_DIFFERS  the receipt is for another amount than this payment took
+        RECEIPT_AMOUNT_DIFFERS  the DIGIT payments the receipts name pay its bills other amounts
+                                than this payment took for them (or leave a bill unpaid)
+        SEVERAL_RECEIPTS_FOR_A_BILL one bill is paid by several of the receipts: a bill records one
         RECEIPT_OF_ANOTHER_PAYMENT the receipt is recorded on (or carries the id of) another payment
         DIGIT_HOLDS_PAYMENT     DIGIT holds a live payment carrying our id: REFUNDED, or
                                 RECEIPTED_BY_HAND with another receipt, refused
+        DIGIT_HOLDS_DUPLICATE   RECEIPTED_BY_HAND with our own receipt while DIGIT holds more than
+                                one live payment carrying our id: DIGIT must cancel the extra first
         CREATE_MAY_STILL_COMMIT a create of ours got no answer and its settle period
                                 (CREATE_SETTLE_SECONDS) has not passed: DIGIT may still record it,
                                 so it cannot be refunded, or receipted by another receipt, yet

@@ -29,6 +29,9 @@ Paths (all under `/_sandbox`):
   `"error": "EGBS_PAYMENT_BACKUPDATE_ERROR"`.
 - `POST /redeliver`: `{"paymentId": id, "topic": "create" | "cancel"}` publishes a stored
   payment again (a Kafka redelivery).
+- `POST /cancel-payment`: `{"tenantId", "paymentId", "reason"?}` DIGIT's administrators cancel a
+  payment: a CANCEL `_workflow` under DIGIT's rules (digest 13: only a consumer's newest APPROVED
+  payment) by a user holding a cancel role, which the reference grants nobody for WS/SW.
 - `POST /revoke-tokens`, `POST /counter-payment`, `POST /new-demand`, `GET /payments`,
   `GET /consumers`, `GET /requests`, `GET /tokens`.
 """
@@ -51,6 +54,7 @@ from integrator.sandbox.collection import create_payment
 from integrator.sandbox.errors import SandboxError
 from integrator.sandbox.http import json_body, json_response
 from integrator.sandbox.mdms import CITY_TENANTS
+from integrator.sandbox.workflow import apply_workflow, validate_workflow
 from integrator.sandbox.world import KOLKATA, MDMS_SEMANTICS, Consumer, World
 
 COUNTER_CLERK = ("COUNTER_CLERK", "EMPLOYEE", "pb.amritsar")
@@ -157,6 +161,23 @@ def counter_payment(world: World, body: dict[str, Any]) -> dict[str, Any]:
             }
         }
         return create_payment(world, request, clerk)
+
+
+def cancel_payment(world: World, body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Cancel a payment as DIGIT's administrators would (a `_workflow` CANCEL past the
+    gateway's role check); DIGIT's rules still apply (a SandboxError, 400, if one fails)."""
+    payment_id, tenant_id = body.get("paymentId"), body.get("tenantId")
+    if not payment_id or not tenant_id:
+        raise _bad("give tenantId and paymentId")
+    item = {
+        "paymentId": payment_id,
+        "action": "CANCEL",
+        "tenantId": tenant_id,
+        "reason": body.get("reason") or "cancelled by DIGIT's administrators",
+    }
+    with world.lock:
+        validated = validate_workflow(world, {"PaymentWorkflows": [item]})
+        return apply_workflow(world, validated, world.users[COUNTER_CLERK])
 
 
 def new_demand(world: World, body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -419,6 +440,10 @@ def create_blueprint(world: World) -> Blueprint:
     @bp.post("/counter-payment")
     def counter() -> Any:
         return json_response({"Payments": [counter_payment(world, json_body())]})
+
+    @bp.post("/cancel-payment")
+    def cancel() -> Any:
+        return json_response({"Payments": cancel_payment(world, json_body())})
 
     @bp.post("/new-demand")
     def demand() -> Any:

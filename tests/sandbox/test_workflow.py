@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+import requests
 
 from integrator.sandbox import billing, collection
 from integrator.sandbox.backupdate import apply_back_update
@@ -295,3 +296,24 @@ def test_a_held_cancel_answers_the_gateways_timeout_and_is_applied_later_over_a_
     assert (counters["workflow_held"], counters["workflow_cancel"]) == (1, 2)
     cancel_topic = [a for a in digit.get("backupdate-audit")["audit"] if a["topic"] == "cancel"]
     assert [a["error"] for a in cancel_topic] == [None, "EGBS_PAYMENT_BACKUPDATE_ERROR"]
+
+
+def test_digits_administrators_cancel_a_water_payment_under_digits_rules(slow: Digit) -> None:
+    """`/_sandbox/cancel-payment` stands for DIGIT's administrators (the reference grants no role
+    to cancel WS payments through the API); only a consumer's newest payment is cancelled."""
+    digit = slow
+    first = body_of(digit.pay([(digit.bill(), 300)]))["Payments"][0]
+    settle(digit)  # the rest is billed anew
+    second = body_of(digit.pay([(digit.bill(), 300)]))["Payments"][0]
+
+    refused = requests.post(
+        f"{digit.base}/_sandbox/cancel-payment",
+        json={"tenantId": AMRITSAR, "paymentId": first["id"]},
+        timeout=5,
+    )
+    assert refused.status_code == 400
+    assert codes(refused) == ["RECEIPT_WORKFLOW_ACTION_NOT_APPLICABLE"]
+
+    answer = digit.admin("cancel-payment", {"tenantId": AMRITSAR, "paymentId": second["id"]})
+    [cancelled] = answer["Payments"]
+    assert (cancelled["id"], cancelled["paymentStatus"]) == (second["id"], "CANCELLED")
