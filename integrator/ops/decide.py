@@ -44,6 +44,22 @@ GUIDANCE: Mapping[str, str] = MappingProxyType(
         "(see the overview); if a clerk already receipted it, give that receipt.",
         "DIGIT_AUTH_BLOCKED": "The integrator's DIGIT account could not log in or lacked a role. "
         "Fix the account (`integrator check`), then retry.",
+        "BILL_EXPIRED_TOTAL_CHANGED": "DIGIT replaced the bill with one of another total "
+        "(penalty, interest, or a payment made meanwhile), so the payer's amount no longer fits. "
+        "Return the money (REFUNDED), or have a clerk take it against the new bill in DIGIT "
+        "(RECEIPTED_BY_HAND with that receipt).",
+        "BILL_EXPIRED_NO_BILL": "DIGIT replaced the bill and the consumer has no bill to pay "
+        "now. Check the consumer in DIGIT: return the money (REFUNDED), or retry once DIGIT "
+        "shows a bill again.",
+        "BILL_EXPIRED_SUCCESSOR_TAKEN": "DIGIT replaced the bill, and the consumer's new bill "
+        "is already being paid by another payment here (see the consumer's payments). Return "
+        "this payer's money (REFUNDED), or retry once that other payment is closed.",
+        "OFFLINE_CONFLICT": "Collected offline, and the world moved before the upload (the "
+        "history says what changed). Return the money (REFUNDED), have a clerk receipt it in "
+        "DIGIT (RECEIPTED_BY_HAND), or retry against the current bill if the rules allow it.",
+        "DIGIT_FORBIDDEN": "DIGIT's access control refused the integrator's account for this "
+        "city or module. Give the account the role (`integrator check` shows what it may do), "
+        "then retry.",
         "RECEIPT_MISSING": "DIGIT holds our payment but not a receipt for every bill. Check the "
         "receipts in DIGIT, then mark RECEIPTED_BY_HAND with one of its receipts (it stands for "
         "the whole DIGIT payment).",

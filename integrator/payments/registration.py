@@ -85,15 +85,16 @@ DIGIT_AUTH_BLOCKED = "DIGIT_AUTH_BLOCKED"
 DIGIT_PAYMENT_CANCELLED = "DIGIT_PAYMENT_CANCELLED"
 #: The attempt reason while a payment waits for an earlier create to settle (not a decision).
 AWAITING_CREATE_SETTLE = "AWAITING_CREATE_SETTLE"
-#: How long an inline attempt may start after its payment's acceptance before it renews the
-#: lease it was born with (a create must have a whole lease: LEASE_TTL_SECONDS exceeds the
-#: DIGIT call's deadline by only a few seconds).
-FIRST_CREATE_SLACK_SECONDS = 1.0
 DIGIT_FORBIDDEN = "DIGIT_FORBIDDEN"
+#: NEEDS_ATTENTION after BILL_EXPIRED: the successor's total does not fit, or there is none.
 BILL_EXPIRED_TOTAL_CHANGED = "BILL_EXPIRED_TOTAL_CHANGED"
 BILL_EXPIRED_NO_BILL = "BILL_EXPIRED_NO_BILL"
 #: NEEDS_ATTENTION: the bill expired and the consumer's current bill is another payment's.
 BILL_EXPIRED_SUCCESSOR_TAKEN = "BILL_EXPIRED_SUCCESSOR_TAKEN"
+#: How long an inline attempt may start after its payment's acceptance before it renews the
+#: lease it was born with (a create must have a whole lease: LEASE_TTL_SECONDS exceeds the
+#: DIGIT call's deadline by only a few seconds).
+FIRST_CREATE_SLACK_SECONDS = 1.0
 
 
 class AttemptResult(StrEnum):
