@@ -89,25 +89,41 @@ class PaymentOperations:
     def retry(self, payment_id: str, *, operator: str) -> Payment:
         """Register now: PENDING is scheduled at once, NEEDS_ATTENTION goes back to PENDING."""
         payment = self.get(payment_id)
-        actor, now = actor_of(operator), self._clock()
-        if payment.status is PaymentStatus.PENDING:
-            updated = states.record(
-                payment, "operator_retry", actor=actor, at=now, reason="retry now"
-            )
-        elif payment.status is PaymentStatus.NEEDS_ATTENTION:
-            updated = states.transition(
-                payment,
-                PaymentStatus.PENDING,
-                actor=actor,
-                reason="OPERATOR_RETRY",
-                at=now,
-                detail={"previousReason": payment.needs_attention_reason},
-            )
-        else:
+        if payment.status not in (PaymentStatus.PENDING, PaymentStatus.NEEDS_ATTENTION):
             raise OperationRefused(
                 "NOT_RETRYABLE", f"payment {payment_id} is {payment.status}: it is final"
             )
-        saved = self._save(updated, fence=None)
+        # under the payment's lease, like an attempt: a write made while an attempt holds it
+        # would make that attempt's own saves fail (its outcome, even DIGIT's receipt, unsaved)
+        fence = self._leases.acquire(payment_id, ttl_seconds=self._lease_ttl)
+        if fence is None:
+            raise OperationRefused(
+                "BUSY",
+                "a registration attempt holds this payment right now; look again in a minute",
+            )
+        try:
+            payment = self.get(payment_id)  # re-read under the lease
+            actor, now = actor_of(operator), self._clock()
+            if payment.status is PaymentStatus.PENDING:
+                updated = states.record(
+                    payment, "operator_retry", actor=actor, at=now, reason="retry now"
+                )
+            elif payment.status is PaymentStatus.NEEDS_ATTENTION:
+                updated = states.transition(
+                    payment,
+                    PaymentStatus.PENDING,
+                    actor=actor,
+                    reason="OPERATOR_RETRY",
+                    at=now,
+                    detail={"previousReason": payment.needs_attention_reason},
+                )
+            else:
+                raise OperationRefused(
+                    "NOT_RETRYABLE", f"payment {payment_id} is {payment.status}: it is final"
+                )
+            saved = self._save(updated, fence=fence)
+        finally:
+            self._leases.release(payment_id, fence)
         self._scheduler().schedule(payment_id, delay_seconds=0)
         log.info(
             "operator retry",

@@ -57,6 +57,24 @@ def test_retry_of_a_pending_payment_is_recorded_and_scheduled(
     assert registration_jobs(services) == [job_id_for(payment.id)]
 
 
+def test_retry_while_an_attempt_holds_the_payment_is_refused_and_writes_nothing(
+    services: Services, operations: PaymentOperations
+) -> None:
+    # an unfenced write during an attempt made the attempt's own saves fail (found by review)
+    from integrator.store.leases import LeaseStore
+
+    payment = make_payment(services, status=PaymentStatus.PENDING)
+    assert LeaseStore(services.db).acquire(payment.id, ttl_seconds=30) is not None
+
+    with pytest.raises(OperationRefused) as refused:
+        operations.retry(payment.id, operator="alice")
+
+    assert refused.value.code == "BUSY"
+    stored = operations.get(payment.id)
+    assert stored.version == payment.version and stored.history == payment.history
+    assert registration_jobs(services) == []
+
+
 def test_a_final_payment_is_not_retried(services: Services, operations: PaymentOperations) -> None:
     payment = make_payment(services, status=PaymentStatus.REGISTERED)
     with pytest.raises(OperationRefused) as refused:
