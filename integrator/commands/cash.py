@@ -57,7 +57,8 @@ def cash() -> None:
 @click.option("--device", "device_name", required=True, help="The device's name.")
 @click.pass_context
 def show(ctx: click.Context, device_name: str) -> None:
-    """What the device holds, per city and payment mode (collected - cancelled - handed over)."""
+    """What the device holds, per city and payment mode: payments collected, neither handed
+    over nor reversed."""
     with _services(ctx) as services:
         device = services.devices.get_by_name(device_name)
         if device is None:

@@ -1,12 +1,25 @@
 """The collector's cash: what a device holds per city and payment mode, its limits, the cap on
 cash in hand, and the cashier's hand-over.
 
-    cash in hand = collected - cancelled - settled        (per device, city and mode, all time)
+    cash in hand = the payments the device collected (per city and mode) that no hand-over has
+                   settled and that were not reversed
 
-where `settled` is what the ledger expected at each hand-over: a hand-over settles the device's
-whole balance of that mode, and what the cashier counted differently is a shortfall or excess
+A hand-over settles every payment the device holds of that mode in that city (the ledger records
+which: cash_handover_payments); what the cashier counted differently is a shortfall or excess
 with a reason, shown on the day it happened (never silently carried as cash still held). A
 hand-over never calls DIGIT (REMIT would re-open the dues).
+
+A reversal (a cancellation, a dishonoured cheque or DD, a refund) takes the money from whoever
+holds it then:
+- a payment not yet handed over: from the collector. Cash in hand falls by it, and the day shows
+  it as cancelled.
+- a payment handed over already: from the cashier. Cash in hand does not move (the collector
+  gave that money away already), and the day of the reversal shows it as cancelled and as
+  cancelled after hand-over, naming the payment and the hand-over it went with, for the cashier
+  to give it back or to take the bounced cheque out of the drawer's total.
+So cash in hand is never negative, a hand-over after a reversal expects only what the collector
+still holds, and the settlement report's REVERSAL rows of a day add up to that day's cancelled
+CANCELLED and DISHONOURED payments, whoever held the money.
 
     CashRefused             an operation refused; `code` says why:
         CASH_IN_HAND_CAP_REACHED   a CASH payment would take the device over its cap
@@ -21,28 +34,33 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Protocol
 
-from integrator.payments.cash_records import Handover, LimitOverrides, ModeSums, Scope
+from integrator.payments.cash_records import (
+    Handover,
+    HeldPayment,
+    Holding,
+    LimitOverrides,
+    Scope,
+)
 from integrator.payments.devices import Device
 from integrator.payments.models import PaymentError, PaymentRejected, Violation
 from integrator.payments.use_cases import PaymentRequest
 
 CASH = "CASH"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _FAR = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 class CashLedger(Protocol):
-    """Cash sums and hand-overs in the ledger (integrator.store.cash.CashStore)."""
+    """Cash in hand and hand-overs in the ledger (integrator.store.cash.CashStore)."""
 
-    def sums(
-        self, scope: Scope, scope_id: str, start: datetime, end: datetime
-    ) -> list[ModeSums]: ...
+    def in_hand(self, scope: Scope, scope_id: str, until: datetime) -> list[Holding]: ...
+
+    def held_payments(self, device_id: str) -> list[HeldPayment]: ...
 
     def record_handover(
         self,
@@ -55,6 +73,7 @@ class CashLedger(Protocol):
         reason: str | None,
         cashier: str,
         at: datetime,
+        payment_ids: Sequence[str] = (),
     ) -> Handover: ...
 
 
@@ -95,19 +114,6 @@ class DeviceLimits:
     offline_max_age_seconds: int
     offline_cash_limit: Decimal
     cash_in_hand_cap: Decimal | None  # None: no cap
-
-
-@dataclass(frozen=True, kw_only=True)
-class Holding:
-    """Cash in hand of one city and mode."""
-
-    tenant_id: str
-    payment_mode: str
-    amount: Decimal
-
-
-def balance(sums: ModeSums) -> Decimal:
-    return sums.collected - sums.cancelled - sums.settled
 
 
 class CashBook:
@@ -172,13 +178,9 @@ class CashBook:
     # --- cash in hand ---
 
     def in_hand(self, device_id: str, *, until: datetime | None = None) -> list[Holding]:
-        """Per city and mode, what the device holds (up to `until`, default now)."""
-        sums = self._store.sums(Scope.DEVICE, device_id, _EPOCH, until or _FAR)
-        return [
-            Holding(tenant_id=s.tenant_id, payment_mode=s.payment_mode, amount=balance(s))
-            for s in sums
-            if balance(s) != 0
-        ]
+        """Per city and mode, what the device holds (at `until`, default now)."""
+        held = self._store.in_hand(Scope.DEVICE, device_id, until or _FAR)
+        return [h for h in held if h.amount != 0]
 
     def in_hand_by_mode(self, device_id: str) -> dict[str, Decimal]:
         totals: dict[str, Decimal] = {}
@@ -232,16 +234,18 @@ class CashBook:
         city it holds that mode in). A difference needs `reason`. All modes or none are checked
         before anything is written."""
         device = self._device_named(device_name)
-        holdings = self.in_hand(device.id)
-        plan: list[tuple[str, str, Decimal, Decimal]] = []
+        held: dict[tuple[str, str], list[HeldPayment]] = {}
+        for payment in self._store.held_payments(device.id):
+            held.setdefault((payment.tenant_id, payment.payment_mode), []).append(payment)
+        plan: list[tuple[str, str, Decimal, Decimal, list[str]]] = []
         for mode, amount in sorted(counted.items()):
             mode = mode.upper()
             if amount < 0 or amount != amount.quantize(Decimal("0.01")):
                 raise CashRefused("INVALID_AMOUNT", f"{mode}: {amount} is not an amount")
-            held = [h for h in holdings if h.payment_mode == mode]
-            if tenant_id is not None:
-                held = [h for h in held if h.tenant_id == tenant_id]
-            if not held:
+            cities = sorted(
+                t for (t, m) in held if m == mode and (tenant_id is None or t == tenant_id)
+            )
+            if not cities:
                 if amount == 0:
                     continue
                 city = tenant_id or (device.tenants[0] if len(device.tenants) == 1 else None)
@@ -249,14 +253,16 @@ class CashBook:
                     raise CashRefused(
                         "NOTHING_TO_HAND_OVER", f"{device.name} holds no {mode}; name the city"
                     )
-                expected = Decimal(0)
-            elif len(held) > 1:
-                cities = ", ".join(h.tenant_id for h in held)
+                payments: list[HeldPayment] = []
+            elif len(cities) > 1:
                 raise CashRefused(
-                    "CITY_REQUIRED", f"{device.name} holds {mode} in {cities}: name the city"
+                    "CITY_REQUIRED",
+                    f"{device.name} holds {mode} in {', '.join(cities)}: name the city",
                 )
             else:
-                city, expected = held[0].tenant_id, held[0].amount
+                city = cities[0]
+                payments = held[(city, mode)]
+            expected = sum((p.amount for p in payments), Decimal(0))
             if amount != expected and not (reason or "").strip():
                 kind = "short" if amount < expected else "over"
                 raise CashRefused(
@@ -264,7 +270,7 @@ class CashBook:
                     f"{mode}: counted {amount}, the ledger expects {expected}"
                     f" ({kind} by {abs(amount - expected)}): give the reason",
                 )
-            plan.append((city, mode, expected, amount))
+            plan.append((city, mode, expected, amount, [p.payment_id for p in payments]))
         if not plan:
             raise CashRefused("NOTHING_TO_HAND_OVER", f"{device.name} holds nothing to hand over")
         now = self._clock()
@@ -278,8 +284,9 @@ class CashBook:
                 reason=(reason or "").strip() or None,
                 cashier=cashier,
                 at=now,
+                payment_ids=payment_ids,
             )
-            for city, mode, expected, amount in plan
+            for city, mode, expected, amount, payment_ids in plan
         ]
 
     def _device_named(self, name: str) -> Device:
