@@ -7,7 +7,11 @@ cash in hand, and the cashier's hand-over.
 A hand-over settles every payment the device holds of that mode in that city (the ledger records
 which: cash_handover_payments); what the cashier counted differently is a shortfall or excess
 with a reason, shown on the day it happened (never silently carried as cash still held). A
-hand-over never calls DIGIT (REMIT would re-open the dues).
+hand-over reads what the device holds and records what it settles in one transaction holding a
+lock on (device, mode), so two hand-overs of the same cash (a form sent twice, two cashiers) are
+one after the other: the second finds nothing left and is refused NOTHING_TO_HAND_OVER; a payment
+is settled once (the ledger's primary key). A hand-over never calls DIGIT (REMIT would re-open
+the dues).
 
 A reversal (a cancellation, a dishonoured cheque or DD, a refund) takes the money from whoever
 holds it then:
@@ -24,7 +28,8 @@ CANCELLED and DISHONOURED payments, whoever held the money.
     CashRefused             an operation refused; `code` says why:
         CASH_IN_HAND_CAP_REACHED   a CASH payment would take the device over its cap
         REASON_REQUIRED            a counted amount differs from the ledger's and no reason given
-        NOTHING_TO_HAND_OVER       the device holds nothing of that mode in that city
+        NOTHING_TO_HAND_OVER       the device holds nothing of that mode in that city (a
+                                   hand-over recorded already, or payments not uploaded yet)
         CITY_REQUIRED              the device holds that mode in several cities: name one
         DEVICE_NOT_FOUND           no such device
         INVALID_AMOUNT             a counted amount is negative or not whole paise
@@ -42,6 +47,7 @@ from typing import Protocol
 
 from integrator.payments.cash_records import (
     Handover,
+    HandoverEntry,
     HeldPayment,
     Holding,
     LimitOverrides,
@@ -60,21 +66,15 @@ class CashLedger(Protocol):
 
     def in_hand(self, scope: Scope, scope_id: str, until: datetime) -> list[Holding]: ...
 
-    def held_payments(self, device_id: str) -> list[HeldPayment]: ...
-
-    def record_handover(
+    def settle(
         self,
-        *,
         device_id: str,
-        tenant_id: str,
-        payment_mode: str,
-        expected: Decimal,
-        counted: Decimal,
-        reason: str | None,
-        cashier: str,
-        at: datetime,
-        payment_ids: Sequence[str] = (),
-    ) -> Handover: ...
+        modes: Sequence[str],
+        plan: Callable[[list[HeldPayment]], Sequence[HandoverEntry]],
+    ) -> list[Handover]:
+        """Record what `plan` makes of the payments the device holds of `modes`, read and
+        written while no other hand-over of the same device and mode runs."""
+        ...
 
 
 class DeviceLimitOverrides(Protocol):
@@ -232,62 +232,70 @@ class CashBook:
 
         Each mode settles what the ledger says the device holds of it (in `tenant_id`, or the one
         city it holds that mode in). A difference needs `reason`. All modes or none are checked
-        before anything is written."""
+        before anything is written, in one transaction that no other hand-over of the device's
+        modes runs beside: a second hand-over of the same cash (a form sent twice) finds nothing
+        left and is refused NOTHING_TO_HAND_OVER, whatever its reason."""
         device = self._device_named(device_name)
-        held: dict[tuple[str, str], list[HeldPayment]] = {}
-        for payment in self._store.held_payments(device.id):
-            held.setdefault((payment.tenant_id, payment.payment_mode), []).append(payment)
-        plan: list[tuple[str, str, Decimal, Decimal, list[str]]] = []
-        for mode, amount in sorted(counted.items()):
-            mode = mode.upper()
+        wanted: dict[str, Decimal] = {}
+        for mode, amount in counted.items():
             if amount < 0 or amount != amount.quantize(Decimal("0.01")):
                 raise CashRefused("INVALID_AMOUNT", f"{mode}: {amount} is not an amount")
-            cities = sorted(
-                t for (t, m) in held if m == mode and (tenant_id is None or t == tenant_id)
-            )
-            if not cities:
-                if amount == 0:
-                    continue
-                city = tenant_id or (device.tenants[0] if len(device.tenants) == 1 else None)
-                if city is None:
+            wanted[mode.upper()] = amount
+        why = (reason or "").strip() or None
+
+        def plan(held_payments: list[HeldPayment]) -> list[HandoverEntry]:
+            held: dict[tuple[str, str], list[HeldPayment]] = {}
+            for payment in held_payments:
+                held.setdefault((payment.tenant_id, payment.payment_mode), []).append(payment)
+            now = self._clock()  # inside the lock: hand-overs of a mode are recorded in order
+            entries: list[HandoverEntry] = []
+            for mode, amount in sorted(wanted.items()):
+                cities = sorted(
+                    t for (t, m) in held if m == mode and (tenant_id is None or t == tenant_id)
+                )
+                if not cities:
+                    if amount == 0:
+                        continue
+                    where = f" in {tenant_id}" if tenant_id else ""
                     raise CashRefused(
-                        "NOTHING_TO_HAND_OVER", f"{device.name} holds no {mode}; name the city"
+                        "NOTHING_TO_HAND_OVER",
+                        f"{device.name} holds no {mode}{where}: nothing to hand over (recorded"
+                        " already? see the day's hand-overs; money of payments the device has"
+                        " not uploaded yet is handed over after the upload)",
                     )
-                payments: list[HeldPayment] = []
-            elif len(cities) > 1:
-                raise CashRefused(
-                    "CITY_REQUIRED",
-                    f"{device.name} holds {mode} in {', '.join(cities)}: name the city",
+                if len(cities) > 1:
+                    raise CashRefused(
+                        "CITY_REQUIRED",
+                        f"{device.name} holds {mode} in {', '.join(cities)}: name the city",
+                    )
+                payments = held[(cities[0], mode)]
+                expected = sum((p.amount for p in payments), Decimal(0))
+                if amount != expected and why is None:
+                    kind = "short" if amount < expected else "over"
+                    raise CashRefused(
+                        "REASON_REQUIRED",
+                        f"{mode}: counted {amount}, the ledger expects {expected}"
+                        f" ({kind} by {abs(amount - expected)}): give the reason",
+                    )
+                entries.append(
+                    HandoverEntry(
+                        tenant_id=cities[0],
+                        payment_mode=mode,
+                        expected=expected,
+                        counted=amount,
+                        reason=why,
+                        cashier=cashier,
+                        at=now,
+                        payment_ids=tuple(p.payment_id for p in payments),
+                    )
                 )
-            else:
-                city = cities[0]
-                payments = held[(city, mode)]
-            expected = sum((p.amount for p in payments), Decimal(0))
-            if amount != expected and not (reason or "").strip():
-                kind = "short" if amount < expected else "over"
+            if not entries:
                 raise CashRefused(
-                    "REASON_REQUIRED",
-                    f"{mode}: counted {amount}, the ledger expects {expected}"
-                    f" ({kind} by {abs(amount - expected)}): give the reason",
+                    "NOTHING_TO_HAND_OVER", f"{device.name} holds nothing to hand over"
                 )
-            plan.append((city, mode, expected, amount, [p.payment_id for p in payments]))
-        if not plan:
-            raise CashRefused("NOTHING_TO_HAND_OVER", f"{device.name} holds nothing to hand over")
-        now = self._clock()
-        return [
-            self._store.record_handover(
-                device_id=device.id,
-                tenant_id=city,
-                payment_mode=mode,
-                expected=expected,
-                counted=amount,
-                reason=(reason or "").strip() or None,
-                cashier=cashier,
-                at=now,
-                payment_ids=payment_ids,
-            )
-            for city, mode, expected, amount, payment_ids in plan
-        ]
+            return entries
+
+        return self._store.settle(device.id, sorted(wanted), plan)
 
     def _device_named(self, name: str) -> Device:
         device = self._devices(name)

@@ -69,6 +69,20 @@ class ReversedAfterHandover:
 
 
 @dataclass(frozen=True, kw_only=True)
+class HandoverEntry:
+    """A hand-over the cash book decided to record, with the payments it settles."""
+
+    tenant_id: str
+    payment_mode: str
+    expected: Decimal
+    counted: Decimal
+    reason: str | None
+    cashier: str
+    at: datetime
+    payment_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
 class Handover:
     id: str
     device_id: str

@@ -18,18 +18,19 @@ So a correction is counted on the day it happens, and a past day's sums never mo
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from psycopg import errors
+from psycopg import Connection, errors
 from psycopg.types.json import Jsonb
 
 from integrator import jsonutil
 from integrator.payments.cash_records import (
     DayAlreadyClosed,
     Handover,
+    HandoverEntry,
     HeldPayment,
     Holding,
     ModeSums,
@@ -91,10 +92,10 @@ WHERE {scope} AND p.created_at < %(until)s AND p.status <> 'REFUSED'
                   WHERE h.payment_id = p.id AND h.at < %(until)s AND {reversal})
 GROUP BY 1, 2 ORDER BY 1, 2
 """
-# what a device holds now, payment by payment
+# what a device holds now of some modes, payment by payment
 _HELD_PAYMENTS = """
 SELECT p.id, p.tenant_id, p.payment_mode, p.total_amount FROM payments p
-WHERE p.device_id = %(device_id)s AND p.status <> 'REFUSED'
+WHERE p.device_id = %(device_id)s AND p.payment_mode = ANY(%(modes)s) AND p.status <> 'REFUSED'
   AND NOT EXISTS (SELECT 1 FROM cash_handover_payments s WHERE s.payment_id = p.id)
   AND NOT EXISTS (SELECT 1 FROM payment_history h WHERE h.payment_id = p.id AND {reversal})
 ORDER BY p.created_at, p.id
@@ -150,15 +151,10 @@ class CashStore:
             ).fetchall()
         return [Holding(tenant_id=r[0], payment_mode=r[1], amount=Decimal(r[2])) for r in rows]
 
-    def held_payments(self, device_id: str) -> list[HeldPayment]:
-        """The payments whose money the device holds now, oldest first."""
-        params = {"device_id": device_id, **_REVERSAL_PARAMS}
+    def held_payments(self, device_id: str, modes: Sequence[str]) -> list[HeldPayment]:
+        """The payments of `modes` whose money the device holds now, oldest first."""
         with self._db.autocommit() as conn:
-            rows = conn.execute(_HELD_PAYMENTS.format(reversal=_REVERSAL), params).fetchall()
-        return [
-            HeldPayment(payment_id=r[0], tenant_id=r[1], payment_mode=r[2], amount=Decimal(r[3]))
-            for r in rows
-        ]
+            return _held_payments(conn, device_id, modes)
 
     def reversed_after_handover(
         self, scope: Scope, scope_id: str, start: datetime, end: datetime
@@ -182,60 +178,25 @@ class CashStore:
             for r in rows
         ]
 
-    def record_handover(
+    def settle(
         self,
-        *,
         device_id: str,
-        tenant_id: str,
-        payment_mode: str,
-        expected: Decimal,
-        counted: Decimal,
-        reason: str | None,
-        cashier: str,
-        at: datetime,
-        payment_ids: Sequence[str] = (),
-    ) -> Handover:
-        """Record a hand-over and the payments it settled (`payment_ids`, each once: the primary
-        key of cash_handover_payments refuses a payment handed over already)."""
-        handover_id = "ho_" + secrets.token_hex(10)
+        modes: Sequence[str],
+        plan: Callable[[list[HeldPayment]], Sequence[HandoverEntry]],
+    ) -> list[Handover]:
+        """Record the hand-overs `plan` makes of what the device holds of `modes`, in one
+        transaction that holds a lock on each (device, mode) from the read to the commit: a
+        second hand-over of the same cash waits, then sees it settled. `plan` may raise (nothing
+        is written)."""
+        wanted = sorted(set(modes))  # locks taken in one order everywhere: no deadlock
         with self._db.transaction() as conn:
-            row = conn.execute(
-                """
-                INSERT INTO cash_handovers (id, device_id, tenant_id, payment_mode, expected,
-                  counted, reason, cashier, at)
-                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING difference
-                """,
-                (
-                    handover_id,
-                    device_id,
-                    tenant_id,
-                    payment_mode,
-                    expected,
-                    counted,
-                    reason,
-                    cashier,
-                    at,
-                ),
-            ).fetchone()
-            if payment_ids:
+            for mode in wanted:
                 conn.execute(
-                    "INSERT INTO cash_handover_payments (payment_id, handover_id)"
-                    " SELECT unnest(%s::text[]), %s",
-                    (list(payment_ids), handover_id),
+                    "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                    (_handover_lock(device_id, mode),),
                 )
-        assert row is not None
-        return Handover(
-            id=handover_id,
-            device_id=device_id,
-            tenant_id=tenant_id,
-            payment_mode=payment_mode,
-            expected=expected,
-            counted=counted,
-            difference=Decimal(row[0]),
-            reason=reason,
-            cashier=cashier,
-            at=at,
-        )
+            entries = plan(_held_payments(conn, device_id, wanted))
+            return [_insert_handover(conn, device_id, entry) for entry in entries]
 
     def handovers(
         self, scope: Scope, scope_id: str, start: datetime, end: datetime
@@ -306,3 +267,63 @@ class CashStore:
         if row is None:
             return None
         return row[0], str(row[1]), jsonutil.loads(row[2])
+
+
+def _handover_lock(device_id: str, mode: str) -> str:
+    """The name of the advisory lock a hand-over of the device's `mode` holds (hashed to the
+    lock's 64-bit key; a collision only makes two hand-overs wait for each other)."""
+    return f"cash_handovers:{device_id}:{mode}"
+
+
+def _held_payments(
+    conn: Connection[Any], device_id: str, modes: Sequence[str]
+) -> list[HeldPayment]:
+    params = {"device_id": device_id, "modes": list(modes), **_REVERSAL_PARAMS}
+    rows = conn.execute(_HELD_PAYMENTS.format(reversal=_REVERSAL), params).fetchall()
+    return [
+        HeldPayment(payment_id=r[0], tenant_id=r[1], payment_mode=r[2], amount=Decimal(r[3]))
+        for r in rows
+    ]
+
+
+def _insert_handover(conn: Connection[Any], device_id: str, entry: HandoverEntry) -> Handover:
+    """Insert a hand-over and the payments it settles (each once: the primary key of
+    cash_handover_payments refuses a payment handed over already)."""
+    handover_id = "ho_" + secrets.token_hex(10)
+    row = conn.execute(
+        """
+        INSERT INTO cash_handovers (id, device_id, tenant_id, payment_mode, expected,
+          counted, reason, cashier, at)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING difference
+        """,
+        (
+            handover_id,
+            device_id,
+            entry.tenant_id,
+            entry.payment_mode,
+            entry.expected,
+            entry.counted,
+            entry.reason,
+            entry.cashier,
+            entry.at,
+        ),
+    ).fetchone()
+    assert row is not None
+    if entry.payment_ids:
+        conn.execute(
+            "INSERT INTO cash_handover_payments (payment_id, handover_id)"
+            " SELECT unnest(%s::text[]), %s",
+            (list(entry.payment_ids), handover_id),
+        )
+    return Handover(
+        id=handover_id,
+        device_id=device_id,
+        tenant_id=entry.tenant_id,
+        payment_mode=entry.payment_mode,
+        expected=entry.expected,
+        counted=entry.counted,
+        difference=Decimal(row[0]),
+        reason=entry.reason,
+        cashier=entry.cashier,
+        at=entry.at,
+    )

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
+import time
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -43,8 +45,10 @@ _numbers = count(1)
 class Clock:
     def __init__(self, now: datetime) -> None:
         self.now = now
+        self.delay = 0.0  # seconds each reading takes
 
     def __call__(self) -> datetime:
+        time.sleep(self.delay)
         return self.now
 
 
@@ -203,3 +207,49 @@ def test_cash_reversed_after_its_hand_over_makes_no_room_under_the_cap(ledger: L
     with pytest.raises(PaymentRejected) as refused:
         ledger.cash.require_room(ledger.device, cash_request(1001), None)
     assert [v.code for v in refused.value.violations] == ["CASH_IN_HAND_CAP_REACHED"]
+
+
+# --- two hand-overs of the same cash at once ---
+
+
+@pytest.mark.parametrize(
+    ("counted", "reason"),
+    [(815, None), (800, "a torn note")],  # exact, or a shortfall whose reason is sent twice
+)
+def test_the_same_cash_handed_over_at_once_is_settled_once_and_the_others_are_refused(
+    ledger: Ledger, db: Database, counted: int, reason: str | None
+) -> None:
+    ledger.collect("CASH", 815, MORNING_1)
+    # a clock that takes its time: whatever a hand-over does between reading what the device
+    # holds and recording it, the others have time to do the same
+    ledger.clock.delay = 0.3
+    ledger.clock.now = MORNING_1 + timedelta(hours=1)
+    start = threading.Barrier(4)
+    refused: list[str] = []
+
+    def hand_over() -> None:
+        start.wait(timeout=10)
+        try:
+            ledger.cash.handover(
+                device_name=ledger.device.name,
+                counted={"CASH": Decimal(counted)},
+                cashier="carol",
+                reason=reason,
+            )
+        except CashRefused as exc:
+            refused.append(exc.code)
+        except Exception as exc:  # anything else is a failure of this test, named
+            refused.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=hand_over) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert refused == ["NOTHING_TO_HAND_OVER"] * 3
+    assert ledger.cash.in_hand(ledger.device.id) == []
+    figures = ledger.figures(DAY_1)
+    [handover] = figures["handovers"]
+    assert (handover["expected"], handover["counted"]) == (Decimal(815), Decimal(counted))
+    assert only_row(figures)["outstanding"] == 0

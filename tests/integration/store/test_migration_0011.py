@@ -82,4 +82,4 @@ def test_hand_overs_made_before_0011_are_linked_by_time_and_0011_goes_down_and_u
     ]
     [day] = cash.sums(Scope.DEVICE, device.id, T0, T0 + timedelta(days=1))
     assert (day.cancelled, day.cancelled_after_handover) == (Decimal(915), Decimal(815))
-    assert [p.payment_id for p in cash.held_payments(device.id)] == [later.id]
+    assert [p.payment_id for p in cash.held_payments(device.id, ["CASH"])] == [later.id]
