@@ -35,16 +35,29 @@ def _services(ctx: click.Context) -> Iterator[Services]:
         services.close()
 
 
+def _amount(value: str, option: str) -> Decimal:
+    """`value` as cash (counted, or a limit): a usage error naming `option` when it is not one."""
+    from integrator.payments.cash import cash_amount_problem
+
+    try:
+        amount = Decimal(value.strip())
+    except InvalidOperation:
+        raise click.BadParameter(f"{value!r} is not an amount", param_hint=option) from None
+    problem = cash_amount_problem(amount)
+    if problem is not None:
+        raise click.BadParameter(f"INVALID_AMOUNT: {value!r} {problem}", param_hint=option)
+    return amount
+
+
 def _amounts(values: tuple[str, ...]) -> dict[str, Decimal]:
     counted: dict[str, Decimal] = {}
     for value in values:
         mode, sep, amount = value.partition("=")
-        try:
-            if not sep or not mode.strip():
-                raise InvalidOperation
-            counted[mode.strip().upper()] = Decimal(amount.strip())
-        except InvalidOperation:
-            raise click.BadParameter(f"{value!r}: write MODE=AMOUNT, e.g. CASH=1200") from None
+        if not sep or not mode.strip():
+            raise click.BadParameter(
+                f"{value!r}: write MODE=AMOUNT, e.g. CASH=1200", param_hint="--amount"
+            )
+        counted[mode.strip().upper()] = _amount(amount, f"--amount {mode.strip().upper()}")
     return counted
 
 
@@ -155,15 +168,7 @@ def limits(
     from integrator.store.offline import LimitOverrides
 
     def money(value: str | None, name: str) -> Decimal | None:
-        if value is None:
-            return None
-        try:
-            amount = Decimal(value)
-        except InvalidOperation:
-            raise click.BadParameter(f"{name}: not an amount") from None
-        if amount < 0:
-            raise click.BadParameter(f"{name}: must be >= 0")
-        return amount
+        return None if value is None else _amount(value, name)
 
     overrides = LimitOverrides(
         offline_max_age_seconds=None

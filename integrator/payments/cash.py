@@ -32,7 +32,8 @@ CANCELLED and DISHONOURED payments, whoever held the money.
                                    hand-over recorded already, or payments not uploaded yet)
         CITY_REQUIRED              the device holds that mode in several cities: name one
         DEVICE_NOT_FOUND           no such device
-        INVALID_AMOUNT             a counted amount is negative or not whole paise
+        INVALID_AMOUNT             a counted amount or a limit is not a number, below 0, not
+                                   whole paise, or not below MAX_CASH_AMOUNT (cash_amount_problem)
 """
 
 from __future__ import annotations
@@ -58,7 +59,26 @@ from integrator.payments.models import PaymentError, PaymentRejected, Violation
 from integrator.payments.use_cases import PaymentRequest
 
 CASH = "CASH"
+#: No device holds, and no limit needs, anywhere near a billion rupees (the PoS API's bound on an
+#: amount, api.schemas.fields.MAX_AMOUNT, is the same).
+MAX_CASH_AMOUNT = Decimal(10) ** 9
+_PAISE = Decimal("0.01")
 _FAR = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+def cash_amount_problem(amount: Decimal) -> str | None:
+    """Why `amount` cannot be counted cash or a device's limit, or None when it can: a finite
+    amount of 0 or more, in whole paise, below MAX_CASH_AMOUNT. (Decimal takes "NaN", "Infinity"
+    and "1e30" as numbers; comparing a NaN raises.)"""
+    if not amount.is_finite():
+        return "is not a number"
+    if amount < 0:
+        return "is below 0"
+    if amount >= MAX_CASH_AMOUNT:
+        return f"is not below {MAX_CASH_AMOUNT}"
+    if amount != amount.quantize(_PAISE):
+        return "is not a whole number of paise"
+    return None
 
 
 class CashLedger(Protocol):
@@ -170,6 +190,13 @@ class CashBook:
         )
 
     def set_limits(self, device_name: str, overrides: LimitOverrides) -> Device:
+        for name, amount in (
+            ("offlineCashLimit", overrides.offline_cash_limit),
+            ("cashInHandCap", overrides.cash_in_hand_cap),
+        ):
+            problem = None if amount is None else cash_amount_problem(amount)
+            if problem is not None:
+                raise CashRefused("INVALID_AMOUNT", f"{name}: {amount} {problem}")
         device = self._device_named(device_name)
         self._offline.set_limits(device.id, overrides, now=self._clock())
         self._overrides_until = 0.0
@@ -238,8 +265,13 @@ class CashBook:
         device = self._device_named(device_name)
         wanted: dict[str, Decimal] = {}
         for mode, amount in counted.items():
-            if amount < 0 or amount != amount.quantize(Decimal("0.01")):
-                raise CashRefused("INVALID_AMOUNT", f"{mode}: {amount} is not an amount")
+            problem = cash_amount_problem(amount)
+            if problem is not None:
+                raise CashRefused(
+                    "INVALID_AMOUNT",
+                    f"{mode.upper()}: counted {amount} {problem}: write the amount in rupees,"
+                    " e.g. 1200 or 1199.50",
+                )
             wanted[mode.upper()] = amount
         why = (reason or "").strip() or None
 

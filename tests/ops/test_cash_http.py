@@ -64,3 +64,25 @@ def test_a_cheque_dishonoured_after_its_hand_over_shows_as_the_cashiers_on_the_c
     assert cheque.id in reversals and "DISHONOURED" in reversals and "815" in reversals
     in_hand = page.text.split('id="in-hand"')[1].split("</table>")[0]
     assert "-815" not in in_hand and "Nothing." in in_hand
+
+
+@pytest.mark.parametrize("counted", ["NaN", "sNaN", "Infinity", "-Infinity", "1e30", "12.345"])
+def test_a_counted_amount_that_is_no_amount_is_refused_on_the_form_not_a_500(
+    live: str, services: Services, counted: str
+) -> None:
+    device, _key = services.devices.add("field-9", [AMRITSAR])
+    make_payment(services, status=PaymentStatus.REGISTERED, device_id=device.id)
+    http, csrf = signed_in(live, "carol")
+    form = {"csrf_token": csrf, "device": "field-9", "mode": "CASH", "reason": "x"}
+
+    sent = http.post(
+        f"{live}/ops/cash/handover",
+        data={**form, "counted": counted},
+        timeout=10,
+        allow_redirects=False,
+    )
+
+    assert sent.status_code == 302, sent.text  # back to the form, as every refusal there
+    page = http.get(f"{live}{sent.headers['Location']}", timeout=10)
+    assert "INVALID_AMOUNT: CASH: counted" in page.text
+    assert services.cash.in_hand_by_mode(device.id) == {"CASH": Decimal(815)}  # nothing recorded
