@@ -207,7 +207,8 @@ def day_close(
     output: str,
 ) -> None:
     """`integrator reports day-close`: the day's figures of one device or city; --close stores
-    them (once), signed in as an operator or cashier of OPS_USERS (recorded as who closed)."""
+    them (once), signed in as an operator or cashier of OPS_USERS (recorded as who closed).
+    Hand-over reasons are printed with mobile numbers masked, as `cash handover` does."""
     from integrator.payments.day_close import DayCloseRefused, report_csv
     from integrator.store.cash import Scope
 
@@ -232,10 +233,16 @@ def day_close(
     if output == "csv":
         sys.stdout.write(report_csv(report))
         return
+    figures = report.figures
+    handovers = [  # free text: it may name the payer's mobile number
+        {**h, "reason": redact(h["reason"]) if h.get("reason") else h.get("reason")}
+        for h in figures.get("handovers", [])
+    ]
     click.echo(
         jsonutil.dumps(
             {
-                **report.figures,
+                **figures,
+                "handovers": handovers,
                 "closed": report.closed,
                 "closedAt": report.closed_at.isoformat() if report.closed_at else None,
                 "closedBy": report.closed_by,

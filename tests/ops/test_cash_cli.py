@@ -1,16 +1,20 @@
 """`integrator cash ...` and `integrator reports day-close` as a cashier uses them: amounts that
-are no amount are usage errors naming the option; reasons are printed with mobile numbers masked;
-only a cashier closes a day, as in the console."""
+are no amount are usage errors naming the option; reasons are printed with mobile numbers
+masked."""
 
 from __future__ import annotations
+
+import json
+from datetime import datetime
 
 import pytest
 from werkzeug.security import generate_password_hash
 
+from integrator.payments.models import PaymentStatus
 from integrator.services import Services
 from integrator.settings import Settings
 from tests.ops import conftest as ops
-from tests.ops.conftest import AMRITSAR
+from tests.ops.conftest import AMRITSAR, RAMESH_MOBILE, make_payment
 from tests.ops.test_cli import run
 
 CAROL = {"INTEGRATOR_OPERATOR": "carol", "INTEGRATOR_OPERATOR_PASSWORD": "carol-password-1"}
@@ -54,3 +58,30 @@ def test_a_limit_of_no_amount_is_a_usage_error_naming_the_option(
     assert f"Invalid value for {option}: INVALID_AMOUNT" in err
     device = services.devices.get_by_name("field-9")
     assert device is not None and services.cash.limits(device).cash_in_hand_cap is None
+
+
+def test_day_close_prints_hand_over_reasons_with_the_mobile_masked_as_the_hand_over_does(
+    ops_settings: Settings, services: Services
+) -> None:
+    device, _key = services.devices.add("field-9", [AMRITSAR])
+    make_payment(services, status=PaymentStatus.REGISTERED, device_id=device.id)
+    reason = f"payer {RAMESH_MOBILE} pays the 15 tomorrow"
+    code, out, err = run(
+        ops_settings, "cash", "handover", "--device", "field-9", "--amount", "CASH=800",
+        "--reason", reason, env=CAROL,
+    )  # fmt: skip
+    assert code == 0, err
+    assert "shortfall 15" in out and RAMESH_MOBILE not in out
+
+    code, out, err = run(
+        ops_settings, "reports", "day-close", "--date", _today(ops_settings), "--device", "field-9"
+    )
+
+    assert code == 0, err
+    [handover] = json.loads(out)["handovers"]
+    assert handover["reason"] == "payer ******3210 pays the 15 tomorrow"
+    assert RAMESH_MOBILE not in out
+
+
+def _today(settings: Settings) -> str:
+    return datetime.now(settings.settlement_timezone).date().isoformat()
