@@ -207,8 +207,8 @@ def day_close(
     output: str,
 ) -> None:
     """`integrator reports day-close`: the day's figures of one device or city; --close stores
-    them (once), signed in as an operator or cashier of OPS_USERS (recorded as who closed).
-    Hand-over reasons are printed with mobile numbers masked, as `cash handover` does."""
+    them (once), signed in as a cashier of OPS_USERS (recorded as who closed), as in the
+    console. Hand-over reasons are printed with mobile numbers masked, as `cash handover` does."""
     from integrator.payments.day_close import DayCloseRefused, report_csv
     from integrator.store.cash import Scope
 
@@ -221,9 +221,10 @@ def day_close(
             scope_id = days.scope_id(scope, device_name or tenant or "")
             if close:
                 account = signed_in_operator(services.settings, operator, operator_password)
-                if not (account.may_act or account.may_take_cash):
+                if not account.may_take_cash:
                     raise click.ClickException(
-                        f"{account.name} is a viewer: only an operator or a cashier closes a day"
+                        f"CASHIER_REQUIRED: {account.name} is not an ops account with the cashier"
+                        " role: only a cashier closes a day"
                     )
                 report = days.close(scope, scope_id, day, closed_by=account.name)
             else:

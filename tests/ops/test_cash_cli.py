@@ -1,21 +1,23 @@
 """`integrator cash ...` and `integrator reports day-close` as a cashier uses them: amounts that
-are no amount are usage errors naming the option; reasons are printed with mobile numbers
-masked."""
+are no amount are usage errors naming the option; reasons are printed with mobile numbers masked;
+only a cashier closes a day, as in the console."""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 import pytest
 from werkzeug.security import generate_password_hash
 
+from integrator.payments.cash_records import Scope
 from integrator.payments.models import PaymentStatus
 from integrator.services import Services
 from integrator.settings import Settings
 from tests.ops import conftest as ops
 from tests.ops.conftest import AMRITSAR, RAMESH_MOBILE, make_payment
-from tests.ops.test_cli import run
+from tests.ops.test_cli import ALICE, run
+from tests.ops.test_cli_operator import BOB
 
 CAROL = {"INTEGRATOR_OPERATOR": "carol", "INTEGRATOR_OPERATOR_PASSWORD": "carol-password-1"}
 
@@ -81,6 +83,23 @@ def test_day_close_prints_hand_over_reasons_with_the_mobile_masked_as_the_hand_o
     [handover] = json.loads(out)["handovers"]
     assert handover["reason"] == "payer ******3210 pays the 15 tomorrow"
     assert RAMESH_MOBILE not in out
+
+
+@pytest.mark.parametrize(("who", "env"), [("alice", ALICE), ("bob", BOB)])
+def test_only_a_cashier_closes_a_day_from_the_cli_as_in_the_console(
+    ops_settings: Settings, services: Services, who: str, env: dict[str, str]
+) -> None:
+    device, _key = services.devices.add("field-9", [AMRITSAR])
+    yesterday = date.fromisoformat(_today(ops_settings)) - timedelta(days=1)
+    close = ("reports", "day-close", "--date", yesterday.isoformat(), "--device", "field-9")
+
+    code, _out, err = run(ops_settings, *close, "--close", env=env)
+
+    assert code == 1 and f"CASHIER_REQUIRED: {who} is not" in err
+    assert services.cash_store.closed_day(Scope.DEVICE, device.id, yesterday) is None
+    code, out, err = run(ops_settings, *close, "--close", env=CAROL)
+    assert code == 0, err
+    assert json.loads(out)["closedBy"] == "carol"
 
 
 def _today(settings: Settings) -> str:
