@@ -85,10 +85,13 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
 def _decimal(env: Mapping[str, str], name: str, default: str) -> Decimal:
     raw = _str(env, name, default)
     try:
-        return Decimal(raw)
+        value = Decimal(raw)
     except ArithmeticError:
+        value = None
+    if value is None or not value.is_finite():  # Decimal reads "NaN" and "Infinity" as numbers
         _problem(env, f"{name} must be a decimal number, got {raw!r}")
         return Decimal(default)
+    return value
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:

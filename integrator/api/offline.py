@@ -293,7 +293,7 @@ def document_paths(spec: APISpec) -> None:
         operations={
             "get": {
                 "operationId": "deviceCash",
-                "summary": "Cash in hand: collected minus cancelled minus handed over",
+                "summary": "Cash in hand: payments collected, neither handed over nor reversed",
                 "responses": {
                     "200": {
                         "description": "Per payment mode, and per city and mode",

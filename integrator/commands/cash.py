@@ -35,16 +35,29 @@ def _services(ctx: click.Context) -> Iterator[Services]:
         services.close()
 
 
+def _amount(value: str, option: str) -> Decimal:
+    """`value` as cash (counted, or a limit): a usage error naming `option` when it is not one."""
+    from integrator.payments.cash import cash_amount_problem
+
+    try:
+        amount = Decimal(value.strip())
+    except InvalidOperation:
+        raise click.BadParameter(f"{value!r} is not an amount", param_hint=option) from None
+    problem = cash_amount_problem(amount)
+    if problem is not None:
+        raise click.BadParameter(f"INVALID_AMOUNT: {value!r} {problem}", param_hint=option)
+    return amount
+
+
 def _amounts(values: tuple[str, ...]) -> dict[str, Decimal]:
     counted: dict[str, Decimal] = {}
     for value in values:
         mode, sep, amount = value.partition("=")
-        try:
-            if not sep or not mode.strip():
-                raise InvalidOperation
-            counted[mode.strip().upper()] = Decimal(amount.strip())
-        except InvalidOperation:
-            raise click.BadParameter(f"{value!r}: write MODE=AMOUNT, e.g. CASH=1200") from None
+        if not sep or not mode.strip():
+            raise click.BadParameter(
+                f"{value!r}: write MODE=AMOUNT, e.g. CASH=1200", param_hint="--amount"
+            )
+        counted[mode.strip().upper()] = _amount(amount, f"--amount {mode.strip().upper()}")
     return counted
 
 
@@ -57,7 +70,8 @@ def cash() -> None:
 @click.option("--device", "device_name", required=True, help="The device's name.")
 @click.pass_context
 def show(ctx: click.Context, device_name: str) -> None:
-    """What the device holds, per city and payment mode (collected - cancelled - handed over)."""
+    """What the device holds, per city and payment mode: payments collected, neither handed
+    over nor reversed."""
     with _services(ctx) as services:
         device = services.devices.get_by_name(device_name)
         if device is None:
@@ -154,15 +168,7 @@ def limits(
     from integrator.store.offline import LimitOverrides
 
     def money(value: str | None, name: str) -> Decimal | None:
-        if value is None:
-            return None
-        try:
-            amount = Decimal(value)
-        except InvalidOperation:
-            raise click.BadParameter(f"{name}: not an amount") from None
-        if amount < 0:
-            raise click.BadParameter(f"{name}: must be >= 0")
-        return amount
+        return None if value is None else _amount(value, name)
 
     overrides = LimitOverrides(
         offline_max_age_seconds=None
@@ -201,7 +207,8 @@ def day_close(
     output: str,
 ) -> None:
     """`integrator reports day-close`: the day's figures of one device or city; --close stores
-    them (once), signed in as an operator or cashier of OPS_USERS (recorded as who closed)."""
+    them (once), signed in as a cashier of OPS_USERS (recorded as who closed), as in the
+    console. Hand-over reasons are printed with mobile numbers masked, as `cash handover` does."""
     from integrator.payments.day_close import DayCloseRefused, report_csv
     from integrator.store.cash import Scope
 
@@ -214,9 +221,10 @@ def day_close(
             scope_id = days.scope_id(scope, device_name or tenant or "")
             if close:
                 account = signed_in_operator(services.settings, operator, operator_password)
-                if not (account.may_act or account.may_take_cash):
+                if not account.may_take_cash:
                     raise click.ClickException(
-                        f"{account.name} is a viewer: only an operator or a cashier closes a day"
+                        f"CASHIER_REQUIRED: {account.name} is not an ops account with the cashier"
+                        " role: only a cashier closes a day"
                     )
                 report = days.close(scope, scope_id, day, closed_by=account.name)
             else:
@@ -226,10 +234,16 @@ def day_close(
     if output == "csv":
         sys.stdout.write(report_csv(report))
         return
+    figures = report.figures
+    handovers = [  # free text: it may name the payer's mobile number
+        {**h, "reason": redact(h["reason"]) if h.get("reason") else h.get("reason")}
+        for h in figures.get("handovers", [])
+    ]
     click.echo(
         jsonutil.dumps(
             {
-                **report.figures,
+                **figures,
+                "handovers": handovers,
                 "closed": report.closed,
                 "closedAt": report.closed_at.isoformat() if report.closed_at else None,
                 "closedBy": report.closed_by,

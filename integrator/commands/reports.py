@@ -244,7 +244,8 @@ def day_close(
     output: str,
 ) -> None:
     """A device's or city's day: collected, cancelled, handed over, outstanding, by mode. With
-    --close the figures are stored and the day can never be closed again (exit 1)."""
+    --close (a cashier's account) the figures are stored and the day can never be closed again
+    (exit 1)."""
     from integrator.commands.cash import day_close as run
 
     run(ctx, day.date(), device_name, tenant, close, operator, operator_password, output)

@@ -1,61 +1,100 @@
 """The collector's cash: what a device holds per city and payment mode, its limits, the cap on
 cash in hand, and the cashier's hand-over.
 
-    cash in hand = collected - cancelled - settled        (per device, city and mode, all time)
+    cash in hand = the payments the device collected (per city and mode) that no hand-over has
+                   settled and that were not reversed
 
-where `settled` is what the ledger expected at each hand-over: a hand-over settles the device's
-whole balance of that mode, and what the cashier counted differently is a shortfall or excess
+A hand-over settles every payment the device holds of that mode in that city (the ledger records
+which: cash_handover_payments); what the cashier counted differently is a shortfall or excess
 with a reason, shown on the day it happened (never silently carried as cash still held). A
-hand-over never calls DIGIT (REMIT would re-open the dues).
+hand-over reads what the device holds and records what it settles in one transaction holding a
+lock on (device, mode), so two hand-overs of the same cash (a form sent twice, two cashiers) are
+one after the other: the second finds nothing left and is refused NOTHING_TO_HAND_OVER; a payment
+is settled once (the ledger's primary key). A hand-over never calls DIGIT (REMIT would re-open
+the dues).
+
+A reversal (a cancellation, a dishonoured cheque or DD, a refund) takes the money from whoever
+holds it then:
+- a payment not yet handed over: from the collector. Cash in hand falls by it, and the day shows
+  it as cancelled.
+- a payment handed over already: from the cashier. Cash in hand does not move (the collector
+  gave that money away already), and the day of the reversal shows it as cancelled and as
+  cancelled after hand-over, naming the payment and the hand-over it went with, for the cashier
+  to give it back or to take the bounced cheque out of the drawer's total.
+So cash in hand is never negative, a hand-over after a reversal expects only what the collector
+still holds, and the settlement report's REVERSAL rows of a day add up to that day's cancelled
+CANCELLED and DISHONOURED payments, whoever held the money.
 
     CashRefused             an operation refused; `code` says why:
         CASH_IN_HAND_CAP_REACHED   a CASH payment would take the device over its cap
         REASON_REQUIRED            a counted amount differs from the ledger's and no reason given
-        NOTHING_TO_HAND_OVER       the device holds nothing of that mode in that city
+        NOTHING_TO_HAND_OVER       the device holds nothing of that mode in that city (a
+                                   hand-over recorded already, or payments not uploaded yet)
         CITY_REQUIRED              the device holds that mode in several cities: name one
         DEVICE_NOT_FOUND           no such device
-        INVALID_AMOUNT             a counted amount is negative or not whole paise
+        INVALID_AMOUNT             a counted amount or a limit is not a number, below 0, not
+                                   whole paise, or not below MAX_CASH_AMOUNT (cash_amount_problem)
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Protocol
 
-from integrator.payments.cash_records import Handover, LimitOverrides, ModeSums, Scope
+from integrator.payments.cash_records import (
+    Handover,
+    HandoverEntry,
+    HeldPayment,
+    Holding,
+    LimitOverrides,
+    Scope,
+)
 from integrator.payments.devices import Device
 from integrator.payments.models import PaymentError, PaymentRejected, Violation
 from integrator.payments.use_cases import PaymentRequest
 
 CASH = "CASH"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: No device holds, and no limit needs, anywhere near a billion rupees (the PoS API's bound on an
+#: amount, api.schemas.fields.MAX_AMOUNT, is the same).
+MAX_CASH_AMOUNT = Decimal(10) ** 9
+_PAISE = Decimal("0.01")
 _FAR = datetime(9999, 1, 1, tzinfo=UTC)
 
 
+def cash_amount_problem(amount: Decimal) -> str | None:
+    """Why `amount` cannot be counted cash or a device's limit, or None when it can: a finite
+    amount of 0 or more, in whole paise, below MAX_CASH_AMOUNT. (Decimal takes "NaN", "Infinity"
+    and "1e30" as numbers; comparing a NaN raises.)"""
+    if not amount.is_finite():
+        return "is not a number"
+    if amount < 0:
+        return "is below 0"
+    if amount >= MAX_CASH_AMOUNT:
+        return f"is not below {MAX_CASH_AMOUNT}"
+    if amount != amount.quantize(_PAISE):
+        return "is not a whole number of paise"
+    return None
+
+
 class CashLedger(Protocol):
-    """Cash sums and hand-overs in the ledger (integrator.store.cash.CashStore)."""
+    """Cash in hand and hand-overs in the ledger (integrator.store.cash.CashStore)."""
 
-    def sums(
-        self, scope: Scope, scope_id: str, start: datetime, end: datetime
-    ) -> list[ModeSums]: ...
+    def in_hand(self, scope: Scope, scope_id: str, until: datetime) -> list[Holding]: ...
 
-    def record_handover(
+    def settle(
         self,
-        *,
         device_id: str,
-        tenant_id: str,
-        payment_mode: str,
-        expected: Decimal,
-        counted: Decimal,
-        reason: str | None,
-        cashier: str,
-        at: datetime,
-    ) -> Handover: ...
+        modes: Sequence[str],
+        plan: Callable[[list[HeldPayment]], Sequence[HandoverEntry]],
+    ) -> list[Handover]:
+        """Record what `plan` makes of the payments the device holds of `modes`, read and
+        written while no other hand-over of the same device and mode runs."""
+        ...
 
 
 class DeviceLimitOverrides(Protocol):
@@ -95,19 +134,6 @@ class DeviceLimits:
     offline_max_age_seconds: int
     offline_cash_limit: Decimal
     cash_in_hand_cap: Decimal | None  # None: no cap
-
-
-@dataclass(frozen=True, kw_only=True)
-class Holding:
-    """Cash in hand of one city and mode."""
-
-    tenant_id: str
-    payment_mode: str
-    amount: Decimal
-
-
-def balance(sums: ModeSums) -> Decimal:
-    return sums.collected - sums.cancelled - sums.settled
 
 
 class CashBook:
@@ -164,6 +190,13 @@ class CashBook:
         )
 
     def set_limits(self, device_name: str, overrides: LimitOverrides) -> Device:
+        for name, amount in (
+            ("offlineCashLimit", overrides.offline_cash_limit),
+            ("cashInHandCap", overrides.cash_in_hand_cap),
+        ):
+            problem = None if amount is None else cash_amount_problem(amount)
+            if problem is not None:
+                raise CashRefused("INVALID_AMOUNT", f"{name}: {amount} {problem}")
         device = self._device_named(device_name)
         self._offline.set_limits(device.id, overrides, now=self._clock())
         self._overrides_until = 0.0
@@ -172,13 +205,9 @@ class CashBook:
     # --- cash in hand ---
 
     def in_hand(self, device_id: str, *, until: datetime | None = None) -> list[Holding]:
-        """Per city and mode, what the device holds (up to `until`, default now)."""
-        sums = self._store.sums(Scope.DEVICE, device_id, _EPOCH, until or _FAR)
-        return [
-            Holding(tenant_id=s.tenant_id, payment_mode=s.payment_mode, amount=balance(s))
-            for s in sums
-            if balance(s) != 0
-        ]
+        """Per city and mode, what the device holds (at `until`, default now)."""
+        held = self._store.in_hand(Scope.DEVICE, device_id, until or _FAR)
+        return [h for h in held if h.amount != 0]
 
     def in_hand_by_mode(self, device_id: str) -> dict[str, Decimal]:
         totals: dict[str, Decimal] = {}
@@ -230,57 +259,75 @@ class CashBook:
 
         Each mode settles what the ledger says the device holds of it (in `tenant_id`, or the one
         city it holds that mode in). A difference needs `reason`. All modes or none are checked
-        before anything is written."""
+        before anything is written, in one transaction that no other hand-over of the device's
+        modes runs beside: a second hand-over of the same cash (a form sent twice) finds nothing
+        left and is refused NOTHING_TO_HAND_OVER, whatever its reason."""
         device = self._device_named(device_name)
-        holdings = self.in_hand(device.id)
-        plan: list[tuple[str, str, Decimal, Decimal]] = []
-        for mode, amount in sorted(counted.items()):
-            mode = mode.upper()
-            if amount < 0 or amount != amount.quantize(Decimal("0.01")):
-                raise CashRefused("INVALID_AMOUNT", f"{mode}: {amount} is not an amount")
-            held = [h for h in holdings if h.payment_mode == mode]
-            if tenant_id is not None:
-                held = [h for h in held if h.tenant_id == tenant_id]
-            if not held:
-                if amount == 0:
-                    continue
-                city = tenant_id or (device.tenants[0] if len(device.tenants) == 1 else None)
-                if city is None:
+        wanted: dict[str, Decimal] = {}
+        for mode, amount in counted.items():
+            problem = cash_amount_problem(amount)
+            if problem is not None:
+                raise CashRefused(
+                    "INVALID_AMOUNT",
+                    f"{mode.upper()}: counted {amount} {problem}: write the amount in rupees,"
+                    " e.g. 1200 or 1199.50",
+                )
+            wanted[mode.upper()] = amount
+        why = (reason or "").strip() or None
+
+        def plan(held_payments: list[HeldPayment]) -> list[HandoverEntry]:
+            held: dict[tuple[str, str], list[HeldPayment]] = {}
+            for payment in held_payments:
+                held.setdefault((payment.tenant_id, payment.payment_mode), []).append(payment)
+            now = self._clock()  # inside the lock: hand-overs of a mode are recorded in order
+            entries: list[HandoverEntry] = []
+            for mode, amount in sorted(wanted.items()):
+                cities = sorted(
+                    t for (t, m) in held if m == mode and (tenant_id is None or t == tenant_id)
+                )
+                if not cities:
+                    if amount == 0:
+                        continue
+                    where = f" in {tenant_id}" if tenant_id else ""
                     raise CashRefused(
-                        "NOTHING_TO_HAND_OVER", f"{device.name} holds no {mode}; name the city"
+                        "NOTHING_TO_HAND_OVER",
+                        f"{device.name} holds no {mode}{where}: nothing to hand over (recorded"
+                        " already? see the day's hand-overs; money of payments the device has"
+                        " not uploaded yet is handed over after the upload)",
                     )
-                expected = Decimal(0)
-            elif len(held) > 1:
-                cities = ", ".join(h.tenant_id for h in held)
-                raise CashRefused(
-                    "CITY_REQUIRED", f"{device.name} holds {mode} in {cities}: name the city"
+                if len(cities) > 1:
+                    raise CashRefused(
+                        "CITY_REQUIRED",
+                        f"{device.name} holds {mode} in {', '.join(cities)}: name the city",
+                    )
+                payments = held[(cities[0], mode)]
+                expected = sum((p.amount for p in payments), Decimal(0))
+                if amount != expected and why is None:
+                    kind = "short" if amount < expected else "over"
+                    raise CashRefused(
+                        "REASON_REQUIRED",
+                        f"{mode}: counted {amount}, the ledger expects {expected}"
+                        f" ({kind} by {abs(amount - expected)}): give the reason",
+                    )
+                entries.append(
+                    HandoverEntry(
+                        tenant_id=cities[0],
+                        payment_mode=mode,
+                        expected=expected,
+                        counted=amount,
+                        reason=why,
+                        cashier=cashier,
+                        at=now,
+                        payment_ids=tuple(p.payment_id for p in payments),
+                    )
                 )
-            else:
-                city, expected = held[0].tenant_id, held[0].amount
-            if amount != expected and not (reason or "").strip():
-                kind = "short" if amount < expected else "over"
+            if not entries:
                 raise CashRefused(
-                    "REASON_REQUIRED",
-                    f"{mode}: counted {amount}, the ledger expects {expected}"
-                    f" ({kind} by {abs(amount - expected)}): give the reason",
+                    "NOTHING_TO_HAND_OVER", f"{device.name} holds nothing to hand over"
                 )
-            plan.append((city, mode, expected, amount))
-        if not plan:
-            raise CashRefused("NOTHING_TO_HAND_OVER", f"{device.name} holds nothing to hand over")
-        now = self._clock()
-        return [
-            self._store.record_handover(
-                device_id=device.id,
-                tenant_id=city,
-                payment_mode=mode,
-                expected=expected,
-                counted=amount,
-                reason=(reason or "").strip() or None,
-                cashier=cashier,
-                at=now,
-            )
-            for city, mode, expected, amount in plan
-        ]
+            return entries
+
+        return self._store.settle(device.id, sorted(wanted), plan)
 
     def _device_named(self, name: str) -> Device:
         device = self._devices(name)

@@ -25,11 +25,61 @@ class ModeSums:
     payment_mode: str
     collected: Decimal = Decimal(0)
     collected_count: int = 0
-    cancelled: Decimal = Decimal(0)
+    cancelled: Decimal = Decimal(0)  # every reversal in the period
     cancelled_count: int = 0
+    # the part of `cancelled` whose money had been handed over: the cashier's, not the collector's
+    cancelled_after_handover: Decimal = Decimal(0)
+    cancelled_after_handover_count: int = 0
     settled: Decimal = Decimal(0)  # what the ledger expected at the hand-overs
     handed_over: Decimal = Decimal(0)  # what the cashier counted
     difference: Decimal = Decimal(0)  # handed_over - settled: < 0 shortfall, > 0 excess
+
+
+@dataclass(frozen=True, kw_only=True)
+class Holding:
+    """Cash in hand of one city and mode: payments collected, neither handed over nor reversed."""
+
+    tenant_id: str
+    payment_mode: str
+    amount: Decimal
+
+
+@dataclass(frozen=True, kw_only=True)
+class HeldPayment:
+    """One payment whose money the device still holds."""
+
+    payment_id: str
+    tenant_id: str
+    payment_mode: str
+    amount: Decimal
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReversedAfterHandover:
+    """A payment reversed after its money was handed over: the cashier gives it back (a refund,
+    a cancellation) or the bank takes it back (a dishonoured cheque or DD)."""
+
+    payment_id: str
+    tenant_id: str
+    payment_mode: str
+    amount: Decimal
+    reversal: str  # CANCELLED, DISHONOURED or REFUNDED
+    reversed_at: datetime
+    handover_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class HandoverEntry:
+    """A hand-over the cash book decided to record, with the payments it settles."""
+
+    tenant_id: str
+    payment_mode: str
+    expected: Decimal
+    counted: Decimal
+    reason: str | None
+    cashier: str
+    at: datetime
+    payment_ids: tuple[str, ...]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,6 +1,12 @@
 """The collector's day, per device or per city: collected, cancelled, handed over and outstanding,
 by city and payment mode; closing a day stores its figures once.
 
+`cancelled` is every reversal of the day (the settlement report's REVERSAL rows, and refunds);
+`cancelledAfterHandover` is the part of it whose money a hand-over had settled already: it does
+not lower what the collector holds (`outstanding`), it is the cashier's to give back, and
+`reversalsAfterHandover` names those payments and the hand-overs they went with. So
+`outstanding` = the day before's + collected - (cancelled - cancelledAfterHandover) - settled.
+
 A day is the calendar day in SETTLEMENT_TIMEZONE. Figures come from the ledger by server time
 (store.cash), so a correction made later (a cancellation, a refund, a hand-over) counts on the day
 it is made, never on a closed day. A day can be closed only once it has ended, and only once per
@@ -21,13 +27,17 @@ from decimal import Decimal
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from integrator.payments.cash import balance
-from integrator.payments.cash_records import DayAlreadyClosed, Handover, ModeSums, Scope
+from integrator.payments.cash_records import (
+    DayAlreadyClosed,
+    Handover,
+    Holding,
+    ModeSums,
+    ReversedAfterHandover,
+    Scope,
+)
 from integrator.payments.days import check_day, next_day_start
 from integrator.payments.devices import Device
 from integrator.payments.models import PaymentError
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 CSV_COLUMNS = (
     "scope",
@@ -43,6 +53,8 @@ CSV_COLUMNS = (
     "handedOver",
     "difference",
     "outstanding",
+    "cancelledAfterHandover",
+    "cancelledAfterHandoverCount",
     "closed",
 )
 
@@ -58,6 +70,12 @@ class DayLedger(Protocol):
     def handovers(
         self, scope: Scope, scope_id: str, start: datetime, end: datetime
     ) -> list[Handover]: ...
+
+    def in_hand(self, scope: Scope, scope_id: str, until: datetime) -> list[Holding]: ...
+
+    def reversed_after_handover(
+        self, scope: Scope, scope_id: str, start: datetime, end: datetime
+    ) -> list[ReversedAfterHandover]: ...
 
     def close_day(
         self,
@@ -127,36 +145,46 @@ class DayClose:
         """The day's figures as the ledger has them now."""
         start, end = self._bounds(day)
         today = self._store.sums(scope, scope_id, start, end)
-        to_date = {
-            (s.tenant_id, s.payment_mode): s for s in self._store.sums(scope, scope_id, _EPOCH, end)
+        outstanding = {
+            (h.tenant_id, h.payment_mode): h.amount
+            for h in self._store.in_hand(scope, scope_id, end)
         }
         rows: list[dict[str, Any]] = []
         keys = sorted(
             {(s.tenant_id, s.payment_mode) for s in today}
-            | {k for k, s in to_date.items() if balance(s) != 0}
+            | {k for k, amount in outstanding.items() if amount != 0}
         )
         by_key = {(s.tenant_id, s.payment_mode): s for s in today}
         for key in keys:
-            s = by_key.get(key)
+            s = by_key.get(key, ModeSums(tenant_id=key[0], payment_mode=key[1]))
             rows.append(
                 {
                     "tenantId": key[0],
                     "paymentMode": key[1],
-                    "collected": s.collected if s else Decimal(0),
-                    "collectedCount": s.collected_count if s else 0,
-                    "cancelled": s.cancelled if s else Decimal(0),
-                    "cancelledCount": s.cancelled_count if s else 0,
-                    "settled": s.settled if s else Decimal(0),
-                    "handedOver": s.handed_over if s else Decimal(0),
-                    "difference": s.difference if s else Decimal(0),
-                    "outstanding": balance(to_date[key]),
+                    "collected": s.collected,
+                    "collectedCount": s.collected_count,
+                    "cancelled": s.cancelled,
+                    "cancelledCount": s.cancelled_count,
+                    "settled": s.settled,
+                    "handedOver": s.handed_over,
+                    "difference": s.difference,
+                    "outstanding": outstanding.get(key, Decimal(0)),
+                    "cancelledAfterHandover": s.cancelled_after_handover,
+                    "cancelledAfterHandoverCount": s.cancelled_after_handover_count,
                 }
             )
         totals = {
             name: sum((r[name] for r in rows), Decimal(0))
-            for name in ("collected", "cancelled", "settled", "handedOver", "difference")
+            for name in (
+                "collected",
+                "cancelled",
+                "cancelledAfterHandover",
+                "settled",
+                "handedOver",
+                "difference",
+                "outstanding",
+            )
         }
-        totals["outstanding"] = sum((r["outstanding"] for r in rows), Decimal(0))
         handovers = [
             {
                 "id": h.id,
@@ -172,6 +200,18 @@ class DayClose:
             }
             for h in self._store.handovers(scope, scope_id, start, end)
         ]
+        reversals = [
+            {
+                "paymentId": r.payment_id,
+                "tenantId": r.tenant_id,
+                "paymentMode": r.payment_mode,
+                "amount": r.amount,
+                "reversal": r.reversal,
+                "reversedAt": r.reversed_at.isoformat(),
+                "handoverId": r.handover_id,
+            }
+            for r in self._store.reversed_after_handover(scope, scope_id, start, end)
+        ]
         return {
             "scope": scope.value,
             "scopeId": scope_id,
@@ -179,6 +219,7 @@ class DayClose:
             "modes": rows,
             "totals": totals,
             "handovers": handovers,
+            "reversalsAfterHandover": reversals,
         }
 
     def report(self, scope: Scope, scope_id: str, day: date) -> DayReport:
@@ -217,7 +258,8 @@ def report_csv(report: DayReport) -> str:
                 figures["scope"],
                 figures["scopeId"],
                 figures["date"],
-                *(str(row[c]) for c in CSV_COLUMNS[3:13]),
+                # a day closed before cancelledAfterHandover was counted stored none: 0
+                *(str(row.get(c, 0)) for c in CSV_COLUMNS[3:-1]),
                 "true" if report.closed else "false",
             ]
         )

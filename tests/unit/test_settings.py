@@ -86,6 +86,8 @@ def test_the_password_is_not_in_the_settings_repr() -> None:
         ("PG_PORT", "five"),
         ("DATABASE_POOL_SIZE", "lots"),
         ("ADVANCE_CAP", "lots"),
+        ("CASH_IN_HAND_CAP", "NaN"),  # a number to Decimal, and every comparison with it raises
+        ("OFFLINE_CASH_LIMIT", "Infinity"),
         ("DIGIT_TIMEZONE", "Mars/Olympus"),
         ("DIGIT_USER_TYPE", "ROBOT"),
         ("DIGIT_BASE_URL", "ftp://digit"),

@@ -10,6 +10,7 @@ import psycopg
 import pytest
 import redis as redis_lib
 
+from integrator.payments.cash_records import HandoverEntry
 from integrator.store.cash import CashStore, DayAlreadyClosed, Scope
 from integrator.store.db import Database
 from integrator.store.devices import DeviceStore
@@ -25,6 +26,13 @@ def _device(db: Database, redis: redis_lib.Redis) -> str:
     return device.id
 
 
+def entry(*, expected: int, counted: int, reason: str | None = None) -> HandoverEntry:
+    return HandoverEntry(
+        tenant_id="pb.amritsar", payment_mode="CASH", expected=Decimal(expected),
+        counted=Decimal(counted), reason=reason, cashier="c", at=NOW, payment_ids=(),
+    )  # fmt: skip
+
+
 def test_a_counted_amount_unlike_the_expected_one_needs_a_reason_in_the_ledger(
     db: Database, redis: redis_lib.Redis
 ) -> None:
@@ -36,15 +44,8 @@ def test_a_counted_amount_unlike_the_expected_one_needs_a_reason_in_the_ledger(
             " '  ', 'c', now())",
             (device_id,),
         )
-    recorded = CashStore(db).record_handover(
-        device_id=device_id,
-        tenant_id="pb.amritsar",
-        payment_mode="CASH",
-        expected=Decimal(100),
-        counted=Decimal(90),
-        reason="short",
-        cashier="c",
-        at=NOW,
+    [recorded] = CashStore(db).settle(
+        device_id, ["CASH"], lambda held: [entry(expected=100, counted=90, reason="short")]
     )
     assert recorded.difference == Decimal(-10)
     with pytest.raises(psycopg.errors.RaiseException), db.transaction() as conn:
@@ -73,10 +74,7 @@ def test_collected_and_handed_over_sum_by_city_and_mode(
     payment = make_payment(device_id="dev-9", bills=(make_line(amount=Decimal(500)),))
     assert PaymentStore(db).create(payment).outcome.value == "CREATED"
     store = CashStore(db)
-    store.record_handover(
-        device_id=_device(db, redis), tenant_id=payment.tenant_id, payment_mode="CASH",
-        expected=Decimal(0), counted=Decimal(0), reason=None, cashier="c", at=NOW,
-    )  # fmt: skip
+    store.settle(_device(db, redis), ["CASH"], lambda held: [entry(expected=0, counted=0)])
 
     [sums] = store.sums(Scope.DEVICE, "dev-9", NOW - timedelta(days=1), NOW + timedelta(days=1))
 
