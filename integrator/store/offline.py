@@ -8,9 +8,10 @@
 
 A quarantined payment never holds its bill or its consumer: the bill may be paid by another live
 payment of ours (the counter took it meanwhile), and the consumer may have an open one. It is
-stored with `payment_bills.live = false` and `payment_consumers.open = false`; an operator's retry
-makes its bills live again (PaymentStore.save), which the one-live-payment-per-bill index refuses
-while another payment holds the bill. The values (OfflineMark, LimitOverrides) are the domain's:
+stored with `payment_bills.live = false` and `payment_consumers.open = false`, and saves that keep
+it NEEDS_ATTENTION keep them so; an operator's retry (back to PENDING) makes its bills live and its
+consumers open again (PaymentStore.save), which the partial unique indexes refuse while another
+payment holds the bill or the consumer. The values (OfflineMark, LimitOverrides) are the domain's:
 integrator/payments/cash_records.py.
 """
 

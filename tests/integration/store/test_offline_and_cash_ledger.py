@@ -10,6 +10,9 @@ import psycopg
 import pytest
 import redis as redis_lib
 
+from integrator.payments import states
+from integrator.payments.models import Payment, PaymentStatus
+from integrator.payments.ports import BillHeld, ConsumerHeld, CreateOutcome
 from integrator.store.cash import CashStore, DayAlreadyClosed, Scope
 from integrator.store.db import Database
 from integrator.store.devices import DeviceStore
@@ -98,3 +101,85 @@ def test_a_payment_is_marked_offline_once_and_limits_fall_back_per_column(
     device_id = _device(db, redis)
     offline.set_limits(device_id, LimitOverrides(cash_in_hand_cap=Decimal(900)), now=NOW)
     assert offline.limits_for(device_id) == LimitOverrides(cash_in_hand_cap=Decimal(900))
+
+
+def _quarantined(consumer_code: str, bill_id: str) -> Payment:
+    """A payment as an offline upload quarantines it: NEEDS_ATTENTION, holding no claims."""
+    payment = make_payment(bills=(make_line(bill_id=bill_id, consumer_code=consumer_code),))
+    return states.transition(
+        payment, PaymentStatus.NEEDS_ATTENTION, actor="offline-upload",
+        reason="OFFLINE_CONFLICT", at=NOW,
+    )  # fmt: skip
+
+
+def test_a_retried_quarantined_payment_holds_its_consumer_again(db: Database) -> None:
+    store, offline = PaymentStore(db), OfflineStore(db)
+    quarantined = _quarantined("C1", "old-bill")
+    offline.quarantine(quarantined, request_fingerprint="fp", collected_at=NOW, detail={})
+    assert store.pending_for_consumer("pb.amritsar", "WS", "C1") is None
+
+    retried = store.save(
+        states.transition(quarantined, PaymentStatus.PENDING, actor="op", reason="retry", at=NOW),
+        fence=None,
+    )
+
+    assert retried.status is PaymentStatus.PENDING
+    assert store.pending_for_consumer("pb.amritsar", "WS", "C1") == quarantined.id
+    assert store.live_payment_for_bills(["old-bill"]) == {"old-bill": quarantined.id}
+    # a second payment of the consumer, on its new bill, waits for the retried one
+    other = make_payment(bills=(make_line(bill_id="new-bill", consumer_code="C1"),))
+    result = store.create(other)
+    assert (result.outcome, result.payment_id) == (CreateOutcome.CONFLICT, quarantined.id)
+
+
+def test_a_quarantined_payment_is_not_reopened_while_another_payment_of_its_consumer_is_open(
+    db: Database,
+) -> None:
+    store, offline = PaymentStore(db), OfflineStore(db)
+    quarantined = _quarantined("C1", "old-bill")
+    offline.quarantine(quarantined, request_fingerprint="fp", collected_at=NOW, detail={})
+    counter = make_payment(bills=(make_line(bill_id="new-bill", consumer_code="C1"),))
+    assert store.create(counter).outcome is CreateOutcome.CREATED
+
+    with pytest.raises(ConsumerHeld) as held:
+        store.save(
+            states.transition(
+                quarantined, PaymentStatus.PENDING, actor="op", reason="retry", at=NOW
+            ),
+            fence=None,
+        )
+
+    assert held.value.holder == counter.id
+    stored = store.get(quarantined.id)
+    assert stored is not None and stored.status is PaymentStatus.NEEDS_ATTENTION
+    assert store.pending_for_consumer("pb.amritsar", "WS", "C1") == counter.id
+
+
+def test_a_quarantined_payment_saved_still_needing_attention_takes_no_claim(
+    db: Database,
+) -> None:
+    store, offline = PaymentStore(db), OfflineStore(db)
+    quarantined = _quarantined("C1", "b1")
+    offline.quarantine(quarantined, request_fingerprint="fp", collected_at=NOW, detail={})
+    # the same bill was paid meanwhile through us, at the counter: registered
+    counter = make_payment(bills=(make_line(bill_id="b1", consumer_code="C1"),))
+    assert store.create(counter).outcome is CreateOutcome.CREATED
+    store.save(
+        states.transition(counter, PaymentStatus.REGISTERED, actor="w", reason="ok", at=NOW),
+        fence=None,
+    )
+
+    # a history entry (reconciliation, a note) on the quarantined payment
+    store.save(states.record(quarantined, "checked", actor="reconcile", at=NOW), fence=None)
+
+    assert store.live_payment_for_bills(["b1"]) == {"b1": counter.id}
+    assert store.pending_for_consumer("pb.amritsar", "WS", "C1") is None
+    # and its retry names the bill's payment
+    stored = store.get(quarantined.id)
+    assert stored is not None
+    with pytest.raises(BillHeld) as held:
+        store.save(
+            states.transition(stored, PaymentStatus.PENDING, actor="op", reason="retry", at=NOW),
+            fence=None,
+        )
+    assert (held.value.bill_id, held.value.holder) == ("b1", counter.id)
