@@ -63,6 +63,18 @@ class OfflineMark:
 
 
 @dataclass(frozen=True, kw_only=True)
+class OfflineArrival:
+    """What an offline upload adds to the payment it makes, written in the payment's own
+    transaction: the fingerprint of the request as the device sent it (the payment's bills may be
+    the successors the upload moved it onto), when the money was taken, and what the upload did
+    (`detail`, e.g. `retargeted`)."""
+
+    request_fingerprint: str
+    collected_at: datetime
+    detail: Mapping[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
 class LimitOverrides:
     """A device's own limits; None keeps the setting."""
 

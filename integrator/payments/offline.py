@@ -37,7 +37,7 @@ from typing import Any, Protocol
 from integrator.digit.models import Bill
 from integrator.payments import rules
 from integrator.payments.cash import CASH, CashBook
-from integrator.payments.cash_records import OfflineMark
+from integrator.payments.cash_records import OfflineArrival, OfflineMark
 from integrator.payments.devices import Device
 from integrator.payments.events import NO_PAYMENT_OBSERVER, PaymentObserver
 from integrator.payments.models import (
@@ -259,6 +259,7 @@ class OfflineUploads:
                 idempotency_key=item.idempotency_key,
                 request=request,
                 register_inline=False,
+                offline=_arrival(item, fingerprint),
             )
         except PaymentRejected as rejected:
             return self._after_rejection(device, item, fingerprint, rejected.violations)
@@ -297,14 +298,16 @@ class OfflineUploads:
         fingerprint: str,
         *,
         replayed: bool,
-        detail: Mapping[str, Any] | None = None,
     ) -> ItemResult:
-        self._offline.mark(
-            payment,
-            request_fingerprint=fingerprint,
-            collected_at=_collected(item),
-            detail=detail or {},
-        )
+        if replayed:
+            # a new payment was marked in its own transaction (`_arrival`); one made before that
+            # (or through POST /v1/payments with this key) is marked now (a repeat changes nothing)
+            self._offline.mark(
+                payment,
+                request_fingerprint=fingerprint,
+                collected_at=_collected(item),
+                detail={},
+            )
         return ItemResult(
             idempotency_key=item.idempotency_key,
             outcome=Outcome.ACCEPTED,
@@ -352,21 +355,20 @@ class OfflineUploads:
             if moved is not None:
                 request, moves = moved
                 try:
+                    # bound to what the device sent, and marked, in the payment's transaction: a
+                    # re-upload of it replays this payment whenever it comes
                     outcome = self._payments.accept_payment(
                         device=device,
                         idempotency_key=item.idempotency_key,
                         request=request,
                         register_inline=False,
+                        offline=_arrival(item, fingerprint, retargeted=moves),
                     )
                 except (PaymentRejected, PaymentInProgress):
                     pass  # the successor cannot take it either: quarantine below
                 else:
                     return self._accepted(
-                        outcome.payment,
-                        item,
-                        fingerprint,
-                        replayed=outcome.replayed,
-                        detail={"retargeted": moves},
+                        outcome.payment, item, fingerprint, replayed=outcome.replayed
                     )
         first = violations[0]
         return self._quarantine(
@@ -548,6 +550,16 @@ def _line(bill: Bill, line: BillLine) -> PaymentBill:
         business_service=bill.business_service,
         amount=line.amount,
         total_due=bill.total_amount,
+    )
+
+
+def _arrival(
+    item: OfflineItem, fingerprint: str, *, retargeted: list[dict[str, Any]] | None = None
+) -> OfflineArrival:
+    """The offline mark a payment made from `item` is stored with."""
+    detail = {} if retargeted is None else {"retargeted": retargeted}
+    return OfflineArrival(
+        request_fingerprint=fingerprint, collected_at=_collected(item), detail=detail
     )
 
 

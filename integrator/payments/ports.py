@@ -36,6 +36,7 @@ from integrator.digit.models import (
     PaymentRule,
     Role,
 )
+from integrator.payments.cash_records import OfflineArrival
 from integrator.payments.models import ConsumerKey, Payment, PaymentStatus
 
 # --- the ledger's refusals and results ---
@@ -130,9 +131,16 @@ class LeaseAfterSave(StrEnum):
 
 
 class PaymentLedger(Protocol):
-    def create(self, payment: Payment, *, lease_seconds: float | None = None) -> CreateResult:
+    def create(
+        self,
+        payment: Payment,
+        *,
+        lease_seconds: float | None = None,
+        offline: OfflineArrival | None = None,
+    ) -> CreateResult:
         """Accept `payment` (one transaction); with `lease_seconds`, the new row is born leased
-        to the caller (CreateResult.fence) so its first attempt needs no write of its own."""
+        to the caller (CreateResult.fence) so its first attempt needs no write of its own; with
+        `offline`, its offline mark is written in the same transaction."""
         ...
 
     def save(

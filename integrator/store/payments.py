@@ -39,6 +39,7 @@ from psycopg import errors
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from integrator.payments.cash_records import OfflineArrival
 from integrator.payments.models import Payment, PaymentStatus
 from integrator.payments.ports import (
     BillHeld,
@@ -173,7 +174,13 @@ class PaymentStore:
 
     # --- writes ---
 
-    def create(self, payment: Payment, *, lease_seconds: float | None = None) -> CreateResult:
+    def create(
+        self,
+        payment: Payment,
+        *,
+        lease_seconds: float | None = None,
+        offline: OfflineArrival | None = None,
+    ) -> CreateResult:
         """Accept a new PENDING payment: the payment, its bills, its consumer claims, the
         idempotency record and the first history entries, in one transaction.
 
@@ -182,7 +189,9 @@ class PaymentStore:
         request. CONFLICT: a consumer of this payment has an open payment (its id). BILL_TAKEN: a
         bill is paid by another live payment (its id). With `lease_seconds` the row is inserted
         holding its registration lease (fence 1, `lease_until` on the database's clock), which
-        CREATED returns: the first attempt starts without a write of its own.
+        CREATED returns: the first attempt starts without a write of its own. With `offline` (an
+        offline upload's payment) its offline mark is written in the same transaction, so the
+        fingerprint the device sent and what the upload did are never missing from a payment.
         """
         if lease_seconds is not None and lease_seconds <= 0:
             raise ValueError("a lease needs a positive TTL")
@@ -191,17 +200,19 @@ class PaymentStore:
         if not payment.bills:
             raise ValueError("a payment needs at least one bill")
         if self._marks is None:
-            return self._create(payment, lease_seconds)
+            return self._create(payment, lease_seconds, offline)
         # marked before the claims can commit, unmarked only when nothing was written: an
         # exception may hide a commit, so it leaves the mark (a leftover costs one ledger read)
         self._marks.mark(payment.id, payment.consumer_keys)
-        result = self._create(payment, lease_seconds)
+        result = self._create(payment, lease_seconds, offline)
         if result.outcome is not CreateOutcome.CREATED and result.payment_id != payment.id:
             # (a replay of this very payment, committed by an earlier call, keeps its mark)
             self._marks.unmark(payment.id, payment.consumer_keys)
         return result
 
-    def _create(self, payment: Payment, lease_seconds: float | None) -> CreateResult:
+    def _create(
+        self, payment: Payment, lease_seconds: float | None, offline: OfflineArrival | None
+    ) -> CreateResult:
         try:
             # One round trip for the whole transaction (see `_in_one_round_trip`). A key that
             # already made a payment is not looked up first: the payment row's UNIQUE (device,
@@ -209,7 +220,7 @@ class PaymentStore:
             # from the record. The claim looked a moment ago, so that is a race between two
             # requests with one key, or a marker Redis lost.
             with self._db.autocommit() as conn:
-                _in_one_round_trip(conn, self._acceptance(payment, lease_seconds))
+                _in_one_round_trip(conn, self._acceptance(payment, lease_seconds, offline))
         except errors.UniqueViolation as exc:
             return self._conflict(payment, exc)
         return CreateResult(
@@ -233,7 +244,9 @@ class PaymentStore:
 
     @staticmethod
     def _acceptance(
-        payment: Payment, lease_seconds: float | None = None
+        payment: Payment,
+        lease_seconds: float | None = None,
+        offline: OfflineArrival | None = None,
     ) -> list[tuple[str, Sequence[Any]]]:
         """The statements (query, parameters) that write a new payment, in order."""
         statements: list[tuple[str, Sequence[Any]]] = [
@@ -329,6 +342,22 @@ class PaymentStore:
                 (payment.device_id, payment.idempotency_key, payment.fingerprint, payment.id),
             )
         )
+        if offline is not None:
+            statements.append(
+                (
+                    "INSERT INTO offline_payments (payment_id, device_id, request_fingerprint,"
+                    " collected_at, uploaded_at, quarantined, detail)"
+                    " VALUES (%s, %s, %s, %s, %s, false, %s)",
+                    (
+                        payment.id,
+                        payment.device_id,
+                        offline.request_fingerprint,
+                        offline.collected_at,
+                        payment.created_at,
+                        Jsonb(dict(offline.detail), dumps=_dumps),
+                    ),
+                )
+            )
         return statements
 
     def _conflict(self, payment: Payment, exc: errors.UniqueViolation) -> CreateResult:

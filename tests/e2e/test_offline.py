@@ -358,6 +358,39 @@ def test_a_bill_replaced_with_the_same_total_is_paid_on_its_successor(
     assert world.payments_for_bill(tl["billId"]) == []
 
 
+def test_a_payment_moved_to_a_successor_bill_replays_even_if_the_upload_died_after_storing_it(
+    pos: Pos, world: Sandbox, sandbox: str, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tl = bill_of(pos, TL_AMRITSAR, "TL")
+    world.admin("clock", advance_seconds=20 * 86400)  # the bill expired; its successor is the same
+    clerk = Digit(sandbox)  # a clerk's fetch makes DIGIT generate the successor meanwhile
+    assert clerk.login().status_code == 200
+    assert clerk.bill(TL_AMRITSAR, "TL")["id"] != tl["billId"]
+
+    def died(*_args: Any, **_kwargs: Any) -> None:
+        raise RuntimeError("the process died here")
+
+    sent = item("crash-1", tl, 1500)
+    # whatever the upload writes after the payment's own transaction does not happen
+    with monkeypatch.context() as crash:
+        crash.setattr(services.offline_store, "mark", died)
+        first = upload(pos, [sent])
+    again = by_key(upload(pos, [sent]))["crash-1"]
+
+    assert again["outcome"] == "accepted", again["problem"]
+    assert again["replayed"] is True
+    pid = again["payment"]["id"]
+    if first.status_code == 200:
+        assert by_key(first)["crash-1"]["payment"]["id"] == pid
+    payment = services.payments_store.get(pid)
+    assert payment is not None and payment.bills[0].bill_id != tl["billId"]
+    mark = services.offline_store.marks([pid])[pid]
+    assert mark.detail["retargeted"][0]["from"] == tl["billId"]
+    # the key stays bound to what the device sent: another request under it is still refused
+    other = by_key(upload(pos, [{**sent, "paidBy": "Someone Else"}]))["crash-1"]
+    assert other["problem"]["code"] == "IDEMPOTENCY_KEY_REUSED"
+
+
 def test_a_bill_replaced_with_another_total_is_quarantined_saying_what_changed(
     pos: Pos, world: Sandbox, services: Services
 ) -> None:

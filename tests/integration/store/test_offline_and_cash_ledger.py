@@ -11,6 +11,7 @@ import pytest
 import redis as redis_lib
 
 from integrator.payments import states
+from integrator.payments.cash_records import OfflineArrival
 from integrator.payments.models import Payment, PaymentStatus
 from integrator.payments.ports import BillHeld, ConsumerHeld, CreateOutcome
 from integrator.store.cash import CashStore, DayAlreadyClosed, Scope
@@ -183,3 +184,28 @@ def test_a_quarantined_payment_saved_still_needing_attention_takes_no_claim(
             fence=None,
         )
     assert (held.value.bill_id, held.value.holder) == ("b1", counter.id)
+
+
+def test_an_uploaded_payment_is_marked_offline_in_its_own_transaction(db: Database) -> None:
+    store, offline = PaymentStore(db), OfflineStore(db)
+    arrival = OfflineArrival(
+        request_fingerprint="fp-sent",
+        collected_at=NOW - timedelta(hours=3),
+        detail={"retargeted": [{"from": "b-old", "to": "b-new"}]},
+    )
+    payment = make_payment(bills=(make_line(bill_id="b-new", consumer_code="C1"),))
+    assert store.create(payment, offline=arrival).outcome is CreateOutcome.CREATED
+    # refused (the consumer is held): neither the payment nor its mark is written
+    refused = make_payment(bills=(make_line(bill_id="b-other", consumer_code="C1"),))
+    assert store.create(refused, offline=arrival).outcome is CreateOutcome.CONFLICT
+
+    marks = offline.marks([payment.id, refused.id])
+
+    assert list(marks) == [payment.id]
+    mark = marks[payment.id]
+    assert (mark.request_fingerprint, mark.collected_at, mark.quarantined) == (
+        "fp-sent",
+        NOW - timedelta(hours=3),
+        False,
+    )
+    assert mark.detail == {"retargeted": [{"from": "b-old", "to": "b-new"}]}
