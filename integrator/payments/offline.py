@@ -17,11 +17,14 @@ through the one acceptance path (`PaymentService.accept_payment`, not waiting fo
                 with reason OFFLINE_CONFLICT and what changed, for an operator to register against
                 the current bill (retry), refund or cancel;
 - refused       the item breaks a rule the device can fix (its form, an instrument, a key reused
-                for another payment) or cannot be checked now (DIGIT or the ledger unavailable):
-                nothing is stored, the device keeps it and uploads it again.
+                for another payment) or cannot be checked now (DIGIT or the ledger unavailable,
+                the same key being uploaded by another request: with a Retry-After): nothing is
+                stored, the device keeps it and uploads it again.
 
 Every item is committed (or not) on its own, so a failure on one never loses those before it, and
-a second upload of the same batch answers every item from what the first one stored.
+a second upload of the same batch answers every item from what the first one stored. Whatever
+checking one item raises (a use case's refusal, DIGIT's) is that item's answer (`_unanswered`),
+never the batch's: the batch is answered item by item.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol
 
+from integrator.digit.errors import DigitError, DigitRejected
 from integrator.digit.models import Bill
 from integrator.payments import rules
 from integrator.payments.cash import CASH, CashBook
@@ -44,6 +48,7 @@ from integrator.payments.models import (
     HistoryEntry,
     Payment,
     PaymentBill,
+    PaymentError,
     PaymentRejected,
     PaymentStatus,
     Violation,
@@ -56,7 +61,13 @@ from integrator.payments.ports import (
     PaymentLedger,
 )
 from integrator.payments.registration import may_retarget
-from integrator.payments.service import NO_ANSWER, PaymentService, canonical, new_payment
+from integrator.payments.service import (
+    DIGIT_RETRY_AFTER,
+    NO_ANSWER,
+    PaymentService,
+    canonical,
+    new_payment,
+)
 from integrator.payments.use_cases import (
     BillLine,
     DigitUnreachable,
@@ -172,38 +183,21 @@ class OfflineUploads:
         results = []
         for index, item in enumerate(items):
             try:
-                results.append(
-                    self._one(
-                        device,
-                        item,
-                        too_old=_collected(item) < oldest,
-                        over_cash=index in over_cash,
-                        limits_detail={
-                            "offlineMaxAgeSeconds": limits.offline_max_age_seconds,
-                            "offlineCashLimit": limits.offline_cash_limit,
-                        },
-                    )
+                result = self._one(
+                    device,
+                    item,
+                    too_old=_collected(item) < oldest,
+                    over_cash=index in over_cash,
+                    limits_detail={
+                        "offlineMaxAgeSeconds": limits.offline_max_age_seconds,
+                        "offlineCashLimit": limits.offline_cash_limit,
+                    },
                 )
-            except DigitUnreachable as down:
-                results.append(
-                    _refused(
-                        item,
-                        "DIGIT_UNAVAILABLE",
-                        None,
-                        "DIGIT cannot be reached to check this payment: upload it again later",
-                        retry_after=down.retry_after,
-                    )
-                )
-            except LedgerUnavailable:
-                results.append(
-                    _refused(
-                        item,
-                        "LEDGER_UNAVAILABLE",
-                        None,
-                        "the ledger cannot be reached: upload this payment again",
-                        retry_after=5,
-                    )
-                )
+            except ITEM_REFUSALS as error:
+                # this item's answer only: the items before it are stored and answered, those
+                # after it are still checked
+                result = _unanswered(item, error)
+            results.append(result)
         log.info(
             "offline upload",
             extra={
@@ -271,21 +265,6 @@ class OfflineUploads:
                 code="PAYMENT_IN_PROGRESS",
                 message="another payment of this consumer is under way",
                 detail={"otherPaymentId": busy.payment_id},
-            )
-        except IdempotencyKeyReused:
-            return _refused(
-                item,
-                "IDEMPOTENCY_KEY_REUSED",
-                "idempotencyKey",
-                "this key was used for another payment",
-            )
-        except RequestInFlight as busy:
-            return _refused(
-                item,
-                "REQUEST_IN_FLIGHT",
-                "idempotencyKey",
-                "this payment is being uploaded by another request",
-                retry_after=busy.retry_after,
             )
         return self._accepted(outcome.payment, item, fingerprint, replayed=outcome.replayed)
 
@@ -581,6 +560,85 @@ def _over_cash_limit(items: Sequence[OfflineItem], limit: Decimal) -> set[int]:
         else:
             running += amount
     return over
+
+
+#: What checking one item may raise instead of answering: each becomes that item's refusal
+#: (`_unanswered`), never the whole batch's answer.
+ITEM_REFUSALS: tuple[type[Exception], ...] = (PaymentError, DigitError)
+
+
+def _unanswered(item: OfflineItem, error: Exception) -> ItemResult:
+    """The answer for an item whose checks raised: refused with the reason, and a Retry-After
+    when uploading it again can succeed (nothing of this item was stored)."""
+    if isinstance(error, DigitUnreachable):
+        return _refused(
+            item,
+            "DIGIT_UNAVAILABLE",
+            None,
+            "DIGIT cannot be reached to check this payment: upload it again later",
+            retry_after=error.retry_after,
+        )
+    if isinstance(error, NO_ANSWER):
+        return _refused(
+            item,
+            "DIGIT_UNAVAILABLE",
+            None,
+            "DIGIT gave no usable answer while this payment was checked: upload it again later",
+            retry_after=DIGIT_RETRY_AFTER,
+        )
+    if isinstance(error, LedgerUnavailable):
+        return _refused(
+            item,
+            "LEDGER_UNAVAILABLE",
+            None,
+            "the ledger cannot be reached: upload this payment again",
+            retry_after=error.retry_after,
+        )
+    if isinstance(error, RequestInFlight):
+        return _refused(
+            item,
+            "REQUEST_IN_FLIGHT",
+            "idempotencyKey",
+            "this payment is being uploaded by another request",
+            retry_after=error.retry_after,
+        )
+    if isinstance(error, IdempotencyKeyReused):
+        return _refused(
+            item,
+            "IDEMPOTENCY_KEY_REUSED",
+            "idempotencyKey",
+            "this key was used for another payment",
+        )
+    if isinstance(error, PaymentInProgress):
+        return _refused(
+            item,
+            "PAYMENT_IN_PROGRESS",
+            None,
+            "another payment of this consumer is under way: upload this payment again later",
+            retry_after=DIGIT_RETRY_AFTER,
+        )
+    if isinstance(error, PaymentRejected) and error.violations:
+        first = error.violations[0]
+        return _refused(item, first.code, first.field, first.message)
+    if isinstance(error, DigitRejected):
+        codes = ", ".join(e.code for e in error.errors) or "no code"
+        return _refused(
+            item, "DIGIT_REJECTED", None, f"DIGIT refused to check this payment ({codes})"
+        )
+    # a domain error no rule above expects (a bug): logged with its traceback, and only this
+    # item is answered so
+    log.error(
+        "offline item not checked",
+        extra={"idempotency_key": item.idempotency_key},
+        exc_info=error,
+    )
+    return _refused(
+        item,
+        "INTERNAL_ERROR",
+        None,
+        f"this payment could not be checked ({type(error).__name__}): upload it again later",
+        retry_after=DIGIT_RETRY_AFTER,
+    )
 
 
 def _refused(

@@ -17,9 +17,11 @@ import requests
 from click.testing import CliRunner
 
 from integrator import cli, jsonutil
+from integrator.digit.errors import DigitErrorDetail, DigitRejected
 from integrator.ops.accounts import hash_password
 from integrator.payments.day_close import DayClose, DayCloseRefused
 from integrator.payments.models import PaymentStatus
+from integrator.payments.use_cases import IdempotencyKeyReused, RequestInFlight
 from integrator.services import Services
 from integrator.settings import Settings
 from integrator.store.cash import Scope
@@ -389,6 +391,81 @@ def test_a_payment_moved_to_a_successor_bill_replays_even_if_the_upload_died_aft
     # the key stays bound to what the device sent: another request under it is still refused
     other = by_key(upload(pos, [{**sent, "paidBy": "Someone Else"}]))["crash-1"]
     assert other["problem"]["code"] == "IDEMPOTENCY_KEY_REUSED"
+
+
+def _successor_refused(services: Services, error: Exception) -> Callable[[Any], None]:
+    """Make the acceptance on the successor bill raise `error` (what a second upload of the
+    same item at the same moment, or DIGIT, answers)."""
+
+    def inject(monkeypatch: pytest.MonkeyPatch) -> None:
+        accept = services.payments.accept_payment
+
+        def accept_payment(**kwargs: Any) -> Any:
+            offline = kwargs.get("offline")
+            if offline is not None and "retargeted" in offline.detail:
+                raise error
+            return accept(**kwargs)
+
+        monkeypatch.setattr(services.payments, "accept_payment", accept_payment)
+
+    return inject
+
+
+def _digit_refuses_fetch(services: Services) -> Callable[[Any], None]:
+    def inject(monkeypatch: pytest.MonkeyPatch) -> None:
+        def fetch_bills(**_kwargs: Any) -> Any:
+            raise DigitRejected(
+                "refused", status=400, errors=[DigitErrorDetail(code="EG_BS_API_ERROR")]
+            )
+
+        monkeypatch.setattr(services.digit, "fetch_bills", fetch_bills)
+
+    return inject
+
+
+@pytest.mark.parametrize(
+    ("failure", "code", "retry_after"),
+    [
+        ("in flight", "REQUEST_IN_FLIGHT", 1),
+        ("key reused", "IDEMPOTENCY_KEY_REUSED", None),
+        ("digit refuses", "DIGIT_REJECTED", None),
+    ],
+)
+def test_one_items_failure_is_its_own_answer_and_the_batch_still_answers_every_item(
+    pos: Pos,
+    world: Sandbox,
+    sandbox: str,
+    services: Services,
+    monkeypatch: pytest.MonkeyPatch,
+    failure: str,
+    code: str,
+    retry_after: int | None,
+) -> None:
+    ws, tl = bill_of(pos, WS_RAMESH, "WS"), bill_of(pos, TL_AMRITSAR, "TL")
+    world.admin("clock", advance_seconds=20 * 86400)  # the bill expired; its successor is the same
+    clerk = Digit(sandbox)  # a clerk's fetch makes DIGIT generate the successor meanwhile
+    assert clerk.login().status_code == 200
+    assert clerk.bill(TL_AMRITSAR, "TL")["id"] != tl["billId"]
+    inject = {
+        "in flight": _successor_refused(services, RequestInFlight(retry_after=1)),
+        "key reused": _successor_refused(services, IdempotencyKeyReused("pay_other")),
+        "digit refuses": _digit_refuses_fetch(services),
+    }[failure]
+    inject(monkeypatch)
+    # stored first (collected too long ago: quarantined without asking DIGIT), then the failure
+    batch = [item("first-1", ws, 815, hours_ago=80), item("moved-1", tl, 1500)]
+
+    answer = by_key(upload(pos, batch))
+
+    assert answer["first-1"]["outcome"] == "quarantined"
+    assert services.payments_store.get(answer["first-1"]["payment"]["id"]) is not None
+    refused = answer["moved-1"]
+    assert (refused["outcome"], refused["payment"]) == ("refused", None)
+    assert refused["problem"]["code"] == code
+    assert refused["problem"]["retryAfter"] == retry_after
+    device = services.devices.get_by_name(DEVICE)
+    assert device is not None
+    assert services.payments_store.get_by_idempotency(device.id, "moved-1") is None
 
 
 def test_a_bill_replaced_with_another_total_is_quarantined_saying_what_changed(
