@@ -378,11 +378,18 @@ class OfflineUploads:
     ) -> ItemResult:
         request = item.request
         bills = served if served is not None else self._served_bills(request)
-        missing = [line.bill_id for line in request.bills if line.bill_id not in bills]
+        missing = [i for i, line in enumerate(request.bills) if line.bill_id not in bills]
         if missing:
-            # neither we nor DIGIT know the bill: nothing to hold the payment against; the device
-            # keeps it and a person looks at the device
-            return _refused(item, "BILL_NOT_FOUND", "bills", f"no bill {missing[0]} is known")
+            # neither we nor DIGIT know the bill in the payment's city: nothing to hold the
+            # payment against (and never another city's bill); the device keeps it and a person
+            # looks at the device
+            i = missing[0]
+            return _refused(
+                item,
+                "BILL_NOT_FOUND",
+                f"bills[{i}].billId",
+                f"no bill {request.bills[i].bill_id} in {request.tenant_id} is known",
+            )
         conflict = {"code": code, "message": message, **detail}
         now = self._clock()
         accepted = new_payment(
@@ -443,14 +450,16 @@ class OfflineUploads:
     # --- the bills then and now ---
 
     def _served_bills(self, request: PaymentRequest) -> dict[str, Bill]:
-        """Each bill as we served it (snapshot), else as DIGIT has it now."""
+        """Each bill as we served it (snapshot), else as DIGIT has it now; only bills of the
+        request's city (the device was checked to act for it), so a payment is never held
+        against another city's bill: such a bill is not found."""
         now = self._clock()
         found: dict[str, Bill] = {}
         for line in request.bills:
             # any age: what the device was shown, however long it was offline (the snapshot
             # store's retention bounds it; DIGIT is asked for what it no longer holds)
             snapshot = self._snapshots.get(line.bill_id, max_age=timedelta(days=3650), now=now)
-            if snapshot is not None:
+            if snapshot is not None and snapshot.tenant_id == request.tenant_id:
                 found[line.bill_id] = snapshot
         missing = [line.bill_id for line in request.bills if line.bill_id not in found]
         if missing:
@@ -458,7 +467,8 @@ class OfflineUploads:
                 for bill in self._digit().search_bills(
                     tenant_id=request.tenant_id, bill_ids=missing
                 ):
-                    found[bill.id] = bill
+                    if bill.tenant_id == request.tenant_id:
+                        found[bill.id] = bill
             except NO_ANSWER as exc:
                 raise DigitUnreachable(retry_after=30) from exc
         return found

@@ -468,6 +468,43 @@ def test_one_items_failure_is_its_own_answer_and_the_batch_still_answers_every_i
     assert services.payments_store.get_by_idempotency(device.id, "moved-1") is None
 
 
+@pytest.mark.parametrize(
+    ("path", "hours_ago"),
+    [("too old", 80), ("over the offline cash limit", 1), ("not found in the city now", 1)],
+)
+def test_a_bill_of_another_city_is_refused_never_quarantined(
+    pos: Pos,
+    other_pos: Pos,
+    services: Services,
+    e2e_settings: Settings,
+    path: str,
+    hours_ago: float,
+) -> None:
+    # a state-level device was served a Jalandhar bill (so we hold its snapshot); a device of
+    # Amritsar only uploads a payment in Amritsar against it
+    jalandhar = pos.bills(
+        tenantId="pb.jalandhar", businessService="WS", consumerCode="WS/1013/2019-20/000101"
+    )[0]
+    if path == "over the offline cash limit":
+        code, out = run(
+            e2e_settings, "cash", "limits", "--device", "pos-amritsar-2",
+            "--offline-cash-limit", "1",
+        )  # fmt: skip
+        assert code == 0, out
+    sent = item("elsewhere-1", jalandhar, jalandhar["totalAmount"], hours_ago=hours_ago)
+
+    answer = by_key(upload(other_pos, [sent]))["elsewhere-1"]
+
+    assert answer["outcome"] == "refused", answer
+    assert (answer["problem"]["code"], answer["problem"]["field"]) == (
+        "BILL_NOT_FOUND",
+        "bills/0/billId",
+    )
+    device = services.devices.get_by_name("pos-amritsar-2")
+    assert device is not None
+    assert services.payments_store.get_by_idempotency(device.id, "elsewhere-1") is None
+
+
 def test_a_bill_replaced_with_another_total_is_quarantined_saying_what_changed(
     pos: Pos, world: Sandbox, services: Services
 ) -> None:
