@@ -62,6 +62,10 @@ class OfflineMark:
     detail: Mapping[str, Any]
 
 
+#: The code an offline payment beyond its device's offline cash limit is quarantined with.
+OFFLINE_CASH_LIMIT_EXCEEDED = "OFFLINE_CASH_LIMIT_EXCEEDED"
+
+
 @dataclass(frozen=True, kw_only=True)
 class OfflineArrival:
     """What an offline upload adds to the payment it makes, written in the payment's own

@@ -12,10 +12,10 @@ through the one acceptance path (`PaymentService.accept_payment`, not waiting fo
 - quarantined   the world moved while the device was offline (the bill was paid elsewhere, it
                 expired with a changed total, the amount is now below the minimum, the city is no
                 longer collectable, another payment of the consumer is under way) or the item is
-                beyond the device's offline limits (collected too long ago, more cash than one
-                upload may carry): the money was taken, so the payment is stored NEEDS_ATTENTION
-                with reason OFFLINE_CONFLICT and what changed, for an operator to register against
-                the current bill (retry), refund or cancel;
+                beyond the device's offline limits (collected too long ago, more cash than the
+                device may hold offline until a hand-over): the money was taken, so the payment is
+                stored NEEDS_ATTENTION with reason OFFLINE_CONFLICT and what changed, for an
+                operator to register against the current bill (retry), refund or cancel;
 - refused       the item breaks a rule the device can fix (its form, an instrument, a key reused
                 for another payment) or cannot be checked now (DIGIT or the ledger unavailable,
                 the same key being uploaded by another request: with a Retry-After): nothing is
@@ -41,7 +41,11 @@ from integrator.digit.errors import DigitError, DigitRejected
 from integrator.digit.models import Bill
 from integrator.payments import rules
 from integrator.payments.cash import CASH, CashBook
-from integrator.payments.cash_records import OfflineArrival, OfflineMark
+from integrator.payments.cash_records import (
+    OFFLINE_CASH_LIMIT_EXCEEDED,
+    OfflineArrival,
+    OfflineMark,
+)
 from integrator.payments.devices import Device
 from integrator.payments.events import NO_PAYMENT_OBSERVER, PaymentObserver
 from integrator.payments.models import (
@@ -117,6 +121,11 @@ class OfflineLedger(Protocol):
 
     def marks(self, payment_ids: Sequence[str]) -> dict[str, OfflineMark]: ...
 
+    def cash_held(self, device_id: str, *, excluding_keys: Sequence[str] = ()) -> Decimal:
+        """The offline CASH the device holds: uploaded since its last CASH hand-over in their
+        city, not given back, not itself beyond the limit; without `excluding_keys`' payments."""
+        ...
+
     def quarantine(
         self,
         payment: Payment,
@@ -179,7 +188,13 @@ class OfflineUploads:
     def upload(self, device: Device, items: Sequence[OfflineItem]) -> list[ItemResult]:
         limits = self._cash.limits(device)
         oldest = self._clock() - timedelta(seconds=limits.offline_max_age_seconds)
-        over_cash = _over_cash_limit(items, limits.offline_cash_limit)
+        # the most cash a device may hold offline: what it already holds from earlier uploads
+        # (until a hand-over) counts, so splitting an upload does not get round the limit; this
+        # upload's own items are counted here, also those a first try of it stored
+        held = self._offline.cash_held(
+            device.id, excluding_keys=[item.idempotency_key for item in items]
+        )
+        over_cash = _over_cash_limit(items, limits.offline_cash_limit, held=held)
         results = []
         for index, item in enumerate(items):
             try:
@@ -191,6 +206,7 @@ class OfflineUploads:
                     limits_detail={
                         "offlineMaxAgeSeconds": limits.offline_max_age_seconds,
                         "offlineCashLimit": limits.offline_cash_limit,
+                        "offlineCashHeldBefore": held,
                     },
                 )
             except ITEM_REFUSALS as error:
@@ -243,8 +259,9 @@ class OfflineUploads:
                 device,
                 item,
                 fingerprint,
-                code="OFFLINE_CASH_LIMIT_EXCEEDED",
-                message="this upload carries more cash than a device may collect offline",
+                code=OFFLINE_CASH_LIMIT_EXCEEDED,
+                message="with this payment the device would hold more cash collected offline"
+                " than it may (until a hand-over to a cashier)",
                 detail=dict(limits_detail),
             )
         try:
@@ -558,9 +575,12 @@ def _collected(item: OfflineItem) -> datetime:
     return collected
 
 
-def _over_cash_limit(items: Sequence[OfflineItem], limit: Decimal) -> set[int]:
-    """Indexes of the CASH items beyond `limit`, counted in the order the money was taken."""
-    running = Decimal(0)
+def _over_cash_limit(
+    items: Sequence[OfflineItem], limit: Decimal, *, held: Decimal = Decimal(0)
+) -> set[int]:
+    """Indexes of the CASH items beyond `limit`, counted in the order the money was taken, on
+    top of the offline cash the device already `held`."""
+    running = held
     over: set[int] = set()
     cash = [i for i, item in enumerate(items) if item.request.payment_mode.upper() == CASH]
     for i in sorted(cash, key=lambda i: (_collected(items[i]), i)):

@@ -586,6 +586,34 @@ def test_cash_beyond_the_devices_offline_limit_is_quarantined(
     assert answer["lim-2"]["conflict"]["code"] == "OFFLINE_CASH_LIMIT_EXCEEDED"
 
 
+def test_the_offline_cash_limit_counts_what_earlier_uploads_left_in_hand_until_a_hand_over(
+    pos: Pos, services: Services, e2e_settings: Settings
+) -> None:
+    code, out = run(e2e_settings, "cash", "limits", "--device", DEVICE, "--offline-cash-limit",
+                    "1000")  # fmt: skip
+    assert code == 0, out
+    ws, sw, pt = (
+        bill_of(pos, WS_RAMESH, "WS"),
+        bill_of(pos, SW_RAMESH, "SW"),
+        bill_of(pos, PT_RAMESH, "PT"),
+    )
+    first = by_key(upload(pos, [item("split-1", ws, 815, hours_ago=2)]))
+
+    # the rest of the same day's cash, in a second upload
+    second = by_key(upload(pos, [item("split-2", sw, 315, hours_ago=1)]))
+
+    assert first["split-1"]["outcome"] == "accepted"
+    assert second["split-2"]["outcome"] == "quarantined"
+    assert second["split-2"]["conflict"]["code"] == "OFFLINE_CASH_LIMIT_EXCEEDED"
+    assert second["split-2"]["conflict"]["offlineCashHeldBefore"] == Decimal(815)
+    # a hand-over of what the device holds releases the limit
+    code, out = run(e2e_settings, "cash", "handover", "--device", DEVICE, "--amount",
+                    "CASH=1130", "--cashier", "cashier1")  # fmt: skip
+    assert code == 0, out
+    third = by_key(upload(pos, [item("split-3", pt, 900, hours_ago=0.5)]))
+    assert third["split-3"]["outcome"] == "accepted", third
+
+
 def test_a_bill_whose_payment_a_clerk_reversed_is_quarantined_saying_so(
     pos: Pos, world: Sandbox, services: Services, sandbox: str
 ) -> None:

@@ -3,6 +3,7 @@ constraints, whatever the code above them does."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -209,3 +210,51 @@ def test_an_uploaded_payment_is_marked_offline_in_its_own_transaction(db: Databa
         False,
     )
     assert mark.detail == {"retargeted": [{"from": "b-old", "to": "b-new"}]}
+
+
+def test_offline_cash_held_counts_cash_uploaded_since_the_last_cash_hand_over_and_not_given_back(
+    db: Database, redis: redis_lib.Redis
+) -> None:
+    store, offline, cash = PaymentStore(db), OfflineStore(db), CashStore(db)
+    device_id = _device(db, redis)
+    arrival = OfflineArrival(request_fingerprint="fp", collected_at=NOW - timedelta(hours=1),
+                             detail={})  # fmt: skip
+
+    def uploaded(amount: int, consumer: str, *, at_minutes: int, **overrides: object) -> Payment:
+        payment = make_payment(
+            device_id=device_id,
+            created_at=NOW + timedelta(minutes=at_minutes),
+            collected_at=NOW - timedelta(hours=1),
+            bills=(make_line(consumer_code=consumer, amount=amount, total_due=amount),),
+            **overrides,
+        )
+        assert store.create(payment, offline=arrival).outcome is CreateOutcome.CREATED
+        return payment
+
+    uploaded(100, "C-before", at_minutes=0)  # settled by the hand-over below
+    cash.record_handover(device_id=device_id, tenant_id="pb.amritsar", payment_mode="CASH",
+                         expected=Decimal(100), counted=Decimal(100), reason=None, cashier="c",
+                         at=NOW + timedelta(minutes=1))  # fmt: skip
+    uploaded(200, "C-held", at_minutes=2)
+    uploaded(400, "C-cheque", at_minutes=2, payment_mode="CHEQUE")  # not cash
+    refunded = uploaded(800, "C-refunded", at_minutes=3)
+    attention = states.transition(refunded, PaymentStatus.NEEDS_ATTENTION, actor="w",
+                                  reason="x", at=NOW)  # fmt: skip
+    attention = store.save(attention, fence=None)
+    store.save(states.transition(attention, PaymentStatus.RESOLVED, actor="op",
+                                 reason="REFUNDED", at=NOW), fence=None)  # fmt: skip
+    judged = uploaded(1600, "C-judged", at_minutes=4)  # in the upload being judged
+    beyond = _quarantined("C-beyond", "bill-beyond")
+    beyond = replace(beyond, device_id=device_id, created_at=NOW + timedelta(minutes=5))
+    offline.quarantine(beyond, request_fingerprint="fp", collected_at=NOW,
+                       detail={"code": "OFFLINE_CASH_LIMIT_EXCEEDED"})  # fmt: skip
+    other_reason = _quarantined("C-moved", "bill-moved")
+    other_reason = replace(other_reason, device_id=device_id,
+                           created_at=NOW + timedelta(minutes=5))  # fmt: skip
+    offline.quarantine(other_reason, request_fingerprint="fp", collected_at=NOW,
+                       detail={"code": "BILL_ALREADY_PAID"})  # fmt: skip
+
+    held = offline.cash_held(device_id, excluding_keys=[judged.idempotency_key])
+
+    assert held == Decimal(200) + other_reason.total_amount
+    assert offline.cash_held("another-device") == Decimal(0)
