@@ -11,15 +11,19 @@ through the one acceptance path (`PaymentService.accept_payment`, not waiting fo
                 successor still needs);
 - quarantined   the world moved while the device was offline (the bill was paid elsewhere, it
                 expired with a changed total, the amount is now below the minimum, the city is no
-                longer collectable, another payment of the consumer is under way) or the item is
+                longer collectable, or the bill's service there, another payment of the consumer
+                is under way, a cheque or DD went past DIGIT's date window) or the item is
                 beyond the device's offline limits (collected too long ago, more cash than the
                 device may hold offline until a hand-over): the money was taken, so the payment is
                 stored NEEDS_ATTENTION with reason OFFLINE_CONFLICT and what changed, for an
                 operator to register against the current bill (retry), refund or cancel;
-- refused       the item breaks a rule the device can fix (its form, an instrument, a key reused
-                for another payment) or cannot be checked now (DIGIT or the ledger unavailable,
-                the same key being uploaded by another request: with a Retry-After): nothing is
-                stored, the device keeps it and uploads it again.
+- refused       the item breaks a rule the device can fix (its form, an instrument already out of
+                DIGIT's window when taken, a key reused for another payment), names a bill neither
+                we nor DIGIT know in its city (nothing to hold a payment against: the ledger keeps
+                one by its bills and consumers; logged for a person to look at the device), or
+                cannot be checked now (DIGIT or the ledger unavailable, the same key being
+                uploaded by another request: with a Retry-After): nothing is stored, the device
+                keeps it and uploads it again.
 
 Every item is committed (or not) on its own, so a failure on one never loses those before it, and
 a second upload of the same batch answers every item from what the first one stored. Whatever
@@ -32,7 +36,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol
@@ -101,8 +105,12 @@ CONFLICT_CODES = frozenset(
         "ADVANCE_NOT_ALLOWED",
         "PAYMENT_MODE_NOT_ALLOWED",
         "TENANT_NOT_COLLECTABLE",
+        "SERVICE_NOT_COLLECTABLE",
     }
 )
+#: A cheque or DD too old now that was not when the money was taken: it aged while the device was
+#: offline (quarantined, see `_aged_offline`); one already too old then is refused.
+_AGED = "INSTRUMENT_DATE_TOO_OLD"
 #: Conflicts a successor bill may cure (re-targeting under the money path's rule).
 _SUPERSEDED = frozenset({"BILL_SUPERSEDED", "BILL_NOT_PAYABLE"})
 
@@ -174,9 +182,11 @@ class OfflineUploads:
         digit: Callable[[], DigitGateway],
         cash: CashBook,
         clock: Callable[[], datetime],
+        timezone: tzinfo,
         observer: PaymentObserver = NO_PAYMENT_OBSERVER,
     ) -> None:
         self._observer = observer
+        self._timezone = timezone  # DIGIT's (DIGIT_TIMEZONE): instrument dates are its days
         self._payments = payments
         self._store = store
         self._offline = offline
@@ -342,8 +352,9 @@ class OfflineUploads:
         violations: Sequence[Violation],
     ) -> ItemResult:
         codes = {v.code for v in violations}
-        if not codes <= CONFLICT_CODES:
-            first = next(v for v in violations if v.code not in CONFLICT_CODES)
+        conflicts = CONFLICT_CODES | ({_AGED} if self._aged_offline(item) else set())
+        if not codes <= conflicts:
+            first = next(v for v in violations if v.code not in conflicts)
             return _refused(item, first.code, first.field, first.message)
         served = self._served_bills(item.request)
         if codes <= _SUPERSEDED:
@@ -401,6 +412,15 @@ class OfflineUploads:
             # payment against (and never another city's bill); the device keeps it and a person
             # looks at the device
             i = missing[0]
+            log.warning(
+                "offline payment against an unknown bill refused",
+                extra={
+                    "device_id": device.id,
+                    "idempotency_key": item.idempotency_key,
+                    "bill_id": request.bills[i].bill_id,
+                    "tenant_id": request.tenant_id,
+                },
+            )
             return _refused(
                 item,
                 "BILL_NOT_FOUND",
@@ -462,6 +482,23 @@ class OfflineUploads:
             code=code,
             message=message,
             conflict=conflict,
+        )
+
+    def _aged_offline(self, item: OfflineItem) -> bool:
+        """Was the item's instrument within DIGIT's window on the day the money was taken?
+        (Then a refusal now, INSTRUMENT_DATE_TOO_OLD, is the world moving, not the device's
+        mistake: the collector holds a cheque that went stale while offline.)"""
+        request = item.request
+        then = rules.local_today(_collected(item), self._timezone)
+        return not any(
+            v.code == _AGED
+            for v in rules.check_instrument(
+                request.payment_mode,
+                request.instrument_number,
+                request.instrument_date,
+                request.transaction_number,
+                today=then,
+            )
         )
 
     # --- the bills then and now ---

@@ -614,6 +614,51 @@ def test_the_offline_cash_limit_counts_what_earlier_uploads_left_in_hand_until_a
     assert third["split-3"]["outcome"] == "accepted", third
 
 
+def test_a_service_no_longer_collectable_in_the_city_is_quarantined(
+    pos: Pos, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws, sw = bill_of(pos, WS_RAMESH, "WS"), bill_of(pos, SW_RAMESH, "SW")
+    # while the device was offline our account lost the role that searches water payments
+    may_search = services.digit.may_search
+    monkeypatch.setattr(
+        services.digit,
+        "may_search",
+        lambda module, tenant_id: False if module == "WS" else may_search(module, tenant_id),
+    )
+
+    answer = by_key(upload(pos, [item("gone-1", ws, 815), item("gone-2", sw, 315)]))
+
+    assert answer["gone-1"]["outcome"] == "quarantined", answer["gone-1"]
+    assert answer["gone-1"]["conflict"]["code"] == "SERVICE_NOT_COLLECTABLE"
+    assert answer["gone-2"]["outcome"] == "accepted"
+
+
+def test_a_cheque_that_went_stale_while_offline_is_quarantined_one_stale_when_taken_refused(
+    pos: Pos, services: Services
+) -> None:
+    ws, sw = bill_of(pos, WS_RAMESH, "WS"), bill_of(pos, SW_RAMESH, "SW")
+    today = datetime.now(services.settings.digit_timezone).date()
+
+    def cheque(key: str, bill: dict[str, Any], amount: int, days_old: int) -> dict[str, Any]:
+        # taken two days ago: DIGIT's window (today - 89 days) then reached 91 days back
+        return {
+            **item(key, bill, amount, hours_ago=48, mode="CHEQUE"),
+            "instrumentNumber": f"{days_old:06d}",
+            "instrumentDate": (today - timedelta(days=days_old)).isoformat(),
+        }
+
+    answer = by_key(upload(pos, [cheque("stale-1", ws, 815, 90), cheque("stale-2", sw, 315, 95)]))
+
+    aged = answer["stale-1"]
+    assert aged["outcome"] == "quarantined", aged
+    assert aged["conflict"]["code"] == "INSTRUMENT_DATE_TOO_OLD"
+    stored = services.payments_store.get(aged["payment"]["id"])
+    assert stored is not None and stored.needs_attention_reason == "OFFLINE_CONFLICT"
+    already = answer["stale-2"]
+    assert already["outcome"] == "refused"
+    assert already["problem"]["code"] == "INSTRUMENT_DATE_TOO_OLD"
+
+
 def test_a_bill_whose_payment_a_clerk_reversed_is_quarantined_saying_so(
     pos: Pos, world: Sandbox, services: Services, sandbox: str
 ) -> None:
