@@ -388,6 +388,7 @@ class Services:
                 digit=lambda: self.digit,
                 cash=self.cash,
                 clock=self.clock,
+                timezone=self.settings.digit_timezone,
                 observer=self.observer,
             ),
         )

@@ -236,7 +236,9 @@ class Settings:
     # --- Offline collection and the collector's cash ---
     offline_batch_max: int  # most payments in one POST /v1/payments/batch
     offline_max_age_seconds: int  # an uploaded payment collected longer ago than this: quarantined
-    offline_cash_limit: Decimal  # most CASH one offline upload may carry; the excess: quarantined
+    offline_cash_limit: (
+        Decimal  # most offline CASH a device may hold until a hand-over; excess: quarantined
+    )
     cash_in_hand_cap: Decimal  # CASH a device may hold before a hand-over (0: no cap)
 
     @property

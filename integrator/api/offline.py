@@ -274,7 +274,8 @@ def document_paths(spec: APISpec) -> None:
                 "summary": "What this device may collect offline and hold in cash",
                 "description": (
                     "`offlineMaxAgeSeconds`: an uploaded payment collected longer ago is "
-                    "quarantined; `offlineCashLimit`: most CASH one upload may carry; "
+                    "quarantined; `offlineCashLimit`: most CASH the device may hold from "
+                    "offline uploads until its next CASH hand-over (earlier uploads count); "
                     "`cashInHandCap`: CASH held before payments are refused "
                     "(CASH_IN_HAND_CAP_REACHED) until a hand-over (null: no cap)."
                 ),

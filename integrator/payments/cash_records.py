@@ -112,6 +112,22 @@ class OfflineMark:
     detail: Mapping[str, Any]
 
 
+#: The code an offline payment beyond its device's offline cash limit is quarantined with.
+OFFLINE_CASH_LIMIT_EXCEEDED = "OFFLINE_CASH_LIMIT_EXCEEDED"
+
+
+@dataclass(frozen=True, kw_only=True)
+class OfflineArrival:
+    """What an offline upload adds to the payment it makes, written in the payment's own
+    transaction: the fingerprint of the request as the device sent it (the payment's bills may be
+    the successors the upload moved it onto), when the money was taken, and what the upload did
+    (`detail`, e.g. `retargeted`)."""
+
+    request_fingerprint: str
+    collected_at: datetime
+    detail: Mapping[str, Any]
+
+
 @dataclass(frozen=True, kw_only=True)
 class LimitOverrides:
     """A device's own limits; None keeps the setting."""

@@ -11,17 +11,24 @@ through the one acceptance path (`PaymentService.accept_payment`, not waiting fo
                 successor still needs);
 - quarantined   the world moved while the device was offline (the bill was paid elsewhere, it
                 expired with a changed total, the amount is now below the minimum, the city is no
-                longer collectable, another payment of the consumer is under way) or the item is
-                beyond the device's offline limits (collected too long ago, more cash than one
-                upload may carry): the money was taken, so the payment is stored NEEDS_ATTENTION
-                with reason OFFLINE_CONFLICT and what changed, for an operator to register against
-                the current bill (retry), refund or cancel;
-- refused       the item breaks a rule the device can fix (its form, an instrument, a key reused
-                for another payment) or cannot be checked now (DIGIT or the ledger unavailable):
-                nothing is stored, the device keeps it and uploads it again.
+                longer collectable, or the bill's service there, another payment of the consumer
+                is under way, a cheque or DD went past DIGIT's date window) or the item is
+                beyond the device's offline limits (collected too long ago, more cash than the
+                device may hold offline until a hand-over): the money was taken, so the payment is
+                stored NEEDS_ATTENTION with reason OFFLINE_CONFLICT and what changed, for an
+                operator to register against the current bill (retry), refund or cancel;
+- refused       the item breaks a rule the device can fix (its form, an instrument already out of
+                DIGIT's window when taken, a key reused for another payment), names a bill neither
+                we nor DIGIT know in its city (nothing to hold a payment against: the ledger keeps
+                one by its bills and consumers; logged for a person to look at the device), or
+                cannot be checked now (DIGIT or the ledger unavailable, the same key being
+                uploaded by another request: with a Retry-After): nothing is stored, the device
+                keeps it and uploads it again.
 
 Every item is committed (or not) on its own, so a failure on one never loses those before it, and
-a second upload of the same batch answers every item from what the first one stored.
+a second upload of the same batch answers every item from what the first one stored. Whatever
+checking one item raises (a use case's refusal, DIGIT's) is that item's answer (`_unanswered`),
+never the batch's: the batch is answered item by item.
 """
 
 from __future__ import annotations
@@ -29,21 +36,27 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol
 
+from integrator.digit.errors import DigitError, DigitRejected
 from integrator.digit.models import Bill
 from integrator.payments import rules
 from integrator.payments.cash import CASH, CashBook
-from integrator.payments.cash_records import OfflineMark
+from integrator.payments.cash_records import (
+    OFFLINE_CASH_LIMIT_EXCEEDED,
+    OfflineArrival,
+    OfflineMark,
+)
 from integrator.payments.devices import Device
 from integrator.payments.events import NO_PAYMENT_OBSERVER, PaymentObserver
 from integrator.payments.models import (
     HistoryEntry,
     Payment,
     PaymentBill,
+    PaymentError,
     PaymentRejected,
     PaymentStatus,
     Violation,
@@ -56,7 +69,13 @@ from integrator.payments.ports import (
     PaymentLedger,
 )
 from integrator.payments.registration import may_retarget
-from integrator.payments.service import NO_ANSWER, PaymentService, canonical, new_payment
+from integrator.payments.service import (
+    DIGIT_RETRY_AFTER,
+    NO_ANSWER,
+    PaymentService,
+    canonical,
+    new_payment,
+)
 from integrator.payments.use_cases import (
     BillLine,
     DigitUnreachable,
@@ -86,8 +105,12 @@ CONFLICT_CODES = frozenset(
         "ADVANCE_NOT_ALLOWED",
         "PAYMENT_MODE_NOT_ALLOWED",
         "TENANT_NOT_COLLECTABLE",
+        "SERVICE_NOT_COLLECTABLE",
     }
 )
+#: A cheque or DD too old now that was not when the money was taken: it aged while the device was
+#: offline (quarantined, see `_aged_offline`); one already too old then is refused.
+_AGED = "INSTRUMENT_DATE_TOO_OLD"
 #: Conflicts a successor bill may cure (re-targeting under the money path's rule).
 _SUPERSEDED = frozenset({"BILL_SUPERSEDED", "BILL_NOT_PAYABLE"})
 
@@ -105,6 +128,11 @@ class OfflineLedger(Protocol):
     ) -> None: ...
 
     def marks(self, payment_ids: Sequence[str]) -> dict[str, OfflineMark]: ...
+
+    def cash_held(self, device_id: str, *, excluding_keys: Sequence[str] = ()) -> Decimal:
+        """The offline CASH the device holds: uploaded since its last CASH hand-over in their
+        city, not given back, not itself beyond the limit; without `excluding_keys`' payments."""
+        ...
 
     def quarantine(
         self,
@@ -154,9 +182,11 @@ class OfflineUploads:
         digit: Callable[[], DigitGateway],
         cash: CashBook,
         clock: Callable[[], datetime],
+        timezone: tzinfo,
         observer: PaymentObserver = NO_PAYMENT_OBSERVER,
     ) -> None:
         self._observer = observer
+        self._timezone = timezone  # DIGIT's (DIGIT_TIMEZONE): instrument dates are its days
         self._payments = payments
         self._store = store
         self._offline = offline
@@ -168,42 +198,32 @@ class OfflineUploads:
     def upload(self, device: Device, items: Sequence[OfflineItem]) -> list[ItemResult]:
         limits = self._cash.limits(device)
         oldest = self._clock() - timedelta(seconds=limits.offline_max_age_seconds)
-        over_cash = _over_cash_limit(items, limits.offline_cash_limit)
+        # the most cash a device may hold offline: what it already holds from earlier uploads
+        # (until a hand-over) counts, so splitting an upload does not get round the limit; this
+        # upload's own items are counted here, also those a first try of it stored
+        held = self._offline.cash_held(
+            device.id, excluding_keys=[item.idempotency_key for item in items]
+        )
+        over_cash = _over_cash_limit(items, limits.offline_cash_limit, held=held)
         results = []
         for index, item in enumerate(items):
             try:
-                results.append(
-                    self._one(
-                        device,
-                        item,
-                        too_old=_collected(item) < oldest,
-                        over_cash=index in over_cash,
-                        limits_detail={
-                            "offlineMaxAgeSeconds": limits.offline_max_age_seconds,
-                            "offlineCashLimit": limits.offline_cash_limit,
-                        },
-                    )
+                result = self._one(
+                    device,
+                    item,
+                    too_old=_collected(item) < oldest,
+                    over_cash=index in over_cash,
+                    limits_detail={
+                        "offlineMaxAgeSeconds": limits.offline_max_age_seconds,
+                        "offlineCashLimit": limits.offline_cash_limit,
+                        "offlineCashHeldBefore": held,
+                    },
                 )
-            except DigitUnreachable as down:
-                results.append(
-                    _refused(
-                        item,
-                        "DIGIT_UNAVAILABLE",
-                        None,
-                        "DIGIT cannot be reached to check this payment: upload it again later",
-                        retry_after=down.retry_after,
-                    )
-                )
-            except LedgerUnavailable:
-                results.append(
-                    _refused(
-                        item,
-                        "LEDGER_UNAVAILABLE",
-                        None,
-                        "the ledger cannot be reached: upload this payment again",
-                        retry_after=5,
-                    )
-                )
+            except ITEM_REFUSALS as error:
+                # this item's answer only: the items before it are stored and answered, those
+                # after it are still checked
+                result = _unanswered(item, error)
+            results.append(result)
         log.info(
             "offline upload",
             extra={
@@ -249,8 +269,9 @@ class OfflineUploads:
                 device,
                 item,
                 fingerprint,
-                code="OFFLINE_CASH_LIMIT_EXCEEDED",
-                message="this upload carries more cash than a device may collect offline",
+                code=OFFLINE_CASH_LIMIT_EXCEEDED,
+                message="with this payment the device would hold more cash collected offline"
+                " than it may (until a hand-over to a cashier)",
                 detail=dict(limits_detail),
             )
         try:
@@ -259,6 +280,7 @@ class OfflineUploads:
                 idempotency_key=item.idempotency_key,
                 request=request,
                 register_inline=False,
+                offline=_arrival(item, fingerprint),
             )
         except PaymentRejected as rejected:
             return self._after_rejection(device, item, fingerprint, rejected.violations)
@@ -271,21 +293,6 @@ class OfflineUploads:
                 message="another payment of this consumer is under way",
                 detail={"otherPaymentId": busy.payment_id},
             )
-        except IdempotencyKeyReused:
-            return _refused(
-                item,
-                "IDEMPOTENCY_KEY_REUSED",
-                "idempotencyKey",
-                "this key was used for another payment",
-            )
-        except RequestInFlight as busy:
-            return _refused(
-                item,
-                "REQUEST_IN_FLIGHT",
-                "idempotencyKey",
-                "this payment is being uploaded by another request",
-                retry_after=busy.retry_after,
-            )
         return self._accepted(outcome.payment, item, fingerprint, replayed=outcome.replayed)
 
     # --- answers ---
@@ -297,14 +304,16 @@ class OfflineUploads:
         fingerprint: str,
         *,
         replayed: bool,
-        detail: Mapping[str, Any] | None = None,
     ) -> ItemResult:
-        self._offline.mark(
-            payment,
-            request_fingerprint=fingerprint,
-            collected_at=_collected(item),
-            detail=detail or {},
-        )
+        if replayed:
+            # a new payment was marked in its own transaction (`_arrival`); one made before that
+            # (or through POST /v1/payments with this key) is marked now (a repeat changes nothing)
+            self._offline.mark(
+                payment,
+                request_fingerprint=fingerprint,
+                collected_at=_collected(item),
+                detail={},
+            )
         return ItemResult(
             idempotency_key=item.idempotency_key,
             outcome=Outcome.ACCEPTED,
@@ -343,8 +352,9 @@ class OfflineUploads:
         violations: Sequence[Violation],
     ) -> ItemResult:
         codes = {v.code for v in violations}
-        if not codes <= CONFLICT_CODES:
-            first = next(v for v in violations if v.code not in CONFLICT_CODES)
+        conflicts = CONFLICT_CODES | ({_AGED} if self._aged_offline(item) else set())
+        if not codes <= conflicts:
+            first = next(v for v in violations if v.code not in conflicts)
             return _refused(item, first.code, first.field, first.message)
         served = self._served_bills(item.request)
         if codes <= _SUPERSEDED:
@@ -352,21 +362,20 @@ class OfflineUploads:
             if moved is not None:
                 request, moves = moved
                 try:
+                    # bound to what the device sent, and marked, in the payment's transaction: a
+                    # re-upload of it replays this payment whenever it comes
                     outcome = self._payments.accept_payment(
                         device=device,
                         idempotency_key=item.idempotency_key,
                         request=request,
                         register_inline=False,
+                        offline=_arrival(item, fingerprint, retargeted=moves),
                     )
                 except (PaymentRejected, PaymentInProgress):
                     pass  # the successor cannot take it either: quarantine below
                 else:
                     return self._accepted(
-                        outcome.payment,
-                        item,
-                        fingerprint,
-                        replayed=outcome.replayed,
-                        detail={"retargeted": moves},
+                        outcome.payment, item, fingerprint, replayed=outcome.replayed
                     )
         first = violations[0]
         return self._quarantine(
@@ -397,11 +406,27 @@ class OfflineUploads:
     ) -> ItemResult:
         request = item.request
         bills = served if served is not None else self._served_bills(request)
-        missing = [line.bill_id for line in request.bills if line.bill_id not in bills]
+        missing = [i for i, line in enumerate(request.bills) if line.bill_id not in bills]
         if missing:
-            # neither we nor DIGIT know the bill: nothing to hold the payment against; the device
-            # keeps it and a person looks at the device
-            return _refused(item, "BILL_NOT_FOUND", "bills", f"no bill {missing[0]} is known")
+            # neither we nor DIGIT know the bill in the payment's city: nothing to hold the
+            # payment against (and never another city's bill); the device keeps it and a person
+            # looks at the device
+            i = missing[0]
+            log.warning(
+                "offline payment against an unknown bill refused",
+                extra={
+                    "device_id": device.id,
+                    "idempotency_key": item.idempotency_key,
+                    "bill_id": request.bills[i].bill_id,
+                    "tenant_id": request.tenant_id,
+                },
+            )
+            return _refused(
+                item,
+                "BILL_NOT_FOUND",
+                f"bills[{i}].billId",
+                f"no bill {request.bills[i].bill_id} in {request.tenant_id} is known",
+            )
         conflict = {"code": code, "message": message, **detail}
         now = self._clock()
         accepted = new_payment(
@@ -459,17 +484,36 @@ class OfflineUploads:
             conflict=conflict,
         )
 
+    def _aged_offline(self, item: OfflineItem) -> bool:
+        """Was the item's instrument within DIGIT's window on the day the money was taken?
+        (Then a refusal now, INSTRUMENT_DATE_TOO_OLD, is the world moving, not the device's
+        mistake: the collector holds a cheque that went stale while offline.)"""
+        request = item.request
+        then = rules.local_today(_collected(item), self._timezone)
+        return not any(
+            v.code == _AGED
+            for v in rules.check_instrument(
+                request.payment_mode,
+                request.instrument_number,
+                request.instrument_date,
+                request.transaction_number,
+                today=then,
+            )
+        )
+
     # --- the bills then and now ---
 
     def _served_bills(self, request: PaymentRequest) -> dict[str, Bill]:
-        """Each bill as we served it (snapshot), else as DIGIT has it now."""
+        """Each bill as we served it (snapshot), else as DIGIT has it now; only bills of the
+        request's city (the device was checked to act for it), so a payment is never held
+        against another city's bill: such a bill is not found."""
         now = self._clock()
         found: dict[str, Bill] = {}
         for line in request.bills:
             # any age: what the device was shown, however long it was offline (the snapshot
             # store's retention bounds it; DIGIT is asked for what it no longer holds)
             snapshot = self._snapshots.get(line.bill_id, max_age=timedelta(days=3650), now=now)
-            if snapshot is not None:
+            if snapshot is not None and snapshot.tenant_id == request.tenant_id:
                 found[line.bill_id] = snapshot
         missing = [line.bill_id for line in request.bills if line.bill_id not in found]
         if missing:
@@ -477,7 +521,8 @@ class OfflineUploads:
                 for bill in self._digit().search_bills(
                     tenant_id=request.tenant_id, bill_ids=missing
                 ):
-                    found[bill.id] = bill
+                    if bill.tenant_id == request.tenant_id:
+                        found[bill.id] = bill
             except NO_ANSWER as exc:
                 raise DigitUnreachable(retry_after=30) from exc
         return found
@@ -551,15 +596,28 @@ def _line(bill: Bill, line: BillLine) -> PaymentBill:
     )
 
 
+def _arrival(
+    item: OfflineItem, fingerprint: str, *, retargeted: list[dict[str, Any]] | None = None
+) -> OfflineArrival:
+    """The offline mark a payment made from `item` is stored with."""
+    detail = {} if retargeted is None else {"retargeted": retargeted}
+    return OfflineArrival(
+        request_fingerprint=fingerprint, collected_at=_collected(item), detail=detail
+    )
+
+
 def _collected(item: OfflineItem) -> datetime:
     collected = item.request.collected_at
     assert collected is not None  # the edge requires collectedAt on every uploaded payment
     return collected
 
 
-def _over_cash_limit(items: Sequence[OfflineItem], limit: Decimal) -> set[int]:
-    """Indexes of the CASH items beyond `limit`, counted in the order the money was taken."""
-    running = Decimal(0)
+def _over_cash_limit(
+    items: Sequence[OfflineItem], limit: Decimal, *, held: Decimal = Decimal(0)
+) -> set[int]:
+    """Indexes of the CASH items beyond `limit`, counted in the order the money was taken, on
+    top of the offline cash the device already `held`."""
+    running = held
     over: set[int] = set()
     cash = [i for i, item in enumerate(items) if item.request.payment_mode.upper() == CASH]
     for i in sorted(cash, key=lambda i: (_collected(items[i]), i)):
@@ -569,6 +627,85 @@ def _over_cash_limit(items: Sequence[OfflineItem], limit: Decimal) -> set[int]:
         else:
             running += amount
     return over
+
+
+#: What checking one item may raise instead of answering: each becomes that item's refusal
+#: (`_unanswered`), never the whole batch's answer.
+ITEM_REFUSALS: tuple[type[Exception], ...] = (PaymentError, DigitError)
+
+
+def _unanswered(item: OfflineItem, error: Exception) -> ItemResult:
+    """The answer for an item whose checks raised: refused with the reason, and a Retry-After
+    when uploading it again can succeed (nothing of this item was stored)."""
+    if isinstance(error, DigitUnreachable):
+        return _refused(
+            item,
+            "DIGIT_UNAVAILABLE",
+            None,
+            "DIGIT cannot be reached to check this payment: upload it again later",
+            retry_after=error.retry_after,
+        )
+    if isinstance(error, NO_ANSWER):
+        return _refused(
+            item,
+            "DIGIT_UNAVAILABLE",
+            None,
+            "DIGIT gave no usable answer while this payment was checked: upload it again later",
+            retry_after=DIGIT_RETRY_AFTER,
+        )
+    if isinstance(error, LedgerUnavailable):
+        return _refused(
+            item,
+            "LEDGER_UNAVAILABLE",
+            None,
+            "the ledger cannot be reached: upload this payment again",
+            retry_after=error.retry_after,
+        )
+    if isinstance(error, RequestInFlight):
+        return _refused(
+            item,
+            "REQUEST_IN_FLIGHT",
+            "idempotencyKey",
+            "this payment is being uploaded by another request",
+            retry_after=error.retry_after,
+        )
+    if isinstance(error, IdempotencyKeyReused):
+        return _refused(
+            item,
+            "IDEMPOTENCY_KEY_REUSED",
+            "idempotencyKey",
+            "this key was used for another payment",
+        )
+    if isinstance(error, PaymentInProgress):
+        return _refused(
+            item,
+            "PAYMENT_IN_PROGRESS",
+            None,
+            "another payment of this consumer is under way: upload this payment again later",
+            retry_after=DIGIT_RETRY_AFTER,
+        )
+    if isinstance(error, PaymentRejected) and error.violations:
+        first = error.violations[0]
+        return _refused(item, first.code, first.field, first.message)
+    if isinstance(error, DigitRejected):
+        codes = ", ".join(e.code for e in error.errors) or "no code"
+        return _refused(
+            item, "DIGIT_REJECTED", None, f"DIGIT refused to check this payment ({codes})"
+        )
+    # a domain error no rule above expects (a bug): logged with its traceback, and only this
+    # item is answered so
+    log.error(
+        "offline item not checked",
+        extra={"idempotency_key": item.idempotency_key},
+        exc_info=error,
+    )
+    return _refused(
+        item,
+        "INTERNAL_ERROR",
+        None,
+        f"this payment could not be checked ({type(error).__name__}): upload it again later",
+        retry_after=DIGIT_RETRY_AFTER,
+    )
 
 
 def _refused(

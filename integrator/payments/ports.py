@@ -15,7 +15,9 @@ without importing the storage layer:
     ├── StaleFence                  the attempt's lease expired or was taken over: write nothing
     ├── ConcurrentModification      the payment changed since it was read: reload and decide again
     └── IntegrityRefused            create_sent cleared, targeted billIds shrank, the payment's
-                                    consumers changed, or a bill is paid by another live payment
+        │                           consumers changed, or a claim it would take is held:
+        ├── ConsumerHeld            a consumer it would reopen has another open payment
+        └── BillHeld                a bill it would make live is paid by another live payment
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from integrator.digit.models import (
     PaymentRule,
     Role,
 )
+from integrator.payments.cash_records import OfflineArrival
 from integrator.payments.models import ConsumerKey, Payment, PaymentStatus
 
 # --- the ledger's refusals and results ---
@@ -58,6 +61,24 @@ class ConcurrentModification(PaymentStoreError):
 class IntegrityRefused(PaymentStoreError):
     """A save would forget that a create was sent, drop a targeted billId, change the payment's
     consumers, or put a bill under a second live payment."""
+
+
+class ConsumerHeld(IntegrityRefused):
+    """A save back to PENDING would reopen a consumer that another open payment (`holder`, None
+    when it could not be read) holds: the one-open-payment-per-consumer index refused it."""
+
+    def __init__(self, message: str, *, holder: str | None) -> None:
+        super().__init__(message)
+        self.holder = holder
+
+
+class BillHeld(IntegrityRefused):
+    """A save would make a bill live that another live payment (`holder`) pays."""
+
+    def __init__(self, message: str, *, bill_id: str | None, holder: str | None) -> None:
+        super().__init__(message)
+        self.bill_id = bill_id
+        self.holder = holder
 
 
 class CreateOutcome(StrEnum):
@@ -110,9 +131,16 @@ class LeaseAfterSave(StrEnum):
 
 
 class PaymentLedger(Protocol):
-    def create(self, payment: Payment, *, lease_seconds: float | None = None) -> CreateResult:
+    def create(
+        self,
+        payment: Payment,
+        *,
+        lease_seconds: float | None = None,
+        offline: OfflineArrival | None = None,
+    ) -> CreateResult:
         """Accept `payment` (one transaction); with `lease_seconds`, the new row is born leased
-        to the caller (CreateResult.fence) so its first attempt needs no write of its own."""
+        to the caller (CreateResult.fence) so its first attempt needs no write of its own; with
+        `offline`, its offline mark is written in the same transaction."""
         ...
 
     def save(

@@ -23,6 +23,9 @@
         DIGIT_REJECTED          DIGIT refused the search itself
         BUSY                    a registration attempt holds the payment now: try again shortly
         CHANGED                 the payment changed while the operator looked: reload, decide again
+        CONSUMER_HAS_OPEN_PAYMENT a retry would reopen a consumer another open payment holds
+                                (a quarantined offline payment holds none until retried)
+        BILL_HAS_LIVE_PAYMENT   a retry would make a bill live that another live payment pays
         BAD_QUERY               a search's cursor or criteria cannot be read
 
 Every action is recorded in the payment's history with actor `operator:<name>`.

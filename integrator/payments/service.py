@@ -44,6 +44,7 @@ from typing import Any, Protocol
 from integrator.digit.errors import NO_USABLE_ANSWER
 from integrator.digit.models import Bill, PaymentRule
 from integrator.payments import rules, states
+from integrator.payments.cash_records import OfflineArrival
 from integrator.payments.devices import Device
 from integrator.payments.events import NO_PAYMENT_OBSERVER, PaymentObserver
 from integrator.payments.first_create import DeviceWaiting, refusal_from_history
@@ -627,10 +628,20 @@ class PaymentService:
         idempotency_key: str,
         request: PaymentRequest,
         register_inline: bool = True,
+        offline: OfflineArrival | None = None,
     ) -> AcceptOutcome:
+        """`PaymentUseCases.accept_payment`; `register_inline=False` leaves registration to the
+        worker. `offline` (an offline upload): the key is bound to the request the device sent
+        (`offline.request_fingerprint`, which `request` may differ from once moved onto a
+        successor bill), and the payment's offline mark is written with it, in one transaction:
+        a re-upload of what the device sent replays the payment, whatever happened between."""
         # The request's budget starts now and covers every DIGIT call below (see the module doc).
         deadline = time.monotonic() + self._settings.registration_budget_seconds
-        fingerprint = rules.fingerprint(canonical(request))
+        fingerprint = (
+            offline.request_fingerprint
+            if offline is not None
+            else rules.fingerprint(canonical(request))
+        )
         now = self._clock()
         claim = self._idempotency.claim(device.id, idempotency_key, fingerprint, now=now)
         if claim.outcome is not ClaimOutcome.NEW:
@@ -671,7 +682,9 @@ class PaymentService:
                 # inline attempt goes straight to DIGIT's create (see Registrar.first_attempt).
                 payment = states.mark_create_sent(payment, payment.bill_ids, actor="inline", at=now)
             created = self._payments.create(
-                payment, lease_seconds=self._settings.lease_ttl_seconds if inline else None
+                payment,
+                lease_seconds=self._settings.lease_ttl_seconds if inline else None,
+                offline=offline,
             )
         except BaseException:
             self._idempotency.release(device.id, idempotency_key, claim.token)

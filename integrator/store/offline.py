@@ -3,14 +3,16 @@
     OfflineStore.mark(...)          a payment accepted from an upload is marked offline (repeatable)
     OfflineStore.quarantine(...)    a payment the world moved under is stored NEEDS_ATTENTION,
                                     with its idempotency record and offline mark, in one transaction
+    OfflineStore.cash_held(...)     the offline CASH a device holds (the offline cash limit's sum)
     OfflineStore.limits_for(...)    a device's overrides of the offline and cash limits
     OfflineStore.all_limits()       every device's overrides (CashBook reads them together)
 
 A quarantined payment never holds its bill or its consumer: the bill may be paid by another live
 payment of ours (the counter took it meanwhile), and the consumer may have an open one. It is
-stored with `payment_bills.live = false` and `payment_consumers.open = false`; an operator's retry
-makes its bills live again (PaymentStore.save), which the one-live-payment-per-bill index refuses
-while another payment holds the bill. The values (OfflineMark, LimitOverrides) are the domain's:
+stored with `payment_bills.live = false` and `payment_consumers.open = false`, and saves that keep
+it NEEDS_ATTENTION keep them so; an operator's retry (back to PENDING) makes its bills live and its
+consumers open again (PaymentStore.save), which the partial unique indexes refuse while another
+payment holds the bill or the consumer. The values (OfflineMark, LimitOverrides) are the domain's:
 integrator/payments/cash_records.py.
 """
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -25,9 +28,14 @@ from psycopg import errors
 from psycopg.types.json import Jsonb
 
 from integrator import jsonutil
-from integrator.payments.cash_records import LimitOverrides, OfflineMark
+from integrator.payments.cash_records import (
+    OFFLINE_CASH_LIMIT_EXCEEDED,
+    LimitOverrides,
+    OfflineMark,
+)
 from integrator.payments.models import Payment, PaymentStatus
 from integrator.payments.ports import CreateOutcome, CreateResult
+from integrator.store.cash import REFUNDED
 from integrator.store.db import Database
 
 __all__ = ["LimitOverrides", "OfflineMark", "OfflineStore"]
@@ -88,6 +96,32 @@ class OfflineStore:
             )
             for r in rows
         }
+
+    def cash_held(self, device_id: str, *, excluding_keys: Sequence[str] = ()) -> Decimal:
+        """The CASH the device holds from payments it collected offline: those uploaded after
+        its last CASH hand-over in their city, except payments whose money went back or was never
+        taken (refused, cancelled, dishonoured, resolved as refunded), those quarantined for being
+        beyond this very limit (their upload counted them out: see payments.offline), and those
+        made under `excluding_keys` (the upload being judged counts its own items)."""
+        with self._db.autocommit() as conn:
+            row = conn.execute(
+                """
+                SELECT coalesce(sum(p.total_amount), 0)
+                FROM offline_payments o JOIN payments p ON p.id = o.payment_id
+                WHERE o.device_id = %s AND p.payment_mode = 'CASH'
+                  AND p.status NOT IN ('REFUSED', 'CANCELLED', 'DISHONOURED')
+                  AND NOT (p.status = 'RESOLVED' AND p.resolution IS NOT DISTINCT FROM %s)
+                  AND NOT (o.quarantined AND o.detail ->> 'code' IS NOT DISTINCT FROM %s)
+                  AND NOT (p.idempotency_key = ANY(%s))
+                  AND p.created_at > coalesce(
+                    (SELECT max(h.at) FROM cash_handovers h
+                      WHERE h.device_id = o.device_id AND h.tenant_id = p.tenant_id
+                        AND h.payment_mode = 'CASH'),
+                    '-infinity')
+                """,
+                (device_id, REFUNDED, OFFLINE_CASH_LIMIT_EXCEEDED, list(excluding_keys)),
+            ).fetchone()
+        return Decimal(0) if row is None else Decimal(row[0])
 
     def uploaded_between(
         self, device_id: str, start: datetime, end: datetime, *, limit: int = 500

@@ -6,12 +6,13 @@ conservative hint kept by the one code path that opens and closes claims:
 
   * PaymentStore.create adds the payment's id to each of its consumers' marks *before* its
     transaction commits, and takes it out again when nothing was written (replay, conflict);
-  * PaymentStore.save takes it out *after* the commit that releases the claims.
+  * PaymentStore.save takes it out *after* the commit that releases the claims, and adds it
+    *before* the commit that reopens them (a payment back to PENDING from NEEDS_ATTENTION: an
+    operator's retry of a quarantined offline payment, which is stored with its claims closed).
 
 So while a claim is open in the ledger its mark is present; a mark may outlive its claim (a crash
-or a Redis error between the commit and the removal), which only costs a ledger read. Claims are
-never reopened (`open` turns false once, for good), and quarantined offline payments are stored
-closed: nothing else opens a claim.
+or a Redis error between the commit and the removal, or a reopening the ledger refused), which
+only costs a ledger read. Nothing else opens a claim.
 
 A consumer's set also holds `reversal:<request id>` while a reversal of one of its payments waits
 for DIGIT to re-open the dues (integrator.store.cancellations): its bills then show the state

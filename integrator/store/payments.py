@@ -6,12 +6,20 @@ Implements `integrator.payments.ports.PaymentLedger`; its refusals are declared 
     ├── StaleFence                  the attempt's lease expired or was taken over: write nothing
     ├── ConcurrentModification      the payment changed since it was read: reload and decide again
     └── IntegrityRefused            create_sent cleared, targeted billIds shrank, the payment's
-                                    consumers changed, or a bill is paid by another live payment
+        │                           consumers changed, or a claim it would take is held:
+        ├── ConsumerHeld            another open payment holds a consumer it would reopen
+        └── BillHeld                another live payment pays a bill it would make live
 
 Tables (migrations/versions/0001_ledger.py): `payments` (one row, with the lease and fence),
 `payment_bills` (one row per bill, `live` unless the payment was closed by an operator),
 `payment_consumers` (`open` until the payment is final), `payment_targets` (every bill id ever
 sent to DIGIT, append-only), `payment_history` (append-only), `idempotency_keys`.
+
+The claims follow the status a save writes: PENDING holds its consumers (`open`) and its bills
+(`live`), reopening them when the payment comes back from NEEDS_ATTENTION (an operator's retry of a
+quarantined offline payment, stored without claims: integrator.store.offline), so the partial
+unique indexes refuse the retry while another payment holds them; NEEDS_ATTENTION keeps the claims
+as they are; a final status releases the consumers, and RESOLVED or REFUSED the bills.
 
 Status changes are decided by the domain (`payments.states`); this store only compares and sets:
 a save applies when the stored version is the one the caller read (and, during a registration
@@ -31,9 +39,12 @@ from psycopg import errors
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from integrator.payments.cash_records import OfflineArrival
 from integrator.payments.models import Payment, PaymentStatus
 from integrator.payments.ports import (
+    BillHeld,
     ConcurrentModification,
+    ConsumerHeld,
     CreateOutcome,
     CreateResult,
     IntegrityRefused,
@@ -48,7 +59,9 @@ from integrator.store.db import Database
 from integrator.store.open_claims import OpenClaimMarks
 
 __all__ = [
+    "BillHeld",
     "ConcurrentModification",
+    "ConsumerHeld",
     "CreateOutcome",
     "CreateResult",
     "IntegrityRefused",
@@ -65,6 +78,8 @@ FIRST_FENCE = 1
 
 #: Statuses in which a payment holds its consumers (REGISTERED and RESOLVED are final).
 _OPEN = (PaymentStatus.PENDING.value, PaymentStatus.NEEDS_ATTENTION.value)
+# the status a save keeps the stored claims in (a quarantined payment holds none: store.offline)
+_KEEPS_CLAIMS = PaymentStatus.NEEDS_ATTENTION
 # statuses in which a payment's bills are free again: closed by an operator, or refused by DIGIT
 _NOT_LIVE = frozenset({PaymentStatus.RESOLVED, PaymentStatus.REFUSED})
 
@@ -159,7 +174,13 @@ class PaymentStore:
 
     # --- writes ---
 
-    def create(self, payment: Payment, *, lease_seconds: float | None = None) -> CreateResult:
+    def create(
+        self,
+        payment: Payment,
+        *,
+        lease_seconds: float | None = None,
+        offline: OfflineArrival | None = None,
+    ) -> CreateResult:
         """Accept a new PENDING payment: the payment, its bills, its consumer claims, the
         idempotency record and the first history entries, in one transaction.
 
@@ -168,7 +189,9 @@ class PaymentStore:
         request. CONFLICT: a consumer of this payment has an open payment (its id). BILL_TAKEN: a
         bill is paid by another live payment (its id). With `lease_seconds` the row is inserted
         holding its registration lease (fence 1, `lease_until` on the database's clock), which
-        CREATED returns: the first attempt starts without a write of its own.
+        CREATED returns: the first attempt starts without a write of its own. With `offline` (an
+        offline upload's payment) its offline mark is written in the same transaction, so the
+        fingerprint the device sent and what the upload did are never missing from a payment.
         """
         if lease_seconds is not None and lease_seconds <= 0:
             raise ValueError("a lease needs a positive TTL")
@@ -177,17 +200,19 @@ class PaymentStore:
         if not payment.bills:
             raise ValueError("a payment needs at least one bill")
         if self._marks is None:
-            return self._create(payment, lease_seconds)
+            return self._create(payment, lease_seconds, offline)
         # marked before the claims can commit, unmarked only when nothing was written: an
         # exception may hide a commit, so it leaves the mark (a leftover costs one ledger read)
         self._marks.mark(payment.id, payment.consumer_keys)
-        result = self._create(payment, lease_seconds)
+        result = self._create(payment, lease_seconds, offline)
         if result.outcome is not CreateOutcome.CREATED and result.payment_id != payment.id:
             # (a replay of this very payment, committed by an earlier call, keeps its mark)
             self._marks.unmark(payment.id, payment.consumer_keys)
         return result
 
-    def _create(self, payment: Payment, lease_seconds: float | None) -> CreateResult:
+    def _create(
+        self, payment: Payment, lease_seconds: float | None, offline: OfflineArrival | None
+    ) -> CreateResult:
         try:
             # One round trip for the whole transaction (see `_in_one_round_trip`). A key that
             # already made a payment is not looked up first: the payment row's UNIQUE (device,
@@ -195,7 +220,7 @@ class PaymentStore:
             # from the record. The claim looked a moment ago, so that is a race between two
             # requests with one key, or a marker Redis lost.
             with self._db.autocommit() as conn:
-                _in_one_round_trip(conn, self._acceptance(payment, lease_seconds))
+                _in_one_round_trip(conn, self._acceptance(payment, lease_seconds, offline))
         except errors.UniqueViolation as exc:
             return self._conflict(payment, exc)
         return CreateResult(
@@ -219,7 +244,9 @@ class PaymentStore:
 
     @staticmethod
     def _acceptance(
-        payment: Payment, lease_seconds: float | None = None
+        payment: Payment,
+        lease_seconds: float | None = None,
+        offline: OfflineArrival | None = None,
     ) -> list[tuple[str, Sequence[Any]]]:
         """The statements (query, parameters) that write a new payment, in order."""
         statements: list[tuple[str, Sequence[Any]]] = [
@@ -315,6 +342,22 @@ class PaymentStore:
                 (payment.device_id, payment.idempotency_key, payment.fingerprint, payment.id),
             )
         )
+        if offline is not None:
+            statements.append(
+                (
+                    "INSERT INTO offline_payments (payment_id, device_id, request_fingerprint,"
+                    " collected_at, uploaded_at, quarantined, detail)"
+                    " VALUES (%s, %s, %s, %s, %s, false, %s)",
+                    (
+                        payment.id,
+                        payment.device_id,
+                        offline.request_fingerprint,
+                        offline.collected_at,
+                        payment.created_at,
+                        Jsonb(dict(offline.detail), dumps=_dumps),
+                    ),
+                )
+            )
         return statements
 
     def _conflict(self, payment: Payment, exc: errors.UniqueViolation) -> CreateResult:
@@ -367,16 +410,20 @@ class PaymentStore:
           StaleFence              `fence` given and the lease expired or holds another token;
           ConcurrentModification  the stored version is not `payment.version`;
           IntegrityRefused        create_sent would be cleared, a targeted billId dropped, the
-                                  consumers changed, or a bill taken by another live payment;
+                                  consumers changed; ConsumerHeld: back to PENDING while
+                                  another open payment holds a consumer; BillHeld: a bill taken
+                                  by another live payment;
           PaymentNotFound.
         On a final status the payment's consumer claims are released; RESOLVED also releases its
-        bills. Use `fence=None` only outside registration attempts (operators).
+        bills. Back to PENDING from another status, the claims are taken again (see the module
+        docstring). Use `fence=None` only outside registration attempts (operators).
         """
         if fence is None and lease is not LeaseAfterSave.KEEP:
             raise ValueError("only the holder of a lease (a fence) can renew or release it")
         stored = replace(payment, version=payment.version + 1)
         open_ = payment.status.value in _OPEN
-        live = payment.status not in _NOT_LIVE
+        keep = payment.status is _KEEPS_CLAIMS
+        live = None if keep else payment.status not in _NOT_LIVE
         lease_until = _lease_until(lease, lease_ttl_seconds)
         try:
             # pipelined: BEGIN goes with the read below, every write with the COMMIT
@@ -384,7 +431,7 @@ class PaymentStore:
                 row = conn.execute(
                     """
                     SELECT version, fence, lease_until > clock_timestamp() AS leased,
-                           create_sent, history_length,
+                           create_sent, history_length, status,
                            (SELECT array_agg(bill_id) FROM payment_targets
                              WHERE payment_id = payments.id) AS targets,
                            (SELECT array_agg(consumer_code || '|' || business_service
@@ -396,7 +443,7 @@ class PaymentStore:
                 ).fetchone()
                 if row is None:
                     raise PaymentNotFound(payment.id)
-                version, held, leased, create_sent, history_length, targets, consumers = row
+                version, held, leased, create_sent, history_length, was, targets, consumers = row
                 if fence is not None and not (leased and held == fence):
                     raise StaleFence(
                         f"payment {payment.id}: fence {fence} is not current"
@@ -410,19 +457,46 @@ class PaymentStore:
                 self._check_integrity(payment, create_sent, targets or [], consumers or [])
                 if len(payment.history) < history_length:
                     raise IntegrityRefused(f"payment {payment.id}: history would shrink")
+                reopen = payment.status is PaymentStatus.PENDING and was != PaymentStatus.PENDING
+                if reopen and self._marks is not None:
+                    # marked before the claims can commit, as `create` does (kept if refused)
+                    self._marks.mark(payment.id, payment.consumer_keys)
                 self._update(
                     conn,
                     stored,
-                    open_=open_,
+                    open_=True if reopen else None if keep or open_ else False,
                     live=live,
                     history_from=history_length,
                     lease_until=lease_until,
                 )
         except errors.UniqueViolation as exc:
-            raise IntegrityRefused(f"payment {payment.id}: {exc.diag.constraint_name}") from exc
+            raise self._held(payment, exc) from exc
         if not open_ and self._marks is not None:
             self._marks.unmark(payment.id, payment.consumer_keys)
         return stored
+
+    def _held(self, payment: Payment, exc: errors.UniqueViolation) -> IntegrityRefused:
+        """The refusal of a save a partial unique index stopped, naming who holds the claim
+        (read after the rollback)."""
+        constraint = exc.diag.constraint_name or ""
+        if constraint == "payment_consumers_one_open_payment":
+            holders = self.pending_for_consumers(list(payment.consumer_keys))
+            holder = next((h for h in holders if h is not None and h != payment.id), None)
+            return ConsumerHeld(
+                f"payment {payment.id}: another payment of its consumer is open ({holder})",
+                holder=holder,
+            )
+        if constraint == "payment_bills_one_live_payment_per_bill":
+            for bill in payment.bills:
+                holder = self._live_holder_of_bill(bill.bill_id)
+                if holder is not None and holder != payment.id:
+                    return BillHeld(
+                        f"payment {payment.id}: bill {bill.bill_id} is paid by {holder}",
+                        bill_id=bill.bill_id,
+                        holder=holder,
+                    )
+            return BillHeld(f"payment {payment.id}: {constraint}", bill_id=None, holder=None)
+        return IntegrityRefused(f"payment {payment.id}: {constraint}")
 
     @staticmethod
     def _check_integrity(
@@ -441,12 +515,19 @@ class PaymentStore:
         conn: psycopg.Connection[Any],
         p: Payment,
         *,
-        open_: bool,
-        live: bool,
+        open_: bool | None,
+        live: bool | None,
         history_from: int,
         lease_until: tuple[str, tuple[Any, ...]],
     ) -> None:
+        """Write `p` over its row; `open_` and `live` set its claims (None: as they are)."""
         lease_sql, lease_params = lease_until
+        if open_:
+            # before the bills: a consumer held by another payment says more than a bill taken
+            conn.execute(
+                "UPDATE payment_consumers SET open = true WHERE payment_id = %s AND NOT open",
+                (p.id,),
+            )
         conn.execute(
             # lease_sql is one of _lease_until's constant fragments; values travel as parameters
             """
@@ -479,7 +560,7 @@ class PaymentStore:
                 """
                 UPDATE payment_bills SET bill_id = %s, bill_number = %s, amount = %s,
                   total_due = %s, receipt_number = %s, receipt_date = %s, retargeted_from = %s,
-                  balance_left = %s, live = %s
+                  balance_left = %s, live = coalesce(%s::boolean, live)
                 WHERE payment_id = %s AND position = %s
                 """,
                 [
@@ -513,7 +594,7 @@ class PaymentStore:
             rows = _history_rows(p, history_from)
             if rows:
                 cur.executemany(_INSERT_HISTORY, rows)
-        if not open_:
+        if open_ is False:
             conn.execute(
                 "UPDATE payment_consumers SET open = false WHERE payment_id = %s AND open",
                 (p.id,),

@@ -17,9 +17,11 @@ import requests
 from click.testing import CliRunner
 
 from integrator import cli, jsonutil
+from integrator.digit.errors import DigitErrorDetail, DigitRejected
 from integrator.ops.accounts import hash_password
 from integrator.payments.day_close import DayClose, DayCloseRefused
 from integrator.payments.models import PaymentStatus
+from integrator.payments.use_cases import IdempotencyKeyReused, RequestInFlight
 from integrator.services import Services
 from integrator.settings import Settings
 from integrator.store.cash import Scope
@@ -358,6 +360,151 @@ def test_a_bill_replaced_with_the_same_total_is_paid_on_its_successor(
     assert world.payments_for_bill(tl["billId"]) == []
 
 
+def test_a_payment_moved_to_a_successor_bill_replays_even_if_the_upload_died_after_storing_it(
+    pos: Pos, world: Sandbox, sandbox: str, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tl = bill_of(pos, TL_AMRITSAR, "TL")
+    world.admin("clock", advance_seconds=20 * 86400)  # the bill expired; its successor is the same
+    clerk = Digit(sandbox)  # a clerk's fetch makes DIGIT generate the successor meanwhile
+    assert clerk.login().status_code == 200
+    assert clerk.bill(TL_AMRITSAR, "TL")["id"] != tl["billId"]
+
+    def died(*_args: Any, **_kwargs: Any) -> None:
+        raise RuntimeError("the process died here")
+
+    sent = item("crash-1", tl, 1500)
+    # whatever the upload writes after the payment's own transaction does not happen
+    with monkeypatch.context() as crash:
+        crash.setattr(services.offline_store, "mark", died)
+        first = upload(pos, [sent])
+    again = by_key(upload(pos, [sent]))["crash-1"]
+
+    assert again["outcome"] == "accepted", again["problem"]
+    assert again["replayed"] is True
+    pid = again["payment"]["id"]
+    if first.status_code == 200:
+        assert by_key(first)["crash-1"]["payment"]["id"] == pid
+    payment = services.payments_store.get(pid)
+    assert payment is not None and payment.bills[0].bill_id != tl["billId"]
+    mark = services.offline_store.marks([pid])[pid]
+    assert mark.detail["retargeted"][0]["from"] == tl["billId"]
+    # the key stays bound to what the device sent: another request under it is still refused
+    other = by_key(upload(pos, [{**sent, "paidBy": "Someone Else"}]))["crash-1"]
+    assert other["problem"]["code"] == "IDEMPOTENCY_KEY_REUSED"
+
+
+def _successor_refused(services: Services, error: Exception) -> Callable[[Any], None]:
+    """Make the acceptance on the successor bill raise `error` (what a second upload of the
+    same item at the same moment, or DIGIT, answers)."""
+
+    def inject(monkeypatch: pytest.MonkeyPatch) -> None:
+        accept = services.payments.accept_payment
+
+        def accept_payment(**kwargs: Any) -> Any:
+            offline = kwargs.get("offline")
+            if offline is not None and "retargeted" in offline.detail:
+                raise error
+            return accept(**kwargs)
+
+        monkeypatch.setattr(services.payments, "accept_payment", accept_payment)
+
+    return inject
+
+
+def _digit_refuses_fetch(services: Services) -> Callable[[Any], None]:
+    def inject(monkeypatch: pytest.MonkeyPatch) -> None:
+        def fetch_bills(**_kwargs: Any) -> Any:
+            raise DigitRejected(
+                "refused", status=400, errors=[DigitErrorDetail(code="EG_BS_API_ERROR")]
+            )
+
+        monkeypatch.setattr(services.digit, "fetch_bills", fetch_bills)
+
+    return inject
+
+
+@pytest.mark.parametrize(
+    ("failure", "code", "retry_after"),
+    [
+        ("in flight", "REQUEST_IN_FLIGHT", 1),
+        ("key reused", "IDEMPOTENCY_KEY_REUSED", None),
+        ("digit refuses", "DIGIT_REJECTED", None),
+    ],
+)
+def test_one_items_failure_is_its_own_answer_and_the_batch_still_answers_every_item(
+    pos: Pos,
+    world: Sandbox,
+    sandbox: str,
+    services: Services,
+    monkeypatch: pytest.MonkeyPatch,
+    failure: str,
+    code: str,
+    retry_after: int | None,
+) -> None:
+    ws, tl = bill_of(pos, WS_RAMESH, "WS"), bill_of(pos, TL_AMRITSAR, "TL")
+    world.admin("clock", advance_seconds=20 * 86400)  # the bill expired; its successor is the same
+    clerk = Digit(sandbox)  # a clerk's fetch makes DIGIT generate the successor meanwhile
+    assert clerk.login().status_code == 200
+    assert clerk.bill(TL_AMRITSAR, "TL")["id"] != tl["billId"]
+    inject = {
+        "in flight": _successor_refused(services, RequestInFlight(retry_after=1)),
+        "key reused": _successor_refused(services, IdempotencyKeyReused("pay_other")),
+        "digit refuses": _digit_refuses_fetch(services),
+    }[failure]
+    inject(monkeypatch)
+    # stored first (collected too long ago: quarantined without asking DIGIT), then the failure
+    batch = [item("first-1", ws, 815, hours_ago=80), item("moved-1", tl, 1500)]
+
+    answer = by_key(upload(pos, batch))
+
+    assert answer["first-1"]["outcome"] == "quarantined"
+    assert services.payments_store.get(answer["first-1"]["payment"]["id"]) is not None
+    refused = answer["moved-1"]
+    assert (refused["outcome"], refused["payment"]) == ("refused", None)
+    assert refused["problem"]["code"] == code
+    assert refused["problem"]["retryAfter"] == retry_after
+    device = services.devices.get_by_name(DEVICE)
+    assert device is not None
+    assert services.payments_store.get_by_idempotency(device.id, "moved-1") is None
+
+
+@pytest.mark.parametrize(
+    ("path", "hours_ago"),
+    [("too old", 80), ("over the offline cash limit", 1), ("not found in the city now", 1)],
+)
+def test_a_bill_of_another_city_is_refused_never_quarantined(
+    pos: Pos,
+    other_pos: Pos,
+    services: Services,
+    e2e_settings: Settings,
+    path: str,
+    hours_ago: float,
+) -> None:
+    # a state-level device was served a Jalandhar bill (so we hold its snapshot); a device of
+    # Amritsar only uploads a payment in Amritsar against it
+    jalandhar = pos.bills(
+        tenantId="pb.jalandhar", businessService="WS", consumerCode="WS/1013/2019-20/000101"
+    )[0]
+    if path == "over the offline cash limit":
+        code, out = run(
+            e2e_settings, "cash", "limits", "--device", "pos-amritsar-2",
+            "--offline-cash-limit", "1",
+        )  # fmt: skip
+        assert code == 0, out
+    sent = item("elsewhere-1", jalandhar, jalandhar["totalAmount"], hours_ago=hours_ago)
+
+    answer = by_key(upload(other_pos, [sent]))["elsewhere-1"]
+
+    assert answer["outcome"] == "refused", answer
+    assert (answer["problem"]["code"], answer["problem"]["field"]) == (
+        "BILL_NOT_FOUND",
+        "bills/0/billId",
+    )
+    device = services.devices.get_by_name("pos-amritsar-2")
+    assert device is not None
+    assert services.payments_store.get_by_idempotency(device.id, "elsewhere-1") is None
+
+
 def test_a_bill_replaced_with_another_total_is_quarantined_saying_what_changed(
     pos: Pos, world: Sandbox, services: Services
 ) -> None:
@@ -437,6 +584,79 @@ def test_cash_beyond_the_devices_offline_limit_is_quarantined(
     assert answer["lim-1"]["outcome"] == "accepted"  # taken first
     assert answer["lim-2"]["outcome"] == "quarantined"
     assert answer["lim-2"]["conflict"]["code"] == "OFFLINE_CASH_LIMIT_EXCEEDED"
+
+
+def test_the_offline_cash_limit_counts_what_earlier_uploads_left_in_hand_until_a_hand_over(
+    pos: Pos, services: Services, e2e_settings: Settings
+) -> None:
+    code, out = run(e2e_settings, "cash", "limits", "--device", DEVICE, "--offline-cash-limit",
+                    "1000")  # fmt: skip
+    assert code == 0, out
+    ws, sw, pt = (
+        bill_of(pos, WS_RAMESH, "WS"),
+        bill_of(pos, SW_RAMESH, "SW"),
+        bill_of(pos, PT_RAMESH, "PT"),
+    )
+    first = by_key(upload(pos, [item("split-1", ws, 815, hours_ago=2)]))
+
+    # the rest of the same day's cash, in a second upload
+    second = by_key(upload(pos, [item("split-2", sw, 315, hours_ago=1)]))
+
+    assert first["split-1"]["outcome"] == "accepted"
+    assert second["split-2"]["outcome"] == "quarantined"
+    assert second["split-2"]["conflict"]["code"] == "OFFLINE_CASH_LIMIT_EXCEEDED"
+    assert second["split-2"]["conflict"]["offlineCashHeldBefore"] == Decimal(815)
+    # a hand-over of what the device holds releases the limit
+    code, out = run(e2e_settings, "cash", "handover", "--device", DEVICE, "--amount",
+                    "CASH=1130", "--cashier", "cashier1")  # fmt: skip
+    assert code == 0, out
+    third = by_key(upload(pos, [item("split-3", pt, 900, hours_ago=0.5)]))
+    assert third["split-3"]["outcome"] == "accepted", third
+
+
+def test_a_service_no_longer_collectable_in_the_city_is_quarantined(
+    pos: Pos, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws, sw = bill_of(pos, WS_RAMESH, "WS"), bill_of(pos, SW_RAMESH, "SW")
+    # while the device was offline our account lost the role that searches water payments
+    may_search = services.digit.may_search
+    monkeypatch.setattr(
+        services.digit,
+        "may_search",
+        lambda module, tenant_id: False if module == "WS" else may_search(module, tenant_id),
+    )
+
+    answer = by_key(upload(pos, [item("gone-1", ws, 815), item("gone-2", sw, 315)]))
+
+    assert answer["gone-1"]["outcome"] == "quarantined", answer["gone-1"]
+    assert answer["gone-1"]["conflict"]["code"] == "SERVICE_NOT_COLLECTABLE"
+    assert answer["gone-2"]["outcome"] == "accepted"
+
+
+def test_a_cheque_that_went_stale_while_offline_is_quarantined_one_stale_when_taken_refused(
+    pos: Pos, services: Services
+) -> None:
+    ws, sw = bill_of(pos, WS_RAMESH, "WS"), bill_of(pos, SW_RAMESH, "SW")
+    today = datetime.now(services.settings.digit_timezone).date()
+
+    def cheque(key: str, bill: dict[str, Any], amount: int, days_old: int) -> dict[str, Any]:
+        # taken two days ago: DIGIT's window (today - 89 days) then reached 91 days back
+        return {
+            **item(key, bill, amount, hours_ago=48, mode="CHEQUE"),
+            "instrumentNumber": f"{days_old:06d}",
+            "instrumentDate": (today - timedelta(days=days_old)).isoformat(),
+        }
+
+    answer = by_key(upload(pos, [cheque("stale-1", ws, 815, 90), cheque("stale-2", sw, 315, 95)]))
+
+    aged = answer["stale-1"]
+    assert aged["outcome"] == "quarantined", aged
+    assert aged["conflict"]["code"] == "INSTRUMENT_DATE_TOO_OLD"
+    stored = services.payments_store.get(aged["payment"]["id"])
+    assert stored is not None and stored.needs_attention_reason == "OFFLINE_CONFLICT"
+    already = answer["stale-2"]
+    assert already["outcome"] == "refused"
+    assert already["problem"]["code"] == "INSTRUMENT_DATE_TOO_OLD"
 
 
 def test_a_bill_whose_payment_a_clerk_reversed_is_quarantined_saying_so(

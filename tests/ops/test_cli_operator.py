@@ -16,6 +16,7 @@ from integrator.settings import Settings
 from integrator.store.operator_actions import OperatorActionStore
 from tests.ops.conftest import PASSWORDS, make_payment
 from tests.ops.test_cli import ALICE, ids_of, run
+from tests.ops.test_operations import quarantined_offline
 
 BOB = {"INTEGRATOR_OPERATOR": "bob", "INTEGRATOR_OPERATOR_PASSWORD": PASSWORDS["bob"]}
 
@@ -245,3 +246,18 @@ def test_the_settlement_report_names_devices_and_shows_times_in_digit_timezone(
         ops_settings, "reports", "settlement", "--date", "2026-11-21", "--device", "nobody"
     )
     assert code == 2 and "no device named 'nobody'" in err
+
+
+def test_a_quarantined_payment_retried_while_its_consumer_has_an_open_one_is_refused_and_audited(
+    ops_settings: Settings, services: Services
+) -> None:
+    quarantined = quarantined_offline(services, bill_id="bill-served-offline")
+    open_payment = make_payment(services)  # NEEDS_ATTENTION on the consumer's current bill
+
+    code, _out, err = run(ops_settings, "payments", "retry", quarantined.id, "--yes", env=ALICE)
+
+    assert code == 1 and "skipped 1 (CONSUMER_HAS_OPEN_PAYMENT: 1)" in err, err
+    assert status_of(services, quarantined.id) is PaymentStatus.NEEDS_ATTENTION
+    [action] = OperatorActionStore(services.db).for_payment(quarantined.id)
+    assert (action.outcome, action.code) == ("refused", "CONSUMER_HAS_OPEN_PAYMENT")
+    assert open_payment.id in (action.message or "")

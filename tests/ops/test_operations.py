@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -11,16 +13,17 @@ from rq import Queue
 
 from integrator.jobs.scheduling import job_id_for
 from integrator.payments import states
-from integrator.payments.models import Payment, PaymentStatus
+from integrator.payments.models import Payment, PaymentBill, PaymentStatus
 from integrator.payments.operations import (
     OperationRefused,
     PaymentOperations,
     PaymentQuery,
     Resolution,
 )
+from integrator.payments.ports import CreateOutcome
 from integrator.services import Services
 from tests.e2e.conftest import Sandbox
-from tests.ops.conftest import SW_RAMESH, counter_payment, make_payment
+from tests.ops.conftest import SW_RAMESH, WS_RAMESH, counter_payment, make_payment
 
 
 def registration_jobs(services: Services) -> list[str]:
@@ -80,6 +83,77 @@ def test_a_final_payment_is_not_retried(services: Services, operations: PaymentO
     with pytest.raises(OperationRefused) as refused:
         operations.retry(payment.id, operator="alice")
     assert refused.value.code == "NOT_RETRYABLE"
+
+
+def quarantined_offline(services: Services, *, bill_id: str) -> Payment:
+    """A payment an offline upload quarantined: stored holding neither its bill nor its
+    consumer (integrator.store.offline)."""
+    now = datetime.now(UTC)
+    n = uuid.uuid4().hex[:8]
+    payment = Payment(
+        id=f"pay-offline-{n}", device_id="dev-1", idempotency_key=f"offline-{n}",
+        fingerprint="f" * 64, status=PaymentStatus.PENDING, tenant_id="pb.amritsar",
+        payment_mode="CASH", paid_by="Ramesh Kumar", payer_name="Ramesh Kumar",
+        mobile_number=None, instrument_number=None, instrument_date=None,
+        transaction_number=None, collected_at=now - timedelta(hours=1),
+        bills=(
+            PaymentBill(bill_id=bill_id, bill_number="B-1", consumer_code=WS_RAMESH,
+                        business_service="WS", amount=Decimal(815), total_due=Decimal(815)),
+        ),
+        created_at=now,
+    )  # fmt: skip
+    quarantined = states.transition(
+        payment, PaymentStatus.NEEDS_ATTENTION, actor="offline-upload",
+        reason="OFFLINE_CONFLICT", at=now,
+    )  # fmt: skip
+    created = services.offline_store.quarantine(
+        quarantined, request_fingerprint="f" * 64, collected_at=payment.collected_at, detail={}
+    )
+    assert created.outcome is CreateOutcome.CREATED
+    return quarantined
+
+
+def quarantined_offline_copy(payment: Payment) -> Payment:
+    """Another payment of the same consumer, on the consumer's next bill."""
+    n = uuid.uuid4().hex[:8]
+    bill = replace(payment.bills[0], bill_id=f"next-bill-{n}")
+    return replace(
+        payment, id=f"pay-next-{n}", idempotency_key=f"next-{n}", bills=(bill,), history=()
+    )
+
+
+def test_a_retried_quarantined_payment_holds_its_consumer_against_a_second_payment(
+    services: Services, operations: PaymentOperations
+) -> None:
+    quarantined = quarantined_offline(services, bill_id="bill-served-offline")
+
+    retried = operations.retry(quarantined.id, operator="alice")
+
+    assert retried.status is PaymentStatus.PENDING
+    consumer = quarantined.bills[0].consumer_code
+    # another payment of the consumer (on its current bill) waits for the retried one
+    second = replace(quarantined_offline_copy(quarantined), status=PaymentStatus.PENDING)
+    result = services.payments_store.create(second)
+    assert (result.outcome, result.payment_id) == (CreateOutcome.CONFLICT, quarantined.id)
+    assert services.payments_store.pending_for_consumer("pb.amritsar", "WS", consumer) == (
+        quarantined.id
+    )
+
+
+def test_a_quarantined_payment_is_not_retried_while_another_of_its_consumer_is_open(
+    services: Services, operations: PaymentOperations
+) -> None:
+    quarantined = quarantined_offline(services, bill_id="bill-served-offline")
+    open_payment = make_payment(services)  # NEEDS_ATTENTION on the consumer's current bill
+
+    with pytest.raises(OperationRefused) as refused:
+        operations.retry(quarantined.id, operator="alice")
+
+    assert refused.value.code == "CONSUMER_HAS_OPEN_PAYMENT"
+    assert open_payment.id in refused.value.message
+    stored = services.payments_store.get(quarantined.id)
+    assert stored is not None and stored.status is PaymentStatus.NEEDS_ATTENTION
+    assert registration_jobs(services) == []
 
 
 def test_retry_matching_retries_only_needs_attention_payments_of_the_filter(

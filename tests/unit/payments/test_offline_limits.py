@@ -44,3 +44,20 @@ def test_cash_beyond_the_offline_limit_is_chosen_by_collection_time(
     items: list[OfflineItem], limit: int, over: set[int]
 ) -> None:
     assert _over_cash_limit(items, Decimal(limit)) == over
+
+
+@pytest.mark.parametrize(
+    ("held", "over"),
+    [
+        (0, set()),
+        (100, set()),
+        (101, {1}),  # earlier uploads left 101 in hand: the later collection does not fit
+        (601, {0, 1}),
+    ],
+)
+def test_cash_the_device_already_holds_offline_counts_against_the_limit(
+    held: int, over: set[int]
+) -> None:
+    items = [item("a", 400, 0), item("b", 500, 1)]
+
+    assert _over_cash_limit(items, Decimal(1000), held=Decimal(held)) == over
