@@ -15,7 +15,6 @@ on its own: a malformed item is refused, the others go ahead.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from apispec import APISpec
@@ -25,6 +24,7 @@ from marshmallow import ValidationError
 from integrator.api.access import current_device
 from integrator.api.context import api_dependencies, wire
 from integrator.api.errors import ApiError, FieldError, echoable, field_errors, pointer
+from integrator.api.offline_schemas import cash_view, conflict_view, limits_view
 from integrator.api.openapi import JSON, _errors, add_paths
 from integrator.api.pos import _KEY, PAYMENT_REQUEST, load_json, pos_bp
 from integrator.api.problems import type_url
@@ -71,32 +71,22 @@ def upload_batch() -> Any:
 @pos_bp.get("/devices/me/limits")
 def device_limits() -> Any:
     device = current_device()
-    limits = current_services().cash.limits(device)
-    return {
-        "deviceId": device.id,
-        "offlineMaxAgeSeconds": limits.offline_max_age_seconds,
-        "offlineCashLimit": limits.offline_cash_limit,
-        "cashInHandCap": limits.cash_in_hand_cap,
-        "batchMax": current_services().settings.offline_batch_max,
-    }
+    services = current_services()
+    limits = services.cash.limits(device)
+    return limits_view(device, limits, services.settings.offline_batch_max, wire())
 
 
 @pos_bp.get("/devices/me/cash")
 def device_cash() -> Any:
     device = current_device()
     cash = current_services().cash
-    holdings = cash.in_hand(device.id)
-    limits = cash.limits(device)
-    by_mode = cash.in_hand_by_mode(device.id)
-    return {
-        "deviceId": device.id,
-        "cashInHandCap": limits.cash_in_hand_cap,
-        "byMode": [{"paymentMode": m, "amount": a} for m, a in sorted(by_mode.items())],
-        "byCity": [
-            {"tenantId": h.tenant_id, "paymentMode": h.payment_mode, "amount": h.amount}
-            for h in holdings
-        ],
-    }
+    return cash_view(
+        device,
+        cash.limits(device),
+        cash.in_hand_by_mode(device.id),
+        cash.in_hand(device.id),
+        wire(),
+    )
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -214,20 +204,8 @@ def _item_view(index: int, result: ItemResult) -> dict[str, Any]:
         "replayed": result.replayed,
         "payment": payment_view(result.payment, wire()),
         "problem": None,
-        "conflict": _conflict_view(result.conflict) if result.conflict else None,
+        "conflict": conflict_view(result.conflict, wire()) if result.conflict else None,
     }
-
-
-def _conflict_view(conflict: Mapping[str, Any]) -> dict[str, Any]:
-    """What changed, with its violations' fields as pointers (the ledger keeps the domain's)."""
-    view = dict(conflict)
-    violations = view.get("violations")
-    if isinstance(violations, list):
-        view["violations"] = [
-            {**v, "field": pointer(v.get("field"))} if isinstance(v, Mapping) else v
-            for v in violations
-        ]
-    return view
 
 
 # --- OpenAPI ---------------------------------------------------------------------------------
