@@ -140,10 +140,11 @@ def _load_item(entry: Any, index: int) -> OfflineItem | dict[str, Any]:
     fields = dict(entry)
     key = fields.pop(BATCH_KEY_FIELD, None)
     if not isinstance(key, str) or _KEY.fullmatch(key) is None:
+        code = "IDEMPOTENCY_KEY_INVALID" if key is not None else "IDEMPOTENCY_KEY_MISSING"
         return _refusal(
             index,
             key if isinstance(key, str) else None,
-            "IDEMPOTENCY_KEY_INVALID" if key is not None else "IDEMPOTENCY_KEY_MISSING",
+            code,
             BATCH_KEY_FIELD,
             "Each payment needs its own idempotencyKey: 1-64 of A-Z a-z 0-9 . _ : -",
         )
@@ -189,10 +190,13 @@ def _item_view(index: int, result: ItemResult) -> dict[str, Any]:
     """One answer entry; the domain's field names (`bills[0].amount`) are written as every
     other answer writes them (`bills/0/amount`, errors.pointer)."""
     if result.payment is None:
+        # the domain names the rule of every refusal; a refusal without one would be a bug, and is
+        # answered with the catalogue's code for a rule not named more precisely
+        code = result.code or "PAYMENT_REJECTED"
         return _refusal(
             index,
             result.idempotency_key,
-            result.code or "REFUSED",
+            code,
             pointer(result.field),
             result.message or "",
             result.retry_after,
