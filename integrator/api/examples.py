@@ -343,3 +343,153 @@ BILL
 Receipt no.    05/2024-25/000123
 ...
 """
+
+# --- offline collection and the collector's cash ---
+
+DEVICE_ID = "3f2b8c1e-6d4a-4e7b-9c0f-5a1d2e3b4c5d"
+TL_BILL_ID = "5b9e2d71-0c8f-4a36-8d1e-7f4c2a9b3e60"
+SW_BILL_ID = "c1f0a7e4-95f2-4d43-b7c3-2b1d3c9e8a01"
+
+#: Three payments taken while the device had no signal (POST /v1/payments/batch).
+OFFLINE_PAYMENTS: list[dict[str, Any]] = [
+    {
+        "idempotencyKey": "counter7-000124",
+        "tenantId": "pb.amritsar",
+        "paymentMode": "CASH",
+        "paidBy": "Ramesh Kumar",
+        "mobileNumber": "9876543210",
+        "collectedAt": "2024-05-01T09:10:00+05:30",
+        "bills": [{"billId": BILL_ID, "amount": 815}],
+    },
+    {
+        "idempotencyKey": "counter7-000125",
+        "tenantId": "pb.amritsar",
+        "paymentMode": "CASH",
+        "paidBy": "Anita K. Sharma",
+        "collectedAt": "2024-05-01T09:40:00+05:30",
+        "bills": [{"billId": TL_BILL_ID, "amount": 1500}],
+    },
+    {
+        "idempotencyKey": "counter7-000126",
+        "tenantId": "pb.amritsar",
+        "paymentMode": "CHEQUE",
+        "paidBy": "Anita K. Sharma",
+        "instrumentNumber": "000124",
+        "instrumentDate": "2024-04-30",
+        "collectedAt": "2024-05-01T10:05:00+05:30",
+        "bills": [{"billId": SW_BILL_ID, "amount": 315}],
+    },
+]
+
+BATCH_REQUESTS: dict[str, dict[str, Any]] = {
+    "afterAnOutage": {
+        "summary": "Two cash payments and a cheque taken offline",
+        "value": {"payments": OFFLINE_PAYMENTS},
+    },
+}
+
+_PAID_ELSEWHERE = f"DIGIT already holds a payment for bill {TL_BILL_ID}"
+
+#: What the three payments above can be answered: the first accepted; the second quarantined (the
+#: trade licence was paid at the counter meanwhile); the third refused until DIGIT answers again.
+BATCH_ANSWER: dict[str, Any] = {
+    "payments": [
+        {
+            "index": 0,
+            "idempotencyKey": "counter7-000124",
+            "outcome": "accepted",
+            "replayed": False,
+            "payment": {
+                **PENDING_PAYMENT_ANSWER,
+                "id": "pay_3c9e1f0a7b2d4e6f8a1b2c3d",
+                "idempotencyKey": "counter7-000124",
+                "collectedAt": "2024-05-01T09:10:00+05:30",
+                "createdAt": "2024-05-01T15:30:01+05:30",
+                "attempts": 0,
+                "lastError": None,
+            },
+            "problem": None,
+            "conflict": None,
+        },
+        {
+            "index": 1,
+            "idempotencyKey": "counter7-000125",
+            "outcome": "quarantined",
+            "replayed": False,
+            "payment": {
+                **PENDING_PAYMENT_ANSWER,
+                "id": "pay_8d2f4a6c1e3b5d7f9a0c2e4b",
+                "idempotencyKey": "counter7-000125",
+                "status": "NEEDS_ATTENTION",
+                "totalAmount": 1500,
+                "collectedAt": "2024-05-01T09:40:00+05:30",
+                "bills": [
+                    {
+                        "billId": TL_BILL_ID,
+                        "billNumber": "TL/107/2024-25/000088",
+                        "consumerCode": "PB-TL-2024-07-04-002271",
+                        "businessService": "TL",
+                        "amount": 1500,
+                        "receiptNumber": None,
+                        "receiptDate": None,
+                    }
+                ],
+                "createdAt": "2024-05-01T15:30:01+05:30",
+                "attempts": 0,
+                "lastError": f"BILL_ALREADY_PAID: {_PAID_ELSEWHERE}",
+            },
+            "problem": None,
+            "conflict": {
+                "code": "BILL_ALREADY_PAID",
+                "message": _PAID_ELSEWHERE,
+                "violations": [
+                    {
+                        "code": "BILL_ALREADY_PAID",
+                        "field": "bills/0/billId",
+                        "message": _PAID_ELSEWHERE,
+                    }
+                ],
+                "bills": [
+                    {"billId": TL_BILL_ID, "amount": 1500, "servedTotal": 1500, "currentTotal": 0}
+                ],
+            },
+        },
+        {
+            "index": 2,
+            "idempotencyKey": "counter7-000126",
+            "outcome": "refused",
+            "replayed": False,
+            "payment": None,
+            "problem": {
+                "type": "/docs#problem-DIGIT_UNAVAILABLE",
+                "code": "DIGIT_UNAVAILABLE",
+                "field": None,
+                "detail": "DIGIT cannot be reached to check this payment: upload it again later",
+                "retryAfter": 30,
+            },
+            "conflict": None,
+        },
+    ]
+}
+
+DEVICE_LIMITS_ANSWER: dict[str, Any] = {
+    "deviceId": DEVICE_ID,
+    "offlineMaxAgeSeconds": 259200,
+    "offlineCashLimit": 20000,
+    "cashInHandCap": 50000,
+    "batchMax": 50,
+}
+
+DEVICE_CASH_ANSWER: dict[str, Any] = {
+    "deviceId": DEVICE_ID,
+    "cashInHandCap": 50000,
+    "byMode": [
+        {"paymentMode": "CASH", "amount": 12400},
+        {"paymentMode": "CHEQUE", "amount": 815},
+    ],
+    "byCity": [
+        {"tenantId": "pb.amritsar", "paymentMode": "CASH", "amount": 11900},
+        {"tenantId": "pb.amritsar", "paymentMode": "CHEQUE", "amount": 815},
+        {"tenantId": "pb.jalandhar", "paymentMode": "CASH", "amount": 500},
+    ],
+}

@@ -23,7 +23,7 @@ from flask import Blueprint, Flask, Response, current_app, render_template
 
 from integrator.api import examples
 from integrator.api.modes import MODE_RULES, mode_groups
-from integrator.api.problems import CATALOGUE, codes_for_status
+from integrator.api.problems import BATCH_ITEM_ONLY, CATALOGUE, codes_for_status
 from integrator.api.schemas import requests as request_schemas
 from integrator.api.schemas import responses as response_schemas
 from integrator.api.schemas.fields import KEY_HEADER_PATTERN
@@ -478,6 +478,7 @@ def docs() -> Response:
     html = render_template(
         "docs.html",
         problems=list(CATALOGUE.values()),
+        batch_item_only=BATCH_ITEM_ONLY,
         modes=list(MODE_RULES.values()),
         skew_minutes=int(COLLECTED_AT_SKEW.total_seconds() // 60),
     )

@@ -10,7 +10,9 @@ description), and tests fail when a code raised anywhere on the edge or in the d
 missing here (tests/unit/api/test_api_problems.py scans the construction sites statically).
 
 A code appears either as the problem's top-level `code` or as an `errors[].code` (the first field
-error's code is also the top-level one). `kind` says who can fix it:
+error's code is also the top-level one), or in an item of POST /v1/payments/batch's answer: a
+refused item's `problem.code`, or a quarantined item's `conflict.code` (the codes with no status
+appear there only). `kind` says who can fix it:
 
     SHAPE        the request's form; the published schema describes every such rule
     RULE         a payment rule or the bill's state in DIGIT; the request was well formed
@@ -27,6 +29,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 DOCS_ANCHOR_PREFIX = "problem-"
+#: The status column of a code no response carries at its top: it is answered only in an item of
+#: POST /v1/payments/batch (a quarantined item's `conflict.code`).
+BATCH_ITEM_ONLY = "batch item"
 
 
 class Kind(StrEnum):
@@ -43,7 +48,7 @@ class Problem:
     """One code of the catalogue: what it means and what the device should do about it."""
 
     code: str
-    statuses: tuple[int, ...]
+    statuses: tuple[int, ...]  # () for a code answered only in a batch item (BATCH_ITEM_ONLY)
     kind: Kind
     meaning: str
     action: str
@@ -51,6 +56,11 @@ class Problem:
     @property
     def type(self) -> str:
         return type_url(self.code)
+
+    @property
+    def status_text(self) -> str:
+        """The statuses as the catalogue's tables show them."""
+        return ", ".join(str(s) for s in self.statuses) or BATCH_ITEM_ONLY
 
     @property
     def anchor(self) -> str:
@@ -174,11 +184,12 @@ def _entries() -> Iterable[Problem]:
                 meaning="An instrument or transaction number is longer than DIGIT keeps.",
                 action=_FIX_FIELD),
         Problem(code="IDEMPOTENCY_KEY_MISSING", statuses=(400,), kind=s,
-                meaning="POST /v1/payments needs an Idempotency-Key header.",
+                meaning="POST /v1/payments needs an Idempotency-Key header (and each payment of "
+                "POST /v1/payments/batch its `idempotencyKey`: that item is refused).",
                 action="Send the device's own transaction reference as Idempotency-Key."),
         Problem(code="IDEMPOTENCY_KEY_INVALID", statuses=(400, 422), kind=s,
-                meaning="The Idempotency-Key (header, or idempotencyKey query parameter) is not "
-                "1-64 of A-Z a-z 0-9 . _ : -.",
+                meaning="The Idempotency-Key (header, idempotencyKey query parameter, or a batch "
+                "item's `idempotencyKey`) is not 1-64 of A-Z a-z 0-9 . _ : -.",
                 action="Send a key of those characters only."),
         Problem(code="INVALID_JSON", statuses=(400,), kind=s,
                 meaning="The body is not valid JSON (or not UTF-8).",
@@ -311,6 +322,25 @@ def _entries() -> Iterable[Problem]:
                 meaning="POST /v1/payments/batch carries no payment or more than OFFLINE_BATCH_MAX "
                 "(GET /v1/devices/me/limits says how many).",
                 action="Split the upload into batches of at most that many payments."),
+        # --- only in POST /v1/payments/batch: a quarantined item's conflict.code ---
+        Problem(code="COLLECTED_TOO_LONG_AGO", statuses=(), kind=r,
+                meaning="Only in POST /v1/payments/batch, as a quarantined item's "
+                "`conflict.code`: the payment was collected (collectedAt) longer ago than the "
+                "device may hold a payment offline (`offlineMaxAgeSeconds` of GET "
+                "/v1/devices/me/limits, also in the conflict). The money was taken, so the "
+                "payment is stored NEEDS_ATTENTION; it is not sent to DIGIT.",
+                action="Do not collect again nor upload it under another key: an operator "
+                "registers or refunds it (GET /v1/payments/{id} shows which). Upload offline "
+                "payments within offlineMaxAgeSeconds of collecting them."),
+        Problem(code="OFFLINE_CASH_LIMIT_EXCEEDED", statuses=(), kind=r,
+                meaning="Only in POST /v1/payments/batch, as a quarantined item's "
+                "`conflict.code`: the upload carries more CASH than a device may collect offline "
+                "(`offlineCashLimit` of GET /v1/devices/me/limits, also in the conflict); the CASH "
+                "payments beyond it, counted in the order the money was taken, are stored "
+                "NEEDS_ATTENTION and not sent to DIGIT.",
+                action="Do not collect again nor upload it under another key: an operator "
+                "registers or refunds it (GET /v1/payments/{id} shows which). Take no more "
+                "than offlineCashLimit in cash while offline."),
         # --- auth ---
         Problem(code="UNAUTHORIZED", statuses=(401,), kind=a,
                 meaning="No device key, or an unknown or revoked one.",
@@ -459,7 +489,12 @@ def catalogue_markdown() -> str:
         "",
         "`code` is stable: devices switch on it, never on `detail` or `message`. `type` links to",
         "the code's row on the integrator's `/docs` page. A code appears at the top of a problem",
-        "or in its `errors[]` (the first field error's code is also the top-level one).",
+        "or in its `errors[]` (the first field error's code is also the top-level one), or in an",
+        "item of `POST /v1/payments/batch`'s answer: a refused item's `problem.code` (its",
+        "`retryAfter` stands for Retry-After, its `idempotencyKey` for the header), or a",
+        "quarantined item's `conflict.code`: then the money was already taken and the payment",
+        "is stored for an operator, so the row says what changed, and the device never collects",
+        "again. A code whose status is " + f"*{BATCH_ITEM_ONLY}* appears only there.",
         "",
         "Kinds: " + "; ".join(f"**{k.value}** {_KIND_TEXT[k]}" for k in Kind) + ".",
         "",
@@ -467,9 +502,8 @@ def catalogue_markdown() -> str:
         "|---|---|---|---|---|",
     ]
     for p in CATALOGUE.values():
-        statuses = ", ".join(str(s) for s in p.statuses)
         lines.append(
-            f'| <a id="{p.anchor}"></a>`{p.code}` | {statuses} | {p.kind.value} '
+            f'| <a id="{p.anchor}"></a>`{p.code}` | {p.status_text} | {p.kind.value} '
             f"| {p.meaning} | {p.action} |"
         )
     return "\n".join(lines) + "\n"

@@ -100,7 +100,6 @@ CONFLICT_CODES = frozenset(
         "BILL_NOT_FOUND",
         "AMOUNT_BELOW_MINIMUM",
         "AMOUNT_ABOVE_MAXIMUM",
-        "AMOUNT_NOT_EXACT",
         "PARTIAL_PAYMENT_NOT_ALLOWED",
         "ADVANCE_NOT_ALLOWED",
         "PAYMENT_MODE_NOT_ALLOWED",
@@ -111,6 +110,15 @@ CONFLICT_CODES = frozenset(
 #: A cheque or DD too old now that was not when the money was taken: it aged while the device was
 #: offline (quarantined, see `_aged_offline`); one already too old then is refused.
 _AGED = "INSTRUMENT_DATE_TOO_OLD"
+#: Every `code` a quarantined item's conflict can carry: a conflict above, a limit of the device
+#: (collected too long ago, more cash than one upload may carry), or another payment of the
+#: consumer under way. Each is in the error catalogue (integrator.api.problems).
+QUARANTINE_CODES = CONFLICT_CODES | {
+    "COLLECTED_TOO_LONG_AGO",
+    "OFFLINE_CASH_LIMIT_EXCEEDED",
+    "PAYMENT_IN_PROGRESS",
+    _AGED,
+}
 #: Conflicts a successor bill may cure (re-targeting under the money path's rule).
 _SUPERSEDED = frozenset({"BILL_SUPERSEDED", "BILL_NOT_PAYABLE"})
 

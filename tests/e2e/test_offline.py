@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import requests
 from click.testing import CliRunner
+from openapi_schema_validator import OAS30Validator
 
 from integrator import cli, jsonutil
 from integrator.digit.errors import DigitErrorDetail, DigitRejected
@@ -70,13 +71,30 @@ def worker(
         yield start()
 
 
+def published(pos: Pos, schema: str, answer: requests.Response) -> requests.Response:
+    """`answer`, after checking it against `schema` of the integrator's own /openapi.json."""
+    document = requests.get(f"{pos.base}/openapi.json", timeout=10).json()
+    root = {"$ref": f"#/components/schemas/{schema}", "components": document["components"]}
+    OAS30Validator(root).validate(answer.json())
+    return answer
+
+
 def upload(pos: Pos, items: list[dict[str, Any]]) -> requests.Response:
-    return requests.post(
+    """POST /v1/payments/batch; an answer of 200 is checked against the published schema."""
+    answer = requests.post(
         f"{pos.base}/v1/payments/batch",
         data=jsonutil.dumps({"payments": items}),
         headers=pos.headers(),
         timeout=60,
     )
+    return published(pos, "BatchAnswer", answer) if answer.status_code == 200 else answer
+
+
+def device_me(pos: Pos, what: str) -> Any:
+    """GET /v1/devices/me/limits or /cash, checked against the published schema."""
+    answer = pos.get(f"/v1/devices/me/{what}")
+    assert answer.status_code == 200, answer.text
+    return body_of(published(pos, {"limits": "DeviceLimits", "cash": "DeviceCash"}[what], answer))
 
 
 def item(
@@ -192,7 +210,7 @@ def test_the_same_batch_uploaded_twice_changes_nothing(
 def test_a_batch_over_the_age_limit_quarantines_what_is_too_old(
     pos: Pos, services: Services, worker: Any
 ) -> None:
-    limits = body_of(pos.get("/v1/devices/me/limits"))
+    limits = device_me(pos, "limits")
     assert limits["offlineMaxAgeSeconds"] == 72 * 3600
     ws, sw = bill_of(pos, WS_RAMESH, "WS"), bill_of(pos, SW_RAMESH, "SW")
 
@@ -229,7 +247,7 @@ def test_the_cash_cap_refuses_cash_until_a_hand_over_releases_it(
 ) -> None:
     code, out = run(e2e_settings, "cash", "limits", "--device", DEVICE, "--cash-cap", "1000")
     assert code == 0, out
-    assert body_of(pos.get("/v1/devices/me/limits"))["cashInHandCap"] == Decimal(1000)
+    assert device_me(pos, "limits")["cashInHandCap"] == Decimal(1000)
     ws, sw = bill_of(pos, WS_RAMESH, "WS"), bill_of(pos, SW_RAMESH, "SW")
     first = pos.pay(_payment(ws, 815), key="cap-1")
     assert first.status_code in (201, 202), first.text
@@ -242,7 +260,7 @@ def test_the_cash_cap_refuses_cash_until_a_hand_over_releases_it(
     assert checked.status_code == 422, checked.text  # validate runs the checks POST runs
     assert body_of(checked)["code"] == "CASH_IN_HAND_CAP_REACHED"
     assert pos.pay(_payment(ws, 815), key="cap-1").status_code == 200  # a replay is not refused
-    cash = body_of(pos.get("/v1/devices/me/cash"))
+    cash = device_me(pos, "cash")
     assert cash["byMode"] == [{"paymentMode": "CASH", "amount": Decimal(815)}]
 
     code, out = run(
@@ -250,7 +268,7 @@ def test_the_cash_cap_refuses_cash_until_a_hand_over_releases_it(
         "--cashier", "cashier1",
     )  # fmt: skip
     assert code == 0, out
-    assert body_of(pos.get("/v1/devices/me/cash"))["byMode"] == []
+    assert device_me(pos, "cash")["byMode"] == []
     again = pos.pay(_payment(sw, 315), key="cap-2")
     assert again.status_code in (201, 202), again.text
 
@@ -278,7 +296,7 @@ def test_a_shortfall_on_hand_over_needs_a_reason_and_shows_on_the_day(
     assert cash["collected"] == Decimal(815) and cash["handedOver"] == Decimal(800)
     assert cash["difference"] == Decimal(-15) and cash["outstanding"] == Decimal(0)
     assert figures["handovers"][0]["reason"] == "torn note"
-    assert body_of(pos.get("/v1/devices/me/cash"))["byMode"] == []
+    assert device_me(pos, "cash")["byMode"] == []
 
 
 def test_a_day_is_closed_once_and_keeps_its_figures(
@@ -559,9 +577,7 @@ def test_an_operator_refunds_a_quarantined_payment_and_the_day_counts_it_cancell
     [cash] = jsonutil.loads(out)["modes"]
     assert cash["collected"] == Decimal(1500 + 815) and cash["cancelled"] == Decimal(1500)
     assert cash["outstanding"] == Decimal(815)
-    assert body_of(pos.get("/v1/devices/me/cash"))["byMode"] == [
-        {"paymentMode": "CASH", "amount": Decimal(815)}
-    ]
+    assert device_me(pos, "cash")["byMode"] == [{"paymentMode": "CASH", "amount": Decimal(815)}]
 
 
 def test_cash_beyond_the_devices_offline_limit_is_quarantined(
@@ -572,7 +588,7 @@ def test_cash_beyond_the_devices_offline_limit_is_quarantined(
         "--offline-max-age-hours", "24",
     )  # fmt: skip
     assert code == 0, out
-    limits = body_of(pos.get("/v1/devices/me/limits"))
+    limits = device_me(pos, "limits")
     assert limits["offlineCashLimit"] == Decimal(1000)
     assert limits["offlineMaxAgeSeconds"] == 24 * 3600
     ws, sw = bill_of(pos, WS_RAMESH, "WS"), bill_of(pos, SW_RAMESH, "SW")

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from flask import Flask
@@ -17,6 +17,7 @@ from integrator.api import ApiDependencies, init_api
 from integrator.api.context import CashGuard, NoCashCap
 from integrator.api.wire import DEFAULT_TIMEZONE
 from integrator.digit.models import Bill, BillAccountDetail, BillDetail
+from integrator.payments.cash import DeviceLimits, Holding
 from integrator.payments.devices import Device
 from integrator.payments.models import (
     AmountExactness,
@@ -25,6 +26,7 @@ from integrator.payments.models import (
     PaymentBill,
     PaymentStatus,
 )
+from integrator.payments.offline import ItemResult, OfflineItem, Outcome
 from integrator.payments.use_cases import (
     AcceptOutcome,
     BillOffer,
@@ -35,6 +37,7 @@ from integrator.payments.use_cases import (
     ReceiptLine,
     ReceiptNotFound,
 )
+from integrator.services import EXTENSION_KEY, Services
 
 IST = timezone(timedelta(hours=5, minutes=30))
 NOW = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
@@ -364,6 +367,75 @@ def build_edge(
 @pytest.fixture
 def edge() -> Edge:
     return build_edge()
+
+
+# --- the offline and cash views (they read the app's Services) ---
+
+
+@dataclass
+class FakeCash:
+    """The collector's cash book as GET /v1/devices/me/limits and /cash read it."""
+
+    limits_of: DeviceLimits = field(
+        default_factory=lambda: DeviceLimits(
+            offline_max_age_seconds=72 * 3600,
+            offline_cash_limit=Decimal(20000),
+            cash_in_hand_cap=None,
+        )
+    )
+    holdings: list[Holding] = field(default_factory=list)
+
+    def limits(self, device: Device) -> DeviceLimits:
+        return self.limits_of
+
+    def in_hand(self, device_id: str) -> list[Holding]:
+        return list(self.holdings)
+
+    def in_hand_by_mode(self, device_id: str) -> dict[str, Decimal]:
+        totals: dict[str, Decimal] = {}
+        for h in self.holdings:
+            totals[h.payment_mode] = totals.get(h.payment_mode, Decimal(0)) + h.amount
+        return totals
+
+
+def accept_every_item(item: OfflineItem) -> ItemResult:
+    payment = make_payment(request=item.request, key=item.idempotency_key)
+    return ItemResult(
+        idempotency_key=item.idempotency_key, outcome=Outcome.ACCEPTED, payment=payment
+    )
+
+
+@dataclass
+class FakeUploads:
+    """OfflineUploads answering each item with `answer` (accepted by default); records them."""
+
+    answer: Callable[[OfflineItem], ItemResult] = accept_every_item
+    items: list[OfflineItem] = field(default_factory=list)
+
+    def upload(self, device: Device, items: list[OfflineItem]) -> list[ItemResult]:
+        self.items.extend(items)
+        return [self.answer(item) for item in items]
+
+
+def with_offline(
+    edge: Edge, *, cash: FakeCash | None = None, uploads: FakeUploads | None = None
+) -> Services:
+    """Give the edge's app the Services the offline views read: real settings (OFFLINE_BATCH_MAX
+    50), a fake cash book and fake uploads; nothing else is built (no ledger, no Redis)."""
+    from tests.support.offline import offline_settings
+
+    settings = offline_settings(
+        "redis://127.0.0.1:9/0", password="unused", database_url="postgresql://127.0.0.1:9/none"
+    )
+    services = Services(
+        settings=settings,
+        db=cast(Any, None),
+        redis=cast(Any, None),
+        digit_factory=cast(Any, None),
+    )
+    services._built.update(cash=cash or FakeCash(), offline_uploads=uploads or FakeUploads())
+    edge.app.extensions[EXTENSION_KEY] = services
+    return services
 
 
 __all__ = ["replace"]
