@@ -222,6 +222,12 @@ class ConflictSchema(Schema):
         metadata={"description": "COLLECTED_TOO_LONG_AGO, OFFLINE_CASH_LIMIT_EXCEEDED: the limits."}
     )
     offlineCashLimit = Amount()
+    offlineCashHeldBefore = Amount(
+        metadata={
+            "description": "OFFLINE_CASH_LIMIT_EXCEEDED: CASH from earlier offline uploads the "
+            "device still held (since its last CASH hand-over) when this upload came."
+        }
+    )
     otherPaymentId = fields.String(
         allow_none=True,
         metadata={
