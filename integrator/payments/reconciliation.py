@@ -40,7 +40,7 @@ from integrator.digit.models import DigitPayment
 from integrator.payments import states
 from integrator.payments.models import Payment, PaymentStatus
 from integrator.payments.ports import ConcurrentModification, PaymentLedger
-from integrator.payments.reconciliation_records import Scope
+from integrator.payments.reconciliation_records import FORWARD_RUN, Scope
 from integrator.payments.registration import is_ours
 
 log = logging.getLogger("integrator.reconciliation")
@@ -135,6 +135,7 @@ class RunReport:
 
     def summary(self) -> dict[str, Any]:
         return {
+            "run": FORWARD_RUN,
             "started_at": self.started_at.isoformat(),
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
             "finished_at_epoch": self.finished_at.timestamp() if self.finished_at else None,

@@ -11,10 +11,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import redis as redis_lib
+from prometheus_client import CollectorRegistry
 
 from integrator.digit.errors import DigitForbidden, DigitUnavailable
 from integrator.digit.models import DigitPayment, DigitPaymentDetail
 from integrator.observability import catalog
+from integrator.observability.collector import IntegratorCollector
+from integrator.observability.queues import QueueCounts, WorkerInfo
 from integrator.observability.recorder import RedisMetrics
 from integrator.payments import settlement, states
 from integrator.payments.models import Payment, PaymentStatus
@@ -299,6 +302,65 @@ def test_a_refused_search_leaves_its_payments_unjudged_and_the_run_goes_on_incom
     assert digit.calls == 1 + 2 * 2  # the refused scope is not asked again for pay_tl2
     assert flags.last_run()["unsearchable"] == [f"{healthy.tenant_id}/TL"]
     assert flags.last_run()["complete"] is False
+
+
+class NoQueues:
+    names: tuple[str, ...] = ()
+    registration_queue = "registration"
+
+    def workers(self) -> list[WorkerInfo]:
+        return []
+
+    def counts(self, queue: str) -> QueueCounts:
+        raise AssertionError("no queues")
+
+
+def test_metrics_tell_the_last_complete_run_of_each_kind_from_the_last_finished_one(
+    store: PaymentStore, flags: ReconciliationStore, digit: FakeDigit, redis: redis_lib.Redis
+) -> None:
+    registry = CollectorRegistry()
+    registry.register(
+        IntegratorCollector(redis, ledger=store, reconciliation=flags, queues=NoQueues())
+    )
+
+    def stamps() -> dict[tuple[str, str], float | None]:
+        return {
+            (name, run): registry.get_sample_value(
+                f"integrator_reconciliation_{name}_timestamp_seconds", {"run": run}
+            )
+            for name in ("last_run", "last_complete_run")
+            for run in ("forward", "digit-walk")
+        }
+
+    assert set(stamps().values()) == {0.0}  # never ran: the alert's clock starts at zero
+    store_registered(store, bills=(_line(1),))
+    digit.by_bill["bill-1"] = []
+    day = [NOW]
+    reconciler = Reconciler(payments=store, digit=digit, flags=flags, clock=lambda: day[0])
+    assert reconciler.run(lookback=timedelta(days=7)).complete
+    complete_at = NOW.timestamp()
+
+    # the next days: DIGIT refuses our search, then is down: runs finish, incomplete
+    store_registered(
+        store,
+        id="pay_tl",
+        bills=(make_line(bill_id="tl-1", consumer_code="TL-1", business_service="TL"),),
+    )
+    digit.forbidden_modules = {"TL"}
+    day[0] = NOW + timedelta(days=1)
+    assert not reconciler.run(lookback=timedelta(days=7)).complete
+    digit.down = True
+    day[0] = NOW + timedelta(days=2)
+    assert not reconciler.run(lookback=timedelta(days=7)).complete
+    # a walk saved its summary too (complete, but it says nothing of the forward check)
+    flags.save_last_run({"run": "digit-walk", "complete": True, "finished_at_epoch": 5.0})
+
+    assert stamps() == {
+        ("last_run", "forward"): (NOW + timedelta(days=2)).timestamp(),
+        ("last_complete_run", "forward"): complete_at,
+        ("last_run", "digit-walk"): 5.0,
+        ("last_complete_run", "digit-walk"): 5.0,
+    }
 
 
 # --- settlement rows over the real store ---
