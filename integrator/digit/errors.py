@@ -266,5 +266,6 @@ class DigitForbidden(DigitAnswered):
 
 #: The failures after which DIGIT cannot give *us* a usable answer right now: it did not answer
 #: (`DigitNoAnswer`), or would not take our token or our account's roles (`DigitAuthError`,
-#: `DigitForbidden`). Callers fall back (snapshots), stop (reconciliation) or stay PENDING.
+#: `DigitForbidden`). Callers fall back (snapshots) or stay PENDING. Reconciliation stops only on
+#: the first two: a `DigitForbidden` concerns one city and module.
 NO_USABLE_ANSWER: tuple[type[DigitError], ...] = (DigitNoAnswer, DigitAuthError, DigitForbidden)

@@ -65,11 +65,11 @@ class RetryPolicy:
 
     def blocked_too_long(self, payment: Payment | None, now: datetime) -> bool:
         """Whether the payment's attempts have ended without a usable DIGIT authorisation for
-        longer than the bound, in a row (the streak is one counted history entry)."""
-        last = last_attempt(payment) if payment is not None else None
-        if last is None or last.reason not in AUTH_BLOCKED_CAUSES:
+        longer than the bound, in a row (see `blocked_since`)."""
+        since = blocked_since(payment) if payment is not None else None
+        if since is None:
             return False
-        return now - last.at >= timedelta(seconds=self.auth_blocked_max_seconds)
+        return now - since >= timedelta(seconds=self.auth_blocked_max_seconds)
 
     def deadline(self, payment: Payment) -> datetime:
         """RETRY_MAX_AGE_SECONDS after acceptance, or after the last time the payment was put
@@ -117,6 +117,27 @@ class RetryPolicy:
 def _whole(seconds: float) -> int:
     """RQ's Retry takes whole seconds (0 would mean "now", which a retry never is)."""
     return max(1, math.ceil(seconds))
+
+
+def blocked_since(payment: Payment) -> datetime | None:
+    """When the payment's current streak of attempts blocked on DIGIT authorisation began, or
+    None when its last attempt was not blocked.
+
+    Identical attempts share one history entry, but a change of cause (DIGIT locking the account,
+    then our own login guard, then DIGIT again...) starts a new one: the streak is every
+    consecutive attempt entry with an AUTH_BLOCKED_CAUSES reason, back to the first. Any other
+    attempt, or a change of status (an operator's retry puts it back to PENDING), ends it;
+    entries that are not attempts (create_sent, retargeted, ...) do not."""
+    since: datetime | None = None
+    for entry in reversed(payment.history):
+        if entry.event == "transition":
+            break
+        if entry.event != "attempt":
+            continue
+        if entry.reason not in AUTH_BLOCKED_CAUSES:
+            break
+        since = entry.at
+    return since
 
 
 def retry_window_start(payment: Payment) -> datetime:

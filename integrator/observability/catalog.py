@@ -155,7 +155,17 @@ RECONCILIATION_UNACKNOWLEDGED = Family(
 RECONCILIATION_LAST_RUN = Family(
     name="integrator_reconciliation_last_run_timestamp_seconds",
     kind="gauge",
-    help="When the last reconciliation run finished (0: never).",
+    help="When the last reconciliation run of this kind (run: forward, digit-walk) finished,"
+    " complete or not (0: never).",
+    labels=("run",),
+)
+RECONCILIATION_LAST_COMPLETE_RUN = Family(
+    name="integrator_reconciliation_last_complete_run_timestamp_seconds",
+    kind="gauge",
+    help="When the last complete reconciliation run of this kind (run: forward, digit-walk)"
+    " finished: not stopped (DIGIT down, our login broken) and no city or module left"
+    " unsearched (0: never).",
+    labels=("run",),
 )
 
 RECORDED: tuple[Family, ...] = (
@@ -182,6 +192,7 @@ GAUGES: tuple[Family, ...] = (
     REDIS_MAXMEMORY,
     REDIS_UP,
     RECONCILIATION_LAST_RUN,
+    RECONCILIATION_LAST_COMPLETE_RUN,
     RECONCILIATION_UNACKNOWLEDGED,
 )
 ALL: tuple[Family, ...] = RECORDED + GAUGES

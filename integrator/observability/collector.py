@@ -29,6 +29,7 @@ from integrator.observability.catalog import Family
 from integrator.observability.queues import QueueInspector
 from integrator.observability.recorder import RedisMetrics
 from integrator.payments.models import PaymentStatus
+from integrator.payments.reconciliation_records import RUN_KINDS
 from integrator.store.tokens import TokenStore
 
 log = logging.getLogger("integrator.metrics")
@@ -49,7 +50,7 @@ class ReconciliationResults(Protocol):
 
     def unacknowledged(self) -> int: ...
 
-    def last_run(self) -> dict[str, Any]: ...
+    def last_runs(self, *, complete_only: bool = False) -> dict[str, dict[str, Any]]: ...
 
 
 def _gauge(family: Family) -> GaugeMetricFamily:
@@ -101,6 +102,7 @@ class IntegratorCollector(Collector):
             (catalog.REDIS_MEMORY, self._redis_memory),
             (catalog.REDIS_MAXMEMORY, self._redis_maxmemory),
             (catalog.RECONCILIATION_LAST_RUN, self._last_reconciliation),
+            (catalog.RECONCILIATION_LAST_COMPLETE_RUN, self._last_complete_reconciliation),
             (catalog.RECONCILIATION_UNACKNOWLEDGED, self._unacknowledged),
         ):
             yield from self._guard(family, partial(self._gauged, family, read))
@@ -178,5 +180,14 @@ class IntegratorCollector(Collector):
         return [([], float(self._memory_info().get("maxmemory", 0)))]
 
     def _last_reconciliation(self) -> list[tuple[list[str], float]]:
-        finished = self._reconciliation.last_run().get("finished_at_epoch")
-        return [([], float(finished or 0))]
+        return self._finished_per_kind(self._reconciliation.last_runs())
+
+    def _last_complete_reconciliation(self) -> list[tuple[list[str], float]]:
+        return self._finished_per_kind(self._reconciliation.last_runs(complete_only=True))
+
+    @staticmethod
+    def _finished_per_kind(runs: dict[str, dict[str, Any]]) -> list[tuple[list[str], float]]:
+        # every kind, 0 when it never (completely) ran: a kind that never completes must alert
+        return [
+            ([kind], float(runs.get(kind, {}).get("finished_at_epoch") or 0)) for kind in RUN_KINDS
+        ]

@@ -19,8 +19,11 @@ carrying our payment id in additionalDetails. Verdicts:
 A flag never changes the payment's status (REGISTERED is final): it is recorded in the flag
 store (the ledger's `reconciliation_flags`) and once, when new, as a `reconciliation_flagged`
 history entry. A flagged payment found live again is cleared (`reconciliation_cleared`). When
-DIGIT gives no usable answer the run stops early and reports itself incomplete: no verdict is
-guessed.
+DIGIT gives no usable answer (it is down, or our login is broken) the run stops early and reports
+itself incomplete: no verdict is guessed. When DIGIT refuses our account the search of one city
+and module (RBAC, `DigitForbidden`), only the payments collected there go unjudged: each counts
+as an error, the city and module are named in `unsearchable` (its other payments are not
+searched again in this run), the run goes on and reports itself incomplete.
 """
 
 from __future__ import annotations
@@ -32,11 +35,12 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
-from integrator.digit.errors import NO_USABLE_ANSWER, DigitError
+from integrator.digit.errors import DigitAuthError, DigitError, DigitForbidden, DigitNoAnswer
 from integrator.digit.models import DigitPayment
 from integrator.payments import states
 from integrator.payments.models import Payment, PaymentStatus
 from integrator.payments.ports import ConcurrentModification, PaymentLedger
+from integrator.payments.reconciliation_records import FORWARD_RUN, Scope
 from integrator.payments.registration import is_ours
 
 log = logging.getLogger("integrator.reconciliation")
@@ -45,8 +49,18 @@ ACTOR = "reconciliation"
 FLAGGED_EVENT = "reconciliation_flagged"
 CLEARED_EVENT = "reconciliation_cleared"
 BATCH = 200
-#: Errors after which the run stops: DIGIT gives no usable answer to anyone right now.
-STOP_ON = NO_USABLE_ANSWER
+#: Errors after which the run stops: DIGIT gives no usable answer to anyone right now (it is
+#: down, or our login is broken). A `DigitForbidden` concerns one city and module: the run goes on.
+STOP_ON: tuple[type[DigitError], ...] = (DigitNoAnswer, DigitAuthError)
+
+
+class Unsearchable(Exception):
+    """DIGIT refused our account the payment search of `scope` (RBAC): the payment cannot be
+    judged."""
+
+    def __init__(self, scope: Scope) -> None:
+        super().__init__(f"DIGIT refused the payment search in {scope}")
+        self.scope = scope
 
 
 class Verdict(StrEnum):
@@ -114,11 +128,14 @@ class RunReport:
     still_flagged: list[str] = field(default_factory=list)
     cleared: list[str] = field(default_factory=list)
     errors: int = 0
+    #: the cities and modules ("tenant/module") whose payment search DIGIT refused our account
+    unsearchable: list[str] = field(default_factory=list)
     complete: bool = True
     stopped_by: str | None = None
 
     def summary(self) -> dict[str, Any]:
         return {
+            "run": FORWARD_RUN,
             "started_at": self.started_at.isoformat(),
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
             "finished_at_epoch": self.finished_at.timestamp() if self.finished_at else None,
@@ -128,6 +145,7 @@ class RunReport:
             "still_flagged": self.still_flagged,
             "cleared": self.cleared,
             "errors": self.errors,
+            "unsearchable": self.unsearchable,
             "complete": self.complete,
             "stopped_by": self.stopped_by,
         }
@@ -177,7 +195,7 @@ def _remitted_by_hand(payment: DigitPayment) -> bool:
 def search_everywhere(digit: PaymentSearch, payment: Payment) -> list[DigitPayment]:
     """Every DIGIT payment on a bill `payment` ever targeted, or of one of its consumers,
     searched per module (an employee must name the module, docs/digit.md#search); each found
-    once."""
+    once. Raises `Unsearchable` naming the city and module whose search DIGIT refused us."""
     modules: dict[str, str] = {}
     for bill in payment.bills:
         modules[bill.bill_id] = bill.business_service
@@ -192,17 +210,25 @@ def search_everywhere(digit: PaymentSearch, payment: Payment) -> list[DigitPayme
     for bill in payment.bills:
         consumers_by_module.setdefault(bill.business_service, set()).add(bill.consumer_code)
     found: dict[str, DigitPayment] = {}
-    for module, bill_ids in sorted(bills_by_module.items()):
-        for p in digit.search_payments(
-            tenant_id=payment.tenant_id, module=module, bill_ids=sorted(bill_ids)
-        ):
-            found.setdefault(p.id, p)
-    for module, codes in sorted(consumers_by_module.items()):
-        for p in digit.search_payments(
-            tenant_id=payment.tenant_id, module=module, consumer_codes=sorted(codes)
-        ):
+    searches: list[tuple[str, list[str], list[str]]] = [
+        (m, sorted(ids), []) for m, ids in sorted(bills_by_module.items())
+    ]
+    searches += [(m, [], sorted(codes)) for m, codes in sorted(consumers_by_module.items())]
+    for module, bill_ids, codes in searches:
+        try:
+            answer = digit.search_payments(
+                tenant_id=payment.tenant_id, module=module, bill_ids=bill_ids, consumer_codes=codes
+            )
+        except DigitForbidden as exc:
+            raise Unsearchable(Scope(tenant_id=payment.tenant_id, module=module)) from exc
+        for p in answer:
             found.setdefault(p.id, p)
     return list(found.values())
+
+
+def scopes_of(payment: Payment) -> set[Scope]:
+    """The cities and modules `search_everywhere` searches for `payment`."""
+    return {Scope(tenant_id=payment.tenant_id, module=b.business_service) for b in payment.bills}
 
 
 class Reconciler:
@@ -224,7 +250,8 @@ class Reconciler:
         self._on_flag = on_flag
 
     def check(self, payment: Payment) -> Check:
-        """Search DIGIT for `payment` (raises DigitError when DIGIT does not answer)."""
+        """Search DIGIT for `payment` (raises DigitError when DIGIT does not answer, Unsearchable
+        when it refuses us the search)."""
         found = search_everywhere(self._digit, payment)
         verdict, digit_payment = verdict_for(payment, found)
         return Check(
@@ -282,6 +309,7 @@ class Reconciler:
         report = RunReport(started_at=self._clock())
         cutoff = report.started_at - lookback
         seen: set[str] = set()
+        refused: set[Scope] = set()
         offset = 0
         try:
             while limit is None or report.checked < limit:
@@ -299,10 +327,23 @@ class Reconciler:
                         break
                     if limit is not None and report.checked >= limit:
                         break
+                    if scopes_of(payment) & refused:
+                        report.errors += 1  # refused earlier in this run: not asked again
+                        continue
                     try:
                         self.reconcile_one(payment, report)
                     except STOP_ON:
                         raise
+                    except Unsearchable as exc:
+                        report.errors += 1
+                        report.complete = False
+                        if exc.scope not in refused:
+                            refused.add(exc.scope)
+                            report.unsearchable.append(str(exc.scope))
+                        log.warning(
+                            "reconciliation may not search a city and module",
+                            extra={"payment_id": payment.id, "scope": str(exc.scope)},
+                        )
                     except DigitError as exc:
                         report.errors += 1
                         log.warning(
@@ -327,6 +368,7 @@ class Reconciler:
                 "flagged": len(report.newly_flagged),
                 "cleared": len(report.cleared),
                 "complete": report.complete,
+                "unsearchable": report.unsearchable,
             },
         )
         return report

@@ -10,6 +10,12 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+#: The kinds of reconciliation run, as the saved summaries' `run` names them (and /metrics' `run`
+#: label): the forward check of the ledger's REGISTERED payments, and the walk of DIGIT's payments.
+FORWARD_RUN = "forward"
+DIGIT_WALK_RUN = "digit-walk"
+RUN_KINDS: tuple[str, ...] = (FORWARD_RUN, DIGIT_WALK_RUN)
+
 
 class FindingKind(StrEnum):
     ORPHAN = "ORPHAN"

@@ -24,6 +24,11 @@ counts them.
 Findings live in the ledger (store.findings); a finding a later complete walk of the same city,
 module and days no longer sees is cleared. Operators acknowledge findings with a note
 (flags.py); the alert stays on while any open finding is unacknowledged.
+
+A walk is complete only when every scope was walked to its end: a scope DIGIT will not let the
+account search (`unsearchable`), a walk cut short, an error or a stop make it incomplete. A city
+where the account may not create payments (`not_collectable`) holds none of ours: skipping it
+leaves the walk complete.
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ from integrator.digit.errors import (
 from integrator.digit.models import DigitPayment
 from integrator.payments.days import day_bounds
 from integrator.payments.models import Payment, PaymentStatus
-from integrator.payments.reconciliation_records import Finding, FindingKind, Scope
+from integrator.payments.reconciliation_records import DIGIT_WALK_RUN, Finding, FindingKind, Scope
 from integrator.payments.registration import PAYMENT_ID_KEY
 
 log = logging.getLogger("integrator.reconciliation.walk")
@@ -118,7 +123,7 @@ class WalkReport:
 
     def summary(self) -> dict[str, Any]:
         return {
-            "run": "digit-walk",
+            "run": DIGIT_WALK_RUN,
             "firstDay": self.first_day.isoformat(),
             "lastDay": self.last_day.isoformat(),
             "started_at": self.started_at.isoformat(),
@@ -345,7 +350,9 @@ class ReverseReconciler:
                     report.not_collectable.append(str(scope))
                     continue
                 if self._digit.may_search(scope.module, scope.tenant_id) is False:
+                    # what DIGIT holds there is unseen: the walk cannot call itself complete
                     report.unsearchable.append(str(scope))
+                    report.complete = False
                     continue
                 try:
                     found, cut = self._digit.payments_between(
@@ -355,6 +362,7 @@ class ReverseReconciler:
                     raise
                 except DigitForbidden:
                     report.unsearchable.append(str(scope))
+                    report.complete = False
                     continue
                 except DigitError as exc:
                     report.complete = False

@@ -3,11 +3,12 @@ the summary of each run.
 
 Tables (migrations/versions/0002): `reconciliation_flags` (one row per flagged payment: reason,
 DIGIT payment id and status, flagged_at, checked_at, detail) and `reconciliation_runs` (one row
-per finished run; `last_run` reads the newest). A flag is set once (`flag` answers whether it is
-new; a refresh keeps `flagged_at`, and its acknowledgement while the reason stays the same) and
-cleared when DIGIT shows the payment live again. Since 0003 a flag carries an operator's
-acknowledgement (who, when, note: written by store.findings) and `unacknowledged` counts what no
-operator has acknowledged, flags and the walk's findings together (the alert's gauge).
+per finished run; `last_run` reads the newest, `last_runs` the newest, or newest complete, of
+each kind). A flag is set once (`flag` answers whether it is new; a refresh keeps
+`flagged_at`, and its acknowledgement while the reason stays the same) and cleared when DIGIT
+shows the payment live again. Since 0003 a flag carries an operator's acknowledgement (who,
+when, note: written by store.findings) and `unacknowledged` counts what no operator has
+acknowledged, flags and the walk's findings together (the alert's gauge).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 from psycopg.rows import dict_row
 
+from integrator.payments.reconciliation_records import FORWARD_RUN
 from integrator.store.db import Database
 
 
@@ -166,6 +168,24 @@ class ReconciliationStore:
             conn.execute(
                 "INSERT INTO reconciliation_runs (summary) VALUES (%s::jsonb)", (_json(summary),)
             )
+
+    def last_runs(self, *, complete_only: bool = False) -> dict[str, dict[str, Any]]:
+        """The newest summary of each kind of run (`run`; the forward check's summaries before
+        it was named have none), or of each kind's newest complete run: `complete`, not stopped,
+        and no city or module left unsearched. Kinds that never ran are absent."""
+        with self._db.transaction() as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT ON (kind) kind, summary::text FROM ("
+                "  SELECT seq, COALESCE(summary->>'run', %(forward)s) AS kind, summary"
+                "  FROM reconciliation_runs"
+                "  WHERE NOT %(complete_only)s OR ("
+                "    (summary->>'complete')::boolean IS TRUE"
+                "    AND summary->>'stopped_by' IS NULL"
+                "    AND COALESCE(jsonb_array_length(summary->'unsearchable'), 0) = 0)"
+                ") r ORDER BY kind, seq DESC",
+                {"forward": FORWARD_RUN, "complete_only": complete_only},
+            ).fetchall()
+        return {kind: json.loads(text) for kind, text in rows}
 
     def last_run(self) -> dict[str, Any]:
         """The newest run's summary ({} before the first run)."""

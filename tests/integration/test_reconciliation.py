@@ -11,10 +11,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import redis as redis_lib
+from prometheus_client import CollectorRegistry
 
-from integrator.digit.errors import DigitUnavailable
+from integrator.digit.errors import DigitForbidden, DigitUnavailable
 from integrator.digit.models import DigitPayment, DigitPaymentDetail
 from integrator.observability import catalog
+from integrator.observability.collector import IntegratorCollector
+from integrator.observability.queues import QueueCounts, WorkerInfo
 from integrator.observability.recorder import RedisMetrics
 from integrator.payments import settlement, states
 from integrator.payments.models import Payment, PaymentStatus
@@ -61,11 +64,13 @@ def digit_payment(
 
 
 class FakeDigit:
-    """DIGIT's payment search: what it holds per bill id, or an outage."""
+    """DIGIT's payment search: what it holds per bill id, an outage, or modules whose search
+    RBAC refuses our account."""
 
     def __init__(self) -> None:
         self.by_bill: dict[str, list[DigitPayment]] = {}
         self.down = False
+        self.forbidden_modules: set[str] = set()
         self.calls = 0
 
     def search_payments(
@@ -79,6 +84,8 @@ class FakeDigit:
         self.calls += 1
         if self.down:
             raise DigitUnavailable("down", endpoint="search")
+        if module in self.forbidden_modules:
+            raise DigitForbidden("refused", tenants=[tenant_id], endpoint="search")
         found: dict[str, DigitPayment] = {}
         for bill_id in bill_ids:
             for p in self.by_bill.get(bill_id, []):
@@ -268,6 +275,92 @@ def test_run_stops_without_verdicts_when_digit_is_unavailable(
     assert not report.complete and report.stopped_by == "DigitUnavailable"
     assert flags.count() == 0
     assert flags.last_run()["complete"] is False
+
+
+def test_a_refused_search_leaves_its_payments_unjudged_and_the_run_goes_on_incomplete(
+    store: PaymentStore, flags: ReconciliationStore, digit: FakeDigit, reconciler: Reconciler
+) -> None:
+    # the newest payments are TL ones, whose search RBAC refuses our account; older ones are WS
+    for n in (1, 2):
+        store_registered(
+            store,
+            id=f"pay_tl{n}",
+            bills=(make_line(bill_id=f"tl-{n}", consumer_code=f"TL-{n}", business_service="TL"),),
+            created_at=NOW - timedelta(minutes=n),
+        )
+    healthy = store_registered(store, bills=(_line(1),), created_at=NOW - timedelta(hours=1))
+    missing = store_registered(store, bills=(_line(2),), created_at=NOW - timedelta(hours=2))
+    digit.by_bill["bill-1"] = [digit_payment(healthy)]
+    digit.forbidden_modules = {"TL"}
+
+    report = reconciler.run(lookback=timedelta(days=7))
+
+    assert report.stopped_by is None and not report.complete
+    assert report.checked == 2 and report.healthy == 1 and report.newly_flagged == [missing.id]
+    assert report.errors == 2 and report.unsearchable == [f"{healthy.tenant_id}/TL"]
+    assert not flags.is_flagged("pay_tl1") and not flags.is_flagged("pay_tl2")
+    assert digit.calls == 1 + 2 * 2  # the refused scope is not asked again for pay_tl2
+    assert flags.last_run()["unsearchable"] == [f"{healthy.tenant_id}/TL"]
+    assert flags.last_run()["complete"] is False
+
+
+class NoQueues:
+    names: tuple[str, ...] = ()
+    registration_queue = "registration"
+
+    def workers(self) -> list[WorkerInfo]:
+        return []
+
+    def counts(self, queue: str) -> QueueCounts:
+        raise AssertionError("no queues")
+
+
+def test_metrics_tell_the_last_complete_run_of_each_kind_from_the_last_finished_one(
+    store: PaymentStore, flags: ReconciliationStore, digit: FakeDigit, redis: redis_lib.Redis
+) -> None:
+    registry = CollectorRegistry()
+    registry.register(
+        IntegratorCollector(redis, ledger=store, reconciliation=flags, queues=NoQueues())
+    )
+
+    def stamps() -> dict[tuple[str, str], float | None]:
+        return {
+            (name, run): registry.get_sample_value(
+                f"integrator_reconciliation_{name}_timestamp_seconds", {"run": run}
+            )
+            for name in ("last_run", "last_complete_run")
+            for run in ("forward", "digit-walk")
+        }
+
+    assert set(stamps().values()) == {0.0}  # never ran: the alert's clock starts at zero
+    store_registered(store, bills=(_line(1),))
+    digit.by_bill["bill-1"] = []
+    day = [NOW]
+    reconciler = Reconciler(payments=store, digit=digit, flags=flags, clock=lambda: day[0])
+    assert reconciler.run(lookback=timedelta(days=7)).complete
+    complete_at = NOW.timestamp()
+
+    # the next days: DIGIT refuses our search, then is down: runs finish, incomplete
+    store_registered(
+        store,
+        id="pay_tl",
+        bills=(make_line(bill_id="tl-1", consumer_code="TL-1", business_service="TL"),),
+    )
+    digit.forbidden_modules = {"TL"}
+    day[0] = NOW + timedelta(days=1)
+    assert not reconciler.run(lookback=timedelta(days=7)).complete
+    digit.down = True
+    day[0] = NOW + timedelta(days=2)
+    assert not reconciler.run(lookback=timedelta(days=7)).complete
+    # a walk saved its summary too (complete, but it says nothing of the forward check)
+    flags.save_last_run({"run": "digit-walk", "complete": True, "finished_at_epoch": 5.0})
+
+    assert stamps() == {
+        ("last_run", "forward"): (NOW + timedelta(days=2)).timestamp(),
+        ("last_complete_run", "forward"): complete_at,
+        ("last_run", "digit-walk"): 5.0,
+        ("last_complete_run", "digit-walk"): 5.0,
+    }
 
 
 # --- settlement rows over the real store ---

@@ -35,6 +35,17 @@ def test_every_alert_uses_only_metrics_the_catalog_exports(rule: dict[str, Any])
     assert used and used <= catalog.exported_names()
 
 
+def test_reconciliation_not_running_watches_the_last_complete_run_of_each_kind() -> None:
+    # a run that finishes incomplete every day (DIGIT login broken) must not keep it quiet
+    [rule] = [r for r in alert_rules() if r["alert"] == "ReconciliationNotRunning"]
+    assert re.findall(r"\bintegrator_[a-z_]+", rule["expr"]) == [
+        catalog.RECONCILIATION_LAST_COMPLETE_RUN.name
+    ]
+    assert "by (run)" in rule["expr"] and catalog.RECONCILIATION_LAST_COMPLETE_RUN.labels == (
+        "run",
+    )
+
+
 def test_metric_names_are_unique_and_prometheus_safe() -> None:
     names = [f.name for f in catalog.ALL]
     assert len(names) == len(set(names))

@@ -186,3 +186,29 @@ def test_the_last_run_is_the_newest_summary_with_its_json_types(db: Database) ->
         "stopped_by": None,
         "finished_at": str(NOW),
     }
+
+
+def test_the_last_runs_of_each_kind_and_the_last_complete_ones(db: Database) -> None:
+    flags = ReconciliationStore(db)
+    assert flags.last_runs() == {} and flags.last_runs(complete_only=True) == {}
+    flags.save_last_run({"checked": 1, "complete": True, "finished_at_epoch": 1.0})  # no `run`
+    flags.save_last_run({"run": "digit-walk", "complete": True, "finished_at_epoch": 2.0})
+    flags.save_last_run({"run": "forward", "complete": False, "stopped_by": "DigitAuthError"})
+    # saved before unsearchable scopes made a walk incomplete: still not a complete walk
+    flags.save_last_run(
+        {"run": "digit-walk", "complete": True, "unsearchable": ["pb.x/TL"], "finished_at_epoch": 3}
+    )
+
+    assert flags.last_runs() == {
+        "forward": {"run": "forward", "complete": False, "stopped_by": "DigitAuthError"},
+        "digit-walk": {
+            "run": "digit-walk",
+            "complete": True,
+            "unsearchable": ["pb.x/TL"],
+            "finished_at_epoch": 3,
+        },
+    }
+    assert flags.last_runs(complete_only=True) == {
+        "forward": {"checked": 1, "complete": True, "finished_at_epoch": 1.0},
+        "digit-walk": {"run": "digit-walk", "complete": True, "finished_at_epoch": 2.0},
+    }

@@ -136,6 +136,72 @@ def test_a_payment_blocked_on_authorisation_is_given_up_after_the_bound(cause: s
     assert bound.blocked_too_long(payment, NOW + timedelta(minutes=60))  # type: ignore[arg-type]
 
 
+def _attempts(payment: object, causes: list[str], *, start: int, minutes: int) -> object:
+    """Attempts once a minute from minute `start` for `minutes` minutes, the cause switching
+    every 5 hours through `causes`."""
+    for minute in range(start, start + minutes):
+        payment = states.record(
+            payment,  # type: ignore[arg-type]
+            "attempt",
+            actor="worker",
+            at=NOW + timedelta(minutes=minute),
+            reason=causes[(minute // 300) % len(causes)],
+            detail={"spent": False},
+        )
+    return payment
+
+
+def test_a_change_of_authorisation_cause_does_not_restart_the_blocked_streak() -> None:
+    # DIGIT locks the account, then our login is refused, then locked again...: 12 h blocked
+    causes = ["DigitAccountLocked", "DigitAuthError"]
+    payment = _attempts(make_payment(created_at=NOW), causes, start=0, minutes=12 * 60 + 1)
+    assert len(payment.history) == 3  # type: ignore[attr-defined]  # one entry per cause change
+    bound = policy(auth_blocked_max_seconds=6 * 3600)
+    assert not bound.blocked_too_long(payment, NOW + timedelta(hours=6, seconds=-1))  # type: ignore[arg-type]
+    assert bound.blocked_too_long(payment, NOW + timedelta(hours=6))  # type: ignore[arg-type]
+    assert bound.blocked_too_long(payment, NOW + timedelta(hours=12))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("interruption", "event"),
+    [("DigitUnavailable", "attempt"), (None, "transition")],
+)
+def test_the_blocked_streak_ends_at_another_outcome_or_a_change_of_status(
+    interruption: str | None, event: str
+) -> None:
+    causes = ["DigitAccountLocked", "DigitAuthError"]
+    payment = _attempts(make_payment(created_at=NOW), causes, start=0, minutes=5 * 60)
+    at = NOW + timedelta(hours=5)
+    if event == "attempt":
+        payment = states.record(
+            payment,  # type: ignore[arg-type]
+            "attempt",
+            actor="worker",
+            at=at,
+            reason=interruption,
+            detail={"spent": True},
+        )
+    else:  # an operator's retry puts the payment back to PENDING
+        payment = states.transition(
+            states.transition(
+                payment,  # type: ignore[arg-type]
+                states.PaymentStatus.NEEDS_ATTENTION,
+                actor="worker",
+                reason="DIGIT_AUTH_BLOCKED",
+                at=at,
+            ),
+            states.PaymentStatus.PENDING,
+            actor="operator:asha",
+            reason="OPERATOR_RETRY",
+            at=at,
+        )
+    payment = _attempts(payment, causes, start=5 * 60 + 1, minutes=2 * 60)
+    bound = policy(auth_blocked_max_seconds=6 * 3600)
+    # blocked for 7 h in all, but only 2 h since the interruption (its streak began at +1 min)
+    assert not bound.blocked_too_long(payment, NOW + timedelta(hours=7))  # type: ignore[arg-type]
+    assert bound.blocked_too_long(payment, at + timedelta(hours=6, minutes=1))  # type: ignore[arg-type]
+
+
 def test_other_causes_are_not_authorisation_blocks() -> None:
     payment = _blocked("DigitUnavailable", minutes=600)
     assert not policy(auth_blocked_max_seconds=60).blocked_too_long(

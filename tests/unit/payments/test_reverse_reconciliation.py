@@ -3,6 +3,7 @@ walks, and the chaos run's closing verdict."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -10,11 +11,14 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from chaos.closing import closing_failures
+from integrator.digit.errors import DigitForbidden
 from integrator.digit.models import DigitPayment, DigitPaymentDetail
 from integrator.payments.models import Payment, PaymentStatus
+from integrator.payments.reconciliation_records import Finding
 from integrator.payments.registration import PAYMENT_ID_KEY
 from integrator.payments.reverse_reconciliation import (
     FindingKind,
+    ReverseReconciler,
     Scope,
     day_range,
     judge,
@@ -192,3 +196,80 @@ def test_the_chaos_closing_fails_on_anything_left_open_or_found_by_the_walk() ->
         "walk_differs": 0,
         "walk_incomplete": 1,
     }
+
+
+class WalkedDigit:
+    """DIGIT's payments by date: none anywhere; the account may not search `unsearchable` (its
+    roles say so) nor `refused` (the gateway answers 403), nor create in `not_collectable`."""
+
+    def __init__(
+        self, *, unsearchable: str = "", refused: str = "", not_collectable: str = ""
+    ) -> None:
+        self.unsearchable = unsearchable
+        self.refused = refused
+        self.not_collectable = not_collectable
+
+    def payments_between(
+        self, *, tenant_id: str, module: str, start: datetime, end: datetime
+    ) -> tuple[list[DigitPayment], bool]:
+        if f"{tenant_id}/{module}" == self.refused:
+            raise DigitForbidden("Not authorized", tenants=[tenant_id])
+        return [], False
+
+    def may_search(self, module: str, tenant_id: str) -> bool | None:
+        return False if f"{tenant_id}/{module}" == self.unsearchable else None
+
+    def may_create(self, tenant_id: str) -> bool:
+        return tenant_id != self.not_collectable
+
+
+class NoFindings:
+    def get_many(self, payment_ids: Sequence[str]) -> list[Payment]:
+        return []
+
+    def record(self, finding: Finding, *, at: datetime) -> bool:
+        return False
+
+    def clear_unseen(
+        self,
+        *,
+        scope: Scope,
+        start: datetime,
+        end: datetime,
+        seen: Collection[tuple[str, str]],
+        at: datetime,
+    ) -> int:
+        return 0
+
+
+def _walk(digit: WalkedDigit) -> dict[str, object]:
+    walker = ReverseReconciler(
+        ledger=NoFindings(),
+        digit=digit,
+        findings=NoFindings(),
+        clock=lambda: NOW,
+        timezone=ZoneInfo("Asia/Kolkata"),
+    )
+    scopes = [
+        Scope(tenant_id=t, module=m) for t in ("pb.amritsar", "pb.jalandhar") for m in ("WS", "TL")
+    ]
+    return walker.walk(first=date(2026, 11, 28), last=date(2026, 11, 28), scopes=scopes).summary()
+
+
+@pytest.mark.parametrize(
+    "digit",
+    [WalkedDigit(unsearchable="pb.jalandhar/TL"), WalkedDigit(refused="pb.jalandhar/TL")],
+    ids=["roles-say-no", "gateway-says-no"],
+)
+def test_a_walk_that_could_not_search_a_city_and_module_is_incomplete(digit: WalkedDigit) -> None:
+    summary = _walk(digit)
+    assert summary["unsearchable"] == ["pb.jalandhar/TL"] and summary["stopped_by"] is None
+    assert summary["complete"] is False
+    assert summary["scopes"] == ["pb.amritsar/WS", "pb.amritsar/TL", "pb.jalandhar/WS"]
+
+
+def test_a_city_where_we_cannot_collect_leaves_the_walk_complete() -> None:
+    # the account cannot create payments there: no DIGIT payment there can carry our id
+    summary = _walk(WalkedDigit(not_collectable="pb.jalandhar"))
+    assert summary["notCollectable"] == ["pb.jalandhar/WS", "pb.jalandhar/TL"]
+    assert summary["complete"] is True and summary["run"] == "digit-walk"
