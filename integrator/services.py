@@ -107,7 +107,7 @@ class Services:
         connection = redis
         # one per process: the metrics recorder and the stores send through the same batches
         batcher = RedisBatcher(redis)
-        observer = build_observer(db, redis, batcher=batcher)
+        observer = build_observer(db, redis, settings, batcher=batcher)
 
         def build_digit_client() -> DigitClient:
             from integrator.digit.client import DigitClient
@@ -409,7 +409,11 @@ class Services:
 
 
 def build_observer(
-    db: Database, redis: redis_lib.Redis, *, batcher: RedisBatcher | None = None
+    db: Database,
+    redis: redis_lib.Redis,
+    settings: Settings,
+    *,
+    batcher: RedisBatcher | None = None,
 ) -> Observer:
     """What a process reports to: the metrics recorder (Redis) and the webhook observer, which
     reads endpoints from the ledger and enqueues deliveries on RQ."""
@@ -418,7 +422,9 @@ def build_observer(
     from integrator.observability.recorder import RedisMetrics
     from integrator.webhooks.observer import WebhookObserver
 
-    webhooks = WebhookObserver(endpoints=WebhookStore(db), scheduler=RqWebhookScheduler(redis))
+    webhooks = WebhookObserver(
+        endpoints=WebhookStore(db), scheduler=RqWebhookScheduler(redis, settings)
+    )
     return FanOut([RedisMetrics(redis, batcher=batcher), webhooks])
 
 
@@ -444,7 +450,7 @@ def build_cancellations(
         payments=payments,
         digit=digit,
         dues=lambda: RqDuesScheduler(redis),
-        notifier=lambda: WebhookReversalNotifier(redis, db),
+        notifier=lambda: WebhookReversalNotifier(redis, db, settings),
         window=timedelta(minutes=settings.cancellation_window_minutes),
         dues_first_delay_seconds=float(polls[0]) if polls else 0.0,
         clock=clock,
