@@ -149,7 +149,9 @@ def deliver_webhook(
         if endpoint is None or DeviceStore(ctx.db, ctx.redis).get(payment.device_id) is None:
             log.info("webhook not sent: the device has no webhook (any more)", extra=where)
             return None
-        body = build_body(event, datetime.fromisoformat(occurred_at), payment)
+        body = build_body(
+            event, datetime.fromisoformat(occurred_at), payment, delivery_id=delivery_id
+        )
         with closing(WebhookSender()) as sender:
             result = sender.send(endpoint, event=event, delivery_id=delivery_id, body=body)
     except Exception as exc:

@@ -29,11 +29,16 @@ USER_AGENT: Final = "digit-integrator-webhooks/1"
 _PAYMENT = PaymentSchema()
 
 
-def build_body(event: WebhookEvent, occurred_at: datetime, payment: Payment) -> bytes:
-    """`{event, occurredAt, payment}`; the payment as GET /v1/payments/{id} shows it (now)."""
+def build_body(
+    event: WebhookEvent, occurred_at: datetime, payment: Payment, *, delivery_id: str
+) -> bytes:
+    """`{event, deliveryId, occurredAt, payment}`; the payment as GET /v1/payments/{id} shows it
+    (now). `deliveryId` (also sent as X-Integrator-Delivery) is in the body so the signature
+    covers it: a captured delivery replayed under a new header's id is told apart."""
     return jsonutil.dumps(
         {
             "event": event.value,
+            "deliveryId": delivery_id,
             "occurredAt": occurred_at.isoformat(),
             "payment": _PAYMENT.dump(payment),
         }

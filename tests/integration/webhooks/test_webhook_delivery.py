@@ -78,6 +78,8 @@ def test_registered_payment_is_posted_once_signed_with_its_receipts(
     )
     body = jsonutil.loads(posted.body)
     assert body["event"] == "payment.registered" and body["occurredAt"]
+    # the delivery id is signed (in the body) and the header repeats it
+    assert body["deliveryId"] == posted.headers["X-Integrator-Delivery"]
     assert body["payment"]["id"] == payment_id and body["payment"]["status"] == "REGISTERED"
     assert body["payment"]["receipts"] and body["payment"]["receipts"][0]["receiptNumber"]
 

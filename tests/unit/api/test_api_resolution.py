@@ -116,8 +116,9 @@ def test_the_webhook_body_shows_the_resolution_as_get_does(edge: Edge) -> None:
     payment = resolved(Resolution.RECEIPTED_BY_HAND)
     [shown, _by_key] = answers(edge, payment)
 
-    sent = json.loads(build_body(WebhookEvent.RESOLVED, RESOLVED_AT, payment))
+    sent = json.loads(build_body(WebhookEvent.RESOLVED, RESOLVED_AT, payment, delivery_id="d-1"))
 
     assert sent["event"] == "payment.resolved"
+    assert sent["deliveryId"] == "d-1"
     assert sent["payment"]["resolution"] == shown["resolution"]
     assert sent["payment"]["receipts"] == shown["receipts"]

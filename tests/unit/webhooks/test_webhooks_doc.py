@@ -19,6 +19,6 @@ def test_receivers_are_told_to_deduplicate_by_the_delivery_id_only() -> None:
     """A payment can go NEEDS_ATTENTION twice and get two legitimate deliveries of one event,
     so payment id + event is not a dedup key."""
     advice = _section("Retries and duplicates")
-    assert "Deduplicate by the delivery id (`X-Integrator-Delivery`) **only**" in advice
+    assert "Deduplicate by the delivery id" in advice and "**only**" in advice
     assert "Do not deduplicate by `payment.id` + `event`" in advice
     assert "at most one delivery per event" not in advice
