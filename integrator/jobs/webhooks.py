@@ -130,6 +130,7 @@ def deliver_webhook(
     payment_id: str, event_name: str, occurred_at: str, delivery_id: str
 ) -> Retry | None:
     """RQ job: one signed POST of `event_name` for the payment; Retry while waits are left."""
+    from integrator.api.wire import Wire
     from integrator.jobs import context
     from integrator.store.devices import DeviceStore
     from integrator.webhooks.delivery import DeliveryResult, WebhookSender, build_body
@@ -150,7 +151,11 @@ def deliver_webhook(
             log.info("webhook not sent: the device has no webhook (any more)", extra=where)
             return None
         body = build_body(
-            event, datetime.fromisoformat(occurred_at), payment, delivery_id=delivery_id
+            event,
+            datetime.fromisoformat(occurred_at),
+            payment,
+            delivery_id=delivery_id,
+            wire=Wire(ctx.settings.digit_timezone),  # as GET /v1/payments/{id} writes it
         )
         with closing(WebhookSender()) as sender:
             result = sender.send(endpoint, event=event, delivery_id=delivery_id, body=body)

@@ -15,7 +15,8 @@ from typing import Final
 import requests
 
 from integrator import jsonutil
-from integrator.api.schemas import PaymentSchema
+from integrator.api.schemas.responses import payment_view
+from integrator.api.wire import Wire
 from integrator.payments.models import Payment
 from integrator.webhooks.models import WebhookEndpoint, WebhookEvent
 from integrator.webhooks.signing import SIGNATURE_HEADER, signature_header
@@ -26,21 +27,20 @@ EVENT_HEADER: Final = "X-Integrator-Event"
 DELIVERY_HEADER: Final = "X-Integrator-Delivery"
 USER_AGENT: Final = "digit-integrator-webhooks/1"
 
-_PAYMENT = PaymentSchema()
-
 
 def build_body(
-    event: WebhookEvent, occurred_at: datetime, payment: Payment, *, delivery_id: str
+    event: WebhookEvent, occurred_at: datetime, payment: Payment, *, delivery_id: str, wire: Wire
 ) -> bytes:
     """`{event, deliveryId, occurredAt, payment}`; the payment as GET /v1/payments/{id} shows it
-    (now). `deliveryId` (also sent as X-Integrator-Delivery) is in the body so the signature
-    covers it: a captured delivery replayed under a new header's id is told apart."""
+    (now), written with the app's `wire` (DIGIT_TIMEZONE: `Wire(settings.digit_timezone)`).
+    `deliveryId` (also sent as X-Integrator-Delivery) is in the body so the signature covers
+    it: a captured delivery replayed under a new header's id is told apart."""
     return jsonutil.dumps(
         {
             "event": event.value,
             "deliveryId": delivery_id,
             "occurredAt": occurred_at.isoformat(),
-            "payment": _PAYMENT.dump(payment),
+            "payment": payment_view(payment, wire),
         }
     ).encode("utf-8")
 

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -15,6 +16,9 @@ from rq import SimpleWorker
 from rq.job import Job, JobStatus
 from rq.registry import StartedJobRegistry
 
+from integrator import jsonutil
+from integrator.api.schemas.responses import payment_view
+from integrator.api.wire import Wire
 from integrator.digit.client import DigitClient
 from integrator.jobs import context
 from integrator.jobs.context import JobContext
@@ -180,3 +184,34 @@ def test_an_event_already_queued_is_not_enqueued_twice(
     assert scheduler.enqueue(payment_id="pay_q", event=EVENT, occurred_at=now)
     assert not scheduler.enqueue(payment_id="pay_q", event=EVENT, occurred_at=now)
     assert scheduler.queue.count == 1
+
+
+def test_the_delivered_payment_is_written_in_the_configured_timezone(
+    redis: redis_lib.Redis,
+    db: Database,
+    digit: DigitClient,
+    store: PaymentStore,
+    receiver: Receiver,
+    job_env: dict[str, str],
+) -> None:
+    """With DIGIT_TIMEZONE other than the default, the worker writes the webhook's payment as
+    GET /v1/payments/{id} does (the app's wire), not in Asia/Kolkata."""
+    zone = ZoneInfo("America/Sao_Paulo")
+    settings = Settings.from_env({**job_env, "DIGIT_TIMEZONE": "America/Sao_Paulo"}, dotenv=False)
+    assert settings.digit_timezone == zone
+    payment_id = _payment_with_webhook(db, redis, digit, store, receiver.url)
+    context.reset()
+    try:
+        context.configure(settings)
+        scheduler = RqWebhookScheduler(redis, settings)
+        assert scheduler.enqueue(payment_id=payment_id, event=EVENT, occurred_at=datetime.now(UTC))
+        _work(scheduler)
+    finally:
+        context.reset()
+
+    [posted] = receiver.received
+    sent = jsonutil.loads(posted.body)["payment"]
+    payment = store.get(payment_id)
+    assert payment is not None
+    assert sent == jsonutil.loads(jsonutil.dumps(payment_view(payment, Wire(zone))))
+    assert sent["createdAt"].endswith("-03:00")
