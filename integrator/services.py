@@ -32,6 +32,7 @@ from integrator.store.redis_batcher import RedisBatcher
 from integrator.store.served import ServedBills
 from integrator.store.snapshots import SnapshotStore
 from integrator.store.webhooks import WebhookStore
+from integrator.webhooks.targets import TargetPolicy
 
 if TYPE_CHECKING:
     from integrator.digit.client import DigitClient
@@ -190,7 +191,10 @@ class Services:
 
     @property
     def webhooks(self) -> WebhookStore:
-        return self._once("webhooks", lambda: WebhookStore(self.db, clock=self.clock))
+        targets = TargetPolicy(allow_private=self.settings.webhook_allow_private_targets)
+        return self._once(
+            "webhooks", lambda: WebhookStore(self.db, clock=self.clock, targets=targets)
+        )
 
     @property
     def reconciliation(self) -> ReconciliationStore:

@@ -134,6 +134,7 @@ def deliver_webhook(
     from integrator.jobs import context
     from integrator.store.devices import DeviceStore
     from integrator.webhooks.delivery import DeliveryResult, WebhookSender, build_body
+    from integrator.webhooks.targets import TargetPolicy
 
     ctx = context.current()
     event = WebhookEvent(event_name)
@@ -157,7 +158,8 @@ def deliver_webhook(
             delivery_id=delivery_id,
             wire=Wire(ctx.settings.digit_timezone),  # as GET /v1/payments/{id} writes it
         )
-        with closing(WebhookSender()) as sender:
+        targets = TargetPolicy(allow_private=ctx.settings.webhook_allow_private_targets)
+        with closing(WebhookSender(targets=targets)) as sender:
             result = sender.send(endpoint, event=event, delivery_id=delivery_id, body=body)
     except Exception as exc:
         # e.g. the ledger is down, or RQ's job timeout: a failed attempt, retried like a 500.

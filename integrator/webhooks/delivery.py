@@ -1,7 +1,8 @@
 """One webhook delivery: the JSON body aggregators receive, and the signed POST that carries it.
 
 The only webhook code that knows `requests`. Success is any 2xx; everything else (another
-status, a redirect, a timeout, no connection) is a failed attempt the job may retry.
+status, a redirect, a timeout, no connection, a host that now resolves to an internal address)
+is a failed attempt the job may retry.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from integrator import jsonutil
 from integrator.api.schemas.responses import payment_view
 from integrator.api.wire import Wire
 from integrator.payments.models import Payment
-from integrator.webhooks.models import WebhookEndpoint, WebhookEvent
+from integrator.webhooks.models import InvalidWebhookUrl, WebhookEndpoint, WebhookEvent
 from integrator.webhooks.signing import SIGNATURE_HEADER, signature_header
+from integrator.webhooks.targets import TargetPolicy
 
 CONNECT_TIMEOUT_SECONDS: Final = 3.0
 READ_TIMEOUT_SECONDS: Final = 10.0
@@ -53,14 +55,18 @@ class DeliveryResult:
 
 
 class WebhookSender:
-    """POSTs signed bodies. `session` is injectable for tests; timeouts are always explicit."""
+    """POSTs signed bodies, only to a URL `targets` allows at the time (SSRF: the URL was checked
+    when set, and its host may resolve elsewhere since). `session` is injectable for tests;
+    timeouts are always explicit."""
 
     def __init__(
         self,
         *,
+        targets: TargetPolicy,
         session: requests.Session | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self._targets = targets
         self._session = session or _session()
         self._clock = clock
 
@@ -70,6 +76,10 @@ class WebhookSender:
     def send(
         self, endpoint: WebhookEndpoint, *, event: WebhookEvent, delivery_id: str, body: bytes
     ) -> DeliveryResult:
+        try:
+            self._targets.check(endpoint.url)
+        except InvalidWebhookUrl:
+            return DeliveryResult(delivered=False, error="refused target")
         headers = {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,

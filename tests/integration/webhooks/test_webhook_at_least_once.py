@@ -29,7 +29,7 @@ from integrator.store.devices import DeviceStore
 from integrator.store.payments import PaymentStore
 from integrator.store.webhooks import WebhookStore
 from integrator.webhooks.models import WebhookEvent
-from tests.integration.webhooks.conftest import Receiver, make_device_payment
+from tests.integration.webhooks.conftest import LOCAL_TARGETS, Receiver, make_device_payment
 
 EVENT = WebhookEvent.NEEDS_ATTENTION
 
@@ -55,7 +55,7 @@ def _payment_with_webhook(
     url: str,
 ) -> str:
     device, _key = DeviceStore(db, redis).add("aggregator", ["pb"])
-    WebhookStore(db).set(device.id, url)
+    WebhookStore(db, targets=LOCAL_TARGETS).set(device.id, url)
     return make_device_payment(digit, store, device.id).id
 
 
