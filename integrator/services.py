@@ -32,6 +32,7 @@ from integrator.store.redis_batcher import RedisBatcher
 from integrator.store.served import ServedBills
 from integrator.store.snapshots import SnapshotStore
 from integrator.store.webhooks import WebhookStore
+from integrator.webhooks.targets import TargetPolicy
 
 if TYPE_CHECKING:
     from integrator.digit.client import DigitClient
@@ -107,7 +108,7 @@ class Services:
         connection = redis
         # one per process: the metrics recorder and the stores send through the same batches
         batcher = RedisBatcher(redis)
-        observer = build_observer(db, redis, batcher=batcher)
+        observer = build_observer(db, redis, settings, batcher=batcher)
 
         def build_digit_client() -> DigitClient:
             from integrator.digit.client import DigitClient
@@ -190,7 +191,10 @@ class Services:
 
     @property
     def webhooks(self) -> WebhookStore:
-        return self._once("webhooks", lambda: WebhookStore(self.db, clock=self.clock))
+        targets = TargetPolicy(allow_private=self.settings.webhook_allow_private_targets)
+        return self._once(
+            "webhooks", lambda: WebhookStore(self.db, clock=self.clock, targets=targets)
+        )
 
     @property
     def reconciliation(self) -> ReconciliationStore:
@@ -409,7 +413,11 @@ class Services:
 
 
 def build_observer(
-    db: Database, redis: redis_lib.Redis, *, batcher: RedisBatcher | None = None
+    db: Database,
+    redis: redis_lib.Redis,
+    settings: Settings,
+    *,
+    batcher: RedisBatcher | None = None,
 ) -> Observer:
     """What a process reports to: the metrics recorder (Redis) and the webhook observer, which
     reads endpoints from the ledger and enqueues deliveries on RQ."""
@@ -418,7 +426,9 @@ def build_observer(
     from integrator.observability.recorder import RedisMetrics
     from integrator.webhooks.observer import WebhookObserver
 
-    webhooks = WebhookObserver(endpoints=WebhookStore(db), scheduler=RqWebhookScheduler(redis))
+    webhooks = WebhookObserver(
+        endpoints=WebhookStore(db), scheduler=RqWebhookScheduler(redis, settings)
+    )
     return FanOut([RedisMetrics(redis, batcher=batcher), webhooks])
 
 
@@ -444,7 +454,7 @@ def build_cancellations(
         payments=payments,
         digit=digit,
         dues=lambda: RqDuesScheduler(redis),
-        notifier=lambda: WebhookReversalNotifier(redis, db),
+        notifier=lambda: WebhookReversalNotifier(redis, db, settings),
         window=timedelta(minutes=settings.cancellation_window_minutes),
         dues_first_delay_seconds=float(polls[0]) if polls else 0.0,
         clock=clock,

@@ -207,6 +207,7 @@ class Settings:
     worker_maintenance_seconds: int  # RQ's own registry clean-up and scheduler take-over period
     worker_fork_per_job: bool  # fork a work horse per job (RQ's default), not run jobs inline
     webhook_retry_seconds: tuple[int, ...]  # waits between webhook delivery attempts, then failed
+    webhook_allow_private_targets: bool  # webhooks to loopback/private hosts, http to loopback
     # --- Web ---
     sandbox_mode: bool  # derived: true when DIGIT_BASE_URL is unset (embedded sandbox)
     log_level: str  # DEBUG, INFO, WARNING, ...
@@ -381,6 +382,8 @@ class Settings:
             webhook_retry_seconds=_seconds_list(
                 env, "WEBHOOK_RETRY_SECONDS", "10,30,60,300,900,1800,3600,3600"
             ),
+            # SSRF guard off: tests and the sandbox only (integrator.webhooks.targets)
+            webhook_allow_private_targets=_bool(env, "WEBHOOK_ALLOW_PRIVATE_TARGETS", False),
             sandbox_mode=sandbox_mode,
             log_level=_str(env, "LOG_LEVEL", "INFO").upper(),
             port=_int(env, "PORT", 8000),

@@ -133,10 +133,10 @@ class WebhookReversalNotifier:
     """Implements `integrator.payments.cancellation.ReversalNotifier` with the webhook observer:
     a device with a webhook is told `payment.cancelled` / `payment.dishonoured`."""
 
-    def __init__(self, redis: redis_lib.Redis, db: Database) -> None:
+    def __init__(self, redis: redis_lib.Redis, db: Database, settings: Settings) -> None:
         self._observer = WebhookObserver(
             endpoints=WebhookStore(db),
-            scheduler=RqWebhookScheduler(redis),
+            scheduler=RqWebhookScheduler(redis, settings),
             clock=lambda: datetime.now(UTC),
         )
 

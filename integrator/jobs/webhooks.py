@@ -5,6 +5,12 @@ One job per payment and event (`webhook-{payment_id}-{event}`, `unique=True`), o
 returns `rq.Retry` while `Settings.webhook_retry_seconds` has waits left; the attempt after the
 last wait is the last one, and a failure then is recorded as `failed` in the delivery log.
 Every attempt is recorded there (`WebhookStore.deliveries`).
+
+At least once: an attempt that raises (the ledger down, RQ's job timeout) is a failed attempt
+like a 500, retried under the same policy; the job is also enqueued with that policy as RQ's
+`retry`, so a job RQ finds abandoned (its worker killed mid-POST) is run again. A job that
+ended failed anyway (kept `FAILURE_TTL_SECONDS` for ops) does not block a new enqueue of the
+same event: `enqueue` replaces it.
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ from typing import Final
 
 import redis as redis_lib
 from rq import Queue, Retry, get_current_job
-from rq.exceptions import DuplicateJobError
+from rq.exceptions import DuplicateJobError, NoSuchJobError
+from rq.job import Job, JobStatus
 
 from integrator.jobs.scheduling import WEBHOOKS_QUEUE
 from integrator.settings import Settings
@@ -32,6 +39,8 @@ DELIVER_WEBHOOK: Final = "integrator.jobs.webhooks.deliver_webhook"
 JOB_TIMEOUT_SECONDS: Final = 60
 #: A job that ended failed (e.g. killed) stays visible to `rq`/ops this long.
 FAILURE_TTL_SECONDS: Final = 7 * 24 * 3600
+#: Statuses of a job that will not run again: a new enqueue of its event replaces it.
+_ENDED: Final = frozenset({JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED})
 
 
 def job_id_for(payment_id: str, event: WebhookEvent) -> str:
@@ -45,29 +54,75 @@ def retry_policy(settings: Settings) -> Retry:
     return Retry(max=len(waits), interval=waits)
 
 
+def attempt_number(job: Job | None, policy: Retry) -> int:
+    """Which attempt this run is: the job's returned retries plus the runs RQ retried after
+    the job was abandoned or raised (`retries_left` counts down from `policy.max`), plus one."""
+    if job is None:
+        return 1
+    returned = job.number_of_retries or 0
+    left = job.retries_left if job.retries_left is not None else policy.max
+    return returned + max(policy.max - left, 0) + 1
+
+
 class RqWebhookScheduler:
     """Implements `integrator.webhooks.observer.DeliveryScheduler` on RQ."""
 
-    def __init__(self, redis: redis_lib.Redis) -> None:
+    def __init__(self, redis: redis_lib.Redis, settings: Settings) -> None:
         self.queue = Queue(WEBHOOKS_QUEUE, connection=redis)
+        self._settings = settings
 
     def enqueue(self, *, payment_id: str, event: WebhookEvent, occurred_at: datetime) -> bool:
+        job_id = job_id_for(payment_id, event)
         try:
-            self.queue.enqueue(
-                DELIVER_WEBHOOK,
-                payment_id,
-                event.value,
-                occurred_at.isoformat(),
-                str(uuid.uuid4()),  # X-Integrator-Delivery: the same on every retry
-                job_id=job_id_for(payment_id, event),
-                unique=True,
-                job_timeout=JOB_TIMEOUT_SECONDS,
-                result_ttl=0,
-                failure_ttl=FAILURE_TTL_SECONDS,
-                description=f"deliver {event.value} webhook for payment {payment_id}",
-            )
+            self._enqueue(job_id, payment_id, event, occurred_at)
         except DuplicateJobError:
-            return False  # already enqueued (or retrying): one delivery per payment and event
+            if not self._drop_ended(job_id):
+                # queued, scheduled or running: that delivery will carry the payment as it is
+                log.info(
+                    "webhook delivery already queued",
+                    extra={"payment_id": payment_id, "event": event.value},
+                )
+                return False
+            try:
+                self._enqueue(job_id, payment_id, event, occurred_at)
+            except DuplicateJobError:
+                return False  # another process enqueued it between the two calls
+        return True
+
+    def _enqueue(
+        self, job_id: str, payment_id: str, event: WebhookEvent, occurred_at: datetime
+    ) -> None:
+        self.queue.enqueue(
+            DELIVER_WEBHOOK,
+            payment_id,
+            event.value,
+            occurred_at.isoformat(),
+            str(uuid.uuid4()),  # X-Integrator-Delivery: the same on every retry
+            job_id=job_id,
+            unique=True,
+            job_timeout=JOB_TIMEOUT_SECONDS,
+            result_ttl=0,
+            failure_ttl=FAILURE_TTL_SECONDS,
+            # an abandoned job (worker killed) or one that raised is retried by RQ, same waits
+            retry=retry_policy(self._settings),
+            description=f"deliver {event.value} webhook for payment {payment_id}",
+        )
+
+    def _drop_ended(self, job_id: str) -> bool:
+        """Delete the job `job_id` if it ended without delivering (failed, stopped, cancelled),
+        so its event can be enqueued again; True if it did."""
+        try:
+            job = Job.fetch(job_id, connection=self.queue.connection)
+        except NoSuchJobError:
+            return True  # it expired meanwhile
+        status = job.get_status(refresh=False)
+        if status not in _ENDED:
+            return False
+        log.warning(
+            "webhook delivery job had ended without delivering; enqueuing the event again",
+            extra={"job_id": job_id, "status": str(status)},
+        )
+        job.delete()
         return True
 
 
@@ -75,46 +130,63 @@ def deliver_webhook(
     payment_id: str, event_name: str, occurred_at: str, delivery_id: str
 ) -> Retry | None:
     """RQ job: one signed POST of `event_name` for the payment; Retry while waits are left."""
+    from integrator.api.wire import Wire
     from integrator.jobs import context
     from integrator.store.devices import DeviceStore
-    from integrator.webhooks.delivery import WebhookSender, build_body
+    from integrator.webhooks.delivery import DeliveryResult, WebhookSender, build_body
+    from integrator.webhooks.targets import TargetPolicy
 
     ctx = context.current()
     event = WebhookEvent(event_name)
-    job = get_current_job()
-    attempt = (job.number_of_retries or 0) + 1 if job is not None else 1
+    policy = retry_policy(ctx.settings)
+    attempt = attempt_number(get_current_job(), policy)
     where = {"payment_id": payment_id, "event": event.value, "delivery_id": delivery_id}
     webhooks = WebhookStore(ctx.db, clock=ctx.clock)
-    payment = ctx.payments.get(payment_id)
-    if payment is None:
-        log.warning("webhook not sent: no such payment", extra=where)
-        return None
-    endpoint = webhooks.get(payment.device_id)
-    if endpoint is None or DeviceStore(ctx.db, ctx.redis).get(payment.device_id) is None:
-        log.info("webhook not sent: the device has no webhook (any more)", extra=where)
-        return None
-    body = build_body(event, datetime.fromisoformat(occurred_at), payment)
-    with closing(WebhookSender()) as sender:
-        result = sender.send(endpoint, event=event, delivery_id=delivery_id, body=body)
-    policy = retry_policy(ctx.settings)
+    try:
+        payment = ctx.payments.get(payment_id)
+        if payment is None:
+            log.warning("webhook not sent: no such payment", extra=where)
+            return None
+        endpoint = webhooks.get(payment.device_id)
+        if endpoint is None or DeviceStore(ctx.db, ctx.redis).get(payment.device_id) is None:
+            log.info("webhook not sent: the device has no webhook (any more)", extra=where)
+            return None
+        body = build_body(
+            event,
+            datetime.fromisoformat(occurred_at),
+            payment,
+            delivery_id=delivery_id,
+            wire=Wire(ctx.settings.digit_timezone),  # as GET /v1/payments/{id} writes it
+        )
+        targets = TargetPolicy(allow_private=ctx.settings.webhook_allow_private_targets)
+        with closing(WebhookSender(targets=targets)) as sender:
+            result = sender.send(endpoint, event=event, delivery_id=delivery_id, body=body)
+    except Exception as exc:
+        # e.g. the ledger is down, or RQ's job timeout: a failed attempt, retried like a 500.
+        # Only the exception's type is kept: its text may hold a DSN or a URL's secrets.
+        result = DeliveryResult(delivered=False, error=type(exc).__name__)
     if result.delivered:
         outcome = "delivered"
     elif attempt > policy.max:
         outcome = "failed"
     else:
         outcome = "retrying"
-    webhooks.record(
-        payment_id,
-        DeliveryRecord(
-            delivery_id=delivery_id,
-            event=event.value,
-            attempt=attempt,
-            at=ctx.clock(),
-            outcome=outcome,
-            status_code=result.status_code,
-            error=result.error,
-        ),
+    entry = DeliveryRecord(
+        delivery_id=delivery_id,
+        event=event.value,
+        attempt=attempt,
+        at=ctx.clock(),
+        outcome=outcome,
+        status_code=result.status_code,
+        error=result.error,
     )
+    try:
+        webhooks.record(payment_id, entry)
+    except Exception as exc:
+        # the ledger may be what failed: the attempt is still logged, and retried
+        log.warning(
+            "could not record a webhook attempt", extra={**where, "error": type(exc).__name__}
+        )
     log_at = logging.WARNING if outcome == "failed" else logging.INFO
     log.log(
         log_at,

@@ -24,8 +24,11 @@ from integrator.webhooks.models import (
     DeliveryRecord,
     WebhookEndpoint,
     new_secret,
-    validate_url,
 )
+from integrator.webhooks.targets import TargetPolicy
+
+#: The SSRF rule unless told otherwise (WEBHOOK_ALLOW_PRIVATE_TARGETS lifts it).
+STRICT_TARGETS: Final = TargetPolicy()
 
 #: How many attempts of one payment `deliveries` returns (the newest).
 DELIVERY_LOG_LENGTH: Final = 50
@@ -38,19 +41,27 @@ class UnknownDevice(LookupError):
 class WebhookStore:
     """set / clear / get a device's endpoint; record and read a payment's delivery attempts."""
 
-    def __init__(self, db: Database, *, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        targets: TargetPolicy = STRICT_TARGETS,
+    ) -> None:
         self._db = db
         self._clock = clock or (lambda: datetime.now(UTC))
+        self._targets = targets
 
     # --- endpoints ---
 
     def set(self, device_id: str, url: str) -> WebhookEndpoint:
         """Point the device's events at `url` with a new secret (any old secret stops signing).
         The returned endpoint's secret is the only time it is shown. UnknownDevice when the
-        ledger holds no such device."""
+        ledger holds no such device; InvalidWebhookUrl for a URL `targets` refuses (e.g. one
+        that resolves to an internal address)."""
         endpoint = WebhookEndpoint(
             device_id=device_id,
-            url=validate_url(url),
+            url=self._targets.check(url),
             secret=new_secret(),
             created_at=self._clock(),
         )

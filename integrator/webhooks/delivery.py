@@ -1,7 +1,8 @@
 """One webhook delivery: the JSON body aggregators receive, and the signed POST that carries it.
 
 The only webhook code that knows `requests`. Success is any 2xx; everything else (another
-status, a redirect, a timeout, no connection) is a failed attempt the job may retry.
+status, a redirect, a timeout, no connection, a host that now resolves to an internal address)
+is a failed attempt the job may retry.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from typing import Final
 import requests
 
 from integrator import jsonutil
-from integrator.api.schemas import PaymentSchema
+from integrator.api.schemas.responses import payment_view
+from integrator.api.wire import Wire
 from integrator.payments.models import Payment
-from integrator.webhooks.models import WebhookEndpoint, WebhookEvent
+from integrator.webhooks.models import InvalidWebhookUrl, WebhookEndpoint, WebhookEvent
 from integrator.webhooks.signing import SIGNATURE_HEADER, signature_header
+from integrator.webhooks.targets import TargetPolicy
 
 CONNECT_TIMEOUT_SECONDS: Final = 3.0
 READ_TIMEOUT_SECONDS: Final = 10.0
@@ -26,16 +29,20 @@ EVENT_HEADER: Final = "X-Integrator-Event"
 DELIVERY_HEADER: Final = "X-Integrator-Delivery"
 USER_AGENT: Final = "digit-integrator-webhooks/1"
 
-_PAYMENT = PaymentSchema()
 
-
-def build_body(event: WebhookEvent, occurred_at: datetime, payment: Payment) -> bytes:
-    """`{event, occurredAt, payment}`; the payment as GET /v1/payments/{id} shows it (now)."""
+def build_body(
+    event: WebhookEvent, occurred_at: datetime, payment: Payment, *, delivery_id: str, wire: Wire
+) -> bytes:
+    """`{event, deliveryId, occurredAt, payment}`; the payment as GET /v1/payments/{id} shows it
+    (now), written with the app's `wire` (DIGIT_TIMEZONE: `Wire(settings.digit_timezone)`).
+    `deliveryId` (also sent as X-Integrator-Delivery) is in the body so the signature covers
+    it: a captured delivery replayed under a new header's id is told apart."""
     return jsonutil.dumps(
         {
             "event": event.value,
+            "deliveryId": delivery_id,
             "occurredAt": occurred_at.isoformat(),
-            "payment": _PAYMENT.dump(payment),
+            "payment": payment_view(payment, wire),
         }
     ).encode("utf-8")
 
@@ -48,14 +55,18 @@ class DeliveryResult:
 
 
 class WebhookSender:
-    """POSTs signed bodies. `session` is injectable for tests; timeouts are always explicit."""
+    """POSTs signed bodies, only to a URL `targets` allows at the time (SSRF: the URL was checked
+    when set, and its host may resolve elsewhere since). `session` is injectable for tests;
+    timeouts are always explicit."""
 
     def __init__(
         self,
         *,
+        targets: TargetPolicy,
         session: requests.Session | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self._targets = targets
         self._session = session or _session()
         self._clock = clock
 
@@ -65,6 +76,10 @@ class WebhookSender:
     def send(
         self, endpoint: WebhookEndpoint, *, event: WebhookEvent, delivery_id: str, body: bytes
     ) -> DeliveryResult:
+        try:
+            self._targets.check(endpoint.url)
+        except InvalidWebhookUrl:
+            return DeliveryResult(delivered=False, error="refused target")
         headers = {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,

@@ -57,9 +57,10 @@ def new_secret() -> str:
     return SECRET_PREFIX + secrets.token_urlsafe(SECRET_BYTES)
 
 
-def validate_url(url: str) -> str:
-    """`url` if we may POST to it: https, or http only to a loopback host (tests); no
-    credentials in it (they would travel in logs and to proxies)."""
+def validate_url(url: str, *, allow_http_loopback: bool = False) -> str:
+    """`url` if it is well formed for a webhook: https (http only to a loopback host, and only
+    with `allow_http_loopback`: tests and the sandbox); no credentials in it (they would travel
+    in logs and to proxies). Where it points is `integrator.webhooks.targets`' rule."""
     cleaned = url.strip()
     try:
         parts = urlsplit(cleaned)
@@ -72,10 +73,13 @@ def validate_url(url: str) -> str:
         raise InvalidWebhookUrl("a webhook URL may not carry credentials")
     if parts.scheme == "https":
         return cleaned
-    if parts.scheme == "http" and _is_loopback(parts.hostname):
+    if parts.scheme == "http" and allow_http_loopback and _is_loopback(parts.hostname):
         return cleaned
     if parts.scheme == "http":
-        raise InvalidWebhookUrl("http:// is allowed only for loopback hosts; use https://")
+        raise InvalidWebhookUrl(
+            "a webhook URL must be https:// (http:// only to loopback, with"
+            " WEBHOOK_ALLOW_PRIVATE_TARGETS)"
+        )
     raise InvalidWebhookUrl(f"a webhook URL must be https://, got {parts.scheme or 'none'}")
 
 

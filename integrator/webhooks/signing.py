@@ -1,13 +1,16 @@
 """`X-Integrator-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`.
 
 The timestamp is signed with the body, so a receiver can refuse an old delivery replayed later
-(`verify`'s `tolerance_seconds`). docs/webhooks.md shows receivers the same check.
+(`verify`'s `tolerance_seconds`). The delivery id is signed too, as the body's `deliveryId`
+(X-Integrator-Delivery repeats it, unsigned): `verified_delivery_id` is the id a receiver may
+deduplicate by. docs/webhooks.md shows receivers the same checks.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from typing import Final
 
 SIGNATURE_HEADER: Final = "X-Integrator-Signature"
@@ -48,3 +51,26 @@ def verify(
         return False
     expected = digest(secret, timestamp, body)
     return any(hmac.compare_digest(expected, given) for given in fields.get(SCHEME, []))
+
+
+def verified_delivery_id(
+    secret: str,
+    header: str,
+    delivery_header: str,
+    body: bytes,
+    *,
+    now: float,
+    tolerance_seconds: int = DEFAULT_TOLERANCE_SECONDS,
+) -> str | None:
+    """The signed `deliveryId` of a delivery that verifies and whose X-Integrator-Delivery
+    (`delivery_header`) says the same; None otherwise (e.g. a captured delivery replayed within
+    the tolerance under a new header id, to slip past deduplication)."""
+    if not verify(secret, header, body, now=now, tolerance_seconds=tolerance_seconds):
+        return None
+    try:
+        signed = json.loads(body).get("deliveryId")
+    except (ValueError, AttributeError):
+        return None
+    if not isinstance(signed, str) or not hmac.compare_digest(signed, delivery_header):
+        return None
+    return signed

@@ -9,8 +9,8 @@
 Views send the `*_view` dicts as they are: every time and amount in them went through `wire`
 (one zone, one scale; see `integrator.api.wire`). The schemas describe those dicts in
 /openapi.json, and a test holds each view to its schema. Dumping a domain object with a schema
-(`PaymentSchema().dump(payment)`, as webhooks do) goes through the same view with the default
-zone.
+(`PaymentSchema().dump(payment)`) goes through the same view with the default zone; webhooks
+call `payment_view` with the configured wire instead, so their payload equals GET's answer.
 """
 
 from __future__ import annotations

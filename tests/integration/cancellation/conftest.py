@@ -21,7 +21,6 @@ from integrator.app import create_app
 from integrator.payments.cancellation import Cancellations, Operator
 from integrator.services import Services, services_of
 from integrator.settings import Settings
-from integrator.store.webhooks import WebhookStore
 from tests.e2e.conftest import Pos, Sandbox, body_of
 from tests.integration.jobs.conftest import job_env as job_env
 from tests.integration.webhooks.conftest import Receiver
@@ -95,7 +94,7 @@ def device(live: str, services: Services) -> Device:
 
 @pytest.fixture
 def hooked_device(device: Device, services: Services, receiver: Receiver) -> Device:
-    WebhookStore(services.db).set(device.device_id, receiver.url)
+    services.webhooks.set(device.device_id, receiver.url)
     return device
 
 

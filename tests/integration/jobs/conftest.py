@@ -47,6 +47,8 @@ def job_env(redis_url: str, sandbox: str, database_url: str, db: Database) -> di
         "REGISTRATION_JOB_TIMEOUT_SECONDS": "8",
         "WORKER_MAINTENANCE_SECONDS": "5",
         "LOG_LEVEL": "INFO",
+        # webhooks go to a receiver on 127.0.0.1 in these tests
+        "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
     }
 
 

@@ -14,8 +14,12 @@ from integrator.store.devices import DeviceStore
 from integrator.store.payments import PaymentStore
 from integrator.store.reconciliation import ReconciliationStore
 from integrator.store.webhooks import UnknownDevice, WebhookStore
-from integrator.webhooks.models import DeliveryRecord
+from integrator.webhooks.models import DeliveryRecord, InvalidWebhookUrl
+from integrator.webhooks.targets import TargetPolicy
 from tests.unit.payments.payment_factories import NOW, make_line, make_payment
+
+#: hooks.example resolves to a public address (no DNS in tests)
+PUBLIC_DNS = TargetPolicy(resolve=lambda host, port: ["93.184.215.14"])
 
 
 def _payment(db: Database, n: int) -> str:
@@ -46,7 +50,7 @@ def test_a_webhook_is_set_replaced_and_cleared_in_the_ledger(
     db: Database, redis: redis_lib.Redis
 ) -> None:
     device, _key = DeviceStore(db, redis).add("aggregator", ["pb"])
-    hooks = WebhookStore(db, clock=lambda: NOW)
+    hooks = WebhookStore(db, clock=lambda: NOW, targets=PUBLIC_DNS)
 
     first = hooks.set(device.id, "https://hooks.example/a")
     second = hooks.set(device.id, "https://hooks.example/b")
@@ -62,7 +66,18 @@ def test_a_webhook_is_set_replaced_and_cleared_in_the_ledger(
 
 def test_a_webhook_for_a_device_the_ledger_does_not_hold_is_refused(db: Database) -> None:
     with pytest.raises(UnknownDevice):
-        WebhookStore(db).set("no-such-device", "https://hooks.example/a")
+        WebhookStore(db, targets=PUBLIC_DNS).set("no-such-device", "https://hooks.example/a")
+
+
+def test_a_webhook_pointing_into_our_network_is_refused_and_not_stored(
+    db: Database, redis: redis_lib.Redis
+) -> None:
+    device, _key = DeviceStore(db, redis).add("aggregator", ["pb"])
+    internal = WebhookStore(db, targets=TargetPolicy(resolve=lambda host, port: ["10.0.0.7"]))
+    for url in ("https://hooks.example/a", "https://169.254.169.254/latest/meta-data/"):
+        with pytest.raises(InvalidWebhookUrl):
+            internal.set(device.id, url)
+    assert internal.get(device.id) is None
 
 
 # --- the delivery log ---

@@ -19,6 +19,7 @@ from werkzeug.wrappers import Request, Response
 from integrator.digit.client import DigitClient
 from integrator.payments.models import HistoryEntry, Payment, PaymentBill, PaymentStatus
 from integrator.store.payments import CreateOutcome, PaymentStore
+from integrator.webhooks.targets import TargetPolicy
 from tests.integration.jobs.conftest import (  # noqa: F401 (fixtures)
     WS,
     digit,
@@ -27,6 +28,9 @@ from tests.integration.jobs.conftest import (  # noqa: F401 (fixtures)
     store,
 )
 from tests.support.workers import worker_processes
+
+#: The receiver listens on 127.0.0.1: what WEBHOOK_ALLOW_PRIVATE_TARGETS=true (job_env) allows.
+LOCAL_TARGETS = TargetPolicy(allow_private=True)
 
 
 @dataclass

@@ -27,7 +27,7 @@ from integrator.store.webhooks import WebhookStore
 from integrator.webhooks.signing import verify
 from tests.e2e.conftest import Sandbox
 from tests.integration.jobs.conftest import WS, wait_until
-from tests.integration.webhooks.conftest import Receiver, make_device_payment
+from tests.integration.webhooks.conftest import LOCAL_TARGETS, Receiver, make_device_payment
 from tests.support.secrets_guard import SecretsGuard
 
 Workers = Callable[..., subprocess.Popen[bytes]]
@@ -69,7 +69,7 @@ def test_a_payment_receipted_by_hand_is_posted_as_payment_resolved(
     secrets_guard: SecretsGuard,
 ) -> None:
     device, _key = DeviceStore(db, redis).add("aggregator", ["pb"])
-    secret = WebhookStore(db).set(device.id, receiver.url).secret
+    secret = WebhookStore(db, targets=LOCAL_TARGETS).set(device.id, receiver.url).secret
     secrets_guard.add(secret, "webhook-secret")
     webhook_workers()
     payment = needs_attention(digit, store, device.id)
@@ -115,7 +115,7 @@ def test_a_refused_closing_sends_nothing(
     receiver: Receiver,
 ) -> None:
     device, _key = DeviceStore(db, redis).add("aggregator", ["pb"])
-    WebhookStore(db).set(device.id, receiver.url)
+    WebhookStore(db, targets=LOCAL_TARGETS).set(device.id, receiver.url)
     payment = needs_attention(digit, store, device.id)
 
     with pytest.raises(OperationRefused) as refused:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import socket
+from typing import Any
+
+import pytest
 import redis as redis_lib
 from click.testing import CliRunner, Result
 
@@ -10,11 +14,25 @@ from integrator.settings import Settings
 from integrator.store.db import Database
 from integrator.store.devices import DeviceStore
 from integrator.store.webhooks import WebhookStore
+from tests.integration.webhooks.conftest import LOCAL_TARGETS
 from tests.support.secrets_guard import SecretsGuard
 
 
 def invoke(settings: Settings, *args: str) -> Result:
     return CliRunner().invoke(cli.main, list(args), obj=settings)
+
+
+@pytest.fixture(autouse=True)
+def _aggregator_dns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """hooks.aggregator.example resolves to a public address; other names as usual."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "hooks.aggregator.example":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.215.14", port))]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
 
 def test_set_webhook_stores_the_url_and_prints_a_new_secret_last_once(
@@ -65,6 +83,10 @@ def test_plain_http_off_the_machine_unknown_and_revoked_devices_are_refused(
         "http://hooks.aggregator.example/digit",
     )
     assert refused.exit_code != 0 and "https" in refused.output
+    for internal in ("https://169.254.169.254/latest/meta-data/", "http://127.0.0.1:6379/"):
+        refused = invoke(settings, "devices", "set-webhook", "aggregator-2", "--url", internal)
+        assert refused.exit_code != 0
+        assert WebhookStore(db).get(device.id) is None
     unknown = invoke(
         settings,
         "devices",
@@ -92,7 +114,8 @@ def test_clear_webhook_removes_it(
 ) -> None:
     device, _key = DeviceStore(db, redis).add("aggregator-3", ["pb"])
     secrets_guard.add(
-        WebhookStore(db).set(device.id, "http://127.0.0.1:9/hook").secret, "webhook-secret"
+        WebhookStore(db, targets=LOCAL_TARGETS).set(device.id, "http://127.0.0.1:9/hook").secret,
+        "webhook-secret",
     )
     result = invoke(settings, "devices", "clear-webhook", "aggregator-3")
     assert result.exit_code == 0 and "cleared" in result.output

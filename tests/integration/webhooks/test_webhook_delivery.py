@@ -22,7 +22,7 @@ from integrator.store.payments import PaymentStore
 from integrator.store.webhooks import WebhookStore
 from integrator.webhooks.signing import verify
 from tests.integration.jobs.conftest import wait_for_status, wait_until
-from tests.integration.webhooks.conftest import Receiver, make_device_payment
+from tests.integration.webhooks.conftest import LOCAL_TARGETS, Receiver, make_device_payment
 from tests.support.secrets_guard import SecretsGuard
 
 Workers = Callable[..., subprocess.Popen[bytes]]
@@ -32,7 +32,7 @@ def _device_with_webhook(
     db: Database, redis: redis_lib.Redis, url: str, guard: SecretsGuard
 ) -> tuple[str, str]:
     device, _key = DeviceStore(db, redis).add("aggregator", ["pb"])
-    secret = WebhookStore(db).set(device.id, url).secret
+    secret = WebhookStore(db, targets=LOCAL_TARGETS).set(device.id, url).secret
     guard.add(secret, "webhook-secret")
     return device.id, secret
 
@@ -78,6 +78,8 @@ def test_registered_payment_is_posted_once_signed_with_its_receipts(
     )
     body = jsonutil.loads(posted.body)
     assert body["event"] == "payment.registered" and body["occurredAt"]
+    # the delivery id is signed (in the body) and the header repeats it
+    assert body["deliveryId"] == posted.headers["X-Integrator-Delivery"]
     assert body["payment"]["id"] == payment_id and body["payment"]["status"] == "REGISTERED"
     assert body["payment"]["receipts"] and body["payment"]["receipts"][0]["receiptNumber"]
 

@@ -7,18 +7,20 @@ import json
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from openapi_schema_validator import OAS30Validator
 
 from integrator import jsonutil
 from integrator.api.openapi import build_spec
+from integrator.api.wire import Wire
 from integrator.payments import states
 from integrator.payments.models import Payment, PaymentStatus
 from integrator.payments.resolution_records import Resolution
 from integrator.webhooks.delivery import build_body
 from integrator.webhooks.models import WebhookEvent
-from tests.unit.api.conftest import Edge, make_payment
+from tests.unit.api.conftest import Edge, build_edge, make_payment
 
 RESOLVED_AT = datetime(2024, 5, 1, 11, 50, 9, tzinfo=UTC)
 HAND_RECEIPT = "05/2024-25/000187"
@@ -116,8 +118,26 @@ def test_the_webhook_body_shows_the_resolution_as_get_does(edge: Edge) -> None:
     payment = resolved(Resolution.RECEIPTED_BY_HAND)
     [shown, _by_key] = answers(edge, payment)
 
-    sent = json.loads(build_body(WebhookEvent.RESOLVED, RESOLVED_AT, payment))
+    sent = json.loads(
+        build_body(WebhookEvent.RESOLVED, RESOLVED_AT, payment, delivery_id="d-1", wire=Wire())
+    )
 
     assert sent["event"] == "payment.resolved"
+    assert sent["deliveryId"] == "d-1"
     assert sent["payment"]["resolution"] == shown["resolution"]
     assert sent["payment"]["receipts"] == shown["receipts"]
+
+
+def test_the_webhook_payment_equals_get_in_the_configured_timezone() -> None:
+    """DIGIT_TIMEZONE other than the default: the webhook's payment is GET's answer, offsets too."""
+    zone = ZoneInfo("America/Sao_Paulo")
+    edge = build_edge(timezone=zone)
+    payment = resolved(Resolution.RECEIPTED_BY_HAND)
+    [shown, _by_key] = answers(edge, payment)
+
+    sent = json.loads(
+        build_body(WebhookEvent.RESOLVED, RESOLVED_AT, payment, delivery_id="d-1", wire=Wire(zone))
+    )
+
+    assert sent["payment"] == shown
+    assert shown["createdAt"].endswith("-03:00")

@@ -12,14 +12,21 @@ from integrator.webhooks.models import InvalidWebhookUrl, new_secret, validate_u
     [
         "https://hooks.aggregator.example/digit",
         "https://hooks.aggregator.example:8443/digit?account=7",
-        "http://127.0.0.1:8123/hook",
-        "http://localhost/hook",
-        "http://[::1]:9000/hook",
         "  https://padded.example/hook  ",
     ],
 )
-def test_https_and_loopback_http_urls_are_accepted(url: str) -> None:
+def test_https_urls_are_accepted(url: str) -> None:
     assert validate_url(url) == url.strip()
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8123/hook", "http://localhost/hook", "http://[::1]:9000/hook"]
+)
+def test_loopback_http_urls_are_accepted_only_when_allowed(url: str) -> None:
+    """WEBHOOK_ALLOW_PRIVATE_TARGETS (tests and the sandbox); refused by default."""
+    assert validate_url(url, allow_http_loopback=True) == url
+    with pytest.raises(InvalidWebhookUrl):
+        validate_url(url)
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from integrator.observability import events
+from integrator.settings import Settings
 from integrator.webhooks.models import WebhookEvent
 from integrator.webhooks.observer import WebhookObserver
 
@@ -73,7 +74,17 @@ def test_the_process_observer_counts_metrics_and_asks_for_webhooks() -> None:
     from integrator.services import build_observer
 
     # neither is reached: building an observer connects to nothing
-    observer = build_observer(None, redis.Redis(port=1))  # type: ignore[arg-type]
+    settings = Settings.from_env(
+        {
+            "DIGIT_BASE_URL": "http://127.0.0.1:9",
+            "DATABASE_URL": "postgresql://unused@127.0.0.1:9/unused",
+            "DIGIT_USERNAME": "u",
+            "DIGIT_PASSWORD": "p",
+            "DIGIT_TENANT_ID": "pb.amritsar",
+        },
+        dotenv=False,
+    )
+    observer = build_observer(None, redis.Redis(port=1), settings)  # type: ignore[arg-type]
     assert isinstance(observer, events.FanOut)
     assert [type(o) for o in observer.observers] == [RedisMetrics, WebhookObserver]
 
