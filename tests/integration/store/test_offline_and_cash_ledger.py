@@ -229,9 +229,9 @@ def test_offline_cash_held_counts_cash_uploaded_since_the_last_cash_hand_over_an
         return payment
 
     uploaded(100, "C-before", at_minutes=0)  # settled by the hand-over below
-    cash.record_handover(device_id=device_id, tenant_id="pb.amritsar", payment_mode="CASH",
-                         expected=Decimal(100), counted=Decimal(100), reason=None, cashier="c",
-                         at=NOW + timedelta(minutes=1))  # fmt: skip
+    cash.settle(device_id, ["CASH"], lambda held: [replace(
+        entry(expected=100, counted=100), at=NOW + timedelta(minutes=1),
+        payment_ids=tuple(h.payment_id for h in held))])  # fmt: skip
     uploaded(200, "C-held", at_minutes=2)
     uploaded(400, "C-cheque", at_minutes=2, payment_mode="CHEQUE")  # not cash
     refunded = uploaded(800, "C-refunded", at_minutes=3)
