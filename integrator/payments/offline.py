@@ -46,7 +46,6 @@ from integrator.digit.models import Bill
 from integrator.payments import rules
 from integrator.payments.cash import CASH, CashBook
 from integrator.payments.cash_records import (
-    OFFLINE_CASH_LIMIT_EXCEEDED,
     OfflineArrival,
     OfflineMark,
 )
@@ -277,7 +276,7 @@ class OfflineUploads:
                 device,
                 item,
                 fingerprint,
-                code=OFFLINE_CASH_LIMIT_EXCEEDED,
+                code="OFFLINE_CASH_LIMIT_EXCEEDED",  # a literal: the catalogue scan reads it
                 message="with this payment the device would hold more cash collected offline"
                 " than it may (until a hand-over to a cashier)",
                 detail=dict(limits_detail),
