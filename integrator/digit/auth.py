@@ -215,7 +215,12 @@ class TokenManager:
                 return _roles(current.roles)
             self._raise_if_locked()
             self._raise_if_login_backed_off()
-            return self._login_keeping(current, self._login(None))
+            new = self._login(None)
+            self._observer.token_renewed("login")
+            if current is not None and new.access_token == current.access_token:
+                new = replace(current, roles=new.roles)
+            self._store.save(new, now=self._clock())
+            return _roles(new.roles)
         finally:
             self._store.release_renewal_lock(owner)
 
@@ -239,19 +244,15 @@ class TokenManager:
             owner = self._store.acquire_renewal_lock(ttl_ms=self._lock_ttl_ms)
         try:
             current = self._store.get()
-            return self._login_keeping(current, self._login(current))
+            new = self._login(current)
+            self._observer.token_renewed("login")
+            self._memo = None
+            if current is not None and new.access_token == current.access_token:
+                new = replace(current, roles=new.roles)
+            self._store.save(new, now=self._clock())
+            return _roles(new.roles)
         finally:
             self._store.release_renewal_lock(owner)
-
-    def _login_keeping(self, current: StoredToken | None, new: StoredToken) -> tuple[Role, ...]:
-        """Store what a login (made holding the renewal lock) brought: DIGIT handing back the
-        token we hold keeps it as it was, with the roles of the answer; the account's roles."""
-        self._observer.token_renewed("login")
-        self._memo = None
-        if current is not None and new.access_token == current.access_token:
-            new = replace(current, roles=new.roles)
-        self._store.save(new, now=self._clock())
-        return _roles(new.roles)
 
     def invalidate(self, failed_token: str) -> bool:
         """DIGIT refused `failed_token`: drop it unless another process already replaced it.
