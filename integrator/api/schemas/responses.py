@@ -105,7 +105,32 @@ def pending_view(pending: PendingPayment | None) -> dict[str, Any] | None:
     }
 
 
-class BillSchema(Schema):
+class PayabilityFields(Schema):
+    """What may be paid on a bill now: the fields GET /v1/bills and /validate share."""
+
+    minimumPayable = Amount(required=True)
+    maximumPayable = Amount(required=True)
+    amountExactness = fields.String(
+        required=True, validate=validate.OneOf([e.value for e in AmountExactness])
+    )
+    pendingPayment = fields.Nested(PendingPaymentSchema, allow_none=True, required=True)
+    payable = fields.Boolean(
+        required=True,
+        metadata={"description": "Whether the bill can be paid through the integrator now."},
+    )
+    notPayableReason = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={
+            "description": "Why not, when `payable` is false: TENANT_NOT_COLLECTABLE (the "
+            "integrator's DIGIT account may not record payments in the bill's city), "
+            "SERVICE_NOT_COLLECTABLE (it may not look up the payments of the bill's service "
+            "there, so an unanswered payment could never be checked)."
+        },
+    )
+
+
+class BillSchema(PayabilityFields):
     """A bill a device may pay, with what may be paid on it."""
 
     billId = fields.String(required=True)
@@ -125,27 +150,7 @@ class BillSchema(Schema):
     lines = fields.List(fields.Nested(TaxHeadAmountSchema), required=True)
     partPaymentAllowed = fields.Boolean(required=True)
     advanceAllowed = fields.Boolean(required=True)
-    minimumPayable = Amount(required=True)
-    maximumPayable = Amount(required=True)
-    amountExactness = fields.String(
-        required=True, validate=validate.OneOf([e.value for e in AmountExactness])
-    )
     paymentModesNotAllowed = fields.List(fields.String(), required=True)
-    pendingPayment = fields.Nested(PendingPaymentSchema, allow_none=True, required=True)
-    payable = fields.Boolean(
-        required=True,
-        metadata={"description": "Whether the bill can be paid through the integrator now."},
-    )
-    notPayableReason = fields.String(
-        allow_none=True,
-        required=True,
-        metadata={
-            "description": "Why not, when `payable` is false: TENANT_NOT_COLLECTABLE (the "
-            "integrator's DIGIT account may not record payments in the bill's city), "
-            "SERVICE_NOT_COLLECTABLE (it may not look up the payments of the bill's service "
-            "there, so an unanswered payment could never be checked)."
-        },
-    )
 
     @pre_dump
     def from_offer(self, offer: BillOffer, **kwargs: Any) -> dict[str, Any]:
@@ -175,10 +180,18 @@ def bill_view(offer: BillOffer, wire: Wire) -> dict[str, Any]:
         "lines": [{"taxHeadCode": k, "amount": wire.amount(v)} for k, v in bill.lines().items()],
         "partPaymentAllowed": pay.part_payment_allowed,
         "advanceAllowed": pay.advance_allowed,
+        "paymentModesNotAllowed": sorted(pay.payment_modes_not_allowed),
+        **payability_view(offer, wire),
+    }
+
+
+def payability_view(offer: BillOffer, wire: Wire) -> dict[str, Any]:
+    """The `PayabilityFields` of one offer."""
+    pay = offer.payability
+    return {
         "minimumPayable": wire.amount(pay.minimum_payable),
         "maximumPayable": wire.amount(pay.maximum_payable),
         "amountExactness": str(pay.exactness),
-        "paymentModesNotAllowed": sorted(pay.payment_modes_not_allowed),
         "pendingPayment": pending_view(offer.pending_payment),
         "payable": offer.not_payable_reason is None,
         "notPayableReason": offer.not_payable_reason,
@@ -496,7 +509,7 @@ def last_error_text(raw: str | None) -> str | None:
 # --- validation ------------------------------------------------------------------------------
 
 
-class ValidatedBillSchema(Schema):
+class ValidatedBillSchema(PayabilityFields):
     """One bill of a validated payment: the amount asked for and what may be paid."""
 
     billId = fields.String(required=True)
@@ -505,26 +518,6 @@ class ValidatedBillSchema(Schema):
     consumerCode = fields.String(required=True)
     businessService = fields.String(required=True)
     totalAmount = Amount(required=True)
-    minimumPayable = Amount(required=True)
-    maximumPayable = Amount(required=True)
-    amountExactness = fields.String(
-        required=True, validate=validate.OneOf([e.value for e in AmountExactness])
-    )
-    pendingPayment = fields.Nested(PendingPaymentSchema, allow_none=True, required=True)
-    payable = fields.Boolean(
-        required=True,
-        metadata={"description": "Whether the bill can be paid through the integrator now."},
-    )
-    notPayableReason = fields.String(
-        allow_none=True,
-        required=True,
-        metadata={
-            "description": "Why not, when `payable` is false: TENANT_NOT_COLLECTABLE (the "
-            "integrator's DIGIT account may not record payments in the bill's city), "
-            "SERVICE_NOT_COLLECTABLE (it may not look up the payments of the bill's service "
-            "there, so an unanswered payment could never be checked)."
-        },
-    )
 
 
 class ValidationResponseSchema(Schema):
@@ -542,8 +535,7 @@ def validation_view(request: PaymentRequest, offers: list[BillOffer], wire: Wire
         offer = by_id.get(line.bill_id)
         if offer is None:
             continue
-        bill, pay = offer.bill, offer.payability
-        pending = offer.pending_payment
+        bill = offer.bill
         bills.append(
             {
                 "billId": line.bill_id,
@@ -552,12 +544,7 @@ def validation_view(request: PaymentRequest, offers: list[BillOffer], wire: Wire
                 "consumerCode": bill.consumer_code,
                 "businessService": bill.business_service,
                 "totalAmount": wire.amount(bill.total_amount),
-                "minimumPayable": wire.amount(pay.minimum_payable),
-                "maximumPayable": wire.amount(pay.maximum_payable),
-                "amountExactness": str(pay.exactness),
-                "pendingPayment": pending_view(pending),
-                "payable": offer.not_payable_reason is None,
-                "notPayableReason": offer.not_payable_reason,
+                **payability_view(offer, wire),
             }
         )
     return {
