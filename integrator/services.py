@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from integrator.store.cash import CashStore
     from integrator.store.offline import OfflineStore
     from integrator.store.receipts import ReceiptPrintStore
+    from integrator.store.upload_locks import UploadLocks
 
 EXTENSION_KEY = "integrator"
 T = TypeVar("T")
@@ -132,8 +133,11 @@ class Services:
         return built
 
     def close(self) -> None:
-        """Close the ledger pool and the Redis connections (CLI commands, tests)."""
+        """Close the ledger pools and the Redis connections (CLI commands, tests)."""
         self.db.close()
+        locks = self._built.get("upload_locks_db")
+        if locks is not None:
+            locks.close()
         self.redis.close()
 
     def _once(self, name: str, build: Callable[[], T]) -> T:
@@ -379,6 +383,27 @@ class Services:
         )
 
     @property
+    def upload_locks(self) -> UploadLocks:
+        """Offline uploads of one device judged one at a time. Their locks are held on a pool of
+        their own (opened on first use, at most DATABASE_POOL_SIZE connections, one per upload
+        in progress): an upload waiting for its device's lock must not hold a connection the
+        upload holding it needs to store its items (store/upload_locks.py)."""
+        from integrator.store.upload_locks import UploadLocks
+
+        def build() -> UploadLocks:
+            db = self._once(
+                "upload_locks_db",
+                lambda: Database.connect(
+                    self.settings.database_url,
+                    min_size=0,
+                    max_size=self.settings.database_pool_size,
+                ),
+            )
+            return UploadLocks(db)
+
+        return self._once("upload_locks", build)
+
+    @property
     def offline_uploads(self) -> OfflineUploads:
         from integrator.payments.offline import OfflineUploads
 
@@ -391,6 +416,7 @@ class Services:
                 snapshots=self.snapshots,
                 digit=lambda: self.digit,
                 cash=self.cash,
+                locks=self.upload_locks,
                 clock=self.clock,
                 timezone=self.settings.digit_timezone,
                 observer=self.observer,

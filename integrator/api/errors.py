@@ -12,6 +12,7 @@
 | IdempotencyKeyReused                     | 422    | IDEMPOTENCY_KEY_REUSED                 |
 | PaymentInProgress                        | 409    | PAYMENT_IN_PROGRESS                    |
 | RequestInFlight                          | 409    | REQUEST_IN_FLIGHT + Retry-After        |
+| OfflineUploadInProgress                  | 409    | OFFLINE_UPLOAD_IN_PROGRESS + Retry-After |
 | DigitUnreachable                         | 503    | DIGIT_UNAVAILABLE + Retry-After        |
 | LedgerUnavailable                        | 503    | LEDGER_UNAVAILABLE + Retry-After       |
 | ReceiptNotReady                          | 409    | RECEIPT_NOT_READY (+ status)           |
@@ -61,6 +62,7 @@ from integrator.payments.use_cases import (
     IdempotencyKeyReused,
     LedgerUnavailable,
     NotFound,
+    OfflineUploadInProgress,
     PaymentInProgress,
     PaymentRefusedByDigit,
     PaymentRejected,
@@ -272,6 +274,14 @@ def handle_payment_error(error: PaymentError) -> Response:
             409,
             "REQUEST_IN_FLIGHT",
             "A request with this Idempotency-Key is being processed; retry later.",
+            headers={"Retry-After": _seconds(error.retry_after)},
+        )
+    if isinstance(error, OfflineUploadInProgress):
+        return problem(
+            409,
+            "OFFLINE_UPLOAD_IN_PROGRESS",
+            "Another upload of this device is being checked; nothing of this one was stored. "
+            "Upload it again after Retry-After seconds.",
             headers={"Retry-After": _seconds(error.retry_after)},
         )
     if isinstance(error, DigitUnreachable):

@@ -260,7 +260,12 @@ knows).
 
 Uploading a batch again is safe: a payment already stored under its key is answered from what was \
 stored (`replayed: true`) and never stored twice; its key with another body is refused \
-IDEMPOTENCY_KEY_REUSED. After a lost answer, upload the same batch again."""
+IDEMPOTENCY_KEY_REUSED. After a lost answer, upload the same batch again.
+
+A device's uploads that carry CASH are checked one at a time, so that together they stay within \
+`offlineCashLimit`: one sent while another is being checked waits for it, and if that takes \
+longer than a few seconds it is answered 409 OFFLINE_UPLOAD_IN_PROGRESS with Retry-After \
+(nothing of it stored): upload the same batch again then."""
 
 LIMITS_DESCRIPTION = (
     "The limits this device works under; read them when the device comes online, before it "
@@ -314,7 +319,7 @@ def document_paths(spec: APISpec) -> None:
                         "BatchAnswer",
                         examples.BATCH_ANSWER,
                     ),
-                    **_errors("400", "413", "415", "422", "503"),
+                    **_errors("400", "409", "413", "415", "422", "503"),
                 },
             }
         },

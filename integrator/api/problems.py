@@ -365,6 +365,13 @@ def _entries() -> Iterable[Problem]:
         Problem(code="REQUEST_IN_FLIGHT", statuses=(409,), kind=t,
                 meaning="A request with the same Idempotency-Key is being processed.",
                 action=_SAME_KEY),
+        Problem(code="OFFLINE_UPLOAD_IN_PROGRESS", statuses=(409,), kind=t,
+                meaning="POST /v1/payments/batch: another upload of this device carrying CASH "
+                "is being checked (a device's uploads with CASH are checked one at a time, so "
+                "together they stay within its offline cash limit) and did not finish in time. "
+                "Nothing of this upload was stored.",
+                action="Upload the same batch again, with the same keys, after Retry-After "
+                "seconds; payments the other upload stored are answered from what it stored."),
         Problem(code="RECEIPT_NOT_READY", statuses=(409,), kind=t,
                 meaning="The payment has no DIGIT receipt to print (yet): it is PENDING, "
                 "NEEDS_ATTENTION or was closed without one. The body names `paymentId` and "

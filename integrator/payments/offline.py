@@ -26,15 +26,20 @@ through the one acceptance path (`PaymentService.accept_payment`, not waiting fo
                 keeps it and uploads it again.
 
 Every item is committed (or not) on its own, so a failure on one never loses those before it, and
-a second upload of the same batch answers every item from what the first one stored. Whatever
-checking one item raises (a use case's refusal, DIGIT's) is that item's answer (`_unanswered`),
-never the batch's: the batch is answered item by item.
+a second upload of the same batch answers every item from what the first one stored. Uploads of
+one device that carry CASH run one at a time (`UploadLocks`): the offline cash limit is judged on
+what the device holds and the items stored before the next upload reads it, so two uploads at the
+same moment (a retry of one that timed out on the device, two apps) cannot both fit under it. One
+that cannot start within the lock's wait is answered OfflineUploadInProgress (nothing stored).
+Whatever checking one item raises (a use case's refusal, DIGIT's) is that item's answer
+(`_unanswered`), never the batch's: the batch is answered item by item.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
@@ -151,6 +156,15 @@ class OfflineLedger(Protocol):
     ) -> CreateResult: ...
 
 
+class UploadLocks(Protocol):
+    """One device's uploads judged one at a time (integrator.store.upload_locks)."""
+
+    def hold(self, device_id: str) -> AbstractContextManager[None]:
+        """Held while the block runs: the device's other uploads wait for it. Raises
+        OfflineUploadInProgress when another holds it longer than the wait (nothing done)."""
+        ...
+
+
 class Outcome(StrEnum):
     ACCEPTED = "accepted"
     QUARANTINED = "quarantined"
@@ -188,11 +202,13 @@ class OfflineUploads:
         snapshots: BillSnapshots,
         digit: Callable[[], DigitGateway],
         cash: CashBook,
+        locks: UploadLocks,
         clock: Callable[[], datetime],
         timezone: tzinfo,
         observer: PaymentObserver = NO_PAYMENT_OBSERVER,
     ) -> None:
         self._observer = observer
+        self._locks = locks
         self._timezone = timezone  # DIGIT's (DIGIT_TIMEZONE): instrument dates are its days
         self._payments = payments
         self._store = store
@@ -203,6 +219,14 @@ class OfflineUploads:
         self._clock = clock
 
     def upload(self, device: Device, items: Sequence[OfflineItem]) -> list[ItemResult]:
+        # the device's CASH held is read, and this upload's CASH items stored (accepted or
+        # quarantined: both count), under the device's lock, so the next upload reads them; an
+        # upload without CASH neither reads nor changes that sum
+        carries_cash = any(_is_cash(item) for item in items)
+        with self._locks.hold(device.id) if carries_cash else nullcontext():
+            return self._judge(device, items)
+
+    def _judge(self, device: Device, items: Sequence[OfflineItem]) -> list[ItemResult]:
         limits = self._cash.limits(device)
         oldest = self._clock() - timedelta(seconds=limits.offline_max_age_seconds)
         # the most cash a device may hold offline: what it already holds from earlier uploads
@@ -619,6 +643,10 @@ def _collected(item: OfflineItem) -> datetime:
     return collected
 
 
+def _is_cash(item: OfflineItem) -> bool:
+    return item.request.payment_mode.upper() == CASH
+
+
 def _over_cash_limit(
     items: Sequence[OfflineItem], limit: Decimal, *, held: Decimal = Decimal(0)
 ) -> set[int]:
@@ -626,7 +654,7 @@ def _over_cash_limit(
     top of the offline cash the device already `held`."""
     running = held
     over: set[int] = set()
-    cash = [i for i, item in enumerate(items) if item.request.payment_mode.upper() == CASH]
+    cash = [i for i, item in enumerate(items) if _is_cash(item)]
     for i in sorted(cash, key=lambda i: (_collected(items[i]), i)):
         amount = items[i].request.total_amount
         if running + amount > limit:

@@ -12,6 +12,8 @@ in `integrator.api.errors`:
         ├── IdempotencyKeyReused          422  the key was used by this device for another body
         ├── PaymentInProgress(payment_id) 409  one of our payments for the bill is not finished
         ├── RequestInFlight(retry_after)  409  the same key is being processed right now
+        ├── OfflineUploadInProgress(retry_after) 409  another CASH upload of the device is
+        │                                      being judged: nothing of this one was stored
         ├── DigitUnreachable(retry_after) 503  DIGIT cannot be reached and no snapshot vouches
         │                                      for the bill: nothing was stored
         ├── LedgerUnavailable(retry_after) 503 the ledger cannot be reached: retry the same key
@@ -49,6 +51,7 @@ __all__ = [
     "LedgerUnavailable",
     "MobileBills",
     "NotFound",
+    "OfflineUploadInProgress",
     "PaymentInProgress",
     "PaymentNotFound",
     "PaymentRefusedByDigit",
@@ -198,6 +201,15 @@ class RequestInFlight(UseCaseError):
     def __init__(self, retry_after: int = 1) -> None:
         self.retry_after = retry_after
         super().__init__("a request with this idempotency key is in progress")
+
+
+class OfflineUploadInProgress(UseCaseError):
+    """Another upload of the same device carrying CASH is being judged against the offline cash
+    limit (they run one at a time) and did not finish within the wait; nothing was stored."""
+
+    def __init__(self, retry_after: int = 5) -> None:
+        self.retry_after = retry_after
+        super().__init__("another upload of this device is in progress")
 
 
 class DigitUnreachable(UseCaseError):
