@@ -208,6 +208,9 @@ class Settings:
     worker_fork_per_job: bool  # fork a work horse per job (RQ's default), not run jobs inline
     webhook_retry_seconds: tuple[int, ...]  # waits between webhook delivery attempts, then failed
     webhook_allow_private_targets: bool  # webhooks to loopback/private hosts, http to loopback
+    # the sweeper re-enqueues a webhook owed by a move this recent that has no recorded attempt
+    webhook_sweep_lookback_seconds: int
+    webhook_sweep_grace_seconds: int  # ... and at least this old (the normal path's chance)
     # --- Web ---
     sandbox_mode: bool  # derived: true when DIGIT_BASE_URL is unset (embedded sandbox)
     log_level: str  # DEBUG, INFO, WARNING, ...
@@ -384,6 +387,8 @@ class Settings:
             ),
             # SSRF guard off: tests and the sandbox only (integrator.webhooks.targets)
             webhook_allow_private_targets=_bool(env, "WEBHOOK_ALLOW_PRIVATE_TARGETS", False),
+            webhook_sweep_lookback_seconds=_int(env, "WEBHOOK_SWEEP_LOOKBACK_SECONDS", 3 * 86400),
+            webhook_sweep_grace_seconds=_int(env, "WEBHOOK_SWEEP_GRACE_SECONDS", 120),
             sandbox_mode=sandbox_mode,
             log_level=_str(env, "LOG_LEVEL", "INFO").upper(),
             port=_int(env, "PORT", 8000),

@@ -10,6 +10,9 @@
              looked up (never sent again) until DIGIT shows them applied or they can no longer
              be; a reversal whose dues are followed without a job gets one
              (jobs/cancellation.py `sweep_reversals`).
+    webhooks every `sweeper_period_seconds`: a webhook delivery owed by a payment's recent move
+             and never attempted (its job lost with Redis) is enqueued again
+             (jobs/webhooks.py `sweep_webhooks`).
     reconcile  hourly: makes sure today's reconciliation job and today's walk of DIGIT's
              payments (jobs/reconcile.py) are on the maintenance queue; their deterministic ids
              make each run once a day.
@@ -30,6 +33,7 @@ from integrator.jobs.cancellation import sweep_reversals
 from integrator.jobs.context import JobContext
 from integrator.jobs.reconcile import enqueue_daily, enqueue_daily_walk
 from integrator.jobs.scheduling import MAINTENANCE_QUEUE
+from integrator.jobs.webhooks import sweep_webhooks
 from integrator.payments.models import PaymentStatus
 from integrator.store import keys
 
@@ -120,6 +124,7 @@ class MaintenanceLoop:
                 next_sweep = now + settings.sweeper_period_seconds
                 self._guarded("sweep", settings.sweeper_period_seconds, sweep)
                 self._guarded("reversals", settings.sweeper_period_seconds, sweep_reversals)
+                self._guarded("webhooks", settings.sweeper_period_seconds, sweep_webhooks)
 
     def _guarded(self, name: str, period: float, task: object) -> None:
         """Run `task` unless another worker did this period; never let it kill the loop."""

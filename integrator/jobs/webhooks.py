@@ -11,6 +11,16 @@ like a 500, retried under the same policy; the job is also enqueued with that po
 `retry`, so a job RQ finds abandoned (its worker killed mid-POST) is run again. A job that
 ended failed anyway (kept `FAILURE_TTL_SECONDS` for ops) does not block a new enqueue of the
 same event: `enqueue` replaces it.
+
+Owed from the ledger: the queue lives in Redis, so a job lost with Redis's data (flushed, failed
+over, restarted empty) before its first attempt would be lost for good. `sweep_webhooks`, a step
+of the worker's maintenance loop (jobs/maintenance.py), re-derives what is owed from the ledger:
+every payment whose move to its current status reports an event, made between
+WEBHOOK_SWEEP_LOOKBACK_SECONDS and WEBHOOK_SWEEP_GRACE_SECONDS ago, to a webhook set before the
+move, with no attempt of that event recorded since (`WebhookStore.owed`), is enqueued again
+(unique per payment and event: a job still queued is left as it is). Each sweep reads the last
+`SWEEP_RECENT_SECONDS` of moves; the whole look-back is read hourly and as soon as Redis lost its
+data (the sweep's mark in Redis is gone with it).
 """
 
 from __future__ import annotations
@@ -18,8 +28,8 @@ from __future__ import annotations
 import logging
 import uuid
 from contextlib import closing
-from datetime import datetime
-from typing import Final
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Final
 
 import redis as redis_lib
 from rq import Queue, Retry, get_current_job
@@ -28,8 +38,12 @@ from rq.job import Job, JobStatus
 
 from integrator.jobs.scheduling import WEBHOOKS_QUEUE
 from integrator.settings import Settings
+from integrator.store import keys
 from integrator.store.webhooks import WebhookStore
 from integrator.webhooks.models import DeliveryRecord, WebhookEvent
+
+if TYPE_CHECKING:
+    from integrator.jobs.context import JobContext
 
 log = logging.getLogger("integrator.webhooks")
 
@@ -41,6 +55,17 @@ JOB_TIMEOUT_SECONDS: Final = 60
 FAILURE_TTL_SECONDS: Final = 7 * 24 * 3600
 #: Statuses of a job that will not run again: a new enqueue of its event replaces it.
 _ENDED: Final = frozenset({JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED})
+#: At most this many owed deliveries are enqueued per sweep (the oldest moves first); a job
+#: still queued keeps its place in the next sweep's batch, so the sweep never adds more than
+#: this to a backlog.
+SWEEP_BATCH: Final = 200
+#: Each sweep reads the moves of this long before the grace period (cheap: minutes of traffic);
+#: more than the sweeper's period, with margin for a worker restart.
+SWEEP_RECENT_SECONDS: Final = 900
+#: ... and the whole look-back this often, and at once when Redis lost its data (the mark
+#: `keys.webhook_sweep_full_done` is gone): moves older than the recent window that were never
+#: attempted, e.g. jobs queued behind a backlog and lost with Redis.
+SWEEP_FULL_SECONDS: Final = 3600
 
 
 def job_id_for(payment_id: str, event: WebhookEvent) -> str:
@@ -124,6 +149,46 @@ class RqWebhookScheduler:
         )
         job.delete()
         return True
+
+
+def sweep_webhooks(ctx: JobContext) -> list[tuple[str, WebhookEvent]]:
+    """The maintenance step for webhooks: enqueue the deliveries the ledger says are owed and
+    were never attempted (their job lost with Redis); returns the (payment id, event) pairs this
+    sweep enqueued. Reads the recent moves each time, the whole look-back when it is due."""
+    now = ctx.clock()
+    settings = ctx.settings
+    moved_before = now - timedelta(seconds=settings.webhook_sweep_grace_seconds)
+    full = not ctx.redis.exists(keys.webhook_sweep_full_done())
+    if full:
+        moved_since = now - timedelta(seconds=settings.webhook_sweep_lookback_seconds)
+    else:
+        moved_since = moved_before - timedelta(seconds=SWEEP_RECENT_SECONDS)
+    owed = WebhookStore(ctx.db).owed(
+        moved_since=moved_since, moved_before=moved_before, limit=SWEEP_BATCH
+    )
+    scheduler = RqWebhookScheduler(ctx.redis, settings)
+    enqueued = [
+        (o.payment_id, o.event)
+        for o in owed
+        # occurredAt is the move's time, from the ledger
+        if scheduler.enqueue(payment_id=o.payment_id, event=o.event, occurred_at=o.moved_at)
+    ]
+    # A full batch may leave more owed: read it all again next time, while that finds deliveries
+    # to enqueue (a batch of jobs only waiting their turn waits for the hour). Marked only once
+    # done: a sweep that failed (the ledger or Redis down) is tried again in full.
+    if full and not (len(owed) == SWEEP_BATCH and enqueued):
+        ctx.redis.set(keys.webhook_sweep_full_done(), "1", ex=SWEEP_FULL_SECONDS)
+    if enqueued:
+        log.warning(
+            "webhook deliveries owed by the ledger and never attempted were enqueued",
+            extra={
+                "count": len(enqueued),
+                "owed": len(owed),
+                "full": full,
+                "deliveries": [f"{pid} {event.value}" for pid, event in enqueued],
+            },
+        )
+    return enqueued
 
 
 def deliver_webhook(

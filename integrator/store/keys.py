@@ -162,6 +162,12 @@ def sweep_lock() -> str:
     return _key("jobs", "maintenance-lock")
 
 
+def webhook_sweep_full_done() -> str:
+    """Set (EX = the full sweep's period) when the webhook sweep read its whole look-back: gone
+    after that period, or when Redis lost its data, and the next sweep reads it all again."""
+    return _key("jobs", "webhook-sweep-full")
+
+
 # --- the ops console (integrator.ops) ---
 
 

@@ -2,7 +2,9 @@
 
 Tables (migrations/versions/0002): `device_webhooks` (one row per device that has a webhook: url,
 secret, created_at) and `webhook_deliveries` (append-only, one row per attempt); `deliveries`
-reads the newest `DELIVERY_LOG_LENGTH` attempts of a payment.
+reads the newest `DELIVERY_LOG_LENGTH` attempts of a payment. `owed` reads, from the payments'
+history, the deliveries that are owed and were never attempted (the sweeper's look at the ledger,
+indexed by `payment_history_transitions_by_at`, migrations/versions/0012).
 
 The signing secret is stored as-is, unlike device keys (only their hash is kept): we must compute
 an HMAC with it for every delivery, so a hash would not do. It is shown once, when made, and is
@@ -21,8 +23,11 @@ from psycopg.rows import dict_row
 from integrator import logs
 from integrator.store.db import Database
 from integrator.webhooks.models import (
+    EVENT_OF_STATUS,
     DeliveryRecord,
+    OwedDelivery,
     WebhookEndpoint,
+    WebhookEvent,
     new_secret,
 )
 from integrator.webhooks.targets import TargetPolicy
@@ -143,6 +148,49 @@ class WebhookStore:
                 .fetchall()
             )
         return [_record(r) for r in rows]
+
+    def owed(
+        self, *, moved_since: datetime, moved_before: datetime, limit: int
+    ) -> list[OwedDelivery]:
+        """At most `limit` deliveries owed and never attempted, oldest move first: a payment
+        whose current status reports an event (`EVENT_OF_STATUS`) and whose move to it (its
+        newest history transition) happened in [moved_since, moved_before), of a device whose
+        webhook was set at or before the move (a webhook set later is not sent older moves, as
+        the normal path would not have), with no attempt of that event recorded at or after the
+        move (any attempt, even one that ended failed, means the delivery ran; one before the
+        move was an earlier move's, e.g. a first NEEDS_ATTENTION)."""
+        events = list(EVENT_OF_STATUS.items())
+        values = ", ".join(["(%s, %s)"] * len(events))
+        with self._db.transaction() as conn:
+            rows = conn.execute(
+                f"""
+                WITH events (status, event) AS (VALUES {values})
+                SELECT h.payment_id, e.event, h.at
+                FROM payment_history h
+                JOIN events e ON e.status = h.to_status
+                JOIN payments p ON p.id = h.payment_id AND p.status = h.to_status
+                JOIN device_webhooks w ON w.device_id = p.device_id AND w.created_at <= h.at
+                WHERE h.to_status IS NOT NULL AND h.at >= %s AND h.at < %s
+                  AND NOT EXISTS (SELECT 1 FROM payment_history later
+                                  WHERE later.payment_id = h.payment_id AND later.seq > h.seq
+                                    AND later.to_status IS NOT NULL)
+                  AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d
+                                  WHERE d.payment_id = h.payment_id AND d.event = e.event
+                                    AND d.at >= h.at)
+                ORDER BY h.at, h.payment_id
+                LIMIT %s
+                """,  # noqa: S608 (placeholders only)
+                (
+                    *(v for status, event in events for v in (status.value, event.value)),
+                    moved_since,
+                    moved_before,
+                    limit,
+                ),
+            ).fetchall()
+        return [
+            OwedDelivery(payment_id=pid, event=WebhookEvent(event), moved_at=at)
+            for pid, event, at in rows
+        ]
 
 
 def _record(row: dict[str, Any]) -> DeliveryRecord:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Final
 from urllib.parse import urlsplit
+
+from integrator.payments.models import PaymentStatus
 
 SECRET_PREFIX: Final = "whsec_"
 SECRET_BYTES: Final = 32  # 256 random bits
@@ -23,6 +27,18 @@ class WebhookEvent(StrEnum):
     CANCELLED = "payment.cancelled"  # DIGIT cancelled it on an approved request
     DISHONOURED = "payment.dishonoured"  # its cheque/DD bounced: DIGIT dishonoured it
     RESOLVED = "payment.resolved"  # an operator closed it (payment.resolution says how)
+
+
+#: The event a payment's move to a status reports (a status not here reports none).
+EVENT_OF_STATUS: Final[Mapping[PaymentStatus, WebhookEvent]] = MappingProxyType(
+    {
+        PaymentStatus.REGISTERED: WebhookEvent.REGISTERED,
+        PaymentStatus.NEEDS_ATTENTION: WebhookEvent.NEEDS_ATTENTION,
+        PaymentStatus.CANCELLED: WebhookEvent.CANCELLED,
+        PaymentStatus.DISHONOURED: WebhookEvent.DISHONOURED,
+        PaymentStatus.RESOLVED: WebhookEvent.RESOLVED,
+    }
+)
 
 
 class InvalidWebhookUrl(ValueError):
@@ -50,6 +66,16 @@ class DeliveryRecord:
     outcome: str  # "delivered", "retrying", "failed"
     status_code: int | None = None  # the receiver's HTTP status, if it answered
     error: str | None = None  # why it did not count (e.g. "timeout", "HTTP 500")
+
+
+@dataclass(frozen=True, kw_only=True)
+class OwedDelivery:
+    """A delivery the ledger says is owed and was never attempted: the payment's move to its
+    current status, at `moved_at`, reports `event` to a webhook set before the move."""
+
+    payment_id: str
+    event: WebhookEvent
+    moved_at: datetime
 
 
 def new_secret() -> str:
