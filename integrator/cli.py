@@ -7,7 +7,8 @@
 
 Command groups live one per module in `integrator/commands/` and are listed in COMMAND_GROUPS
 ("module:attribute"); they are imported only when the CLI starts, so adding a group is one file
-plus one line here. Commands get Settings with `load_settings(ctx)` (tests pass `obj=settings`).
+plus one line here. Commands get Settings with `load_settings(ctx)` (tests pass `obj=settings`)
+and the object graph with `command_services(ctx)`.
 """
 
 from __future__ import annotations
@@ -15,11 +16,15 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import click
 
 from integrator.payments.use_cases import LedgerUnavailable
 from integrator.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from integrator.services import Services
 
 # Add a group: write integrator/commands/<area>.py with a `click.Group`, list it here.
 COMMAND_GROUPS: tuple[str, ...] = (
@@ -55,6 +60,21 @@ def startup_errors() -> Iterator[None]:
         yield
     except (SettingsError, SchemaBehind, LedgerUnavailable, RedisUnavailableError) as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+@contextmanager
+def command_services(ctx: click.Context, *, pool_size: int = 2) -> Iterator[Services]:
+    """The object graph one command works with (a small ledger pool: a command runs alone),
+    built from `load_settings(ctx)` with start-up refusals as one-line errors, closed after."""
+    from integrator.services import Services
+
+    settings = load_settings(ctx)
+    with startup_errors():
+        services = Services.build(settings, pool_size=pool_size)
+    try:
+        yield services
+    finally:
+        services.close()
 
 
 @click.group(name="integrator")

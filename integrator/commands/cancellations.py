@@ -28,18 +28,13 @@ from integrator.settings import Settings
 
 @contextmanager
 def _cancellations(ctx: click.Context) -> Iterator[tuple[Cancellations, Settings]]:
-    from integrator.cli import load_settings, startup_errors
-    from integrator.services import Services
+    from integrator.cli import command_services
 
-    settings = load_settings(ctx)
-    with startup_errors():
-        services = Services.build(settings, pool_size=2)
-    try:
-        yield services.cancellations, settings
-    except CancellationRefused as exc:
-        raise click.ClickException(f"{exc.code}: {exc.message}") from exc
-    finally:
-        services.close()
+    with command_services(ctx) as services:
+        try:
+            yield services.cancellations, services.settings
+        except CancellationRefused as exc:
+            raise click.ClickException(f"{exc.code}: {exc.message}") from exc
 
 
 def _operator(settings: Settings, name: str | None, password: str | None) -> Operator:

@@ -8,8 +8,7 @@ re-open the consumers' dues).
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
@@ -21,18 +20,10 @@ from integrator.logs import redact
 from integrator.services import Services
 
 
-@contextmanager
-def _services(ctx: click.Context) -> Iterator[Services]:
-    from integrator.cli import load_settings, startup_errors
-    from integrator.services import Services
+def _services(ctx: click.Context) -> AbstractContextManager[Services]:
+    from integrator.cli import command_services
 
-    settings = load_settings(ctx)
-    with startup_errors():
-        services = Services.build(settings, pool_size=2)
-    try:
-        yield services
-    finally:
-        services.close()
+    return command_services(ctx)
 
 
 def _amount(value: str, option: str) -> Decimal:

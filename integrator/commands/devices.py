@@ -6,8 +6,7 @@ A webhook's signing secret is printed once, as the last line of `set-webhook`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 import click
@@ -16,19 +15,10 @@ if TYPE_CHECKING:
     from integrator.services import Services
 
 
-@contextmanager
-def _services(ctx: click.Context) -> Iterator[Services]:
-    """The object graph (the ledger holds the devices; Redis their cache), closed after."""
-    from integrator.cli import load_settings, startup_errors
-    from integrator.services import Services
+def _services(ctx: click.Context) -> AbstractContextManager[Services]:
+    from integrator.cli import command_services
 
-    settings = load_settings(ctx)
-    with startup_errors():
-        services = Services.build(settings, pool_size=2)
-    try:
-        yield services
-    finally:
-        services.close()
+    return command_services(ctx)
 
 
 def _fail(exc: Exception) -> click.ClickException:

@@ -39,23 +39,19 @@ class _Tools:
 
 @contextmanager
 def _tools(ctx: click.Context) -> Iterator[_Tools]:
-    from integrator.cli import load_settings, startup_errors
+    from integrator.cli import command_services
     from integrator.ops.wiring import build_desk, build_search
 
-    settings = load_settings(ctx)
-    with startup_errors():
-        services = Services.build(settings, pool_size=2)
-    try:
-        yield _Tools(
-            services=services,
-            desk=build_desk(services, via="cli"),
-            search=build_search(services),
-            tz=settings.digit_timezone,
-        )
-    except OperationRefused as exc:
-        raise click.ClickException(f"{exc.code}: {exc.message}") from exc
-    finally:
-        services.close()
+    with command_services(ctx) as services:
+        try:
+            yield _Tools(
+                services=services,
+                desk=build_desk(services, via="cli"),
+                search=build_search(services),
+                tz=services.settings.digit_timezone,
+            )
+        except OperationRefused as exc:
+            raise click.ClickException(f"{exc.code}: {exc.message}") from exc
 
 
 def _acting(tools: _Tools, name: str | None, password: str | None, action: str) -> str:

@@ -19,21 +19,16 @@ def queue() -> None:
 def status(ctx: click.Context) -> None:
     """Workers alive, queued and scheduled jobs, oldest pending payment, Redis memory (JSON,
     times in DIGIT_TIMEZONE, named in "timezone"). Exit 1 when no worker is alive."""
-    from integrator.cli import load_settings, startup_errors
+    from integrator.cli import command_services
     from integrator.ops.filters import tz_label
     from integrator.ops.health import queue_health
-    from integrator.services import Services, utc_now
+    from integrator.services import utc_now
 
-    settings = load_settings(ctx)
-    with startup_errors():
-        services = Services.build(settings, pool_size=1)
-    try:
+    with command_services(ctx, pool_size=1) as services:
         health = queue_health(
             services.redis, queues=services.queues, ledger=services.payments_store, now=utc_now()
         )
-    finally:
-        services.close()
-    tz = settings.digit_timezone
+    tz = services.settings.digit_timezone
 
     def local(moment: datetime | None) -> datetime | None:
         return None if moment is None else moment.astimezone(tz)

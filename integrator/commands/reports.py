@@ -54,9 +54,8 @@ def reconcile(
     [--to]: walk DIGIT's payments of those days instead, and flag what the ledger does not
     explain (orphans, duplicates, differences). Exit 1 when the run could not finish (DIGIT
     unavailable, a city not searchable)."""
-    from integrator.cli import load_settings, startup_errors
+    from integrator.cli import command_services
     from integrator.jobs.reconcile import ReconcileWiring, run_digit_walk, run_reconciliation
-    from integrator.services import Services
 
     if last_day is not None and first_day is None:
         raise click.UsageError("--to needs --from")
@@ -66,10 +65,7 @@ def reconcile(
         )
     if first_day is not None and last_day is not None and last_day < first_day:
         raise click.UsageError("--to is before --from")
-    settings = load_settings(ctx)
-    with startup_errors():
-        services = Services.build(settings, pool_size=2)
-    try:
+    with command_services(ctx) as services:
         wiring = ReconcileWiring.of_services(services)
         if first_day is not None:
             first = first_day.date()
@@ -79,8 +75,6 @@ def reconcile(
         else:
             report = run_reconciliation(wiring, lookback_days=lookback_days, limit=limit)
             summary, finished = report.summary(), report.complete
-    finally:
-        services.close()
     click.echo(jsonutil.dumps(summary, compact=False))
     if not finished:
         ctx.exit(1)
@@ -102,17 +96,14 @@ def settlement(ctx: click.Context, day: datetime, device: str | None) -> None:
     CLI and the console; the day is a calendar day in SETTLEMENT_TIMEZONE."""
     from dataclasses import replace
 
-    from integrator.cli import load_settings, startup_errors
+    from integrator.cli import command_services
     from integrator.ops.filters import tz_label
     from integrator.payments.settlement import CSV_COLUMNS, csv_record, iter_settlement_rows
-    from integrator.services import Services
     from integrator.store.payment_search import PaymentSearch
 
-    settings = load_settings(ctx)
-    with startup_errors():
-        services = Services.build(settings, pool_size=2)
-    tz = settings.digit_timezone
-    try:
+    with command_services(ctx) as services:
+        settings = services.settings
+        tz = settings.digit_timezone
         device_id = None
         if device is not None:
             found = services.devices.get_by_name(device) or services.devices.get(device)
@@ -144,8 +135,6 @@ def settlement(ctx: click.Context, day: datetime, device: str | None) -> None:
             )
             cells = csv_record(local)
             writer.writerow((*cells[:at], known.get(row.device_id, ""), *cells[at:]))
-    finally:
-        services.close()
 
 
 @reports.group(invoke_without_command=True)
@@ -155,16 +144,10 @@ def flags(ctx: click.Context, show_all: bool) -> None:
     """List what reconciliation could not explain (unacknowledged first); `ack` one."""
     if ctx.invoked_subcommand is not None:
         return
-    from integrator.cli import load_settings, startup_errors
-    from integrator.services import Services
+    from integrator.cli import command_services
 
-    settings = load_settings(ctx)
-    with startup_errors():
-        services = Services.build(settings, pool_size=2)
-    try:
+    with command_services(ctx) as services:
         items = services.flags.list(unacknowledged_only=not show_all)
-    finally:
-        services.close()
     if not items:
         click.echo("no reconciliation flags" if show_all else "no unacknowledged flags")
         return
@@ -199,23 +182,19 @@ def ack(
 ) -> None:
     """Acknowledge flag FLAG_ID (a finding's number, or a flagged payment's id), signed in as
     an OPS_USERS operator (recorded with the flag)."""
-    from integrator.cli import load_settings, startup_errors
+    from integrator.cli import command_services, load_settings
     from integrator.payments.flags import FlagRefused
-    from integrator.services import Services
 
     settings = load_settings(ctx)
     account = signed_in_operator(settings, operator, operator_password)
     if not account.may_act:
         raise click.ClickException(f"{account.name} is a {account.role.value}: only an operator")
-    with startup_errors():
-        services = Services.build(settings, pool_size=2)
-    try:
-        item = services.flags.acknowledge(flag_id, operator=account.name, note=note)
-    except FlagRefused as exc:
-        click.echo(f"refused ({exc.code}): {exc.message}", err=True)
-        ctx.exit(1)
-    finally:
-        services.close()
+    with command_services(ctx) as services:
+        try:
+            item = services.flags.acknowledge(flag_id, operator=account.name, note=note)
+        except FlagRefused as exc:
+            click.echo(f"refused ({exc.code}): {exc.message}", err=True)
+            ctx.exit(1)
     click.echo(f"acknowledged {item.id} ({item.kind}) by {item.acknowledged_by}")
 
 
