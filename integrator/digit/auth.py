@@ -223,12 +223,7 @@ class TokenManager:
                 return _roles(current.roles)
             self._raise_if_locked()
             self._raise_if_login_backed_off()
-            new = self._login(None)
-            self._observer.token_renewed("login")
-            if current is not None and new.access_token == current.access_token:
-                new = replace(current, roles=new.roles)
-            self._store.save(new, now=self._clock())
-            return _roles(new.roles)
+            return self._login_keeping(current, self._login(None))
         finally:
             self._store.release_renewal_lock(owner)
 
@@ -252,15 +247,22 @@ class TokenManager:
             owner = self._store.acquire_renewal_lock(ttl_ms=self._lock_ttl_ms)
         try:
             current = self._store.get()
-            new = self._login(current)
-            self._observer.token_renewed("login")
-            self._forget()
-            if current is not None and new.access_token == current.access_token:
-                new = replace(current, roles=new.roles)
-            self._store.save(new, now=self._clock())
-            return _roles(new.roles)
+            return self._login_keeping(current, self._login(current))
         finally:
             self._store.release_renewal_lock(owner)
+
+    def _login_keeping(self, current: StoredToken | None, new: StoredToken) -> tuple[Role, ...]:
+        """Store what a login (made holding the renewal lock) brought: DIGIT handing back the
+        token we hold keeps it as it was, with the roles of the answer; the account's roles.
+        The memo is forgotten once it is stored: it may hold `current` without those roles
+        (roles() would answer from it for TOKEN_MEMO_SECONDS) or a token this login replaced,
+        and a read begun before the save must not remember either (`_remember`)."""
+        self._observer.token_renewed("login")
+        if current is not None and new.access_token == current.access_token:
+            new = replace(current, roles=new.roles)
+        self._store.save(new, now=self._clock())
+        self._forget()
+        return _roles(new.roles)
 
     def invalidate(self, failed_token: str) -> bool:
         """DIGIT refused `failed_token`: drop it unless another process already replaced it.

@@ -208,6 +208,26 @@ def test_a_token_read_as_another_thread_drops_it_is_not_remembered(
     assert _counters(sandbox)["login"] == 2
 
 
+def test_roles_reloaded_for_a_token_stored_without_them_are_what_the_client_goes_by_at_once(
+    sandbox: str, settings: Settings, redis: redis_lib.Redis
+) -> None:
+    # a token stored by an older version has no roles: the payment service logs in once to
+    # learn them (reload_roles), then asks may_create. That answer must come from the roles
+    # just stored, not from the roles-less token the client remembered on the way
+    client = _client(settings, redis)
+    _ws_bill(client)
+    store = TokenStore(redis)
+    current = store.get()
+    assert current is not None and current.roles
+    store.save(dataclasses.replace(current, roles=()), now=time.time())
+    assert client.roles() == () and not client.may_create("pb.amritsar")
+
+    reloaded = client.reload_roles()
+
+    assert reloaded and client.roles() == reloaded
+    assert client.may_create("pb.amritsar")
+
+
 @pytest.mark.parametrize(
     ("linger_seconds", "refused"), [(0, 400), (86400, 401)], ids=["gone", "expired-stored"]
 )
