@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -147,7 +148,13 @@ class TokenManager:
         )
         # The shared token, remembered in this process for a little while: one Redis read per
         # TOKEN_MEMO_SECONDS instead of one per DIGIT call. A refused token clears it at once.
+        # Threads share it (a look-up's searches run at once): a token read from Redis is
+        # remembered only if the memo was not forgotten since the read began (`_remember`), or
+        # a thread that read it just before another dropped it as refused would put it back,
+        # and the dropping thread's retry would send the refused token again.
         self._memo: tuple[StoredToken, float] | None = None
+        self._memo_epoch = 0  # counts `_forget` calls
+        self._memo_lock = threading.Lock()
         # A renewal may take a refresh and a login (a call deadline each) and, for a final
         # token, the wait for its expiry: the lock must outlive all of it.
         self._lock_ttl_ms = int(
@@ -167,11 +174,12 @@ class TokenManager:
         memo = self._memo
         if memo is not None and time.monotonic() < memo[1] and memo[0].fresh(now):
             return memo[0].access_token
+        epoch = self._memo_epoch
         current = self._store.get()
         if current is not None and current.fresh(now):
-            self._memo = (current, time.monotonic() + TOKEN_MEMO_SECONDS)
+            self._remember(current, epoch)
             return current.access_token
-        self._memo = None
+        self._forget()
         self._raise_if_locked()
         deadline = time.monotonic() + self._lock_ttl_ms / 1000 + 1
         while True:
@@ -215,12 +223,7 @@ class TokenManager:
                 return _roles(current.roles)
             self._raise_if_locked()
             self._raise_if_login_backed_off()
-            new = self._login(None)
-            self._observer.token_renewed("login")
-            if current is not None and new.access_token == current.access_token:
-                new = replace(current, roles=new.roles)
-            self._store.save(new, now=self._clock())
-            return _roles(new.roles)
+            return self._login_keeping(current, self._login(None))
         finally:
             self._store.release_renewal_lock(owner)
 
@@ -244,28 +247,38 @@ class TokenManager:
             owner = self._store.acquire_renewal_lock(ttl_ms=self._lock_ttl_ms)
         try:
             current = self._store.get()
-            new = self._login(current)
-            self._observer.token_renewed("login")
-            self._memo = None
-            if current is not None and new.access_token == current.access_token:
-                new = replace(current, roles=new.roles)
-            self._store.save(new, now=self._clock())
-            return _roles(new.roles)
+            return self._login_keeping(current, self._login(current))
         finally:
             self._store.release_renewal_lock(owner)
+
+    def _login_keeping(self, current: StoredToken | None, new: StoredToken) -> tuple[Role, ...]:
+        """Store what a login (made holding the renewal lock) brought: DIGIT handing back the
+        token we hold keeps it as it was, with the roles of the answer; the account's roles.
+        The memo is forgotten once it is stored: it may hold `current` without those roles
+        (roles() would answer from it for TOKEN_MEMO_SECONDS) or a token this login replaced,
+        and a read begun before the save must not remember either (`_remember`)."""
+        self._observer.token_renewed("login")
+        if current is not None and new.access_token == current.access_token:
+            new = replace(current, roles=new.roles)
+        self._store.save(new, now=self._clock())
+        self._forget()
+        return _roles(new.roles)
 
     def invalidate(self, failed_token: str) -> bool:
         """DIGIT refused `failed_token`: drop it unless another process already replaced it.
         True when it was dropped; False when the store holds another token (or none)."""
-        self._memo = None
-        if self._store.delete_if(failed_token):
+        dropped = self._store.delete_if(failed_token)
+        # After the delete: a thread that read the token before it and remembers it now, or
+        # did already, is undone here (`_remember`)
+        self._forget()
+        if dropped:
             log.info("dropped the shared DIGIT token after DIGIT refused it")
-            return True
-        return False
+        return dropped
 
     def replacement_for(self, failed_token: str) -> str | None:
         """The token another process stored in place of `failed_token` (its refresh or login
         revoked ours), if it is usable now; never renews, never logs in."""
+        epoch = self._memo_epoch
         current = self._store.get()
         if (
             current is None
@@ -273,7 +286,7 @@ class TokenManager:
             or not current.usable(self._clock() + FINAL_GUARD_SECONDS)
         ):
             return None
-        self._memo = (current, time.monotonic() + TOKEN_MEMO_SECONDS)
+        self._remember(current, epoch)
         return current.access_token
 
     def roles(self) -> tuple[Role, ...]:
@@ -311,17 +324,33 @@ class TokenManager:
         )
 
     # --- internals ---
+    def _remember(self, token: StoredToken, epoch: int) -> None:
+        """Remember `token`, read from Redis when the memo's epoch was `epoch`, for
+        TOKEN_MEMO_SECONDS; not if the memo was forgotten since (another thread dropped a
+        refused token meanwhile: this may be that token)."""
+        with self._memo_lock:
+            if self._memo_epoch == epoch:
+                self._memo = (token, time.monotonic() + TOKEN_MEMO_SECONDS)
+
+    def _forget(self) -> None:
+        """Forget the remembered token, and make every read begun before now unfit to be
+        remembered."""
+        with self._memo_lock:
+            self._memo_epoch += 1
+            self._memo = None
+
     def _keep_valid_token(self, failure: DigitError) -> str | None:
         """After a failed renewal: the current token if it is still valid, its renewal put off
         RENEWAL_RETRY_SECONDS for every process; None when there is no valid token to keep."""
         now = self._clock()
+        epoch = self._memo_epoch
         current = self._store.get()
         if current is None or not current.usable(now + FINAL_GUARD_SECONDS):
             return None
         renew_at = min(now + RENEWAL_RETRY_SECONDS, current.expires_at - FINAL_GUARD_SECONDS)
         if not self._store.postpone_renewal(current.access_token, renew_at=renew_at):
             return None  # dropped or replaced meanwhile: nothing of ours to keep
-        self._memo = (replace(current, renew_at=renew_at), time.monotonic() + TOKEN_MEMO_SECONDS)
+        self._remember(replace(current, renew_at=renew_at), epoch)
         log.warning(
             "DIGIT token renewal failed (%s); the current token stays valid until %s, renewal "
             "is tried again in %d s",
@@ -495,7 +524,7 @@ class TokenManager:
                 retry_at=retry_at,
             )
         )
-        self._memo = None
+        self._forget()
         log.log(
             logging.WARNING if still else logging.ERROR,
             "DIGIT has locked the integrator's account; one login will be tried at %s",

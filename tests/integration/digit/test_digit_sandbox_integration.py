@@ -14,6 +14,7 @@ import pytest
 import redis as redis_lib
 import requests
 
+from integrator.digit.auth import TokenManager
 from integrator.digit.client import DigitClient
 from integrator.digit.errors import (
     DigitAuthError,
@@ -22,9 +23,10 @@ from integrator.digit.errors import (
     DigitOutcomeUnknown,
     DigitUnavailable,
 )
+from integrator.digit.http import Transport, build_session
 from integrator.digit.models import Bill, PaymentCreate, PaymentLine, WorkflowItem
 from integrator.settings import Settings
-from integrator.store.tokens import TokenStore
+from integrator.store.tokens import StoredToken, TokenStore
 from tests.integration.digit.digit_procs import fetch_in_own_process
 from tests.support.processes import sandbox_server
 
@@ -146,6 +148,84 @@ def test_revoked_token_causes_one_relogin_and_success(sandbox, settings, redis):
     _ws_bill(client)
 
     assert _counters(sandbox)["login"] == 2
+
+
+def _expire_tokens_by_digits_clock(sandbox: str) -> None:
+    """DIGIT's clock moves past every token it issued; ours still counts them valid."""
+    requests.post(
+        f"{sandbox}/_sandbox/clock", json={"advance_seconds": 16 * 86400}, timeout=5
+    ).raise_for_status()
+
+
+def test_a_refused_token_another_thread_read_before_it_was_dropped_is_not_sent_again(
+    sandbox: str, settings: Settings, redis: redis_lib.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A look-up's searches run at once on one client. DIGIT refuses the token of both; this
+    # thread drops it while another (its own call about to be refused too) reads it from Redis
+    # before the delete lands and remembers it. The retry of this thread's read must log in,
+    # not take the refused token back from the memo ("DIGIT refused a freshly obtained token":
+    # the registration ended AUTH_BLOCKED)
+    client = _client(settings, redis)
+    _ws_bill(client)
+    _expire_tokens_by_digits_clock(sandbox)
+    delete_if = TokenStore.delete_if
+
+    def another_thread_reads_it_first(store: TokenStore, access_token: str) -> bool:
+        monkeypatch.setattr(TokenStore, "delete_if", delete_if)
+        client.ensure_token()  # the other thread's call takes the token that is being dropped
+        return delete_if(store, access_token)
+
+    monkeypatch.setattr(TokenStore, "delete_if", another_thread_reads_it_first)
+
+    assert _ws_bill(client).consumer_code == WS_CONSUMER
+    assert _counters(sandbox)["login"] == 2
+
+
+def test_a_token_read_as_another_thread_drops_it_is_not_remembered(
+    sandbox: str, settings: Settings, redis: redis_lib.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the other order: this thread's read of the token completes, then another thread drops
+    # it as refused, then this thread would remember what it read
+    manager = TokenManager(
+        settings=settings,
+        redis=redis,
+        transport=Transport(settings=settings, session=build_session(settings)),
+    )
+    refused = manager.token()  # a login: nothing remembered yet
+    _expire_tokens_by_digits_clock(sandbox)
+    read = TokenStore.get
+
+    def dropped_by_another_thread_after_the_read(store: TokenStore) -> StoredToken | None:
+        monkeypatch.setattr(TokenStore, "get", read)
+        token = read(store)
+        assert manager.invalidate(refused)
+        return token
+
+    monkeypatch.setattr(TokenStore, "get", dropped_by_another_thread_after_the_read)
+
+    assert manager.token() == refused  # read before the drop: this call gets it (and a 401)
+    assert manager.token() != refused  # ... but it is not remembered: the next call logs in
+    assert _counters(sandbox)["login"] == 2
+
+
+def test_roles_reloaded_for_a_token_stored_without_them_are_what_the_client_goes_by_at_once(
+    sandbox: str, settings: Settings, redis: redis_lib.Redis
+) -> None:
+    # a token stored by an older version has no roles: the payment service logs in once to
+    # learn them (reload_roles), then asks may_create. That answer must come from the roles
+    # just stored, not from the roles-less token the client remembered on the way
+    client = _client(settings, redis)
+    _ws_bill(client)
+    store = TokenStore(redis)
+    current = store.get()
+    assert current is not None and current.roles
+    store.save(dataclasses.replace(current, roles=()), now=time.time())
+    assert client.roles() == () and not client.may_create("pb.amritsar")
+
+    reloaded = client.reload_roles()
+
+    assert reloaded and client.roles() == reloaded
+    assert client.may_create("pb.amritsar")
 
 
 @pytest.mark.parametrize(
