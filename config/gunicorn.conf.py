@@ -16,9 +16,18 @@ registration) all become cooperative: their "threads" are greenlets. The DIGIT c
 queue for a pooled connection; WEB_CONNECTIONS caps those per worker.
 """
 
+import os
+import secrets
+
 from integrator.settings import Settings
 
 _settings = Settings.from_env()
+
+# Sandbox mode without SECRET_KEY: a random session key per start, made here in the master before
+# it forks, so every worker of this start signs ops console sessions with it (they inherit the
+# environment) and a restart ends the previous start's sessions.
+if _settings.sandbox_mode and not _settings.secret_key:
+    os.environ["SECRET_KEY"] = secrets.token_urlsafe(32)
 
 # loopback by default (make run, a host behind nginx); BIND=0.0.0.0 to listen on every address
 bind = (

@@ -5,8 +5,10 @@
 
 Who may do what is decided here and in `views.py` (`before_request`): every page needs a signed-in
 ops account (OPS_USERS); every POST needs the session's CSRF token; retry and resolve need the
-`operator` role. Sessions are Flask's signed cookies (SECRET_KEY), HttpOnly, SameSite=Lax, Secure
-when OPS_COOKIE_SECURE is set, scoped to /ops. Free text is shown through the `redact` template
+`operator` role. The session cookie is Flask's signed cookie (SECRET_KEY), HttpOnly, SameSite=Lax,
+Secure when OPS_COOKIE_SECURE is set, scoped to /ops; it holds a random session id whose record is
+in Redis (`sessions.py`): sign-out deletes it, a password changed in OPS_USERS refuses it, and it
+lasts SESSION_HOURS from the last request. Free text is shown through the `redact` template
 filter (`logs.redact_value`): mobile numbers masked and secrets removed, as the CLI prints them.
 """
 
@@ -39,8 +41,10 @@ def sandbox_secret_key_name() -> str:
 
 
 def secret_key_for(settings: Settings, redis: redis_lib.Redis) -> str:
-    """SECRET_KEY; required unless in sandbox mode. There, a random key is made once and kept in
-    Redis, so every web worker of the run signs sessions with the same key."""
+    """SECRET_KEY; required unless in sandbox mode. There, gunicorn's master makes a random one
+    at each start (config/gunicorn.conf.py) that its workers inherit; an app started otherwise
+    (one process, the tests) falls back to a random key kept in Redis and shared by its
+    processes."""
     if settings.secret_key:
         if len(settings.secret_key) < 16:
             raise SettingsError("SECRET_KEY must be at least 16 characters")
@@ -71,8 +75,9 @@ def init_ops(app: Flask, services: Services) -> None:
     """Register the ops console on `app`. Refuses to start on a missing SECRET_KEY (outside
     sandbox mode) or a malformed OPS_USERS, naming the variable."""
     from integrator.ops.accounts import parse_accounts
+    from integrator.ops.sessions import ConsoleSessions
     from integrator.ops.views import OpsContext, create_blueprint
-    from integrator.ops.wiring import build_desk, build_operations
+    from integrator.ops.wiring import build_desk, build_operations, build_sessions
 
     settings = services.settings
     secret_key = secret_key_for(settings, services.redis)
@@ -93,14 +98,19 @@ def init_ops(app: Flask, services: Services) -> None:
     )
     # one audited desk for both blueprints: every refused console action lands in one audit
     desk = build_desk(services, via="console")
+    sessions = ConsoleSessions(build_sessions(services, ttl_seconds=SESSION_HOURS * 3600), accounts)
     context = OpsContext(
-        services=services, accounts=accounts, operations=build_operations(services), desk=desk
+        services=services,
+        accounts=accounts,
+        sessions=sessions,
+        operations=build_operations(services),
+        desk=desk,
     )
     app.register_blueprint(create_blueprint(context), url_prefix=URL_PREFIX)
     from integrator.ops.cash_views import create_cash_blueprint
 
     app.register_blueprint(
-        create_cash_blueprint(services, accounts, desk=desk), url_prefix=URL_PREFIX + "/cash"
+        create_cash_blueprint(services, sessions, desk=desk), url_prefix=URL_PREFIX + "/cash"
     )
     if not accounts:
         log.warning("no ops accounts: set OPS_USERS to sign in to the ops console")

@@ -7,6 +7,7 @@ never in settings. Roles: `viewer` reads; `operator` also retries and resolves p
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -31,6 +32,12 @@ class OpsAccount:
     name: str
     role: Role
     password_hash: str
+
+    @property
+    def credential(self) -> str:
+        """A fingerprint of the configured password hash: a session opened under another one
+        (the password was changed in OPS_USERS since) is refused."""
+        return hashlib.sha256(self.password_hash.encode()).hexdigest()
 
     @property
     def may_act(self) -> bool:

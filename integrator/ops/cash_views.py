@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -34,10 +33,13 @@ from flask import (
     session,
     url_for,
 )
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
 from integrator.ops.accounts import OpsAccount
 from integrator.ops.desk import OperatorDesk
+from integrator.ops.sessions import ConsoleSessions
+from integrator.ops.views import html_error
 from integrator.payments.cash import CashRefused
 from integrator.payments.day_close import DayCloseRefused, report_csv
 from integrator.payments.days import FIRST_DAY, LAST_DAY, day_in_range
@@ -52,7 +54,7 @@ ACTIONS = {"ops_cash.handover": "cash_handover", "ops_cash.close": "cash_close"}
 
 
 def create_cash_blueprint(
-    services: Services, accounts: Mapping[str, OpsAccount], *, desk: OperatorDesk
+    services: Services, sessions: ConsoleSessions, *, desk: OperatorDesk
 ) -> Blueprint:
     bp = Blueprint("ops_cash", __name__, template_folder="templates")
     tz = services.settings.settlement_timezone
@@ -66,8 +68,7 @@ def create_cash_blueprint(
 
     @bp.before_request
     def authorize() -> BaseResponse | None:
-        name = session.get("user")
-        g.ops_account = accounts.get(name) if isinstance(name, str) else None
+        g.ops_account = sessions.account()
         if g.ops_account is None:
             return redirect(url_for("ops.login"))
         if request.method == "POST":
@@ -80,6 +81,10 @@ def create_cash_blueprint(
                 refused("ROLE_MAY_NOT_TAKE_CASH", f"role {role} does not handle cash")
                 abort(403, description="Only a cashier records hand-overs and closes days.")
         return None
+
+    # a refusal here (a role that does not handle cash, a bad CSRF token or date) is the
+    # console's HTML error page, as on every other console page
+    bp.register_error_handler(HTTPException, html_error)
 
     @bp.context_processor
     def template_globals() -> dict[str, Any]:

@@ -43,9 +43,10 @@ from integrator.ops.desk import BULK_LIMIT, OperatorDesk
 from integrator.ops.filters import BadFilter, Paging, filter_from, kept_args, local, tz_label
 from integrator.ops.health import digit_health, digit_trouble, duration, queue_health
 from integrator.ops.reconciliation import register_reconciliation_views
+from integrator.ops.sessions import ConsoleSessions
 from integrator.payments import states
 from integrator.payments.bulk import retry_refusal
-from integrator.payments.models import PAYMENT_ID_PATTERN, PaymentStatus
+from integrator.payments.models import PAYMENT_ID_PATTERN, Payment, PaymentStatus
 from integrator.payments.operations import (
     OperationRefused,
     PaymentOperations,
@@ -71,9 +72,19 @@ PUBLIC_ENDPOINTS = frozenset({"ops.login", "ops.static"})
 class OpsContext:
     services: Services
     accounts: Mapping[str, OpsAccount]
+    sessions: ConsoleSessions  # who a request's session belongs to (server-side records)
     operations: PaymentOperations
     desk: OperatorDesk | None = None  # audited actions (built from services when not given)
     search: PaymentSearch | None = None  # the payment list's SQL
+
+
+def html_error(exc: HTTPException) -> tuple[str, int]:
+    """A console refusal (403, 404, 400, ...) as an HTML page, never the API's problem+json:
+    every console blueprint registers it."""
+    code = exc.code or 500
+    return render_template(
+        "ops/error.html", code=code, name=exc.name, description=exc.description
+    ), code
 
 
 def create_blueprint(ctx: OpsContext) -> Blueprint:
@@ -135,12 +146,7 @@ def create_blueprint(ctx: OpsContext) -> Blueprint:
         )
         return response
 
-    @bp.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> tuple[str, int]:
-        code = exc.code or 500
-        return render_template(
-            "ops/error.html", code=code, name=exc.name, description=exc.description
-        ), code
+    bp.register_error_handler(HTTPException, html_error)
 
     @bp.context_processor
     def template_globals() -> dict[str, Any]:
@@ -166,8 +172,7 @@ def create_blueprint(ctx: OpsContext) -> Blueprint:
             abort(400, description="The form's CSRF token is missing or wrong: reload the page.")
 
     def current_account() -> OpsAccount | None:
-        name = session.get("user")
-        return ctx.accounts.get(name) if isinstance(name, str) else None
+        return ctx.sessions.account()
 
     def operator_only(view: F) -> F:
         @wraps(view)
@@ -222,16 +227,14 @@ def create_blueprint(ctx: OpsContext) -> Blueprint:
             return render_template(
                 "ops/login.html", username=name, no_accounts=not ctx.accounts
             ), 401
-        session.clear()  # a new session (and CSRF token) on every sign-in: no fixation
-        session.permanent = True
-        session["user"] = account.name
+        ctx.sessions.sign_in(account)  # a new session (and CSRF token) on every sign-in
         session[CSRF_FIELD] = secrets.token_urlsafe(32)
         log.info("ops sign-in", extra={"user": account.name, "role": account.role.value})
         return redirect(url_for("ops.dashboard"))
 
     @bp.post("/logout")
     def logout() -> BaseResponse:
-        session.clear()
+        ctx.sessions.sign_out()  # its record goes: a copy of the cookie is refused from now on
         return redirect(url_for("ops.login"))
 
     # --- pages ---
@@ -480,6 +483,14 @@ CSV_COLUMNS = (
 )
 
 
+def reason_or_resolution(p: Payment) -> str:
+    """The list's "Reason / resolution" column: how a RESOLVED payment was resolved (it keeps the
+    reason it once needed attention for), else why it needs attention."""
+    if p.status is PaymentStatus.RESOLVED:
+        return p.resolution or ""
+    return p.needs_attention_reason or ""
+
+
 def _cell(value: str) -> str:
     """A cell a spreadsheet will not run: device-supplied text (idempotency keys, consumer
     codes) starting with = + - @ would otherwise be read as a formula."""
@@ -510,7 +521,7 @@ def _csv_lines(search: PaymentSearch, wanted: Any, tz: Any) -> Iterator[str]:
                 local(p.created_at, tz),
                 p.id,
                 p.status.value,
-                p.needs_attention_reason or p.resolution or "",
+                reason_or_resolution(p),
                 p.tenant_id,
                 names[p.device_id],
                 p.payment_mode,

@@ -6,6 +6,7 @@ from integrator.ops.desk import OperatorDesk
 from integrator.payments.operations import PaymentFinder, PaymentOperations
 from integrator.services import Services
 from integrator.store.operator_actions import OperatorActionStore
+from integrator.store.ops_sessions import OpsSessionStore
 from integrator.store.payment_search import PaymentSearch
 
 
@@ -42,3 +43,8 @@ def build_desk(services: Services, *, via: str) -> OperatorDesk:
 
 def build_search(services: Services) -> PaymentSearch:
     return PaymentSearch(services.db, services.payments_store)
+
+
+def build_sessions(services: Services, *, ttl_seconds: int) -> OpsSessionStore:
+    """The console's signed-in sessions, kept in the process's Redis."""
+    return OpsSessionStore(services.redis, ttl_seconds=ttl_seconds)

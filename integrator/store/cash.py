@@ -45,8 +45,9 @@ REFUNDED = "REFUNDED"
 
 __all__ = ["CashStore", "DayAlreadyClosed", "Handover", "ModeSums", "Scope"]
 
-# A history entry `h` that took its payment's money back (parameters: reversed, refunded).
-_REVERSAL = (
+# A history entry `h` that took its payment's money back (parameters: REVERSAL_PARAMS); the ops
+# overview's "kept" reads the same (store.payment_search.volume).
+REVERSAL = (
     "(h.to_status = ANY(%(reversed)s) OR (h.to_status = 'RESOLVED' AND h.reason = %(refunded)s))"
 )
 
@@ -102,7 +103,7 @@ ORDER BY p.created_at, p.id
 """
 # the queries are formatted with this module's constant fragments only; values are parameters
 _SCOPES = {Scope.DEVICE: "p.device_id = %(scope_id)s", Scope.CITY: "p.tenant_id = %(scope_id)s"}
-_REVERSAL_PARAMS = {"reversed": list(CANCELLED_STATUSES), "refunded": REFUNDED}
+REVERSAL_PARAMS = {"reversed": list(CANCELLED_STATUSES), "refunded": REFUNDED}
 
 
 class CashStore:
@@ -112,7 +113,7 @@ class CashStore:
     def sums(self, scope: Scope, scope_id: str, start: datetime, end: datetime) -> list[ModeSums]:
         """Per (city, mode): collected, cancelled and handed over in [start, end)."""
         where = _SCOPES[scope]
-        params = {"scope_id": scope_id, "start": start, "end": end, **_REVERSAL_PARAMS}
+        params = {"scope_id": scope_id, "start": start, "end": end, **REVERSAL_PARAMS}
         found: dict[tuple[str, str], dict[str, Any]] = {}
 
         def row(tenant: str, mode: str) -> dict[str, Any]:
@@ -124,7 +125,7 @@ class CashStore:
             ).fetchall():
                 row(tenant, mode).update(collected=Decimal(total), collected_count=int(count))
             for tenant, mode, total, count, after, after_count in conn.execute(
-                _CANCELLED.format(scope=where, reversal=_REVERSAL), params
+                _CANCELLED.format(scope=where, reversal=REVERSAL), params
             ).fetchall():
                 row(tenant, mode).update(
                     cancelled=Decimal(total),
@@ -144,10 +145,10 @@ class CashStore:
 
     def in_hand(self, scope: Scope, scope_id: str, until: datetime) -> list[Holding]:
         """Per (city, mode): what the scope's devices held at `until`."""
-        params = {"scope_id": scope_id, "until": until, **_REVERSAL_PARAMS}
+        params = {"scope_id": scope_id, "until": until, **REVERSAL_PARAMS}
         with self._db.autocommit() as conn:
             rows = conn.execute(
-                _IN_HAND.format(scope=_SCOPES[scope], reversal=_REVERSAL), params
+                _IN_HAND.format(scope=_SCOPES[scope], reversal=REVERSAL), params
             ).fetchall()
         return [Holding(tenant_id=r[0], payment_mode=r[1], amount=Decimal(r[2])) for r in rows]
 
@@ -160,10 +161,10 @@ class CashStore:
         self, scope: Scope, scope_id: str, start: datetime, end: datetime
     ) -> list[ReversedAfterHandover]:
         """Payments reversed in [start, end) whose money a hand-over had settled already."""
-        params = {"scope_id": scope_id, "start": start, "end": end, **_REVERSAL_PARAMS}
+        params = {"scope_id": scope_id, "start": start, "end": end, **REVERSAL_PARAMS}
         with self._db.autocommit() as conn:
             rows = conn.execute(
-                _REVERSED_AFTER_HANDOVER.format(scope=_SCOPES[scope], reversal=_REVERSAL), params
+                _REVERSED_AFTER_HANDOVER.format(scope=_SCOPES[scope], reversal=REVERSAL), params
             ).fetchall()
         return [
             ReversedAfterHandover(
@@ -278,8 +279,8 @@ def _handover_lock(device_id: str, mode: str) -> str:
 def _held_payments(
     conn: Connection[Any], device_id: str, modes: Sequence[str]
 ) -> list[HeldPayment]:
-    params = {"device_id": device_id, "modes": list(modes), **_REVERSAL_PARAMS}
-    rows = conn.execute(_HELD_PAYMENTS.format(reversal=_REVERSAL), params).fetchall()
+    params = {"device_id": device_id, "modes": list(modes), **REVERSAL_PARAMS}
+    rows = conn.execute(_HELD_PAYMENTS.format(reversal=REVERSAL), params).fetchall()
     return [
         HeldPayment(payment_id=r[0], tenant_id=r[1], payment_mode=r[2], amount=Decimal(r[3]))
         for r in rows

@@ -177,6 +177,12 @@ def sandbox_secret_key() -> str:
     return _key("ops", "sandbox-secret-key")
 
 
+def ops_session(session_hash: str) -> str:
+    """JSON `{user, credential}` of one signed-in ops console session, by the sha256 hex of its
+    id (the id itself is only in the browser's signed cookie); EX = the session's lifetime."""
+    return _key("ops", "session", _part(session_hash))
+
+
 # --- receipts (integrator.store.receipts) ---
 
 

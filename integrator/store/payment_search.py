@@ -17,6 +17,7 @@ from typing import Any
 
 from integrator.payments.models import Payment, PaymentStatus
 from integrator.payments.payment_filter import PaymentFilter
+from integrator.store.cash import REVERSAL, REVERSAL_PARAMS
 from integrator.store.db import Database
 from integrator.store.payments import PaymentStore
 
@@ -26,20 +27,21 @@ EXPORT_BATCH = 500
 
 @dataclass(frozen=True, kw_only=True)
 class VolumeRow:
-    """A period's money per city and payment mode, as the settlement report counts it
-    (payments.settlement): payments accepted in the period that DIGIT did not refuse (a REFUSED
-    one took no money), less those DIGIT reversed in the period, whenever they were accepted."""
+    """A period's money per city and payment mode, as the collector's day counts it
+    (store.cash): payments accepted in the period that DIGIT did not refuse (a REFUSED one took
+    no money), less those whose money went back in the period (cancelled, dishonoured or
+    refunded), whenever they were accepted."""
 
     tenant_id: str
     payment_mode: str
     count: int  # accepted in the period, REFUSED ones left out
     amount: Decimal  # what those paid (a payment reversed later still counts on its own day)
-    reversed_count: int = 0  # moves to CANCELLED/DISHONOURED in the period
+    reversed_count: int = 0  # moves to CANCELLED/DISHONOURED, or RESOLVED as REFUNDED
     reversed_amount: Decimal = Decimal(0)  # what those had paid (positive)
 
     @property
     def kept(self) -> Decimal:
-        """The period's settlement total for this city and mode."""
+        """What the period kept for this city and mode: collected less cancelled."""
         return self.amount - self.reversed_amount
 
 
@@ -165,29 +167,29 @@ class PaymentSearch:
     def volume(self, since: datetime, before: datetime) -> list[VolumeRow]:
         """[since, before)'s money per city and mode (VolumeRow), the most kept first.
 
-        The reversals are read as the settlement report reads them (`reversals_between`): each
-        move to CANCELLED or DISHONOURED in the period, so both totals agree."""
+        Collected and reversed as the collector's day counts them (store.cash, one predicate):
+        accepted and not REFUSED, less each move in the period that took a payment's money back
+        (to CANCELLED or DISHONOURED, or RESOLVED as REFUNDED)."""
         with self._db.autocommit() as conn:
             rows = conn.execute(
-                "SELECT tenant_id, payment_mode, sum(accepted), sum(accepted_amount),"
+                "SELECT tenant_id, payment_mode, sum(accepted), sum(accepted_amount),"  # noqa: S608 (constant fragments, values as parameters)
                 " sum(reversed), sum(reversed_amount) FROM ("
                 " SELECT tenant_id, payment_mode, 1 AS accepted, total_amount AS accepted_amount,"
                 " 0 AS reversed, 0 AS reversed_amount FROM payments"
-                " WHERE created_at >= %s AND created_at < %s AND status <> %s"
+                " WHERE created_at >= %(since)s AND created_at < %(before)s"
+                " AND status <> %(refused)s"
                 " UNION ALL"
                 " SELECT p.tenant_id, p.payment_mode, 0, 0, 1, p.total_amount"
                 " FROM payment_history h JOIN payments p ON p.id = h.payment_id"
-                # the predicate of the partial index payment_history_reversals, as written there
-                " WHERE h.to_status IN ('CANCELLED', 'DISHONOURED') AND h.at >= %s AND h.at < %s"
+                f" WHERE h.at >= %(since)s AND h.at < %(before)s AND {REVERSAL}"
                 ") AS moves GROUP BY tenant_id, payment_mode"
                 " ORDER BY sum(accepted_amount) - sum(reversed_amount) DESC, 1, 2",
-                (
-                    since,
-                    before,
-                    PaymentStatus.REFUSED.value,
-                    since,
-                    before,
-                ),
+                {
+                    "since": since,
+                    "before": before,
+                    "refused": PaymentStatus.REFUSED.value,
+                    **REVERSAL_PARAMS,
+                },
             ).fetchall()
         return [
             VolumeRow(

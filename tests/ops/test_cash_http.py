@@ -86,3 +86,23 @@ def test_a_counted_amount_that_is_no_amount_is_refused_on_the_form_not_a_500(
     page = http.get(f"{live}{sent.headers['Location']}", timeout=10)
     assert "INVALID_AMOUNT: CASH: counted" in page.text
     assert services.cash.in_hand_by_mode(device.id) == {"CASH": Decimal(815)}  # nothing recorded
+
+
+@pytest.mark.parametrize("who", ["alice", "bob"])
+def test_a_hand_over_by_someone_who_is_no_cashier_gets_the_console_s_html_refusal(
+    live: str, who: str
+) -> None:
+    http, csrf = signed_in(live, who)
+
+    answer = http.post(
+        f"{live}/ops/cash/handover",
+        data={"csrf_token": csrf, "device": "field-1", "mode": "CASH", "counted": "100"},
+        allow_redirects=False,
+        timeout=10,
+    )
+
+    assert answer.status_code == 403
+    assert answer.headers["Content-Type"].startswith("text/html")  # not the API's problem+json
+    assert 'id="error-description"' in answer.text
+    assert "Only a cashier records hand-overs" in answer.text
+    assert f"{who} (" in answer.text  # the console's page, signed in

@@ -7,12 +7,15 @@ import csv
 import io
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
 import requests
 from flask import Flask
 
 from integrator.ops import init_ops
+from integrator.payments import states
+from integrator.payments.models import PaymentStatus
 from integrator.services import Services
 from integrator.store.operator_actions import OperatorActionStore
 from tests.ops.conftest import make_payment, signed_in
@@ -93,6 +96,32 @@ def test_the_csv_export_never_hands_a_spreadsheet_a_formula(live: str, services:
     rows = list(csv.reader(io.StringIO(answer.text)))
     assert rows[1][rows[0].index("idempotency_key")] == '\'=HYPERLINK("http://x")'
     assert rows[1][rows[0].index("device_name")] == "dev-1"  # no such device: its id
+
+
+def test_the_csv_export_shows_how_a_resolved_payment_was_resolved(
+    live: str, services: Services
+) -> None:
+    refunded = make_payment(services, bill_id="b-2")
+    services.payments_store.save(
+        states.transition(
+            refunded,
+            PaymentStatus.RESOLVED,
+            actor="operator:alice",
+            reason="REFUNDED",
+            at=datetime.now(UTC),
+        ),
+        fence=None,
+    )
+    waiting = make_payment(services, bill_id="b-1")  # the consumer's next payment
+    http, _ = signed_in(live, "bob")
+
+    answer = http.get(f"{live}/ops/payments.csv", timeout=10)
+
+    rows = list(csv.reader(io.StringIO(answer.text)))
+    column = rows[0].index("reason_or_resolution")
+    shown = {row[rows[0].index("payment_id")]: row[column] for row in rows[1:]}
+    # the refunded one once needed attention (DIGIT_REJECTED): the list names its resolution
+    assert shown == {waiting.id: "DIGIT_REJECTED", refunded.id: "REFUNDED"}
 
 
 def test_the_audit_page_lists_refusals_that_name_no_payment(live: str, services: Services) -> None:

@@ -15,10 +15,13 @@ from flask import Flask
 from integrator.ops import init_ops, secret_key_for
 from integrator.payments import states
 from integrator.payments.cancellation import CancellationRefused, Operator, RequestState
+from integrator.payments.cash_records import Scope
+from integrator.payments.days import day_bounds
 from integrator.payments.models import PaymentStatus
 from integrator.payments.settlement import iter_settlement_rows
 from integrator.services import Services
 from integrator.settings import Settings, SettingsError
+from integrator.store.cash import CashStore
 from tests.e2e.conftest import Sandbox
 from tests.ops.conftest import PASSWORDS, csrf_of, make_payment, signed_in
 from tests.ops.test_cancellations_browser import registered_pt_payment
@@ -300,7 +303,33 @@ def test_today_on_the_dashboard_is_the_day_s_settlement_total(
     assert _span(page, "today-amount") == "615"
     assert _span(page, "today-count") == "2"  # accepted and not refused
     assert _span(page, "today-reversed") == "-500"
-    assert "SETTLEMENT_TIMEZONE" in page and "the settlement report" in page
+    assert "SETTLEMENT_TIMEZONE" in page and "day-close" in page
+
+
+def test_today_on_the_dashboard_takes_off_a_refund_as_the_day_close_does(
+    live: str, services: Services
+) -> None:
+    now = datetime.now(UTC)
+    make_payment(services, bill_id="b-1", status=PaymentStatus.REGISTERED, amount=Decimal(815))
+    refunded = make_payment(services, bill_id="b-2", amount=Decimal(150))
+    services.payments_store.save(
+        states.transition(
+            refunded, PaymentStatus.RESOLVED, actor="operator:asha", reason="REFUNDED", at=now
+        ),
+        fence=None,
+    )
+    tz = services.settings.settlement_timezone
+    start, end = day_bounds(now.astimezone(tz).date(), now.astimezone(tz).date(), tz)
+    day = CashStore(services.db).sums(Scope.CITY, "pb.amritsar", start, end)
+    kept_by_day_close = sum((s.collected - s.cancelled for s in day), Decimal(0))
+    http, _csrf = signed_in(live, "bob")
+
+    page = http.get(f"{live}/ops/", timeout=10).text
+
+    assert kept_by_day_close == Decimal(815)  # 815 + 150 collected, the 150 refunded
+    assert _span(page, "today-amount") == "815"
+    assert _span(page, "today-count") == "2"
+    assert _span(page, "today-reversed") == "-150"
 
 
 @pytest.mark.parametrize("page", ["999999999999999999", "1000001", "0", "-1", "²", "1e3"])
