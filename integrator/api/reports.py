@@ -175,7 +175,12 @@ def settlement_report() -> Any:
     config = _config()
     day: date = query["date"]
     if _wants_csv(query["format"]):
-        rows = settlement.iter_settlement_rows(config.payments, day, config.timezone, device.id)
+        from integrator.services import current_services
+
+        rows = settlement.with_offline_marks(
+            settlement.iter_settlement_rows(config.payments, day, config.timezone, device.id),
+            current_services().offline_store,
+        )
         response = Response(_csv_lines(rows, current_wire()), status=200, mimetype=CSV)
         response.headers["Content-Disposition"] = (
             f'attachment; filename="settlement-{day.isoformat()}.csv"'
@@ -248,6 +253,7 @@ def _on_the_wire(row: SettlementRow, wire: Wire) -> SettlementRow:
         accepted_at=accepted,
         registered_at=wire.zoned(row.registered_at),
         reversed_at=wire.zoned(row.reversed_at),
+        uploaded_at=wire.zoned(row.uploaded_at),
     )
 
 

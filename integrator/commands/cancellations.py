@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import tzinfo
 
 import click
 
 from integrator import jsonutil
 from integrator.commands.identity import operator_options, signed_in_operator
+from integrator.commands.params import in_zone
 from integrator.logs import redact, redact_value
+from integrator.ops.filters import tz_label
 from integrator.payments.cancellation import CancellationRefused, Cancellations
 from integrator.payments.cancellation_records import (
     Action,
@@ -44,11 +47,11 @@ def _operator(settings: Settings, name: str | None, password: str | None) -> Ope
     return Operator(name=account.name, may_act=account.may_act)
 
 
-def _line(r: CancellationRequest) -> str:
+def _line(r: CancellationRequest, tz: tzinfo) -> str:
     codes = ",".join(r.digit_codes)
     return "\t".join(
         (
-            r.requested_at.isoformat(timespec="seconds"),
+            r.requested_at.astimezone(tz).isoformat(timespec="seconds"),
             r.id,
             r.payment_id,
             r.action.value,
@@ -109,12 +112,15 @@ def cancellation() -> None:
 def list_requests(ctx: click.Context, state: str | None, limit: int) -> None:
     """Requests newest first (tab-separated)."""
     states = [RequestState(state.upper())] if state else []
-    with _cancellations(ctx) as (cancellations, _settings):
+    with _cancellations(ctx) as (cancellations, settings):
         found = cancellations.recent(states=states, limit=limit)
+    tz = settings.digit_timezone
     for request in found:
-        click.echo(_line(request))
-    if not found:
-        click.echo("no cancellation requests", err=True)
+        click.echo(_line(request, tz))
+    click.echo(
+        f"{len(found) or 'no'} cancellation requests; times in {tz_label(tz)}",
+        err=True,
+    )
 
 
 @cancellation.command()
@@ -122,23 +128,25 @@ def list_requests(ctx: click.Context, state: str | None, limit: int) -> None:
 @click.pass_context
 def show(ctx: click.Context, request_id: str) -> None:
     """One request, as JSON (DIGIT's codes and answer included)."""
-    with _cancellations(ctx) as (cancellations, _settings):
+    with _cancellations(ctx) as (cancellations, settings):
         request = cancellations.get(request_id)
+    tz = settings.digit_timezone
     view = {
+        "timezone": tz_label(tz),
         "id": request.id,
         "paymentId": request.payment_id,
         "action": request.action.value,
         "state": request.state.value,
         "reason": redact(request.reason),  # free text, like the note and DIGIT's words
         "requestedBy": request.requested_by,
-        "requestedAt": request.requested_at,
+        "requestedAt": in_zone(request.requested_at, tz),
         "decidedBy": request.decided_by,
-        "decidedAt": request.decided_at,
+        "decidedAt": in_zone(request.decided_at, tz),
         "decisionNote": redact_value(request.decision_note),
         "digitCodes": list(request.digit_codes),
         "digitMessage": redact_value(request.digit_message),
         "digitAnswer": redact_value(request.digit_answer),
-        "completedAt": request.completed_at,
+        "completedAt": in_zone(request.completed_at, tz),
         "duesState": request.dues_state.value if request.dues_state else None,
         "successorBills": dict(request.successor_bills),
     }

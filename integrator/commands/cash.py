@@ -15,8 +15,16 @@ from decimal import Decimal, InvalidOperation
 import click
 
 from integrator import jsonutil
-from integrator.commands.identity import OPERATOR_ENV, PASSWORD_ENV, signed_in_operator
+from integrator.commands.identity import (
+    OPERATOR_ENV,
+    PASSWORD_ENV,
+    operator_options,
+    signed_in_operator,
+)
+from integrator.commands.params import in_zone
 from integrator.logs import redact
+from integrator.ops.filters import tz_label
+from integrator.payments.models import PaymentMode
 from integrator.services import Services
 
 
@@ -40,6 +48,10 @@ def _amount(value: str, option: str) -> Decimal:
     return amount
 
 
+#: The modes a hand-over may count (the PoS API's payment modes).
+_MODES = tuple(m.value for m in PaymentMode)
+
+
 def _amounts(values: tuple[str, ...]) -> dict[str, Decimal]:
     counted: dict[str, Decimal] = {}
     for value in values:
@@ -48,7 +60,14 @@ def _amounts(values: tuple[str, ...]) -> dict[str, Decimal]:
             raise click.BadParameter(
                 f"{value!r}: write MODE=AMOUNT, e.g. CASH=1200", param_hint="--amount"
             )
-        counted[mode.strip().upper()] = _amount(amount, f"--amount {mode.strip().upper()}")
+        name = mode.strip().upper()
+        if name not in _MODES:
+            raise click.BadParameter(
+                f"UNKNOWN_PAYMENT_MODE: {mode.strip()!r} is not a payment mode"
+                f" ({', '.join(_MODES)})",
+                param_hint="--amount",
+            )
+        counted[name] = _amount(amount, f"--amount {name}")
     return counted
 
 
@@ -141,11 +160,34 @@ def handover(
         )
 
 
+#: `cash limits --reset NAME` -> the LimitOverrides field it sends back to the setting.
+_RESETS = {
+    "offline-max-age-hours": "offline_max_age_seconds",
+    "offline-cash-limit": "offline_cash_limit",
+    "cash-cap": "cash_in_hand_cap",
+}
+
+
 @cash.command()
 @click.option("--device", "device_name", required=True, help="The device's name.")
-@click.option("--offline-max-age-hours", type=click.IntRange(min=1), default=None)
-@click.option("--offline-cash-limit", type=str, default=None)
-@click.option("--cash-cap", type=str, default=None, help="0: no cap for this device.")
+@click.option(
+    "--offline-max-age-hours",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Its own OFFLINE_MAX_AGE_SECONDS, in hours.",
+)
+@click.option("--offline-cash-limit", type=str, default=None, help="Its own OFFLINE_CASH_LIMIT.")
+@click.option(
+    "--cash-cap", type=str, default=None, help="Its own CASH_IN_HAND_CAP; 0: no cap for it."
+)
+@click.option(
+    "--reset",
+    "resets",
+    multiple=True,
+    type=click.Choice(sorted(_RESETS)),
+    help="Drop the device's own value of this limit: the setting applies again (repeatable).",
+)
+@operator_options
 @click.pass_context
 def limits(
     ctx: click.Context,
@@ -153,10 +195,16 @@ def limits(
     offline_max_age_hours: int | None,
     offline_cash_limit: str | None,
     cash_cap: str | None,
+    resets: tuple[str, ...],
+    operator: str | None,
+    operator_password: str | None,
 ) -> None:
-    """Set a device's own limits (an option left out falls back to the setting)."""
+    """Set a device's own limits, signed in as an OPS_USERS operator (recorded in the audit, as
+    the console's actions are). Only the limits named change: the device's other own limits stay
+    as they are; --reset drops one, so the setting applies to it again."""
     from integrator.payments.cash import CashRefused
     from integrator.store.offline import LimitOverrides
+    from integrator.store.operator_actions import OperatorAction, OperatorActionStore
 
     def money(value: str | None, name: str) -> Decimal | None:
         return None if value is None else _amount(value, name)
@@ -168,12 +216,54 @@ def limits(
         offline_cash_limit=money(offline_cash_limit, "--offline-cash-limit"),
         cash_in_hand_cap=money(cash_cap, "--cash-cap"),
     )
+    given = {
+        "offline-max-age-hours": offline_max_age_hours,
+        "offline-cash-limit": offline_cash_limit,
+        "cash-cap": cash_cap,
+    }
+    both = sorted(name for name in resets if given[name] is not None)
+    if both:
+        raise click.UsageError(f"--{both[0]} is both set and --reset: give one")
+    if not resets and all(value is None for value in given.values()):
+        raise click.UsageError("name a limit to set (or --reset); `cash show` shows the cap")
+    detail: dict[str, object] = {
+        "device": device_name,
+        "set": {name: value for name, value in given.items() if value is not None},
+        "reset": sorted(resets),
+    }
     with _services(ctx) as services:
+        audit = OperatorActionStore(services.db)
+
+        def record(code: str | None = None, message: str | None = None) -> None:
+            audit.record(
+                OperatorAction(
+                    at=services.clock(),
+                    operator=account.name,
+                    via="cli",
+                    action="cash_limits",
+                    payment_id=None,
+                    outcome="refused" if code else "done",
+                    code=code,
+                    message=message,
+                    detail=detail,
+                )
+            )
+
+        account = signed_in_operator(services.settings, operator, operator_password)
+        if not account.may_act:
+            record("ROLE_MAY_NOT_ACT", f"role {account.role.value} may not set a device's limits")
+            raise click.ClickException(
+                f"{account.name} is a {account.role.value}: only an operator sets limits"
+            )
         try:
-            device = services.cash.set_limits(device_name, overrides)
+            device = services.cash.set_limits(
+                device_name, overrides, reset=[_RESETS[name] for name in resets]
+            )
         except CashRefused as refused:
+            record(refused.code, refused.message)
             raise click.ClickException(f"{refused.code}: {refused.message}") from None
         effective = services.cash.limits(device)
+        record()
     click.echo(
         jsonutil.dumps(
             {
@@ -226,17 +316,28 @@ def day_close(
         sys.stdout.write(report_csv(report))
         return
     figures = report.figures
+    tz = services.settings.digit_timezone  # the zone every printed time is in
     handovers = [  # free text: it may name the payer's mobile number
-        {**h, "reason": redact(h["reason"]) if h.get("reason") else h.get("reason")}
+        {
+            **h,
+            "reason": redact(h["reason"]) if h.get("reason") else h.get("reason"),
+            "at": in_zone(h.get("at"), tz),
+        }
         for h in figures.get("handovers", [])
+    ]
+    reversals = [
+        {**r, "reversedAt": in_zone(r.get("reversedAt"), tz)}
+        for r in figures.get("reversalsAfterHandover", [])
     ]
     click.echo(
         jsonutil.dumps(
             {
                 **figures,
+                "timezone": tz_label(tz),
                 "handovers": handovers,
+                "reversalsAfterHandover": reversals,
                 "closed": report.closed,
-                "closedAt": report.closed_at.isoformat() if report.closed_at else None,
+                "closedAt": in_zone(report.closed_at, tz),
                 "closedBy": report.closed_by,
             },
             compact=False,

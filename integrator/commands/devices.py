@@ -41,12 +41,44 @@ def devices() -> None:
 )
 @click.pass_context
 def add(ctx: click.Context, name: str, tenants: tuple[str, ...]) -> None:
-    """Create a device; its new key is the last line printed (shown once, never again)."""
+    """Create a device; its new key is the last line printed (shown once, never again). NAME is
+    one word of letters, digits, '.', '_' or '-'; each tenant must be a city (or state) of
+    DIGIT's MDMS tenant.tenants (read from its cached answer, else asked, else the shipped copy)."""
+    from integrator.digit.errors import DigitError
+    from integrator.payments.devices import (
+        InvalidTenantScope,
+        device_name_problem,
+        normalise_scopes,
+        unknown_scopes,
+    )
     from integrator.store.devices import DeviceError
 
+    problem = device_name_problem(name.strip())
+    if problem is not None:
+        raise click.BadParameter(f"{name!r}: {problem}", param_hint="NAME")
+    try:
+        scopes = normalise_scopes(tenants)
+    except InvalidTenantScope as exc:
+        raise click.BadParameter(str(exc), param_hint="--tenant") from exc
     with _services(ctx) as services:
+        unknown = unknown_scopes(scopes, (t.code for t in services.digit.known_tenants()))
+        if unknown:  # the cached or shipped list may be behind DIGIT: ask MDMS before refusing
+            try:
+                known = [t.code for t in services.digit.tenants()]
+            except (DigitError, OSError, ValueError) as exc:
+                raise click.ClickException(
+                    f"UNKNOWN_TENANT: {', '.join(unknown)} is not a tenant the integrator knows,"
+                    f" and DIGIT's MDMS could not be asked ({exc}): try again later"
+                ) from exc
+            unknown = unknown_scopes(scopes, known)
+        if unknown:
+            raise click.BadParameter(
+                f"UNKNOWN_TENANT: {', '.join(unknown)} is not a city or state of DIGIT's"
+                " tenant.tenants (MDMS)",
+                param_hint="--tenant",
+            )
         try:
-            device, key = services.devices.add(name, tenants)
+            device, key = services.devices.add(name, scopes)
         except (DeviceError, ValueError) as exc:
             raise _fail(exc) from exc
     click.echo(f"device {device.name} ({device.id}) for {', '.join(device.tenants)}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 import click
@@ -30,3 +30,13 @@ class Day(click.DateTime):
                 ctx,
             )
         return moment
+
+
+def in_zone(moment: datetime | str | None, tz: tzinfo) -> str | None:
+    """`moment` (a datetime, or one already written as ISO 8601, as stored figures hold it) as
+    ISO 8601 in `tz`: the CLI prints every time in DIGIT_TIMEZONE, as the console shows them."""
+    if moment is None:
+        return None
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return moment.astimezone(tz).isoformat()

@@ -18,11 +18,12 @@ import click
 
 from integrator import jsonutil
 from integrator.commands.identity import operator_options, signed_in_operator
+from integrator.commands.params import in_zone
 from integrator.logs import redact, redact_value
 from integrator.masking import mask_mobile
 from integrator.ops.desk import BULK_LIMIT, OperatorDesk
 from integrator.ops.filters import MAX_PAGE, BadFilter, Paging, filter_from, local, tz_label
-from integrator.payments.bulk import retry_refusal
+from integrator.payments.bulk import plan_retry, retry_refusal
 from integrator.payments.models import Payment, PaymentMode, PaymentStatus
 from integrator.payments.operations import OperationRefused, Resolution
 from integrator.services import Services
@@ -247,6 +248,13 @@ def show(ctx: click.Context, payment_id: str, as_json: bool) -> None:
         record = redact_value(payment_to_dict(payment))
         record["mobile_number"] = mask_mobile(payment.mobile_number) or None
         record["device_name"] = names.get(payment.device_id)
+        # the zone every printed time is in: the record's own times, and its history's
+        record["timezone"] = tz_label(tools.tz)
+        for name in ("collected_at", "created_at", "registered_at"):
+            record[name] = in_zone(record.get(name), tools.tz)
+        for entry in record.get("history", []):
+            entry["at"] = in_zone(entry.get("at"), tools.tz)
+            entry["last_at"] = in_zone(entry.get("last_at"), tools.tz)
         click.echo(jsonutil.dumps(record, compact=False))
         return
     for line in _readable(payment, names, tools.tz):
@@ -295,9 +303,14 @@ def retry(
         if all_matching:
             criteria["status"] = PaymentStatus.NEEDS_ATTENTION.value
             ids = tools.search.ids(_filter(tools, criteria), offset=0, limit=BULK_LIMIT)
-        plan = tools.desk.plan_retry(ids)
+        offered = tools.desk.plan_retry(ids)  # by status and reason
+        # what the ledger would refuse now (a bill or consumer another payment holds): the same
+        # check its save makes, read-only, so a dry run says what the real run skips
+        plan = plan_retry(offered.eligible, tools.services.payments_store)
+        held = dict(plan.skipped)
+        planned_skips = {**offered.skipped, **held}
         click.echo(
-            f"{len(plan.eligible)} to retry, {len(plan.skipped)} skipped"
+            f"{len(plan.eligible)} to retry, {len(planned_skips)} skipped"
             f" (times in {tz_label(tools.tz)})",
             err=True,
         )
@@ -309,21 +322,28 @@ def retry(
             )
         if len(plan.eligible) > len(plan.sample):
             click.echo(f"  ... and {len(plan.eligible) - len(plan.sample)} more", err=True)
-        for pid, (code, why) in plan.skipped.items():
+        for pid, (code, why) in planned_skips.items():
             click.echo(f"{pid}\tskipped {code}: {why}", err=True)
-        if dry_run or not plan.eligible:
-            click.echo("dry run: nothing changed" if dry_run else "nothing to retry", err=True)
-            if plan.skipped and not plan.eligible:
+        if dry_run:
+            click.echo("dry run: nothing changed", err=True)
+            if planned_skips and not plan.eligible:
                 ctx.exit(1)
             return
-        if not yes:
+        for pid, (code, why) in held.items():  # refused as the real retry would be: audited
+            tools.desk.refused(name, "retry", payment_id=pid, code=code, message=why)
+        if not plan.eligible and not held:
+            click.echo("nothing to retry", err=True)
+            if planned_skips:
+                ctx.exit(1)
+            return
+        if plan.eligible and not yes:
             click.confirm(f"Retry {len(plan.eligible)} payments?", abort=True, err=True)
         result = tools.desk.retry_many([p.id for p in plan.eligible], operator=name)
     for pid in result.acted:
         click.echo(f"{pid}\tretried")
     for pid, code in result.skipped.items():
         click.echo(f"{pid}\tskipped {code}")
-    skipped = {**{pid: code for pid, (code, _) in plan.skipped.items()}, **result.skipped}
+    skipped = {**{pid: code for pid, (code, _) in planned_skips.items()}, **result.skipped}
     total = f"retried {len(result.acted)}, skipped {len(skipped)}"
     if skipped:
         by_code: dict[str, int] = {}

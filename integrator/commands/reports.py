@@ -10,8 +10,9 @@ import click
 
 from integrator import jsonutil
 from integrator.commands.identity import operator_options, signed_in_operator
-from integrator.commands.params import Day
+from integrator.commands.params import Day, in_zone
 from integrator.logs import redact
+from integrator.ops.filters import tz_label
 
 
 @click.group()
@@ -75,6 +76,13 @@ def reconcile(
         else:
             report = run_reconciliation(wiring, lookback_days=lookback_days, limit=limit)
             summary, finished = report.summary(), report.complete
+        tz = services.settings.digit_timezone
+    summary = {  # the zone every printed time is in (the epoch stays as it is)
+        "timezone": tz_label(tz),
+        **summary,
+        "started_at": in_zone(summary.get("started_at"), tz),
+        "finished_at": in_zone(summary.get("finished_at"), tz),
+    }
     click.echo(jsonutil.dumps(summary, compact=False))
     if not finished:
         ctx.exit(1)
@@ -97,8 +105,12 @@ def settlement(ctx: click.Context, day: datetime, device: str | None) -> None:
     from dataclasses import replace
 
     from integrator.cli import command_services
-    from integrator.ops.filters import tz_label
-    from integrator.payments.settlement import CSV_COLUMNS, csv_record, iter_settlement_rows
+    from integrator.payments.settlement import (
+        CSV_COLUMNS,
+        csv_record,
+        iter_settlement_rows,
+        with_offline_marks,
+    )
     from integrator.store.payment_search import PaymentSearch
 
     with command_services(ctx) as services:
@@ -122,8 +134,11 @@ def settlement(ctx: click.Context, day: datetime, device: str | None) -> None:
         writer = csv.writer(sys.stdout, lineterminator="\r\n")
         writer.writerow((*CSV_COLUMNS[:at], "deviceName", *CSV_COLUMNS[at:]))
         wanted: date = day.date()
-        for row in iter_settlement_rows(
-            services.payments_store, wanted, settings.settlement_timezone, device_id
+        for row in with_offline_marks(
+            iter_settlement_rows(
+                services.payments_store, wanted, settings.settlement_timezone, device_id
+            ),
+            services.offline_store,
         ):
             if row.device_id not in known:
                 known.update(names.device_names([row.device_id]))
@@ -132,6 +147,8 @@ def settlement(ctx: click.Context, day: datetime, device: str | None) -> None:
                 collected_at=row.collected_at.astimezone(tz) if row.collected_at else None,
                 accepted_at=row.accepted_at.astimezone(tz),
                 registered_at=row.registered_at.astimezone(tz) if row.registered_at else None,
+                reversed_at=row.reversed_at.astimezone(tz) if row.reversed_at else None,
+                uploaded_at=row.uploaded_at.astimezone(tz) if row.uploaded_at else None,
             )
             cells = csv_record(local)
             writer.writerow((*cells[:at], known.get(row.device_id, ""), *cells[at:]))

@@ -2,6 +2,9 @@
 
     retry_refusal(payment)       None when a retry may help, else (code, why)
     plan_retry(payments)         RetryPlan: the payments a retry would touch, the rest with why
+    claim_refusal(payment, claims)  None, or why the retry's save would be refused because
+                                 another payment of ours holds its bill or consumer (read-only)
+    bill_held / consumer_held    those refusals' (code, why): the real retry's too
 
 A retry sends a NEEDS_ATTENTION payment back to the worker. Some reasons are decided by what DIGIT
 holds, not by a passing error: retrying them would only come back to the same reason, so they are
@@ -10,9 +13,10 @@ not offered (the console hides the button, bulk actions skip them, the CLI says 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Protocol
 
 from integrator.payments import states
 from integrator.payments.models import Payment, PaymentStatus
@@ -41,6 +45,54 @@ def retry_refusal(payment: Payment) -> tuple[str, str] | None:
     return None
 
 
+def bill_held(bill_id: str | None, holder: str | None) -> tuple[str, str]:
+    """Why a payment cannot go back to PENDING: another live payment of ours pays its bill."""
+    return (
+        "BILL_HAS_LIVE_PAYMENT",
+        f"bill {bill_id or '?'} is already paid by another payment of ours "
+        f"({holder or 'unknown'}): this payment cannot be registered against it",
+    )
+
+
+def consumer_held(holder: str | None) -> tuple[str, str]:
+    """Why a payment cannot go back to PENDING: another open payment holds its consumer."""
+    return (
+        "CONSUMER_HAS_OPEN_PAYMENT",
+        f"another payment of this consumer is open ({holder or 'unknown'}): "
+        "register, resolve or cancel it first, then retry this one",
+    )
+
+
+class Claims(Protocol):
+    """Who holds a bill or a consumer now (store.payments.PaymentStore), read without a lock."""
+
+    def live_payment_for_bills(self, bill_ids: Sequence[str]) -> dict[str, str]: ...
+
+    def pending_for_consumers(
+        self, consumers: Sequence[tuple[str, str, str]]
+    ) -> list[str | None]: ...
+
+
+def claim_refusal(payment: Payment, claims: Claims) -> tuple[str, str] | None:
+    """Why retrying `payment` would be refused by the ledger right now, or None: a retry takes a
+    NEEDS_ATTENTION payment back to PENDING, which makes its bills live and its consumers open
+    again (the partial unique indexes the real save meets: store.payments). A payment that
+    still holds them (the usual NEEDS_ATTENTION) is its own holder; a quarantined one holds none.
+    What the real retry then meets is the same check, made by the ledger at its save."""
+    if payment.status is not PaymentStatus.NEEDS_ATTENTION:
+        return None  # PENDING keeps its claims; a final status is refused by retry_refusal
+    bills = claims.live_payment_for_bills([b.bill_id for b in payment.bills])
+    for bill in payment.bills:
+        holder = bills.get(bill.bill_id)
+        if holder is not None and holder != payment.id:
+            return bill_held(bill.bill_id, holder)
+    consumers = list(payment.consumer_keys)
+    for holder in claims.pending_for_consumers(consumers):
+        if holder is not None and holder != payment.id:
+            return consumer_held(holder)
+    return None
+
+
 @dataclass(frozen=True, kw_only=True)
 class RetryPlan:
     """What a bulk retry would do, shown to the operator before anything is done."""
@@ -57,11 +109,15 @@ class RetryPlan:
         return _count(code for code, _ in self.skipped.values())
 
 
-def plan_retry(payments: Iterable[Payment]) -> RetryPlan:
+def plan_retry(payments: Iterable[Payment], claims: Claims | None = None) -> RetryPlan:
+    """What retrying `payments` would do; with `claims`, also what the ledger would refuse
+    (claim_refusal), so a dry run says what the real run will skip."""
     eligible: list[Payment] = []
     skipped: dict[str, tuple[str, str]] = {}
     for payment in payments:
         refusal = retry_refusal(payment)
+        if refusal is None and claims is not None:
+            refusal = claim_refusal(payment, claims)
         if refusal is None:
             eligible.append(payment)
         else:

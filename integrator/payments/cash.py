@@ -40,8 +40,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Protocol
@@ -102,12 +102,19 @@ class DeviceLimitOverrides(Protocol):
 
     def all_limits(self) -> dict[str, LimitOverrides]: ...
 
+    def limits_for(self, device_id: str) -> LimitOverrides: ...
+
     def set_limits(self, device_id: str, limits: LimitOverrides, *, now: datetime) -> None: ...
 
 
 #: How long a process remembers the devices' own limits (see CashBook._overrides_of).
 LIMITS_CACHE_SECONDS = 5.0
 _NO_OVERRIDES = LimitOverrides()
+_LIMIT_FIELDS = tuple(f.name for f in fields(LimitOverrides))
+
+
+def _set_fields(overrides: LimitOverrides) -> list[str]:
+    return [name for name in _LIMIT_FIELDS if getattr(overrides, name) is not None]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -189,7 +196,16 @@ class CashBook:
             cash_in_hand_cap=cap if cap > 0 else None,
         )
 
-    def set_limits(self, device_name: str, overrides: LimitOverrides) -> Device:
+    def set_limits(
+        self, device_name: str, overrides: LimitOverrides, *, reset: Collection[str] = ()
+    ) -> Device:
+        """Change only the device's limits `overrides` names (its other own limits stay as they
+        are); `reset` names fields of LimitOverrides that go back to the setting."""
+        unknown = set(reset) - set(_LIMIT_FIELDS)
+        if unknown:
+            raise ValueError(f"no such limit: {', '.join(sorted(unknown))}")
+        if set(reset) & set(_set_fields(overrides)):
+            raise ValueError("a limit is either set or reset, not both")
         for name, amount in (
             ("offlineCashLimit", overrides.offline_cash_limit),
             ("cashInHandCap", overrides.cash_in_hand_cap),
@@ -198,7 +214,13 @@ class CashBook:
             if problem is not None:
                 raise CashRefused("INVALID_AMOUNT", f"{name}: {amount} {problem}")
         device = self._device_named(device_name)
-        self._offline.set_limits(device.id, overrides, now=self._clock())
+        current = self._offline.limits_for(device.id)  # read now, not the remembered table
+        merged = replace(
+            current,
+            **{name: getattr(overrides, name) for name in _set_fields(overrides)},
+            **{name: None for name in reset},
+        )
+        self._offline.set_limits(device.id, merged, now=self._clock())
         self._overrides_until = 0.0
         return device
 

@@ -31,6 +31,30 @@ def normalise_scopes(tenants: Iterable[str]) -> tuple[str, ...]:
     return tuple(scopes)
 
 
+#: A device's name: letters, digits and . _ - (no spaces, no punctuation), starting with a letter
+#: or digit, at most 100 characters (counter-7, pos-amritsar-1, chaos-offline-3, bench-001-a1b2c3).
+#: It is typed on command lines and shown in reports and the console, so it stays one plain word.
+DEVICE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def device_name_problem(name: str) -> str | None:
+    """Why `name` (already stripped) cannot name a new device, or None when it can."""
+    if DEVICE_NAME_RE.match(name):
+        return None
+    return (
+        "a device name is 1-100 letters, digits, '.', '_' or '-', starting with a letter or"
+        " digit (e.g. counter-7)"
+    )
+
+
+def unknown_scopes(scopes: Iterable[str], known_tenants: Iterable[str]) -> list[str]:
+    """The `scopes` that name no tenant in `known_tenants` (DIGIT's MDMS tenant.tenants codes):
+    a city scope must be one of them, a state scope the state of one of them."""
+    known = {t.strip().lower() for t in known_tenants}
+    states = {t.split(".", 1)[0] for t in known}
+    return [s for s in scopes if s not in known and not ("." not in s and s in states)]
+
+
 def scope_covers(scope: str, tenant_id: str) -> bool:
     """True when `scope` (e.g. `pb` or `pb.amritsar`) covers `tenant_id`.
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from integrator.payments import states
+from integrator.payments.bulk import bill_held, consumer_held
 from integrator.payments.events import NO_PAYMENT_OBSERVER, PaymentObserver
 from integrator.payments.models import Payment, PaymentStatus
 from integrator.payments.ports import (
@@ -239,17 +240,9 @@ class PaymentOperations:
             raise OperationRefused("NOT_FOUND", f"no payment {payment.id}") from None
         except ConsumerHeld as held:
             # a retried payment takes its consumers again (a quarantined one held none)
-            raise OperationRefused(
-                "CONSUMER_HAS_OPEN_PAYMENT",
-                f"another payment of this consumer is open ({held.holder or 'unknown'}): "
-                "register, resolve or cancel it first, then retry this one",
-            ) from None
+            raise OperationRefused(*consumer_held(held.holder)) from None
         except BillHeld as held:
-            raise OperationRefused(
-                "BILL_HAS_LIVE_PAYMENT",
-                f"bill {held.bill_id or '?'} is already paid by another payment of ours "
-                f"({held.holder or 'unknown'}): this payment cannot be registered against it",
-            ) from None
+            raise OperationRefused(*bill_held(held.bill_id, held.holder)) from None
         except (ConcurrentModification, StaleFence, IntegrityRefused):
             raise OperationRefused(
                 "CHANGED", f"payment {payment.id} changed meanwhile: reload and decide again"

@@ -2,6 +2,7 @@
 
     settlement_rows(store, day, tz, device_id=None, cursor=None, limit=100) -> SettlementPage
     iter_settlement_rows(store, day, tz, device_id=None)                      -> every row (CSV)
+    with_offline_marks(rows, offline)       the rows with their offline marks (the CSV's columns)
 
 "Accepted on `day`" means `created_at` in [day 00:00, next day 00:00) in `tz` (the
 SETTLEMENT_TIMEZONE, Asia/Kolkata by default). Rows come newest payment first, bills in payment
@@ -20,13 +21,14 @@ refused while the device waited (REFUSED) has no row: no money changed hands.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from integrator.payments.cash_records import OfflineMark
 from integrator.payments.days import LAST_DAY, day_bounds, next_day_start
 from integrator.payments.models import Payment, PaymentStatus
 
@@ -39,6 +41,7 @@ __all__ = [
     "day_bounds",
     "iter_settlement_rows",
     "settlement_rows",
+    "with_offline_marks",
 ]
 
 #: Payments loaded per round trip while scanning a day.
@@ -93,6 +96,9 @@ class SettlementRow:
     cursor: str  # the cursor that continues after this row
     entry: str = "PAYMENT"  # or "REVERSAL": DIGIT cancelled/dishonoured it on this day
     reversed_at: datetime | None = None
+    # collected offline and uploaded later (filled by `with_offline_marks`; collectedAt is earlier)
+    offline: bool = False
+    uploaded_at: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -262,12 +268,17 @@ CSV_COLUMNS: tuple[str, ...] = (
     "resolution",
     "entry",
     "reversedAt",
+    # appended later, so the columns before keep their places: as the JSON rows' fields
+    "offline",
+    "uploadedAt",
 )
 
 
 def _text(value: object) -> str:
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, Decimal):
         return format(value, "f")  # exact, never 1E+3
     if isinstance(value, datetime):
@@ -296,5 +307,34 @@ def csv_record(row: SettlementRow) -> list[str]:
         row.resolution,
         row.entry,
         row.reversed_at,
+        row.offline,
+        row.uploaded_at,
     )
     return [_text(v) for v in values]
+
+
+class OfflineMarks(Protocol):
+    """Which payments reached us from an offline device (store.offline.OfflineStore)."""
+
+    def marks(self, payment_ids: Sequence[str]) -> Mapping[str, OfflineMark]: ...
+
+
+def with_offline_marks(
+    rows: Iterable[SettlementRow], offline: OfflineMarks, *, batch: int = SCAN_BATCH
+) -> Iterator[SettlementRow]:
+    """`rows` with `offline` and `uploaded_at` set for payments collected offline (one look-up
+    per `batch` rows), as the JSON report marks them."""
+    pending: list[SettlementRow] = []
+
+    def marked() -> Iterator[SettlementRow]:
+        found = offline.marks(sorted({r.payment_id for r in pending}))
+        for row in pending:
+            mark = found.get(row.payment_id)
+            yield row if mark is None else replace(row, offline=True, uploaded_at=mark.uploaded_at)
+        pending.clear()
+
+    for row in rows:
+        pending.append(row)
+        if len(pending) >= batch:
+            yield from marked()
+    yield from marked()

@@ -39,7 +39,7 @@ import redis as redis_lib
 from psycopg import errors
 from psycopg.rows import dict_row
 
-from integrator.payments.devices import Device, normalise_scopes
+from integrator.payments.devices import Device, device_name_problem, normalise_scopes
 from integrator.payments.models import ConsumerKey
 from integrator.payments.ports import OpenMarks
 from integrator.store import keys
@@ -90,8 +90,9 @@ def _new_key() -> str:
 
 def _valid_name(name: str) -> str:
     cleaned = name.strip()
-    if not cleaned or len(cleaned) > 100 or any(ord(ch) < 32 for ch in cleaned):
-        raise DeviceError(f"not a usable device name: {name!r}")
+    problem = device_name_problem(cleaned)
+    if problem is not None:
+        raise DeviceError(f"not a usable device name: {name!r}: {problem}")
     return cleaned
 
 

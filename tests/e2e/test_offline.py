@@ -4,6 +4,8 @@ upload accepted, and the `integrator` command line for hand-overs and day closes
 
 from __future__ import annotations
 
+import csv
+import io
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -177,6 +179,13 @@ def test_a_batch_after_an_outage_registers_what_is_payable_and_quarantines_what_
     offline_row = rows[answer["off-1"]["payment"]["id"]]
     assert offline_row["offline"] is True
     assert offline_row["collectedAt"] < offline_row["uploadedAt"]
+    # the CSV download carries the same marks, in columns appended at the end
+    download = pos.get("/v1/reports/settlement", date=_today(services), format="csv")
+    records = {r["paymentId"]: r for r in csv.DictReader(io.StringIO(download.text))}
+    offline_record = records[answer["off-1"]["payment"]["id"]]
+    assert list(offline_record)[-2:] == ["offline", "uploadedAt"]
+    assert offline_record["offline"] == "true"
+    assert offline_record["collectedAt"] < offline_record["uploadedAt"]
 
 
 def test_the_same_batch_uploaded_twice_changes_nothing(

@@ -109,6 +109,8 @@ def test_csv_report_by_format_or_accept_header(pos: Pos, paid: None) -> None:
         assert sorted(r["amount"] for r in records) == ["200", "815"]
         assert {r["idempotencyKey"] for r in records} == {"settle-1"}
         assert all(r["receiptNumber"] for r in records)
+        assert all((r["offline"], r["uploadedAt"]) == ("false", "") for r in records)
+        assert list(records[0])[-2:] == ["offline", "uploadedAt"]  # appended: old columns stay
     assert "settlement-" in by_param.headers["Content-Disposition"]
 
 

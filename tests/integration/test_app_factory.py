@@ -112,7 +112,7 @@ def test_a_device_requests_admission_goes_through_the_redis_batcher(
 ) -> None:
     app = create_app(settings_for(redis_url))
     services = services_of(app)
-    _device, key = services.devices.add("batched counter", ["pb.amritsar"])
+    _device, key = services.devices.add("batched-counter", ["pb.amritsar"])
     batcher = services.redis_batcher
     sent: list[int] = []
     real_script = batcher.script

@@ -14,6 +14,7 @@ from integrator.payments.cash_records import Scope
 from integrator.payments.models import PaymentStatus
 from integrator.services import Services
 from integrator.settings import Settings
+from integrator.store.operator_actions import OperatorActionStore
 from tests.ops import conftest as ops
 from tests.ops.conftest import AMRITSAR, RAMESH_MOBILE, make_payment
 from tests.ops.test_cli import ALICE, run
@@ -82,6 +83,8 @@ def test_day_close_prints_hand_over_reasons_with_the_mobile_masked_as_the_hand_o
     assert code == 0, err
     [handover] = json.loads(out)["handovers"]
     assert handover["reason"] == "payer ******3210 pays the 15 tomorrow"
+    assert handover["at"].endswith("+05:30")  # DIGIT_TIMEZONE, as every printed time
+    assert json.loads(out)["timezone"] == "Asia/Kolkata (DIGIT_TIMEZONE)"
     assert RAMESH_MOBILE not in out
 
 
@@ -100,7 +103,77 @@ def test_only_a_cashier_closes_a_day_from_the_cli_as_in_the_console(
     code, out, err = run(ops_settings, *close, "--close", env=CAROL)
     assert code == 0, err
     assert json.loads(out)["closedBy"] == "carol"
+    assert json.loads(out)["closedAt"].endswith("+05:30")
 
 
 def _today(settings: Settings) -> str:
     return datetime.now(settings.settlement_timezone).date().isoformat()
+
+
+NO_SIGN_IN = {"INTEGRATOR_OPERATOR": "", "INTEGRATOR_OPERATOR_PASSWORD": ""}
+
+
+def test_setting_a_limit_needs_an_operator_and_is_in_the_audit(
+    ops_settings: Settings, services: Services
+) -> None:
+    device, _key = services.devices.add("field-9", [AMRITSAR])
+    limits = ("cash", "limits", "--device", "field-9", "--cash-cap", "300")
+
+    code, _out, err = run(ops_settings, *limits, env=NO_SIGN_IN, input="\n")
+    assert code == 1, err
+    code, _out, err = run(ops_settings, *limits, env=CAROL)  # a cashier counts, never sets
+    assert code == 1 and "carol is a cashier: only an operator sets limits" in err
+    assert services.cash.limits(device).cash_in_hand_cap is None
+
+    code, out, err = run(ops_settings, *limits, env=ALICE)
+
+    assert code == 0, err
+    assert json.loads(out)["cashInHandCap"] == 300
+    actions = [a for a in OperatorActionStore(services.db).recent() if a.action == "cash_limits"]
+    assert [(a.operator, a.via, a.outcome, a.code) for a in actions] == [
+        ("alice", "cli", "done", None),
+        ("carol", "cli", "refused", "ROLE_MAY_NOT_ACT"),
+    ]
+    assert actions[0].detail == {"device": "field-9", "set": {"cash-cap": "300"}, "reset": []}
+
+
+def test_setting_one_limit_leaves_the_others_and_reset_drops_one(
+    ops_settings: Settings, services: Services
+) -> None:
+    device, _key = services.devices.add("field-9", [AMRITSAR])
+    limits = ("cash", "limits", "--device", "field-9")
+
+    assert run(ops_settings, *limits, "--offline-cash-limit", "5000", env=ALICE)[0] == 0
+    code, out, err = run(ops_settings, *limits, "--cash-cap", "300", env=ALICE)
+
+    assert code == 0, err
+    shown = json.loads(out)
+    assert (shown["offlineCashLimit"], shown["cashInHandCap"]) == (5000, 300)
+    code, out, err = run(ops_settings, *limits, "--reset", "offline-cash-limit", env=ALICE)
+    assert code == 0, err
+    shown = json.loads(out)
+    assert shown["offlineCashLimit"] == ops_settings.offline_cash_limit
+    assert shown["cashInHandCap"] == 300
+    assert services.cash.limits(device).cash_in_hand_cap == 300
+
+    code, _out, err = run(
+        ops_settings, *limits, "--cash-cap", "1", "--reset", "cash-cap", env=ALICE
+    )
+    assert code == 2 and "--cash-cap is both set and --reset" in err
+    code, _out, err = run(ops_settings, *limits, env=ALICE)
+    assert code == 2 and "name a limit to set" in err
+
+
+def test_a_hand_over_names_an_unknown_mode_and_takes_paise(
+    ops_settings: Settings, services: Services
+) -> None:
+    services.devices.add("field-9", [AMRITSAR])
+    handover = ("cash", "handover", "--device", "field-9", "--amount")
+
+    code, _out, err = run(ops_settings, *handover, "FOO=10", env=CAROL)
+    assert code == 2, err
+    assert "UNKNOWN_PAYMENT_MODE: 'FOO' is not a payment mode" in err
+
+    # 10.5 is an amount (whole paise): this device simply holds no cash
+    code, _out, err = run(ops_settings, *handover, "CASH=10.5", env=CAROL)
+    assert code == 1 and "NOTHING_TO_HAND_OVER" in err

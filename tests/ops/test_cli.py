@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 from werkzeug.security import check_password_hash
 
@@ -69,6 +70,8 @@ def test_payments_show_json_prints_the_history_with_the_mobile_masked(
     assert shown["id"] == payment.id
     assert shown["history"][-1]["reason"] == "DIGIT_REJECTED"
     assert shown["mobile_number"] == "******3210" and "9876543210" not in out
+    assert shown["timezone"] == "Asia/Kolkata (DIGIT_TIMEZONE)"  # every printed time is in it
+    assert shown["created_at"].endswith("+05:30") and shown["history"][-1]["at"].endswith("+05:30")
 
     code, _, err = run(ops_settings, "payments", "show", "no-such-payment")
     assert code == 1 and "NOT_FOUND" in err
@@ -175,3 +178,31 @@ def test_payments_list_refuses_a_page_beyond_the_bound_naming_the_option(
     assert code == 2, err
     assert "--page" in err and "1000000" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("name", ["bad name!", ".hidden", "tab\tname", "x" * 101, "a/b"])
+def test_devices_add_refuses_a_name_that_is_not_one_plain_word(
+    ops_settings: Settings, services: Services, name: str
+) -> None:
+    code, out, err = run(ops_settings, "devices", "add", name, "--tenant", "pb.amritsar")
+    assert code == 2, (out, err)
+    assert "a device name is 1-100 letters, digits" in err
+    assert services.devices.get_by_name(name) is None
+
+
+def test_devices_add_refuses_a_tenant_digit_does_not_know(
+    ops_settings: Settings, services: Services
+) -> None:
+    code, out, err = run(ops_settings, "devices", "add", "counter-7", "--tenant", "pb.nosuchcity")
+    assert code == 2, (out, err)
+    assert "UNKNOWN_TENANT: pb.nosuchcity is not a city or state" in err
+    code, out, err = run(ops_settings, "devices", "add", "counter-7", "--tenant", "zz")
+    assert code == 2 and "UNKNOWN_TENANT: zz" in err
+    assert services.devices.get_by_name("counter-7") is None
+
+    # a known city, and a state written in capitals (tenant ids are lower case)
+    code, out, err = run(
+        ops_settings, "devices", "add", "counter_7.b", "--tenant", "pb.jalandhar", "--tenant", "PB"
+    )
+    assert code == 0, err
+    assert out.startswith("device counter_7.b (") and "for pb, pb.jalandhar" in out

@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from integrator.payments import states
 from integrator.payments.models import Payment, PaymentStatus
@@ -261,3 +261,75 @@ def test_a_quarantined_payment_retried_while_its_consumer_has_an_open_one_is_ref
     [action] = OperatorActionStore(services.db).for_payment(quarantined.id)
     assert (action.outcome, action.code) == ("refused", "CONSUMER_HAS_OPEN_PAYMENT")
     assert open_payment.id in (action.message or "")
+
+
+def test_a_dry_run_says_which_retries_the_ledger_would_refuse_as_the_real_run_does(
+    ops_settings: Settings, services: Services
+) -> None:
+    retryable = make_payment(services, bill_id="b-1", consumer_code="C-1")
+    bill_taken = quarantined_offline(services, bill_id="b-live")
+    payer = make_payment(
+        services, bill_id="b-live", consumer_code="C-2", status=PaymentStatus.REGISTERED
+    )
+    consumer_taken = quarantined_offline(services, bill_id="b-other")
+    holder = make_payment(services, bill_id="b-3")  # NEEDS_ATTENTION, open: holds the consumer
+    retry = ("payments", "retry", "--all-needs-attention")
+
+    code, _out, err = run(ops_settings, *retry, "--dry-run", env=ALICE)
+
+    assert code == 0, err
+    assert "2 to retry, 2 skipped" in err and "dry run: nothing changed" in err
+    assert f"{bill_taken.id}\tskipped BILL_HAS_LIVE_PAYMENT: bill b-live" in err
+    assert payer.id in err
+    assert f"{consumer_taken.id}\tskipped CONSUMER_HAS_OPEN_PAYMENT" in err and holder.id in err
+    assert status_of(services, retryable.id) is PaymentStatus.NEEDS_ATTENTION
+
+    code, out, err = run(ops_settings, *retry, "--yes", env=ALICE)
+
+    assert code == 0, err
+    assert sorted(out.splitlines()) == sorted([f"{retryable.id}\tretried", f"{holder.id}\tretried"])
+    assert "retried 2, skipped 2 (BILL_HAS_LIVE_PAYMENT: 1, CONSUMER_HAS_OPEN_PAYMENT: 1)" in err
+    [action] = OperatorActionStore(services.db).for_payment(bill_taken.id)
+    assert (action.operator, action.outcome, action.code) == (
+        "alice",
+        "refused",
+        "BILL_HAS_LIVE_PAYMENT",
+    )
+    assert status_of(services, bill_taken.id) is PaymentStatus.NEEDS_ATTENTION
+
+
+def test_the_dry_run_refusal_is_the_one_the_ledger_gives(services: Services) -> None:
+    """claim_refusal and the real retry's save agree (the same code and words)."""
+    from integrator.ops.wiring import build_operations
+    from integrator.payments.bulk import claim_refusal
+    from integrator.payments.operations import OperationRefused
+
+    quarantined = quarantined_offline(services, bill_id="b-live")
+    make_payment(services, bill_id="b-live", consumer_code="C-2", status=PaymentStatus.REGISTERED)
+    predicted = claim_refusal(quarantined, services.payments_store)
+
+    try:
+        build_operations(services).retry(quarantined.id, operator="alice")
+    except OperationRefused as refused:
+        assert predicted == (refused.code, refused.message)
+    else:
+        raise AssertionError("the retry was not refused")
+
+
+def test_the_settlement_csv_marks_offline_payments_as_the_json_rows_do(
+    ops_settings: Settings, services: Services
+) -> None:
+    online = make_payment(services, bill_id="b-1", consumer_code="C-1")
+    offline = quarantined_offline(services, bill_id="b-offline")
+    day = datetime.now(ops_settings.settlement_timezone).date().isoformat()
+
+    code, out, err = run(ops_settings, "reports", "settlement", "--date", day)
+
+    assert code == 0, err
+    rows = {r["paymentId"]: r for r in csv.DictReader(io.StringIO(out))}
+    assert list(rows[online.id])[-2:] == ["offline", "uploadedAt"]
+    assert (rows[online.id]["offline"], rows[online.id]["uploadedAt"]) == ("false", "")
+    assert rows[offline.id]["offline"] == "true"
+    uploaded = datetime.fromisoformat(rows[offline.id]["uploadedAt"])
+    assert uploaded.utcoffset() == timedelta(hours=5, minutes=30)  # DIGIT_TIMEZONE
+    assert rows[offline.id]["collectedAt"] < rows[offline.id]["uploadedAt"]

@@ -260,6 +260,9 @@ def test_reconcile_without_dates_keeps_checking_registered_payments_by_lookback(
     assert code == 0, err
     summary = jsonutil.loads(out)
     assert summary["checked"] == 1 and summary["healthy"] == 1
+    # printed in DIGIT_TIMEZONE, as every CLI time (the epoch stays an epoch)
+    assert summary["timezone"] == "Asia/Kolkata (DIGIT_TIMEZONE)"
+    assert summary["started_at"].endswith("+05:30") and summary["finished_at"].endswith("+05:30")
     code, _, err = run(ops_settings, "reports", "reconcile", "--to", today(ops_settings))
     assert code == 2 and "--to needs --from" in err
 

@@ -53,6 +53,7 @@ def test_one_operator_asks_another_approves_and_digit_cancels(
 
     code, out, err = run(cli_settings, "payments", "cancellation", "list", "--state", "requested")
     assert code == 0 and request_id in out and "operator:asha" in out
+    assert out.split("\t")[0].endswith("+05:30") and "times in Asia/Kolkata" in err
 
     for who, refusal in (("asha", "SAME_PERSON"), ("vic", "NOT_ALLOWED"), ("nobody", "OPS_USERS")):
         code, _out, err = run(
@@ -72,6 +73,8 @@ def test_one_operator_asks_another_approves_and_digit_cancels(
     code, out, err = run(cli_settings, "payments", "cancellation", "show", request_id)
     shown = json.loads(out)
     assert shown["decidedBy"] == "operator:ravi" and shown["requestedBy"] == "operator:asha"
+    assert shown["timezone"] == "Asia/Kolkata (DIGIT_TIMEZONE)"
+    assert shown["requestedAt"].endswith("+05:30") and shown["decidedAt"].endswith("+05:30")
     assert shown["digitAnswer"]["paymentStatus"] == "CANCELLED"
 
 

@@ -23,6 +23,9 @@ class Overrides:
         self.reads += 1
         return {DEVICE.id: self.limits}
 
+    def limits_for(self, device_id: str) -> LimitOverrides:
+        return self.limits if device_id == DEVICE.id else LimitOverrides()
+
     def set_limits(self, device_id: str, limits: LimitOverrides, *, now: datetime) -> None:
         self.limits = limits
 
@@ -68,3 +71,20 @@ def test_a_change_made_here_applies_at_once() -> None:
 
     assert cash.limits(DEVICE).cash_in_hand_cap == Decimal(2000)
     assert overrides.reads == 2
+
+
+def test_setting_one_limit_keeps_the_devices_other_limits_and_reset_drops_one() -> None:
+    overrides = Overrides()
+    overrides.limits = LimitOverrides(
+        offline_cash_limit=Decimal(300), cash_in_hand_cap=Decimal(900)
+    )
+    cash = book(overrides)
+
+    cash.set_limits(DEVICE.name, LimitOverrides(cash_in_hand_cap=Decimal(2000)))
+
+    assert overrides.limits == LimitOverrides(
+        offline_cash_limit=Decimal(300), cash_in_hand_cap=Decimal(2000)
+    )
+    cash.set_limits(DEVICE.name, LimitOverrides(), reset=["offline_cash_limit"])
+    assert overrides.limits == LimitOverrides(cash_in_hand_cap=Decimal(2000))
+    assert cash.limits(DEVICE).offline_cash_limit == Decimal(5000)  # the setting's
