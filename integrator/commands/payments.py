@@ -23,7 +23,7 @@ from integrator.logs import redact, redact_value
 from integrator.masking import mask_mobile
 from integrator.ops.desk import BULK_LIMIT, OperatorDesk
 from integrator.ops.filters import MAX_PAGE, BadFilter, Paging, filter_from, local, tz_label
-from integrator.payments.bulk import plan_retry, retry_refusal
+from integrator.payments.bulk import CLAIM_REFUSALS, retry_refusal
 from integrator.payments.models import Payment, PaymentMode, PaymentStatus
 from integrator.payments.operations import OperationRefused, Resolution
 from integrator.services import Services
@@ -303,12 +303,10 @@ def retry(
         if all_matching:
             criteria["status"] = PaymentStatus.NEEDS_ATTENTION.value
             ids = tools.search.ids(_filter(tools, criteria), offset=0, limit=BULK_LIMIT)
-        offered = tools.desk.plan_retry(ids)  # by status and reason
-        # what the ledger would refuse now (a bill or consumer another payment holds): the same
-        # check its save makes, read-only, so a dry run says what the real run skips
-        plan = plan_retry(offered.eligible, tools.services.payments_store)
-        held = dict(plan.skipped)
-        planned_skips = {**offered.skipped, **held}
+        # by status and reason, and what the ledger would refuse now (a bill or consumer
+        # another payment holds), read-only: a dry run says what the real run skips
+        plan = tools.desk.plan_retry(ids)
+        planned_skips = dict(plan.skipped)
         click.echo(
             f"{len(plan.eligible)} to retry, {len(planned_skips)} skipped"
             f" (times in {tz_label(tools.tz)})",
@@ -329,7 +327,9 @@ def retry(
             if planned_skips and not plan.eligible:
                 ctx.exit(1)
             return
-        for pid, (code, why) in held.items():  # refused as the real retry would be: audited
+        # refused as the real retry would be (a bill or consumer another payment holds): audited
+        held = {pid: why for pid, why in planned_skips.items() if why[0] in CLAIM_REFUSALS}
+        for pid, (code, why) in held.items():
             tools.desk.refused(name, "retry", payment_id=pid, code=code, message=why)
         if not plan.eligible and not held:
             click.echo("nothing to retry", err=True)

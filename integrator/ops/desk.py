@@ -129,10 +129,12 @@ class OperatorDesk:
         return done
 
     def plan_retry(self, payment_ids: Sequence[str]) -> RetryPlan:
-        """What retrying `payment_ids` would touch; unknown ids are skipped as NOT_FOUND."""
+        """What retrying `payment_ids` would touch, and what it would skip and why: a reason a
+        retry cannot change, a bill or consumer another payment holds now (what the ledger
+        would refuse at the save), or NOT_FOUND for an unknown id."""
         ids = list(dict.fromkeys(payment_ids))[:BULK_LIMIT]
         found = self._payments.get_many(ids)
-        plan = plan_retry(found)
+        plan = plan_retry(found, self._payments)
         known = {p.id for p in found}
         missing = {i: ("NOT_FOUND", "no such payment") for i in ids if i not in known}
         return RetryPlan(eligible=plan.eligible, skipped={**plan.skipped, **missing})

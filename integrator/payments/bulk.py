@@ -45,6 +45,10 @@ def retry_refusal(payment: Payment) -> tuple[str, str] | None:
     return None
 
 
+#: The codes of claim_refusal: another payment holds a bill or consumer now (it may let go).
+CLAIM_REFUSALS = frozenset({"BILL_HAS_LIVE_PAYMENT", "CONSUMER_HAS_OPEN_PAYMENT"})
+
+
 def bill_held(bill_id: str | None, holder: str | None) -> tuple[str, str]:
     """Why a payment cannot go back to PENDING: another live payment of ours pays its bill."""
     return (

@@ -360,3 +360,26 @@ def test_an_impossible_refresh_interval_is_a_bad_filter_not_a_500(live: str, ref
 
     assert answer.status_code == 400, answer.text[:300]
     assert "refresh: whole seconds" in answer.text
+
+
+def test_the_bulk_retry_confirmation_counts_a_bill_another_payment_holds_as_skipped(
+    live: str, services: Services
+) -> None:
+    # the save of the retry would meet the one-live-payment-per-bill index: the page that asks
+    # "retry N?" must not count it among the N
+    from tests.ops.test_operations import quarantined_offline
+
+    retryable = make_payment(services, bill_id="b-1", consumer_code="C-1")
+    bill_taken = quarantined_offline(services, bill_id="b-live")
+    make_payment(services, bill_id="b-live", consumer_code="C-2", status=PaymentStatus.REGISTERED)
+    http, csrf = signed_in(live, "alice")
+
+    page = http.post(
+        f"{live}/ops/payments/bulk-retry",
+        data={"csrf_token": csrf, "ids": [retryable.id, bill_taken.id]},
+        timeout=10,
+    ).text
+
+    assert _span(page, "plan-count") == "1" and _span(page, "plan-skipped") == "1"
+    assert f"{bill_taken.id}: BILL_HAS_LIVE_PAYMENT" in page
+    assert services.payments_store.get(bill_taken.id).status is PaymentStatus.NEEDS_ATTENTION
