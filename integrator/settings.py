@@ -319,6 +319,9 @@ class Settings:
     web_connections: int  # concurrent requests per gevent worker (WEB_CONNECTIONS)
     trusted_proxy_count: int  # reverse proxies in front whose X-Forwarded-* we trust (0: none)
     var_dir: str  # where `make run` keeps local state, e.g. var/redis (VAR_DIR)
+    # `make run` with the embedded sandbox (in memory, back to its seed each run) empties its
+    # private ledger and Redis too, so they agree with it; true keeps them (KEEP_LOCAL_STATE)
+    keep_local_state: bool
     # --- Ops console (integrator.ops) ---
     secret_key: str | None = field(repr=False)  # signs ops sessions; required unless sandbox
     ops_users: tuple[str, ...] = field(repr=False)  # name:role:werkzeug-hash, comma-separated
@@ -521,6 +524,7 @@ class Settings:
             web_connections=_int(env, "WEB_CONNECTIONS", 1000, at_least=1),
             trusted_proxy_count=_int(env, "TRUSTED_PROXY_COUNT", 0, at_least=0),
             var_dir=_str(env, "VAR_DIR", "var"),
+            keep_local_state=_bool(env, "KEEP_LOCAL_STATE", False),
             secret_key=_str(env, "SECRET_KEY", "") or None,
             ops_users=_list(env, "OPS_USERS", ""),
             ops_cookie_secure=_bool(env, "OPS_COOKIE_SECURE", False),
