@@ -455,6 +455,7 @@ def test_run_local_serves_healthz_and_stops_everything_on_ctrl_c() -> None:
         output = printed + output
     assert proc.returncode == 0, output[-3000:]
     assert "http://127.0.0.1:" in output
+    assert "Traceback" not in output, output[-3000:]  # a quiet stop (test_web_stop.py)
     assert demo_signed_in, output[-3000:]
     assert not [pid for pid in pids if _alive(pid)]
     with pytest.raises(requests.ConnectionError):
