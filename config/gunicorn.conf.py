@@ -18,6 +18,7 @@ queue for a pooled connection; WEB_CONNECTIONS caps those per worker.
 
 import os
 import secrets
+from typing import Any
 
 from integrator.settings import Settings
 
@@ -82,3 +83,16 @@ logconfig_dict = {
     },
     "root": {"level": "INFO", "handlers": []},
 }
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """Close the worker's ledger pools and Redis connections while gevent's hub still runs.
+    Left to psycopg_pool's `__del__` at interpreter exit, the join of the pool's threads
+    (greenlets here) fails with "RuntimeError: greenlet is being finalized" tracebacks, one per
+    pool and worker, on every stop (Ctrl-C of `make run`)."""
+    from integrator.services import EXTENSION_KEY
+
+    extensions = getattr(getattr(worker, "wsgi", None), "extensions", None) or {}
+    services = extensions.get(EXTENSION_KEY)
+    if services is not None:
+        services.close()

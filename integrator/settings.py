@@ -7,7 +7,10 @@ list the same names. A missing secret stops start-up with the variable's name.
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
@@ -31,6 +34,14 @@ def private_database_url(pg_port: int) -> str:
 DEFAULT_COLLECT_ROLE_CODES = "EMPLOYEE,SUPERUSER,UC_EMP,TL_*"
 DEFAULT_SEARCH_ROLE_CODES = "WS:CITIZEN|WS_CEMP;SW:CITIZEN|SW_CEMP;PT:CITIZEN|CR_PT|EMPLOYEE"
 DEFAULT_CANCEL_ROLE_CODES = "PT:CR_PT"
+
+# The rules values are checked against (a value breaking one stops start-up naming it and the rule)
+PORT_RANGE = {"at_least": 1, "at_most": 65535}
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+WEB_WORKER_CLASSES = ("gevent", "gthread")  # what config/gunicorn.conf.py is written for
+TENANT_FORM = r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)?"  # pb, pb.amritsar (api/schemas/fields.py)
+SERVICE_CODE_FORM = r"[A-Z][A-Z0-9_.-]*"  # a DIGIT businessService: WS, PT, FIRENOC
+ROLE_CODE_FORM = r"[A-Z][A-Z0-9_]*\*?"  # a DIGIT role code; a trailing * matches a prefix
 
 
 class SettingsError(ValueError):
@@ -64,25 +75,56 @@ def _str(env: Mapping[str, str], name: str, default: str) -> str:
     return default if value is None or value.strip() == "" else value.strip()
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+def _int(
+    env: Mapping[str, str],
+    name: str,
+    default: int,
+    *,
+    at_least: int | None = None,
+    at_most: int | None = None,
+) -> int:
+    """An integer; out of `at_least`..`at_most` is a problem naming the variable and the rule."""
     raw = _str(env, name, str(default))
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         _problem(env, f"{name} must be an integer, got {raw!r}")
         return default
+    if (at_least is not None and value < at_least) or (at_most is not None and value > at_most):
+        _problem(env, f"{name} must be {_range(at_least, at_most)}, got {value}")
+        return default
+    return value
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
+def _range(at_least: int | Decimal | None, at_most: int | None) -> str:
+    if at_least is not None and at_most is not None:
+        return f"from {at_least} to {at_most}"
+    if at_least == 0:
+        return "0 or more"
+    return f"at least {at_least}" if at_least is not None else f"at most {at_most}"
+
+
+def _float(env: Mapping[str, str], name: str, default: float, *, positive: bool = True) -> float:
+    """A finite number of seconds, more than 0 when `positive` (a wait of 0 or less, or of
+    infinity, is never what a timeout or period means here)."""
     raw = _str(env, name, str(default))
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
         _problem(env, f"{name} must be a number, got {raw!r}")
         return default
+    if not math.isfinite(value):
+        _problem(env, f"{name} must be a finite number, got {raw!r}")
+        return default
+    if positive and value <= 0:
+        _problem(env, f"{name} must be more than 0, got {raw!r}")
+        return default
+    return value
 
 
-def _decimal(env: Mapping[str, str], name: str, default: str) -> Decimal:
+def _decimal(
+    env: Mapping[str, str], name: str, default: str, *, at_least: Decimal | None = None
+) -> Decimal:
     raw = _str(env, name, default)
     try:
         value = Decimal(raw)
@@ -91,7 +133,46 @@ def _decimal(env: Mapping[str, str], name: str, default: str) -> Decimal:
     if value is None or not value.is_finite():  # Decimal reads "NaN" and "Infinity" as numbers
         _problem(env, f"{name} must be a decimal number, got {raw!r}")
         return Decimal(default)
+    if at_least is not None and value < at_least:
+        _problem(env, f"{name} must be {_range(at_least, None)}, got {raw}")
+        return Decimal(default)
     return value
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    """One of `choices` (compared as written there: callers normalise case first)."""
+    raw = _str(env, name, default)
+    value = raw.upper() if default.isupper() else raw.lower()
+    if value not in choices:
+        _problem(env, f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+        return default
+    return value
+
+
+def _listen_address(env: Mapping[str, str], name: str, default: str) -> str:
+    """An IP address to listen on (v4 or v6, without brackets or port), or `localhost`."""
+    raw = _str(env, name, default)
+    if raw == "localhost":
+        return raw
+    try:
+        ipaddress.ip_address(raw)
+    except ValueError:
+        _problem(
+            env,
+            f"{name} must be an IP address to listen on (127.0.0.1, 0.0.0.0, ::) or localhost,"
+            f" without a port (that is PORT), got {raw!r}",
+        )
+        return default
+    return raw
+
+
+def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str:
+    """Empty, or a URL with one of `schemes` and something after it."""
+    raw = _str(env, name, "")
+    if raw and not any(raw.startswith(f"{s}://") and len(raw) > len(s) + 3 for s in schemes):
+        forms = [f"{s}://" for s in schemes]
+        _problem(env, f"{name} must be a {', '.join(forms[:-1])} or {forms[-1]} URL")
+    return raw
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -104,8 +185,24 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     return default
 
 
-def _list(env: Mapping[str, str], name: str, default: str) -> tuple[str, ...]:
-    return tuple(item.strip() for item in _str(env, name, default).split(",") if item.strip())
+def _list(
+    env: Mapping[str, str],
+    name: str,
+    default: str,
+    *,
+    pattern: str | None = None,
+    form: str = "",
+) -> tuple[str, ...]:
+    """Comma-separated items; with a `pattern` (described by `form`), at least one, each
+    matching it."""
+    items = tuple(item.strip() for item in _str(env, name, default).split(",") if item.strip())
+    if pattern is None:
+        return items
+    bad = [item for item in items if re.fullmatch(pattern, item) is None]
+    if not items or bad:
+        _problem(env, f"{name} must list at least one {form}, comma-separated: {bad or items}")
+        return _list({}, name, default)
+    return items
 
 
 def _seconds_list(env: Mapping[str, str], name: str, default: str) -> tuple[int, ...]:
@@ -222,6 +319,9 @@ class Settings:
     web_connections: int  # concurrent requests per gevent worker (WEB_CONNECTIONS)
     trusted_proxy_count: int  # reverse proxies in front whose X-Forwarded-* we trust (0: none)
     var_dir: str  # where `make run` keeps local state, e.g. var/redis (VAR_DIR)
+    # `make run` with the embedded sandbox (in memory, back to its seed each run) empties its
+    # private ledger and Redis too, so they agree with it; true keeps them (KEEP_LOCAL_STATE)
+    keep_local_state: bool
     # --- Ops console (integrator.ops) ---
     secret_key: str | None = field(repr=False)  # signs ops sessions; required unless sandbox
     ops_users: tuple[str, ...] = field(repr=False)  # name:role:werkzeug-hash, comma-separated
@@ -275,7 +375,7 @@ class Settings:
         base_url = _str(env, "DIGIT_BASE_URL", "")
         sandbox_mode = base_url == ""
         if sandbox_mode:
-            base_url = f"http://127.0.0.1:{_int(env, 'SANDBOX_PORT', 8090)}"
+            base_url = f"http://127.0.0.1:{_int(env, 'SANDBOX_PORT', 8090, **PORT_RANGE)}"
             username = _str(env, "DIGIT_USERNAME", SANDBOX_USERNAME)
             password = _str(env, "DIGIT_PASSWORD", SANDBOX_PASSWORD)
         else:
@@ -290,6 +390,10 @@ class Settings:
         tenant = _str(env, "DIGIT_TENANT_ID", "pb.amritsar" if sandbox_mode else "")
         if not tenant:
             _problem(env, "DIGIT_TENANT_ID is required when DIGIT_BASE_URL is set")
+        state_tenant = _str(env, "DIGIT_STATE_TENANT", tenant.split(".")[0])
+        for name, value in (("DIGIT_TENANT_ID", tenant), ("DIGIT_STATE_TENANT", state_tenant)):
+            if value and re.fullmatch(TENANT_FORM, value) is None:
+                _problem(env, f"{name} must be a DIGIT tenant id like pb or pb.amritsar: {value!r}")
         tz = _zone(env, "DIGIT_TIMEZONE", "Asia/Kolkata")
         ca_bundle = _str(env, "DIGIT_CA_BUNDLE", "") or None
         if ca_bundle is not None and not Path(ca_bundle).is_file():
@@ -298,9 +402,9 @@ class Settings:
         if user_type not in {"EMPLOYEE", "SYSTEM", "CITIZEN", "BUSINESS"}:
             _problem(env, f"DIGIT_USER_TYPE must be a DIGIT user type, got {user_type!r}")
 
-        redis_port = _int(env, "REDIS_PORT", 6390)
-        redis_url = _str(env, "REDIS_URL", "")
-        pg_port = _int(env, "PG_PORT", 5440)
+        redis_port = _int(env, "REDIS_PORT", 6390, **PORT_RANGE)
+        redis_url = _url(env, "REDIS_URL", ("redis", "rediss", "unix"))
+        pg_port = _int(env, "PG_PORT", 5440, **PORT_RANGE)
         database_url = _str(env, "DATABASE_URL", "")
         if not database_url and not sandbox_mode:
             _problem(env, "DATABASE_URL is required when DIGIT_BASE_URL is set")
@@ -309,9 +413,7 @@ class Settings:
         connect_timeout = _float(env, "DIGIT_CONNECT_TIMEOUT", 3.05)
         read_timeout = _float(env, "DIGIT_READ_TIMEOUT", 20.0)
         deadline = _float(env, "DIGIT_CALL_DEADLINE_SECONDS", connect_timeout + read_timeout)
-        if deadline <= 0:
-            _problem(env, f"DIGIT_CALL_DEADLINE_SECONDS must be positive, got {deadline}")
-        lease_ttl = _float(env, "LEASE_TTL_SECONDS", 0.0) or read_timeout + 10.0
+        lease_ttl = _float(env, "LEASE_TTL_SECONDS", 0.0, positive=False) or read_timeout + 10.0
         # A create that is still in flight when its lease lapses would let another attempt look,
         # find nothing yet, and create again: the lease must outlive the whole exchange.
         if lease_ttl <= deadline:
@@ -323,12 +425,20 @@ class Settings:
         mdms_path = _str(env, "MDMS_SEARCH_PATH", "/egov-mdms-service/v1/_search")
         if not mdms_path.startswith("/"):
             _problem(env, f"MDMS_SEARCH_PATH must start with /, got {mdms_path!r}")
+        sweep_lookback = _int(env, "WEBHOOK_SWEEP_LOOKBACK_SECONDS", 3 * 86400, at_least=1)
+        sweep_grace = _int(env, "WEBHOOK_SWEEP_GRACE_SECONDS", 120, at_least=0)
+        if sweep_lookback <= sweep_grace:
+            _problem(
+                env,
+                f"WEBHOOK_SWEEP_LOOKBACK_SECONDS ({sweep_lookback}) must exceed"
+                f" WEBHOOK_SWEEP_GRACE_SECONDS ({sweep_grace}): the sweeper would find nothing",
+            )
         settings = cls(
             digit_base_url=base_url.rstrip("/"),
             digit_username=username,
             digit_password=password,
             digit_tenant_id=tenant,
-            digit_state_tenant=_str(env, "DIGIT_STATE_TENANT", tenant.split(".")[0]),
+            digit_state_tenant=state_tenant,
             digit_user_type=user_type,
             digit_client_id=_str(env, "DIGIT_CLIENT_ID", "egov-user-client"),
             digit_client_secret=env.get("DIGIT_CLIENT_SECRET", ""),
@@ -337,14 +447,24 @@ class Settings:
             digit_call_deadline_seconds=deadline,
             digit_timezone=tz,
             digit_ca_bundle=ca_bundle,
-            digit_pool_size=_int(env, "DIGIT_POOL_SIZE", 200),
-            digit_proxy_url=_str(env, "DIGIT_PROXY_URL", "") or None,
-            token_leeway_seconds=_int(env, "DIGIT_TOKEN_LEEWAY_SECONDS", 300),
-            mdms_cache_seconds=_int(env, "MDMS_CACHE_SECONDS", 900),
-            collectable_services=_list(env, "COLLECTABLE_SERVICES", "WS,SW,PT,TL"),
+            digit_pool_size=_int(env, "DIGIT_POOL_SIZE", 200, at_least=1),
+            digit_proxy_url=_url(env, "DIGIT_PROXY_URL", ("http", "https")) or None,
+            token_leeway_seconds=_int(env, "DIGIT_TOKEN_LEEWAY_SECONDS", 300, at_least=0),
+            mdms_cache_seconds=_int(env, "MDMS_CACHE_SECONDS", 900, at_least=1),
+            collectable_services=_list(
+                env,
+                "COLLECTABLE_SERVICES",
+                "WS,SW,PT,TL",
+                pattern=SERVICE_CODE_FORM,
+                form="DIGIT businessService code (WS, PT)",
+            ),
             mdms_search_path=mdms_path,
             digit_collect_role_codes=_list(
-                env, "DIGIT_COLLECT_ROLE_CODES", DEFAULT_COLLECT_ROLE_CODES
+                env,
+                "DIGIT_COLLECT_ROLE_CODES",
+                DEFAULT_COLLECT_ROLE_CODES,
+                pattern=ROLE_CODE_FORM,
+                form="DIGIT role code (UC_EMP, TL_*)",
             ),
             digit_search_role_codes=_role_map(
                 env, "DIGIT_SEARCH_ROLE_CODES", DEFAULT_SEARCH_ROLE_CODES
@@ -355,68 +475,77 @@ class Settings:
             bills_deadline_seconds=_float(env, "BILLS_DEADLINE_SECONDS", 8.0),
             database_url=database_url or private_database_url(pg_port),
             database_embedded=database_url == "",
-            database_pool_size=_int(env, "DATABASE_POOL_SIZE", 20),
+            database_pool_size=_int(env, "DATABASE_POOL_SIZE", 20, at_least=1),
             pg_port=pg_port,
             redis_url=redis_url or f"redis://127.0.0.1:{redis_port}/0",
             redis_embedded=redis_url == "",
             redis_port=redis_port,
-            sandbox_port=_int(env, "SANDBOX_PORT", 8090),
+            sandbox_port=_int(env, "SANDBOX_PORT", 8090, **PORT_RANGE),
             registration_budget_seconds=_float(env, "REGISTRATION_BUDGET_SECONDS", 5.0),
-            advance_cap=_decimal(env, "ADVANCE_CAP", "10000"),
-            bill_expiry_margin_seconds=_int(env, "BILL_EXPIRY_MARGIN_SECONDS", 900),
-            snapshot_max_age_seconds=_int(env, "SNAPSHOT_MAX_AGE_SECONDS", 86400),
-            served_bill_trust_seconds=_int(env, "SERVED_BILL_TRUST_SECONDS", 600),
-            device_rate_limit_per_minute=_int(env, "DEVICE_RATE_LIMIT_PER_MINUTE", 600),
-            mobile_fetch_concurrency=_int(env, "MOBILE_FETCH_CONCURRENCY", 8),
+            advance_cap=_decimal(env, "ADVANCE_CAP", "10000", at_least=Decimal(0)),
+            bill_expiry_margin_seconds=_int(env, "BILL_EXPIRY_MARGIN_SECONDS", 900, at_least=0),
+            snapshot_max_age_seconds=_int(env, "SNAPSHOT_MAX_AGE_SECONDS", 86400, at_least=0),
+            served_bill_trust_seconds=_int(env, "SERVED_BILL_TRUST_SECONDS", 600, at_least=0),
+            # 0 would refuse every request (store/ratelimit.py)
+            device_rate_limit_per_minute=_int(env, "DEVICE_RATE_LIMIT_PER_MINUTE", 600, at_least=1),
+            mobile_fetch_concurrency=_int(env, "MOBILE_FETCH_CONCURRENCY", 8, at_least=1),
             lease_ttl_seconds=lease_ttl,
-            create_settle_seconds=_int(env, "CREATE_SETTLE_SECONDS", 7200),
-            max_body_bytes=_int(env, "MAX_BODY_BYTES", 64 * 1024),
+            create_settle_seconds=_int(env, "CREATE_SETTLE_SECONDS", 7200, at_least=0),
+            max_body_bytes=_int(env, "MAX_BODY_BYTES", 64 * 1024, at_least=1),
             retry_schedule_seconds=_seconds_list(
                 env, "RETRY_SCHEDULE_SECONDS", "10,30,120,600,1800,3600"
             ),
-            retry_max_age_seconds=_int(env, "RETRY_MAX_AGE_SECONDS", 172800),
-            auth_blocked_retry_seconds=_int(env, "AUTH_BLOCKED_RETRY_SECONDS", 60),
-            auth_blocked_max_seconds=_int(env, "AUTH_BLOCKED_MAX_SECONDS", 21600),
+            retry_max_age_seconds=_int(env, "RETRY_MAX_AGE_SECONDS", 172800, at_least=1),
+            auth_blocked_retry_seconds=_int(env, "AUTH_BLOCKED_RETRY_SECONDS", 60, at_least=1),
+            auth_blocked_max_seconds=_int(env, "AUTH_BLOCKED_MAX_SECONDS", 21600, at_least=1),
             sweeper_period_seconds=_float(env, "SWEEPER_PERIOD_SECONDS", 30.0),
             digit_probe_seconds=_float(env, "DIGIT_PROBE_SECONDS", 30.0),
-            registration_job_timeout_seconds=_int(env, "REGISTRATION_JOB_TIMEOUT_SECONDS", 300),
-            worker_maintenance_seconds=_int(env, "WORKER_MAINTENANCE_SECONDS", 120),
+            registration_job_timeout_seconds=_int(
+                env, "REGISTRATION_JOB_TIMEOUT_SECONDS", 300, at_least=1
+            ),
+            worker_maintenance_seconds=_int(env, "WORKER_MAINTENANCE_SECONDS", 120, at_least=1),
             worker_fork_per_job=_bool(env, "WORKER_FORK_PER_JOB", False),
             webhook_retry_seconds=_seconds_list(
                 env, "WEBHOOK_RETRY_SECONDS", "10,30,60,300,900,1800,3600,3600"
             ),
             # SSRF guard off: tests and the sandbox only (integrator.webhooks.targets)
             webhook_allow_private_targets=_bool(env, "WEBHOOK_ALLOW_PRIVATE_TARGETS", False),
-            webhook_sweep_lookback_seconds=_int(env, "WEBHOOK_SWEEP_LOOKBACK_SECONDS", 3 * 86400),
-            webhook_sweep_grace_seconds=_int(env, "WEBHOOK_SWEEP_GRACE_SECONDS", 120),
+            webhook_sweep_lookback_seconds=sweep_lookback,
+            webhook_sweep_grace_seconds=sweep_grace,
             sandbox_mode=sandbox_mode,
-            log_level=_str(env, "LOG_LEVEL", "INFO").upper(),
-            port=_int(env, "PORT", 8000),
-            bind=_str(env, "BIND", "127.0.0.1"),
+            log_level=_choice(env, "LOG_LEVEL", "INFO", LOG_LEVELS),
+            port=_int(env, "PORT", 8000, **PORT_RANGE),
+            bind=_listen_address(env, "BIND", "127.0.0.1"),
             # two gevent processes per core: each waits on DIGIT for hundreds of requests, and two
             # per core keep the web app's share of the CPU when other processes need it too
-            web_workers=_int(env, "WEB_WORKERS", 2 * (os.cpu_count() or 1)),
-            web_threads=_int(env, "WEB_THREADS", 32),
-            web_worker_class=_str(env, "WEB_WORKER_CLASS", "gevent"),
-            web_connections=_int(env, "WEB_CONNECTIONS", 1000),
-            trusted_proxy_count=_int(env, "TRUSTED_PROXY_COUNT", 0),
+            web_workers=_int(env, "WEB_WORKERS", 2 * (os.cpu_count() or 1), at_least=1),
+            web_threads=_int(env, "WEB_THREADS", 32, at_least=1),
+            web_worker_class=_choice(env, "WEB_WORKER_CLASS", "gevent", WEB_WORKER_CLASSES),
+            web_connections=_int(env, "WEB_CONNECTIONS", 1000, at_least=1),
+            trusted_proxy_count=_int(env, "TRUSTED_PROXY_COUNT", 0, at_least=0),
             var_dir=_str(env, "VAR_DIR", "var"),
+            keep_local_state=_bool(env, "KEEP_LOCAL_STATE", False),
             secret_key=_str(env, "SECRET_KEY", "") or None,
             ops_users=_list(env, "OPS_USERS", ""),
             ops_cookie_secure=_bool(env, "OPS_COOKIE_SECURE", False),
-            ops_login_attempts_per_minute=_int(env, "OPS_LOGIN_ATTEMPTS_PER_MINUTE", 10),
+            ops_login_attempts_per_minute=_int(
+                env, "OPS_LOGIN_ATTEMPTS_PER_MINUTE", 10, at_least=1
+            ),
             settlement_timezone=_zone(env, "SETTLEMENT_TIMEZONE", "Asia/Kolkata"),
-            reconcile_lookback_days=_int(env, "RECONCILE_LOOKBACK_DAYS", 7),
-            cancellation_window_minutes=_int(env, "CANCELLATION_WINDOW_MINUTES", 30),
+            reconcile_lookback_days=_int(env, "RECONCILE_LOOKBACK_DAYS", 7, at_least=1),
+            # 0: devices may not cancel at all
+            cancellation_window_minutes=_int(env, "CANCELLATION_WINDOW_MINUTES", 30, at_least=0),
             cancellation_dues_poll_seconds=_seconds_list(
                 env, "CANCELLATION_DUES_POLL_SECONDS", "30,60,120,300,600,1800,3600"
             ),
-            receipt_cache_seconds=_int(env, "RECEIPT_CACHE_SECONDS", 600),
-            receipt_lookups_per_minute=_int(env, "RECEIPT_LOOKUPS_PER_MINUTE", 20),
-            offline_batch_max=_int(env, "OFFLINE_BATCH_MAX", 50),
-            offline_max_age_seconds=_int(env, "OFFLINE_MAX_AGE_SECONDS", 72 * 3600),
-            offline_cash_limit=_decimal(env, "OFFLINE_CASH_LIMIT", "20000"),
-            cash_in_hand_cap=_decimal(env, "CASH_IN_HAND_CAP", "0"),
+            receipt_cache_seconds=_int(env, "RECEIPT_CACHE_SECONDS", 600, at_least=1),
+            # 0: no lookups of receipts a device did not collect
+            receipt_lookups_per_minute=_int(env, "RECEIPT_LOOKUPS_PER_MINUTE", 20, at_least=0),
+            offline_batch_max=_int(env, "OFFLINE_BATCH_MAX", 50, at_least=1),
+            offline_max_age_seconds=_int(env, "OFFLINE_MAX_AGE_SECONDS", 72 * 3600, at_least=1),
+            # 0: every offline CASH payment is quarantined
+            offline_cash_limit=_decimal(env, "OFFLINE_CASH_LIMIT", "20000", at_least=Decimal(0)),
+            cash_in_hand_cap=_decimal(env, "CASH_IN_HAND_CAP", "0", at_least=Decimal(0)),
         )
         return settings, list(dict.fromkeys(env.problems))
 

@@ -7,9 +7,12 @@ import signal
 import sys
 import threading
 from types import FrameType
+from typing import Any
 
-from werkzeug.serving import make_server
+from flask import Flask
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from integrator.logs import redact
 from integrator.sandbox.app import create_sandbox_app
 from integrator.sandbox.seed import seed_listing
 from integrator.sandbox.world import (
@@ -18,6 +21,19 @@ from integrator.sandbox.world import (
     UNLOCK_COOL_DOWN_MINUTES,
     SandboxConfig,
 )
+
+
+class MaskedRequestLog(WSGIRequestHandler):
+    """werkzeug's request log line with mobile numbers masked (`_fetchbill?mobileNumber=...`,
+    user searches), as in the integrator's own logs: `make run` prints it among them."""
+
+    def log(self, type: str, message: str, *args: Any) -> None:
+        super().log(type, "%s", redact(message % args if args else message))
+
+
+def make_sandbox_server(host: str, port: int, app: Flask) -> BaseWSGIServer:
+    """The sandbox's threaded werkzeug server, its request log masked."""
+    return make_server(host, port, app, threaded=True, request_handler=MaskedRequestLog)
 
 
 def _positive(text: str) -> float:
@@ -128,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     app = create_sandbox_app(config)
     if args.latency_ms:
         app.extensions["sandbox_world"].faults.latency_ms = args.latency_ms
-    server = make_server(args.host, args.port, app, threaded=True)
+    server = make_sandbox_server(args.host, args.port, app)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()

@@ -205,6 +205,11 @@ def test_check_reports_every_settings_problem_at_once(
         DATABASE_URL="mysql://nope",
         SECRET_KEY="",
         OPS_USERS="carol:admin:x$y$z",
+        # out of range or not one of the choices: reported too, not called valid
+        DATABASE_POOL_SIZE="-5",
+        WEB_WORKER_CLASS="foo",
+        BIND="not-an-ip",
+        CASH_IN_HAND_CAP="-1",
     )
     result = CliRunner().invoke(cli.main, ["check"], env=env)
     assert result.exit_code == 1
@@ -216,6 +221,10 @@ def test_check_reports_every_settings_problem_at_once(
         "DATABASE_URL must be a postgresql:// URL",
         "SECRET_KEY is required",
         "OPS_USERS entry 1 (carol): role must be viewer, operator or cashier",
+        "DATABASE_POOL_SIZE must be at least 1, got -5",
+        "WEB_WORKER_CLASS must be one of gevent, gthread, got 'foo'",
+        "BIND must be an IP address to listen on",
+        "CASH_IN_HAND_CAP must be 0 or more, got -1",
         "redis:",
     ):
         assert any(expected in p for p in problems), (expected, problems)
@@ -446,6 +455,7 @@ def test_run_local_serves_healthz_and_stops_everything_on_ctrl_c() -> None:
         output = printed + output
     assert proc.returncode == 0, output[-3000:]
     assert "http://127.0.0.1:" in output
+    assert "Traceback" not in output, output[-3000:]  # a quiet stop (test_web_stop.py)
     assert demo_signed_in, output[-3000:]
     assert not [pid for pid in pids if _alive(pid)]
     with pytest.raises(requests.ConnectionError):
