@@ -358,8 +358,25 @@ class PaymentService:
     # --- checking a payment ---
 
     def validate_payment(self, *, device: Device, request: PaymentRequest) -> list[BillOffer]:
+        """What POST /v1/payments would answer, without storing anything: its checks, then the
+        refusals its ledger insert would give (a consumer's open payment: PaymentInProgress; a
+        bill the ledger already holds a live payment for, open or REGISTERED: BILL_ALREADY_PAID)."""
         deadline = time.monotonic() + self._settings.registration_budget_seconds
-        return self._check(request, device, deadline).offers
+        offers = self._check(request, device, deadline).offers
+        taken = self._payments.live_payment_for_bills([o.bill.id for o in offers])
+        violations = [
+            Violation(
+                code="BILL_ALREADY_PAID",
+                field=f"bills[{i}].billId",
+                message=f"a payment for bill {line.bill_id} is already recorded",
+            )
+            for i, line in enumerate(request.bills)
+            if line.bill_id in taken
+        ]
+        if violations:
+            # the message acceptance gives when the ledger's constraint refuses the bill
+            raise PaymentRejected(violations[:1])
+        return offers
 
     def _check(
         self,

@@ -426,6 +426,22 @@ def test_validate_checks_without_storing(pos: Pos, services: Services) -> None:
     assert refused.status_code == 422
 
 
+def test_validate_refuses_a_bill_the_ledger_already_holds_a_payment_for(pos: Pos) -> None:
+    # the sandbox's back-update lag is above zero: DIGIT still serves the bill ACTIVE, only our
+    # ledger knows it is paid, and validate must answer what POST would
+    bill = current_bill(pos, SW_RAMESH, "SW")
+    body = payment_body([(bill["billId"], 315)])
+    assert pos.pay(body, key="validate-after-pay").status_code == 201
+
+    validated = pos.validate(body)
+    posted = pos.pay(body, key="validate-after-pay-again")
+
+    assert posted.status_code == 422 and body_of(posted)["code"] == "BILL_ALREADY_PAID"
+    assert validated.status_code == 422, validated.text
+    assert body_of(validated)["code"] == "BILL_ALREADY_PAID"
+    assert body_of(validated)["errors"] == body_of(posted)["errors"]
+
+
 # --- reading back ---
 
 
