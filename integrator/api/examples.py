@@ -200,6 +200,8 @@ RECEIPT_ANSWER: dict[str, Any] = {
         {"taxHeadCode": "WS_TIME_PENALTY", "amount": 100},
     ],
     "mobileNumber": "******3210",
+    "status": "REGISTERED",
+    "valid": True,
 }
 
 PROBLEM_ANSWER: dict[str, Any] = {

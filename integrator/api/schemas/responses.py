@@ -28,6 +28,7 @@ from integrator.masking import mask_mobile
 from integrator.payments.models import AmountExactness, Payment, PaymentBill, PaymentStatus
 from integrator.payments.resolution_records import Resolution, receipted_by_hand, resolution_of
 from integrator.payments.use_cases import BillOffer, PaymentRequest, PendingPayment, Receipt
+from integrator.receipts import ReceiptStatus
 
 DEFAULT_WIRE = Wire()
 
@@ -584,6 +585,21 @@ class ReceiptSchema(Schema):
             "receipt of a payment this device collected, null otherwise."
         },
     )
+    status = fields.String(
+        required=True,
+        validate=validate.OneOf([s.value for s in ReceiptStatus]),
+        metadata={
+            "description": "The DIGIT payment's standing: REGISTERED, or CANCELLED / DISHONOURED "
+            "(its cheque or DD bounced) when DIGIT reversed it: then the receipt is not valid."
+        },
+    )
+    valid = fields.Boolean(
+        required=True,
+        metadata={
+            "description": "false when the payment was cancelled or dishonoured: the receipt is "
+            "not valid (a print says CANCELLED / THIS RECEIPT IS NOT VALID)."
+        },
+    )
 
 
 def receipt_view(receipt: Receipt, wire: Wire) -> dict[str, Any]:
@@ -606,6 +622,8 @@ def receipt_view(receipt: Receipt, wire: Wire) -> dict[str, Any]:
             for line in receipt.lines
         ],
         "mobileNumber": mask_mobile(receipt.mobile_number),
+        "status": receipt.status.value,
+        "valid": receipt.valid,
     }
 
 
