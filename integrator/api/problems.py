@@ -375,7 +375,7 @@ def _entries() -> Iterable[Problem]:
         Problem(code="RECEIPT_NOT_READY", statuses=(409,), kind=t,
                 meaning="The payment has no DIGIT receipt to print (yet): it is PENDING, "
                 "NEEDS_ATTENTION or was closed without one. The body names `paymentId` and "
-                "`status`.",
+                "`paymentStatus`.",
                 action="GET /v1/payments/{paymentId} until it is REGISTERED, then print; do not "
                 "hand over a receipt meanwhile."),
         Problem(code="PAYMENT_NOT_FOUND", statuses=(404,), kind=t,

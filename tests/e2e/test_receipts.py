@@ -181,7 +181,8 @@ def test_a_payment_without_a_digit_receipt_is_not_ready(pos: Pos, world: Sandbox
     assert answer.status_code == 409
     problem = body_of(answer)
     assert problem["code"] == "RECEIPT_NOT_READY"
-    assert (problem["paymentId"], problem["status"]) == (pending["id"], "PENDING")
+    assert (problem["paymentId"], problem["paymentStatus"]) == (pending["id"], "PENDING")
+    assert problem["status"] == 409
 
 
 def test_another_devices_payment_has_no_receipt_for_this_device(pos: Pos, other_pos: Pos) -> None:
