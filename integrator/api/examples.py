@@ -3,7 +3,8 @@ answer for every operation.
 
 Each is checked by tests/unit/api/test_api_docs_examples.py: requests against the server (never
 refused for their shape), answers against their published schema, so an example cannot drift
-from what the server does. Amounts are whole rupees; times carry DIGIT_TIMEZONE's offset.
+from what the server does. Amounts sent are whole rupees (tax-head lines of answers may carry
+paise); times carry DIGIT_TIMEZONE's offset.
 """
 
 from __future__ import annotations

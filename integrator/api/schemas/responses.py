@@ -36,12 +36,14 @@ DEFAULT_WIRE = Wire()
 
 
 class Amount(fields.Field[Decimal]):
-    """An amount in an answer: a plain JSON number, whole rupees as integers (`Wire.amount`)."""
+    """An amount in an answer: a plain JSON number, whole rupees as integers and paise as two
+    decimals (`Wire.amount`)."""
 
     def __init__(self, **kwargs: Any) -> None:
         metadata = {
             "type": "number",
-            "description": "Rupees as a plain JSON number; whole rupees without decimals (815).",
+            "description": "Rupees as a plain JSON number: whole rupees without decimals (815), "
+            "paise as two decimals (30.30) where DIGIT holds them.",
             "example": 815,
             **kwargs.pop("metadata", {}),
         }
@@ -73,9 +75,15 @@ class Timestamp(fields.Field[str]):
 # --- bills -----------------------------------------------------------------------------------
 
 
+#: a tax head's share is DIGIT's, to the paisa: only a bill's total is whole rupees
+TAX_HEAD_AMOUNT = (
+    "Rupees; may carry paise and be negative (rebates, round-off), e.g. 30.30 or -0.38."
+)
+
+
 class TaxHeadAmountSchema(Schema):
     taxHeadCode = fields.String(required=True)
-    amount = Amount(required=True)
+    amount = Amount(required=True, metadata={"description": TAX_HEAD_AMOUNT, "example": 30.3})
 
 
 class PendingPaymentSchema(Schema):
@@ -561,7 +569,7 @@ def validation_view(request: PaymentRequest, offers: list[BillOffer], wire: Wire
 
 class TaxHeadLineSchema(Schema):
     taxHeadCode = fields.String(required=True)
-    amount = Amount(required=True)
+    amount = Amount(required=True, metadata={"description": TAX_HEAD_AMOUNT, "example": 1000.43})
 
 
 class ReceiptSchema(Schema):
