@@ -145,7 +145,9 @@ def _entries() -> Iterable[Problem]:
                 meaning="Not a 10-digit Indian mobile number starting with 6-9.",
                 action="Send the 10 digits without +91 or spaces."),
         Problem(code="INVALID_BUSINESS_SERVICE", statuses=(422,), kind=s,
-                meaning="Not a businessService code (e.g. WS, SW, PT, TL).",
+                meaning="Not a businessService code this integrator collects "
+                "(COLLECTABLE_SERVICES, by default WS, SW, PT, TL); codes are upper case (pt is "
+                "refused, not read as PT).",
                 action=_FIX_FIELD),
         Problem(code="INVALID_PAYMENT_MODE", statuses=(422,), kind=s,
                 meaning="Not a payment mode DIGIT knows.",
