@@ -25,7 +25,13 @@ from marshmallow import Schema, fields, pre_dump, validate
 from integrator.api.problems import CATALOGUE
 from integrator.api.wire import Wire
 from integrator.masking import mask_mobile
-from integrator.payments.models import AmountExactness, Payment, PaymentBill, PaymentStatus
+from integrator.payments.models import (
+    AmountExactness,
+    HistoryEntry,
+    Payment,
+    PaymentBill,
+    PaymentStatus,
+)
 from integrator.payments.resolution_records import Resolution, receipted_by_hand, resolution_of
 from integrator.payments.use_cases import BillOffer, PaymentRequest, PendingPayment, Receipt
 from integrator.receipts import ReceiptStatus
@@ -431,7 +437,7 @@ def reversal_view(payment: Payment, wire: Wire) -> dict[str, Any] | None:
                 "action": str(entry.detail.get("action", "CANCEL")),
                 "state": "REQUESTED",
                 "reason": entry.reason or "",
-                "requestedAt": wire.timestamp(entry.at),
+                "requestedAt": wire.timestamp(_requested_at(entry)),
                 "decidedAt": None,
                 "reversedAt": None,
             }
@@ -445,6 +451,18 @@ def reversal_view(payment: Payment, wire: Wire) -> dict[str, Any] | None:
             found["decidedAt"] = found["decidedAt"] or wire.timestamp(entry.at)
             found["reversedAt"] = wire.timestamp(entry.at)
     return found
+
+
+def _requested_at(entry: HistoryEntry) -> datetime:
+    """When the reversal was requested: the request's own time (as the 202 answer gave it), or
+    the history entry's for one recorded before the entry carried it."""
+    stated = entry.detail.get("requestedAt")
+    if isinstance(stated, str):
+        try:
+            return datetime.fromisoformat(stated)
+        except ValueError:
+            pass
+    return entry.at
 
 
 def resolution_view(payment: Payment, wire: Wire) -> dict[str, Any] | None:
