@@ -185,6 +185,10 @@ def problem(
             for e in errors
         ],
     }
+    clash = set(extra or {}) & set(body)
+    if clash:
+        # RFC 9457's members (status: the HTTP status, an integer) are never overwritten
+        raise ValueError(f"extra members {sorted(clash)} would overwrite the problem's own")
     body.update(extra or {})
     response = current_app.response_class(
         current_app.json.dumps(body), status=status, mimetype=PROBLEM_MIMETYPE
@@ -298,7 +302,7 @@ def handle_payment_error(error: PaymentError) -> Response:
             409,
             "RECEIPT_NOT_READY",
             f"The payment has no DIGIT receipt to print: it is {error.status}.",
-            extra={"paymentId": error.payment_id, "status": error.status},
+            extra={"paymentId": error.payment_id, "paymentStatus": error.status},
         )
     if isinstance(error, ConsumerCodeRequired):
         message = "consumerCode is required for a receipt this device did not collect."

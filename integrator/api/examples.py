@@ -3,7 +3,8 @@ answer for every operation.
 
 Each is checked by tests/unit/api/test_api_docs_examples.py: requests against the server (never
 refused for their shape), answers against their published schema, so an example cannot drift
-from what the server does. Amounts are whole rupees; times carry DIGIT_TIMEZONE's offset.
+from what the server does. Amounts sent are whole rupees (tax-head lines of answers may carry
+paise); times carry DIGIT_TIMEZONE's offset.
 """
 
 from __future__ import annotations
@@ -200,6 +201,8 @@ RECEIPT_ANSWER: dict[str, Any] = {
         {"taxHeadCode": "WS_TIME_PENALTY", "amount": 100},
     ],
     "mobileNumber": "******3210",
+    "status": "REGISTERED",
+    "valid": True,
 }
 
 PROBLEM_ANSWER: dict[str, Any] = {

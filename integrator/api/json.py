@@ -6,8 +6,11 @@ Request bodies are parsed with every number as `Decimal` (NaN and Infinity refus
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any, cast
 
+import simplejson
 from flask import Flask, Response
 from flask.json.provider import JSONProvider
 
@@ -29,6 +32,37 @@ class DecimalJSONProvider(JSONProvider):
         obj = self._prepare_response_obj(args, kwargs)
         response = self._app.response_class(self.dumps(obj), mimetype=self.mimetype)
         return cast(Response, response)
+
+
+class _Constant(str):
+    """NaN, Infinity or -Infinity where a body had it (only to say where: never an amount)."""
+
+
+_LOCATING_DECODER = simplejson.JSONDecoder(
+    parse_float=Decimal, parse_int=Decimal, parse_constant=_Constant
+)
+
+
+def non_numbers(raw: str | bytes) -> list[tuple[str | None, str]]:
+    """Where a body jsonutil refused for a NaN or an Infinity has one: (the member's path as
+    `bills/0/amount`, None at the top level; the constant), in the body's order. Call it only
+    after jsonutil.JSONNumberError: the body is otherwise valid JSON."""
+    try:
+        body = _LOCATING_DECODER.decode(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
+    except (ValueError, RecursionError):
+        return []
+    return [("/".join(path) or None, str(value)) for path, value in _constants(body, ())]
+
+
+def _constants(value: Any, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], str]]:
+    if isinstance(value, _Constant):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _constants(item, (*path, str(key)))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _constants(item, (*path, str(index)))
 
 
 def init_app(app: Flask) -> None:

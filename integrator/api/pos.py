@@ -19,6 +19,7 @@ from integrator.api.access import current_device, reads_open_marks
 from integrator.api.context import api_dependencies, cancellations, payments, wire
 from integrator.api.errors import ApiError, FieldError
 from integrator.api.guards import reads_query
+from integrator.api.json import non_numbers
 from integrator.api.schemas.fields import KEY_CHARS
 from integrator.api.schemas.requests import (
     BillsQuery,
@@ -208,7 +209,19 @@ def load_json(schema: Schema) -> Any:
     try:
         body = current_app.json.loads(raw)
     except jsonutil.JSONNumberError as error:
-        raise ApiError(f"The body is not usable JSON: {error}.", code="INVALID_NUMBER") from None
+        raise ApiError(
+            f"The body is not usable JSON: {error}.",
+            code="INVALID_NUMBER",
+            errors=[
+                FieldError(
+                    field,
+                    "INVALID_NUMBER",
+                    f"{constant} is not a number: send a plain JSON number (of whole rupees "
+                    "for an amount).",
+                )
+                for field, constant in non_numbers(raw)
+            ],
+        ) from None
     except ValueError:
         raise ApiError("The body is not valid JSON.", code="INVALID_JSON") from None
     except RecursionError:  # e.g. [[[[... a thousand deep: no request of ours nests beyond five

@@ -145,7 +145,9 @@ def _entries() -> Iterable[Problem]:
                 meaning="Not a 10-digit Indian mobile number starting with 6-9.",
                 action="Send the 10 digits without +91 or spaces."),
         Problem(code="INVALID_BUSINESS_SERVICE", statuses=(422,), kind=s,
-                meaning="Not a businessService code (e.g. WS, SW, PT, TL).",
+                meaning="Not a businessService code this integrator collects "
+                "(COLLECTABLE_SERVICES, by default WS, SW, PT, TL); codes are upper case (pt is "
+                "refused, not read as PT).",
                 action=_FIX_FIELD),
         Problem(code="INVALID_PAYMENT_MODE", statuses=(422,), kind=s,
                 meaning="Not a payment mode DIGIT knows.",
@@ -375,7 +377,7 @@ def _entries() -> Iterable[Problem]:
         Problem(code="RECEIPT_NOT_READY", statuses=(409,), kind=t,
                 meaning="The payment has no DIGIT receipt to print (yet): it is PENDING, "
                 "NEEDS_ATTENTION or was closed without one. The body names `paymentId` and "
-                "`status`.",
+                "`paymentStatus`.",
                 action="GET /v1/payments/{paymentId} until it is REGISTERED, then print; do not "
                 "hand over a receipt meanwhile."),
         Problem(code="PAYMENT_NOT_FOUND", statuses=(404,), kind=t,

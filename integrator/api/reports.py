@@ -279,8 +279,8 @@ def document_paths(spec: APISpec) -> None:
                 "description": (
                     "The day is the calendar day in SETTLEMENT_TIMEZONE (Asia/Kolkata by "
                     "default). JSON is paged (`limit`, `nextCursor`); CSV (`format=csv` or "
-                    "`Accept: text/csv`) is the whole day. Amounts are whole rupees and times "
-                    "carry DIGIT_TIMEZONE's offset, as in every answer."
+                    "`Accept: text/csv`) is the whole day. Amounts are plain JSON numbers and "
+                    "times carry DIGIT_TIMEZONE's offset, as in every answer."
                 ),
                 "parameters": [{"in": "query", "schema": SettlementQuerySchema}, "RequestId"],
                 "responses": {

@@ -308,7 +308,12 @@ class Cancellations:
             "reversal_requested",
             actor=actor,
             reason=reason,
-            detail={"requestId": made.id, "action": action.value},
+            # the request's own time: GET /v1/payments/{id} shows it as the 202 answer did
+            detail={
+                "requestId": made.id,
+                "action": action.value,
+                "requestedAt": made.requested_at.isoformat(),
+            },
         )
         log.info(
             "reversal requested",

@@ -348,6 +348,11 @@ class ReceiptService:
             self._miss(device, tenant_id, business_service, receipt_number, "no such receipt")
             raise ReceiptNotFound(receipt_number)
         if own is not None and receipt.bill_id in _bill_ids(own):
+            # the ledger may know of a cancellation DIGIT's search does not show yet, and
+            # DIGIT of one made without us: either voids the receipt (as on a print)
+            ledger = receipt_status(str(own.status), ())
+            if receipt.status is ReceiptStatus.REGISTERED:
+                receipt = replace(receipt, status=ledger)
             return _with_mobile(receipt, own.mobile_number)
         # not this device's payment after all (DIGIT's receipt is for another bill): the rules
         # for anyone else's receipt apply
@@ -495,7 +500,8 @@ def tax_lines(bill: Bill, tz: tzinfo, *, fallback: date) -> tuple[TaxLine, ...]:
 
 
 def digit_receipt(payment: DigitPayment, *, detail_index: int) -> Receipt:
-    """One paymentDetail of a DIGIT payment as the API's Receipt (no mobile number)."""
+    """One paymentDetail of a DIGIT payment as the API's Receipt (no mobile number), with the
+    payment's standing in DIGIT (paymentStatus / instrumentStatus CANCELLED or DISHONOURED)."""
     detail = payment.details[detail_index]
     return Receipt(
         receipt_number=detail.receipt_number,
@@ -516,6 +522,7 @@ def digit_receipt(payment: DigitPayment, *, detail_index: int) -> Receipt:
             if line.adjusted_amount != Decimal(0)
         ),
         payment_id=payment.id,
+        status=receipt_status("", facts_of(payment)),
     )
 
 

@@ -241,6 +241,7 @@ class PaymentService:
         consumer_code: str,
         open_marks: OpenMarks | None = None,
     ) -> list[BillOffer]:
+        self._require_known_service(business_service)
         # Within BILLS_DEADLINE_SECONDS, like a lookup by mobile: a DIGIT too slow for that is
         # DigitUnavailable (503 with Retry-After) rather than a device left waiting.
         bills = self._digit.fetch_bills(
@@ -254,6 +255,8 @@ class PaymentService:
     def bills_for_mobile(
         self, *, device: Device, tenant_id: str, mobile_number: str, business_service: str | None
     ) -> MobileBills:
+        if business_service is not None:
+            self._require_known_service(business_service)
         found = self._digit.mobile_lookup(
             tenant_id=tenant_id,
             mobile_number=mobile_number,
@@ -269,6 +272,24 @@ class PaymentService:
         offers = self._offers([b for b in found.bills if device.may_act_for(b.tenant_id)], device)
         unsearched = tuple(t for t in found.failed_tenants if device.may_act_for(t))
         return MobileBills(offers=offers, unsearched_tenants=unsearched)
+
+    def _require_known_service(self, business_service: str) -> None:
+        """INVALID_BUSINESS_SERVICE for a code outside COLLECTABLE_SERVICES: DIGIT would answer
+        "no bills" for it (its codes are case-sensitive: `pt` is not `PT`), which a device would
+        read as nothing due."""
+        known = tuple(self._settings.collectable_services)
+        if business_service in known:
+            return
+        upper = business_service.upper()
+        message = (
+            f"businessService codes are upper case: send {upper}, not {business_service}"
+            if upper in known
+            else f"{business_service} is not a businessService collected here "
+            f"(one of {', '.join(known)})"
+        )
+        raise PaymentRejected(
+            [Violation(code="INVALID_BUSINESS_SERVICE", field="businessService", message=message)]
+        )
 
     def _bills_deadline(self) -> float:
         """When DIGIT's part of a GET /v1/bills must be done: BILLS_DEADLINE_SECONDS from now,
@@ -358,8 +379,25 @@ class PaymentService:
     # --- checking a payment ---
 
     def validate_payment(self, *, device: Device, request: PaymentRequest) -> list[BillOffer]:
+        """What POST /v1/payments would answer, without storing anything: its checks, then the
+        refusals its ledger insert would give (a consumer's open payment: PaymentInProgress; a
+        bill the ledger already holds a live payment for, open or REGISTERED: BILL_ALREADY_PAID)."""
         deadline = time.monotonic() + self._settings.registration_budget_seconds
-        return self._check(request, device, deadline).offers
+        offers = self._check(request, device, deadline).offers
+        taken = self._payments.live_payment_for_bills([o.bill.id for o in offers])
+        violations = [
+            Violation(
+                code="BILL_ALREADY_PAID",
+                field=f"bills[{i}].billId",
+                message=f"a payment for bill {line.bill_id} is already recorded",
+            )
+            for i, line in enumerate(request.bills)
+            if line.bill_id in taken
+        ]
+        if violations:
+            # the message acceptance gives when the ledger's constraint refuses the bill
+            raise PaymentRejected(violations[:1])
+        return offers
 
     def _check(
         self,

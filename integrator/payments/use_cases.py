@@ -34,6 +34,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol
 
 from integrator.payments.models import PaymentError, PaymentRefusedByDigit, PaymentRejected
+from integrator.receipts import ReceiptStatus
 
 if TYPE_CHECKING:
     from integrator.digit.models import Bill
@@ -169,6 +170,13 @@ class Receipt:
     payment_id: str | None = None
     #: the payer's mobile number: only for a receipt of the asking device's own payment
     mobile_number: str | None = None
+    #: the DIGIT payment's standing: a CANCELLED or DISHONOURED payment's receipt is void
+    status: ReceiptStatus = ReceiptStatus.REGISTERED
+
+    @property
+    def valid(self) -> bool:
+        """Does the receipt still stand (its payment neither cancelled nor dishonoured)?"""
+        return self.status is ReceiptStatus.REGISTERED
 
 
 # --- errors ----------------------------------------------------------------------------------

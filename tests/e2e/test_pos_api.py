@@ -86,6 +86,27 @@ def test_bills_by_mobile_span_services_and_cities(pos: Pos) -> None:
     assert [b["consumerCode"] for b in city_only] == [WS_RAMESH]
 
 
+@pytest.mark.parametrize(
+    ("query", "hint"),
+    [
+        ({"businessService": "pt", "consumerCode": "PT-107-000123"}, "send PT"),
+        ({"businessService": "XX", "consumerCode": "PT-107-000123"}, "WS, SW, PT, TL"),
+        ({"businessService": "pt", "mobileNumber": RAMESH_MOBILE}, "send PT"),
+        ({"businessService": "XX", "mobileNumber": RAMESH_MOBILE}, "WS, SW, PT, TL"),
+    ],
+)
+def test_an_unknown_or_lowercase_business_service_is_refused_not_answered_with_no_bills(
+    pos: Pos, query: dict[str, str], hint: str
+) -> None:
+    response = pos.get("/v1/bills", tenantId=AMRITSAR, **query)
+
+    assert response.status_code == 422, response.text
+    problem = body_of(response)
+    assert problem["code"] == "INVALID_BUSINESS_SERVICE"
+    [error] = problem["errors"]
+    assert error["field"] == "businessService" and hint in error["message"]
+
+
 def test_a_city_device_cannot_act_for_another_city(other_pos: Pos) -> None:
     response = other_pos.get(
         "/v1/bills",
@@ -424,6 +445,22 @@ def test_validate_checks_without_storing(pos: Pos, services: Services) -> None:
     }
     refused = pos.validate(payment_body([(bill["billId"], 20)]))
     assert refused.status_code == 422
+
+
+def test_validate_refuses_a_bill_the_ledger_already_holds_a_payment_for(pos: Pos) -> None:
+    # the sandbox's back-update lag is above zero: DIGIT still serves the bill ACTIVE, only our
+    # ledger knows it is paid, and validate must answer what POST would
+    bill = current_bill(pos, SW_RAMESH, "SW")
+    body = payment_body([(bill["billId"], 315)])
+    assert pos.pay(body, key="validate-after-pay").status_code == 201
+
+    validated = pos.validate(body)
+    posted = pos.pay(body, key="validate-after-pay-again")
+
+    assert posted.status_code == 422 and body_of(posted)["code"] == "BILL_ALREADY_PAID"
+    assert validated.status_code == 422, validated.text
+    assert body_of(validated)["code"] == "BILL_ALREADY_PAID"
+    assert body_of(validated)["errors"] == body_of(posted)["errors"]
 
 
 # --- reading back ---

@@ -181,7 +181,8 @@ def test_a_payment_without_a_digit_receipt_is_not_ready(pos: Pos, world: Sandbox
     assert answer.status_code == 409
     problem = body_of(answer)
     assert problem["code"] == "RECEIPT_NOT_READY"
-    assert (problem["paymentId"], problem["status"]) == (pending["id"], "PENDING")
+    assert (problem["paymentId"], problem["paymentStatus"]) == (pending["id"], "PENDING")
+    assert problem["status"] == 409
 
 
 def test_another_devices_payment_has_no_receipt_for_this_device(pos: Pos, other_pos: Pos) -> None:
@@ -317,6 +318,33 @@ def test_another_devices_receipt_needs_the_consumer_code_and_hides_the_mobile(
     assert len(misses) == 2
     assert all(getattr(r, "device_id", None) for r in misses)
     assert all(other_pos.key not in r.getMessage() for r in misses)
+
+
+def test_a_receipt_looked_up_after_digit_cancelled_its_payment_is_shown_not_valid(
+    pos: Pos, other_pos: Pos, services: Services
+) -> None:
+    bill = current_bill(pos, PT_RAMESH, "PT")
+    payment = paid(pos, "rcpt-lookup-cancelled", (bill["billId"], bill["totalAmount"]))
+    number = payment["receipts"][0]["receiptNumber"]
+    where = {"receiptNumber": number, "tenantId": AMRITSAR, "businessService": "PT"}
+    before = body_of(pos.get("/v1/receipts", **where))
+    stored = services.payments_store.get(payment["id"])
+    assert stored is not None and stored.digit_payment_id
+    services.digit.workflow(
+        tenant_id=AMRITSAR,
+        module="PT",
+        action="CANCEL",
+        items=[WorkflowItem(payment_id=stored.digit_payment_id, reason="wrong consumer")],
+    )
+
+    own = pos.get("/v1/receipts", **where)
+    others = other_pos.get("/v1/receipts", consumerCode=PT_RAMESH, **where)
+
+    assert (before["status"], before["valid"]) == ("REGISTERED", True)
+    for answer in (own, others):
+        assert answer.status_code == 200, answer.text
+        assert body_of(answer)["receiptNumber"] == number
+        assert (body_of(answer)["status"], body_of(answer)["valid"]) == ("CANCELLED", False)
 
 
 def test_receipt_numbers_cannot_be_walked(

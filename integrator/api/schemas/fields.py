@@ -223,7 +223,12 @@ def business_service_field(**kwargs: Any) -> fields.String:
         validate=pattern_rule(
             CODE_PATTERN, "INVALID_BUSINESS_SERVICE", "Not a businessService code."
         ),
-        metadata={"example": "WS"},
+        metadata={
+            "example": "WS",
+            "description": "A businessService code this integrator collects "
+            "(COLLECTABLE_SERVICES, by default WS, SW, PT, TL), in upper case as DIGIT spells "
+            "it; another, or pt for PT, is 422 INVALID_BUSINESS_SERVICE.",
+        },
         **kwargs,
     )
 

@@ -25,9 +25,16 @@ from marshmallow import Schema, fields, pre_dump, validate
 from integrator.api.problems import CATALOGUE
 from integrator.api.wire import Wire
 from integrator.masking import mask_mobile
-from integrator.payments.models import AmountExactness, Payment, PaymentBill, PaymentStatus
+from integrator.payments.models import (
+    AmountExactness,
+    HistoryEntry,
+    Payment,
+    PaymentBill,
+    PaymentStatus,
+)
 from integrator.payments.resolution_records import Resolution, receipted_by_hand, resolution_of
 from integrator.payments.use_cases import BillOffer, PaymentRequest, PendingPayment, Receipt
+from integrator.receipts import ReceiptStatus
 
 DEFAULT_WIRE = Wire()
 
@@ -35,12 +42,14 @@ DEFAULT_WIRE = Wire()
 
 
 class Amount(fields.Field[Decimal]):
-    """An amount in an answer: a plain JSON number, whole rupees as integers (`Wire.amount`)."""
+    """An amount in an answer: a plain JSON number, whole rupees as integers and paise as two
+    decimals (`Wire.amount`)."""
 
     def __init__(self, **kwargs: Any) -> None:
         metadata = {
             "type": "number",
-            "description": "Rupees as a plain JSON number; whole rupees without decimals (815).",
+            "description": "Rupees as a plain JSON number: whole rupees without decimals (815), "
+            "paise as two decimals (30.30) where DIGIT holds them.",
             "example": 815,
             **kwargs.pop("metadata", {}),
         }
@@ -72,9 +81,15 @@ class Timestamp(fields.Field[str]):
 # --- bills -----------------------------------------------------------------------------------
 
 
+#: a tax head's share is DIGIT's, to the paisa: only a bill's total is whole rupees
+TAX_HEAD_AMOUNT = (
+    "Rupees; may carry paise and be negative (rebates, round-off), e.g. 30.30 or -0.38."
+)
+
+
 class TaxHeadAmountSchema(Schema):
     taxHeadCode = fields.String(required=True)
-    amount = Amount(required=True)
+    amount = Amount(required=True, metadata={"description": TAX_HEAD_AMOUNT, "example": 30.3})
 
 
 class PendingPaymentSchema(Schema):
@@ -422,7 +437,7 @@ def reversal_view(payment: Payment, wire: Wire) -> dict[str, Any] | None:
                 "action": str(entry.detail.get("action", "CANCEL")),
                 "state": "REQUESTED",
                 "reason": entry.reason or "",
-                "requestedAt": wire.timestamp(entry.at),
+                "requestedAt": wire.timestamp(_requested_at(entry)),
                 "decidedAt": None,
                 "reversedAt": None,
             }
@@ -436,6 +451,18 @@ def reversal_view(payment: Payment, wire: Wire) -> dict[str, Any] | None:
             found["decidedAt"] = found["decidedAt"] or wire.timestamp(entry.at)
             found["reversedAt"] = wire.timestamp(entry.at)
     return found
+
+
+def _requested_at(entry: HistoryEntry) -> datetime:
+    """When the reversal was requested: the request's own time (as the 202 answer gave it), or
+    the history entry's for one recorded before the entry carried it."""
+    stated = entry.detail.get("requestedAt")
+    if isinstance(stated, str):
+        try:
+            return datetime.fromisoformat(stated)
+        except ValueError:
+            pass
+    return entry.at
 
 
 def resolution_view(payment: Payment, wire: Wire) -> dict[str, Any] | None:
@@ -560,7 +587,7 @@ def validation_view(request: PaymentRequest, offers: list[BillOffer], wire: Wire
 
 class TaxHeadLineSchema(Schema):
     taxHeadCode = fields.String(required=True)
-    amount = Amount(required=True)
+    amount = Amount(required=True, metadata={"description": TAX_HEAD_AMOUNT, "example": 1000.43})
 
 
 class ReceiptSchema(Schema):
@@ -582,6 +609,21 @@ class ReceiptSchema(Schema):
         metadata={
             "description": "The payer's mobile, masked (only the last 4 digits shown); only on a "
             "receipt of a payment this device collected, null otherwise."
+        },
+    )
+    status = fields.String(
+        required=True,
+        validate=validate.OneOf([s.value for s in ReceiptStatus]),
+        metadata={
+            "description": "The DIGIT payment's standing: REGISTERED, or CANCELLED / DISHONOURED "
+            "(its cheque or DD bounced) when DIGIT reversed it: then the receipt is not valid."
+        },
+    )
+    valid = fields.Boolean(
+        required=True,
+        metadata={
+            "description": "false when the payment was cancelled or dishonoured: the receipt is "
+            "not valid (a print says CANCELLED / THIS RECEIPT IS NOT VALID)."
         },
     )
 
@@ -606,6 +648,8 @@ def receipt_view(receipt: Receipt, wire: Wire) -> dict[str, Any]:
             for line in receipt.lines
         ],
         "mobileNumber": mask_mobile(receipt.mobile_number),
+        "status": receipt.status.value,
+        "valid": receipt.valid,
     }
 
 

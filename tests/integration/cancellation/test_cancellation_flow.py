@@ -63,6 +63,7 @@ def test_a_device_cancellation_approved_by_an_operator_reverses_the_payment_and_
     assert (request["paymentId"], request["state"]) == (paid["id"], "REQUESTED")
     seen = body_of(pos.get(f"/v1/payments/{paid['id']}"))
     assert seen["status"] == "REGISTERED" and seen["reversal"]["state"] == "REQUESTED"
+    assert seen["reversal"]["requestedAt"] == request["requestedAt"]
     [digit_payment] = [p for p in world.payments() if p["id"] == _digit_id(services, paid["id"])]
     assert digit_payment["paymentStatus"] != "CANCELLED"  # only a request: nothing sent
 

@@ -18,6 +18,7 @@ from integrator.payments.use_cases import (
     IdempotencyKeyReused,
     PaymentInProgress,
     PendingPayment,
+    ReceiptNotReady,
     RequestInFlight,
 )
 from tests.unit.api.conftest import (
@@ -352,6 +353,7 @@ def test_a_receipt_is_looked_up_in_a_city_not_a_state(edge: Edge) -> None:
         (IdempotencyKeyReused("pay-1"), 422, "IDEMPOTENCY_KEY_REUSED", None),
         (PaymentInProgress("pay-7", bill_id="bill-1"), 409, "PAYMENT_IN_PROGRESS", None),
         (RequestInFlight(2.2), 409, "REQUEST_IN_FLIGHT", "3"),
+        (ReceiptNotReady("pay-8", "REFUSED"), 409, "RECEIPT_NOT_READY", None),
         (DigitUnreachable(60), 503, "DIGIT_UNAVAILABLE", "60"),
         (DigitUnavailable("timeout"), 503, "DIGIT_UNAVAILABLE", "30"),
         (
@@ -377,7 +379,18 @@ def test_domain_errors_map_to_one_status_each(
 
     assert response.status_code == status
     assert problem_of(response)["code"] == code
+    assert problem_of(response)["status"] == status  # RFC 9457: the HTTP status, an integer
     assert response.headers.get("Retry-After") == retry_after
+
+
+def test_a_receipt_not_ready_names_the_payments_status_apart_from_the_http_status(
+    edge: Edge,
+) -> None:
+    edge.payments.raise_error = ReceiptNotReady("pay-8", "REFUSED")
+
+    body = problem_of(edge.post_payment())
+
+    assert (body["status"], body["paymentId"], body["paymentStatus"]) == (409, "pay-8", "REFUSED")
 
 
 def test_rule_violations_name_the_field_as_a_path(edge: Edge) -> None:

@@ -94,3 +94,14 @@ def test_docs_page_is_self_contained(edge: Edge) -> None:
     assert "openapi.json" in html
     assert not re.search(r"(?i)(src|href)\s*=\s*[\"']?(https?:)?//", html)
     assert "http://" not in html and "https://" not in html
+
+
+def test_tax_head_lines_are_documented_as_carrying_paise(document: dict[str, Any]) -> None:
+    # DIGIT's tax heads are split to the paisa (30.30, -0.38); only the amounts a device sends
+    # and the totals it pays are whole rupees
+    schemas = document["components"]["schemas"]
+    for name in ("TaxHeadAmount", "TaxHeadLine"):
+        amount = schemas[name]["properties"]["amount"]
+        assert "paise" in amount["description"] and "without decimals" not in amount["description"]
+    assert "answers write them the same way" not in document["info"]["description"]
+    assert "tax head" in document["info"]["description"]

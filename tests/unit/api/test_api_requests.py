@@ -123,6 +123,33 @@ def test_unusable_json_is_a_400_problem(edge: Edge, raw: str, code: str) -> None
 
 
 @pytest.mark.parametrize(
+    ("raw", "fields"),
+    [
+        (
+            '{"tenantId": "pb.amritsar", "bills": [{"billId": "b", "amount": NaN}]}',
+            [("bills/0/amount", "NaN")],
+        ),
+        (
+            '{"bills": [{"billId": "a", "amount": 1}, {"billId": "b", "amount": -Infinity}],'
+            ' "x": Infinity}',
+            [("bills/1/amount", "-Infinity"), ("x", "Infinity")],
+        ),
+    ],
+)
+def test_a_nan_or_infinity_names_its_field_and_the_rule(
+    edge: Edge, raw: str, fields: list[tuple[str, str]]
+) -> None:
+    response = edge.post_payment(raw=raw)
+
+    assert response.status_code == 400
+    errors = problem_of(response)["errors"]
+    assert [(e["field"], e["code"]) for e in errors] == [(f, "INVALID_NUMBER") for f, _ in fields]
+    for error, (_, constant) in zip(errors, fields, strict=True):
+        assert error["message"].startswith(f"{constant} is not a number")
+    assert edge.payments.calls == []
+
+
+@pytest.mark.parametrize(
     "raw",
     [
         "[" * 1_000 + "]" * 1_000,
