@@ -385,18 +385,10 @@ class PaymentService:
         deadline = time.monotonic() + self._settings.registration_budget_seconds
         offers = self._check(request, device, deadline).offers
         taken = self._payments.live_payment_for_bills([o.bill.id for o in offers])
-        violations = [
-            Violation(
-                code="BILL_ALREADY_PAID",
-                field=f"bills[{i}].billId",
-                message=f"a payment for bill {line.bill_id} is already recorded",
-            )
-            for i, line in enumerate(request.bills)
-            if line.bill_id in taken
-        ]
-        if violations:
-            # the message acceptance gives when the ledger's constraint refuses the bill
-            raise PaymentRejected(violations[:1])
+        for i, line in enumerate(request.bills):
+            if line.bill_id in taken:
+                # what acceptance answers when the ledger's constraint refuses the bill
+                raise PaymentRejected([_bill_recorded(i, line.bill_id)])
         return offers
 
     def _check(
@@ -740,16 +732,8 @@ class PaymentService:
             # the ledger already holds a live payment (open or REGISTERED) for this bill: never
             # take the money twice, also not from a snapshot while DIGIT is unreachable
             self._idempotency.release(device.id, idempotency_key, claim.token)
-            position = payment.bill_ids.index(created.bill_id or "")
-            raise PaymentRejected(
-                [
-                    Violation(
-                        code="BILL_ALREADY_PAID",
-                        field=f"bills[{position}].billId",
-                        message=f"a payment for bill {created.bill_id} is already recorded",
-                    )
-                ]
-            )
+            bill_id = created.bill_id or ""
+            raise PaymentRejected([_bill_recorded(payment.bill_ids.index(bill_id), bill_id)])
         # Committed: from here the payment is the ledger's. Its job is enqueued after the
         # commit: at once when nobody registers it inline (an offline upload, a payment checked
         # against a snapshot while DIGIT gives no answer), else only if the inline attempt has
@@ -961,4 +945,13 @@ def _strict_rule(business_service: str) -> PaymentRule:
         part_payment_allowed=False,
         advance_allowed=False,
         min_amount_payable=None,
+    )
+
+
+def _bill_recorded(position: int, bill_id: str) -> Violation:
+    """The refusal of a bill the ledger already holds a live payment for (open or REGISTERED)."""
+    return Violation(
+        code="BILL_ALREADY_PAID",
+        field=f"bills[{position}].billId",
+        message=f"a payment for bill {bill_id} is already recorded",
     )
