@@ -17,7 +17,10 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from integrator.digit.client import DigitClient
+from integrator.jobs import context
+from integrator.jobs.context import JobContext
 from integrator.payments.models import HistoryEntry, Payment, PaymentBill, PaymentStatus
+from integrator.settings import Settings
 from integrator.store.payments import CreateOutcome, PaymentStore
 from integrator.webhooks.targets import TargetPolicy
 from tests.integration.jobs.conftest import (  # noqa: F401 (fixtures)
@@ -54,6 +57,19 @@ class Receiver:
             self.received.append(Received(dict(request.headers), request.get_data()))
             status = self.statuses.pop(0) if self.statuses else 200
         return Response("ok", status=status)(environ, start_response)
+
+
+@pytest.fixture
+def webhook_settings(job_env: dict[str, str]) -> Settings:  # noqa: F811
+    return Settings.from_env({**job_env, "WEBHOOK_RETRY_SECONDS": "1"}, dotenv=False)
+
+
+@pytest.fixture
+def job_context(webhook_settings: Settings) -> Iterator[JobContext]:
+    """The in-process worker's job context (what `integrator worker` configures)."""
+    context.reset()
+    yield context.configure(webhook_settings)
+    context.reset()
 
 
 @pytest.fixture

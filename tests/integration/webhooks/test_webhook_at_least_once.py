@@ -4,7 +4,6 @@ webhook delivered (an in-process RQ worker against the test Redis and ledger).""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,19 +31,6 @@ from integrator.webhooks.models import WebhookEvent
 from tests.integration.webhooks.conftest import LOCAL_TARGETS, Receiver, make_device_payment
 
 EVENT = WebhookEvent.NEEDS_ATTENTION
-
-
-@pytest.fixture
-def webhook_settings(job_env: dict[str, str]) -> Settings:
-    return Settings.from_env({**job_env, "WEBHOOK_RETRY_SECONDS": "1"}, dotenv=False)
-
-
-@pytest.fixture
-def job_context(webhook_settings: Settings) -> Iterator[JobContext]:
-    """The in-process worker's job context (what `integrator worker` configures)."""
-    context.reset()
-    yield context.configure(webhook_settings)
-    context.reset()
 
 
 def _payment_with_webhook(

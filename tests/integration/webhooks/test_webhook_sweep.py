@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -18,7 +18,6 @@ from rq import SimpleWorker
 
 from integrator import jsonutil
 from integrator.digit.client import DigitClient
-from integrator.jobs import context
 from integrator.jobs import webhooks as webhook_jobs
 from integrator.jobs.context import JobContext
 from integrator.jobs.scheduling import RqRegistrationScheduler
@@ -36,19 +35,6 @@ from tests.integration.webhooks.conftest import LOCAL_TARGETS, Receiver, make_de
 
 Workers = Callable[..., subprocess.Popen[bytes]]
 H = timedelta(hours=1)
-
-
-@pytest.fixture
-def webhook_settings(job_env: dict[str, str]) -> Settings:
-    return Settings.from_env({**job_env, "WEBHOOK_RETRY_SECONDS": "1"}, dotenv=False)
-
-
-@pytest.fixture
-def job_context(webhook_settings: Settings) -> Iterator[JobContext]:
-    """The in-process worker's job context (what `integrator worker` configures)."""
-    context.reset()
-    yield context.configure(webhook_settings)
-    context.reset()
 
 
 def _later(ctx: JobContext, seconds: float) -> JobContext:
