@@ -53,7 +53,7 @@ def test_a_cancellation_is_a_reversal_row_on_its_own_day(
 
     csv = device.pos.get("/v1/reports/settlement", date=today.isoformat(), format="csv").text
     header, line = csv.strip().splitlines()
-    assert header.endswith("entry,reversedAt")
+    assert header.endswith("entry,reversedAt,offline,uploadedAt")
     assert f",-{paid['totalAmount']}," in line and ",REVERSAL," in line
 
 
