@@ -120,8 +120,9 @@ class SettlementRowSchema(Schema):
     resolution = fields.String(allow_none=True)
     entry = fields.String(
         metadata={
-            "description": "PAYMENT, or REVERSAL: DIGIT cancelled/dishonoured the payment on this"
-            " day (amount negative)."
+            "description": "PAYMENT, or REVERSAL: the money went back on this day (DIGIT"
+            " cancelled/dishonoured the payment, or an operator resolved it as REFUNDED; amount"
+            " negative)."
         }
     )
     reversedAt = Timestamp(allow_none=True)

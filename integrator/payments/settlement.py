@@ -11,9 +11,10 @@ accepted while a device pages through today do not shift or repeat rows. Amounts
 The web view (`integrator.api.reports`) filters by the calling device; the ops console passes
 `device_id=None` for every device.
 
-A payment DIGIT cancelled or dishonoured keeps its row on the day it was accepted (its `status`
-says CANCELLED/DISHONOURED) and gets a REVERSAL row (`entry`, negative `amount`, `reversedAt`)
-on the day it was reversed, after that day's accepted rows: a day's total is what was kept.
+A payment DIGIT cancelled or dishonoured, or that an operator resolved as REFUNDED, keeps its row
+on the day it was accepted (its `status` says CANCELLED/DISHONOURED/RESOLVED) and gets a REVERSAL
+row (`entry`, negative `amount`, `reversedAt`) on the day the money went back, after that day's
+accepted rows: a day's total is what was kept, as the day close and the ops overview count it.
 Reversal rows continue with cursors `r.<reversed ms>.<payment id>.<bill index>`. A payment DIGIT
 refused while the device waited (REFUSED) has no row: no money changed hands.
 """

@@ -54,6 +54,7 @@ from integrator.payments.ports import (
     PaymentStoreError,
     StaleFence,
 )
+from integrator.store.cash import REVERSAL, REVERSAL_PARAMS
 from integrator.store.codec import payment_from_dict
 from integrator.store.db import Database
 from integrator.store.open_claims import OpenClaimMarks
@@ -762,14 +763,16 @@ class PaymentStore:
         return self._ids(sql, params)
 
     def reversals_between(self, start: datetime, end: datetime) -> list[tuple[str, datetime]]:
-        """(payment id, time) of every move to CANCELLED or DISHONOURED in [start, end), newest
-        first, equal times in descending id order (the settlement report's reversal rows)."""
+        """(payment id, time) of every history entry in [start, end) that took its payment's
+        money back (CANCELLED, DISHONOURED, or resolved REFUNDED: `store.cash.REVERSAL`, as the
+        day close and the ops overview count them), newest first, equal times in descending id
+        order (the settlement report's reversal rows)."""
         with self._db.autocommit() as conn:
             rows = conn.execute(
-                "SELECT payment_id, at FROM payment_history"
-                " WHERE to_status IN ('CANCELLED', 'DISHONOURED') AND at >= %s AND at < %s"
-                " ORDER BY at DESC, payment_id DESC",
-                (start, end),
+                "SELECT h.payment_id, h.at FROM payment_history h"  # noqa: S608 (constant)
+                f" WHERE {REVERSAL} AND h.at >= %(start)s AND h.at < %(end)s"
+                " ORDER BY h.at DESC, h.payment_id DESC",
+                {"start": start, "end": end, **REVERSAL_PARAMS},
             ).fetchall()
         return [(str(r[0]), r[1]) for r in rows]
 

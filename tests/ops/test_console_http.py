@@ -327,6 +327,12 @@ def test_today_on_the_dashboard_takes_off_a_refund_as_the_day_close_does(
     page = http.get(f"{live}/ops/", timeout=10).text
 
     assert kept_by_day_close == Decimal(815)  # 815 + 150 collected, the 150 refunded
+    # the settlement report says the same: the refund is a REVERSAL row on the day it was made
+    rows = list(iter_settlement_rows(services.payments_store, now.astimezone(tz).date(), tz))
+    assert [(r.entry, r.payment_id, r.amount) for r in rows if r.entry == "REVERSAL"] == [
+        ("REVERSAL", refunded.id, Decimal(-150))
+    ]
+    assert sum((r.amount for r in rows), Decimal(0)) == kept_by_day_close
     assert _span(page, "today-amount") == "815"
     assert _span(page, "today-count") == "2"
     assert _span(page, "today-reversed") == "-150"
