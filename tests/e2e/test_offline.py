@@ -38,15 +38,25 @@ WS_RAMESH = "WS/107/2019-20/000022"  # 815 due; part payment (min 100) and advan
 SW_RAMESH = "SW/107/2019-20/000011"  # 315 due
 TL_AMRITSAR = "PB-TL-2024-07-04-002271"  # 1500 due; exact amount only
 DEVICE = "pos-amritsar-1"  # the `pos` fixture's device
+#: The ops account that sets limits (`integrator cash limits` needs an operator).
+OPERATOR = ("operator1", "pw-operator-1")
 
 
 @pytest.fixture
 def e2e_settings(settings: Settings) -> Settings:
+    return offline_settings(settings)
+
+
+def offline_settings(settings: Settings) -> Settings:
+    """Short DIGIT timeouts and leases; a cashier and an operator in OPS_USERS."""
     return settings.with_changes(
         digit_read_timeout=2.0,
         registration_budget_seconds=3.0,
         lease_ttl_seconds=3.0,
-        ops_users=(f"cashier1:cashier:{hash_password('pw-cashier-1')}",),
+        ops_users=(
+            f"cashier1:cashier:{hash_password('pw-cashier-1')}",
+            f"{OPERATOR[0]}:operator:{hash_password(OPERATOR[1])}",
+        ),
     )
 
 
@@ -128,8 +138,11 @@ def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
 
 def run(settings: Settings, *args: str) -> tuple[int, str]:
     """(exit code, stdout; with stderr after it when the command failed). The cashier's
-    password comes from the environment, as a script gives it."""
+    password comes from the environment, as a script gives it; `cash limits` runs signed in
+    as the operator."""
     env = {"INTEGRATOR_OPERATOR_PASSWORD": "pw-cashier-1"}
+    if args[:2] == ("cash", "limits"):
+        env = {"INTEGRATOR_OPERATOR": OPERATOR[0], "INTEGRATOR_OPERATOR_PASSWORD": OPERATOR[1]}
     result = CliRunner().invoke(cli.main, list(args), obj=settings, env=env)
     return result.exit_code, result.stdout if result.exit_code == 0 else result.output
 

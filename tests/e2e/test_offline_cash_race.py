@@ -19,7 +19,7 @@ from integrator.services import Services
 from integrator.settings import Settings
 from integrator.store.upload_locks import UPLOAD_LOCK_WAIT_SECONDS
 from tests.e2e.conftest import Pos, body_of
-from tests.e2e.test_offline import DEVICE, bill_of, by_key, item, run, upload
+from tests.e2e.test_offline import DEVICE, bill_of, by_key, item, offline_settings, run, upload
 
 #: Amritsar bills of distinct consumers (one live payment per consumer at a time).
 CONSUMERS = (
@@ -33,6 +33,11 @@ CONSUMERS = (
 #: How long each upload, after reading what the device holds, waits for the others to read it
 #: too (when they can): without the device's lock every upload reads the same sum, every time.
 READ_TOGETHER_SECONDS = 1.0
+
+
+@pytest.fixture
+def e2e_settings(settings: Settings) -> Settings:
+    return offline_settings(settings)  # with the operator that sets the device's limit
 
 
 def _all_at_once(pos: Pos, batches: Sequence[list[dict[str, Any]]]) -> list[requests.Response]:
