@@ -96,10 +96,7 @@ _MOBILE_NAME = re.compile(r"(?i)mobile_?number")
 def _mask_encoded_mobile_param(match: re.Match[str]) -> str:
     if _MOBILE_NAME.fullmatch(unquote_plus(match.group(2))) is None:
         return match.group(0)
-    value = match.group(3)
-    digits = re.sub(r"\D", "", unquote_plus(value))
-    masked = mask_mobile(digits) if len(digits) >= 4 else "*" * len(value)
-    return f"{match.group(1)}{match.group(2)}={masked}"
+    return f"{match.group(1)}{match.group(2)}={_masked_value(match.group(3))}"
 
 
 def _mask_mobile(match: re.Match[str]) -> str:
@@ -107,10 +104,17 @@ def _mask_mobile(match: re.Match[str]) -> str:
 
 
 def _mask_mobile_param(match: re.Match[str]) -> str:
-    value = match.group(2)
+    return f"{match.group(1)}{_masked_value(match.group(2))}"
+
+
+def _masked_value(value: str) -> str:
+    """A mobile number parameter's value, masked: its last 4 digits; a value masked already is
+    kept as it is, so a line redacted twice (a handler's filter after the sandbox's own
+    request log) keeps its stars."""
     digits = re.sub(r"\D", "", unquote_plus(value))
-    masked = mask_mobile(digits) if len(digits) >= 4 else "*" * len(value)
-    return f"{match.group(1)}{masked}"
+    if "*" in value and len(digits) <= 4:
+        return value
+    return (mask_mobile(digits) or "") if len(digits) >= 4 else "*" * len(value)
 
 
 # Every word the two patterns above can match contains one of these (lower case). Most lines (the

@@ -117,6 +117,22 @@ def test_indian_mobile_numbers_keep_only_their_last_four_digits(
 @pytest.mark.parametrize(
     "text",
     [
+        "POST /bill/v2/_fetchbill?tenantId=pb.amritsar&mobileNumber=9876543210 HTTP/1.1",
+        "GET /v1/bills?mobileNumber=%2B91%2098765%2043210&tenantId=pb",
+        "GET /v1/bills?mobile%4Eumber=9876543210&tenantId=pb",
+        "payer mobile 9876543210",
+    ],
+)
+def test_redacting_a_redacted_line_changes_nothing(text: str) -> None:
+    # the sandbox masks its own request log, and a handler's filter redacts the line again
+    once = logs.redact(text)
+    assert "3210" in once and "9876543210" not in once
+    assert logs.redact(once) == once
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
         "amount 1200.50 for consumer WS/107/2023",
         "epoch 1700000000000 ms",
         "receipt 5123456789012",  # 13 digits: not a mobile
